@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {ProtocolLimits} from "./libraries/ProtocolLimits.sol";
+
+/// @title JobMarket
+/// @notice Escrow, claims, results, challenge windows and payouts of Pedals jobs.
+/// @dev Invariant: `address(this).balance == totalEscrowed + feesAccrued + Σ credits`, where
+///      `totalEscrowed` is the payment of every unsettled job plus the bond of every open
+///      challenge. Every payout is a credit that its owner withdraws; nothing is pushed except
+///      the caller's own withdrawal.
+contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransient {
+    /// @notice Role that may pause and unpause new posts and claims.
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    /// @notice The stake manager that holds provider collateral.
+    IStakeManager public immutable stakeManager;
+
+    /// @notice Receiver of protocol fees.
+    address public feeRecipient;
+    /// @notice Contract that decides disputes; zero disables challenges.
+    address public resolver;
+
+    MarketParams internal _params;
+
+    /// @dev Global counters, packed into one slot that is never zero after deployment.
+    struct Totals {
+        uint64 nextJobId;
+        uint96 feesAccrued;
+        uint96 escrowed;
+    }
+
+    Totals internal _totals;
+
+    mapping(uint256 jobId => Job) internal _jobs;
+    mapping(uint256 jobId => Challenge) internal _challenges;
+    mapping(address account => uint256) internal _credits;
+    mapping(bytes32 commitment => uint256 blockNumber) internal _commitments;
+
+    /// @param admin Holder of the default admin role (a timelock in production).
+    /// @param pauser Holder of the pauser role.
+    /// @param stakeManager_ The stake manager; it must bind this market before the first claim.
+    /// @param feeRecipient_ Receiver of protocol fees.
+    /// @param params Initial parameters.
+    constructor(
+        address admin,
+        address pauser,
+        IStakeManager stakeManager_,
+        address feeRecipient_,
+        MarketParams memory params
+    ) {
+        if (admin == address(0) || pauser == address(0) || address(stakeManager_) == address(0)) {
+            revert ZeroAddress();
+        }
+        if (feeRecipient_ == address(0)) revert ZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, pauser);
+        stakeManager = stakeManager_;
+        feeRecipient = feeRecipient_;
+        emit FeeRecipientUpdated(address(0), feeRecipient_);
+        _setParameters(params);
+        _totals.nextJobId = 1;
+    }
+
+    /// @notice Accepts seized collateral from the stake manager only.
+    receive() external payable {
+        if (msg.sender != address(stakeManager)) revert UnexpectedEther(msg.sender);
+    }
+
+    // ─────────────────────────────────────────── requester ───────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function postJob(JobRequest calldata r) external payable whenNotPaused returns (uint256 jobId) {
+        if (msg.value == 0) revert ZeroPayment();
+        if (msg.value > ProtocolLimits.MAX_PAYMENT) {
+            revert PaymentTooLarge(msg.value, ProtocolLimits.MAX_PAYMENT);
+        }
+        if (r.steps == 0) revert ZeroSteps();
+        if (r.specHash == bytes32(0)) revert ZeroHash();
+        _checkCid(r.modelCid);
+        _checkCid(r.datasetCid);
+        if (r.verification != Verification.Optimistic) revert UnsupportedVerification(r.verification);
+        if (r.claimDeadline <= block.timestamp) revert DeadlineInPast(r.claimDeadline, block.timestamp);
+        uint256 latest = block.timestamp + ProtocolLimits.MAX_JOB_DURATION;
+        if (r.deliveryDeadline <= r.claimDeadline || r.deliveryDeadline > latest) {
+            revert InvalidDeliveryDeadline(r.claimDeadline, r.deliveryDeadline, latest);
+        }
+        MarketParams memory p = _params;
+        if (r.challengeWindow < p.minChallengeWindow || r.challengeWindow > p.maxChallengeWindow) {
+            revert ChallengeWindowOutOfBounds(r.challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);
+        }
+
+        Totals memory t = _totals;
+        jobId = t.nextJobId;
+        _totals = Totals({
+            nextJobId: t.nextJobId + 1, feesAccrued: t.feesAccrued, escrowed: t.escrowed + uint96(msg.value)
+        });
+
+        Job storage job = _jobs[jobId];
+        job.requester = msg.sender;
+        job.payment = uint96(msg.value);
+        job.status = JobStatus.Posted;
+        job.verification = r.verification;
+        job.feeBps = p.protocolFeeBps;
+        job.steps = r.steps;
+        job.claimDeadline = r.claimDeadline;
+        job.deliveryDeadline = r.deliveryDeadline;
+        job.challengeWindow = r.challengeWindow;
+        job.specHash = r.specHash;
+
+        emit JobPosted(jobId, msg.sender, msg.value, r);
+    }
+
+    /// @inheritdoc IJobMarket
+    function cancelJob(uint256 jobId) external {
+        Job storage job = _jobAt(jobId, JobStatus.Posted);
+        if (msg.sender != job.requester) revert NotRequester(jobId, msg.sender);
+        uint256 refund = job.payment;
+        job.status = JobStatus.Cancelled;
+        _totals.escrowed -= uint96(refund);
+        _credits[msg.sender] += refund;
+        emit JobCancelled(jobId, refund);
+    }
+
+    // ─────────────────────────────────────────── provider ────────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function claimJob(uint256 jobId) external whenNotPaused {
+        Job storage job = _jobAt(jobId, JobStatus.Posted);
+        if (block.timestamp > job.claimDeadline) revert ClaimDeadlinePassed(jobId, job.claimDeadline);
+        uint256 collateral = uint256(job.payment) * _params.collateralBps / ProtocolLimits.BPS;
+        job.worker = msg.sender;
+        job.collateral = uint96(collateral);
+        job.status = JobStatus.Claimed;
+        emit JobClaimed(jobId, msg.sender, collateral);
+        stakeManager.lockCollateral(msg.sender, collateral, _params.minProviderStake);
+    }
+
+    /// @inheritdoc IJobMarket
+    function submitResult(
+        uint256 jobId,
+        uint256 steps,
+        bytes32 traceRoot,
+        bytes32 finalStateHash,
+        bytes calldata resultCid
+    ) external {
+        Job storage job = _jobAt(jobId, JobStatus.Claimed);
+        if (msg.sender != job.worker) revert NotWorker(jobId, msg.sender);
+        if (block.timestamp > job.deliveryDeadline) {
+            revert DeliveryDeadlinePassed(jobId, job.deliveryDeadline);
+        }
+        if (steps != job.steps) revert StepsMismatch(job.steps, steps);
+        if (traceRoot == bytes32(0) || finalStateHash == bytes32(0)) revert ZeroHash();
+        _checkCid(resultCid);
+        uint256 windowEnd = block.timestamp + job.challengeWindow;
+        job.status = JobStatus.Submitted;
+        job.windowEnd = uint40(windowEnd);
+        job.traceRoot = traceRoot;
+        emit ResultSubmitted(jobId, msg.sender, steps, traceRoot, finalStateHash, resultCid, windowEnd);
+    }
+
+    // ─────────────────────────────────────────── settlement ──────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function finalize(uint256 jobId) external {
+        Job storage job = _jobAt(jobId, JobStatus.Submitted);
+        if (block.timestamp < job.windowEnd) revert ChallengeWindowOpen(jobId, job.windowEnd);
+        uint256 payment = job.payment;
+        uint256 fee = payment * job.feeBps / ProtocolLimits.BPS;
+        uint256 payout = payment - fee;
+        address worker = job.worker;
+        uint256 collateral = job.collateral;
+        job.status = JobStatus.Finalized;
+        Totals storage t = _totals;
+        t.escrowed -= uint96(payment);
+        t.feesAccrued += uint96(fee);
+        _credits[worker] += payout;
+        emit JobFinalized(jobId, worker, payout, fee);
+        stakeManager.releaseCollateral(worker, collateral);
+    }
+
+    /// @inheritdoc IJobMarket
+    function expire(uint256 jobId) external nonReentrant {
+        Job storage job = _jobAt(jobId, JobStatus.Claimed);
+        if (block.timestamp <= job.deliveryDeadline) {
+            revert DeliveryDeadlineNotPassed(jobId, job.deliveryDeadline);
+        }
+        uint256 refund = job.payment;
+        uint256 collateral = job.collateral;
+        uint256 penalty = collateral * _params.expiryPenaltyBps / ProtocolLimits.BPS;
+        address worker = job.worker;
+        address requester = job.requester;
+        job.status = JobStatus.Expired;
+        _totals.escrowed -= uint96(refund);
+        _credits[requester] += refund + penalty;
+        emit JobExpired(jobId, worker, refund, penalty);
+        if (penalty != 0) stakeManager.seizeCollateral(worker, penalty);
+        if (collateral != penalty) stakeManager.releaseCollateral(worker, collateral - penalty);
+    }
+
+    // ─────────────────────────────────────────── challenges ──────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function commitChallenge(uint256 jobId, bytes32 commitment) external {
+        Job storage job = _jobs[jobId];
+        JobStatus status = job.status;
+        if (status != JobStatus.Submitted && status != JobStatus.Disputed) {
+            if (status == JobStatus.None) revert JobNotFound(jobId);
+            revert WrongStatus(jobId, JobStatus.Submitted, status);
+        }
+        if (commitment == bytes32(0)) revert ZeroHash();
+        if (_commitments[commitment] == 0) _commitments[commitment] = block.number;
+        emit ChallengeCommitted(jobId, msg.sender, commitment);
+    }
+
+    /// @inheritdoc IJobMarket
+    function challenge(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external payable {
+        Job storage job = _jobAt(jobId, JobStatus.Submitted);
+        if (block.timestamp >= job.windowEnd) revert ChallengeWindowClosed(jobId, job.windowEnd);
+        if (step >= job.steps) revert StepOutOfRange(step, job.steps);
+        if (claimedStateHash == bytes32(0)) revert ZeroHash();
+        if (msg.sender == job.worker) revert SelfChallenge();
+        address resolver_ = resolver;
+        if (resolver_ == address(0)) revert DisputesDisabled();
+        uint256 deadline = _checkChallenger();
+        _consumeCommitment(keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt)));
+
+        job.status = JobStatus.Disputed;
+        _totals.escrowed += uint96(msg.value);
+        _challenges[jobId] = Challenge({
+            challenger: msg.sender,
+            openedAt: uint40(block.timestamp),
+            step: uint32(step),
+            resolver: resolver_,
+            bond: uint96(msg.value),
+            claimedStateHash: claimedStateHash
+        });
+        emit ChallengeOpened(jobId, msg.sender, step, claimedStateHash, msg.value, resolver_, deadline);
+        IDisputeResolver(resolver_)
+            .disputeOpened(jobId, step, job.worker, msg.sender, job.traceRoot, claimedStateHash, deadline);
+    }
+
+    /// @inheritdoc IJobMarket
+    function resolveDispute(uint256 jobId, bool workerLost) external nonReentrant {
+        Job storage job = _jobAt(jobId, JobStatus.Disputed);
+        Challenge memory c = _challenges[jobId];
+        if (msg.sender != c.resolver) revert NotResolver(jobId, msg.sender);
+        if (workerLost) _settleWorkerLost(jobId, job, c);
+        else _settleChallengerLost(jobId, job, c, false);
+    }
+
+    /// @inheritdoc IJobMarket
+    function timeoutDispute(uint256 jobId) external {
+        Job storage job = _jobAt(jobId, JobStatus.Disputed);
+        Challenge memory c = _challenges[jobId];
+        uint256 deadline = uint256(c.openedAt) + _params.maxDisputeDuration;
+        if (block.timestamp < deadline) revert DisputeNotExpired(jobId, deadline);
+        _settleChallengerLost(jobId, job, c, true);
+    }
+
+    // ─────────────────────────────────────────── payouts ─────────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function withdraw() external nonReentrant {
+        uint256 amount = _credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        _credits[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdrawFees() external nonReentrant {
+        if (msg.sender != feeRecipient) revert NotFeeRecipient(msg.sender);
+        uint256 amount = _totals.feesAccrued;
+        if (amount == 0) revert NothingToWithdraw();
+        _totals.feesAccrued = 0;
+        emit FeesWithdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    // ─────────────────────────────────────────── admin ───────────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function setParameters(MarketParams calldata params) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setParameters(params);
+    }
+
+    /// @inheritdoc IJobMarket
+    function setFeeRecipient(address recipient) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (recipient == address(0)) revert ZeroAddress();
+        address old = feeRecipient;
+        feeRecipient = recipient;
+        emit FeeRecipientUpdated(old, recipient);
+    }
+
+    /// @inheritdoc IJobMarket
+    function setResolver(address resolver_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address old = resolver;
+        resolver = resolver_;
+        emit ResolverUpdated(old, resolver_);
+    }
+
+    /// @inheritdoc IJobMarket
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IJobMarket
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    // ─────────────────────────────────────────── views ───────────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function getJob(uint256 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function getChallenge(uint256 jobId) external view returns (Challenge memory) {
+        return _challenges[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function getParameters() external view returns (MarketParams memory) {
+        return _params;
+    }
+
+    /// @inheritdoc IJobMarket
+    function creditOf(address account) external view returns (uint256) {
+        return _credits[account];
+    }
+
+    /// @inheritdoc IJobMarket
+    function feesAccrued() external view returns (uint256) {
+        return _totals.feesAccrued;
+    }
+
+    /// @inheritdoc IJobMarket
+    function totalEscrowed() external view returns (uint256) {
+        return _totals.escrowed;
+    }
+
+    /// @inheritdoc IJobMarket
+    function nextJobId() external view returns (uint256) {
+        return _totals.nextJobId;
+    }
+
+    // ─────────────────────────────────────────── internal ────────────────────────────────────────────
+
+    /// @dev The status guard at the top of every state-machine entry point.
+    function _jobAt(uint256 jobId, JobStatus expected) internal view returns (Job storage job) {
+        job = _jobs[jobId];
+        JobStatus actual = job.status;
+        if (actual != expected) {
+            if (actual == JobStatus.None) revert JobNotFound(jobId);
+            revert WrongStatus(jobId, expected, actual);
+        }
+    }
+
+    /// @dev Checks the caller's bond and stake; returns the deadline of the dispute it would open.
+    function _checkChallenger() internal view returns (uint256 deadline) {
+        MarketParams memory p = _params;
+        if (msg.value != p.challengeBond) revert WrongBond(p.challengeBond, msg.value);
+        uint256 free = stakeManager.freeStakeOf(msg.sender);
+        if (free < p.minValidatorStake) revert ValidatorStakeTooLow(free, p.minValidatorStake);
+        deadline = block.timestamp + p.maxDisputeDuration;
+    }
+
+    /// @dev Deletes a commitment made in an earlier block, or reverts.
+    function _consumeCommitment(bytes32 commitment) internal {
+        uint256 committedAt = _commitments[commitment];
+        if (committedAt == 0) revert CommitmentNotFound(commitment);
+        if (committedAt >= block.number) revert CommitmentTooRecent(commitment);
+        delete _commitments[commitment];
+    }
+
+    /// @dev Worker lost: its collateral is seized; the challenger gets its bond back plus the
+    ///      reward share of the collateral; the requester gets the payment and the rest.
+    function _settleWorkerLost(uint256 jobId, Job storage job, Challenge memory c) internal {
+        uint256 collateral = job.collateral;
+        uint256 reward = collateral * _params.challengerRewardBps / ProtocolLimits.BPS;
+        uint256 challengerPayout = uint256(c.bond) + reward;
+        uint256 requesterPayout = uint256(job.payment) + (collateral - reward);
+        job.status = JobStatus.Resolved;
+        _totals.escrowed -= uint96(uint256(job.payment) + c.bond);
+        delete _challenges[jobId];
+        _credits[c.challenger] += challengerPayout;
+        _credits[job.requester] += requesterPayout;
+        emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, job.windowEnd);
+        stakeManager.seizeCollateral(job.worker, collateral);
+    }
+
+    /// @dev Challenger lost (or let the dispute time out): the bond goes to the worker and the job
+    ///      returns to Submitted with the rest of its window, so other validators can still challenge.
+    function _settleChallengerLost(uint256 jobId, Job storage job, Challenge memory c, bool timedOut)
+        internal
+    {
+        uint256 windowEnd = uint256(job.windowEnd) + (block.timestamp - c.openedAt);
+        job.status = JobStatus.Submitted;
+        job.windowEnd = uint40(windowEnd);
+        _totals.escrowed -= c.bond;
+        delete _challenges[jobId];
+        _credits[job.worker] += c.bond;
+        emit DisputeResolved(jobId, false, timedOut, 0, 0, windowEnd);
+    }
+
+    function _setParameters(MarketParams memory p) internal {
+        _bound("protocolFeeBps", p.protocolFeeBps, 0, ProtocolLimits.MAX_PROTOCOL_FEE_BPS);
+        _bound(
+            "collateralBps",
+            p.collateralBps,
+            ProtocolLimits.MIN_COLLATERAL_BPS,
+            ProtocolLimits.MAX_COLLATERAL_BPS
+        );
+        _bound("expiryPenaltyBps", p.expiryPenaltyBps, 0, ProtocolLimits.BPS);
+        _bound("challengerRewardBps", p.challengerRewardBps, 0, ProtocolLimits.BPS);
+        _bound(
+            "minChallengeWindow",
+            p.minChallengeWindow,
+            ProtocolLimits.MIN_CHALLENGE_WINDOW,
+            ProtocolLimits.MAX_CHALLENGE_WINDOW
+        );
+        _bound(
+            "maxChallengeWindow",
+            p.maxChallengeWindow,
+            p.minChallengeWindow,
+            ProtocolLimits.MAX_CHALLENGE_WINDOW
+        );
+        _bound(
+            "maxDisputeDuration",
+            p.maxDisputeDuration,
+            ProtocolLimits.MIN_DISPUTE_DURATION,
+            ProtocolLimits.MAX_DISPUTE_DURATION
+        );
+        _bound(
+            "challengeBond",
+            p.challengeBond,
+            ProtocolLimits.MIN_CHALLENGE_BOND,
+            ProtocolLimits.MAX_CHALLENGE_BOND
+        );
+        _bound("minProviderStake", p.minProviderStake, 0, ProtocolLimits.MAX_MIN_STAKE);
+        _bound("minValidatorStake", p.minValidatorStake, 0, ProtocolLimits.MAX_MIN_STAKE);
+        MarketParams memory old = _params;
+        _params = p;
+        emit ParametersUpdated(old, p);
+    }
+
+    function _bound(string memory name, uint256 value, uint256 min, uint256 max) internal pure {
+        if (value < min || value > max) revert ParameterOutOfBounds(name, value, min, max);
+    }
+
+    function _checkCid(bytes calldata cid) internal pure {
+        if (cid.length < 2 || cid.length > ProtocolLimits.MAX_CID_LENGTH || cid[0] != 0x01) {
+            revert InvalidCid();
+        }
+    }
+}

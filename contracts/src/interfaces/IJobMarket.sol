@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title IJobMarket
+/// @notice The Pedals job market: requesters escrow ETH for a job, staked providers claim it
+///         against collateral and submit a commitment to their work, validators may challenge
+///         it during a window, and every payout is a pull credit.
+/// @dev Lifecycle (DESIGN.md §4):
+///      Posted ─claim→ Claimed ─submit→ Submitted ─window ends→ Finalized
+///      Posted ─cancel→ Cancelled; Claimed ─deadline→ Expired; Submitted ─challenge→ Disputed
+///      Disputed ─worker lost→ Resolved; Disputed ─challenger lost or timed out→ Submitted
+interface IJobMarket {
+    /// @notice States of a job. `None` means the job does not exist.
+    enum JobStatus {
+        None,
+        Posted,
+        Claimed,
+        Submitted,
+        Disputed,
+        Finalized,
+        Cancelled,
+        Expired,
+        Resolved
+    }
+
+    /// @notice How a job's result is verified. Only `Optimistic` is accepted so far.
+    enum Verification {
+        Optimistic,
+        Zk
+    }
+
+    /// @notice Admin-set parameters; each lies inside the bounds of `ProtocolLimits`.
+    struct MarketParams {
+        /// Protocol fee, in basis points of the payment, snapshotted per job at posting.
+        uint16 protocolFeeBps;
+        /// Provider collateral, in basis points of the payment, locked at claim.
+        uint16 collateralBps;
+        /// Share of the collateral paid to the requester when a job expires.
+        uint16 expiryPenaltyBps;
+        /// Share of the seized collateral paid to a winning challenger; the rest goes to the requester.
+        uint16 challengerRewardBps;
+        /// Shortest challenge window a job may choose, in seconds.
+        uint32 minChallengeWindow;
+        /// Longest challenge window a job may choose, in seconds.
+        uint32 maxChallengeWindow;
+        /// Time a resolver has to decide a dispute before anyone may time it out, in seconds.
+        uint32 maxDisputeDuration;
+        /// The exact bond a challenge must carry, in wei.
+        uint96 challengeBond;
+        /// Minimum total stake of a provider that claims a job, in wei.
+        uint96 minProviderStake;
+        /// Minimum free stake of a validator that challenges, in wei.
+        uint96 minValidatorStake;
+    }
+
+    /// @notice What a requester posts.
+    struct JobRequest {
+        /// keccak256 of the canonical job spec (model, dataset, hyperparameters, seed, steps).
+        bytes32 specHash;
+        /// Binary CIDv1 of the initial model.
+        bytes modelCid;
+        /// Binary CIDv1 of the dataset.
+        bytes datasetCid;
+        /// Number of training steps the result must cover.
+        uint32 steps;
+        /// Verification mode.
+        Verification verification;
+        /// Last timestamp at which a provider may claim.
+        uint40 claimDeadline;
+        /// Last timestamp at which the worker may submit.
+        uint40 deliveryDeadline;
+        /// Challenge window after submission, in seconds.
+        uint32 challengeWindow;
+    }
+
+    /// @notice A job as stored. Packed into five slots.
+    struct Job {
+        address requester;
+        uint96 payment;
+        address worker;
+        uint96 collateral;
+        JobStatus status;
+        Verification verification;
+        uint16 feeBps;
+        uint32 steps;
+        uint40 claimDeadline;
+        uint40 deliveryDeadline;
+        uint32 challengeWindow;
+        uint40 windowEnd;
+        bytes32 specHash;
+        bytes32 traceRoot;
+    }
+
+    /// @notice The open challenge of a disputed job.
+    struct Challenge {
+        address challenger;
+        uint40 openedAt;
+        uint32 step;
+        address resolver;
+        uint96 bond;
+        bytes32 claimedStateHash;
+    }
+
+    /// @notice A requester posted job `jobId`, escrowing `payment`, as `request` describes.
+    event JobPosted(uint256 indexed jobId, address indexed requester, uint256 payment, JobRequest request);
+    /// @notice The requester cancelled job `jobId` before any claim; `refund` was credited.
+    event JobCancelled(uint256 indexed jobId, uint256 refund);
+    /// @notice `worker` claimed job `jobId`, locking `collateral` of its stake.
+    event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 collateral);
+    /// @notice The worker submitted its result; the challenge window runs until `windowEnd`.
+    event ResultSubmitted(
+        uint256 indexed jobId,
+        address indexed worker,
+        uint256 steps,
+        bytes32 traceRoot,
+        bytes32 finalStateHash,
+        bytes resultCid,
+        uint256 windowEnd
+    );
+    /// @notice Job `jobId` finalized: the worker was credited `workerPayout`, the protocol `fee`.
+    event JobFinalized(uint256 indexed jobId, address indexed worker, uint256 workerPayout, uint256 fee);
+    /// @notice Job `jobId` expired undelivered: the requester was credited `refund` plus `penalty`
+    ///         taken from the worker's collateral; the rest of the collateral was released.
+    event JobExpired(uint256 indexed jobId, address indexed worker, uint256 refund, uint256 penalty);
+    /// @notice `committer` committed to a challenge of job `jobId` without revealing it.
+    event ChallengeCommitted(uint256 indexed jobId, address indexed committer, bytes32 commitment);
+    /// @notice `challenger` revealed a challenge of step `step` and job `jobId` moved to Disputed.
+    event ChallengeOpened(
+        uint256 indexed jobId,
+        address indexed challenger,
+        uint256 step,
+        bytes32 claimedStateHash,
+        uint256 bond,
+        address resolver,
+        uint256 deadline
+    );
+    /// @notice The dispute of job `jobId` ended. When `workerLost`, the challenger was credited
+    ///         `challengerPayout` and the requester `requesterPayout`; otherwise the worker was
+    ///         credited the bond and the job went back to Submitted until `windowEnd`.
+    event DisputeResolved(
+        uint256 indexed jobId,
+        bool workerLost,
+        bool timedOut,
+        uint256 challengerPayout,
+        uint256 requesterPayout,
+        uint256 windowEnd
+    );
+    /// @notice `account` withdrew `amount` of its credit.
+    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice The fee recipient withdrew `amount` of accrued fees.
+    event FeesWithdrawn(address indexed recipient, uint256 amount);
+    /// @notice The admin changed the market parameters.
+    event ParametersUpdated(MarketParams oldParams, MarketParams newParams);
+    /// @notice The admin changed the fee recipient.
+    event FeeRecipientUpdated(address oldRecipient, address newRecipient);
+    /// @notice The admin changed the dispute resolver (zero disables new challenges).
+    event ResolverUpdated(address oldResolver, address newResolver);
+
+    /// @notice Job `jobId` does not exist.
+    error JobNotFound(uint256 jobId);
+    /// @notice Job `jobId` is in status `actual`, and this call needs `expected`.
+    error WrongStatus(uint256 jobId, JobStatus expected, JobStatus actual);
+    /// @notice Only the job's requester may do this.
+    error NotRequester(uint256 jobId, address caller);
+    /// @notice Only the job's worker may do this.
+    error NotWorker(uint256 jobId, address caller);
+    /// @notice Only the resolver that opened the dispute may decide it.
+    error NotResolver(uint256 jobId, address caller);
+    /// @notice A job must escrow a non-zero payment.
+    error ZeroPayment();
+    /// @notice The payment exceeds `max`.
+    error PaymentTooLarge(uint256 payment, uint256 max);
+    /// @notice A job must have at least one step.
+    error ZeroSteps();
+    /// @notice A commitment (spec hash, trace root, state hash) must not be zero.
+    error ZeroHash();
+    /// @notice A CID must be a non-empty binary CIDv1 of at most `ProtocolLimits.MAX_CID_LENGTH` bytes.
+    error InvalidCid();
+    /// @notice The verification mode is not supported by this market yet.
+    error UnsupportedVerification(Verification verification);
+    /// @notice The claim deadline must be in the future.
+    error DeadlineInPast(uint256 deadline, uint256 nowTimestamp);
+    /// @notice The delivery deadline must come after the claim deadline and within the maximum job duration.
+    error InvalidDeliveryDeadline(uint256 claimDeadline, uint256 deliveryDeadline, uint256 latest);
+    /// @notice The challenge window must lie in `[min, max]`.
+    error ChallengeWindowOutOfBounds(uint256 window, uint256 min, uint256 max);
+    /// @notice The claim deadline of job `jobId` passed at `deadline`.
+    error ClaimDeadlinePassed(uint256 jobId, uint256 deadline);
+    /// @notice The delivery deadline of job `jobId` passed at `deadline`.
+    error DeliveryDeadlinePassed(uint256 jobId, uint256 deadline);
+    /// @notice The delivery deadline of job `jobId` is `deadline`; it has not passed yet.
+    error DeliveryDeadlineNotPassed(uint256 jobId, uint256 deadline);
+    /// @notice The result must cover exactly the job's `expected` steps.
+    error StepsMismatch(uint256 expected, uint256 submitted);
+    /// @notice The challenge window of job `jobId` is open until `windowEnd`.
+    error ChallengeWindowOpen(uint256 jobId, uint256 windowEnd);
+    /// @notice The challenge window of job `jobId` closed at `windowEnd`.
+    error ChallengeWindowClosed(uint256 jobId, uint256 windowEnd);
+    /// @notice The challenged step must be below the job's step count.
+    error StepOutOfRange(uint256 step, uint256 steps);
+    /// @notice A challenge must carry exactly `expected` wei.
+    error WrongBond(uint256 expected, uint256 sent);
+    /// @notice No earlier-block commitment matches this reveal; commit first, then reveal in a later block.
+    error CommitmentNotFound(bytes32 commitment);
+    /// @notice The commitment was made in this block; reveal it in a later one.
+    error CommitmentTooRecent(bytes32 commitment);
+    /// @notice A worker cannot challenge its own result.
+    error SelfChallenge();
+    /// @notice No dispute resolver is configured, so challenges are disabled.
+    error DisputesDisabled();
+    /// @notice The dispute of job `jobId` can be timed out only from `deadline`.
+    error DisputeNotExpired(uint256 jobId, uint256 deadline);
+    /// @notice The validator's free stake is below the minimum.
+    error ValidatorStakeTooLow(uint256 freeStake, uint256 minimum);
+    /// @notice The caller has no credit to withdraw.
+    error NothingToWithdraw();
+    /// @notice Only the fee recipient may withdraw the fees.
+    error NotFeeRecipient(address caller);
+    /// @notice An ETH transfer failed; the state was not changed.
+    error TransferFailed();
+    /// @notice The market accepts plain ETH only from the stake manager.
+    error UnexpectedEther(address sender);
+    /// @notice A parameter lies outside `[min, max]`.
+    error ParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
+    /// @notice A zero address where an account or contract is required.
+    error ZeroAddress();
+
+    /// @notice Posts a job and escrows `msg.value` as its payment.
+    /// @return jobId The new job's id (ids start at 1).
+    function postJob(JobRequest calldata request) external payable returns (uint256 jobId);
+
+    /// @notice Cancels a job that nobody claimed yet and credits the full payment to the requester.
+    function cancelJob(uint256 jobId) external;
+
+    /// @notice Claims a job for the caller, a staked provider; locks its collateral.
+    function claimJob(uint256 jobId) external;
+
+    /// @notice Submits the worker's result and opens the challenge window.
+    /// @param steps Steps covered; must equal the job's.
+    /// @param traceRoot Merkle root over the state hashes `[h_0 .. h_N]`.
+    /// @param finalStateHash `h_N`, the hash of the final model and optimizer state.
+    /// @param resultCid Binary CIDv1 of the trained model.
+    function submitResult(
+        uint256 jobId,
+        uint256 steps,
+        bytes32 traceRoot,
+        bytes32 finalStateHash,
+        bytes calldata resultCid
+    ) external;
+
+    /// @notice Pays out a job whose challenge window ended without a pending dispute. Anyone may call.
+    function finalize(uint256 jobId) external;
+
+    /// @notice Refunds a job whose worker missed the delivery deadline and takes the penalty
+    ///         from its collateral. Anyone may call.
+    function expire(uint256 jobId) external;
+
+    /// @notice First half of a challenge: a hash binding the caller, the job, the step, the claimed
+    ///         state hash and a salt, so that nobody can copy the challenge from the mempool.
+    /// @param commitment `keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt))`.
+    function commitChallenge(uint256 jobId, bytes32 commitment) external;
+
+    /// @notice Second half of a challenge, in a later block than the commitment and inside the
+    ///         window: posts the exact bond and moves the job to Disputed.
+    function challenge(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external payable;
+
+    /// @notice The resolver's verdict on the dispute of `jobId`.
+    /// @param workerLost True when the worker's step was wrong.
+    function resolveDispute(uint256 jobId, bool workerLost) external;
+
+    /// @notice Ends a dispute that its resolver did not decide in time: the challenger, who bears
+    ///         the burden of proof, loses. Anyone may call.
+    function timeoutDispute(uint256 jobId) external;
+
+    /// @notice Sends the caller all of its credit.
+    function withdraw() external;
+
+    /// @notice Sends the accrued protocol fees to the fee recipient, who must call.
+    function withdrawFees() external;
+
+    /// @notice Sets the market parameters. Admin only; each value within `ProtocolLimits`.
+    function setParameters(MarketParams calldata params) external;
+
+    /// @notice Sets the fee recipient. Admin only.
+    function setFeeRecipient(address recipient) external;
+
+    /// @notice Sets the dispute resolver; zero disables new challenges. Admin only.
+    function setResolver(address resolver) external;
+
+    /// @notice Pauses new posts and claims. Pauser only. Nothing else is ever paused.
+    function pause() external;
+
+    /// @notice Lifts a pause. Pauser only.
+    function unpause() external;
+
+    /// @notice The stored job `jobId` (all zero when it does not exist).
+    function getJob(uint256 jobId) external view returns (Job memory);
+
+    /// @notice The open challenge of job `jobId` (all zero when there is none).
+    function getChallenge(uint256 jobId) external view returns (Challenge memory);
+
+    /// @notice The current market parameters.
+    function getParameters() external view returns (MarketParams memory);
+
+    /// @notice Credit `account` can withdraw.
+    function creditOf(address account) external view returns (uint256);
+
+    /// @notice Fees accrued and not yet withdrawn.
+    function feesAccrued() external view returns (uint256);
+
+    /// @notice Escrow and bonds held for jobs that have not settled.
+    function totalEscrowed() external view returns (uint256);
+
+    /// @notice Id the next posted job will get.
+    function nextJobId() external view returns (uint256);
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title ProtocolLimits
+/// @notice Hard bounds that no admin can move. Admin-set parameters must stay inside them,
+///         and the stake manager's unbonding delay is derived from them so that nobody can
+///         escape a slash by unstaking ahead of it.
+library ProtocolLimits {
+    /// @notice Basis-point denominator (100% = 10 000).
+    uint256 internal constant BPS = 10_000;
+
+    /// @notice Largest protocol fee a job can pay: 10% of its payment.
+    uint256 internal constant MAX_PROTOCOL_FEE_BPS = 1000;
+    /// @notice Smallest provider collateral: 10% of a job's payment.
+    uint256 internal constant MIN_COLLATERAL_BPS = 1000;
+    /// @notice Largest provider collateral: 300% of a job's payment.
+    uint256 internal constant MAX_COLLATERAL_BPS = 30_000;
+
+    /// @notice Shortest challenge window any job may choose (short enough for a local devnet).
+    uint256 internal constant MIN_CHALLENGE_WINDOW = 10 seconds;
+    /// @notice Longest challenge window any job may choose.
+    uint256 internal constant MAX_CHALLENGE_WINDOW = 7 days;
+    /// @notice Shortest time a dispute may be given before it can be timed out.
+    uint256 internal constant MIN_DISPUTE_DURATION = 1 minutes;
+    /// @notice Longest time a dispute may take before anyone can time it out.
+    uint256 internal constant MAX_DISPUTE_DURATION = 7 days;
+    /// @notice Longest time from posting a job to its delivery deadline.
+    uint256 internal constant MAX_JOB_DURATION = 30 days;
+
+    /// @notice Smallest unbonding delay: longer than the longest window plus the longest dispute.
+    uint256 internal constant MIN_UNBONDING_DELAY = MAX_CHALLENGE_WINDOW + MAX_DISPUTE_DURATION + 1 days;
+    /// @notice Largest unbonding delay, so that stake can never be frozen indefinitely.
+    uint256 internal constant MAX_UNBONDING_DELAY = 90 days;
+
+    /// @notice Smallest challenge bond (the bond must pay for the worker's next move).
+    uint256 internal constant MIN_CHALLENGE_BOND = 0.001 ether;
+    /// @notice Largest challenge bond, so that honest validators are never priced out.
+    uint256 internal constant MAX_CHALLENGE_BOND = 100 ether;
+    /// @notice Largest payment a single job may escrow (keeps every amount inside uint96).
+    uint256 internal constant MAX_PAYMENT = 10_000_000 ether;
+    /// @notice Largest minimum stake an admin may require of a provider or validator.
+    uint256 internal constant MAX_MIN_STAKE = 10_000 ether;
+
+    /// @notice Longest CID accepted in a job posting or a result (binary CIDv1).
+    uint256 internal constant MAX_CID_LENGTH = 128;
+}
