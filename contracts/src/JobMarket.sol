@@ -79,6 +79,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata r) external payable whenNotPaused returns (uint256 jobId) {
         if (msg.value == 0) revert ZeroPayment();
+        if (msg.value < ProtocolLimits.MIN_PAYMENT) revert PaymentTooSmall(msg.value, ProtocolLimits.MIN_PAYMENT);
         if (msg.value > ProtocolLimits.MAX_PAYMENT) {
             revert PaymentTooLarge(msg.value, ProtocolLimits.MAX_PAYMENT);
         }
@@ -135,12 +136,16 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     function claimJob(uint256 jobId) external whenNotPaused {
         Job storage job = _jobAt(jobId, JobStatus.Posted);
         if (block.timestamp > job.claimDeadline) revert ClaimDeadlinePassed(jobId, job.claimDeadline);
-        uint256 collateral = uint256(job.payment) * _params.collateralBps / ProtocolLimits.BPS;
+        MarketParams memory p = _params;
+        uint256 collateral = uint256(job.payment) * p.collateralBps / ProtocolLimits.BPS;
         job.worker = msg.sender;
         job.collateral = uint96(collateral);
         job.status = JobStatus.Claimed;
+        // The worker accepts the penalty and reward rates in force now; later changes do not apply.
+        job.expiryPenaltyBps = p.expiryPenaltyBps;
+        job.challengerRewardBps = p.challengerRewardBps;
         emit JobClaimed(jobId, msg.sender, collateral);
-        stakeManager.lockCollateral(msg.sender, collateral, _params.minProviderStake);
+        stakeManager.lockCollateral(msg.sender, collateral, p.minProviderStake);
     }
 
     /// @inheritdoc IJobMarket
@@ -194,7 +199,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         }
         uint256 refund = job.payment;
         uint256 collateral = job.collateral;
-        uint256 penalty = collateral * _params.expiryPenaltyBps / ProtocolLimits.BPS;
+        uint256 penalty = collateral * job.expiryPenaltyBps / ProtocolLimits.BPS;
         address worker = job.worker;
         address requester = job.requester;
         job.status = JobStatus.Expired;
@@ -216,6 +221,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
             revert WrongStatus(jobId, JobStatus.Submitted, status);
         }
         if (commitment == bytes32(0)) revert ZeroHash();
+        // slither-disable-next-line incorrect-equality
         if (_commitments[commitment] == 0) _commitments[commitment] = block.number;
         emit ChallengeCommitted(jobId, msg.sender, commitment);
     }
@@ -229,7 +235,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (msg.sender == job.worker) revert SelfChallenge();
         address resolver_ = resolver;
         if (resolver_ == address(0)) revert DisputesDisabled();
-        uint256 deadline = _checkChallenger();
+        (uint256 deadline, uint256 duration) = _checkChallenger();
         _consumeCommitment(keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt)));
 
         job.status = JobStatus.Disputed;
@@ -238,6 +244,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
             challenger: msg.sender,
             openedAt: uint40(block.timestamp),
             step: uint32(step),
+            disputeDuration: uint24(duration),
             resolver: resolver_,
             bond: uint96(msg.value),
             claimedStateHash: claimedStateHash
@@ -252,6 +259,8 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         Job storage job = _jobAt(jobId, JobStatus.Disputed);
         Challenge memory c = _challenges[jobId];
         if (msg.sender != c.resolver) revert NotResolver(jobId, msg.sender);
+        uint256 deadline = uint256(c.openedAt) + c.disputeDuration;
+        if (block.timestamp >= deadline) revert DisputeExpired(jobId, deadline);
         if (workerLost) _settleWorkerLost(jobId, job, c);
         else _settleChallengerLost(jobId, job, c, false);
     }
@@ -260,7 +269,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     function timeoutDispute(uint256 jobId) external {
         Job storage job = _jobAt(jobId, JobStatus.Disputed);
         Challenge memory c = _challenges[jobId];
-        uint256 deadline = uint256(c.openedAt) + _params.maxDisputeDuration;
+        uint256 deadline = uint256(c.openedAt) + c.disputeDuration;
         if (block.timestamp < deadline) revert DisputeNotExpired(jobId, deadline);
         _settleChallengerLost(jobId, job, c, true);
     }
@@ -369,18 +378,21 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         }
     }
 
-    /// @dev Checks the caller's bond and stake; returns the deadline of the dispute it would open.
-    function _checkChallenger() internal view returns (uint256 deadline) {
+    /// @dev Checks the caller's bond and stake; returns the deadline and duration of the
+    ///      dispute it would open.
+    function _checkChallenger() internal view returns (uint256 deadline, uint256 duration) {
         MarketParams memory p = _params;
         if (msg.value != p.challengeBond) revert WrongBond(p.challengeBond, msg.value);
         uint256 free = stakeManager.freeStakeOf(msg.sender);
         if (free < p.minValidatorStake) revert ValidatorStakeTooLow(free, p.minValidatorStake);
-        deadline = block.timestamp + p.maxDisputeDuration;
+        duration = p.maxDisputeDuration;
+        deadline = block.timestamp + duration;
     }
 
     /// @dev Deletes a commitment made in an earlier block, or reverts.
     function _consumeCommitment(bytes32 commitment) internal {
         uint256 committedAt = _commitments[commitment];
+        // slither-disable-next-line incorrect-equality
         if (committedAt == 0) revert CommitmentNotFound(commitment);
         if (committedAt >= block.number) revert CommitmentTooRecent(commitment);
         delete _commitments[commitment];
@@ -390,7 +402,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     ///      reward share of the collateral; the requester gets the payment and the rest.
     function _settleWorkerLost(uint256 jobId, Job storage job, Challenge memory c) internal {
         uint256 collateral = job.collateral;
-        uint256 reward = collateral * _params.challengerRewardBps / ProtocolLimits.BPS;
+        uint256 reward = collateral * job.challengerRewardBps / ProtocolLimits.BPS;
         uint256 challengerPayout = uint256(c.bond) + reward;
         uint256 requesterPayout = uint256(job.payment) + (collateral - reward);
         job.status = JobStatus.Resolved;
@@ -398,7 +410,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         delete _challenges[jobId];
         _credits[c.challenger] += challengerPayout;
         _credits[job.requester] += requesterPayout;
-        emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, job.windowEnd);
+        emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, 0);
         stakeManager.seizeCollateral(job.worker, collateral);
     }
 

@@ -118,6 +118,7 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
         a.staked -= uint128(fromFree);
         a.unbonding -= uint128(amount - fromFree);
         emit Slashed(account, msg.sender, amount);
+        // slither-disable-next-line arbitrary-send-eth
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }

@@ -81,7 +81,12 @@ interface IJobMarket {
         uint96 collateral;
         JobStatus status;
         Verification verification;
+        /// Protocol fee rate, fixed when the job is posted.
         uint16 feeBps;
+        /// Expiry penalty rate, fixed when the job is claimed.
+        uint16 expiryPenaltyBps;
+        /// Challenger reward rate, fixed when the job is claimed.
+        uint16 challengerRewardBps;
         uint32 steps;
         uint40 claimDeadline;
         uint40 deliveryDeadline;
@@ -96,6 +101,8 @@ interface IJobMarket {
         address challenger;
         uint40 openedAt;
         uint32 step;
+        /// Time the resolver has, fixed when the dispute opens.
+        uint24 disputeDuration;
         address resolver;
         uint96 bond;
         bytes32 claimedStateHash;
@@ -136,7 +143,8 @@ interface IJobMarket {
     );
     /// @notice The dispute of job `jobId` ended. When `workerLost`, the challenger was credited
     ///         `challengerPayout` and the requester `requesterPayout`; otherwise the worker was
-    ///         credited the bond and the job went back to Submitted until `windowEnd`.
+    ///         credited the bond and the job went back to Submitted until `windowEnd` (zero when
+    ///         the worker lost).
     event DisputeResolved(
         uint256 indexed jobId,
         bool workerLost,
@@ -152,9 +160,9 @@ interface IJobMarket {
     /// @notice The admin changed the market parameters.
     event ParametersUpdated(MarketParams oldParams, MarketParams newParams);
     /// @notice The admin changed the fee recipient.
-    event FeeRecipientUpdated(address oldRecipient, address newRecipient);
+    event FeeRecipientUpdated(address indexed oldRecipient, address indexed newRecipient);
     /// @notice The admin changed the dispute resolver (zero disables new challenges).
-    event ResolverUpdated(address oldResolver, address newResolver);
+    event ResolverUpdated(address indexed oldResolver, address indexed newResolver);
 
     /// @notice Job `jobId` does not exist.
     error JobNotFound(uint256 jobId);
@@ -168,6 +176,8 @@ interface IJobMarket {
     error NotResolver(uint256 jobId, address caller);
     /// @notice A job must escrow a non-zero payment.
     error ZeroPayment();
+    /// @notice The payment is below `min`, too small to back any collateral.
+    error PaymentTooSmall(uint256 payment, uint256 min);
     /// @notice The payment exceeds `max`.
     error PaymentTooLarge(uint256 payment, uint256 max);
     /// @notice A job must have at least one step.
@@ -208,6 +218,8 @@ interface IJobMarket {
     error SelfChallenge();
     /// @notice No dispute resolver is configured, so challenges are disabled.
     error DisputesDisabled();
+    /// @notice The dispute of job `jobId` passed its deadline `deadline`; it can only be timed out now.
+    error DisputeExpired(uint256 jobId, uint256 deadline);
     /// @notice The dispute of job `jobId` can be timed out only from `deadline`.
     error DisputeNotExpired(uint256 jobId, uint256 deadline);
     /// @notice The validator's free stake is below the minimum.
@@ -264,7 +276,9 @@ interface IJobMarket {
     ///         window: posts the exact bond and moves the job to Disputed.
     function challenge(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external payable;
 
-    /// @notice The resolver's verdict on the dispute of `jobId`.
+    /// @notice The resolver's verdict on the dispute of `jobId`, before the dispute's deadline.
+    ///         A resolver must check `getChallenge(jobId)` names the dispute it decided: after a
+    ///         timeout the same job may be challenged again.
     /// @param workerLost True when the worker's step was wrong.
     function resolveDispute(uint256 jobId, bool workerLost) external;
 

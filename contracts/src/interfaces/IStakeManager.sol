@@ -96,7 +96,7 @@ interface IStakeManager {
     function setUnbondingDelay(uint256 newDelay) external;
 
     /// @notice Binds the market contract, once. Admin only.
-    function bindMarket(address market) external;
+    function bindMarket(address market_) external;
 
     /// @notice The balances of `account`.
     function accountOf(address account) external view returns (Account memory);

@@ -36,6 +36,8 @@ library ProtocolLimits {
     uint256 internal constant MIN_CHALLENGE_BOND = 0.001 ether;
     /// @notice Largest challenge bond, so that honest validators are never priced out.
     uint256 internal constant MAX_CHALLENGE_BOND = 100 ether;
+    /// @notice Smallest payment a job may escrow, so that its collateral never rounds to zero.
+    uint256 internal constant MIN_PAYMENT = 1 gwei;
     /// @notice Largest payment a single job may escrow (keeps every amount inside uint96).
     uint256 internal constant MAX_PAYMENT = 10_000_000 ether;
     /// @notice Largest minimum stake an admin may require of a provider or validator.

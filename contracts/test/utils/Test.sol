@@ -29,16 +29,16 @@ interface Vm {
     function assume(bool condition) external pure;
 
     // Assertions (cheatcodes since forge 0.2; they revert with a readable message).
-    function assertTrue(bool condition, string calldata error) external pure;
-    function assertFalse(bool condition, string calldata error) external pure;
-    function assertEq(uint256 left, uint256 right, string calldata error) external pure;
-    function assertEq(address left, address right, string calldata error) external pure;
-    function assertEq(bytes32 left, bytes32 right, string calldata error) external pure;
-    function assertEq(bool left, bool right, string calldata error) external pure;
-    function assertGe(uint256 left, uint256 right, string calldata error) external pure;
-    function assertLe(uint256 left, uint256 right, string calldata error) external pure;
-    function assertGt(uint256 left, uint256 right, string calldata error) external pure;
-    function assertLt(uint256 left, uint256 right, string calldata error) external pure;
+    function assertTrue(bool condition, string calldata message) external pure;
+    function assertFalse(bool condition, string calldata message) external pure;
+    function assertEq(uint256 left, uint256 right, string calldata message) external pure;
+    function assertEq(address left, address right, string calldata message) external pure;
+    function assertEq(bytes32 left, bytes32 right, string calldata message) external pure;
+    function assertEq(bool left, bool right, string calldata message) external pure;
+    function assertGe(uint256 left, uint256 right, string calldata message) external pure;
+    function assertLe(uint256 left, uint256 right, string calldata message) external pure;
+    function assertGt(uint256 left, uint256 right, string calldata message) external pure;
+    function assertLt(uint256 left, uint256 right, string calldata message) external pure;
 
     // Scripts.
     function startBroadcast() external;

@@ -1,1 +1,36 @@
-//! tmp
+//! Pedals on-chain side: typed bindings for the contracts, the deployment file, a client for
+//! the job market and stake manager, and a local devnet (anvil plus the project's own deploy
+//! script).
+//!
+//! ```text
+//!  contracts/src ──forge build──► contracts/out ──scripts/abi.sh sync──► crates/chain/abi
+//!                                                                        │ sol!
+//!  Devnet::start ─► anvil ─► forge script Deploy ─► Deployment ─► Market (alloy provider)
+//! ```
+//!
+//! Every contract revert is decoded into the bindings' error enums ([`ChainError::JobMarket`],
+//! [`ChainError::StakeManager`]), never matched as a string.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pedals_chain::ChainError> {
+//! use pedals_chain::{Devnet, DevnetConfig};
+//! let devnet = Devnet::start(DevnetConfig::default()).await?;
+//! println!("JobMarket at {}", devnet.deployment().job_market);
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod deployment;
+mod devnet;
+mod error;
+mod market;
+mod status;
+mod toolchain;
+
+pub use bindings::{IJobMarket, IStakeManager, JobMarket, StakeManager};
+pub use deployment::Deployment;
+pub use devnet::{Devnet, DevnetConfig, deploy};
+pub use error::ChainError;
+pub use market::{JobRequest, Market, TxOutcome};
+pub use status::JobStatus;
+pub use toolchain::Toolchain;

@@ -1,1 +1,6 @@
-fn main(){}
+//! Integration tests of pedals-chain against a real anvil with the contracts deployed by the
+//! project's own deploy script.
+
+mod lifecycle;
+mod reverts;
+mod support;

@@ -1,0 +1,67 @@
+# Pedals: every developer and CI entry point. `make help` lists them.
+#
+#   make demo   the main job: install the pinned tools, build, start anvil, deploy every
+#               contract, send real transactions, print addresses and receipts, stop.
+#   make test   every check and test: formatting, lints, slither, forge (ci profile), gas
+#               snapshot, ABI drift, coverage, cargo tests against real anvil.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+FORGE := contracts/node_modules/.bin/forge
+CARGO_FLAGS ?= --locked
+
+.PHONY: help setup contracts demo test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+setup: ## install the pinned Foundry toolchain, solc-js and OpenZeppelin (npm ci)
+	scripts/setup.sh
+
+contracts: setup ## compile the contracts
+	cd contracts && ./node_modules/.bin/forge build
+
+demo: contracts ## run the main job on a local devnet (anvil + deployed contracts), then stop
+	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet demo
+
+test: check test-contracts coverage test-rust ## run every check and test (what CI runs)
+	@echo "all checks and tests passed"
+
+check: contracts ## formatting, lints, slither and ABI drift
+	cd contracts && ./node_modules/.bin/forge fmt --check
+	cargo fmt --all -- --check
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+	scripts/abi.sh check
+	scripts/slither.sh
+
+test-contracts: contracts ## forge tests under the ci profile (more fuzz runs, deeper invariants) and the gas snapshot
+	cd contracts && FOUNDRY_PROFILE=ci ./node_modules/.bin/forge test
+	cd contracts && ./node_modules/.bin/forge snapshot --check --no-match-test 'testFuzz' --no-match-path 'test/invariants/*'
+
+coverage: contracts ## line coverage of contracts/src must stay at or above 95%
+	scripts/coverage.sh 95
+
+test-rust: contracts ## cargo tests (unit, integration against real anvil, doc tests)
+	cargo test $(CARGO_FLAGS) --workspace --all-targets
+	cargo test $(CARGO_FLAGS) --workspace --doc
+
+fmt: ## format Rust and Solidity
+	cargo fmt --all
+	cd contracts && ./node_modules/.bin/forge fmt
+
+lint: check ## alias of check
+
+slither: setup ## static analysis of the contracts
+	scripts/slither.sh
+
+snapshot: contracts ## rewrite the committed gas snapshot
+	cd contracts && ./node_modules/.bin/forge snapshot --no-match-test 'testFuzz' --no-match-path 'test/invariants/*'
+
+abi: contracts ## copy the compiled ABIs into crates/chain/abi
+	scripts/abi.sh sync
+
+clean: ## remove build outputs
+	cargo clean
+	cd contracts && rm -rf out cache broadcast

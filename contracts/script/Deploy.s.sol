@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {JobMarket} from "../src/JobMarket.sol";
+import {StakeManager} from "../src/StakeManager.sol";
+import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
+import {Vm} from "../test/utils/Test.sol";
+
+/// @title Deploy
+/// @notice Deploys StakeManager and JobMarket, binds them, hands the roles to their holders and
+///         writes the deployment file that the Rust crates, the CLI and the subgraph read.
+/// @dev Environment (all optional except the broadcaster's key or --sender):
+///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
+///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
+///      which must lie inside foundry.toml's fs_permissions).
+///      Run: forge script script/Deploy.s.sol:Deploy --rpc-url <url> --broadcast --private-key <key>
+contract Deploy {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    /// @notice The parameters a fresh market starts with. Windows as short as a local devnet
+    ///         needs are allowed; a production admin raises `minChallengeWindow`.
+    function defaultParams() public pure returns (IJobMarket.MarketParams memory) {
+        return IJobMarket.MarketParams({
+            protocolFeeBps: 250,
+            collateralBps: 5000,
+            expiryPenaltyBps: 5000,
+            challengerRewardBps: 5000,
+            minChallengeWindow: uint32(ProtocolLimits.MIN_CHALLENGE_WINDOW),
+            maxChallengeWindow: uint32(ProtocolLimits.MAX_CHALLENGE_WINDOW),
+            maxDisputeDuration: 1 days,
+            challengeBond: 0.01 ether,
+            minProviderStake: 0.1 ether,
+            minValidatorStake: 0.1 ether
+        });
+    }
+
+    /// @notice Deploys, wires and records the contracts.
+    /// @return stakeManager The StakeManager's address.
+    /// @return jobMarket The JobMarket's address.
+    function run() external returns (StakeManager stakeManager, JobMarket jobMarket) {
+        uint256 startBlock = vm.getBlockNumber();
+        vm.startBroadcast();
+        address deployer = msg.sender;
+        address admin = vm.envOr("PEDALS_ADMIN", deployer);
+        address pauser = vm.envOr("PEDALS_PAUSER", deployer);
+        address feeRecipient = vm.envOr("PEDALS_FEE_RECIPIENT", deployer);
+
+        // The deployer administers the stake manager until the market is bound, then hands over.
+        stakeManager = new StakeManager(deployer, ProtocolLimits.MIN_UNBONDING_DELAY);
+        jobMarket = new JobMarket(admin, pauser, stakeManager, feeRecipient, defaultParams());
+        stakeManager.bindMarket(address(jobMarket));
+        if (admin != deployer) {
+            stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
+            stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
+        }
+        vm.stopBroadcast();
+
+        string memory path = vm.envOr(
+            "PEDALS_DEPLOYMENT_FILE",
+            string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json")
+        );
+        string memory key = "deployment";
+        vm.serializeUint(key, "chainId", block.chainid);
+        vm.serializeUint(key, "deploymentBlock", startBlock + 1);
+        vm.serializeAddress(key, "deployer", deployer);
+        vm.serializeAddress(key, "admin", admin);
+        vm.serializeAddress(key, "pauser", pauser);
+        vm.serializeAddress(key, "feeRecipient", feeRecipient);
+        vm.serializeAddress(key, "stakeManager", address(stakeManager));
+        string memory json = vm.serializeAddress(key, "jobMarket", address(jobMarket));
+        vm.writeJson(json, path);
+    }
+}

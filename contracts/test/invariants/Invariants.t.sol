@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
+import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
+import {Fixture} from "../utils/Fixture.sol";
+import {InvariantTest} from "../utils/Test.sol";
+import {Handler, Slasher} from "./Handler.sol";
+
+/// @notice Invariants of JobMarket and StakeManager under random sequences of the handler's
+///         actions (DESIGN.md §4): both contracts stay solvent to the wei, no job is both paid
+///         and refunded, no slash or seizure reaches beyond what it may take, the escrow is
+///         exactly the live jobs' payments and bonds, and once everything settles and everyone
+///         withdraws, both contracts are empty.
+contract InvariantsTest is Fixture, InvariantTest {
+    Handler internal handler;
+    Slasher internal slasher;
+    address internal sink;
+
+    function setUp() public override {
+        super.setUp();
+        sink = makeAddr("sink");
+        slasher = new Slasher(stakes, sink);
+        bytes32 slasherRole = stakes.SLASHER_ROLE(); // before the prank: a getter is a call
+        vm.prank(admin);
+        stakes.grantRole(slasherRole, address(slasher));
+        handler = new Handler(market, stakes, resolver, slasher, admin, treasury);
+
+        // Each action once, and the lifecycle's main road more often, so that runs reach disputes.
+        bytes4[27] memory weighted = [
+            Handler.stake.selector,
+            Handler.requestUnstake.selector,
+            Handler.withdrawStake.selector,
+            Handler.slash.selector,
+            Handler.post.selector,
+            Handler.post.selector,
+            Handler.cancel.selector,
+            Handler.claim.selector,
+            Handler.claim.selector,
+            Handler.claim.selector,
+            Handler.submit.selector,
+            Handler.submit.selector,
+            Handler.finalize.selector,
+            Handler.expire.selector,
+            Handler.commitAndChallenge.selector,
+            Handler.commitAndChallenge.selector,
+            Handler.commitAndChallenge.selector,
+            Handler.resolve.selector,
+            Handler.resolve.selector,
+            Handler.timeoutDispute.selector,
+            Handler.withdraw.selector,
+            Handler.withdrawFees.selector,
+            Handler.warp.selector,
+            Handler.warp.selector,
+            Handler.setParameters.selector,
+            Handler.finalize.selector,
+            Handler.tryIllegal.selector
+        ];
+        bytes4[] memory selectors = new bytes4[](weighted.length);
+        for (uint256 i; i < weighted.length; i++) {
+            selectors[i] = weighted[i];
+        }
+        targetSelector(address(handler), selectors);
+    }
+
+    // ─────────────────────────────────────────── (1) solvency ────────────────────────────────────
+
+    /// @notice The market holds exactly the escrow, the fees and every credit.
+    function invariant_marketSolvent() public view {
+        uint256 credits;
+        for (uint256 i; i < handler.actorCount(); i++) {
+            credits += market.creditOf(handler.actorAt(i));
+        }
+        vm.assertEq(
+            address(market).balance,
+            market.totalEscrowed() + market.feesAccrued() + credits,
+            "market balance != escrow + fees + credits"
+        );
+    }
+
+    /// @notice The stake manager holds exactly every account's staked and unbonding stake.
+    function invariant_stakeManagerSolvent() public view {
+        uint256 total;
+        for (uint256 i; i < handler.stakerCount(); i++) {
+            IStakeManager.Account memory a = stakes.accountOf(handler.stakerAt(i));
+            total += uint256(a.staked) + a.unbonding;
+        }
+        vm.assertEq(address(stakes).balance, total, "stake manager balance != staked + unbonding");
+    }
+
+    /// @notice Locked collateral never exceeds the stake it is part of, and it is exactly the
+    ///         collateral of the worker's unsettled jobs.
+    function invariant_lockedWithinStakedAndMatchesLiveJobs() public view {
+        uint256 n = handler.jobCount();
+        for (uint256 i; i < handler.stakerCount(); i++) {
+            address who = handler.stakerAt(i);
+            IStakeManager.Account memory a = stakes.accountOf(who);
+            vm.assertLe(a.locked, a.staked, "locked > staked");
+            uint256 live;
+            for (uint256 jobId = 1; jobId <= n; jobId++) {
+                IJobMarket.Job memory j = market.getJob(jobId);
+                if (j.worker == who && _isClaimedAndLive(j.status)) live += j.collateral;
+            }
+            vm.assertEq(a.locked, live, "locked != collateral of the worker's live jobs");
+        }
+    }
+
+    /// @notice Every wei that entered each contract, less every wei that left, is still there
+    ///         (written as sums, so that a broken ledger fails the assertion rather than underflows).
+    function invariant_ethConserved() public view {
+        vm.assertEq(
+            address(market).balance + handler.ghost_withdrawn() + handler.ghost_feesWithdrawn(),
+            handler.ghost_payments() + handler.ghost_bondsPosted() + handler.ghost_seized(),
+            "market: balance + out != in"
+        );
+        vm.assertEq(
+            address(stakes).balance + handler.ghost_stakeWithdrawn() + handler.ghost_seized()
+                + handler.ghost_slashed(),
+            handler.ghost_staked(),
+            "stake manager: balance + out != in"
+        );
+        vm.assertEq(
+            handler.ghost_slashed(),
+            address(slasher).balance + sink.balance,
+            "slashed ETH neither kept by the slasher nor forwarded"
+        );
+        vm.assertEq(sink.balance, handler.ghost_slashForwarded(), "forwarded slashes");
+    }
+
+    // ─────────────────────────────────────────── credits ─────────────────────────────────────────
+
+    /// @notice Outstanding credits are every credit ever paid less every withdrawal; fees likewise;
+    ///         and every settlement moved credits, fees and escrow by exactly its amounts.
+    function invariant_creditsMatchGhostLedger() public view {
+        uint256 credits;
+        for (uint256 i; i < handler.actorCount(); i++) {
+            credits += market.creditOf(handler.actorAt(i));
+        }
+        vm.assertEq(
+            credits + handler.ghost_withdrawn(), handler.ghost_credited(), "credits + withdrawn != paid"
+        );
+        vm.assertEq(
+            handler.ghost_credited(),
+            handler.ghost_workerPayouts() + handler.ghost_refunds() + handler.ghost_expiryPenalties()
+                + handler.ghost_challengerPayouts() + handler.ghost_requesterCompensation()
+                + handler.ghost_bondsToWorkers(),
+            "credit kinds do not add up"
+        );
+        vm.assertEq(
+            market.feesAccrued() + handler.ghost_feesWithdrawn(), handler.ghost_feesAccrued(), "fees ledger"
+        );
+        vm.assertEq(handler.ghost_creditMismatches(), 0, "a settlement moved credits by the wrong amount");
+    }
+
+    // ─────────────────────────────────────────── (2) paid xor refunded ───────────────────────────
+
+    /// @notice No job is both paid and refunded, none is settled twice, and a terminal status
+    ///         says which of the two happened.
+    function invariant_noJobPaidAndRefunded() public view {
+        vm.assertEq(handler.ghost_doubleSettlements(), 0, "a job was settled twice");
+        uint256 n = handler.jobCount();
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            bool paid = handler.ghost_paid(jobId);
+            bool refunded = handler.ghost_refunded(jobId);
+            vm.assertFalse(paid && refunded, "job both paid and refunded");
+            IJobMarket.JobStatus s = market.getJob(jobId).status;
+            vm.assertEq(paid, s == IJobMarket.JobStatus.Finalized, "paid <=> Finalized");
+            vm.assertEq(
+                refunded,
+                s == IJobMarket.JobStatus.Cancelled || s == IJobMarket.JobStatus.Expired
+                    || s == IJobMarket.JobStatus.Resolved,
+                "refunded <=> Cancelled, Expired or Resolved"
+            );
+        }
+    }
+
+    // ─────────────────────────────────────────── (3) slashes and seizures ────────────────────────
+
+    /// @notice No slash took more than free + unbonding stake or touched the lock, no seizure
+    ///         took more than was locked, and each took exactly what it should.
+    function invariant_slashesAndSeizuresBounded() public view {
+        vm.assertEq(handler.ghost_slashesExceedingStake(), 0, "slash exceeded free + unbonding stake");
+        vm.assertEq(handler.ghost_slashMismatches(), 0, "slash moved other than its amount");
+        vm.assertEq(handler.ghost_slashesWronglyRefused(), 0, "slash within free + unbonding refused");
+        vm.assertEq(handler.ghost_seizuresExceedingLocked(), 0, "seizure exceeded locked collateral");
+        vm.assertEq(handler.ghost_seizureMismatches(), 0, "seizure other than the penalty or collateral");
+        vm.assertEq(handler.ghost_lockMismatches(), 0, "lock moved other than by claim or release");
+        vm.assertEq(handler.ghost_stakeMismatches(), 0, "stake moved other than by its call");
+    }
+
+    // ─────────────────────────────────────────── escrow ──────────────────────────────────────────
+
+    /// @notice The escrow is the payment of every live job plus the bond of every open challenge.
+    function invariant_escrowMatchesLiveJobs() public view {
+        uint256 sum;
+        uint256 n = handler.jobCount();
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            IJobMarket.Job memory j = market.getJob(jobId);
+            if (j.status == IJobMarket.JobStatus.Posted || _isClaimedAndLive(j.status)) sum += j.payment;
+            IJobMarket.Challenge memory c = market.getChallenge(jobId);
+            if (j.status == IJobMarket.JobStatus.Disputed) sum += c.bond;
+            else vm.assertEq(c.bond, 0, "a challenge outlived its dispute");
+        }
+        vm.assertEq(market.totalEscrowed(), sum, "escrow != live payments + open bonds");
+    }
+
+    /// @notice Every action whose preconditions the handler checked succeeded, and every call
+    ///         that the status guards, clocks or access checks forbid reverted.
+    function invariant_callsSucceedExactlyWhenAllowed() public view {
+        vm.assertEq(handler.ghost_unexpectedReverts(), 0, "a call with its preconditions met reverted");
+        vm.assertEq(handler.ghost_illegalCallsSucceeded(), 0, "a forbidden call succeeded");
+    }
+
+    /// @notice A dispute can be timed out exactly from the deadline the market announced when it
+    ///         opened (to the resolver and in `ChallengeOpened`), never before and always after.
+    function invariant_disputeDeadlineHonoured() public view {
+        vm.assertEq(
+            handler.ghost_timeoutsBeforeAnnouncedDeadline(),
+            0,
+            "dispute timed out before its announced deadline"
+        );
+        vm.assertEq(
+            handler.ghost_timeoutsRefusedAfterAnnouncedDeadline(),
+            0,
+            "dispute could not be timed out after its announced deadline"
+        );
+    }
+
+    // ─────────────────────────────────────────── (4) wind-down ───────────────────────────────────
+
+    /// @notice Called by forge after each run: settles every job, has everyone withdraw and
+    ///         unstake, and checks that both contracts end empty with every invariant intact.
+    function afterInvariant() public virtual {
+        handler.windDown();
+        vm.assertEq(market.totalEscrowed(), 0, "escrow left after wind-down");
+        vm.assertEq(market.feesAccrued(), 0, "fees left after wind-down");
+        vm.assertEq(address(market).balance, 0, "market not empty after wind-down");
+        vm.assertEq(address(stakes).balance, 0, "stake manager not empty after wind-down");
+        uint256 n = handler.jobCount();
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            IJobMarket.JobStatus s = market.getJob(jobId).status;
+            vm.assertTrue(s >= IJobMarket.JobStatus.Finalized, "a job is still live after wind-down");
+        }
+        invariant_marketSolvent();
+        invariant_stakeManagerSolvent();
+        invariant_ethConserved();
+        invariant_creditsMatchGhostLedger();
+        invariant_noJobPaidAndRefunded();
+        invariant_slashesAndSeizuresBounded();
+        invariant_callsSucceedExactlyWhenAllowed();
+    }
+
+    function _isClaimedAndLive(IJobMarket.JobStatus s) internal pure returns (bool) {
+        return s == IJobMarket.JobStatus.Claimed || s == IJobMarket.JobStatus.Submitted
+            || s == IJobMarket.JobStatus.Disputed;
+    }
+}

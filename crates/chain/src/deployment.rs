@@ -1,0 +1,99 @@
+//! The deployment file that `contracts/script/Deploy.s.sol` writes and every component reads.
+
+use std::path::Path;
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::ChainError;
+
+/// Where the contracts of one network live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// Chain id of the network.
+    pub chain_id: u64,
+    /// A block at or before the first deployment transaction: where indexers start.
+    pub deployment_block: u64,
+    /// The account that sent the deployment transactions.
+    pub deployer: Address,
+    /// Holder of the admin role of both contracts.
+    pub admin: Address,
+    /// Holder of the market's pauser role.
+    pub pauser: Address,
+    /// Receiver of protocol fees.
+    pub fee_recipient: Address,
+    /// The StakeManager contract.
+    pub stake_manager: Address,
+    /// The JobMarket contract.
+    pub job_market: Address,
+}
+
+impl Deployment {
+    /// Reads a deployment file.
+    pub fn load(path: &Path) -> Result<Self, ChainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ChainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| ChainError::DeploymentFile {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Writes the deployment file, pretty-printed.
+    pub fn save(&self, path: &Path) -> Result<(), ChainError> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|source| ChainError::DeploymentFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        std::fs::write(path, text + "\n").map_err(|source| ChainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_file_the_deploy_script_writes() {
+        let json = r#"{
+  "admin": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  "chainId": 31337,
+  "deployer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  "deploymentBlock": 1,
+  "feeRecipient": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  "jobMarket": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+  "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  "stakeManager": "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+}"#;
+        let d: Deployment = serde_json::from_str(json).expect("valid deployment");
+        assert_eq!(d.chain_id, 31337);
+        assert_eq!(d.deployment_block, 1);
+        assert_eq!(
+            d.job_market,
+            "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+                .parse::<Address>()
+                .expect("address")
+        );
+        let round: Deployment =
+            serde_json::from_str(&serde_json::to_string(&d).expect("serialize")).expect("parse");
+        assert_eq!(round, d);
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_that_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("pedals-deployment-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("broken.json");
+        std::fs::write(&path, r#"{"chainId": 1}"#).expect("write");
+        let err = Deployment::load(&path).expect_err("incomplete file");
+        assert!(err.to_string().contains("broken.json"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,150 @@
+//! A local devnet: a real anvil with every contract deployed by the project's deploy script.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::Address,
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+use tokio::process::Command;
+use tracing::{debug, info};
+
+use crate::{ChainError, Deployment, Toolchain};
+
+/// How to start a devnet.
+#[derive(Debug, Clone, Default)]
+pub struct DevnetConfig {
+    /// The toolchain; [`Toolchain::locate`] when `None`.
+    pub toolchain: Option<Toolchain>,
+    /// Port for anvil; a free one when `None`.
+    pub port: Option<u16>,
+    /// Seconds between blocks; anvil mines on every transaction when `None`.
+    pub block_time: Option<u64>,
+}
+
+/// A running anvil with the Pedals contracts deployed. Dropping it stops anvil.
+#[derive(Debug)]
+pub struct Devnet {
+    anvil: AnvilInstance,
+    deployment: Deployment,
+}
+
+impl Devnet {
+    /// Starts anvil and deploys every contract with `contracts/script/Deploy.s.sol`, from
+    /// anvil's first funded account.
+    pub async fn start(config: DevnetConfig) -> Result<Self, ChainError> {
+        let toolchain = match config.toolchain {
+            Some(t) => t,
+            None => Toolchain::locate()?,
+        };
+        let anvil_bin = toolchain.binary("anvil")?;
+        let port = config.port;
+        let block_time = config.block_time;
+        let anvil = tokio::task::spawn_blocking(move || {
+            let mut anvil = Anvil::at(anvil_bin);
+            if let Some(port) = port {
+                anvil = anvil.port(port);
+            }
+            if let Some(secs) = block_time {
+                anvil = anvil.block_time(secs);
+            }
+            anvil.try_spawn()
+        })
+        .await??;
+        info!(target: "pedals::devnet", endpoint = %anvil.endpoint(), "anvil started");
+        let deployer = PrivateKeySigner::from(anvil.first_key().clone());
+        let deployment = deploy(&toolchain, &anvil.endpoint_url(), &deployer).await?;
+        info!(
+            target: "pedals::devnet",
+            job_market = %deployment.job_market,
+            stake_manager = %deployment.stake_manager,
+            "contracts deployed"
+        );
+        Ok(Self { anvil, deployment })
+    }
+
+    /// The HTTP RPC endpoint.
+    pub fn endpoint(&self) -> Url {
+        self.anvil.endpoint_url()
+    }
+
+    /// The deployed contracts.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.anvil.chain_id()
+    }
+
+    /// Signer of anvil's funded dev account `index` (10 000 ETH each; index 0 deployed the
+    /// contracts and holds every role). These keys are public: use them on a devnet only.
+    pub fn signer(&self, index: usize) -> Option<PrivateKeySigner> {
+        self.anvil
+            .nth_key(index)
+            .cloned()
+            .map(PrivateKeySigner::from)
+    }
+
+    /// Addresses of anvil's funded dev accounts.
+    pub fn accounts(&self) -> &[Address] {
+        self.anvil.addresses()
+    }
+}
+
+/// Runs `forge script script/Deploy.s.sol` against `rpc_url` from `deployer` and returns the
+/// deployment file it wrote. The key travels on forge's command line, which is fine for a
+/// devnet's public dev keys; deployments to public networks use a keystore instead.
+pub async fn deploy(
+    toolchain: &Toolchain,
+    rpc_url: &Url,
+    deployer: &PrivateKeySigner,
+) -> Result<Deployment, ChainError> {
+    let forge = toolchain.binary("forge")?;
+    let dir = toolchain.contracts_dir();
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    // forge may only write inside its fs_permissions (contracts/deployments).
+    let relative = format!("deployments/.devnet-{}-{nonce}.json", std::process::id());
+    let file = dir.join(&relative);
+    debug!(target: "pedals::devnet", file = %file.display(), "running the deploy script");
+    let output = Command::new(&forge)
+        .current_dir(dir)
+        .args([
+            "script",
+            "script/Deploy.s.sol:Deploy",
+            "--broadcast",
+            "--silent",
+        ])
+        .arg("--rpc-url")
+        .arg(rpc_url.as_str())
+        .arg("--private-key")
+        .arg(alloy::hex::encode_prefixed(deployer.to_bytes()))
+        .env("PEDALS_DEPLOYMENT_FILE", &relative)
+        .env("FOUNDRY_DISABLE_NIGHTLY_WARNING", "1")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| ChainError::Io {
+            path: forge.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(ChainError::DeployScript {
+            status: output.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    let deployment = Deployment::load(&file);
+    std::fs::remove_file(&file).ok();
+    deployment
+}

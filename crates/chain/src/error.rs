@@ -1,0 +1,106 @@
+//! The error type of the chain crate.
+
+use std::path::PathBuf;
+
+use alloy::{
+    primitives::B256,
+    providers::PendingTransactionError,
+    transports::{RpcError, TransportErrorKind},
+};
+
+use crate::{JobMarket, StakeManager};
+
+/// Everything that can go wrong talking to the chain, with a message that says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The job market rejected the call with one of its custom errors.
+    #[error("JobMarket rejected the call: {0:?}")]
+    JobMarket(JobMarket::JobMarketErrors),
+    /// The stake manager rejected the call with one of its custom errors.
+    #[error("StakeManager rejected the call: {0:?}")]
+    StakeManager(StakeManager::StakeManagerErrors),
+    /// A contract call failed without a custom error of ours (out of gas, a panic, a node error).
+    #[error("contract call failed: {0}")]
+    Contract(#[source] alloy::contract::Error),
+    /// A mined transaction reverted.
+    #[error("transaction {0} reverted on chain; replay it with `cast run {0}` to see why")]
+    TxReverted(B256),
+    /// Waiting for a receipt failed.
+    #[error("waiting for the transaction receipt failed: {0}")]
+    Receipt(#[from] PendingTransactionError),
+    /// The RPC endpoint failed.
+    #[error("the RPC endpoint failed: {0}; check that the node is running and --rpc-url is right")]
+    Rpc(#[from] RpcError<TransportErrorKind>),
+    /// The RPC endpoint is on another chain than the deployment.
+    #[error(
+        "the RPC endpoint is on chain {actual} but the deployment file is for chain {expected}; \
+         point the RPC URL at the network the contracts were deployed to"
+    )]
+    ChainIdMismatch {
+        /// Chain id in the deployment file.
+        expected: u64,
+        /// Chain id the endpoint reported.
+        actual: u64,
+    },
+    /// A transaction's receipt lacked the event that the call must emit.
+    #[error(
+        "transaction {0} emitted no {1} event; is the deployment file pointing at the right contract?"
+    )]
+    MissingEvent(B256, &'static str),
+    /// A file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The deployment file is not valid JSON of the expected shape.
+    #[error("deployment file {path} is invalid ({source}); redeploy to rewrite it")]
+    DeploymentFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The contracts folder is missing.
+    #[error(
+        "no Foundry project at {0}; set PEDALS_CONTRACTS_DIR to the repository's contracts/ folder"
+    )]
+    ContractsDirMissing(PathBuf),
+    /// A Foundry binary is missing.
+    #[error("{tool} not found at {path}; run `make setup` to install the pinned Foundry toolchain")]
+    ToolMissing {
+        /// `forge`, `anvil` or `cast`.
+        tool: String,
+        /// Where it was expected.
+        path: PathBuf,
+    },
+    /// anvil did not start.
+    #[error("anvil did not start: {0}; is the port free?")]
+    Anvil(#[from] alloy::node_bindings::NodeError),
+    /// The deploy script failed.
+    #[error("the deploy script exited with {status}:\n{output}")]
+    DeployScript {
+        /// Exit status of `forge script`.
+        status: std::process::ExitStatus,
+        /// What it printed.
+        output: String,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl ChainError {
+    /// Decodes a contract error into the bindings' error enums where the revert data is ours.
+    pub(crate) fn from_contract(err: alloy::contract::Error) -> Self {
+        if let Some(e) = err.as_decoded_interface_error::<JobMarket::JobMarketErrors>() {
+            return Self::JobMarket(e);
+        }
+        if let Some(e) = err.as_decoded_interface_error::<StakeManager::StakeManagerErrors>() {
+            return Self::StakeManager(e);
+        }
+        Self::Contract(err)
+    }
+}

@@ -1,0 +1,258 @@
+//! A client for the job market and the stake manager, signing with one account.
+
+use alloy::{
+    contract::SolCallBuilder,
+    network::EthereumWallet,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+    transports::http::reqwest::Url,
+};
+use tracing::debug;
+
+use crate::{ChainError, Deployment, IJobMarket, IStakeManager, JobMarket, StakeManager};
+
+/// What a requester posts (the binding of `IJobMarket.JobRequest`).
+pub type JobRequest = IJobMarket::JobRequest;
+
+/// The receipt facts of a mined transaction that callers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Block it was mined in.
+    pub block_number: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Price paid per unit of gas, in wei.
+    pub effective_gas_price: u128,
+}
+
+impl TxOutcome {
+    /// Wei the sender paid for gas.
+    pub fn fee(&self) -> U256 {
+        U256::from(self.gas_used) * U256::from(self.effective_gas_price)
+    }
+
+    fn from_receipt(receipt: &TransactionReceipt) -> Result<Self, ChainError> {
+        if !receipt.status() {
+            return Err(ChainError::TxReverted(receipt.transaction_hash));
+        }
+        Ok(Self {
+            hash: receipt.transaction_hash,
+            block_number: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+            effective_gas_price: receipt.effective_gas_price,
+        })
+    }
+}
+
+/// The Pedals contracts of one deployment, as seen by one signing account.
+#[derive(Debug, Clone)]
+pub struct Market {
+    provider: DynProvider,
+    deployment: Deployment,
+    sender: Address,
+}
+
+impl Market {
+    /// Connects to `rpc_url` as `signer` and checks that the endpoint is on the deployment's chain.
+    pub async fn connect(
+        rpc_url: Url,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+    ) -> Result<Self, ChainError> {
+        let sender = signer.address();
+        // Nonces come from the node's pending count on every send. alloy's default cached
+        // nonce manager counts a nonce as used even when gas estimation rejects the call, so
+        // the next transaction would wait forever behind a gap. (The crash-safe sender with
+        // its own stored nonces is pedals-node's concern.)
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(rpc_url)
+            .erased();
+        let actual = provider.get_chain_id().await?;
+        if actual != deployment.chain_id {
+            return Err(ChainError::ChainIdMismatch {
+                expected: deployment.chain_id,
+                actual,
+            });
+        }
+        Ok(Self {
+            provider,
+            deployment,
+            sender,
+        })
+    }
+
+    /// The signing account.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The provider, for reads this client does not wrap.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The deployment this client talks to.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The job market binding.
+    pub fn job_market(&self) -> JobMarket::JobMarketInstance<DynProvider> {
+        JobMarket::new(self.deployment.job_market, self.provider.clone())
+    }
+
+    /// The stake manager binding.
+    pub fn stake_manager(&self) -> StakeManager::StakeManagerInstance<DynProvider> {
+        StakeManager::new(self.deployment.stake_manager, self.provider.clone())
+    }
+
+    /// ETH balance of `account`.
+    pub async fn balance(&self, account: Address) -> Result<U256, ChainError> {
+        Ok(self.provider.get_balance(account).await?)
+    }
+
+    /// Adds `amount` to the sender's stake.
+    pub async fn stake(&self, amount: U256) -> Result<TxOutcome, ChainError> {
+        let stakes = self.stake_manager();
+        send(stakes.stake().value(amount)).await
+    }
+
+    /// Posts a job escrowing `payment`; returns its id.
+    pub async fn post_job(
+        &self,
+        request: JobRequest,
+        payment: U256,
+    ) -> Result<(U256, TxOutcome), ChainError> {
+        let market = self.job_market();
+        let receipt = send_receipt(market.postJob(request).value(payment)).await?;
+        let outcome = TxOutcome::from_receipt(&receipt)?;
+        let job_id = receipt
+            .decoded_log::<JobMarket::JobPosted>()
+            .map(|log| log.data.jobId)
+            .ok_or(ChainError::MissingEvent(outcome.hash, "JobPosted"))?;
+        Ok((job_id, outcome))
+    }
+
+    /// Cancels an unclaimed job of the sender's.
+    pub async fn cancel_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.cancelJob(job_id)).await
+    }
+
+    /// Claims a job for the sender.
+    pub async fn claim_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.claimJob(job_id)).await
+    }
+
+    /// Submits the sender's result for a claimed job.
+    pub async fn submit_result(
+        &self,
+        job_id: U256,
+        steps: u64,
+        trace_root: B256,
+        final_state_hash: B256,
+        result_cid: Bytes,
+    ) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        let call = market.submitResult(
+            job_id,
+            U256::from(steps),
+            trace_root,
+            final_state_hash,
+            result_cid,
+        );
+        send(call).await
+    }
+
+    /// Finalizes a job whose challenge window has ended.
+    pub async fn finalize(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.finalize(job_id)).await
+    }
+
+    /// Refunds a job whose worker missed the delivery deadline.
+    pub async fn expire(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.expire(job_id)).await
+    }
+
+    /// Withdraws the sender's credit.
+    pub async fn withdraw(&self) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.withdraw()).await
+    }
+
+    /// Withdraws the accrued protocol fees (the sender must be the fee recipient).
+    pub async fn withdraw_fees(&self) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.withdrawFees()).await
+    }
+
+    /// The stored job.
+    pub async fn job(&self, job_id: U256) -> Result<IJobMarket::Job, ChainError> {
+        self.job_market()
+            .getJob(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Credit `account` can withdraw from the market.
+    pub async fn credit_of(&self, account: Address) -> Result<U256, ChainError> {
+        self.job_market()
+            .creditOf(account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Fees accrued in the market.
+    pub async fn fees_accrued(&self) -> Result<U256, ChainError> {
+        self.job_market()
+            .feesAccrued()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The market parameters.
+    pub async fn parameters(&self) -> Result<IJobMarket::MarketParams, ChainError> {
+        self.job_market()
+            .getParameters()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The stake balances of `account`.
+    pub async fn stake_of(&self, account: Address) -> Result<IStakeManager::Account, ChainError> {
+        self.stake_manager()
+            .accountOf(account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+}
+
+async fn send_receipt<C: SolCall>(
+    call: SolCallBuilder<&DynProvider, C>,
+) -> Result<TransactionReceipt, ChainError> {
+    let pending = call.send().await.map_err(ChainError::from_contract)?;
+    debug!(target: "pedals::chain", tx = %pending.tx_hash(), call = C::SIGNATURE, "sent");
+    Ok(pending.get_receipt().await?)
+}
+
+async fn send<C: SolCall>(call: SolCallBuilder<&DynProvider, C>) -> Result<TxOutcome, ChainError> {
+    TxOutcome::from_receipt(&send_receipt(call).await?)
+}

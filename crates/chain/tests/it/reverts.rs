@@ -1,0 +1,174 @@
+//! Bad input from Rust: every revert arrives decoded into the bindings' error enums.
+
+use alloy::primitives::{B256, Bytes, U256};
+use pedals_chain::{ChainError, JobMarket, StakeManager};
+
+use crate::support::{PAYMENT, STEPS, advance, cid, devnet, eth, final_hash, market, request};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_decoded_into_named_errors() {
+    let devnet = devnet().await;
+    let requester = market(&devnet, 1).await;
+    let provider = market(&devnet, 2).await;
+    let other = market(&devnet, 3).await;
+
+    // Zero payment.
+    let err = requester
+        .post_job(request(&requester).await, U256::ZERO)
+        .await
+        .expect_err("zero payment");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::ZeroPayment(_))
+        ),
+        "{err}"
+    );
+
+    // Zero steps.
+    let mut bad = request(&requester).await;
+    bad.steps = 0;
+    let err = requester
+        .post_job(bad, eth(PAYMENT))
+        .await
+        .expect_err("zero steps");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::ZeroSteps(_))
+        ),
+        "{err}"
+    );
+
+    // A CID that is not a binary CIDv1.
+    let mut bad = request(&requester).await;
+    bad.modelCid = Bytes::from_static(b"Qm-not-a-cid");
+    let err = requester
+        .post_job(bad, eth(PAYMENT))
+        .await
+        .expect_err("bad cid");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::InvalidCid(_))
+        ),
+        "{err}"
+    );
+
+    // A claim deadline in the past.
+    let mut bad = request(&requester).await;
+    bad.claimDeadline = alloy::primitives::aliases::U40::from(1u64);
+    let err = requester
+        .post_job(bad, eth(PAYMENT))
+        .await
+        .expect_err("past deadline");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::DeadlineInPast(_))
+        ),
+        "{err}"
+    );
+
+    let (job_id, _) = requester
+        .post_job(request(&requester).await, eth(PAYMENT))
+        .await
+        .expect("post");
+
+    // An unstaked claimant is refused by the stake manager, and the error is decoded as its.
+    let err = provider.claim_job(job_id).await.expect_err("unstaked");
+    assert!(
+        matches!(
+            err,
+            ChainError::StakeManager(StakeManager::StakeManagerErrors::StakeBelowMinimum(_))
+        ),
+        "{err}"
+    );
+
+    provider
+        .stake(eth(1_000_000_000_000_000_000))
+        .await
+        .expect("stake");
+    provider.claim_job(job_id).await.expect("claim");
+
+    // A second claim.
+    other
+        .stake(eth(1_000_000_000_000_000_000))
+        .await
+        .expect("stake");
+    let err = other.claim_job(job_id).await.expect_err("second claim");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::WrongStatus(_))
+        ),
+        "{err}"
+    );
+
+    // Someone else's submission.
+    let err = other
+        .submit_result(
+            job_id,
+            u64::from(STEPS),
+            B256::repeat_byte(1),
+            final_hash(),
+            cid("r"),
+        )
+        .await
+        .expect_err("not the worker");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::NotWorker(_))
+        ),
+        "{err}"
+    );
+
+    // A late submission, and then the job expires with the penalty credited to the requester.
+    advance(&provider, 3601).await;
+    let err = provider
+        .submit_result(
+            job_id,
+            u64::from(STEPS),
+            B256::repeat_byte(1),
+            final_hash(),
+            cid("r"),
+        )
+        .await
+        .expect_err("late");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::DeliveryDeadlinePassed(_))
+        ),
+        "{err}"
+    );
+    other.expire(job_id).await.expect("expire");
+    let params = requester.parameters().await.expect("params");
+    let collateral = eth(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
+    let penalty = collateral * U256::from(params.expiryPenaltyBps) / U256::from(10_000);
+    assert_eq!(
+        requester
+            .credit_of(requester.sender())
+            .await
+            .expect("credit"),
+        eth(PAYMENT) + penalty
+    );
+    let account = provider.stake_of(provider.sender()).await.expect("stake");
+    assert_eq!(U256::from(account.locked), U256::ZERO);
+    assert_eq!(
+        U256::from(account.staked),
+        eth(1_000_000_000_000_000_000) - penalty
+    );
+
+    // Nothing to withdraw for a stranger, and the message says so.
+    let stranger = market(&devnet, 4).await;
+    let err = stranger.withdraw().await.expect_err("no credit");
+    assert!(
+        matches!(
+            err,
+            ChainError::JobMarket(JobMarket::JobMarketErrors::NothingToWithdraw(_))
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,78 @@
+//! Shared helpers: a devnet per test, job requests, time travel.
+
+use alloy::{
+    primitives::{B256, Bytes, U256, aliases::U40, keccak256},
+    providers::{Provider, ext::AnvilApi},
+};
+use pedals_chain::{Devnet, DevnetConfig, JobRequest, Market};
+
+pub(crate) const PAYMENT: u128 = 200_000_000_000_000_000; // 0.2 ETH
+pub(crate) const STEPS: u32 = 50;
+pub(crate) const WINDOW: u32 = 10;
+
+pub(crate) async fn devnet() -> Devnet {
+    Devnet::start(DevnetConfig::default())
+        .await
+        .expect("devnet starts: run `make setup` first if the toolchain is missing")
+}
+
+pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
+    let signer = devnet.signer(account).expect("anvil has this dev account");
+    Market::connect(devnet.endpoint(), signer, devnet.deployment().clone())
+        .await
+        .expect("connects")
+}
+
+/// A binary CIDv1, raw codec, sha2-256 of `tag`.
+pub(crate) fn cid(tag: &str) -> Bytes {
+    use sha2::{Digest, Sha256};
+    let mut v = vec![0x01, 0x55, 0x12, 0x20];
+    v.extend_from_slice(&Sha256::digest(tag.as_bytes()));
+    v.into()
+}
+
+pub(crate) async fn request(market: &Market) -> JobRequest {
+    let now = now(market).await;
+    JobRequest {
+        specHash: keccak256("pedals test spec"),
+        modelCid: cid("model"),
+        datasetCid: cid("dataset"),
+        steps: STEPS,
+        verification: 0,
+        claimDeadline: U40::from(now + 600),
+        deliveryDeadline: U40::from(now + 3600),
+        challengeWindow: WINDOW,
+    }
+}
+
+pub(crate) async fn now(market: &Market) -> u64 {
+    market
+        .provider()
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .expect("rpc")
+        .expect("latest block")
+        .header
+        .timestamp
+}
+
+pub(crate) async fn advance(market: &Market, seconds: u64) {
+    market
+        .provider()
+        .anvil_increase_time(seconds)
+        .await
+        .expect("increase time");
+    market.provider().evm_mine(None).await.expect("mine");
+}
+
+pub(crate) fn trace_root() -> B256 {
+    keccak256("trace root")
+}
+
+pub(crate) fn final_hash() -> B256 {
+    keccak256("final state")
+}
+
+pub(crate) fn eth(wei: u128) -> U256 {
+    U256::from(wei)
+}

@@ -1,0 +1,21 @@
+//! One module per command.
+
+mod devnet;
+
+use clap::Subcommand;
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// A local devnet: anvil with every Pedals contract deployed.
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCommand),
+}
+
+impl Command {
+    pub(crate) async fn run(self) -> eyre::Result<()> {
+        match self {
+            Self::Devnet(cmd) => cmd.run().await,
+        }
+    }
+}
