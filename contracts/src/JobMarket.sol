@@ -79,7 +79,9 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata r) external payable whenNotPaused returns (uint256 jobId) {
         if (msg.value == 0) revert ZeroPayment();
-        if (msg.value < ProtocolLimits.MIN_PAYMENT) revert PaymentTooSmall(msg.value, ProtocolLimits.MIN_PAYMENT);
+        if (msg.value < ProtocolLimits.MIN_PAYMENT) {
+            revert PaymentTooSmall(msg.value, ProtocolLimits.MIN_PAYMENT);
+        }
         if (msg.value > ProtocolLimits.MAX_PAYMENT) {
             revert PaymentTooLarge(msg.value, ProtocolLimits.MAX_PAYMENT);
         }
