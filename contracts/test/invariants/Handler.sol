@@ -438,7 +438,8 @@ contract Handler is Test {
     /// @notice Someone tries a transition that the job's status, the clock or the caller forbids:
     ///         cancelling a job that is not Posted or someone else's, finalizing or expiring or
     ///         timing out too early or in the wrong status, claiming or submitting out of turn,
-    ///         deciding a dispute without being its resolver, or challenging one's own result.
+    ///         deciding a dispute without being its resolver or after its deadline, or challenging
+    ///         one's own result or without a commitment.
     ///         Each must revert; one that succeeds is counted.
     function tryIllegal(uint256 jobSeed, uint256 kind, uint256 actorSeed) external synced {
         uint256 n = jobCount();
@@ -496,7 +497,9 @@ contract Handler is Test {
             );
         } else if (kind == 9) {
             // The resolver decides a dispute at or after its deadline, when only a timeout may end it.
-            if (s != IJobMarket.JobStatus.Disputed || block.timestamp < ghost_announcedDeadline[jobId]) return;
+            if (s != IJobMarket.JobStatus.Disputed || block.timestamp < ghost_announcedDeadline[jobId]) {
+                return;
+            }
             ok = _succeeds(address(resolver), abi.encodeCall(resolver.decide, (jobId, actorSeed % 2 == 0)));
         } else {
             // The worker challenges its own result, or anyone challenges without a commitment.

@@ -10,8 +10,9 @@ import {Handler, Slasher} from "./Handler.sol";
 /// @notice Invariants of JobMarket and StakeManager under random sequences of the handler's
 ///         actions (DESIGN.md §4): both contracts stay solvent to the wei, no job is both paid
 ///         and refunded, no slash or seizure reaches beyond what it may take, the escrow is
-///         exactly the live jobs' payments and bonds, and once everything settles and everyone
-///         withdraws, both contracts are empty.
+///         exactly the live jobs' payments and bonds, disputes end at the deadline they opened
+///         with, forbidden calls revert, and once everything settles and everyone withdraws,
+///         both contracts are empty.
 contract InvariantsTest is Fixture, InvariantTest {
     Handler internal handler;
     Slasher internal slasher;
@@ -41,6 +42,7 @@ contract InvariantsTest is Fixture, InvariantTest {
             Handler.submit.selector,
             Handler.submit.selector,
             Handler.finalize.selector,
+            Handler.finalize.selector,
             Handler.expire.selector,
             Handler.commitAndChallenge.selector,
             Handler.commitAndChallenge.selector,
@@ -53,7 +55,6 @@ contract InvariantsTest is Fixture, InvariantTest {
             Handler.warp.selector,
             Handler.warp.selector,
             Handler.setParameters.selector,
-            Handler.finalize.selector,
             Handler.tryIllegal.selector
         ];
         bytes4[] memory selectors = new bytes4[](weighted.length);

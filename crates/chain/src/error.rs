@@ -14,10 +14,10 @@ use crate::{JobMarket, StakeManager};
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     /// The job market rejected the call with one of its custom errors.
-    #[error("JobMarket rejected the call: {0:?}")]
+    #[error("JobMarket rejected the call: {}", crate::revert::job_market(.0))]
     JobMarket(JobMarket::JobMarketErrors),
     /// The stake manager rejected the call with one of its custom errors.
-    #[error("StakeManager rejected the call: {0:?}")]
+    #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
     /// A contract call failed without a custom error of ours (out of gas, a panic, a node error).
     #[error("contract call failed: {0}")]

@@ -24,6 +24,7 @@ mod deployment;
 mod devnet;
 mod error;
 mod market;
+mod revert;
 mod status;
 mod toolchain;
 

@@ -84,6 +84,11 @@ async fn bad_input_is_decoded_into_named_errors() {
         ),
         "{err}"
     );
+    assert_eq!(
+        err.to_string(),
+        "StakeManager rejected the call: claiming needs at least 0.100000000000000000 ETH \
+         staked; you have 0.000000000000000000 ETH: stake first"
+    );
 
     provider
         .stake(eth(1_000_000_000_000_000_000))

@@ -1,0 +1,56 @@
+//! The `pedals` binary, run as a user runs it.
+
+use std::process::Command;
+
+fn pedals() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pedals"))
+}
+
+#[test]
+fn devnet_demo_deploys_and_reports_real_receipts_as_json() {
+    let out = pedals()
+        .args(["devnet", "demo", "--json"])
+        .env("PEDALS_LOG", "warn")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["deployment"]["chainId"], 31337);
+    assert_eq!(doc["statusAfterPost"], "posted");
+    let txs = doc["transactions"].as_array().expect("transactions");
+    assert_eq!(txs.len(), 4);
+    for tx in txs {
+        assert!(tx["gasUsed"].as_u64().expect("gas") > 21_000, "{tx}");
+        assert_eq!(tx["hash"].as_str().expect("hash").len(), 66, "{tx}");
+    }
+}
+
+#[test]
+fn a_missing_toolchain_is_a_one_line_error_that_says_what_to_do() {
+    let out = pedals()
+        .args(["devnet", "demo"])
+        .env("PEDALS_CONTRACTS_DIR", "/nonexistent/pedals/contracts")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("set PEDALS_CONTRACTS_DIR to the repository's contracts/ folder"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout on failure");
+}
+
+#[test]
+fn help_shows_an_example() {
+    let out = pedals()
+        .args(["devnet", "demo", "--help"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Example: pedals devnet demo --json"));
+}
