@@ -11,6 +11,7 @@ import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
 import {Fixture} from "./utils/Fixture.sol";
+import {EtherRefuser} from "./utils/EtherRefuser.sol";
 
 /// @notice A requester contract whose receive() re-enters `withdraw`.
 contract ReentrantRequester {
@@ -53,19 +54,6 @@ contract ReentrantRequester {
         } else {
             market.withdraw();
         }
-    }
-}
-
-/// @notice An account that forwards calls and accepts no ETH (no receive, no fallback).
-contract MarketCaller {
-    function exec(address target, bytes calldata data) external payable returns (bytes memory) {
-        (bool ok, bytes memory ret) = target.call{value: msg.value}(data);
-        if (!ok) {
-            assembly {
-                revert(add(ret, 32), mload(ret))
-            }
-        }
-        return ret;
     }
 }
 
@@ -1841,7 +1829,7 @@ contract JobMarketTest is Fixture {
     }
 
     function test_withdraw_recipientRefusesEther_reverts() public {
-        MarketCaller caller = new MarketCaller();
+        EtherRefuser caller = new EtherRefuser();
         IJobMarket.JobRequest memory r = request();
         vm.deal(address(this), PAYMENT);
         bytes memory ret =
@@ -1930,7 +1918,7 @@ contract JobMarketTest is Fixture {
     }
 
     function test_withdrawFees_recipientRefusesEther_reverts() public {
-        MarketCaller caller = new MarketCaller();
+        EtherRefuser caller = new EtherRefuser();
         vm.prank(admin);
         market.setFeeRecipient(address(caller));
         uint256 jobId = postClaimSubmit();

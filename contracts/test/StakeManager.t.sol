@@ -8,6 +8,7 @@ import {StakeManager} from "../src/StakeManager.sol";
 import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
 import {Test} from "./utils/Test.sol";
+import {EtherRefuser} from "./utils/EtherRefuser.sol";
 
 /// @notice Stands in for the job market: forwards the market-only calls and can refuse ETH.
 contract MarketStub {
@@ -82,19 +83,6 @@ contract ReentrantStaker {
         } else {
             stakes.withdrawStake();
         }
-    }
-}
-
-/// @notice An account that accepts no ETH (no receive, no fallback).
-contract EtherRefuser {
-    function exec(address target, bytes calldata data) external payable returns (bytes memory) {
-        (bool ok, bytes memory ret) = target.call{value: msg.value}(data);
-        if (!ok) {
-            assembly {
-                revert(add(ret, 32), mload(ret))
-            }
-        }
-        return ret;
     }
 }
 
