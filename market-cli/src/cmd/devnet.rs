@@ -36,7 +36,11 @@ pub(crate) struct DemoArgs {
 impl DevnetCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
-            Self::Demo(args) => demo(args).await,
+            // On Ctrl-C the demo future is dropped, and with it the devnet, which stops anvil.
+            Self::Demo(args) => tokio::select! {
+                result = demo(args) => result,
+                _ = tokio::signal::ctrl_c() => Err(eyre::eyre!("interrupted; anvil stopped")),
+            },
         }
     }
 }

@@ -1,0 +1,462 @@
+//! Canonical bytes of a model and optimizer state, and the state hash
+//! `h_i = keccak256(canonical bytes)`.
+//!
+//! ```text
+//! "PDLS" | version u16 = 1 | tensor count u32 |
+//!   per tensor, in ascending byte order of name:
+//!   name length u16 | name (UTF-8) | rank u8 | rank × dim u32 | data: i32 × Π dims, row-major
+//! ```
+//!
+//! Every integer is little-endian. There is exactly one encoding of a state, so the hash is
+//! the same on every machine.
+
+use alloy_primitives::{B256, Keccak256};
+
+use crate::CoreError;
+
+/// The first four bytes of canonical state bytes.
+pub const STATE_MAGIC: [u8; 4] = *b"PDLS";
+/// The version of the state encoding that this build reads and writes.
+pub const STATE_VERSION: u16 = 1;
+
+/// Bytes of the header: magic, version, tensor count.
+const HEADER_LEN: usize = 4 + 2 + 4;
+/// The fewest bytes a tensor can take: empty name, rank 0, one element.
+const MIN_TENSOR_LEN: usize = 2 + 1 + 4;
+
+/// A named integer tensor of a state: its shape and its elements in row-major order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StateTensor {
+    /// Name, unique within a state (for example `layer1.weight` or `layer1.weight.momentum`).
+    pub name: String,
+    /// Dimensions, outermost first; empty for a scalar.
+    pub shape: Vec<u32>,
+    /// Elements, row-major; exactly the product of `shape` of them (1 for a scalar).
+    pub data: Vec<i32>,
+}
+
+impl StateTensor {
+    /// A tensor, checked with [`Self::validate`].
+    pub fn new(name: impl Into<String>, shape: Vec<u32>, data: Vec<i32>) -> Result<Self, CoreError> {
+        let tensor = Self { name: name.into(), shape, data };
+        tensor.validate()?;
+        Ok(tensor)
+    }
+
+    /// Number of elements the shape implies, or `None` if that overflows `u64`.
+    pub fn element_count(&self) -> Option<u64> {
+        self.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+    }
+
+    /// Checks what the encoding needs: a name of at most 65535 bytes, at most 255 dimensions,
+    /// and as many elements as the shape implies.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.name.len() > usize::from(u16::MAX) {
+            return Err(CoreError::TensorNameTooLong {
+                name: crate::error::shorten(&self.name, 40),
+                len: self.name.len(),
+            });
+        }
+        if self.shape.len() > usize::from(u8::MAX) {
+            return Err(CoreError::TensorRankTooLarge {
+                name: self.name.clone(),
+                rank: self.shape.len(),
+            });
+        }
+        let expected = self.element_count();
+        if expected != Some(self.data.len() as u64) {
+            return Err(CoreError::TensorShapeMismatch {
+                name: self.name.clone(),
+                shape: self.shape.clone(),
+                expected: expected.unwrap_or(u64::MAX),
+                actual: self.data.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        2 + self.name.len() + 1 + 4 * self.shape.len() + 4 * self.data.len()
+    }
+
+    fn encode_into(&self, sink: &mut impl Sink) {
+        // validate() has bounded the name length and the rank.
+        sink.put(&(self.name.len() as u16).to_le_bytes());
+        sink.put(self.name.as_bytes());
+        sink.put(&[self.shape.len() as u8]);
+        for dim in &self.shape {
+            sink.put(&dim.to_le_bytes());
+        }
+        put_i32s(sink, &self.data);
+    }
+}
+
+/// A model and optimizer state: the tensors that a training step reads and writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ModelState {
+    /// The tensors. Their order here does not matter to the encoding, which sorts them by
+    /// name; [`ModelState::new`] and [`ModelState::from_canonical_bytes`] keep them sorted.
+    pub tensors: Vec<StateTensor>,
+}
+
+impl ModelState {
+    /// A state of `tensors`, sorted by name and checked as the encoding requires.
+    pub fn new(mut tensors: Vec<StateTensor>) -> Result<Self, CoreError> {
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        let state = Self { tensors };
+        state.canonical_order()?;
+        Ok(state)
+    }
+
+    /// The tensor called `name`, if any.
+    pub fn tensor(&self, name: &str) -> Option<&StateTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The tensors in encoding order, after checking each one and that names are distinct.
+    fn canonical_order(&self) -> Result<Vec<&StateTensor>, CoreError> {
+        if u32::try_from(self.tensors.len()).is_err() {
+            return Err(CoreError::TooManyTensors { count: self.tensors.len() });
+        }
+        let mut order: Vec<&StateTensor> = self.tensors.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        for pair in order.windows(2) {
+            if pair[0].name == pair[1].name {
+                return Err(CoreError::DuplicateTensorName { name: pair[0].name.clone() });
+            }
+        }
+        for tensor in &order {
+            tensor.validate()?;
+        }
+        Ok(order)
+    }
+
+    fn encode_into(order: &[&StateTensor], sink: &mut impl Sink) {
+        sink.put(&STATE_MAGIC);
+        sink.put(&STATE_VERSION.to_le_bytes());
+        sink.put(&(order.len() as u32).to_le_bytes());
+        for tensor in order {
+            tensor.encode_into(sink);
+        }
+    }
+
+    /// The canonical bytes of this state.
+    ///
+    /// Fails on duplicate names, a name over 65535 bytes, a rank over 255, data that does not
+    /// fill the shape, or more than `u32::MAX` tensors.
+    pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, CoreError> {
+        let order = self.canonical_order()?;
+        let len = HEADER_LEN + order.iter().map(|t| t.encoded_len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(len);
+        Self::encode_into(&order, &mut bytes);
+        debug_assert_eq!(bytes.len(), len);
+        Ok(bytes)
+    }
+
+    /// `keccak256(canonical bytes)`, computed without building the bytes.
+    pub fn state_hash(&self) -> Result<B256, CoreError> {
+        let order = self.canonical_order()?;
+        let mut hasher = Keccak256::new();
+        Self::encode_into(&order, &mut hasher);
+        Ok(hasher.finalize())
+    }
+
+    /// Reads canonical bytes, strictly: the magic and version must match, names must be valid
+    /// UTF-8 in strictly ascending byte order, and the input must end right after the last
+    /// tensor. Never panics, and never allocates more than the input's size implies.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, CoreError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let magic = r.take(4, "the magic")?;
+        if magic != STATE_MAGIC {
+            return Err(CoreError::StateBadMagic {
+                found: [magic[0], magic[1], magic[2], magic[3]],
+            });
+        }
+        let version = r.u16("the version")?;
+        if version != STATE_VERSION {
+            return Err(CoreError::StateUnsupportedVersion {
+                found: version,
+                supported: STATE_VERSION,
+            });
+        }
+        let count = r.u32("the tensor count")? as usize;
+        let mut tensors: Vec<StateTensor> =
+            Vec::with_capacity(count.min(r.remaining() / MIN_TENSOR_LEN));
+        for _ in 0..count {
+            let name_len = r.u16("a name length")?;
+            let name_offset = r.pos;
+            let name = std::str::from_utf8(r.take(u64::from(name_len), "a tensor name")?)
+                .map_err(|_| CoreError::TensorNameNotUtf8 { offset: name_offset })?;
+            if let Some(previous) = tensors.last() {
+                if previous.name.as_str() == name {
+                    return Err(CoreError::DuplicateTensorName { name: name.to_owned() });
+                }
+                if previous.name.as_str() > name {
+                    return Err(CoreError::TensorNamesNotSorted {
+                        previous: previous.name.clone(),
+                        name: name.to_owned(),
+                    });
+                }
+            }
+            let name = name.to_owned();
+            let rank = r.u8("a rank")?;
+            let dims = r.take(4 * u64::from(rank), "the dimensions")?;
+            let shape: Vec<u32> = dims
+                .chunks_exact(4)
+                .map(|d| u32::from_le_bytes([d[0], d[1], d[2], d[3]]))
+                .collect();
+            let data_len = shape
+                .iter()
+                .try_fold(4u64, |acc, &d| acc.checked_mul(u64::from(d)))
+                .unwrap_or(u64::MAX);
+            let data = r.take(data_len, "tensor data")?;
+            let data: Vec<i32> = data
+                .chunks_exact(4)
+                .map(|d| i32::from_le_bytes([d[0], d[1], d[2], d[3]]))
+                .collect();
+            tensors.push(StateTensor { name, shape, data });
+        }
+        if r.remaining() != 0 {
+            return Err(CoreError::StateTrailingBytes { count: r.remaining() });
+        }
+        Ok(Self { tensors })
+    }
+}
+
+/// Where encoded bytes go: a buffer, or straight into a hasher.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Keccak256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Writes `data` as i32 LE through a stack buffer.
+fn put_i32s(sink: &mut impl Sink, data: &[i32]) {
+    const CHUNK: usize = 1024;
+    let mut buf = [0u8; 4 * CHUNK];
+    for chunk in data.chunks(CHUNK) {
+        for (dst, v) in buf.chunks_exact_mut(4).zip(chunk) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        sink.put(&buf[..4 * chunk.len()]);
+    }
+}
+
+/// `keccak256` of `row` as i32 LE bytes.
+pub(crate) fn keccak_i32s(row: &[i32]) -> B256 {
+    let mut hasher = Keccak256::new();
+    put_i32s(&mut hasher, row);
+    hasher.finalize()
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8], CoreError> {
+        let available = self.remaining();
+        match usize::try_from(n) {
+            Ok(n) if n <= available => {
+                let out = &self.bytes[self.pos..self.pos + n];
+                self.pos += n;
+                Ok(out)
+            }
+            _ => Err(CoreError::StateTruncated { what, offset: self.pos, needed: n, available }),
+        }
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, CoreError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, CoreError> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, CoreError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::keccak256;
+
+    use super::*;
+
+    fn sample() -> ModelState {
+        ModelState::new(vec![
+            StateTensor::new("w", vec![2, 3], vec![1, -2, 3, -4, 5, i32::MIN]).expect("w"),
+            StateTensor::new("b", vec![3], vec![0, 1, i32::MAX]).expect("b"),
+            StateTensor::new("step", vec![], vec![7]).expect("step"),
+        ])
+        .expect("state")
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let state = ModelState::new(vec![
+            StateTensor::new("b", vec![2], vec![1, -1]).expect("b"),
+            StateTensor::new("a", vec![], vec![258]).expect("a"),
+        ])
+        .expect("state");
+        let mut expected = b"PDLS".to_vec();
+        expected.extend([1, 0]); // version
+        expected.extend([2, 0, 0, 0]); // count
+        expected.extend([1, 0, b'a', 0, 2, 1, 0, 0]); // "a", rank 0, 258
+        expected.extend([1, 0, b'b', 1, 2, 0, 0, 0]); // "b", rank 1, dim 2
+        expected.extend([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // 1, -1
+        let bytes = state.to_canonical_bytes().expect("encode");
+        assert_eq!(bytes, expected);
+        assert_eq!(state.state_hash().expect("hash"), keccak256(&expected));
+        assert_eq!(ModelState::from_canonical_bytes(&bytes).expect("decode"), state);
+    }
+
+    #[test]
+    fn order_of_tensors_does_not_change_the_encoding() {
+        let state = sample();
+        let mut shuffled = state.clone();
+        shuffled.tensors.reverse();
+        let bytes = state.to_canonical_bytes().expect("encode");
+        assert_eq!(shuffled.to_canonical_bytes().expect("encode"), bytes);
+        assert_eq!(shuffled.state_hash().expect("hash"), keccak256(&bytes));
+        assert_eq!(ModelState::from_canonical_bytes(&bytes).expect("decode"), state);
+        assert_eq!(state.tensor("b").map(|t| t.data.len()), Some(3));
+    }
+
+    #[test]
+    fn large_tensors_hash_like_their_bytes() {
+        let data: Vec<i32> = (0..5000).map(|i| i * 7919 - 3_000_000).collect();
+        let state =
+            ModelState::new(vec![StateTensor::new("big", vec![50, 100], data).expect("big")])
+                .expect("state");
+        let bytes = state.to_canonical_bytes().expect("encode");
+        assert_eq!(bytes.len(), HEADER_LEN + 2 + 3 + 1 + 8 + 20_000);
+        assert_eq!(state.state_hash().expect("hash"), keccak256(&bytes));
+    }
+
+    #[test]
+    fn invalid_states_do_not_encode() {
+        let dup = ModelState {
+            tensors: vec![
+                StateTensor { name: "a".into(), shape: vec![], data: vec![1] },
+                StateTensor { name: "a".into(), shape: vec![], data: vec![2] },
+            ],
+        };
+        assert_eq!(
+            dup.to_canonical_bytes(),
+            Err(CoreError::DuplicateTensorName { name: "a".into() })
+        );
+        assert!(matches!(
+            StateTensor::new("x", vec![2, 2], vec![1, 2, 3]),
+            Err(CoreError::TensorShapeMismatch { expected: 4, actual: 3, .. })
+        ));
+        assert!(matches!(
+            StateTensor::new("x", vec![u32::MAX; 3], vec![]),
+            Err(CoreError::TensorShapeMismatch { expected: u64::MAX, .. })
+        ));
+        assert!(matches!(
+            StateTensor::new("x", vec![1; 256], vec![0]),
+            Err(CoreError::TensorRankTooLarge { rank: 256, .. })
+        ));
+        assert!(matches!(
+            StateTensor::new("x".repeat(65536), vec![], vec![0]),
+            Err(CoreError::TensorNameTooLong { len: 65536, .. })
+        ));
+    }
+
+    #[test]
+    fn strict_decoding() {
+        let bytes = sample().to_canonical_bytes().expect("encode");
+
+        let mut b = bytes.clone();
+        b.push(0);
+        assert_eq!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::StateTrailingBytes { count: 1 })
+        );
+        assert!(matches!(
+            ModelState::from_canonical_bytes(&bytes[..bytes.len() - 1]),
+            Err(CoreError::StateTruncated { what: "tensor data", .. })
+        ));
+        let mut b = bytes.clone();
+        b[0] = b'X';
+        assert!(matches!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::StateBadMagic { .. })
+        ));
+        let mut b = bytes.clone();
+        b[4] = 2;
+        assert_eq!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::StateUnsupportedVersion { found: 2, supported: 1 })
+        );
+        // Names are "b", "step", "w": rename "b" to "x" so the order breaks.
+        let mut b = bytes.clone();
+        b[HEADER_LEN + 2] = b'x';
+        assert!(matches!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::TensorNamesNotSorted { .. })
+        ));
+        let mut b = bytes.clone();
+        b[HEADER_LEN + 2] = 0xff;
+        assert_eq!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::TensorNameNotUtf8 { offset: HEADER_LEN + 2 })
+        );
+        // A huge declared count or shape fails cleanly instead of allocating.
+        let mut b = bytes.clone();
+        b[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::StateTruncated { .. })
+        ));
+        let mut b = b"PDLS\x01\x00\x01\x00\x00\x00\x01\x00a\x03".to_vec();
+        b.extend([0xff; 12]);
+        assert!(matches!(
+            ModelState::from_canonical_bytes(&b),
+            Err(CoreError::StateTruncated { needed: u64::MAX, .. })
+        ));
+        assert!(matches!(
+            ModelState::from_canonical_bytes(b"PD"),
+            Err(CoreError::StateTruncated { what: "the magic", .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_names_in_bytes_are_rejected() {
+        let mut bytes = b"PDLS\x01\x00\x02\x00\x00\x00".to_vec();
+        for _ in 0..2 {
+            bytes.extend([1, 0, b'a', 0, 9, 0, 0, 0]);
+        }
+        assert_eq!(
+            ModelState::from_canonical_bytes(&bytes),
+            Err(CoreError::DuplicateTensorName { name: "a".into() })
+        );
+    }
+
+    #[test]
+    fn empty_state_encodes() {
+        let bytes = ModelState::default().to_canonical_bytes().expect("encode");
+        assert_eq!(bytes, b"PDLS\x01\x00\x00\x00\x00\x00");
+        assert_eq!(ModelState::from_canonical_bytes(&bytes), Ok(ModelState::default()));
+    }
+}
