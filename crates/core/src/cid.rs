@@ -73,7 +73,10 @@ pub fn verify_cid(cid: &Cid, bytes: &[u8]) -> Result<(), CoreError> {
     if actual == *cid {
         Ok(())
     } else {
-        Err(CoreError::CidMismatch { expected: cid.to_string(), actual: actual.to_string() })
+        Err(CoreError::CidMismatch {
+            expected: cid.to_string(),
+            actual: actual.to_string(),
+        })
     }
 }
 
@@ -94,12 +97,18 @@ pub fn cid_from_bytes(bytes: &[u8]) -> Result<Cid, CoreError> {
     let error = |reason: String| {
         let shown = &bytes[..bytes.len().min(48)];
         let more = if bytes.len() > shown.len() { "…" } else { "" };
-        CoreError::CidParse { input: format!("0x{}{more}", hex::encode(shown)), reason }
+        CoreError::CidParse {
+            input: format!("0x{}{more}", hex::encode(shown)),
+            reason,
+        }
     };
     let mut rest = bytes;
     let cid = Cid::read_bytes(&mut rest).map_err(|e| error(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(error(format!("{} bytes after the end of the CID", rest.len())));
+        return Err(error(format!(
+            "{} bytes after the end of the CID",
+            rest.len()
+        )));
     }
     check_cid(&cid)?;
     Ok(cid)
@@ -137,7 +146,10 @@ mod tests {
     fn known_vector() {
         // `printf 'hello world' | ipfs add --cid-version 1 --raw-leaves` gives this CID.
         let cid = cid_of(b"hello world");
-        assert_eq!(cid.to_string(), "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e");
+        assert_eq!(
+            cid.to_string(),
+            "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+        );
         let bytes = cid.to_bytes();
         assert_eq!(bytes.len(), CID_BYTES_LEN);
         assert_eq!(bytes[..4], CID_PREFIX);
@@ -152,14 +164,20 @@ mod tests {
         let cid = cid_of(b"pedals");
         assert_eq!(parse_cid(&cid.to_string()).expect("parse"), cid);
         assert_eq!(cid_from_bytes(&cid.to_bytes()).expect("parse"), cid);
-        assert_eq!(cid_digest(&cid).expect("digest").as_slice(), cid.hash().digest());
+        assert_eq!(
+            cid_digest(&cid).expect("digest").as_slice(),
+            cid.hash().digest()
+        );
         verify_cid(&cid, b"pedals").expect("verifies");
     }
 
     #[test]
     fn tampered_content_is_a_mismatch() {
         let cid = cid_of(b"pedals");
-        assert!(matches!(verify_cid(&cid, b"pedalz"), Err(CoreError::CidMismatch { .. })));
+        assert!(matches!(
+            verify_cid(&cid, b"pedalz"),
+            Err(CoreError::CidMismatch { .. })
+        ));
     }
 
     #[test]
@@ -175,7 +193,10 @@ mod tests {
         // A CIDv1 with the dag-pb codec.
         let mut bytes = cid_of(b"x").to_bytes();
         bytes[1] = 0x70;
-        assert!(matches!(cid_from_bytes(&bytes), Err(CoreError::UnsupportedCid { .. })));
+        assert!(matches!(
+            cid_from_bytes(&bytes),
+            Err(CoreError::UnsupportedCid { .. })
+        ));
         // A CIDv1 with keccak-256.
         let mh = Multihash::wrap(0x1b, &[7; 32]).expect("multihash");
         let cid = Cid::new_v1(RAW_CODEC, mh);
@@ -187,10 +208,22 @@ mod tests {
     fn malformed_input_is_a_parse_error() {
         let mut bytes = cid_of(b"x").to_bytes();
         bytes.push(0);
-        assert!(matches!(cid_from_bytes(&bytes), Err(CoreError::CidParse { .. })));
-        assert!(matches!(cid_from_bytes(&bytes[..20]), Err(CoreError::CidParse { .. })));
-        assert!(matches!(cid_from_bytes(&[]), Err(CoreError::CidParse { .. })));
-        assert!(matches!(parse_cid("bnotacid!"), Err(CoreError::CidParse { .. })));
+        assert!(matches!(
+            cid_from_bytes(&bytes),
+            Err(CoreError::CidParse { .. })
+        ));
+        assert!(matches!(
+            cid_from_bytes(&bytes[..20]),
+            Err(CoreError::CidParse { .. })
+        ));
+        assert!(matches!(
+            cid_from_bytes(&[]),
+            Err(CoreError::CidParse { .. })
+        ));
+        assert!(matches!(
+            parse_cid("bnotacid!"),
+            Err(CoreError::CidParse { .. })
+        ));
         assert!(matches!(parse_cid(""), Err(CoreError::CidParse { .. })));
     }
 }

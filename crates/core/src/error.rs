@@ -8,7 +8,9 @@ pub enum CoreError {
     #[error("cannot commit to an empty list: a Merkle tree needs at least one leaf")]
     EmptyTree,
     /// A proof was asked for a leaf that the tree does not have.
-    #[error("leaf {index} is out of range: the tree has {leaf_count} leaves (indices 0..{leaf_count})")]
+    #[error(
+        "leaf {index} is out of range: the tree has {leaf_count} leaves (indices 0..{leaf_count})"
+    )]
     LeafIndexOutOfRange {
         /// The index asked for.
         index: u64,

@@ -39,7 +39,11 @@ pub fn hash_node(left: &B256, right: &B256) -> B256 {
 /// every proof. 0 for a tree of one leaf (and, by convention, of zero leaves).
 #[inline]
 pub const fn tree_depth(leaf_count: u64) -> u32 {
-    if leaf_count <= 1 { 0 } else { u64::BITS - (leaf_count - 1).leading_zeros() }
+    if leaf_count <= 1 {
+        0
+    } else {
+        u64::BITS - (leaf_count - 1).leading_zeros()
+    }
 }
 
 /// The Merkle root of `leaves`, computed in one buffer without keeping the tree.
@@ -57,7 +61,11 @@ pub fn merkle_root(leaves: &[B256]) -> Result<B256, CoreError> {
         let next = count.div_ceil(2);
         for j in 0..next {
             let left = level[2 * j];
-            let right = if 2 * j + 1 < count { level[2 * j + 1] } else { zero };
+            let right = if 2 * j + 1 < count {
+                level[2 * j + 1]
+            } else {
+                zero
+            };
             level[j] = hash_node(&left, &right);
         }
         zero = hash_node(&zero, &zero);
@@ -109,14 +117,23 @@ impl MerkleTree {
             let count = offsets[level + 1] - start;
             for j in 0..count.div_ceil(2) {
                 let left = nodes[start + 2 * j];
-                let right = if 2 * j + 1 < count { nodes[start + 2 * j + 1] } else { zero };
+                let right = if 2 * j + 1 < count {
+                    nodes[start + 2 * j + 1]
+                } else {
+                    zero
+                };
                 nodes.push(hash_node(&left, &right));
             }
             zero = hash_node(&zero, &zero);
         }
         zeros.push(zero);
         debug_assert_eq!(nodes.len(), total);
-        Ok(Self { leaf_count: leaves.len(), nodes, offsets, zeros })
+        Ok(Self {
+            leaf_count: leaves.len(),
+            nodes,
+            offsets,
+            zeros,
+        })
     }
 
     /// The root.
@@ -143,7 +160,11 @@ impl MerkleTree {
     fn node(&self, level: usize, index: usize) -> B256 {
         let start = self.offsets[level];
         let count = self.offsets[level + 1] - start;
-        if index < count { self.nodes[start + index] } else { self.zeros[level] }
+        if index < count {
+            self.nodes[start + index]
+        } else {
+            self.zeros[level]
+        }
     }
 
     /// The inclusion proof of leaf `index`.
@@ -161,7 +182,11 @@ impl MerkleTree {
             siblings.push(self.node(level, i ^ 1));
             i >>= 1;
         }
-        Ok(MerkleProof { index: index as u64, leaf_count: self.leaf_count as u64, siblings })
+        Ok(MerkleProof {
+            index: index as u64,
+            leaf_count: self.leaf_count as u64,
+            siblings,
+        })
     }
 }
 
@@ -193,7 +218,11 @@ impl MerkleProof {
         let mut hash = hash_leaf(leaf);
         let mut index = self.index;
         for sibling in &self.siblings {
-            hash = if index & 1 == 0 { hash_node(&hash, sibling) } else { hash_node(sibling, &hash) };
+            hash = if index & 1 == 0 {
+                hash_node(&hash, sibling)
+            } else {
+                hash_node(sibling, &hash)
+            };
             index >>= 1;
         }
         Some(hash)
@@ -201,7 +230,8 @@ impl MerkleProof {
 
     /// Whether `leaf` sits at `index` of a tree of `leaf_count` leaves with this `root`.
     pub fn verify(&self, root: &B256, leaf: &B256) -> bool {
-        self.compute_root(leaf).is_some_and(|computed| computed == *root)
+        self.compute_root(leaf)
+            .is_some_and(|computed| computed == *root)
     }
 }
 
@@ -215,7 +245,17 @@ mod tests {
 
     #[test]
     fn depth_is_ceil_log2() {
-        let expected = [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (1 << 40, 40)];
+        let expected = [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 3),
+            (8, 3),
+            (9, 4),
+            (1 << 40, 40),
+        ];
         for (n, d) in expected {
             assert_eq!(tree_depth(n), d, "leaf_count {n}");
         }
@@ -256,7 +296,10 @@ mod tests {
         assert_eq!(merkle_root(&l).expect("root"), expected);
         let tree = MerkleTree::new(&l).expect("tree");
         assert_eq!(tree.root(), expected);
-        assert_eq!(tree.proof(4).expect("proof").siblings, vec![B256::ZERO, z1, left]);
+        assert_eq!(
+            tree.proof(4).expect("proof").siblings,
+            vec![B256::ZERO, z1, left]
+        );
     }
 
     #[test]
@@ -269,7 +312,10 @@ mod tests {
             assert_eq!(u64::from(tree.depth()), u64::from(tree_depth(n as u64)));
             for (i, leaf) in l.iter().enumerate() {
                 assert_eq!(tree.leaf_hash(i), Some(hash_leaf(leaf)));
-                assert!(tree.proof(i).expect("proof").verify(&tree.root(), leaf), "n = {n}, i = {i}");
+                assert!(
+                    tree.proof(i).expect("proof").verify(&tree.root(), leaf),
+                    "n = {n}, i = {i}"
+                );
             }
             assert_eq!(tree.leaf_hash(n), None);
         }
@@ -278,7 +324,13 @@ mod tests {
     #[test]
     fn proof_out_of_range_is_an_error() {
         let tree = MerkleTree::new(&leaves(5)).expect("tree");
-        assert_eq!(tree.proof(5), Err(CoreError::LeafIndexOutOfRange { index: 5, leaf_count: 5 }));
+        assert_eq!(
+            tree.proof(5),
+            Err(CoreError::LeafIndexOutOfRange {
+                index: 5,
+                leaf_count: 5
+            })
+        );
     }
 
     #[test]
@@ -325,7 +377,10 @@ mod tests {
         let tree = MerkleTree::new(&leaves(2)).expect("tree");
         let proof = tree.proof(1).expect("proof");
         let json = serde_json::to_string(&proof).expect("serialize");
-        assert!(json.starts_with(r#"{"index":1,"leafCount":2,"siblings":["0x"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"index":1,"leafCount":2,"siblings":["0x"#),
+            "{json}"
+        );
         let back: MerkleProof = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, proof);
     }

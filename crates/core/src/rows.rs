@@ -28,7 +28,10 @@ pub fn row_hashes(tensor: &StateTensor) -> Result<Vec<B256>, CoreError> {
         return if has_no_rows(&tensor.shape) {
             Ok(Vec::new())
         } else {
-            Err(CoreError::EmptyRows { name: tensor.name.clone(), shape: tensor.shape.clone() })
+            Err(CoreError::EmptyRows {
+                name: tensor.name.clone(),
+                shape: tensor.shape.clone(),
+            })
         };
     }
     Ok(tensor.data.chunks_exact(row_len).map(hash_row).collect())
@@ -64,16 +67,29 @@ mod tests {
         assert_eq!(hashes[1], keccak256([3u8, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0]));
         let tree = MerkleTree::new(&hashes).expect("tree");
         assert_eq!(tensor_root(&tensor).expect("root"), tree.root());
-        assert!(tree.proof(3).expect("proof").verify(&tree.root(), &hash_row(&[9, 10, 11])));
+        assert!(
+            tree.proof(3)
+                .expect("proof")
+                .verify(&tree.root(), &hash_row(&[9, 10, 11]))
+        );
     }
 
     #[test]
     fn scalars_and_vectors_are_one_row() {
         let scalar = t(vec![], vec![-1]);
-        assert_eq!(row_hashes(&scalar).expect("rows"), vec![keccak256([0xffu8; 4])]);
-        assert_eq!(tensor_root(&scalar).expect("root"), hash_leaf(&keccak256([0xffu8; 4])));
+        assert_eq!(
+            row_hashes(&scalar).expect("rows"),
+            vec![keccak256([0xffu8; 4])]
+        );
+        assert_eq!(
+            tensor_root(&scalar).expect("root"),
+            hash_leaf(&keccak256([0xffu8; 4]))
+        );
         let vector = t(vec![3], vec![1, 2, 3]);
-        assert_eq!(row_hashes(&vector).expect("rows"), vec![hash_row(&[1, 2, 3])]);
+        assert_eq!(
+            row_hashes(&vector).expect("rows"),
+            vec![hash_row(&[1, 2, 3])]
+        );
         let empty = t(vec![0], vec![]);
         assert_eq!(row_hashes(&empty).expect("rows"), vec![keccak256(b"")]);
     }
@@ -84,8 +100,18 @@ mod tests {
         assert_eq!(row_hashes(&no_rows).expect("rows"), Vec::<B256>::new());
         assert_eq!(tensor_root(&no_rows), Err(CoreError::EmptyTree));
         let empty_rows = t(vec![3, 0], vec![]);
-        assert!(matches!(row_hashes(&empty_rows), Err(CoreError::EmptyRows { .. })));
-        let bad = StateTensor { name: "bad".into(), shape: vec![2, 2], data: vec![1] };
-        assert!(matches!(row_hashes(&bad), Err(CoreError::TensorShapeMismatch { .. })));
+        assert!(matches!(
+            row_hashes(&empty_rows),
+            Err(CoreError::EmptyRows { .. })
+        ));
+        let bad = StateTensor {
+            name: "bad".into(),
+            shape: vec![2, 2],
+            data: vec![1],
+        };
+        assert!(matches!(
+            row_hashes(&bad),
+            Err(CoreError::TensorShapeMismatch { .. })
+        ));
     }
 }

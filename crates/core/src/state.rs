@@ -10,7 +10,7 @@
 //! Every integer is little-endian. There is exactly one encoding of a state, so the hash is
 //! the same on every machine.
 
-use alloy_primitives::{B256, Keccak256};
+use alloy_primitives::{B256, keccak256};
 
 use crate::CoreError;
 
@@ -37,15 +37,25 @@ pub struct StateTensor {
 
 impl StateTensor {
     /// A tensor, checked with [`Self::validate`].
-    pub fn new(name: impl Into<String>, shape: Vec<u32>, data: Vec<i32>) -> Result<Self, CoreError> {
-        let tensor = Self { name: name.into(), shape, data };
+    pub fn new(
+        name: impl Into<String>,
+        shape: Vec<u32>,
+        data: Vec<i32>,
+    ) -> Result<Self, CoreError> {
+        let tensor = Self {
+            name: name.into(),
+            shape,
+            data,
+        };
         tensor.validate()?;
         Ok(tensor)
     }
 
     /// Number of elements the shape implies, or `None` if that overflows `u64`.
     pub fn element_count(&self) -> Option<u64> {
-        self.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+        self.shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
     }
 
     /// Checks what the encoding needs: a name of at most 65535 bytes, at most 255 dimensions,
@@ -79,15 +89,15 @@ impl StateTensor {
         2 + self.name.len() + 1 + 4 * self.shape.len() + 4 * self.data.len()
     }
 
-    fn encode_into(&self, sink: &mut impl Sink) {
+    fn encode_into(&self, out: &mut Vec<u8>) {
         // validate() has bounded the name length and the rank.
-        sink.put(&(self.name.len() as u16).to_le_bytes());
-        sink.put(self.name.as_bytes());
-        sink.put(&[self.shape.len() as u8]);
+        out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(self.name.as_bytes());
+        out.push(self.shape.len() as u8);
         for dim in &self.shape {
-            sink.put(&dim.to_le_bytes());
+            out.extend_from_slice(&dim.to_le_bytes());
         }
-        put_i32s(sink, &self.data);
+        put_i32s(out, &self.data);
     }
 }
 
@@ -116,13 +126,17 @@ impl ModelState {
     /// The tensors in encoding order, after checking each one and that names are distinct.
     fn canonical_order(&self) -> Result<Vec<&StateTensor>, CoreError> {
         if u32::try_from(self.tensors.len()).is_err() {
-            return Err(CoreError::TooManyTensors { count: self.tensors.len() });
+            return Err(CoreError::TooManyTensors {
+                count: self.tensors.len(),
+            });
         }
         let mut order: Vec<&StateTensor> = self.tensors.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for pair in order.windows(2) {
             if pair[0].name == pair[1].name {
-                return Err(CoreError::DuplicateTensorName { name: pair[0].name.clone() });
+                return Err(CoreError::DuplicateTensorName {
+                    name: pair[0].name.clone(),
+                });
             }
         }
         for tensor in &order {
@@ -131,12 +145,12 @@ impl ModelState {
         Ok(order)
     }
 
-    fn encode_into(order: &[&StateTensor], sink: &mut impl Sink) {
-        sink.put(&STATE_MAGIC);
-        sink.put(&STATE_VERSION.to_le_bytes());
-        sink.put(&(order.len() as u32).to_le_bytes());
+    fn encode_into(order: &[&StateTensor], out: &mut Vec<u8>) {
+        out.extend_from_slice(&STATE_MAGIC);
+        out.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        out.extend_from_slice(&(order.len() as u32).to_le_bytes());
         for tensor in order {
-            tensor.encode_into(sink);
+            tensor.encode_into(out);
         }
     }
 
@@ -153,12 +167,14 @@ impl ModelState {
         Ok(bytes)
     }
 
-    /// `keccak256(canonical bytes)`, computed without building the bytes.
+    /// The state hash, `keccak256(canonical bytes)`. Fails as [`Self::to_canonical_bytes`]
+    /// does.
+    ///
+    /// The bytes are built in memory and hashed in one call: `keccak256` then runs in
+    /// alloy-primitives' optimized code, where a streaming hasher would be instantiated in
+    /// (and run at the optimization level of) this crate.
     pub fn state_hash(&self) -> Result<B256, CoreError> {
-        let order = self.canonical_order()?;
-        let mut hasher = Keccak256::new();
-        Self::encode_into(&order, &mut hasher);
-        Ok(hasher.finalize())
+        Ok(keccak256(self.to_canonical_bytes()?))
     }
 
     /// Reads canonical bytes, strictly: the magic and version must match, names must be valid
@@ -185,11 +201,16 @@ impl ModelState {
         for _ in 0..count {
             let name_len = r.u16("a name length")?;
             let name_offset = r.pos;
-            let name = std::str::from_utf8(r.take(u64::from(name_len), "a tensor name")?)
-                .map_err(|_| CoreError::TensorNameNotUtf8 { offset: name_offset })?;
+            let name = std::str::from_utf8(r.take(u64::from(name_len), "a tensor name")?).map_err(
+                |_| CoreError::TensorNameNotUtf8 {
+                    offset: name_offset,
+                },
+            )?;
             if let Some(previous) = tensors.last() {
                 if previous.name.as_str() == name {
-                    return Err(CoreError::DuplicateTensorName { name: name.to_owned() });
+                    return Err(CoreError::DuplicateTensorName {
+                        name: name.to_owned(),
+                    });
                 }
                 if previous.name.as_str() > name {
                     return Err(CoreError::TensorNamesNotSorted {
@@ -209,54 +230,51 @@ impl ModelState {
                 .iter()
                 .try_fold(4u64, |acc, &d| acc.checked_mul(u64::from(d)))
                 .unwrap_or(u64::MAX);
-            let data = r.take(data_len, "tensor data")?;
-            let data: Vec<i32> = data
-                .chunks_exact(4)
-                .map(|d| i32::from_le_bytes([d[0], d[1], d[2], d[3]]))
-                .collect();
+            let data = i32s_from_le(r.take(data_len, "tensor data")?);
             tensors.push(StateTensor { name, shape, data });
         }
         if r.remaining() != 0 {
-            return Err(CoreError::StateTrailingBytes { count: r.remaining() });
+            return Err(CoreError::StateTrailingBytes {
+                count: r.remaining(),
+            });
         }
         Ok(Self { tensors })
     }
 }
 
-/// Where encoded bytes go: a buffer, or straight into a hasher.
-trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+/// Appends `data` as i32 LE: a copy of the memory itself on a little-endian machine (fast
+/// even in an unoptimized build), element by element elsewhere.
+fn put_i32s(out: &mut Vec<u8>, data: &[i32]) {
+    #[cfg(target_endian = "little")]
+    out.extend_from_slice(bytemuck::cast_slice(data));
+    #[cfg(not(target_endian = "little"))]
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
-impl Sink for Keccak256 {
-    fn put(&mut self, bytes: &[u8]) {
-        self.update(bytes);
+/// Reads i32 LE values; `bytes.len()` is a multiple of 4.
+fn i32s_from_le(bytes: &[u8]) -> Vec<i32> {
+    let mut out = vec![0i32; bytes.len() / 4];
+    bytemuck::cast_slice_mut::<i32, u8>(&mut out).copy_from_slice(bytes);
+    #[cfg(not(target_endian = "little"))]
+    for v in &mut out {
+        *v = i32::from_le(*v);
     }
-}
-
-/// Writes `data` as i32 LE through a stack buffer.
-fn put_i32s(sink: &mut impl Sink, data: &[i32]) {
-    const CHUNK: usize = 1024;
-    let mut buf = [0u8; 4 * CHUNK];
-    for chunk in data.chunks(CHUNK) {
-        for (dst, v) in buf.chunks_exact_mut(4).zip(chunk) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
-        sink.put(&buf[..4 * chunk.len()]);
-    }
+    out
 }
 
 /// `keccak256` of `row` as i32 LE bytes.
 pub(crate) fn keccak_i32s(row: &[i32]) -> B256 {
-    let mut hasher = Keccak256::new();
-    put_i32s(&mut hasher, row);
-    hasher.finalize()
+    #[cfg(target_endian = "little")]
+    let bytes: &[u8] = bytemuck::cast_slice(row);
+    #[cfg(not(target_endian = "little"))]
+    let bytes = &{
+        let mut buf = Vec::with_capacity(4 * row.len());
+        put_i32s(&mut buf, row);
+        buf
+    };
+    keccak256(bytes)
 }
 
 struct Reader<'a> {
@@ -273,11 +291,17 @@ impl<'a> Reader<'a> {
         let available = self.remaining();
         match usize::try_from(n) {
             Ok(n) if n <= available => {
-                let out = &self.bytes[self.pos..self.pos + n];
+                let bytes: &'a [u8] = self.bytes;
+                let out = &bytes[self.pos..self.pos + n];
                 self.pos += n;
                 Ok(out)
             }
-            _ => Err(CoreError::StateTruncated { what, offset: self.pos, needed: n, available }),
+            _ => Err(CoreError::StateTruncated {
+                what,
+                offset: self.pos,
+                needed: n,
+                available,
+            }),
         }
     }
 
@@ -298,8 +322,6 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::keccak256;
-
     use super::*;
 
     fn sample() -> ModelState {
@@ -327,7 +349,10 @@ mod tests {
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(bytes, expected);
         assert_eq!(state.state_hash().expect("hash"), keccak256(&expected));
-        assert_eq!(ModelState::from_canonical_bytes(&bytes).expect("decode"), state);
+        assert_eq!(
+            ModelState::from_canonical_bytes(&bytes).expect("decode"),
+            state
+        );
     }
 
     #[test]
@@ -338,16 +363,20 @@ mod tests {
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(shuffled.to_canonical_bytes().expect("encode"), bytes);
         assert_eq!(shuffled.state_hash().expect("hash"), keccak256(&bytes));
-        assert_eq!(ModelState::from_canonical_bytes(&bytes).expect("decode"), state);
+        assert_eq!(
+            ModelState::from_canonical_bytes(&bytes).expect("decode"),
+            state
+        );
         assert_eq!(state.tensor("b").map(|t| t.data.len()), Some(3));
     }
 
     #[test]
     fn large_tensors_hash_like_their_bytes() {
         let data: Vec<i32> = (0..5000).map(|i| i * 7919 - 3_000_000).collect();
-        let state =
-            ModelState::new(vec![StateTensor::new("big", vec![50, 100], data).expect("big")])
-                .expect("state");
+        let state = ModelState::new(vec![
+            StateTensor::new("big", vec![50, 100], data).expect("big"),
+        ])
+        .expect("state");
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(bytes.len(), HEADER_LEN + 2 + 3 + 1 + 8 + 20_000);
         assert_eq!(state.state_hash().expect("hash"), keccak256(&bytes));
@@ -357,8 +386,16 @@ mod tests {
     fn invalid_states_do_not_encode() {
         let dup = ModelState {
             tensors: vec![
-                StateTensor { name: "a".into(), shape: vec![], data: vec![1] },
-                StateTensor { name: "a".into(), shape: vec![], data: vec![2] },
+                StateTensor {
+                    name: "a".into(),
+                    shape: vec![],
+                    data: vec![1],
+                },
+                StateTensor {
+                    name: "a".into(),
+                    shape: vec![],
+                    data: vec![2],
+                },
             ],
         };
         assert_eq!(
@@ -367,11 +404,18 @@ mod tests {
         );
         assert!(matches!(
             StateTensor::new("x", vec![2, 2], vec![1, 2, 3]),
-            Err(CoreError::TensorShapeMismatch { expected: 4, actual: 3, .. })
+            Err(CoreError::TensorShapeMismatch {
+                expected: 4,
+                actual: 3,
+                ..
+            })
         ));
         assert!(matches!(
             StateTensor::new("x", vec![u32::MAX; 3], vec![]),
-            Err(CoreError::TensorShapeMismatch { expected: u64::MAX, .. })
+            Err(CoreError::TensorShapeMismatch {
+                expected: u64::MAX,
+                ..
+            })
         ));
         assert!(matches!(
             StateTensor::new("x", vec![1; 256], vec![0]),
@@ -395,7 +439,10 @@ mod tests {
         );
         assert!(matches!(
             ModelState::from_canonical_bytes(&bytes[..bytes.len() - 1]),
-            Err(CoreError::StateTruncated { what: "tensor data", .. })
+            Err(CoreError::StateTruncated {
+                what: "tensor data",
+                ..
+            })
         ));
         let mut b = bytes.clone();
         b[0] = b'X';
@@ -407,7 +454,10 @@ mod tests {
         b[4] = 2;
         assert_eq!(
             ModelState::from_canonical_bytes(&b),
-            Err(CoreError::StateUnsupportedVersion { found: 2, supported: 1 })
+            Err(CoreError::StateUnsupportedVersion {
+                found: 2,
+                supported: 1
+            })
         );
         // Names are "b", "step", "w": rename "b" to "x" so the order breaks.
         let mut b = bytes.clone();
@@ -420,7 +470,9 @@ mod tests {
         b[HEADER_LEN + 2] = 0xff;
         assert_eq!(
             ModelState::from_canonical_bytes(&b),
-            Err(CoreError::TensorNameNotUtf8 { offset: HEADER_LEN + 2 })
+            Err(CoreError::TensorNameNotUtf8 {
+                offset: HEADER_LEN + 2
+            })
         );
         // A huge declared count or shape fails cleanly instead of allocating.
         let mut b = bytes.clone();
@@ -433,11 +485,17 @@ mod tests {
         b.extend([0xff; 12]);
         assert!(matches!(
             ModelState::from_canonical_bytes(&b),
-            Err(CoreError::StateTruncated { needed: u64::MAX, .. })
+            Err(CoreError::StateTruncated {
+                needed: u64::MAX,
+                ..
+            })
         ));
         assert!(matches!(
             ModelState::from_canonical_bytes(b"PD"),
-            Err(CoreError::StateTruncated { what: "the magic", .. })
+            Err(CoreError::StateTruncated {
+                what: "the magic",
+                ..
+            })
         ));
     }
 
@@ -457,6 +515,9 @@ mod tests {
     fn empty_state_encodes() {
         let bytes = ModelState::default().to_canonical_bytes().expect("encode");
         assert_eq!(bytes, b"PDLS\x01\x00\x00\x00\x00\x00");
-        assert_eq!(ModelState::from_canonical_bytes(&bytes), Ok(ModelState::default()));
+        assert_eq!(
+            ModelState::from_canonical_bytes(&bytes),
+            Ok(ModelState::default())
+        );
     }
 }

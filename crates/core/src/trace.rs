@@ -38,7 +38,9 @@ impl TraceCommitment {
 
     /// `h_i`, if `i <= steps`.
     pub fn hash(&self, i: u64) -> Option<B256> {
-        usize::try_from(i).ok().and_then(|i| self.hashes.get(i).copied())
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.hashes.get(i).copied())
     }
 
     /// `h_N`, the hash of the final state, as posted on-chain.
@@ -48,8 +50,10 @@ impl TraceCommitment {
 
     /// The inclusion proof of `h_i` against [`Self::root`].
     pub fn proof(&self, i: u64) -> Result<MerkleProof, CoreError> {
-        let out_of_range =
-            || CoreError::LeafIndexOutOfRange { index: i, leaf_count: self.hashes.len() as u64 };
+        let out_of_range = || CoreError::LeafIndexOutOfRange {
+            index: i,
+            leaf_count: self.hashes.len() as u64,
+        };
         let index = usize::try_from(i).map_err(|_| out_of_range())?;
         self.tree.proof(index)
     }
@@ -150,13 +154,25 @@ mod tests {
             other => panic!("expected a TraceProof error, got {other:?}"),
         };
         // Swapped hashes.
-        reject(verify_transition(&root, 6, 2, &h(3), &p(2), &h(2), &p(3)), 2);
+        reject(
+            verify_transition(&root, 6, 2, &h(3), &p(2), &h(2), &p(3)),
+            2,
+        );
         // Non-consecutive: h_4 with its own proof in place of h_3.
-        reject(verify_transition(&root, 6, 2, &h(2), &p(2), &h(4), &p(4)), 3);
+        reject(
+            verify_transition(&root, 6, 2, &h(2), &p(2), &h(4), &p(4)),
+            3,
+        );
         // Steps claimed differ from the tree the proofs were made for.
-        reject(verify_transition(&root, 7, 2, &h(2), &p(2), &h(3), &p(3)), 2);
+        reject(
+            verify_transition(&root, 7, 2, &h(2), &p(2), &h(3), &p(3)),
+            2,
+        );
         // Wrong root.
-        reject(verify_transition(&h(0), 6, 2, &h(2), &p(2), &h(3), &p(3)), 2);
+        reject(
+            verify_transition(&h(0), 6, 2, &h(2), &p(2), &h(3), &p(3)),
+            2,
+        );
         assert_eq!(
             verify_transition(&root, 6, 6, &h(6), &p(6), &h(6), &p(6)),
             Err(CoreError::StepOutOfRange { step: 6, steps: 6 })

@@ -207,10 +207,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     Ok(())
 }
 
-/// A binary CIDv1 (raw codec, sha2-256 multihash) naming `data`: the form the market accepts.
+/// The binary CIDv1 (raw codec, sha2-256) of `data`: the form the market accepts.
 fn demo_cid(data: &[u8]) -> alloy::primitives::Bytes {
-    use sha2::{Digest, Sha256};
-    let mut cid = vec![0x01, 0x55, 0x12, 0x20];
-    cid.extend_from_slice(&Sha256::digest(data));
-    cid.into()
+    pedals_core::cid_of(data).to_bytes().into()
 }

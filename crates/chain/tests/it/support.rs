@@ -23,12 +23,9 @@ pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
         .expect("connects")
 }
 
-/// A binary CIDv1, raw codec, sha2-256 of `tag`.
+/// The binary CIDv1 (raw codec, sha2-256) of `tag`.
 pub(crate) fn cid(tag: &str) -> Bytes {
-    use sha2::{Digest, Sha256};
-    let mut v = vec![0x01, 0x55, 0x12, 0x20];
-    v.extend_from_slice(&Sha256::digest(tag.as_bytes()));
-    v.into()
+    pedals_core::cid_of(tag.as_bytes()).to_bytes().into()
 }
 
 pub(crate) async fn request(market: &Market) -> JobRequest {

@@ -1,7 +1,5 @@
 //! Merkle trees and proofs: every leaf opens, any flipped bit fails.
 
-use std::time::Instant;
-
 use pedals_core::{B256, MerkleProof, MerkleTree, merkle_root, tree_depth};
 use proptest::prelude::*;
 
@@ -42,7 +40,10 @@ proptest! {
     }
 
     #[test]
-    fn a_flipped_bit_anywhere_fails((l, i, bit) in tree_and_leaf(), level in any::<prop::sample::Index>()) {
+    fn a_flipped_bit_anywhere_fails(
+        (l, i, bit) in tree_and_leaf(),
+        level in any::<prop::sample::Index>(),
+    ) {
         let tree = MerkleTree::new(&l).expect("tree");
         let root = tree.root();
         let proof = tree.proof(i).expect("proof");
@@ -93,7 +94,11 @@ fn trees_of_every_size_up_to_300_agree() {
     let all: Vec<B256> = (0u32..300).map(word).collect();
     for n in 1..=all.len() {
         let tree = MerkleTree::new(&all[..n]).expect("tree");
-        assert_eq!(tree.root(), merkle_root(&all[..n]).expect("root"), "n = {n}");
+        assert_eq!(
+            tree.root(),
+            merkle_root(&all[..n]).expect("root"),
+            "n = {n}"
+        );
         let last = tree.proof(n - 1).expect("proof");
         assert!(last.verify(&tree.root(), &all[n - 1]), "n = {n}");
     }
@@ -104,19 +109,4 @@ fn word(i: u32) -> B256 {
     let mut w = [0u8; 32];
     w[28..].copy_from_slice(&i.to_be_bytes());
     B256::from(w)
-}
-
-/// Timing of a large root (run with `--ignored --nocapture`; use `--release` for real figures).
-#[test]
-#[ignore = "timing, not a check"]
-fn time_root_of_65536_leaves() {
-    let l: Vec<B256> = (0u32..65_536).map(word).collect();
-    let start = Instant::now();
-    let root = merkle_root(&l).expect("root");
-    let streaming = start.elapsed();
-    let start = Instant::now();
-    let tree = MerkleTree::new(&l).expect("tree");
-    let full = start.elapsed();
-    assert_eq!(tree.root(), root);
-    println!("65536 leaves: merkle_root {streaming:?}, MerkleTree::new {full:?}");
 }

@@ -49,7 +49,10 @@ fn build() -> Vectors {
             }
         })
         .collect();
-    Vectors { description: DESCRIPTION, trees }
+    Vectors {
+        description: DESCRIPTION,
+        trees,
+    }
 }
 
 #[test]
