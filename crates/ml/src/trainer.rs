@@ -1,0 +1,233 @@
+//! The exact-mode trainer: mini-batches from the job seed, a state hash after every step,
+//! the step trace and its root, checkpoints, single-step replay, and inference.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{B256, keccak256};
+use pedals_core::TraceCommitment;
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+
+use crate::{
+    Dataset, MlError,
+    exact::{ExactOps, Mat},
+    mlp::{self, DeviceState, MlpConfig, MlpState, TracedTensor},
+};
+
+/// What a job trains: the model, the seed that picks every mini-batch, the number of steps,
+/// and how often the worker keeps a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The model and optimizer.
+    pub model: MlpConfig,
+    /// The job seed.
+    pub seed: u64,
+    /// Steps to train.
+    pub steps: u64,
+    /// Keep the state after every `checkpoint_every`-th step (and the initial state).
+    pub checkpoint_every: u64,
+}
+
+/// The sample indices of mini-batch `step`: sample `j` is
+/// `u64_be(keccak256("pedals.batch" ‖ seed ‖ step ‖ j)[0..8]) mod n`, with seed, step and j
+/// as big-endian u64. It depends on the seed and the step alone, so any step can be replayed
+/// without the ones before it.
+pub fn batch_indices(seed: u64, step: u64, batch: usize, n: usize) -> Vec<usize> {
+    (0..batch as u64)
+        .map(|j| {
+            let mut buf = Vec::with_capacity(12 + 24);
+            buf.extend_from_slice(b"pedals.batch");
+            buf.extend_from_slice(&seed.to_be_bytes());
+            buf.extend_from_slice(&step.to_be_bytes());
+            buf.extend_from_slice(&j.to_be_bytes());
+            let h = keccak256(&buf);
+            let word = u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]));
+            (word % n as u64) as usize
+        })
+        .collect()
+}
+
+/// The result of training.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// `[h_0 .. h_N]`: the state hash before the first step and after every step.
+    pub hashes: Vec<B256>,
+    /// The state after the last step.
+    pub final_state: MlpState,
+    /// Canonical bytes of the kept states, by the number of steps done.
+    pub checkpoints: BTreeMap<u64, Vec<u8>>,
+}
+
+impl TrainOutcome {
+    /// The trace commitment whose root goes on-chain.
+    pub fn trace(&self) -> Result<TraceCommitment, MlError> {
+        Ok(TraceCommitment::new(self.hashes.clone())?)
+    }
+}
+
+/// Trains, replays and infers with one implementation of the exact ops.
+#[derive(Debug, Clone)]
+pub struct Trainer<O: ExactOps> {
+    ops: O,
+    config: TrainConfig,
+}
+
+impl<O: ExactOps> Trainer<O> {
+    /// A trainer; rejects a configuration outside exact mode's bounds.
+    pub fn new(ops: O, config: TrainConfig) -> Result<Self, MlError> {
+        config.model.validate()?;
+        if config.checkpoint_every == 0 {
+            return Err(MlError::Config(
+                "checkpoint_every must be at least 1".into(),
+            ));
+        }
+        Ok(Self { ops, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    fn check_data(&self, data: &Dataset) -> Result<(), MlError> {
+        let m = &self.config.model;
+        if data.features != m.inputs() {
+            return Err(MlError::DatasetMismatch(format!(
+                "samples have {} features but the model takes {}",
+                data.features,
+                m.inputs()
+            )));
+        }
+        if data.classes as usize > m.classes() {
+            return Err(MlError::DatasetMismatch(format!(
+                "the dataset has {} classes but the model outputs {}",
+                data.classes,
+                m.classes()
+            )));
+        }
+        if data.is_empty() {
+            return Err(MlError::DatasetMismatch("the dataset is empty".into()));
+        }
+        data.validate()?;
+        Ok(())
+    }
+
+    fn batch(&self, data: &Dataset, step: u64) -> (Mat, Vec<u32>) {
+        let m = &self.config.model;
+        let idx = batch_indices(self.config.seed, step, m.batch, data.len());
+        let mut x = Vec::with_capacity(m.batch * m.inputs());
+        let mut y = Vec::with_capacity(m.batch);
+        for i in idx {
+            let (features, label) = data.sample(i);
+            x.extend_from_slice(features);
+            y.push(label);
+        }
+        (Mat::new(m.batch, m.inputs(), x), y)
+    }
+
+    /// Trains `steps` steps from `init`, hashing the state after every step.
+    pub fn train(&self, data: &Dataset, init: &MlpState) -> Result<TrainOutcome, MlError> {
+        self.check_data(data)?;
+        let mut hashes = Vec::with_capacity(self.config.steps as usize + 1);
+        let mut checkpoints = BTreeMap::new();
+        hashes.push(init.state_hash()?);
+        checkpoints.insert(0, init.to_bytes()?);
+        let mut state = DeviceState::upload(&self.ops, init);
+        let mut host = init.clone();
+        for step in 0..self.config.steps {
+            let (x, y) = self.batch(data, step);
+            let x = self.ops.load(&x);
+            mlp::step(&self.ops, &self.config.model, &mut state, &x, &y, None);
+            host = state.download(&self.ops);
+            let model_state = host.to_model_state()?;
+            let done = step + 1;
+            hashes.push(model_state.state_hash()?);
+            if done % self.config.checkpoint_every == 0 || done == self.config.steps {
+                checkpoints.insert(done, model_state.to_canonical_bytes()?);
+            }
+            debug!(target: "pedals::train", step = done, hash = %hashes[done as usize], "step");
+        }
+        Ok(TrainOutcome {
+            hashes,
+            final_state: host,
+            checkpoints,
+        })
+    }
+
+    /// Recomputes step `step` (from the state after `step` steps) and returns the state after
+    /// it: a validator compares its hash with `h_{step+1}`.
+    pub fn replay_step(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+    ) -> Result<MlpState, MlError> {
+        self.check_data(data)?;
+        let mut s = DeviceState::upload(&self.ops, state);
+        let (x, y) = self.batch(data, step);
+        let x = self.ops.load(&x);
+        mlp::step(&self.ops, &self.config.model, &mut s, &x, &y, None);
+        Ok(s.download(&self.ops))
+    }
+
+    /// Step `step` op by op with every intermediate tensor kept, in execution order: the op
+    /// trace a dispute narrows down.
+    pub fn trace_step(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+    ) -> Result<Vec<TracedTensor>, MlError> {
+        self.check_data(data)?;
+        let mut s = DeviceState::upload(&self.ops, state);
+        let (x, y) = self.batch(data, step);
+        let mut trace = vec![TracedTensor {
+            name: "input".into(),
+            value: x.clone(),
+        }];
+        let x = self.ops.load(&x);
+        mlp::step(
+            &self.ops,
+            &self.config.model,
+            &mut s,
+            &x,
+            &y,
+            Some(&mut trace),
+        );
+        Ok(trace)
+    }
+
+    /// Predicted class of every sample: the index of the largest logit, the lowest on a tie.
+    pub fn predict(&self, state: &MlpState, inputs: &Mat) -> Vec<u32> {
+        let s = DeviceState::upload(&self.ops, state);
+        let logits = self
+            .ops
+            .read(&mlp::forward(&self.ops, &s, &self.ops.load(inputs)));
+        logits
+            .data
+            .chunks(logits.cols)
+            .map(|row| {
+                let mut best = 0;
+                for (j, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = j;
+                    }
+                }
+                best as u32
+            })
+            .collect()
+    }
+
+    /// Share of `data` classified correctly, in `[0, 1]`.
+    pub fn accuracy(&self, state: &MlpState, data: &Dataset) -> Result<f64, MlError> {
+        self.check_data(data)?;
+        let inputs = Mat::new(data.len(), data.features, data.inputs.clone());
+        let predicted = self.predict(state, &inputs);
+        let correct = predicted
+            .iter()
+            .zip(&data.labels)
+            .filter(|(p, y)| p == y)
+            .count();
+        Ok(correct as f64 / data.len() as f64)
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of pedals-ml.
+
+mod data;
+mod exact;
