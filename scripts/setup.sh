@@ -18,6 +18,9 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
+# Vulkan loader and Mesa's software Vulkan (lavapipe), so wgpu runs without a GPU.
+scripts/system-deps.sh
+
 lock=contracts/package-lock.json
 stamp=contracts/node_modules/.pedals-lock.sha256
 want=$(sha256sum "$lock" | cut -d' ' -f1)

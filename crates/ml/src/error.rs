@@ -21,4 +21,7 @@ pub enum MlError {
     /// A commitment could not be computed.
     #[error(transparent)]
     Core(#[from] pedals_core::CoreError),
+    /// A compute backend (a GPU) is not available on this machine.
+    #[error(transparent)]
+    Backend(#[from] crate::exact::BackendError),
 }

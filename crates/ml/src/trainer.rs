@@ -65,6 +65,45 @@ impl TrainOutcome {
     }
 }
 
+/// A model's state held on a device, stepped without reading it back: the unit a benchmark
+/// times and a worker drives between hashes.
+pub struct Session<O: ExactOps> {
+    ops: O,
+    config: MlpConfig,
+    state: DeviceState<O>,
+}
+
+impl<O: ExactOps> Session<O> {
+    /// Uploads `init` to the device of `ops`.
+    pub fn new(ops: O, config: MlpConfig, init: &MlpState) -> Result<Self, MlError> {
+        config.validate()?;
+        let state = DeviceState::upload(&ops, init);
+        Ok(Self { ops, config, state })
+    }
+
+    /// One exact training step on the batch `x` (`batch × inputs`, Q8) with `labels`.
+    pub fn step(&mut self, x: &Mat, labels: &[u32]) -> Result<(), MlError> {
+        if x.rows != self.config.batch || x.cols != self.config.inputs() || labels.len() != x.rows {
+            return Err(MlError::DatasetMismatch(format!(
+                "a batch must be {} × {} with one label per row, got {} × {} and {} labels",
+                self.config.batch,
+                self.config.inputs(),
+                x.rows,
+                x.cols,
+                labels.len()
+            )));
+        }
+        let x = self.ops.load(x);
+        mlp::step(&self.ops, &self.config, &mut self.state, &x, labels, None);
+        Ok(())
+    }
+
+    /// Reads the state back to the host (this waits for the device).
+    pub fn state(&self) -> MlpState {
+        self.state.download(&self.ops)
+    }
+}
+
 /// Trains, replays and infers with one implementation of the exact ops.
 #[derive(Debug, Clone)]
 pub struct Trainer<O: ExactOps> {
@@ -112,7 +151,8 @@ impl<O: ExactOps> Trainer<O> {
         Ok(())
     }
 
-    fn batch(&self, data: &Dataset, step: u64) -> (Mat, Vec<u32>) {
+    /// Mini-batch `step` of `data`: the inputs (`batch × inputs`, Q8) and the labels.
+    pub fn batch(&self, data: &Dataset, step: u64) -> (Mat, Vec<u32>) {
         let m = &self.config.model;
         let idx = batch_indices(self.config.seed, step, m.batch, data.len());
         let mut x = Vec::with_capacity(m.batch * m.inputs());

@@ -1,5 +1,6 @@
 //! [`ExactOps`] on burn `Int` tensors (i32), on any burn device: `Device::flex()` on the CPU,
-//! wgpu or CUDA on a GPU. Integer sums are associative, so every device gives the same bits.
+//! wgpu (Vulkan) or CUDA on a GPU. Integer sums are associative, so every device gives the same
+//! bits.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -33,6 +34,38 @@ impl BurnOps {
         Self::new(Device::flex())
     }
 
+    /// Operations on the best Vulkan adapter through burn's wgpu backend: a discrete GPU if
+    /// there is one, else whatever Vulkan offers (Mesa's lavapipe, a software driver on the
+    /// CPU). The graphics API is pinned to Vulkan: no fallback to OpenGL. Kernels are WGSL,
+    /// which wgpu translates to SPIR-V. The device is opened once per process; later calls
+    /// return the same device (or the same error).
+    ///
+    /// Fails, without panicking, where Vulkan has no adapter (no loader, or no driver): on
+    /// Debian, `scripts/system-deps.sh` installs the loader and lavapipe.
+    #[cfg(feature = "wgpu")]
+    pub fn gpu() -> Result<Self, BackendError> {
+        use burn::tensor::{DeviceKind, wgpu::WgpuBackend};
+        static VULKAN: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+        let device = VULKAN.get_or_init(|| {
+            Device::wgpu_options()
+                .device_kind(DeviceKind::DefaultDevice)
+                .graphics_api(WgpuBackend::Vulkan)
+                .init()
+                .map_err(|e| e.to_string())
+        });
+        match device {
+            Ok(device) => Ok(Self::new(device.clone())),
+            Err(reason) => Err(BackendError::NoVulkanAdapter(reason.clone())),
+        }
+    }
+
+    /// The adapter's name as its driver reports it (`NVIDIA H100 80GB HBM3`, `llvmpipe (LLVM
+    /// 15.0.6, 256 bits)`), `None` for a device that reports none (flex).
+    #[cfg(feature = "wgpu")]
+    pub fn adapter_name(&self) -> Option<String> {
+        self.device.identity().map(|identity| identity.name)
+    }
+
     /// The device.
     pub fn device(&self) -> &Device {
         &self.device
@@ -50,6 +83,18 @@ impl BurnOps {
     fn clamp(t: T2, max: i32) -> T2 {
         t.clamp(-max, max)
     }
+}
+
+/// A backend that cannot be used on this machine.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// No Vulkan device could be opened; the string is wgpu's reason.
+    #[error(
+        "no Vulkan adapter could be opened ({0}): install a Vulkan loader and driver (on \
+         Debian, scripts/system-deps.sh installs libvulkan1 and Mesa's lavapipe), or use the \
+         CPU backend"
+    )]
+    NoVulkanAdapter(String),
 }
 
 impl ExactOps for BurnOps {

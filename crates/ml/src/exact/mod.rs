@@ -1,11 +1,14 @@
 //! Exact mode: fixed-point arithmetic whose results are the same bits on every machine.
 
 mod burn_ops;
+mod cpu;
 mod exp_lut;
 mod ops;
 mod spec;
 
+pub use burn_ops::BackendError;
 pub use burn_ops::BurnOps;
+pub use cpu::CpuOps;
 pub use ops::{ExactOps, Mat, Reference};
 pub use spec::*;
 

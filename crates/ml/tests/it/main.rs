@@ -1,4 +1,6 @@
 //! Integration tests of pedals-ml.
 
+mod backends;
 mod data;
 mod exact;
+mod float;
