@@ -59,6 +59,29 @@ impl MlpConfig {
         Ok(())
     }
 
+    /// Checks that `data` fits this model: feature count, classes, non-empty, valid.
+    pub fn check_dataset(&self, data: &crate::Dataset) -> Result<(), MlError> {
+        if data.features != self.inputs() {
+            return Err(MlError::DatasetMismatch(format!(
+                "samples have {} features but the model takes {}",
+                data.features,
+                self.inputs()
+            )));
+        }
+        if data.classes as usize > self.classes() {
+            return Err(MlError::DatasetMismatch(format!(
+                "the dataset has {} classes but the model outputs {}",
+                data.classes,
+                self.classes()
+            )));
+        }
+        if data.is_empty() {
+            return Err(MlError::DatasetMismatch("the dataset is empty".into()));
+        }
+        data.validate()?;
+        Ok(())
+    }
+
     /// Inputs per sample.
     pub fn inputs(&self) -> usize {
         self.layers[0]

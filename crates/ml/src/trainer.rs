@@ -129,26 +129,7 @@ impl<O: ExactOps> Trainer<O> {
     }
 
     fn check_data(&self, data: &Dataset) -> Result<(), MlError> {
-        let m = &self.config.model;
-        if data.features != m.inputs() {
-            return Err(MlError::DatasetMismatch(format!(
-                "samples have {} features but the model takes {}",
-                data.features,
-                m.inputs()
-            )));
-        }
-        if data.classes as usize > m.classes() {
-            return Err(MlError::DatasetMismatch(format!(
-                "the dataset has {} classes but the model outputs {}",
-                data.classes,
-                m.classes()
-            )));
-        }
-        if data.is_empty() {
-            return Err(MlError::DatasetMismatch("the dataset is empty".into()));
-        }
-        data.validate()?;
-        Ok(())
+        self.config.model.check_dataset(data)
     }
 
     /// Mini-batch `step` of `data`: the inputs (`batch × inputs`, Q8) and the labels.
