@@ -5,8 +5,9 @@
 //!
 //! burn-flex is single-threaded in this build (burn's `rayon` feature is off, so flex's integer
 //! matmul runs on one thread whatever the machine has): there is no flex thread count to vary.
-//! The multi-threaded side is wgpu, which splits every op over many invocations (lavapipe runs
-//! them on all the CPU's cores).
+//! The thread counts vary on the crate's own CPU kernels (`CpuOps` on 1 and 2 threads, in the
+//! state-hash test below) and on wgpu, which splits every op over many invocations (lavapipe
+//! runs them on all the CPU's cores).
 //!
 //! Without a Vulkan adapter these tests fail under `CI=true` (CI must have lavapipe:
 //! `scripts/system-deps.sh`) and skip with a message elsewhere.
@@ -18,8 +19,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use pedals_ml::{
     Dataset, MlpConfig, MlpState, TrainConfig, TrainOutcome, Trainer,
     exact::{
-        ACT_MAX, BIAS_MAX, BurnOps, ExactOps, GRAD_MAX, HYPER_MAX, Mat, Reference, VELOCITY_MAX,
-        W_MASTER_MAX, exp_table,
+        ACT_MAX, BIAS_MAX, BurnOps, CpuOps, ExactOps, GRAD_MAX, HYPER_MAX, Mat, Reference,
+        VELOCITY_MAX, W_MASTER_MAX, exp_table,
     },
 };
 use proptest::prelude::*;
@@ -47,7 +48,8 @@ fn gpu() -> Option<BurnOps> {
             panic!("CI must have a Vulkan adapter (scripts/system-deps.sh installs lavapipe): {e}")
         }
         Err(e) => {
-            eprintln!("skipped: {e}");
+            static SAID: Once = Once::new();
+            SAID.call_once(|| eprintln!("skipped: {e}"));
             None
         }
     }
@@ -107,6 +109,13 @@ fn flex_wgpu_and_the_reference_agree_on_every_state_hash() {
     let on_flex = train(BurnOps::cpu(), &config, &data, &init);
     let on_wgpu = train(gpu, &config, &data, &init);
     let by_reference = train(Reference, &config, &data, &init);
+    for threads in [1, 2] {
+        let on_cpu = train(CpuOps::new(threads), &config, &data, &init);
+        assert_eq!(
+            on_cpu.hashes, by_reference.hashes,
+            "CpuOps on {threads} threads"
+        );
+    }
     assert_eq!(on_flex.hashes.len(), 6);
     for (step, ((f, w), r)) in on_flex
         .hashes
