@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of one MLP training step: Pedals exact mode (burn flex), the
-# plain-Rust reference, Pedals float mode when built, and PyTorch f32 on the CPU, in one run,
-# with the same thread count. Results go to stdout as JSON lines plus a ratio table;
+# Side-by-side benchmark of one MLP training step on the CPU: Pedals exact mode (burn-flex, the
+# crate's SIMD kernels on every instruction set this CPU has, the plain-Rust reference), Pedals
+# float mode (burn-flex f32) and PyTorch f32, in one run, with the same thread count. Results go to stdout as JSON lines plus a ratio table;
 # docs/BENCHMARKS.md records them with the machine and the date.
 #   scripts/bench.sh [--layers 784,128,10] [--batch 64] [--steps 200] [--threads 1]
 # PyTorch (pinned in scripts/requirements-bench.txt) is installed into .venv-bench/ on first
@@ -31,10 +31,13 @@ fi
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 cargo bench -q -p pedals-ml --bench step --no-run >/dev/null 2>&1 || cargo bench -p pedals-ml --bench step --no-run
 out=$(mktemp)
-for mode in exact exact-cpu exact-reference; do
-  [ "$mode" = exact-reference ] && [ "$steps" -gt 20 ] && s=20 || s=$steps
-  cargo bench -q -p pedals-ml --bench step -- --mode "$mode" --layers "$layers" --batch "$batch" --steps "$s" | tee -a "$out"
+bench() { cargo bench -q -p pedals-ml --bench step -- --layers "$layers" --batch "$batch" --threads "$threads" "$@" | tee -a "$out"; }
+bench --mode exact --steps "$steps"
+for isa in portable avx2 avx512-vnni; do
+  bench --mode exact-cpu --isa "$isa" --steps "$steps" 2>/dev/null || echo "($isa: not on this CPU)" >&2
 done
+bench --mode exact-reference --steps $((steps > 20 ? 20 : steps)) --warmup 2
+bench --mode float --steps "$steps"
 "$venv/bin/python" scripts/bench_torch.py --layers "$layers" --batch "$batch" --steps "$steps" --threads "$threads" | tee -a "$out"
 
 python3 - "$out" <<'PY'

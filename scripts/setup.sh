@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is not installed; $2" >&2; exit 1; }
 }
-need cargo "install Rust from rustup (stable, 1.88 or newer)"
+need cargo "install Rust from rustup (stable, 1.89 or newer)"
 need node "install Node.js 20 or newer"
 need npm "install npm (it ships with Node.js)"
 

@@ -1,15 +1,25 @@
 //! One training step of an MLP, timed: `cargo bench -p pedals-ml --bench step -- [options]`.
 //!
-//! Options: `--mode exact|exact-cpu|exact-reference` (default exact), `--layers 784,128,10`,
-//! `--batch 64`, `--steps 200`, `--warmup 20`. Prints one JSON line: the median and mean
-//! milliseconds per step, samples per second and the process's peak resident memory.
-//! `scripts/bench.sh` runs every mode and PyTorch side by side and prints the ratios.
+//! Options: `--mode M` (default `exact`), `--layers 784,128,10`, `--batch 64`, `--steps 200`,
+//! `--warmup 20`, `--threads 1` (for `exact-cpu`), `--isa portable|avx2|avx512-vnni` (for `exact-cpu`; default: the fastest this
+//! CPU has). Modes:
+//! - `exact`: exact mode on burn-flex (`BurnOps::cpu`);
+//! - `exact-cpu`: exact mode on the crate's own SIMD kernels (`CpuOps`);
+//! - `exact-reference`: the plain-Rust executable specification;
+//! - `float`: float mode, burn-flex f32 with autodiff (`FloatTrainer`);
+//! - `exact-gpu`, `float-gpu`: the same on burn-wgpu over Vulkan.
+//!
+//! Each step is forced to finish (`Device::sync` on wgpu) before its time is taken. Prints one
+//! JSON line: the median and mean milliseconds per step, samples per second and the process's
+//! peak resident memory. `scripts/bench.sh` runs the CPU modes and PyTorch side by side and
+//! prints the ratios; docs/BENCHMARKS.md has the GPU command.
 
 use std::time::Instant;
 
+use burn::tensor::Device;
 use pedals_ml::{
-    Dataset, MlpConfig, MlpState, Session, TrainConfig, Trainer,
-    exact::{BurnOps, CpuOps, ExactOps, Reference},
+    Dataset, FloatTrainer, MlpConfig, MlpState, Session, TrainConfig, Trainer,
+    exact::{BurnOps, CpuOps, ExactOps, Isa, Reference},
 };
 
 struct Args {
@@ -18,6 +28,8 @@ struct Args {
     batch: usize,
     steps: u64,
     warmup: u64,
+    isa: Option<Isa>,
+    threads: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -27,6 +39,8 @@ fn parse() -> Result<Args, String> {
         batch: 64,
         steps: 200,
         warmup: 20,
+        isa: None,
+        threads: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +56,18 @@ fn parse() -> Result<Args, String> {
             "--batch" => a.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             "--steps" => a.steps = value()?.parse().map_err(|e| format!("--steps: {e}"))?,
             "--warmup" => a.warmup = value()?.parse().map_err(|e| format!("--warmup: {e}"))?,
+            "--isa" => {
+                let name = value()?;
+                a.isa = Some(
+                    [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni]
+                        .into_iter()
+                        .find(|isa| isa.to_string() == name)
+                        .ok_or(format!(
+                            "--isa: {name} is not portable, avx2 or avx512-vnni"
+                        ))?,
+                );
+            }
+            "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--bench" => {} // cargo bench passes this
             other => return Err(format!("unknown option {other}")),
         }
@@ -61,8 +87,8 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn run<O: ExactOps>(ops: O, args: &Args) -> Result<Vec<f64>, String> {
-    let config = TrainConfig {
+fn config(args: &Args) -> TrainConfig {
+    TrainConfig {
         model: MlpConfig {
             layers: args.layers.clone(),
             batch: args.batch,
@@ -72,29 +98,108 @@ fn run<O: ExactOps>(ops: O, args: &Args) -> Result<Vec<f64>, String> {
         seed: 42,
         steps: 1,
         checkpoint_every: 1,
-    };
-    let data = Dataset::synthetic(
+    }
+}
+
+fn data(args: &Args) -> Result<Dataset, String> {
+    Dataset::synthetic(
         1,
         4096,
         args.layers[0],
         *args.layers.last().unwrap_or(&10) as u32,
     )
-    .map_err(|e| e.to_string())?;
-    let init = MlpState::init(&config.model, config.seed).map_err(|e| e.to_string())?;
-    let batches = Trainer::new(Reference, config.clone()).map_err(|e| e.to_string())?;
-    let mut session = Session::new(ops, config.model.clone(), &init).map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Times `steps` after `warmup` calls of `step(i)`, each followed by `sync()`.
+fn time_steps(
+    args: &Args,
+    mut step: impl FnMut(u64) -> Result<(), String>,
+    sync: impl Fn() -> Result<(), String>,
+) -> Result<Vec<f64>, String> {
     let mut times = Vec::with_capacity(args.steps as usize);
-    for step in 0..args.warmup + args.steps {
-        let (x, y) = batches.batch(&data, step);
+    for i in 0..args.warmup + args.steps {
         let start = Instant::now();
-        session.step(&x, &y).map_err(|e| e.to_string())?;
-        if step >= args.warmup {
+        step(i)?;
+        sync()?;
+        if i >= args.warmup {
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    // Force every result (flex is synchronous; a GPU device is not).
-    let _ = session.state();
     Ok(times)
+}
+
+fn run_exact<O: ExactOps>(
+    ops: O,
+    args: &Args,
+    sync: impl Fn() -> Result<(), String>,
+) -> Result<Vec<f64>, String> {
+    let config = config(args);
+    let data = data(args)?;
+    let init = MlpState::init(&config.model, config.seed).map_err(|e| e.to_string())?;
+    let batches = Trainer::new(Reference, config.clone()).map_err(|e| e.to_string())?;
+    let mut session = Session::new(ops, config.model.clone(), &init).map_err(|e| e.to_string())?;
+    let batches: Vec<_> = (0..args.warmup + args.steps)
+        .map(|i| batches.batch(&data, i))
+        .collect();
+    time_steps(
+        args,
+        |i| {
+            let (x, y) = &batches[i as usize];
+            session.step(x, y).map_err(|e| e.to_string())
+        },
+        sync,
+    )
+}
+
+fn run_float(device: Device, args: &Args) -> Result<Vec<f64>, String> {
+    let data = data(args)?;
+    let trainer = FloatTrainer::new(device.clone(), config(args)).map_err(|e| e.to_string())?;
+    let mut model = trainer.init().map_err(|e| e.to_string())?;
+    time_steps(
+        args,
+        |i| {
+            trainer
+                .train_steps(&data, &mut model, i..i + 1)
+                .map_err(|e| e.to_string())
+        },
+        || device.sync().map_err(|e| e.to_string()),
+    )
+}
+
+fn run_mode(args: &Args) -> Result<Vec<f64>, String> {
+    let no_sync = || Ok(());
+    match args.mode.as_str() {
+        "exact" => run_exact(BurnOps::cpu(), args, no_sync),
+        "exact-reference" => run_exact(Reference, args, no_sync),
+        "exact-cpu" => {
+            let cpu = CpuOps::new(args.threads);
+            let cpu = match args.isa {
+                Some(isa) => cpu
+                    .with_isa(isa)
+                    .ok_or(format!("this CPU does not support {isa}"))?,
+                None => cpu,
+            };
+            eprintln!("exact-cpu: {} kernels", cpu.isa());
+            run_exact(cpu, args, no_sync)
+        }
+        "float" => run_float(Device::flex(), args),
+        #[cfg(feature = "wgpu")]
+        "exact-gpu" => {
+            let gpu = BurnOps::gpu().map_err(|e| e.to_string())?;
+            eprintln!("exact-gpu: {}", gpu.adapter_name().unwrap_or_default());
+            let device = gpu.device().clone();
+            run_exact(gpu, args, || device.sync().map_err(|e| e.to_string()))
+        }
+        #[cfg(feature = "wgpu")]
+        "float-gpu" => {
+            let gpu = BurnOps::gpu().map_err(|e| e.to_string())?;
+            run_float(gpu.device().clone(), args)
+        }
+        other => Err(format!(
+            "unknown mode {other}; use exact, exact-cpu, exact-reference, float, exact-gpu or float-gpu"
+        )),
+    }
 }
 
 fn main() {
@@ -105,27 +210,23 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result = match args.mode.as_str() {
-        "exact" => run(BurnOps::cpu(), &args),
-        "exact-reference" => run(Reference, &args),
-        "exact-cpu" => run(CpuOps::default(), &args),
-        other => Err(format!(
-            "unknown mode {other}; use exact, exact-cpu or exact-reference"
-        )),
-    };
-    let mut times = match result {
+    let mut times = match run_mode(&args) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
     };
+    let label = match args.mode.as_str() {
+        "exact-cpu" => format!("exact-cpu-{}", args.isa.unwrap_or_else(Isa::detect)),
+        mode => mode.to_string(),
+    };
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "{{\"impl\":\"pedals-{}\",\"layers\":{:?},\"batch\":{},\"steps\":{},\"median_ms\":{median:.4},\"mean_ms\":{mean:.4},\"samples_per_s\":{:.1},\"peak_rss_mib\":{:.1}}}",
-        args.mode,
+        label,
         args.layers,
         args.batch,
         times.len(),

@@ -2,16 +2,16 @@
 //!
 //! Every matrix operand of exact mode fits `i16` (activations and signals are clamped to
 //! ±1024, forward weights to ±2048), and every accumulator fits `i32` by the bounds of
-//! `docs/exact-ops.md`. So the kernels convert operands to `i16`, lay both sides out so that
-//! each output element is a dot product of two contiguous slices (which the compiler turns
-//! into `pmaddwd`-style i16×i16→i32 multiply-adds), and split the output rows across
-//! threads. Integer sums are associative and never overflow here, so any blocking, vector
-//! width or thread split gives the bits of [`Reference`]. The element-wise ops are the
-//! reference's own.
+//! `docs/exact-ops.md`. So the products run on [`super::kernel`]: operands packed as `i16`
+//! rows along the summed dimension, 4 × 4 register tiles, AVX-512 VNNI, AVX2 or portable code
+//! picked at run time, output rows split across threads. Integer sums are associative and
+//! never overflow here, so any instruction set, tiling or thread split gives the bits of
+//! [`Reference`]. The element-wise ops are the reference's own.
 
 use std::num::NonZeroUsize;
 
 use super::{
+    kernel::{Isa, Packed, product},
     ops::{ExactOps, Mat, Reference},
     spec::*,
 };
@@ -20,6 +20,7 @@ use super::{
 #[derive(Debug, Clone, Copy)]
 pub struct CpuOps {
     threads: usize,
+    isa: Isa,
 }
 
 impl Default for CpuOps {
@@ -33,78 +34,24 @@ impl Default for CpuOps {
 }
 
 impl CpuOps {
-    /// Kernels that use up to `threads` threads (at least one).
+    /// Kernels that use up to `threads` threads (at least one) and the fastest instruction
+    /// set of this CPU.
     pub fn new(threads: usize) -> Self {
         Self {
             threads: threads.max(1),
+            isa: Isa::detect(),
         }
     }
-}
 
-fn to_i16(data: &[i32]) -> Vec<i16> {
-    data.iter()
-        .map(|&v| i16::try_from(v).expect("exact-mode operand outside i16"))
-        .collect()
-}
-
-/// `rows × cols` row-major → `cols × rows` row-major, as i16.
-fn transpose_i16(m: &Mat) -> Vec<i16> {
-    let mut out = vec![0i16; m.rows * m.cols];
-    for r in 0..m.rows {
-        for c in 0..m.cols {
-            out[c * m.rows + r] = m.data[r * m.cols + c] as i16;
-        }
+    /// The same kernels on instruction set `isa`, or `None` if this CPU lacks it.
+    pub fn with_isa(self, isa: Isa) -> Option<Self> {
+        isa.is_supported().then_some(Self { isa, ..self })
     }
-    out
-}
 
-#[inline]
-fn dot(a: &[i16], b: &[i16]) -> i32 {
-    // Bounded by the exact-mode limits, so wrapping never happens; `wrapping_add` keeps the
-    // loop free of overflow checks so it vectorizes.
-    a.iter().zip(b).fold(0i32, |acc, (&x, &y)| {
-        acc.wrapping_add(i32::from(x) * i32::from(y))
-    })
-}
-
-/// `out[i][j] = f(i, j, a_row(i) · b_row(j))` for `a` (`m × k`) and `b` (`n × k`), both
-/// row-major i16, rows of the output split across threads.
-fn gemm_nt(
-    threads: usize,
-    a: &[i16],
-    b: &[i16],
-    m: usize,
-    n: usize,
-    k: usize,
-    f: impl Fn(usize, usize, i32) -> i32 + Sync,
-) -> Vec<i32> {
-    let mut out = vec![0i32; m * n];
-    if m == 0 || n == 0 {
-        return out;
+    /// The instruction set in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
-    let rows_per = m.div_ceil(threads.min(m));
-    // Block the columns so a slab of `b` stays in cache while a row of `a` sweeps it.
-    const COL_BLOCK: usize = 64;
-    std::thread::scope(|s| {
-        for (chunk_index, chunk) in out.chunks_mut(rows_per * n).enumerate() {
-            let f = &f;
-            s.spawn(move || {
-                let first = chunk_index * rows_per;
-                let rows = chunk.len() / n;
-                for j0 in (0..n).step_by(COL_BLOCK) {
-                    let j1 = (j0 + COL_BLOCK).min(n);
-                    for r in 0..rows {
-                        let i = first + r;
-                        let ar = &a[i * k..(i + 1) * k];
-                        for j in j0..j1 {
-                            chunk[r * n + j] = f(i, j, dot(ar, &b[j * k..(j + 1) * k]));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    out
 }
 
 fn rs32(v: i32, s: u32) -> i32 {
@@ -134,15 +81,11 @@ impl ExactOps for CpuOps {
         assert_eq!(a.cols, wq.rows, "linear: inner dimensions differ");
         let shift = WQ_FRAC_BITS + ACT_FRAC_BITS - MASTER_FRAC_BITS;
         let bias: Vec<i32> = b.data.iter().map(|&v| v << shift).collect();
-        let data = gemm_nt(
-            self.threads,
-            &to_i16(&a.data),
-            &transpose_i16(wq),
-            a.rows,
-            wq.cols,
-            a.cols,
-            |_, j, acc| clamp32(rs32(acc + bias[j], WQ_FRAC_BITS), ACT_MAX),
-        );
+        let rows = Packed::new(a.rows, a.cols, |i, k| a.data[i * a.cols + k]);
+        let cols = Packed::new(wq.cols, wq.rows, |j, k| wq.data[k * wq.cols + j]);
+        let data = product(self.isa, self.threads, &rows, &cols, |_, j, acc| {
+            clamp32(rs32(acc + bias[j], WQ_FRAC_BITS), ACT_MAX)
+        });
         Mat::new(a.rows, wq.cols, data)
     }
 
@@ -157,15 +100,11 @@ impl ExactOps for CpuOps {
     fn weight_grad(&self, a: &Mat, d: &Mat, log2_batch: u32) -> Mat {
         assert_eq!(a.rows, d.rows, "weight_grad: batch sizes differ");
         let shift = ACT_FRAC_BITS + GRAD_FRAC_BITS - MASTER_FRAC_BITS + log2_batch;
-        let data = gemm_nt(
-            self.threads,
-            &transpose_i16(a),
-            &transpose_i16(d),
-            a.cols,
-            d.cols,
-            a.rows,
-            |_, _, acc| rs32(acc, shift),
-        );
+        let rows = Packed::new(a.cols, a.rows, |k, i| a.data[i * a.cols + k]);
+        let cols = Packed::new(d.cols, d.rows, |j, i| d.data[i * d.cols + j]);
+        let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
+            rs32(acc, shift)
+        });
         Mat::new(a.cols, d.cols, data)
     }
 
@@ -175,15 +114,11 @@ impl ExactOps for CpuOps {
 
     fn input_grad(&self, d: &Mat, wq: &Mat) -> Mat {
         assert_eq!(d.cols, wq.cols, "input_grad: output widths differ");
-        let data = gemm_nt(
-            self.threads,
-            &to_i16(&d.data),
-            &to_i16(&wq.data),
-            d.rows,
-            wq.rows,
-            d.cols,
-            |_, _, acc| clamp32(rs32(acc, WQ_FRAC_BITS), GRAD_MAX),
-        );
+        let rows = Packed::new(d.rows, d.cols, |i, j| d.data[i * d.cols + j]);
+        let cols = Packed::new(wq.rows, wq.cols, |k, j| wq.data[k * wq.cols + j]);
+        let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
+            clamp32(rs32(acc, WQ_FRAC_BITS), GRAD_MAX)
+        });
         Mat::new(d.rows, wq.rows, data)
     }
 

@@ -3,12 +3,14 @@
 mod burn_ops;
 mod cpu;
 mod exp_lut;
+mod kernel;
 mod ops;
 mod spec;
 
 pub use burn_ops::BackendError;
 pub use burn_ops::BurnOps;
 pub use cpu::CpuOps;
+pub use kernel::Isa;
 pub use ops::{ExactOps, Mat, Reference};
 pub use spec::*;
 

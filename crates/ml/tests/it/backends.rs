@@ -19,8 +19,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use pedals_ml::{
     Dataset, MlpConfig, MlpState, TrainConfig, TrainOutcome, Trainer,
     exact::{
-        ACT_MAX, BIAS_MAX, BurnOps, CpuOps, ExactOps, GRAD_MAX, HYPER_MAX, Mat, Reference,
-        VELOCITY_MAX, W_MASTER_MAX, exp_table,
+        ACT_MAX, BIAS_MAX, BurnOps, ExactOps, GRAD_MAX, HYPER_MAX, Mat, Reference, VELOCITY_MAX,
+        W_MASTER_MAX, exp_table,
     },
 };
 use proptest::prelude::*;
@@ -109,12 +109,9 @@ fn flex_wgpu_and_the_reference_agree_on_every_state_hash() {
     let on_flex = train(BurnOps::cpu(), &config, &data, &init);
     let on_wgpu = train(gpu, &config, &data, &init);
     let by_reference = train(Reference, &config, &data, &init);
-    for threads in [1, 2] {
-        let on_cpu = train(CpuOps::new(threads), &config, &data, &init);
-        assert_eq!(
-            on_cpu.hashes, by_reference.hashes,
-            "CpuOps on {threads} threads"
-        );
+    for cpu in crate::exact::cpu_variants(&[1, 2]) {
+        let on_cpu = train(cpu, &config, &data, &init);
+        assert_eq!(on_cpu.hashes, by_reference.hashes, "{cpu:?}");
     }
     assert_eq!(on_flex.hashes.len(), 6);
     for (step, ((f, w), r)) in on_flex

@@ -4,8 +4,8 @@
 use pedals_ml::{
     Dataset, MlError, MlpConfig, MlpState, TrainConfig, Trainer,
     exact::{
-        ACT_MAX, BurnOps, CpuOps, ExactOps, GRAD_MAX, Mat, Reference, VELOCITY_MAX, W_MASTER_MAX,
-        exp_table,
+        ACT_MAX, BurnOps, CpuOps, ExactOps, GRAD_MAX, Isa, Mat, Reference, VELOCITY_MAX,
+        W_MASTER_MAX, exp_table,
     },
 };
 use proptest::prelude::*;
@@ -63,13 +63,25 @@ proptest! {
         same(&burn, &burn.momentum(&tv, &tg, 3686), &r.momentum(&v, &g, 3686), "momentum");
         same(&burn, &burn.descend(&tw, &tv, 410, W_MASTER_MAX), &r.descend(&w, &v, 410, W_MASTER_MAX), "descend");
 
-        // The crate's own CPU kernels, on 1 and 3 threads.
-        for cpu in [CpuOps::new(1), CpuOps::new(3)] {
+        // The crate's own CPU kernels, on 1 and 3 threads, on every instruction set this CPU has.
+        for cpu in cpu_variants(&[1, 3]) {
             prop_assert_eq!(cpu.linear(&a, &wq, &bias), z.clone());
             prop_assert_eq!(cpu.weight_grad(&a, &d, lb), r.weight_grad(&a, &d, lb));
             prop_assert_eq!(cpu.input_grad(&d, &wq), r.input_grad(&d, &wq));
         }
     }
+}
+
+/// `CpuOps` on each thread count and each instruction set this CPU supports.
+pub(crate) fn cpu_variants(threads: &[usize]) -> Vec<CpuOps> {
+    threads
+        .iter()
+        .flat_map(|&t| {
+            Isa::supported()
+                .into_iter()
+                .filter_map(move |isa| CpuOps::new(t).with_isa(isa))
+        })
+        .collect()
 }
 
 #[test]
@@ -119,12 +131,12 @@ fn burn_and_the_reference_agree_on_every_state_hash() {
         "training changed the state"
     );
     assert_eq!(by_burn.final_state, by_reference.final_state);
-    for threads in [1, 2] {
-        let by_cpu = Trainer::new(CpuOps::new(threads), small_job(6).0)
+    for cpu in cpu_variants(&[1, 2]) {
+        let by_cpu = Trainer::new(cpu, small_job(6).0)
             .expect("trainer")
             .train(&data, &init)
             .expect("train");
-        assert_eq!(by_cpu.hashes, by_burn.hashes, "CpuOps on {threads} threads");
+        assert_eq!(by_cpu.hashes, by_burn.hashes, "{cpu:?}");
     }
 }
 
