@@ -4,3 +4,4 @@ mod backends;
 mod data;
 mod exact;
 mod float;
+mod vectors;
