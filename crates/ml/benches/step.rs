@@ -94,6 +94,7 @@ fn config(args: &Args) -> TrainConfig {
             batch: args.batch,
             lr_q12: 410,
             momentum_q12: 3686,
+            conv: None,
         },
         seed: 42,
         steps: 1,

@@ -1,5 +1,5 @@
-//! The exact-mode MLP: configuration, state, one training step as an ordered op list, and
-//! inference.
+//! The exact-mode models, an MLP with an optional convolution in front (a small CNN):
+//! configuration, state, one training step as an ordered op list, and inference.
 
 use alloy_primitives::{B256, keccak256};
 use pedals_core::{ModelState, StateTensor};
@@ -7,15 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     MlError,
-    exact::{BIAS_MAX, ExactOps, HYPER_MAX, MAX_BATCH, MAX_WIDTH, Mat, W_MASTER_MAX},
+    exact::{BIAS_MAX, ConvConfig, ExactOps, HYPER_MAX, MAX_BATCH, MAX_WIDTH, Mat, W_MASTER_MAX},
 };
 
-/// An exact-mode MLP and its optimizer: `layers = [inputs, hidden…, classes]`, ReLU between
-/// layers, softmax cross-entropy loss, SGD with momentum.
+/// An exact-mode model and its optimizer: `layers = [inputs, hidden…, classes]`, ReLU between
+/// layers, softmax cross-entropy loss, SGD with momentum. With `conv`, a convolution (and
+/// ReLU) runs first and the dense layers take its output: the model is a small CNN, and
+/// `layers[0]` must be `conv.features()`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MlpConfig {
-    /// Widths, input first, classes last.
+    /// Widths of the dense layers, input first, classes last.
     pub layers: Vec<usize>,
+    /// A convolution in front of the dense layers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvConfig>,
     /// Samples per step; a power of two up to [`MAX_BATCH`].
     pub batch: usize,
     /// Learning rate in Q12 (4096 = 1.0).
@@ -45,6 +50,35 @@ impl MlpConfig {
                 "batch {} must be a power of two up to {MAX_BATCH}",
                 self.batch
             ));
+        }
+        if let Some(conv) = &self.conv {
+            conv.check().or_else(bad)?;
+            if conv.patch() > MAX_WIDTH {
+                return bad(format!(
+                    "a convolution patch of {} values (channels × kernel²) is over {MAX_WIDTH}, \
+                     the longest dot product that cannot overflow i32",
+                    conv.patch()
+                ));
+            }
+            if self.layers[0] != conv.features() {
+                return bad(format!(
+                    "the convolution gives {} features per sample ({} positions × {} \
+                     filters) but the first dense layer takes {}",
+                    conv.features(),
+                    conv.positions(),
+                    conv.filters,
+                    self.layers[0]
+                ));
+            }
+            if self.batch * conv.positions() > MAX_BATCH {
+                return bad(format!(
+                    "batch {} × {} positions is over {MAX_BATCH}: the convolution's weight \
+                     gradient sums over every position of every sample; use a smaller batch \
+                     or a larger stride",
+                    self.batch,
+                    conv.positions()
+                ));
+            }
         }
         for (name, v) in [
             ("learning rate", self.lr_q12),
@@ -84,7 +118,7 @@ impl MlpConfig {
 
     /// Inputs per sample.
     pub fn inputs(&self) -> usize {
-        self.layers[0]
+        self.conv.map_or(self.layers[0], |c| c.inputs())
     }
 
     /// Output classes.
@@ -97,9 +131,17 @@ impl MlpConfig {
         self.batch.trailing_zeros()
     }
 
-    /// Number of weight layers.
+    /// Number of weight layers, the convolution included.
     pub fn depth(&self) -> usize {
-        self.layers.len() - 1
+        self.layers.len() - 1 + usize::from(self.conv.is_some())
+    }
+
+    /// `(rows, cols)` of every weight matrix, in layer order: `patch × filters` for the
+    /// convolution, then `layers[l] × layers[l + 1]`.
+    pub fn weight_shapes(&self) -> Vec<(usize, usize)> {
+        let conv = self.conv.iter().map(|c| (c.patch(), c.filters));
+        conv.chain(self.layers.windows(2).map(|w| (w[0], w[1])))
+            .collect()
     }
 }
 
@@ -148,13 +190,12 @@ impl MlpState {
     }
 
     /// The initial state of job seed `seed`: weights uniform in `±floor(√(6/(in+out))·2^16)`
-    /// (Glorot), drawn as `keccak256("pedals.init" ‖ seed ‖ layer ‖ index)` mod `2·lim+1`
+    /// (Glorot, with `(in, out)` the weight's shape: `(patch, filters)` for a convolution), drawn as `keccak256("pedals.init" ‖ seed ‖ layer ‖ index)` mod `2·lim+1`
     /// minus `lim` (big-endian u64 words, first 8 bytes of the hash); biases and velocities 0.
     pub fn init(config: &MlpConfig, seed: u64) -> Result<Self, MlError> {
         config.validate()?;
         let mut s = Self::empty();
-        for l in 0..config.depth() {
-            let (fan_in, fan_out) = (config.layers[l], config.layers[l + 1]);
+        for (l, (fan_in, fan_out)) in config.weight_shapes().into_iter().enumerate() {
             let limit = isqrt((6u64 << 32) / (fan_in + fan_out) as u64).min(W_MASTER_MAX as u64);
             let span = 2 * limit + 1;
             let data = (0..fan_in * fan_out)
@@ -206,8 +247,7 @@ impl MlpState {
     pub fn from_bytes(config: &MlpConfig, bytes: &[u8]) -> Result<Self, MlError> {
         let state = ModelState::from_canonical_bytes(bytes)?;
         let mut s = Self::empty();
-        for l in 0..config.depth() {
-            let (i, o) = (config.layers[l], config.layers[l + 1]);
+        for (l, (i, o)) in config.weight_shapes().into_iter().enumerate() {
             let get = |suffix: &str, rows: usize, cols: usize| -> Result<Mat, MlError> {
                 let name = format!("l{l}.{suffix}");
                 let t = state
@@ -295,11 +335,13 @@ impl<O: ExactOps> Recorder<'_, O> {
     }
 }
 
-/// One training step, the fixed op order of exact mode: quantize every weight; forward
-/// (`linear`, `relu` between layers); `softmax_xent_grad`; backward from the last layer
-/// (`weight_grad`, `bias_grad`, then `input_grad` and `relu_backward` below it); then per
-/// layer `momentum` and `descend` for the weight, then for the bias. With `trace`, every
-/// intermediate tensor is read back and kept in that order.
+/// One training step, the fixed op order of exact mode: quantize every weight; with a
+/// convolution, `im2col` of the input; forward (`linear`, `relu` between layers, and after the
+/// convolution a `reshape` from one row per position to one row per sample);
+/// `softmax_xent_grad`; backward from the last layer (`weight_grad`, `bias_grad`, then
+/// `input_grad` and `relu_backward` below it, and the `reshape` back before the convolution's
+/// gradients); then per layer `momentum` and `descend` for the weight, then for the bias. With
+/// `trace`, every intermediate tensor is read back and kept in that order.
 pub(crate) fn step<O: ExactOps>(
     ops: &O,
     config: &MlpConfig,
@@ -317,14 +359,28 @@ pub(crate) fn step<O: ExactOps>(
             t
         })
         .collect();
-    // acts[0] = x; acts[l + 1] = output of layer l (after ReLU except the last).
-    let mut acts = vec![x.clone()];
+    let samples = labels.len();
+    // acts[0] = the first layer's input; acts[l + 1] = output of layer l (after ReLU except
+    // the last, and after the reshape that follows a convolution).
+    let first = match &config.conv {
+        Some(conv) => {
+            let cols = ops.im2col(x, conv);
+            rec.keep("im2col", "cols".into(), &cols);
+            cols
+        }
+        None => x.clone(),
+    };
+    let mut acts = vec![first];
     for l in 0..depth {
         let mut a = ops.linear(&acts[l], &wq[l], &state.b[l]);
         rec.keep("linear", format!("z{}", l + 1), &a);
         if l + 1 < depth {
             a = ops.relu(&a);
             rec.keep("relu", format!("a{}", l + 1), &a);
+            if let (0, Some(conv)) = (l, &config.conv) {
+                a = ops.reshape(&a, samples, conv.features());
+                rec.keep("reshape", "a1.flat".into(), &a);
+            }
         }
         acts.push(a);
     }
@@ -345,6 +401,10 @@ pub(crate) fn step<O: ExactOps>(
             rec.keep("input_grad", format!("e{l}"), &below);
             d = ops.relu_backward(&below, &acts[l]);
             rec.keep("relu_backward", format!("d{l}"), &d);
+            if let (1, Some(conv)) = (l, &config.conv) {
+                d = ops.reshape(&d, samples * conv.positions(), conv.filters);
+                rec.keep("reshape", "d1.positions".into(), &d);
+            }
         }
     }
     for l in 0..depth {
@@ -362,16 +422,28 @@ pub(crate) fn step<O: ExactOps>(
     }
 }
 
-/// Logits of `x` (`samples × inputs`, Q8): the forward half of a step, without ReLU after the
-/// last layer.
-pub(crate) fn forward<O: ExactOps>(ops: &O, state: &DeviceState<O>, x: &O::T) -> O::T {
+/// Logits of `samples` inputs `x` (`samples × inputs`, Q8): the forward half of a step,
+/// without ReLU after the last layer.
+pub(crate) fn forward<O: ExactOps>(
+    ops: &O,
+    config: &MlpConfig,
+    state: &DeviceState<O>,
+    x: &O::T,
+    samples: usize,
+) -> O::T {
     let depth = state.w.len();
-    let mut a = x.clone();
+    let mut a = match &config.conv {
+        Some(conv) => ops.im2col(x, conv),
+        None => x.clone(),
+    };
     for l in 0..depth {
         let wq = ops.quantize_weights(&state.w[l]);
         a = ops.linear(&a, &wq, &state.b[l]);
         if l + 1 < depth {
             a = ops.relu(&a);
+            if let (0, Some(conv)) = (l, &config.conv) {
+                a = ops.reshape(&a, samples, conv.features());
+            }
         }
     }
     a

@@ -221,9 +221,14 @@ impl<O: ExactOps> Trainer<O> {
     /// Predicted class of every sample: the index of the largest logit, the lowest on a tie.
     pub fn predict(&self, state: &MlpState, inputs: &Mat) -> Vec<u32> {
         let s = DeviceState::upload(&self.ops, state);
-        let logits = self
-            .ops
-            .read(&mlp::forward(&self.ops, &s, &self.ops.load(inputs)));
+        let x = self.ops.load(inputs);
+        let logits = self.ops.read(&mlp::forward(
+            &self.ops,
+            &self.config.model,
+            &s,
+            &x,
+            inputs.rows,
+        ));
         logits
             .data
             .chunks(logits.cols)

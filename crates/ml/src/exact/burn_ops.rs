@@ -5,6 +5,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{
+    conv::ConvConfig,
     exp_lut::EXP_LUT,
     ops::{ExactOps, Mat},
     spec::*,
@@ -131,6 +132,26 @@ impl ExactOps for BurnOps {
 
     fn relu(&self, a: &T2) -> T2 {
         a.clone().clamp_min(0)
+    }
+
+    fn im2col(&self, x: &T2, conv: &ConvConfig) -> T2 {
+        let [samples, inputs] = x.dims();
+        assert_eq!(inputs, conv.inputs(), "im2col: sample width");
+        let index: Vec<i32> = conv
+            .gather_indices(samples)
+            .into_iter()
+            .map(|i| i32::try_from(i).expect("input index beyond i32"))
+            .collect();
+        let len = index.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [len]), &self.device);
+        x.clone()
+            .reshape([samples * inputs])
+            .select(0, index)
+            .reshape([samples * conv.positions(), conv.patch()])
+    }
+
+    fn reshape(&self, t: &T2, rows: usize, cols: usize) -> T2 {
+        t.clone().reshape([rows, cols])
     }
 
     fn softmax_xent_grad(&self, z: &T2, labels: &[u32]) -> T2 {

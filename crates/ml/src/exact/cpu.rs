@@ -11,6 +11,7 @@
 use std::num::NonZeroUsize;
 
 use super::{
+    conv::ConvConfig,
     kernel::{Isa, Packed, product},
     ops::{ExactOps, Mat, Reference},
     spec::*,
@@ -91,6 +92,14 @@ impl ExactOps for CpuOps {
 
     fn relu(&self, a: &Mat) -> Mat {
         Reference.relu(a)
+    }
+
+    fn im2col(&self, x: &Mat, conv: &ConvConfig) -> Mat {
+        Reference.im2col(x, conv)
+    }
+
+    fn reshape(&self, t: &Mat, rows: usize, cols: usize) -> Mat {
+        Reference.reshape(t, rows, cols)
     }
 
     fn softmax_xent_grad(&self, z: &Mat, labels: &[u32]) -> Mat {

@@ -1,6 +1,7 @@
 //! Exact mode: fixed-point arithmetic whose results are the same bits on every machine.
 
 mod burn_ops;
+mod conv;
 mod cpu;
 mod exp_lut;
 mod kernel;
@@ -9,6 +10,7 @@ mod spec;
 
 pub use burn_ops::BackendError;
 pub use burn_ops::BurnOps;
+pub use conv::ConvConfig;
 pub use cpu::CpuOps;
 pub use kernel::Isa;
 pub use ops::{ExactOps, Mat, Reference};

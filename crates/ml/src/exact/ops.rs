@@ -4,6 +4,7 @@
 //! both to agree bit for bit.
 
 use super::{
+    conv::ConvConfig,
     exp_lut::{EXP_LUT, EXP_LUT_LEN},
     spec::*,
 };
@@ -57,6 +58,11 @@ pub trait ExactOps {
     fn linear(&self, a: &Self::T, wq: &Self::T, b: &Self::T) -> Self::T;
     /// `max(a, 0)`.
     fn relu(&self, a: &Self::T) -> Self::T;
+    /// The patches of `x` (`samples × conv.inputs()`) as the rows of a
+    /// `(samples · positions) × patch` matrix, by [`ConvConfig::gather_indices`].
+    fn im2col(&self, x: &Self::T, conv: &ConvConfig) -> Self::T;
+    /// The same row-major values as a `rows × cols` matrix.
+    fn reshape(&self, t: &Self::T, rows: usize, cols: usize) -> Self::T;
     /// Per row: `e_j = EXP_LUT[max(z) − z_j]`, `p_j = (e_j << 15) / Σe` (floor),
     /// `dz_j = rs(p_j − [j = y]·2^15, 5)` (Q10), and 0 where the logit is saturated
     /// (`|z_j| = ACT_MAX`), since the clamp passes no gradient there.
@@ -152,6 +158,20 @@ impl ExactOps for Reference {
 
     fn relu(&self, a: &Mat) -> Mat {
         Self::map(a, |v| v.max(0))
+    }
+
+    fn im2col(&self, x: &Mat, conv: &ConvConfig) -> Mat {
+        assert_eq!(x.cols, conv.inputs(), "im2col: sample width");
+        let data = conv
+            .gather_indices(x.rows)
+            .into_iter()
+            .map(|i| x.data[i])
+            .collect();
+        Mat::new(x.rows * conv.positions(), conv.patch(), data)
+    }
+
+    fn reshape(&self, t: &Mat, rows: usize, cols: usize) -> Mat {
+        Mat::new(rows, cols, t.data.clone())
     }
 
     fn softmax_xent_grad(&self, z: &Mat, labels: &[u32]) -> Mat {

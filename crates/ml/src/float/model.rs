@@ -4,7 +4,7 @@
 use std::fmt;
 
 use alloy_primitives::{B256, keccak256};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::{
     MlError, MlpConfig, MlpState,
@@ -188,8 +188,7 @@ impl FloatModel {
                 "the state has {lens:?} tensors per kind, expected {depth} layers"
             )));
         }
-        for l in 0..depth {
-            let (i, o) = (config.layers[l], config.layers[l + 1]);
+        for (l, (i, o)) in config.weight_shapes().into_iter().enumerate() {
             for (name, m, rows) in [
                 ("weight", &state.weights[l], i),
                 ("bias", &state.biases[l], 1),
@@ -237,14 +236,39 @@ impl FloatModel {
     }
 
     /// Logits of `x` (`samples × inputs`, real values): ReLU between layers, none after the
-    /// last. Works on autodiff and plain tensors alike.
-    pub(crate) fn forward_with(w: &[Tensor<2>], b: &[Tensor<2>], x: Tensor<2>) -> Tensor<2> {
+    /// last. A convolution runs as in exact mode: the same `im2col` gather, a product with the
+    /// `patch × filters` weight, ReLU, and a reshape to one row per sample, so that float and
+    /// exact weights mean the same thing. Works on autodiff and plain tensors alike.
+    pub(crate) fn forward_with(
+        config: &MlpConfig,
+        w: &[Tensor<2>],
+        b: &[Tensor<2>],
+        x: Tensor<2>,
+    ) -> Tensor<2> {
         let depth = w.len();
-        let mut a = x;
+        let [samples, inputs] = x.dims();
+        let mut a = match &config.conv {
+            Some(conv) => {
+                let index: Vec<i32> = conv
+                    .gather_indices(samples)
+                    .into_iter()
+                    .map(|i| i32::try_from(i).expect("input index beyond i32"))
+                    .collect();
+                let len = index.len();
+                let index = Tensor::<1, Int>::from_data(TensorData::new(index, [len]), &x.device());
+                x.reshape([samples * inputs])
+                    .select(0, index)
+                    .reshape([samples * conv.positions(), conv.patch()])
+            }
+            None => x,
+        };
         for l in 0..depth {
             a = a.matmul(w[l].clone()) + b[l].clone();
             if l + 1 < depth {
                 a = burn::tensor::activation::relu(a);
+                if let (0, Some(conv)) = (l, &config.conv) {
+                    a = a.reshape([samples, conv.features()]);
+                }
             }
         }
         a

@@ -140,7 +140,7 @@ impl FloatTrainer {
         let leaf = |t: &Tensor<2>| t.clone().autodiff().require_grad();
         let w: Vec<Tensor<2>> = model.w.iter().map(leaf).collect();
         let b: Vec<Tensor<2>> = model.b.iter().map(leaf).collect();
-        let logits = FloatModel::forward_with(&w, &b, x);
+        let logits = FloatModel::forward_with(m, &w, &b, x);
         let loss = cross_entropy_with_logits(logits, target);
         let mut grads = loss.backward();
 
@@ -181,7 +181,7 @@ impl FloatTrainer {
         let mut out = Vec::with_capacity(inputs.rows);
         for chunk in inputs.data.chunks(PREDICT_CHUNK * features) {
             let x = Self::upload(chunk, features, &self.device);
-            let logits = FloatModel::forward_with(&model.w, &model.b, x).into_data();
+            let logits = FloatModel::forward_with(&model.config, &model.w, &model.b, x).into_data();
             let values: Vec<f32> = logits.iter::<f32>().collect();
             out.extend(values.chunks(classes).map(|row| {
                 let mut best = 0;

@@ -88,6 +88,7 @@ fn wide_job(steps: u64) -> (TrainConfig, Dataset) {
             batch: 32,
             lr_q12: 410,
             momentum_q12: 3686,
+            conv: None,
         },
         seed: 11,
         steps,
@@ -161,6 +162,25 @@ fn flex_wgpu_and_the_reference_give_the_same_op_trace() {
         "{} traced tensors equal on flex, wgpu and the reference",
         on_flex.len()
     );
+}
+
+#[test]
+fn the_cnn_gives_the_same_state_hashes_and_op_trace_on_wgpu() {
+    let Some(gpu) = gpu() else { return };
+    let (config, data) = crate::cnn::small_cnn(3);
+    let init = MlpState::init(&config.model, config.seed).expect("init");
+    let flex = Trainer::new(BurnOps::cpu(), config.clone()).expect("trainer");
+    let wgpu = Trainer::new(gpu, config).expect("trainer");
+    let on_flex = flex.train(&data, &init).expect("train");
+    let on_wgpu = wgpu.train(&data, &init).expect("train");
+    assert_eq!(on_wgpu.hashes, on_flex.hashes);
+    let traced_flex = flex.trace_step(&data, &init, 0).expect("trace");
+    let traced_wgpu = wgpu.trace_step(&data, &init, 0).expect("trace");
+    assert_eq!(traced_flex.len(), traced_wgpu.len());
+    for (f, w) in traced_flex.iter().zip(&traced_wgpu) {
+        assert_eq!(f.name, w.name);
+        assert_same(&f.name, "wgpu", &w.value, &f.value);
+    }
 }
 
 /// Inputs for every exact op.

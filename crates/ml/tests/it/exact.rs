@@ -101,6 +101,7 @@ fn small_job(steps: u64) -> (TrainConfig, Dataset) {
             batch: 8,
             lr_q12: 410,
             momentum_q12: 3686,
+            conv: None,
         },
         seed: 7,
         steps,
@@ -202,6 +203,7 @@ fn out_of_bounds_configurations_are_rejected_before_any_work() {
         batch: 8,
         lr_q12: 410,
         momentum_q12: 0,
+        conv: None,
     };
     let cases = [
         (
@@ -300,6 +302,7 @@ fn exact_training_learns_real_mnist_digits() {
             batch: 32,
             lr_q12: 410,
             momentum_q12: 3686,
+            conv: None,
         },
         seed: 42,
         steps: 200,

@@ -1,6 +1,7 @@
 //! Integration tests of pedals-ml.
 
 mod backends;
+mod cnn;
 mod data;
 mod exact;
 mod float;

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 
 use pedals_ml::exact::{
-    ACT_MAX, BIAS_MAX, BurnOps, ExactOps, GRAD_MAX, MAX_WIDTH, Mat, Reference, VELOCITY_MAX,
-    W_MASTER_MAX, WQ_MAX, exp_table, round_shift,
+    ACT_MAX, BIAS_MAX, BurnOps, ConvConfig, ExactOps, GRAD_MAX, MAX_WIDTH, Mat, Reference,
+    VELOCITY_MAX, W_MASTER_MAX, WQ_MAX, exp_table, round_shift,
 };
 use serde_json::{Value, json};
 
@@ -68,6 +68,15 @@ fn apply<O: ExactOps>(ops: &O, op: &str, params: &Value, inputs: &Value) -> Mat 
         "quantize_weights" => ops.quantize_weights(&m("w")),
         "linear" => ops.linear(&m("a"), &m("wq"), &m("b")),
         "relu" => ops.relu(&m("a")),
+        "im2col" => {
+            let conv: ConvConfig =
+                serde_json::from_value(params["conv"].clone()).expect("conv geometry");
+            ops.im2col(&m("x"), &conv)
+        }
+        "reshape" => {
+            let dim = |k: &str| params[k].as_u64().expect("shape") as usize;
+            ops.reshape(&m("t"), dim("rows"), dim("cols"))
+        }
         "softmax_xent_grad" => {
             let labels: Vec<u32> = params["labels"]
                 .as_array()
@@ -177,6 +186,24 @@ fn cases() -> Vec<Value> {
             ("d", Mat::new(1, 5, vec![5, -6, 7, -8, GRAD_MAX])),
             ("a", Mat::new(1, 5, vec![-3, 0, 1, ACT_MAX - 1, ACT_MAX])),
         ],
+    ));
+
+    // im2col: two samples of 2×4×5, 3×3 kernel, stride 2 (2 × 1 × 2 positions of 18 values);
+    // reshape: one row per position to one row per sample.
+    let conv = ConvConfig {
+        channels: 2,
+        height: 4,
+        width: 5,
+        kernel: 3,
+        stride: 2,
+        filters: 3,
+    };
+    let x = Mat::new(2, 40, (0..80).collect());
+    out.push(case("im2col", json!({ "conv": conv }), &[("x", x)]));
+    out.push(case(
+        "reshape",
+        json!({ "rows": 2, "cols": 6 }),
+        &[("t", d.mat(4, 3, ACT_MAX))],
     ));
 
     // softmax_xent_grad: random; a tie; saturated logits; the largest spread (2·ACT_MAX).
@@ -315,7 +342,7 @@ fn check_all<O: ExactOps>(ops: &O, name: &str) {
         serde_json::from_str(&std::fs::read_to_string(path()).expect("read the vectors"))
             .expect("the vector file is JSON");
     let cases = file["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 20, "the file has every op");
+    assert!(cases.len() >= 24, "the file has every op");
     for (i, c) in cases.iter().enumerate() {
         let op = c["op"].as_str().expect("op");
         let got = apply(ops, op, &c["params"], &c["inputs"]);
