@@ -6,7 +6,8 @@
 //! rows along the summed dimension, 4 × 4 register tiles, AVX-512 VNNI, AVX2 or portable code
 //! picked at run time, output rows split across threads. Integer sums are associative and
 //! never overflow here, so any instruction set, tiling or thread split gives the bits of
-//! [`Reference`]. The element-wise ops are the reference's own.
+//! [`Reference`]. The element-wise ops are the reference's formulas in `i32` (every operand and
+//! intermediate fits by the same bounds); the softmax and the gathers are the reference's own.
 
 use std::num::NonZeroUsize;
 
@@ -63,6 +64,19 @@ fn clamp32(v: i32, max: i32) -> i32 {
     v.clamp(-max, max)
 }
 
+/// `f` over two same-shaped matrices, in `i32`: the element-wise ops' operands and
+/// intermediates stay below 2^31 by the bounds of docs/exact-ops.md (`μ·v` and `lr·v` are at
+/// most 2^30), so this is the reference's arithmetic without widening to `i64`.
+fn zip32(a: &Mat, b: &Mat, f: impl Fn(i32, i32) -> i32) -> Mat {
+    assert_eq!((a.rows, a.cols), (b.rows, b.cols), "shape mismatch");
+    let data = a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect();
+    Mat::new(a.rows, a.cols, data)
+}
+
+fn map32(a: &Mat, f: impl Fn(i32) -> i32) -> Mat {
+    Mat::new(a.rows, a.cols, a.data.iter().map(|&x| f(x)).collect())
+}
+
 impl ExactOps for CpuOps {
     type T = Mat;
 
@@ -75,15 +89,17 @@ impl ExactOps for CpuOps {
     }
 
     fn quantize_weights(&self, w: &Mat) -> Mat {
-        Reference.quantize_weights(w)
+        map32(w, |v| {
+            clamp32(rs32(v, MASTER_FRAC_BITS - WQ_FRAC_BITS), WQ_MAX)
+        })
     }
 
     fn linear(&self, a: &Mat, wq: &Mat, b: &Mat) -> Mat {
         assert_eq!(a.cols, wq.rows, "linear: inner dimensions differ");
         let shift = WQ_FRAC_BITS + ACT_FRAC_BITS - MASTER_FRAC_BITS;
         let bias: Vec<i32> = b.data.iter().map(|&v| v << shift).collect();
-        let rows = Packed::new(a.rows, a.cols, |i, k| a.data[i * a.cols + k]);
-        let cols = Packed::new(wq.cols, wq.rows, |j, k| wq.data[k * wq.cols + j]);
+        let rows = Packed::rows_of(&a.data, a.rows, a.cols);
+        let cols = Packed::columns_of(&wq.data, wq.rows, wq.cols);
         let data = product(self.isa, self.threads, &rows, &cols, |_, j, acc| {
             clamp32(rs32(acc + bias[j], WQ_FRAC_BITS), ACT_MAX)
         });
@@ -91,7 +107,7 @@ impl ExactOps for CpuOps {
     }
 
     fn relu(&self, a: &Mat) -> Mat {
-        Reference.relu(a)
+        map32(a, |v| v.max(0))
     }
 
     fn im2col(&self, x: &Mat, conv: &ConvConfig) -> Mat {
@@ -109,8 +125,8 @@ impl ExactOps for CpuOps {
     fn weight_grad(&self, a: &Mat, d: &Mat, log2_batch: u32) -> Mat {
         assert_eq!(a.rows, d.rows, "weight_grad: batch sizes differ");
         let shift = ACT_FRAC_BITS + GRAD_FRAC_BITS - MASTER_FRAC_BITS + log2_batch;
-        let rows = Packed::new(a.cols, a.rows, |k, i| a.data[i * a.cols + k]);
-        let cols = Packed::new(d.cols, d.rows, |j, i| d.data[i * d.cols + j]);
+        let rows = Packed::columns_of(&a.data, a.rows, a.cols);
+        let cols = Packed::columns_of(&d.data, d.rows, d.cols);
         let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
             rs32(acc, shift)
         });
@@ -118,13 +134,26 @@ impl ExactOps for CpuOps {
     }
 
     fn bias_grad(&self, d: &Mat, log2_batch: u32) -> Mat {
-        Reference.bias_grad(d, log2_batch)
+        let mut sum = vec![0i32; d.cols];
+        for row in d.data.chunks_exact(d.cols.max(1)) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        let shift = MASTER_FRAC_BITS - GRAD_FRAC_BITS;
+        Mat::new(
+            1,
+            d.cols,
+            sum.into_iter()
+                .map(|s| rs32(s << shift, log2_batch))
+                .collect(),
+        )
     }
 
     fn input_grad(&self, d: &Mat, wq: &Mat) -> Mat {
         assert_eq!(d.cols, wq.cols, "input_grad: output widths differ");
-        let rows = Packed::new(d.rows, d.cols, |i, j| d.data[i * d.cols + j]);
-        let cols = Packed::new(wq.rows, wq.cols, |k, j| wq.data[k * wq.cols + j]);
+        let rows = Packed::rows_of(&d.data, d.rows, d.cols);
+        let cols = Packed::rows_of(&wq.data, wq.rows, wq.cols);
         let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
             clamp32(rs32(acc, WQ_FRAC_BITS), GRAD_MAX)
         });
@@ -132,14 +161,18 @@ impl ExactOps for CpuOps {
     }
 
     fn relu_backward(&self, d: &Mat, a: &Mat) -> Mat {
-        Reference.relu_backward(d, a)
+        zip32(d, a, |g, x| if x > 0 && x < ACT_MAX { g } else { 0 })
     }
 
     fn momentum(&self, v: &Mat, g: &Mat, momentum_q12: i32) -> Mat {
-        Reference.momentum(v, g, momentum_q12)
+        zip32(v, g, |v, g| {
+            clamp32(rs32(momentum_q12 * v, HYPER_FRAC_BITS) + g, VELOCITY_MAX)
+        })
     }
 
     fn descend(&self, p: &Mat, v: &Mat, lr_q12: i32, max: i32) -> Mat {
-        Reference.descend(p, v, lr_q12, max)
+        zip32(p, v, |p, v| {
+            clamp32(p - rs32(lr_q12 * v, HYPER_FRAC_BITS), max)
+        })
     }
 }

@@ -14,7 +14,13 @@
 //! loading a vector from a 32- or 16-element array. Each use states why it is sound.
 #![allow(unsafe_code)]
 
-use std::fmt;
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use rayon::prelude::*;
 
 /// Elements of the summed dimension per packed chunk (one AVX-512 register of `i16`).
 const CHUNK: usize = 32;
@@ -22,8 +28,9 @@ const CHUNK: usize = 32;
 const MR: usize = 4;
 /// Output columns per tile.
 const NR: usize = 4;
-/// Below this many multiply-adds a product runs on the calling thread: spawning costs more.
-const PARALLEL_MIN_MACS: usize = 1 << 21;
+/// Below this many multiply-adds a product runs on the calling thread: handing work to the
+/// pool costs more.
+const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 /// An instruction set the kernel can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,24 +97,86 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    /// Packs `rows × depth` values, `get(row, index)`. Panics if a value does not fit `i16`:
-    /// the exact-mode bounds guarantee that every matrix operand does.
-    pub(crate) fn new(rows: usize, depth: usize, get: impl Fn(usize, usize) -> i32) -> Self {
+    /// Packs `rows × depth` values, `get(row, index)`.
+    #[cfg(test)]
+    fn new(rows: usize, depth: usize, get: impl Fn(usize, usize) -> i32) -> Self {
+        let data: Vec<i32> = (0..rows)
+            .flat_map(|r| (0..depth).map(move |x| (r, x)))
+            .map(|(r, x)| get(r, x))
+            .collect();
+        Self::rows_of(&data, rows, depth)
+    }
+
+    fn zeroed(rows: usize, depth: usize) -> Self {
         let stride = depth.div_ceil(CHUNK).max(1) * CHUNK;
         let padded_rows = rows.div_ceil(MR.max(NR)) * MR.max(NR);
-        let mut data = vec![0i16; padded_rows * stride];
-        for r in 0..rows {
-            let row = &mut data[r * stride..r * stride + depth];
-            for (x, slot) in row.iter_mut().enumerate() {
-                *slot = i16::try_from(get(r, x)).expect("exact-mode operand outside i16");
+        Self {
+            rows,
+            stride,
+            data: vec![0i16; padded_rows * stride],
+        }
+    }
+
+    /// The rows of the row-major `rows × cols` matrix `m`. Panics if a value does not fit
+    /// `i16`: the exact-mode bounds guarantee that every matrix operand does.
+    pub(crate) fn rows_of(m: &[i32], rows: usize, cols: usize) -> Self {
+        check_i16(m);
+        let mut p = Self::zeroed(rows, cols);
+        for (dst, src) in p
+            .data
+            .chunks_exact_mut(p.stride)
+            .zip(m.chunks_exact(cols.max(1)))
+        {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v as i16;
             }
         }
-        Self { rows, stride, data }
+        p
+    }
+
+    /// The columns of the row-major `rows × cols` matrix `m`, each packed as a row.
+    pub(crate) fn columns_of(m: &[i32], rows: usize, cols: usize) -> Self {
+        check_i16(m);
+        let mut p = Self::zeroed(cols, rows);
+        for (r, src) in m.chunks_exact(cols.max(1)).enumerate() {
+            for (c, &v) in src.iter().enumerate() {
+                p.data[c * p.stride + r] = v as i16;
+            }
+        }
+        p
     }
 
     fn tile(&self, first_row: usize) -> &[i16] {
         &self.data[first_row * self.stride..(first_row + MR.max(NR)) * self.stride]
     }
+}
+
+fn check_i16(m: &[i32]) {
+    let fits = m
+        .iter()
+        .fold(true, |ok, &v| ok & (i32::from(v as i16) == v));
+    assert!(fits, "exact-mode operand outside i16");
+}
+
+/// A rayon pool of `threads` threads, built once per thread count.
+fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pools
+        .entry(threads)
+        .or_insert_with(|| {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("pedals-cpu-{i}"))
+                    .build()
+                    .expect("the CPU kernel's thread pool starts"),
+            )
+        })
+        .clone()
 }
 
 /// `out[i][j] = f(i, j, Σ_x a[i][x]·b[j][x])` for every row `i` of `a` and row `j` of `b`,
@@ -152,11 +221,10 @@ pub(crate) fn product(
     if threads == 1 {
         run(0, &mut out);
     } else {
-        std::thread::scope(|s| {
-            for (index, chunk) in out.chunks_mut(rows_per_thread * n).enumerate() {
-                let run = &run;
-                s.spawn(move || run(index * rows_per_thread, chunk));
-            }
+        pool(threads).install(|| {
+            out.par_chunks_mut(rows_per_thread * n)
+                .enumerate()
+                .for_each(|(index, chunk)| run(index * rows_per_thread, chunk));
         });
     }
     out
@@ -296,6 +364,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn packing_columns_equals_packing_the_transpose() {
+        let (rows, cols) = (37, 5);
+        let m: Vec<i32> = (0..rows * cols).map(|v| v as i32 * 7 - 300).collect();
+        let transposed: Vec<i32> = (0..cols)
+            .flat_map(|c| (0..rows).map(move |r| (r, c)))
+            .map(|(r, c)| m[r * cols + c])
+            .collect();
+        let by_columns = Packed::columns_of(&m, rows, cols);
+        let by_rows = Packed::rows_of(&transposed, cols, rows);
+        assert_eq!(by_columns.data, by_rows.data);
+        assert_eq!((by_columns.rows, by_columns.stride), (5, 64));
+    }
+
+    #[test]
+    #[should_panic(expected = "outside i16")]
+    fn an_operand_outside_i16_is_refused() {
+        let _ = Packed::rows_of(&[1, 40_000], 1, 2);
     }
 
     #[test]
