@@ -154,14 +154,20 @@ fn run_exact<O: ExactOps>(
 }
 
 fn run_float(device: Device, args: &Args) -> Result<Vec<f64>, String> {
+    let config = config(args);
     let data = data(args)?;
-    let trainer = FloatTrainer::new(device.clone(), config(args)).map_err(|e| e.to_string())?;
+    let batches = Trainer::new(Reference, config.clone()).map_err(|e| e.to_string())?;
+    let batches: Vec<_> = (0..args.warmup + args.steps)
+        .map(|i| batches.batch(&data, i))
+        .collect();
+    let trainer = FloatTrainer::new(device.clone(), config).map_err(|e| e.to_string())?;
     let mut model = trainer.init().map_err(|e| e.to_string())?;
     time_steps(
         args,
         |i| {
+            let (x, y) = &batches[i as usize];
             trainer
-                .train_steps(&data, &mut model, i..i + 1)
+                .step_batch(&mut model, x, y)
                 .map_err(|e| e.to_string())
         },
         || device.sync().map_err(|e| e.to_string()),

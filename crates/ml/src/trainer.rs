@@ -93,6 +93,15 @@ impl<O: ExactOps> Session<O> {
                 labels.len()
             )));
         }
+        if let Some(&y) = labels
+            .iter()
+            .find(|&&y| y as usize >= self.config.classes())
+        {
+            return Err(MlError::DatasetMismatch(format!(
+                "label {y} is not below the model's {} classes",
+                self.config.classes()
+            )));
+        }
         let x = self.ops.load(x);
         mlp::step(&self.ops, &self.config, &mut self.state, &x, labels, None);
         Ok(())

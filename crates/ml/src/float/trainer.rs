@@ -119,21 +119,60 @@ impl FloatTrainer {
         Ok(())
     }
 
-    /// One step: forward on the autodiff device, mean softmax cross-entropy, backward, then
-    /// SGD with momentum outside the graph (`v = μ·v + g; w = w − lr·v`).
+    /// One step on mini-batch `step` of `data`.
     fn step(&self, data: &Dataset, model: &mut FloatModel, step: u64) {
         let m = &self.config.model;
         let idx = batch_indices(self.config.seed, step, m.batch, data.len());
-        let ad = self.device.clone().autodiff();
         let mut q = Vec::with_capacity(m.batch * m.inputs());
+        let mut labels = Vec::with_capacity(m.batch);
         for &i in &idx {
-            q.extend_from_slice(data.sample(i).0);
+            let (features, label) = data.sample(i);
+            q.extend_from_slice(features);
+            labels.push(label);
         }
-        let x = Self::upload(&q, m.inputs(), &ad);
+        self.step_inner(model, &q, &labels);
+    }
+
+    /// One training step on the batch `x` (`batch × inputs`, Q8, as exact mode's
+    /// [`Session::step`](crate::Session::step) takes it) with `labels`: what a benchmark times.
+    pub fn step_batch(
+        &self,
+        model: &mut FloatModel,
+        x: &Mat,
+        labels: &[u32],
+    ) -> Result<(), MlError> {
+        self.check_model(model)?;
+        let m = &self.config.model;
+        if x.rows != m.batch || x.cols != m.inputs() || labels.len() != x.rows {
+            return Err(MlError::DatasetMismatch(format!(
+                "a batch must be {} × {} with one label per row, got {} × {} and {} labels",
+                m.batch,
+                m.inputs(),
+                x.rows,
+                x.cols,
+                labels.len()
+            )));
+        }
+        if let Some(&y) = labels.iter().find(|&&y| y as usize >= m.classes()) {
+            return Err(MlError::DatasetMismatch(format!(
+                "label {y} is not below the model's {} classes",
+                m.classes()
+            )));
+        }
+        self.step_inner(model, &x.data, labels);
+        Ok(())
+    }
+
+    /// Forward on the autodiff device, mean softmax cross-entropy, backward, then SGD with
+    /// momentum outside the graph (`v = μ·v + g; w = w − lr·v`).
+    fn step_inner(&self, model: &mut FloatModel, q: &[i32], labels: &[u32]) {
+        let m = &self.config.model;
+        let ad = self.device.clone().autodiff();
+        let x = Self::upload(q, m.inputs(), &ad);
         let classes = m.classes();
         let mut target = vec![0.0f32; m.batch * classes];
-        for (row, &i) in idx.iter().enumerate() {
-            target[row * classes + data.labels[i] as usize] = 1.0;
+        for (row, &y) in labels.iter().enumerate() {
+            target[row * classes + y as usize] = 1.0;
         }
         let target = Tensor::<2>::from_data(TensorData::new(target, [m.batch, classes]), &ad);
 

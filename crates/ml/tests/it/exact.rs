@@ -317,3 +317,32 @@ fn exact_training_learns_real_mnist_digits() {
         "test accuracy {accuracy} after 200 exact steps"
     );
 }
+
+#[test]
+fn a_session_steps_like_the_trainer_and_rejects_bad_batches() {
+    let (config, data) = small_job(3);
+    let init = MlpState::init(&config.model, config.seed).expect("init");
+    let trainer = Trainer::new(Reference, config.clone()).expect("trainer");
+    let out = trainer.train(&data, &init).expect("train");
+    let mut session =
+        pedals_ml::Session::new(CpuOps::new(2), config.model.clone(), &init).expect("session");
+    for step in 0..3 {
+        let (x, y) = trainer.batch(&data, step);
+        session.step(&x, &y).expect("step");
+    }
+    assert_eq!(session.state().state_hash().expect("hash"), out.hashes[3]);
+
+    let (x, mut y) = trainer.batch(&data, 0);
+    let short = Mat::new(x.rows - 1, x.cols, x.data[x.cols..].to_vec());
+    let err = session.step(&short, &y[1..]).expect_err("short batch");
+    assert!(matches!(err, MlError::DatasetMismatch(_)), "{err}");
+    y[0] = 4;
+    let err = session.step(&x, &y).expect_err("label out of range");
+    assert!(err.to_string().contains("label 4 is not below"), "{err}");
+    let float = pedals_ml::FloatTrainer::cpu(config).expect("float");
+    let mut model = float.init().expect("init");
+    let err = float
+        .step_batch(&mut model, &x, &y)
+        .expect_err("label out of range");
+    assert!(err.to_string().contains("label 4 is not below"), "{err}");
+}
