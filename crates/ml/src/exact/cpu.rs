@@ -13,7 +13,7 @@ use std::num::NonZeroUsize;
 
 use super::{
     conv::ConvConfig,
-    kernel::{Isa, Packed, product},
+    kernel::{Isa, PARALLEL_MIN_MACS, Packed, product},
     ops::{ExactOps, Mat, Reference},
     spec::*,
 };
@@ -23,6 +23,7 @@ use super::{
 pub struct CpuOps {
     threads: usize,
     isa: Isa,
+    split_macs: usize,
 }
 
 impl Default for CpuOps {
@@ -42,6 +43,17 @@ impl CpuOps {
         Self {
             threads: threads.max(1),
             isa: Isa::detect(),
+            split_macs: PARALLEL_MIN_MACS,
+        }
+    }
+
+    /// The same kernels, splitting every product of at least `macs` multiply-adds over the
+    /// threads (default 16 M: smaller products run faster on one thread). Results never
+    /// depend on it; tests set 0 so that small jobs really run split.
+    pub fn with_split_threshold(self, macs: usize) -> Self {
+        Self {
+            split_macs: macs,
+            ..self
         }
     }
 
@@ -100,9 +112,14 @@ impl ExactOps for CpuOps {
         let bias: Vec<i32> = b.data.iter().map(|&v| v << shift).collect();
         let rows = Packed::rows_of(&a.data, a.rows, a.cols);
         let cols = Packed::columns_of(&wq.data, wq.rows, wq.cols);
-        let data = product(self.isa, self.threads, &rows, &cols, |_, j, acc| {
-            clamp32(rs32(acc + bias[j], WQ_FRAC_BITS), ACT_MAX)
-        });
+        let data = product(
+            self.isa,
+            self.threads,
+            self.split_macs,
+            &rows,
+            &cols,
+            |_, j, acc| clamp32(rs32(acc + bias[j], WQ_FRAC_BITS), ACT_MAX),
+        );
         Mat::new(a.rows, wq.cols, data)
     }
 
@@ -127,9 +144,14 @@ impl ExactOps for CpuOps {
         let shift = ACT_FRAC_BITS + GRAD_FRAC_BITS - MASTER_FRAC_BITS + log2_batch;
         let rows = Packed::columns_of(&a.data, a.rows, a.cols);
         let cols = Packed::columns_of(&d.data, d.rows, d.cols);
-        let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
-            rs32(acc, shift)
-        });
+        let data = product(
+            self.isa,
+            self.threads,
+            self.split_macs,
+            &rows,
+            &cols,
+            |_, _, acc| rs32(acc, shift),
+        );
         Mat::new(a.cols, d.cols, data)
     }
 
@@ -154,9 +176,14 @@ impl ExactOps for CpuOps {
         assert_eq!(d.cols, wq.cols, "input_grad: output widths differ");
         let rows = Packed::rows_of(&d.data, d.rows, d.cols);
         let cols = Packed::rows_of(&wq.data, wq.rows, wq.cols);
-        let data = product(self.isa, self.threads, &rows, &cols, |_, _, acc| {
-            clamp32(rs32(acc, WQ_FRAC_BITS), GRAD_MAX)
-        });
+        let data = product(
+            self.isa,
+            self.threads,
+            self.split_macs,
+            &rows,
+            &cols,
+            |_, _, acc| clamp32(rs32(acc, WQ_FRAC_BITS), GRAD_MAX),
+        );
         Mat::new(d.rows, wq.rows, data)
     }
 

@@ -28,9 +28,11 @@ const CHUNK: usize = 32;
 const MR: usize = 4;
 /// Output columns per tile.
 const NR: usize = 4;
-/// Below this many multiply-adds a product runs on the calling thread: handing work to the
-/// pool costs more.
-const PARALLEL_MIN_MACS: usize = 1 << 18;
+/// By default, below this many multiply-adds a product runs on the calling thread. On the 2-core machine
+/// of docs/BENCHMARKS.md, splitting the 6.4 M-multiply-add products of MLP 784-128-10 at
+/// batch 64 over two threads made the step slower (the pool's threads wake, and then spin
+/// beside the element-wise ops that follow), so only products several times larger split.
+pub(crate) const PARALLEL_MIN_MACS: usize = 1 << 24;
 
 /// An instruction set the kernel can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,10 +182,11 @@ fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
 }
 
 /// `out[i][j] = f(i, j, Σ_x a[i][x]·b[j][x])` for every row `i` of `a` and row `j` of `b`,
-/// with up to `threads` threads.
+/// with up to `threads` threads for products of at least `split_macs` multiply-adds.
 pub(crate) fn product(
     isa: Isa,
     threads: usize,
+    split_macs: usize,
     a: &Packed,
     b: &Packed,
     f: impl Fn(usize, usize, i32) -> i32 + Sync,
@@ -196,7 +199,7 @@ pub(crate) fn product(
         return out;
     }
     let row_tiles = m.div_ceil(MR);
-    let threads = if m * n * a.stride < PARALLEL_MIN_MACS {
+    let threads = if m * n * a.stride < split_macs {
         1
     } else {
         threads.clamp(1, row_tiles)
@@ -351,15 +354,17 @@ mod tests {
             (9, 17, 100),
             (64, 10, 784),
             (130, 70, 1020),
+            (260, 66, 1000),
         ] {
             let a: Vec<Vec<i32>> = (0..m).map(|_| (0..k).map(|_| next()).collect()).collect();
             let b: Vec<Vec<i32>> = (0..n).map(|_| (0..k).map(|_| next()).collect()).collect();
             let expected = naive(&a, &b);
             let pa = Packed::new(m, k, |r, x| a[r][x]);
             let pb = Packed::new(n, k, |r, x| b[r][x]);
+            // The last shape is over PARALLEL_MIN_MACS, so 2 and 3 threads really split it.
             for isa in Isa::supported() {
                 for threads in [1, 2, 3] {
-                    let got = product(isa, threads, &pa, &pb, |_, _, acc| acc);
+                    let got = product(isa, threads, PARALLEL_MIN_MACS, &pa, &pb, |_, _, acc| acc);
                     assert_eq!(got, expected, "{isa}, {threads} threads, {m}×{n}×{k}");
                 }
             }
@@ -390,7 +395,7 @@ mod tests {
     fn the_callback_sees_each_output_position_once() {
         let pa = Packed::new(6, 3, |r, _| r as i32);
         let pb = Packed::new(5, 3, |r, _| r as i32);
-        let got = product(Isa::detect(), 2, &pa, &pb, |i, j, acc| {
+        let got = product(Isa::detect(), 2, 0, &pa, &pb, |i, j, acc| {
             assert_eq!(acc, 3 * (i * j) as i32);
             (i * 10 + j) as i32
         });

@@ -72,14 +72,15 @@ proptest! {
     }
 }
 
-/// `CpuOps` on each thread count and each instruction set this CPU supports.
+/// `CpuOps` on each thread count and each instruction set this CPU supports, every product
+/// split over the threads however small.
 pub(crate) fn cpu_variants(threads: &[usize]) -> Vec<CpuOps> {
     threads
         .iter()
         .flat_map(|&t| {
             Isa::supported()
                 .into_iter()
-                .filter_map(move |isa| CpuOps::new(t).with_isa(isa))
+                .filter_map(move |isa| CpuOps::new(t).with_split_threshold(0).with_isa(isa))
         })
         .collect()
 }
