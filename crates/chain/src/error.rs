@@ -90,9 +90,63 @@ pub enum ChainError {
     /// A blocking task panicked or was cancelled.
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The node's store failed.
+    #[error(transparent)]
+    Store(#[from] pedals_store::StoreError),
+    /// A transaction could not be signed or re-signed.
+    #[error("signing failed: {0}; check the keystore")]
+    Sign(String),
+    /// The intent's nonce was used by a transaction that is none of its versions.
+    #[error(
+        "job {job}: the {action} transaction (nonce {nonce}) was dropped: another transaction \
+         from this account used its nonce; check the account's history before sending again"
+    )]
+    TxDropped {
+        /// The job (0 for account-wide actions).
+        job: u64,
+        /// The action.
+        action: String,
+        /// The nonce.
+        nonce: u64,
+    },
+    /// No version of the transaction was mined after every replacement.
+    #[error(
+        "job {job}: the {action} transaction (nonce {nonce}) is not mined after {attempts} \
+         attempts; it stays stored and is resumed on the next start (check the RPC endpoint and \
+         the account's balance for fees)"
+    )]
+    TxStuck {
+        /// The job.
+        job: u64,
+        /// The action.
+        action: String,
+        /// The nonce.
+        nonce: u64,
+        /// Versions broadcast.
+        attempts: u32,
+    },
 }
 
 impl ChainError {
+    /// An RPC error, with a contract revert in its data decoded into the binding's errors.
+    pub(crate) fn from_rpc(err: RpcError<TransportErrorKind>) -> Self {
+        if let Some(payload) = err.as_error_resp() {
+            if let Some(e) = payload.as_decoded_interface_error::<JobMarket::JobMarketErrors>() {
+                return Self::JobMarket(e);
+            }
+            if let Some(e) =
+                payload.as_decoded_interface_error::<StakeManager::StakeManagerErrors>()
+            {
+                return Self::StakeManager(e);
+            }
+        }
+        Self::Rpc(err)
+    }
+
+    pub(crate) fn sign(err: impl std::fmt::Display) -> Self {
+        Self::Sign(err.to_string())
+    }
+
     /// Decodes a contract error into the bindings' error enums where the revert data is ours.
     pub(crate) fn from_contract(err: alloy::contract::Error) -> Self {
         if let Some(e) = err.as_decoded_interface_error::<JobMarket::JobMarketErrors>() {

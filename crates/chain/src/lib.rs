@@ -25,6 +25,7 @@ mod devnet;
 mod error;
 mod market;
 mod revert;
+mod sender;
 mod status;
 mod toolchain;
 
@@ -33,5 +34,6 @@ pub use deployment::Deployment;
 pub use devnet::{Devnet, DevnetConfig, deploy};
 pub use error::ChainError;
 pub use market::{JobRequest, Market, TxOutcome};
+pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;
 pub use toolchain::Toolchain;

@@ -36,7 +36,7 @@ impl TxOutcome {
         U256::from(self.gas_used) * U256::from(self.effective_gas_price)
     }
 
-    fn from_receipt(receipt: &TransactionReceipt) -> Result<Self, ChainError> {
+    pub(crate) fn from_receipt(receipt: &TransactionReceipt) -> Result<Self, ChainError> {
         if !receipt.status() {
             return Err(ChainError::TxReverted(receipt.transaction_hash));
         }

@@ -3,4 +3,5 @@
 
 mod lifecycle;
 mod reverts;
+mod sender;
 mod support;
