@@ -90,6 +90,9 @@ pub enum ChainError {
     /// A blocking task panicked or was cancelled.
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The endpoint does not have a block it just reported.
+    #[error("the RPC endpoint has no block {0}; it may be syncing or behind a load balancer")]
+    MissingBlock(u64),
     /// The node's store failed.
     #[error(transparent)]
     Store(#[from] pedals_store::StoreError),
