@@ -55,7 +55,8 @@ interface IJobMarket {
 
     /// @notice What a requester posts.
     struct JobRequest {
-        /// keccak256 of the canonical job spec (model, dataset, hyperparameters, seed, steps).
+        /// sha2-256 digest of the canonical job spec (model, dataset, hyperparameters, seed, steps),
+        /// so that the spec's CIDv1 (raw codec) is derivable from it.
         bytes32 specHash;
         /// Binary CIDv1 of the initial model.
         bytes modelCid;

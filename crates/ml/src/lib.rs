@@ -17,6 +17,7 @@ mod error;
 pub mod exact;
 pub mod float;
 mod mlp;
+mod spec;
 mod trainer;
 
 pub use data::{
@@ -27,4 +28,5 @@ pub use data::{
 pub use error::MlError;
 pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
+pub use spec::{JobSpec, SPEC_VERSION};
 pub use trainer::{Session, TrainConfig, TrainOutcome, Trainer, batch_indices};

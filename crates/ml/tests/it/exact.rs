@@ -347,3 +347,30 @@ fn a_session_steps_like_the_trainer_and_rejects_bad_batches() {
         .expect_err("label out of range");
     assert!(err.to_string().contains("label 4 is not below"), "{err}");
 }
+
+#[test]
+fn a_job_spec_round_trips_canonically_and_its_hash_gives_its_cid() {
+    let (config, data) = small_job(4);
+    let init = MlpState::init(&config.model, config.seed).expect("init");
+    let dataset = data.cid().expect("dataset cid");
+    let model = pedals_core::cid_of(&init.to_bytes().expect("bytes"));
+    let spec = pedals_ml::JobSpec::new(config, &dataset, &model).expect("spec");
+    let bytes = spec.to_canonical_bytes();
+    assert_eq!(
+        pedals_ml::JobSpec::from_canonical_bytes(&bytes).expect("read"),
+        spec
+    );
+    assert_eq!(
+        pedals_ml::JobSpec::cid_for_hash(&spec.spec_hash()),
+        pedals_core::cid_of(&bytes)
+    );
+    // Whitespace or reordering is not canonical; a bad config is refused.
+    let mut pretty = serde_json::to_vec_pretty(&spec).expect("json");
+    assert!(pedals_ml::JobSpec::from_canonical_bytes(&pretty).is_err());
+    pretty = bytes.clone();
+    let text = String::from_utf8(pretty)
+        .expect("utf8")
+        .replace("\"batch\":8", "\"batch\":12");
+    let err = pedals_ml::JobSpec::from_canonical_bytes(text.as_bytes()).expect_err("batch 12");
+    assert!(err.to_string().contains("power of two"), "{err}");
+}
