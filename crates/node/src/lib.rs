@@ -1,0 +1,528 @@
+//! The Pedals worker: finds posted training jobs, verifies their data, claims, trains with the
+//! exact-mode engine, submits the commitments, and settles after the challenge window,
+//! surviving crashes at any point.
+//!
+//! ```text
+//!   chain events ──► EventFollower ──► job records (pedals-store) ──► Worker::tick
+//!                                                                       │ per job, one phase at a time:
+//!   Seen → Fetching (spec, dataset, model by CID, verified) → Ready (price check)
+//!        → Claiming (intent stored, then sent) → Claimed → Trained (checkpoints stored)
+//!        → Submitting → Submitted → (window ends) Finalizing → Finalized (credit withdrawn)
+//! ```
+//!
+//! Every transaction goes through [`TxSender`] with its intent written together with the
+//! phase change ([`Store::advance_with_intent`]), so a restarted worker re-broadcasts what it
+//! had signed and never sends an action twice. Blobs come from the node's store; fetching
+//! them from peers over libp2p is the network layer's job (not built yet), so today the
+//! requester's files must be added to the worker's store.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use pedals_chain::{
+    ChainError, ChainEvent, Deployment, EventFollower, IJobMarket, JobMarket, JobStatus,
+    SendPolicy, StakeManager, TxSender,
+};
+use pedals_core::{Cid, cid_of};
+use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps};
+use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
+use tracing::{info, warn};
+
+/// What a worker accepts and how it runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The lowest payment per training step it claims for, in wei.
+    pub min_wei_per_step: U256,
+    /// Threads for training.
+    pub threads: usize,
+    /// The transaction sender's policy.
+    pub send: SendPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            min_wei_per_step: U256::ZERO,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            send: SendPolicy::default(),
+        }
+    }
+}
+
+/// The worker's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The chain or the sender failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Training failed.
+    #[error("training failed: {0}")]
+    Ml(#[from] MlError),
+    /// A training task panicked or was cancelled.
+    #[error("the training task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A worker node for one account.
+#[derive(Debug)]
+pub struct Worker {
+    provider: DynProvider,
+    store: Arc<Store>,
+    sender: TxSender,
+    follower: EventFollower,
+    deployment: Deployment,
+    config: WorkerConfig,
+}
+
+fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
+    TransactionRequest::default().with_to(to).with_input(input)
+}
+
+impl Worker {
+    /// A worker signing with `signer`, keeping its state in `store`.
+    pub async fn new(
+        provider: DynProvider,
+        signer: PrivateKeySigner,
+        store: Arc<Store>,
+        deployment: Deployment,
+        config: WorkerConfig,
+    ) -> Result<Self, NodeError> {
+        let sender =
+            TxSender::new(provider.clone(), signer, store.clone(), config.send.clone()).await?;
+        let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
+        Ok(Self {
+            provider,
+            store,
+            sender,
+            follower,
+            deployment,
+            config,
+        })
+    }
+
+    /// The worker's account.
+    pub fn address(&self) -> Address {
+        self.sender.address()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Tops the account's stake up to `amount` wei (a no-op when it has that much).
+    pub async fn ensure_stake(&self, amount: U256) -> Result<(), NodeError> {
+        let stakes = StakeManager::new(self.deployment.stake_manager, self.provider.clone());
+        let account = stakes
+            .accountOf(self.address())
+            .call()
+            .await
+            .map_err(ChainError::Contract)?;
+        let have = U256::from(account.staked);
+        if have >= amount {
+            return Ok(());
+        }
+        let tx = call(
+            self.deployment.stake_manager,
+            StakeManager::stakeCall {}.abi_encode(),
+        )
+        .with_value(amount - have);
+        self.sender.send(0, Action::Stake, tx).await?;
+        Ok(())
+    }
+
+    /// Finishes whatever the last run left in flight: every stored, unsettled transaction.
+    pub async fn resume(&self) -> Result<(), NodeError> {
+        for (intent, result) in self.sender.resume().await? {
+            if let Err(e) = result {
+                warn!(target: "pedals::node", job = intent.job_id, action = %intent.action, error = %e, "a resumed transaction did not succeed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` resolves: resume, then tick every `interval`.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        self.resume().await?;
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.tick().await {
+                warn!(target: "pedals::node", error = %e, "tick failed; retrying");
+            }
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// One round: read new chain events into job records, then move every active job as far
+    /// as it can go now.
+    pub async fn tick(&self) -> Result<(), NodeError> {
+        let batch = self.follower.poll().await?;
+        for event in &batch.events {
+            self.apply(event)?;
+        }
+        self.follower.commit(&batch)?;
+        for record in self.store.active_jobs()? {
+            let id = record.job_id;
+            if let Err(e) = self.advance(record).await {
+                warn!(target: "pedals::node", job = id, error = %e, "job step failed; will retry");
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, event: &ChainEvent) -> Result<(), NodeError> {
+        let ChainEvent::JobMarket(JobMarket::JobMarketEvents::JobPosted(posted), _) = event else {
+            return Ok(());
+        };
+        let Ok(id) = u64::try_from(posted.jobId) else {
+            return Ok(());
+        };
+        if self.store.job(id)?.is_none() {
+            let mut record = JobRecord::new(id, JobPhase::Seen);
+            record.dataset_cid = pedals_core::cid_from_bytes(&posted.request.datasetCid)
+                .ok()
+                .map(|c| c.to_string());
+            record.model_cid = pedals_core::cid_from_bytes(&posted.request.modelCid)
+                .ok()
+                .map(|c| c.to_string());
+            self.store.insert_job(&record)?;
+            info!(target: "pedals::node", job = id, payment = %posted.payment, "job seen");
+        }
+        Ok(())
+    }
+
+    async fn chain_job(&self, id: u64) -> Result<(IJobMarket::Job, JobStatus), NodeError> {
+        let job = JobMarket::new(self.deployment.job_market, self.provider.clone())
+            .getJob(U256::from(id))
+            .call()
+            .await
+            .map_err(ChainError::Contract)?;
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        Ok((job, status))
+    }
+
+    fn abandon(&self, id: u64, reason: String) -> Result<(), NodeError> {
+        warn!(target: "pedals::node", job = id, %reason, "job abandoned");
+        self.store.advance(id, JobPhase::Abandoned { reason })?;
+        Ok(())
+    }
+
+    /// The spec, dataset and initial model of a job, from the store, each verified against
+    /// its CID and against the job's on-chain commitments.
+    fn load_inputs(
+        &self,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Option<(JobSpec, Dataset, MlpState)>, String> {
+        let spec_cid = JobSpec::cid_for_hash(&job.specHash);
+        let Some(spec_bytes) = self.store.blob(&spec_cid).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let spec = JobSpec::from_canonical_bytes(&spec_bytes).map_err(|e| e.to_string())?;
+        if spec.train.steps != u64::from(job.steps) {
+            return Err(format!(
+                "the spec trains {} steps but the job pays for {}",
+                spec.train.steps, job.steps
+            ));
+        }
+        let dataset_cid = spec.dataset_cid().map_err(|e| e.to_string())?;
+        let model_cid = spec.model_cid().map_err(|e| e.to_string())?;
+        if record.dataset_cid.as_deref() != Some(dataset_cid.to_string().as_str())
+            || record.model_cid.as_deref() != Some(model_cid.to_string().as_str())
+        {
+            return Err("the posted dataset or model CID differs from the spec's".into());
+        }
+        let (Some(data), Some(model)) = (
+            self.store.blob(&dataset_cid).map_err(|e| e.to_string())?,
+            self.store.blob(&model_cid).map_err(|e| e.to_string())?,
+        ) else {
+            return Ok(None);
+        };
+        let dataset = Dataset::from_canonical_bytes(&data).map_err(|e| e.to_string())?;
+        spec.train
+            .model
+            .check_dataset(&dataset)
+            .map_err(|e| e.to_string())?;
+        let init = MlpState::from_bytes(&spec.train.model, &model).map_err(|e| e.to_string())?;
+        Ok(Some((spec, dataset, init)))
+    }
+
+    async fn advance(&self, record: JobRecord) -> Result<(), NodeError> {
+        let id = record.job_id;
+        let (job, status) = self.chain_job(id).await?;
+        let mine = job.worker == self.address();
+        match record.phase {
+            JobPhase::Seen => {
+                self.store.advance(id, JobPhase::Fetching)?;
+            }
+            JobPhase::Fetching | JobPhase::Ready if status != JobStatus::Posted => {
+                self.abandon(
+                    id,
+                    format!("the job is {status:?} on-chain, no longer open"),
+                )?;
+            }
+            JobPhase::Fetching => match self.load_inputs(&job, &record) {
+                Ok(Some(_)) => {
+                    self.store.advance(id, JobPhase::Ready)?;
+                }
+                Ok(None) => {
+                    info!(target: "pedals::node", job = id, "waiting for the job's data");
+                }
+                Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
+            },
+            JobPhase::Ready => {
+                let per_step = U256::from(job.payment) / U256::from(job.steps.max(1));
+                if per_step < self.config.min_wei_per_step {
+                    return self.abandon(
+                        id,
+                        format!(
+                            "it pays {per_step} wei per step, below this worker's minimum of {}",
+                            self.config.min_wei_per_step
+                        ),
+                    );
+                }
+                let tx = call(
+                    self.deployment.job_market,
+                    JobMarket::claimJobCall {
+                        jobId: U256::from(id),
+                    }
+                    .abi_encode(),
+                );
+                let intent = self.sender.sign(id, Action::Claim, tx).await?;
+                self.store
+                    .advance_with_intent(id, JobPhase::Claiming, &intent)?;
+                self.settle_claim(id).await?;
+            }
+            JobPhase::Claiming => self.settle_claim(id).await?,
+            JobPhase::Claimed | JobPhase::Training { .. } => {
+                if !mine || status != JobStatus::Claimed {
+                    return self.abandon(id, format!("the claim is gone ({status:?} on-chain)"));
+                }
+                self.train(id, &job, &record).await?;
+            }
+            JobPhase::Trained => {
+                let (root, final_hash, result) = self.result_of(id, &job, &record)?;
+                let tx = call(
+                    self.deployment.job_market,
+                    JobMarket::submitResultCall {
+                        jobId: U256::from(id),
+                        steps: U256::from(job.steps),
+                        traceRoot: root,
+                        finalStateHash: final_hash,
+                        resultCid: Bytes::from(result.to_bytes()),
+                    }
+                    .abi_encode(),
+                );
+                let intent = self.sender.sign(id, Action::Submit, tx).await?;
+                self.store
+                    .advance_with_intent(id, JobPhase::Submitting, &intent)?;
+                self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Trained)
+                    .await?;
+            }
+            JobPhase::Submitting => {
+                self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Trained)
+                    .await?;
+            }
+            JobPhase::Submitted => match status {
+                JobStatus::Disputed => {
+                    self.store.advance(id, JobPhase::Disputed)?;
+                }
+                JobStatus::Submitted => {
+                    let now = self.now().await?;
+                    if now >= job.windowEnd.to::<u64>() {
+                        let tx = call(
+                            self.deployment.job_market,
+                            JobMarket::finalizeCall {
+                                jobId: U256::from(id),
+                            }
+                            .abi_encode(),
+                        );
+                        let intent = self.sender.sign(id, Action::Finalize, tx).await?;
+                        self.store
+                            .advance_with_intent(id, JobPhase::Finalizing, &intent)?;
+                        self.finish(id).await?;
+                    }
+                }
+                JobStatus::Finalized => {
+                    self.store.advance(id, JobPhase::Finalizing)?;
+                    self.finish(id).await?;
+                }
+                other => self.abandon(id, format!("the job ended {other:?} on-chain"))?,
+            },
+            JobPhase::Finalizing => self.finish(id).await?,
+            JobPhase::Disputed => {
+                if status == JobStatus::Submitted {
+                    self.store.advance(id, JobPhase::Submitted)?;
+                } else if status.is_terminal() && status != JobStatus::Finalized {
+                    self.abandon(id, format!("the dispute ended {status:?}"))?;
+                }
+            }
+            JobPhase::Finalized | JobPhase::Abandoned { .. } => {}
+        }
+        Ok(())
+    }
+
+    async fn now(&self) -> Result<u64, NodeError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(ChainError::from)?
+            .ok_or(ChainError::MissingBlock(0))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Drives the stored claim; a lost race abandons the job (only gas was spent).
+    async fn settle_claim(&self, id: u64) -> Result<(), NodeError> {
+        let Some(intent) = self.store.intent(id, Action::Claim)? else {
+            return Ok(());
+        };
+        match self.sender.drive(intent).await {
+            Ok(outcome) => {
+                info!(target: "pedals::node", job = id, tx = %outcome.hash, "claimed");
+                self.store.advance(id, JobPhase::Claimed)?;
+            }
+            Err(e) => {
+                let (job, _) = self.chain_job(id).await?;
+                if job.worker == self.address() {
+                    self.store.advance(id, JobPhase::Claimed)?;
+                } else {
+                    self.abandon(id, format!("the claim failed ({e}); another worker has it"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drives the stored `action`; success moves to `done`, a revert back to `retry`.
+    async fn settle(
+        &self,
+        id: u64,
+        action: Action,
+        done: JobPhase,
+        retry: JobPhase,
+    ) -> Result<(), NodeError> {
+        let Some(intent) = self.store.intent(id, action)? else {
+            return Ok(());
+        };
+        match self.sender.drive(intent).await {
+            Ok(_) => {
+                self.store.advance(id, done)?;
+            }
+            Err(e @ (ChainError::TxReverted(_) | ChainError::TxDropped { .. })) => {
+                warn!(target: "pedals::node", job = id, %action, error = %e, "will sign again");
+                self.store.advance(id, retry)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Finalize (if still needed), then withdraw the credit.
+    async fn finish(&self, id: u64) -> Result<(), NodeError> {
+        let (_, status) = self.chain_job(id).await?;
+        if status != JobStatus::Finalized {
+            self.settle(
+                id,
+                Action::Finalize,
+                JobPhase::Finalizing,
+                JobPhase::Submitted,
+            )
+            .await?;
+            let (_, status) = self.chain_job(id).await?;
+            if status != JobStatus::Finalized {
+                return Ok(());
+            }
+        }
+        let credit = JobMarket::new(self.deployment.job_market, self.provider.clone())
+            .creditOf(self.address())
+            .call()
+            .await
+            .map_err(ChainError::Contract)?;
+        if !credit.is_zero() || self.store.intent(id, Action::Withdraw)?.is_some() {
+            let tx = call(
+                self.deployment.job_market,
+                JobMarket::withdrawCall {}.abi_encode(),
+            );
+            let outcome = self.sender.send(id, Action::Withdraw, tx).await?;
+            info!(target: "pedals::node", job = id, %credit, tx = %outcome.hash, "paid and withdrawn");
+        }
+        self.store.advance(id, JobPhase::Finalized)?;
+        Ok(())
+    }
+
+    /// Trains job `id` from its initial model, storing every checkpoint, and records the
+    /// trace root. Training is deterministic, so a restart trains again to the same bits.
+    async fn train(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError> {
+        let (spec, dataset, init) = match self.load_inputs(job, record) {
+            Ok(Some(inputs)) => inputs,
+            Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
+            Err(reason) => return self.abandon(id, reason),
+        };
+        self.store
+            .advance(id, JobPhase::Training { steps_done: 0 })?;
+        let threads = self.config.threads;
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
+            Trainer::new(CpuOps::new(threads), spec.train.clone())?.train(&dataset, &init)
+        })
+        .await??;
+        let steps = outcome.hashes.len() as u64 - 1;
+        for (done, bytes) in &outcome.checkpoints {
+            self.store.put_checkpoint(id, *done, bytes)?;
+        }
+        let root = outcome.trace()?.root();
+        self.store.update_job(id, |r| {
+            r.phase = JobPhase::Training { steps_done: steps };
+            r.trace_root = Some(root);
+        })?;
+        self.store.advance(id, JobPhase::Trained)?;
+        info!(target: "pedals::node", job = id, steps, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
+        Ok(())
+    }
+
+    /// The commitments to submit: trace root, final state hash and the result's CID.
+    fn result_of(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(B256, B256, Cid), NodeError> {
+        let steps = u64::from(job.steps);
+        let root = record.trace_root.ok_or(StoreError::Corrupt {
+            what: format!("job {id}"),
+            reason: "trained without a trace root".into(),
+        })?;
+        let bytes = self
+            .store
+            .checkpoint(id, steps)?
+            .ok_or(StoreError::Corrupt {
+                what: format!("job {id}"),
+                reason: format!("no checkpoint after step {steps}"),
+            })?;
+        let final_hash = alloy::primitives::keccak256(&bytes);
+        Ok((root, final_hash, cid_of(&bytes)))
+    }
+}

@@ -1,0 +1,494 @@
+//! A requester posts a paid training job; the worker claims it, trains it with the exact-mode
+//! engine, submits, waits out the challenge window, finalizes and withdraws, with every wei
+//! accounted for. And a job whose data is damaged is never claimed.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, Bytes, U256, aliases::U40},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+};
+use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, SendPolicy};
+use pedals_core::cid_of;
+use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig, Trainer, exact::Reference};
+use pedals_node::{Worker, WorkerConfig};
+use pedals_store::{Action, JobPhase, Store};
+
+const PAYMENT: u128 = 100_000_000_000_000_000; // 0.1 ETH
+const STEPS: u64 = 20;
+const WINDOW: u32 = 10;
+
+struct Job {
+    spec: JobSpec,
+    dataset: Vec<u8>,
+    model: Vec<u8>,
+}
+
+fn job() -> Job {
+    let train = TrainConfig {
+        model: MlpConfig {
+            layers: vec![16, 12, 4],
+            batch: 8,
+            lr_q12: 410,
+            momentum_q12: 3686,
+            conv: None,
+        },
+        seed: 7,
+        steps: STEPS,
+        checkpoint_every: 5,
+    };
+    let dataset = Dataset::synthetic(3, 256, 16, 4)
+        .expect("data")
+        .to_canonical_bytes()
+        .expect("bytes");
+    let model = MlpState::init(&train.model, train.seed)
+        .expect("init")
+        .to_bytes()
+        .expect("bytes");
+    let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model)).expect("spec");
+    Job {
+        spec,
+        dataset,
+        model,
+    }
+}
+
+fn provider(devnet: &Devnet) -> DynProvider {
+    ProviderBuilder::new()
+        .connect_http(devnet.endpoint())
+        .erased()
+}
+
+async fn now(devnet: &Devnet) -> u64 {
+    provider(devnet)
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .expect("rpc")
+        .expect("block")
+        .header
+        .timestamp
+}
+
+struct Setup {
+    devnet: Devnet,
+    requester: Market,
+    worker: Option<Worker>,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn w(&self) -> &Worker {
+        self.worker.as_ref().expect("a running worker")
+    }
+
+    /// Stops the worker (its store closes) and starts a new one on the same data directory.
+    async fn restart(&mut self, send: SendPolicy) {
+        self.worker = None;
+        self.worker = Some(worker_on(&self.devnet, self._dir.path(), send).await);
+    }
+}
+
+async fn worker_on(devnet: &Devnet, dir: &std::path::Path, send: SendPolicy) -> Worker {
+    worker_as(devnet, 1, dir, send).await
+}
+
+async fn worker_as(
+    devnet: &Devnet,
+    account: usize,
+    dir: &std::path::Path,
+    send: SendPolicy,
+) -> Worker {
+    let store = Arc::new(Store::open(dir).expect("store"));
+    let config = WorkerConfig {
+        threads: 2,
+        send,
+        ..WorkerConfig::default()
+    };
+    Worker::new(
+        provider(devnet),
+        devnet.signer(account).expect("account"),
+        store,
+        devnet.deployment().clone(),
+        config,
+    )
+    .await
+    .expect("worker")
+}
+
+fn fast() -> SendPolicy {
+    SendPolicy {
+        receipt_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(50),
+        ..SendPolicy::default()
+    }
+}
+
+async fn setup() -> Setup {
+    let devnet = Devnet::start(DevnetConfig::default())
+        .await
+        .expect("devnet starts: run `make setup` first if the toolchain is missing");
+    let requester = Market::connect(
+        devnet.endpoint(),
+        devnet.signer(2).expect("account"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("requester");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker = worker_on(&devnet, dir.path(), fast()).await;
+    let params = requester.parameters().await.expect("params");
+    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
+    worker
+        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+        .await
+        .expect("stake");
+    Setup {
+        devnet,
+        requester,
+        worker: Some(worker),
+        _dir: dir,
+    }
+}
+
+/// Adds the requester's files to the worker's store: the stand-in for fetching them from the
+/// requester's node over libp2p, which is not built yet.
+fn hand_over(worker: &Worker, job: &Job) {
+    let store = worker.store();
+    store
+        .put_blob(&job.spec.to_canonical_bytes())
+        .expect("spec");
+    store.put_blob(&job.dataset).expect("dataset");
+    store.put_blob(&job.model).expect("model");
+}
+
+async fn post(s: &Setup, job: &Job) -> u64 {
+    let now = now(&s.devnet).await;
+    let request = JobRequest {
+        specHash: job.spec.spec_hash(),
+        modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+        datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
+        steps: STEPS as u32,
+        verification: 0,
+        claimDeadline: U40::from(now + 600),
+        deliveryDeadline: U40::from(now + 3600),
+        challengeWindow: WINDOW,
+    };
+    let (id, _) = s
+        .requester
+        .post_job(request, U256::from(PAYMENT))
+        .await
+        .expect("post");
+    u64::try_from(id).expect("small id")
+}
+
+async fn tick_until(s: &Setup, id: u64, want: impl Fn(&JobPhase) -> bool) -> JobPhase {
+    for _ in 0..30 {
+        s.w().tick().await.expect("tick");
+        let phase = s.w().store().job(id).expect("read").expect("record").phase;
+        if want(&phase) {
+            return phase;
+        }
+    }
+    panic!("job {id} did not get there");
+}
+
+/// Wei paid for gas by the mined transaction among `hashes`.
+async fn gas_of(s: &Setup, hashes: &[alloy::primitives::B256]) -> U256 {
+    for hash in hashes {
+        let receipt = provider(&s.devnet)
+            .get_transaction_receipt(*hash)
+            .await
+            .expect("rpc");
+        if let Some(r) = receipt {
+            return U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+        }
+    }
+    panic!("none of {hashes:?} is mined");
+}
+
+/// Wei the worker paid for its `action` transaction for job `id`.
+async fn gas_paid(s: &Setup, id: u64, action: Action) -> U256 {
+    let intent = s
+        .w()
+        .store()
+        .intent(id, action)
+        .expect("read")
+        .expect("sent");
+    gas_of(s, &intent.hashes).await
+}
+
+async fn balance(s: &Setup, account: Address) -> U256 {
+    provider(&s.devnet)
+        .get_balance(account)
+        .await
+        .expect("balance")
+}
+
+#[tokio::test]
+async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
+    let s = setup().await;
+    let job = job();
+    hand_over(s.w(), &job);
+    let id = post(&s, &job).await;
+    let before = balance(&s, s.w().address()).await;
+
+    let phase = tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    assert_eq!(phase, JobPhase::Submitted);
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(
+        JobStatus::try_from(on_chain.status),
+        Ok(JobStatus::Submitted)
+    );
+    assert_eq!(on_chain.worker, s.w().address());
+
+    // The committed trace is what an independent re-execution (the reference) computes.
+    let init = MlpState::from_bytes(&job.spec.train.model, &job.model).expect("model");
+    let data = Dataset::from_canonical_bytes(&job.dataset).expect("data");
+    let replay = Trainer::new(Reference, job.spec.train.clone())
+        .expect("trainer")
+        .train(&data, &init)
+        .expect("train");
+    assert_eq!(on_chain.traceRoot, replay.trace().expect("trace").root());
+    let store = s.w().store();
+    assert_eq!(
+        store.checkpoint_steps(id).expect("steps"),
+        vec![0, 5, 10, 15, 20]
+    );
+    let result = store
+        .checkpoint(id, STEPS)
+        .expect("read")
+        .expect("final state");
+    assert_eq!(
+        alloy::primitives::keccak256(&result),
+        *replay.hashes.last().expect("h_N")
+    );
+    let trained = MlpState::from_bytes(&job.spec.train.model, &result).expect("model");
+    let accuracy = Trainer::new(Reference, job.spec.train.clone())
+        .expect("trainer")
+        .accuracy(&trained, &data)
+        .expect("accuracy");
+    let untrained = Trainer::new(Reference, job.spec.train.clone())
+        .expect("trainer")
+        .accuracy(&init, &data)
+        .expect("accuracy");
+    assert!(
+        accuracy > untrained,
+        "training helped: {untrained} → {accuracy}"
+    );
+
+    // Nothing happens before the window ends; then finalize and withdraw.
+    s.w().tick().await.expect("tick");
+    assert_eq!(
+        store.job(id).expect("read").expect("record").phase,
+        JobPhase::Submitted
+    );
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_increase_time(u64::from(WINDOW) + 1)
+        .await
+        .expect("time");
+    chain.evm_mine(None).await.expect("mine");
+    tick_until(&s, id, |p| *p == JobPhase::Finalized).await;
+
+    let fee_bps = U256::from(on_chain.feeBps);
+    let payout = U256::from(PAYMENT) - U256::from(PAYMENT) * fee_bps / U256::from(10_000);
+    let mut gas = U256::ZERO;
+    for action in [
+        Action::Claim,
+        Action::Submit,
+        Action::Finalize,
+        Action::Withdraw,
+    ] {
+        gas += gas_paid(&s, id, action).await;
+    }
+    let after = balance(&s, s.w().address()).await;
+    assert_eq!(after, before + payout - gas, "payout {payout}, gas {gas}");
+    let settled = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(
+        JobStatus::try_from(settled.status),
+        Ok(JobStatus::Finalized)
+    );
+    assert!(store.open_intents().expect("open").is_empty());
+}
+
+#[tokio::test]
+async fn a_job_whose_dataset_is_damaged_is_not_claimed_and_the_log_says_why() {
+    let s = setup().await;
+    let job = job();
+    hand_over(s.w(), &job);
+    let id = post(&s, &job).await;
+    // The dataset file is damaged on disk after it was stored.
+    let cid = cid_of(&job.dataset);
+    let dir = s._dir.path().join("blobs").join(cid.to_string());
+    let mut bytes = job.dataset.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&dir, bytes).expect("damage");
+
+    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
+    let JobPhase::Abandoned { reason } = phase else {
+        unreachable!()
+    };
+    assert!(reason.contains("damaged"), "{reason}");
+    assert!(
+        s.w()
+            .store()
+            .intent(id, Action::Claim)
+            .expect("read")
+            .is_none(),
+        "no claim was signed"
+    );
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Posted));
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_in_training_or_right_after_sending_its_submit_finishes_with_one_submit()
+{
+    let mut s = setup().await;
+    let job = job();
+    hand_over(s.w(), &job);
+    let id = post(&s, &job).await;
+    let account = s.w().address();
+    tick_until(&s, id, |p| *p == JobPhase::Claimed).await;
+    let nonce_after_claim = provider(&s.devnet)
+        .get_transaction_count(account)
+        .await
+        .expect("nonce");
+
+    // Killed during training: the record says training had started, nothing was stored.
+    s.w()
+        .store()
+        .advance(id, JobPhase::Training { steps_done: 0 })
+        .expect("training");
+    // The next run sends the submit but mining is paused, so no receipt comes before it dies.
+    let stalled = SendPolicy {
+        receipt_timeout: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(50),
+        max_replacements: 0,
+        ..SendPolicy::default()
+    };
+    s.restart(stalled).await;
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    for _ in 0..3 {
+        s.w().tick().await.expect("tick");
+    }
+    let store = s.w().store();
+    assert_eq!(
+        store.job(id).expect("read").expect("record").phase,
+        JobPhase::Submitting
+    );
+    let submit = store
+        .intent(id, Action::Submit)
+        .expect("read")
+        .expect("signed");
+    assert_eq!(submit.hashes.len(), 1);
+
+    // Killed again; on restart the chain mines what was sent.
+    s.restart(fast()).await;
+    chain.anvil_set_auto_mine(true).await.expect("automine on");
+    chain.evm_mine(None).await.expect("mine");
+    s.w().resume().await.expect("resume");
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    let submit_after = s
+        .w()
+        .store()
+        .intent(id, Action::Submit)
+        .expect("read")
+        .expect("intent");
+    assert_eq!(
+        submit_after.hashes, submit.hashes,
+        "the same transaction, never re-signed"
+    );
+    assert_eq!(
+        chain.get_transaction_count(account).await.expect("nonce"),
+        nonce_after_claim + 1,
+        "exactly one submit transaction"
+    );
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(
+        JobStatus::try_from(on_chain.status),
+        Ok(JobStatus::Submitted)
+    );
+}
+
+#[tokio::test]
+async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
+    let s = setup().await;
+    let rival_dir = tempfile::tempdir().expect("tempdir");
+    let rival = worker_as(&s.devnet, 3, rival_dir.path(), fast()).await;
+    let params = s.requester.parameters().await.expect("params");
+    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
+    let stake = collateral.max(U256::from(params.minProviderStake));
+    rival.ensure_stake(stake).await.expect("stake");
+    let job = job();
+    hand_over(s.w(), &job);
+    hand_over(&rival, &job);
+    let id = post(&s, &job).await;
+    // Both get the job to Ready.
+    for _ in 0..2 {
+        s.w().tick().await.expect("tick");
+        rival.tick().await.expect("tick");
+    }
+    for w in [s.w(), &rival] {
+        assert_eq!(
+            w.store().job(id).expect("read").expect("record").phase,
+            JobPhase::Ready
+        );
+    }
+    let before = balance(&s, rival.address()).await;
+    // Both claims go out before either is mined; one block holds both.
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    let miner = {
+        let chain = chain.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            chain.evm_mine(None).await.expect("mine");
+            chain.anvil_set_auto_mine(true).await.expect("automine on");
+        })
+    };
+    let (a, b) = tokio::join!(s.w().tick(), rival.tick());
+    a.expect("tick");
+    b.expect("tick");
+    miner.await.expect("miner");
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let (winner, loser) = if on_chain.worker == s.w().address() {
+        (s.w(), &rival)
+    } else {
+        (&rival, s.w())
+    };
+    loser.tick().await.expect("tick");
+    assert!(matches!(
+        loser.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Abandoned { .. }
+    ));
+    assert!(matches!(
+        winner.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Claimed | JobPhase::Training { .. } | JobPhase::Trained
+    ));
+    // The loser's claim reverted: it paid that gas and nothing else; its stake is free.
+    let claim = loser
+        .store()
+        .intent(id, Action::Claim)
+        .expect("read")
+        .expect("signed");
+    assert!(matches!(
+        claim.state,
+        pedals_store::IntentState::Mined { success: false, .. }
+    ));
+    if loser.address() == rival.address() {
+        let gas = gas_of(&s, &claim.hashes).await;
+        assert_eq!(balance(&s, rival.address()).await, before - gas);
+    }
+    let account = s.requester.stake_of(loser.address()).await.expect("stake");
+    assert_eq!(account.locked, 0);
+}
