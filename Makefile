@@ -1,7 +1,8 @@
 # Pedals: every developer and CI entry point. `make help` lists them.
 #
 #   make demo   the main job: install the pinned tools, build, start anvil, deploy every
-#               contract, send real transactions, print addresses and receipts, stop.
+#               contract, run a paid MNIST training job through a worker node from post to
+#               withdrawal, print the receipts, the result's accuracy and the balances, stop.
 #   make test   every check and test: formatting, lints, slither, forge (ci profile), gas
 #               snapshot, ABI drift, coverage, cargo tests against real anvil.
 

@@ -36,7 +36,8 @@ impl TxOutcome {
         U256::from(self.gas_used) * U256::from(self.effective_gas_price)
     }
 
-    pub(crate) fn from_receipt(receipt: &TransactionReceipt) -> Result<Self, ChainError> {
+    /// The facts of a successful receipt; a reverted one is [`ChainError::TxReverted`].
+    pub fn from_receipt(receipt: &TransactionReceipt) -> Result<Self, ChainError> {
         if !receipt.status() {
             return Err(ChainError::TxReverted(receipt.transaction_hash));
         }

