@@ -1,5 +1,7 @@
 //! The `pedals` binary, run as a user runs it.
 
+mod provider;
+
 use std::process::Command;
 
 fn pedals() -> Command {

@@ -1,0 +1,300 @@
+//! `pedals provider run`: the worker daemon in the foreground.
+//!
+//! Settings come from, lowest first: built-in defaults, a TOML file (`--config`), environment
+//! variables (`PEDALS_*`), flags. The keystore's password comes from `--password-file`, the
+//! `PEDALS_PASSWORD` variable or a prompt, and is never logged.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    primitives::U256,
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+use clap::{Args, Subcommand};
+use eyre::Context;
+use pedals_chain::Deployment;
+use pedals_node::{Worker, WorkerConfig};
+use pedals_store::Store;
+use serde::Deserialize;
+use tracing::info;
+
+/// Provider commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProviderCommand {
+    /// Run the worker daemon in the foreground: stake if asked, then find, claim, train,
+    /// submit and settle jobs until Ctrl-C or SIGTERM.
+    ///
+    /// Example: pedals provider run --config provider.toml --password-file ~/.pedals/pass
+    Run(Box<RunArgs>),
+}
+
+/// Options of `pedals provider run`; each falls back to its environment variable, then to
+/// the config file.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "PEDALS_CONFIG")]
+    config: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "PEDALS_RPC_URL")]
+    rpc_url: Option<Url>,
+    /// Deployment file written by the deploy script (contracts/deployments/<chain>.json).
+    #[arg(long, env = "PEDALS_DEPLOYMENT")]
+    deployment: Option<PathBuf>,
+    /// Data directory (the node's database and blobs).
+    #[arg(long, env = "PEDALS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Encrypted keystore (Web3 secret storage) of the provider's account.
+    #[arg(long, env = "PEDALS_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// File holding the keystore's password (else `PEDALS_PASSWORD`, else a prompt).
+    #[arg(long, env = "PEDALS_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Lowest payment per training step to claim for, in wei.
+    #[arg(long, env = "PEDALS_MIN_WEI_PER_STEP")]
+    min_wei_per_step: Option<U256>,
+    /// Keep at least this much stake, in wei (staking the difference at start).
+    #[arg(long, env = "PEDALS_STAKE_WEI")]
+    stake_wei: Option<U256>,
+    /// Milliseconds between rounds.
+    #[arg(long, env = "PEDALS_POLL_MS")]
+    poll_ms: Option<u64>,
+}
+
+/// The config file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<Url>,
+    deployment: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    keystore: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    min_wei_per_step: Option<U256>,
+    stake_wei: Option<U256>,
+    poll_ms: Option<u64>,
+}
+
+/// Everything resolved.
+#[derive(Debug, PartialEq)]
+struct Settings {
+    rpc_url: Url,
+    deployment: PathBuf,
+    data_dir: PathBuf,
+    keystore: PathBuf,
+    password_file: Option<PathBuf>,
+    min_wei_per_step: U256,
+    stake_wei: Option<U256>,
+    poll: Duration,
+}
+
+fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
+    eyre::eyre!(
+        "no {what}: pass --{flag}, set {env}, or put {} in the config file",
+        flag.replace('-', "_")
+    )
+}
+
+impl RunArgs {
+    /// Flags and environment over the file over the defaults.
+    fn resolve(self: Box<Self>) -> eyre::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .wrap_err_with(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .wrap_err_with(|| format!("the config file {} is invalid", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let default_data_dir = || {
+            dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("pedals")
+                .join("provider")
+        };
+        Ok(Settings {
+            rpc_url: self
+                .rpc_url
+                .or(file.rpc_url)
+                .ok_or_else(|| missing("RPC endpoint", "rpc-url", "PEDALS_RPC_URL"))?,
+            deployment: self
+                .deployment
+                .or(file.deployment)
+                .ok_or_else(|| missing("deployment file", "deployment", "PEDALS_DEPLOYMENT"))?,
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(default_data_dir),
+            keystore: self
+                .keystore
+                .or(file.keystore)
+                .ok_or_else(|| missing("keystore", "keystore", "PEDALS_KEYSTORE"))?,
+            password_file: self.password_file.or(file.password_file),
+            min_wei_per_step: self
+                .min_wei_per_step
+                .or(file.min_wei_per_step)
+                .unwrap_or(U256::ZERO),
+            stake_wei: self.stake_wei.or(file.stake_wei),
+            poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
+        })
+    }
+}
+
+/// The keystore's password: the file (trailing newline dropped), `PEDALS_PASSWORD`, or a
+/// prompt on the terminal.
+fn password(file: Option<&Path>) -> eyre::Result<String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .wrap_err_with(|| format!("cannot read the password file {}", path.display()))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Ok(password) = std::env::var("PEDALS_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password("keystore password: ").wrap_err(
+        "no password: pass --password-file, set PEDALS_PASSWORD, or run on a terminal to be asked",
+    )
+}
+
+impl ProviderCommand {
+    pub(crate) async fn run(self) -> eyre::Result<()> {
+        match self {
+            Self::Run(args) => run(args.resolve()?).await,
+        }
+    }
+}
+
+async fn run(settings: Settings) -> eyre::Result<()> {
+    let password = password(settings.password_file.as_deref())?;
+    let signer =
+        PrivateKeySigner::decrypt_keystore(&settings.keystore, password).wrap_err_with(|| {
+            format!(
+                "cannot open the keystore {}: wrong password, or not a keystore file",
+                settings.keystore.display()
+            )
+        })?;
+    let deployment = Deployment::load(&settings.deployment)?;
+    let provider = ProviderBuilder::new()
+        .connect_http(settings.rpc_url.clone())
+        .erased();
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .wrap_err_with(|| format!("the RPC endpoint {} does not answer", settings.rpc_url))?;
+    eyre::ensure!(
+        chain_id == deployment.chain_id,
+        "the RPC endpoint is on chain {chain_id} but the deployment file is for chain {}",
+        deployment.chain_id
+    );
+    std::fs::create_dir_all(&settings.data_dir)
+        .wrap_err_with(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let store = Arc::new(Store::open(&settings.data_dir)?);
+    let worker = Worker::new(
+        provider,
+        signer,
+        store,
+        deployment,
+        WorkerConfig {
+            min_wei_per_step: settings.min_wei_per_step,
+            ..WorkerConfig::default()
+        },
+    )
+    .await?;
+    info!(target: "pedals::node", account = %worker.address(), data_dir = %settings.data_dir.display(), "provider starting");
+    if let Some(stake) = settings.stake_wei {
+        worker
+            .ensure_stake(stake)
+            .await
+            .wrap_err("staking failed")?;
+    }
+    worker.run(settings.poll, shutdown_signal()).await?;
+    info!(target: "pedals::node", "provider stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("provider.toml");
+        std::fs::write(
+            &file,
+            "rpc_url = \"http://file:8545\"\ndeployment = \"file.json\"\nkeystore = \"k.json\"\nstake_wei = \"7\"\npoll_ms = 50\n",
+        )
+        .expect("write");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--config",
+            file.to_str().expect("utf8"),
+            "--rpc-url",
+            "http://flag:8545",
+        ])
+        .expect("parse");
+        let s = Box::new(cli.run).resolve().expect("resolve");
+        assert_eq!(s.rpc_url.as_str(), "http://flag:8545/");
+        assert_eq!(s.deployment, PathBuf::from("file.json"));
+        assert_eq!(s.stake_wei, Some(U256::from(7)));
+        assert_eq!(s.poll, Duration::from_millis(50));
+        assert_eq!(s.min_wei_per_step, U256::ZERO);
+        assert!(s.data_dir.ends_with("pedals/provider"));
+    }
+
+    #[test]
+    fn a_missing_setting_or_an_unknown_key_says_what_to_do() {
+        let cli =
+            Cli::try_parse_from(["x", "--deployment", "d.json", "--keystore", "k"]).expect("parse");
+        let err = Box::new(cli.run)
+            .resolve()
+            .expect_err("no rpc url")
+            .to_string();
+        assert!(err.contains("pass --rpc-url, set PEDALS_RPC_URL"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "rpc_ulr = \"http://typo\"\n").expect("write");
+        let cli =
+            Cli::try_parse_from(["x", "--config", file.to_str().expect("utf8")]).expect("parse");
+        let err = format!("{:#}", Box::new(cli.run).resolve().expect_err("typo"));
+        assert!(err.contains("rpc_ulr"), "{err}");
+    }
+}

@@ -1,0 +1,188 @@
+//! `pedals provider run` as an operator runs it: a real process with a keystore, a config from
+//! flags, killed with SIGKILL mid-job and restarted; the job still settles with exactly one
+//! transaction per action, and SIGTERM stops the daemon cleanly.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Bytes, U256, aliases::U40},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market};
+use pedals_core::cid_of;
+use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
+use pedals_store::Store;
+
+fn start(dir: &Path, devnet: &Devnet, stake: U256) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pedals"))
+        .args([
+            "provider",
+            "run",
+            "--poll-ms",
+            "200",
+            "--stake-wei",
+            &stake.to_string(),
+        ])
+        .arg("--rpc-url")
+        .arg(devnet.endpoint().as_str())
+        .arg("--deployment")
+        .arg(dir.join("deployment.json"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--keystore")
+        .arg(dir.join("provider.json"))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .env("PEDALS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the daemon starts")
+}
+
+async fn wait_for(market: &Market, id: U256, want: JobStatus, limit: Duration) {
+    let until = Instant::now() + limit;
+    loop {
+        let job = market.job(id).await.expect("job");
+        if JobStatus::try_from(job.status) == Ok(want) {
+            return;
+        }
+        assert!(Instant::now() < until, "job {id} never became {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
+    let devnet = Devnet::start(DevnetConfig {
+        block_time: Some(1),
+        ..DevnetConfig::default()
+    })
+    .await
+    .expect("devnet starts: run `make setup` first if the toolchain is missing");
+    let dir = tempfile::tempdir().expect("tempdir");
+    devnet
+        .deployment()
+        .save(&dir.path().join("deployment.json"))
+        .expect("deployment file");
+    let key = devnet.signer(3).expect("dev account");
+    let account = key.address();
+    PrivateKeySigner::encrypt_keystore(
+        dir.path(),
+        &mut rand::thread_rng(),
+        key.to_bytes(),
+        "correct horse",
+        Some("provider.json"),
+    )
+    .expect("keystore");
+    std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
+
+    // The job, and its files handed to the provider's store (no libp2p yet).
+    let train = TrainConfig {
+        model: MlpConfig {
+            layers: vec![16, 12, 4],
+            batch: 8,
+            lr_q12: 410,
+            momentum_q12: 3686,
+            conv: None,
+        },
+        seed: 9,
+        steps: 2000,
+        checkpoint_every: 500,
+    };
+    let dataset = Dataset::synthetic(4, 512, 16, 4)
+        .expect("data")
+        .to_canonical_bytes()
+        .expect("bytes");
+    let model = MlpState::init(&train.model, train.seed)
+        .expect("init")
+        .to_bytes()
+        .expect("bytes");
+    let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model)).expect("spec");
+    {
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
+            store.put_blob(blob).expect("blob");
+        }
+    }
+
+    let requester = Market::connect(
+        devnet.endpoint(),
+        devnet.signer(1).expect("account"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("requester");
+    let params = requester.parameters().await.expect("params");
+    let payment = U256::from(10u64).pow(U256::from(17u64));
+    let stake = (payment * U256::from(params.collateralBps) / U256::from(10_000u64))
+        .max(U256::from(params.minProviderStake));
+
+    let mut daemon = start(dir.path(), &devnet, stake);
+    let chain = requester.provider().clone();
+    let now = chain
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .expect("rpc")
+        .expect("block")
+        .header
+        .timestamp;
+    let (id, _) = requester
+        .post_job(
+            JobRequest {
+                specHash: spec.spec_hash(),
+                modelCid: Bytes::from(cid_of(&model).to_bytes()),
+                datasetCid: Bytes::from(cid_of(&dataset).to_bytes()),
+                steps: 2000,
+                verification: 0,
+                claimDeadline: U40::from(now + 600),
+                deliveryDeadline: U40::from(now + 3600),
+                challengeWindow: params.minChallengeWindow,
+            },
+            payment,
+        )
+        .await
+        .expect("post");
+
+    // Killed with SIGKILL as soon as its claim is on-chain (it is training or about to).
+    wait_for(&requester, id, JobStatus::Claimed, Duration::from_secs(60)).await;
+    daemon.kill().expect("SIGKILL");
+    daemon.wait().expect("reaped");
+    let killed_in = {
+        let store = Store::open(&dir.path().join("data")).expect("the store opens after a kill");
+        let job = u64::try_from(id).expect("small id");
+        store.job(job).expect("read").expect("record").phase
+    };
+    eprintln!("killed while the job was {killed_in}");
+    assert!(!killed_in.is_final(), "killed mid-job, not after it");
+
+    let mut daemon = start(dir.path(), &devnet, stake);
+    wait_for(
+        &requester,
+        id,
+        JobStatus::Finalized,
+        Duration::from_secs(120),
+    )
+    .await;
+    // Let it withdraw, then stop it with SIGTERM: it exits cleanly.
+    let until = Instant::now() + Duration::from_secs(30);
+    while requester.credit_of(account).await.expect("credit") != U256::ZERO {
+        assert!(Instant::now() < until, "the credit was never withdrawn");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = daemon.wait().expect("exits");
+    assert!(exit.success(), "graceful shutdown: {exit}");
+
+    // stake, claim, submit, finalize, withdraw: five transactions, each sent once.
+    let nonce = chain.get_transaction_count(account).await.expect("nonce");
+    assert_eq!(nonce, 5);
+}
