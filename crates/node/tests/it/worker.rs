@@ -492,3 +492,136 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
     let account = s.requester.stake_of(loser.address()).await.expect("stake");
     assert_eq!(account.locked, 0);
 }
+
+/// A TCP proxy in front of anvil that a test can take down (refusing connections and cutting
+/// open ones) and bring back on the same port: an RPC outage.
+struct Proxy {
+    port: u16,
+    upstream: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut proxy = Self {
+            port,
+            upstream,
+            task: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream;
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort(); // drops the listener and, with the JoinSet, every open connection
+        }
+    }
+
+    async fn up(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind the same port");
+        self.serve(listener);
+    }
+
+    fn url(&self) -> alloy::transports::http::reqwest::Url {
+        format!("http://127.0.0.1:{}", self.port)
+            .parse()
+            .expect("url")
+    }
+}
+
+#[tokio::test]
+async fn an_rpc_outage_mid_job_is_waited_out_and_the_job_completes() {
+    let devnet = Devnet::start(DevnetConfig::default())
+        .await
+        .expect("devnet starts: run `make setup` first if the toolchain is missing");
+    let requester = Market::connect(
+        devnet.endpoint(),
+        devnet.signer(2).expect("account"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("requester");
+    let upstream = format!(
+        "127.0.0.1:{}",
+        devnet.endpoint().port().expect("anvil's port")
+    )
+    .parse()
+    .expect("addr");
+    let mut proxy = Proxy::start(upstream).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker = Worker::new(
+        ProviderBuilder::new().connect_http(proxy.url()).erased(),
+        devnet.signer(1).expect("account"),
+        Arc::new(Store::open(dir.path()).expect("store")),
+        devnet.deployment().clone(),
+        WorkerConfig {
+            threads: 2,
+            send: fast(),
+            ..WorkerConfig::default()
+        },
+    )
+    .await
+    .expect("worker");
+    let params = requester.parameters().await.expect("params");
+    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
+    worker
+        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+        .await
+        .expect("stake");
+    let job = job();
+    hand_over(&worker, &job);
+    let s = Setup {
+        devnet,
+        requester,
+        worker: Some(worker),
+        _dir: dir,
+    };
+    let id = post(&s, &job).await;
+    tick_until(&s, id, |p| *p == JobPhase::Claimed).await;
+
+    // The endpoint goes away: rounds fail (and say so), nothing is lost.
+    proxy.down();
+    for _ in 0..3 {
+        assert!(s.w().tick().await.is_err(), "no endpoint, no round");
+    }
+    assert_eq!(
+        s.w().store().job(id).expect("read").expect("record").phase,
+        JobPhase::Claimed
+    );
+    proxy.up().await;
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_increase_time(u64::from(WINDOW) + 1)
+        .await
+        .expect("time");
+    chain.evm_mine(None).await.expect("mine");
+    tick_until(&s, id, |p| *p == JobPhase::Finalized).await;
+    // stake, claim, submit, finalize, withdraw: once each.
+    let nonce = chain
+        .get_transaction_count(s.w().address())
+        .await
+        .expect("nonce");
+    assert_eq!(nonce, 5);
+}
