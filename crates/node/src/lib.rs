@@ -33,7 +33,7 @@ use pedals_chain::{
 use pedals_core::{Cid, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// What a worker accepts and how it runs.
 #[derive(Debug, Clone)]
@@ -283,7 +283,7 @@ impl Worker {
                     self.store.advance(id, JobPhase::Ready)?;
                 }
                 Ok(None) => {
-                    info!(target: "pedals::node", job = id, "waiting for the job's data");
+                    debug!(target: "pedals::node", job = id, "waiting for the job's data");
                 }
                 Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
             },
