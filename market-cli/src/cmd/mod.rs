@@ -2,6 +2,8 @@
 
 mod devnet;
 mod provider;
+mod secret;
+mod wallet;
 
 use clap::Subcommand;
 
@@ -14,6 +16,9 @@ pub(crate) enum Command {
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// Encrypted keystores for the accounts that sign.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 impl Command {
@@ -21,6 +26,7 @@ impl Command {
         match self {
             Self::Devnet(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
+            Self::Wallet(cmd) => cmd.run().await,
         }
     }
 }

@@ -4,11 +4,7 @@
 //! variables (`PEDALS_*`), flags. The keystore's password comes from `--password-file`, the
 //! `PEDALS_PASSWORD` variable or a prompt, and is never logged.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use alloy::{
     primitives::U256,
@@ -147,22 +143,6 @@ impl RunArgs {
     }
 }
 
-/// The keystore's password: the file (trailing newline dropped), `PEDALS_PASSWORD`, or a
-/// prompt on the terminal.
-fn password(file: Option<&Path>) -> eyre::Result<String> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .wrap_err_with(|| format!("cannot read the password file {}", path.display()))?;
-        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
-    }
-    if let Ok(password) = std::env::var("PEDALS_PASSWORD") {
-        return Ok(password);
-    }
-    rpassword::prompt_password("keystore password: ").wrap_err(
-        "no password: pass --password-file, set PEDALS_PASSWORD, or run on a terminal to be asked",
-    )
-}
-
 impl ProviderCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
@@ -172,7 +152,7 @@ impl ProviderCommand {
 }
 
 async fn run(settings: Settings) -> eyre::Result<()> {
-    let password = password(settings.password_file.as_deref())?;
+    let password = super::secret::password(settings.password_file.as_deref())?;
     let signer =
         PrivateKeySigner::decrypt_keystore(&settings.keystore, password).wrap_err_with(|| {
             format!(

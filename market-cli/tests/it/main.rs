@@ -1,6 +1,7 @@
 //! The `pedals` binary, run as a user runs it.
 
 mod provider;
+mod wallet;
 
 use std::process::Command;
 
