@@ -11,6 +11,17 @@ fn pedals(dir: &Path) -> Command {
     cmd
 }
 
+/// `pedals wallet <args> --password-file <password>`.
+fn wallet(dir: &Path, args: &[&str], password: &Path) -> std::process::Output {
+    pedals(dir)
+        .arg("wallet")
+        .args(args)
+        .arg("--password-file")
+        .arg(password)
+        .output()
+        .expect("runs")
+}
+
 fn json(out: &std::process::Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -70,13 +81,17 @@ fn a_wallet_is_created_imported_listed_and_opened_and_its_key_never_printed() {
     let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
     let key_file = dir.path().join("key.txt");
     std::fs::write(&key_file, format!("0x{key}\n")).expect("key");
-    let out = pedals(dir.path())
-        .args(["wallet", "import", "--name", "dev0", "--password-file"])
-        .arg(&password)
-        .arg("--private-key-file")
-        .arg(&key_file)
-        .output()
-        .expect("runs");
+    let out = wallet(
+        dir.path(),
+        &[
+            "import",
+            "--name",
+            "dev0",
+            "--private-key-file",
+            key_file.to_str().expect("utf8"),
+        ],
+        &password,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -103,47 +118,35 @@ fn mistakes_are_refused_with_a_message_that_says_what_to_do() {
     let dir = tempfile::tempdir().expect("tempdir");
     let password = dir.path().join("password");
     std::fs::write(&password, "right").expect("password");
-    let ok = pedals(dir.path())
-        .args(["wallet", "new", "--name", "a", "--password-file"])
-        .arg(&password)
-        .output()
-        .expect("runs");
+    let ok = wallet(dir.path(), &["new", "--name", "a"], &password);
     assert!(ok.status.success());
     let stderr = |out: std::process::Output| {
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).to_string()
     };
-    let again = pedals(dir.path())
-        .args(["wallet", "new", "--name", "a", "--password-file"])
-        .arg(&password)
-        .output()
-        .expect("runs");
+    let again = wallet(dir.path(), &["new", "--name", "a"], &password);
     assert!(stderr(again).contains("nothing was overwritten"));
 
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, "wrong").expect("password");
-    let out = pedals(dir.path())
-        .args(["wallet", "address", "--name", "a", "--password-file"])
-        .arg(&wrong)
-        .output()
-        .expect("runs");
+    let out = wallet(dir.path(), &["address", "--name", "a"], &wrong);
     assert!(stderr(out).contains("wrong password"));
 
     let bad_key = dir.path().join("bad.txt");
     std::fs::write(&bad_key, "0x1234").expect("key");
-    let out = pedals(dir.path())
-        .args(["wallet", "import", "--name", "b", "--password-file"])
-        .arg(&password)
-        .arg("--private-key-file")
-        .arg(&bad_key)
-        .output()
-        .expect("runs");
+    let out = wallet(
+        dir.path(),
+        &[
+            "import",
+            "--name",
+            "b",
+            "--private-key-file",
+            bad_key.to_str().expect("utf8"),
+        ],
+        &password,
+    );
     assert!(stderr(out).contains("32 bytes of hex"));
 
-    let out = pedals(dir.path())
-        .args(["wallet", "new", "--name", "../escape", "--password-file"])
-        .arg(&password)
-        .output()
-        .expect("runs");
+    let out = wallet(dir.path(), &["new", "--name", "../escape"], &password);
     assert!(stderr(out).contains("use letters, digits"));
 }
