@@ -157,23 +157,58 @@ impl<O: ExactOps> Trainer<O> {
 
     /// Trains `steps` steps from `init`, hashing the state after every step.
     pub fn train(&self, data: &Dataset, init: &MlpState) -> Result<TrainOutcome, MlError> {
+        self.train_from(data, init, Vec::new(), |_, _, _| Ok(()))
+    }
+
+    /// Trains from the state after `prefix.len() − 1` steps (`state`; an empty `prefix` means
+    /// `state` is the initial state), where `prefix` holds `h_0..h_k` from an earlier run, up
+    /// to `steps`. At every checkpoint (every `checkpoint_every` steps and the last), it calls
+    /// `on_checkpoint(steps_done, canonical bytes, h_0..h_done)` before going on, so a caller
+    /// can persist enough to resume from there after a crash. The outcome covers every step;
+    /// its `checkpoints` are the ones this call made (with step 0 when starting fresh).
+    pub fn train_from(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        prefix: Vec<B256>,
+        mut on_checkpoint: impl FnMut(u64, &[u8], &[B256]) -> Result<(), MlError>,
+    ) -> Result<TrainOutcome, MlError> {
         self.check_data(data)?;
-        let mut hashes = Vec::with_capacity(self.config.steps as usize + 1);
+        let mut hashes = prefix;
         let mut checkpoints = BTreeMap::new();
-        hashes.push(init.state_hash()?);
-        checkpoints.insert(0, init.to_bytes()?);
-        let mut state = DeviceState::upload(&self.ops, init);
-        let mut host = init.clone();
-        for step in 0..self.config.steps {
+        let start = match hashes.len() {
+            0 => {
+                let bytes = state.to_bytes()?;
+                hashes.push(state.state_hash()?);
+                on_checkpoint(0, &bytes, &hashes)?;
+                checkpoints.insert(0, bytes);
+                0
+            }
+            n => {
+                let done = n as u64 - 1;
+                if done > self.config.steps || state.state_hash()? != hashes[n - 1] {
+                    return Err(MlError::Checkpoint(format!(
+                        "the state to resume from does not hash to h_{done} of the trace given"
+                    )));
+                }
+                done
+            }
+        };
+        hashes.reserve(self.config.steps.saturating_sub(start) as usize);
+        let mut device = DeviceState::upload(&self.ops, state);
+        let mut host = state.clone();
+        for step in start..self.config.steps {
             let (x, y) = self.batch(data, step);
             let x = self.ops.load(&x);
-            mlp::step(&self.ops, &self.config.model, &mut state, &x, &y, None);
-            host = state.download(&self.ops);
+            mlp::step(&self.ops, &self.config.model, &mut device, &x, &y, None);
+            host = device.download(&self.ops);
             let model_state = host.to_model_state()?;
             let done = step + 1;
             hashes.push(model_state.state_hash()?);
             if done % self.config.checkpoint_every == 0 || done == self.config.steps {
-                checkpoints.insert(done, model_state.to_canonical_bytes()?);
+                let bytes = model_state.to_canonical_bytes()?;
+                on_checkpoint(done, &bytes, &hashes)?;
+                checkpoints.insert(done, bytes);
             }
             debug!(target: "pedals::train", step = done, hash = %hashes[done as usize], "step");
         }

@@ -468,8 +468,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Trains job `id` from its initial model, storing every checkpoint, and records the
-    /// trace root. Training is deterministic, so a restart trains again to the same bits.
+    /// Trains job `id`, from the latest checkpoint stored with its trace if there is one (a
+    /// restart after a crash in training), else from the initial model; stores every
+    /// checkpoint with its trace as it goes, and records the trace root.
     async fn train(
         &self,
         id: u64,
@@ -481,25 +482,43 @@ impl Worker {
             Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
             Err(reason) => return self.abandon(id, reason),
         };
+        let (start, prefix, from) = match self.store.resume_point(id)? {
+            Some(point) if point.steps_done > 0 => (
+                MlpState::from_bytes(&spec.train.model, &point.state)?,
+                point.hashes,
+                point.steps_done,
+            ),
+            _ => (init, Vec::new(), 0),
+        };
         self.store
-            .advance(id, JobPhase::Training { steps_done: 0 })?;
+            .advance(id, JobPhase::Training { steps_done: from })?;
+        if from > 0 {
+            info!(target: "pedals::node", job = id, from, "resuming training from a checkpoint");
+        }
         let threads = self.config.threads;
+        let store = self.store.clone();
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
-            Trainer::new(CpuOps::new(threads), spec.train.clone())?.train(&dataset, &init)
+            let persist = |done: u64, bytes: &[u8], hashes: &[B256]| -> Result<(), StoreError> {
+                store.put_resumable_checkpoint(id, done, bytes, hashes)?;
+                store.advance(id, JobPhase::Training { steps_done: done })?;
+                Ok(())
+            };
+            Trainer::new(CpuOps::new(threads), spec.train.clone())?.train_from(
+                &dataset,
+                &start,
+                prefix,
+                |done, bytes, hashes| {
+                    persist(done, bytes, hashes).map_err(|e| MlError::Checkpoint(e.to_string()))
+                },
+            )
         })
         .await??;
         let steps = outcome.hashes.len() as u64 - 1;
-        for (done, bytes) in &outcome.checkpoints {
-            self.store.put_checkpoint(id, *done, bytes)?;
-        }
         let root = outcome.trace()?.root();
-        self.store.update_job(id, |r| {
-            r.phase = JobPhase::Training { steps_done: steps };
-            r.trace_root = Some(root);
-        })?;
+        self.store.update_job(id, |r| r.trace_root = Some(root))?;
         self.store.advance(id, JobPhase::Trained)?;
-        info!(target: "pedals::node", job = id, steps, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
+        info!(target: "pedals::node", job = id, steps, from, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
         Ok(())
     }
 

@@ -36,4 +36,4 @@ mod store;
 pub use error::StoreError;
 pub use intent::{Action, IntentState, TxIntent};
 pub use job::{JobPhase, JobRecord};
-pub use store::{ChainCursor, SCHEMA_VERSION, Store};
+pub use store::{ChainCursor, ResumePoint, SCHEMA_VERSION, Store};

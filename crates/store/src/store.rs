@@ -23,6 +23,8 @@ const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const INTENTS: TableDefinition<'_, (u64, u8), &[u8]> = TableDefinition::new("intents");
 const BLOBS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("blobs");
 const CHECKPOINTS: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("checkpoints");
+/// `h_0..h_k` (32 bytes each) of a job at checkpoint `k`: what training resumes from.
+const TRACES: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("traces");
 
 const SCHEMA_KEY: &str = "schema_version";
 const CURSOR_KEY: &str = "chain_cursor";
@@ -34,6 +36,17 @@ pub struct ChainCursor {
     pub block: u64,
     /// Its hash: if the chain no longer has this hash at this height, a reorg happened.
     pub hash: B256,
+}
+
+/// Where a job's training can resume: the latest checkpoint stored with its trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Steps done at the checkpoint.
+    pub steps_done: u64,
+    /// The state's canonical bytes (verified against their CID).
+    pub state: Vec<u8>,
+    /// `h_0..h_steps_done`.
+    pub hashes: Vec<B256>,
 }
 
 /// A node's storage. Cheap to share behind an `Arc`: reads run concurrently, writes are
@@ -100,6 +113,7 @@ impl Store {
             tx.open_table(INTENTS).map_err(StoreError::db)?;
             tx.open_table(BLOBS).map_err(StoreError::db)?;
             tx.open_table(CHECKPOINTS).map_err(StoreError::db)?;
+            tx.open_table(TRACES).map_err(StoreError::db)?;
         }
         tx.commit().map_err(StoreError::db)?;
         debug!(target: "pedals::store", dir = %dir.display(), "store open");
@@ -426,6 +440,77 @@ impl Store {
         }
         tx.commit().map_err(StoreError::db)?;
         Ok(cid)
+    }
+
+    /// Stores a checkpoint together with the state hashes `h_0..h_steps_done` that lead to it,
+    /// in one transaction, so that training can resume from it after a crash.
+    pub fn put_resumable_checkpoint(
+        &self,
+        job: u64,
+        steps_done: u64,
+        bytes: &[u8],
+        hashes: &[B256],
+    ) -> Result<Cid, StoreError> {
+        assert_eq!(
+            hashes.len() as u64,
+            steps_done + 1,
+            "h_0..h_k has k + 1 hashes"
+        );
+        let cid = self.put_blob(bytes)?;
+        let trace: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
+        let tx = self.db.begin_write().map_err(StoreError::db)?;
+        {
+            let mut index = tx.open_table(CHECKPOINTS).map_err(StoreError::db)?;
+            index
+                .insert((job, steps_done), cid.to_bytes().as_slice())
+                .map_err(StoreError::db)?;
+            let mut traces = tx.open_table(TRACES).map_err(StoreError::db)?;
+            traces
+                .insert((job, steps_done), trace.as_slice())
+                .map_err(StoreError::db)?;
+        }
+        tx.commit().map_err(StoreError::db)?;
+        Ok(cid)
+    }
+
+    /// The latest checkpoint of `job` stored with its trace, verified; `None` if there is
+    /// none.
+    pub fn resume_point(&self, job: u64) -> Result<Option<ResumePoint>, StoreError> {
+        let latest = {
+            let tx = self.db.begin_read().map_err(StoreError::db)?;
+            let traces = tx.open_table(TRACES).map_err(StoreError::db)?;
+            let mut range = traces
+                .range((job, 0)..=(job, u64::MAX))
+                .map_err(StoreError::db)?;
+            match range.next_back() {
+                Some(row) => {
+                    let (key, value) = row.map_err(StoreError::db)?;
+                    Some((key.value().1, value.value().to_vec()))
+                }
+                None => None,
+            }
+        };
+        let Some((steps_done, trace)) = latest else {
+            return Ok(None);
+        };
+        if trace.len() as u64 != (steps_done + 1) * 32 {
+            return Err(StoreError::Corrupt {
+                what: format!("trace ({job}, {steps_done})"),
+                reason: format!("{} bytes", trace.len()),
+            });
+        }
+        let hashes = trace.chunks_exact(32).map(B256::from_slice).collect();
+        match self.checkpoint(job, steps_done)? {
+            Some(state) => Ok(Some(ResumePoint {
+                steps_done,
+                state,
+                hashes,
+            })),
+            None => Err(StoreError::Corrupt {
+                what: format!("checkpoint ({job}, {steps_done})"),
+                reason: "its trace is stored but the checkpoint is not".into(),
+            }),
+        }
     }
 
     /// The checkpoint of `job` after `steps_done` steps, verified, if stored.

@@ -374,3 +374,43 @@ fn a_job_spec_round_trips_canonically_and_its_hash_gives_its_cid() {
     let err = pedals_ml::JobSpec::from_canonical_bytes(text.as_bytes()).expect_err("batch 12");
     assert!(err.to_string().contains("power of two"), "{err}");
 }
+
+#[test]
+fn training_resumed_from_a_checkpoint_gives_the_trace_of_an_unbroken_run() {
+    let (config, data) = small_job(12);
+    let init = MlpState::init(&config.model, config.seed).expect("init");
+    let trainer = Trainer::new(CpuOps::new(2), config.clone()).expect("trainer");
+    let mut seen = Vec::new();
+    let whole = trainer
+        .train_from(&data, &init, Vec::new(), |done, _, hashes| {
+            seen.push((done, hashes.len()));
+            Ok(())
+        })
+        .expect("train");
+    assert_eq!(
+        seen,
+        vec![(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13)]
+    );
+    assert_eq!(
+        whole.hashes,
+        trainer.train(&data, &init).expect("train").hashes
+    );
+
+    // Resume from the checkpoint after 6 steps with h_0..h_6.
+    let at_6 = MlpState::from_bytes(&config.model, &whole.checkpoints[&6]).expect("checkpoint");
+    let resumed = trainer
+        .train_from(&data, &at_6, whole.hashes[..7].to_vec(), |_, _, _| Ok(()))
+        .expect("resume");
+    assert_eq!(resumed.hashes, whole.hashes);
+    assert_eq!(resumed.final_state, whole.final_state);
+    assert_eq!(
+        resumed.checkpoints.keys().copied().collect::<Vec<_>>(),
+        vec![8, 10, 12]
+    );
+
+    // A state that does not match the trace given is refused.
+    let err = trainer
+        .train_from(&data, &init, whole.hashes[..7].to_vec(), |_, _, _| Ok(()))
+        .expect_err("mismatch");
+    assert!(err.to_string().contains("does not hash to h_6"), "{err}");
+}

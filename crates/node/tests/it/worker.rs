@@ -625,3 +625,46 @@ async fn an_rpc_outage_mid_job_is_waited_out_and_the_job_completes() {
         .expect("nonce");
     assert_eq!(nonce, 5);
 }
+
+#[tokio::test]
+async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
+    let mut s = setup().await;
+    let job = job();
+    hand_over(s.w(), &job);
+    let id = post(&s, &job).await;
+    tick_until(&s, id, |p| *p == JobPhase::Claimed).await;
+
+    // What a worker killed after step 10 leaves behind: checkpoints 0 and 10 with their
+    // traces, the record at Training{10}. (Made here by the reference, stopped at step 10.)
+    let init = MlpState::from_bytes(&job.spec.train.model, &job.model).expect("model");
+    let data = Dataset::from_canonical_bytes(&job.dataset).expect("data");
+    let mut first_half = job.spec.train.clone();
+    first_half.steps = 10;
+    first_half.checkpoint_every = 10;
+    let store = s.w().store().clone();
+    Trainer::new(Reference, first_half)
+        .expect("trainer")
+        .train_from(&data, &init, Vec::new(), |done, bytes, hashes| {
+            store
+                .put_resumable_checkpoint(id, done, bytes, hashes)
+                .expect("checkpoint");
+            Ok(())
+        })
+        .expect("first half");
+    store
+        .advance(id, JobPhase::Training { steps_done: 10 })
+        .expect("training");
+    drop(store);
+    s.restart(fast()).await;
+
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    // Resumed, not restarted: a run from step 0 would have stored the checkpoint after step 5.
+    let steps = s.w().store().checkpoint_steps(id).expect("steps");
+    assert_eq!(steps, vec![0, 10, 15, 20]);
+    let whole = Trainer::new(Reference, job.spec.train.clone())
+        .expect("trainer")
+        .train(&data, &init)
+        .expect("train");
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(on_chain.traceRoot, whole.trace().expect("trace").root());
+}

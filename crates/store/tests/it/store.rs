@@ -296,3 +296,30 @@ proptest! {
         prop_assert_eq!(store.job(1).expect("job").expect("stored").phase, model);
     }
 }
+
+#[test]
+fn the_latest_checkpoint_with_its_trace_is_the_resume_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    assert_eq!(store.resume_point(4).expect("none"), None);
+    let h = |i: u8| B256::repeat_byte(i);
+    store
+        .put_resumable_checkpoint(4, 0, b"s0", &[h(0)])
+        .expect("0");
+    store
+        .put_resumable_checkpoint(4, 2, b"s2", &[h(0), h(1), h(2)])
+        .expect("2");
+    store
+        .put_checkpoint(4, 3, b"s3 without a trace")
+        .expect("3");
+    store
+        .put_resumable_checkpoint(5, 9, b"other job", &[h(9); 10])
+        .expect("other");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    let point = store.resume_point(4).expect("read").expect("some");
+    assert_eq!(
+        (point.steps_done, point.state.as_slice(), point.hashes),
+        (2, &b"s2"[..], vec![h(0), h(1), h(2)])
+    );
+}
