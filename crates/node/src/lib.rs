@@ -16,6 +16,8 @@
 //! them from peers over libp2p is the network layer's job (not built yet), so today the
 //! requester's files must be added to the worker's store.
 
+mod metrics;
+
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
@@ -34,6 +36,8 @@ use pedals_core::{Cid, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use tracing::{debug, info, warn};
+
+pub use metrics::{Metrics, PhaseLabel, serve as serve_metrics};
 
 /// What a worker accepts and how it runs.
 #[derive(Debug, Clone)]
@@ -82,6 +86,7 @@ pub struct Worker {
     follower: EventFollower,
     deployment: Deployment,
     config: WorkerConfig,
+    metrics: Arc<Metrics>,
 }
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
@@ -107,7 +112,13 @@ impl Worker {
             follower,
             deployment,
             config,
+            metrics: Arc::new(Metrics::default()),
         })
+    }
+
+    /// The worker's metrics (serve them with [`serve_metrics`]).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The worker's account.
@@ -161,6 +172,7 @@ impl Worker {
         tokio::pin!(shutdown);
         loop {
             if let Err(e) = self.tick().await {
+                self.metrics.failed_rounds.inc();
                 warn!(target: "pedals::node", error = %e, "tick failed; retrying");
             }
             tokio::select! {
@@ -183,6 +195,38 @@ impl Worker {
             if let Err(e) = self.advance(record).await {
                 warn!(target: "pedals::node", job = id, error = %e, "job step failed; will retry");
             }
+        }
+        self.update_metrics().await?;
+        self.metrics.round_ok();
+        Ok(())
+    }
+
+    async fn update_metrics(&self) -> Result<(), NodeError> {
+        let mut counts = std::collections::BTreeMap::<&'static str, i64>::new();
+        for record in self.store.jobs()? {
+            *counts.entry(record.phase.name()).or_default() += 1;
+        }
+        self.metrics.jobs.clear();
+        for (phase, n) in counts {
+            self.metrics
+                .jobs
+                .get_or_create(&PhaseLabel {
+                    phase: phase.to_string(),
+                })
+                .set(n);
+        }
+        self.metrics
+            .open_transactions
+            .set(self.store.open_intents()?.len() as i64);
+        if let Some(cursor) = self.store.cursor()? {
+            let head = self
+                .provider
+                .get_block_number()
+                .await
+                .map_err(ChainError::from)?;
+            self.metrics
+                .chain_lag_blocks
+                .set(head.saturating_sub(cursor.block) as i64);
         }
         Ok(())
     }
@@ -515,6 +559,13 @@ impl Worker {
         })
         .await??;
         let steps = outcome.hashes.len() as u64 - 1;
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.steps_trained.inc_by(steps - from);
+        if seconds > 0.0 {
+            self.metrics
+                .training_steps_per_second
+                .set((steps - from) as f64 / seconds);
+        }
         let root = outcome.trace()?.root();
         self.store.update_job(id, |r| r.trace_root = Some(root))?;
         self.store.advance(id, JobPhase::Trained)?;

@@ -59,6 +59,25 @@ impl JobPhase {
         matches!(self, Self::Finalized | Self::Abandoned { .. })
     }
 
+    /// The phase's name without its details, e.g. `training` (a metrics label).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Seen => "seen",
+            Self::Fetching => "fetching",
+            Self::Ready => "ready",
+            Self::Claiming => "claiming",
+            Self::Claimed => "claimed",
+            Self::Training { .. } => "training",
+            Self::Trained => "trained",
+            Self::Submitting => "submitting",
+            Self::Submitted => "submitted",
+            Self::Disputed => "disputed",
+            Self::Finalizing => "finalizing",
+            Self::Finalized => "finalized",
+            Self::Abandoned { .. } => "abandoned",
+        }
+    }
+
     fn rank(&self) -> u8 {
         match self {
             Self::Seen => 0,

@@ -15,7 +15,7 @@ use alloy::{
 use clap::{Args, Subcommand};
 use eyre::Context;
 use pedals_chain::Deployment;
-use pedals_node::{Worker, WorkerConfig};
+use pedals_node::{Worker, WorkerConfig, serve_metrics};
 use pedals_store::Store;
 use serde::Deserialize;
 use tracing::info;
@@ -61,6 +61,9 @@ pub(crate) struct RunArgs {
     /// Milliseconds between rounds.
     #[arg(long, env = "PEDALS_POLL_MS")]
     poll_ms: Option<u64>,
+    /// Address of the /metrics and /health endpoints [default: 127.0.0.1:9464].
+    #[arg(long, env = "PEDALS_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// The config file: the same settings as the flags.
@@ -75,6 +78,7 @@ struct FileConfig {
     min_wei_per_step: Option<U256>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Everything resolved.
@@ -88,6 +92,7 @@ struct Settings {
     min_wei_per_step: U256,
     stake_wei: Option<U256>,
     poll: Duration,
+    metrics_addr: std::net::SocketAddr,
 }
 
 fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
@@ -139,6 +144,10 @@ impl RunArgs {
                 .unwrap_or(U256::ZERO),
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
+            metrics_addr: self
+                .metrics_addr
+                .or(file.metrics_addr)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
         })
     }
 }
@@ -188,6 +197,23 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     )
     .await?;
     info!(target: "pedals::node", account = %worker.address(), data_dir = %settings.data_dir.display(), "provider starting");
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (metrics_addr, metrics_task) = serve_metrics(
+        settings.metrics_addr,
+        worker.metrics(),
+        (settings.poll * 10).max(Duration::from_secs(30)),
+        async move {
+            let _ = metrics_stopped.await;
+        },
+    )
+    .await
+    .wrap_err_with(|| {
+        format!(
+            "cannot serve metrics on {}: pass another --metrics-addr",
+            settings.metrics_addr
+        )
+    })?;
+    info!(target: "pedals::node", %metrics_addr, "metrics and health endpoints up");
     if let Some(stake) = settings.stake_wei {
         worker
             .ensure_stake(stake)
@@ -195,6 +221,8 @@ async fn run(settings: Settings) -> eyre::Result<()> {
             .wrap_err("staking failed")?;
     }
     worker.run(settings.poll, shutdown_signal()).await?;
+    let _ = stop_metrics.send(());
+    let _ = metrics_task.await;
     info!(target: "pedals::node", "provider stopped");
     Ok(())
 }

@@ -232,6 +232,26 @@ async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
     hand_over(s.w(), &job);
     let id = post(&s, &job).await;
     let before = balance(&s, s.w().address()).await;
+    let (addr, _server) = pedals_node::serve_metrics(
+        "127.0.0.1:0".parse().expect("addr"),
+        s.w().metrics(),
+        Duration::from_secs(60),
+        std::future::pending(),
+    )
+    .await
+    .expect("metrics server");
+    let get = |path: &'static str| async move {
+        let response = alloy::transports::http::reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    };
+    assert_eq!(
+        get("/health").await.0,
+        503,
+        "unhealthy before the first round"
+    );
 
     let phase = tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
     assert_eq!(phase, JobPhase::Submitted);
