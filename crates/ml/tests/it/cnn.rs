@@ -150,24 +150,10 @@ fn bad_cnn_geometry_is_rejected_before_any_work() {
 
 #[test]
 fn the_cnn_learns_real_mnist_digits_in_exact_and_float_mode() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(pedals_ml::MNIST_PACKAGE_DIR);
-    if !dir.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the MNIST package: make test runs scripts/datasets.sh first"
-        );
-        eprintln!(
-            "skipped: {} is missing; run scripts/datasets.sh",
-            dir.display()
-        );
+    let Some(mnist) = crate::mnist() else {
         return;
-    }
-    let (train, test) = Dataset::mnist_from_package(&dir)
-        .expect("mnist")
-        .shuffled(1)
-        .split(2000);
+    };
+    let (train, test) = mnist.shuffled(1).split(2000);
     let config = TrainConfig {
         model: MlpConfig {
             layers: vec![512, 64, 10],

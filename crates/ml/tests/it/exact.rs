@@ -279,23 +279,10 @@ fn out_of_bounds_configurations_are_rejected_before_any_work() {
 
 #[test]
 fn exact_training_learns_real_mnist_digits() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(pedals_ml::MNIST_PACKAGE_DIR);
-    if !dir.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the MNIST package: make test runs scripts/datasets.sh first"
-        );
-        eprintln!(
-            "skipped: {} is missing; run scripts/datasets.sh",
-            dir.display()
-        );
+    let Some(mnist) = crate::mnist() else {
         return;
-    }
-    let data = Dataset::mnist_from_package(&dir)
-        .expect("mnist")
-        .shuffled(1);
+    };
+    let data = mnist.shuffled(1);
     let (train, test) = data.split(1000);
     let config = TrainConfig {
         model: MlpConfig {

@@ -201,23 +201,10 @@ fn bad_float_configurations_are_rejected() {
 /// points for the full 1 000-step run: `cargo run --example mnist_compare`).
 #[test]
 fn float_and_exact_reach_comparable_accuracy_on_mnist() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(pedals_ml::MNIST_PACKAGE_DIR);
-    if !dir.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the MNIST package: make test runs scripts/datasets.sh first"
-        );
-        eprintln!(
-            "skipped: {} is missing; run scripts/datasets.sh",
-            dir.display()
-        );
+    let Some(mnist) = crate::mnist() else {
         return;
-    }
-    let data = Dataset::mnist_from_package(&dir)
-        .expect("mnist")
-        .shuffled(1);
+    };
+    let data = mnist.shuffled(1);
     let (train, test) = data.split(1000);
     let config = TrainConfig {
         model: MlpConfig {
