@@ -236,6 +236,14 @@ impl Market {
             .map_err(ChainError::from_contract)
     }
 
+    /// The stake a provider needs to claim a job paying `payment`: the collateral the claim
+    /// locks (`payment × collateralBps / 10 000`), and at least the minimum provider stake.
+    pub async fn stake_to_claim(&self, payment: U256) -> Result<U256, ChainError> {
+        let params = self.parameters().await?;
+        let collateral = payment * U256::from(params.collateralBps) / U256::from(10_000u64);
+        Ok(collateral.max(U256::from(params.minProviderStake)))
+    }
+
     /// The stake balances of `account`.
     pub async fn stake_of(&self, account: Address) -> Result<IStakeManager::Account, ChainError> {
         self.stake_manager()

@@ -137,9 +137,8 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
 
     let params = requester.parameters().await?;
     let payment = U256::from(10u64).pow(U256::from(17u64)); // 0.1 ETH
-    let collateral = payment * U256::from(params.collateralBps) / U256::from(10_000u64);
     worker
-        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+        .ensure_stake(requester.stake_to_claim(payment).await?)
         .await
         .wrap_err("the worker could not stake")?;
     // The requester's files reach the worker's store directly: the libp2p transfer that will

@@ -119,8 +119,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
     .expect("requester");
     let params = requester.parameters().await.expect("params");
     let payment = U256::from(10u64).pow(U256::from(17u64));
-    let stake = (payment * U256::from(params.collateralBps) / U256::from(10_000u64))
-        .max(U256::from(params.minProviderStake));
+    let stake = requester.stake_to_claim(payment).await.expect("params");
 
     let mut daemon = start(dir.path(), &devnet, stake);
     let chain = requester.provider().clone();

@@ -99,6 +99,17 @@ async fn worker_as(
     dir: &std::path::Path,
     send: SendPolicy,
 ) -> Worker {
+    worker_via(devnet, provider(devnet), account, dir, send).await
+}
+
+/// A worker for dev `account` that reaches the chain through `rpc`.
+async fn worker_via(
+    devnet: &Devnet,
+    rpc: DynProvider,
+    account: usize,
+    dir: &std::path::Path,
+    send: SendPolicy,
+) -> Worker {
     let store = Arc::new(Store::open(dir).expect("store"));
     let config = WorkerConfig {
         threads: 2,
@@ -106,7 +117,7 @@ async fn worker_as(
         ..WorkerConfig::default()
     };
     Worker::new(
-        provider(devnet),
+        rpc,
         devnet.signer(account).expect("account"),
         store,
         devnet.deployment().clone(),
@@ -137,12 +148,11 @@ async fn setup() -> Setup {
     .expect("requester");
     let dir = tempfile::tempdir().expect("tempdir");
     let worker = worker_on(&devnet, dir.path(), fast()).await;
-    let params = requester.parameters().await.expect("params");
-    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
-    worker
-        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+    let stake = requester
+        .stake_to_claim(U256::from(PAYMENT))
         .await
-        .expect("stake");
+        .expect("params");
+    worker.ensure_stake(stake).await.expect("stake");
     Setup {
         devnet,
         requester,
@@ -442,9 +452,11 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
     let s = setup().await;
     let rival_dir = tempfile::tempdir().expect("tempdir");
     let rival = worker_as(&s.devnet, 3, rival_dir.path(), fast()).await;
-    let params = s.requester.parameters().await.expect("params");
-    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
-    let stake = collateral.max(U256::from(params.minProviderStake));
+    let stake = s
+        .requester
+        .stake_to_claim(U256::from(PAYMENT))
+        .await
+        .expect("params");
     rival.ensure_stake(stake).await.expect("stake");
     let job = job();
     hand_over(s.w(), &job);
@@ -590,25 +602,13 @@ async fn an_rpc_outage_mid_job_is_waited_out_and_the_job_completes() {
     .expect("addr");
     let mut proxy = Proxy::start(upstream).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let worker = Worker::new(
-        ProviderBuilder::new().connect_http(proxy.url()).erased(),
-        devnet.signer(1).expect("account"),
-        Arc::new(Store::open(dir.path()).expect("store")),
-        devnet.deployment().clone(),
-        WorkerConfig {
-            threads: 2,
-            send: fast(),
-            ..WorkerConfig::default()
-        },
-    )
-    .await
-    .expect("worker");
-    let params = requester.parameters().await.expect("params");
-    let collateral = U256::from(PAYMENT) * U256::from(params.collateralBps) / U256::from(10_000);
-    worker
-        .ensure_stake(collateral.max(U256::from(params.minProviderStake)))
+    let through_proxy = ProviderBuilder::new().connect_http(proxy.url()).erased();
+    let worker = worker_via(&devnet, through_proxy, 1, dir.path(), fast()).await;
+    let stake = requester
+        .stake_to_claim(U256::from(PAYMENT))
         .await
-        .expect("stake");
+        .expect("params");
+    worker.ensure_stake(stake).await.expect("stake");
     let job = job();
     hand_over(&worker, &job);
     let s = Setup {
