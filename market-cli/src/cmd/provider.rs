@@ -104,7 +104,7 @@ fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
 
 impl RunArgs {
     /// Flags and environment over the file over the defaults.
-    fn resolve(self: Box<Self>) -> eyre::Result<Settings> {
+    fn resolve(self) -> eyre::Result<Settings> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -155,7 +155,7 @@ impl RunArgs {
 impl ProviderCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
-            Self::Run(args) => run(args.resolve()?).await,
+            Self::Run(args) => run((*args).resolve()?).await,
         }
     }
 }
@@ -279,7 +279,7 @@ mod tests {
             "http://flag:8545",
         ])
         .expect("parse");
-        let s = Box::new(cli.run).resolve().expect("resolve");
+        let s = cli.run.resolve().expect("resolve");
         assert_eq!(s.rpc_url.as_str(), "http://flag:8545/");
         assert_eq!(s.deployment, PathBuf::from("file.json"));
         assert_eq!(s.stake_wei, Some(U256::from(7)));
@@ -292,17 +292,14 @@ mod tests {
     fn a_missing_setting_or_an_unknown_key_says_what_to_do() {
         let cli =
             Cli::try_parse_from(["x", "--deployment", "d.json", "--keystore", "k"]).expect("parse");
-        let err = Box::new(cli.run)
-            .resolve()
-            .expect_err("no rpc url")
-            .to_string();
+        let err = cli.run.resolve().expect_err("no rpc url").to_string();
         assert!(err.contains("pass --rpc-url, set PEDALS_RPC_URL"), "{err}");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "rpc_ulr = \"http://typo\"\n").expect("write");
         let cli =
             Cli::try_parse_from(["x", "--config", file.to_str().expect("utf8")]).expect("parse");
-        let err = format!("{:#}", Box::new(cli.run).resolve().expect_err("typo"));
+        let err = format!("{:#}", cli.run.resolve().expect_err("typo"));
         assert!(err.contains("rpc_ulr"), "{err}");
     }
 }
