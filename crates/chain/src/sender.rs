@@ -221,7 +221,15 @@ impl TxSender {
     pub async fn drive(&self, mut intent: TxIntent) -> Result<TxOutcome, ChainError> {
         let (job, action) = (intent.job_id, intent.action);
         if let IntentState::Mined { .. } = intent.state {
-            return self.settled(&intent).await;
+            if let Some(receipt) = self.find_receipt(&intent).await? {
+                return TxOutcome::from_receipt(&receipt);
+            }
+            // Mined once, gone now: a reorg dropped its block. Its signed bytes are still
+            // valid for its nonce, so it goes out again like any open intent.
+            warn!(target: "pedals::chain", job, %action, nonce = intent.nonce, "mined transaction reorged out; sending it again");
+            intent = self
+                .store
+                .set_intent_state(job, action, IntentState::Sent)?;
         }
         for replacement in 0..=self.policy.max_replacements {
             match self.broadcast(&intent.raw).await? {
@@ -341,18 +349,6 @@ impl TxSender {
             .set_intent_state(intent.job_id, intent.action, state)?;
         info!(target: "pedals::chain", job = intent.job_id, action = %intent.action, tx = %receipt.transaction_hash, success = receipt.status(), "mined");
         TxOutcome::from_receipt(receipt)
-    }
-
-    async fn settled(&self, intent: &TxIntent) -> Result<TxOutcome, ChainError> {
-        match self.find_receipt(intent).await? {
-            Some(receipt) => TxOutcome::from_receipt(&receipt),
-            None => Err(ChainError::TxStuck {
-                job: intent.job_id,
-                action: intent.action.to_string(),
-                nonce: intent.nonce,
-                attempts: 0,
-            }),
-        }
     }
 
     /// Re-signs `intent` for the same nonce with both fee caps raised by the bump (and at

@@ -234,3 +234,35 @@ async fn a_call_that_would_revert_is_refused_before_anything_is_stored() {
     assert!(matches!(err, ChainError::JobMarket(_)), "{err}");
     assert!(store.intent(99, Action::Claim).expect("read").is_none());
 }
+
+#[tokio::test]
+async fn a_mined_transaction_that_a_reorg_removes_is_sent_again_with_the_same_bytes() {
+    let devnet = devnet().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let sender = sender(&devnet, &store).await;
+    let first = sender
+        .send(0, Action::Stake, stake_call(&devnet))
+        .await
+        .expect("stake");
+    let chain = provider(&devnet);
+    chain
+        .anvil_reorg(alloy::rpc::types::anvil::ReorgOptions {
+            depth: 1,
+            tx_block_pairs: vec![],
+        })
+        .await
+        .expect("reorg");
+    assert_eq!(
+        staked(&devnet, sender.address()).await,
+        0,
+        "the stake is gone"
+    );
+    let intent = store
+        .intent(0, Action::Stake)
+        .expect("read")
+        .expect("stored");
+    let again = sender.drive(intent).await.expect("mined again");
+    assert_eq!(again.hash, first.hash, "the same signed transaction");
+    assert_eq!(staked(&devnet, sender.address()).await, STAKE);
+}
