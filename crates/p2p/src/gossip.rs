@@ -1,0 +1,238 @@
+//! Gossip topics and their messages: job announcements and provider capacity.
+//!
+//! Announcements are hints that help workers and requesters find each other quickly; the
+//! chain stays the source of truth, so a node checks a job on-chain before acting on it.
+//! Every message is validated before gossipsub forwards it: a message that does not decode or
+//! breaks a rule is rejected, which costs its sender peer score; a stale one is ignored.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, U256};
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance};
+use pedals_core::parse_cid;
+use serde::{Deserialize, Serialize};
+
+/// The topic of job announcements.
+pub const JOBS_TOPIC: &str = "pedals/jobs/1";
+/// The topic of provider capacity announcements.
+pub const CAPACITY_TOPIC: &str = "pedals/capacity/1";
+/// The largest gossip message, in bytes.
+pub const MAX_GOSSIP_BYTES: usize = 4 * 1024;
+/// Announcements older than this are ignored, in seconds.
+pub(crate) const MAX_AGE_SECS: u64 = 3600;
+/// Announcements dated further than this in the future are rejected, in seconds.
+pub(crate) const MAX_CLOCK_SKEW_SECS: u64 = 300;
+
+/// A requester's announcement that a job is open on-chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobAnnouncement {
+    /// The chain the job lives on.
+    pub chain_id: u64,
+    /// The JobMarket contract.
+    pub market: Address,
+    /// The job id on-chain.
+    pub job_id: u64,
+    /// The job spec's CID.
+    pub spec_cid: String,
+    /// The dataset's CID.
+    pub dataset_cid: String,
+    /// The initial model's CID.
+    pub model_cid: String,
+    /// Steps paid for.
+    pub steps: u64,
+    /// The escrowed payment, in wei.
+    pub payment_wei: U256,
+    /// When it was announced, in Unix seconds.
+    pub announced_at: u64,
+}
+
+/// A provider's announcement of what it can take on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacityAnnouncement {
+    /// The chain it works on.
+    pub chain_id: u64,
+    /// Its account.
+    pub worker: Address,
+    /// The backends it trains on, such as `cpu-avx512-vnni` or `wgpu`.
+    pub backends: Vec<String>,
+    /// Its measured training speed on the reference model, in steps per second.
+    pub steps_per_second: f64,
+    /// The lowest payment per step it accepts, in wei.
+    pub min_wei_per_step: U256,
+    /// How many more jobs it would take now.
+    pub free_slots: u32,
+    /// When it was announced, in Unix seconds.
+    pub announced_at: u64,
+}
+
+/// A message on one of the topics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Announcement {
+    /// On [`JOBS_TOPIC`].
+    Job(JobAnnouncement),
+    /// On [`CAPACITY_TOPIC`].
+    Capacity(CapacityAnnouncement),
+}
+
+impl Announcement {
+    /// The topic it is published on.
+    pub fn topic(&self) -> IdentTopic {
+        IdentTopic::new(match self {
+            Self::Job(_) => JOBS_TOPIC,
+            Self::Capacity(_) => CAPACITY_TOPIC,
+        })
+    }
+
+    fn announced_at(&self) -> u64 {
+        match self {
+            Self::Job(j) => j.announced_at,
+            Self::Capacity(c) => c.announced_at,
+        }
+    }
+
+    /// The rules a message must follow, beyond decoding.
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Job(job) => {
+                for (what, cid) in [
+                    ("spec", &job.spec_cid),
+                    ("dataset", &job.dataset_cid),
+                    ("model", &job.model_cid),
+                ] {
+                    parse_cid(cid).map_err(|e| format!("its {what} CID: {e}"))?;
+                }
+                if job.steps == 0 {
+                    return Err("a job of zero steps".into());
+                }
+            }
+            Self::Capacity(cap) => {
+                if cap.backends.len() > 8 || cap.backends.iter().any(|b| b.len() > 32) {
+                    return Err("more than 8 backends or a name over 32 bytes".into());
+                }
+                if !cap.steps_per_second.is_finite() || cap.steps_per_second < 0.0 {
+                    return Err("a speed that is not a finite non-negative number".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes it for publishing.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("announcements serialize")
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Decodes and judges a message that arrived on `topic`: `Accept` with the announcement,
+/// `Reject` (the sender is penalized) with a reason, or `Ignore` for a stale one.
+pub(crate) fn validate(
+    topic: &str,
+    data: &[u8],
+    now: u64,
+) -> (MessageAcceptance, Result<Announcement, String>) {
+    let reject = |reason: String| (MessageAcceptance::Reject, Err(reason));
+    if data.len() > MAX_GOSSIP_BYTES {
+        return reject(format!("{} bytes, over {MAX_GOSSIP_BYTES}", data.len()));
+    }
+    let announcement: Announcement = match serde_json::from_slice(data) {
+        Ok(a) => a,
+        Err(e) => return reject(format!("does not decode: {e}")),
+    };
+    if announcement.topic().hash().as_str() != topic {
+        return reject(format!("published on the wrong topic {topic}"));
+    }
+    if let Err(reason) = announcement.check() {
+        return reject(reason);
+    }
+    let at = announcement.announced_at();
+    if at > now + MAX_CLOCK_SKEW_SECS {
+        return reject(format!("dated {} s in the future", at - now));
+    }
+    if at + MAX_AGE_SECS < now {
+        return (
+            MessageAcceptance::Ignore,
+            Err(format!("{} s old", now - at)),
+        );
+    }
+    (MessageAcceptance::Accept, Ok(announcement))
+}
+
+#[cfg(test)]
+mod tests {
+    use pedals_core::cid_of;
+
+    use super::*;
+
+    fn job(now: u64) -> Announcement {
+        let cid = cid_of(b"x").to_string();
+        Announcement::Job(JobAnnouncement {
+            chain_id: 31337,
+            market: Address::repeat_byte(1),
+            job_id: 7,
+            spec_cid: cid.clone(),
+            dataset_cid: cid.clone(),
+            model_cid: cid,
+            steps: 300,
+            payment_wei: U256::from(10u64).pow(U256::from(18u64)),
+            announced_at: now,
+        })
+    }
+
+    #[test]
+    fn a_valid_announcement_is_accepted() {
+        let a = job(1000);
+        let (acc, got) = validate(JOBS_TOPIC, &a.encode(), 1000);
+        assert_eq!(acc, MessageAcceptance::Accept);
+        assert_eq!(got.expect("valid"), a);
+    }
+
+    #[test]
+    fn bad_messages_are_rejected_and_stale_ones_ignored() {
+        let now = 100_000;
+        let cases: Vec<(&str, Vec<u8>, MessageAcceptance)> = vec![
+            (JOBS_TOPIC, b"not json".to_vec(), MessageAcceptance::Reject),
+            (CAPACITY_TOPIC, job(now).encode(), MessageAcceptance::Reject),
+            (
+                JOBS_TOPIC,
+                vec![b' '; MAX_GOSSIP_BYTES + 1],
+                MessageAcceptance::Reject,
+            ),
+            (
+                JOBS_TOPIC,
+                job(now + 3600).encode(),
+                MessageAcceptance::Reject,
+            ),
+            (
+                JOBS_TOPIC,
+                job(now - 2 * 3600).encode(),
+                MessageAcceptance::Ignore,
+            ),
+            (
+                JOBS_TOPIC,
+                {
+                    let Announcement::Job(mut j) = job(now) else {
+                        unreachable!()
+                    };
+                    j.dataset_cid = "not-a-cid".into();
+                    Announcement::Job(j).encode()
+                },
+                MessageAcceptance::Reject,
+            ),
+        ];
+        for (topic, data, expected) in cases {
+            let (acc, got) = validate(topic, &data, now);
+            assert_eq!(acc, expected, "{got:?}");
+            assert!(got.is_err());
+        }
+    }
+}

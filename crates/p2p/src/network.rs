@@ -1,0 +1,1036 @@
+//! The swarm, its event loop, and the [`Client`] handle that talks to it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy_primitives::keccak256;
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify,
+    identity::Keypair,
+    kad::{self, store::MemoryStore},
+    multiaddr::Protocol,
+    noise, ping,
+    request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
+use pedals_core::{B256, Cid, verify_cid, verify_transition};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::{
+    ContentSource, NetStats, P2pError,
+    gossip::{self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES},
+    protocol::{
+        BLOB_PROTOCOL, BlobCodec, BlobRequest, CHECKPOINT_PROTOCOL, CheckpointCodec,
+        CheckpointOpening, CheckpointRequest, Limits, Reply,
+    },
+};
+
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/kad/1");
+const IDENTIFY_PROTOCOL: &str = "/pedals/id/1";
+
+/// How a node joins the network and what it accepts.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Addresses to listen on. The default is TCP and QUIC on loopback, on ports the system
+    /// picks; a provider that serves the internet listens on `0.0.0.0`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start, each `/ip4/…/tcp/…/p2p/<peer id>` (or QUIC).
+    pub bootstrap: Vec<Multiaddr>,
+    /// The largest blob this node downloads, in bytes.
+    pub max_blob_bytes: u64,
+    /// The largest checkpoint state this node downloads, in bytes.
+    pub max_checkpoint_bytes: u64,
+    /// How long one request may take, transfer included.
+    pub request_timeout: Duration,
+    /// How many of one peer's requests this node serves at once; more get "busy".
+    pub max_inbound_per_peer: usize,
+    /// The capacity of the command queue and of the event queue.
+    pub queue: usize,
+    /// The gossipsub heartbeat.
+    pub gossip_heartbeat: Duration,
+    /// How long a connection with nothing to do stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+                "/ip4/127.0.0.1/udp/0/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
+            ],
+            bootstrap: Vec::new(),
+            max_blob_bytes: 512 << 20,
+            max_checkpoint_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(120),
+            max_inbound_per_peer: 4,
+            queue: 64,
+            gossip_heartbeat: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the network tells the node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetEvent {
+    /// A valid announcement arrived on gossip.
+    Announced {
+        /// The peer that published it.
+        from: Option<PeerId>,
+        /// The announcement.
+        announcement: Announcement,
+    },
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer: PeerId,
+    /// The last ping round trip, if one completed.
+    pub rtt: Option<Duration>,
+}
+
+/// The job's on-chain commitment a checkpoint is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceClaim {
+    /// The trace root posted with the result.
+    pub root: B256,
+    /// The number of steps posted with the result.
+    pub steps: u64,
+}
+
+/// A checkpoint whose openings were verified against a [`TraceClaim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCheckpoint {
+    /// The state bytes after `step` steps.
+    pub state: Vec<u8>,
+    /// `h_step`, the keccak256 of `state`.
+    pub hash: B256,
+    /// `h_(step+1)`, the hash the worker committed for the next state (none for the last).
+    pub next_hash: Option<B256>,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    kad: kad::Behaviour<MemoryStore>,
+    blobs: request_response::Behaviour<BlobCodec>,
+    checkpoints: request_response::Behaviour<CheckpointCodec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+type Reply1<T> = oneshot::Sender<T>;
+type Pending<T> = HashMap<OutboundRequestId, Reply1<Result<Reply<T>, P2pError>>>;
+
+enum Command {
+    ListenAddrs(Reply1<Vec<Multiaddr>>),
+    Dial(Multiaddr, Reply1<Result<(), P2pError>>),
+    Provide(Cid, Reply1<()>),
+    FindProviders(Cid, Reply1<Vec<PeerId>>),
+    Blob {
+        peer: PeerId,
+        cid: Cid,
+        reply: Reply1<Result<Reply<Vec<u8>>, P2pError>>,
+    },
+    Checkpoint {
+        peer: PeerId,
+        request: CheckpointRequest,
+        reply: Reply1<Result<Reply<CheckpointOpening>, P2pError>>,
+    },
+    Publish {
+        topic: gossipsub::IdentTopic,
+        data: Vec<u8>,
+        reply: Reply1<Result<(), P2pError>>,
+    },
+    Peers(Reply1<Vec<PeerInfo>>),
+    Shutdown,
+}
+
+/// A served request coming back from the blocking pool to the loop that owns the swarm.
+enum Served {
+    Blob(PeerId, ResponseChannel<Reply<Vec<u8>>>, Reply<Vec<u8>>),
+    Checkpoint(
+        PeerId,
+        ResponseChannel<Reply<CheckpointOpening>>,
+        Reply<CheckpointOpening>,
+    ),
+}
+
+/// A cloneable handle to a running network node. Every method sends a command over a bounded
+/// queue to the event loop that owns the swarm and waits for its reply.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    stats: Arc<NetStats>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// A started node: its client, its events, and the task running it.
+#[derive(Debug)]
+pub struct Network {
+    /// The handle to give to the rest of the node.
+    pub client: Client,
+    /// Announcements and other events, in arrival order (bounded: when the node does not keep
+    /// up, the oldest are kept and new ones dropped with a warning).
+    pub events: mpsc::Receiver<NetEvent>,
+    /// The event loop; it ends on [`Client::shutdown`] or when every client is dropped.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a node with identity `keypair` serving from `source`: builds the swarm, waits until
+/// it listens on every address of `config.listen`, dials the bootstrap peers, and spawns the
+/// event loop on the current tokio runtime.
+pub async fn start(
+    keypair: Keypair,
+    config: NetConfig,
+    source: Arc<dyn ContentSource>,
+) -> Result<Network, P2pError> {
+    let mut swarm = build_swarm(keypair, &config)?;
+    let peer_id = *swarm.local_peer_id();
+    let mut pending = HashSet::new();
+    for addr in &config.listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| P2pError::Start(format!("cannot listen on {addr}: {e}")))?;
+        pending.insert(id);
+    }
+    let wait = async {
+        while !pending.is_empty() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    debug!(target: "pedals::p2p", %address, "listening");
+                    pending.remove(&listener_id);
+                }
+                SwarmEvent::ListenerClosed {
+                    addresses, reason, ..
+                } => {
+                    return Err(P2pError::Start(format!(
+                        "listener on {addresses:?} closed: {reason:?}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .map_err(|_| P2pError::Start("no listen address within 10 s".into()))??;
+    for addr in &config.bootstrap {
+        dial(&mut swarm, addr.clone())?;
+    }
+    let (commands, command_rx) = mpsc::channel(config.queue.max(1));
+    let (event_tx, events) = mpsc::channel(config.queue.max(1));
+    let (served_tx, served_rx) = mpsc::channel(config.queue.max(1));
+    let stats = Arc::new(NetStats::default());
+    info!(target: "pedals::p2p", %peer_id, addrs = ?swarm.listeners().collect::<Vec<_>>(), "network started");
+    let event_loop = EventLoop {
+        swarm,
+        commands: command_rx,
+        events: event_tx,
+        served_tx,
+        served_rx,
+        source,
+        stats: stats.clone(),
+        max_inbound_per_peer: config.max_inbound_per_peer.max(1),
+        inbound: HashMap::new(),
+        pending_blobs: HashMap::new(),
+        pending_checkpoints: HashMap::new(),
+        pending_providers: HashMap::new(),
+        rtt: HashMap::new(),
+        provided: HashSet::new(),
+        reprovide_due: false,
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok(Network {
+        client: Client {
+            commands,
+            peer_id,
+            stats,
+        },
+        events,
+        task,
+    })
+}
+
+fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, P2pError> {
+    let start = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
+    let limits = Limits {
+        max_blob_bytes: config.max_blob_bytes,
+        max_checkpoint_bytes: config.max_checkpoint_bytes,
+    };
+    let heartbeat = config.gossip_heartbeat;
+    let request_timeout = config.request_timeout;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| start(&e))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(heartbeat)
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                .max_transmit_size(MAX_GOSSIP_BYTES + 512)
+                .build()?;
+            let mut gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            gossipsub.with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())?;
+            for topic in [JOBS_TOPIC, CAPACITY_TOPIC] {
+                gossipsub.subscribe(&gossipsub::IdentTopic::new(topic))?;
+            }
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config.set_query_timeout(Duration::from_secs(10));
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+            // Serve kad queries without waiting for a confirmed external address: on a LAN
+            // or loopback there is none, and provider records must still spread.
+            kad.set_mode(Some(kad::Mode::Server));
+            let rr_config = request_response::Config::default()
+                .with_request_timeout(request_timeout)
+                .with_max_concurrent_streams(64);
+            Ok(Behaviour {
+                gossipsub,
+                kad,
+                blobs: request_response::Behaviour::with_codec(
+                    BlobCodec(limits),
+                    [(BLOB_PROTOCOL, ProtocolSupport::Full)],
+                    rr_config.clone(),
+                ),
+                checkpoints: request_response::Behaviour::with_codec(
+                    CheckpointCodec(limits),
+                    [(CHECKPOINT_PROTOCOL, ProtocolSupport::Full)],
+                    rr_config,
+                ),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                        .with_agent_version(format!("pedals/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new()),
+            })
+        })
+        .map_err(|e| start(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// Peer scoring: invalid messages cost a lot (one is enough to be graylisted), first
+/// deliveries earn a little; delivery-rate penalties stay off because announcements are rare.
+fn score_params() -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams::default();
+    for topic in [JOBS_TOPIC, CAPACITY_TOPIC] {
+        params.topics.insert(
+            gossipsub::IdentTopic::new(topic).hash(),
+            gossipsub::TopicScoreParams {
+                topic_weight: 1.0,
+                mesh_message_deliveries_weight: 0.0,
+                mesh_failure_penalty_weight: 0.0,
+                invalid_message_deliveries_weight: -100.0,
+                invalid_message_deliveries_decay: 0.5,
+                ..Default::default()
+            },
+        );
+    }
+    params
+}
+
+fn dial(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) -> Result<(), P2pError> {
+    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+        let mut transport_addr = addr.clone();
+        transport_addr.pop();
+        swarm.behaviour_mut().kad.add_address(&peer, transport_addr);
+    }
+    swarm.dial(addr.clone()).map_err(|e| P2pError::Dial {
+        addr,
+        reason: e.to_string(),
+    })
+}
+
+fn record_key(cid: &Cid) -> kad::RecordKey {
+    kad::RecordKey::new(&cid.to_bytes())
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    served_tx: mpsc::Sender<Served>,
+    served_rx: mpsc::Receiver<Served>,
+    source: Arc<dyn ContentSource>,
+    stats: Arc<NetStats>,
+    max_inbound_per_peer: usize,
+    inbound: HashMap<PeerId, usize>,
+    pending_blobs: Pending<Vec<u8>>,
+    pending_checkpoints: Pending<CheckpointOpening>,
+    pending_providers: HashMap<kad::QueryId, (Reply1<Vec<PeerId>>, HashSet<PeerId>)>,
+    rtt: HashMap<PeerId, Duration>,
+    provided: HashSet<kad::RecordKey>,
+    reprovide_due: bool,
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut reprovide = tokio::time::interval(Duration::from_secs(1));
+        reprovide.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.on_command(command),
+                },
+                Some(served) = self.served_rx.recv() => self.on_served(served),
+                _ = reprovide.tick() => self.reprovide(),
+            }
+        }
+        info!(target: "pedals::p2p", peer_id = %self.swarm.local_peer_id(), "network stopped");
+    }
+
+    /// Re-announces every provided CID after new peers joined the routing table, so that a
+    /// peer that arrives after a blob was announced can still find it.
+    fn reprovide(&mut self) {
+        if !std::mem::take(&mut self.reprovide_due) {
+            return;
+        }
+        for key in self.provided.clone() {
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+                warn!(target: "pedals::p2p", error = %e, "cannot re-announce a provided blob");
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let behaviour = self.swarm.behaviour_mut();
+        match command {
+            Command::ListenAddrs(reply) => {
+                let peer = *self.swarm.local_peer_id();
+                let addrs = self
+                    .swarm
+                    .listeners()
+                    .map(|a| a.clone().with(Protocol::P2p(peer)))
+                    .collect();
+                let _ = reply.send(addrs);
+            }
+            Command::Dial(addr, reply) => {
+                let _ = reply.send(dial(&mut self.swarm, addr));
+            }
+            Command::Provide(cid, reply) => {
+                let key = record_key(&cid);
+                if let Err(e) = behaviour.kad.start_providing(key.clone()) {
+                    warn!(target: "pedals::p2p", %cid, error = %e, "cannot announce a blob");
+                }
+                self.provided.insert(key);
+                let _ = reply.send(());
+            }
+            Command::FindProviders(cid, reply) => {
+                let id = behaviour.kad.get_providers(record_key(&cid));
+                self.pending_providers.insert(id, (reply, HashSet::new()));
+            }
+            Command::Blob { peer, cid, reply } => {
+                let id = behaviour.blobs.send_request(&peer, BlobRequest { cid });
+                self.pending_blobs.insert(id, reply);
+            }
+            Command::Checkpoint {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = behaviour.checkpoints.send_request(&peer, request);
+                self.pending_checkpoints.insert(id, reply);
+            }
+            Command::Publish { topic, data, reply } => {
+                let result = behaviour
+                    .gossipsub
+                    .publish(topic, data)
+                    .map(|_| ())
+                    .map_err(|e| P2pError::Publish(e.to_string()));
+                let _ = reply.send(result);
+            }
+            Command::Peers(reply) => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo {
+                        peer: *p,
+                        rtt: self.rtt.get(p).copied(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                debug!(target: "pedals::p2p", peer = %peer_id, "connected");
+                self.stats.set_peers(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    debug!(target: "pedals::p2p", peer = %peer_id, "disconnected");
+                    self.rtt.remove(&peer_id);
+                }
+                self.stats.set_peers(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(target: "pedals::p2p", peer = ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let (acceptance, result) =
+                    gossip::validate(message.topic.as_str(), &message.data, gossip::unix_now());
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                match result {
+                    Ok(announcement) => {
+                        let event = NetEvent::Announced {
+                            from: message.source,
+                            announcement,
+                        };
+                        if self.events.try_send(event).is_err() {
+                            warn!(target: "pedals::p2p", "event queue full; an announcement was dropped");
+                        }
+                    }
+                    Err(reason) => {
+                        self.stats.count_gossip_rejected();
+                        debug!(target: "pedals::p2p", from = %propagation_source, %reason, "gossip message refused");
+                    }
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            }) => self.on_query(id, result, step.last),
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                is_new_peer: true, ..
+            }) => {
+                self.reprovide_due = !self.provided.is_empty();
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if info.protocols.contains(&KAD_PROTOCOL) =>
+            {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                self.rtt.insert(peer, rtt);
+            }
+            BehaviourEvent::Blobs(event) => self.on_blob_event(event),
+            BehaviourEvent::Checkpoints(event) => self.on_checkpoint_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        if let kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+            providers,
+            ..
+        })) = result
+            && let Some((_, found)) = self.pending_providers.get_mut(&id)
+        {
+            // Dial new providers while the query still holds their addresses (kad hands them
+            // to the dialer only during the query), so the download that follows can start.
+            let local = *self.swarm.local_peer_id();
+            for peer in &providers {
+                if *peer != local && !self.swarm.is_connected(peer) {
+                    let _ = self.swarm.dial(*peer);
+                }
+            }
+            found.extend(providers);
+        }
+        if last && let Some((reply, mut found)) = self.pending_providers.remove(&id) {
+            found.remove(self.swarm.local_peer_id());
+            let _ = reply.send(found.into_iter().collect());
+        }
+    }
+
+    /// Takes an inbound request if the peer is under its limit; `false` means "answer busy".
+    fn admit(&mut self, peer: PeerId) -> bool {
+        let n = self.inbound.entry(peer).or_default();
+        if *n >= self.max_inbound_per_peer {
+            self.stats.count_refused();
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&mut self, peer: &PeerId) {
+        if let Some(n) = self.inbound.get_mut(peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.inbound.remove(peer);
+            }
+        }
+    }
+
+    fn on_blob_event(&mut self, event: request_response::Event<BlobRequest, Reply<Vec<u8>>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if !self.admit(peer) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .blobs
+                        .send_response(channel, Reply::Busy);
+                    return;
+                }
+                let source = self.source.clone();
+                let served = self.served_tx.clone();
+                tokio::spawn(async move {
+                    let cid = request.cid;
+                    let found = tokio::task::spawn_blocking(move || source.blob(&cid)).await;
+                    let reply = serve_reply(found, || format!("blob {}", request.cid));
+                    let _ = served.send(Served::Blob(peer, channel, reply)).await;
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Reply::Found(bytes) = &response {
+                    self.stats.count_received(bytes.len());
+                }
+                if let Some(reply) = self.pending_blobs.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending_blobs.remove(&request_id) {
+                    let _ = reply.send(Err(P2pError::Request {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                debug!(target: "pedals::p2p", %peer, %error, "serving a blob failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_checkpoint_event(
+        &mut self,
+        event: request_response::Event<CheckpointRequest, Reply<CheckpointOpening>>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if !self.admit(peer) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .checkpoints
+                        .send_response(channel, Reply::Busy);
+                    return;
+                }
+                let source = self.source.clone();
+                let served = self.served_tx.clone();
+                tokio::spawn(async move {
+                    let CheckpointRequest { job, step } = request;
+                    let found =
+                        tokio::task::spawn_blocking(move || source.checkpoint(job, step)).await;
+                    let reply = serve_reply(found, || format!("checkpoint {step} of job {job}"));
+                    let _ = served.send(Served::Checkpoint(peer, channel, reply)).await;
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Reply::Found(opening) = &response {
+                    self.stats.count_received(opening.state.len());
+                }
+                if let Some(reply) = self.pending_checkpoints.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending_checkpoints.remove(&request_id) {
+                    let _ = reply.send(Err(P2pError::Request {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                debug!(target: "pedals::p2p", %peer, %error, "serving a checkpoint failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_served(&mut self, served: Served) {
+        let behaviour = self.swarm.behaviour_mut();
+        match served {
+            Served::Blob(peer, channel, reply) => {
+                if let Reply::Found(bytes) = &reply {
+                    self.stats.count_blob_served(bytes.len());
+                }
+                let _ = behaviour.blobs.send_response(channel, reply);
+                self.release(&peer);
+            }
+            Served::Checkpoint(peer, channel, reply) => {
+                if let Reply::Found(opening) = &reply {
+                    self.stats.count_checkpoint_served(opening.state.len());
+                }
+                let _ = behaviour.checkpoints.send_response(channel, reply);
+                self.release(&peer);
+            }
+        }
+    }
+}
+
+/// Turns what the source said (on the blocking pool) into the reply to send.
+fn serve_reply<T>(
+    found: Result<Result<Option<T>, String>, tokio::task::JoinError>,
+    what: impl FnOnce() -> String,
+) -> Reply<T> {
+    match found {
+        Ok(Ok(Some(content))) => Reply::Found(content),
+        Ok(Ok(None)) => Reply::NotFound,
+        Ok(Err(error)) => {
+            warn!(target: "pedals::p2p", what = %what(), %error, "the content source failed");
+            Reply::Failed
+        }
+        Err(error) => {
+            warn!(target: "pedals::p2p", what = %what(), %error, "the content source panicked");
+            Reply::Failed
+        }
+    }
+}
+
+/// Checks a checkpoint's openings against the job's trace claim; returns `h_step` and
+/// `h_(step+1)`.
+fn verify_opening(
+    claim: &TraceClaim,
+    step: u64,
+    opening: &CheckpointOpening,
+) -> Result<(B256, Option<B256>), String> {
+    let hash = keccak256(&opening.state);
+    if step < claim.steps {
+        let (next_hash, next_proof) = opening
+            .next
+            .as_ref()
+            .ok_or("it has no opening of the next state")?;
+        verify_transition(
+            &claim.root,
+            claim.steps,
+            step,
+            &hash,
+            &opening.proof,
+            next_hash,
+            next_proof,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((hash, Some(*next_hash)))
+    } else if step == claim.steps {
+        let proof = &opening.proof;
+        if proof.index != step || proof.leaf_count != claim.steps + 1 {
+            return Err(format!(
+                "the proof is for leaf {} of {}, not the last of {}",
+                proof.index,
+                proof.leaf_count,
+                claim.steps + 1
+            ));
+        }
+        if !proof.verify(&claim.root, &hash) {
+            return Err("the state's hash and its proof do not lead to the trace root".into());
+        }
+        Ok((hash, None))
+    } else {
+        Err(format!(
+            "step {step} is past the trace's {} steps",
+            claim.steps
+        ))
+    }
+}
+
+impl Client {
+    async fn call<T>(&self, make: impl FnOnce(Reply1<T>) -> Command) -> Result<T, P2pError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| P2pError::Stopped)?;
+        rx.await.map_err(|_| P2pError::Stopped)
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Counters of what this node served and received.
+    pub fn stats(&self) -> &Arc<NetStats> {
+        &self.stats
+    }
+
+    /// The addresses this node listens on, each ending in `/p2p/<peer id>` so that another
+    /// node can use it as a bootstrap address.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
+        self.call(Command::ListenAddrs).await
+    }
+
+    /// Dials a peer (an address with `/p2p/<peer id>` also enters the routing table).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), P2pError> {
+        self.call(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// Announces on the DHT that this node serves `cid` (its [`ContentSource`] must have
+    /// it). The announcement is repeated when new peers join.
+    pub async fn provide(&self, cid: Cid) -> Result<(), P2pError> {
+        self.call(|r| Command::Provide(cid, r)).await
+    }
+
+    /// The peers that announce `cid`, this node excluded.
+    pub async fn find_providers(&self, cid: Cid) -> Result<Vec<PeerId>, P2pError> {
+        self.call(|r| Command::FindProviders(cid, r)).await
+    }
+
+    /// The peers connected now, with their ping round trips.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, P2pError> {
+        self.call(Command::Peers).await
+    }
+
+    /// Downloads blob `cid` from `peer` and verifies it against the CID.
+    pub async fn fetch_blob_from(&self, peer: PeerId, cid: Cid) -> Result<Vec<u8>, P2pError> {
+        let reply = self
+            .call(|reply| Command::Blob { peer, cid, reply })
+            .await??;
+        let what = || format!("blob {cid}");
+        let bytes = match reply {
+            Reply::Found(bytes) => bytes,
+            Reply::NotFound => {
+                return Err(P2pError::NotFound {
+                    peer: peer.to_string(),
+                    what: what(),
+                });
+            }
+            Reply::Busy => {
+                return Err(P2pError::Busy {
+                    peer: peer.to_string(),
+                });
+            }
+            Reply::Failed => {
+                return Err(P2pError::PeerFailed {
+                    peer: peer.to_string(),
+                    what: what(),
+                });
+            }
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = verify_cid(&cid, &bytes).map_err(|e| e.to_string());
+            (bytes, result)
+        })
+        .await
+        .map_err(|_| P2pError::Stopped)?;
+        match checked {
+            (bytes, Ok(())) => Ok(bytes),
+            (_, Err(reason)) => {
+                self.stats.count_bad_content();
+                warn!(target: "pedals::p2p", %peer, %cid, %reason, "a peer sent a blob that does not match its CID");
+                Err(P2pError::BadBlob {
+                    peer: peer.to_string(),
+                    cid: cid.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Finds the providers of `cid` and downloads it from the first that delivers bytes
+    /// matching it, trying the nearest (by ping) first; returns the bytes and who sent them.
+    pub async fn fetch_blob(&self, cid: Cid) -> Result<(Vec<u8>, PeerId), P2pError> {
+        let mut providers = self.find_providers(cid).await?;
+        if providers.is_empty() {
+            return Err(P2pError::NoProviders {
+                cid: cid.to_string(),
+            });
+        }
+        let rtt: HashMap<PeerId, Duration> = self
+            .peers()
+            .await?
+            .into_iter()
+            .filter_map(|p| p.rtt.map(|r| (p.peer, r)))
+            .collect();
+        providers.sort_by_key(|p| rtt.get(p).copied().unwrap_or(Duration::MAX));
+        let mut errors = Vec::new();
+        for peer in providers {
+            match self.fetch_blob_from(peer, cid).await {
+                Ok(bytes) => return Ok((bytes, peer)),
+                Err(e) => {
+                    debug!(target: "pedals::p2p", %peer, %cid, error = %e, "provider failed, trying the next");
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        Err(P2pError::AllProvidersFailed {
+            cid: cid.to_string(),
+            errors,
+        })
+    }
+
+    /// Downloads the state of `job` after `step` steps from `peer` and verifies its openings
+    /// against `claim` (the trace root and step count the worker posted on-chain).
+    pub async fn fetch_checkpoint(
+        &self,
+        peer: PeerId,
+        job: u64,
+        step: u64,
+        claim: TraceClaim,
+    ) -> Result<VerifiedCheckpoint, P2pError> {
+        let request = CheckpointRequest { job, step };
+        let reply = self
+            .call(|reply| Command::Checkpoint {
+                peer,
+                request,
+                reply,
+            })
+            .await??;
+        let what = || format!("checkpoint {step} of job {job}");
+        let opening = match reply {
+            Reply::Found(opening) => opening,
+            Reply::NotFound => {
+                return Err(P2pError::NotFound {
+                    peer: peer.to_string(),
+                    what: what(),
+                });
+            }
+            Reply::Busy => {
+                return Err(P2pError::Busy {
+                    peer: peer.to_string(),
+                });
+            }
+            Reply::Failed => {
+                return Err(P2pError::PeerFailed {
+                    peer: peer.to_string(),
+                    what: what(),
+                });
+            }
+        };
+        match verify_opening(&claim, step, &opening) {
+            Ok((hash, next_hash)) => Ok(VerifiedCheckpoint {
+                state: opening.state,
+                hash,
+                next_hash,
+            }),
+            Err(reason) => {
+                self.stats.count_bad_content();
+                warn!(target: "pedals::p2p", %peer, job, step, %reason, "a peer sent a checkpoint that does not verify");
+                Err(P2pError::BadCheckpoint {
+                    peer: peer.to_string(),
+                    job,
+                    step,
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Publishes an announcement on its topic.
+    pub async fn publish(&self, announcement: &Announcement) -> Result<(), P2pError> {
+        self.publish_raw(announcement.topic(), announcement.encode())
+            .await
+    }
+
+    /// Publishes raw bytes on `topic`. Peers validate them like any message, so this is for
+    /// tools and tests that need to send what [`Client::publish`] would not.
+    pub async fn publish_raw(
+        &self,
+        topic: gossipsub::IdentTopic,
+        data: Vec<u8>,
+    ) -> Result<(), P2pError> {
+        self.call(|reply| Command::Publish { topic, data, reply })
+            .await?
+    }
+
+    /// Stops the event loop; every connection closes.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}
