@@ -209,6 +209,23 @@ impl Market {
             .map_err(ChainError::from_contract)
     }
 
+    /// The latest result submitted for `job_id` (its `ResultSubmitted` event), if any: the
+    /// step count, trace root, final state hash and result CID the worker committed to.
+    pub async fn submitted_result(
+        &self,
+        job_id: U256,
+    ) -> Result<Option<crate::JobMarket::ResultSubmitted>, ChainError> {
+        let events = self
+            .job_market()
+            .ResultSubmitted_filter()
+            .topic1(job_id)
+            .from_block(self.deployment.deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events.into_iter().last().map(|(event, _)| event))
+    }
+
     /// Credit `account` can withdraw from the market.
     pub async fn credit_of(&self, account: Address) -> Result<U256, ChainError> {
         self.job_market()

@@ -12,10 +12,15 @@
 //!
 //! Every transaction goes through [`TxSender`] with its intent written together with the
 //! phase change ([`Store::advance_with_intent`]), so a restarted worker re-broadcasts what it
-//! had signed and never sends an action twice. Blobs come from the node's store; fetching
-//! them from peers over libp2p is the network layer's job (not built yet), so today the
-//! requester's files must be added to the worker's store.
+//! had signed and never sends an action twice.
+//!
+//! With a network ([`Worker::with_network`]), a job's spec, dataset and model are downloaded
+//! from the peers that provide them (the requester's node first of all), verified against
+//! their CIDs and stored before the job can be claimed; the worker then provides them, and
+//! its result, to others, and serves its checkpoints to validators through [`StoreSource`].
+//! Without one, the files must already be in the store.
 
+mod content;
 mod metrics;
 
 use std::{sync::Arc, time::Duration};
@@ -37,6 +42,7 @@ use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use tracing::{debug, info, warn};
 
+pub use content::StoreSource;
 pub use metrics::{Metrics, PhaseLabel, serve as serve_metrics};
 
 /// What a worker accepts and how it runs.
@@ -69,6 +75,9 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The network failed.
+    #[error(transparent)]
+    Net(#[from] pedals_p2p::P2pError),
     /// Training failed.
     #[error("training failed: {0}")]
     Ml(#[from] MlError),
@@ -87,6 +96,15 @@ pub struct Worker {
     deployment: Deployment,
     config: WorkerConfig,
     metrics: Arc<Metrics>,
+    net: Option<pedals_p2p::Client>,
+}
+
+/// How fetching a job's inputs went.
+enum Fetched {
+    /// Every input is in the store, verified.
+    All,
+    /// Some input is not available yet (no provider, or providers unreachable).
+    Waiting(String),
 }
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
@@ -113,7 +131,102 @@ impl Worker {
             deployment,
             config,
             metrics: Arc::new(Metrics::default()),
+            net: None,
         })
+    }
+
+    /// Fetches job inputs from peers over `net` and provides what this node holds.
+    pub fn with_network(mut self, net: pedals_p2p::Client) -> Self {
+        self.net = Some(net);
+        self
+    }
+
+    /// Announces on the network every blob this node holds for its jobs (after a restart the
+    /// DHT has forgotten them).
+    async fn provide_known(&self) -> Result<(), NodeError> {
+        let Some(net) = &self.net else {
+            return Ok(());
+        };
+        for record in self.store.jobs()? {
+            if matches!(record.phase, JobPhase::Abandoned { .. }) {
+                continue;
+            }
+            let mut cids: Vec<Cid> = [&record.spec_cid, &record.dataset_cid, &record.model_cid]
+                .into_iter()
+                .flatten()
+                .filter_map(|c| pedals_core::parse_cid(c).ok())
+                .collect();
+            let steps = self.store.checkpoint_steps(record.job_id)?;
+            if record.trace_root.is_some()
+                && let Some(last) = steps.last()
+                && let Some(bytes) = self.store.checkpoint(record.job_id, *last)?
+            {
+                cids.push(cid_of(&bytes));
+            }
+            for cid in cids {
+                if self.store.has_blob(&cid)? {
+                    net.provide(cid).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Downloads whichever of the job's spec, dataset and model the store lacks, each verified
+    /// against its CID, and provides them once stored. `Err` means the job cannot be used.
+    async fn fetch_inputs(&self, job: &IJobMarket::Job) -> Result<Fetched, String> {
+        let spec_cid = JobSpec::cid_for_hash(&job.specHash);
+        if let Some(waiting) = self.fetch(spec_cid, "spec").await? {
+            return Ok(waiting);
+        }
+        let spec_bytes = self
+            .store
+            .blob(&spec_cid)
+            .map_err(|e| e.to_string())?
+            .ok_or("the spec vanished from the store")?;
+        let spec = JobSpec::from_canonical_bytes(&spec_bytes).map_err(|e| e.to_string())?;
+        for (cid, what) in [
+            (spec.dataset_cid().map_err(|e| e.to_string())?, "dataset"),
+            (spec.model_cid().map_err(|e| e.to_string())?, "model"),
+        ] {
+            if let Some(waiting) = self.fetch(cid, what).await? {
+                return Ok(waiting);
+            }
+        }
+        Ok(Fetched::All)
+    }
+
+    /// Makes sure blob `cid` is in the store: `Ok(None)` when it is, `Ok(Some(waiting))` when
+    /// it cannot be had yet, `Err` when every provider sent bytes that do not match it.
+    async fn fetch(&self, cid: Cid, what: &str) -> Result<Option<Fetched>, String> {
+        if self.store.has_blob(&cid).map_err(|e| e.to_string())? {
+            return Ok(None);
+        }
+        let Some(net) = &self.net else {
+            return Ok(Some(Fetched::Waiting(format!(
+                "the {what} {cid} is not in the store and this node has no network"
+            ))));
+        };
+        match net.fetch_blob(cid).await {
+            Ok((bytes, from)) => {
+                self.store
+                    .put_blob_expecting(&cid, &bytes)
+                    .map_err(|e| e.to_string())?;
+                info!(target: "pedals::node", %cid, %from, bytes = bytes.len(), what, "fetched and verified");
+                if let Err(e) = net.provide(cid).await {
+                    warn!(target: "pedals::node", %cid, error = %e, "cannot announce a fetched blob");
+                }
+                Ok(None)
+            }
+            Err(pedals_p2p::P2pError::AllProvidersFailed { errors, bad, .. })
+                if bad == errors.len() =>
+            {
+                Err(format!(
+                    "every provider of its {what} {cid} sent bytes that do not match the CID"
+                ))
+            }
+            Err(e) => Ok(Some(Fetched::Waiting(format!("the {what}: {e}")))),
+        }
     }
 
     /// The worker's metrics (serve them with [`serve_metrics`]).
@@ -154,6 +267,7 @@ impl Worker {
 
     /// Finishes whatever the last run left in flight: every stored, unsettled transaction.
     pub async fn resume(&self) -> Result<(), NodeError> {
+        self.provide_known().await?;
         for (intent, result) in self.sender.resume().await? {
             if let Err(e) = result {
                 warn!(target: "pedals::node", job = intent.job_id, action = %intent.action, error = %e, "a resumed transaction did not succeed");
@@ -218,6 +332,9 @@ impl Worker {
         self.metrics
             .open_transactions
             .set(self.store.open_intents()?.len() as i64);
+        if let Some(net) = &self.net {
+            self.metrics.record_network(net.stats().snapshot());
+        }
         if let Some(cursor) = self.store.cursor()? {
             let head = self
                 .provider
@@ -240,6 +357,7 @@ impl Worker {
         };
         if self.store.job(id)?.is_none() {
             let mut record = JobRecord::new(id, JobPhase::Seen);
+            record.spec_cid = Some(JobSpec::cid_for_hash(&posted.request.specHash).to_string());
             record.dataset_cid = pedals_core::cid_from_bytes(&posted.request.datasetCid)
                 .ok()
                 .map(|c| c.to_string());
@@ -322,12 +440,20 @@ impl Worker {
                     format!("the job is {status:?} on-chain, no longer open"),
                 )?;
             }
-            JobPhase::Fetching => match self.load_inputs(&job, &record) {
-                Ok(Some(_)) => {
-                    self.store.advance(id, JobPhase::Ready)?;
-                }
-                Ok(None) => {
-                    debug!(target: "pedals::node", job = id, "waiting for the job's data");
+            JobPhase::Fetching => match self.fetch_inputs(&job).await {
+                Ok(Fetched::All) => match self.load_inputs(&job, &record) {
+                    Ok(Some(_)) => {
+                        self.store.advance(id, JobPhase::Ready)?;
+                    }
+                    Ok(None) => {
+                        debug!(target: "pedals::node", job = id, "waiting for the job's data");
+                    }
+                    Err(reason) => {
+                        self.abandon(id, format!("its data cannot be used: {reason}"))?;
+                    }
+                },
+                Ok(Fetched::Waiting(reason)) => {
+                    debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
                 }
                 Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
             },
@@ -569,6 +695,10 @@ impl Worker {
         let root = outcome.trace()?.root();
         self.store.update_job(id, |r| r.trace_root = Some(root))?;
         self.store.advance(id, JobPhase::Trained)?;
+        if let Some(net) = &self.net {
+            let result = cid_of(&outcome.final_state.to_bytes()?);
+            net.provide(result).await?;
+        }
         info!(target: "pedals::node", job = id, steps, from, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
         Ok(())
     }

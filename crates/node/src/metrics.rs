@@ -12,6 +12,7 @@ use std::{
 };
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use pedals_p2p::NetStatsSnapshot;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -41,6 +42,17 @@ pub struct Metrics {
     pub training_steps_per_second: Gauge<f64, AtomicU64>,
     /// Rounds that failed (RPC errors and the like).
     pub failed_rounds: Counter,
+    /// Peers connected.
+    pub peers: Gauge,
+    /// Bytes of blobs and checkpoints served to peers.
+    pub bytes_served: Counter,
+    /// Blobs served to peers.
+    pub blobs_served: Counter,
+    /// Checkpoints served to peers.
+    pub checkpoints_served: Counter,
+    /// Blobs and checkpoints received that failed verification.
+    pub bad_content: Counter,
+    last_network: Mutex<NetStatsSnapshot>,
     last_good_round: Mutex<Option<Instant>>,
 }
 
@@ -75,6 +87,32 @@ impl Default for Metrics {
         );
         let failed_rounds = Counter::default();
         registry.register("failed_rounds", "Rounds that failed", failed_rounds.clone());
+        let peers = Gauge::<i64, AtomicI64>::default();
+        registry.register("p2p_peers", "Peers connected", peers.clone());
+        let bytes_served = Counter::default();
+        registry.register(
+            "p2p_served_bytes",
+            "Bytes of blobs and checkpoints served to peers",
+            bytes_served.clone(),
+        );
+        let blobs_served = Counter::default();
+        registry.register(
+            "p2p_blobs_served",
+            "Blobs served to peers",
+            blobs_served.clone(),
+        );
+        let checkpoints_served = Counter::default();
+        registry.register(
+            "p2p_checkpoints_served",
+            "Checkpoints served to peers",
+            checkpoints_served.clone(),
+        );
+        let bad_content = Counter::default();
+        registry.register(
+            "p2p_bad_content",
+            "Blobs and checkpoints received that failed verification and were dropped",
+            bad_content.clone(),
+        );
         Self {
             registry,
             jobs,
@@ -83,12 +121,39 @@ impl Default for Metrics {
             open_transactions,
             training_steps_per_second,
             failed_rounds,
+            peers,
+            bytes_served,
+            blobs_served,
+            checkpoints_served,
+            bad_content,
+            last_network: Mutex::new(NetStatsSnapshot::default()),
             last_good_round: Mutex::new(None),
         }
     }
 }
 
 impl Metrics {
+    /// Brings the network figures up to `now` (the counters grow by the difference from the
+    /// last snapshot).
+    pub fn record_network(&self, now: NetStatsSnapshot) {
+        let mut last = self
+            .last_network
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.peers.set(now.peers as i64);
+        self.bytes_served
+            .inc_by(now.bytes_served.saturating_sub(last.bytes_served));
+        self.blobs_served
+            .inc_by(now.blobs_served.saturating_sub(last.blobs_served));
+        self.checkpoints_served.inc_by(
+            now.checkpoints_served
+                .saturating_sub(last.checkpoints_served),
+        );
+        self.bad_content
+            .inc_by(now.bad_content.saturating_sub(last.bad_content));
+        *last = now;
+    }
+
     /// Marks a round as done.
     pub fn round_ok(&self) {
         *self

@@ -91,6 +91,8 @@ pub enum P2pError {
         cid: String,
         /// One line per provider tried.
         errors: Vec<String>,
+        /// How many of them sent bytes that do not match the CID.
+        bad: usize,
     },
     /// Publishing on gossip failed.
     #[error("cannot publish the announcement: {0}")]

@@ -940,10 +940,12 @@ impl Client {
             .collect();
         providers.sort_by_key(|p| rtt.get(p).copied().unwrap_or(Duration::MAX));
         let mut errors = Vec::new();
+        let mut bad = 0;
         for peer in providers {
             match self.fetch_blob_from(peer, cid).await {
                 Ok(bytes) => return Ok((bytes, peer)),
                 Err(e) => {
+                    bad += usize::from(matches!(e, P2pError::BadBlob { .. }));
                     debug!(target: "pedals::p2p", %peer, %cid, error = %e, "provider failed, trying the next");
                     errors.push(e.to_string());
                 }
@@ -952,6 +954,7 @@ impl Client {
         Err(P2pError::AllProvidersFailed {
             cid: cid.to_string(),
             errors,
+            bad,
         })
     }
 

@@ -150,6 +150,9 @@ pub struct JobRecord {
     /// Where the job stands.
     #[serde(flatten)]
     pub phase: JobPhase,
+    /// The job spec's CID (string form), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_cid: Option<String>,
     /// The dataset's CID (string form), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_cid: Option<String>,
@@ -167,6 +170,7 @@ impl JobRecord {
         Self {
             job_id,
             phase,
+            spec_cid: None,
             dataset_cid: None,
             model_cid: None,
             trace_root: None,

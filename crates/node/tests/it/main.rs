@@ -1,4 +1,5 @@
 //! Integration tests of pedals-node: the worker against a real anvil with the contracts
 //! deployed by the project's own deploy script.
 
+mod network;
 mod worker;

@@ -15,17 +15,17 @@ use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig, Trainer, exa
 use pedals_node::{Worker, WorkerConfig};
 use pedals_store::{Action, JobPhase, Store};
 
-const PAYMENT: u128 = 100_000_000_000_000_000; // 0.1 ETH
-const STEPS: u64 = 20;
-const WINDOW: u32 = 10;
+pub(crate) const PAYMENT: u128 = 100_000_000_000_000_000; // 0.1 ETH
+pub(crate) const STEPS: u64 = 20;
+pub(crate) const WINDOW: u32 = 10;
 
-struct Job {
-    spec: JobSpec,
-    dataset: Vec<u8>,
-    model: Vec<u8>,
+pub(crate) struct Job {
+    pub(crate) spec: JobSpec,
+    pub(crate) dataset: Vec<u8>,
+    pub(crate) model: Vec<u8>,
 }
 
-fn job() -> Job {
+pub(crate) fn job() -> Job {
     let train = TrainConfig {
         model: MlpConfig {
             layers: vec![16, 12, 4],
@@ -54,13 +54,13 @@ fn job() -> Job {
     }
 }
 
-fn provider(devnet: &Devnet) -> DynProvider {
+pub(crate) fn provider(devnet: &Devnet) -> DynProvider {
     ProviderBuilder::new()
         .connect_http(devnet.endpoint())
         .erased()
 }
 
-async fn now(devnet: &Devnet) -> u64 {
+pub(crate) async fn now(devnet: &Devnet) -> u64 {
     provider(devnet)
         .get_block_by_number(BlockNumberOrTag::Latest)
         .await
@@ -70,15 +70,15 @@ async fn now(devnet: &Devnet) -> u64 {
         .timestamp
 }
 
-struct Setup {
-    devnet: Devnet,
-    requester: Market,
-    worker: Option<Worker>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) devnet: Devnet,
+    pub(crate) requester: Market,
+    pub(crate) worker: Option<Worker>,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn w(&self) -> &Worker {
+    pub(crate) fn w(&self) -> &Worker {
         self.worker.as_ref().expect("a running worker")
     }
 
@@ -89,11 +89,11 @@ impl Setup {
     }
 }
 
-async fn worker_on(devnet: &Devnet, dir: &std::path::Path, send: SendPolicy) -> Worker {
+pub(crate) async fn worker_on(devnet: &Devnet, dir: &std::path::Path, send: SendPolicy) -> Worker {
     worker_as(devnet, 1, dir, send).await
 }
 
-async fn worker_as(
+pub(crate) async fn worker_as(
     devnet: &Devnet,
     account: usize,
     dir: &std::path::Path,
@@ -103,7 +103,7 @@ async fn worker_as(
 }
 
 /// A worker for dev `account` that reaches the chain through `rpc`.
-async fn worker_via(
+pub(crate) async fn worker_via(
     devnet: &Devnet,
     rpc: DynProvider,
     account: usize,
@@ -127,7 +127,7 @@ async fn worker_via(
     .expect("worker")
 }
 
-fn fast() -> SendPolicy {
+pub(crate) fn fast() -> SendPolicy {
     SendPolicy {
         receipt_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(50),
@@ -135,7 +135,7 @@ fn fast() -> SendPolicy {
     }
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let devnet = Devnet::start(DevnetConfig::default())
         .await
         .expect("devnet starts: run `make setup` first if the toolchain is missing");
@@ -161,8 +161,8 @@ async fn setup() -> Setup {
     }
 }
 
-/// Adds the requester's files to the worker's store: the stand-in for fetching them from the
-/// requester's node over libp2p, which is not built yet.
+/// Adds the requester's files to the worker's store, for the tests that are not about the
+/// network (network.rs has the worker fetch them from the requester's node).
 fn hand_over(worker: &Worker, job: &Job) {
     let store = worker.store();
     store
@@ -172,7 +172,7 @@ fn hand_over(worker: &Worker, job: &Job) {
     store.put_blob(&job.model).expect("model");
 }
 
-async fn post(s: &Setup, job: &Job) -> u64 {
+pub(crate) async fn post(s: &Setup, job: &Job) -> u64 {
     let now = now(&s.devnet).await;
     let request = JobRequest {
         specHash: job.spec.spec_hash(),
@@ -192,7 +192,7 @@ async fn post(s: &Setup, job: &Job) -> u64 {
     u64::try_from(id).expect("small id")
 }
 
-async fn tick_until(s: &Setup, id: u64, want: impl Fn(&JobPhase) -> bool) -> JobPhase {
+pub(crate) async fn tick_until(s: &Setup, id: u64, want: impl Fn(&JobPhase) -> bool) -> JobPhase {
     for _ in 0..30 {
         s.w().tick().await.expect("tick");
         let phase = s.w().store().job(id).expect("read").expect("record").phase;
@@ -228,7 +228,7 @@ async fn gas_paid(s: &Setup, id: u64, action: Action) -> U256 {
     gas_of(s, &intent.hashes).await
 }
 
-async fn balance(s: &Setup, account: Address) -> U256 {
+pub(crate) async fn balance(s: &Setup, account: Address) -> U256 {
     provider(&s.devnet)
         .get_balance(account)
         .await

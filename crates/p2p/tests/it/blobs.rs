@@ -119,7 +119,11 @@ async fn a_corrupted_blob_is_dropped_and_an_honest_provider_is_used() {
     let cid = cid_of(&blob);
     let liar = node(Arc::new(LyingSource { claims: Some(cid) }), &[]).await;
     let liar_addr = tcp_addr(&liar.client).await;
-    let fetcher = node(Arc::new(MemorySource::default()), std::slice::from_ref(&liar_addr)).await;
+    let fetcher = node(
+        Arc::new(MemorySource::default()),
+        std::slice::from_ref(&liar_addr),
+    )
+    .await;
     wait_for_peers(&fetcher.client, 1).await;
 
     let err = within(

@@ -1,0 +1,129 @@
+//! What a node serves to its peers: blobs from its store, and the checkpoints of the jobs it
+//! trained with their openings against the trace root it posted.
+//!
+//! The worker stores a checkpoint every `checkpoint_every` steps, so the state after any other
+//! step is recomputed from the nearest earlier checkpoint (at most `checkpoint_every - 1`
+//! steps) and checked against the stored trace before it is sent.
+
+use std::sync::Arc;
+
+use alloy::primitives::keccak256;
+use pedals_core::{Cid, TraceCommitment, parse_cid};
+use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use pedals_p2p::{CheckpointOpening, ContentSource};
+use pedals_store::Store;
+
+/// A [`ContentSource`] over a node's store.
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    store: Arc<Store>,
+    threads: usize,
+}
+
+impl StoreSource {
+    /// Serves from `store`, replaying steps on `threads` threads when a checkpoint is not
+    /// stored.
+    pub fn new(store: Arc<Store>, threads: usize) -> Self {
+        Self { store, threads }
+    }
+
+    fn blob_of(&self, cid: Option<&str>, what: &str) -> Result<Vec<u8>, String> {
+        let cid = cid.ok_or_else(|| format!("the job record has no {what} CID"))?;
+        let cid = parse_cid(cid).map_err(|e| e.to_string())?;
+        self.store
+            .blob(&cid)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the {what} {cid} is not in the store"))
+    }
+
+    /// The state of `job` after `step` steps: stored, or replayed from the nearest earlier
+    /// checkpoint (or the initial model).
+    fn state_after(&self, job: u64, step: u64) -> Result<Vec<u8>, String> {
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        if let Some(state) = self.store.checkpoint(job, step).map_err(|e| err(&e))? {
+            return Ok(state);
+        }
+        let record = self
+            .store
+            .job(job)
+            .map_err(|e| err(&e))?
+            .ok_or("no record of the job")?;
+        let spec =
+            JobSpec::from_canonical_bytes(&self.blob_of(record.spec_cid.as_deref(), "spec")?)
+                .map_err(|e| err(&e))?;
+        let dataset =
+            Dataset::from_canonical_bytes(&self.blob_of(record.dataset_cid.as_deref(), "dataset")?)
+                .map_err(|e| err(&e))?;
+        let from = self
+            .store
+            .checkpoint_steps(job)
+            .map_err(|e| err(&e))?
+            .into_iter()
+            .rev()
+            .find(|&s| s <= step);
+        let (from, bytes) = match from {
+            Some(s) => (
+                s,
+                self.store
+                    .checkpoint(job, s)
+                    .map_err(|e| err(&e))?
+                    .ok_or("a listed checkpoint is missing")?,
+            ),
+            None => (0, self.blob_of(record.model_cid.as_deref(), "model")?),
+        };
+        let trainer =
+            Trainer::new(CpuOps::new(self.threads), spec.train.clone()).map_err(|e| err(&e))?;
+        let mut state = MlpState::from_bytes(&spec.train.model, &bytes).map_err(|e| err(&e))?;
+        for s in from..step {
+            state = trainer
+                .replay_step(&dataset, &state, s)
+                .map_err(|e| err(&e))?;
+        }
+        state.to_bytes().map_err(|e| err(&e))
+    }
+}
+
+impl ContentSource for StoreSource {
+    fn blob(&self, cid: &Cid) -> Result<Option<Vec<u8>>, String> {
+        self.store.blob(cid).map_err(|e| e.to_string())
+    }
+
+    fn checkpoint(&self, job: u64, step: u64) -> Result<Option<CheckpointOpening>, String> {
+        let Some(record) = self.store.job(job).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        // Only a finished run has a trace root to open against.
+        let Some(root) = record.trace_root else {
+            return Ok(None);
+        };
+        let Some(point) = self.store.resume_point(job).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let trace = TraceCommitment::new(point.hashes).map_err(|e| e.to_string())?;
+        if trace.root() != root {
+            return Err(format!(
+                "the stored trace of job {job} does not lead to its recorded root"
+            ));
+        }
+        if step > trace.steps() {
+            return Ok(None);
+        }
+        let state = self.state_after(job, step)?;
+        if Some(keccak256(&state)) != trace.hash(step) {
+            return Err(format!(
+                "the recomputed state after step {step} of job {job} does not match the trace"
+            ));
+        }
+        let next = if step < trace.steps() {
+            let hash = trace.hash(step + 1).ok_or("trace too short")?;
+            Some((hash, trace.proof(step + 1).map_err(|e| e.to_string())?))
+        } else {
+            None
+        };
+        Ok(Some(CheckpointOpening {
+            state,
+            proof: trace.proof(step).map_err(|e| e.to_string())?,
+            next,
+        }))
+    }
+}

@@ -1,0 +1,173 @@
+//! The worker on a network: it fetches a job's inputs from the requester's node over libp2p,
+//! verified against their CIDs, and serves its result and its checkpoints (with openings
+//! against the trace root it posted) to whoever checks its work.
+
+use std::sync::Arc;
+
+use alloy::primitives::{U256, keccak256};
+use pedals_core::{cid_from_bytes, cid_of};
+use pedals_ml::{Dataset, MlpState, Trainer, exact::Reference};
+use pedals_node::StoreSource;
+use pedals_p2p::{
+    CheckpointOpening, ContentSource, Keypair, MemorySource, NetConfig, Network, TraceClaim,
+};
+use pedals_store::{Action, JobPhase};
+
+use crate::worker::{Job, STEPS, Setup, job, post, setup, tick_until};
+
+async fn net(source: Arc<dyn ContentSource>, bootstrap: Vec<pedals_p2p::Multiaddr>) -> Network {
+    pedals_p2p::start(
+        Keypair::generate_ed25519(),
+        NetConfig {
+            bootstrap,
+            ..NetConfig::default()
+        },
+        source,
+    )
+    .await
+    .expect("network starts")
+}
+
+/// The requester's node, serving the job's files from `source`, and the worker's, serving
+/// from its store and bootstrapped to the requester's; the worker is rebuilt to use it.
+async fn connect(s: &mut Setup, source: Arc<dyn ContentSource>, job: &Job) -> (Network, Network) {
+    let requester = net(source, Vec::new()).await;
+    for bytes in [&job.spec.to_canonical_bytes(), &job.dataset, &job.model] {
+        requester
+            .client
+            .provide(cid_of(bytes))
+            .await
+            .expect("provide");
+    }
+    let addrs = requester.client.listen_addrs().await.expect("addrs");
+    let worker = s.worker.take().expect("worker");
+    let worker_net = net(Arc::new(StoreSource::new(worker.store().clone(), 2)), addrs).await;
+    s.worker = Some(worker.with_network(worker_net.client.clone()));
+    (requester, worker_net)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators() {
+    let mut s = setup().await;
+    let job = job();
+    let files = Arc::new(MemorySource::default());
+    for bytes in [
+        job.spec.to_canonical_bytes(),
+        job.dataset.clone(),
+        job.model.clone(),
+    ] {
+        files.insert_blob(bytes);
+    }
+    let (requester, worker_net) = connect(&mut s, files, &job).await;
+    let id = post(&s, &job).await;
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    assert_eq!(
+        requester.client.stats().snapshot().blobs_served,
+        3,
+        "spec, dataset and model came from the requester's node"
+    );
+
+    // The requester downloads the result by the CID the worker committed on-chain.
+    let submitted = s
+        .requester
+        .submitted_result(U256::from(id))
+        .await
+        .expect("rpc")
+        .expect("submitted");
+    let result_cid = cid_from_bytes(&submitted.resultCid).expect("cid");
+    let (result, from) = requester
+        .client
+        .fetch_blob(result_cid)
+        .await
+        .expect("the worker serves its result");
+    assert_eq!(from, worker_net.client.peer_id());
+    assert_eq!(keccak256(&result), submitted.finalStateHash);
+
+    // A validator fetches the state after step 7 (the worker stored every 5th, so it replays
+    // two steps to serve it), checks it against the posted trace root, re-executes step 7 on
+    // its own and lands on the worker's h_8.
+    let validator = net(
+        Arc::new(MemorySource::default()),
+        worker_net.client.listen_addrs().await.expect("addrs"),
+    )
+    .await;
+    let claim = TraceClaim {
+        root: submitted.traceRoot,
+        steps: STEPS,
+    };
+    let checkpoint = validator
+        .client
+        .fetch_checkpoint(worker_net.client.peer_id(), id, 7, claim)
+        .await
+        .expect("a verified checkpoint");
+    let trainer = Trainer::new(Reference, job.spec.train.clone()).expect("trainer");
+    let data = Dataset::from_canonical_bytes(&job.dataset).expect("data");
+    let state = MlpState::from_bytes(&job.spec.train.model, &checkpoint.state).expect("state");
+    let next = trainer.replay_step(&data, &state, 7).expect("replay");
+    assert_eq!(
+        Some(keccak256(next.to_bytes().expect("bytes"))),
+        checkpoint.next_hash
+    );
+    // Past the end of the trace there is nothing to serve.
+    let err = validator
+        .client
+        .fetch_checkpoint(worker_net.client.peer_id(), id, STEPS + 1, claim)
+        .await
+        .expect_err("no such step");
+    assert!(
+        matches!(err, pedals_p2p::P2pError::NotFound { .. }),
+        "{err}"
+    );
+
+    // The worker's metrics count what it served.
+    s.w().tick().await.expect("tick");
+    let page = s.w().metrics().render();
+    assert!(
+        page.contains("pedals_p2p_checkpoints_served_total 1"),
+        "{page}"
+    );
+    assert!(page.contains("pedals_p2p_blobs_served_total 1"), "{page}");
+}
+
+/// A requester node that serves the wrong bytes for the dataset.
+struct WrongDataset {
+    honest: MemorySource,
+    dataset: pedals_core::Cid,
+}
+
+impl ContentSource for WrongDataset {
+    fn blob(&self, cid: &pedals_core::Cid) -> Result<Option<Vec<u8>>, String> {
+        if *cid == self.dataset {
+            return Ok(Some(b"not the dataset".to_vec()));
+        }
+        self.honest.blob(cid)
+    }
+
+    fn checkpoint(&self, _: u64, _: u64) -> Result<Option<CheckpointOpening>, String> {
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_served_with_the_wrong_bytes_is_never_stored_or_claimed() {
+    let mut s = setup().await;
+    let job = job();
+    let honest = MemorySource::default();
+    honest.insert_blob(job.spec.to_canonical_bytes());
+    honest.insert_blob(job.model.clone());
+    let source = Arc::new(WrongDataset {
+        honest,
+        dataset: cid_of(&job.dataset),
+    });
+    let (_requester, worker_net) = connect(&mut s, source, &job).await;
+    let id = post(&s, &job).await;
+    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
+    let JobPhase::Abandoned { reason } = phase else {
+        unreachable!()
+    };
+    assert!(reason.contains("do not match"), "{reason}");
+    let store = s.w().store();
+    assert!(!store.has_blob(&cid_of(&job.dataset)).expect("read"));
+    assert!(store.intent(id, Action::Claim).expect("read").is_none());
+    assert_eq!(worker_net.client.stats().snapshot().bad_content, 1);
+}
