@@ -22,6 +22,7 @@
 
 mod content;
 mod metrics;
+mod requester;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,6 +45,7 @@ use tracing::{debug, info, warn};
 
 pub use content::StoreSource;
 pub use metrics::{Metrics, PhaseLabel, serve as serve_metrics};
+pub use requester::{JobFiles, JobResult, PostTerms, Requester};
 
 /// What a worker accepts and how it runs.
 #[derive(Debug, Clone)]
@@ -81,6 +83,12 @@ pub enum NodeError {
     /// Training failed.
     #[error("training failed: {0}")]
     Ml(#[from] MlError),
+    /// A job cannot be posted or its result used; the message says why.
+    #[error("{0}")]
+    Job(String),
+    /// A dataset is unusable.
+    #[error(transparent)]
+    Data(#[from] pedals_ml::DataError),
     /// A training task panicked or was cancelled.
     #[error("the training task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

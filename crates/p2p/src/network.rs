@@ -35,7 +35,7 @@ const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/kad/1");
 const IDENTIFY_PROTOCOL: &str = "/pedals/id/1";
 
 /// How a node joins the network and what it accepts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
     /// Addresses to listen on. The default is TCP and QUIC on loopback, on ports the system
     /// picks; a provider that serves the internet listens on `0.0.0.0`.

@@ -10,15 +10,16 @@ use std::{
 };
 
 use alloy::{
-    primitives::{U256, aliases::U40, keccak256, utils::format_ether},
+    primitives::{U256, utils::format_ether},
     providers::{Provider, ProviderBuilder},
 };
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
-use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, TxOutcome};
+use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market, TxOutcome};
 use pedals_core::cid_of;
-use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig, Trainer, exact::CpuOps};
-use pedals_node::{Worker, WorkerConfig};
+use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
+use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, Worker, WorkerConfig};
+use pedals_p2p::NetConfig;
 use pedals_store::{Action, JobPhase, Store};
 use serde_json::json;
 
@@ -119,8 +120,33 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     )
     .await
     .wrap_err("could not connect to the devnet")?;
+    // Two nodes on loopback: the requester's serves the job's files from its store, the
+    // worker's joins through it and fetches them by CID over libp2p.
+    let requester_dir =
+        tempfile::tempdir().wrap_err("could not create the requester's data directory")?;
+    let requester_store = Arc::new(Store::open(requester_dir.path())?);
+    let requester_net = pedals_p2p::start(
+        pedals_p2p::Keypair::generate_ed25519(),
+        NetConfig::default(),
+        Arc::new(StoreSource::new(requester_store.clone(), 1)),
+    )
+    .await?;
+    let requester = Requester::new(
+        requester,
+        requester_store,
+        Some(requester_net.client.clone()),
+    );
     let data_dir = tempfile::tempdir().wrap_err("could not create the worker's data directory")?;
     let store = Arc::new(Store::open(data_dir.path())?);
+    let worker_net = pedals_p2p::start(
+        pedals_p2p::Keypair::generate_ed25519(),
+        NetConfig {
+            bootstrap: requester_net.client.listen_addrs().await?,
+            ..NetConfig::default()
+        },
+        Arc::new(StoreSource::new(store.clone(), 1)),
+    )
+    .await?;
     let chain = ProviderBuilder::new()
         .connect_http(devnet.endpoint())
         .erased();
@@ -133,44 +159,35 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         deployment.clone(),
         WorkerConfig::default(),
     )
-    .await?;
+    .await?
+    .with_network(worker_net.client.clone());
 
-    let params = requester.parameters().await?;
+    let market = requester.market();
+    let params = market.parameters().await?;
     let payment = U256::from(10u64).pow(U256::from(17u64)); // 0.1 ETH
     worker
-        .ensure_stake(requester.stake_to_claim(payment).await?)
+        .ensure_stake(market.stake_to_claim(payment).await?)
         .await
         .wrap_err("the worker could not stake")?;
-    // The requester's files reach the worker's store directly: the libp2p transfer that will
-    // carry them is not built yet.
-    for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
-        store.put_blob(blob)?;
-    }
     let worker_before = chain.get_balance(worker.address()).await?;
-    let requester_before = requester.balance(requester.sender()).await?;
-
-    let now = requester
-        .provider()
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await?
-        .context("the devnet has no latest block")?
-        .header
-        .timestamp;
-    let request = JobRequest {
-        specHash: spec.spec_hash(),
-        modelCid: cid_of(&model).to_bytes().into(),
-        datasetCid: cid_of(&dataset).to_bytes().into(),
-        steps: DEMO_STEPS as u32,
-        verification: 0,
-        claimDeadline: U40::from(now + 600),
-        deliveryDeadline: U40::from(now + 3600),
-        challengeWindow: params.minChallengeWindow,
-    };
-    let (job_id, posted) = requester
-        .post_job(request, payment)
+    let requester_before = market.balance(market.sender()).await?;
+    let (id, posted) = requester
+        .post(
+            &JobFiles {
+                spec: spec.clone(),
+                dataset,
+                model,
+            },
+            &PostTerms {
+                payment,
+                claim_within: 600,
+                deliver_within: 3600,
+                challenge_window: params.minChallengeWindow,
+            },
+        )
         .await
         .wrap_err("posting the job failed")?;
-    let id = u64::try_from(job_id).wrap_err("job id beyond u64")?;
+    let job_id = U256::from(id);
     if !args.json {
         println!(
             "devnet {} (chain {}), JobMarket {}, StakeManager {}",
@@ -210,36 +227,25 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         }
     };
 
-    // The requester checks the result against the on-chain commitment and evaluates it.
-    let job = requester.job(job_id).await?;
+    // The requester fetches the result from the worker's node by the CID the worker posted,
+    // checks it against the on-chain commitment, and evaluates it.
+    let job = market.job(job_id).await?;
     let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
     eyre::ensure!(
         status == JobStatus::Finalized,
         "the job is {status}, not finalized"
     );
-    let result = store
-        .checkpoint(id, DEMO_STEPS)?
-        .context("the worker kept no final checkpoint")?;
-    let submitted = requester
-        .job_market()
-        .ResultSubmitted_filter()
-        .topic1(job_id)
-        .from_block(deployment.deployment_block)
-        .query()
+    let result = requester
+        .result(id, std::time::Duration::from_secs(30))
         .await
-        .wrap_err("could not read the ResultSubmitted event")?;
-    let (event, _) = submitted
-        .first()
-        .context("the job has no ResultSubmitted event")?;
+        .wrap_err("the requester could not get the result")?;
     eyre::ensure!(
-        keccak256(&result) == event.finalStateHash
-            && cid_of(&result).to_bytes() == event.resultCid.to_vec()
-            && event.traceRoot == job.traceRoot,
+        result.submitted.traceRoot == job.traceRoot,
         "the result does not match what the worker committed on-chain"
     );
-    let trained = MlpState::from_bytes(&spec.train.model, &result)?;
-    let accuracy =
-        Trainer::new(CpuOps::default(), spec.train.clone())?.accuracy(&trained, &test)?;
+    let accuracy = result.accuracy(&test)?;
+    let served = requester_net.client.stats().snapshot();
+    let worker_served = worker_net.client.stats().snapshot();
 
     let mut txs = Vec::new();
     for action in [
@@ -275,12 +281,12 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         "the worker's balance does not add up: before {worker_before}, after {worker_after}, \
          payout {payout}, gas {worker_gas}"
     );
-    let requester_after = requester.balance(requester.sender()).await?;
+    let requester_after = market.balance(market.sender()).await?;
     eyre::ensure!(
         requester_after == requester_before - payment - posted.fee(),
         "the requester's balance does not add up"
     );
-    txs.insert(1, ("post".into(), requester.sender(), posted));
+    txs.insert(1, ("post".into(), market.sender(), posted));
     let elapsed = started.elapsed();
 
     if args.json {
@@ -304,6 +310,11 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
                 "gasUsed": tx.gas_used,
                 "effectiveGasPrice": tx.effective_gas_price.to_string(),
             })).collect::<Vec<_>>(),
+            "network": {
+                "requesterBytesServed": served.bytes_served,
+                "requesterBlobsServed": served.blobs_served,
+                "workerBytesServed": worker_served.bytes_served,
+            },
             "paidAfterMs": trained_at.as_millis() as u64,
             "elapsedMs": elapsed.as_millis() as u64,
         });
@@ -317,6 +328,11 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
             );
         }
         println!();
+        println!(
+            "over libp2p: the worker fetched the spec, dataset and model ({:.1} MB) from the requester's node, the requester fetched the result ({:.1} kB) from the worker's",
+            served.bytes_served as f64 / 1e6,
+            worker_served.bytes_served as f64 / 1e3
+        );
         println!(
             "trace root {} over {DEMO_STEPS} steps; the result matches the worker's on-chain commitments and scores {:.2}% on 2000 held-out digits",
             job.traceRoot,

@@ -1,6 +1,8 @@
 //! One module per command.
 
 mod devnet;
+mod job;
+mod net;
 mod provider;
 mod secret;
 mod wallet;
@@ -13,6 +15,9 @@ pub(crate) enum Command {
     /// A local devnet: anvil with every Pedals contract deployed.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// Requester commands: post a job, follow it, get its result, cancel it.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
@@ -25,6 +30,7 @@ impl Command {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             Self::Devnet(cmd) => cmd.run().await,
+            Self::Job(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,
         }

@@ -9,13 +9,12 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use alloy::{
     primitives::U256,
     providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
 use clap::{Args, Subcommand};
 use eyre::Context;
 use pedals_chain::Deployment;
-use pedals_node::{Worker, WorkerConfig, serve_metrics};
+use pedals_node::{StoreSource, Worker, WorkerConfig, serve_metrics};
 use pedals_store::Store;
 use serde::Deserialize;
 use tracing::info;
@@ -64,6 +63,8 @@ pub(crate) struct RunArgs {
     /// Address of the /metrics and /health endpoints [default: 127.0.0.1:9464].
     #[arg(long, env = "PEDALS_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    net: super::net::NetArgs,
 }
 
 /// The config file: the same settings as the flags.
@@ -79,6 +80,10 @@ struct FileConfig {
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    listen: Vec<pedals_p2p::Multiaddr>,
+    #[serde(default)]
+    bootstrap: Vec<pedals_p2p::Multiaddr>,
 }
 
 /// Everything resolved.
@@ -93,6 +98,7 @@ struct Settings {
     stake_wei: Option<U256>,
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
+    net: pedals_p2p::NetConfig,
 }
 
 fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
@@ -148,6 +154,7 @@ impl RunArgs {
                 .metrics_addr
                 .or(file.metrics_addr)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
+            net: self.net.config(&file.listen, &file.bootstrap),
         })
     }
 }
@@ -161,14 +168,8 @@ impl ProviderCommand {
 }
 
 async fn run(settings: Settings) -> eyre::Result<()> {
-    let password = super::secret::password(settings.password_file.as_deref())?;
     let signer =
-        PrivateKeySigner::decrypt_keystore(&settings.keystore, password).wrap_err_with(|| {
-            format!(
-                "cannot open the keystore {}: wrong password, or not a keystore file",
-                settings.keystore.display()
-            )
-        })?;
+        super::secret::open_keystore(&settings.keystore, settings.password_file.as_deref())?;
     let deployment = Deployment::load(&settings.deployment)?;
     let provider = ProviderBuilder::new()
         .connect_http(settings.rpc_url.clone())
@@ -185,17 +186,19 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .wrap_err_with(|| format!("cannot create {}", settings.data_dir.display()))?;
     let store = Arc::new(Store::open(&settings.data_dir)?);
-    let worker = Worker::new(
-        provider,
-        signer,
-        store,
-        deployment,
-        WorkerConfig {
-            min_wei_per_step: settings.min_wei_per_step,
-            ..WorkerConfig::default()
-        },
+    let config = WorkerConfig {
+        min_wei_per_step: settings.min_wei_per_step,
+        ..WorkerConfig::default()
+    };
+    let network = super::net::start_node(
+        &settings.data_dir,
+        settings.net.clone(),
+        Arc::new(StoreSource::new(store.clone(), config.threads)),
     )
     .await?;
+    let worker = Worker::new(provider, signer, store, deployment, config)
+        .await?
+        .with_network(network.client.clone());
     info!(target: "pedals::node", account = %worker.address(), data_dir = %settings.data_dir.display(), "provider starting");
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let (metrics_addr, metrics_task) = serve_metrics(
@@ -223,6 +226,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     worker.run(settings.poll, shutdown_signal()).await?;
     let _ = stop_metrics.send(());
     let _ = metrics_task.await;
+    network.client.shutdown().await;
     info!(target: "pedals::node", "provider stopped");
     Ok(())
 }

@@ -2,7 +2,22 @@
 
 use std::path::{Path, PathBuf};
 
+use alloy::signers::local::PrivateKeySigner;
 use eyre::Context;
+
+/// Opens an encrypted keystore with its password (see [`password`]).
+pub(crate) fn open_keystore(
+    keystore: &Path,
+    password_file: Option<&Path>,
+) -> eyre::Result<PrivateKeySigner> {
+    let password = password(password_file)?;
+    PrivateKeySigner::decrypt_keystore(keystore, password).wrap_err_with(|| {
+        format!(
+            "cannot open the keystore {}: wrong password, or not a keystore file",
+            keystore.display()
+        )
+    })
+}
 
 /// The default folder of keystores: the user's data folder, `pedals/keystores`.
 pub(crate) fn default_keystore_dir() -> PathBuf {

