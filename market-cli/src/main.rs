@@ -14,12 +14,13 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "pedals", version, about, propagate_version = true)]
 struct Cli {
-    /// Log filter (tracing's EnvFilter syntax), e.g. `pedals=debug`.
+    /// Log filter (tracing's EnvFilter syntax), e.g. `pedals=debug`. The default keeps kad's
+    /// "no known peers" warnings, normal for a node nobody has dialed yet, out.
     #[arg(
         long,
         global = true,
         env = "PEDALS_LOG",
-        default_value = "pedals=info,warn"
+        default_value = "pedals=info,warn,libp2p_kad=error"
     )]
     log: String,
 

@@ -239,6 +239,9 @@ pub async fn start(
     for addr in &config.bootstrap {
         dial(&mut swarm, addr.clone())?;
     }
+    if config.bootstrap.is_empty() {
+        info!(target: "pedals::p2p", "no bootstrap peers: this node joins the network when a peer dials it");
+    }
     let (commands, command_rx) = mpsc::channel(config.queue.max(1));
     let (event_tx, events) = mpsc::channel(config.queue.max(1));
     let (served_tx, served_rx) = mpsc::channel(config.queue.max(1));
@@ -308,6 +311,7 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             }
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
             kad_config.set_query_timeout(Duration::from_secs(10));
+
             let mut kad =
                 kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
             // Serve kad queries without waiting for a confirmed external address: on a LAN
