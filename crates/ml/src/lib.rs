@@ -16,6 +16,7 @@ mod data;
 mod error;
 pub mod exact;
 pub mod float;
+pub mod inference;
 mod mlp;
 mod spec;
 mod trainer;
@@ -28,5 +29,5 @@ pub use data::{
 pub use error::MlError;
 pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
-pub use spec::{JobSpec, SPEC_VERSION};
+pub use spec::{InferenceSpec, JobSpec, SPEC_VERSION};
 pub use trainer::{Session, TrainConfig, TrainOutcome, Trainer, batch_indices};

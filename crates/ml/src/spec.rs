@@ -11,7 +11,9 @@ use crate::{MlError, TrainConfig};
 /// Version of the spec format.
 pub const SPEC_VERSION: u32 = 1;
 
-/// A training job: the exact-mode job, the dataset and the initial model by CID.
+/// A job: training (the exact-mode job, the dataset and the initial model by CID) or, with
+/// [`JobSpec::inference`] set, batch inference (the model given by CID run over the dataset in
+/// chunks; see [`crate::inference`]).
 ///
 /// The canonical bytes are the compact JSON of this struct (fields in declaration order, no
 /// whitespace, integers only), so every implementation that serializes the same values gets
@@ -24,8 +26,22 @@ pub struct JobSpec {
     pub train: TrainConfig,
     /// CIDv1 (string form) of the dataset's canonical bytes.
     pub dataset: String,
-    /// CIDv1 (string form) of the initial model state's canonical bytes.
+    /// CIDv1 (string form) of the initial model state's canonical bytes (for inference, the
+    /// model that is run).
     pub model: String,
+    /// Present for a batch-inference job: `train.model` is the architecture, `train.steps` the
+    /// number of chunks, and the optimizer fields are unused. Absent (and not serialized) for
+    /// training, so training specs keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<InferenceSpec>,
+}
+
+/// How a batch-inference job splits its dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InferenceSpec {
+    /// Samples per chunk (the last may be shorter), at most [`crate::exact::MAX_BATCH`]; one
+    /// chunk is one step of the trace.
+    pub chunk: u64,
 }
 
 impl JobSpec {
@@ -36,6 +52,32 @@ impl JobSpec {
             train,
             dataset: dataset.to_string(),
             model: model.to_string(),
+            inference: None,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// A batch-inference spec: `model` (architecture `config`) run over the `samples` of
+    /// `dataset` in chunks of `chunk`.
+    pub fn inference(
+        config: crate::MlpConfig,
+        samples: usize,
+        chunk: u64,
+        dataset: &Cid,
+        model: &Cid,
+    ) -> Result<Self, MlError> {
+        let spec = Self {
+            version: SPEC_VERSION,
+            train: TrainConfig {
+                model: config,
+                seed: 0,
+                steps: crate::inference::chunk_count(samples as u64, chunk.max(1)),
+                checkpoint_every: 1,
+            },
+            dataset: dataset.to_string(),
+            model: model.to_string(),
+            inference: Some(InferenceSpec { chunk }),
         };
         spec.validate()?;
         Ok(spec)
@@ -54,6 +96,15 @@ impl JobSpec {
             return Err(MlError::Config(
                 "a job needs at least one step and a checkpoint interval of at least 1".into(),
             ));
+        }
+        if let Some(inference) = &self.inference
+            && !(1..=crate::exact::MAX_BATCH as u64).contains(&inference.chunk)
+        {
+            return Err(MlError::Config(format!(
+                "an inference chunk of {} samples: it must be 1 to {}",
+                inference.chunk,
+                crate::exact::MAX_BATCH
+            )));
         }
         self.dataset_cid()?;
         self.model_cid()?;

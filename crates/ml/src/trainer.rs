@@ -262,17 +262,22 @@ impl<O: ExactOps> Trainer<O> {
         Ok(trace)
     }
 
-    /// Predicted class of every sample: the index of the largest logit, the lowest on a tie.
-    pub fn predict(&self, state: &MlpState, inputs: &Mat) -> Vec<u32> {
+    /// The exact logits (Q8) of every sample: one row per input row, one column per class.
+    pub fn logits(&self, state: &MlpState, inputs: &Mat) -> Mat {
         let s = DeviceState::upload(&self.ops, state);
         let x = self.ops.load(inputs);
-        let logits = self.ops.read(&mlp::forward(
+        self.ops.read(&mlp::forward(
             &self.ops,
             &self.config.model,
             &s,
             &x,
             inputs.rows,
-        ));
+        ))
+    }
+
+    /// Predicted class of every sample: the index of the largest logit, the lowest on a tie.
+    pub fn predict(&self, state: &MlpState, inputs: &Mat) -> Vec<u32> {
+        let logits = self.logits(state, inputs);
         logits
             .data
             .chunks(logits.cols)

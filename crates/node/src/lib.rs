@@ -39,7 +39,7 @@ use pedals_chain::{
     SendPolicy, StakeManager, TxSender,
 };
 use pedals_core::{Cid, cid_of};
-use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps};
+use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps, inference};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use tracing::{debug, info, warn};
 
@@ -164,12 +164,10 @@ impl Worker {
                 .flatten()
                 .filter_map(|c| pedals_core::parse_cid(c).ok())
                 .collect();
-            let steps = self.store.checkpoint_steps(record.job_id)?;
-            if record.trace_root.is_some()
-                && let Some(last) = steps.last()
-                && let Some(bytes) = self.store.checkpoint(record.job_id, *last)?
+            if let Some(result) = &record.result_cid
+                && let Ok(cid) = pedals_core::parse_cid(result)
             {
-                cids.push(cid_of(&bytes));
+                cids.push(cid);
             }
             for cid in cids {
                 if self.store.has_blob(&cid)? {
@@ -430,6 +428,16 @@ impl Worker {
             .model
             .check_dataset(&dataset)
             .map_err(|e| e.to_string())?;
+        if let Some(inference) = &spec.inference {
+            let chunks = inference::chunk_count(dataset.len() as u64, inference.chunk);
+            if chunks != spec.train.steps {
+                return Err(format!(
+                    "the spec runs {} chunks but {} samples make {chunks}",
+                    spec.train.steps,
+                    dataset.len()
+                ));
+            }
+        }
         let init = MlpState::from_bytes(&spec.train.model, &model).map_err(|e| e.to_string())?;
         Ok(Some((spec, dataset, init)))
     }
@@ -660,6 +668,9 @@ impl Worker {
             Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
             Err(reason) => return self.abandon(id, reason),
         };
+        if let Some(inference) = spec.inference {
+            return self.infer(id, &spec, dataset, init, inference.chunk).await;
+        }
         let (start, prefix, from) = match self.store.resume_point(id)? {
             Some(point) if point.steps_done > 0 => (
                 MlpState::from_bytes(&spec.train.model, &point.state)?,
@@ -701,14 +712,66 @@ impl Worker {
                 .set((steps - from) as f64 / seconds);
         }
         let root = outcome.trace()?.root();
-        self.store.update_job(id, |r| r.trace_root = Some(root))?;
-        self.store.advance(id, JobPhase::Trained)?;
-        if let Some(net) = &self.net {
-            let result = cid_of(&outcome.final_state.to_bytes()?);
-            net.provide(result).await?;
-        }
+        let result = cid_of(&outcome.final_state.to_bytes()?);
+        self.finish_run(id, root, result).await?;
         info!(target: "pedals::node", job = id, steps, from, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
         Ok(())
+    }
+
+    /// Records a finished run (its trace root and result), marks the job trained, and
+    /// provides the result on the network.
+    async fn finish_run(&self, id: u64, root: B256, result: Cid) -> Result<(), NodeError> {
+        self.store.update_job(id, |r| {
+            r.trace_root = Some(root);
+            r.result_cid = Some(result.to_string());
+        })?;
+        self.store.advance(id, JobPhase::Trained)?;
+        if let Some(net) = &self.net {
+            net.provide(result).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a batch-inference job: every chunk's outputs stored as the checkpoint after that
+    /// step (the model as checkpoint 0), the trace with the last, and the result blob.
+    async fn infer(
+        &self,
+        id: u64,
+        spec: &JobSpec,
+        dataset: Dataset,
+        model: MlpState,
+        chunk: u64,
+    ) -> Result<(), NodeError> {
+        self.store
+            .advance(id, JobPhase::Training { steps_done: 0 })?;
+        let threads = self.config.threads;
+        let store = self.store.clone();
+        let train = spec.train.clone();
+        let started = std::time::Instant::now();
+        let (root, result) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+            let model_bytes = model.to_bytes()?;
+            let trainer = Trainer::new(CpuOps::new(threads), train)?;
+            let outcome = inference::run(&trainer, &dataset, &model, &model_bytes, chunk)?;
+            let result = store.put_blob(&outcome.result_bytes())?;
+            store.put_checkpoint(id, 0, &model_bytes)?;
+            let last = outcome.chunks.len() as u64;
+            for (i, out) in outcome.chunks.iter().enumerate() {
+                let step = i as u64 + 1;
+                if step == last {
+                    store.put_resumable_checkpoint(id, step, out, &outcome.hashes)?;
+                } else {
+                    store.put_checkpoint(id, step, out)?;
+                }
+            }
+            let root = pedals_core::TraceCommitment::new(outcome.hashes)
+                .map_err(|e| MlError::Checkpoint(e.to_string()))?
+                .root();
+            Ok((root, result))
+        })
+        .await??;
+        self.metrics.steps_trained.inc_by(spec.train.steps);
+        info!(target: "pedals::node", job = id, chunks = spec.train.steps, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "inference done");
+        self.finish_run(id, root, result).await
     }
 
     /// The commitments to submit: trace root, final state hash and the result's CID.
@@ -731,6 +794,13 @@ impl Worker {
                 reason: format!("no checkpoint after step {steps}"),
             })?;
         let final_hash = alloy::primitives::keccak256(&bytes);
-        Ok((root, final_hash, cid_of(&bytes)))
+        let result = match &record.result_cid {
+            Some(cid) => pedals_core::parse_cid(cid).map_err(|e| StoreError::Corrupt {
+                what: format!("job {id}"),
+                reason: format!("its result CID: {e}"),
+            })?,
+            None => cid_of(&bytes),
+        };
+        Ok((root, final_hash, result))
     }
 }

@@ -15,8 +15,8 @@ use alloy::{
     providers::Provider,
 };
 use pedals_chain::{ChainError, IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome};
-use pedals_core::{Cid, cid_from_bytes, cid_of};
-use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use pedals_core::{Cid, TraceCommitment, cid_from_bytes, cid_of};
+use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps, inference};
 use pedals_p2p::{Announcement, Client, JobAnnouncement, P2pError, unix_now};
 use pedals_store::Store;
 use tracing::{debug, info};
@@ -49,6 +49,15 @@ impl JobFiles {
         }
         let dataset = Dataset::from_canonical_bytes(&self.dataset)?;
         self.spec.train.model.check_dataset(&dataset)?;
+        if let Some(inf) = &self.spec.inference
+            && inference::chunk_count(dataset.len() as u64, inf.chunk) != self.spec.train.steps
+        {
+            return Err(bad(format!(
+                "the spec runs {} chunks but the dataset's {} samples make a different number",
+                self.spec.train.steps,
+                dataset.len()
+            )));
+        }
         MlpState::from_bytes(&self.spec.train.model, &self.model)?;
         Ok(())
     }
@@ -79,8 +88,21 @@ pub struct JobResult {
 }
 
 impl JobResult {
-    /// The trained model's accuracy on `data`.
+    /// For training, the trained model's accuracy on `data`; for batch inference, the share
+    /// of the outputs that match the labels of `data` (the job's dataset).
     pub fn accuracy(&self, data: &Dataset) -> Result<f64, NodeError> {
+        if self.spec.inference.is_some() {
+            let predicted = inference::predictions(&self.state, data.classes as usize);
+            if predicted.len() != data.len() {
+                return Err(NodeError::Job(format!(
+                    "the result has {} outputs but the dataset {} samples",
+                    predicted.len(),
+                    data.len()
+                )));
+            }
+            let correct = predicted.iter().zip(&data.labels).filter(|(p, y)| p == y);
+            return Ok(correct.count() as f64 / data.len().max(1) as f64);
+        }
         let trained = MlpState::from_bytes(&self.spec.train.model, &self.state)?;
         Ok(Trainer::new(CpuOps::default(), self.spec.train.clone())?.accuracy(&trained, data)?)
     }
@@ -185,12 +207,23 @@ impl Requester {
         Ok((id, outcome))
     }
 
-    /// Polls every `poll` until the job leaves `Posted` (claimed, cancelled or expired);
-    /// returns its status then.
+    /// Polls every `poll` until the job leaves `Posted` (claimed or cancelled), or until its
+    /// claim deadline passes with nobody claiming (then it returns `Posted`: the requester
+    /// should cancel it to take the escrow back).
     pub async fn wait_until_taken(&self, id: u64, poll: Duration) -> Result<JobStatus, NodeError> {
         loop {
-            let (_, status) = self.job(id).await?;
+            let (job, status) = self.job(id).await?;
             if status != JobStatus::Posted {
+                return Ok(status);
+            }
+            let now = self
+                .market
+                .provider()
+                .get_block_by_number(BlockNumberOrTag::Latest)
+                .await
+                .map_err(ChainError::from)?
+                .map_or(0, |b| b.header.timestamp);
+            if now > job.claimDeadline.to::<u64>() {
                 return Ok(status);
             }
             tokio::time::sleep(poll).await;
@@ -245,6 +278,33 @@ impl Requester {
         let result_cid = cid_from_bytes(&submitted.resultCid)
             .map_err(|e| NodeError::Job(format!("the posted result CID is invalid: {e}")))?;
         let state = self.blob(result_cid, "result", patience).await?;
+        if let Some(inf) = spec.inference {
+            // The blob must rebuild the posted trace: h_0 from the model, one hash per chunk.
+            let model = self.blob(spec.model_cid()?, "model", patience).await?;
+            let data = Dataset::from_canonical_bytes(
+                &self.blob(spec.dataset_cid()?, "dataset", patience).await?,
+            )?;
+            let hashes = inference::result_trace(
+                &state,
+                &model,
+                data.len() as u64,
+                u64::from(data.classes),
+                inf.chunk,
+            )?;
+            let trace = TraceCommitment::new(hashes)
+                .map_err(|e| NodeError::Job(format!("the result's trace: {e}")))?;
+            if trace.root() != submitted.traceRoot || trace.final_hash() != submitted.finalStateHash
+            {
+                return Err(NodeError::Job(format!(
+                    "the result {result_cid} does not rebuild the trace the worker posted"
+                )));
+            }
+            return Ok(JobResult {
+                spec,
+                submitted,
+                state,
+            });
+        }
         if keccak256(&state) != submitted.finalStateHash {
             return Err(NodeError::Job(format!(
                 "the result {result_cid} does not hash to the final state hash the worker posted"

@@ -162,6 +162,9 @@ pub struct JobRecord {
     /// The trace root, once every step is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_root: Option<B256>,
+    /// The result blob's CID (string form), once every step is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_cid: Option<String>,
 }
 
 impl JobRecord {
@@ -174,6 +177,7 @@ impl JobRecord {
             dataset_cid: None,
             model_cid: None,
             trace_root: None,
+            result_cid: None,
         }
     }
 }

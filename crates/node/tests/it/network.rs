@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use alloy::primitives::{U256, keccak256};
 use pedals_core::{cid_from_bytes, cid_of};
-use pedals_ml::{Dataset, MlpState, Trainer, exact::Reference};
-use pedals_node::StoreSource;
+use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::Reference};
+use pedals_node::{JobFiles, PostTerms, Requester, StoreSource};
 use pedals_p2p::{
     CheckpointOpening, ContentSource, Keypair, MemorySource, NetConfig, Network, TraceClaim,
 };
@@ -170,4 +170,98 @@ async fn a_dataset_served_with_the_wrong_bytes_is_never_stored_or_claimed() {
     assert!(!store.has_blob(&cid_of(&job.dataset)).expect("read"));
     assert!(store.intent(id, Action::Claim).expect("read").is_none());
     assert_eq!(worker_net.client.stats().snapshot().bad_content, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_inference_job_runs_end_to_end_and_its_chunks_can_be_checked() {
+    let mut s = setup().await;
+    // The model to run: a short training run; the data: 200 fresh samples.
+    let trained = job();
+    let data = Dataset::from_canonical_bytes(&trained.dataset).expect("data");
+    let init = MlpState::from_bytes(&trained.spec.train.model, &trained.model).expect("init");
+    let model = Trainer::new(Reference, trained.spec.train.clone())
+        .expect("trainer")
+        .train(&data, &init)
+        .expect("train")
+        .final_state;
+    let samples = Dataset::synthetic(11, 200, 16, 4).expect("data");
+    let files = JobFiles {
+        spec: JobSpec::inference(
+            trained.spec.train.model.clone(),
+            200,
+            32,
+            &cid_of(&samples.to_canonical_bytes().expect("bytes")),
+            &cid_of(&model.to_bytes().expect("bytes")),
+        )
+        .expect("spec"),
+        dataset: samples.to_canonical_bytes().expect("bytes"),
+        model: model.to_bytes().expect("bytes"),
+    };
+    assert_eq!(files.spec.train.steps, 7, "200 samples in chunks of 32");
+
+    // The requester posts through its own node; the worker joins through it.
+    let requester_dir = tempfile::tempdir().expect("tempdir");
+    let requester_store = Arc::new(pedals_store::Store::open(requester_dir.path()).expect("store"));
+    let requester_net = net(
+        Arc::new(StoreSource::new(requester_store.clone(), 1)),
+        Vec::new(),
+    )
+    .await;
+    let requester = Requester::new(
+        s.requester.clone(),
+        requester_store,
+        Some(requester_net.client.clone()),
+    );
+    let worker = s.worker.take().expect("worker");
+    let worker_net = net(
+        Arc::new(StoreSource::new(worker.store().clone(), 2)),
+        requester_net.client.listen_addrs().await.expect("addrs"),
+    )
+    .await;
+    s.worker = Some(worker.with_network(worker_net.client.clone()));
+    let (id, _) = requester
+        .post(
+            &files,
+            &PostTerms {
+                payment: U256::from(crate::worker::PAYMENT),
+                claim_within: 600,
+                deliver_within: 3600,
+                challenge_window: crate::worker::WINDOW,
+            },
+        )
+        .await
+        .expect("posted");
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+
+    // The requester's copy of the outputs rebuilds the posted trace, and they are the model's.
+    let result = requester
+        .result(id, std::time::Duration::from_secs(30))
+        .await
+        .expect("result");
+    let expected = Trainer::new(Reference, trained.spec.train.clone())
+        .expect("trainer")
+        .accuracy(&model, &samples)
+        .expect("accuracy");
+    assert_eq!(result.accuracy(&samples).expect("scored"), expected);
+
+    // A validator samples chunk 2: the worker's committed outputs (h_3), opened against the
+    // trace root, equal its own recomputation.
+    let validator = net(
+        Arc::new(MemorySource::default()),
+        worker_net.client.listen_addrs().await.expect("addrs"),
+    )
+    .await;
+    let claim = TraceClaim {
+        root: result.submitted.traceRoot,
+        steps: 7,
+    };
+    let committed = validator
+        .client
+        .fetch_checkpoint(worker_net.client.peer_id(), id, 3, claim)
+        .await
+        .expect("verified opening");
+    let trainer = Trainer::new(Reference, files.spec.train.clone()).expect("trainer");
+    let recomputed =
+        pedals_ml::inference::run_chunk(&trainer, &samples, &model, 32, 2).expect("chunk");
+    assert_eq!(committed.state, recomputed);
 }
