@@ -21,6 +21,7 @@
 //! Without one, the files must already be in the store.
 
 mod content;
+mod gateway;
 mod metrics;
 mod requester;
 
@@ -52,6 +53,19 @@ pub use requester::{JobFiles, JobResult, PostTerms, Requester};
 pub struct WorkerConfig {
     /// The lowest payment per training step it claims for, in wei.
     pub min_wei_per_step: U256,
+    /// The lowest payment per second of this worker's own estimated compute time for the
+    /// job, in wei (zero: no minimum).
+    pub min_wei_per_second: U256,
+    /// The most jobs it holds claimed and not yet submitted; more wait, unclaimed.
+    pub max_active_jobs: usize,
+    /// It claims a job only if its estimated time, times this, fits before the delivery
+    /// deadline.
+    pub deadline_safety: f64,
+    /// An IPFS HTTP gateway to fetch job files from when no peer provides them, such as
+    /// `http://127.0.0.1:8080`.
+    pub gateway: Option<alloy::transports::http::reqwest::Url>,
+    /// The largest blob it downloads from a gateway, in bytes.
+    pub max_blob_bytes: u64,
     /// Threads for training.
     pub threads: usize,
     /// The transaction sender's policy.
@@ -62,6 +76,11 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             min_wei_per_step: U256::ZERO,
+            min_wei_per_second: U256::ZERO,
+            max_active_jobs: 1,
+            deadline_safety: 2.0,
+            gateway: None,
+            max_blob_bytes: 512 << 20,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
         }
@@ -105,6 +124,7 @@ pub struct Worker {
     config: WorkerConfig,
     metrics: Arc<Metrics>,
     net: Option<pedals_p2p::Client>,
+    http: alloy::transports::http::reqwest::Client,
 }
 
 /// How fetching a job's inputs went.
@@ -140,6 +160,7 @@ impl Worker {
             config,
             metrics: Arc::new(Metrics::default()),
             net: None,
+            http: alloy::transports::http::reqwest::Client::new(),
         })
     }
 
@@ -208,31 +229,59 @@ impl Worker {
         if self.store.has_blob(&cid).map_err(|e| e.to_string())? {
             return Ok(None);
         }
-        let Some(net) = &self.net else {
-            return Ok(Some(Fetched::Waiting(format!(
-                "the {what} {cid} is not in the store and this node has no network"
-            ))));
-        };
-        match net.fetch_blob(cid).await {
-            Ok((bytes, from)) => {
-                self.store
-                    .put_blob_expecting(&cid, &bytes)
-                    .map_err(|e| e.to_string())?;
-                info!(target: "pedals::node", %cid, %from, bytes = bytes.len(), what, "fetched and verified");
-                if let Err(e) = net.provide(cid).await {
-                    warn!(target: "pedals::node", %cid, error = %e, "cannot announce a fetched blob");
+        let mut waiting = Vec::new();
+        if let Some(net) = &self.net {
+            match net.fetch_blob(cid).await {
+                Ok((bytes, from)) => {
+                    self.keep(cid, &bytes, &from.to_string(), what).await?;
+                    return Ok(None);
                 }
-                Ok(None)
+                Err(pedals_p2p::P2pError::AllProvidersFailed { errors, bad, .. })
+                    if bad == errors.len() && self.config.gateway.is_none() =>
+                {
+                    return Err(format!(
+                        "every provider of its {what} {cid} sent bytes that do not match the CID"
+                    ));
+                }
+                Err(e) => waiting.push(format!("from peers: {e}")),
             }
-            Err(pedals_p2p::P2pError::AllProvidersFailed { errors, bad, .. })
-                if bad == errors.len() =>
-            {
-                Err(format!(
-                    "every provider of its {what} {cid} sent bytes that do not match the CID"
-                ))
-            }
-            Err(e) => Ok(Some(Fetched::Waiting(format!("the {what}: {e}")))),
         }
+        if let Some(gateway) = &self.config.gateway {
+            match gateway::fetch(&self.http, gateway, &cid, self.config.max_blob_bytes).await {
+                Ok(bytes) => {
+                    if let Err(e) = pedals_core::verify_cid(&cid, &bytes) {
+                        return Err(format!(
+                            "the gateway {gateway} sent bytes for its {what} {cid} that do not \
+                             match the CID ({e})"
+                        ));
+                    }
+                    self.keep(cid, &bytes, gateway.as_str(), what).await?;
+                    return Ok(None);
+                }
+                Err(e) => waiting.push(e),
+            }
+        }
+        if waiting.is_empty() {
+            waiting.push("this node has no network and no gateway".into());
+        }
+        Ok(Some(Fetched::Waiting(format!(
+            "the {what} {cid}: {}",
+            waiting.join("; ")
+        ))))
+    }
+
+    /// Stores a verified blob and provides it.
+    async fn keep(&self, cid: Cid, bytes: &[u8], from: &str, what: &str) -> Result<(), String> {
+        self.store
+            .put_blob_expecting(&cid, bytes)
+            .map_err(|e| e.to_string())?;
+        info!(target: "pedals::node", %cid, from, bytes = bytes.len(), what, "fetched and verified");
+        if let Some(net) = &self.net
+            && let Err(e) = net.provide(cid).await
+        {
+            warn!(target: "pedals::node", %cid, error = %e, "cannot announce a fetched blob");
+        }
+        Ok(())
     }
 
     /// The worker's metrics (serve them with [`serve_metrics`]).
@@ -474,15 +523,12 @@ impl Worker {
                 Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
             },
             JobPhase::Ready => {
-                let per_step = U256::from(job.payment) / U256::from(job.steps.max(1));
-                if per_step < self.config.min_wei_per_step {
-                    return self.abandon(
-                        id,
-                        format!(
-                            "it pays {per_step} wei per step, below this worker's minimum of {}",
-                            self.config.min_wei_per_step
-                        ),
-                    );
+                if let Some(reason) = self.decline_reason(id, &job, &record).await? {
+                    return self.abandon(id, reason);
+                }
+                if self.busy_with_others(id)? {
+                    debug!(target: "pedals::node", job = id, max = self.config.max_active_jobs, "at capacity; the job waits");
+                    return Ok(());
                 }
                 let tx = call(
                     self.deployment.job_market,
@@ -563,6 +609,105 @@ impl Worker {
             JobPhase::Finalized | JobPhase::Abandoned { .. } => {}
         }
         Ok(())
+    }
+
+    /// Whether other jobs hold this worker's capacity (claimed and not yet submitted).
+    fn busy_with_others(&self, id: u64) -> Result<bool, NodeError> {
+        let busy = self
+            .store
+            .active_jobs()?
+            .iter()
+            .filter(|r| {
+                r.job_id != id
+                    && matches!(
+                        r.phase,
+                        JobPhase::Claiming
+                            | JobPhase::Claimed
+                            | JobPhase::Training { .. }
+                            | JobPhase::Trained
+                            | JobPhase::Submitting
+                    )
+            })
+            .count();
+        Ok(busy >= self.config.max_active_jobs.max(1))
+    }
+
+    /// Why this worker should not take the job, if it should not: the price per step, the
+    /// claim deadline, its own speed on this very job against the delivery deadline, and the
+    /// price per second of that time.
+    async fn decline_reason(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Option<String>, NodeError> {
+        let per_step = U256::from(job.payment) / U256::from(job.steps.max(1));
+        if per_step < self.config.min_wei_per_step {
+            return Ok(Some(format!(
+                "it pays {per_step} wei per step, below this worker's minimum of {}",
+                self.config.min_wei_per_step
+            )));
+        }
+        let now = self.now().await?;
+        if now > job.claimDeadline.to::<u64>() {
+            return Ok(Some("its claim deadline passed".into()));
+        }
+        let (spec, dataset, init) = match self.load_inputs(job, record) {
+            Ok(Some(inputs)) => inputs,
+            Ok(None) => return Ok(Some("its data is no longer in the store".into())),
+            Err(reason) => return Ok(Some(reason)),
+        };
+        let seconds = self.estimate_seconds(spec, dataset, init).await?;
+        let left = job.deliveryDeadline.to::<u64>().saturating_sub(now);
+        info!(target: "pedals::node", job = id, estimated_seconds = seconds, deadline_in = left, "estimated on this worker");
+        if seconds * self.config.deadline_safety > left as f64 {
+            return Ok(Some(format!(
+                "it would take about {seconds:.0} s here (measured on its own model and data) \
+                 and is due in {left} s"
+            )));
+        }
+        if self.config.min_wei_per_second > U256::ZERO {
+            // wei per second = payment / seconds, compared without floats on the payment.
+            let millis = U256::from((seconds * 1000.0).ceil().max(1.0) as u64);
+            let per_second = U256::from(job.payment) * U256::from(1000u64) / millis;
+            if per_second < self.config.min_wei_per_second {
+                return Ok(Some(format!(
+                    "it pays about {per_second} wei per second of this worker's time, below \
+                     its minimum of {}",
+                    self.config.min_wei_per_second
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Seconds this worker needs for the whole job, from timing a few of its steps (or its
+    /// first chunk) on the job's own model and data. The first step pays for warm-up, so the
+    /// estimate errs long.
+    async fn estimate_seconds(
+        &self,
+        spec: JobSpec,
+        dataset: Dataset,
+        init: MlpState,
+    ) -> Result<f64, NodeError> {
+        let threads = self.config.threads;
+        tokio::task::spawn_blocking(move || -> Result<f64, NodeError> {
+            let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
+            let started = std::time::Instant::now();
+            let (probe, total) = if let Some(inf) = spec.inference {
+                inference::run_chunk(&trainer, &dataset, &init, inf.chunk, 0)?;
+                (1, spec.train.steps)
+            } else {
+                let probe = spec.train.steps.min(3);
+                let mut state = init;
+                for step in 0..probe {
+                    state = trainer.replay_step(&dataset, &state, step)?;
+                }
+                (probe, spec.train.steps)
+            };
+            Ok(started.elapsed().as_secs_f64() / probe.max(1) as f64 * total as f64)
+        })
+        .await?
     }
 
     async fn now(&self) -> Result<u64, NodeError> {

@@ -29,11 +29,23 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        mb: 128,
-        rounds: 3,
-        nodes: 20,
-        messages: 50,
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` (CI) runs the binary without
+    // it, and then a small smoke run checks that it works without spending CI's time.
+    let full = std::env::args().any(|a| a == "--bench");
+    let mut args = if full {
+        Args {
+            mb: 128,
+            rounds: 3,
+            nodes: 20,
+            messages: 50,
+        }
+    } else {
+        Args {
+            mb: 4,
+            rounds: 1,
+            nodes: 4,
+            messages: 3,
+        }
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

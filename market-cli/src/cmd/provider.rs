@@ -54,6 +54,15 @@ pub(crate) struct RunArgs {
     /// Lowest payment per training step to claim for, in wei.
     #[arg(long, env = "PEDALS_MIN_WEI_PER_STEP")]
     min_wei_per_step: Option<U256>,
+    /// Lowest payment per second of this provider's estimated compute time, in wei.
+    #[arg(long, env = "PEDALS_MIN_WEI_PER_SECOND")]
+    min_wei_per_second: Option<U256>,
+    /// Most jobs held claimed and not yet submitted at once [default: 1].
+    #[arg(long, env = "PEDALS_MAX_ACTIVE_JOBS")]
+    max_active_jobs: Option<usize>,
+    /// IPFS HTTP gateway to fetch job files from when no peer provides them.
+    #[arg(long, env = "PEDALS_IPFS_GATEWAY")]
+    ipfs_gateway: Option<Url>,
     /// Keep at least this much stake, in wei (staking the difference at start).
     #[arg(long, env = "PEDALS_STAKE_WEI")]
     stake_wei: Option<U256>,
@@ -77,6 +86,9 @@ struct FileConfig {
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
     min_wei_per_step: Option<U256>,
+    min_wei_per_second: Option<U256>,
+    max_active_jobs: Option<usize>,
+    ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
@@ -95,6 +107,9 @@ struct Settings {
     keystore: PathBuf,
     password_file: Option<PathBuf>,
     min_wei_per_step: U256,
+    min_wei_per_second: U256,
+    max_active_jobs: usize,
+    ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
@@ -148,6 +163,16 @@ impl RunArgs {
                 .min_wei_per_step
                 .or(file.min_wei_per_step)
                 .unwrap_or(U256::ZERO),
+            min_wei_per_second: self
+                .min_wei_per_second
+                .or(file.min_wei_per_second)
+                .unwrap_or(U256::ZERO),
+            max_active_jobs: self
+                .max_active_jobs
+                .or(file.max_active_jobs)
+                .unwrap_or(1)
+                .max(1),
+            ipfs_gateway: self.ipfs_gateway.or(file.ipfs_gateway),
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
             metrics_addr: self
@@ -188,6 +213,9 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     let store = Arc::new(Store::open(&settings.data_dir)?);
     let config = WorkerConfig {
         min_wei_per_step: settings.min_wei_per_step,
+        min_wei_per_second: settings.min_wei_per_second,
+        max_active_jobs: settings.max_active_jobs,
+        gateway: settings.ipfs_gateway.clone(),
         ..WorkerConfig::default()
     };
     let network = super::net::start_node(

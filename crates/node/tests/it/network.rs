@@ -265,3 +265,83 @@ async fn a_batch_inference_job_runs_end_to_end_and_its_chunks_can_be_checked() {
         pedals_ml::inference::run_chunk(&trainer, &samples, &model, 32, 2).expect("chunk");
     assert_eq!(committed.state, recomputed);
 }
+
+/// An HTTP server that answers `/ipfs/<cid>` with the bytes it holds, as an IPFS gateway
+/// answers for raw blocks.
+async fn gateway(files: Vec<(pedals_core::Cid, Vec<u8>)>) -> alloy::transports::http::reqwest::Url {
+    use axum::{extract::Path, http::StatusCode, routing::get};
+    let files: std::collections::HashMap<String, Vec<u8>> =
+        files.into_iter().map(|(c, b)| (c.to_string(), b)).collect();
+    let app = axum::Router::new().route(
+        "/ipfs/{cid}",
+        get(move |Path(cid): Path<String>| {
+            let found = files.get(&cid).cloned();
+            async move { found.ok_or(StatusCode::NOT_FOUND) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}").parse().expect("url")
+}
+
+/// Replaces the setup's worker (same account, already staked) with one that has no libp2p
+/// node but fetches from `gateway`.
+async fn worker_with_gateway(
+    s: &mut Setup,
+    gateway: alloy::transports::http::reqwest::Url,
+    dir: &std::path::Path,
+) {
+    s.worker = None;
+    let worker = pedals_node::Worker::new(
+        crate::worker::provider(&s.devnet),
+        s.devnet.signer(1).expect("account"),
+        Arc::new(pedals_store::Store::open(dir).expect("store")),
+        s.devnet.deployment().clone(),
+        pedals_node::WorkerConfig {
+            gateway: Some(gateway),
+            threads: 2,
+            send: crate::worker::fast(),
+            ..pedals_node::WorkerConfig::default()
+        },
+    )
+    .await
+    .expect("worker");
+    s.worker = Some(worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_ipfs_gateway_supplies_the_files_and_is_checked_like_a_peer() {
+    let mut s = setup().await;
+    let job = job();
+    let spec = job.spec.to_canonical_bytes();
+    let honest = gateway(vec![
+        (cid_of(&spec), spec.clone()),
+        (cid_of(&job.dataset), job.dataset.clone()),
+        (cid_of(&job.model), job.model.clone()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    worker_with_gateway(&mut s, honest, dir.path()).await;
+    let id = post(&s, &job).await;
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+
+    // A gateway that serves other bytes under the dataset's CID is caught before the claim.
+    let lying = gateway(vec![
+        (cid_of(&spec), spec),
+        (cid_of(&job.dataset), b"something else".to_vec()),
+        (cid_of(&job.model), job.model.clone()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    worker_with_gateway(&mut s, lying, dir.path()).await;
+    let id = post(&s, &job).await;
+    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
+    let JobPhase::Abandoned { reason } = phase else {
+        unreachable!()
+    };
+    assert!(reason.contains("do not match"), "{reason}");
+    assert!(!s.w().store().has_blob(&cid_of(&job.dataset)).expect("read"));
+}

@@ -482,8 +482,19 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
         .expect("automine off");
     let miner = {
         let chain = chain.clone();
+        let stores = [s.w().store().clone(), rival.store().clone()];
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Mine once both claims are signed (each worker first times a few steps of the
+            // job), and broadcast.
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            while stores
+                .iter()
+                .any(|st| st.intent(id, Action::Claim).expect("read").is_none())
+                && std::time::Instant::now() < until
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
             chain.evm_mine(None).await.expect("mine");
             chain.anvil_set_auto_mine(true).await.expect("automine on");
         })
@@ -687,4 +698,52 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
         .expect("train");
     let on_chain = s.requester.job(U256::from(id)).await.expect("job");
     assert_eq!(on_chain.traceRoot, whole.trace().expect("trace").root());
+}
+
+#[tokio::test]
+async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says_why() {
+    let s = setup().await;
+    // Ten million steps of the small model, due a minute after posting: the worker times a
+    // few steps of this very job and declines.
+    let mut job = job();
+    job.spec = JobSpec::new(
+        TrainConfig {
+            steps: 10_000_000,
+            ..job.spec.train.clone()
+        },
+        &cid_of(&job.dataset),
+        &cid_of(&job.model),
+    )
+    .expect("spec");
+    hand_over(s.w(), &job);
+    let now = now(&s.devnet).await;
+    let request = JobRequest {
+        specHash: job.spec.spec_hash(),
+        modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+        datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
+        steps: 10_000_000,
+        verification: 0,
+        claimDeadline: U40::from(now + 30),
+        deliveryDeadline: U40::from(now + 60),
+        challengeWindow: WINDOW,
+    };
+    let (id, _) = s
+        .requester
+        .post_job(request, U256::from(PAYMENT))
+        .await
+        .expect("post");
+    let id = u64::try_from(id).expect("small id");
+    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
+    let JobPhase::Abandoned { reason } = phase else {
+        unreachable!()
+    };
+    assert!(reason.contains("is due in"), "{reason}");
+    assert!(
+        s.w()
+            .store()
+            .intent(id, Action::Claim)
+            .expect("read")
+            .is_none(),
+        "no claim was signed"
+    );
 }
