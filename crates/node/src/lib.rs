@@ -66,6 +66,8 @@ pub struct WorkerConfig {
     pub gateway: Option<alloy::transports::http::reqwest::Url>,
     /// The largest blob it downloads from a gateway, in bytes.
     pub max_blob_bytes: u64,
+    /// How often it announces its capacity on gossip (when it has a network).
+    pub announce_every: Duration,
     /// Threads for training.
     pub threads: usize,
     /// The transaction sender's policy.
@@ -81,6 +83,7 @@ impl Default for WorkerConfig {
             deadline_safety: 2.0,
             gateway: None,
             max_blob_bytes: 512 << 20,
+            announce_every: Duration::from_secs(60),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
         }
@@ -125,6 +128,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     net: Option<pedals_p2p::Client>,
     http: alloy::transports::http::reqwest::Client,
+    last_announced: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// How fetching a job's inputs went.
@@ -133,6 +137,18 @@ enum Fetched {
     All,
     /// Some input is not available yet (no provider, or providers unreachable).
     Waiting(String),
+}
+
+/// A phase that holds the worker's capacity: claimed and not yet submitted.
+fn is_busy(phase: &JobPhase) -> bool {
+    matches!(
+        phase,
+        JobPhase::Claiming
+            | JobPhase::Claimed
+            | JobPhase::Training { .. }
+            | JobPhase::Trained
+            | JobPhase::Submitting
+    )
 }
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
@@ -161,6 +177,7 @@ impl Worker {
             metrics: Arc::new(Metrics::default()),
             net: None,
             http: alloy::transports::http::reqwest::Client::new(),
+            last_announced: std::sync::Mutex::new(None),
         })
     }
 
@@ -366,6 +383,7 @@ impl Worker {
             }
         }
         self.update_metrics().await?;
+        self.announce_capacity().await?;
         self.metrics.round_ok();
         Ok(())
     }
@@ -611,23 +629,57 @@ impl Worker {
         Ok(())
     }
 
+    /// Publishes what this worker can take on (its backend, its last measured speed, its
+    /// price, its free slots) on the capacity topic, every `announce_every`. Gossip is a hint
+    /// for requesters; with no peers yet it tries again next round.
+    async fn announce_capacity(&self) -> Result<(), NodeError> {
+        let Some(net) = &self.net else {
+            return Ok(());
+        };
+        let due = self
+            .last_announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|t| t.elapsed() >= self.config.announce_every);
+        if !due {
+            return Ok(());
+        }
+        let busy = self
+            .store
+            .active_jobs()?
+            .iter()
+            .filter(|r| is_busy(&r.phase))
+            .count();
+        let announcement = pedals_p2p::Announcement::Capacity(pedals_p2p::CapacityAnnouncement {
+            chain_id: self.deployment.chain_id,
+            worker: self.address(),
+            backends: vec![format!("cpu-{}", pedals_ml::exact::Isa::detect())],
+            steps_per_second: self.metrics.training_steps_per_second.get(),
+            min_wei_per_step: self.config.min_wei_per_step,
+            free_slots: u32::try_from(self.config.max_active_jobs.max(1).saturating_sub(busy))
+                .unwrap_or(u32::MAX),
+            announced_at: pedals_p2p::unix_now(),
+        });
+        match net.publish(&announcement).await {
+            Ok(()) => {
+                *self
+                    .last_announced
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(std::time::Instant::now());
+            }
+            Err(e) => debug!(target: "pedals::node", error = %e, "capacity not announced yet"),
+        }
+        Ok(())
+    }
+
     /// Whether other jobs hold this worker's capacity (claimed and not yet submitted).
     fn busy_with_others(&self, id: u64) -> Result<bool, NodeError> {
         let busy = self
             .store
             .active_jobs()?
             .iter()
-            .filter(|r| {
-                r.job_id != id
-                    && matches!(
-                        r.phase,
-                        JobPhase::Claiming
-                            | JobPhase::Claimed
-                            | JobPhase::Training { .. }
-                            | JobPhase::Trained
-                            | JobPhase::Submitting
-                    )
-            })
+            .filter(|r| r.job_id != id && is_busy(&r.phase))
             .count();
         Ok(busy >= self.config.max_active_jobs.max(1))
     }

@@ -58,9 +58,31 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
     ] {
         files.insert_blob(bytes);
     }
-    let (requester, worker_net) = connect(&mut s, files, &job).await;
+    let (mut requester, worker_net) = connect(&mut s, files, &job).await;
     let id = post(&s, &job).await;
     tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+    // The worker announced its capacity on gossip, and the requester's node heard it.
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let Ok(pedals_p2p::NetEvent::Announced {
+                announcement: pedals_p2p::Announcement::Capacity(capacity),
+                ..
+            }) = requester.events.try_recv()
+            {
+                break capacity;
+            }
+            s.w().tick().await.expect("tick");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a capacity announcement");
+    assert_eq!(heard.worker, s.w().address());
+    assert!(
+        heard.backends[0].starts_with("cpu-"),
+        "{:?}",
+        heard.backends
+    );
     assert_eq!(
         requester.client.stats().snapshot().blobs_served,
         3,
