@@ -50,6 +50,9 @@ pub struct NetConfig {
     pub request_timeout: Duration,
     /// How many of one peer's requests this node serves at once; more get "busy".
     pub max_inbound_per_peer: usize,
+    /// How many requests, from all peers together, this node serves at once; more get
+    /// "busy" (a bound on the memory and CPU that serving takes, whatever the peer count).
+    pub max_inbound_total: usize,
     /// The capacity of the command queue and of the event queue.
     pub queue: usize,
     /// The gossipsub heartbeat.
@@ -72,6 +75,7 @@ impl Default for NetConfig {
             max_checkpoint_bytes: 64 << 20,
             request_timeout: Duration::from_secs(120),
             max_inbound_per_peer: 4,
+            max_inbound_total: 32,
             queue: 64,
             gossip_heartbeat: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(60),
@@ -256,6 +260,7 @@ pub async fn start(
         source,
         stats: stats.clone(),
         max_inbound_per_peer: config.max_inbound_per_peer.max(1),
+        max_inbound_total: config.max_inbound_total.max(1),
         inbound: HashMap::new(),
         pending_blobs: HashMap::new(),
         pending_checkpoints: HashMap::new(),
@@ -391,6 +396,7 @@ struct EventLoop {
     source: Arc<dyn ContentSource>,
     stats: Arc<NetStats>,
     max_inbound_per_peer: usize,
+    max_inbound_total: usize,
     inbound: HashMap<PeerId, usize>,
     pending_blobs: Pending<Vec<u8>>,
     pending_checkpoints: Pending<CheckpointOpening>,
@@ -598,10 +604,12 @@ impl EventLoop {
         }
     }
 
-    /// Takes an inbound request if the peer is under its limit; `false` means "answer busy".
+    /// Takes an inbound request if the peer and the node are under their limits; `false`
+    /// means "answer busy".
     fn admit(&mut self, peer: PeerId) -> bool {
+        let total: usize = self.inbound.values().sum();
         let n = self.inbound.entry(peer).or_default();
-        if *n >= self.max_inbound_per_peer {
+        if *n >= self.max_inbound_per_peer || total >= self.max_inbound_total {
             self.stats.count_refused();
             return false;
         }

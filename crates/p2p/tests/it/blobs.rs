@@ -285,7 +285,7 @@ struct SlowSource(MemorySource);
 
 impl ContentSource for SlowSource {
     fn blob(&self, cid: &Cid) -> Result<Option<Vec<u8>>, String> {
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
         self.0.blob(cid)
     }
 
@@ -334,5 +334,47 @@ async fn a_peer_over_its_request_limit_is_told_busy() {
     assert_eq!(
         holder.client.stats().snapshot().requests_refused,
         busy as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_total_request_limit_tells_every_peer_busy() {
+    let inner = MemorySource::default();
+    let cid = inner.insert_blob(bytes(MB, 6));
+    let holder = pedals_p2p::start(
+        pedals_p2p::Keypair::generate_ed25519(),
+        pedals_p2p::NetConfig {
+            max_inbound_total: 1,
+            ..pedals_p2p::NetConfig::default()
+        },
+        Arc::new(SlowSource(inner)),
+    )
+    .await
+    .expect("holder");
+    let addr = tcp_addr(&holder.client).await;
+    let a = node(
+        Arc::new(MemorySource::default()),
+        std::slice::from_ref(&addr),
+    )
+    .await;
+    let b = node(Arc::new(MemorySource::default()), &[addr]).await;
+    wait_for_peers(&holder.client, 2).await;
+    let peer = holder.client.peer_id();
+    let (ra, rb) = within(
+        60,
+        futures::future::join(
+            a.client.fetch_blob_from(peer, cid),
+            b.client.fetch_blob_from(peer, cid),
+        ),
+    )
+    .await;
+    let busy = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Err(P2pError::Busy { .. })))
+        .count();
+    assert_eq!(
+        (usize::from(ra.is_ok()) + usize::from(rb.is_ok()), busy),
+        (1, 1),
+        "one peer served, the other told busy: {ra:?} {rb:?}"
     );
 }
