@@ -128,6 +128,18 @@ impl Market {
         send(stakes.stake().value(amount)).await
     }
 
+    /// Moves `amount` of the sender's free stake into unbonding.
+    pub async fn request_unstake(&self, amount: U256) -> Result<TxOutcome, ChainError> {
+        let stakes = self.stake_manager();
+        send(stakes.requestUnstake(amount)).await
+    }
+
+    /// Withdraws the sender's unbonded stake once its unbonding delay is over.
+    pub async fn withdraw_stake(&self) -> Result<TxOutcome, ChainError> {
+        let stakes = self.stake_manager();
+        send(stakes.withdrawStake()).await
+    }
+
     /// Posts a job escrowing `payment`; returns its id.
     pub async fn post_job(
         &self,

@@ -5,6 +5,7 @@ mod job;
 mod net;
 mod provider;
 mod secret;
+mod stake;
 mod wallet;
 
 use clap::Subcommand;

@@ -27,6 +27,8 @@ pub(crate) enum ProviderCommand {
     ///
     /// Example: pedals provider run --config provider.toml --password-file ~/.pedals/pass
     Run(Box<RunArgs>),
+    #[command(flatten)]
+    Stake(super::stake::StakeCommand),
 }
 
 /// Options of `pedals provider run`; each falls back to its environment variable, then to
@@ -188,6 +190,7 @@ impl ProviderCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             Self::Run(args) => run((*args).resolve()?).await,
+            Self::Stake(cmd) => cmd.run().await,
         }
     }
 }

@@ -185,3 +185,116 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
     let nonce = chain.get_transaction_count(account).await.expect("nonce");
     assert_eq!(nonce, 5);
 }
+
+fn run(dir: &Path, devnet: &Devnet, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pedals"))
+        .arg("provider")
+        .args(args)
+        .env("PEDALS_RPC_URL", devnet.endpoint().as_str())
+        .env("PEDALS_DEPLOYMENT", dir.join("deployment.json"))
+        .env("PEDALS_KEYSTORE", dir.join("provider.json"))
+        .env("PEDALS_PASSWORD_FILE", dir.join("password"))
+        .env("PEDALS_LOG", "warn")
+        .output()
+        .expect("runs")
+}
+
+fn status(dir: &Path, devnet: &Devnet) -> serde_json::Value {
+    let out = run(dir, devnet, &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stake_unstake_and_withdraw_move_the_providers_eth() {
+    use alloy::providers::ext::AnvilApi;
+    let devnet = Devnet::start(DevnetConfig::default())
+        .await
+        .expect("devnet starts: run `make setup` first if the toolchain is missing");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    devnet
+        .deployment()
+        .save(&dir.join("deployment.json"))
+        .expect("deployment file");
+    let key = devnet.signer(6).expect("dev account");
+    PrivateKeySigner::encrypt_keystore(
+        dir,
+        &mut rand::thread_rng(),
+        key.to_bytes(),
+        "correct horse",
+        Some("provider.json"),
+    )
+    .expect("keystore");
+    std::fs::write(dir.join("password"), "correct horse\n").expect("password");
+    let eth = U256::from(10u64).pow(U256::from(18u64));
+
+    assert!(run(dir, &devnet, &["stake", "--eth", "1"]).status.success());
+    assert_eq!(status(dir, &devnet)["stakedWei"], eth.to_string());
+    let out = run(dir, &devnet, &["unstake", "--eth", "0.4"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status(dir, &devnet);
+    assert_eq!(
+        s["unbondingWei"],
+        (eth * U256::from(4u64) / U256::from(10u64)).to_string()
+    );
+    assert_eq!(
+        s["stakedWei"],
+        (eth * U256::from(6u64) / U256::from(10u64)).to_string()
+    );
+
+    // Too early: refused, saying when; nothing moves.
+    let out = run(dir, &devnet, &["withdraw"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("withdrawable from"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // After the unbonding delay the stake comes back.
+    let chain = alloy::providers::ProviderBuilder::new().connect_http(devnet.endpoint());
+    let unbonds_at = s["unbondsAt"].as_u64().expect("time");
+    let now = chain
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .expect("rpc")
+        .expect("block")
+        .header
+        .timestamp;
+    chain
+        .anvil_increase_time(unbonds_at - now + 1)
+        .await
+        .expect("warp");
+    chain.evm_mine(None).await.expect("mine");
+    let before = chain.get_balance(key.address()).await.expect("balance");
+    let out = run(dir, &devnet, &["withdraw"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = chain.get_balance(key.address()).await.expect("balance");
+    let back = after - before;
+    assert!(
+        back > eth * U256::from(39u64) / U256::from(100u64)
+            && back <= eth * U256::from(4u64) / U256::from(10u64),
+        "0.4 ETH back, less gas: {back}"
+    );
+    assert_eq!(status(dir, &devnet)["unbondingWei"], "0");
+
+    // Mistakes: a typo in the amount, a wrong password; one line each, nothing sent.
+    let out = run(dir, &devnet, &["stake", "--eth", "one"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an amount of ETH"));
+    std::fs::write(dir.join("password"), "wrong\n").expect("password");
+    let out = run(dir, &devnet, &["stake", "--eth", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong password"));
+}
