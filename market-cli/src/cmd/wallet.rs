@@ -31,6 +31,20 @@ pub(crate) enum WalletCommand {
     ///
     /// Example: pedals wallet address --name provider
     Address(NameArgs),
+    /// Print a keystore account's ETH balance on the chain.
+    ///
+    /// Example: pedals wallet balance --name provider --rpc-url http://127.0.0.1:8545
+    Balance(BalanceArgs),
+}
+
+/// Options of `pedals wallet balance`.
+#[derive(Debug, Args)]
+pub(crate) struct BalanceArgs {
+    #[command(flatten)]
+    at: NameArgs,
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "PEDALS_RPC_URL")]
+    rpc_url: alloy::transports::http::reqwest::Url,
 }
 
 /// Where a keystore lives.
@@ -200,6 +214,30 @@ impl WalletCommand {
                         )
                     })?;
                 at.report("address", signer.address(), &path);
+                Ok(())
+            }
+            Self::Balance(args) => {
+                use alloy::providers::{Provider, ProviderBuilder};
+                let path = args.at.path()?;
+                let address =
+                    super::secret::open_keystore(&path, args.at.password_file.as_deref())?
+                        .address();
+                let balance = ProviderBuilder::new()
+                    .connect_http(args.rpc_url.clone())
+                    .get_balance(address)
+                    .await
+                    .wrap_err_with(|| format!("cannot reach the chain at {}", args.rpc_url))?;
+                if args.at.json {
+                    println!(
+                        "{}",
+                        json!({ "name": args.at.name, "address": address, "balanceWei": balance.to_string() })
+                    );
+                } else {
+                    println!(
+                        "{address}  {} ETH",
+                        alloy::primitives::utils::format_ether(balance)
+                    );
+                }
                 Ok(())
             }
         }

@@ -290,6 +290,24 @@ async fn stake_unstake_and_withdraw_move_the_providers_eth() {
     );
     assert_eq!(status(dir, &devnet)["unbondingWei"], "0");
 
+    // The wallet sees the same balance.
+    let out = Command::new(env!("CARGO_BIN_EXE_pedals"))
+        .args(["wallet", "balance", "--json", "--name", "provider"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .args(["--rpc-url", devnet.endpoint().as_str()])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wallet: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(wallet["balanceWei"], after.to_string());
+
     // Mistakes: a typo in the amount, a wrong password; one line each, nothing sent.
     let out = run(dir, &devnet, &["stake", "--eth", "one"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an amount of ETH"));
