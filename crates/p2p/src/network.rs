@@ -654,38 +654,7 @@ impl EventLoop {
                     let _ = served.send(Served::Blob(peer, channel, reply)).await;
                 });
             }
-            Event::Message {
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if let Reply::Found(bytes) = &response {
-                    self.stats.count_received(bytes.len());
-                }
-                if let Some(reply) = self.pending_blobs.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending_blobs.remove(&request_id) {
-                    let _ = reply.send(Err(P2pError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                debug!(target: "pedals::p2p", %peer, %error, "serving a blob failed");
-            }
-            Event::ResponseSent { .. } => {}
+            other => settle_outbound(&mut self.pending_blobs, &self.stats, other, "blob"),
         }
     }
 
@@ -721,38 +690,12 @@ impl EventLoop {
                     let _ = served.send(Served::Checkpoint(peer, channel, reply)).await;
                 });
             }
-            Event::Message {
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if let Reply::Found(opening) = &response {
-                    self.stats.count_received(opening.state.len());
-                }
-                if let Some(reply) = self.pending_checkpoints.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending_checkpoints.remove(&request_id) {
-                    let _ = reply.send(Err(P2pError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                debug!(target: "pedals::p2p", %peer, %error, "serving a checkpoint failed");
-            }
-            Event::ResponseSent { .. } => {}
+            other => settle_outbound(
+                &mut self.pending_checkpoints,
+                &self.stats,
+                other,
+                "checkpoint",
+            ),
         }
     }
 
@@ -761,19 +704,85 @@ impl EventLoop {
         match served {
             Served::Blob(peer, channel, reply) => {
                 if let Reply::Found(bytes) = &reply {
-                    self.stats.count_blob_served(bytes.len());
+                    self.stats.count_blob_served(bytes.size());
                 }
                 let _ = behaviour.blobs.send_response(channel, reply);
                 self.release(&peer);
             }
             Served::Checkpoint(peer, channel, reply) => {
                 if let Reply::Found(opening) = &reply {
-                    self.stats.count_checkpoint_served(opening.state.len());
+                    self.stats.count_checkpoint_served(opening.size());
                 }
                 let _ = behaviour.checkpoints.send_response(channel, reply);
                 self.release(&peer);
             }
         }
+    }
+}
+
+/// What a reply carries, in bytes, for the counters.
+trait Payload {
+    fn size(&self) -> usize;
+}
+
+impl Payload for Vec<u8> {
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Payload for CheckpointOpening {
+    fn size(&self) -> usize {
+        self.state.len()
+    }
+}
+
+/// Every request-response event but an inbound request: hands a response, or the failure of
+/// an outbound request, to the caller waiting for it; logs a failure to serve.
+fn settle_outbound<Req, T: Payload>(
+    pending: &mut Pending<T>,
+    stats: &NetStats,
+    event: request_response::Event<Req, Reply<T>>,
+    what: &str,
+) {
+    use request_response::{Event, Message};
+    match event {
+        Event::Message {
+            message:
+                Message::Response {
+                    request_id,
+                    response,
+                },
+            ..
+        } => {
+            if let Reply::Found(content) = &response {
+                stats.count_received(content.size());
+            }
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Ok(response));
+            }
+        }
+        Event::OutboundFailure {
+            peer,
+            request_id,
+            error,
+            ..
+        } => {
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Err(P2pError::Request {
+                    peer: peer.to_string(),
+                    reason: error.to_string(),
+                }));
+            }
+        }
+        Event::InboundFailure { peer, error, .. } => {
+            debug!(target: "pedals::p2p", %peer, %error, what, "serving failed");
+        }
+        Event::Message {
+            message: Message::Request { .. },
+            ..
+        }
+        | Event::ResponseSent { .. } => {}
     }
 }
 
