@@ -35,7 +35,7 @@ pub use deployment::Deployment;
 pub use devnet::{Devnet, DevnetConfig, deploy};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta};
-pub use market::{JobRequest, Market, TxOutcome};
+pub use market::{JobRequest, Market, TxOutcome, chain_time};
 pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;
 pub use toolchain::Toolchain;

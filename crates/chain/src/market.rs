@@ -50,6 +50,15 @@ impl TxOutcome {
     }
 }
 
+/// The chain's time: the timestamp of its latest block, which deadlines are measured against.
+pub async fn chain_time(provider: &DynProvider) -> Result<u64, ChainError> {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await?
+        .ok_or(ChainError::MissingBlock(0))?;
+    Ok(block.header.timestamp)
+}
+
 /// The Pedals contracts of one deployment, as seen by one signing account.
 #[derive(Debug, Clone)]
 pub struct Market {

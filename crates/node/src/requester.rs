@@ -9,12 +9,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::{
-    eips::BlockNumberOrTag,
-    primitives::{U256, aliases::U40, keccak256},
-    providers::Provider,
-};
-use pedals_chain::{ChainError, IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome};
+use alloy::primitives::{U256, aliases::U40, keccak256};
+use pedals_chain::{IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome, chain_time};
 use pedals_core::{Cid, TraceCommitment, cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps, inference};
 use pedals_p2p::{Announcement, Client, JobAnnouncement, P2pError, unix_now};
@@ -164,15 +160,7 @@ impl Requester {
                 net.provide(*cid).await?;
             }
         }
-        let now = self
-            .market
-            .provider()
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(ChainError::from)?
-            .ok_or_else(|| NodeError::Job("the chain has no latest block".into()))?
-            .header
-            .timestamp;
+        let now = chain_time(self.market.provider()).await?;
         let request = JobRequest {
             specHash: files.spec.spec_hash(),
             modelCid: cids[2].to_bytes().into(),
@@ -216,14 +204,7 @@ impl Requester {
             if status != JobStatus::Posted {
                 return Ok(status);
             }
-            let now = self
-                .market
-                .provider()
-                .get_block_by_number(BlockNumberOrTag::Latest)
-                .await
-                .map_err(ChainError::from)?
-                .map_or(0, |b| b.header.timestamp);
-            if now > job.claimDeadline.to::<u64>() {
+            if chain_time(self.market.provider()).await? > job.claimDeadline.to::<u64>() {
                 return Ok(status);
             }
             tokio::time::sleep(poll).await;
