@@ -541,12 +541,13 @@ impl Worker {
                 Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
             },
             JobPhase::Ready => {
-                if let Some(reason) = self.decline_reason(id, &job, &record).await? {
-                    return self.abandon(id, reason);
-                }
+                // Capacity first: a waiting job is not timed again every round.
                 if self.busy_with_others(id)? {
                     debug!(target: "pedals::node", job = id, max = self.config.max_active_jobs, "at capacity; the job waits");
                     return Ok(());
+                }
+                if let Some(reason) = self.decline_reason(id, &job, &record).await? {
+                    return self.abandon(id, reason);
                 }
                 let tx = call(
                     self.deployment.job_market,
@@ -763,13 +764,7 @@ impl Worker {
     }
 
     async fn now(&self) -> Result<u64, NodeError> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(ChainError::from)?
-            .ok_or(ChainError::MissingBlock(0))?;
-        Ok(block.header.timestamp)
+        Ok(pedals_chain::chain_time(&self.provider).await?)
     }
 
     /// Drives the stored claim; a lost race abandons the job (only gas was spent).
