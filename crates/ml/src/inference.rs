@@ -118,13 +118,7 @@ pub fn predictions(result: &[u8], classes: usize) -> Vec<u32> {
                 .chunks_exact(4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let mut best = 0;
-            for (j, &v) in logits.iter().enumerate() {
-                if v > logits[best] {
-                    best = j;
-                }
-            }
-            best as u32
+            crate::trainer::argmax(&logits)
         })
         .collect()
 }

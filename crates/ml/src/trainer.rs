@@ -278,19 +278,7 @@ impl<O: ExactOps> Trainer<O> {
     /// Predicted class of every sample: the index of the largest logit, the lowest on a tie.
     pub fn predict(&self, state: &MlpState, inputs: &Mat) -> Vec<u32> {
         let logits = self.logits(state, inputs);
-        logits
-            .data
-            .chunks(logits.cols)
-            .map(|row| {
-                let mut best = 0;
-                for (j, &v) in row.iter().enumerate() {
-                    if v > row[best] {
-                        best = j;
-                    }
-                }
-                best as u32
-            })
-            .collect()
+        logits.data.chunks(logits.cols).map(argmax).collect()
     }
 
     /// Share of `data` classified correctly, in `[0, 1]`.
@@ -305,4 +293,15 @@ impl<O: ExactOps> Trainer<O> {
             .count();
         Ok(correct as f64 / data.len() as f64)
     }
+}
+
+/// The index of the largest value, the lowest on a tie: the predicted class of a logit row.
+pub(crate) fn argmax(row: &[i32]) -> u32 {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best as u32
 }
