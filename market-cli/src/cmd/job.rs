@@ -327,6 +327,12 @@ impl JobFile {
             self.deliver_within_secs,
             self.claim_within_secs
         );
+        let terms = PostTerms {
+            payment,
+            claim_within: self.claim_within_secs,
+            deliver_within: self.deliver_within_secs,
+            challenge_window: self.challenge_window_secs,
+        };
         let model = MlpConfig {
             layers: self.model.layers,
             conv: self.model.conv,
@@ -384,12 +390,7 @@ impl JobFile {
             files.validate()?;
             return Ok(Prepared {
                 files,
-                terms: PostTerms {
-                    payment,
-                    claim_within: self.claim_within_secs,
-                    deliver_within: self.deliver_within_secs,
-                    challenge_window: self.challenge_window_secs,
-                },
+                terms,
                 holdout: None,
             });
         }
@@ -431,12 +432,7 @@ impl JobFile {
         files.validate()?;
         Ok(Prepared {
             files,
-            terms: PostTerms {
-                payment,
-                claim_within: self.claim_within_secs,
-                deliver_within: self.deliver_within_secs,
-                challenge_window: self.challenge_window_secs,
-            },
+            terms,
             holdout,
         })
     }
