@@ -9,16 +9,17 @@ use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use alloy::{
     primitives::{U256, keccak256},
     providers::Provider,
-    signers::local::PrivateKeySigner,
 };
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
 use serde_json::Value;
+
+use crate::{keystore, wait_for};
 
 fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
@@ -29,17 +30,6 @@ fn pedals(dir: &Path, devnet: &Devnet) -> Command {
         .env("PEDALS_PASSWORD_FILE", dir.join("password"))
         .env("PEDALS_LOG", "warn");
     cmd
-}
-
-fn keystore(dir: &Path, key: &PrivateKeySigner, name: &str) {
-    PrivateKeySigner::encrypt_keystore(
-        dir,
-        &mut rand::thread_rng(),
-        key.to_bytes(),
-        "correct horse",
-        Some(name),
-    )
-    .expect("keystore");
 }
 
 fn json(out: &Output) -> Value {
@@ -89,18 +79,6 @@ features = 16
 classes = 4
 "#
     )
-}
-
-async fn wait_for(market: &Market, id: U256, want: JobStatus, limit: Duration) {
-    let until = Instant::now() + limit;
-    loop {
-        let job = market.job(id).await.expect("job");
-        if JobStatus::try_from(job.status) == Ok(want) {
-            return;
-        }
-        assert!(Instant::now() < until, "job {id} never became {want:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, stake: U256) -> Child {

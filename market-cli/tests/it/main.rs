@@ -10,6 +10,39 @@ fn pedals() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
 }
 
+/// Writes `key` into `dir/name` as a keystore with the password "correct horse".
+fn keystore(dir: &std::path::Path, key: &alloy::signers::local::PrivateKeySigner, name: &str) {
+    alloy::signers::local::PrivateKeySigner::encrypt_keystore(
+        dir,
+        &mut rand::thread_rng(),
+        key.to_bytes(),
+        "correct horse",
+        Some(name),
+    )
+    .expect("keystore");
+}
+
+/// Polls until job `id` is `want` on-chain, failing after `limit`.
+async fn wait_for(
+    market: &pedals_chain::Market,
+    id: alloy::primitives::U256,
+    want: pedals_chain::JobStatus,
+    limit: std::time::Duration,
+) {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let job = market.job(id).await.expect("job");
+        if pedals_chain::JobStatus::try_from(job.status) == Ok(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "job {id} never became {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
     let out = pedals()

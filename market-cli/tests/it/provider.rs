@@ -11,12 +11,13 @@ use std::{
 use alloy::{
     primitives::{Bytes, U256, aliases::U40},
     providers::Provider,
-    signers::local::PrivateKeySigner,
 };
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market};
 use pedals_core::cid_of;
 use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
 use pedals_store::Store;
+
+use crate::{keystore, wait_for};
 
 fn start(dir: &Path, devnet: &Devnet, stake: U256) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
@@ -44,18 +45,6 @@ fn start(dir: &Path, devnet: &Devnet, stake: U256) -> Child {
         .expect("the daemon starts")
 }
 
-async fn wait_for(market: &Market, id: U256, want: JobStatus, limit: Duration) {
-    let until = Instant::now() + limit;
-    loop {
-        let job = market.job(id).await.expect("job");
-        if JobStatus::try_from(job.status) == Ok(want) {
-            return;
-        }
-        assert!(Instant::now() < until, "job {id} never became {want:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
     let devnet = Devnet::start(DevnetConfig {
@@ -71,14 +60,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
         .expect("deployment file");
     let key = devnet.signer(3).expect("dev account");
     let account = key.address();
-    PrivateKeySigner::encrypt_keystore(
-        dir.path(),
-        &mut rand::thread_rng(),
-        key.to_bytes(),
-        "correct horse",
-        Some("provider.json"),
-    )
-    .expect("keystore");
+    keystore(dir.path(), &key, "provider.json");
     std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
 
     // The job, and its files handed to the provider's store (no libp2p yet).
@@ -222,14 +204,7 @@ async fn stake_unstake_and_withdraw_move_the_providers_eth() {
         .save(&dir.join("deployment.json"))
         .expect("deployment file");
     let key = devnet.signer(6).expect("dev account");
-    PrivateKeySigner::encrypt_keystore(
-        dir,
-        &mut rand::thread_rng(),
-        key.to_bytes(),
-        "correct horse",
-        Some("provider.json"),
-    )
-    .expect("keystore");
+    keystore(dir, &key, "provider.json");
     std::fs::write(dir.join("password"), "correct horse\n").expect("password");
     let eth = U256::from(10u64).pow(U256::from(18u64));
 

@@ -11,9 +11,9 @@ use pedals_node::{JobFiles, PostTerms, Requester, StoreSource};
 use pedals_p2p::{
     CheckpointOpening, ContentSource, Keypair, MemorySource, NetConfig, Network, TraceClaim,
 };
-use pedals_store::{Action, JobPhase};
+use pedals_store::JobPhase;
 
-use crate::worker::{Job, STEPS, Setup, job, post, setup, tick_until};
+use crate::worker::{Job, STEPS, Setup, declined, job, post, setup, tick_until};
 
 async fn net(source: Arc<dyn ContentSource>, bootstrap: Vec<pedals_p2p::Multiaddr>) -> Network {
     pedals_p2p::start(
@@ -183,14 +183,9 @@ async fn a_dataset_served_with_the_wrong_bytes_is_never_stored_or_claimed() {
     });
     let (_requester, worker_net) = connect(&mut s, source, &job).await;
     let id = post(&s, &job).await;
-    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
-    let JobPhase::Abandoned { reason } = phase else {
-        unreachable!()
-    };
+    let reason = declined(&s, id).await;
     assert!(reason.contains("do not match"), "{reason}");
-    let store = s.w().store();
-    assert!(!store.has_blob(&cid_of(&job.dataset)).expect("read"));
-    assert!(store.intent(id, Action::Claim).expect("read").is_none());
+    assert!(!s.w().store().has_blob(&cid_of(&job.dataset)).expect("read"));
     assert_eq!(worker_net.client.stats().snapshot().bad_content, 1);
 }
 
@@ -360,10 +355,7 @@ async fn a_configured_ipfs_gateway_supplies_the_files_and_is_checked_like_a_peer
     let dir = tempfile::tempdir().expect("tempdir");
     worker_with_gateway(&mut s, lying, dir.path()).await;
     let id = post(&s, &job).await;
-    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
-    let JobPhase::Abandoned { reason } = phase else {
-        unreachable!()
-    };
+    let reason = declined(&s, id).await;
     assert!(reason.contains("do not match"), "{reason}");
     assert!(!s.w().store().has_blob(&cid_of(&job.dataset)).expect("read"));
 }

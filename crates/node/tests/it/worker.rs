@@ -203,6 +203,24 @@ pub(crate) async fn tick_until(s: &Setup, id: u64, want: impl Fn(&JobPhase) -> b
     panic!("job {id} did not get there");
 }
 
+/// Ticks until the worker gives job `id` up; checks that it signed no claim and returns why
+/// it gave up.
+pub(crate) async fn declined(s: &Setup, id: u64) -> String {
+    let phase = tick_until(s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
+    let JobPhase::Abandoned { reason } = phase else {
+        unreachable!()
+    };
+    assert!(
+        s.w()
+            .store()
+            .intent(id, Action::Claim)
+            .expect("read")
+            .is_none(),
+        "no claim was signed ({reason})"
+    );
+    reason
+}
+
 /// Wei paid for gas by the mined transaction among `hashes`.
 async fn gas_of(s: &Setup, hashes: &[alloy::primitives::B256]) -> U256 {
     for hash in hashes {
@@ -356,19 +374,8 @@ async fn a_job_whose_dataset_is_damaged_is_not_claimed_and_the_log_says_why() {
     bytes[last] ^= 0xff;
     std::fs::write(&dir, bytes).expect("damage");
 
-    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
-    let JobPhase::Abandoned { reason } = phase else {
-        unreachable!()
-    };
+    let reason = declined(&s, id).await;
     assert!(reason.contains("damaged"), "{reason}");
-    assert!(
-        s.w()
-            .store()
-            .intent(id, Action::Claim)
-            .expect("read")
-            .is_none(),
-        "no claim was signed"
-    );
     let on_chain = s.requester.job(U256::from(id)).await.expect("job");
     assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Posted));
 }
@@ -733,17 +740,6 @@ async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says
         .await
         .expect("post");
     let id = u64::try_from(id).expect("small id");
-    let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
-    let JobPhase::Abandoned { reason } = phase else {
-        unreachable!()
-    };
+    let reason = declined(&s, id).await;
     assert!(reason.contains("is due in"), "{reason}");
-    assert!(
-        s.w()
-            .store()
-            .intent(id, Action::Claim)
-            .expect("read")
-            .is_none(),
-        "no claim was signed"
-    );
 }
