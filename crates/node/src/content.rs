@@ -96,10 +96,10 @@ impl ContentSource for StoreSource {
         let Some(root) = record.trace_root else {
             return Ok(None);
         };
-        let Some(point) = self.store.resume_point(job).map_err(|e| e.to_string())? else {
+        let Some((_, hashes)) = self.store.latest_trace(job).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let trace = TraceCommitment::new(point.hashes).map_err(|e| e.to_string())?;
+        let trace = TraceCommitment::new(hashes).map_err(|e| e.to_string())?;
         if trace.root() != root {
             return Err(format!(
                 "the stored trace of job {job} does not lead to its recorded root"

@@ -473,9 +473,9 @@ impl Store {
         Ok(cid)
     }
 
-    /// The latest checkpoint of `job` stored with its trace, verified; `None` if there is
-    /// none.
-    pub fn resume_point(&self, job: u64) -> Result<Option<ResumePoint>, StoreError> {
+    /// The latest trace stored for `job`: how many steps it covers and `h_0..h_k`; `None` if
+    /// there is none. Reads no checkpoint.
+    pub fn latest_trace(&self, job: u64) -> Result<Option<(u64, Vec<B256>)>, StoreError> {
         let latest = {
             let tx = self.db.begin_read().map_err(StoreError::db)?;
             let traces = tx.open_table(TRACES).map_err(StoreError::db)?;
@@ -499,7 +499,18 @@ impl Store {
                 reason: format!("{} bytes", trace.len()),
             });
         }
-        let hashes = trace.chunks_exact(32).map(B256::from_slice).collect();
+        Ok(Some((
+            steps_done,
+            trace.chunks_exact(32).map(B256::from_slice).collect(),
+        )))
+    }
+
+    /// The latest checkpoint of `job` stored with its trace, verified; `None` if there is
+    /// none.
+    pub fn resume_point(&self, job: u64) -> Result<Option<ResumePoint>, StoreError> {
+        let Some((steps_done, hashes)) = self.latest_trace(job)? else {
+            return Ok(None);
+        };
         match self.checkpoint(job, steps_done)? {
             Some(state) => Ok(Some(ResumePoint {
                 steps_done,
