@@ -2,7 +2,7 @@
 //! agree on bit for bit. No I/O.
 //!
 //! ```text
-//!  ModelState ──to_canonical_bytes──► "PDLS" v1 bytes ──keccak256──► h_i
+//!  ModelState ──state_entries (name, shape, row root per tensor)──keccak256──► h_i
 //!
 //!  [h_0 h_1 … h_N] ──TraceCommitment──► traceRoot           (on-chain: N, traceRoot, h_N, CID)
 //!                                          │
@@ -57,5 +57,8 @@ pub use merkle::{
     tree_depth,
 };
 pub use rows::{hash_row, row_hashes, tensor_root};
-pub use state::{ModelState, STATE_MAGIC, STATE_VERSION, StateTensor};
+pub use state::{
+    ModelState, STATE_HASH_TAG, STATE_MAGIC, STATE_VERSION, StateEntry, StateTensor, shape_hash,
+    state_hash_of,
+};
 pub use trace::{TraceCommitment, verify_transition};

@@ -1,5 +1,6 @@
-//! Canonical bytes of a model and optimizer state, and the state hash
-//! `h_i = keccak256(canonical bytes)`.
+//! Canonical bytes of a model and optimizer state, and the state hash `h_i`: a commitment
+//! to every tensor's name, shape and row root (docs/commitments.md §3), so that a dispute can
+//! open one tensor of a state on-chain without the rest of its bytes.
 //!
 //! ```text
 //! "PDLS" | version u16 = 1 | tensor count u32 |
@@ -18,6 +19,44 @@ use crate::CoreError;
 pub const STATE_MAGIC: [u8; 4] = *b"PDLS";
 /// The version of the state encoding that this build reads and writes.
 pub const STATE_VERSION: u16 = 1;
+
+/// Domain tag at the start of every state hash preimage.
+pub const STATE_HASH_TAG: &[u8; 14] = b"pedals.state.2";
+
+/// One tensor's part of a state hash: `keccak256(name)`, [`shape_hash`] of its shape, and its
+/// row root (zero for a tensor of no elements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateEntry {
+    /// `keccak256` of the UTF-8 name.
+    pub name_hash: B256,
+    /// [`shape_hash`] of the shape.
+    pub shape_hash: B256,
+    /// The tensor's row root.
+    pub root: B256,
+}
+
+/// `keccak256(u8 rank ‖ u32_be(dim)…)`: the shape as the state hash commits to it.
+pub fn shape_hash(shape: &[u32]) -> B256 {
+    let mut buf = Vec::with_capacity(1 + 4 * shape.len());
+    buf.push(shape.len() as u8);
+    for dim in shape {
+        buf.extend_from_slice(&dim.to_be_bytes());
+    }
+    keccak256(buf)
+}
+
+/// The state hash of `entries` (in encoding order): see [`ModelState::state_hash`].
+pub fn state_hash_of(entries: &[StateEntry]) -> B256 {
+    let mut buf = Vec::with_capacity(STATE_HASH_TAG.len() + 4 + 96 * entries.len());
+    buf.extend_from_slice(STATE_HASH_TAG);
+    buf.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for e in entries {
+        buf.extend_from_slice(e.name_hash.as_slice());
+        buf.extend_from_slice(e.shape_hash.as_slice());
+        buf.extend_from_slice(e.root.as_slice());
+    }
+    keccak256(buf)
+}
 
 /// Bytes of the header: magic, version, tensor count.
 const HEADER_LEN: usize = 4 + 2 + 4;
@@ -167,14 +206,36 @@ impl ModelState {
         Ok(bytes)
     }
 
-    /// The state hash, `keccak256(canonical bytes)`. Fails as [`Self::to_canonical_bytes`]
-    /// does.
+    /// The state hash: `keccak256(STATE_HASH_TAG ‖ u32_be(count) ‖ entry…)`, one 96-byte
+    /// entry per tensor in name order, `keccak256(name) ‖ shape_hash(shape) ‖ root` with
+    /// `root` the tensor's row root ([`crate::tensor_root`]), or the zero word for a tensor of
+    /// no elements. Fails as [`Self::to_canonical_bytes`] does.
     ///
-    /// The bytes are built in memory and hashed in one call: `keccak256` then runs in
-    /// alloy-primitives' optimized code, where a streaming hasher would be instantiated in
-    /// (and run at the optimization level of) this crate.
+    /// It commits to exactly what the canonical bytes hold (names, shapes, elements), and lets
+    /// the dispute referee open one tensor from 96 bytes per tensor.
     pub fn state_hash(&self) -> Result<B256, CoreError> {
-        Ok(keccak256(self.to_canonical_bytes()?))
+        Ok(state_hash_of(&self.state_entries()?))
+    }
+
+    /// The `(name hash, shape hash, row root)` entry of every tensor, in encoding order: what
+    /// the referee is given to open a state hash on-chain.
+    pub fn state_entries(&self) -> Result<Vec<StateEntry>, CoreError> {
+        self.canonical_order()?
+            .into_iter()
+            .map(|t| {
+                let root = if t.data.is_empty() {
+                    B256::ZERO
+                } else {
+                    // Every row of a non-empty tensor holds at least one element.
+                    crate::tensor_root(t)?
+                };
+                Ok(StateEntry {
+                    name_hash: keccak256(t.name.as_bytes()),
+                    shape_hash: shape_hash(&t.shape),
+                    root,
+                })
+            })
+            .collect()
     }
 
     /// Reads canonical bytes, strictly: the magic and version must match, names must be valid
@@ -348,7 +409,17 @@ mod tests {
         expected.extend([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // 1, -1
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(bytes, expected);
-        assert_eq!(state.state_hash().expect("hash"), keccak256(&expected));
+        // The hash as docs/commitments.md §3 spells it out, by hand.
+        let leaf = |row: &[u8]| keccak256([&[0u8][..], keccak256(row).as_slice()].concat());
+        let mut pre = b"pedals.state.2".to_vec();
+        pre.extend([0, 0, 0, 2]);
+        pre.extend(keccak256(b"a"));
+        pre.extend(keccak256([0u8]));
+        pre.extend(leaf(&[2, 1, 0, 0]));
+        pre.extend(keccak256(b"b"));
+        pre.extend(keccak256([1u8, 0, 0, 0, 2]));
+        pre.extend(leaf(&[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+        assert_eq!(state.state_hash().expect("hash"), keccak256(&pre));
         assert_eq!(
             ModelState::from_canonical_bytes(&bytes).expect("decode"),
             state
@@ -362,7 +433,10 @@ mod tests {
         shuffled.tensors.reverse();
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(shuffled.to_canonical_bytes().expect("encode"), bytes);
-        assert_eq!(shuffled.state_hash().expect("hash"), keccak256(&bytes));
+        assert_eq!(
+            shuffled.state_hash().expect("hash"),
+            state.state_hash().expect("hash")
+        );
         assert_eq!(
             ModelState::from_canonical_bytes(&bytes).expect("decode"),
             state
@@ -371,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn large_tensors_hash_like_their_bytes() {
+    fn large_tensors_hash_their_row_root() {
         let data: Vec<i32> = (0..5000).map(|i| i * 7919 - 3_000_000).collect();
         let state = ModelState::new(vec![
             StateTensor::new("big", vec![50, 100], data).expect("big"),
@@ -379,7 +453,21 @@ mod tests {
         .expect("state");
         let bytes = state.to_canonical_bytes().expect("encode");
         assert_eq!(bytes.len(), HEADER_LEN + 2 + 3 + 1 + 8 + 20_000);
-        assert_eq!(state.state_hash().expect("hash"), keccak256(&bytes));
+        let entry = StateEntry {
+            name_hash: keccak256(b"big"),
+            shape_hash: shape_hash(&[50, 100]),
+            root: crate::tensor_root(&state.tensors[0]).expect("root"),
+        };
+        assert_eq!(state.state_hash().expect("hash"), state_hash_of(&[entry]));
+        let mut changed = state.clone();
+        changed.tensors[0].data[4321] += 1;
+        assert_ne!(changed.state_hash().expect("hash"), state_hash_of(&[entry]));
+        let mut reshaped = state.clone();
+        reshaped.tensors[0].shape = vec![100, 50];
+        assert_ne!(
+            reshaped.state_hash().expect("hash"),
+            state_hash_of(&[entry])
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! The arithmetic is specified in `docs/exact-ops.md`.
 
 mod data;
+pub mod dispute;
 mod error;
 pub mod exact;
 pub mod float;
@@ -29,5 +30,5 @@ pub use data::{
 pub use error::MlError;
 pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
-pub use spec::{InferenceSpec, JobSpec, SPEC_VERSION};
+pub use spec::{DisputeCommitments, InferenceSpec, JobSpec, SPEC_VERSION};
 pub use trainer::{Session, TrainConfig, TrainOutcome, Trainer, batch_indices};

@@ -233,7 +233,7 @@ impl MlpState {
         Ok(ModelState::new(tensors)?)
     }
 
-    /// The state hash `keccak256(canonical bytes)`.
+    /// The state hash (docs/commitments.md §3).
     pub fn state_hash(&self) -> Result<B256, MlError> {
         Ok(self.to_model_state()?.state_hash()?)
     }

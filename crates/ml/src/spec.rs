@@ -6,7 +6,7 @@ use alloy_primitives::B256;
 use pedals_core::{Cid, cid_from_digest, cid_of, parse_cid};
 use serde::{Deserialize, Serialize};
 
-use crate::{MlError, TrainConfig};
+use crate::{Dataset, MlError, MlpState, TrainConfig};
 
 /// Version of the spec format.
 pub const SPEC_VERSION: u32 = 1;
@@ -29,11 +29,28 @@ pub struct JobSpec {
     /// CIDv1 (string form) of the initial model state's canonical bytes (for inference, the
     /// model that is run).
     pub model: String,
+    /// The requester's commitments a dispute opens on-chain: present for a training job
+    /// (and required), absent for batch inference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<DisputeCommitments>,
     /// Present for a batch-inference job: `train.model` is the architecture, `train.steps` the
     /// number of chunks, and the optimizer fields are unused. Absent (and not serialized) for
     /// training, so training specs keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference: Option<InferenceSpec>,
+}
+
+/// What the dispute referee needs from the requester, committed in the spec (and so by the
+/// on-chain `specHash`): the dataset's sample count and row root, from which a contract can
+/// open any sample of any mini-batch, and the hash of the initial state `h_0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeCommitments {
+    /// Samples in the dataset.
+    pub samples: u64,
+    /// [`Dataset::row_root`] of the dataset.
+    pub data_root: B256,
+    /// State hash of the initial model, `h_0` of every honest trace.
+    pub init_hash: B256,
 }
 
 /// How a batch-inference job splits its dataset.
@@ -45,17 +62,51 @@ pub struct InferenceSpec {
 }
 
 impl JobSpec {
-    /// A spec; checks the configuration and both CIDs.
-    pub fn new(train: TrainConfig, dataset: &Cid, model: &Cid) -> Result<Self, MlError> {
+    /// A training spec for `dataset` and the initial model whose canonical bytes are
+    /// `model`: names both by CID and commits to the dataset's rows and the model's state
+    /// hash. Checks the configuration, and that the model and the data fit it.
+    pub fn new(train: TrainConfig, dataset: &Dataset, model: &[u8]) -> Result<Self, MlError> {
+        train.model.check_dataset(dataset)?;
+        let init = MlpState::from_bytes(&train.model, model)?;
         let spec = Self {
             version: SPEC_VERSION,
             train,
-            dataset: dataset.to_string(),
-            model: model.to_string(),
+            dataset: dataset.cid()?.to_string(),
+            model: cid_of(model).to_string(),
+            dispute: Some(DisputeCommitments {
+                samples: dataset.len() as u64,
+                data_root: dataset.row_root()?,
+                init_hash: init.state_hash()?,
+            }),
             inference: None,
         };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Checks that `dataset` and the initial `model` are the ones this spec commits to,
+    /// beyond their CIDs: the sample count, the row root and the initial state hash. A
+    /// worker runs this before it claims; a requester before it posts.
+    pub fn check_commitments(&self, dataset: &Dataset, model: &MlpState) -> Result<(), MlError> {
+        let Some(d) = &self.dispute else {
+            return Ok(());
+        };
+        let bad = |what: &str| {
+            Err(MlError::Config(format!(
+                "the spec's {what} does not match its files: the requester built the spec from \
+                 other files; do not run this job"
+            )))
+        };
+        if d.samples != dataset.len() as u64 {
+            return bad("sample count");
+        }
+        if d.data_root != dataset.row_root()? {
+            return bad("dataset row root");
+        }
+        if d.init_hash != model.state_hash()? {
+            return bad("initial state hash");
+        }
+        Ok(())
     }
 
     /// A batch-inference spec: `model` (architecture `config`) run over the `samples` of
@@ -77,6 +128,7 @@ impl JobSpec {
             },
             dataset: dataset.to_string(),
             model: model.to_string(),
+            dispute: None,
             inference: Some(InferenceSpec { chunk }),
         };
         spec.validate()?;
@@ -96,6 +148,21 @@ impl JobSpec {
             return Err(MlError::Config(
                 "a job needs at least one step and a checkpoint interval of at least 1".into(),
             ));
+        }
+        match (&self.inference, &self.dispute) {
+            (None, None) => {
+                return Err(MlError::Config(
+                    "a training spec must carry its dispute commitments (samples, data_root, \
+                     init_hash): build it with JobSpec::new"
+                        .into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(MlError::Config(
+                    "a batch-inference spec carries no dispute commitments".into(),
+                ));
+            }
+            _ => {}
         }
         if let Some(inference) = &self.inference
             && !(1..=crate::exact::MAX_BATCH as u64).contains(&inference.chunk)

@@ -506,6 +506,8 @@ impl Worker {
             }
         }
         let init = MlpState::from_bytes(&spec.train.model, &model).map_err(|e| e.to_string())?;
+        spec.check_commitments(&dataset, &init)
+            .map_err(|e| e.to_string())?;
         Ok(Some((spec, dataset, init)))
     }
 

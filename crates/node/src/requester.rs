@@ -54,7 +54,8 @@ impl JobFiles {
                 dataset.len()
             )));
         }
-        MlpState::from_bytes(&self.spec.train.model, &self.model)?;
+        let init = MlpState::from_bytes(&self.spec.train.model, &self.model)?;
+        self.spec.check_commitments(&dataset, &init)?;
         Ok(())
     }
 }

@@ -16,7 +16,6 @@ use alloy::{
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market, TxOutcome};
-use pedals_core::cid_of;
 use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
 use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, Worker, WorkerConfig};
 use pedals_p2p::NetConfig;
@@ -92,7 +91,7 @@ fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
     };
     let dataset = train.to_canonical_bytes()?;
     let model = MlpState::init(&config.model, config.seed)?.to_bytes()?;
-    let spec = JobSpec::new(config, &cid_of(&dataset), &cid_of(&model))?;
+    let spec = JobSpec::new(config, &train, &model)?;
     Ok((spec, dataset, model, test))
 }
 

@@ -422,7 +422,7 @@ impl JobFile {
             .wrap_err("the model does not fit the dataset: check [model] layers")?;
         let dataset = data.to_canonical_bytes()?;
         let model = MlpState::init(&train.model, train.seed)?.to_bytes()?;
-        let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model))
+        let spec = JobSpec::new(train, &data, &model)
             .wrap_err("the job is not valid: check steps, checkpoint_every and [model]")?;
         let files = JobFiles {
             spec,

@@ -76,15 +76,13 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
         steps: 2000,
         checkpoint_every: 500,
     };
-    let dataset = Dataset::synthetic(4, 512, 16, 4)
-        .expect("data")
-        .to_canonical_bytes()
-        .expect("bytes");
+    let data = Dataset::synthetic(4, 512, 16, 4).expect("data");
+    let dataset = data.to_canonical_bytes().expect("bytes");
     let model = MlpState::init(&train.model, train.seed)
         .expect("init")
         .to_bytes()
         .expect("bytes");
-    let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model)).expect("spec");
+    let spec = JobSpec::new(train, &data, &model).expect("spec");
     {
         let store = Store::open(&dir.path().join("data")).expect("store");
         for blob in [&spec.to_canonical_bytes(), &dataset, &model] {

@@ -44,11 +44,14 @@ proptest! {
     fn encoding_round_trips(s in state()) {
         let bytes = s.to_canonical_bytes().expect("encode");
         prop_assert_eq!(ModelState::from_canonical_bytes(&bytes).expect("decode"), s.clone());
-        prop_assert_eq!(s.state_hash().expect("hash"), alloy_primitives::keccak256(&bytes));
-        // Tensor order in memory does not matter.
+        // Tensor order in memory does not matter, to the bytes or to the hash.
         let mut reversed = s.clone();
         reversed.tensors.reverse();
-        prop_assert_eq!(reversed.to_canonical_bytes().expect("encode"), bytes);
+        prop_assert_eq!(reversed.to_canonical_bytes().expect("encode"), bytes.clone());
+        prop_assert_eq!(reversed.state_hash().expect("hash"), s.state_hash().expect("hash"));
+        // The hash is the hash of what the bytes decode to: it commits to the same state.
+        let decoded = ModelState::from_canonical_bytes(&bytes).expect("decode");
+        prop_assert_eq!(decoded.state_hash().expect("hash"), s.state_hash().expect("hash"));
     }
 
     #[test]
@@ -61,6 +64,10 @@ proptest! {
         let at = at.index(bytes.len());
         bytes[at] ^= x;
         decode_checked(&bytes)?;
+        // Another state that still decodes has another state hash.
+        if let Ok(other) = ModelState::from_canonical_bytes(&bytes) {
+            prop_assert_ne!(other.state_hash().expect("hash"), s.state_hash().expect("hash"));
+        }
     }
 
     #[test]

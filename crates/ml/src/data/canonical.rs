@@ -9,7 +9,8 @@
 //! Every integer is little-endian; the bytes end exactly after the last label. The name is not
 //! encoded: it is a label for people, not content.
 
-use pedals_core::{Cid, cid_of};
+use alloy_primitives::B256;
+use pedals_core::{Cid, cid_of, hash_row, merkle_root};
 
 use super::{DataError, Dataset};
 
@@ -51,6 +52,34 @@ impl Dataset {
     /// The CID of the canonical bytes: what a job spec names the dataset by.
     pub fn cid(&self) -> Result<Cid, DataError> {
         Ok(cid_of(&self.to_canonical_bytes()?))
+    }
+
+    /// Sample `i` as the dispute referee opens it: its inputs followed by its label, as one
+    /// row of `features + 1` i32 values.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`, like slice indexing.
+    pub fn dispute_row(&self, i: usize) -> Vec<i32> {
+        let (inputs, label) = self.sample(i);
+        let mut row = Vec::with_capacity(inputs.len() + 1);
+        row.extend_from_slice(inputs);
+        row.push(label as i32);
+        row
+    }
+
+    /// The row root of the dataset: the Merkle root (docs/commitments.md §1) over one leaf
+    /// per sample, `keccak256` of [`Self::dispute_row`] as i32 little-endian. A job spec
+    /// commits to it so the referee can open any sample on-chain. Fails on an empty or
+    /// invalid dataset.
+    pub fn row_root(&self) -> Result<B256, DataError> {
+        self.validate()?;
+        let leaves: Vec<B256> = (0..self.len())
+            .map(|i| hash_row(&self.dispute_row(i)))
+            .collect();
+        merkle_root(&leaves).map_err(|e| DataError::Canonical {
+            reason: format!("the dataset has no rows to commit to: {e}"),
+        })
     }
 
     /// Reads canonical dataset bytes, checking every field; the dataset is named after the

@@ -339,9 +339,39 @@ fn a_session_steps_like_the_trainer_and_rejects_bad_batches() {
 fn a_job_spec_round_trips_canonically_and_its_hash_gives_its_cid() {
     let (config, data) = small_job(4);
     let init = MlpState::init(&config.model, config.seed).expect("init");
-    let dataset = data.cid().expect("dataset cid");
-    let model = pedals_core::cid_of(&init.to_bytes().expect("bytes"));
-    let spec = pedals_ml::JobSpec::new(config, &dataset, &model).expect("spec");
+    let model_bytes = init.to_bytes().expect("bytes");
+    let spec = pedals_ml::JobSpec::new(config, &data, &model_bytes).expect("spec");
+    let commitments = spec.dispute.expect("a training spec commits to its data");
+    assert_eq!(commitments.samples, data.len() as u64);
+    assert_eq!(commitments.data_root, data.row_root().expect("root"));
+    assert_eq!(commitments.init_hash, init.state_hash().expect("hash"));
+    spec.check_commitments(&data, &init)
+        .expect("the files match");
+    let mut other = data.clone();
+    other.labels[3] = (other.labels[3] + 1) % other.classes;
+    let err = spec
+        .check_commitments(&other, &init)
+        .expect_err("a changed label");
+    assert!(err.to_string().contains("row root"), "{err}");
+    let moved = MlpState::init(&spec.train.model, 99).expect("init");
+    assert!(
+        spec.check_commitments(&data, &moved).is_err(),
+        "another h_0"
+    );
+    let mut unbound = spec.clone();
+    unbound.dispute = None;
+    assert!(
+        unbound.validate().is_err(),
+        "a training spec without commitments"
+    );
+    assert_eq!(
+        spec.dataset_cid().expect("cid"),
+        data.cid().expect("dataset cid")
+    );
+    assert_eq!(
+        spec.model_cid().expect("cid"),
+        pedals_core::cid_of(&model_bytes)
+    );
     let bytes = spec.to_canonical_bytes();
     assert_eq!(
         pedals_ml::JobSpec::from_canonical_bytes(&bytes).expect("read"),

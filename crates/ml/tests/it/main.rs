@@ -3,6 +3,7 @@
 mod backends;
 mod cnn;
 mod data;
+mod dispute;
 mod exact;
 mod float;
 mod inference;

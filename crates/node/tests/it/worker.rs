@@ -38,15 +38,13 @@ pub(crate) fn job() -> Job {
         steps: STEPS,
         checkpoint_every: 5,
     };
-    let dataset = Dataset::synthetic(3, 256, 16, 4)
-        .expect("data")
-        .to_canonical_bytes()
-        .expect("bytes");
+    let data = Dataset::synthetic(3, 256, 16, 4).expect("data");
+    let dataset = data.to_canonical_bytes().expect("bytes");
     let model = MlpState::init(&train.model, train.seed)
         .expect("init")
         .to_bytes()
         .expect("bytes");
-    let spec = JobSpec::new(train, &cid_of(&dataset), &cid_of(&model)).expect("spec");
+    let spec = JobSpec::new(train, &data, &model).expect("spec");
     Job {
         spec,
         dataset,
@@ -718,8 +716,8 @@ async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says
             steps: 10_000_000,
             ..job.spec.train.clone()
         },
-        &cid_of(&job.dataset),
-        &cid_of(&job.model),
+        &Dataset::from_canonical_bytes(&job.dataset).expect("data"),
+        &job.model,
     )
     .expect("spec");
     hand_over(s.w(), &job);
