@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {DisputeGame} from "../src/DisputeGame.sol";
 import {JobMarket} from "../src/JobMarket.sol";
+import {Referee} from "../src/Referee.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
 import {Vm} from "../test/utils/Test.sol";
 
 /// @title Deploy
-/// @notice Deploys StakeManager and JobMarket, binds them, hands the roles to their holders and
-///         writes the deployment file that the Rust crates, the CLI and the subgraph read.
+/// @notice Deploys StakeManager, JobMarket, the Referee and the DisputeGame, binds them (the game
+///         is the market's resolver), hands the roles to their holders and writes the deployment file that the Rust crates, the CLI and the subgraph read.
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
@@ -39,6 +41,7 @@ contract Deploy {
     /// @return stakeManager The StakeManager's address.
     /// @return jobMarket The JobMarket's address.
     function run() external returns (StakeManager stakeManager, JobMarket jobMarket) {
+        DisputeGame game;
         uint256 startBlock = vm.getBlockNumber();
         vm.startBroadcast();
         address deployer = msg.sender;
@@ -48,11 +51,16 @@ contract Deploy {
 
         // The deployer administers the stake manager until the market is bound, then hands over.
         stakeManager = new StakeManager(deployer, ProtocolLimits.MIN_UNBONDING_DELAY);
-        jobMarket = new JobMarket(admin, pauser, stakeManager, feeRecipient, defaultParams());
+        // Likewise the market, until its resolver is set.
+        jobMarket = new JobMarket(deployer, pauser, stakeManager, feeRecipient, defaultParams());
         stakeManager.bindMarket(address(jobMarket));
+        game = new DisputeGame(jobMarket, new Referee());
+        jobMarket.setResolver(address(game));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
+            jobMarket.grantRole(jobMarket.DEFAULT_ADMIN_ROLE(), admin);
+            jobMarket.renounceRole(jobMarket.DEFAULT_ADMIN_ROLE(), deployer);
         }
         vm.stopBroadcast();
 
@@ -68,6 +76,8 @@ contract Deploy {
         vm.serializeAddress(key, "pauser", pauser);
         vm.serializeAddress(key, "feeRecipient", feeRecipient);
         vm.serializeAddress(key, "stakeManager", address(stakeManager));
+        vm.serializeAddress(key, "disputeGame", address(game));
+        vm.serializeAddress(key, "referee", address(game.referee()));
         string memory json = vm.serializeAddress(key, "jobMarket", address(jobMarket));
         vm.writeJson(json, path);
     }

@@ -23,6 +23,7 @@ interface Vm {
     function expectRevert() external;
     function expectRevert(bytes4 selector) external;
     function expectRevert(bytes calldata revertData) external;
+    function expectPartialRevert(bytes4 selector) external;
     function expectEmit() external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     function expectEmit(address emitter) external;
@@ -40,6 +41,22 @@ interface Vm {
     function assertGt(uint256 left, uint256 right, string calldata message) external pure;
     function assertLt(uint256 left, uint256 right, string calldata message) external pure;
 
+    function assertEq(int256 left, int256 right, string calldata message) external pure;
+
+    // Files and JSON (paths must be inside foundry.toml's fs_permissions).
+    function readFile(string calldata path) external view returns (string memory data);
+    function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
+    function parseJsonIntArray(string calldata json, string calldata key)
+        external
+        pure
+        returns (int256[] memory);
+    function parseJsonUintArray(string calldata json, string calldata key)
+        external
+        pure
+        returns (uint256[] memory);
+    function keyExistsJson(string calldata json, string calldata key) external view returns (bool);
+
     // Scripts.
     function startBroadcast() external;
     function startBroadcast(uint256 privateKey) external;
@@ -56,6 +73,7 @@ interface Vm {
         returns (string memory json);
     function writeJson(string calldata json, string calldata path) external;
     function toString(uint256 value) external pure returns (string memory);
+    function toString(bytes32 value) external pure returns (string memory);
 }
 
 /// @notice Shared base of the Pedals Solidity tests: the cheatcode handle and small helpers.

@@ -25,6 +25,10 @@ pub struct Deployment {
     pub fee_recipient: Address,
     /// The StakeManager contract.
     pub stake_manager: Address,
+    /// The DisputeGame contract, the market's resolver.
+    pub dispute_game: Address,
+    /// The Referee contract the game recomputes elements with.
+    pub referee: Address,
     /// The JobMarket contract.
     pub job_market: Address,
 }

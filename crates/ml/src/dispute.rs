@@ -111,6 +111,10 @@ impl Program {
     }
 }
 
+/// The most layers a disputable model may have: state names (`l<l>.…`) sort by layer up to
+/// ten, which the contract's numbering of state tensors relies on.
+pub const MAX_DEPTH: usize = 10;
+
 /// The program of one training step of `config`. Fails for a model the referee cannot check
 /// yet (a convolution in front of the dense layers).
 pub fn program(config: &MlpConfig) -> Result<Program, MlError> {
@@ -124,6 +128,11 @@ pub fn program(config: &MlpConfig) -> Result<Program, MlError> {
     }
     let n = &config.layers;
     let depth = config.depth();
+    if depth > MAX_DEPTH {
+        return Err(MlError::Config(format!(
+            "a model of {depth} layers: the dispute program covers at most {MAX_DEPTH}"
+        )));
+    }
     let b = config.batch;
     let mut ops: Vec<ProgramOp> = Vec::new();
     let push = |ops: &mut Vec<ProgramOp>, kind, name: String, inputs, rows, cols| {

@@ -179,6 +179,30 @@ fn the_program_has_one_leaf_per_op_and_refuses_convolutions() {
     assert_eq!(prog.state.len(), 8);
     let names: Vec<&str> = prog.ops.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(&names[..6], &["x", "y", "wq0", "wq1", "wq0.T", "wq1.T"]);
+    // The same codes contracts/test/DisputeProgram.t.sol pins for DisputeProgram.sol.
+    let kinds: Vec<u8> = prog.ops.iter().map(|o| o.kind as u8).collect();
+    assert_eq!(
+        kinds,
+        [
+            0, 1, 2, 2, 3, 3, 4, 5, 4, 6, 3, 3, 7, 8, 9, 10, 3, 3, 7, 8, 11, 12, 11, 13, 11, 12, 11,
+            13, 14
+        ]
+    );
+    let last = prog.ops.last().expect("ops");
+    let leaves: Vec<usize> = last
+        .inputs
+        .iter()
+        .map(|i| match i {
+            Operand::Leaf(l) => *l,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(leaves, [24, 23, 22, 21, 28, 27, 26, 25]);
+    let deep = MlpConfig {
+        layers: vec![4; 12],
+        ..model.clone()
+    };
+    assert!(program(&deep).is_err(), "eleven layers");
     model.conv = Some(ConvConfig {
         channels: 1,
         height: 28,

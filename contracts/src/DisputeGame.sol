@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+
+import {Referee} from "./Referee.sol";
+import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {DisputeProgram} from "./libraries/DisputeProgram.sol";
+import {ExactOps} from "./libraries/ExactOps.sol";
+import {TraceMerkle} from "./libraries/TraceMerkle.sol";
+
+/// @title DisputeGame
+/// @notice The referee of Pedals disputes (docs/protocol.md). After a challenge of step `i`, the
+///         worker commits the op trace of that step; the challenger names the first op whose
+///         output it disputes, proving the op's inputs, which it thereby agrees to; the worker
+///         reveals the output's row hashes; the challenger picks a row; the worker reveals it;
+///         the challenger names the element, and the contract recomputes that one element from
+///         the opened input rows and decides. Each side has its own clock, which runs only on its
+///         turns; a side whose clock runs out loses (`timeout`). The outcome is reported to the
+///         market, which moves the money: bonds, collateral and payment never pass through here.
+contract DisputeGame is IDisputeResolver {
+    using TraceMerkle for bytes32;
+
+    /// @notice Whose move it is, and which.
+    enum Phase {
+        None,
+        /// Worker: commit the op trace.
+        Commit,
+        /// Challenger: name the disputed op.
+        NameOp,
+        /// Worker: reveal the output's row hashes.
+        RevealRowHashes,
+        /// Challenger: pick a row.
+        PickRow,
+        /// Worker: reveal the row.
+        RevealRow,
+        /// Challenger: name the element.
+        NameElement
+    }
+
+    /// @notice The job's spec fields, from which the contract rebuilds the spec's canonical bytes
+    ///         and checks them against the on-chain `specHash` (docs/commitments.md §6).
+    struct Spec {
+        uint32[] layers;
+        uint32 batch;
+        uint32 lrQ12;
+        uint32 momentumQ12;
+        uint64 seed;
+        uint64 checkpointEvery;
+        string datasetCid;
+        string modelCid;
+        uint64 samples;
+        bytes32 dataRoot;
+        bytes32 initHash;
+    }
+
+    /// @notice The worker's first move: every leaf of the op trace (`h_i`, one root per op, and
+    ///         `h_{i+1}` last) and the proofs of `h_i` and `h_{i+1}` in the job's step trace.
+    struct Commitment {
+        bytes32[] leaves;
+        bytes32[] stateInProof;
+        bytes32[] stateOutProof;
+    }
+
+    /// @notice A tensor root proven at a leaf of the op trace.
+    struct LeafOpening {
+        bytes32 root;
+        bytes32[] proof;
+    }
+
+    /// @notice A row proven against a root.
+    struct RowOpening {
+        bytes row;
+        bytes32[] proof;
+    }
+
+    /// @notice The challenger's last move.
+    struct ElementMove {
+        uint256 col;
+        bytes row;
+        bytes[] inputRows;
+        bytes32[][] inputProofs;
+    }
+
+    /// @dev One dispute; deleted when it is decided.
+    struct Game {
+        address worker;
+        uint40 turnStart;
+        uint32 workerClock;
+        Phase phase;
+        address challenger;
+        uint32 challengerClock;
+        uint32 step;
+        uint16 leaf;
+        uint32 row;
+        bytes32 traceRoot;
+        bytes32 specHash;
+        bytes32 opRoot;
+        bytes32 stateIn;
+        bytes32 stateOut;
+        bytes32 outRoot;
+        bytes32 rowHash;
+        bytes32[3] inRoots;
+    }
+
+    /// @notice Share of the market's dispute duration each side's clock gets, in percent. The
+    ///         two clocks together leave a fifth of the duration for the winner to claim.
+    uint256 public constant CLOCK_PERCENT = 40;
+    /// @notice Domain tag of the state hash (docs/commitments.md §3).
+    bytes14 internal constant STATE_TAG = "pedals.state.2";
+
+    /// @notice The market whose disputes this contract decides.
+    IJobMarket public immutable market;
+    /// @notice The contract that recomputes an element.
+    Referee public immutable referee;
+
+    mapping(uint256 jobId => Game) internal _games;
+
+    /// @notice A dispute opened and the worker's clock started.
+    event GameStarted(uint256 indexed jobId, uint256 step, address worker, address challenger, uint256 clock);
+    /// @notice The worker committed the op trace of the disputed step.
+    event OpTraceCommitted(uint256 indexed jobId, bytes32 opRoot, bytes32[] leaves);
+    /// @notice The challenger disputes the output of op `leaf`.
+    event OpDisputed(uint256 indexed jobId, uint256 leaf, uint8 kind, uint256 rows, uint256 cols);
+    /// @notice The worker revealed the disputed output's row hashes (they are in the calldata).
+    event RowHashesRevealed(uint256 indexed jobId, uint256 rows);
+    /// @notice The challenger picked a row of the disputed output.
+    event RowPicked(uint256 indexed jobId, uint256 row);
+    /// @notice The worker revealed the picked row (it is in the calldata).
+    event RowRevealed(uint256 indexed jobId, uint256 row, bytes32 rowHash);
+    /// @notice The game is decided; `recomputed` and `claimed` are set when an element decided it.
+    event GameDecided(
+        uint256 indexed jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed
+    );
+
+    /// @notice Only the market may open disputes.
+    error NotMarket(address caller);
+    /// @notice It is not this caller's move, or not this move.
+    error NotYourMove(uint256 jobId, Phase phase, address caller);
+    /// @notice The mover's clock ran out: anyone may call `timeout`.
+    error ClockExpired(uint256 jobId);
+    /// @notice `timeout` while the mover still has time.
+    error ClockRunning(uint256 jobId, uint256 remaining);
+    /// @notice The spec fields do not rebuild the job's spec.
+    error SpecMismatch(bytes32 expected, bytes32 actual);
+    /// @notice A proof does not verify.
+    error BadProof(string what);
+    /// @notice The named op, row or element does not exist.
+    error OutOfRange(string what, uint256 value, uint256 limit);
+    /// @notice Step 0 must start from the spec's initial state.
+    error WrongInitialState(bytes32 expected, bytes32 actual);
+
+    /// @param market_ The job market that calls `disputeOpened` and receives the verdicts.
+    /// @param referee_ The element referee.
+    constructor(IJobMarket market_, Referee referee_) {
+        market = market_;
+        referee = referee_;
+    }
+
+    // ─────────────────────────────────────────── opening ─────────────────────────────────────────────
+
+    /// @inheritdoc IDisputeResolver
+    function disputeOpened(
+        uint256 jobId,
+        uint256 step,
+        address worker,
+        address challenger,
+        bytes32 traceRoot,
+        bytes32, /* claimedStateHash */
+        uint256 deadline
+    ) external {
+        if (msg.sender != address(market)) revert NotMarket(msg.sender);
+        // The market opens a dispute only on a job with none open, so anything stored for this
+        // job is left from a dispute the market timed out: start afresh.
+        uint32 clock = uint32((deadline - block.timestamp) * CLOCK_PERCENT / 100);
+        Game storage g = _games[jobId];
+        g.worker = worker;
+        g.challenger = challenger;
+        g.turnStart = uint40(block.timestamp);
+        g.workerClock = clock;
+        g.challengerClock = clock;
+        g.phase = Phase.Commit;
+        g.step = uint32(step);
+        g.leaf = 0;
+        g.row = 0;
+        g.traceRoot = traceRoot;
+        g.specHash = bytes32(0);
+        emit GameStarted(jobId, step, worker, challenger, clock);
+    }
+
+    // ─────────────────────────────────────────── worker ──────────────────────────────────────────────
+
+    /// @notice Worker, move 1: commit the op trace of the disputed step, every leaf in the clear
+    ///         (they are in the event, so the challenger can find the first op it disagrees
+    ///         with). The first leaf must be `h_i` and the last `h_{i+1}`, both proven against
+    ///         the job's trace root; the spec the program is built from is bound to `specHash`.
+    function commitOpTrace(uint256 jobId, Spec calldata spec, Commitment calldata c) external {
+        Game storage g = _move(jobId, Phase.Commit, true);
+        IJobMarket.Job memory job = market.getJob(jobId);
+        bytes32 built = sha256(specBytes(spec, job.steps));
+        if (built != job.specHash) revert SpecMismatch(job.specHash, built);
+        uint256 count = DisputeProgram.opCount(spec.layers.length - 1) + 1;
+        if (c.leaves.length != count) revert OutOfRange("op-trace leaves", c.leaves.length, count);
+        bytes32 stateIn = c.leaves[0];
+        bytes32 stateOut = c.leaves[count - 1];
+        uint256 step = g.step;
+        if (!g.traceRoot.verify(stateIn, step, uint256(job.steps) + 1, c.stateInProof)) {
+            revert BadProof("h_i");
+        }
+        if (!g.traceRoot.verify(stateOut, step + 1, uint256(job.steps) + 1, c.stateOutProof)) {
+            revert BadProof("h_i+1");
+        }
+        if (step == 0 && stateIn != spec.initHash) revert WrongInitialState(spec.initHash, stateIn);
+        bytes32 opRoot = TraceMerkle.rootOf(c.leaves);
+        g.specHash = keccak256(abi.encode(spec));
+        g.opRoot = opRoot;
+        g.stateIn = stateIn;
+        g.stateOut = stateOut;
+        _pass(g, Phase.NameOp);
+        emit OpTraceCommitted(jobId, opRoot, c.leaves);
+    }
+
+    /// @notice Worker, move 2: reveal the row hashes of the disputed output (their Merkle root
+    ///         must be the output's committed root).
+    function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
+        Game storage g = _move(jobId, Phase.RevealRowHashes, true);
+        if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
+        _pass(g, Phase.PickRow);
+        emit RowHashesRevealed(jobId, rowHashes.length);
+    }
+
+    /// @notice Worker, move 3: reveal the picked row, proven against the output's root.
+    function revealRow(uint256 jobId, Spec calldata spec, RowOpening calldata opening) external {
+        Game storage g = _move(jobId, Phase.RevealRow, true);
+        DisputeProgram.Op memory op = _op(g, spec, g.leaf);
+        if (opening.row.length != op.cols * 4) {
+            revert OutOfRange("row bytes", opening.row.length, op.cols * 4);
+        }
+        bytes32 h = keccak256(opening.row);
+        if (!g.outRoot.verify(h, g.row, op.rows, opening.proof)) revert BadProof("row");
+        g.rowHash = h;
+        _pass(g, Phase.NameElement);
+        emit RowRevealed(jobId, g.row, h);
+    }
+
+    // ─────────────────────────────────────────── challenger ──────────────────────────────────────────
+
+    /// @notice Challenger, move 1: dispute the output of op `leaf`, proving its output root and
+    ///         the roots of its inputs (leaves of the op trace, tensors of `h_i` given by the
+    ///         state entries, or the spec's dataset root). Naming an op agrees to its inputs.
+    ///         For the last op (the state hash) the contract decides at once.
+    /// @param entries The 3 words per tensor of `h_i` (docs/commitments.md §3), when an input is
+    ///        a state tensor; otherwise empty.
+    function disputeOp(
+        uint256 jobId,
+        Spec calldata spec,
+        uint256 leaf,
+        LeafOpening calldata output,
+        LeafOpening[] calldata inputs,
+        bytes32[] calldata entries
+    ) external {
+        Game storage g = _move(jobId, Phase.NameOp, false);
+        DisputeProgram.Op[] memory ops = _program(g, spec);
+        if (leaf == 0 || leaf > ops.length) revert OutOfRange("op", leaf, ops.length);
+        DisputeProgram.Op memory op = ops[leaf - 1];
+        if (inputs.length != op.inputs.length) revert OutOfRange("inputs", inputs.length, op.inputs.length);
+        uint256 leaves = ops.length + 1;
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            DisputeProgram.Operand memory o = op.inputs[i];
+            if (o.source == DisputeProgram.FROM_LEAF) {
+                if (!g.opRoot.verify(inputs[i].root, o.index, leaves, inputs[i].proof)) {
+                    revert BadProof("input leaf");
+                }
+            }
+        }
+        if (op.kind == ExactOps.STATE_HASH) {
+            _decideStateHash(jobId, g, spec, inputs);
+            return;
+        }
+        if (!g.opRoot.verify(output.root, leaf, leaves, output.proof)) revert BadProof("output leaf");
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            DisputeProgram.Operand memory o = op.inputs[i];
+            if (o.source == DisputeProgram.FROM_LEAF) g.inRoots[i] = inputs[i].root;
+            else if (o.source == DisputeProgram.FROM_DATA) g.inRoots[i] = spec.dataRoot;
+            else g.inRoots[i] = _stateRoot(g, spec, o.index, entries);
+        }
+        g.leaf = uint16(leaf);
+        g.outRoot = output.root;
+        _pass(g, Phase.RevealRowHashes);
+        emit OpDisputed(jobId, leaf, op.kind, op.rows, op.cols);
+    }
+
+    /// @notice Challenger, move 2: pick the row of the disputed output to open.
+    function pickRow(uint256 jobId, Spec calldata spec, uint256 row) external {
+        Game storage g = _move(jobId, Phase.PickRow, false);
+        uint256 rows = _op(g, spec, g.leaf).rows;
+        if (row >= rows) revert OutOfRange("row", row, rows);
+        g.row = uint32(row);
+        _pass(g, Phase.RevealRow);
+        emit RowPicked(jobId, row);
+    }
+
+    /// @notice Challenger, move 3: name element `col` of the revealed row and open the input rows
+    ///         it depends on. The contract recomputes the element: if it differs from the worker's
+    ///         value the worker loses, otherwise the challenger does.
+    /// @param m The element: `col`, the worker's revealed `row` as revealed, and one row per input
+    ///        of the op in the program's order (DisputeProgram.inputRows says which), each proven
+    ///        by the same index of `inputProofs`.
+    function disputeElement(uint256 jobId, Spec calldata spec, ElementMove calldata m) external {
+        Game storage g = _move(jobId, Phase.NameElement, false);
+        if (keccak256(m.row) != g.rowHash) revert BadProof("revealed row");
+        DisputeProgram.Op memory op = _op(g, spec, g.leaf);
+        if (m.col >= op.cols) revert OutOfRange("column", m.col, op.cols);
+        uint256 r = g.row;
+        uint256[] memory idx = DisputeProgram.inputRows(op.kind, r, m.col, batchSample(spec, g.step, r));
+        _checkInputRows(g, op, idx, m);
+        int256 recomputed = referee.element(op.kind, _params(spec), r, m.col, m.inputRows);
+        int256 claimed = ExactOps.get(m.row, m.col);
+        _decide(jobId, recomputed != claimed, false, recomputed, claimed);
+    }
+
+    // ─────────────────────────────────────────── anyone ──────────────────────────────────────────────
+
+    /// @notice Decides against the side to move once its clock has run out.
+    function timeout(uint256 jobId) external {
+        Game storage g = _games[jobId];
+        Phase phase = g.phase;
+        if (phase == Phase.None) revert NotYourMove(jobId, phase, msg.sender);
+        bool workerToMove = _workerMoves(phase);
+        uint256 elapsed = block.timestamp - g.turnStart;
+        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
+        if (elapsed <= clock) revert ClockRunning(jobId, clock - elapsed);
+        _decide(jobId, workerToMove, true, 0, 0);
+    }
+
+    // ─────────────────────────────────────────── views ───────────────────────────────────────────────
+
+    /// @notice The phase, the side to move's remaining time, and the disputed leaf and row.
+    function gameOf(uint256 jobId)
+        external
+        view
+        returns (Phase phase, bool workerToMove, uint256 remaining, uint256 leaf, uint256 row)
+    {
+        Game storage g = _games[jobId];
+        phase = g.phase;
+        if (phase == Phase.None) return (phase, false, 0, 0, 0);
+        workerToMove = _workerMoves(phase);
+        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
+        uint256 elapsed = block.timestamp - g.turnStart;
+        remaining = elapsed >= clock ? 0 : clock - elapsed;
+        return (phase, workerToMove, remaining, g.leaf, g.row);
+    }
+
+    /// @notice The spec's canonical bytes (docs/commitments.md §6) rebuilt from its fields.
+    function specBytes(Spec calldata s, uint256 steps) public pure returns (bytes memory) {
+        bytes memory layers = "";
+        for (uint256 i = 0; i < s.layers.length; ++i) {
+            layers =
+                bytes.concat(layers, i == 0 ? bytes("") : bytes(","), bytes(Strings.toString(s.layers[i])));
+        }
+        bytes memory model = bytes.concat(
+            '{"version":1,"train":{"model":{"layers":[',
+            layers,
+            '],"batch":',
+            bytes(Strings.toString(s.batch)),
+            ',"lr_q12":',
+            bytes(Strings.toString(s.lrQ12)),
+            ',"momentum_q12":',
+            bytes(Strings.toString(s.momentumQ12))
+        );
+        bytes memory train = bytes.concat(
+            '},"seed":',
+            bytes(Strings.toString(s.seed)),
+            ',"steps":',
+            bytes(Strings.toString(steps)),
+            ',"checkpoint_every":',
+            bytes(Strings.toString(s.checkpointEvery)),
+            '},"dataset":"',
+            bytes(s.datasetCid),
+            '","model":"',
+            bytes(s.modelCid)
+        );
+        bytes memory dispute = bytes.concat(
+            '","dispute":{"samples":',
+            bytes(Strings.toString(s.samples)),
+            ',"data_root":"',
+            bytes(Strings.toHexString(uint256(s.dataRoot), 32)),
+            '","init_hash":"',
+            bytes(Strings.toHexString(uint256(s.initHash), 32)),
+            '"}}'
+        );
+        return bytes.concat(model, train, dispute);
+    }
+
+    /// @notice The dataset row of batch row `j` of step `step`:
+    ///         `u64_be(keccak256("pedals.batch" ‖ u64 seed ‖ u64 step ‖ u64 j)[0..8]) mod samples`.
+    function batchSample(Spec calldata s, uint256 step, uint256 j) public pure returns (uint256) {
+        bytes32 h = keccak256(abi.encodePacked("pedals.batch", s.seed, uint64(step), uint64(j)));
+        return uint256(uint64(bytes8(h))) % s.samples;
+    }
+
+    // ─────────────────────────────────────────── internal ────────────────────────────────────────────
+
+    /// @dev The status guard of every move: the right phase, the right sender, time on its clock.
+    ///      Charges the elapsed time to the mover's clock.
+    function _move(uint256 jobId, Phase expected, bool byWorker) internal returns (Game storage g) {
+        g = _games[jobId];
+        Phase phase = g.phase;
+        address mover = byWorker ? g.worker : g.challenger;
+        if (phase != expected || msg.sender != mover) revert NotYourMove(jobId, phase, msg.sender);
+        uint256 elapsed = block.timestamp - g.turnStart;
+        uint256 clock = byWorker ? g.workerClock : g.challengerClock;
+        if (elapsed > clock) revert ClockExpired(jobId);
+        if (byWorker) g.workerClock = uint32(clock - elapsed);
+        else g.challengerClock = uint32(clock - elapsed);
+    }
+
+    /// @dev Hands the move to the other side.
+    function _pass(Game storage g, Phase next) internal {
+        g.phase = next;
+        g.turnStart = uint40(block.timestamp);
+    }
+
+    function _workerMoves(Phase phase) internal pure returns (bool) {
+        return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow;
+    }
+
+    /// @dev The program, after checking that `spec` is the one the worker committed to.
+    function _program(Game storage g, Spec calldata spec) internal view returns (DisputeProgram.Op[] memory) {
+        bytes32 h = keccak256(abi.encode(spec));
+        if (h != g.specHash) revert SpecMismatch(g.specHash, h);
+        return DisputeProgram.build(spec.layers, spec.batch, spec.samples);
+    }
+
+    function _op(Game storage g, Spec calldata spec, uint256 leaf)
+        internal
+        view
+        returns (DisputeProgram.Op memory)
+    {
+        return _program(g, spec)[leaf - 1];
+    }
+
+    /// @dev The root of state tensor `index` of `h_i`, from the entries of every tensor.
+    function _stateRoot(Game storage g, Spec calldata spec, uint256 index, bytes32[] calldata entries)
+        internal
+        view
+        returns (bytes32)
+    {
+        uint256 count = 4 * (spec.layers.length - 1);
+        if (entries.length != 3 * count) revert OutOfRange("state entries", entries.length, 3 * count);
+        if (keccak256(abi.encodePacked(STATE_TAG, uint32(count), entries)) != g.stateIn) {
+            revert BadProof("h_i entries");
+        }
+        (bytes32 nameHash, bytes32 shapeHash) = DisputeProgram.stateTensor(spec.layers, index);
+        if (entries[3 * index] != nameHash || entries[3 * index + 1] != shapeHash) {
+            revert BadProof("state tensor");
+        }
+        return entries[3 * index + 2];
+    }
+
+    /// @dev The last op: `h_{i+1}` is the state hash of the new tensors' roots.
+    function _decideStateHash(
+        uint256 jobId,
+        Game storage g,
+        Spec calldata spec,
+        LeafOpening[] calldata inputs
+    ) internal {
+        bytes memory pre = abi.encodePacked(STATE_TAG, uint32(inputs.length));
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            (bytes32 nameHash, bytes32 shapeHash) = DisputeProgram.stateTensor(spec.layers, i);
+            pre = bytes.concat(pre, nameHash, shapeHash, inputs[i].root);
+        }
+        bool workerLost = keccak256(pre) != g.stateOut;
+        _decide(jobId, workerLost, false, 0, 0);
+    }
+
+    /// @dev Checks one opened row per input of the op against the agreed input roots.
+    function _checkInputRows(
+        Game storage g,
+        DisputeProgram.Op memory op,
+        uint256[] memory idx,
+        ElementMove calldata m
+    ) internal view {
+        uint256 n = op.inputs.length;
+        if (m.inputRows.length != n || m.inputProofs.length != n) {
+            revert OutOfRange("inputs", m.inputRows.length, n);
+        }
+        for (uint256 i = 0; i < n; ++i) {
+            _checkRow(g.inRoots[i], op.inputs[i], idx[i], m.inputRows[i], m.inputProofs[i]);
+        }
+    }
+
+    function _checkRow(
+        bytes32 root,
+        DisputeProgram.Operand memory o,
+        uint256 index,
+        bytes calldata row,
+        bytes32[] calldata proof
+    ) internal pure {
+        if (row.length != o.cols * 4) {
+            revert OutOfRange("input row bytes", row.length, o.cols * 4);
+        }
+        if (!root.verify(keccak256(row), index, o.rows, proof)) revert BadProof("input row");
+    }
+
+    function _params(Spec calldata spec) internal pure returns (ExactOps.Params memory) {
+        return ExactOps.Params({
+            log2Batch: _log2(spec.batch),
+            lrQ12: int256(uint256(spec.lrQ12)),
+            momentumQ12: int256(uint256(spec.momentumQ12)),
+            features: spec.layers[0]
+        });
+    }
+
+    function _log2(uint256 v) internal pure returns (uint256 l) {
+        while ((uint256(1) << (l + 1)) <= v) ++l;
+    }
+
+    /// @dev Deletes the game, then reports the verdict to the market.
+    function _decide(uint256 jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed)
+        internal
+    {
+        delete _games[jobId];
+        emit GameDecided(jobId, workerLost, byTimeout, recomputed, claimed);
+        market.resolveDispute(jobId, workerLost);
+    }
+}

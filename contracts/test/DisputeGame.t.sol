@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {DisputeGame} from "../src/DisputeGame.sol";
+import {Referee} from "../src/Referee.sol";
+import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {Fixture} from "./utils/Fixture.sol";
+import {MerkleBuilder} from "./utils/MerkleBuilder.sol";
+
+/// @notice The dispute game on the real JobMarket and StakeManager, for a one-layer model
+///         (widths [2, 2], batch 2) whose state, data and op trace the test builds by hand. The
+///         program of that model has 15 ops: 1 x, 2 y, 3 wq0, 4 wq0.T, 5 z1, 6 d1, 7 x.T, 8 d1.T,
+///         9 gw0, 10 gb0, 11-14 the new state, 15 the state hash. Full games on real traces of
+///         real models run in Rust against anvil (crates/node/tests/it/dispute.rs).
+contract DisputeGameTest is Fixture {
+    using MerkleBuilder for bytes32[];
+
+    uint256 internal constant STEP = 7;
+    uint256 internal constant LEAVES = 16;
+    uint256 internal constant BOND = 0.1 ether;
+    uint256 internal constant CLOCK = 1 days * 40 / 100;
+
+    DisputeGame internal game;
+
+    // The state before the step: W = l0.weight, the other three tensors are zero.
+    int256[] internal w0 = [int256(100), -37];
+    int256[] internal w1 = [int256(20_000), -32_768];
+    int256[] internal zeros = [int256(0), 0];
+    bytes32[] internal entries;
+    bytes32 internal hIn;
+    bytes32 internal hOut;
+    // The dataset: four samples of two features and a label.
+    bytes32[] internal dataLeaves;
+    // The worker's op trace and the job's step trace.
+    bytes32[] internal opLeaves;
+    bytes32[] internal traceLeaves;
+
+    function setUp() public override {
+        super.setUp();
+        game = new DisputeGame(market, new Referee());
+        vm.prank(admin);
+        market.setResolver(address(game));
+
+        // h_i over the four state tensors, in name order.
+        entries = new bytes32[](12);
+        _entry(0, "l0.bias", 1, _root1(zeros));
+        _entry(1, "l0.bias.velocity", 1, _root1(zeros));
+        _entry(2, "l0.weight", 2, _weightRoot());
+        _entry(3, "l0.weight.velocity", 2, _root2(zeros, zeros));
+        hIn = keccak256(abi.encodePacked(bytes14("pedals.state.2"), uint32(4), entries));
+        hOut = keccak256("the worker's h_(i+1)");
+
+        for (uint256 i = 0; i < 4; ++i) {
+            dataLeaves.push(keccak256(MerkleBuilder.pack(_sample(i))));
+        }
+        // The worker's op trace: honest wq0 at leaf 3 unless a test falsifies it.
+        for (uint256 k = 0; k < LEAVES; ++k) {
+            opLeaves.push(keccak256(abi.encode("leaf", k)));
+        }
+        opLeaves[0] = hIn;
+        opLeaves[3] = _root2(_wq(w0), _wq(w1));
+        opLeaves[15] = hOut;
+        for (uint256 i = 0; i <= STEPS; ++i) {
+            traceLeaves.push(keccak256(abi.encode("h", i)));
+        }
+        traceLeaves[STEP] = hIn;
+        traceLeaves[STEP + 1] = hOut;
+    }
+
+    // ─────────────────────────────────────────── fixtures ────────────────────────────────────────────
+
+    function _spec() internal view returns (DisputeGame.Spec memory s) {
+        s.layers = new uint32[](2);
+        s.layers[0] = 2;
+        s.layers[1] = 2;
+        s.batch = 2;
+        s.lrQ12 = 410;
+        s.momentumQ12 = 3686;
+        s.seed = 5;
+        s.checkpointEvery = 10;
+        s.datasetCid = "bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        s.modelCid = "bafkreibbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        s.samples = 4;
+        s.dataRoot = dataLeaves.root();
+        s.initHash = traceLeaves[0];
+    }
+
+    function _sample(uint256 i) internal pure returns (int256[] memory row) {
+        row = new int256[](3);
+        row[0] = int256(i) * 100 - 150;
+        row[1] = 1024 - int256(i) * 300;
+        row[2] = int256(i % 2);
+    }
+
+    function _entry(uint256 index, string memory name, uint32 rows, bytes32 root) internal {
+        entries[3 * index] = keccak256(bytes(name));
+        entries[3 * index + 1] = keccak256(abi.encodePacked(uint8(2), rows, uint32(2)));
+        entries[3 * index + 2] = root;
+    }
+
+    function _wq(int256[] memory w) internal pure returns (int256[] memory q) {
+        q = new int256[](w.length);
+        for (uint256 i = 0; i < w.length; ++i) {
+            int256 v = (w[i] + 8) >> 4;
+            q[i] = v > 2048 ? int256(2048) : v < -2048 ? int256(-2048) : v;
+        }
+    }
+
+    function _rowHashes2(int256[] memory r0, int256[] memory r1) internal pure returns (bytes32[] memory h) {
+        h = new bytes32[](2);
+        h[0] = keccak256(MerkleBuilder.pack(r0));
+        h[1] = keccak256(MerkleBuilder.pack(r1));
+    }
+
+    function _root2(int256[] memory r0, int256[] memory r1) internal pure returns (bytes32) {
+        return _rowHashes2(r0, r1).root();
+    }
+
+    function _root1(int256[] memory r0) internal pure returns (bytes32) {
+        bytes32[] memory h = new bytes32[](1);
+        h[0] = keccak256(MerkleBuilder.pack(r0));
+        return h.root();
+    }
+
+    function _weightRoot() internal view returns (bytes32) {
+        return _root2(w0, w1);
+    }
+
+    function _openJob() internal returns (uint256 jobId) {
+        DisputeGame.Spec memory s = _spec();
+        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        IJobMarket.JobRequest memory r = request();
+        r.specHash = specHash;
+        vm.prank(requester);
+        jobId = market.postJob{value: PAYMENT}(r);
+        stakeAs(provider, 2 ether);
+        vm.prank(provider);
+        market.claimJob(jobId);
+        bytes32 traceRoot = traceLeaves.root();
+        bytes memory resultCid = cid("result");
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        stakeAs(validator, 1 ether);
+        openChallenge(validator, jobId, STEP);
+    }
+
+    function _commitment() internal view returns (DisputeGame.Commitment memory c) {
+        c.leaves = opLeaves;
+        c.stateInProof = traceLeaves.proof(STEP);
+        c.stateOutProof = traceLeaves.proof(STEP + 1);
+    }
+
+    function _commit(uint256 jobId) internal {
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.Commitment memory c = _commitment();
+        vm.prank(provider);
+        game.commitOpTrace(jobId, s, c);
+    }
+
+    /// @dev The challenger disputes wq0 (leaf 3), whose input is l0.weight of h_i.
+    function _nameQuantize(uint256 jobId) internal {
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.LeafOpening memory out =
+            DisputeGame.LeafOpening({root: opLeaves[3], proof: opLeaves.proof(3)});
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](1);
+        vm.prank(validator);
+        game.disputeOp(jobId, s, 3, out, ins, entries);
+    }
+
+    function _playQuantize(uint256 jobId, int256[] memory claimedRow1) internal {
+        _commit(jobId);
+        _nameQuantize(jobId);
+        bytes32[] memory rows = _rowHashes2(_wq(w0), claimedRow1);
+        vm.prank(provider);
+        game.revealRowHashes(jobId, rows);
+        DisputeGame.Spec memory s = _spec();
+        vm.prank(validator);
+        game.pickRow(jobId, s, 1);
+        bytes memory row = MerkleBuilder.pack(claimedRow1);
+        DisputeGame.RowOpening memory opening = DisputeGame.RowOpening({row: row, proof: rows.proof(1)});
+        vm.prank(provider);
+        game.revealRow(jobId, s, opening);
+        DisputeGame.ElementMove memory m;
+        m.col = 0;
+        m.row = row;
+        m.inputRows = new bytes[](1);
+        m.inputRows[0] = MerkleBuilder.pack(w1);
+        m.inputProofs = new bytes32[][](1);
+        m.inputProofs[0] = _rowHashes2(w0, w1).proof(1);
+        vm.prank(validator);
+        game.disputeElement(jobId, s, m);
+    }
+
+    function _falsifiedRow1() internal view returns (int256[] memory row) {
+        row = _wq(w1);
+        row[0] += 1;
+    }
+
+    // ─────────────────────────────────────────── outcomes ────────────────────────────────────────────
+
+    function test_aWorkerWhoFalsifiedAnElementIsSlashedAndEveryonePaidToTheWei() public {
+        opLeaves[3] = _root2(_wq(w0), _falsifiedRow1());
+        uint256 jobId = _openJob();
+        uint256 stakedBefore = stakes.accountOf(provider).staked;
+        uint256 collateral = market.getJob(jobId).collateral;
+        _playQuantize(jobId, _falsifiedRow1());
+
+        vm.assertEq(uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "resolved");
+        uint256 reward = collateral * defaultParams().challengerRewardBps / 10_000;
+        vm.assertEq(market.creditOf(validator), BOND + reward, "challenger: bond back plus reward");
+        vm.assertEq(
+            market.creditOf(requester), PAYMENT + collateral - reward, "requester: refund plus the rest"
+        );
+        vm.assertEq(market.creditOf(provider), 0, "worker: nothing");
+        vm.assertEq(stakes.accountOf(provider).staked, stakedBefore - collateral, "collateral slashed");
+        vm.assertEq(address(game).balance, 0, "the game holds nothing");
+        (DisputeGame.Phase phase,,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), 0, "game deleted");
+        // Each side can withdraw once.
+        uint256 before = validator.balance;
+        vm.prank(validator);
+        market.withdraw();
+        vm.assertEq(validator.balance, before + BOND + reward, "withdrawn");
+        vm.prank(validator);
+        vm.expectRevert(IJobMarket.NothingToWithdraw.selector);
+        market.withdraw();
+    }
+
+    function test_aChallengerWhoDisputesACorrectElementLosesItsBondAndTheJobGoesOn() public {
+        uint256 jobId = _openJob();
+        uint40 windowEnd = market.getJob(jobId).windowEnd;
+        vm.warp(block.timestamp + 1 hours);
+        _playQuantize(jobId, _wq(w1));
+        IJobMarket.Job memory job = market.getJob(jobId);
+        vm.assertEq(uint256(job.status), uint256(IJobMarket.JobStatus.Submitted), "back to submitted");
+        vm.assertEq(market.creditOf(provider), BOND, "the worker has the bond");
+        vm.assertEq(market.creditOf(validator), 0, "the challenger has nothing");
+        vm.assertGt(job.windowEnd, windowEnd, "the window is extended by the dispute");
+        // The job still finalizes after its window.
+        vm.warp(job.windowEnd);
+        market.finalize(jobId);
+        vm.assertEq(uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Finalized), "final");
+    }
+
+    function test_theStateHashOpIsDecidedFromTheNewTensorsRoots() public {
+        // The new state's four leaves (11 vw, 12 w, 13 vb, 14 b) hash, in name order, to h_out
+        // for an honest worker.
+        bytes32[] memory roots = new bytes32[](4);
+        roots[0] = opLeaves[14];
+        roots[1] = opLeaves[13];
+        roots[2] = opLeaves[12];
+        roots[3] = opLeaves[11];
+        bytes memory pre = abi.encodePacked(bytes14("pedals.state.2"), uint32(4));
+        for (uint256 i = 0; i < 4; ++i) {
+            pre = bytes.concat(pre, entries[3 * i], entries[3 * i + 1], roots[i]);
+        }
+        hOut = keccak256(pre);
+        opLeaves[15] = hOut;
+        traceLeaves[STEP + 1] = hOut;
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](4);
+        uint256[4] memory leafOf = [uint256(14), 13, 12, 11];
+        for (uint256 i = 0; i < 4; ++i) {
+            ins[i] = DisputeGame.LeafOpening({root: opLeaves[leafOf[i]], proof: opLeaves.proof(leafOf[i])});
+        }
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.LeafOpening memory none;
+        vm.prank(validator);
+        game.disputeOp(jobId, s, 15, none, ins, new bytes32[](0));
+        vm.assertEq(
+            market.creditOf(provider), BOND, "h_(i+1) is the hash of the new tensors: challenger lost"
+        );
+    }
+
+    function test_aStateHashThatIsNotTheNewTensorsLosesAtOnce() public {
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](4);
+        uint256[4] memory leafOf = [uint256(14), 13, 12, 11];
+        for (uint256 i = 0; i < 4; ++i) {
+            ins[i] = DisputeGame.LeafOpening({root: opLeaves[leafOf[i]], proof: opLeaves.proof(leafOf[i])});
+        }
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.LeafOpening memory none;
+        vm.prank(validator);
+        game.disputeOp(jobId, s, 15, none, ins, new bytes32[](0));
+        vm.assertEq(
+            uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "worker lost"
+        );
+    }
+
+    function test_aFalsifiedBatchInputIsCaughtAgainstTheDatasetRoot() public {
+        DisputeGame.Spec memory s = _spec();
+        // Batch row 1 of step 7 is this dataset sample; the worker claims another value.
+        uint256 sample = game.batchSample(s, STEP, 1);
+        int256[] memory honest0 = _sample(game.batchSample(s, STEP, 0));
+        int256[] memory x0 = new int256[](2);
+        x0[0] = honest0[0];
+        x0[1] = honest0[1];
+        int256[] memory x1 = new int256[](2);
+        x1[0] = _sample(sample)[0];
+        x1[1] = _sample(sample)[1] + 7;
+        opLeaves[1] = _root2(x0, x1);
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](1);
+        DisputeGame.LeafOpening memory out =
+            DisputeGame.LeafOpening({root: opLeaves[1], proof: opLeaves.proof(1)});
+        vm.prank(validator);
+        game.disputeOp(jobId, s, 1, out, ins, new bytes32[](0));
+        bytes32[] memory rows = _rowHashes2(x0, x1);
+        vm.prank(provider);
+        game.revealRowHashes(jobId, rows);
+        vm.prank(validator);
+        game.pickRow(jobId, s, 1);
+        vm.prank(provider);
+        game.revealRow(jobId, s, DisputeGame.RowOpening({row: MerkleBuilder.pack(x1), proof: rows.proof(1)}));
+        DisputeGame.ElementMove memory m;
+        m.col = 1;
+        m.row = MerkleBuilder.pack(x1);
+        m.inputRows = new bytes[](1);
+        m.inputRows[0] = MerkleBuilder.pack(_sample(sample));
+        m.inputProofs = new bytes32[][](1);
+        m.inputProofs[0] = dataLeaves.proof(sample);
+        // The wrong sample does not open.
+        DisputeGame.ElementMove memory wrong;
+        wrong.col = 1;
+        wrong.row = m.row;
+        wrong.inputRows = new bytes[](1);
+        wrong.inputRows[0] = MerkleBuilder.pack(_sample((sample + 1) % 4));
+        wrong.inputProofs = new bytes32[][](1);
+        wrong.inputProofs[0] = dataLeaves.proof((sample + 1) % 4);
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "input row"));
+        game.disputeElement(jobId, s, wrong);
+        vm.prank(validator);
+        game.disputeElement(jobId, s, m);
+        vm.assertEq(
+            uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "worker lost"
+        );
+    }
+
+    // ─────────────────────────────────────────── clocks ──────────────────────────────────────────────
+
+    function test_aWorkerWhoNeverCommitsLosesByTheClock() public {
+        uint256 jobId = _openJob();
+        vm.warp(block.timestamp + CLOCK);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockRunning.selector, jobId, 0));
+        game.timeout(jobId);
+        vm.warp(block.timestamp + 1);
+        vm.prank(stranger);
+        game.timeout(jobId);
+        vm.assertEq(
+            uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "worker lost"
+        );
+        vm.assertGt(market.creditOf(validator), BOND, "bond plus reward");
+    }
+
+    function test_aLastSecondMoveCountsAndOneSecondLateDoesNot() public {
+        uint256 jobId = _openJob();
+        vm.warp(block.timestamp + CLOCK);
+        _commit(jobId); // exactly on the deadline
+        (, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
+        vm.assertFalse(workerToMove, "challenger's turn");
+        vm.assertEq(remaining, CLOCK, "the challenger's clock is untouched");
+        vm.warp(block.timestamp + CLOCK + 1);
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.LeafOpening memory out =
+            DisputeGame.LeafOpening({root: opLeaves[3], proof: opLeaves.proof(3)});
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](1);
+        bytes32[] memory e = entries;
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockExpired.selector, jobId));
+        game.disputeOp(jobId, s, 3, out, ins, e);
+        game.timeout(jobId);
+        vm.assertEq(market.creditOf(provider), BOND, "the challenger lost by the clock");
+    }
+
+    function test_aWorkerWhoStopsAnsweringMidGameLosesByItsRemainingClock() public {
+        uint256 jobId = _openJob();
+        vm.warp(block.timestamp + 1 hours);
+        _commit(jobId); // the worker used an hour
+        vm.warp(block.timestamp + 2 hours);
+        _nameQuantize(jobId);
+        // The worker withholds the row hashes: its clock has CLOCK - 1 hour left.
+        vm.warp(block.timestamp + CLOCK - 1 hours);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockRunning.selector, jobId, 0));
+        game.timeout(jobId);
+        vm.warp(block.timestamp + 1);
+        game.timeout(jobId);
+        vm.assertEq(
+            uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "worker lost"
+        );
+    }
+
+    function test_whenNobodyPlaysTheMarketTimesTheDisputeOutAndANewGameStartsClean() public {
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        vm.warp(block.timestamp + 1 days);
+        market.timeoutDispute(jobId);
+        vm.assertEq(market.creditOf(provider), BOND, "the challenger lost");
+        // A second validator challenges the same job: the game starts at the commit again.
+        address second = makeAddr("second");
+        vm.deal(second, 10 ether);
+        stakeAs(second, 1 ether);
+        openChallenge(second, jobId, STEP);
+        (DisputeGame.Phase phase, bool workerToMove,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), uint256(DisputeGame.Phase.Commit), "fresh game");
+        vm.assertTrue(workerToMove, "worker first");
+        // Stale moves of the first challenger are refused.
+        DisputeGame.Spec memory s = _spec();
+        vm.prank(validator);
+        vm.expectRevert();
+        game.pickRow(jobId, s, 0);
+    }
+
+    // ─────────────────────────────────────────── guards ──────────────────────────────────────────────
+
+    function test_onlyTheMarketOpensGames() public {
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.NotMarket.selector, stranger));
+        vm.prank(stranger);
+        game.disputeOpened(1, 0, provider, validator, bytes32(0), bytes32(0), block.timestamp + 1 days);
+    }
+
+    function test_movesOutOfTurnOrByOthersAreRefused() public {
+        uint256 jobId = _openJob();
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.Commitment memory c = _commitment();
+        vm.prank(validator);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, validator
+            )
+        );
+        game.commitOpTrace(jobId, s, c);
+        vm.prank(provider);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, provider
+            )
+        );
+        game.pickRow(jobId, s, 0);
+        _commit(jobId);
+        vm.prank(provider);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.NameOp, provider
+            )
+        );
+        game.commitOpTrace(jobId, s, c);
+    }
+
+    function test_aCommitWithAnotherSpecOrBadProofsIsRefused() public {
+        uint256 jobId = _openJob();
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.Commitment memory c = _commitment();
+        s.seed = 6;
+        vm.prank(provider);
+        vm.expectPartialRevert(DisputeGame.SpecMismatch.selector);
+        game.commitOpTrace(jobId, s, c);
+        s = _spec();
+        c.leaves[0] = keccak256("another h_i");
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i"));
+        game.commitOpTrace(jobId, s, c);
+        c = _commitment();
+        c.leaves[LEAVES - 1] = keccak256("another h_(i+1)");
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i+1"));
+        game.commitOpTrace(jobId, s, c);
+        c = _commitment();
+        c.leaves = new bytes32[](LEAVES - 1);
+        vm.prank(provider);
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "op-trace leaves", LEAVES - 1, LEAVES)
+        );
+        game.commitOpTrace(jobId, s, c);
+    }
+
+    function test_aChallengerCannotNameAnOpWithoutProvingItsInputs() public {
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.LeafOpening memory out =
+            DisputeGame.LeafOpening({root: opLeaves[3], proof: opLeaves.proof(3)});
+        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](1);
+        bytes32[] memory e = entries;
+        e[5] = keccak256("another root of l0.bias.velocity");
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i entries"));
+        game.disputeOp(jobId, s, 3, out, ins, e);
+        // wq0.T (leaf 4) reads leaf 3: its root must be proven at leaf 3.
+        ins[0] = DisputeGame.LeafOpening({root: keccak256("not wq0"), proof: opLeaves.proof(3)});
+        out = DisputeGame.LeafOpening({root: opLeaves[4], proof: opLeaves.proof(4)});
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "input leaf"));
+        game.disputeOp(jobId, s, 4, out, ins, new bytes32[](0));
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "op", 16, 15));
+        game.disputeOp(jobId, s, 16, out, ins, new bytes32[](0));
+    }
+
+    function test_aWorkerCannotRevealOtherRowHashesOrAnotherRow() public {
+        uint256 jobId = _openJob();
+        _commit(jobId);
+        _nameQuantize(jobId);
+        bytes32[] memory forged = _rowHashes2(_wq(w0), _falsifiedRow1());
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row hashes"));
+        game.revealRowHashes(jobId, forged);
+        bytes32[] memory rows = _rowHashes2(_wq(w0), _wq(w1));
+        vm.prank(provider);
+        game.revealRowHashes(jobId, rows);
+        DisputeGame.Spec memory s = _spec();
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "row", 2, 2));
+        game.pickRow(jobId, s, 2);
+        vm.prank(validator);
+        game.pickRow(jobId, s, 1);
+        bytes memory row0 = MerkleBuilder.pack(_wq(w0));
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row"));
+        game.revealRow(jobId, s, DisputeGame.RowOpening({row: row0, proof: rows.proof(0)}));
+    }
+
+    function test_step0MustStartFromTheSpecsInitialState() public {
+        DisputeGame.Spec memory s = _spec();
+        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        IJobMarket.JobRequest memory r = request();
+        r.specHash = specHash;
+        vm.prank(requester);
+        uint256 jobId = market.postJob{value: PAYMENT}(r);
+        stakeAs(provider, 2 ether);
+        vm.prank(provider);
+        market.claimJob(jobId);
+        // The worker's trace starts from hIn instead of the spec's h_0.
+        traceLeaves[0] = hIn;
+        traceLeaves[1] = hOut;
+        bytes32 traceRoot = traceLeaves.root();
+        bytes memory resultCid = cid("result");
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        stakeAs(validator, 1 ether);
+        openChallenge(validator, jobId, 0);
+        DisputeGame.Commitment memory c = _commitment();
+        c.stateInProof = traceLeaves.proof(0);
+        c.stateOutProof = traceLeaves.proof(1);
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.WrongInitialState.selector, s.initHash, hIn));
+        game.commitOpTrace(jobId, s, c);
+    }
+
+    function test_aCopiedChallengeRevealEarnsTheCopierNothing() public {
+        DisputeGame.Spec memory s = _spec();
+        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        IJobMarket.JobRequest memory r = request();
+        r.specHash = specHash;
+        vm.prank(requester);
+        uint256 jobId = market.postJob{value: PAYMENT}(r);
+        stakeAs(provider, 2 ether);
+        vm.prank(provider);
+        market.claimJob(jobId);
+        bytes32 traceRoot = traceLeaves.root();
+        bytes memory resultCid = cid("result");
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        stakeAs(validator, 1 ether);
+        stakeAs(stranger, 1 ether);
+        vm.prank(validator);
+        market.commitChallenge(jobId, commitment(validator, jobId, STEP, WRONG_HASH, SALT));
+        vm.roll(block.number + 1);
+        // The stranger copies the validator's reveal from the mempool.
+        vm.prank(stranger);
+        vm.expectPartialRevert(IJobMarket.CommitmentNotFound.selector);
+        market.challenge{value: BOND}(jobId, STEP, WRONG_HASH, SALT);
+        vm.prank(validator);
+        market.challenge{value: BOND}(jobId, STEP, WRONG_HASH, SALT);
+        // And a second challenge of a job in dispute is refused.
+        vm.prank(stranger);
+        market.commitChallenge(jobId, commitment(stranger, jobId, STEP, WRONG_HASH, SALT));
+        vm.roll(block.number + 1);
+        vm.prank(stranger);
+        vm.expectPartialRevert(IJobMarket.WrongStatus.selector);
+        market.challenge{value: BOND}(jobId, STEP, WRONG_HASH, SALT);
+    }
+
+    function test_manyLosingChallengesPayTheWorkerEachBond() public {
+        uint256 jobId = _openJob();
+        _playQuantize(jobId, _wq(w1));
+        for (uint256 i = 0; i < 3; ++i) {
+            address v = makeAddr(string.concat("griefer", vm.toString(i)));
+            vm.deal(v, 10 ether);
+            stakeAs(v, 1 ether);
+            openChallenge(v, jobId, STEP);
+            _commit(jobId);
+            vm.warp(block.timestamp + CLOCK + 1);
+            game.timeout(jobId);
+        }
+        vm.assertEq(market.creditOf(provider), 4 * BOND, "four bonds");
+        vm.assertEq(
+            uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Submitted), "still open"
+        );
+    }
+
+    function test_theSpecBytesAreTheCanonicalJson() public view {
+        DisputeGame.Spec memory s = _spec();
+        bytes memory got = game.specBytes(s, 300);
+        bytes memory want = bytes.concat(
+            '{"version":1,"train":{"model":{"layers":[2,2],"batch":2,"lr_q12":410,"momentum_q12":3686},',
+            '"seed":5,"steps":300,"checkpoint_every":10},',
+            '"dataset":"bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",',
+            '"model":"bafkreibbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",',
+            '"dispute":{"samples":4,"data_root":"',
+            bytes(vm.toString(s.dataRoot)),
+            '","init_hash":"',
+            bytes(vm.toString(s.initHash)),
+            '"}}'
+        );
+        vm.assertEq(keccak256(got), keccak256(want), string(got));
+    }
+}
