@@ -8,7 +8,7 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 
-use crate::{JobMarket, StakeManager};
+use crate::{DisputeGame, JobMarket, StakeManager};
 
 /// Everything that can go wrong talking to the chain, with a message that says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,12 @@ pub enum ChainError {
     /// The job market rejected the call with one of its custom errors.
     #[error("JobMarket rejected the call: {}", crate::revert::job_market(.0))]
     JobMarket(JobMarket::JobMarketErrors),
+    /// On-chain data (an event, a transaction's calldata) did not decode as expected.
+    #[error("unexpected on-chain data: {0}")]
+    Decode(String),
+    /// The dispute game rejected the move with one of its custom errors.
+    #[error("DisputeGame rejected the move: {0:?}")]
+    DisputeGame(DisputeGame::DisputeGameErrors),
     /// The stake manager rejected the call with one of its custom errors.
     #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
@@ -157,6 +163,9 @@ impl ChainError {
         }
         if let Some(e) = err.as_decoded_interface_error::<StakeManager::StakeManagerErrors>() {
             return Self::StakeManager(e);
+        }
+        if let Some(e) = err.as_decoded_interface_error::<DisputeGame::DisputeGameErrors>() {
+            return Self::DisputeGame(e);
         }
         Self::Contract(err)
     }

@@ -24,13 +24,15 @@ mod deployment;
 mod devnet;
 mod error;
 mod follower;
+mod game;
 mod market;
 mod revert;
 mod sender;
 mod status;
 mod toolchain;
 
-pub use bindings::{IJobMarket, IStakeManager, JobMarket, StakeManager};
+pub use bindings::{DisputeGame, IJobMarket, IStakeManager, JobMarket, StakeManager};
+pub use game::{GameView, Phase};
 pub use deployment::Deployment;
 pub use devnet::{Devnet, DevnetConfig, deploy};
 pub use error::ChainError;

@@ -606,6 +606,42 @@ impl<O: ExactOps> Trainer<O> {
     }
 }
 
+impl<O: ExactOps> Trainer<O> {
+    /// The op trace a worker that claims `claimed` as the state after step `step` must commit:
+    /// the engine's trace from `state`, with the new-state tensors replaced by `claimed`'s and
+    /// the last leaf set to its hash. For an honest worker (`claimed` is the true next state)
+    /// it is [`Trainer::op_trace`]; for a worker that falsified the step, the first leaf that
+    /// differs from the honest trace is an update op, which the referee then recomputes.
+    pub fn claimed_op_trace(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+        claimed: &MlpState,
+    ) -> Result<OpTrace, MlError> {
+        let mut trace = self.op_trace(data, state, step)?;
+        let prog = program(&self.config().model)?;
+        let claimed_state = claimed.to_model_state()?;
+        for ((name, _), &leaf) in prog.state.iter().zip(&prog.new_state) {
+            let tensor = claimed_state
+                .tensor(name)
+                .ok_or_else(|| MlError::Config(format!("the claimed state has no {name}")))?;
+            let mat = &mut trace.tensors[leaf - 1];
+            if mat.data != tensor.data {
+                if mat.data.len() != tensor.data.len() {
+                    return Err(MlError::Config(format!("the claimed {name} has another shape")));
+                }
+                mat.data.clone_from(&tensor.data);
+                trace.leaves[leaf] = mat_root(mat)?;
+            }
+        }
+        let last = trace.leaves.len() - 1;
+        trace.leaves[last] = claimed.state_hash()?;
+        trace.tree = MerkleTree::new(&trace.leaves)?;
+        Ok(trace)
+    }
+}
+
 /// The engine's name for a program op's output (`trace_step` names the new state `w0`,
 /// `vw0`, …).
 fn engine_name(program_name: &str) -> String {

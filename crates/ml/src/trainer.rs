@@ -118,6 +118,9 @@ impl<O: ExactOps> Session<O> {
 pub struct Trainer<O: ExactOps> {
     ops: O,
     config: TrainConfig,
+    /// Debug builds only: the step after which the trainer lies (see [`Trainer::falsifying`]).
+    #[cfg(debug_assertions)]
+    falsify: Option<u64>,
 }
 
 impl<O: ExactOps> Trainer<O> {
@@ -129,7 +132,33 @@ impl<O: ExactOps> Trainer<O> {
                 "checkpoint_every must be at least 1".into(),
             ));
         }
-        Ok(Self { ops, config })
+        Ok(Self {
+            ops,
+            config,
+            #[cfg(debug_assertions)]
+            falsify: None,
+        })
+    }
+
+    /// Debug builds only (the method does not exist in a release build, so no release binary
+    /// can cheat with it): after step `step` the trainer adds 1 to the first master weight, as
+    /// a cheating worker would, in training and in every replay, so its trace, checkpoints and
+    /// dispute answers stay consistent with the lie. Tests use it to play a dishonest worker.
+    #[cfg(debug_assertions)]
+    pub fn falsifying(mut self, step: Option<u64>) -> Self {
+        self.falsify = step;
+        self
+    }
+
+    /// Applies the debug-only falsification to the state after `step` (a no-op otherwise).
+    fn tamper(&self, step: u64, device: &mut DeviceState<O>) {
+        #[cfg(debug_assertions)]
+        if self.falsify == Some(step) {
+            let mut w = self.ops.read(&device.w[0]);
+            w.data[0] = w.data[0].saturating_add(1);
+            device.w[0] = self.ops.load(&w);
+        }
+        let _ = (step, device);
     }
 
     /// The configuration.
@@ -201,6 +230,7 @@ impl<O: ExactOps> Trainer<O> {
             let (x, y) = self.batch(data, step);
             let x = self.ops.load(&x);
             mlp::step(&self.ops, &self.config.model, &mut device, &x, &y, None);
+            self.tamper(step, &mut device);
             host = device.download(&self.ops);
             let model_state = host.to_model_state()?;
             let done = step + 1;
@@ -232,6 +262,7 @@ impl<O: ExactOps> Trainer<O> {
         let (x, y) = self.batch(data, step);
         let x = self.ops.load(&x);
         mlp::step(&self.ops, &self.config.model, &mut s, &x, &y, None);
+        self.tamper(step, &mut s);
         Ok(s.download(&self.ops))
     }
 

@@ -1,0 +1,285 @@
+//! The dispute game as one signing account plays it: the challenge (commit, then reveal), every
+//! move of both sides, the clock, and the data the other side put on-chain (the worker's op-trace
+//! leaves from its event, its row hashes and row from its transactions' calldata).
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolCall;
+
+use crate::market::{TxOutcome, send};
+use crate::{ChainError, DisputeGame, Market};
+
+/// Whose move it is in a game, and which (the contract's `Phase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No game is open for the job.
+    None,
+    /// Worker: commit the op trace.
+    Commit,
+    /// Challenger: name the disputed op.
+    NameOp,
+    /// Worker: reveal the output's row hashes.
+    RevealRowHashes,
+    /// Challenger: pick a row.
+    PickRow,
+    /// Worker: reveal the row.
+    RevealRow,
+    /// Challenger: name the element.
+    NameElement,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Commit,
+            2 => Self::NameOp,
+            3 => Self::RevealRowHashes,
+            4 => Self::PickRow,
+            5 => Self::RevealRow,
+            6 => Self::NameElement,
+            _ => Self::None,
+        }
+    }
+}
+
+/// A game's state as `gameOf` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GameView {
+    /// The phase.
+    pub phase: Phase,
+    /// Whether the worker is to move.
+    pub worker_to_move: bool,
+    /// Seconds left on the mover's clock.
+    pub remaining: u64,
+    /// The disputed op's leaf (0 before the challenger named one).
+    pub leaf: u64,
+    /// The picked row.
+    pub row: u64,
+}
+
+impl Market {
+    /// The dispute game binding.
+    pub fn dispute_game(&self) -> DisputeGame::DisputeGameInstance<alloy::providers::DynProvider> {
+        DisputeGame::new(self.deployment().dispute_game, self.provider().clone())
+    }
+
+    /// Commits to a challenge of `step` of `job_id` claiming `claimed` for `h_(step+1)`; the
+    /// reveal ([`Self::challenge`]) must come in a later block. The commitment binds the sender,
+    /// so nobody can copy the reveal from the mempool.
+    pub async fn commit_challenge(
+        &self,
+        job_id: U256,
+        step: u64,
+        claimed: B256,
+        salt: B256,
+    ) -> Result<TxOutcome, ChainError> {
+        let commitment = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
+            self.sender(),
+            job_id,
+            U256::from(step),
+            claimed,
+            salt,
+        )));
+        send(self.job_market().commitChallenge(job_id, commitment)).await
+    }
+
+    /// Opens the committed challenge, posting `bond`.
+    pub async fn challenge(
+        &self,
+        job_id: U256,
+        step: u64,
+        claimed: B256,
+        salt: B256,
+        bond: U256,
+    ) -> Result<TxOutcome, ChainError> {
+        send(
+            self.job_market()
+                .challenge(job_id, U256::from(step), claimed, salt)
+                .value(bond),
+        )
+        .await
+    }
+
+    /// The game of `job_id`.
+    pub async fn game_of(&self, job_id: U256) -> Result<GameView, ChainError> {
+        let g = self
+            .dispute_game()
+            .gameOf(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(GameView {
+            phase: Phase::from_u8(g.phase),
+            worker_to_move: g.workerToMove,
+            remaining: g.remaining.saturating_to(),
+            leaf: g.leaf.saturating_to(),
+            row: g.row.saturating_to(),
+        })
+    }
+
+    /// Worker, move 1.
+    pub async fn commit_op_trace(
+        &self,
+        job_id: U256,
+        spec: DisputeGame::Spec,
+        commitment: DisputeGame::Commitment,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().commitOpTrace(job_id, spec, commitment)).await
+    }
+
+    /// Worker, move 2.
+    pub async fn reveal_row_hashes(
+        &self,
+        job_id: U256,
+        row_hashes: Vec<B256>,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().revealRowHashes(job_id, row_hashes)).await
+    }
+
+    /// Worker, move 3.
+    pub async fn reveal_row(
+        &self,
+        job_id: U256,
+        spec: DisputeGame::Spec,
+        opening: DisputeGame::RowOpening,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().revealRow(job_id, spec, opening)).await
+    }
+
+    /// Challenger, move 1.
+    pub async fn dispute_op(
+        &self,
+        job_id: U256,
+        spec: DisputeGame::Spec,
+        leaf: u64,
+        output: DisputeGame::LeafOpening,
+        inputs: Vec<DisputeGame::LeafOpening>,
+        entries: Vec<B256>,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().disputeOp(
+            job_id,
+            spec,
+            U256::from(leaf),
+            output,
+            inputs,
+            entries,
+        ))
+        .await
+    }
+
+    /// Challenger, move 2.
+    pub async fn pick_row(
+        &self,
+        job_id: U256,
+        spec: DisputeGame::Spec,
+        row: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().pickRow(job_id, spec, U256::from(row))).await
+    }
+
+    /// Challenger, move 3.
+    pub async fn dispute_element(
+        &self,
+        job_id: U256,
+        spec: DisputeGame::Spec,
+        element: DisputeGame::ElementMove,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().disputeElement(job_id, spec, element)).await
+    }
+
+    /// Decides against the side whose clock ran out.
+    pub async fn timeout_game(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().timeout(job_id)).await
+    }
+
+    /// The op-trace leaves the worker committed in the open game of `job_id`.
+    pub async fn op_trace_leaves(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+        let events = self
+            .dispute_game()
+            .OpTraceCommitted_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events.into_iter().last().map(|(e, _)| e.leaves))
+    }
+
+    /// The row hashes the worker revealed in the open game of `job_id`, read from the
+    /// calldata of its `revealRowHashes` transaction.
+    pub async fn revealed_row_hashes(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+        let events = self
+            .dispute_game()
+            .RowHashesRevealed_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let Some(tx) = events.last().and_then(|(_, log)| log.transaction_hash) else {
+            return Ok(None);
+        };
+        let input = self.calldata(tx).await?;
+        let call = DisputeGame::revealRowHashesCall::abi_decode(&input)
+            .map_err(|e| ChainError::Decode(e.to_string()))?;
+        Ok(Some(call.rowHashes))
+    }
+
+    /// The row the worker revealed in the open game of `job_id` (its packed bytes), from the
+    /// calldata of its `revealRow` transaction.
+    pub async fn revealed_row(&self, job_id: U256) -> Result<Option<Bytes>, ChainError> {
+        let events = self
+            .dispute_game()
+            .RowRevealed_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let Some(tx) = events.last().and_then(|(_, log)| log.transaction_hash) else {
+            return Ok(None);
+        };
+        let input = self.calldata(tx).await?;
+        let call = DisputeGame::revealRowCall::abi_decode(&input)
+            .map_err(|e| ChainError::Decode(e.to_string()))?;
+        Ok(Some(call.opening.row))
+    }
+
+    /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
+    pub async fn games_decided(&self, job_id: U256) -> Result<Vec<(bool, bool)>, ChainError> {
+        let events = self
+            .dispute_game()
+            .GameDecided_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events
+            .into_iter()
+            .map(|(e, _)| (e.workerLost, e.byTimeout))
+            .collect())
+    }
+
+    /// Who is playing the open game of `job_id`: (worker, challenger) from its `GameStarted`.
+    pub async fn game_players(&self, job_id: U256) -> Result<Option<(Address, Address)>, ChainError> {
+        let events = self
+            .dispute_game()
+            .GameStarted_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events.into_iter().last().map(|(e, _)| (e.worker, e.challenger)))
+    }
+
+    async fn calldata(&self, tx: B256) -> Result<Bytes, ChainError> {
+        let t = self
+            .provider()
+            .get_transaction_by_hash(tx)
+            .await?
+            .ok_or_else(|| ChainError::Decode(format!("transaction {tx} is not known")))?;
+        Ok(alloy::consensus::Transaction::input(&t).clone())
+    }
+}

@@ -1,0 +1,21 @@
+//! Errors of the verifier and the dispute players.
+
+/// What can go wrong while checking a job or playing a game.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    /// A chain call failed or was reverted.
+    #[error(transparent)]
+    Chain(#[from] pedals_chain::ChainError),
+    /// Re-execution or the op trace failed.
+    #[error(transparent)]
+    Ml(#[from] pedals_ml::MlError),
+    /// A commitment could not be built or checked.
+    #[error(transparent)]
+    Core(#[from] pedals_core::CoreError),
+    /// Fetching a checkpoint or a blob from the network failed.
+    #[error(transparent)]
+    Net(#[from] pedals_p2p::P2pError),
+    /// The job cannot be disputed as it is (its spec, its data or the game's state).
+    #[error("{0}")]
+    Job(String),
+}
