@@ -156,14 +156,10 @@ impl Market {
         inputs: Vec<DisputeGame::LeafOpening>,
         entries: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().disputeOp(
-            job_id,
-            spec,
-            U256::from(leaf),
-            output,
-            inputs,
-            entries,
-        ))
+        send(
+            self.dispute_game()
+                .disputeOp(job_id, spec, U256::from(leaf), output, inputs, entries),
+        )
         .await
     }
 
@@ -262,7 +258,10 @@ impl Market {
     }
 
     /// Who is playing the open game of `job_id`: (worker, challenger) from its `GameStarted`.
-    pub async fn game_players(&self, job_id: U256) -> Result<Option<(Address, Address)>, ChainError> {
+    pub async fn game_players(
+        &self,
+        job_id: U256,
+    ) -> Result<Option<(Address, Address)>, ChainError> {
         let events = self
             .dispute_game()
             .GameStarted_filter()
@@ -271,7 +270,10 @@ impl Market {
             .query()
             .await
             .map_err(ChainError::from_contract)?;
-        Ok(events.into_iter().last().map(|(e, _)| (e.worker, e.challenger)))
+        Ok(events
+            .into_iter()
+            .last()
+            .map(|(e, _)| (e.worker, e.challenger)))
     }
 
     async fn calldata(&self, tx: B256) -> Result<Bytes, ChainError> {

@@ -32,11 +32,11 @@ mod status;
 mod toolchain;
 
 pub use bindings::{DisputeGame, IJobMarket, IStakeManager, JobMarket, StakeManager};
-pub use game::{GameView, Phase};
 pub use deployment::Deployment;
 pub use devnet::{Devnet, DevnetConfig, deploy};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta};
+pub use game::{GameView, Phase};
 pub use market::{JobRequest, Market, TxOutcome, chain_time};
 pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;

@@ -300,6 +300,8 @@ async fn send_receipt<C: SolCall>(
     Ok(pending.get_receipt().await?)
 }
 
-pub(crate) async fn send<C: SolCall>(call: SolCallBuilder<&DynProvider, C>) -> Result<TxOutcome, ChainError> {
+pub(crate) async fn send<C: SolCall>(
+    call: SolCallBuilder<&DynProvider, C>,
+) -> Result<TxOutcome, ChainError> {
     TxOutcome::from_receipt(&send_receipt(call).await?)
 }

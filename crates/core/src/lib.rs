@@ -58,7 +58,7 @@ pub use merkle::{
 };
 pub use rows::{hash_row, row_hashes, tensor_root};
 pub use state::{
-    ModelState, STATE_HASH_TAG, STATE_MAGIC, STATE_VERSION, StateEntry, StateTensor, shape_hash,
-    state_hash_of,
+    ModelState, STATE_HASH_TAG, STATE_MAGIC, STATE_VERSION, StateEntry, StateTensor,
+    checkpoint_hash, shape_hash, state_hash_of, state_hash_of_bytes,
 };
 pub use trace::{TraceCommitment, verify_transition};

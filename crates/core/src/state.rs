@@ -45,6 +45,26 @@ pub fn shape_hash(shape: &[u32]) -> B256 {
     keccak256(buf)
 }
 
+/// The state hash of canonical state bytes: they must decode (strictly), then
+/// [`ModelState::state_hash`]. What a node checks a checkpoint or a result blob with.
+pub fn state_hash_of_bytes(bytes: &[u8]) -> Result<B256, CoreError> {
+    ModelState::from_canonical_bytes(bytes)?.state_hash()
+}
+
+/// The trace leaf that a checkpoint blob stands for: its state hash when the bytes are a
+/// canonical state (a training checkpoint, an inference job's model), otherwise the keccak256
+/// of the bytes (a batch-inference chunk's outputs, which never start with the state magic:
+/// they are logits within ±1024). docs/commitments.md §3 and §7.
+pub fn checkpoint_hash(bytes: &[u8]) -> B256 {
+    match ModelState::from_canonical_bytes(bytes) {
+        Ok(state) => match state.state_hash() {
+            Ok(h) => h,
+            Err(_) => keccak256(bytes),
+        },
+        Err(_) => keccak256(bytes),
+    }
+}
+
 /// The state hash of `entries` (in encoding order): see [`ModelState::state_hash`].
 pub fn state_hash_of(entries: &[StateEntry]) -> B256 {
     let mut buf = Vec::with_capacity(STATE_HASH_TAG.len() + 4 + 96 * entries.len());

@@ -629,7 +629,9 @@ impl<O: ExactOps> Trainer<O> {
             let mat = &mut trace.tensors[leaf - 1];
             if mat.data != tensor.data {
                 if mat.data.len() != tensor.data.len() {
-                    return Err(MlError::Config(format!("the claimed {name} has another shape")));
+                    return Err(MlError::Config(format!(
+                        "the claimed {name} has another shape"
+                    )));
                 }
                 mat.data.clone_from(&tensor.data);
                 trace.leaves[leaf] = mat_root(mat)?;

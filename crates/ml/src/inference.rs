@@ -2,7 +2,7 @@
 //! by chunk so that validators sample chunks exactly as they sample training steps.
 //!
 //! ```text
-//!  h_0     = keccak256(model bytes)
+//!  h_0     = the model's state hash (docs/commitments.md §3)
 //!  h_(i+1) = keccak256(output bytes of chunk i)      chunk i = samples [i·c, min((i+1)·c, n))
 //!  trace root = Merkle root of [h_0 .. h_N], N = ceil(n / c) chunks
 //!  result  = the output bytes of every chunk, in order (its CID is the posted result CID)
@@ -78,7 +78,7 @@ pub fn run<O: ExactOps>(
     chunk: u64,
 ) -> Result<InferenceOutcome, MlError> {
     let count = chunk_count(data.len() as u64, chunk);
-    let mut hashes = vec![keccak256(model_bytes)];
+    let mut hashes = vec![pedals_core::checkpoint_hash(model_bytes)];
     let mut chunks = Vec::with_capacity(count as usize);
     for i in 0..count {
         let out = run_chunk(trainer, data, model, chunk, i)?;
@@ -104,7 +104,7 @@ pub fn result_trace(
             result.len()
         )));
     }
-    let mut hashes = vec![keccak256(model_bytes)];
+    let mut hashes = vec![pedals_core::checkpoint_hash(model_bytes)];
     hashes.extend(result.chunks((chunk * row) as usize).map(keccak256));
     Ok(hashes)
 }

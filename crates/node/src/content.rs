@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::keccak256;
 use pedals_core::{Cid, TraceCommitment, parse_cid};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
 use pedals_p2p::{CheckpointOpening, ContentSource};
@@ -109,7 +108,7 @@ impl ContentSource for StoreSource {
             return Ok(None);
         }
         let state = self.state_after(job, step)?;
-        if Some(keccak256(&state)) != trace.hash(step) {
+        if Some(pedals_core::checkpoint_hash(&state)) != trace.hash(step) {
             return Err(format!(
                 "the recomputed state after step {step} of job {job} does not match the trace"
             ));

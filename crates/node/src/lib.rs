@@ -987,7 +987,7 @@ impl Worker {
                 what: format!("job {id}"),
                 reason: format!("no checkpoint after step {steps}"),
             })?;
-        let final_hash = alloy::primitives::keccak256(&bytes);
+        let final_hash = pedals_core::checkpoint_hash(&bytes);
         let result = match &record.result_cid {
             Some(cid) => pedals_core::parse_cid(cid).map_err(|e| StoreError::Corrupt {
                 what: format!("job {id}"),

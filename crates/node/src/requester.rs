@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::{U256, aliases::U40, keccak256};
+use alloy::primitives::{U256, aliases::U40};
 use pedals_chain::{IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome, chain_time};
 use pedals_core::{Cid, TraceCommitment, cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps, inference};
@@ -287,7 +287,7 @@ impl Requester {
                 state,
             });
         }
-        if keccak256(&state) != submitted.finalStateHash {
+        if pedals_core::checkpoint_hash(&state) != submitted.finalStateHash {
             return Err(NodeError::Job(format!(
                 "the result {result_cid} does not hash to the final state hash the worker posted"
             )));

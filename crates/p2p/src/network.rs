@@ -6,7 +6,6 @@ use std::{
     time::Duration,
 };
 
-use alloy_primitives::keccak256;
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify,
@@ -118,7 +117,7 @@ pub struct TraceClaim {
 pub struct VerifiedCheckpoint {
     /// The state bytes after `step` steps.
     pub state: Vec<u8>,
-    /// `h_step`, the keccak256 of `state`.
+    /// `h_step`, the state hash of `state`.
     pub hash: B256,
     /// `h_(step+1)`, the hash the worker committed for the next state (none for the last).
     pub next_hash: Option<B256>,
@@ -812,7 +811,7 @@ fn verify_opening(
     step: u64,
     opening: &CheckpointOpening,
 ) -> Result<(B256, Option<B256>), String> {
-    let hash = keccak256(&opening.state);
+    let hash = pedals_core::checkpoint_hash(&opening.state);
     if step < claim.steps {
         let (next_hash, next_proof) = opening
             .next

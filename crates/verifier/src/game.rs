@@ -139,12 +139,18 @@ pub async fn defend(
                 stateInProof: siblings(&job_trace.proof(ctx.step)?),
                 stateOutProof: siblings(&job_trace.proof(ctx.step + 1)?),
             };
-            ("commitOpTrace", market.commit_op_trace(job_id, spec, commitment).await?)
+            (
+                "commitOpTrace",
+                market.commit_op_trace(job_id, spec, commitment).await?,
+            )
         }
         Phase::RevealRowHashes => {
             let t = output_tensor(ctx, &view)?;
             let hashes = mat_row_hashes(t)?;
-            ("revealRowHashes", market.reveal_row_hashes(job_id, hashes).await?)
+            (
+                "revealRowHashes",
+                market.reveal_row_hashes(job_id, hashes).await?,
+            )
         }
         Phase::RevealRow => {
             let t = output_tensor(ctx, &view)?;
@@ -189,15 +195,20 @@ pub async fn challenge(
     let outcome = match view.phase {
         Phase::NameOp => ("disputeOp", name_op(market, job_id, ctx, spec).await?),
         Phase::PickRow => {
-            let theirs = market
-                .revealed_row_hashes(job_id)
-                .await?
-                .ok_or_else(|| VerifierError::Job("the worker's row hashes are not on-chain".into()))?;
+            let theirs = market.revealed_row_hashes(job_id).await?.ok_or_else(|| {
+                VerifierError::Job("the worker's row hashes are not on-chain".into())
+            })?;
             let ours = mat_row_hashes(output_tensor(ctx, &view)?)?;
             let row = first_difference(&theirs, &ours).unwrap_or(0);
-            ("pickRow", market.pick_row(job_id, spec, leaf_u64(row)).await?)
+            (
+                "pickRow",
+                market.pick_row(job_id, spec, leaf_u64(row)).await?,
+            )
         }
-        Phase::NameElement => ("disputeElement", name_element(market, job_id, ctx, &view, spec).await?),
+        Phase::NameElement => (
+            "disputeElement",
+            name_element(market, job_id, ctx, &view, spec).await?,
+        ),
         _ => return Ok(Turn::Waiting),
     };
     info!(target: "pedals::dispute", job = %job_id, step = ctx.step, mv = outcome.0, gas = outcome.1.gas_used, "challenger moved");
@@ -221,7 +232,9 @@ async fn name_op(
         .ok_or_else(|| VerifierError::Job("the worker's op trace is not on-chain".into()))?;
     let ours = &ctx.trace.leaves;
     if theirs.len() != ours.len() {
-        return Err(VerifierError::Job("the worker's op trace has another length".into()));
+        return Err(VerifierError::Job(
+            "the worker's op trace has another length".into(),
+        ));
     }
     let last = ours.len() - 1;
     // Leaf 0 is h_i, agreed; the state hash (last) differs if nothing before it does.

@@ -184,8 +184,8 @@ fn the_program_has_one_leaf_per_op_and_refuses_convolutions() {
     assert_eq!(
         kinds,
         [
-            0, 1, 2, 2, 3, 3, 4, 5, 4, 6, 3, 3, 7, 8, 9, 10, 3, 3, 7, 8, 11, 12, 11, 13, 11, 12, 11,
-            13, 14
+            0, 1, 2, 2, 3, 3, 4, 5, 4, 6, 3, 3, 7, 8, 9, 10, 3, 3, 7, 8, 11, 12, 11, 13, 11, 12,
+            11, 13, 14
         ]
     );
     let last = prog.ops.last().expect("ops");

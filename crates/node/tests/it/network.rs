@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{U256, keccak256};
+use alloy::primitives::U256;
 use pedals_core::{cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::Reference};
 use pedals_node::{JobFiles, PostTerms, Requester, StoreSource};
@@ -103,7 +103,10 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
         .await
         .expect("the worker serves its result");
     assert_eq!(from, worker_net.client.peer_id());
-    assert_eq!(keccak256(&result), submitted.finalStateHash);
+    assert_eq!(
+        pedals_core::state_hash_of_bytes(&result).expect("state"),
+        submitted.finalStateHash
+    );
 
     // A validator fetches the state after step 7 (the worker stored every 5th, so it replays
     // two steps to serve it), checks it against the posted trace root, re-executes step 7 on
@@ -126,10 +129,7 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
     let data = Dataset::from_canonical_bytes(&job.dataset).expect("data");
     let state = MlpState::from_bytes(&job.spec.train.model, &checkpoint.state).expect("state");
     let next = trainer.replay_step(&data, &state, 7).expect("replay");
-    assert_eq!(
-        Some(keccak256(next.to_bytes().expect("bytes"))),
-        checkpoint.next_hash
-    );
+    assert_eq!(Some(next.state_hash().expect("hash")), checkpoint.next_hash);
     // Past the end of the trace there is nothing to serve.
     let err = validator
         .client

@@ -306,7 +306,7 @@ async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
         .expect("read")
         .expect("final state");
     assert_eq!(
-        alloy::primitives::keccak256(&result),
+        pedals_core::state_hash_of_bytes(&result).expect("state"),
         *replay.hashes.last().expect("h_N")
     );
     let trained = MlpState::from_bytes(&job.spec.train.model, &result).expect("model");

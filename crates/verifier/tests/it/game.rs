@@ -9,7 +9,7 @@ use pedals_verifier::game::{StepContext, Turn, challenge, defend};
 use crate::{Job, Run, World, honest_state, job, post_and_run, salt};
 
 /// Opens a challenge of `step` as the validator; returns the bond it posted.
-async fn open(w: &World, id: U256, step: u64, claimed: alloy::primitives::B256) -> U256 {
+pub(crate) async fn open(w: &World, id: U256, step: u64, claimed: alloy::primitives::B256) -> U256 {
     let bond = w
         .validator
         .parameters()
@@ -39,7 +39,7 @@ async fn open(w: &World, id: U256, step: u64, claimed: alloy::primitives::B256) 
 
 /// The worker's side of `step`: its trace from the state before the step, claiming what its
 /// (possibly lying) trainer produced.
-fn worker_side(job: &Job, run: &Run, step: u64) -> StepContext {
+pub(crate) fn worker_side(job: &Job, run: &Run, step: u64) -> StepContext {
     let before = honest_state(job, step);
     let claimed = run
         .trainer
@@ -54,7 +54,7 @@ fn worker_side(job: &Job, run: &Run, step: u64) -> StepContext {
 
 /// The validator's side: the honest op trace of `step` (or, for a validator that is wrong, the
 /// trace of a lying trainer).
-fn validator_side(job: &Job, step: u64, lie: bool) -> StepContext {
+pub(crate) fn validator_side(job: &Job, step: u64, lie: bool) -> StepContext {
     let before = honest_state(job, step);
     let trainer = pedals_ml::Trainer::new(pedals_ml::exact::CpuOps::new(1), job.spec.train.clone())
         .expect("trainer")
@@ -69,7 +69,7 @@ fn validator_side(job: &Job, step: u64, lie: bool) -> StepContext {
 }
 
 /// Plays both sides until the game is decided; returns every move with its gas.
-async fn play(
+pub(crate) async fn play(
     w: &World,
     id: U256,
     worker: &StepContext,
@@ -78,12 +78,18 @@ async fn play(
 ) -> Vec<(&'static str, u64)> {
     let mut moves = Vec::new();
     for _ in 0..12 {
-        match defend(&w.worker, id, worker, &run.trace).await.expect("defend") {
+        match defend(&w.worker, id, worker, &run.trace)
+            .await
+            .expect("defend")
+        {
             Turn::Moved(name, tx) => moves.push((name, tx.gas_used)),
             Turn::NoGame => break,
             Turn::Waiting => {}
         }
-        match challenge(&w.validator, id, validator).await.expect("challenge") {
+        match challenge(&w.validator, id, validator)
+            .await
+            .expect("challenge")
+        {
             Turn::Moved(name, tx) => moves.push((name, tx.gas_used)),
             Turn::NoGame => break,
             Turn::Waiting => {}
@@ -115,7 +121,12 @@ async fn a_worker_that_falsified_a_step_loses_the_game_and_its_collateral() {
         "the worker's h_(i+1) is not the honest one"
     );
     let collateral = U256::from(w.worker.job(id).await.expect("job").collateral);
-    let staked_before = w.worker.stake_of(w.worker.sender()).await.expect("stake").staked;
+    let staked_before = w
+        .worker
+        .stake_of(w.worker.sender())
+        .await
+        .expect("stake")
+        .staked;
     let payment = U256::from(w.worker.job(id).await.expect("job").payment);
     let honest_next = *validator_side.trace.leaves.last().expect("leaves");
     let bond = open(&w, id, step, honest_next).await;
@@ -135,17 +146,25 @@ async fn a_worker_that_falsified_a_step_loses_the_game_and_its_collateral() {
         ]
     );
     assert_eq!(status(&w.worker, id).await, JobStatus::Resolved);
-    assert_eq!(w.worker.games_decided(id).await.expect("events"), [(true, false)]);
-    let reward = collateral * U256::from(
-        w.worker.job(id).await.expect("job").challengerRewardBps,
-    ) / U256::from(10_000u64);
     assert_eq!(
-        w.validator.credit_of(w.validator.sender()).await.expect("credit"),
+        w.worker.games_decided(id).await.expect("events"),
+        [(true, false)]
+    );
+    let reward = collateral * U256::from(w.worker.job(id).await.expect("job").challengerRewardBps)
+        / U256::from(10_000u64);
+    assert_eq!(
+        w.validator
+            .credit_of(w.validator.sender())
+            .await
+            .expect("credit"),
         bond + reward,
         "the validator gets its bond back plus the reward"
     );
     assert_eq!(
-        w.requester.credit_of(w.requester.sender()).await.expect("credit"),
+        w.requester
+            .credit_of(w.requester.sender())
+            .await
+            .expect("credit"),
         payment + collateral - reward,
         "the requester is refunded and gets the rest of the collateral"
     );
@@ -153,12 +172,29 @@ async fn a_worker_that_falsified_a_step_loses_the_game_and_its_collateral() {
         w.worker.credit_of(w.worker.sender()).await.expect("credit"),
         U256::ZERO
     );
-    let staked_after = w.worker.stake_of(w.worker.sender()).await.expect("stake").staked;
-    assert_eq!(U256::from(staked_before - staked_after), collateral, "slashed");
+    let staked_after = w
+        .worker
+        .stake_of(w.worker.sender())
+        .await
+        .expect("stake")
+        .staked;
+    assert_eq!(
+        U256::from(staked_before - staked_after),
+        collateral,
+        "slashed"
+    );
     // The money really moves: the validator withdraws it.
-    let before = w.validator.balance(w.validator.sender()).await.expect("balance");
+    let before = w
+        .validator
+        .balance(w.validator.sender())
+        .await
+        .expect("balance");
     let tx = w.validator.withdraw().await.expect("withdraw");
-    let after = w.validator.balance(w.validator.sender()).await.expect("balance");
+    let after = w
+        .validator
+        .balance(w.validator.sender())
+        .await
+        .expect("balance");
     assert_eq!(after + tx.fee(), before + bond + reward);
 }
 
@@ -175,19 +211,31 @@ async fn a_validator_that_challenges_an_honest_worker_loses_its_bond_and_the_job
     let moves = play(&w, id, &worker_side, &run, &wrong).await;
     eprintln!("honest worker vs wrong validator: {moves:?}");
     assert_eq!(moves.len(), 6, "{moves:?}");
-    assert_eq!(status(&w.worker, id).await, JobStatus::Submitted, "the job goes on");
-    assert_eq!(w.worker.games_decided(id).await.expect("events"), [(false, false)]);
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Submitted,
+        "the job goes on"
+    );
+    assert_eq!(
+        w.worker.games_decided(id).await.expect("events"),
+        [(false, false)]
+    );
     assert_eq!(
         w.worker.credit_of(w.worker.sender()).await.expect("credit"),
         bond,
         "the worker gets the bond"
     );
     assert_eq!(
-        w.validator.credit_of(w.validator.sender()).await.expect("credit"),
+        w.validator
+            .credit_of(w.validator.sender())
+            .await
+            .expect("credit"),
         U256::ZERO
     );
     let window_end = w.worker.job(id).await.expect("job").windowEnd;
-    let now = pedals_chain::chain_time(w.worker.provider()).await.expect("time");
+    let now = pedals_chain::chain_time(w.worker.provider())
+        .await
+        .expect("time");
     w.warp(window_end.to::<u64>().saturating_sub(now) + 1).await;
     w.worker.finalize(id).await.expect("finalize");
     assert_eq!(status(&w.worker, id).await, JobStatus::Finalized);
@@ -201,15 +249,31 @@ async fn a_worker_that_stops_answering_loses_by_its_clock() {
     let (id, run) = post_and_run(&w, &job, Some(step)).await;
     let worker_side = worker_side(&job, &run, step);
     let validator_side = validator_side(&job, step, false);
-    open(&w, id, step, *validator_side.trace.leaves.last().expect("leaves")).await;
+    open(
+        &w,
+        id,
+        step,
+        *validator_side.trace.leaves.last().expect("leaves"),
+    )
+    .await;
     // The worker commits, the validator names an op, then the worker goes silent.
-    defend(&w.worker, id, &worker_side, &run.trace).await.expect("commit");
-    challenge(&w.validator, id, &validator_side).await.expect("name op");
+    defend(&w.worker, id, &worker_side, &run.trace)
+        .await
+        .expect("commit");
+    challenge(&w.validator, id, &validator_side)
+        .await
+        .expect("name op");
     let view = w.validator.game_of(id).await.expect("game");
     assert!(view.worker_to_move);
-    assert!(w.validator.timeout_game(id).await.is_err(), "the clock still runs");
+    assert!(
+        w.validator.timeout_game(id).await.is_err(),
+        "the clock still runs"
+    );
     w.warp(view.remaining + 1).await;
     w.validator.timeout_game(id).await.expect("timeout");
     assert_eq!(status(&w.worker, id).await, JobStatus::Resolved);
-    assert_eq!(w.worker.games_decided(id).await.expect("events"), [(true, true)]);
+    assert_eq!(
+        w.worker.games_decided(id).await.expect("events"),
+        [(true, true)]
+    );
 }

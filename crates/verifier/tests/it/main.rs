@@ -3,6 +3,7 @@
 //! and re-executed the job.
 
 mod game;
+mod gas;
 
 use std::sync::Arc;
 
@@ -27,7 +28,9 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn start() -> Self {
-        let devnet = Devnet::start(DevnetConfig::default()).await.expect("devnet");
+        let devnet = Devnet::start(DevnetConfig::default())
+            .await
+            .expect("devnet");
         let connect = |i: usize| {
             Market::connect(
                 devnet.endpoint(),
@@ -70,10 +73,16 @@ pub(crate) struct Job {
 }
 
 pub(crate) fn job() -> Job {
+    job_of(vec![16, 12, 4], 8, 256)
+}
+
+/// A job training `layers` with `batch` samples a step on `samples` synthetic samples.
+pub(crate) fn job_of(layers: Vec<usize>, batch: usize, samples: usize) -> Job {
+    let (features, classes) = (layers[0], *layers.last().expect("layers") as u32);
     let train = TrainConfig {
         model: MlpConfig {
-            layers: vec![16, 12, 4],
-            batch: 8,
+            layers,
+            batch,
             lr_q12: 410,
             momentum_q12: 3686,
             conv: None,
@@ -82,7 +91,7 @@ pub(crate) fn job() -> Job {
         steps: 8,
         checkpoint_every: 2,
     };
-    let dataset = Dataset::synthetic(3, 256, 16, 4).expect("data");
+    let dataset = Dataset::synthetic(3, samples, features, classes).expect("data");
     let init = MlpState::init(&train.model, train.seed).expect("init");
     let spec = JobSpec::new(train, &dataset, &init.to_bytes().expect("bytes")).expect("spec");
     Job {
@@ -104,7 +113,9 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
     let now = chain_time(w.requester.provider()).await.expect("time");
     let request = JobRequest {
         specHash: job.spec.spec_hash(),
-        modelCid: cid_of(&job.init.to_bytes().expect("bytes")).to_bytes().into(),
+        modelCid: cid_of(&job.init.to_bytes().expect("bytes"))
+            .to_bytes()
+            .into(),
         datasetCid: job.dataset.cid().expect("cid").to_bytes().into(),
         steps: job.spec.train.steps as u32,
         verification: 0,
@@ -114,7 +125,11 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
     };
     let payment = U256::from(10u64).pow(U256::from(17)); // 0.1 ETH
     let (id, _) = w.requester.post_job(request, payment).await.expect("post");
-    let stake = w.worker.stake_to_claim(payment).await.expect("stake needed");
+    let stake = w
+        .worker
+        .stake_to_claim(payment)
+        .await
+        .expect("stake needed");
     w.worker
         .stake(stake + U256::from(10u64).pow(U256::from(17)))
         .await
