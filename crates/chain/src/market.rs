@@ -101,6 +101,25 @@ impl Market {
         })
     }
 
+    /// A client over an existing connection (`provider`, which need not sign), signing as
+    /// `signer`; the chain id is taken from the deployment.
+    pub fn over(provider: DynProvider, signer: PrivateKeySigner, deployment: Deployment) -> Self {
+        let sender = signer.address();
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .with_chain_id(deployment.chain_id)
+            .wallet(EthereumWallet::from(signer))
+            .connect_provider(provider)
+            .erased();
+        Self {
+            provider,
+            deployment,
+            sender,
+        }
+    }
+
     /// The signing account.
     pub fn sender(&self) -> Address {
         self.sender

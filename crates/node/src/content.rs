@@ -17,13 +17,37 @@ use pedals_store::Store;
 pub struct StoreSource {
     store: Arc<Store>,
     threads: usize,
+    /// Debug builds only: replay as a worker that falsified this step (see
+    /// `Trainer::falsifying`), so a lying test worker's answers stay consistent.
+    #[cfg(debug_assertions)]
+    falsify: Option<u64>,
 }
 
 impl StoreSource {
     /// Serves from `store`, replaying steps on `threads` threads when a checkpoint is not
     /// stored.
     pub fn new(store: Arc<Store>, threads: usize) -> Self {
-        Self { store, threads }
+        Self {
+            store,
+            threads,
+            #[cfg(debug_assertions)]
+            falsify: None,
+        }
+    }
+
+    /// Debug builds only: replays as a worker that falsified `step` would.
+    #[cfg(debug_assertions)]
+    pub fn falsifying(mut self, step: Option<u64>) -> Self {
+        self.falsify = step;
+        self
+    }
+
+    /// The trainer this source replays with.
+    pub(crate) fn trainer(&self, spec: &JobSpec) -> Result<Trainer<CpuOps>, pedals_ml::MlError> {
+        let trainer = Trainer::new(CpuOps::new(self.threads), spec.train.clone())?;
+        #[cfg(debug_assertions)]
+        let trainer = trainer.falsifying(self.falsify);
+        Ok(trainer)
     }
 
     fn blob_of(&self, cid: Option<&str>, what: &str) -> Result<Vec<u8>, String> {
@@ -37,7 +61,7 @@ impl StoreSource {
 
     /// The state of `job` after `step` steps: stored, or replayed from the nearest earlier
     /// checkpoint (or the initial model).
-    fn state_after(&self, job: u64, step: u64) -> Result<Vec<u8>, String> {
+    pub(crate) fn state_after(&self, job: u64, step: u64) -> Result<Vec<u8>, String> {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         if let Some(state) = self.store.checkpoint(job, step).map_err(|e| err(&e))? {
             return Ok(state);
@@ -70,8 +94,7 @@ impl StoreSource {
             ),
             None => (0, self.blob_of(record.model_cid.as_deref(), "model")?),
         };
-        let trainer =
-            Trainer::new(CpuOps::new(self.threads), spec.train.clone()).map_err(|e| err(&e))?;
+        let trainer = self.trainer(&spec).map_err(|e| err(&e))?;
         let mut state = MlpState::from_bytes(&spec.train.model, &bytes).map_err(|e| err(&e))?;
         for s in from..step {
             state = trainer

@@ -42,6 +42,7 @@ use pedals_chain::{
 use pedals_core::{Cid, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps, inference};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
+use pedals_verifier::game::StepContext;
 use tracing::{debug, info, warn};
 
 pub use content::StoreSource;
@@ -72,6 +73,11 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// The transaction sender's policy.
     pub send: SendPolicy,
+    /// Debug builds only: train as a worker that falsifies this step (it adds 1 to a weight
+    /// after it) and defend the lie in disputes. The field does not exist in a release build,
+    /// so no release binary can cheat with it; tests use it to play a dishonest worker.
+    #[cfg(debug_assertions)]
+    pub falsify_step: Option<u64>,
 }
 
 impl Default for WorkerConfig {
@@ -86,6 +92,8 @@ impl Default for WorkerConfig {
             announce_every: Duration::from_secs(60),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
+            #[cfg(debug_assertions)]
+            falsify_step: None,
         }
     }
 }
@@ -129,6 +137,11 @@ pub struct Worker {
     net: Option<pedals_p2p::Client>,
     http: alloy::transports::http::reqwest::Client,
     last_announced: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The same account, for dispute moves (they carry no value and the game's phase guard
+    /// refuses a repeated one, so they need no write-ahead intent).
+    market: pedals_chain::Market,
+    /// The op traces of the steps this worker is defending, by (job, step).
+    games: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<StepContext>>>,
 }
 
 /// How fetching a job's inputs went.
@@ -164,6 +177,8 @@ impl Worker {
         deployment: Deployment,
         config: WorkerConfig,
     ) -> Result<Self, NodeError> {
+        let market =
+            pedals_chain::Market::over(provider.clone(), signer.clone(), deployment.clone());
         let sender =
             TxSender::new(provider.clone(), signer, store.clone(), config.send.clone()).await?;
         let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
@@ -178,6 +193,8 @@ impl Worker {
             net: None,
             http: alloy::transports::http::reqwest::Client::new(),
             last_announced: std::sync::Mutex::new(None),
+            market,
+            games: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -511,6 +528,93 @@ impl Worker {
         Ok(Some((spec, dataset, init)))
     }
 
+    /// Plays this worker's side of the open dispute game of job `id`, if it is its turn: the op
+    /// trace of the challenged step comes from its own checkpoints (replayed as it trained).
+    async fn defend(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError> {
+        let job_id = U256::from(id);
+        let view = self.market.game_of(job_id).await?;
+        if view.phase == pedals_chain::Phase::None || !view.worker_to_move {
+            return Ok(());
+        }
+        let step = u64::from(
+            self.market
+                .job_market()
+                .getChallenge(job_id)
+                .call()
+                .await
+                .map_err(|e| NodeError::Job(format!("reading the challenge: {e}")))?
+                .step,
+        );
+        let Some((_, hashes)) = self.store.latest_trace(id)? else {
+            return Err(NodeError::Job(format!(
+                "job {id} is disputed but this node has no trace of it"
+            )));
+        };
+        let trace =
+            pedals_core::TraceCommitment::new(hashes).map_err(|e| NodeError::Job(e.to_string()))?;
+        let ctx = self.dispute_context(id, job, record, step, &trace)?;
+        let turn = pedals_verifier::game::defend(&self.market, job_id, &ctx, &trace)
+            .await
+            .map_err(|e| NodeError::Job(format!("defending job {id}: {e}")))?;
+        if let pedals_verifier::game::Turn::Moved(name, tx) = turn {
+            info!(target: "pedals::node", job = id, step, mv = name, tx = %tx.hash, "dispute move");
+        }
+        Ok(())
+    }
+
+    /// This worker's op trace of step `step` of job `id` (built once per dispute).
+    fn dispute_context(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+        step: u64,
+        trace: &pedals_core::TraceCommitment,
+    ) -> Result<Arc<StepContext>, NodeError> {
+        if let Some(ctx) = self
+            .games
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(id, step))
+        {
+            return Ok(ctx.clone());
+        }
+        let (spec, dataset, _) = self
+            .load_inputs(job, record)
+            .map_err(NodeError::Job)?
+            .ok_or_else(|| NodeError::Job(format!("the inputs of job {id} are gone")))?;
+        let source = StoreSource::new(self.store.clone(), self.config.threads);
+        #[cfg(debug_assertions)]
+        let source = source.falsifying(self.config.falsify_step);
+        let before = MlpState::from_bytes(
+            &spec.train.model,
+            &source.state_after(id, step).map_err(NodeError::Job)?,
+        )?;
+        let trainer = source.trainer(&spec)?;
+        let claimed = trainer.replay_step(&dataset, &before, step)?;
+        if Some(claimed.state_hash()?) != trace.hash(step + 1) {
+            return Err(NodeError::Job(format!(
+                "the replayed state after step {} of job {id} is not the one this node posted",
+                step + 1
+            )));
+        }
+        let op_trace = trainer.claimed_op_trace(&dataset, &before, step, &claimed)?;
+        let ctx = Arc::new(
+            StepContext::new(spec, Arc::new(dataset), step, before, op_trace)
+                .map_err(|e| NodeError::Job(e.to_string()))?,
+        );
+        self.games
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((id, step), ctx.clone());
+        Ok(ctx)
+    }
+
     async fn advance(&self, record: JobRecord) -> Result<(), NodeError> {
         let id = record.job_id;
         let (job, status) = self.chain_job(id).await?;
@@ -623,6 +727,8 @@ impl Worker {
             JobPhase::Disputed => {
                 if status == JobStatus::Submitted {
                     self.store.advance(id, JobPhase::Submitted)?;
+                } else if status == JobStatus::Disputed {
+                    self.defend(id, &job, &record).await?;
                 } else if status.is_terminal() && status != JobStatus::Finalized {
                     self.abandon(id, format!("the dispute ended {status:?}"))?;
                 }
@@ -879,6 +985,8 @@ impl Worker {
             info!(target: "pedals::node", job = id, from, "resuming training from a checkpoint");
         }
         let threads = self.config.threads;
+        #[cfg(debug_assertions)]
+        let falsify = self.config.falsify_step;
         let store = self.store.clone();
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -887,14 +995,12 @@ impl Worker {
                 store.advance(id, JobPhase::Training { steps_done: done })?;
                 Ok(())
             };
-            Trainer::new(CpuOps::new(threads), spec.train.clone())?.train_from(
-                &dataset,
-                &start,
-                prefix,
-                |done, bytes, hashes| {
-                    persist(done, bytes, hashes).map_err(|e| MlError::Checkpoint(e.to_string()))
-                },
-            )
+            let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
+            #[cfg(debug_assertions)]
+            let trainer = trainer.falsifying(falsify);
+            trainer.train_from(&dataset, &start, prefix, |done, bytes, hashes| {
+                persist(done, bytes, hashes).map_err(|e| MlError::Checkpoint(e.to_string()))
+            })
         })
         .await??;
         let steps = outcome.hashes.len() as u64 - 1;

@@ -1,5 +1,6 @@
 //! Integration tests of pedals-node: the worker against a real anvil with the contracts
 //! deployed by the project's own deploy script.
 
+mod dispute;
 mod network;
 mod worker;

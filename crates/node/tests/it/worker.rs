@@ -161,7 +161,7 @@ pub(crate) async fn setup() -> Setup {
 
 /// Adds the requester's files to the worker's store, for the tests that are not about the
 /// network (network.rs has the worker fetch them from the requester's node).
-fn hand_over(worker: &Worker, job: &Job) {
+pub(crate) fn hand_over(worker: &Worker, job: &Job) {
     let store = worker.store();
     store
         .put_blob(&job.spec.to_canonical_bytes())

@@ -1,0 +1,207 @@
+//! The worker defends its results by itself: a worker that falsified a step (the debug-only
+//! `falsify_step`) is challenged by a validator, answers every move of the game from its own
+//! checkpoints, through a restart in the middle of the game, and loses its collateral, because
+//! the referee recomputes the element it lied about. An honest worker wins the same game.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Bytes, U256, aliases::U40};
+use pedals_chain::{Devnet, JobRequest, JobStatus, Market, Phase};
+use pedals_core::cid_of;
+use pedals_ml::{Dataset, MlpState, Trainer, exact::CpuOps};
+use pedals_node::{Worker, WorkerConfig};
+use pedals_store::{JobPhase, Store};
+use pedals_verifier::game::{StepContext, Turn, challenge};
+
+use crate::worker::{Job, PAYMENT, STEPS, fast, hand_over, job, now, provider};
+
+const WINDOW: u32 = 3600;
+
+async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) -> Worker {
+    let config = WorkerConfig {
+        threads: 2,
+        send: fast(),
+        falsify_step: falsify,
+        ..WorkerConfig::default()
+    };
+    Worker::new(
+        provider(devnet),
+        devnet.signer(1).expect("account"),
+        Arc::new(Store::open(dir).expect("store")),
+        devnet.deployment().clone(),
+        config,
+    )
+    .await
+    .expect("worker")
+}
+
+async fn market(devnet: &Devnet, account: usize) -> Market {
+    Market::connect(
+        devnet.endpoint(),
+        devnet.signer(account).expect("account"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("market")
+}
+
+/// The validator's honest op trace of `step`.
+fn honest(job: &Job, step: u64) -> StepContext {
+    let data = Arc::new(Dataset::from_canonical_bytes(&job.dataset).expect("data"));
+    let trainer = Trainer::new(CpuOps::new(1), job.spec.train.clone()).expect("trainer");
+    let mut state = MlpState::from_bytes(&job.spec.train.model, &job.model).expect("init");
+    for s in 0..step {
+        state = trainer.replay_step(&data, &state, s).expect("replay");
+    }
+    let trace = trainer.op_trace(&data, &state, step).expect("trace");
+    StepContext::new(job.spec.clone(), data, step, state, trace).expect("ctx")
+}
+
+async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, Vec<&'static str>) {
+    let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
+        .await
+        .expect("devnet");
+    let requester = market(&devnet, 2).await;
+    let validator = market(&devnet, 3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = worker(&devnet, dir.path(), falsify).await;
+    w.ensure_stake(
+        requester
+            .stake_to_claim(U256::from(PAYMENT))
+            .await
+            .expect("stake"),
+    )
+    .await
+    .expect("stake");
+    let job = job();
+    hand_over(&w, &job);
+    let t = now(&devnet).await;
+    let (id, _) = requester
+        .post_job(
+            JobRequest {
+                specHash: job.spec.spec_hash(),
+                modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+                datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
+                steps: STEPS as u32,
+                verification: 0,
+                claimDeadline: U40::from(t + 600),
+                deliveryDeadline: U40::from(t + 3600),
+                challengeWindow: WINDOW,
+            },
+            U256::from(PAYMENT),
+        )
+        .await
+        .expect("post");
+    let job_id = u64::try_from(id).expect("id");
+    for _ in 0..30 {
+        w.tick().await.expect("tick");
+        if w.store().job(job_id).expect("read").expect("record").phase == JobPhase::Submitted {
+            break;
+        }
+    }
+    let ctx = honest(&job, step);
+    let (_, posted) = w
+        .store()
+        .latest_trace(job_id)
+        .expect("read")
+        .expect("trace");
+    let mine = *ctx.trace.leaves.last().expect("leaves");
+    assert_eq!(
+        posted[step as usize + 1] != mine,
+        falsify == Some(step),
+        "only a falsified step re-executes to another h_(i+1)"
+    );
+
+    // The validator challenges step `step` with its own h_(i+1).
+    let params = validator.parameters().await.expect("params");
+    validator
+        .stake(U256::from(params.minValidatorStake))
+        .await
+        .expect("stake");
+    let salt = alloy::primitives::B256::from([7u8; 32]);
+    validator
+        .commit_challenge(id, step, mine, salt)
+        .await
+        .expect("commit");
+    validator
+        .challenge(id, step, mine, salt, U256::from(params.challengeBond))
+        .await
+        .expect("challenge");
+
+    let mut moves = Vec::new();
+    for round in 0..12 {
+        if round == 2 {
+            // The worker restarts in the middle of the game and picks it up from its store.
+            drop(w);
+            w = worker(&devnet, dir.path(), falsify).await;
+        }
+        w.tick().await.expect("tick");
+        if let Turn::Moved(name, _) = challenge(&validator, id, &ctx).await.expect("challenge") {
+            moves.push(name);
+        }
+        if validator.game_of(id).await.expect("game").phase == Phase::None {
+            break;
+        }
+    }
+    w.tick().await.expect("tick");
+    drop(dir);
+    (devnet, requester, validator, job_id, moves)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_falsified_a_step_defends_by_itself_loses_and_is_slashed() {
+    let (_devnet, requester, validator, id, moves) = run(Some(6), 6).await;
+    assert_eq!(moves, ["disputeOp", "pickRow", "disputeElement"]);
+    let job = requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(
+        JobStatus::try_from(job.status).expect("status"),
+        JobStatus::Resolved
+    );
+    assert_eq!(
+        validator
+            .games_decided(U256::from(id))
+            .await
+            .expect("events"),
+        [(true, false)]
+    );
+    let params = validator.parameters().await.expect("params");
+    let collateral = U256::from(job.collateral);
+    let reward = collateral * U256::from(job.challengerRewardBps) / U256::from(10_000u64);
+    assert_eq!(
+        validator
+            .credit_of(validator.sender())
+            .await
+            .expect("credit"),
+        U256::from(params.challengeBond) + reward
+    );
+    assert_eq!(
+        requester
+            .credit_of(requester.sender())
+            .await
+            .expect("credit"),
+        U256::from(PAYMENT) + collateral - reward
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_worker_defends_by_itself_and_takes_the_bond() {
+    let (_devnet, requester, validator, id, moves) = run(None, 6).await;
+    // The validator's trace is the worker's: it can only dispute the state hash, and loses.
+    assert_eq!(moves, ["disputeOp"]);
+    let job = requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(
+        JobStatus::try_from(job.status).expect("status"),
+        JobStatus::Submitted
+    );
+    assert_eq!(
+        validator
+            .games_decided(U256::from(id))
+            .await
+            .expect("events"),
+        [(false, false)]
+    );
+    assert_eq!(
+        validator.credit_of(job.worker).await.expect("credit"),
+        U256::from(validator.parameters().await.expect("params").challengeBond)
+    );
+}
