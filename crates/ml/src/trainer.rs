@@ -118,9 +118,9 @@ impl<O: ExactOps> Session<O> {
 pub struct Trainer<O: ExactOps> {
     ops: O,
     config: TrainConfig,
-    /// Debug builds only: the step after which the trainer lies (see [`Trainer::falsifying`]).
+    /// Debug builds only: the steps after which the trainer lies (see [`Trainer::falsifying`]).
     #[cfg(debug_assertions)]
-    falsify: Option<u64>,
+    falsify: std::collections::BTreeSet<u64>,
 }
 
 impl<O: ExactOps> Trainer<O> {
@@ -136,24 +136,25 @@ impl<O: ExactOps> Trainer<O> {
             ops,
             config,
             #[cfg(debug_assertions)]
-            falsify: None,
+            falsify: std::collections::BTreeSet::new(),
         })
     }
 
     /// Debug builds only (the method does not exist in a release build, so no release binary
-    /// can cheat with it): after step `step` the trainer adds 1 to the first master weight, as
-    /// a cheating worker would, in training and in every replay, so its trace, checkpoints and
-    /// dispute answers stay consistent with the lie. Tests use it to play a dishonest worker.
+    /// can cheat with it): after each of `steps` the trainer adds 1 to the first master weight,
+    /// as a cheating worker would, in training and in every replay, so its trace, checkpoints
+    /// and dispute answers stay consistent with the lie. Tests use it to play a dishonest
+    /// worker (an `Option<u64>` names one step or none).
     #[cfg(debug_assertions)]
-    pub fn falsifying(mut self, step: Option<u64>) -> Self {
-        self.falsify = step;
+    pub fn falsifying(mut self, steps: impl IntoIterator<Item = u64>) -> Self {
+        self.falsify = steps.into_iter().collect();
         self
     }
 
     /// Applies the debug-only falsification to the state after `step` (a no-op otherwise).
     fn tamper(&self, step: u64, device: &mut DeviceState<O>) {
         #[cfg(debug_assertions)]
-        if self.falsify == Some(step) {
+        if self.falsify.contains(&step) {
             let mut w = self.ops.read(&device.w[0]);
             w.data[0] = w.data[0].saturating_add(1);
             device.w[0] = self.ops.load(&w);

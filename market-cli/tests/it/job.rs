@@ -13,7 +13,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{U256, keccak256},
+    primitives::U256,
     providers::Provider,
 };
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
@@ -233,7 +233,7 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
     );
     let saved = std::fs::read(&out_file).expect("saved");
     assert_eq!(
-        keccak256(&saved).to_string(),
+        pedals_core::checkpoint_hash(&saved).to_string(),
         result["finalStateHash"].as_str().expect("hash")
     );
     assert_eq!(result["heldOut"], 128);

@@ -2,6 +2,7 @@
 //! deployed by the project's own script, between a worker and a validator that really trained
 //! and re-executed the job.
 
+mod detection;
 mod game;
 mod gas;
 
