@@ -20,7 +20,7 @@ pub struct StoreSource {
     /// Debug builds only: replay as a worker that falsified this step (see
     /// `Trainer::falsifying`), so a lying test worker's answers stay consistent.
     #[cfg(debug_assertions)]
-    falsify: Option<u64>,
+    falsify: Vec<u64>,
 }
 
 impl StoreSource {
@@ -31,14 +31,14 @@ impl StoreSource {
             store,
             threads,
             #[cfg(debug_assertions)]
-            falsify: None,
+            falsify: Vec::new(),
         }
     }
 
-    /// Debug builds only: replays as a worker that falsified `step` would.
+    /// Debug builds only: replays as a worker that falsified `steps` would.
     #[cfg(debug_assertions)]
-    pub fn falsifying(mut self, step: Option<u64>) -> Self {
-        self.falsify = step;
+    pub fn falsifying(mut self, steps: impl IntoIterator<Item = u64>) -> Self {
+        self.falsify = steps.into_iter().collect();
         self
     }
 
@@ -46,7 +46,7 @@ impl StoreSource {
     pub(crate) fn trainer(&self, spec: &JobSpec) -> Result<Trainer<CpuOps>, pedals_ml::MlError> {
         let trainer = Trainer::new(CpuOps::new(self.threads), spec.train.clone())?;
         #[cfg(debug_assertions)]
-        let trainer = trainer.falsifying(self.falsify);
+        let trainer = trainer.falsifying(self.falsify.iter().copied());
         Ok(trainer)
     }
 

@@ -73,11 +73,11 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// The transaction sender's policy.
     pub send: SendPolicy,
-    /// Debug builds only: train as a worker that falsifies this step (it adds 1 to a weight
-    /// after it) and defend the lie in disputes. The field does not exist in a release build,
-    /// so no release binary can cheat with it; tests use it to play a dishonest worker.
+    /// Debug builds only: train as a worker that falsifies these steps (it adds 1 to a weight
+    /// after each) and defend the lies in disputes. The field does not exist in a release
+    /// build, so no release binary can cheat with it; tests use it to play a dishonest worker.
     #[cfg(debug_assertions)]
-    pub falsify_step: Option<u64>,
+    pub falsify_steps: Vec<u64>,
 }
 
 impl Default for WorkerConfig {
@@ -93,7 +93,7 @@ impl Default for WorkerConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
             #[cfg(debug_assertions)]
-            falsify_step: None,
+            falsify_steps: Vec::new(),
         }
     }
 }
@@ -261,6 +261,13 @@ impl Worker {
     /// it cannot be had yet, `Err` when every provider sent bytes that do not match it.
     async fn fetch(&self, cid: Cid, what: &str) -> Result<Option<Fetched>, String> {
         if self.store.has_blob(&cid).map_err(|e| e.to_string())? {
+            // Held already (put there by hand, or kept from an earlier job): still provide it,
+            // so validators can fetch the job's inputs from this worker.
+            if let Some(net) = &self.net
+                && let Err(e) = net.provide(cid).await
+            {
+                warn!(target: "pedals::node", %cid, error = %e, "cannot announce a held blob");
+            }
             return Ok(None);
         }
         let mut waiting = Vec::new();
@@ -590,7 +597,7 @@ impl Worker {
             .ok_or_else(|| NodeError::Job(format!("the inputs of job {id} are gone")))?;
         let source = StoreSource::new(self.store.clone(), self.config.threads);
         #[cfg(debug_assertions)]
-        let source = source.falsifying(self.config.falsify_step);
+        let source = source.falsifying(self.config.falsify_steps.iter().copied());
         let before = MlpState::from_bytes(
             &spec.train.model,
             &source.state_after(id, step).map_err(NodeError::Job)?,
@@ -986,7 +993,7 @@ impl Worker {
         }
         let threads = self.config.threads;
         #[cfg(debug_assertions)]
-        let falsify = self.config.falsify_step;
+        let falsify = self.config.falsify_steps.clone();
         let store = self.store.clone();
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {

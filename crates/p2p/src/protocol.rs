@@ -57,7 +57,7 @@ pub(crate) struct CheckpointRequest {
 /// state's hash) against the job's trace root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointOpening {
-    /// The canonical state bytes after `step` steps; `h_step` is their keccak256.
+    /// The canonical state bytes after `step` steps; `h_step` is their checkpoint hash.
     pub state: Vec<u8>,
     /// The inclusion proof of `h_step`.
     pub proof: MerkleProof,

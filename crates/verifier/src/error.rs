@@ -9,6 +9,9 @@ pub enum VerifierError {
     /// Re-execution or the op trace failed.
     #[error(transparent)]
     Ml(#[from] pedals_ml::MlError),
+    /// The job's dataset does not decode.
+    #[error(transparent)]
+    Data(#[from] pedals_ml::DataError),
     /// A commitment could not be built or checked.
     #[error(transparent)]
     Core(#[from] pedals_core::CoreError),

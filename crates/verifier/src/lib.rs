@@ -14,5 +14,7 @@
 mod error;
 pub mod game;
 pub mod sampling;
+mod verifier;
 
 pub use error::VerifierError;
+pub use verifier::{Verifier, VerifierConfig, VerifierStats};

@@ -12,10 +12,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    primitives::U256,
-    providers::Provider,
-};
+use alloy::{primitives::U256, providers::Provider};
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
 use serde_json::Value;
 

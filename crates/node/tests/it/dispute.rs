@@ -21,7 +21,7 @@ async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) ->
     let config = WorkerConfig {
         threads: 2,
         send: fast(),
-        falsify_step: falsify,
+        falsify_steps: falsify.into_iter().collect(),
         ..WorkerConfig::default()
     };
     Worker::new(
@@ -203,5 +203,124 @@ async fn an_honest_worker_defends_by_itself_and_takes_the_bond() {
     assert_eq!(
         validator.credit_of(job.worker).await.expect("credit"),
         U256::from(validator.parameters().await.expect("params").challengeBond)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_by_itself() {
+    use pedals_node::StoreSource;
+    use pedals_p2p::MemorySource;
+    use pedals_verifier::{Verifier, VerifierConfig};
+
+    let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
+        .await
+        .expect("devnet");
+    let requester = market(&devnet, 2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A worker that falsifies every step from step 4 on: any sampled step from 4 is caught.
+    let lies: Vec<u64> = (4..STEPS).collect();
+    let config = WorkerConfig {
+        threads: 2,
+        send: fast(),
+        ..WorkerConfig::default()
+    };
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let worker_net = crate::network::net(
+        Arc::new(StoreSource::new(store.clone(), 2).falsifying(lies.iter().copied())),
+        Vec::new(),
+    )
+    .await;
+    let w = Worker::new(
+        provider(&devnet),
+        devnet.signer(1).expect("account"),
+        store,
+        devnet.deployment().clone(),
+        WorkerConfig {
+            falsify_steps: lies.clone(),
+            ..config
+        },
+    )
+    .await
+    .expect("worker")
+    .with_network(worker_net.client.clone());
+    w.ensure_stake(
+        requester
+            .stake_to_claim(U256::from(PAYMENT))
+            .await
+            .expect("stake"),
+    )
+    .await
+    .expect("stake");
+    let job = job();
+    hand_over(&w, &job);
+    let t = now(&devnet).await;
+    let (id, _) = requester
+        .post_job(
+            JobRequest {
+                specHash: job.spec.spec_hash(),
+                modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+                datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
+                steps: STEPS as u32,
+                verification: 0,
+                claimDeadline: U40::from(t + 600),
+                deliveryDeadline: U40::from(t + 3600),
+                challengeWindow: WINDOW,
+            },
+            U256::from(PAYMENT),
+        )
+        .await
+        .expect("post");
+    let job_id = u64::try_from(id).expect("id");
+
+    // The validator's node joins through the worker's.
+    let validator_net = crate::network::net(
+        Arc::new(MemorySource::default()),
+        worker_net.client.listen_addrs().await.expect("addrs"),
+    )
+    .await;
+    let validator = Verifier::new(
+        market(&devnet, 3).await,
+        validator_net.client.clone(),
+        VerifierConfig {
+            // 16 of 20 steps are lies: one of 12 samples is one for certain.
+            samples_per_job: 12,
+            threads: 1,
+        },
+    );
+    let params = requester.parameters().await.expect("params");
+    validator
+        .ensure_stake(U256::from(params.minValidatorStake))
+        .await
+        .expect("stake");
+    let started = std::time::Instant::now();
+    let mut challenged = Vec::new();
+    for _ in 0..60 {
+        w.tick().await.expect("worker round");
+        challenged.extend(validator.tick().await.expect("validator round"));
+        let status =
+            JobStatus::try_from(requester.job(id).await.expect("job").status).expect("status");
+        if status == JobStatus::Resolved {
+            break;
+        }
+    }
+    eprintln!(
+        "sampling, challenge and the whole game took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(challenged, [job_id]);
+    let stats = validator.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.disputes_won.load(Relaxed), 1);
+    assert!(stats.mismatches.load(Relaxed) >= 1);
+    let collateral = U256::from(requester.job(id).await.expect("job").collateral);
+    let reward = collateral * U256::from(params.challengerRewardBps) / U256::from(10_000u64);
+    assert_eq!(
+        U256::from(stats.wei_earned.load(Relaxed)),
+        U256::from(params.challengeBond) + reward
+    );
+    assert!(
+        stats
+            .render()
+            .contains("pedals_validator_disputes_won_total 1")
     );
 }

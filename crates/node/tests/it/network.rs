@@ -15,7 +15,10 @@ use pedals_store::JobPhase;
 
 use crate::worker::{Job, STEPS, Setup, declined, job, post, setup, tick_until};
 
-async fn net(source: Arc<dyn ContentSource>, bootstrap: Vec<pedals_p2p::Multiaddr>) -> Network {
+pub(crate) async fn net(
+    source: Arc<dyn ContentSource>,
+    bootstrap: Vec<pedals_p2p::Multiaddr>,
+) -> Network {
     pedals_p2p::start(
         Keypair::generate_ed25519(),
         NetConfig {

@@ -5,12 +5,12 @@
 //! lie within the 99.9% confidence interval of `1 - (1 - f)^k`. The chain plays no part in
 //! detection, so it is left out. The printed table is in docs/protocol.md.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::Rng;
 use pedals_ml::exact::CpuOps;
 use pedals_ml::{Dataset, MlpConfig, MlpState, TrainConfig, Trainer};
 use pedals_verifier::sampling::{escape_probability, pick_steps};
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 const JOBS: usize = 200;
 const STEPS: u64 = 40;
@@ -60,7 +60,8 @@ fn observed_detection_matches_one_minus_one_minus_f_to_the_k() {
             let observed = caught[i] as f64 / JOBS as f64;
             // 99.9% normal interval around the expected rate, plus one job of slack for
             // rates near 0 or 1.
-            let half = 3.29 * (expected * (1.0 - expected) / JOBS as f64).sqrt() + 1.0 / JOBS as f64;
+            let half =
+                3.29 * (expected * (1.0 - expected) / JOBS as f64).sqrt() + 1.0 / JOBS as f64;
             table.push(format!(
                 "| {f:.2} | {k:>2} | {expected:.3} | {observed:.3} | ±{half:.3} |"
             ));
