@@ -17,4 +17,4 @@ pub mod sampling;
 mod verifier;
 
 pub use error::VerifierError;
-pub use verifier::{Verifier, VerifierConfig, VerifierStats};
+pub use verifier::{Verifier, VerifierConfig, VerifierStats, serve_metrics};

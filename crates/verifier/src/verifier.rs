@@ -105,6 +105,36 @@ impl VerifierStats {
     }
 }
 
+/// Serves the counters at `/metrics` (and `200 ok` at `/health`) on `addr` until `shutdown`
+/// resolves; returns the bound address and the server's task.
+pub async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    stats: Arc<VerifierStats>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    use axum::{Router, routing::get};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let stats = stats.clone();
+                async move { stats.render() }
+            }),
+        )
+        .route("/health", get(|| async { "ok\n" }));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok((bound, task))
+}
+
 /// Where the validator is with a job.
 #[derive(Debug, Clone)]
 enum Tracked {
@@ -149,6 +179,30 @@ impl Verifier {
     /// Its counters.
     pub fn stats(&self) -> Arc<VerifierStats> {
         self.stats.clone()
+    }
+
+    /// The signing account.
+    pub fn address(&self) -> alloy::primitives::Address {
+        self.market.sender()
+    }
+
+    /// Runs a round every `poll` until `shutdown` resolves; a failed round is logged and
+    /// retried on the next one.
+    pub async fn run(
+        &self,
+        poll: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.tick().await {
+                warn!(target: "pedals::validator", error = %e, "round failed; retrying");
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
     }
 
     /// Ensures the account holds at least `stake` wei of stake (the market's minimum for

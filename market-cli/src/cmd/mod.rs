@@ -6,6 +6,7 @@ mod net;
 mod provider;
 mod secret;
 mod stake;
+mod validator;
 mod wallet;
 
 use clap::Subcommand;
@@ -22,6 +23,9 @@ pub(crate) enum Command {
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// Validator commands: check submitted jobs by re-execution and dispute wrong steps.
+    #[command(subcommand)]
+    Validator(validator::ValidatorCommand),
     /// Encrypted keystores for the accounts that sign.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -33,6 +37,7 @@ impl Command {
             Self::Devnet(cmd) => cmd.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
+            Self::Validator(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,
         }
     }

@@ -2,6 +2,7 @@
 
 mod job;
 mod provider;
+mod validator;
 mod wallet;
 
 use std::process::Command;
