@@ -25,7 +25,9 @@ async fn dispute_at(leaf_name: &str, row: usize, col: usize) -> Vec<(&'static st
         .trace
         .falsify(leaf, row, col, was.wrapping_add(3))
         .expect("falsify");
+    let started = std::time::Instant::now();
     let validator = validator_side(&job, step, false);
+    let traced = started.elapsed();
     open(
         &w,
         id,
@@ -34,6 +36,11 @@ async fn dispute_at(leaf_name: &str, row: usize, col: usize) -> Vec<(&'static st
     )
     .await;
     let moves = play(&w, id, &worker, &run, &validator).await;
+    eprintln!(
+        "{leaf_name}: the validator's op trace took {:.0} ms; challenge and game {:.0} ms more",
+        traced.as_secs_f64() * 1e3,
+        (started.elapsed() - traced).as_secs_f64() * 1e3
+    );
     assert_eq!(
         w.worker.games_decided(id).await.expect("events"),
         [(true, false)],
