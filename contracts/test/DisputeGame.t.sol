@@ -216,6 +216,16 @@ contract DisputeGameTest is Fixture {
         vm.assertEq(address(game).balance, 0, "the game holds nothing");
         (DisputeGame.Phase phase,,,,) = game.gameOf(jobId);
         vm.assertEq(uint256(phase), 0, "game deleted");
+        // Nothing can decide it again: no move, no timeout, no second verdict.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.None, address(this)
+            )
+        );
+        game.timeout(jobId);
+        vm.prank(address(game));
+        vm.expectPartialRevert(IJobMarket.WrongStatus.selector);
+        market.resolveDispute(jobId, true);
         // Each side can withdraw once.
         uint256 before = validator.balance;
         vm.prank(validator);

@@ -25,15 +25,21 @@ pub(crate) async fn open(w: &World, id: U256, step: u64, claimed: alloy::primiti
         .minValidatorStake;
     w.validator.stake(U256::from(stake)).await.expect("stake");
     let s = salt();
-    w.validator
+    let commit = w
+        .validator
         .commit_challenge(id, step, claimed, s)
         .await
         .expect("commit");
     w.mine().await;
-    w.validator
+    let opened = w
+        .validator
         .challenge(id, step, claimed, s, bond)
         .await
         .expect("challenge");
+    eprintln!(
+        "commitChallenge {} gas, challenge {} gas",
+        commit.gas_used, opened.gas_used
+    );
     bond
 }
 

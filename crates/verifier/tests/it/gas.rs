@@ -53,9 +53,10 @@ fn report(what: &str, moves: &[(&'static str, u64)]) -> u64 {
     let total: u64 = moves.iter().map(|m| m.1).sum();
     eprintln!("{what}: {moves:?}, total {total}");
     assert_eq!(moves.len(), 6, "three moves a side in the game");
+    // The challenge itself (commitChallenge and challenge) adds about 250k gas.
     assert!(
-        total < 3_000_000,
-        "{what}: a whole dispute costs {total} gas"
+        total + 250_000 < 3_000_000,
+        "{what}: a whole dispute costs {total} gas plus the challenge"
     );
     total
 }
