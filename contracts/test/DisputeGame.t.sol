@@ -191,6 +191,15 @@ contract DisputeGameTest is Fixture {
         game.disputeElement(jobId, s, m);
     }
 
+    /// @dev The new state's leaves (14 b, 13 vb, 12 w, 11 vw) in name order, proven.
+    function _newStateOpenings() internal view returns (DisputeGame.LeafOpening[] memory ins) {
+        ins = new DisputeGame.LeafOpening[](4);
+        uint256[4] memory leafOf = [uint256(14), 13, 12, 11];
+        for (uint256 i = 0; i < 4; ++i) {
+            ins[i] = DisputeGame.LeafOpening({root: opLeaves[leafOf[i]], proof: opLeaves.proof(leafOf[i])});
+        }
+    }
+
     function _falsifiedRow1() internal view returns (int256[] memory row) {
         row = _wq(w1);
         row[0] += 1;
@@ -269,11 +278,7 @@ contract DisputeGameTest is Fixture {
         traceLeaves[STEP + 1] = hOut;
         uint256 jobId = _openJob();
         _commit(jobId);
-        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](4);
-        uint256[4] memory leafOf = [uint256(14), 13, 12, 11];
-        for (uint256 i = 0; i < 4; ++i) {
-            ins[i] = DisputeGame.LeafOpening({root: opLeaves[leafOf[i]], proof: opLeaves.proof(leafOf[i])});
-        }
+        DisputeGame.LeafOpening[] memory ins = _newStateOpenings();
         DisputeGame.Spec memory s = _spec();
         DisputeGame.LeafOpening memory none;
         vm.prank(validator);
@@ -286,11 +291,7 @@ contract DisputeGameTest is Fixture {
     function test_aStateHashThatIsNotTheNewTensorsLosesAtOnce() public {
         uint256 jobId = _openJob();
         _commit(jobId);
-        DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](4);
-        uint256[4] memory leafOf = [uint256(14), 13, 12, 11];
-        for (uint256 i = 0; i < 4; ++i) {
-            ins[i] = DisputeGame.LeafOpening({root: opLeaves[leafOf[i]], proof: opLeaves.proof(leafOf[i])});
-        }
+        DisputeGame.LeafOpening[] memory ins = _newStateOpenings();
         DisputeGame.Spec memory s = _spec();
         DisputeGame.LeafOpening memory none;
         vm.prank(validator);

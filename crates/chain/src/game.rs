@@ -3,8 +3,9 @@
 //! leaves from its event, its row hashes and row from its transactions' calldata).
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::Provider;
-use alloy::sol_types::SolCall;
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Log;
+use alloy::sol_types::{SolCall, SolEvent};
 
 use crate::market::{TxOutcome, send};
 use crate::{ChainError, DisputeGame, Market};
@@ -59,7 +60,7 @@ pub struct GameView {
 
 impl Market {
     /// The dispute game binding.
-    pub fn dispute_game(&self) -> DisputeGame::DisputeGameInstance<alloy::providers::DynProvider> {
+    pub fn dispute_game(&self) -> DisputeGame::DisputeGameInstance<DynProvider> {
         DisputeGame::new(self.deployment().dispute_game, self.provider().clone())
     }
 
@@ -190,32 +191,23 @@ impl Market {
 
     /// The op-trace leaves the worker committed in the open game of `job_id`.
     pub async fn op_trace_leaves(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+        let game = self.dispute_game();
         let events = self
-            .dispute_game()
-            .OpTraceCommitted_filter()
-            .topic1(job_id)
-            .from_block(self.deployment().deployment_block)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
+            .job_events(game.OpTraceCommitted_filter(), job_id)
+            .await?;
         Ok(events.into_iter().last().map(|(e, _)| e.leaves))
     }
 
     /// The row hashes the worker revealed in the open game of `job_id`, read from the
     /// calldata of its `revealRowHashes` transaction.
     pub async fn revealed_row_hashes(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+        let game = self.dispute_game();
         let events = self
-            .dispute_game()
-            .RowHashesRevealed_filter()
-            .topic1(job_id)
-            .from_block(self.deployment().deployment_block)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
-        let Some(tx) = events.last().and_then(|(_, log)| log.transaction_hash) else {
+            .job_events(game.RowHashesRevealed_filter(), job_id)
+            .await?;
+        let Some(input) = self.last_calldata(&events).await? else {
             return Ok(None);
         };
-        let input = self.calldata(tx).await?;
         let call = DisputeGame::revealRowHashesCall::abi_decode(&input)
             .map_err(|e| ChainError::Decode(e.to_string()))?;
         Ok(Some(call.rowHashes))
@@ -224,18 +216,11 @@ impl Market {
     /// The row the worker revealed in the open game of `job_id` (its packed bytes), from the
     /// calldata of its `revealRow` transaction.
     pub async fn revealed_row(&self, job_id: U256) -> Result<Option<Bytes>, ChainError> {
-        let events = self
-            .dispute_game()
-            .RowRevealed_filter()
-            .topic1(job_id)
-            .from_block(self.deployment().deployment_block)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
-        let Some(tx) = events.last().and_then(|(_, log)| log.transaction_hash) else {
+        let game = self.dispute_game();
+        let events = self.job_events(game.RowRevealed_filter(), job_id).await?;
+        let Some(input) = self.last_calldata(&events).await? else {
             return Ok(None);
         };
-        let input = self.calldata(tx).await?;
         let call = DisputeGame::revealRowCall::abi_decode(&input)
             .map_err(|e| ChainError::Decode(e.to_string()))?;
         Ok(Some(call.opening.row))
@@ -243,14 +228,8 @@ impl Market {
 
     /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
     pub async fn games_decided(&self, job_id: U256) -> Result<Vec<(bool, bool)>, ChainError> {
-        let events = self
-            .dispute_game()
-            .GameDecided_filter()
-            .topic1(job_id)
-            .from_block(self.deployment().deployment_block)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
+        let game = self.dispute_game();
+        let events = self.job_events(game.GameDecided_filter(), job_id).await?;
         Ok(events
             .into_iter()
             .map(|(e, _)| (e.workerLost, e.byTimeout))
@@ -262,18 +241,34 @@ impl Market {
         &self,
         job_id: U256,
     ) -> Result<Option<(Address, Address)>, ChainError> {
-        let events = self
-            .dispute_game()
-            .GameStarted_filter()
-            .topic1(job_id)
-            .from_block(self.deployment().deployment_block)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
+        let game = self.dispute_game();
+        let events = self.job_events(game.GameStarted_filter(), job_id).await?;
         Ok(events
             .into_iter()
             .last()
             .map(|(e, _)| (e.worker, e.challenger)))
+    }
+
+    /// The events `event` of job `job_id` (its first indexed topic), oldest first.
+    async fn job_events<E: SolEvent>(
+        &self,
+        event: alloy::contract::Event<&DynProvider, E>,
+        job_id: U256,
+    ) -> Result<Vec<(E, Log)>, ChainError> {
+        event
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The calldata of the transaction that emitted the last of `events`.
+    async fn last_calldata<E>(&self, events: &[(E, Log)]) -> Result<Option<Bytes>, ChainError> {
+        match events.last().and_then(|(_, log)| log.transaction_hash) {
+            Some(tx) => Ok(Some(self.calldata(tx).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn calldata(&self, tx: B256) -> Result<Bytes, ChainError> {

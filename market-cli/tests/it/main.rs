@@ -23,6 +23,43 @@ fn keystore(dir: &std::path::Path, key: &alloy::signers::local::PrivateKeySigner
     .expect("keystore");
 }
 
+/// A small MLP 16-12-4 training job on `samples` synthetic samples (data seed `data_seed`) and
+/// its files, put in the store at `store_dir` as if the provider had fetched them: the spec,
+/// the dataset bytes and the initial model bytes.
+fn small_job(
+    seed: u64,
+    steps: u64,
+    checkpoint_every: u64,
+    data_seed: u64,
+    samples: usize,
+    store_dir: &std::path::Path,
+) -> (pedals_ml::JobSpec, Vec<u8>, Vec<u8>) {
+    let train = pedals_ml::TrainConfig {
+        model: pedals_ml::MlpConfig {
+            layers: vec![16, 12, 4],
+            batch: 8,
+            lr_q12: 410,
+            momentum_q12: 3686,
+            conv: None,
+        },
+        seed,
+        steps,
+        checkpoint_every,
+    };
+    let data = pedals_ml::Dataset::synthetic(data_seed, samples, 16, 4).expect("data");
+    let dataset = data.to_canonical_bytes().expect("bytes");
+    let model = pedals_ml::MlpState::init(&train.model, train.seed)
+        .expect("init")
+        .to_bytes()
+        .expect("bytes");
+    let spec = pedals_ml::JobSpec::new(train, &data, &model).expect("spec");
+    let store = pedals_store::Store::open(store_dir).expect("store");
+    for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
+        store.put_blob(blob).expect("blob");
+    }
+    (spec, dataset, model)
+}
+
 /// Polls until job `id` is `want` on-chain, failing after `limit`.
 async fn wait_for(
     market: &pedals_chain::Market,

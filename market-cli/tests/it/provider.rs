@@ -14,7 +14,6 @@ use alloy::{
 };
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market};
 use pedals_core::cid_of;
-use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
 use pedals_store::Store;
 
 use crate::{keystore, wait_for};
@@ -64,31 +63,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
     std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
 
     // The job, and its files handed to the provider's store (no libp2p yet).
-    let train = TrainConfig {
-        model: MlpConfig {
-            layers: vec![16, 12, 4],
-            batch: 8,
-            lr_q12: 410,
-            momentum_q12: 3686,
-            conv: None,
-        },
-        seed: 9,
-        steps: 2000,
-        checkpoint_every: 500,
-    };
-    let data = Dataset::synthetic(4, 512, 16, 4).expect("data");
-    let dataset = data.to_canonical_bytes().expect("bytes");
-    let model = MlpState::init(&train.model, train.seed)
-        .expect("init")
-        .to_bytes()
-        .expect("bytes");
-    let spec = JobSpec::new(train, &data, &model).expect("spec");
-    {
-        let store = Store::open(&dir.path().join("data")).expect("store");
-        for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
-            store.put_blob(blob).expect("blob");
-        }
-    }
+    let (spec, dataset, model) = crate::small_job(9, 2000, 500, 4, 512, &dir.path().join("data"));
 
     let requester = Market::connect(
         devnet.endpoint(),

@@ -13,8 +13,6 @@ use std::{
 use alloy::primitives::{Bytes, U256, aliases::U40};
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, chain_time};
 use pedals_core::cid_of;
-use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
-use pedals_store::Store;
 
 use crate::{keystore, wait_for};
 
@@ -81,31 +79,7 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
     );
     std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
 
-    let train = TrainConfig {
-        model: MlpConfig {
-            layers: vec![16, 12, 4],
-            batch: 8,
-            lr_q12: 410,
-            momentum_q12: 3686,
-            conv: None,
-        },
-        seed: 5,
-        steps: 40,
-        checkpoint_every: 10,
-    };
-    let data = Dataset::synthetic(4, 256, 16, 4).expect("data");
-    let dataset = data.to_canonical_bytes().expect("bytes");
-    let model = MlpState::init(&train.model, train.seed)
-        .expect("init")
-        .to_bytes()
-        .expect("bytes");
-    let spec = JobSpec::new(train, &data, &model).expect("spec");
-    {
-        let store = Store::open(&dir.path().join("provider")).expect("store");
-        for blob in [&spec.to_canonical_bytes(), &dataset, &model] {
-            store.put_blob(blob).expect("blob");
-        }
-    }
+    let (spec, dataset, model) = crate::small_job(5, 40, 10, 4, 256, &dir.path().join("provider"));
     let requester = Market::connect(
         devnet.endpoint(),
         devnet.signer(1).expect("account"),

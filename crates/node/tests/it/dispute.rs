@@ -45,6 +45,28 @@ async fn market(devnet: &Devnet, account: usize) -> Market {
     .expect("market")
 }
 
+/// Posts `job` (paid, an hour's window) as `requester`.
+async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
+    let t = now(&devnet).await;
+    let (id, _) = requester
+        .post_job(
+            JobRequest {
+                specHash: job.spec.spec_hash(),
+                modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+                datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
+                steps: STEPS as u32,
+                verification: 0,
+                claimDeadline: U40::from(t + 600),
+                deliveryDeadline: U40::from(t + 3600),
+                challengeWindow: WINDOW,
+            },
+            U256::from(PAYMENT),
+        )
+        .await
+        .expect("post");
+    id
+}
+
 /// The validator's honest op trace of `step`.
 fn honest(job: &Job, step: u64) -> StepContext {
     let data = Arc::new(Dataset::from_canonical_bytes(&job.dataset).expect("data"));
@@ -75,23 +97,7 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
     .expect("stake");
     let job = job();
     hand_over(&w, &job);
-    let t = now(&devnet).await;
-    let (id, _) = requester
-        .post_job(
-            JobRequest {
-                specHash: job.spec.spec_hash(),
-                modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
-                datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
-                steps: STEPS as u32,
-                verification: 0,
-                claimDeadline: U40::from(t + 600),
-                deliveryDeadline: U40::from(t + 3600),
-                challengeWindow: WINDOW,
-            },
-            U256::from(PAYMENT),
-        )
-        .await
-        .expect("post");
+    let id = post(&devnet, &requester, &job).await;
     let job_id = u64::try_from(id).expect("id");
     for _ in 0..30 {
         w.tick().await.expect("tick");
@@ -253,23 +259,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     .expect("stake");
     let job = job();
     hand_over(&w, &job);
-    let t = now(&devnet).await;
-    let (id, _) = requester
-        .post_job(
-            JobRequest {
-                specHash: job.spec.spec_hash(),
-                modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
-                datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
-                steps: STEPS as u32,
-                verification: 0,
-                claimDeadline: U40::from(t + 600),
-                deliveryDeadline: U40::from(t + 3600),
-                challengeWindow: WINDOW,
-            },
-            U256::from(PAYMENT),
-        )
-        .await
-        .expect("post");
+    let id = post(&devnet, &requester, &job).await;
     let job_id = u64::try_from(id).expect("id");
 
     // The validator's node joins through the worker's.
