@@ -47,7 +47,7 @@ async fn market(devnet: &Devnet, account: usize) -> Market {
 
 /// Posts `job` (paid, an hour's window) as `requester`.
 async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
-    let t = now(&devnet).await;
+    let t = now(devnet).await;
     let (id, _) = requester
         .post_job(
             JobRequest {
