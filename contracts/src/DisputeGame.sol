@@ -94,6 +94,8 @@ contract DisputeGame is IDisputeResolver {
         uint32 step;
         uint16 leaf;
         uint32 row;
+        uint32 outRows;
+        uint32 outCols;
         bytes32 traceRoot;
         bytes32 specHash;
         bytes32 opRoot;
@@ -184,6 +186,8 @@ contract DisputeGame is IDisputeResolver {
         g.step = uint32(step);
         g.leaf = 0;
         g.row = 0;
+        g.outRows = 0;
+        g.outCols = 0;
         g.traceRoot = traceRoot;
         g.specHash = bytes32(0);
         emit GameStarted(jobId, step, worker, challenger, clock);
@@ -225,20 +229,19 @@ contract DisputeGame is IDisputeResolver {
     ///         must be the output's committed root).
     function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
         Game storage g = _move(jobId, Phase.RevealRowHashes, true);
+        if (rowHashes.length != g.outRows) revert OutOfRange("row hashes", rowHashes.length, g.outRows);
         if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
         _pass(g, Phase.PickRow);
         emit RowHashesRevealed(jobId, rowHashes.length);
     }
 
     /// @notice Worker, move 3: reveal the picked row, proven against the output's root.
-    function revealRow(uint256 jobId, Spec calldata spec, RowOpening calldata opening) external {
+    function revealRow(uint256 jobId, RowOpening calldata opening) external {
         Game storage g = _move(jobId, Phase.RevealRow, true);
-        DisputeProgram.Op memory op = _op(g, spec, g.leaf);
-        if (opening.row.length != op.cols * 4) {
-            revert OutOfRange("row bytes", opening.row.length, op.cols * 4);
-        }
+        uint256 cols = g.outCols;
+        if (opening.row.length != cols * 4) revert OutOfRange("row bytes", opening.row.length, cols * 4);
         bytes32 h = keccak256(opening.row);
-        if (!g.outRoot.verify(h, g.row, op.rows, opening.proof)) revert BadProof("row");
+        if (!g.outRoot.verify(h, g.row, g.outRows, opening.proof)) revert BadProof("row");
         g.rowHash = h;
         _pass(g, Phase.NameElement);
         emit RowRevealed(jobId, g.row, h);
@@ -286,15 +289,17 @@ contract DisputeGame is IDisputeResolver {
             else g.inRoots[i] = _stateRoot(g, spec, o.index, entries);
         }
         g.leaf = uint16(leaf);
+        g.outRows = uint32(op.rows);
+        g.outCols = uint32(op.cols);
         g.outRoot = output.root;
         _pass(g, Phase.RevealRowHashes);
         emit OpDisputed(jobId, leaf, op.kind, op.rows, op.cols);
     }
 
     /// @notice Challenger, move 2: pick the row of the disputed output to open.
-    function pickRow(uint256 jobId, Spec calldata spec, uint256 row) external {
+    function pickRow(uint256 jobId, uint256 row) external {
         Game storage g = _move(jobId, Phase.PickRow, false);
-        uint256 rows = _op(g, spec, g.leaf).rows;
+        uint256 rows = g.outRows;
         if (row >= rows) revert OutOfRange("row", row, rows);
         g.row = uint32(row);
         _pass(g, Phase.RevealRow);

@@ -175,11 +175,11 @@ contract DisputeGameTest is Fixture {
         game.revealRowHashes(jobId, rows);
         DisputeGame.Spec memory s = _spec();
         vm.prank(validator);
-        game.pickRow(jobId, s, 1);
+        game.pickRow(jobId, 1);
         bytes memory row = MerkleBuilder.pack(claimedRow1);
         DisputeGame.RowOpening memory opening = DisputeGame.RowOpening({row: row, proof: rows.proof(1)});
         vm.prank(provider);
-        game.revealRow(jobId, s, opening);
+        game.revealRow(jobId, opening);
         DisputeGame.ElementMove memory m;
         m.col = 0;
         m.row = row;
@@ -324,9 +324,9 @@ contract DisputeGameTest is Fixture {
         vm.prank(provider);
         game.revealRowHashes(jobId, rows);
         vm.prank(validator);
-        game.pickRow(jobId, s, 1);
+        game.pickRow(jobId, 1);
         vm.prank(provider);
-        game.revealRow(jobId, s, DisputeGame.RowOpening({row: MerkleBuilder.pack(x1), proof: rows.proof(1)}));
+        game.revealRow(jobId, DisputeGame.RowOpening({row: MerkleBuilder.pack(x1), proof: rows.proof(1)}));
         DisputeGame.ElementMove memory m;
         m.col = 1;
         m.row = MerkleBuilder.pack(x1);
@@ -423,7 +423,7 @@ contract DisputeGameTest is Fixture {
         DisputeGame.Spec memory s = _spec();
         vm.prank(validator);
         vm.expectRevert();
-        game.pickRow(jobId, s, 0);
+        game.pickRow(jobId, 0);
     }
 
     // ─────────────────────────────────────────── guards ──────────────────────────────────────────────
@@ -451,7 +451,7 @@ contract DisputeGameTest is Fixture {
                 DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, provider
             )
         );
-        game.pickRow(jobId, s, 0);
+        game.pickRow(jobId, 0);
         _commit(jobId);
         vm.prank(provider);
         vm.expectRevert(
@@ -520,19 +520,24 @@ contract DisputeGameTest is Fixture {
         vm.prank(provider);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row hashes"));
         game.revealRowHashes(jobId, forged);
+        bytes32[] memory short = new bytes32[](1);
+        short[0] = forged[0];
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "row hashes", 1, 2));
+        game.revealRowHashes(jobId, short);
         bytes32[] memory rows = _rowHashes2(_wq(w0), _wq(w1));
         vm.prank(provider);
         game.revealRowHashes(jobId, rows);
         DisputeGame.Spec memory s = _spec();
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "row", 2, 2));
-        game.pickRow(jobId, s, 2);
+        game.pickRow(jobId, 2);
         vm.prank(validator);
-        game.pickRow(jobId, s, 1);
+        game.pickRow(jobId, 1);
         bytes memory row0 = MerkleBuilder.pack(_wq(w0));
         vm.prank(provider);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row"));
-        game.revealRow(jobId, s, DisputeGame.RowOpening({row: row0, proof: rows.proof(0)}));
+        game.revealRow(jobId, DisputeGame.RowOpening({row: row0, proof: rows.proof(0)}));
     }
 
     function test_step0MustStartFromTheSpecsInitialState() public {

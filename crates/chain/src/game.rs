@@ -141,10 +141,9 @@ impl Market {
     pub async fn reveal_row(
         &self,
         job_id: U256,
-        spec: DisputeGame::Spec,
         opening: DisputeGame::RowOpening,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().revealRow(job_id, spec, opening)).await
+        send(self.dispute_game().revealRow(job_id, opening)).await
     }
 
     /// Challenger, move 1.
@@ -165,13 +164,8 @@ impl Market {
     }
 
     /// Challenger, move 2.
-    pub async fn pick_row(
-        &self,
-        job_id: U256,
-        spec: DisputeGame::Spec,
-        row: u64,
-    ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().pickRow(job_id, spec, U256::from(row))).await
+    pub async fn pick_row(&self, job_id: U256, row: u64) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().pickRow(job_id, U256::from(row))).await
     }
 
     /// Challenger, move 3.

@@ -160,7 +160,7 @@ pub async fn defend(
                 row: packed(mat_row(t, row)),
                 proof: siblings(&tree.proof(row)?),
             };
-            ("revealRow", market.reveal_row(job_id, spec, opening).await?)
+            ("revealRow", market.reveal_row(job_id, opening).await?)
         }
         _ => return Ok(Turn::Waiting),
     };
@@ -200,10 +200,7 @@ pub async fn challenge(
             })?;
             let ours = mat_row_hashes(output_tensor(ctx, &view)?)?;
             let row = first_difference(&theirs, &ours).unwrap_or(0);
-            (
-                "pickRow",
-                market.pick_row(job_id, spec, leaf_u64(row)).await?,
-            )
+            ("pickRow", market.pick_row(job_id, leaf_u64(row)).await?)
         }
         Phase::NameElement => (
             "disputeElement",
