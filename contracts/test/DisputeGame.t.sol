@@ -368,6 +368,48 @@ contract DisputeGameTest is Fixture {
         vm.assertGt(market.creditOf(validator), BOND, "bond plus reward");
     }
 
+    /// @dev Plays the first `moves` moves of the falsified-wq0 game on `jobId`.
+    function _playMoves(uint256 jobId, uint256 moves) internal {
+        int256[] memory claimed = _falsifiedRow1();
+        bytes32[] memory rows = _rowHashes2(_wq(w0), claimed);
+        if (moves > 0) _commit(jobId);
+        if (moves > 1) _nameQuantize(jobId);
+        if (moves > 2) {
+            vm.prank(provider);
+            game.revealRowHashes(jobId, rows);
+        }
+        if (moves > 3) {
+            vm.prank(validator);
+            game.pickRow(jobId, 1);
+        }
+        if (moves > 4) {
+            vm.prank(provider);
+            game.revealRow(
+                jobId, DisputeGame.RowOpening({row: MerkleBuilder.pack(claimed), proof: rows.proof(1)})
+            );
+        }
+    }
+
+    function test_everyPhaseTimesOutAgainstTheSideToMove() public {
+        opLeaves[3] = _root2(_wq(w0), _falsifiedRow1());
+        for (uint256 moves = 0; moves < 6; ++moves) {
+            uint256 jobId = _openJob();
+            _playMoves(jobId, moves);
+            (DisputeGame.Phase phase, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
+            vm.assertEq(uint256(phase), moves + 1, "phase");
+            vm.assertEq(workerToMove, moves % 2 == 0, "whose move");
+            vm.warp(block.timestamp + remaining);
+            vm.expectPartialRevert(DisputeGame.ClockRunning.selector);
+            game.timeout(jobId);
+            vm.warp(block.timestamp + 1);
+            vm.prank(stranger);
+            game.timeout(jobId);
+            IJobMarket.JobStatus want =
+                workerToMove ? IJobMarket.JobStatus.Resolved : IJobMarket.JobStatus.Submitted;
+            vm.assertEq(uint256(market.getJob(jobId).status), uint256(want), "the side to move lost");
+        }
+    }
+
     function test_aLastSecondMoveCountsAndOneSecondLateDoesNot() public {
         uint256 jobId = _openJob();
         vm.warp(block.timestamp + CLOCK);
