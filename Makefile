@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
+.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ contracts: setup ## compile the contracts
 
 demo: contracts ## run the main job on a local devnet (anvil + deployed contracts), then stop
 	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet demo
+
+demo-dispute: contracts ## the same job with a lying worker that a validator catches and gets slashed
+	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet dispute-demo
 
 test: check test-contracts coverage test-rust ## run every check and test (what CI runs)
 	@echo "all checks and tests passed"

@@ -7,6 +7,8 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Log;
 use alloy::sol_types::{SolCall, SolEvent};
 
+use alloy::contract::SolCallBuilder;
+
 use crate::market::{TxOutcome, send};
 use crate::{ChainError, DisputeGame, Market};
 
@@ -125,7 +127,7 @@ impl Market {
         spec: DisputeGame::Spec,
         commitment: DisputeGame::Commitment,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().commitOpTrace(job_id, spec, commitment)).await
+        send_move(self.dispute_game().commitOpTrace(job_id, spec, commitment)).await
     }
 
     /// Worker, move 2.
@@ -134,7 +136,7 @@ impl Market {
         job_id: U256,
         row_hashes: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().revealRowHashes(job_id, row_hashes)).await
+        send_move(self.dispute_game().revealRowHashes(job_id, row_hashes)).await
     }
 
     /// Worker, move 3.
@@ -143,7 +145,7 @@ impl Market {
         job_id: U256,
         opening: DisputeGame::RowOpening,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().revealRow(job_id, opening)).await
+        send_move(self.dispute_game().revealRow(job_id, opening)).await
     }
 
     /// Challenger, move 1.
@@ -156,16 +158,20 @@ impl Market {
         inputs: Vec<DisputeGame::LeafOpening>,
         entries: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send(
-            self.dispute_game()
-                .disputeOp(job_id, spec, U256::from(leaf), output, inputs, entries),
-        )
+        send_move(self.dispute_game().disputeOp(
+            job_id,
+            spec,
+            U256::from(leaf),
+            output,
+            inputs,
+            entries,
+        ))
         .await
     }
 
     /// Challenger, move 2.
     pub async fn pick_row(&self, job_id: U256, row: u64) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().pickRow(job_id, U256::from(row))).await
+        send_move(self.dispute_game().pickRow(job_id, U256::from(row))).await
     }
 
     /// Challenger, move 3.
@@ -175,12 +181,12 @@ impl Market {
         spec: DisputeGame::Spec,
         element: DisputeGame::ElementMove,
     ) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().disputeElement(job_id, spec, element)).await
+        send_move(self.dispute_game().disputeElement(job_id, spec, element)).await
     }
 
     /// Decides against the side whose clock ran out.
     pub async fn timeout_game(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
-        send(self.dispute_game().timeout(job_id)).await
+        send_move(self.dispute_game().timeout(job_id)).await
     }
 
     /// The op-trace leaves the worker committed in the open game of `job_id`.
@@ -273,4 +279,18 @@ impl Market {
             .ok_or_else(|| ChainError::Decode(format!("transaction {tx} is not known")))?;
         Ok(alloy::consensus::Transaction::input(&t).clone())
     }
+}
+
+/// Sends a game move with room above its gas estimate. A move charges the time since the last
+/// one to the mover's clock: estimated in a block with the same timestamp as the last move,
+/// that write changes nothing and is cheap; mined a second later it changes the slot and costs
+/// up to 5 000 gas more, which a bare estimate does not cover.
+async fn send_move<C: SolCall>(
+    call: SolCallBuilder<&DynProvider, C>,
+) -> Result<TxOutcome, ChainError> {
+    let estimate = call
+        .estimate_gas()
+        .await
+        .map_err(ChainError::from_contract)?;
+    send(call.gas(estimate + estimate / 5 + 20_000)).await
 }

@@ -31,6 +31,12 @@ pub(crate) enum DevnetCommand {
     ///
     /// Example: pedals devnet demo --json
     Demo(DemoArgs),
+    /// Debug builds only: the same job with a worker that lies about half of its steps, and a
+    /// validator that catches it, wins the dispute game and gets the worker slashed.
+    ///
+    /// Example: pedals devnet dispute-demo
+    #[cfg(debug_assertions)]
+    DisputeDemo(DemoArgs),
 }
 
 /// Options of `pedals devnet demo`.
@@ -38,10 +44,10 @@ pub(crate) enum DevnetCommand {
 pub(crate) struct DemoArgs {
     /// Port for anvil (a free one by default).
     #[arg(long, env = "PEDALS_DEVNET_PORT")]
-    port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Print one JSON document instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl DevnetCommand {
@@ -50,6 +56,11 @@ impl DevnetCommand {
             // On Ctrl-C the demo future is dropped, and with it the devnet, which stops anvil.
             Self::Demo(args) => tokio::select! {
                 result = demo(args) => result,
+                _ = tokio::signal::ctrl_c() => Err(eyre::eyre!("interrupted; anvil stopped")),
+            },
+            #[cfg(debug_assertions)]
+            Self::DisputeDemo(args) => tokio::select! {
+                result = super::dispute_demo::dispute_demo(args) => result,
                 _ = tokio::signal::ctrl_c() => Err(eyre::eyre!("interrupted; anvil stopped")),
             },
         }
@@ -65,7 +76,7 @@ fn mnist_dir() -> PathBuf {
 }
 
 /// The demo's training job: MLP 784-64-10 on 8 000 MNIST digits, 2 000 held out.
-fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
+pub(crate) fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
     let dir = mnist_dir();
     let (train, test) = Dataset::mnist_from_package(&dir)
         .wrap_err_with(|| {
@@ -95,7 +106,7 @@ fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
     Ok((spec, dataset, model, test))
 }
 
-const DEMO_STEPS: u64 = 300;
+pub(crate) const DEMO_STEPS: u64 = 300;
 
 async fn demo(args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();

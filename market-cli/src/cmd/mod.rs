@@ -1,6 +1,8 @@
 //! One module per command.
 
 mod devnet;
+#[cfg(debug_assertions)]
+mod dispute_demo;
 mod job;
 mod net;
 mod provider;

@@ -115,6 +115,28 @@ fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
 }
 
 #[test]
+fn devnet_dispute_demo_gets_a_lying_worker_slashed_by_the_validator_daemon() {
+    let out = pedals()
+        .args(["devnet", "dispute-demo", "--json"])
+        .env("PEDALS_LOG", "error")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["status"], "resolved");
+    assert!(doc["mismatches"].as_u64().expect("mismatches") >= 1);
+    // The default parameters: collateral 50% of 0.1 ETH, half of it to the validator with
+    // its 0.01 ETH bond, the rest and the payment back to the requester.
+    assert_eq!(doc["collateralSeizedWei"], "50000000000000000");
+    assert_eq!(doc["validatorCreditWei"], "35000000000000000");
+    assert_eq!(doc["requesterCreditWei"], "125000000000000000");
+}
+
+#[test]
 fn a_missing_toolchain_is_a_one_line_error_that_says_what_to_do() {
     let out = pedals()
         .args(["devnet", "demo"])
