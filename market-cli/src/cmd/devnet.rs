@@ -108,18 +108,22 @@ pub(crate) fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
 
 pub(crate) const DEMO_STEPS: u64 = 300;
 
-async fn demo(args: DemoArgs) -> eyre::Result<()> {
-    let started = Instant::now();
-    let (spec, dataset, model, test) = demo_job()?;
-    // Anvil mines a block every second, as an L2 sequencer would, so chain time moves on its
-    // own and the challenge window ends without anyone poking the chain.
-    let devnet = Devnet::start(DevnetConfig {
-        port: args.port,
+/// Anvil with every contract deployed, mining a block every second as an L2 sequencer would,
+/// so chain time moves on its own and a challenge window ends without anyone poking the chain.
+pub(crate) async fn start_devnet(port: Option<u16>) -> eyre::Result<Devnet> {
+    Devnet::start(DevnetConfig {
+        port,
         block_time: Some(1),
         ..DevnetConfig::default()
     })
     .await
-    .wrap_err("could not start the devnet")?;
+    .wrap_err("could not start the devnet")
+}
+
+async fn demo(args: DemoArgs) -> eyre::Result<()> {
+    let started = Instant::now();
+    let (spec, dataset, model, test) = demo_job()?;
+    let devnet = start_devnet(args.port).await?;
     let deployment = devnet.deployment().clone();
     let requester = Market::connect(
         devnet.endpoint(),

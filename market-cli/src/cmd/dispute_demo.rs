@@ -15,7 +15,7 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
 };
 use eyre::{Context, ContextCompat};
-use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
+use pedals_chain::{JobStatus, Market};
 use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, Worker, WorkerConfig};
 use pedals_p2p::{MemorySource, NetConfig};
 use pedals_store::Store;
@@ -46,13 +46,7 @@ fn start_net(
 pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
     let (spec, dataset, model, _) = demo_job()?;
-    let devnet = Devnet::start(DevnetConfig {
-        port: args.port,
-        block_time: Some(1),
-        ..DevnetConfig::default()
-    })
-    .await
-    .wrap_err("could not start the devnet")?;
+    let devnet = super::devnet::start_devnet(args.port).await?;
     let deployment = devnet.deployment().clone();
     let signer = |i: usize| {
         devnet

@@ -81,11 +81,11 @@ async fn wait_for(
     }
 }
 
-#[test]
-fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
+/// Runs `pedals devnet <demo> --json`, which must succeed, and parses its one JSON document.
+fn demo_json(demo: &str) -> serde_json::Value {
     let out = pedals()
-        .args(["devnet", "demo", "--json"])
-        .env("PEDALS_LOG", "warn")
+        .args(["devnet", demo, "--json"])
+        .env("PEDALS_LOG", "error")
         .output()
         .expect("runs");
     assert!(
@@ -93,7 +93,12 @@ fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+#[test]
+fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
+    let doc = demo_json("demo");
     assert_eq!(doc["deployment"]["chainId"], 31337);
     assert_eq!(doc["status"], "finalized");
     assert_eq!(doc["steps"], 300);
@@ -116,17 +121,7 @@ fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
 
 #[test]
 fn devnet_dispute_demo_gets_a_lying_worker_slashed_by_the_validator_daemon() {
-    let out = pedals()
-        .args(["devnet", "dispute-demo", "--json"])
-        .env("PEDALS_LOG", "error")
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let doc = demo_json("dispute-demo");
     assert_eq!(doc["status"], "resolved");
     assert!(doc["mismatches"].as_u64().expect("mismatches") >= 1);
     // The default parameters: collateral 50% of 0.1 ETH, half of it to the validator with
