@@ -962,12 +962,20 @@ impl Client {
         let mut errors = Vec::new();
         let mut bad = 0;
         for peer in providers {
-            match self.fetch_blob_from(peer, cid).await {
-                Ok(bytes) => return Ok((bytes, peer)),
-                Err(e) => {
-                    bad += usize::from(matches!(e, P2pError::BadBlob { .. }));
-                    debug!(target: "pedals::p2p", %peer, %cid, error = %e, "provider failed, trying the next");
-                    errors.push(e.to_string());
+            // A connection lost on the way (not a refusal or bad bytes) is retried once, on a
+            // fresh connection, before the next provider.
+            for attempt in 0..2 {
+                match self.fetch_blob_from(peer, cid).await {
+                    Ok(bytes) => return Ok((bytes, peer)),
+                    Err(e) => {
+                        let transient = matches!(e, P2pError::Request { .. });
+                        bad += usize::from(matches!(e, P2pError::BadBlob { .. }));
+                        debug!(target: "pedals::p2p", %peer, %cid, attempt, error = %e, "provider failed");
+                        errors.push(e.to_string());
+                        if !transient {
+                            break;
+                        }
+                    }
                 }
             }
         }
