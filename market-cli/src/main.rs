@@ -39,7 +39,44 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// Exit code for user errors (bad input, a file, a password, a refused setting): 1.
+const EXIT_USER: u8 = 1;
+/// Exit code for chain errors (the RPC endpoint, a reverted or refused transaction): 3.
+const EXIT_CHAIN: u8 = 3;
+/// Exit code for network errors (libp2p: no provider, a peer that failed or lied): 4.
+const EXIT_NETWORK: u8 = 4;
+// (2 is clap's, for a command line it cannot parse.)
+
+/// The documented exit code of `err` (docs/cli.md): the first chain or network error found
+/// in its chain of causes decides; anything else is the user's to fix.
+fn exit_code(err: &eyre::Report) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<pedals_chain::ChainError>() || cause.is::<alloy::transports::TransportError>()
+        {
+            return EXIT_CHAIN;
+        }
+        if cause.is::<pedals_p2p::P2pError>() {
+            return EXIT_NETWORK;
+        }
+        if let Some(e) = cause.downcast_ref::<pedals_node::NodeError>() {
+            match e {
+                pedals_node::NodeError::Chain(_) => return EXIT_CHAIN,
+                pedals_node::NodeError::Net(_) => return EXIT_NETWORK,
+                _ => {}
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<pedals_verifier::VerifierError>() {
+            match e {
+                pedals_verifier::VerifierError::Chain(_) => return EXIT_CHAIN,
+                pedals_verifier::VerifierError::Net(_) => return EXIT_NETWORK,
+                _ => {}
+            }
+        }
+    }
+    EXIT_USER
 }

@@ -76,7 +76,14 @@ pub(crate) enum JobCommand {
     /// Serve a posted job's files again (after `post --no-wait` or a restart) until it is
     /// claimed.
     Serve(Box<ServeArgs>),
-    /// Show a job's state on-chain and, once submitted, the worker's commitments.
+    /// List the jobs on-chain, newest first, with their state, payment and worker.
+    ///
+    /// Example: pedals job list --status submitted --json
+    List(Box<ListArgs>),
+    /// Show a job's state on-chain, once submitted the worker's commitments, and during a
+    /// dispute the game's state.
+    ///
+    /// Example: pedals job status 7
     Status(Box<StatusArgs>),
     /// Download a job's result by its CID, check it against the worker's on-chain
     /// commitment, save it, and score it on the held-out samples.
@@ -157,6 +164,23 @@ pub(crate) struct StatusArgs {
     id: u64,
     #[command(flatten)]
     chain: ChainArgs,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `pedals job list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Only jobs in this state (posted, claimed, submitted, disputed, finalized, cancelled,
+    /// expired, resolved).
+    #[arg(long)]
+    status: Option<String>,
+    /// At most this many jobs, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u64,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -502,6 +526,7 @@ impl JobCommand {
         match self {
             Self::Post(args) => post(*args).await,
             Self::Serve(args) => serve(*args).await,
+            Self::List(args) => list(*args).await,
             Self::Status(args) => status(*args).await,
             Self::Result(args) => result(*args).await,
             Self::Cancel(args) => cancel(*args).await,
@@ -632,6 +657,87 @@ async fn serve(args: ServeArgs) -> eyre::Result<()> {
     wait_serving(&requester, args.id, false).await
 }
 
+async fn list(args: ListArgs) -> eyre::Result<()> {
+    let wanted = match &args.status {
+        Some(s) => Some(
+            [
+                JobStatus::Posted,
+                JobStatus::Claimed,
+                JobStatus::Submitted,
+                JobStatus::Disputed,
+                JobStatus::Finalized,
+                JobStatus::Cancelled,
+                JobStatus::Expired,
+                JobStatus::Resolved,
+            ]
+            .into_iter()
+            .find(|st| st.to_string().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                eyre::eyre!(
+                    "unknown status {s:?}: use posted, claimed, submitted, disputed, finalized, \
+                     cancelled, expired or resolved"
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let market = read_market(&args.chain).await?;
+    let next: u64 = market
+        .job_market()
+        .nextJobId()
+        .call()
+        .await
+        .wrap_err("cannot read the job count")?
+        .saturating_to();
+    let mut jobs = Vec::new();
+    for id in (1..next).rev() {
+        if jobs.len() as u64 >= args.limit {
+            break;
+        }
+        let job = market.job(U256::from(id)).await?;
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        if wanted.is_some_and(|w| w != status) {
+            continue;
+        }
+        jobs.push(json!({
+            "jobId": id,
+            "status": status.to_string(),
+            "requester": job.requester.to_string(),
+            "worker": job.worker.to_string(),
+            "paymentWei": job.payment.to_string(),
+            "steps": job.steps,
+        }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&json!({ "jobs": jobs }))?);
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        println!("no jobs");
+        return Ok(());
+    }
+    println!(
+        "{:>6}  {:<10}  {:>12}  {:>8}  worker",
+        "job", "status", "ETH", "steps"
+    );
+    for j in &jobs {
+        let payment: U256 = j["paymentWei"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or_default();
+        println!(
+            "{:>6}  {:<10}  {:>12}  {:>8}  {}",
+            j["jobId"],
+            j["status"].as_str().unwrap_or_default(),
+            format_ether(payment),
+            j["steps"],
+            j["worker"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 async fn status(args: StatusArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
     let job = market.job(U256::from(args.id)).await?;
@@ -645,9 +751,29 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
             "resultCid": cid_from_bytes(&s.resultCid).map_or_else(|e| format!("invalid: {e}"), |c| c.to_string()),
         })
     });
+    let dispute = if status == JobStatus::Disputed {
+        let challenge = market
+            .job_market()
+            .getChallenge(U256::from(args.id))
+            .call()
+            .await
+            .wrap_err("cannot read the challenge")?;
+        let game = market.game_of(U256::from(args.id)).await?;
+        Some(json!({
+            "step": challenge.step,
+            "challenger": challenge.challenger.to_string(),
+            "phase": format!("{:?}", game.phase),
+            "toMove": if game.worker_to_move { "worker" } else { "challenger" },
+            "secondsLeft": game.remaining,
+            "leaf": game.leaf,
+        }))
+    } else {
+        None
+    };
     let doc = json!({
         "jobId": args.id,
         "status": format!("{status:?}"),
+        "dispute": dispute,
         "requester": job.requester.to_string(),
         "worker": job.worker.to_string(),
         "paymentWei": job.payment.to_string(),
@@ -689,6 +815,16 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
         if status == JobStatus::Submitted {
             println!("  challenge window ends at {}", doc["windowEnd"]);
         }
+    }
+    if let Some(d) = doc["dispute"].as_object() {
+        println!(
+            "  disputed by {} at step {}: {} to move ({}), {} s left on its clock",
+            d["challenger"].as_str().unwrap_or_default(),
+            d["step"],
+            d["toMove"].as_str().unwrap_or_default(),
+            d["phase"].as_str().unwrap_or_default(),
+            d["secondsLeft"]
+        );
     }
     Ok(())
 }

@@ -31,6 +31,13 @@ pub(crate) enum Command {
     /// Encrypted keystores for the accounts that sign.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Print a shell completion script.
+    ///
+    /// Example: pedals completions bash > ~/.local/share/bash-completion/completions/pedals
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Command {
@@ -41,6 +48,11 @@ impl Command {
             Self::Provider(cmd) => cmd.run().await,
             Self::Validator(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,
+            Self::Completions { shell } => {
+                let mut cli = <crate::Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cli, "pedals", &mut std::io::stdout());
+                Ok(())
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `pedals provider status|stake|unstake|withdraw`: an account's stake and credit, and the
-//! transactions that move them. (The validator's commands will share them.)
+//! `pedals provider|validator status|stake|unstake|withdraw`: an account's stake and credit,
+//! and the transactions that move them.
 
 use std::path::PathBuf;
 

@@ -27,6 +27,8 @@ pub(crate) enum ValidatorCommand {
     /// contracts/deployments/31337.json --keystore ~/.local/share/pedals/keystores/v.json
     /// --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW… --stake-wei 100000000000000000
     Run(Box<RunArgs>),
+    #[command(flatten)]
+    Stake(super::stake::StakeCommand),
 }
 
 /// Options of `pedals validator run`.
@@ -69,6 +71,7 @@ impl ValidatorCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             Self::Run(args) => run(*args).await,
+            Self::Stake(cmd) => cmd.run().await,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `pedals` binary, run as a user runs it.
 
+mod cli;
 mod job;
 mod provider;
 mod validator;

@@ -1,0 +1,200 @@
+//! The command line's contract with scripts: `job list` and `job status` in both output forms,
+//! the documented exit codes (1: the user's to fix, 2: a command line clap cannot parse, 3:
+//! the chain, 4: the network), one-line errors that say what to do, and shell completions.
+
+use std::path::Path;
+
+use alloy::primitives::{Bytes, U256, aliases::U40};
+use pedals_chain::{Devnet, DevnetConfig, JobRequest, Market, chain_time};
+use pedals_core::cid_of;
+use serde_json::Value;
+
+use crate::pedals;
+
+fn run(args: &[&str], deployment: &Path, rpc: &str) -> std::process::Output {
+    pedals()
+        .args(args)
+        .env("PEDALS_RPC_URL", rpc)
+        .env("PEDALS_DEPLOYMENT", deployment)
+        .env("PEDALS_LOG", "error")
+        .output()
+        .expect("runs")
+}
+
+fn one_line_error(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_exit_codes() {
+    let devnet = Devnet::start(DevnetConfig::default())
+        .await
+        .expect("devnet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deployment = dir.path().join("deployment.json");
+    devnet
+        .deployment()
+        .save(&deployment)
+        .expect("deployment file");
+    let rpc = devnet.endpoint().to_string();
+    let requester = Market::connect(
+        devnet.endpoint(),
+        devnet.signer(1).expect("key"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("requester");
+    let now = chain_time(requester.provider()).await.expect("time");
+    for _ in 0..2 {
+        requester
+            .post_job(
+                JobRequest {
+                    specHash: alloy::primitives::B256::repeat_byte(7),
+                    modelCid: Bytes::from(cid_of(b"model").to_bytes()),
+                    datasetCid: Bytes::from(cid_of(b"data").to_bytes()),
+                    steps: 10,
+                    verification: 0,
+                    claimDeadline: U40::from(now + 600),
+                    deliveryDeadline: U40::from(now + 3600),
+                    challengeWindow: 600,
+                },
+                U256::from(1_000_000_000_000_000u64),
+            )
+            .await
+            .expect("post");
+    }
+    requester.cancel_job(U256::from(1)).await.expect("cancel");
+
+    let out = run(&["job", "list", "--json"], &deployment, &rpc);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let statuses: Vec<&str> = doc["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["posted", "cancelled"], "newest first");
+    assert_eq!(doc["jobs"][0]["jobId"], 2);
+    assert_eq!(doc["jobs"][0]["paymentWei"], "1000000000000000");
+
+    let out = run(&["job", "list", "--status", "cancelled"], &deployment, &rpc);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cancelled") && !text.contains("posted"),
+        "{text}"
+    );
+
+    let out = run(&["job", "status", "2", "--json"], &deployment, &rpc);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["status"], "Posted");
+    assert_eq!(doc["dispute"], Value::Null);
+
+    // Claimed, submitted and challenged at step 4: the status shows the game.
+    let connect = |i: usize| {
+        Market::connect(
+            devnet.endpoint(),
+            devnet.signer(i).expect("key"),
+            devnet.deployment().clone(),
+        )
+    };
+    let (worker, validator) = (
+        connect(2).await.expect("worker"),
+        connect(3).await.expect("validator"),
+    );
+    let id = U256::from(2);
+    let params = worker.parameters().await.expect("params");
+    worker
+        .stake(
+            worker
+                .stake_to_claim(U256::from(1_000_000_000_000_000u64))
+                .await
+                .expect("stake"),
+        )
+        .await
+        .expect("stake");
+    worker.claim_job(id).await.expect("claim");
+    let root = alloy::primitives::B256::repeat_byte(1);
+    worker
+        .submit_result(
+            id,
+            10,
+            root,
+            root,
+            Bytes::from(cid_of(b"result").to_bytes()),
+        )
+        .await
+        .expect("submit");
+    validator
+        .stake(U256::from(params.minValidatorStake))
+        .await
+        .expect("stake");
+    let (claim, salt) = (
+        alloy::primitives::B256::repeat_byte(2),
+        alloy::primitives::B256::repeat_byte(3),
+    );
+    validator
+        .commit_challenge(id, 4, claim, salt)
+        .await
+        .expect("commit");
+    validator
+        .challenge(id, 4, claim, salt, U256::from(params.challengeBond))
+        .await
+        .expect("challenge");
+    let out = run(&["job", "status", "2", "--json"], &deployment, &rpc);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["status"], "Disputed");
+    assert_eq!(doc["dispute"]["step"], 4);
+    assert_eq!(doc["dispute"]["toMove"], "worker");
+    assert_eq!(doc["dispute"]["phase"], "Commit");
+    let out = run(&["job", "status", "2"], &deployment, &rpc);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("at step 4: worker to move (Commit)"),
+        "{text}"
+    );
+
+    // User errors: exit 1, one line that says what to do, nothing sent.
+    let out = run(&["job", "status", "99"], &deployment, &rpc);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_error(&out).contains("there is no job 99"));
+    let out = run(&["job", "list", "--status", "lost"], &deployment, &rpc);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_error(&out).contains("use posted, claimed"));
+    // A command line clap cannot parse: 2.
+    let out = run(&["job", "list", "--limit", "many"], &deployment, &rpc);
+    assert_eq!(out.status.code(), Some(2));
+    // The chain: an endpoint nobody answers is 3.
+    let out = run(&["job", "list"], &deployment, "http://127.0.0.1:9");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    one_line_error(&out);
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = pedals()
+            .args(["completions", shell])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("validator"),
+            "{shell}: the subcommands are there"
+        );
+    }
+    let out = pedals()
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
