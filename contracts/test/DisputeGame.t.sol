@@ -410,6 +410,62 @@ contract DisputeGameTest is Fixture {
         }
     }
 
+    /// @dev ETH held by the market equals what it owes: escrow, fees and every actor's credit.
+    function _assertMarketSolvent() internal view {
+        uint256 owed = market.totalEscrowed() + market.feesAccrued() + market.creditOf(requester)
+            + market.creditOf(provider) + market.creditOf(validator) + market.creditOf(stranger);
+        vm.assertEq(address(market).balance, owed, "market solvent");
+        vm.assertEq(address(game).balance, 0, "the game holds nothing");
+    }
+
+    /// Any sequence of disputes on one job: each plays a random number of moves of a game the
+    /// worker lies in, then one side stops and loses by its clock. Through all of it the market
+    /// stays solvent, the game holds nothing, each lost challenge pays the worker one bond, and
+    /// the first game the worker loses ends the job and pays the challenger and the requester
+    /// exactly once.
+    function testFuzz_anySequenceOfDisputesConservesEthAndPaysOnce(uint256 seed) public {
+        opLeaves[3] = _root2(_wq(w0), _falsifiedRow1());
+        uint256 jobId = _openJob();
+        uint256 collateral = market.getJob(jobId).collateral;
+        uint256 bonds;
+        address[3] memory challengers = [validator, stranger, validator];
+        stakeAs(stranger, 1 ether);
+        for (uint256 round = 0; round < 3; ++round) {
+            if (round > 0) openChallenge(challengers[round], jobId, STEP);
+            // An odd number of moves leaves the challenger to move: it is the one that stops.
+            uint256 moves = uint256(keccak256(abi.encode(seed, round))) % 6;
+            _playMovesAs(jobId, moves, challengers[round]);
+            (,, uint256 remaining,,) = game.gameOf(jobId);
+            vm.warp(block.timestamp + remaining + 1);
+            game.timeout(jobId);
+            _assertMarketSolvent();
+            if (moves % 2 == 0) {
+                // The worker stopped: it lost, the job is over, everyone is paid once.
+                vm.assertEq(
+                    uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "resolved"
+                );
+                uint256 reward = collateral * defaultParams().challengerRewardBps / 10_000;
+                vm.assertEq(market.creditOf(provider), bonds, "the worker keeps only earlier bonds");
+                vm.assertEq(market.creditOf(requester), PAYMENT + collateral - reward, "requester once");
+                vm.expectRevert();
+                game.timeout(jobId);
+                return;
+            }
+            bonds += BOND;
+            vm.assertEq(market.creditOf(provider), bonds, "one bond per lost challenge");
+            vm.assertEq(
+                uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Submitted), "goes on"
+            );
+        }
+    }
+
+    function _playMovesAs(uint256 jobId, uint256 moves, address challenger) internal {
+        address saved = validator;
+        validator = challenger;
+        _playMoves(jobId, moves);
+        validator = saved;
+    }
+
     function test_aLastSecondMoveCountsAndOneSecondLateDoesNot() public {
         uint256 jobId = _openJob();
         vm.warp(block.timestamp + CLOCK);
