@@ -392,6 +392,22 @@ impl Store {
         self.put_blob(bytes).map(|_| ())
     }
 
+    /// Every stored blob: its CID and its size in bytes, in CID byte order.
+    pub fn blobs(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::db)?;
+        let index = tx.open_table(BLOBS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in index.iter().map_err(StoreError::db)? {
+            let (key, size) = row.map_err(StoreError::db)?;
+            let cid = cid_from_bytes(key.value()).map_err(|e| StoreError::Corrupt {
+                what: "the blob index".into(),
+                reason: e.to_string(),
+            })?;
+            out.push((cid, size.value()));
+        }
+        Ok(out)
+    }
+
     /// Whether the blob is stored.
     pub fn has_blob(&self, cid: &Cid) -> Result<bool, StoreError> {
         let tx = self.db.begin_read().map_err(StoreError::db)?;

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod data;
 mod devnet;
 #[cfg(debug_assertions)]
 mod dispute_demo;
@@ -16,6 +17,9 @@ use clap::Subcommand;
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Content-addressed files: add them, list them, fetch them by CID, serve them to peers.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// A local devnet: anvil with every Pedals contract deployed.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
@@ -43,6 +47,7 @@ pub(crate) enum Command {
 impl Command {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
+            Self::Data(cmd) => cmd.run().await,
             Self::Devnet(cmd) => cmd.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,

@@ -1,6 +1,7 @@
 //! The `pedals` binary, run as a user runs it.
 
 mod cli;
+mod data;
 mod job;
 mod provider;
 mod validator;

@@ -209,6 +209,12 @@ fn blobs_are_checked_against_their_cid_on_the_way_in_and_out() {
     assert!(!store.has_blob(&wrong).expect("has"));
     assert_eq!(store.blob(&wrong).expect("get"), None);
     store.put_blob_expecting(&cid, &data).expect("matching");
+    let small = store.put_blob(b"small").expect("put");
+    let mut listed = store.blobs().expect("list");
+    listed.sort_by_key(|(c, _)| c.to_string());
+    let mut want = vec![(cid, 1u64 << 20), (small, 5)];
+    want.sort_by_key(|(c, _)| c.to_string());
+    assert_eq!(listed, want, "every blob once, with its size");
 
     // Damage on disk is reported, never served.
     let path = dir.path().join("blobs").join(cid.to_string());
