@@ -31,6 +31,38 @@ pub(crate) enum DevnetCommand {
     ///
     /// Example: pedals devnet demo --json
     Demo(DemoArgs),
+    /// Start a devnet that keeps running: anvil with every contract deployed, keystores for a
+    /// requester, a validator and the workers, the workers and a validator as background
+    /// processes; state and logs in one folder.
+    ///
+    /// Example: pedals devnet up --workers 2
+    Up(super::devnet_up::UpArgs),
+    /// Stop every process `devnet up` started, and nothing else.
+    ///
+    /// Example: pedals devnet down
+    Down(super::devnet_up::DirArgs),
+    /// Show the devnet's endpoint, block height and processes.
+    ///
+    /// Example: pedals devnet status --json
+    Status {
+        #[command(flatten)]
+        dir: super::devnet_up::DirArgs,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last lines of one process's log (anvil, worker-0, validator, …).
+    ///
+    /// Example: pedals devnet logs worker-0 --lines 50
+    Logs {
+        /// The process.
+        name: String,
+        /// How many lines.
+        #[arg(long, default_value_t = 40)]
+        lines: usize,
+        #[command(flatten)]
+        dir: super::devnet_up::DirArgs,
+    },
     /// Debug builds only: the same job with a worker that lies about half of its steps, and a
     /// validator that catches it, wins the dispute game and gets the worker slashed.
     ///
@@ -58,6 +90,10 @@ impl DevnetCommand {
                 result = demo(args) => result,
                 _ = tokio::signal::ctrl_c() => Err(eyre::eyre!("interrupted; anvil stopped")),
             },
+            Self::Up(args) => super::devnet_up::up(args).await,
+            Self::Down(dir) => super::devnet_up::down(&dir),
+            Self::Status { dir, json } => super::devnet_up::status(&dir, json).await,
+            Self::Logs { name, lines, dir } => super::devnet_up::logs(&dir, &name, lines),
             #[cfg(debug_assertions)]
             Self::DisputeDemo(args) => tokio::select! {
                 result = super::dispute_demo::dispute_demo(args) => result,

@@ -717,7 +717,7 @@ async fn list(args: ListArgs) -> eyre::Result<()> {
         return Ok(());
     }
     println!(
-        "{:>6}  {:<10}  {:>12}  {:>8}  worker",
+        "{:>6}  {:<10}  {:>22}  {:>8}  worker",
         "job", "status", "ETH", "steps"
     );
     for j in &jobs {
@@ -727,11 +727,11 @@ async fn list(args: ListArgs) -> eyre::Result<()> {
             .parse()
             .unwrap_or_default();
         println!(
-            "{:>6}  {:<10}  {:>12}  {:>8}  {}",
-            j["jobId"],
+            "{:>6}  {:<10}  {:>22}  {:>8}  {}",
+            j["jobId"].as_u64().unwrap_or_default(),
             j["status"].as_str().unwrap_or_default(),
             format_ether(payment),
-            j["steps"],
+            j["steps"].as_u64().unwrap_or_default(),
             j["worker"].as_str().unwrap_or_default()
         );
     }

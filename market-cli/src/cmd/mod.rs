@@ -2,6 +2,7 @@
 
 mod data;
 mod devnet;
+mod devnet_up;
 #[cfg(debug_assertions)]
 mod dispute_demo;
 mod job;

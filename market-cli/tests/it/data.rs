@@ -8,16 +8,6 @@ use serde_json::Value;
 
 use crate::pedals;
 
-/// Kills the server if the test fails before stopping it.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_file_added_and_served_on_one_node_is_fetched_by_cid_on_another() {
     let a = tempfile::tempdir().expect("tempdir");
@@ -56,7 +46,7 @@ fn a_file_added_and_served_on_one_node_is_fetched_by_cid_on_another() {
         .expect("addr")
         .port();
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    let mut server = Server(
+    let mut server = crate::Daemon(
         Command::new(env!("CARGO_BIN_EXE_pedals"))
             .args(["data", "serve", "--listen", &listen, "--data-dir"])
             .arg(a.path())

@@ -196,7 +196,7 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
         .await
         .expect("stake");
     let port = free_port();
-    let mut daemon = provider(dir, &devnet, port, &requester_addr, stake);
+    let mut daemon = crate::Daemon(provider(dir, &devnet, port, &requester_addr, stake));
     let posted_exit = post.wait().expect("post returns once the job is claimed");
     assert!(posted_exit.success());
     wait_for(
@@ -315,10 +315,10 @@ classes = 4
     // With the provider stopped, a second job stays unclaimed and is cancelled: the escrow
     // comes back to the wei (less gas).
     Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
+        .args(["-TERM", &daemon.0.id().to_string()])
         .status()
         .expect("kill");
-    assert!(daemon.wait().expect("exits").success());
+    assert!(daemon.0.wait().expect("exits").success());
     let before = chain
         .get_balance(requester_key.address())
         .await

@@ -2,6 +2,7 @@
 
 mod cli;
 mod data;
+mod devnet;
 mod job;
 mod provider;
 mod validator;
@@ -11,6 +12,17 @@ use std::process::Command;
 
 fn pedals() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
+}
+
+/// A daemon the test started, killed if the test fails before stopping it (so a failed test
+/// leaves no process behind).
+pub(crate) struct Daemon(pub(crate) std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Writes `key` into `dir/name` as a keystore with the password "correct horse".

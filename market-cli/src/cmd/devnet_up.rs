@@ -1,0 +1,472 @@
+//! `pedals devnet up|down|status|logs`: a local market that keeps running in the background.
+//! `up` starts anvil (a block a second) with every contract deployed, writes a keystore for a
+//! requester, a validator and each worker (one shared password file), and starts the workers
+//! (`pedals provider run`) and a validator (`pedals validator run`) on loopback; everything it
+//! starts, and every file it writes, is in one folder. `down` stops the processes recorded
+//! there, and nothing else.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{B256, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use clap::Args;
+use eyre::{Context, ContextCompat};
+use pedals_chain::{Deployment, Toolchain, deploy};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Where a background devnet keeps its state, logs and keys.
+#[derive(Debug, Args)]
+pub(crate) struct DirArgs {
+    /// The devnet's folder [default: <data dir>/pedals/devnet].
+    #[arg(long, env = "PEDALS_DEVNET_DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    fn dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("pedals")
+                .join("devnet")
+        })
+    }
+}
+
+/// Options of `pedals devnet up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// Port of anvil's RPC endpoint.
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// Workers to start (each `pedals provider run` with its own account, 1 to 7).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Start no validator.
+    #[arg(long)]
+    no_validator: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One process the devnet started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Process {
+    name: String,
+    pid: u32,
+    log: PathBuf,
+    /// What it is, to recognize it in /proc before signalling it.
+    program: String,
+}
+
+/// The state file, `<dir>/devnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct State {
+    rpc_url: String,
+    chain_id: u64,
+    deployment: PathBuf,
+    password_file: PathBuf,
+    requester_keystore: PathBuf,
+    validator_keystore: PathBuf,
+    worker_keystores: Vec<PathBuf>,
+    /// Where the first worker listens: the address to bootstrap from.
+    bootstrap: String,
+    processes: Vec<Process>,
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("devnet.json")
+}
+
+fn read_state(dir: &Path) -> eyre::Result<Option<State>> {
+    let path = state_path(dir);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(serde_json::from_str(&text).wrap_err_with(|| {
+        format!(
+            "{} is damaged: delete it and stop its processes by hand",
+            path.display()
+        )
+    })?))
+}
+
+/// Whether `p` is still running as what was started (its pid was not reused).
+fn alive(p: &Process) -> bool {
+    std::fs::read(format!("/proc/{}/cmdline", p.pid))
+        .map(|cmd| String::from_utf8_lossy(&cmd).contains(&p.program))
+        .unwrap_or(false)
+}
+
+/// Starts `program args…` in its own process group (it outlives this command and a Ctrl-C
+/// here), with stdout and stderr appended to `log`.
+fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> eyre::Result<Process> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .wrap_err_with(|| format!("cannot open {}", log.display()))?;
+    let err = out.try_clone()?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env("PEDALS_LOG", "pedals=info,warn,libp2p_kad=error")
+        .process_group(0)
+        .spawn()
+        .wrap_err_with(|| format!("cannot start {}", program.display()))?;
+    Ok(Process {
+        name: name.to_string(),
+        pid: child.id(),
+        log: log.to_path_buf(),
+        program: program
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    })
+}
+
+fn stop(processes: &[Process]) {
+    for p in processes.iter().rev() {
+        if alive(p) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &p.pid.to_string()])
+                .status();
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while processes.iter().any(alive) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for p in processes.iter().filter(|p| alive(p)) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &p.pid.to_string()])
+            .status();
+    }
+}
+
+/// The dev accounts' keys, read from anvil's log.
+fn anvil_keys(log: &Path) -> Vec<B256> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(start) = text.find("Private Keys") else {
+        return Vec::new();
+    };
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with('('))
+        .map_while(|l| {
+            let l = l.trim();
+            let hex = l.split_whitespace().nth(1)?;
+            hex.parse::<B256>().ok()
+        })
+        .collect()
+}
+
+fn keystore(dir: &Path, name: &str, key: B256, password: &str) -> eyre::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = format!("{name}.json");
+    let path = dir.join(&file);
+    PrivateKeySigner::encrypt_keystore(dir, &mut rand::thread_rng(), key, password, Some(&file))
+        .wrap_err("could not write a keystore")?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(path)
+}
+
+fn free_port() -> eyre::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
+    eyre::ensure!(
+        (1..=7).contains(&args.workers),
+        "--workers must be 1 to 7 (anvil funds 10 accounts: deployer, requester, validator, workers)"
+    );
+    let dir = args.dir.dir();
+    if let Some(state) = read_state(&dir)? {
+        eyre::ensure!(
+            !state.processes.iter().any(alive),
+            "a devnet is already up in {} (RPC {}): use it, or run `pedals devnet down` first",
+            dir.display(),
+            state.rpc_url
+        );
+    }
+    std::fs::create_dir_all(dir.join("keystores"))
+        .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let toolchain = Toolchain::locate()?;
+    let anvil = toolchain.binary("anvil")?;
+    let anvil_log = dir.join("anvil.log");
+    let _ = std::fs::remove_file(&anvil_log);
+    let mut processes = vec![spawn(
+        "anvil",
+        &anvil,
+        &[
+            "--port".into(),
+            args.port.to_string(),
+            "--block-time".into(),
+            "1".into(),
+            "--accounts".into(),
+            "10".into(),
+        ],
+        &anvil_log,
+    )?];
+    let started = async {
+        let rpc: alloy::transports::http::reqwest::Url =
+            format!("http://127.0.0.1:{}", args.port).parse()?;
+        let provider = ProviderBuilder::new().connect_http(rpc.clone()).erased();
+        let until = Instant::now() + Duration::from_secs(20);
+        let chain_id = loop {
+            match provider.get_chain_id().await {
+                Ok(id) => break id,
+                Err(_) if Instant::now() < until && alive(&processes[0]) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(eyre::eyre!(
+                        "anvil did not start on port {} ({e}): is the port taken? see {}",
+                        args.port,
+                        anvil_log.display()
+                    ));
+                }
+            }
+        };
+        let keys = anvil_keys(&anvil_log);
+        eyre::ensure!(
+            keys.len() >= 10,
+            "anvil's log lists no dev keys: see {}",
+            anvil_log.display()
+        );
+        let deployer = PrivateKeySigner::from_bytes(&keys[0])?;
+        let deployment: Deployment = deploy(&toolchain, &rpc, &deployer).await?;
+        let deployment_file = dir.join("deployment.json");
+        deployment.save(&deployment_file)?;
+        // Public dev keys, encrypted anyway so every command reads them as it would real ones.
+        let password = "pedals devnet";
+        let password_file = dir.join("password");
+        std::fs::write(&password_file, format!("{password}\n"))?;
+        let ks = dir.join("keystores");
+        for f in std::fs::read_dir(&ks)?.flatten() {
+            let _ = std::fs::remove_file(f.path());
+        }
+        let requester_keystore = keystore(&ks, "requester", keys[1], password)?;
+        let validator_keystore = keystore(&ks, "validator", keys[2], password)?;
+        let worker_keystores = (0..args.workers)
+            .map(|i| keystore(&ks, &format!("worker-{i}"), keys[3 + i], password))
+            .collect::<eyre::Result<Vec<_>>>()?;
+        Ok((
+            rpc,
+            chain_id,
+            deployment_file,
+            password_file,
+            requester_keystore,
+            validator_keystore,
+            worker_keystores,
+        ))
+    }
+    .await;
+    let (
+        rpc,
+        chain_id,
+        deployment_file,
+        password_file,
+        requester_keystore,
+        validator_keystore,
+        worker_keystores,
+    ) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            stop(&processes);
+            return Err(e);
+        }
+    };
+    let me = std::env::current_exe().wrap_err("cannot find the pedals binary")?;
+    let common = |keystore: &Path, data: &Path| -> Vec<String> {
+        vec![
+            "--rpc-url".into(),
+            rpc.to_string(),
+            "--deployment".into(),
+            deployment_file.display().to_string(),
+            "--keystore".into(),
+            keystore.display().to_string(),
+            "--password-file".into(),
+            password_file.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ]
+    };
+    let mut bootstrap = String::new();
+    for (i, ks) in worker_keystores.iter().enumerate() {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port()?);
+        if i == 0 {
+            bootstrap = listen.clone();
+        }
+        let mut a = vec!["provider".into(), "run".into()];
+        a.extend(common(ks, &dir.join(format!("worker-{i}"))));
+        a.extend([
+            "--stake-wei".into(),
+            U256::from(10u64).pow(U256::from(18u64)).to_string(),
+            "--listen".into(),
+            listen,
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{}", free_port()?),
+        ]);
+        if i > 0 {
+            a.extend(["--bootstrap".into(), bootstrap.clone()]);
+        }
+        processes.push(spawn(
+            &format!("worker-{i}"),
+            &me,
+            &a,
+            &dir.join(format!("worker-{i}.log")),
+        )?);
+    }
+    if !args.no_validator {
+        let mut a = vec!["validator".into(), "run".into()];
+        a.extend(common(&validator_keystore, &dir.join("validator")));
+        a.extend([
+            "--stake-wei".into(),
+            U256::from(10u64).pow(U256::from(17u64)).to_string(),
+            "--bootstrap".into(),
+            bootstrap.clone(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{}", free_port()?),
+        ]);
+        processes.push(spawn("validator", &me, &a, &dir.join("validator.log"))?);
+    }
+    let state = State {
+        rpc_url: rpc.to_string(),
+        chain_id,
+        deployment: deployment_file,
+        password_file,
+        requester_keystore,
+        validator_keystore,
+        worker_keystores,
+        bootstrap,
+        processes,
+    };
+    std::fs::write(state_path(&dir), serde_json::to_string_pretty(&state)?)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&state)?);
+    } else {
+        println!("devnet up in {} (chain {chain_id})", dir.display());
+        for p in &state.processes {
+            println!("  {:<10} pid {:<7} log {}", p.name, p.pid, p.log.display());
+        }
+        println!();
+        println!("to use it as the requester:");
+        println!("  export PEDALS_RPC_URL={}", state.rpc_url);
+        println!("  export PEDALS_DEPLOYMENT={}", state.deployment.display());
+        println!(
+            "  export PEDALS_KEYSTORE={}",
+            state.requester_keystore.display()
+        );
+        println!(
+            "  export PEDALS_PASSWORD_FILE={}",
+            state.password_file.display()
+        );
+        println!("  export PEDALS_BOOTSTRAP={}", state.bootstrap);
+        println!("stop it with: pedals devnet down");
+    }
+    Ok(())
+}
+
+pub(crate) fn down(dir: &DirArgs) -> eyre::Result<()> {
+    let dir = dir.dir();
+    let state = read_state(&dir)?
+        .with_context(|| format!("no devnet is up in {}: nothing to stop", dir.display()))?;
+    stop(&state.processes);
+    std::fs::remove_file(state_path(&dir))?;
+    println!(
+        "devnet in {} stopped ({} processes)",
+        dir.display(),
+        state.processes.len()
+    );
+    Ok(())
+}
+
+pub(crate) async fn status(dir: &DirArgs, as_json: bool) -> eyre::Result<()> {
+    let dir = dir.dir();
+    let state = read_state(&dir)?.with_context(|| {
+        format!(
+            "no devnet is up in {}: start one with `pedals devnet up`",
+            dir.display()
+        )
+    })?;
+    let provider = ProviderBuilder::new()
+        .connect_http(state.rpc_url.parse()?)
+        .erased();
+    let block = provider.get_block_number().await.ok();
+    let processes: Vec<_> = state
+        .processes
+        .iter()
+        .map(|p| json!({ "name": p.name, "pid": p.pid, "running": alive(p), "log": p.log }))
+        .collect();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({
+                "dir": dir,
+                "rpcUrl": state.rpc_url,
+                "chainId": state.chain_id,
+                "block": block,
+                "processes": processes,
+            }))?
+        );
+    } else {
+        println!(
+            "devnet in {}: RPC {} (chain {}), block {}",
+            dir.display(),
+            state.rpc_url,
+            state.chain_id,
+            block.map_or("unreachable".into(), |b| b.to_string())
+        );
+        for p in &state.processes {
+            println!(
+                "  {:<10} pid {:<7} {}",
+                p.name,
+                p.pid,
+                if alive(p) { "running" } else { "stopped" }
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn logs(dir: &DirArgs, name: &str, lines: usize) -> eyre::Result<()> {
+    let dir = dir.dir();
+    let state =
+        read_state(&dir)?.with_context(|| format!("no devnet is up in {}", dir.display()))?;
+    let p = state
+        .processes
+        .iter()
+        .find(|p| p.name == name)
+        .with_context(|| {
+            let names: Vec<&str> = state.processes.iter().map(|p| p.name.as_str()).collect();
+            format!("no process {name:?}: pick one of {}", names.join(", "))
+        })?;
+    let text = std::fs::read_to_string(&p.log)
+        .wrap_err_with(|| format!("cannot read {}", p.log.display()))?;
+    let all: Vec<&str> = text.lines().collect();
+    for l in &all[all.len().saturating_sub(lines)..] {
+        println!("{l}");
+    }
+    Ok(())
+}
