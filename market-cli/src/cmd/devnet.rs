@@ -37,6 +37,17 @@ pub(crate) enum DevnetCommand {
     ///
     /// Example: pedals devnet up --workers 2
     Up(super::devnet_up::UpArgs),
+    /// Print `export` lines that point every command at the devnet as a requester, a provider
+    /// or a validator.
+    ///
+    /// Example: eval "$(pedals devnet env --role provider)"
+    Env {
+        /// The account.
+        #[arg(long, value_enum, default_value = "requester")]
+        role: super::devnet_up::Role,
+        #[command(flatten)]
+        dir: super::devnet_up::DirArgs,
+    },
     /// Stop every process `devnet up` started, and nothing else.
     ///
     /// Example: pedals devnet down
@@ -92,6 +103,7 @@ impl DevnetCommand {
             },
             Self::Up(args) => super::devnet_up::up(args).await,
             Self::Down(dir) => super::devnet_up::down(&dir),
+            Self::Env { role, dir } => super::devnet_up::env(&dir, role),
             Self::Status { dir, json } => super::devnet_up::status(&dir, json).await,
             Self::Logs { name, lines, dir } => super::devnet_up::logs(&dir, &name, lines),
             #[cfg(debug_assertions)]

@@ -49,7 +49,8 @@ pub(crate) struct UpArgs {
     /// Port of anvil's RPC endpoint.
     #[arg(long, default_value_t = 8545)]
     port: u16,
-    /// Workers to start (each `pedals provider run` with its own account, 1 to 7).
+    /// Workers to start in the background (each `pedals provider run` with its own account,
+    /// 0 to 6); a `provider` keystore is left for running one yourself.
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Start no validator.
@@ -81,6 +82,8 @@ struct State {
     password_file: PathBuf,
     requester_keystore: PathBuf,
     validator_keystore: PathBuf,
+    /// A funded account no background process uses: for running a provider by hand.
+    provider_keystore: PathBuf,
     worker_keystores: Vec<PathBuf>,
     /// Where the first worker listens: the address to bootstrap from.
     bootstrap: String,
@@ -197,8 +200,9 @@ fn free_port() -> eyre::Result<u16> {
 
 pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
     eyre::ensure!(
-        (1..=7).contains(&args.workers),
-        "--workers must be 1 to 7 (anvil funds 10 accounts: deployer, requester, validator, workers)"
+        args.workers <= 6,
+        "--workers must be 0 to 6 (anvil funds 10 accounts: deployer, requester, validator, \
+         provider, workers)"
     );
     let dir = args.dir.dir();
     if let Some(state) = read_state(&dir)? {
@@ -268,16 +272,16 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         }
         let requester_keystore = keystore(&ks, "requester", keys[1], password)?;
         let validator_keystore = keystore(&ks, "validator", keys[2], password)?;
+        let provider_keystore = keystore(&ks, "provider", keys[3], password)?;
         let worker_keystores = (0..args.workers)
-            .map(|i| keystore(&ks, &format!("worker-{i}"), keys[3 + i], password))
+            .map(|i| keystore(&ks, &format!("worker-{i}"), keys[4 + i], password))
             .collect::<eyre::Result<Vec<_>>>()?;
         Ok((
             rpc,
             chain_id,
             deployment_file,
             password_file,
-            requester_keystore,
-            validator_keystore,
+            [requester_keystore, validator_keystore, provider_keystore],
             worker_keystores,
         ))
     }
@@ -287,8 +291,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         chain_id,
         deployment_file,
         password_file,
-        requester_keystore,
-        validator_keystore,
+        [requester_keystore, validator_keystore, provider_keystore],
         worker_keystores,
     ) = match started {
         Ok(s) => s,
@@ -338,7 +341,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             &dir.join(format!("worker-{i}.log")),
         )?);
     }
-    if !args.no_validator {
+    if !args.no_validator && !bootstrap.is_empty() {
         let mut a = vec!["validator".into(), "run".into()];
         a.extend(common(&validator_keystore, &dir.join("validator")));
         a.extend([
@@ -358,6 +361,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         password_file,
         requester_keystore,
         validator_keystore,
+        provider_keystore,
         worker_keystores,
         bootstrap,
         processes,
@@ -371,19 +375,46 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             println!("  {:<10} pid {:<7} log {}", p.name, p.pid, p.log.display());
         }
         println!();
-        println!("to use it as the requester:");
-        println!("  export PEDALS_RPC_URL={}", state.rpc_url);
-        println!("  export PEDALS_DEPLOYMENT={}", state.deployment.display());
-        println!(
-            "  export PEDALS_KEYSTORE={}",
-            state.requester_keystore.display()
-        );
-        println!(
-            "  export PEDALS_PASSWORD_FILE={}",
-            state.password_file.display()
-        );
-        println!("  export PEDALS_BOOTSTRAP={}", state.bootstrap);
-        println!("stop it with: pedals devnet down");
+        println!("use it as the requester: eval \"$(pedals devnet env)\"");
+        println!("  (or --role provider, --role validator); stop it with: pedals devnet down");
+    }
+    Ok(())
+}
+
+/// Which account `devnet env` sets up.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Role {
+    /// Posts jobs.
+    Requester,
+    /// Runs a worker by hand.
+    Provider,
+    /// Runs a validator by hand.
+    Validator,
+}
+
+/// Prints `export` lines that point every `pedals` command at the devnet as `role`.
+pub(crate) fn env(dir: &DirArgs, role: Role) -> eyre::Result<()> {
+    let dir = dir.dir();
+    let state = read_state(&dir)?.with_context(|| {
+        format!(
+            "no devnet is up in {}: start one with `pedals devnet up`",
+            dir.display()
+        )
+    })?;
+    let keystore = match role {
+        Role::Requester => &state.requester_keystore,
+        Role::Provider => &state.provider_keystore,
+        Role::Validator => &state.validator_keystore,
+    };
+    println!("export PEDALS_RPC_URL={}", state.rpc_url);
+    println!("export PEDALS_DEPLOYMENT={}", state.deployment.display());
+    println!("export PEDALS_KEYSTORE={}", keystore.display());
+    println!(
+        "export PEDALS_PASSWORD_FILE={}",
+        state.password_file.display()
+    );
+    if !state.bootstrap.is_empty() {
+        println!("export PEDALS_BOOTSTRAP={}", state.bootstrap);
     }
     Ok(())
 }

@@ -102,6 +102,15 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let env = pedals()
+        .args(["devnet", "env", "--role", "validator", "--dir", &d])
+        .output()
+        .expect("runs");
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(
+        env.contains("export PEDALS_KEYSTORE=") && env.contains("validator.json"),
+        "{env}"
+    );
     let again = pedals()
         .args(["devnet", "up", "--dir", &d, "--port", &port])
         .output()
