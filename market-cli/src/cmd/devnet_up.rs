@@ -109,6 +109,16 @@ fn read_state(dir: &Path) -> eyre::Result<Option<State>> {
     })?))
 }
 
+/// The state of the devnet in `dir`, or an error that says how to start one.
+fn require_state(dir: &Path) -> eyre::Result<State> {
+    read_state(dir)?.with_context(|| {
+        format!(
+            "no devnet is up in {}: start one with `pedals devnet up`",
+            dir.display()
+        )
+    })
+}
+
 /// Whether `p` is still running as what was started (its pid was not reused).
 fn alive(p: &Process) -> bool {
     std::fs::read(format!("/proc/{}/cmdline", p.pid))
@@ -395,12 +405,7 @@ pub(crate) enum Role {
 /// Prints `export` lines that point every `pedals` command at the devnet as `role`.
 pub(crate) fn env(dir: &DirArgs, role: Role) -> eyre::Result<()> {
     let dir = dir.dir();
-    let state = read_state(&dir)?.with_context(|| {
-        format!(
-            "no devnet is up in {}: start one with `pedals devnet up`",
-            dir.display()
-        )
-    })?;
+    let state = require_state(&dir)?;
     let keystore = match role {
         Role::Requester => &state.requester_keystore,
         Role::Provider => &state.provider_keystore,
@@ -435,12 +440,7 @@ pub(crate) fn down(dir: &DirArgs) -> eyre::Result<()> {
 
 pub(crate) async fn status(dir: &DirArgs, as_json: bool) -> eyre::Result<()> {
     let dir = dir.dir();
-    let state = read_state(&dir)?.with_context(|| {
-        format!(
-            "no devnet is up in {}: start one with `pedals devnet up`",
-            dir.display()
-        )
-    })?;
+    let state = require_state(&dir)?;
     let provider = ProviderBuilder::new()
         .connect_http(state.rpc_url.parse()?)
         .erased();
@@ -483,8 +483,7 @@ pub(crate) async fn status(dir: &DirArgs, as_json: bool) -> eyre::Result<()> {
 
 pub(crate) fn logs(dir: &DirArgs, name: &str, lines: usize) -> eyre::Result<()> {
     let dir = dir.dir();
-    let state =
-        read_state(&dir)?.with_context(|| format!("no devnet is up in {}", dir.display()))?;
+    let state = require_state(&dir)?;
     let p = state
         .processes
         .iter()

@@ -40,11 +40,7 @@ fn a_file_added_and_served_on_one_node_is_fetched_by_cid_on_another() {
     assert_eq!(doc["files"][0]["cid"], cid.as_str());
     assert_eq!(doc["files"][0]["bytes"], 300_000);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::free_port();
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     let mut server = crate::Daemon(
         Command::new(env!("CARGO_BIN_EXE_pedals"))

@@ -3,15 +3,7 @@
 
 use serde_json::Value;
 
-use crate::pedals;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::{free_port, pedals};
 
 fn running(pid: u64) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

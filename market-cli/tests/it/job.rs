@@ -16,7 +16,7 @@ use alloy::{primitives::U256, providers::Provider};
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
 use serde_json::Value;
 
-use crate::{keystore, wait_for};
+use crate::{free_port, keystore, wait_for};
 
 fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
@@ -36,14 +36,6 @@ fn json(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn job_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {

@@ -14,6 +14,15 @@ fn pedals() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
 }
 
+/// A TCP port nobody listens on now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// A daemon the test started, killed if the test fails before stopping it (so a failed test
 /// leaves no process behind).
 pub(crate) struct Daemon(pub(crate) std::process::Child);

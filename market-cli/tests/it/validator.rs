@@ -4,7 +4,6 @@
 //! them, finds every step honest, and reports it on its metrics endpoint.
 
 use std::{
-    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -14,15 +13,7 @@ use alloy::primitives::{Bytes, U256, aliases::U40};
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, chain_time};
 use pedals_core::cid_of;
 
-use crate::{keystore, wait_for};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::{free_port, keystore, wait_for};
 
 fn daemon(dir: &Path, devnet: &Devnet, args: &[&str], key: &str, data: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
