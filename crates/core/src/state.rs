@@ -240,8 +240,11 @@ impl ModelState {
     /// The `(name hash, shape hash, row root)` entry of every tensor, in encoding order: what
     /// the referee is given to open a state hash on-chain.
     pub fn state_entries(&self) -> Result<Vec<StateEntry>, CoreError> {
+        use rayon::prelude::*;
+        // Tensors are hashed in parallel: the two largest of an MLP dominate, and the hash
+        // runs after every training step.
         self.canonical_order()?
-            .into_iter()
+            .into_par_iter()
             .map(|t| {
                 let root = if t.data.is_empty() {
                     B256::ZERO
