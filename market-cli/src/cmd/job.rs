@@ -85,6 +85,12 @@ pub(crate) enum JobCommand {
     ///
     /// Example: pedals job status 7
     Status(Box<StatusArgs>),
+    /// Follow a job until it ends: every change of its state on-chain, the challenge
+    /// window's countdown and a dispute's moves, one line each (or one JSON object per line
+    /// with --json); returns when the job is finalized, cancelled, expired or resolved.
+    ///
+    /// Example: pedals job watch 1
+    Watch(Box<WatchArgs>),
     /// Download a job's result by its CID, check it against the worker's on-chain
     /// commitment, save it, and score it on the held-out samples.
     Result(Box<ResultArgs>),
@@ -165,6 +171,21 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `pedals job watch`.
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// The job id.
+    id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Milliseconds between polls.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
+    /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -527,6 +548,7 @@ impl JobCommand {
             Self::Post(args) => post(*args).await,
             Self::Serve(args) => serve(*args).await,
             Self::List(args) => list(*args).await,
+            Self::Watch(args) => watch(*args).await,
             Self::Status(args) => status(*args).await,
             Self::Result(args) => result(*args).await,
             Self::Cancel(args) => cancel(*args).await,
@@ -655,6 +677,70 @@ async fn serve(args: ServeArgs) -> eyre::Result<()> {
         args.id
     );
     wait_serving(&requester, args.id, false).await
+}
+
+async fn watch(args: WatchArgs) -> eyre::Result<()> {
+    let market = read_market(&args.chain).await?;
+    let id = U256::from(args.id);
+    let mut last = String::new();
+    loop {
+        let job = market.job(id).await?;
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        eyre::ensure!(status != JobStatus::None, "there is no job {}", args.id);
+        let now = pedals_chain::chain_time(market.provider()).await?;
+        let mut event = json!({ "jobId": args.id, "status": status.to_string() });
+        let line = match status {
+            JobStatus::Submitted => {
+                let end = job.windowEnd.to::<u64>();
+                event["windowEndsIn"] = json!(end.saturating_sub(now));
+                format!(
+                    "submitted; challenge window ends in {} s",
+                    end.saturating_sub(now)
+                )
+            }
+            JobStatus::Disputed => {
+                let game = market.game_of(id).await?;
+                event["dispute"] = json!({
+                    "phase": format!("{:?}", game.phase),
+                    "toMove": if game.worker_to_move { "worker" } else { "challenger" },
+                    "secondsLeft": game.remaining,
+                });
+                format!(
+                    "disputed: {:?}, {} to move, {} s left on its clock",
+                    game.phase,
+                    if game.worker_to_move {
+                        "worker"
+                    } else {
+                        "challenger"
+                    },
+                    game.remaining
+                )
+            }
+            JobStatus::Claimed => format!("claimed by {}", job.worker),
+            other => other.to_string(),
+        };
+        // The countdown alone changing is not news: print a state once, a countdown every 10 s.
+        let key = if status == JobStatus::Submitted {
+            format!(
+                "submitted {}",
+                event["windowEndsIn"].as_u64().unwrap_or(0) / 10
+            )
+        } else {
+            line.clone()
+        };
+        if key != last {
+            if args.json {
+                println!("{event}");
+            } else {
+                println!("job {}: {line}", args.id);
+            }
+            last = key;
+        }
+        if status.is_terminal() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(args.poll_ms)).await;
+    }
 }
 
 async fn list(args: ListArgs) -> eyre::Result<()> {

@@ -156,6 +156,55 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         text.contains("at step 4: worker to move (Commit)"),
         "{text}"
     );
+    // `job watch` follows the game: the worker never commits, its clock runs out, anyone
+    // times the game out, and the watch ends with the job resolved.
+    let mut watch = crate::Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pedals"))
+            .args(["job", "watch", "2", "--json", "--poll-ms", "100"])
+            .env("PEDALS_RPC_URL", &rpc)
+            .env("PEDALS_DEPLOYMENT", &deployment)
+            .env("PEDALS_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("watch starts"),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let remaining = validator.game_of(id).await.expect("game").remaining;
+    {
+        use alloy::providers::ext::AnvilApi;
+        requester
+            .provider()
+            .anvil_increase_time(remaining + 1)
+            .await
+            .expect("warp");
+        requester.provider().evm_mine(None).await.expect("mine");
+    }
+    validator.timeout_game(id).await.expect("timeout");
+    let out = watch.0.wait().expect("watch returns");
+    assert!(out.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut watch.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read");
+    let statuses: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line")["status"].to_string())
+        .collect();
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("\"disputed\""),
+        "{stdout}"
+    );
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("\"resolved\""),
+        "{stdout}"
+    );
+
+    // `job watch` on a job that has ended prints its state and returns.
+    let out = run(&["job", "watch", "1", "--json"], &deployment, &rpc);
+    assert!(out.status.success());
+    let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(line["status"], "cancelled");
 
     // User errors: exit 1, one line that says what to do, nothing sent.
     let out = run(&["job", "status", "99"], &deployment, &rpc);
