@@ -119,6 +119,10 @@ pub async fn deploy(
             "script",
             "script/Deploy.s.sol:Deploy",
             "--broadcast",
+            // One transaction at a time, each after the previous one's receipt: sent
+            // concurrently, a request lost under load left a nonce gap that forge then waited
+            // on forever.
+            "--slow",
             "--silent",
         ])
         .arg("--rpc-url")
@@ -128,8 +132,17 @@ pub async fn deploy(
         .env("PEDALS_DEPLOYMENT_FILE", &relative)
         .env("FOUNDRY_DISABLE_NIGHTLY_WARNING", "1")
         .kill_on_drop(true)
-        .output()
+        .output();
+    // A deploy of a handful of transactions takes seconds; never wait on it forever.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(300), output)
         .await
+        .map_err(|_| ChainError::Io {
+            path: forge.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the deploy script did not finish in 5 minutes: is the RPC endpoint answering?",
+            ),
+        })?
         .map_err(|source| ChainError::Io {
             path: forge.clone(),
             source,
