@@ -2,7 +2,7 @@
 //! move of both sides, the clock, and the data the other side put on-chain (the worker's op-trace
 //! leaves from its event, its row hashes and row from its transactions' calldata).
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Log;
 use alloy::sol_types::{SolCall, SolEvent};
@@ -234,19 +234,6 @@ impl Market {
             .into_iter()
             .map(|(e, _)| (e.workerLost, e.byTimeout))
             .collect())
-    }
-
-    /// Who is playing the open game of `job_id`: (worker, challenger) from its `GameStarted`.
-    pub async fn game_players(
-        &self,
-        job_id: U256,
-    ) -> Result<Option<(Address, Address)>, ChainError> {
-        let game = self.dispute_game();
-        let events = self.job_events(game.GameStarted_filter(), job_id).await?;
-        Ok(events
-            .into_iter()
-            .last()
-            .map(|(e, _)| (e.worker, e.challenger)))
     }
 
     /// The events `event` of job `job_id` (its first indexed topic), oldest first.

@@ -56,13 +56,7 @@ pub fn state_hash_of_bytes(bytes: &[u8]) -> Result<B256, CoreError> {
 /// of the bytes (a batch-inference chunk's outputs, which never start with the state magic:
 /// they are logits within ±1024). docs/commitments.md §3 and §7.
 pub fn checkpoint_hash(bytes: &[u8]) -> B256 {
-    match ModelState::from_canonical_bytes(bytes) {
-        Ok(state) => match state.state_hash() {
-            Ok(h) => h,
-            Err(_) => keccak256(bytes),
-        },
-        Err(_) => keccak256(bytes),
-    }
+    state_hash_of_bytes(bytes).unwrap_or_else(|_| keccak256(bytes))
 }
 
 /// The state hash of `entries` (in encoding order): see [`ModelState::state_hash`].

@@ -9,13 +9,14 @@
 //! is an op like any other, so every element the referee needs is in one row of an input.
 //! docs/protocol.md lists the program; `contracts/src/DisputeProgram.sol` builds the same list.
 
-use alloy_primitives::{B256, keccak256};
-use pedals_core::{MerkleTree, ModelState, StateEntry, StateTensor, merkle_root, row_hashes};
+use alloy_primitives::B256;
+use pedals_core::{MerkleTree, ModelState, StateEntry, StateTensor, hash_row, merkle_root};
 
 use crate::exact::{
     ACT_MAX, BIAS_MAX, ExactOps, GRAD_MAX, Mat, VELOCITY_MAX, W_MASTER_MAX, WQ_MAX, clamp_sym,
     exp_table, round_shift,
 };
+pub use crate::trainer::batch_sample;
 use crate::{Dataset, MlError, MlpConfig, MlpState, TrainConfig, Trainer, batch_indices};
 
 /// What an op computes, with the code the contract uses for it.
@@ -505,20 +506,16 @@ impl OpTrace {
         self.tree = MerkleTree::new(&self.leaves)?;
         Ok(())
     }
-
-    /// Replaces the last leaf (`h_{i+1}`) and recommits.
-    pub fn set_final_hash(&mut self, h: B256) -> Result<(), MlError> {
-        let last = self.leaves.len() - 1;
-        self.leaves[last] = h;
-        self.tree = MerkleTree::new(&self.leaves)?;
-        Ok(())
-    }
 }
 
 /// The row hashes of a matrix (docs/commitments.md §4).
 pub fn mat_row_hashes(m: &Mat) -> Result<Vec<B256>, MlError> {
-    let t = StateTensor::new("", vec![m.rows as u32, m.cols as u32], m.data.clone())?;
-    Ok(row_hashes(&t)?)
+    if m.cols == 0 {
+        return Err(MlError::Config(
+            "a matrix with empty rows cannot be committed row by row".into(),
+        ));
+    }
+    Ok(m.data.chunks_exact(m.cols).map(hash_row).collect())
 }
 
 /// The row root of a matrix.
@@ -671,18 +668,4 @@ fn transpose(m: &Mat) -> Mat {
         }
     }
     Mat::new(m.cols, m.rows, out)
-}
-
-/// `keccak256("pedals.batch" ‖ seed ‖ step ‖ j)`-derived sample of batch row `j`: the same
-/// derivation as [`batch_indices`], for one row (the referee computes it on-chain).
-pub fn batch_sample(seed: u64, step: u64, j: u64, samples: u64) -> u64 {
-    let mut buf = Vec::with_capacity(36);
-    buf.extend_from_slice(b"pedals.batch");
-    buf.extend_from_slice(&seed.to_be_bytes());
-    buf.extend_from_slice(&step.to_be_bytes());
-    buf.extend_from_slice(&j.to_be_bytes());
-    let h = keccak256(&buf);
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&h[..8]);
-    u64::from_be_bytes(word) % samples
 }

@@ -34,17 +34,22 @@ pub struct TrainConfig {
 /// without the ones before it.
 pub fn batch_indices(seed: u64, step: u64, batch: usize, n: usize) -> Vec<usize> {
     (0..batch as u64)
-        .map(|j| {
-            let mut buf = Vec::with_capacity(12 + 24);
-            buf.extend_from_slice(b"pedals.batch");
-            buf.extend_from_slice(&seed.to_be_bytes());
-            buf.extend_from_slice(&step.to_be_bytes());
-            buf.extend_from_slice(&j.to_be_bytes());
-            let h = keccak256(&buf);
-            let word = u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]));
-            (word % n as u64) as usize
-        })
+        .map(|j| batch_sample(seed, step, j, n as u64) as usize)
         .collect()
+}
+
+/// The sample of batch row `j` of step `step` (see [`batch_indices`]): one row's share of the
+/// derivation, which the dispute referee also computes on-chain.
+pub fn batch_sample(seed: u64, step: u64, j: u64, samples: u64) -> u64 {
+    let mut buf = Vec::with_capacity(12 + 24);
+    buf.extend_from_slice(b"pedals.batch");
+    buf.extend_from_slice(&seed.to_be_bytes());
+    buf.extend_from_slice(&step.to_be_bytes());
+    buf.extend_from_slice(&j.to_be_bytes());
+    let h = keccak256(&buf);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(word) % samples
 }
 
 /// The result of training.

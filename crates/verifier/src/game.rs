@@ -112,10 +112,6 @@ fn siblings(p: &MerkleProof) -> Vec<B256> {
     p.siblings.clone()
 }
 
-fn leaf_u64(v: usize) -> u64 {
-    v as u64
-}
-
 /// The worker's side: commits its op trace, reveals row hashes and rows when asked.
 pub async fn defend(
     market: &Market,
@@ -200,7 +196,7 @@ pub async fn challenge(
             })?;
             let ours = mat_row_hashes(output_tensor(ctx, &view)?)?;
             let row = first_difference(&theirs, &ours).unwrap_or(0);
-            ("pickRow", market.pick_row(job_id, leaf_u64(row)).await?)
+            ("pickRow", market.pick_row(job_id, row as u64).await?)
         }
         Phase::NameElement => (
             "disputeElement",
@@ -280,7 +276,7 @@ async fn name_op(
     };
     info!(target: "pedals::dispute", job = %job_id, leaf, op = %op.name, "disputing the first op that differs");
     Ok(market
-        .dispute_op(job_id, spec, leaf_u64(leaf), output, inputs, entries)
+        .dispute_op(job_id, spec, leaf as u64, output, inputs, entries)
         .await?)
 }
 

@@ -157,11 +157,21 @@ fn a_falsified_element_changes_only_its_leaf_and_the_referee_catches_it() {
 }
 
 #[test]
-fn batch_rows_come_from_the_seed_and_the_step_alone() {
+fn batch_rows_are_the_documented_keccak_derivation() {
+    // docs/exact-ops.md: u64_be(keccak256("pedals.batch" ‖ u64_be(seed) ‖ u64_be(step) ‖
+    // u64_be(j))[0..8]) mod n, spelled out here as the contract's abi.encodePacked does it.
     let idx = batch_indices(42, 17, 64, 8000);
     for (j, &i) in idx.iter().enumerate() {
+        let mut pre = b"pedals.batch".to_vec();
+        for word in [42u64, 17, j as u64] {
+            pre.extend_from_slice(&word.to_be_bytes());
+        }
+        let h = keccak256(&pre);
+        let word = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+        assert_eq!(word % 8000, i as u64);
         assert_eq!(batch_sample(42, 17, j as u64, 8000), i as u64);
     }
+    assert_ne!(batch_indices(42, 18, 64, 8000), idx, "another step, another batch");
 }
 
 #[test]
