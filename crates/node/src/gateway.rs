@@ -9,8 +9,9 @@ use std::time::Duration;
 use alloy::transports::http::reqwest::{Client, Url};
 use pedals_core::Cid;
 
-/// Downloads `cid` from `gateway`, refusing more than `max_bytes`.
-pub(crate) async fn fetch(
+/// Downloads `cid` from `gateway`, refusing more than `max_bytes`. The bytes are not yet
+/// checked against `cid`: the caller does that.
+pub async fn fetch(
     http: &Client,
     gateway: &Url,
     cid: &Cid,

@@ -21,7 +21,7 @@
 //! Without one, the files must already be in the store.
 
 mod content;
-mod gateway;
+pub mod gateway;
 mod metrics;
 mod requester;
 

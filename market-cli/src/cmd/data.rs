@@ -95,6 +95,49 @@ impl StoreArgs {
     }
 }
 
+/// Fetches `cid` from the peers that provide it, or else from `gateway`; checked against the
+/// CID either way.
+async fn fetch(
+    dir: &std::path::Path,
+    store: &Arc<Store>,
+    cid: pedals_core::Cid,
+    net: &NetArgs,
+    gateway: Option<&Url>,
+) -> eyre::Result<Vec<u8>> {
+    let network = start_node(
+        dir,
+        net.config(&[], &[]),
+        Arc::new(StoreSource::new(store.clone(), 1)),
+    )
+    .await?;
+    // A fresh node: give the bootstrap dials a moment to connect before asking the DHT, which
+    // would otherwise answer from an empty table.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while network.client.peers().await?.is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fetched = network.client.fetch_blob(cid).await;
+    network.client.shutdown().await;
+    match (fetched, gateway) {
+        (Ok((bytes, from)), _) => {
+            info!(target: "pedals::data", %cid, %from, "fetched from a peer");
+            Ok(bytes)
+        }
+        (Err(e), Some(gateway)) => {
+            info!(target: "pedals::data", %cid, error = %e, "no peer delivered it; asking the gateway");
+            let http = alloy::transports::http::reqwest::Client::new();
+            let bytes = pedals_node::gateway::fetch(&http, gateway, &cid, 1 << 32)
+                .await
+                .map_err(|e| eyre::eyre!(e))?;
+            verify_cid(&cid, &bytes).wrap_err(
+                "the gateway sent bytes that do not match the CID: try another gateway",
+            )?;
+            Ok(bytes)
+        }
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
 impl DataCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
@@ -152,50 +195,11 @@ impl DataCommand {
                 let bytes = match store.blob(&cid)? {
                     Some(bytes) => bytes,
                     None => {
-                        let network = start_node(
-                            &dir,
-                            net.config(&[], &[]),
-                            Arc::new(StoreSource::new(store.clone(), 1)),
-                        )
-                        .await?;
-                        // A fresh node: give the bootstrap dials a moment to connect before
-                        // asking the DHT, which would otherwise answer from an empty table.
-                        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                        while network.client.peers().await?.is_empty()
-                            && std::time::Instant::now() < until
-                        {
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                        let fetched = network.client.fetch_blob(cid).await;
-                        network.client.shutdown().await;
-                        match (fetched, &ipfs_gateway) {
-                            (Ok((bytes, from)), _) => {
-                                info!(target: "pedals::data", %cid, %from, "fetched from a peer");
-                                bytes
-                            }
-                            (Err(e), Some(gateway)) => {
-                                info!(target: "pedals::data", %cid, error = %e, "no peer delivered it; asking the gateway");
-                                let url = gateway
-                                    .join(&format!("ipfs/{cid}?format=raw"))
-                                    .wrap_err("the gateway URL")?;
-                                let bytes = alloy::transports::http::reqwest::get(url.clone())
-                                    .await
-                                    .and_then(|r| r.error_for_status())
-                                    .wrap_err_with(|| format!("the gateway {url} failed"))?
-                                    .bytes()
-                                    .await
-                                    .wrap_err("reading the gateway's answer")?
-                                    .to_vec();
-                                verify_cid(&cid, &bytes).wrap_err(
-                                    "the gateway sent bytes that do not match the CID: try another gateway",
-                                )?;
-                                bytes
-                            }
-                            (Err(e), None) => return Err(e.into()),
-                        }
+                        let bytes = fetch(&dir, &store, cid, &net, ipfs_gateway.as_ref()).await?;
+                        store.put_blob_expecting(&cid, &bytes)?;
+                        bytes
                     }
                 };
-                store.put_blob_expecting(&cid, &bytes)?;
                 std::fs::write(&out, &bytes)
                     .wrap_err_with(|| format!("cannot write {}", out.display()))?;
                 println!("{cid}  {} bytes  {}", bytes.len(), out.display());
