@@ -171,7 +171,11 @@ fn batch_rows_are_the_documented_keccak_derivation() {
         assert_eq!(word % 8000, i as u64);
         assert_eq!(batch_sample(42, 17, j as u64, 8000), i as u64);
     }
-    assert_ne!(batch_indices(42, 18, 64, 8000), idx, "another step, another batch");
+    assert_ne!(
+        batch_indices(42, 18, 64, 8000),
+        idx,
+        "another step, another batch"
+    );
 }
 
 #[test]
