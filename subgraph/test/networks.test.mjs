@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// The deployment file → networks.json / manifest path (scripts/networks.mjs), and the checked-in
+// default network.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { networkEntry, networkName, renderManifest, validateDeployment } from '../scripts/networks.mjs';
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'deployment-84532.json');
+const deployment = JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
+const manifestText = fs.readFileSync(path.join(ROOT, 'subgraph.yaml'), 'utf8');
+
+test('chain ids map to graph-node network names', () => {
+  assert.equal(networkName(84532), 'base-sepolia');
+  assert.equal(networkName(11155420), 'optimism-sepolia');
+  assert.equal(networkName(421614), 'arbitrum-sepolia');
+  assert.equal(networkName(31337), 'localhost');
+  assert.throws(() => networkName(999), /pass --network/);
+});
+
+test('a deployment file gives each data source its address and start block', () => {
+  assert.deepEqual(networkEntry(deployment), {
+    JobMarket: { address: deployment.jobMarket, startBlock: 18345678 },
+    StakeManager: { address: deployment.stakeManager, startBlock: 18345678 },
+    DisputeGame: { address: deployment.disputeGame, startBlock: 18345678 },
+  });
+});
+
+test('malformed deployment files are refused', () => {
+  const { jobMarket, ...missing } = deployment;
+  assert.throws(() => validateDeployment(missing), /jobMarket/);
+  assert.throws(() => validateDeployment({ ...deployment, stakeManager: '0x1234' }), /stakeManager/);
+  assert.throws(() => validateDeployment({ ...deployment, deploymentBlock: '12' }), /deploymentBlock/);
+  assert.ok(jobMarket);
+});
+
+test('a rendered manifest changes only network, addresses and start blocks', () => {
+  const out = renderManifest(manifestText, 'base-sepolia', networkEntry(deployment));
+  const before = parse(manifestText);
+  const after = parse(out);
+  for (const [i, ds] of after.dataSources.entries()) {
+    assert.equal(ds.network, 'base-sepolia');
+    assert.equal(ds.source.startBlock, 18345678);
+    const key = { JobMarket: 'jobMarket', StakeManager: 'stakeManager', DisputeGame: 'disputeGame' }[ds.name];
+    assert.equal(ds.source.address, deployment[key]);
+    const { network, source, ...rest } = ds;
+    const { network: n0, source: s0, ...rest0 } = before.dataSources[i];
+    assert.deepEqual(rest, rest0);
+    assert.equal(source.abi, s0.abi);
+  }
+  assert.match(out, /^# SPDX-License-Identifier: Apache-2.0/, 'comments survive');
+});
+
+test('the CLI merges into networks.json and writes the manifest', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pedals-subgraph-'));
+  const networks = path.join(dir, 'networks.json');
+  fs.writeFileSync(networks, JSON.stringify({ localhost: { keep: true } }));
+  const run = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'networks.mjs'), ...args], { stdio: 'pipe' });
+  run(FIXTURE, '--networks', networks, '--network', 'devnet');
+  const all = JSON.parse(fs.readFileSync(networks, 'utf8'));
+  assert.deepEqual(all.localhost, { keep: true });
+  assert.deepEqual(all.devnet, networkEntry(deployment));
+  assert.throws(() => run(path.join(dir, 'missing.json'), '--networks', networks), /ENOENT|no such file/);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('the checked-in default network matches the manifest and a fresh anvil deployment', () => {
+  const committed = JSON.parse(fs.readFileSync(path.join(ROOT, 'networks.json'), 'utf8'));
+  const manifest = parse(manifestText);
+  const network = manifest.dataSources[0].network;
+  assert.equal(network, 'localhost');
+  for (const ds of manifest.dataSources) {
+    assert.deepEqual(committed[network][ds.name], { address: ds.source.address, startBlock: ds.source.startBlock });
+  }
+  // Deploy.s.sol from anvil's first account on a fresh chain: StakeManager (nonce 0), JobMarket
+  // (1), bindMarket (2), Referee (3), DisputeGame (4); deploymentBlock = the block before + 1.
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(committed.localhost).map(([k, v]) => [k, v.address.toLowerCase()])),
+    {
+      JobMarket: '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512',
+      StakeManager: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
+      DisputeGame: '0xdc64a140aa3e981100a9beca4e685f962f0cf6c9',
+    },
+  );
+});

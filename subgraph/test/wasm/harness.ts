@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs the mappings against events, offline: compiled together with src/ by test/mappings.test.mjs,
+// which supplies the few graph-node host functions the mappings import (store, BigInt
+// arithmetic, conversions, log). The store lives here, in AssemblyScript; the host forwards
+// store.get/store.set to `storeGet`/`storeSet`. A failed `check` aborts with its message.
+
+import { Address, BigInt, Bytes, Entity, ethereum } from "@graphprotocol/graph-ts";
+import {
+  GameDecided, GameStarted, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed,
+} from "../../generated/DisputeGame/DisputeGame";
+import {
+  ChallengeCommitted, ChallengeOpened, DisputeResolved, FeeRecipientUpdated, FeesWithdrawn, JobCancelled,
+  JobClaimed, JobExpired, JobFinalized, JobPosted, ParametersUpdated, Paused, ResolverUpdated,
+  ResultSubmitted, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
+  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn,
+} from "../../generated/JobMarket/JobMarket";
+import {
+  CollateralLocked, CollateralReleased, CollateralSeized, MarketBound, RoleAdminChanged as StakeRoleAdminChanged,
+  RoleGranted as StakeRoleGranted, RoleRevoked as StakeRoleRevoked, Slashed, StakeWithdrawn, Staked,
+  UnbondingDelayUpdated, UnstakeRequested,
+} from "../../generated/StakeManager/StakeManager";
+import {
+  Account, Challenge, ConfigChange, DisputeMove, Job, Market, MarketDayStat, MarketParameters, Provider, Role,
+  RoleMember, Slash, Validator, Withdrawal,
+} from "../../generated/schema";
+import * as dg from "../../src/dispute-game";
+import * as jm from "../../src/job-market";
+import * as sm from "../../src/stake-manager";
+
+// ─── the store and the host's allocation helpers ───
+
+const entities = new Map<string, Entity>();
+
+export function storeSet(entity: string, id: string, data: Entity): void {
+  entities.set(entity + "/" + id, data);
+}
+
+export function storeGet(entity: string, id: string): Entity | null {
+  let key = entity + "/" + id;
+  if (!entities.has(key)) return null;
+  // graph-node hands out copies: a change without save() must not reach the store.
+  let src = entities.get(key);
+  let copy = new Entity();
+  for (let i = 0; i < src.entries.length; i++) copy.set(src.entries[i].key, src.entries[i].value);
+  return copy;
+}
+
+export function entityCount(): i32 {
+  return entities.size;
+}
+
+export function newBytes(len: i32): Uint8Array {
+  return new Uint8Array(len);
+}
+
+export function bytesToString(b: Uint8Array): string {
+  return String.UTF8.decodeUnsafe(b.dataStart, b.length);
+}
+
+export function stringToBytes(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+
+// ─── events ───
+
+const MARKET = addr(0xa1);
+const STAKE = addr(0xa2);
+const GAME = addr(0xa3);
+const ADMIN = addr(0x01);
+const REQUESTER = addr(0x02);
+const WORKER = addr(0x03);
+const VALIDATOR = addr(0x04);
+const FEES = addr(0x05);
+const GWEI = BigInt.fromI64(1000000000);
+
+let txCount: i32 = 0;
+let logIndex: i32 = 0;
+let now: i64 = 1700000000;
+
+function addr(n: i32): Address {
+  let hex = n.toString(16);
+  while (hex.length < 40) hex = "0" + hex;
+  return changetype<Address>(Bytes.fromHexString("0x" + hex));
+}
+
+function word(n: i32): Bytes {
+  let hex = n.toString(16);
+  while (hex.length < 64) hex = "0" + hex;
+  return Bytes.fromHexString("0x" + hex);
+}
+
+function gwei(n: i64): BigInt {
+  return BigInt.fromI64(n).times(GWEI);
+}
+
+/** Starts a new transaction, `secs` seconds after the last one. */
+function tx(secs: i64): void {
+  txCount += 1;
+  logIndex = 0;
+  now += secs;
+}
+
+function event(address: Address, params: Array<ethereum.EventParam>): ethereum.Event {
+  let z = BigInt.zero();
+  let b = BigInt.fromI64(now / 12);
+  let block = new ethereum.Block(word(txCount), word(0), word(0), ADMIN, word(0), word(0), word(0), b, z, z,
+    BigInt.fromI64(now), z, z, null, null);
+  let t = new ethereum.Transaction(word(0x100000 + txCount), z, ADMIN, address, z, z, z, Bytes.empty(), z);
+  logIndex += 1;
+  return new ethereum.Event(address, BigInt.fromI32(logIndex), z, null, block, t, params, null);
+}
+
+function p(name: string, v: ethereum.Value): ethereum.EventParam {
+  return new ethereum.EventParam(name, v);
+}
+function u(n: i64): ethereum.Value {
+  return ethereum.Value.fromUnsignedBigInt(BigInt.fromI64(n));
+}
+function wei(v: BigInt): ethereum.Value {
+  return ethereum.Value.fromUnsignedBigInt(v);
+}
+function a(x: Address): ethereum.Value {
+  return ethereum.Value.fromAddress(x);
+}
+function w(n: i32): ethereum.Value {
+  return ethereum.Value.fromFixedBytes(word(n));
+}
+function flag(b: bool): ethereum.Value {
+  return ethereum.Value.fromBoolean(b);
+}
+
+function params(fee: i32): ethereum.Value {
+  let t = new ethereum.Tuple();
+  t.push(ethereum.Value.fromI32(fee));
+  t.push(ethereum.Value.fromI32(5000));
+  t.push(ethereum.Value.fromI32(5000));
+  t.push(ethereum.Value.fromI32(5000));
+  t.push(u(60));
+  t.push(u(604800));
+  t.push(u(86400));
+  t.push(wei(gwei(10000000)));
+  t.push(wei(gwei(100000000)));
+  t.push(wei(gwei(100000000)));
+  return ethereum.Value.fromTuple(t);
+}
+
+function post(jobId: i64, payment: BigInt): void {
+  let r = new ethereum.Tuple();
+  r.push(w(0x5bec));
+  r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220aa")));
+  r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220bb")));
+  r.push(u(10));
+  r.push(ethereum.Value.fromI32(0));
+  r.push(u(now + 3600));
+  r.push(u(now + 7200));
+  r.push(u(600));
+  jm.handleJobPosted(changetype<JobPosted>(event(MARKET, [
+    p("jobId", u(jobId)), p("requester", a(REQUESTER)), p("payment", wei(payment)),
+    p("request", ethereum.Value.fromTuple(r)),
+  ])));
+}
+
+function claim(jobId: i64, collateral: BigInt): void {
+  jm.handleJobClaimed(changetype<JobClaimed>(event(MARKET, [
+    p("jobId", u(jobId)), p("worker", a(WORKER)), p("collateral", wei(collateral)),
+  ])));
+  sm.handleCollateralLocked(changetype<CollateralLocked>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral))])));
+}
+
+function submit(jobId: i64): void {
+  jm.handleResultSubmitted(changetype<ResultSubmitted>(event(MARKET, [
+    p("jobId", u(jobId)), p("worker", a(WORKER)), p("steps", u(10)), p("traceRoot", w(0x7007)),
+    p("finalStateHash", w(0xf1a1)), p("resultCid", ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220cc"))),
+    p("windowEnd", u(now + 600)),
+  ])));
+}
+
+function challenge(jobId: i64, bond: BigInt): void {
+  jm.handleChallengeCommitted(changetype<ChallengeCommitted>(event(MARKET, [
+    p("jobId", u(jobId)), p("committer", a(VALIDATOR)), p("commitment", w(0xc0)),
+  ])));
+  tx(12);
+  jm.handleChallengeOpened(changetype<ChallengeOpened>(event(MARKET, [
+    p("jobId", u(jobId)), p("challenger", a(VALIDATOR)), p("step", u(3)), p("claimedStateHash", w(0xbad)),
+    p("bond", wei(bond)), p("resolver", a(GAME)), p("deadline", u(now + 86400)),
+  ])));
+  dg.handleGameStarted(changetype<GameStarted>(event(GAME, [
+    p("jobId", u(jobId)), p("step", u(3)), p("worker", a(WORKER)), p("challenger", a(VALIDATOR)), p("clock", u(34560)),
+  ])));
+}
+
+function resolved(jobId: i64, workerLost: bool, timedOut: bool, toChallenger: BigInt, toRequester: BigInt, windowEnd: i64): void {
+  jm.handleDisputeResolved(changetype<DisputeResolved>(event(MARKET, [
+    p("jobId", u(jobId)), p("workerLost", flag(workerLost)), p("timedOut", flag(timedOut)),
+    p("challengerPayout", wei(toChallenger)), p("requesterPayout", wei(toRequester)), p("windowEnd", u(windowEnd)),
+  ])));
+}
+
+// ─── checks ───
+
+function check(ok: bool, what: string): void {
+  if (!ok) abort(what);
+}
+function eqS(actual: string, expected: string, what: string): void {
+  check(actual == expected, what + ": got " + actual + ", want " + expected);
+}
+function eqI(actual: i32, expected: i32, what: string): void {
+  check(actual == expected, what + ": got " + actual.toString() + ", want " + expected.toString());
+}
+function eqB(actual: BigInt, expected: BigInt, what: string): void {
+  eqS(actual.toString(), expected.toString(), what);
+}
+function job(id: string): Job {
+  let j = Job.load(id);
+  check(j !== null, "job " + id + " exists");
+  return changetype<Job>(j);
+}
+function account(x: Address): Account {
+  let acc = Account.load(x);
+  check(acc !== null, "account " + x.toHexString() + " exists");
+  return changetype<Account>(acc);
+}
+function market(): Market {
+  return changetype<Market>(Market.load("market"));
+}
+
+// ─── the scenario: deployment, then each path of the lifecycle ───
+
+export function deployAndStake(): void {
+  tx(0);
+  sm.handleRoleGranted(changetype<StakeRoleGranted>(event(STAKE, [p("role", w(0)), p("account", a(ADMIN)), p("sender", a(ADMIN))])));
+  sm.handleUnbondingDelayUpdated(changetype<UnbondingDelayUpdated>(event(STAKE, [p("oldDelay", u(0)), p("newDelay", u(1209600))])));
+  tx(12);
+  jm.handleRoleGranted(changetype<MarketRoleGranted>(event(MARKET, [p("role", w(0)), p("account", a(ADMIN)), p("sender", a(ADMIN))])));
+  jm.handleFeeRecipientUpdated(changetype<FeeRecipientUpdated>(event(MARKET, [p("oldRecipient", a(addr(0))), p("newRecipient", a(FEES))])));
+  jm.handleParametersUpdated(changetype<ParametersUpdated>(event(MARKET, [p("oldParams", params(0)), p("newParams", params(250))])));
+  tx(12);
+  sm.handleMarketBound(changetype<MarketBound>(event(STAKE, [p("market", a(MARKET))])));
+  tx(12);
+  jm.handleResolverUpdated(changetype<ResolverUpdated>(event(MARKET, [p("oldResolver", a(addr(0))), p("newResolver", a(GAME))])));
+  tx(12);
+  sm.handleStaked(changetype<Staked>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(gwei(1000000000))), p("totalStaked", wei(gwei(1000000000)))])));
+  tx(12);
+  sm.handleStaked(changetype<Staked>(event(STAKE, [p("account", a(VALIDATOR)), p("amount", wei(gwei(200000000))), p("totalStaked", wei(gwei(200000000)))])));
+
+  let m = market();
+  eqS(changetype<Bytes>(m.jobMarket).toHexString(), MARKET.toHexString(), "market address");
+  eqS(changetype<Bytes>(m.stakeManager).toHexString(), STAKE.toHexString(), "stake manager");
+  eqS(changetype<Bytes>(m.resolver).toHexString(), GAME.toHexString(), "resolver");
+  eqS(changetype<Bytes>(m.feeRecipient).toHexString(), FEES.toHexString(), "fee recipient");
+  eqB(changetype<BigInt>(m.unbondingDelay), BigInt.fromI32(1209600), "unbonding delay");
+  let current = MarketParameters.load(changetype<Bytes>(m.parameters));
+  check(current !== null, "parameters indexed");
+  eqI(changetype<MarketParameters>(current).protocolFeeBps, 250, "fee bps");
+  eqB(m.totalStake, gwei(1200000000), "total stake");
+  eqB(account(WORKER).staked, gwei(1000000000), "worker stake");
+  check(RoleMember.load(MARKET.concat(word(0)).concat(ADMIN)) !== null, "market admin role member");
+  check(RoleMember.load(STAKE.concat(word(0)).concat(ADMIN)) !== null, "stake manager admin role member");
+}
+
+/** Job 1: posted, claimed, submitted, challenged, the worker loses the game and its collateral. */
+export function disputeWorkerLost(): void {
+  let pay = gwei(1000000000);
+  let collateral = gwei(500000000);
+  let bond = gwei(10000000);
+  tx(12);
+  post(1, pay);
+  let j = job("1");
+  eqS(j.status, "Posted", "job 1 posted");
+  eqI(changetype<i32>(j.feeBps), 250, "job 1 fee snapshot");
+  eqI(market().postedJobs, 1, "posted count");
+  tx(12);
+  claim(1, collateral);
+  eqS(job("1").status, "Claimed", "job 1 claimed");
+  eqB(account(WORKER).locked, collateral, "locked after claim");
+  tx(12);
+  submit(1);
+  eqS(job("1").status, "Submitted", "job 1 submitted");
+  tx(12);
+  challenge(1, bond);
+  j = job("1");
+  eqS(j.status, "Disputed", "job 1 disputed");
+  eqS(changetype<string>(j.openChallenge), "1-1", "open challenge");
+
+  tx(12);
+  dg.handleOpTraceCommitted(changetype<OpTraceCommitted>(event(GAME, [
+    p("jobId", u(1)), p("opRoot", w(0x0900)), p("leaves", ethereum.Value.fromFixedBytesArray([word(1), word(2), word(3)])),
+  ])));
+  tx(12);
+  dg.handleOpDisputed(changetype<OpDisputed>(event(GAME, [p("jobId", u(1)), p("leaf", u(2)), p("kind", ethereum.Value.fromI32(1)), p("rows", u(4)), p("cols", u(8))])));
+  tx(12);
+  dg.handleRowHashesRevealed(changetype<RowHashesRevealed>(event(GAME, [p("jobId", u(1)), p("rows", u(4))])));
+  tx(12);
+  dg.handleRowPicked(changetype<RowPicked>(event(GAME, [p("jobId", u(1)), p("row", u(2))])));
+  tx(12);
+  dg.handleRowRevealed(changetype<RowRevealed>(event(GAME, [p("jobId", u(1)), p("row", u(2)), p("rowHash", w(0x4242))])));
+  let c = changetype<Challenge>(Challenge.load("1-1"));
+  eqS(changetype<string>(c.phase), "NameElement", "phase after the row");
+  tx(12);
+  // One transaction: the game decides, the market settles, the stake manager seizes.
+  dg.handleGameDecided(changetype<GameDecided>(event(GAME, [
+    p("jobId", u(1)), p("workerLost", flag(true)), p("byTimeout", flag(false)),
+    p("recomputed", ethereum.Value.fromSignedBigInt(BigInt.fromI32(-7))), p("claimed", ethereum.Value.fromSignedBigInt(BigInt.fromI32(5))),
+  ])));
+  let reward = gwei(250000000);
+  resolved(1, true, false, bond.plus(reward), pay.plus(collateral.minus(reward)), 0);
+  sm.handleCollateralSeized(changetype<CollateralSeized>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral))])));
+
+  j = job("1");
+  eqS(j.status, "Resolved", "job 1 resolved");
+  check(j.openChallenge === null, "no open challenge after resolution");
+  c = changetype<Challenge>(Challenge.load("1-1"));
+  eqS(c.outcome, "WorkerLost", "challenge outcome");
+  eqS(changetype<string>(c.phase), "Decided", "phase decided");
+  eqB(changetype<BigInt>(c.recomputed), BigInt.fromI32(-7), "recomputed element");
+  eqI(c.moveCount, 7, "moves of the game");
+  let move7 = DisputeMove.load(word(0x100000 + txCount).concatI32(1));
+  check(move7 !== null, "GameDecided move stored");
+  eqS(changetype<DisputeMove>(move7).kind, "GameDecided", "last move kind");
+  eqI(changetype<DisputeMove>(move7).index, 7, "last move index");
+  let slash = Slash.load(word(0x100000 + txCount).concatI32(3));
+  check(slash !== null, "slash stored");
+  let s = changetype<Slash>(slash);
+  eqS(s.reason, "DisputeLost", "slash reason");
+  eqS(changetype<string>(s.job), "1", "slash job");
+  let wacc = account(WORKER);
+  eqB(wacc.locked, BigInt.zero(), "worker locked after seizure");
+  eqB(wacc.staked, gwei(500000000), "worker stake after seizure");
+  eqB(wacc.totalSlashed, collateral, "worker slashed total");
+  let prov = changetype<Provider>(Provider.load(WORKER));
+  eqI(prov.disputesLost, 1, "provider disputes lost");
+  eqB(prov.collateralLocked, BigInt.zero(), "provider collateral after loss");
+  eqB(prov.collateralSeized, collateral, "provider collateral seized");
+  let v = changetype<Validator>(Validator.load(VALIDATOR));
+  eqI(v.challengesWon, 1, "validator wins");
+  eqB(v.earnings, reward, "validator earnings");
+  eqB(account(VALIDATOR).totalCredited, bond.plus(reward), "validator credit");
+  let m = market();
+  eqI(m.resolvedJobs, 1, "resolved count");
+  eqI(m.disputedJobs, 0, "disputed count");
+  eqI(m.postedJobs, 0, "posted count after claim");
+}
+
+/** Job 2 is cancelled; job 3 expires with a penalty. */
+export function cancelAndExpire(): void {
+  let pay = gwei(100000000);
+  tx(12);
+  post(2, pay);
+  tx(12);
+  jm.handleJobCancelled(changetype<JobCancelled>(event(MARKET, [p("jobId", u(2)), p("refund", wei(pay))])));
+  let j = job("2");
+  eqS(j.status, "Cancelled", "job 2 cancelled");
+  check(j.cancelledAt !== null, "cancel time");
+
+  let collateral = gwei(50000000);
+  let penalty = gwei(25000000);
+  tx(12);
+  post(3, pay);
+  tx(12);
+  claim(3, collateral);
+  tx(8000);
+  jm.handleJobExpired(changetype<JobExpired>(event(MARKET, [p("jobId", u(3)), p("worker", a(WORKER)), p("refund", wei(pay)), p("penalty", wei(penalty))])));
+  sm.handleCollateralSeized(changetype<CollateralSeized>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(penalty))])));
+  sm.handleCollateralReleased(changetype<CollateralReleased>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral.minus(penalty)))])));
+  j = job("3");
+  eqS(j.status, "Expired", "job 3 expired");
+  eqB(changetype<BigInt>(j.penalty), penalty, "job 3 penalty");
+  let s = changetype<Slash>(Slash.load(word(0x100000 + txCount).concatI32(2)));
+  eqS(s.reason, "Expiry", "expiry slash reason");
+  eqS(changetype<string>(s.job), "3", "expiry slash job");
+  eqB(account(WORKER).locked, BigInt.zero(), "nothing locked after expiry");
+  eqB(account(REQUESTER).totalCredited, pay.plus(pay).plus(penalty).plus(gwei(1000000000)).plus(gwei(250000000)), "requester credit");
+  let prov = changetype<Provider>(Provider.load(WORKER));
+  eqI(prov.jobsExpired, 1, "provider expiries");
+  eqB(prov.penalties, penalty, "provider penalties");
+}
+
+/** Job 4: a challenge times out, the worker wins the bond and the job finalizes. */
+export function timeoutThenFinalize(): void {
+  let pay = gwei(400000000);
+  let collateral = gwei(200000000);
+  let bond = gwei(10000000);
+  tx(12);
+  post(4, pay);
+  tx(12);
+  claim(4, collateral);
+  tx(12);
+  submit(4);
+  tx(12);
+  challenge(4, bond);
+  tx(90000);
+  resolved(4, false, true, BigInt.zero(), BigInt.zero(), now + 600);
+  let j = job("4");
+  eqS(j.status, "Submitted", "job 4 back to submitted");
+  eqS(changetype<Challenge>(Challenge.load("4-1")).outcome, "TimedOut", "challenge timed out");
+  tx(700);
+  let fee = gwei(10000000);
+  jm.handleJobFinalized(changetype<JobFinalized>(event(MARKET, [p("jobId", u(4)), p("worker", a(WORKER)), p("workerPayout", wei(pay.minus(fee))), p("fee", wei(fee))])));
+  sm.handleCollateralReleased(changetype<CollateralReleased>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral))])));
+  j = job("4");
+  eqS(j.status, "Finalized", "job 4 finalized");
+  let prov = changetype<Provider>(Provider.load(WORKER));
+  eqB(prov.bondsWon, bond, "bond won");
+  eqB(prov.earnings, pay.minus(fee).plus(bond), "provider earnings");
+  eqB(prov.collateralLocked, BigInt.zero(), "provider collateral after finalize");
+  eqI(prov.jobsClaimed, 3, "provider claims");
+  let v = changetype<Validator>(Validator.load(VALIDATOR));
+  eqI(v.challengesTimedOut, 1, "validator timeouts");
+  eqB(v.bondsLost, bond, "validator bonds lost");
+  let m = market();
+  eqI(m.finalizedJobs, 1, "finalized count");
+  eqI(m.submittedJobs, 0, "submitted count");
+  eqB(m.totalFees, fee, "fees");
+  eqB(m.totalLocked, BigInt.zero(), "market locked");
+}
+
+/** Payouts, stake exits, a slash and the admin events. */
+export function payoutsAndAdmin(): void {
+  tx(12);
+  jm.handleWithdrawn(changetype<Withdrawn>(event(MARKET, [p("account", a(WORKER)), p("amount", wei(gwei(400000000)))])));
+  jm.handleFeesWithdrawn(changetype<FeesWithdrawn>(event(MARKET, [p("recipient", a(FEES)), p("amount", wei(gwei(10000000)))])));
+  let wd = Withdrawal.load(word(0x100000 + txCount).concatI32(2));
+  check(wd !== null, "fee withdrawal stored");
+  eqS(changetype<Withdrawal>(wd).kind, "Fees", "withdrawal kind");
+  eqB(account(WORKER).totalWithdrawn, gwei(400000000), "worker withdrawn");
+  tx(12);
+  sm.handleUnstakeRequested(changetype<UnstakeRequested>(event(STAKE, [p("account", a(VALIDATOR)), p("amount", wei(gwei(100000000))), p("unbondsAt", u(now + 1209600))])));
+  tx(12);
+  sm.handleSlashed(changetype<Slashed>(event(STAKE, [p("account", a(VALIDATOR)), p("slasher", a(GAME)), p("amount", wei(gwei(150000000)))])));
+  let acc = account(VALIDATOR);
+  eqB(acc.staked, BigInt.zero(), "free stake slashed first");
+  eqB(acc.unbonding, gwei(50000000), "then unbonding stake");
+  tx(1209600);
+  sm.handleStakeWithdrawn(changetype<StakeWithdrawn>(event(STAKE, [p("account", a(VALIDATOR)), p("amount", wei(gwei(50000000)))])));
+  acc = account(VALIDATOR);
+  eqB(acc.unbonding, BigInt.zero(), "unbonding after withdrawal");
+  check(acc.unbondsAt === null, "unbondsAt cleared");
+  eqB(market().totalStake, gwei(500000000).minus(gwei(25000000)), "total stake at the end");
+
+  tx(12);
+  jm.handlePaused(changetype<Paused>(event(MARKET, [p("account", a(ADMIN))])));
+  check(market().paused, "paused");
+  jm.handleUnpaused(changetype<Unpaused>(event(MARKET, [p("account", a(ADMIN))])));
+  check(!market().paused, "unpaused");
+  let change = ConfigChange.load(word(0x100000 + txCount).concatI32(2));
+  eqS(changetype<ConfigChange>(change).kind, "Unpaused", "config change kind");
+  jm.handleRoleAdminChanged(changetype<MarketRoleAdminChanged>(event(MARKET, [p("role", w(7)), p("previousAdminRole", w(0)), p("newAdminRole", w(8))])));
+  eqS(changetype<Role>(Role.load(MARKET.concat(word(7)))).adminRole.toHexString(), word(8).toHexString(), "market role admin");
+  jm.handleRoleRevoked(changetype<MarketRoleRevoked>(event(MARKET, [p("role", w(0)), p("account", a(ADMIN)), p("sender", a(ADMIN))])));
+  check(!changetype<RoleMember>(RoleMember.load(MARKET.concat(word(0)).concat(ADMIN))).active, "market admin revoked");
+  sm.handleRoleAdminChanged(changetype<StakeRoleAdminChanged>(event(STAKE, [p("role", w(9)), p("previousAdminRole", w(0)), p("newAdminRole", w(0))])));
+  sm.handleRoleRevoked(changetype<StakeRoleRevoked>(event(STAKE, [p("role", w(0)), p("account", a(ADMIN)), p("sender", a(ADMIN))])));
+  check(!changetype<RoleMember>(RoleMember.load(STAKE.concat(word(0)).concat(ADMIN))).active, "stake admin revoked");
+}
+
+/** Every day's statistics add up to the totals. */
+export function dailyStats(): void {
+  let posted = 0;
+  let finalized = 0;
+  let seized = BigInt.zero();
+  let first = i32(1700000000 / 86400);
+  let last = i32(now / 86400);
+  for (let d = first; d <= last; d++) {
+    let s = MarketDayStat.load(d.toString());
+    if (s === null) continue;
+    check(s.date == d * 86400, "day start");
+    posted += s.jobsPosted;
+    finalized += s.jobsFinalized;
+    seized = seized.plus(s.collateralSeized);
+  }
+  eqI(posted, 4, "jobs posted over the days");
+  eqI(finalized, 1, "jobs finalized over the days");
+  eqB(seized, market().totalCollateralSeized, "seized over the days");
+  check(last > first, "the scenario spans several days");
+}
