@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust check fmt lint slither coverage snapshot abi bench clean
+.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ demo: contracts ## run the main job on a local devnet (anvil + deployed contract
 demo-dispute: contracts ## the same job with a lying worker that a validator catches and gets slashed
 	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet dispute-demo
 
-test: check test-contracts coverage test-rust ## run every check and test (what CI runs)
+test: check test-contracts coverage test-rust test-subgraph ## run every check and test (what CI runs)
 	@echo "all checks and tests passed"
 
 check: contracts ## formatting, lints, slither and ABI drift
@@ -42,6 +42,13 @@ check: contracts ## formatting, lints, slither and ABI drift
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	scripts/abi.sh check
 	scripts/slither.sh
+	scripts/deploy-check.sh
+
+deploy-check: ## lint the Dockerfile, render every Kubernetes overlay, validate it (strict) and check its policies, offline
+	scripts/deploy-check.sh
+
+test-subgraph: ## the subgraph: pinned graph-cli codegen and build (offline), ABI drift and mapping tests
+	scripts/subgraph.sh
 
 test-contracts: contracts ## forge tests under the ci profile (more fuzz runs, deeper invariants) and the gas snapshot
 	cd contracts && FOUNDRY_PROFILE=ci ./node_modules/.bin/forge test
@@ -72,3 +79,4 @@ abi: contracts ## copy the compiled ABIs into crates/chain/abi
 clean: ## remove build outputs
 	cargo clean
 	cd contracts && rm -rf out cache broadcast
+	rm -rf subgraph/build subgraph/generated

@@ -84,6 +84,7 @@ pub fn run<O: ExactOps>(
         let out = run_chunk(trainer, data, model, chunk, i)?;
         hashes.push(keccak256(&out));
         chunks.push(out);
+        trainer.report(i + 1);
     }
     Ok(InferenceOutcome { hashes, chunks })
 }

@@ -123,6 +123,8 @@ impl<O: ExactOps> Session<O> {
 pub struct Trainer<O: ExactOps> {
     ops: O,
     config: TrainConfig,
+    /// Where training and inference report the steps (chunks) done, if anyone watches.
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Debug builds only: the steps after which the trainer lies (see [`Trainer::falsifying`]).
     #[cfg(debug_assertions)]
     falsify: std::collections::BTreeSet<u64>,
@@ -140,6 +142,7 @@ impl<O: ExactOps> Trainer<O> {
         Ok(Self {
             ops,
             config,
+            progress: None,
             #[cfg(debug_assertions)]
             falsify: std::collections::BTreeSet::new(),
         })
@@ -154,6 +157,20 @@ impl<O: ExactOps> Trainer<O> {
     pub fn falsifying(mut self, steps: impl IntoIterator<Item = u64>) -> Self {
         self.falsify = steps.into_iter().collect();
         self
+    }
+
+    /// Reports into `counter` the steps done (chunks, for inference) as the run goes: a node
+    /// reads it from another thread to tell watchers how far a job has got.
+    pub fn reporting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.progress = Some(counter);
+        self
+    }
+
+    /// Records that `done` steps (or chunks) are done, for whoever watches.
+    pub(crate) fn report(&self, done: u64) {
+        if let Some(counter) = &self.progress {
+            counter.store(done, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Applies the debug-only falsification to the state after `step` (a no-op otherwise).
@@ -241,6 +258,7 @@ impl<O: ExactOps> Trainer<O> {
             let model_state = host.to_model_state()?;
             let done = step + 1;
             hashes.push(model_state.state_hash()?);
+            self.report(done);
             if done % self.config.checkpoint_every == 0 || done == self.config.steps {
                 let bytes = model_state.to_canonical_bytes()?;
                 on_checkpoint(done, &bytes, &hashes)?;

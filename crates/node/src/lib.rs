@@ -25,14 +25,20 @@ pub mod gateway;
 mod metrics;
 mod requester;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
-    signers::local::PrivateKeySigner,
+    signers::{SignerSync, local::PrivateKeySigner},
     sol_types::SolCall,
 };
 use pedals_chain::{
@@ -69,6 +75,8 @@ pub struct WorkerConfig {
     pub max_blob_bytes: u64,
     /// How often it announces its capacity on gossip (when it has a network).
     pub announce_every: Duration,
+    /// How often to announce a running job's progress on gossip.
+    pub progress_every: Duration,
     /// Threads for training.
     pub threads: usize,
     /// The transaction sender's policy.
@@ -90,6 +98,7 @@ impl Default for WorkerConfig {
             gateway: None,
             max_blob_bytes: 512 << 20,
             announce_every: Duration::from_secs(60),
+            progress_every: Duration::from_secs(1),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
             #[cfg(debug_assertions)]
@@ -137,6 +146,8 @@ pub struct Worker {
     net: Option<pedals_p2p::Client>,
     http: alloy::transports::http::reqwest::Client,
     last_announced: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The account's key, to sign progress announcements (transactions go through `sender`).
+    signer: PrivateKeySigner,
     /// The same account, for dispute moves (they carry no value and the game's phase guard
     /// refuses a repeated one, so they need no write-ahead intent).
     market: pedals_chain::Market,
@@ -179,8 +190,13 @@ impl Worker {
     ) -> Result<Self, NodeError> {
         let market =
             pedals_chain::Market::over(provider.clone(), signer.clone(), deployment.clone());
-        let sender =
-            TxSender::new(provider.clone(), signer, store.clone(), config.send.clone()).await?;
+        let sender = TxSender::new(
+            provider.clone(),
+            signer.clone(),
+            store.clone(),
+            config.send.clone(),
+        )
+        .await?;
         let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
         Ok(Self {
             provider,
@@ -193,6 +209,7 @@ impl Worker {
             net: None,
             http: alloy::transports::http::reqwest::Client::new(),
             last_announced: std::sync::Mutex::new(None),
+            signer,
             market,
             games: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -996,20 +1013,25 @@ impl Worker {
         let falsify = self.config.falsify_steps.clone();
         let store = self.store.clone();
         let started = std::time::Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let done = Arc::new(AtomicU64::new(from));
+        let counter = done.clone();
+        let training = tokio::task::spawn_blocking(move || {
             let persist = |done: u64, bytes: &[u8], hashes: &[B256]| -> Result<(), StoreError> {
                 store.put_resumable_checkpoint(id, done, bytes, hashes)?;
                 store.advance(id, JobPhase::Training { steps_done: done })?;
                 Ok(())
             };
-            let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
+            let trainer =
+                Trainer::new(CpuOps::new(threads), spec.train.clone())?.reporting(counter);
             #[cfg(debug_assertions)]
             let trainer = trainer.falsifying(falsify);
             trainer.train_from(&dataset, &start, prefix, |done, bytes, hashes| {
                 persist(done, bytes, hashes).map_err(|e| MlError::Checkpoint(e.to_string()))
             })
-        })
-        .await??;
+        });
+        let outcome = self
+            .reporting_progress(id, u64::from(job.steps), &done, training)
+            .await??;
         let steps = outcome.hashes.len() as u64 - 1;
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.steps_trained.inc_by(steps - from);
@@ -1023,6 +1045,76 @@ impl Worker {
         self.finish_run(id, root, result).await?;
         info!(target: "pedals::node", job = id, steps, from, trace_root = %root, seconds = started.elapsed().as_secs_f64(), "trained");
         Ok(())
+    }
+
+    /// Waits for a training or inference run while announcing, every `progress_every`, the
+    /// steps it has done (read from `done`), and once more at the end, so that anyone watching
+    /// the job sees it move. Announcing is best effort: without peers nothing is sent.
+    async fn reporting_progress<T>(
+        &self,
+        id: u64,
+        steps: u64,
+        done: &AtomicU64,
+        run: tokio::task::JoinHandle<T>,
+    ) -> Result<T, tokio::task::JoinError> {
+        tokio::pin!(run);
+        let mut every = tokio::time::interval(self.config.progress_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = None;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                _ = every.tick() => {
+                    let now = done.load(Ordering::Relaxed);
+                    if last != Some(now) {
+                        self.announce_progress(id, now, steps).await;
+                        last = Some(now);
+                    }
+                }
+            }
+        };
+        if outcome.is_ok() && last != Some(steps) {
+            self.announce_progress(id, steps, steps).await;
+        }
+        outcome
+    }
+
+    /// Publishes one signed progress announcement for job `id`.
+    async fn announce_progress(&self, id: u64, steps_done: u64, steps: u64) {
+        let Some(net) = &self.net else {
+            return;
+        };
+        let chain_id = self.deployment.chain_id;
+        let market = self.deployment.job_market;
+        let announced_at = pedals_p2p::unix_now();
+        let message = pedals_p2p::ProgressAnnouncement::message(
+            chain_id,
+            market,
+            id,
+            steps_done,
+            steps,
+            announced_at,
+        );
+        let signature = match self.signer.sign_message_sync(message.as_slice()) {
+            Ok(signature) => signature,
+            Err(e) => {
+                warn!(target: "pedals::node", job = id, error = %e, "cannot sign a progress announcement");
+                return;
+            }
+        };
+        let announcement = pedals_p2p::Announcement::Progress(pedals_p2p::ProgressAnnouncement {
+            chain_id,
+            market,
+            job_id: id,
+            worker: self.address(),
+            steps_done,
+            steps,
+            announced_at,
+            signature,
+        });
+        if let Err(e) = net.publish(&announcement).await {
+            debug!(target: "pedals::node", job = id, error = %e, "progress not announced");
+        }
     }
 
     /// Records a finished run (its trace root and result), marks the job trained, and
@@ -1055,9 +1147,11 @@ impl Worker {
         let store = self.store.clone();
         let train = spec.train.clone();
         let started = std::time::Instant::now();
-        let (root, result) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+        let done = Arc::new(AtomicU64::new(0));
+        let counter = done.clone();
+        let running = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
             let model_bytes = model.to_bytes()?;
-            let trainer = Trainer::new(CpuOps::new(threads), train)?;
+            let trainer = Trainer::new(CpuOps::new(threads), train)?.reporting(counter);
             let outcome = inference::run(&trainer, &dataset, &model, &model_bytes, chunk)?;
             let result = store.put_blob(&outcome.result_bytes())?;
             store.put_checkpoint(id, 0, &model_bytes)?;
@@ -1074,8 +1168,10 @@ impl Worker {
                 .map_err(|e| MlError::Checkpoint(e.to_string()))?
                 .root();
             Ok((root, result))
-        })
-        .await??;
+        });
+        let (root, result) = self
+            .reporting_progress(id, spec.train.steps, &done, running)
+            .await??;
         self.metrics.steps_trained.inc_by(spec.train.steps);
         info!(target: "pedals::node", job = id, chunks = spec.train.steps, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "inference done");
         self.finish_run(id, root, result).await

@@ -1,4 +1,5 @@
-//! Gossip topics and their messages: job announcements and provider capacity.
+//! Gossip topics and their messages: job announcements, provider capacity and training
+//! progress.
 //!
 //! Announcements are hints that help workers and requesters find each other quickly; the
 //! chain stays the source of truth, so a node checks a job on-chain before acting on it.
@@ -7,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, Signature, U256, keccak256};
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance};
 use pedals_core::parse_cid;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,8 @@ use serde::{Deserialize, Serialize};
 pub const JOBS_TOPIC: &str = "pedals/jobs/1";
 /// The topic of provider capacity announcements.
 pub const CAPACITY_TOPIC: &str = "pedals/capacity/1";
+/// The topic of workers' training progress.
+pub const PROGRESS_TOPIC: &str = "pedals/progress/1";
 /// The largest gossip message, in bytes.
 pub const MAX_GOSSIP_BYTES: usize = 4 * 1024;
 /// Announcements older than this are ignored, in seconds.
@@ -67,6 +70,66 @@ pub struct CapacityAnnouncement {
     pub announced_at: u64,
 }
 
+/// A worker's report of how far it has got with a job it claimed, signed with the worker's
+/// account key so that a watcher can check it against the job's worker on-chain (the peer id
+/// that gossip authenticates is not bound to any account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProgressAnnouncement {
+    /// The chain the job lives on.
+    pub chain_id: u64,
+    /// The JobMarket contract.
+    pub market: Address,
+    /// The job id on-chain.
+    pub job_id: u64,
+    /// The worker's account, which signed it.
+    pub worker: Address,
+    /// Steps done (chunks, for batch inference).
+    pub steps_done: u64,
+    /// Steps in the job.
+    pub steps: u64,
+    /// When it was announced, in Unix seconds.
+    pub announced_at: u64,
+    /// The worker's EIP-191 signature of [`ProgressAnnouncement::message`] (65 bytes, r‖s‖v).
+    pub signature: Signature,
+}
+
+impl ProgressAnnouncement {
+    /// The message the worker signs (EIP-191 `personal_sign`):
+    /// `keccak256("pedals.progress.1" ‖ chain_id ‖ market ‖ job_id ‖ steps_done ‖ steps ‖
+    /// announced_at)`, integers as 8 big-endian bytes.
+    pub fn message(
+        chain_id: u64,
+        market: Address,
+        job_id: u64,
+        steps_done: u64,
+        steps: u64,
+        announced_at: u64,
+    ) -> B256 {
+        let mut buf = Vec::with_capacity(17 + 20 + 5 * 8);
+        buf.extend_from_slice(b"pedals.progress.1");
+        buf.extend_from_slice(&chain_id.to_be_bytes());
+        buf.extend_from_slice(market.as_slice());
+        for n in [job_id, steps_done, steps, announced_at] {
+            buf.extend_from_slice(&n.to_be_bytes());
+        }
+        keccak256(buf)
+    }
+
+    /// The account whose key signed it, if the signature is valid.
+    pub fn signer(&self) -> Option<Address> {
+        let message = Self::message(
+            self.chain_id,
+            self.market,
+            self.job_id,
+            self.steps_done,
+            self.steps,
+            self.announced_at,
+        );
+        self.signature.recover_address_from_msg(message).ok()
+    }
+}
+
 /// A message on one of the topics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -75,6 +138,8 @@ pub enum Announcement {
     Job(JobAnnouncement),
     /// On [`CAPACITY_TOPIC`].
     Capacity(CapacityAnnouncement),
+    /// On [`PROGRESS_TOPIC`].
+    Progress(ProgressAnnouncement),
 }
 
 impl Announcement {
@@ -83,6 +148,7 @@ impl Announcement {
         IdentTopic::new(match self {
             Self::Job(_) => JOBS_TOPIC,
             Self::Capacity(_) => CAPACITY_TOPIC,
+            Self::Progress(_) => PROGRESS_TOPIC,
         })
     }
 
@@ -90,6 +156,7 @@ impl Announcement {
         match self {
             Self::Job(j) => j.announced_at,
             Self::Capacity(c) => c.announced_at,
+            Self::Progress(p) => p.announced_at,
         }
     }
 
@@ -114,6 +181,14 @@ impl Announcement {
                 }
                 if !cap.steps_per_second.is_finite() || cap.steps_per_second < 0.0 {
                     return Err("a speed that is not a finite non-negative number".into());
+                }
+            }
+            Self::Progress(p) => {
+                if p.steps == 0 || p.steps_done > p.steps {
+                    return Err(format!("{} of {} steps done", p.steps_done, p.steps));
+                }
+                if p.signer() != Some(p.worker) {
+                    return Err(format!("not signed by the worker {}", p.worker));
                 }
             }
         }
@@ -234,5 +309,68 @@ mod tests {
             assert_eq!(acc, expected, "{got:?}");
             assert!(got.is_err());
         }
+    }
+
+    fn progress(
+        signer: &alloy::signers::local::PrivateKeySigner,
+        done: u64,
+        now: u64,
+    ) -> Announcement {
+        use alloy::signers::SignerSync;
+        let market = Address::repeat_byte(1);
+        let message = ProgressAnnouncement::message(31337, market, 7, done, 300, now);
+        Announcement::Progress(ProgressAnnouncement {
+            chain_id: 31337,
+            market,
+            job_id: 7,
+            worker: signer.address(),
+            steps_done: done,
+            steps: 300,
+            announced_at: now,
+            signature: signer.sign_message_sync(message.as_slice()).expect("signs"),
+        })
+    }
+
+    #[test]
+    fn progress_must_be_signed_by_its_worker() {
+        let now = 100_000;
+        let worker = alloy::signers::local::PrivateKeySigner::random();
+        let good = progress(&worker, 150, now);
+        let (acc, got) = validate(PROGRESS_TOPIC, &good.encode(), now);
+        assert_eq!(acc, MessageAcceptance::Accept, "{got:?}");
+        assert_eq!(got.expect("valid"), good);
+
+        let Announcement::Progress(p) = good else {
+            unreachable!()
+        };
+        // Each field is covered by the signature: a changed one no longer recovers the worker.
+        let mut more = p.clone();
+        more.steps_done = 299;
+        let mut other_job = p.clone();
+        other_job.job_id = 8;
+        let mut later = p.clone();
+        later.announced_at += 1;
+        // A valid signature by another key, claiming to be the worker.
+        let forger = alloy::signers::local::PrivateKeySigner::random();
+        let Announcement::Progress(mut forged) = progress(&forger, 150, now) else {
+            unreachable!()
+        };
+        forged.worker = worker.address();
+        // More steps done than the job has.
+        let over = progress(&worker, 301, now);
+        for bad in [more, other_job, later, forged] {
+            let (acc, got) = validate(PROGRESS_TOPIC, &Announcement::Progress(bad).encode(), now);
+            assert_eq!(acc, MessageAcceptance::Reject);
+            assert!(
+                got.expect_err("rejected")
+                    .contains("not signed by the worker")
+            );
+        }
+        let (acc, got) = validate(PROGRESS_TOPIC, &over.encode(), now);
+        assert_eq!(acc, MessageAcceptance::Reject);
+        assert!(got.expect_err("rejected").contains("301 of 300"));
+        // Published on another topic.
+        let (acc, _) = validate(JOBS_TOPIC, &progress(&worker, 1, now).encode(), now);
+        assert_eq!(acc, MessageAcceptance::Reject);
     }
 }

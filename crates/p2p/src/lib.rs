@@ -40,7 +40,7 @@ mod stats;
 pub use error::P2pError;
 pub use gossip::{
     Announcement, CAPACITY_TOPIC, CapacityAnnouncement, JOBS_TOPIC, JobAnnouncement,
-    MAX_GOSSIP_BYTES, unix_now,
+    MAX_GOSSIP_BYTES, PROGRESS_TOPIC, ProgressAnnouncement, unix_now,
 };
 pub use identity::load_or_create_identity;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::IdentTopic, identity::Keypair};

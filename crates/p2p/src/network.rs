@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     ContentSource, NetStats, P2pError,
-    gossip::{self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES},
+    gossip::{self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES, PROGRESS_TOPIC},
     protocol::{
         BLOB_PROTOCOL, BlobCodec, BlobRequest, CHECKPOINT_PROTOCOL, CheckpointCodec,
         CheckpointOpening, CheckpointRequest, Limits, Reply,
@@ -310,7 +310,7 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
                 gossip_config,
             )?;
             gossipsub.with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())?;
-            for topic in [JOBS_TOPIC, CAPACITY_TOPIC] {
+            for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC] {
                 gossipsub.subscribe(&gossipsub::IdentTopic::new(topic))?;
             }
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -354,7 +354,7 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
 /// deliveries earn a little; delivery-rate penalties stay off because announcements are rare.
 fn score_params() -> gossipsub::PeerScoreParams {
     let mut params = gossipsub::PeerScoreParams::default();
-    for topic in [JOBS_TOPIC, CAPACITY_TOPIC] {
+    for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC] {
         params.topics.insert(
             gossipsub::IdentTopic::new(topic).hash(),
             gossipsub::TopicScoreParams {

@@ -1,8 +1,10 @@
 //! `pedals devnet up|down|status|logs`: a local market that keeps running in the background.
 //! `up` starts anvil (a block a second) with every contract deployed, writes a keystore for a
-//! requester, a validator and each worker (one shared password file), and starts the workers
-//! (`pedals provider run`) and a validator (`pedals validator run`) on loopback; everything it
-//! starts, and every file it writes, is in one folder. `down` stops the processes recorded
+//! requester, a validator and each worker (one shared password file), and starts on loopback a
+//! data-seeding peer (`pedals data serve`, holding the example job's spec, dataset and model,
+//! and the address every other node joins through), the workers (`pedals provider run`) and a
+//! validator (`pedals validator run`); everything it starts, and every file it writes, is in
+//! one folder. `down` stops the processes recorded
 //! there, and nothing else.
 
 use std::{
@@ -85,8 +87,11 @@ struct State {
     /// A funded account no background process uses: for running a provider by hand.
     provider_keystore: PathBuf,
     worker_keystores: Vec<PathBuf>,
-    /// Where the first worker listens: the address to bootstrap from.
+    /// Where the seeding peer listens: the address every node bootstraps from.
     bootstrap: String,
+    /// The CIDs the seeding peer serves (the example job's spec, dataset and model).
+    #[serde(default)]
+    seeded: Vec<String>,
     processes: Vec<Process>,
 }
 
@@ -325,12 +330,39 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             data.display().to_string(),
         ]
     };
-    let mut bootstrap = String::new();
+    // The seeding peer first: every other node joins the network through it.
+    let seed_dir = dir.join("seed");
+    let seeded = match seed(&seed_dir) {
+        Ok(cids) => cids,
+        Err(e) => {
+            stop(&processes);
+            return Err(e);
+        }
+    };
+    let seed_port = free_port()?;
+    let bootstrap = format!("/ip4/127.0.0.1/tcp/{seed_port}");
+    processes.push(spawn(
+        "seed",
+        &me,
+        &[
+            "data".into(),
+            "serve".into(),
+            "--data-dir".into(),
+            seed_dir.display().to_string(),
+            "--listen".into(),
+            bootstrap.clone(),
+        ],
+        &dir.join("seed.log"),
+    )?);
+    if let Err(e) = wait_listening(seed_port, &processes[processes.len() - 1]).await {
+        stop(&processes);
+        return Err(e.wrap_err(format!(
+            "the seeding peer did not start: see {}",
+            dir.join("seed.log").display()
+        )));
+    }
     for (i, ks) in worker_keystores.iter().enumerate() {
         let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port()?);
-        if i == 0 {
-            bootstrap = listen.clone();
-        }
         let mut a = vec!["provider".into(), "run".into()];
         a.extend(common(ks, &dir.join(format!("worker-{i}"))));
         a.extend([
@@ -340,10 +372,9 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             listen,
             "--metrics-addr".into(),
             format!("127.0.0.1:{}", free_port()?),
+            "--bootstrap".into(),
+            bootstrap.clone(),
         ]);
-        if i > 0 {
-            a.extend(["--bootstrap".into(), bootstrap.clone()]);
-        }
         processes.push(spawn(
             &format!("worker-{i}"),
             &me,
@@ -351,7 +382,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             &dir.join(format!("worker-{i}.log")),
         )?);
     }
-    if !args.no_validator && !bootstrap.is_empty() {
+    if !args.no_validator {
         let mut a = vec!["validator".into(), "run".into()];
         a.extend(common(&validator_keystore, &dir.join("validator")));
         a.extend([
@@ -374,6 +405,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         provider_keystore,
         worker_keystores,
         bootstrap,
+        seeded,
         processes,
     };
     std::fs::write(state_path(&dir), serde_json::to_string_pretty(&state)?)?;
@@ -384,11 +416,67 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         for p in &state.processes {
             println!("  {:<10} pid {:<7} log {}", p.name, p.pid, p.log.display());
         }
+        if !state.seeded.is_empty() {
+            println!(
+                "  the seed serves examples/mnist-job.toml's spec, dataset and model ({} files)",
+                state.seeded.len()
+            );
+        }
         println!();
         println!("use it as the requester: eval \"$(pedals devnet env)\"");
         println!("  (or --role provider, --role validator); stop it with: pedals devnet down");
     }
     Ok(())
+}
+
+/// The example job file, in this source tree (absent from an installed binary's machine).
+fn example_job() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mnist-job.toml")
+}
+
+/// Fills the seeding peer's store with the example job's spec, dataset and model, so that a
+/// job posted from examples/mnist-job.toml can be fetched from the seed as well as from its
+/// requester; returns their CIDs (none when the example or its dataset is not on this
+/// machine: the seed then only helps nodes find each other).
+fn seed(dir: &Path) -> eyre::Result<Vec<String>> {
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let store = pedals_store::Store::open(dir)
+        .wrap_err_with(|| format!("cannot open the seed's store in {}", dir.display()))?;
+    let path = example_job();
+    let prepared = match super::job::JobFile::read(&path).and_then(|(f, d)| f.prepare(&d)) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(target: "pedals::devnet", error = %e, "the seed serves no example files");
+            return Ok(Vec::new());
+        }
+    };
+    let files = &prepared.files;
+    [
+        files.spec.to_canonical_bytes(),
+        files.dataset.clone(),
+        files.model.clone(),
+    ]
+    .iter()
+    .map(|bytes| Ok(store.put_blob(bytes)?.to_string()))
+    .collect()
+}
+
+/// Waits until `port` on loopback accepts connections, while `process` runs (10 s at most).
+async fn wait_listening(port: u16, process: &Process) -> eyre::Result<()> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        eyre::ensure!(
+            alive(process) && Instant::now() < until,
+            "nothing listens on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Which account `devnet env` sets up.
@@ -420,6 +508,14 @@ pub(crate) fn env(dir: &DirArgs, role: Role) -> eyre::Result<()> {
     );
     if !state.bootstrap.is_empty() {
         println!("export PEDALS_BOOTSTRAP={}", state.bootstrap);
+    }
+    if let Role::Requester = role {
+        // The requester's files and node identity stay with the devnet, not in the user's
+        // own requester folder.
+        println!(
+            "export PEDALS_REQUESTER_DIR={}",
+            dir.join("requester").display()
+        );
     }
     Ok(())
 }

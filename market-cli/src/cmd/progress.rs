@@ -1,0 +1,260 @@
+//! Live progress of one job, for `pedals job watch` and the demo: a bar on a terminal (steps
+//! trained, from the worker's signed progress announcements, then the challenge window), one
+//! line per change otherwise, or one JSON object per change with `--json`.
+
+use std::io::IsTerminal;
+
+use alloy::primitives::Address;
+use indicatif::{ProgressBar, ProgressStyle};
+use pedals_chain::JobStatus;
+use pedals_p2p::{Announcement, NetEvent, Network};
+use serde_json::{Value, json};
+
+/// Hears the worker's progress announcements for one job over gossip.
+pub(crate) struct ProgressFeed {
+    network: Network,
+    chain_id: u64,
+    market: Address,
+    job_id: u64,
+    /// The furthest report heard, by worker: (steps done, steps).
+    best: Vec<(Address, u64, u64)>,
+}
+
+impl ProgressFeed {
+    pub(crate) fn new(network: Network, chain_id: u64, market: Address, job_id: u64) -> Self {
+        Self {
+            network,
+            chain_id,
+            market,
+            job_id,
+            best: Vec::new(),
+        }
+    }
+
+    /// The furthest progress `worker` (the job's worker on-chain) has reported so far. Gossip
+    /// has already checked that each report is signed by the account it names; reports for
+    /// other jobs, chains or markets, or by anyone but `worker`, are ignored.
+    pub(crate) fn poll(&mut self, worker: Address) -> Option<(u64, u64)> {
+        while let Ok(NetEvent::Announced {
+            announcement: Announcement::Progress(p),
+            ..
+        }) = self.network.events.try_recv()
+        {
+            if p.chain_id != self.chain_id || p.market != self.market || p.job_id != self.job_id {
+                continue;
+            }
+            match self.best.iter_mut().find(|(w, _, _)| *w == p.worker) {
+                Some(entry) if entry.1 < p.steps_done => {
+                    *entry = (p.worker, p.steps_done, p.steps);
+                }
+                Some(_) => {}
+                None => self.best.push((p.worker, p.steps_done, p.steps)),
+            }
+        }
+        self.best
+            .iter()
+            .find(|(w, _, _)| *w == worker)
+            .map(|&(_, done, steps)| (done, steps))
+    }
+
+    /// Whether any peer is connected (else no report can arrive).
+    pub(crate) async fn connected(&self) -> bool {
+        self.network
+            .client
+            .peers()
+            .await
+            .is_ok_and(|p| !p.is_empty())
+    }
+}
+
+/// What is known about the job at one moment.
+pub(crate) struct Snapshot {
+    pub(crate) status: JobStatus,
+    pub(crate) worker: Address,
+    /// Training progress heard from the worker: (steps done, steps).
+    pub(crate) progress: Option<(u64, u64)>,
+    /// Seconds left to claim it (while posted).
+    pub(crate) claim_left: u64,
+    /// The challenge window: (seconds left, its length), while submitted.
+    pub(crate) window: Option<(u64, u64)>,
+    /// The dispute, while disputed: a sentence and its JSON.
+    pub(crate) dispute: Option<(String, Value)>,
+    /// Whether progress can be heard at all (the watcher is on the network).
+    pub(crate) listening: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Bars,
+    Lines,
+    Json,
+}
+
+/// Renders snapshots of one job.
+pub(crate) struct JobView {
+    id: u64,
+    output: Output,
+    bar: Option<(String, ProgressBar)>,
+    last_key: String,
+}
+
+impl JobView {
+    /// A view printing JSON lines with `json`, else bars when both stdout and stderr are
+    /// terminals, else plain lines.
+    pub(crate) fn new(id: u64, json: bool) -> Self {
+        let output = if json {
+            Output::Json
+        } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+            Output::Bars
+        } else {
+            Output::Lines
+        };
+        Self {
+            id,
+            output,
+            bar: None,
+            last_key: String::new(),
+        }
+    }
+
+    /// Shows `s`: on a terminal it moves the bar; otherwise it prints a line or a JSON object
+    /// when something worth a line changed (a state, a tenth of the steps, ten seconds of the
+    /// window).
+    pub(crate) fn show(&mut self, s: &Snapshot) {
+        let id = self.id;
+        let mut event = json!({ "jobId": id, "status": s.status.to_string() });
+        let (key, line) = match s.status {
+            JobStatus::Posted => (
+                "posted".to_string(),
+                format!(
+                    "posted; waiting for a worker to claim it ({} s left)",
+                    s.claim_left
+                ),
+            ),
+            JobStatus::Claimed => match s.progress {
+                Some((done, steps)) => (
+                    format!("training {}", done * 10 / steps.max(1)),
+                    format!("training: {done}/{steps} steps (worker {})", s.worker),
+                ),
+                None => (
+                    "claimed".to_string(),
+                    if s.listening {
+                        format!("claimed by {}; training", s.worker)
+                    } else {
+                        format!(
+                            "claimed by {}; training (pass --bootstrap to see its progress)",
+                            s.worker
+                        )
+                    },
+                ),
+            },
+            JobStatus::Submitted => {
+                let (left, _) = s.window.unwrap_or_default();
+                event["windowEndsIn"] = json!(left);
+                (
+                    format!("submitted {}", left / 10),
+                    format!("submitted; challenge window ends in {left} s"),
+                )
+            }
+            JobStatus::Disputed => {
+                let (text, value) = s.dispute.clone().unwrap_or_default();
+                event["dispute"] = value;
+                (text.clone(), format!("disputed: {text}"))
+            }
+            other => (other.to_string(), other.to_string()),
+        };
+        if let Some((done, steps)) = s.progress {
+            event["progress"] = json!({ "stepsDone": done, "steps": steps });
+        }
+        match self.output {
+            Output::Json | Output::Lines => {
+                if key != self.last_key {
+                    if self.output == Output::Json {
+                        println!("{event}");
+                    } else {
+                        println!("job {id}: {line}");
+                    }
+                    self.last_key = key;
+                }
+            }
+            Output::Bars => self.draw(s, &line),
+        }
+    }
+
+    fn draw(&mut self, s: &Snapshot, line: &str) {
+        // One bar per stage; a new stage closes the last bar with its final line.
+        let (stage, length, position) = match (s.status, s.progress, s.window) {
+            (JobStatus::Claimed, Some((done, steps)), _) => ("train", Some(steps), done),
+            (JobStatus::Submitted, _, Some((left, window))) => {
+                ("window", Some(window), window.saturating_sub(left))
+            }
+            (status, _, _) => (status_stage(status), None, 0),
+        };
+        if self.bar.as_ref().is_none_or(|(name, _)| name != stage) {
+            self.close();
+            let bar = match length {
+                Some(len) => {
+                    let unit = if stage == "train" { "steps" } else { "s" };
+                    let prefix = if stage == "train" {
+                        "training"
+                    } else {
+                        "challenge window"
+                    };
+                    let bar = ProgressBar::new(len);
+                    bar.set_style(
+                        ProgressStyle::with_template(&format!(
+                            "job {{prefix}} [{{bar:32.cyan/blue}}] {{pos}}/{{len}} {unit}  {{elapsed_precise}}"
+                        ))
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(format!("{}: {prefix}", self.id));
+                    bar
+                }
+                None => {
+                    let bar = ProgressBar::new_spinner();
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} job {msg}")
+                            .expect("a valid template"),
+                    );
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                }
+            };
+            self.bar = Some((stage.to_string(), bar));
+        }
+        if let Some((_, bar)) = &self.bar {
+            if length.is_some() {
+                bar.set_position(position);
+            } else {
+                bar.set_message(format!("{}: {line}", self.id));
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish();
+        }
+    }
+
+    /// Ends the view with the job's final state.
+    pub(crate) fn finish(&mut self, s: &Snapshot) {
+        if self.output == Output::Bars {
+            self.close();
+            println!("job {}: {}", self.id, s.status);
+        } else {
+            self.show(s);
+        }
+    }
+}
+
+fn status_stage(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Posted => "posted",
+        JobStatus::Claimed => "claimed",
+        JobStatus::Submitted => "submitted",
+        JobStatus::Disputed => "disputed",
+        _ => "done",
+    }
+}
