@@ -48,7 +48,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with_writer(std::io::stderr)
+        // Through the progress bars, so that a log line does not tear a bar.
+        .with_writer(cmd::progress::LogWriter::default)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command.run().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{U256, utils::format_ether},
+    primitives::U256,
     providers::{Provider, ProviderBuilder},
 };
 use clap::{Args, Subcommand};
@@ -20,6 +20,8 @@ use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig};
 use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, Worker, WorkerConfig};
 use pedals_p2p::NetConfig;
 use pedals_store::{Action, JobPhase, Store};
+
+use super::progress::{JobView, ProgressFeed, Snapshot};
 use serde_json::json;
 
 /// Devnet commands.
@@ -156,6 +158,15 @@ pub(crate) fn demo_job() -> eyre::Result<(JobSpec, Vec<u8>, Vec<u8>, Dataset)> {
 
 pub(crate) const DEMO_STEPS: u64 = 300;
 
+/// Stops a task when dropped (the demo's worker, on any way out of the demo).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Anvil with every contract deployed, mining a block every second as an L2 sequencer would,
 /// so chain time moves on its own and a challenge window ends without anyone poking the chain.
 pub(crate) async fn start_devnet(port: Option<u16>) -> eyre::Result<Devnet> {
@@ -198,12 +209,13 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         requester_store,
         Some(requester_net.client.clone()),
     );
+    let requester_addrs = requester_net.client.listen_addrs().await?;
     let data_dir = tempfile::tempdir().wrap_err("could not create the worker's data directory")?;
     let store = Arc::new(Store::open(data_dir.path())?);
     let worker_net = pedals_p2p::start(
         pedals_p2p::Keypair::generate_ed25519(),
         NetConfig {
-            bootstrap: requester_net.client.listen_addrs().await?,
+            bootstrap: requester_addrs,
             ..NetConfig::default()
         },
         Arc::new(StoreSource::new(store.clone(), 1)),
@@ -219,7 +231,10 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
             .context("anvil has fewer dev accounts than the demo needs")?,
         store.clone(),
         deployment.clone(),
-        WorkerConfig::default(),
+        WorkerConfig {
+            progress_every: std::time::Duration::from_millis(200),
+            ..WorkerConfig::default()
+        },
     )
     .await?
     .with_network(worker_net.client.clone());
@@ -260,19 +275,46 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         );
         println!(
             "job {job_id} posted: MLP 784-64-10 on 8000 MNIST digits, {DEMO_STEPS} exact-mode steps, {} ETH (tx {})",
-            format_ether(payment),
+            super::eth(payment),
             posted.hash
         );
     }
 
-    // The worker runs until the job is paid out.
+    // The worker runs until the job is paid out. On a terminal the requester's view of it is
+    // drawn: training progress as the worker reports it over gossip (signed, checked against
+    // the job's worker on-chain), then the challenge window.
+    let mut feed = ProgressFeed::new(requester_net, devnet.chain_id(), deployment.job_market, id);
+    let mut view = JobView::new(id, args.json);
+    let bars = view.draws_bars();
     let mut last = String::new();
     let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    // The worker works in a task of its own, as its daemon would, while this loop watches.
+    let worker = Arc::new(worker);
+    let working = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = worker.tick().await {
+                    return e;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let _stop_working = AbortOnDrop(working.abort_handle());
     let trained_at = loop {
-        worker.tick().await?;
+        if working.is_finished() {
+            return Err(eyre::Report::new(working.await?).wrap_err("the worker stopped"));
+        }
         let phase = store.job(id)?.map(|r| r.phase);
         let shown = phase.as_ref().map(ToString::to_string).unwrap_or_default();
-        if shown != last && !args.json {
+        if bars {
+            let job = market.job(job_id).await?;
+            let now = pedals_chain::chain_time(market.provider()).await?;
+            let mut snapshot = Snapshot::of(&job, now, true);
+            snapshot.progress = feed.poll(job.worker);
+            view.show(&snapshot);
+        } else if shown != last && !args.json {
             println!(
                 "  worker: {shown}  ({:.1} s)",
                 started.elapsed().as_secs_f64()
@@ -280,7 +322,14 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
             last = shown;
         }
         match phase {
-            Some(JobPhase::Finalized) => break started.elapsed(),
+            Some(JobPhase::Finalized) => {
+                if bars {
+                    let job = market.job(job_id).await?;
+                    view.finish(&Snapshot::of(&job, 0, true));
+                }
+                working.abort();
+                break started.elapsed();
+            }
             Some(JobPhase::Abandoned { reason }) => {
                 eyre::bail!("the worker gave the job up: {reason}")
             }
@@ -306,7 +355,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         "the result does not match what the worker committed on-chain"
     );
     let accuracy = result.accuracy(&test)?;
-    let served = requester_net.client.stats().snapshot();
+    let served = feed.client().stats().snapshot();
     let worker_served = worker_net.client.stats().snapshot();
 
     let mut txs = Vec::new();
@@ -402,10 +451,10 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         );
         println!(
             "worker paid {} ETH (payment {} minus protocol fee {}), {} ETH of gas; balances checked to the wei",
-            format_ether(payout),
-            format_ether(payment),
-            format_ether(fee),
-            format_ether(worker_gas)
+            super::eth(payout),
+            super::eth(payment),
+            super::eth(fee),
+            super::eth(worker_gas)
         );
         println!("done in {:.1} s; anvil stopped", elapsed.as_secs_f64());
     }

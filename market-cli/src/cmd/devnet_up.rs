@@ -178,6 +178,11 @@ fn stop(processes: &[Process]) {
             .args(["-KILL", &p.pid.to_string()])
             .status();
     }
+    // SIGKILL is not instant either: return once every process is gone.
+    let until = Instant::now() + Duration::from_secs(5);
+    while processes.iter().any(alive) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The dev accounts' keys, read from anvil's log.

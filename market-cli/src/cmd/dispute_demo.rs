@@ -11,7 +11,7 @@
 use std::{sync::Arc, time::Instant};
 
 use alloy::{
-    primitives::{U256, utils::format_ether},
+    primitives::U256,
     providers::{Provider, ProviderBuilder},
 };
 use eyre::{Context, ContextCompat};
@@ -148,7 +148,7 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
     say(format!(
         "job {job_id} posted: MLP 784-64-10 on 8000 MNIST digits, {DEMO_STEPS} steps, {} ETH; \
          the worker will lie about steps {FIRST_LIE}..{DEMO_STEPS}",
-        format_ether(payment)
+        super::eth(payment)
     ));
 
     let deadline = Instant::now() + std::time::Duration::from_secs(600);
@@ -221,11 +221,11 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         );
         println!(
             "worker: collateral {} ETH seized; validator: bond {} + reward {} ETH; requester: payment {} + {} ETH of the collateral back; checked to the wei",
-            format_ether(collateral),
-            format_ether(bond),
-            format_ether(reward),
-            format_ether(payment),
-            format_ether(collateral - reward)
+            super::eth(collateral),
+            super::eth(bond),
+            super::eth(reward),
+            super::eth(payment),
+            super::eth(collateral - reward)
         );
         println!("done in {:.1} s; anvil stopped", elapsed.as_secs_f64());
     }

@@ -44,10 +44,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{
-        U256,
-        utils::{format_ether, parse_ether},
-    },
+    primitives::{U256, utils::parse_ether},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
@@ -88,11 +85,13 @@ pub(crate) enum JobCommand {
     ///
     /// Example: pedals job status 7
     Status(Box<StatusArgs>),
-    /// Follow a job until it ends: every change of its state on-chain, the challenge
-    /// window's countdown and a dispute's moves, one line each (or one JSON object per line
-    /// with --json); returns when the job is finalized, cancelled, expired or resolved.
+    /// Follow a job until it ends. On a terminal: a bar of the steps trained (from the
+    /// worker's signed progress reports, heard on the network joined through --bootstrap),
+    /// then of the challenge window, and a dispute's moves; otherwise one line per change (or
+    /// one JSON object per line with --json). Returns when the job is finalized, cancelled,
+    /// expired or resolved.
     ///
-    /// Example: pedals job watch 1
+    /// Example: eval "$(pedals devnet env)"; pedals job watch 1
     Watch(Box<WatchArgs>),
     /// Download a job's result by its CID, check it against the worker's on-chain
     /// commitment, save it, and score it on the held-out samples.
@@ -611,7 +610,7 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
         println!(
             "job {id} posted: {} steps, {} ETH escrowed (tx {})",
             spec.train.steps,
-            format_ether(prepared.terms.payment),
+            super::eth(prepared.terms.payment),
             outcome.hash
         );
         for addr in &addrs {
@@ -717,21 +716,25 @@ async fn watch(args: WatchArgs) -> eyre::Result<()> {
     loop {
         if last_read.is_none_or(|t| t.elapsed() >= poll) {
             let job = market.job(id).await?;
-            let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+            let now = pedals_chain::chain_time(market.provider()).await?;
+            let listening = match &feed {
+                Some(f) => f.connected().await,
+                None => false,
+            };
+            let mut s = Snapshot::of(&job, now, listening);
             eyre::ensure!(
-                status != JobStatus::None,
+                s.status != JobStatus::None,
                 "there is no job {}: `pedals job list` shows the jobs",
                 args.id
             );
-            let now = pedals_chain::chain_time(market.provider()).await?;
-            let dispute = if status == JobStatus::Disputed {
+            if s.status == JobStatus::Disputed {
                 let game = market.game_of(id).await?;
                 let mover = if game.worker_to_move {
                     "worker"
                 } else {
                     "challenger"
                 };
-                Some((
+                s.dispute = Some((
                     format!(
                         "{:?}, {mover} to move, {} s left on its clock",
                         game.phase, game.remaining
@@ -741,28 +744,9 @@ async fn watch(args: WatchArgs) -> eyre::Result<()> {
                         "toMove": mover,
                         "secondsLeft": game.remaining,
                     }),
-                ))
-            } else {
-                None
-            };
-            let listening = match &feed {
-                Some(f) => f.connected().await,
-                None => false,
-            };
-            snapshot = Some(Snapshot {
-                status,
-                worker: job.worker,
-                progress: None,
-                claim_left: job.claimDeadline.to::<u64>().saturating_sub(now),
-                window: (status == JobStatus::Submitted).then(|| {
-                    (
-                        job.windowEnd.to::<u64>().saturating_sub(now),
-                        u64::from(job.challengeWindow),
-                    )
-                }),
-                dispute,
-                listening,
-            });
+                ));
+            }
+            snapshot = Some(s);
             last_read = Some(std::time::Instant::now());
         }
         let s = snapshot.as_mut().context("read above")?;
@@ -838,7 +822,7 @@ async fn list(args: ListArgs) -> eyre::Result<()> {
         return Ok(());
     }
     println!(
-        "{:>6}  {:<10}  {:>22}  {:>8}  worker",
+        "{:>6}  {:<10}  {:>12}  {:>8}  worker",
         "job", "status", "ETH", "steps"
     );
     for j in &jobs {
@@ -847,13 +831,18 @@ async fn list(args: ListArgs) -> eyre::Result<()> {
             .unwrap_or("0")
             .parse()
             .unwrap_or_default();
+        let worker = match j["worker"].as_str() {
+            Some(w) if w.parse::<alloy::primitives::Address>().ok() != Some(Default::default()) => {
+                w
+            }
+            _ => "-",
+        };
         println!(
-            "{:>6}  {:<10}  {:>22}  {:>8}  {}",
+            "{:>6}  {:<10}  {:>12}  {:>8}  {worker}",
             j["jobId"].as_u64().unwrap_or_default(),
             j["status"].as_str().unwrap_or_default(),
-            format_ether(payment),
+            super::eth(payment),
             j["steps"].as_u64().unwrap_or_default(),
-            j["worker"].as_str().unwrap_or_default()
         );
     }
     Ok(())
@@ -893,7 +882,7 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
     };
     let doc = json!({
         "jobId": args.id,
-        "status": format!("{status:?}"),
+        "status": status.to_string(),
         "dispute": dispute,
         "requester": job.requester.to_string(),
         "worker": job.worker.to_string(),
@@ -909,24 +898,33 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
         println!("{}", serde_json::to_string(&doc)?);
         return Ok(());
     }
-    println!("job {}: {status:?}", args.id);
+    println!("job {}: {status}", args.id);
     println!(
         "  requester {}, {} ETH for {} steps",
         job.requester,
-        format_ether(U256::from(job.payment)),
+        super::eth(U256::from(job.payment)),
         job.steps
     );
     if !job.worker.is_zero() {
         println!(
             "  worker {}, {} ETH collateral",
             job.worker,
-            format_ether(U256::from(job.collateral))
+            super::eth(U256::from(job.collateral))
         );
     }
-    println!(
-        "  claim by {}, deliver by {} (Unix seconds)",
-        doc["claimDeadline"], doc["deliveryDeadline"]
-    );
+    let now = pedals_chain::chain_time(market.provider()).await?;
+    let until = |deadline: u64| match deadline.checked_sub(now) {
+        Some(left) => format!("in {}", human_secs(left)),
+        None => format!("{} ago", human_secs(now - deadline)),
+    };
+    match status {
+        JobStatus::Posted => println!("  claim deadline {}", until(job.claimDeadline.to::<u64>())),
+        JobStatus::Claimed => println!(
+            "  delivery deadline {}",
+            until(job.deliveryDeadline.to::<u64>())
+        ),
+        _ => {}
+    }
     if let Some(r) = &doc["result"].as_object() {
         println!(
             "  trace root {}",
@@ -934,7 +932,10 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
         );
         println!("  result {}", r["resultCid"].as_str().unwrap_or_default());
         if status == JobStatus::Submitted {
-            println!("  challenge window ends at {}", doc["windowEnd"]);
+            println!(
+                "  challenge window ends {}",
+                until(job.windowEnd.to::<u64>())
+            );
         }
     }
     if let Some(d) = doc["dispute"].as_object() {
@@ -948,6 +949,15 @@ async fn status(args: StatusArgs) -> eyre::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A duration for people: `42 s`, `9 min 58 s`, `2 h 5 min`.
+fn human_secs(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
 }
 
 async fn result(args: ResultArgs) -> eyre::Result<()> {
@@ -1037,7 +1047,7 @@ async fn cancel(args: CancelArgs) -> eyre::Result<()> {
         "job {} cancelled (tx {}); {} ETH credited back",
         args.id,
         outcome.hash,
-        format_ether(U256::from(job.payment))
+        super::eth(U256::from(job.payment))
     );
     // The market pays by pull: take the credit out now.
     let credit = market.credit_of(market.sender()).await?;
@@ -1046,7 +1056,7 @@ async fn cancel(args: CancelArgs) -> eyre::Result<()> {
     )?;
     println!(
         "  withdrew {} ETH to {} (tx {})",
-        format_ether(credit),
+        super::eth(credit),
         market.sender(),
         withdrawn.hash
     );

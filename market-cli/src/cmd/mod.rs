@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod config;
 mod data;
 mod devnet;
 mod devnet_up;
@@ -7,7 +8,7 @@ mod devnet_up;
 mod dispute_demo;
 mod job;
 mod net;
-mod progress;
+pub(crate) mod progress;
 mod provider;
 mod secret;
 mod stake;
@@ -61,5 +62,36 @@ impl Command {
                 Ok(())
             }
         }
+    }
+}
+
+/// An amount of wei in ETH for people: `0.1`, `9999.8999402855` (every digit that is not a
+/// trailing zero; scripts get exact wei from `--json`).
+pub(crate) fn eth(wei: alloy::primitives::U256) -> String {
+    let text = alloy::primitives::utils::format_ether(wei);
+    match text.split_once('.') {
+        Some((whole, frac)) => match frac.trim_end_matches('0') {
+            "" => whole.to_string(),
+            frac => format!("{whole}.{frac}"),
+        },
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::U256;
+
+    #[test]
+    fn eth_keeps_every_significant_digit_and_no_trailing_zero() {
+        let wei = |s: &str| U256::from_str_radix(s, 10).expect("number");
+        assert_eq!(super::eth(wei("0")), "0");
+        assert_eq!(super::eth(wei("100000000000000000")), "0.1");
+        assert_eq!(super::eth(wei("2000000000000000000")), "2");
+        assert_eq!(super::eth(wei("1")), "0.000000000000000001");
+        assert_eq!(
+            super::eth(wei("9999899940285560007664")),
+            "9999.899940285560007664"
+        );
     }
 }

@@ -2,13 +2,45 @@
 //! trained, from the worker's signed progress announcements, then the challenge window), one
 //! line per change otherwise, or one JSON object per change with `--json`.
 
-use std::io::IsTerminal;
+use std::{
+    io::{IsTerminal, Write},
+    sync::LazyLock,
+};
 
 use alloy::primitives::Address;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pedals_chain::JobStatus;
 use pedals_p2p::{Announcement, NetEvent, Network};
 use serde_json::{Value, json};
+
+/// Every bar this process draws: log lines are written through it, so a bar is lifted out of
+/// the way of a log line and redrawn under it.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
+
+/// The log writer: one formatted event, written to stderr when dropped, above any bar.
+#[derive(Debug, Default)]
+pub(crate) struct LogWriter(Vec<u8>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            BARS.suspend(|| {
+                let _ = std::io::stderr().write_all(&self.0);
+            });
+        }
+    }
+}
 
 /// Hears the worker's progress announcements for one job over gossip.
 pub(crate) struct ProgressFeed {
@@ -57,6 +89,11 @@ impl ProgressFeed {
             .map(|&(_, done, steps)| (done, steps))
     }
 
+    /// The node's client (its transfer counters, its addresses).
+    pub(crate) fn client(&self) -> &pedals_p2p::Client {
+        &self.network.client
+    }
+
     /// Whether any peer is connected (else no report can arrive).
     pub(crate) async fn connected(&self) -> bool {
         self.network
@@ -81,6 +118,27 @@ pub(crate) struct Snapshot {
     pub(crate) dispute: Option<(String, Value)>,
     /// Whether progress can be heard at all (the watcher is on the network).
     pub(crate) listening: bool,
+}
+
+impl Snapshot {
+    /// The job as read from the chain at chain time `now`; no progress or dispute yet.
+    pub(crate) fn of(job: &pedals_chain::IJobMarket::Job, now: u64, listening: bool) -> Self {
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        Self {
+            status,
+            worker: job.worker,
+            progress: None,
+            claim_left: job.claimDeadline.to::<u64>().saturating_sub(now),
+            window: (status == JobStatus::Submitted).then(|| {
+                (
+                    job.windowEnd.to::<u64>().saturating_sub(now),
+                    u64::from(job.challengeWindow),
+                )
+            }),
+            dispute: None,
+            listening,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +173,11 @@ impl JobView {
             bar: None,
             last_key: String::new(),
         }
+    }
+
+    /// Whether it draws bars (a terminal, no `--json`).
+    pub(crate) fn draws_bars(&self) -> bool {
+        self.output == Output::Bars
     }
 
     /// Shows `s`: on a terminal it moves the bar; otherwise it prints a line or a JSON object
@@ -200,7 +263,7 @@ impl JobView {
                     } else {
                         "challenge window"
                     };
-                    let bar = ProgressBar::new(len);
+                    let bar = BARS.add(ProgressBar::new(len));
                     bar.set_style(
                         ProgressStyle::with_template(&format!(
                             "job {{prefix}} [{{bar:32.cyan/blue}}] {{pos}}/{{len}} {unit}  {{elapsed_precise}}"
@@ -212,7 +275,7 @@ impl JobView {
                     bar
                 }
                 None => {
-                    let bar = ProgressBar::new_spinner();
+                    let bar = BARS.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template("{spinner} job {msg}")
                             .expect("a valid template"),
@@ -235,6 +298,7 @@ impl JobView {
     fn close(&mut self) {
         if let Some((_, bar)) = self.bar.take() {
             bar.finish();
+            BARS.remove(&bar);
         }
     }
 

@@ -118,25 +118,10 @@ struct Settings {
     net: pedals_p2p::NetConfig,
 }
 
-fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
-    eyre::eyre!(
-        "no {what}: pass --{flag}, set {env}, or put {} in the config file",
-        flag.replace('-', "_")
-    )
-}
-
 impl RunArgs {
     /// Flags and environment over the file over the defaults.
     fn resolve(self) -> eyre::Result<Settings> {
-        let file = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .wrap_err_with(|| format!("cannot read the config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .wrap_err_with(|| format!("the config file {} is invalid", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = super::config::read(self.config.as_deref())?;
         let default_data_dir = || {
             dirs::data_dir()
                 .unwrap_or_else(std::env::temp_dir)
@@ -144,14 +129,12 @@ impl RunArgs {
                 .join("provider")
         };
         Ok(Settings {
-            rpc_url: self
-                .rpc_url
-                .or(file.rpc_url)
-                .ok_or_else(|| missing("RPC endpoint", "rpc-url", "PEDALS_RPC_URL"))?,
-            deployment: self
-                .deployment
-                .or(file.deployment)
-                .ok_or_else(|| missing("deployment file", "deployment", "PEDALS_DEPLOYMENT"))?,
+            rpc_url: self.rpc_url.or(file.rpc_url).ok_or_else(|| {
+                super::config::missing("RPC endpoint", "rpc-url", "PEDALS_RPC_URL")
+            })?,
+            deployment: self.deployment.or(file.deployment).ok_or_else(|| {
+                super::config::missing("deployment file", "deployment", "PEDALS_DEPLOYMENT")
+            })?,
             data_dir: self
                 .data_dir
                 .or(file.data_dir)
@@ -159,7 +142,7 @@ impl RunArgs {
             keystore: self
                 .keystore
                 .or(file.keystore)
-                .ok_or_else(|| missing("keystore", "keystore", "PEDALS_KEYSTORE"))?,
+                .ok_or_else(|| super::config::missing("keystore", "keystore", "PEDALS_KEYSTORE"))?,
             password_file: self.password_file.or(file.password_file),
             min_wei_per_step: self
                 .min_wei_per_step

@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::{
-        Address, U256,
-        utils::{format_ether, parse_ether},
-    },
+    primitives::{Address, U256, utils::parse_ether},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
@@ -115,19 +112,19 @@ async fn print_status(market: &Market, who: Address, json: bool) -> eyre::Result
         println!("account {who}");
         println!(
             "  stake {} ETH ({} free, {} locked as collateral)",
-            format_ether(U256::from(stake.staked)),
-            format_ether(free),
-            format_ether(U256::from(stake.locked))
+            super::eth(U256::from(stake.staked)),
+            super::eth(free),
+            super::eth(U256::from(stake.locked))
         );
         if stake.unbonding > 0 {
             println!(
                 "  unbonding {} ETH, withdrawable from {} (Unix seconds)",
-                format_ether(U256::from(stake.unbonding)),
+                super::eth(U256::from(stake.unbonding)),
                 stake.unbondsAt
             );
         }
-        println!("  market credit {} ETH", format_ether(credit));
-        println!("  balance {} ETH", format_ether(balance));
+        println!("  market credit {} ETH", super::eth(credit));
+        println!("  balance {} ETH", super::eth(balance));
     }
     Ok(())
 }
@@ -143,7 +140,7 @@ impl StakeCommand {
                 let wei = amount(&eth)?;
                 let market = connect(&account).await?;
                 let tx = market.stake(wei).await.wrap_err("staking failed")?;
-                println!("staked {} ETH (tx {})", format_ether(wei), tx.hash);
+                println!("staked {} ETH (tx {})", super::eth(wei), tx.hash);
                 Ok(())
             }
             Self::Unstake { account, eth } => {
@@ -156,7 +153,7 @@ impl StakeCommand {
                 let after = market.stake_of(market.sender()).await?;
                 println!(
                     "unbonding {} ETH, withdrawable from {} (Unix seconds) with `pedals provider withdraw` (tx {})",
-                    format_ether(wei),
+                    super::eth(wei),
                     after.unbondsAt,
                     tx.hash
                 );
@@ -180,7 +177,7 @@ impl StakeCommand {
                     })?;
                     println!(
                         "withdrew {} ETH of stake (tx {})",
-                        format_ether(U256::from(stake.unbonding)),
+                        super::eth(U256::from(stake.unbonding)),
                         tx.hash
                     );
                 }
@@ -191,7 +188,7 @@ impl StakeCommand {
                         .wrap_err("withdrawing the credit failed")?;
                     println!(
                         "withdrew {} ETH of market credit (tx {})",
-                        format_ether(credit),
+                        super::eth(credit),
                         tx.hash
                     );
                 }

@@ -1,8 +1,8 @@
 //! `pedals validator run`: the validator daemon in the foreground. It stakes if asked, then
 //! checks a secret sample of the steps of every submitted job, challenges a step that does not
-//! reproduce and plays the dispute game to the end. Settings come from flags or their
-//! `PEDALS_*` environment variables; the keystore's password from `--password-file`,
-//! `PEDALS_PASSWORD` or a prompt, never logged.
+//! reproduce and plays the dispute game to the end. Settings come from flags, their `PEDALS_*`
+//! environment variables or a TOML config file (`--config`); the keystore's password from
+//! `--password-file`, `PEDALS_PASSWORD` or a prompt, never logged.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -16,6 +16,7 @@ use eyre::Context;
 use pedals_chain::{Deployment, Market};
 use pedals_p2p::MemorySource;
 use pedals_verifier::{Verifier, VerifierConfig, serve_metrics};
+use serde::Deserialize;
 use tracing::info;
 
 /// Validator commands.
@@ -23,9 +24,7 @@ use tracing::info;
 pub(crate) enum ValidatorCommand {
     /// Run the validator daemon in the foreground until Ctrl-C or SIGTERM.
     ///
-    /// Example: pedals validator run --rpc-url http://127.0.0.1:8545 --deployment
-    /// contracts/deployments/31337.json --keystore ~/.local/share/pedals/keystores/v.json
-    /// --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW… --stake-wei 100000000000000000
+    /// Example: pedals validator run --config validator.toml --password-file ~/.pedals/pass
     Run(Box<RunArgs>),
     #[command(flatten)]
     Stake(super::stake::StakeCommand),
@@ -34,49 +33,127 @@ pub(crate) enum ValidatorCommand {
 /// Options of `pedals validator run`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "PEDALS_CONFIG")]
+    config: Option<PathBuf>,
     /// JSON-RPC endpoint of the chain.
     #[arg(long, env = "PEDALS_RPC_URL")]
-    rpc_url: Url,
+    rpc_url: Option<Url>,
     /// Deployment file written by the deploy script (contracts/deployments/<chain>.json).
     #[arg(long, env = "PEDALS_DEPLOYMENT")]
-    deployment: PathBuf,
+    deployment: Option<PathBuf>,
     /// Data directory (the node's network identity).
     #[arg(long, env = "PEDALS_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Encrypted keystore (Web3 secret storage) of the validator's account.
     #[arg(long, env = "PEDALS_KEYSTORE")]
-    keystore: PathBuf,
+    keystore: Option<PathBuf>,
     /// File holding the keystore's password (else `PEDALS_PASSWORD`, else a prompt).
     #[arg(long, env = "PEDALS_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
     /// Steps re-executed per job: a worker that falsified a fraction f of its steps escapes
-    /// with probability about (1 - f)^k.
-    #[arg(long, env = "PEDALS_SAMPLES_PER_JOB", default_value_t = 8)]
-    samples_per_job: usize,
+    /// with probability about (1 - f)^k [default: 8].
+    #[arg(long, env = "PEDALS_SAMPLES_PER_JOB")]
+    samples_per_job: Option<usize>,
     /// Keep at least this much stake, in wei (staking the difference at start); a challenge
     /// needs the market's minimum validator stake.
     #[arg(long, env = "PEDALS_STAKE_WEI")]
     stake_wei: Option<U256>,
-    /// Milliseconds between rounds.
-    #[arg(long, env = "PEDALS_POLL_MS", default_value_t = 1000)]
-    poll_ms: u64,
-    /// Address of the /metrics and /health endpoints.
-    #[arg(long, env = "PEDALS_METRICS_ADDR", default_value = "127.0.0.1:9465")]
-    metrics_addr: std::net::SocketAddr,
+    /// Milliseconds between rounds [default: 1000].
+    #[arg(long, env = "PEDALS_POLL_MS")]
+    poll_ms: Option<u64>,
+    /// Address of the /metrics and /health endpoints [default: 127.0.0.1:9465].
+    #[arg(long, env = "PEDALS_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     net: super::net::NetArgs,
+}
+
+/// The config file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<Url>,
+    deployment: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    keystore: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    samples_per_job: Option<usize>,
+    stake_wei: Option<U256>,
+    poll_ms: Option<u64>,
+    metrics_addr: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    listen: Vec<pedals_p2p::Multiaddr>,
+    #[serde(default)]
+    bootstrap: Vec<pedals_p2p::Multiaddr>,
+}
+
+/// Everything resolved.
+#[derive(Debug)]
+struct Settings {
+    rpc_url: Url,
+    deployment: PathBuf,
+    data_dir: PathBuf,
+    keystore: PathBuf,
+    password_file: Option<PathBuf>,
+    samples_per_job: usize,
+    stake_wei: Option<U256>,
+    poll: Duration,
+    metrics_addr: std::net::SocketAddr,
+    net: pedals_p2p::NetConfig,
+}
+
+impl RunArgs {
+    /// Flags and environment over the file over the defaults.
+    fn resolve(self) -> eyre::Result<Settings> {
+        use super::config::missing;
+        let file: FileConfig = super::config::read(self.config.as_deref())?;
+        Ok(Settings {
+            rpc_url: self
+                .rpc_url
+                .or(file.rpc_url)
+                .ok_or_else(|| missing("RPC endpoint", "rpc-url", "PEDALS_RPC_URL"))?,
+            deployment: self
+                .deployment
+                .or(file.deployment)
+                .ok_or_else(|| missing("deployment file", "deployment", "PEDALS_DEPLOYMENT"))?,
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| {
+                dirs::data_dir()
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("pedals")
+                    .join("validator")
+            }),
+            keystore: self
+                .keystore
+                .or(file.keystore)
+                .ok_or_else(|| missing("keystore", "keystore", "PEDALS_KEYSTORE"))?,
+            password_file: self.password_file.or(file.password_file),
+            samples_per_job: self
+                .samples_per_job
+                .or(file.samples_per_job)
+                .unwrap_or(8)
+                .max(1),
+            stake_wei: self.stake_wei.or(file.stake_wei),
+            poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
+            metrics_addr: self
+                .metrics_addr
+                .or(file.metrics_addr)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9465))),
+            net: self.net.config(&file.listen, &file.bootstrap),
+        })
+    }
 }
 
 impl ValidatorCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
-            Self::Run(args) => run(*args).await,
+            Self::Run(args) => run((*args).resolve()?).await,
             Self::Stake(cmd) => cmd.run().await,
         }
     }
 }
 
-async fn run(args: RunArgs) -> eyre::Result<()> {
+async fn run(args: Settings) -> eyre::Result<()> {
     let signer = super::secret::open_keystore(&args.keystore, args.password_file.as_deref())?;
     let deployment = Deployment::load(&args.deployment)?;
     let provider = ProviderBuilder::new()
@@ -91,26 +168,17 @@ async fn run(args: RunArgs) -> eyre::Result<()> {
         "the RPC endpoint is on chain {chain_id} but the deployment file is for chain {}",
         deployment.chain_id
     );
-    let data_dir = args.data_dir.unwrap_or_else(|| {
-        dirs::data_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("pedals")
-            .join("validator")
-    });
+    let data_dir = args.data_dir;
     std::fs::create_dir_all(&data_dir)
         .wrap_err_with(|| format!("cannot create {}", data_dir.display()))?;
-    let network = super::net::start_node(
-        &data_dir,
-        args.net.config(&[], &[]),
-        Arc::new(MemorySource::default()),
-    )
-    .await?;
+    let network =
+        super::net::start_node(&data_dir, args.net, Arc::new(MemorySource::default())).await?;
     let market = Market::over(provider, signer, deployment);
     let validator = Verifier::new(
         market.clone(),
         network.client.clone(),
         VerifierConfig {
-            samples_per_job: args.samples_per_job.max(1),
+            samples_per_job: args.samples_per_job,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
     );
@@ -140,14 +208,55 @@ async fn run(args: RunArgs) -> eyre::Result<()> {
         })?;
     info!(target: "pedals::validator", %metrics_addr, "metrics endpoint up");
     validator
-        .run(
-            Duration::from_millis(args.poll_ms),
-            super::provider::shutdown_signal(),
-        )
+        .run(args.poll, super::provider::shutdown_signal())
         .await;
     let _ = stop_metrics.send(());
     let _ = metrics_task.await;
     network.client.shutdown().await;
     info!(target: "pedals::validator", "validator stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guides_config_file_parses_and_flags_win_over_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("validator.toml");
+        std::fs::write(
+            &path,
+            r#"
+rpc_url = "http://127.0.0.1:8545"
+deployment = "/d/deployment.json"
+keystore = "/d/keystores/validator.json"
+password_file = "/d/password"
+samples_per_job = 8
+stake_wei = "100000000000000000"
+bootstrap = ["/ip4/127.0.0.1/tcp/4001"]
+metrics_addr = "127.0.0.1:9465"
+"#,
+        )
+        .expect("write");
+        let args = RunArgs {
+            config: Some(path),
+            rpc_url: None,
+            deployment: None,
+            data_dir: None,
+            keystore: None,
+            password_file: None,
+            samples_per_job: Some(3),
+            stake_wei: None,
+            poll_ms: None,
+            metrics_addr: None,
+            net: super::super::net::NetArgs::default(),
+        };
+        let s = args.resolve().expect("resolves");
+        assert_eq!(s.samples_per_job, 3, "the flag wins");
+        assert_eq!(s.stake_wei, Some(U256::from(100_000_000_000_000_000u64)));
+        assert_eq!(s.keystore, PathBuf::from("/d/keystores/validator.json"));
+        assert_eq!(s.net.bootstrap.len(), 1);
+        assert_eq!(s.poll, Duration::from_millis(1000), "the default");
+    }
 }

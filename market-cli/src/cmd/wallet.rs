@@ -233,10 +233,7 @@ impl WalletCommand {
                         json!({ "name": args.at.name, "address": address, "balanceWei": balance.to_string() })
                     );
                 } else {
-                    println!(
-                        "{address}  {} ETH",
-                        alloy::primitives::utils::format_ether(balance)
-                    );
+                    println!("{address}  {} ETH", super::eth(balance));
                 }
                 Ok(())
             }

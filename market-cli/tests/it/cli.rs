@@ -90,7 +90,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
 
     let out = run(&["job", "status", "2", "--json"], &deployment, &rpc);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(doc["status"], "Posted");
+    assert_eq!(doc["status"], "posted");
     assert_eq!(doc["dispute"], Value::Null);
 
     // Claimed, submitted and challenged at step 4: the status shows the game.
@@ -128,6 +128,52 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         )
         .await
         .expect("submit");
+    // The output people and scripts read, pinned (cancelled, submitted, the worker's stake).
+    crate::keystore(dir.path(), &devnet.signer(2).expect("key"), "worker.json");
+    let keystore = dir.path().join("worker.json");
+    let provider = |json: bool| {
+        let mut args = vec![
+            "provider",
+            "status",
+            "--keystore",
+            keystore.to_str().expect("utf8"),
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = pedals()
+            .args(&args)
+            .env("PEDALS_RPC_URL", &rpc)
+            .env("PEDALS_DEPLOYMENT", &deployment)
+            .env("PEDALS_PASSWORD", "correct horse")
+            .env("PEDALS_LOG", "error")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let stdout = |args: &[&str]| {
+        let out = run(args, &deployment, &rpc);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    crate::snapshots::redacted(|| {
+        insta::assert_snapshot!("job_list", stdout(&["job", "list"]));
+        insta::assert_snapshot!("job_list_json", stdout(&["job", "list", "--json"]));
+        insta::assert_snapshot!("job_status", stdout(&["job", "status", "2"]));
+        insta::assert_snapshot!("job_status_json", stdout(&["job", "status", "2", "--json"]));
+        insta::assert_snapshot!("provider_status", provider(false));
+        insta::assert_snapshot!("provider_status_json", provider(true));
+    });
+
     validator
         .stake(U256::from(params.minValidatorStake))
         .await
@@ -146,7 +192,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         .expect("challenge");
     let out = run(&["job", "status", "2", "--json"], &deployment, &rpc);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(doc["status"], "Disputed");
+    assert_eq!(doc["status"], "disputed");
     assert_eq!(doc["dispute"]["step"], 4);
     assert_eq!(doc["dispute"]["toMove"], "worker");
     assert_eq!(doc["dispute"]["phase"], "Commit");

@@ -205,7 +205,7 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
             .output()
             .expect("runs"),
     );
-    assert_eq!(status["status"], "Finalized");
+    assert_eq!(status["status"], "finalized");
     assert_eq!(status["worker"], provider_key.address().to_string());
 
     // The result comes from the provider's node; the requester scores it on its held-out

@@ -5,6 +5,7 @@ mod data;
 mod devnet;
 mod job;
 mod provider;
+mod snapshots;
 mod validator;
 mod wallet;
 

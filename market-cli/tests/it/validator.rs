@@ -131,16 +131,17 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
 
     let port = free_port();
     let min_stake = U256::from(params.minValidatorStake).to_string();
+    // Some settings from a config file: the 5 steps checked below prove it was read.
+    let config = dir.path().join("validator.toml");
+    std::fs::write(&config, "poll_ms = 200\nsamples_per_job = 5\n").expect("config");
     let mut validator = daemon(
         dir.path(),
         &devnet,
         &[
             "validator",
             "run",
-            "--poll-ms",
-            "200",
-            "--samples-per-job",
-            "5",
+            "--config",
+            config.to_str().expect("utf8"),
             "--stake-wei",
             &min_stake,
             "--bootstrap",

@@ -1,0 +1,25 @@
+//! Daemon config files: TOML with the same settings as the flags (snake_case keys); a flag or
+//! its environment variable wins over the file, the file over the default.
+
+use std::path::Path;
+
+use eyre::Context;
+use serde::de::DeserializeOwned;
+
+/// The config file at `path` (every setting unset without one); unknown keys are an error.
+pub(crate) fn read<T: DeserializeOwned + Default>(path: Option<&Path>) -> eyre::Result<T> {
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).wrap_err_with(|| format!("the config file {} is invalid", path.display()))
+}
+
+/// The error for a required setting given nowhere.
+pub(crate) fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
+    eyre::eyre!(
+        "no {what}: pass --{flag}, set {env}, or put {} in the config file",
+        flag.replace('-', "_")
+    )
+}
