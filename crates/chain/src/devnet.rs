@@ -97,11 +97,56 @@ impl Devnet {
 
 /// Runs `forge script script/Deploy.s.sol` against `rpc_url` from `deployer` and returns the
 /// deployment file it wrote. The key travels on forge's command line, which is fine for a
-/// devnet's public dev keys; deployments to public networks use a keystore instead.
+/// devnet's public dev keys; deployments to public networks use [`deploy_as`] with a keystore.
 pub async fn deploy(
     toolchain: &Toolchain,
     rpc_url: &Url,
     deployer: &PrivateKeySigner,
+) -> Result<Deployment, ChainError> {
+    deploy_as(
+        toolchain,
+        rpc_url,
+        Deployer::Key(deployer),
+        &DeployRoles::default(),
+    )
+    .await
+}
+
+/// Who sends the deployment transactions.
+#[derive(Debug, Clone, Copy)]
+pub enum Deployer<'a> {
+    /// A key given to forge on its command line (public dev keys only: the command line is
+    /// readable by every process of the machine).
+    Key(&'a PrivateKeySigner),
+    /// An encrypted keystore and a file holding its password, which forge opens itself.
+    Keystore {
+        /// The keystore (Web3 secret storage).
+        path: &'a std::path::Path,
+        /// A file holding its password.
+        password_file: &'a std::path::Path,
+        /// Its account.
+        address: alloy::primitives::Address,
+    },
+}
+
+/// The role holders a deployment hands over to; `None` leaves the role with the deployer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployRoles {
+    /// Admin of both contracts (a timelock or a multisig on a public network).
+    pub admin: Option<alloy::primitives::Address>,
+    /// The market's pauser.
+    pub pauser: Option<alloy::primitives::Address>,
+    /// Receiver of protocol fees.
+    pub fee_recipient: Option<alloy::primitives::Address>,
+}
+
+/// Runs the deploy script as `deployer`, handing the roles to `roles`' holders, and returns
+/// the deployment it wrote.
+pub async fn deploy_as(
+    toolchain: &Toolchain,
+    rpc_url: &Url,
+    deployer: Deployer<'_>,
+    roles: &DeployRoles,
 ) -> Result<Deployment, ChainError> {
     let forge = toolchain.binary("forge")?;
     let dir = toolchain.contracts_dir();
@@ -113,7 +158,8 @@ pub async fn deploy(
     let relative = format!("deployments/.devnet-{}-{nonce}.json", std::process::id());
     let file = dir.join(&relative);
     debug!(target: "pedals::devnet", file = %file.display(), "running the deploy script");
-    let output = Command::new(&forge)
+    let mut command = Command::new(&forge);
+    command
         .current_dir(dir)
         .args([
             "script",
@@ -127,12 +173,40 @@ pub async fn deploy(
         ])
         .arg("--rpc-url")
         .arg(rpc_url.as_str())
-        .arg("--private-key")
-        .arg(alloy::hex::encode_prefixed(deployer.to_bytes()))
         .env("PEDALS_DEPLOYMENT_FILE", &relative)
         .env("FOUNDRY_DISABLE_NIGHTLY_WARNING", "1")
-        .kill_on_drop(true)
-        .output();
+        .kill_on_drop(true);
+    match deployer {
+        Deployer::Key(key) => {
+            command
+                .arg("--private-key")
+                .arg(alloy::hex::encode_prefixed(key.to_bytes()));
+        }
+        Deployer::Keystore {
+            path,
+            password_file,
+            address,
+        } => {
+            command
+                .arg("--keystore")
+                .arg(path)
+                .arg("--password-file")
+                .arg(password_file)
+                .arg("--sender")
+                .arg(address.to_string());
+        }
+    }
+    for (name, holder) in [
+        ("PEDALS_ADMIN", roles.admin),
+        ("PEDALS_PAUSER", roles.pauser),
+        ("PEDALS_FEE_RECIPIENT", roles.fee_recipient),
+    ] {
+        match holder {
+            Some(address) => command.env(name, address.to_string()),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command.output();
     // A deploy of a handful of transactions takes seconds; never wait on it forever.
     let output = tokio::time::timeout(std::time::Duration::from_secs(300), output)
         .await

@@ -20,6 +20,7 @@
 //! ```
 
 mod bindings;
+mod check;
 mod deployment;
 mod devnet;
 mod error;
@@ -32,8 +33,9 @@ mod status;
 mod toolchain;
 
 pub use bindings::{DisputeGame, IJobMarket, IStakeManager, JobMarket, StakeManager};
+pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
-pub use devnet::{Devnet, DevnetConfig, deploy};
+pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, deploy, deploy_as};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta};
 pub use game::{GameView, Phase};

@@ -2,6 +2,7 @@
 
 mod config;
 mod data;
+mod deploy;
 mod devnet;
 mod devnet_up;
 #[cfg(debug_assertions)]
@@ -23,6 +24,12 @@ pub(crate) enum Command {
     /// Content-addressed files: add them, list them, fetch them by CID, serve them to peers.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Deploy every contract to a network (anvil, Base, OP or Arbitrum Sepolia, or any RPC
+    /// endpoint), hand the roles over and write the deployment file; `deploy check` reads a
+    /// deployment back from the chain and checks it.
+    ///
+    /// Example: pedals deploy --network base-sepolia --keystore deployer.json --admin 0xSafe… --pauser 0xGuard…
+    Deploy(Box<deploy::DeployCommand>),
     /// A local devnet: anvil with every Pedals contract deployed.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
@@ -51,6 +58,7 @@ impl Command {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             Self::Data(cmd) => cmd.run().await,
+            Self::Deploy(cmd) => cmd.run().await,
             Self::Devnet(cmd) => cmd.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,

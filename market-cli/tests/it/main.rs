@@ -2,6 +2,7 @@
 
 mod cli;
 mod data;
+mod deploy;
 mod devnet;
 mod job;
 mod provider;

@@ -1,0 +1,245 @@
+//! Reading a deployment back from the chain: code at every address, the wiring between the
+//! contracts, who holds each role (rebuilt from the `RoleGranted`/`RoleRevoked` events since
+//! the deployment block, so a holder nobody recorded in the file shows up too), and the
+//! market's parameters. `pedals deploy check` prints it; an operator runs it after a
+//! deployment and after every change of roles.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+
+use crate::{ChainError, Deployment, DisputeGame, IJobMarket, JobMarket, StakeManager};
+
+/// The chain id of a local devnet (anvil), where the deployer may keep every role.
+pub const DEVNET_CHAIN_ID: u64 = 31337;
+
+/// One property of a deployment and whether it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What is checked, in a few words.
+    pub name: String,
+    /// Whether it holds.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// A deployment as read from the chain.
+#[derive(Debug, Clone)]
+pub struct DeploymentReport {
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// The holders of each role, by contract and role name.
+    pub holders: BTreeMap<String, BTreeSet<Address>>,
+    /// The market's parameters now.
+    pub parameters: IJobMarket::MarketParams,
+    /// The stake manager's unbonding delay, in seconds.
+    pub unbonding_delay: U256,
+    /// Whether the market is paused.
+    pub paused: bool,
+}
+
+impl DeploymentReport {
+    /// Whether every check holds.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+fn check(name: &str, ok: bool, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+fn list(set: &BTreeSet<Address>) -> String {
+    if set.is_empty() {
+        return "nobody".into();
+    }
+    set.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Who holds each role of the AccessControl contract at `contract`, replaying its grants and
+/// revocations since block `from`.
+async fn role_holders(
+    provider: &DynProvider,
+    contract: Address,
+    from: u64,
+) -> Result<BTreeMap<B256, BTreeSet<Address>>, ChainError> {
+    // Both contracts inherit OpenZeppelin's AccessControl: the events are the same.
+    let filter = Filter::new()
+        .address(contract)
+        .event_signature(vec![
+            JobMarket::RoleGranted::SIGNATURE_HASH,
+            JobMarket::RoleRevoked::SIGNATURE_HASH,
+        ])
+        .from_block(from);
+    let mut holders: BTreeMap<B256, BTreeSet<Address>> = BTreeMap::new();
+    for log in provider.get_logs(&filter).await? {
+        if let Ok(granted) = JobMarket::RoleGranted::decode_log(&log.inner) {
+            holders
+                .entry(granted.role)
+                .or_default()
+                .insert(granted.account);
+        } else if let Ok(revoked) = JobMarket::RoleRevoked::decode_log(&log.inner) {
+            holders
+                .entry(revoked.role)
+                .or_default()
+                .remove(&revoked.account);
+        }
+    }
+    Ok(holders)
+}
+
+/// Reads deployment `d` back through `provider` and checks it against the file and the
+/// documented role assignments (docs/operations.md): the admin of both contracts and the
+/// pauser are the file's and nobody else; no account may slash stakes directly (disputes
+/// seize collateral through the market); off a devnet, the admin is a contract (a timelock or
+/// a multisig) and the pauser another account.
+pub async fn check_deployment(
+    provider: &DynProvider,
+    d: &Deployment,
+) -> Result<DeploymentReport, ChainError> {
+    let mut checks = Vec::new();
+    let chain_id = provider.get_chain_id().await?;
+    checks.push(check(
+        "chain",
+        chain_id == d.chain_id,
+        format!(
+            "the endpoint is on chain {chain_id}, the file is for {}",
+            d.chain_id
+        ),
+    ));
+    for (name, address) in [
+        ("StakeManager", d.stake_manager),
+        ("JobMarket", d.job_market),
+        ("DisputeGame", d.dispute_game),
+        ("Referee", d.referee),
+    ] {
+        let code = provider.get_code_at(address).await?;
+        checks.push(check(
+            &format!("{name} deployed"),
+            !code.is_empty(),
+            format!("{} bytes of code at {address}", code.len()),
+        ));
+    }
+    let market = JobMarket::new(d.job_market, provider.clone());
+    let stake = StakeManager::new(d.stake_manager, provider.clone());
+    let game = DisputeGame::new(d.dispute_game, provider.clone());
+    let call = ChainError::from_contract;
+    let wiring = [
+        (
+            "stake manager bound to the market",
+            stake.market().call().await.map_err(call)?,
+            d.job_market,
+        ),
+        (
+            "market uses the stake manager",
+            market.stakeManager().call().await.map_err(call)?,
+            d.stake_manager,
+        ),
+        (
+            "market's resolver is the dispute game",
+            market.resolver().call().await.map_err(call)?,
+            d.dispute_game,
+        ),
+        (
+            "dispute game serves the market",
+            game.market().call().await.map_err(call)?,
+            d.job_market,
+        ),
+        (
+            "dispute game uses the referee",
+            game.referee().call().await.map_err(call)?,
+            d.referee,
+        ),
+        (
+            "fee recipient",
+            market.feeRecipient().call().await.map_err(call)?,
+            d.fee_recipient,
+        ),
+    ];
+    for (name, found, want) in wiring {
+        checks.push(check(
+            name,
+            found == want,
+            format!("{found} (the file says {want})"),
+        ));
+    }
+
+    let from = d.deployment_block.saturating_sub(1);
+    let market_roles = role_holders(provider, d.job_market, from).await?;
+    let stake_roles = role_holders(provider, d.stake_manager, from).await?;
+    let admin_role = B256::ZERO;
+    let pauser_role = market.PAUSER_ROLE().call().await.map_err(call)?;
+    let slasher_role = stake.SLASHER_ROLE().call().await.map_err(call)?;
+    let of = |roles: &BTreeMap<B256, BTreeSet<Address>>, role: B256| {
+        roles.get(&role).cloned().unwrap_or_default()
+    };
+    let holders = BTreeMap::from([
+        ("JobMarket admin".to_string(), of(&market_roles, admin_role)),
+        (
+            "JobMarket pauser".to_string(),
+            of(&market_roles, pauser_role),
+        ),
+        (
+            "StakeManager admin".to_string(),
+            of(&stake_roles, admin_role),
+        ),
+        (
+            "StakeManager slasher".to_string(),
+            of(&stake_roles, slasher_role),
+        ),
+    ]);
+    let only = |who: Address| BTreeSet::from([who]);
+    for (name, want) in [
+        ("JobMarket admin", only(d.admin)),
+        ("JobMarket pauser", only(d.pauser)),
+        ("StakeManager admin", only(d.admin)),
+        ("StakeManager slasher", BTreeSet::new()),
+    ] {
+        let found = &holders[name];
+        checks.push(check(
+            &format!("{name} role"),
+            *found == want,
+            format!("held by {} (expected {})", list(found), list(&want)),
+        ));
+    }
+    let devnet = d.chain_id == DEVNET_CHAIN_ID;
+    let admin_code = provider.get_code_at(d.admin).await?;
+    checks.push(check(
+        "admin is a contract (timelock or multisig)",
+        devnet || !admin_code.is_empty(),
+        if admin_code.is_empty() {
+            format!(
+                "{} is an account with no code{}",
+                d.admin,
+                if devnet { " (allowed on a devnet)" } else { "" }
+            )
+        } else {
+            format!("{} bytes of code at {}", admin_code.len(), d.admin)
+        },
+    ));
+    checks.push(check(
+        "pauser separate from the admin",
+        devnet || d.pauser != d.admin,
+        format!("pauser {}, admin {}", d.pauser, d.admin),
+    ));
+    Ok(DeploymentReport {
+        checks,
+        holders,
+        parameters: market.getParameters().call().await.map_err(call)?,
+        unbonding_delay: stake.unbondingDelay().call().await.map_err(call)?,
+        paused: market.paused().call().await.map_err(call)?,
+    })
+}
