@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
     primitives::Address,
+    providers::{ProviderBuilder, ext::AnvilApi},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
@@ -42,13 +43,12 @@ impl Devnet {
         let anvil_bin = toolchain.binary("anvil")?;
         let port = config.port;
         let block_time = config.block_time;
+        // anvil starts mining on every transaction, so the deployment does not wait for blocks;
+        // the block time, if any, is switched on after it.
         let anvil = tokio::task::spawn_blocking(move || {
             let mut anvil = Anvil::at(anvil_bin);
             if let Some(port) = port {
                 anvil = anvil.port(port);
-            }
-            if let Some(secs) = block_time {
-                anvil = anvil.block_time(secs);
             }
             anvil.try_spawn()
         })
@@ -56,6 +56,10 @@ impl Devnet {
         info!(target: "pedals::devnet", endpoint = %anvil.endpoint(), "anvil started");
         let deployer = PrivateKeySigner::from(anvil.first_key().clone());
         let deployment = deploy(&toolchain, &anvil.endpoint_url(), &deployer).await?;
+        if let Some(secs) = block_time {
+            let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+            provider.anvil_set_interval_mining(secs).await?;
+        }
         info!(
             target: "pedals::devnet",
             job_market = %deployment.job_market,

@@ -15,7 +15,7 @@ use std::{
 
 use alloy::{
     primitives::{B256, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::{Provider, ProviderBuilder, ext::AnvilApi},
     signers::local::PrivateKeySigner,
 };
 use clap::Args;
@@ -245,8 +245,6 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         &[
             "--port".into(),
             args.port.to_string(),
-            "--block-time".into(),
-            "1".into(),
             "--accounts".into(),
             "10".into(),
         ],
@@ -280,6 +278,9 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         );
         let deployer = PrivateKeySigner::from_bytes(&keys[0])?;
         let deployment: Deployment = deploy(&toolchain, &rpc, &deployer).await?;
+        // Mined on every transaction until now, so the deployment did not wait for blocks;
+        // from here a block a second, as an L2 sequencer makes them.
+        provider.anvil_set_interval_mining(1).await?;
         let deployment_file = dir.join("deployment.json");
         deployment.save(&deployment_file)?;
         // Public dev keys, encrypted anyway so every command reads them as it would real ones.
