@@ -1049,7 +1049,8 @@ impl Worker {
 
     /// Waits for a training or inference run while announcing, every `progress_every`, the
     /// steps it has done (read from `done`), and once more at the end, so that anyone watching
-    /// the job sees it move. Announcing is best effort: without peers nothing is sent.
+    /// the job sees it move; each advance also counts as a good round for `/health`.
+    /// Announcing is best effort: without peers nothing is sent.
     async fn reporting_progress<T>(
         &self,
         id: u64,
@@ -1067,6 +1068,9 @@ impl Worker {
                 _ = every.tick() => {
                     let now = done.load(Ordering::Relaxed);
                     if last != Some(now) {
+                        // A run whose steps advance is a live worker, though its round has
+                        // not finished: /health stays green through a long job.
+                        self.metrics.round_ok();
                         self.announce_progress(id, now, steps).await;
                         last = Some(now);
                     }

@@ -297,6 +297,10 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
         )
         .map_err(|e| start(&e))?
         .with_quic()
+        // Names in multiaddrs (/dns4/worker-0.pedals-worker/tcp/4001), as in a Kubernetes
+        // headless Service, resolved with the system's resolver configuration.
+        .with_dns()
+        .map_err(|e| start(&e))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let gossip_config = gossipsub::ConfigBuilder::default()

@@ -97,6 +97,30 @@ async fn a_blob_moves_over_quic_too() {
     assert!(matches!(err, P2pError::NotFound { .. }), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_bootstraps_from_a_dns_name() {
+    let source = Arc::new(MemorySource::default());
+    let blob = bytes(MB, 3);
+    let cid = source.insert_blob(blob.clone());
+    let holder = node(source, &[]).await;
+    holder.client.provide(cid).await.expect("provide");
+    // /ip4/127.0.0.1/tcp/<port>/p2p/<id> as /dns4/localhost/tcp/<port>/p2p/<id>, the form a
+    // Kubernetes headless Service name takes.
+    let ip = tcp_addr(&holder.client).await.to_string();
+    let by_name: Multiaddr = ip
+        .replace("/ip4/127.0.0.1/", "/dns4/localhost/")
+        .parse()
+        .expect("multiaddr");
+    assert!(by_name.to_string().starts_with("/dns4/localhost/tcp/"));
+    let fetcher = node(Arc::new(MemorySource::default()), &[by_name]).await;
+    wait_for_peers(&fetcher.client, 1).await;
+    let (got, from) = within(30, fetcher.client.fetch_blob(cid))
+        .await
+        .expect("found through the DHT of the peer it dialed by name");
+    assert!(got == blob);
+    assert_eq!(from, holder.client.peer_id());
+}
+
 /// Serves the wrong bytes for one CID: what a cheating or broken peer does.
 #[derive(Default)]
 struct LyingSource {
