@@ -233,6 +233,33 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             state.rpc_url
         );
     }
+    // A new devnet is a new chain: the state and logs of an earlier one in this folder (job
+    // records, sent transactions, the event cursor) would mislead its nodes. Only what `up`
+    // itself creates is removed.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = [
+                "seed",
+                "validator",
+                "provider",
+                "requester",
+                "deployment.json",
+            ]
+            .contains(&name.as_str())
+                || name.starts_with("worker-")
+                || name.ends_with(".log");
+            if ours {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.wrap_err_with(|| format!("cannot clear {}", path.display()))?;
+            }
+        }
+    }
     std::fs::create_dir_all(dir.join("keystores"))
         .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     let toolchain = Toolchain::locate()?;
@@ -428,9 +455,17 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
                 state.seeded.len()
             );
         }
+        // The hints name the folder when it is not the default one.
+        let dir_flag = if args.dir.dir.is_some() {
+            format!(" --dir {}", dir.display())
+        } else {
+            String::new()
+        };
         println!();
-        println!("use it as the requester: eval \"$(pedals devnet env)\"");
-        println!("  (or --role provider, --role validator); stop it with: pedals devnet down");
+        println!("use it as the requester: eval \"$(pedals devnet env{dir_flag})\"");
+        println!(
+            "  (or --role provider, --role validator); stop it with: pedals devnet down{dir_flag}"
+        );
     }
     Ok(())
 }
@@ -515,13 +550,15 @@ pub(crate) fn env(dir: &DirArgs, role: Role) -> eyre::Result<()> {
     if !state.bootstrap.is_empty() {
         println!("export PEDALS_BOOTSTRAP={}", state.bootstrap);
     }
-    if let Role::Requester = role {
-        // The requester's files and node identity stay with the devnet, not in the user's
-        // own requester folder.
-        println!(
+    // Each role's node folder lives in the devnet's folder, so a new devnet starts them clean
+    // (a node's records belong to one chain).
+    match role {
+        Role::Requester => println!(
             "export PEDALS_REQUESTER_DIR={}",
             dir.join("requester").display()
-        );
+        ),
+        Role::Provider => println!("export PEDALS_DATA_DIR={}", dir.join("provider").display()),
+        Role::Validator => println!("export PEDALS_DATA_DIR={}", dir.join("validator").display()),
     }
     Ok(())
 }

@@ -229,6 +229,8 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         );
         println!("done in {:.1} s; anvil stopped", elapsed.as_secs_f64());
     }
+    // The chain clients first: their block pollers would report the stopped anvil.
+    drop((worker, validator, validator_market, requester));
     drop(devnet);
     Ok(())
 }

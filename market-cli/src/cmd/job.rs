@@ -619,7 +619,10 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
     }
     if args.no_wait {
         if !args.json {
-            println!("  not waiting: run `pedals job serve {id}` so a worker can fetch the files");
+            println!(
+                "  not waiting: workers fetch the files from other peers that hold them; \
+                 `pedals job serve {id}` serves them from here again"
+            );
         }
         return Ok(());
     }

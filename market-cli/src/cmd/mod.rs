@@ -2,6 +2,7 @@
 
 mod config;
 mod data;
+mod datadir;
 mod deploy;
 mod devnet;
 mod devnet_up;

@@ -196,6 +196,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     );
     std::fs::create_dir_all(&settings.data_dir)
         .wrap_err_with(|| format!("cannot create {}", settings.data_dir.display()))?;
+    super::datadir::bind(&settings.data_dir, &provider, &deployment).await?;
     let store = Arc::new(Store::open(&settings.data_dir)?);
     let config = WorkerConfig {
         min_wei_per_step: settings.min_wei_per_step,

@@ -171,6 +171,7 @@ async fn run(args: Settings) -> eyre::Result<()> {
     let data_dir = args.data_dir;
     std::fs::create_dir_all(&data_dir)
         .wrap_err_with(|| format!("cannot create {}", data_dir.display()))?;
+    super::datadir::bind(&data_dir, &provider, &deployment).await?;
     let network =
         super::net::start_node(&data_dir, args.net, Arc::new(MemorySource::default())).await?;
     let market = Market::over(provider, signer, deployment);

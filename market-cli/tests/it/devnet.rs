@@ -138,6 +138,63 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         .output()
         .expect("runs");
     assert_eq!(again.status.code(), Some(1), "nothing left to stop");
+
+    // A new devnet in the same folder is a new chain: `up` clears the old nodes' folders, and
+    // a node folder kept from the old chain is refused, with a message that says why.
+    let old_worker = dir.path().join("old-worker");
+    std::fs::rename(dir.path().join("worker-0"), &old_worker).expect("keep the old folder");
+    let out = pedals()
+        .args(["devnet", "up", "--json", "--workers", "0", "--no-validator"])
+        .args(["--dir", &d, "--port", &port])
+        .env("PEDALS_LOG", "error")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        !dir.path().join("requester").exists(),
+        "the old requester folder is gone"
+    );
+    let out = pedals()
+        .args(["provider", "run", "--data-dir"])
+        .arg(&old_worker)
+        .env("PEDALS_RPC_URL", up["rpcUrl"].as_str().expect("rpc"))
+        .env(
+            "PEDALS_DEPLOYMENT",
+            up["deployment"].as_str().expect("deployment"),
+        )
+        .env(
+            "PEDALS_KEYSTORE",
+            up["providerKeystore"].as_str().expect("ks"),
+        )
+        .env(
+            "PEDALS_PASSWORD_FILE",
+            up["passwordFile"].as_str().expect("pw"),
+        )
+        .env("PEDALS_LOG", "error")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("a devnet that was restarted is another chain"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let down = pedals()
+        .args(["devnet", "down", "--dir", &d])
+        .output()
+        .expect("runs");
+    assert!(down.status.success());
 }
 
 /// Posts the example job (with the shortest challenge window) and walks away at once, so a

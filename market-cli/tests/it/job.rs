@@ -147,6 +147,11 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
             good_job(window).replace("holdout = 128", "holdout = 5000"),
             "only 640 samples",
         ),
+        // More than the account holds (a dev account has 10 000 ETH).
+        (
+            good_job(window).replace("payment_eth = \"0.1\"", "payment_eth = \"20000\""),
+            "fund it or lower the payment",
+        ),
     ] {
         let out = pedals(dir, &devnet)
             .args(["job", "post"])
