@@ -1,0 +1,33 @@
+//! pedals-zk: succinct proofs that a batch of exact-mode MLP inference was computed right.
+//!
+//! A worker proves, with Groth16 on BN254, "the model committed in `c_w`, run on the inputs
+//! committed in `c_x`, gives the logits committed in `c_out`", bit for bit as
+//! `pedals_ml::Trainer::logits` computes them (docs/zk.md has the statement, the packing, the
+//! Poseidon parameters and the constraint count):
+//!
+//! ```text
+//!  MlpState ──quantize──► ZkModel (wq: 13-bit, b: Q16)      inputs (Q8, 12-bit)
+//!        │                      │                                 │
+//!        │            commit ◄──┴──────────── Poseidon ───────────┘
+//!        ▼                      ▼
+//!  InferenceCircuit { shape, witness } ──Groth16──► Proof over [c_w, c_x, c_out, worker]
+//! ```
+//!
+//! Keys are made once per architecture and batch size ([`setup`]), serialized and stored by
+//! CID; [`prove`] and [`verify`] use them. The setup here is a single-party trusted setup,
+//! fit for a devnet (docs/zk.md says what a production ceremony takes).
+
+mod circuit;
+mod commit;
+mod error;
+mod groth;
+
+pub use circuit::InferenceCircuit;
+pub use commit::{
+    Commitments, Forward, Shape, ZkModel, commit_inputs, commit_outputs, forward, poseidon_config,
+};
+pub use error::ZkError;
+pub use groth::{Keys, Proof, Statement, prove, setup, verify};
+
+/// The scalar field of BN254, in which every commitment and public input lives.
+pub use ark_bn254::Fr;
