@@ -129,11 +129,24 @@ impl Statement {
 /// Makes keys for `shape` with randomness from the OS. Whoever runs it could forge proofs for
 /// these keys: a single-party setup, for a devnet (docs/zk.md).
 pub fn setup(shape: Shape) -> Result<Keys, ZkError> {
+    setup_with(shape, &mut rand::rngs::OsRng)
+}
+
+/// Makes keys for `shape` from a public seed: the same seed gives the same keys, so a devnet's
+/// verifier contract can be committed and regenerated. Anyone who knows the seed can forge
+/// proofs for these keys: never use them where value is at stake.
+pub fn setup_seeded(shape: Shape, seed: [u8; 32]) -> Result<Keys, ZkError> {
+    use rand::SeedableRng;
+    setup_with(shape, &mut rand::rngs::StdRng::from_seed(seed))
+}
+
+fn setup_with<R: rand::RngCore + rand::CryptoRng>(
+    shape: Shape,
+    rng: &mut R,
+) -> Result<Keys, ZkError> {
     shape.validate()?;
-    let (proving, verifying) = Groth16::<Bn254>::circuit_specific_setup(
-        InferenceCircuit::shape_only(shape.clone()),
-        &mut rand::rngs::OsRng,
-    )?;
+    let (proving, verifying) =
+        Groth16::<Bn254>::circuit_specific_setup(InferenceCircuit::shape_only(shape.clone()), rng)?;
     Ok(Keys {
         shape,
         proving,

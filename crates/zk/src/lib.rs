@@ -21,13 +21,17 @@ mod circuit;
 mod commit;
 mod error;
 mod groth;
+pub mod solidity;
 
 pub use circuit::InferenceCircuit;
 pub use commit::{
     Commitments, Forward, Shape, ZkModel, commit_inputs, commit_outputs, forward, poseidon_config,
 };
 pub use error::ZkError;
-pub use groth::{Keys, Proof, Statement, prove, setup, verify};
+pub use groth::{Keys, Proof, Statement, prove, setup, setup_seeded, verify};
+
+/// The public seed of the devnet's zk keys (see [`setup_seeded`]: insecure by design).
+pub const DEVNET_SEED: [u8; 32] = *b"pedals devnet zk keys: insecure!";
 
 /// The scalar field of BN254, in which every commitment and public input lives.
 pub use ark_bn254::Fr;
