@@ -67,11 +67,15 @@ impl ProgressFeed {
     /// has already checked that each report is signed by the account it names; reports for
     /// other jobs, chains or markets, or by anyone but `worker`, are ignored.
     pub(crate) fn poll(&mut self, worker: Address) -> Option<(u64, u64)> {
-        while let Ok(NetEvent::Announced {
-            announcement: Announcement::Progress(p),
-            ..
-        }) = self.network.events.try_recv()
-        {
+        // Every queued event: capacity and job announcements are skipped, not a reason to stop.
+        while let Ok(event) = self.network.events.try_recv() {
+            let NetEvent::Announced {
+                announcement: Announcement::Progress(p),
+                ..
+            } = event
+            else {
+                continue;
+            };
             if p.chain_id != self.chain_id || p.market != self.market || p.job_id != self.job_id {
                 continue;
             }
