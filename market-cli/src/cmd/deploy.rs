@@ -284,7 +284,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
     }
     deployment.save(&out)?;
     let report = check_deployment(&provider, &deployment).await?;
-    let verify = verify_commands(&deployment, &report, chain_id)?;
+    let verify = verify_commands(&deployment, &report, chain_id);
     if args.json {
         println!(
             "{}",
@@ -343,11 +343,7 @@ fn write_private(path: &Path, text: &str) -> eyre::Result<()> {
 /// `forge verify-contract` for each contract, with its constructor arguments rebuilt from the
 /// chain (the market's parameters and the unbonding delay are still the initial ones right
 /// after the deployment).
-fn verify_commands(
-    d: &Deployment,
-    report: &DeploymentReport,
-    chain_id: u64,
-) -> eyre::Result<Vec<String>> {
+fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> Vec<String> {
     let stake_args = StakeManager::constructorCall {
         admin: d.deployer,
         unbondingDelay_: report.unbonding_delay,
@@ -378,12 +374,12 @@ fn verify_commands(
         }
         l
     };
-    Ok(vec![
+    vec![
         line(d.stake_manager, "StakeManager", &stake_args),
         line(d.job_market, "JobMarket", &market_args),
         line(d.referee, "Referee", &[]),
         line(d.dispute_game, "DisputeGame", &game_args),
-    ])
+    ]
 }
 
 fn checks_json(report: &DeploymentReport) -> serde_json::Value {
