@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {ProtocolLimits} from "./libraries/ProtocolLimits.sol";
 
 /// @title JobMarket
@@ -43,6 +44,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     mapping(uint256 jobId => Challenge) internal _challenges;
     mapping(address account => uint256) internal _credits;
     mapping(bytes32 commitment => uint256 blockNumber) internal _commitments;
+    mapping(uint8 circuit => address verifier) internal _zkVerifiers;
 
     /// @param admin Holder of the default admin role (a timelock in production).
     /// @param pauser Holder of the pauser role.
@@ -78,47 +80,34 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
 
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata r) external payable whenNotPaused returns (uint256 jobId) {
-        if (msg.value == 0) revert ZeroPayment();
-        if (msg.value < ProtocolLimits.MIN_PAYMENT) {
-            revert PaymentTooSmall(msg.value, ProtocolLimits.MIN_PAYMENT);
-        }
-        if (msg.value > ProtocolLimits.MAX_PAYMENT) {
-            revert PaymentTooLarge(msg.value, ProtocolLimits.MAX_PAYMENT);
-        }
-        if (r.steps == 0) revert ZeroSteps();
-        if (r.specHash == bytes32(0)) revert ZeroHash();
-        _checkCid(r.modelCid);
-        _checkCid(r.datasetCid);
         if (r.verification != Verification.Optimistic) revert UnsupportedVerification(r.verification);
-        if (r.claimDeadline <= block.timestamp) revert DeadlineInPast(r.claimDeadline, block.timestamp);
-        uint256 latest = block.timestamp + ProtocolLimits.MAX_JOB_DURATION;
-        if (r.deliveryDeadline <= r.claimDeadline || r.deliveryDeadline > latest) {
-            revert InvalidDeliveryDeadline(r.claimDeadline, r.deliveryDeadline, latest);
-        }
         MarketParams memory p = _params;
         if (r.challengeWindow < p.minChallengeWindow || r.challengeWindow > p.maxChallengeWindow) {
             revert ChallengeWindowOutOfBounds(r.challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);
         }
-
-        Totals memory t = _totals;
-        jobId = t.nextJobId;
-        _totals = Totals({
-            nextJobId: t.nextJobId + 1, feesAccrued: t.feesAccrued, escrowed: t.escrowed + uint96(msg.value)
-        });
-
-        Job storage job = _jobs[jobId];
-        job.requester = msg.sender;
-        job.payment = uint96(msg.value);
-        job.status = JobStatus.Posted;
-        job.verification = r.verification;
-        job.feeBps = p.protocolFeeBps;
-        job.steps = r.steps;
-        job.claimDeadline = r.claimDeadline;
-        job.deliveryDeadline = r.deliveryDeadline;
+        Job storage job;
+        (jobId, job) = _post(r, p.protocolFeeBps);
         job.challengeWindow = r.challengeWindow;
-        job.specHash = r.specHash;
-
         emit JobPosted(jobId, msg.sender, msg.value, r);
+    }
+
+    /// @inheritdoc IJobMarket
+    function postZkJob(JobRequest calldata r, uint8 circuit)
+        external
+        payable
+        whenNotPaused
+        returns (uint256 jobId)
+    {
+        if (r.verification != Verification.Zk) revert UnsupportedVerification(r.verification);
+        if (r.challengeWindow != 0) revert ChallengeWindowOutOfBounds(r.challengeWindow, 0, 0);
+        if (_zkVerifiers[circuit] == address(0)) revert UnknownZkCircuit(circuit);
+        // The spec hash is the job commitment c_job, the proof's first public input.
+        if (uint256(r.specHash) >= ProtocolLimits.SNARK_SCALAR_FIELD) revert InvalidCommitment(r.specHash);
+        Job storage job;
+        (jobId, job) = _post(r, _params.protocolFeeBps);
+        job.zkCircuit = circuit;
+        emit JobPosted(jobId, msg.sender, msg.value, r);
+        emit ZkJobPosted(jobId, circuit);
     }
 
     /// @inheritdoc IJobMarket
@@ -137,6 +126,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function claimJob(uint256 jobId) external whenNotPaused {
         Job storage job = _jobAt(jobId, JobStatus.Posted);
+        if (job.verification == Verification.Zk) revert ZkJobNotClaimable(jobId);
         if (block.timestamp > job.claimDeadline) revert ClaimDeadlinePassed(jobId, job.claimDeadline);
         MarketParams memory p = _params;
         uint256 collateral = uint256(job.payment) * p.collateralBps / ProtocolLimits.BPS;
@@ -171,6 +161,46 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         job.windowEnd = uint40(windowEnd);
         job.traceRoot = traceRoot;
         emit ResultSubmitted(jobId, msg.sender, steps, traceRoot, finalStateHash, resultCid, windowEnd);
+    }
+
+    /// @inheritdoc IJobMarket
+    function submitZkResult(
+        uint256 jobId,
+        bytes32 outputCommitment,
+        bytes calldata resultCid,
+        uint256[8] calldata proof
+    ) external nonReentrant {
+        Job storage job = _jobAt(jobId, JobStatus.Posted);
+        if (job.verification != Verification.Zk) revert NotZkJob(jobId);
+        if (block.timestamp > job.deliveryDeadline) {
+            revert DeliveryDeadlinePassed(jobId, job.deliveryDeadline);
+        }
+        _checkCid(resultCid);
+        // The verifier refuses inputs at or above the field's modulus, so `c_out` needs no check
+        // here; the caller's address is an input, so a proof copied from the mempool is useless.
+        bool ok = IZkVerifier(_zkVerifiers[job.zkCircuit])
+            .verifyProof(
+                [proof[0], proof[1]],
+                [proof[2], proof[3], proof[4], proof[5]],
+                [proof[6], proof[7]],
+                [uint256(job.specHash), uint256(outputCommitment), uint256(uint160(msg.sender))]
+            );
+        if (!ok) revert InvalidProof(jobId, outputCommitment);
+
+        uint256 payment = job.payment;
+        uint256 fee = payment * job.feeBps / ProtocolLimits.BPS;
+        uint256 payout = payment - fee;
+        job.status = JobStatus.Finalized;
+        job.worker = msg.sender;
+        Totals storage t = _totals;
+        t.escrowed -= uint96(payment);
+        t.feesAccrued += uint96(fee);
+        emit ZkResultAccepted(jobId, msg.sender, outputCommitment, resultCid);
+        emit JobFinalized(jobId, msg.sender, payout, fee);
+        // The payout goes to the caller in its own call; a caller that refuses it only undoes
+        // its own submission.
+        (bool sent,) = msg.sender.call{value: payout}("");
+        if (!sent) revert TransferFailed();
     }
 
     // ─────────────────────────────────────────── settlement ──────────────────────────────────────────
@@ -322,6 +352,15 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IJobMarket
+    function registerZkCircuit(uint8 circuit, address verifier) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (circuit == 0) revert UnknownZkCircuit(circuit);
+        if (verifier.code.length == 0) revert NoCode(verifier);
+        if (_zkVerifiers[circuit] != address(0)) revert ZkCircuitTaken(circuit);
+        _zkVerifiers[circuit] = verifier;
+        emit ZkCircuitRegistered(circuit, verifier);
+    }
+
+    /// @inheritdoc IJobMarket
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
@@ -364,11 +403,53 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IJobMarket
+    function zkVerifierOf(uint8 circuit) external view returns (address) {
+        return _zkVerifiers[circuit];
+    }
+
+    /// @inheritdoc IJobMarket
     function nextJobId() external view returns (uint256) {
         return _totals.nextJobId;
     }
 
     // ─────────────────────────────────────────── internal ────────────────────────────────────────────
+
+    /// @dev The checks and the storage every new job shares; escrows `msg.value`.
+    function _post(JobRequest calldata r, uint16 feeBps) internal returns (uint256 jobId, Job storage job) {
+        if (msg.value == 0) revert ZeroPayment();
+        if (msg.value < ProtocolLimits.MIN_PAYMENT) {
+            revert PaymentTooSmall(msg.value, ProtocolLimits.MIN_PAYMENT);
+        }
+        if (msg.value > ProtocolLimits.MAX_PAYMENT) {
+            revert PaymentTooLarge(msg.value, ProtocolLimits.MAX_PAYMENT);
+        }
+        if (r.steps == 0) revert ZeroSteps();
+        if (r.specHash == bytes32(0)) revert ZeroHash();
+        _checkCid(r.modelCid);
+        _checkCid(r.datasetCid);
+        if (r.claimDeadline <= block.timestamp) revert DeadlineInPast(r.claimDeadline, block.timestamp);
+        uint256 latest = block.timestamp + ProtocolLimits.MAX_JOB_DURATION;
+        if (r.deliveryDeadline <= r.claimDeadline || r.deliveryDeadline > latest) {
+            revert InvalidDeliveryDeadline(r.claimDeadline, r.deliveryDeadline, latest);
+        }
+
+        Totals memory t = _totals;
+        jobId = t.nextJobId;
+        _totals = Totals({
+            nextJobId: t.nextJobId + 1, feesAccrued: t.feesAccrued, escrowed: t.escrowed + uint96(msg.value)
+        });
+
+        job = _jobs[jobId];
+        job.requester = msg.sender;
+        job.payment = uint96(msg.value);
+        job.status = JobStatus.Posted;
+        job.verification = r.verification;
+        job.feeBps = feeBps;
+        job.steps = r.steps;
+        job.claimDeadline = r.claimDeadline;
+        job.deliveryDeadline = r.deliveryDeadline;
+        job.specHash = r.specHash;
+    }
 
     /// @dev The status guard at the top of every state-machine entry point.
     function _jobAt(uint256 jobId, JobStatus expected) internal view returns (Job storage job) {

@@ -9,6 +9,8 @@ pragma solidity ^0.8.28;
 ///      Posted ─claim→ Claimed ─submit→ Submitted ─window ends→ Finalized
 ///      Posted ─cancel→ Cancelled; Claimed ─deadline→ Expired; Submitted ─challenge→ Disputed
 ///      Disputed ─worker lost→ Resolved; Disputed ─challenger lost or timed out→ Submitted
+///      A zk job (postZkJob) has no claim and no window: Posted ─valid proof→ Finalized, paid in
+///      the same transaction; Posted ─cancel→ Cancelled.
 interface IJobMarket {
     /// @notice States of a job. `None` means the job does not exist.
     enum JobStatus {
@@ -23,7 +25,8 @@ interface IJobMarket {
         Resolved
     }
 
-    /// @notice How a job's result is verified. Only `Optimistic` is accepted so far.
+    /// @notice How a job's result is verified: a challenge window with re-execution by
+    ///         validators, or a Groth16 proof checked when the result is submitted.
     enum Verification {
         Optimistic,
         Zk
@@ -56,13 +59,15 @@ interface IJobMarket {
     /// @notice What a requester posts.
     struct JobRequest {
         /// sha2-256 digest of the canonical job spec (model, dataset, hyperparameters, seed, steps),
-        /// so that the spec's CIDv1 (raw codec) is derivable from it.
+        /// so that the spec's CIDv1 (raw codec) is derivable from it. A zk job: the job
+        /// commitment `c_job = H(4, c_w, c_x)` to the model and the input batch (docs/zk.md),
+        /// below the BN254 scalar modulus; the circuit fixes the rest.
         bytes32 specHash;
         /// Binary CIDv1 of the initial model.
         bytes modelCid;
         /// Binary CIDv1 of the dataset.
         bytes datasetCid;
-        /// Number of training steps the result must cover.
+        /// Number of training steps the result must cover (a zk job: the samples in its batch).
         uint32 steps;
         /// Verification mode.
         Verification verification;
@@ -70,7 +75,7 @@ interface IJobMarket {
         uint40 claimDeadline;
         /// Last timestamp at which the worker may submit.
         uint40 deliveryDeadline;
-        /// Challenge window after submission, in seconds.
+        /// Challenge window after submission, in seconds (zero for a zk job).
         uint32 challengeWindow;
     }
 
@@ -82,6 +87,9 @@ interface IJobMarket {
         uint96 collateral;
         JobStatus status;
         Verification verification;
+        /// The zk circuit (architecture and batch) whose verifier checks the result; zero for an
+        /// optimistic job.
+        uint8 zkCircuit;
         /// Protocol fee rate, fixed when the job is posted.
         uint16 feeBps;
         /// Expiry penalty rate, fixed when the job is claimed.
@@ -94,6 +102,7 @@ interface IJobMarket {
         uint32 challengeWindow;
         uint40 windowEnd;
         bytes32 specHash;
+        /// The worker's trace root, from submission (zero for a zk job).
         bytes32 traceRoot;
     }
 
@@ -154,6 +163,16 @@ interface IJobMarket {
         uint256 requesterPayout,
         uint256 windowEnd
     );
+    /// @notice Job `jobId` is a zk job: circuit `circuit`'s verifier checks its result against
+    ///         the job commitment posted as its spec hash.
+    event ZkJobPosted(uint256 indexed jobId, uint8 indexed circuit);
+    /// @notice `worker` proved zk job `jobId`: its logits, committed in `outputCommitment`, are
+    ///         the blob `resultCid`. `JobFinalized` follows in the same transaction.
+    event ZkResultAccepted(
+        uint256 indexed jobId, address indexed worker, bytes32 outputCommitment, bytes resultCid
+    );
+    /// @notice The admin registered `verifier` as zk circuit `circuit`, for good.
+    event ZkCircuitRegistered(uint8 indexed circuit, address indexed verifier);
     /// @notice `account` withdrew `amount` of its credit.
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice The fee recipient withdrew `amount` of accrued fees.
@@ -237,10 +256,53 @@ interface IJobMarket {
     error ParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
     /// @notice A zero address where an account or contract is required.
     error ZeroAddress();
+    /// @notice Job `jobId` is a zk job: it has no claim; submit a proof with `submitZkResult`.
+    error ZkJobNotClaimable(uint256 jobId);
+    /// @notice Job `jobId` is not a zk job.
+    error NotZkJob(uint256 jobId);
+    /// @notice No verifier is registered as zk circuit `circuit`.
+    error UnknownZkCircuit(uint8 circuit);
+    /// @notice Zk circuit `circuit` is registered already; circuits are never replaced.
+    error ZkCircuitTaken(uint8 circuit);
+    /// @notice A verifier must be a deployed contract.
+    error NoCode(address account);
+    /// @notice A zk commitment must be a non-zero element of BN254's scalar field.
+    error InvalidCommitment(bytes32 commitment);
+    /// @notice The proof does not prove that the caller computed `outputCommitment` for job
+    ///         `jobId`; nothing changed.
+    error InvalidProof(uint256 jobId, bytes32 outputCommitment);
 
     /// @notice Posts a job and escrows `msg.value` as its payment.
     /// @return jobId The new job's id (ids start at 1).
     function postJob(JobRequest calldata request) external payable returns (uint256 jobId);
+
+    /// @notice Posts a zk job and escrows `msg.value`: whoever first submits a valid proof of the
+    ///         committed model on the committed batch is paid at once. `request.verification`
+    ///         must be `Zk`, `request.specHash` the job commitment `c_job` and
+    ///         `request.challengeWindow` zero; proofs are accepted until `request.deliveryDeadline`.
+    /// @param circuit A registered zk circuit: the model's architecture and the batch size.
+    /// @return jobId The new job's id.
+    function postZkJob(JobRequest calldata request, uint8 circuit) external payable returns (uint256 jobId);
+
+    /// @notice Submits a zk job's result with its proof. When the proof verifies, the job is
+    ///         finalized and the caller paid the payment less the protocol fee, in this
+    ///         transaction; otherwise the call reverts with `InvalidProof`.
+    /// @param outputCommitment `c_out`, the Poseidon commitment to the logits.
+    /// @param resultCid Binary CIDv1 of the logits blob.
+    /// @param proof `[A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y]`, bound to the caller.
+    function submitZkResult(
+        uint256 jobId,
+        bytes32 outputCommitment,
+        bytes calldata resultCid,
+        uint256[8] calldata proof
+    ) external;
+
+    /// @notice Registers `verifier` as zk circuit `circuit` (1 to 255). Admin only, once per
+    ///         circuit: a registered verifier is never replaced, so posted jobs keep theirs.
+    function registerZkCircuit(uint8 circuit, address verifier) external;
+
+    /// @notice The verifier of zk circuit `circuit` (zero when none).
+    function zkVerifierOf(uint8 circuit) external view returns (address);
 
     /// @notice Cancels a job that nobody claimed yet and credits the full payment to the requester.
     function cancelJob(uint256 jobId) external;

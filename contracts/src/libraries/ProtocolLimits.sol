@@ -45,4 +45,8 @@ library ProtocolLimits {
 
     /// @notice Longest CID accepted in a job posting or a result (binary CIDv1).
     uint256 internal constant MAX_CID_LENGTH = 128;
+
+    /// @notice The order of BN254's scalar field: every zk commitment and public input is below it.
+    uint256 internal constant SNARK_SCALAR_FIELD =
+        21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
 }

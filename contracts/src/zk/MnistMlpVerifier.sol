@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 
 /// @title MnistMlpVerifier
 /// @notice Verifies Groth16 (BN254) proofs of exact-mode inference of an MLP 784-32-10 at batch
-///         1 (docs/zk.md): public inputs c_w, c_x, c_out and the worker's address.
+///         1 (docs/zk.md): public inputs c_job = H(4, c_w, c_x), c_out and the worker's address.
 /// @dev Checks e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 with the ecAdd,
 ///      ecMul and ecPairing precompiles, vk_x = IC0 + sum(input_i * IC_i).
 contract MnistMlpVerifier {
@@ -33,16 +33,14 @@ contract MnistMlpVerifier {
     uint256 internal constant DELTA_X0 = 19176114600915640498288606782016893814607520012487388336537826464201308606571;
     uint256 internal constant DELTA_Y1 = 16615729519854274145418004433231508308245962564416773960196363461320909230493;
     uint256 internal constant DELTA_Y0 = 3855534364459623424145076677192302300407446218659412130028767652506088136486;
-    uint256 internal constant IC0_X = 19888981883438003402646000905113021350077830904154773412892040243810209050567;
-    uint256 internal constant IC0_Y = 5695702923293565643361026215380897225725124327127923657194347057139352669580;
-    uint256 internal constant IC1_X = 3095772139164499447033126895631097690691005256562538902972457107492049419170;
-    uint256 internal constant IC1_Y = 20773599703334235938389183768436545660531182101591371778187468411105301402166;
-    uint256 internal constant IC2_X = 12404525696488729283387754076165827700557678721810593626580864476738329387162;
-    uint256 internal constant IC2_Y = 9805254448523898326100813158996379745289584256342130839518317689737432249445;
-    uint256 internal constant IC3_X = 16365899796205153779105171022938807674615926663411742381499064607735232287393;
-    uint256 internal constant IC3_Y = 17811806490137129962148733762571050741388985719965054442847729633181840657402;
-    uint256 internal constant IC4_X = 18664468154388394448179855229424166739193440142579874947855566011463052702812;
-    uint256 internal constant IC4_Y = 17691999813885929237688261269370237045727515631229686275495747985321240906491;
+    uint256 internal constant IC0_X = 1564007701557224654023022737775259920725278328767985081419423675817076162620;
+    uint256 internal constant IC0_Y = 18596123999306159778127689960242192577453149607861846498078783914578164005604;
+    uint256 internal constant IC1_X = 14060377556721533631231363413979969552171278307339078579330197246221281232251;
+    uint256 internal constant IC1_Y = 18994532853687141402660063343648879330961886495653974250977518980825152341629;
+    uint256 internal constant IC2_X = 6287852193153817521185108213541273776000450957289783045267053790602303453994;
+    uint256 internal constant IC2_Y = 16240064763666655456640704852784889209646966725632613103372772413838904966782;
+    uint256 internal constant IC3_X = 13551022506670355402953473631724878916295204070056447522251000920004143973277;
+    uint256 internal constant IC3_Y = 18062089982337473181963580124311191528377475095217361716974312216670368656594;
 
     /// @notice Whether the proof (a, b, c) proves the statement `input`.
     /// @param a The proof's A, (x, y).
@@ -54,7 +52,7 @@ contract MnistMlpVerifier {
         uint256[2] calldata a,
         uint256[4] calldata b,
         uint256[2] calldata c,
-        uint256[4] calldata input
+        uint256[3] calldata input
     ) external view returns (bool) {
         uint256[2] memory vk = [IC0_X, IC0_Y];
         if (input[0] >= R) return false;
@@ -63,8 +61,6 @@ contract MnistMlpVerifier {
         if (!_accumulate(vk, IC2_X, IC2_Y, input[1])) return false;
         if (input[2] >= R) return false;
         if (!_accumulate(vk, IC3_X, IC3_Y, input[2])) return false;
-        if (input[3] >= R) return false;
-        if (!_accumulate(vk, IC4_X, IC4_Y, input[3])) return false;
         if (a[0] >= Q || a[1] >= Q || c[0] >= Q || c[1] >= Q) return false;
         uint256[24] memory p = [
             a[0],

@@ -9,6 +9,7 @@ interface Vm {
     function warp(uint256 timestamp) external;
     function roll(uint256 blockNumber) external;
     function deal(address account, uint256 balance) external;
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
     function getBlockNumber() external view returns (uint256);
     function getBlockTimestamp() external view returns (uint256);
 
@@ -74,6 +75,17 @@ interface Vm {
     function writeJson(string calldata json, string calldata path) external;
     function toString(uint256 value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
+
+    // Gas of the last call made from the test, as forge's `Gas` struct.
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
+    function lastCallGas() external view returns (Gas memory gas);
 }
 
 /// @notice Shared base of the Pedals Solidity tests: the cheatcode handle and small helpers.

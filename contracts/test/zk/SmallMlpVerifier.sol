@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 
 /// @title SmallMlpVerifier
 /// @notice Verifies Groth16 (BN254) proofs of exact-mode inference of an MLP 8-6-4 at batch
-///         2 (docs/zk.md): public inputs c_w, c_x, c_out and the worker's address.
+///         2 (docs/zk.md): public inputs c_job = H(4, c_w, c_x), c_out and the worker's address.
 /// @dev Checks e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 with the ecAdd,
 ///      ecMul and ecPairing precompiles, vk_x = IC0 + sum(input_i * IC_i).
 contract SmallMlpVerifier {
@@ -33,16 +33,14 @@ contract SmallMlpVerifier {
     uint256 internal constant DELTA_X0 = 19176114600915640498288606782016893814607520012487388336537826464201308606571;
     uint256 internal constant DELTA_Y1 = 16615729519854274145418004433231508308245962564416773960196363461320909230493;
     uint256 internal constant DELTA_Y0 = 3855534364459623424145076677192302300407446218659412130028767652506088136486;
-    uint256 internal constant IC0_X = 14064708783653400066344327546779530520358796837039181505555960816734118978202;
-    uint256 internal constant IC0_Y = 6179961540898491006881545730515045428253122923307081323508801275469067180387;
-    uint256 internal constant IC1_X = 20902496641821667561030401531423525160903235788837797213038967915923202141933;
-    uint256 internal constant IC1_Y = 15657448566448338556006758245094263023197954539928419005869530548379004000643;
-    uint256 internal constant IC2_X = 14398378517650578477390961831276833370307306526910920663189093396094671806291;
-    uint256 internal constant IC2_Y = 3226428868553065111582231987827675710594401926360627643529665675325823304260;
-    uint256 internal constant IC3_X = 8841516296281173026566962225052485675378625251479586438169041908086767399494;
-    uint256 internal constant IC3_Y = 13070198991369048380518466887337261300638911136315695692704678064446701837220;
-    uint256 internal constant IC4_X = 11803383482950871598582427898220001375199667347296138738951523685446975469067;
-    uint256 internal constant IC4_Y = 15832446091443787320584598571263302210261348231952816422973956801472211144224;
+    uint256 internal constant IC0_X = 13210713595926874028521400351430593932842839998591911435378257857527578325601;
+    uint256 internal constant IC0_Y = 11158672150482441987301279185945337616156903328464280159880641817167060710109;
+    uint256 internal constant IC1_X = 15728078788546000773654188587651876496619649642223067749063052545654527827050;
+    uint256 internal constant IC1_Y = 20643060331330758597536392424822665905038014133896863395088147964546565712722;
+    uint256 internal constant IC2_X = 13377186014518295667863935641946434586826068179218092714113468643668485220350;
+    uint256 internal constant IC2_Y = 6401109054104871546714921263635900909767069928285937545041129466601801323532;
+    uint256 internal constant IC3_X = 7288025976362642687973743689456620865075100823049748121471130254639111361710;
+    uint256 internal constant IC3_Y = 11849404248770874895308043921253766066038111032510698276956242767748259207665;
 
     /// @notice Whether the proof (a, b, c) proves the statement `input`.
     /// @param a The proof's A, (x, y).
@@ -54,7 +52,7 @@ contract SmallMlpVerifier {
         uint256[2] calldata a,
         uint256[4] calldata b,
         uint256[2] calldata c,
-        uint256[4] calldata input
+        uint256[3] calldata input
     ) external view returns (bool) {
         uint256[2] memory vk = [IC0_X, IC0_Y];
         if (input[0] >= R) return false;
@@ -63,8 +61,6 @@ contract SmallMlpVerifier {
         if (!_accumulate(vk, IC2_X, IC2_Y, input[1])) return false;
         if (input[2] >= R) return false;
         if (!_accumulate(vk, IC3_X, IC3_Y, input[2])) return false;
-        if (input[3] >= R) return false;
-        if (!_accumulate(vk, IC4_X, IC4_Y, input[3])) return false;
         if (a[0] >= Q || a[1] >= Q || c[0] >= Q || c[1] >= Q) return false;
         uint256[24] memory p = [
             a[0],

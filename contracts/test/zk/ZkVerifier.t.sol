@@ -16,7 +16,7 @@ contract ZkVerifierTest is Test {
         uint256[2] a;
         uint256[4] b;
         uint256[2] c;
-        uint256[4] input;
+        uint256[3] input;
     }
 
     function _vector(string memory name) internal view returns (Vector memory v) {
@@ -29,21 +29,21 @@ contract ZkVerifierTest is Test {
         v.a = [a[0], a[1]];
         v.b = [b[0], b[1], b[2], b[3]];
         v.c = [c[0], c[1]];
-        v.input = [input[0], input[1], input[2], input[3]];
+        v.input = [input[0], input[1], input[2]];
     }
 
     function _check(
-        function(uint256[2] memory, uint256[4] memory, uint256[2] memory, uint256[4] memory)
+        function(uint256[2] memory, uint256[4] memory, uint256[2] memory, uint256[3] memory)
             external
             view returns (bool) verify,
         Vector memory v
     ) internal view {
         vm.assertTrue(verify(v.a, v.b, v.c, v.input), "the proof verifies");
         Vector memory w = v;
-        w.input[2] = v.input[2] ^ 1;
+        w.input[1] = v.input[1] ^ 1;
         vm.assertFalse(verify(w.a, w.b, w.c, w.input), "another output");
         w = _copy(v);
-        w.input[3] = v.input[3] + 1;
+        w.input[2] = v.input[2] + 1;
         vm.assertFalse(verify(w.a, w.b, w.c, w.input), "another worker");
         w = _copy(v);
         (w.a, w.c) = (v.c, v.a);
@@ -60,7 +60,7 @@ contract ZkVerifierTest is Test {
         w.a = [v.a[0], v.a[1]];
         w.b = [v.b[0], v.b[1], v.b[2], v.b[3]];
         w.c = [v.c[0], v.c[1]];
-        w.input = [v.input[0], v.input[1], v.input[2], v.input[3]];
+        w.input = [v.input[0], v.input[1], v.input[2]];
     }
 
     function test_mnistVerifier_acceptsItsProof_rejectsCorruptions() public {

@@ -51,8 +51,36 @@ pub(crate) fn job_market(e: &M) -> String {
             "a CID must be a binary CIDv1 (first byte 0x01) of 2 to 128 bytes".into()
         }
         M::UnsupportedVerification(e) => format!(
-            "verification mode {} is not supported by this market yet; use optimistic",
+            "verification mode {} does not go through this call: post optimistic jobs with \
+             postJob and zk jobs with postZkJob",
             e.verification
+        ),
+        M::ZkJobNotClaimable(e) => format!(
+            "job {} is a zk job: nobody claims it; submit a proof instead",
+            e.jobId
+        ),
+        M::NotZkJob(e) => format!(
+            "job {} is not a zk job; submit its result with a trace root",
+            e.jobId
+        ),
+        M::UnknownZkCircuit(e) => format!(
+            "no verifier is registered as zk circuit {}; list the market's circuits and pick one",
+            e.circuit
+        ),
+        M::ZkCircuitTaken(e) => format!(
+            "zk circuit {} is registered already and is never replaced; register the new \
+             verifier under a free number",
+            e.circuit
+        ),
+        M::NoCode(e) => format!("{} has no contract code; deploy the verifier first", e.account),
+        M::InvalidCommitment(e) => format!(
+            "the job commitment {} is zero or not below the BN254 scalar field's modulus",
+            e.commitment
+        ),
+        M::InvalidProof(e) => format!(
+            "the proof does not show that this account computed output commitment {} for job \
+             {}; nothing was changed",
+            e.outputCommitment, e.jobId
         ),
         M::DeadlineInPast(e) => format!(
             "the claim deadline {} is not after the chain's time {}; pick a later deadline",

@@ -1,7 +1,7 @@
 //! The R1CS of exact-mode MLP inference (docs/zk.md, "The circuit").
 //!
-//! Public inputs, in this order: `c_w`, `c_x`, `c_out`, `worker`. Private: the forward weights,
-//! the biases, the input batch and every intermediate value. Per weight, bias, input and
+//! Public inputs, in this order: `c_job = H(4, c_w, c_x)`, `c_out`, `worker`. Private: the
+//! forward weights, the biases, the input batch, `c_w`, `c_x` and every intermediate value. Per weight, bias, input and
 //! output value: one boolean constraint per bit, which is what makes the packed Poseidon
 //! commitments binding. Per product: one constraint. Per neuron: a requantization in
 //! 12 + 12 + K bits and 2 constraints, and a ReLU in 1.
@@ -21,7 +21,7 @@ use ark_relations::gr1cs::{
 use crate::{
     Fr,
     commit::{
-        A_BITS, A_OFFSET, B_BITS, B_OFFSET, Forward, Shape, TAG_OUT, TAG_X, W_BITS, W_OFFSET,
+        A_BITS, A_OFFSET, B_BITS, B_OFFSET, Forward, Shape, TAG_JOB, TAG_OUT, TAG_X, W_BITS, W_OFFSET,
         ZkModel, bits_of, field, per_element, poseidon_config, weights_header,
     },
 };
@@ -43,7 +43,7 @@ pub(crate) struct Witness {
 #[derive(Debug, Clone)]
 pub struct InferenceCircuit {
     pub(crate) shape: Shape,
-    pub(crate) public: Option<[Fr; 4]>,
+    pub(crate) public: Option<[Fr; 3]>,
     pub(crate) witness: Option<Witness>,
 }
 
@@ -140,13 +140,8 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    /// Enforces `Poseidon(header ‖ body) == expected`.
-    fn commitment(
-        &self,
-        header: &[u64],
-        body: &[FpVar<Fr>],
-        expected: &FpVar<Fr>,
-    ) -> Result<(), SynthesisError> {
+    /// `Poseidon(header ‖ body)`.
+    fn commitment(&self, header: &[u64], body: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
         let mut sponge = PoseidonSpongeVar::new(self.cs.clone(), poseidon_config());
         let header: Vec<FpVar<Fr>> = header
             .iter()
@@ -154,8 +149,8 @@ impl Builder<'_> {
             .collect();
         sponge.absorb(&header)?;
         sponge.absorb(&body.to_vec())?;
-        let out = sponge.squeeze_field_elements(1)?;
-        out[0].enforce_equal(expected)
+        let mut out = sponge.squeeze_field_elements(1)?;
+        out.pop().ok_or(SynthesisError::Unsatisfiable)
     }
 }
 
@@ -174,14 +169,14 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit {
         };
         let w = b.witness;
         // Public inputs first, in the verifier's order.
-        let mut public = Vec::with_capacity(4);
-        for i in 0..4 {
+        let mut public = Vec::with_capacity(3);
+        for i in 0..3 {
             let value = self.public.map(|p| p[i]);
             let var = cs.new_input_variable(|| value.ok_or(SynthesisError::AssignmentMissing))?;
             public.push(FpVar::Var(AllocatedFp::new(value, var, cs.clone())));
         }
-        let [c_w, c_x, c_out, worker] =
-            <[FpVar<Fr>; 4]>::try_from(public).map_err(|_| SynthesisError::Unsatisfiable)?;
+        let [c_job, c_out, worker] =
+            <[FpVar<Fr>; 3]>::try_from(public).map_err(|_| SynthesisError::Unsatisfiable)?;
 
         // The model: forward weights and biases, range-checked, packed and committed.
         let mut weights: Vec<Vec<Lc>> = Vec::with_capacity(depth);
@@ -198,12 +193,14 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit {
             body.extend(we);
             body.extend(be);
         }
-        b.commitment(&weights_header(&shape.layers), &body, &c_w)?;
+        let c_w = b.commitment(&weights_header(&shape.layers), &body)?;
 
         // The input batch, range-checked, packed and committed.
         let n0 = shape.layers[0];
         let (xu, xe) = b.packed(w.map(|w| w.inputs.clone()), batch * n0, A_OFFSET, A_BITS)?;
-        b.commitment(&[TAG_X, batch as u64, n0 as u64], &xe, &c_x)?;
+        let c_x = b.commitment(&[TAG_X, batch as u64, n0 as u64], &xe)?;
+        b.commitment(&[TAG_JOB], &[c_w, c_x])?
+            .enforce_equal(&c_job)?;
 
         // Layer by layer, sample by sample.
         let inv4 = Fr::from(4u64).inverse().expect("4 is invertible");
@@ -279,11 +276,8 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit {
                 .collect()
         });
         let out = b.pack(&logits_u, out_values.as_deref(), A_OFFSET, A_BITS)?;
-        b.commitment(
-            &[TAG_OUT, batch as u64, shape.classes() as u64],
-            &out,
-            &c_out,
-        )?;
+        b.commitment(&[TAG_OUT, batch as u64, shape.classes() as u64], &out)?
+            .enforce_equal(&c_out)?;
         // The worker takes part in one constraint, so the proof binds it like the other inputs.
         let _ = &worker * &worker;
         Ok(())
@@ -301,7 +295,7 @@ mod tests {
     use pedals_ml::exact::Mat;
 
     use super::*;
-    use crate::commit::{commit_inputs, commit_outputs, forward};
+    use crate::commit::{commit_inputs, commit_job, commit_outputs, forward};
 
     fn model(layers: &[usize], seed: u64) -> ZkModel {
         // A small LCG: weights over the whole ±2048 range, biases over ±2^18, so clamps and
@@ -343,7 +337,7 @@ mod tests {
 
     /// Builds the circuit for `model` on `x` with public inputs `public` and the witness
     /// `witness` (both possibly altered), and says whether it is satisfied.
-    fn satisfied(shape: &Shape, public: [Fr; 4], witness: Witness) -> bool {
+    fn satisfied(shape: &Shape, public: [Fr; 3], witness: Witness) -> bool {
         let cs = ConstraintSystem::<Fr>::new_ref();
         InferenceCircuit {
             shape: shape.clone(),
@@ -356,13 +350,12 @@ mod tests {
         cs.is_satisfied().expect("checks")
     }
 
-    fn honest(layers: &[usize], batch: usize) -> (Shape, [Fr; 4], Witness) {
+    fn honest(layers: &[usize], batch: usize) -> (Shape, [Fr; 3], Witness) {
         let m = model(layers, 7);
         let x = inputs(batch, layers[0], 3);
         let fwd = forward(&m, &x).expect("forward");
         let public = [
-            m.commitment(),
-            commit_inputs(&x).expect("inputs"),
+            commit_job(m.commitment(), commit_inputs(&x).expect("inputs")),
             commit_outputs(&fwd.logits).expect("outputs"),
             account([0x11; 20]),
         ];
@@ -402,14 +395,16 @@ mod tests {
         let (shape, public, witness) = honest(&[6, 5, 3], 2);
         // Another output commitment.
         let mut p = public;
-        p[2] += Fr::ONE;
+        p[1] += Fr::ONE;
         assert!(!satisfied(&shape, p, witness.clone()));
-        // Another model or input batch than the committed ones.
-        for which in [0, 1] {
-            let mut p = public;
-            p[which] += Fr::ONE;
-            assert!(!satisfied(&shape, p, witness.clone()));
-        }
+        // Another job commitment (another model or input batch than the committed ones).
+        let mut p = public;
+        p[0] += Fr::ONE;
+        assert!(!satisfied(&shape, p, witness.clone()));
+        // Another input batch in the witness than the committed one.
+        let mut w = witness.clone();
+        w.inputs[0] = if w.inputs[0] < 1024 { w.inputs[0] + 1 } else { 0 };
+        assert!(!satisfied(&shape, public, w));
         // A logit off by one in the witness (and the output commitment made to match it).
         let mut w = witness.clone();
         let n = &mut w.forward.neurons[1][0][0];
@@ -417,7 +412,7 @@ mod tests {
         n.f = 0;
         w.forward.logits.data[0] = n.y as i32;
         let mut p = public;
-        p[2] = commit_outputs(&w.forward.logits).expect("outputs");
+        p[1] = commit_outputs(&w.forward.logits).expect("outputs");
         assert!(!satisfied(&shape, p, w));
         // A weight changed in the witness but not in the commitment.
         let mut w = witness.clone();

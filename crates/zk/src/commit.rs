@@ -27,6 +27,7 @@ const ALPHA: u64 = 5;
 pub(crate) const TAG_W: u64 = 1;
 pub(crate) const TAG_X: u64 = 2;
 pub(crate) const TAG_OUT: u64 = 3;
+pub(crate) const TAG_JOB: u64 = 4;
 
 /// Bits and offset of each packed kind: a value `v` is stored as `v + offset` in `bits` bits,
 /// `floor(253 / bits)` of them little-endian in one field element.
@@ -239,6 +240,14 @@ pub fn commit_outputs(logits: &Mat) -> Result<Fr, ZkError> {
     ))
 }
 
+/// `c_job`: Poseidon of `[4] ‖ c_w ‖ c_x`, the one commitment a zk job posts on-chain for its
+/// model and input batch.
+pub fn commit_job(weights: Fr, inputs: Fr) -> Fr {
+    let mut sponge = PoseidonSponge::<Fr>::new(poseidon_config());
+    sponge.absorb(&vec![Fr::from(TAG_JOB), weights, inputs]);
+    sponge.squeeze_field_elements::<Fr>(1)[0]
+}
+
 fn check_activations(what: &str, data: &[i32]) -> Result<(), ZkError> {
     match data.iter().find(|v| v.abs() > ACT_MAX) {
         Some(v) => Err(ZkError::Range(format!("{what} {v} beyond ±{ACT_MAX}"))),
@@ -255,6 +264,13 @@ pub struct Commitments {
     pub inputs: Fr,
     /// `c_out`, the logits.
     pub outputs: Fr,
+}
+
+impl Commitments {
+    /// `c_job = H(4, c_w, c_x)`, what the job posts and the proof's first public input.
+    pub fn job(&self) -> Fr {
+        commit_job(self.weights, self.inputs)
+    }
 }
 
 /// One neuron's requantization: `t = acc + 2048 = 4096·q + r`, `y = clamp(q, 1024)`,

@@ -115,11 +115,10 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// The public inputs, in the circuit's order.
-    pub fn public_inputs(&self) -> [Fr; 4] {
+    /// The public inputs, in the circuit's order: `c_job`, `c_out`, the worker.
+    pub fn public_inputs(&self) -> [Fr; 3] {
         [
-            self.commitments.weights,
-            self.commitments.inputs,
+            self.commitments.job(),
             self.commitments.outputs,
             account(self.worker),
         ]

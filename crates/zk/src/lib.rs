@@ -1,7 +1,8 @@
 //! pedals-zk: succinct proofs that a batch of exact-mode MLP inference was computed right.
 //!
 //! A worker proves, with Groth16 on BN254, "the model committed in `c_w`, run on the inputs
-//! committed in `c_x`, gives the logits committed in `c_out`", bit for bit as
+//! committed in `c_x`, gives the logits committed in `c_out`" (a job posts only
+//! `c_job = H(4, c_w, c_x)`), bit for bit as
 //! `pedals_ml::Trainer::logits` computes them (docs/zk.md has the statement, the packing, the
 //! Poseidon parameters and the constraint count):
 //!
@@ -10,7 +11,7 @@
 //!        │                      │                                 │
 //!        │            commit ◄──┴──────────── Poseidon ───────────┘
 //!        ▼                      ▼
-//!  InferenceCircuit { shape, witness } ──Groth16──► Proof over [c_w, c_x, c_out, worker]
+//!  InferenceCircuit { shape, witness } ──Groth16──► Proof over [c_job, c_out, worker]
 //! ```
 //!
 //! Keys are made once per architecture and batch size ([`setup`]), serialized and stored by
@@ -25,7 +26,8 @@ pub mod solidity;
 
 pub use circuit::InferenceCircuit;
 pub use commit::{
-    Commitments, Forward, Shape, ZkModel, commit_inputs, commit_outputs, forward, poseidon_config,
+    Commitments, Forward, Shape, ZkModel, commit_inputs, commit_job, commit_outputs, forward,
+    poseidon_config,
 };
 pub use error::ZkError;
 pub use groth::{Keys, Proof, Statement, prove, setup, setup_seeded, verify};

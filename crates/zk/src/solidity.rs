@@ -63,7 +63,7 @@ pragma solidity ^0.8.28;
 
 /// @title {name}
 /// @notice Verifies Groth16 (BN254) proofs of exact-mode inference of an MLP {layers} at batch
-///         {batch} (docs/zk.md): public inputs c_w, c_x, c_out and the worker's address.
+///         {batch} (docs/zk.md): public inputs c_job = H(4, c_w, c_x), c_out and the worker's address.
 /// @dev Checks e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 with the ecAdd,
 ///      ecMul and ecPairing precompiles, vk_x = IC0 + sum(input_i * IC_i).
 contract {name} {{

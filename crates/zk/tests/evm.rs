@@ -19,7 +19,7 @@ use pedals_zk::{
 sol! {
     #[sol(rpc)]
     interface IVerifier {
-        function verifyProof(uint256[2] a, uint256[4] b, uint256[2] c, uint256[4] input) external view returns (bool);
+        function verifyProof(uint256[2] a, uint256[4] b, uint256[2] c, uint256[3] input) external view returns (bool);
     }
 }
 
@@ -68,7 +68,7 @@ async fn on_chain(v: &IVerifier::IVerifierInstance<DynProvider>, s: &Statement, 
 
 async fn on_chain_words(
     v: &IVerifier::IVerifierInstance<DynProvider>,
-    inputs: [Word; 4],
+    inputs: [Word; 3],
     p: &Proof,
 ) -> bool {
     let (a, b, c) = proof_words(p);

@@ -60,13 +60,13 @@ fn each_committed_verifier_matches_its_key_and_its_proof_verifies() {
             words::<4>(&vector["b"]),
             words::<2>(&vector["c"]),
         );
-        let inputs: [Word; 4] = words(&vector["input"]);
+        let inputs: [Word; 3] = words(&vector["input"]);
         assert!(
             verify_words(&vk, &inputs, &a, &b, &c).expect("well formed"),
             "{name}"
         );
         let mut other = inputs;
-        other[2][31] ^= 1;
+        other[1][31] ^= 1;
         assert!(
             !verify_words(&vk, &other, &a, &b, &c).expect("well formed"),
             "{name}"
