@@ -7,6 +7,7 @@ import {Referee} from "../src/Referee.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
+import {MnistMlpVerifier} from "../src/zk/MnistMlpVerifier.sol";
 import {Vm} from "../test/utils/Test.sol";
 
 /// @title Deploy
@@ -56,6 +57,12 @@ contract Deploy {
         stakeManager.bindMarket(address(jobMarket));
         game = new DisputeGame(jobMarket, new Referee());
         jobMarket.setResolver(address(game));
+        // The devnet's zk circuit 1 (MLP 784-32-10, batch 1): its keys come from a public seed,
+        // so anyone can forge its proofs. Never on a chain where value is at stake.
+        if (vm.envOr("PEDALS_DEVNET_ZK", false)) {
+            require(block.chainid == 31_337, "PEDALS_DEVNET_ZK: devnet keys on a devnet (chain 31337) only");
+            jobMarket.registerZkCircuit(1, address(new MnistMlpVerifier()));
+        }
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);

@@ -190,8 +190,9 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         uint256 payment = job.payment;
         uint256 fee = payment * job.feeBps / ProtocolLimits.BPS;
         uint256 payout = payment - fee;
+        // The prover is not stored: it is in ZkResultAccepted, and a new slot would cost 22k
+        // gas, more than a twentieth of the whole job.
         job.status = JobStatus.Finalized;
-        job.worker = msg.sender;
         Totals storage t = _totals;
         t.escrowed -= uint96(payment);
         t.feesAccrued += uint96(fee);

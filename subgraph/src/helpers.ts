@@ -32,6 +32,7 @@ export function getMarket(): Market {
     m = new Market(MARKET_ID);
     m.paused = false;
     m.jobCount = zero();
+    m.zkJobCount = 0;
     m.postedJobs = 0;
     m.claimedJobs = 0;
     m.submittedJobs = 0;
@@ -89,9 +90,11 @@ export function getDay(event: ethereum.Event): MarketDayStat {
     s = new MarketDayStat(id);
     s.date = day * SECONDS_PER_DAY;
     s.jobsPosted = 0;
+    s.zkJobsPosted = 0;
     s.jobsCancelled = 0;
     s.jobsClaimed = 0;
     s.resultsSubmitted = 0;
+    s.zkResultsAccepted = 0;
     s.jobsFinalized = 0;
     s.jobsExpired = 0;
     s.challengeCommitments = 0;
@@ -150,6 +153,7 @@ export function getProvider(address: Address, event: ethereum.Event): Provider {
     p.account = a.id;
     p.jobsClaimed = 0;
     p.jobsSubmitted = 0;
+    p.zkJobsProven = 0;
     p.jobsFinalized = 0;
     p.jobsExpired = 0;
     p.disputesWon = 0;

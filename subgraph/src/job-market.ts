@@ -24,6 +24,9 @@ import {
   RoleRevoked,
   Unpaused,
   Withdrawn,
+  ZkCircuitRegistered,
+  ZkJobPosted,
+  ZkResultAccepted,
 } from "../generated/JobMarket/JobMarket";
 import {
   Challenge,
@@ -32,6 +35,7 @@ import {
   Job,
   MarketParameters,
   Withdrawal,
+  ZkCircuit,
 } from "../generated/schema";
 import {
   countStatus,
@@ -49,8 +53,15 @@ import {
   setStatus,
 } from "./helpers";
 
+/** IJobMarket.Verification.Zk: the job was posted with postZkJob. */
+const VERIFICATION_ZK = 1;
+
 function loadJob(jobId: BigInt): Job | null {
   return Job.load(jobKey(jobId));
+}
+
+function circuitKey(circuit: i32): string {
+  return circuit.toString();
 }
 
 function configChange(event: ethereum.Event, kind: string): ConfigChange {
@@ -162,24 +173,30 @@ export function handleResultSubmitted(event: ResultSubmitted): void {
   d.save();
 }
 
+// Two paths end here: `finalize` of a claimed optimistic job after its window, and
+// `submitZkResult` of a zk job that was never claimed (no collateral; its ZkResultAccepted, just
+// before in the same transaction, made the worker known and may have created its Provider).
 export function handleJobFinalized(event: JobFinalized): void {
   let p = event.params;
   let job = loadJob(p.jobId);
   if (job === null) return;
   let m = getMarket();
+  let provider = getProvider(p.worker, event);
   setStatus(job, m, "Finalized", event);
   job.finalizedAt = event.block.timestamp;
   job.workerPayout = p.workerPayout;
   job.fee = p.fee;
+  if (job.worker === null) job.worker = provider.id;
   job.save();
-  let provider = getProvider(p.worker, event);
   provider.jobsFinalized += 1;
   provider.paymentsEarned = provider.paymentsEarned.plus(p.workerPayout);
   provider.earnings = provider.earnings.plus(p.workerPayout);
   let collateral = job.collateral;
   if (collateral !== null) provider.collateralLocked = provider.collateralLocked.minus(collateral);
   provider.save();
-  credit(p.worker, p.workerPayout);
+  // `finalize` credits the payout for a later withdrawal; `submitZkResult` sends it to the
+  // worker in the same transaction, so it never becomes market credit.
+  if (job.verification != VERIFICATION_ZK) credit(p.worker, p.workerPayout);
   m.totalWorkerPayouts = m.totalWorkerPayouts.plus(p.workerPayout);
   m.totalFees = m.totalFees.plus(p.fee);
   m.save();
@@ -220,6 +237,57 @@ export function handleJobExpired(event: JobExpired): void {
   d.jobsExpired += 1;
   d.refunds = d.refunds.plus(p.refund);
   d.penalties = d.penalties.plus(p.penalty);
+  d.save();
+}
+
+export function handleZkJobPosted(event: ZkJobPosted): void {
+  let p = event.params;
+  // JobPosted, earlier in the same transaction, created the job with the common fields.
+  let job = loadJob(p.jobId);
+  if (job === null) return;
+  job.zkCircuit = p.circuit;
+  // postZkJob refuses an unregistered circuit, so the circuit is here unless the subgraph
+  // started after its registration; the number alone is kept then.
+  let circuit = ZkCircuit.load(circuitKey(p.circuit));
+  if (circuit !== null) {
+    circuit.jobCount += 1;
+    circuit.save();
+    job.circuit = circuit.id;
+  }
+  job.save();
+  let m = getMarket();
+  m.zkJobCount += 1;
+  m.save();
+  let d = getDay(event);
+  d.zkJobsPosted += 1;
+  d.save();
+}
+
+// A valid proof: the job goes from Posted to Finalized in this transaction, and the JobFinalized
+// that follows settles it. This is the first the subgraph hears of the worker (zk jobs have no
+// claim), so the status, payout and counts are left to that handler.
+export function handleZkResultAccepted(event: ZkResultAccepted): void {
+  let p = event.params;
+  let job = loadJob(p.jobId);
+  if (job === null) return;
+  let provider = getProvider(p.worker, event);
+  provider.zkJobsProven += 1;
+  provider.save();
+  job.worker = provider.id;
+  job.outputCommitment = p.outputCommitment;
+  job.resultCid = p.resultCid;
+  job.updatedAt = event.block.timestamp;
+  job.save();
+  let circuitId = job.circuit;
+  if (circuitId !== null) {
+    let circuit = ZkCircuit.load(circuitId);
+    if (circuit !== null) {
+      circuit.jobsFinalized += 1;
+      circuit.save();
+    }
+  }
+  let d = getDay(event);
+  d.zkResultsAccepted += 1;
   d.save();
 }
 
@@ -439,6 +507,24 @@ export function handleResolverUpdated(event: ResolverUpdated): void {
   let m = getMarket();
   m.resolver = event.params.newResolver;
   m.save();
+}
+
+export function handleZkCircuitRegistered(event: ZkCircuitRegistered): void {
+  let p = event.params;
+  // The registry is set-once (ZkCircuitTaken), so a circuit is never registered twice.
+  let circuit = new ZkCircuit(circuitKey(p.circuit));
+  circuit.circuit = p.circuit;
+  circuit.verifier = p.verifier;
+  circuit.jobCount = 0;
+  circuit.jobsFinalized = 0;
+  circuit.registeredAt = event.block.timestamp;
+  circuit.registeredBlock = event.block.number;
+  circuit.registeredTx = event.transaction.hash;
+  circuit.save();
+  let c = configChange(event, "ZkCircuitRegistered");
+  c.account = p.verifier;
+  c.zkCircuit = circuit.id;
+  c.save();
 }
 
 export function handlePaused(event: Paused): void {

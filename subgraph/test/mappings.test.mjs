@@ -117,7 +117,7 @@ test('the mappings index a market from deployment to payouts', async (t) => {
   compile();
   const { ex, logs } = await instantiate();
   // Each step checks the entities it produced; they build on each other, in this order.
-  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'payoutsAndAdmin', 'dailyStats']) {
+  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'zkProveAndCancel', 'payoutsAndAdmin', 'dailyStats']) {
     await t.test(step, () => ex[step]());
   }
   assert.ok(ex.entityCount() > 50, `entities stored: ${ex.entityCount()}`);

@@ -83,6 +83,7 @@ interface IJobMarket {
     struct Job {
         address requester;
         uint96 payment;
+        /// The claiming worker. Zero for a zk job: its prover is in `ZkResultAccepted`.
         address worker;
         uint96 collateral;
         JobStatus status;

@@ -63,6 +63,7 @@ interface Vm {
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
+    function envOr(string calldata name, bool defaultValue) external view returns (bool);
     function envOr(string calldata name, address defaultValue) external view returns (address);
     function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
     function projectRoot() external view returns (string memory);

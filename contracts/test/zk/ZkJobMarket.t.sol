@@ -185,7 +185,7 @@ contract ZkJobMarketTest is Fixture {
 
         IJobMarket.Job memory job = market.getJob(jobId);
         vm.assertEq(uint256(job.status), uint256(IJobMarket.JobStatus.Finalized), "uint256(job.status)");
-        vm.assertEq(job.worker, worker, "job.worker");
+        vm.assertEq(job.worker, address(0), "the prover is in the event, not stored");
         vm.assertEq(worker.balance - before, PAYMENT - fee, "paid at once");
         vm.assertEq(market.creditOf(worker), 0, "nothing left to withdraw");
         vm.assertEq(market.feesAccrued(), fee, "market.feesAccrued()");
@@ -295,6 +295,8 @@ contract ZkJobMarketTest is Fixture {
 
     /// @notice Post plus submit, as two transactions would pay: 21k each, their calldata, and
     ///         the calls' own gas (`lastCallGas`, so none of the test's call overhead counts).
+    ///         In one test the submission finds the job's slots warm, so this reads about 16k
+    ///         low; crates/node/tests/it/zk.rs measures the mined transactions on anvil.
     function test_zkJob_gas() public {
         IJobMarket.JobRequest memory r = zkRequest();
         uint256[8] memory p = proof;

@@ -111,7 +111,10 @@ pub async fn deploy(
         toolchain,
         rpc_url,
         Deployer::Key(deployer),
-        &DeployRoles::default(),
+        &DeployRoles {
+            devnet_zk: true,
+            ..DeployRoles::default()
+        },
     )
     .await
 }
@@ -142,6 +145,9 @@ pub struct DeployRoles {
     pub pauser: Option<alloy::primitives::Address>,
     /// Receiver of protocol fees.
     pub fee_recipient: Option<alloy::primitives::Address>,
+    /// Registers the committed `MnistMlpVerifier` as zk circuit 1. Its keys come from the
+    /// public devnet seed, so the script allows it on chain 31337 only.
+    pub devnet_zk: bool,
 }
 
 /// Runs the deploy script as `deployer`, handing the roles to `roles`' holders, and returns
@@ -209,6 +215,11 @@ pub async fn deploy_as(
             Some(address) => command.env(name, address.to_string()),
             None => command.env_remove(name),
         };
+    }
+    if roles.devnet_zk {
+        command.env("PEDALS_DEVNET_ZK", "true");
+    } else {
+        command.env_remove("PEDALS_DEVNET_ZK");
     }
     let output = command.output();
     // A deploy of a handful of transactions takes seconds; never wait on it forever.

@@ -184,6 +184,50 @@ impl Market {
         Ok((job_id, outcome))
     }
 
+    /// Posts a zk job for `circuit` escrowing `payment` (`request.specHash` is the job
+    /// commitment); returns its id.
+    pub async fn post_zk_job(
+        &self,
+        request: JobRequest,
+        circuit: u8,
+        payment: U256,
+    ) -> Result<(U256, TxOutcome), ChainError> {
+        let market = self.job_market();
+        let receipt = send_receipt(market.postZkJob(request, circuit).value(payment)).await?;
+        let outcome = TxOutcome::from_receipt(&receipt)?;
+        let job_id = receipt
+            .decoded_log::<JobMarket::JobPosted>()
+            .map(|log| log.data.jobId)
+            .ok_or(ChainError::MissingEvent(outcome.hash, "JobPosted"))?;
+        Ok((job_id, outcome))
+    }
+
+    /// The accepted proof of zk job `job_id` (its `ZkResultAccepted` event), if any: the
+    /// worker, the output commitment and the logits' CID.
+    pub async fn zk_result(
+        &self,
+        job_id: U256,
+    ) -> Result<Option<crate::JobMarket::ZkResultAccepted>, ChainError> {
+        let events = self
+            .job_market()
+            .ZkResultAccepted_filter()
+            .topic1(job_id)
+            .from_block(self.deployment.deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events.into_iter().last().map(|(event, _)| event))
+    }
+
+    /// The verifier registered as zk circuit `circuit` (zero when none).
+    pub async fn zk_verifier(&self, circuit: u8) -> Result<Address, ChainError> {
+        self.job_market()
+            .zkVerifierOf(circuit)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
     /// Cancels an unclaimed job of the sender's.
     pub async fn cancel_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();

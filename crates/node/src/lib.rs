@@ -24,6 +24,7 @@ mod content;
 pub mod gateway;
 mod metrics;
 mod requester;
+mod zk;
 
 use std::{
     sync::{
@@ -53,7 +54,7 @@ use tracing::{debug, info, warn};
 
 pub use content::StoreSource;
 pub use metrics::{Metrics, PhaseLabel, serve as serve_metrics};
-pub use requester::{JobFiles, JobResult, PostTerms, Requester};
+pub use requester::{JobFiles, JobResult, PostTerms, Requester, ZkFiles, ZkResult};
 
 /// What a worker accepts and how it runs.
 #[derive(Debug, Clone)]
@@ -131,6 +132,9 @@ pub enum NodeError {
     /// A training task panicked or was cancelled.
     #[error("the training task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A zk proof could not be made.
+    #[error("zk: {0}")]
+    Zk(#[from] pedals_zk::ZkError),
 }
 
 /// A worker node for one account.
@@ -153,6 +157,8 @@ pub struct Worker {
     market: pedals_chain::Market,
     /// The op traces of the steps this worker is defending, by (job, step).
     games: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<StepContext>>>,
+    /// Proving keys of zk circuits.
+    zk: Arc<zk::Keyring>,
 }
 
 /// How fetching a job's inputs went.
@@ -174,6 +180,9 @@ fn is_busy(phase: &JobPhase) -> bool {
             | JobPhase::Submitting
     )
 }
+
+/// `IJobMarket.Verification.Zk`.
+const ZK: u8 = 1;
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
     TransactionRequest::default().with_to(to).with_input(input)
@@ -198,6 +207,7 @@ impl Worker {
         )
         .await?;
         let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
+        let zk = Arc::new(zk::Keyring::new(store.clone()));
         Ok(Self {
             provider,
             store,
@@ -212,6 +222,7 @@ impl Worker {
             signer,
             market,
             games: std::sync::Mutex::new(std::collections::HashMap::new()),
+            zk,
         })
     }
 
@@ -471,7 +482,10 @@ impl Worker {
         };
         if self.store.job(id)?.is_none() {
             let mut record = JobRecord::new(id, JobPhase::Seen);
-            record.spec_cid = Some(JobSpec::cid_for_hash(&posted.request.specHash).to_string());
+            // A zk job's spec hash is its Poseidon job commitment, not the digest of a file.
+            if posted.request.verification != ZK {
+                record.spec_cid = Some(JobSpec::cid_for_hash(&posted.request.specHash).to_string());
+            }
             record.dataset_cid = pedals_core::cid_from_bytes(&posted.request.datasetCid)
                 .ok()
                 .map(|c| c.to_string());
@@ -652,6 +666,37 @@ impl Worker {
                     id,
                     format!("the job is {status:?} on-chain, no longer open"),
                 )?;
+            }
+            JobPhase::Fetching if job.verification == ZK => {
+                match self.fetch_zk(&job, &record).await {
+                    Ok(Fetched::All) => match self.load_zk(&job, &record) {
+                        Ok(Some(_)) => {
+                            self.store.advance(id, JobPhase::Ready)?;
+                        }
+                        Ok(None) => {
+                            debug!(target: "pedals::node", job = id, "waiting for the job's data");
+                        }
+                        Err(reason) => {
+                            self.abandon(id, format!("its data cannot be used: {reason}"))?;
+                        }
+                    },
+                    Ok(Fetched::Waiting(reason)) => {
+                        debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
+                    }
+                    Err(reason) => {
+                        self.abandon(id, format!("its data cannot be used: {reason}"))?;
+                    }
+                }
+            }
+            JobPhase::Ready if job.verification == ZK => {
+                if self.busy_with_others(id)? {
+                    return Ok(());
+                }
+                self.prove_and_submit(id, &job, &record).await?;
+            }
+            JobPhase::Submitting if job.verification == ZK => {
+                self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Ready)
+                    .await?;
             }
             JobPhase::Fetching => match self.fetch_inputs(&job).await {
                 Ok(Fetched::All) => match self.load_inputs(&job, &record) {
@@ -893,6 +938,110 @@ impl Worker {
             Ok(started.elapsed().as_secs_f64() / probe.max(1) as f64 * total as f64)
         })
         .await?
+    }
+
+    /// Downloads a zk job's model and input batch (it has no spec file).
+    async fn fetch_zk(&self, job: &IJobMarket::Job, record: &JobRecord) -> Result<Fetched, String> {
+        zk::circuit_of(job.zkCircuit)?;
+        for (cid, what) in [(&record.dataset_cid, "input"), (&record.model_cid, "model")] {
+            let cid = cid
+                .as_deref()
+                .and_then(|c| pedals_core::parse_cid(c).ok())
+                .ok_or_else(|| format!("its {what} CID is not a valid CID"))?;
+            if let Some(waiting) = self.fetch(cid, what).await? {
+                return Ok(waiting);
+            }
+        }
+        Ok(Fetched::All)
+    }
+
+    /// A zk job's circuit and statement inputs, from the store, checked against its job
+    /// commitment; `Ok(None)` while a file is missing.
+    fn load_zk(
+        &self,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Option<(&'static pedals_zk::Circuit, pedals_zk::ZkJob)>, String> {
+        let circuit = zk::circuit_of(job.zkCircuit)?;
+        let blob = |cid: &Option<String>| -> Result<Option<Vec<u8>>, String> {
+            let cid = cid
+                .as_deref()
+                .and_then(|c| pedals_core::parse_cid(c).ok())
+                .ok_or("a posted CID is not valid")?;
+            self.store.blob(&cid).map_err(|e| e.to_string())
+        };
+        let (Some(model), Some(dataset)) = (blob(&record.model_cid)?, blob(&record.dataset_cid)?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            circuit,
+            zk::load(circuit, &model, &dataset, job.specHash)?,
+        )))
+    }
+
+    /// Proves a zk job on the blocking pool, stores and provides the logits, and submits the
+    /// proof (its intent stored first, like every transaction). A submission that cannot
+    /// succeed (another worker's proof won, the job was cancelled, or this worker's keys do not
+    /// match the registered verifier) abandons the job.
+    async fn prove_and_submit(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError> {
+        let per_sample = U256::from(job.payment) / U256::from(job.steps.max(1));
+        if per_sample < self.config.min_wei_per_step {
+            return self.abandon(
+                id,
+                format!(
+                    "it pays {per_sample} wei per sample, below this worker's minimum of {}",
+                    self.config.min_wei_per_step
+                ),
+            );
+        }
+        if self.now().await? > job.deliveryDeadline.to::<u64>() {
+            return self.abandon(id, "its delivery deadline passed".into());
+        }
+        let (circuit, statement) = match self.load_zk(job, record) {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
+            Err(reason) => return self.abandon(id, reason),
+        };
+        let keyring = self.zk.clone();
+        let store = self.store.clone();
+        let worker = self.address().into_array();
+        let started = std::time::Instant::now();
+        let proven = tokio::task::spawn_blocking(move || -> Result<zk::Proven, NodeError> {
+            let keys = keyring.keys(circuit)?;
+            zk::prove(&store, &keys, &statement, worker)
+        })
+        .await??;
+        info!(target: "pedals::node", job = id, circuit = circuit.name, output_commitment = %proven.output_commitment, seconds = started.elapsed().as_secs_f64(), "proven");
+        self.store
+            .update_job(id, |r| r.result_cid = Some(proven.result.to_string()))?;
+        if let Some(net) = &self.net {
+            net.provide(proven.result).await?;
+        }
+        let tx = call(
+            self.deployment.job_market,
+            JobMarket::submitZkResultCall {
+                jobId: U256::from(id),
+                outputCommitment: proven.output_commitment,
+                resultCid: zk::cid_bytes(&proven.result),
+                proof: proven.proof,
+            }
+            .abi_encode(),
+        );
+        // Signing estimates the gas, so a submission bound to revert fails here, unsent.
+        let intent = match self.sender.sign(id, Action::Submit, tx).await {
+            Ok(intent) => intent,
+            Err(e) => return self.abandon(id, format!("its proof cannot be submitted: {e}")),
+        };
+        self.store
+            .advance_with_intent(id, JobPhase::Submitting, &intent)?;
+        self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Ready)
+            .await
     }
 
     async fn now(&self) -> Result<u64, NodeError> {

@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::{U256, aliases::U40};
+use alloy::primitives::{B256, U256, aliases::U40};
 use pedals_chain::{IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome, chain_time};
 use pedals_core::{Cid, TraceCommitment, cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps, inference};
@@ -105,6 +105,38 @@ impl JobResult {
     }
 }
 
+/// The files of a zk job: a model of a known circuit's architecture and an input batch of its
+/// size. Their commitment `c_job` is the job's on-chain spec hash.
+#[derive(Debug, Clone)]
+pub struct ZkFiles {
+    /// The circuit that proves the job.
+    pub circuit: &'static pedals_zk::Circuit,
+    /// The model state bytes (a checkpoint of an MLP of the circuit's layers).
+    pub model: Vec<u8>,
+    /// The canonical dataset bytes: exactly the circuit's batch of samples.
+    pub dataset: Vec<u8>,
+}
+
+impl ZkFiles {
+    /// Checks the files against the circuit and returns the job commitment `c_job`.
+    pub fn commitment(&self) -> Result<B256, NodeError> {
+        let dataset = Dataset::from_canonical_bytes(&self.dataset)?;
+        let job = pedals_zk::ZkJob::from_files(self.circuit, &self.model, &dataset)?;
+        Ok(crate::zk::word(job.commitment()?))
+    }
+}
+
+/// An accepted zk result, fetched and checked against the proven output commitment.
+#[derive(Debug, Clone)]
+pub struct ZkResult {
+    /// What the market accepted: the worker, `c_out` and the logits' CID.
+    pub accepted: JobMarket::ZkResultAccepted,
+    /// The logits, `batch × classes`, Q8.
+    pub logits: pedals_ml::exact::Mat,
+    /// The predicted class of every sample (the largest logit, the lowest index on a tie).
+    pub predictions: Vec<u32>,
+}
+
 /// A requester: its market client, its store, and (to serve its files) its network node.
 #[derive(Debug)]
 pub struct Requester {
@@ -123,6 +155,11 @@ impl Requester {
     /// The market client.
     pub fn market(&self) -> &Market {
         &self.market
+    }
+
+    /// The store its files and results are kept in.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// The job on-chain and its status.
@@ -194,6 +231,108 @@ impl Requester {
             }
         }
         Ok((id, outcome))
+    }
+
+    /// Stores and provides a zk job's files, then posts it for their circuit with
+    /// `terms.payment` in escrow (no challenge window: the first valid proof is paid at once).
+    /// Every check that can fail runs before the transaction.
+    pub async fn post_zk(
+        &self,
+        files: &ZkFiles,
+        terms: &PostTerms,
+    ) -> Result<(u64, TxOutcome), NodeError> {
+        let commitment = files.commitment()?;
+        let circuit = files.circuit;
+        if self.market.zk_verifier(circuit.id).await?.is_zero() {
+            return Err(NodeError::Job(format!(
+                "this market has no verifier for zk circuit {} ({}): ask its admin to register \
+                 one, or post an optimistic job",
+                circuit.id, circuit.name
+            )));
+        }
+        let balance = self.market.balance(self.market.sender()).await?;
+        if balance < terms.payment {
+            return Err(NodeError::Job(format!(
+                "the account {} holds {balance} wei but the job escrows {} wei: fund it or lower \
+                 the payment",
+                self.market.sender(),
+                terms.payment
+            )));
+        }
+        let dataset = self.store.put_blob(&files.dataset)?;
+        let model = self.store.put_blob(&files.model)?;
+        if let Some(net) = &self.net {
+            net.provide(dataset).await?;
+            net.provide(model).await?;
+        }
+        let now = chain_time(self.market.provider()).await?;
+        let request = JobRequest {
+            specHash: commitment,
+            modelCid: model.to_bytes().into(),
+            datasetCid: dataset.to_bytes().into(),
+            steps: circuit.batch as u32,
+            verification: 1,
+            claimDeadline: U40::from(now + terms.claim_within),
+            deliveryDeadline: U40::from(now + terms.deliver_within),
+            challengeWindow: 0,
+        };
+        let (id, outcome) = self
+            .market
+            .post_zk_job(request, circuit.id, terms.payment)
+            .await?;
+        let id = u64::try_from(id).map_err(|_| NodeError::Job("job id beyond u64".into()))?;
+        info!(target: "pedals::requester", job = id, tx = %outcome.hash, circuit = circuit.name, job_commitment = %commitment, "zk job posted");
+        Ok((id, outcome))
+    }
+
+    /// The accepted result of zk job `id`: the logits fetched by CID (from the store or the
+    /// network, waiting up to `patience`) and checked against the output commitment the proof
+    /// was verified with on-chain.
+    pub async fn zk_result(&self, id: u64, patience: Duration) -> Result<ZkResult, NodeError> {
+        let (job, status) = self.job(id).await?;
+        if job.verification != 1 {
+            return Err(NodeError::Job(format!("job {id} is not a zk job")));
+        }
+        let circuit = pedals_zk::circuit(job.zkCircuit).ok_or_else(|| {
+            NodeError::Job(format!(
+                "job {id} uses zk circuit {}, which this build does not know",
+                job.zkCircuit
+            ))
+        })?;
+        let accepted = self
+            .market
+            .zk_result(U256::from(id))
+            .await?
+            .ok_or_else(|| {
+                NodeError::Job(format!(
+                    "job {id} has no proven result yet (it is {status:?})"
+                ))
+            })?;
+        let cid = cid_from_bytes(&accepted.resultCid)
+            .map_err(|e| NodeError::Job(format!("the posted result CID is invalid: {e}")))?;
+        let bytes = self.blob(cid, "result", patience).await?;
+        let classes = *circuit.layers.last().unwrap_or(&0);
+        let (logits, c_out) = pedals_zk::logits_from_bytes(&bytes, circuit.batch, classes)?;
+        if crate::zk::word(c_out) != accepted.outputCommitment {
+            return Err(NodeError::Job(format!(
+                "the logits {cid} do not match the output commitment {} the proof was verified \
+                 with",
+                accepted.outputCommitment
+            )));
+        }
+        let predictions = logits
+            .data
+            .chunks(classes.max(1))
+            .map(|row| {
+                let best = row.iter().copied().max().unwrap_or(0);
+                row.iter().position(|&v| v == best).unwrap_or(0) as u32
+            })
+            .collect();
+        Ok(ZkResult {
+            accepted,
+            logits,
+            predictions,
+        })
     }
 
     /// Polls every `poll` until the job leaves `Posted` (claimed or cancelled), or until its

@@ -109,6 +109,10 @@ impl JobPhase {
             (Seen, Fetching)
             | (Fetching, Ready)
             | (Ready, Claiming)
+            // A zk job has no claim: its proof is submitted from Ready, and signed again
+            // from Ready if the submission reverted.
+            | (Ready, Submitting)
+            | (Submitting, Ready)
             | (Claiming, Claimed | Ready)
             | (Claimed, Training { .. } | Claiming)
             | (Training { .. }, Trained | Claiming)

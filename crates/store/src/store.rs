@@ -120,6 +120,11 @@ impl Store {
         Ok(Self { db, blobs })
     }
 
+    /// The folder the store was opened in.
+    pub fn dir(&self) -> &Path {
+        self.blobs.parent().unwrap_or(&self.blobs)
+    }
+
     // ---- jobs ----
 
     /// The record of job `id`, if stored.

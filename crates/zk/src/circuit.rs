@@ -21,8 +21,8 @@ use ark_relations::gr1cs::{
 use crate::{
     Fr,
     commit::{
-        A_BITS, A_OFFSET, B_BITS, B_OFFSET, Forward, Shape, TAG_JOB, TAG_OUT, TAG_X, W_BITS, W_OFFSET,
-        ZkModel, bits_of, field, per_element, poseidon_config, weights_header,
+        A_BITS, A_OFFSET, B_BITS, B_OFFSET, Forward, Shape, TAG_JOB, TAG_OUT, TAG_X, W_BITS,
+        W_OFFSET, ZkModel, bits_of, field, per_element, poseidon_config, weights_header,
     },
 };
 
@@ -403,7 +403,11 @@ mod tests {
         assert!(!satisfied(&shape, p, witness.clone()));
         // Another input batch in the witness than the committed one.
         let mut w = witness.clone();
-        w.inputs[0] = if w.inputs[0] < 1024 { w.inputs[0] + 1 } else { 0 };
+        w.inputs[0] = if w.inputs[0] < 1024 {
+            w.inputs[0] + 1
+        } else {
+            0
+        };
         assert!(!satisfied(&shape, public, w));
         // A logit off by one in the witness (and the output commitment made to match it).
         let mut w = witness.clone();

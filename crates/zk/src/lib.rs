@@ -22,6 +22,7 @@ mod circuit;
 mod commit;
 mod error;
 mod groth;
+mod job;
 pub mod solidity;
 
 pub use circuit::InferenceCircuit;
@@ -31,6 +32,7 @@ pub use commit::{
 };
 pub use error::ZkError;
 pub use groth::{Keys, Proof, Statement, prove, setup, setup_seeded, verify};
+pub use job::{CIRCUITS, Circuit, ZkJob, circuit, circuit_for, logits_bytes, logits_from_bytes};
 
 /// The public seed of the devnet's zk keys (see [`setup_seeded`]: insecure by design).
 pub const DEVNET_SEED: [u8; 32] = *b"pedals devnet zk keys: insecure!";

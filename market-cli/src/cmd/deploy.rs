@@ -244,6 +244,8 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         admin: args.admin,
         pauser: args.pauser,
         fee_recipient: args.fee_recipient.or(args.admin),
+        // Devnet zk keys are public: a deployment with a keystore never registers them.
+        devnet_zk: false,
     };
     // forge opens the keystore itself; the password reaches it in a file only this user reads,
     // in a folder removed when this function returns.

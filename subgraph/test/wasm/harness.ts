@@ -12,7 +12,7 @@ import {
   ChallengeCommitted, ChallengeOpened, DisputeResolved, FeeRecipientUpdated, FeesWithdrawn, JobCancelled,
   JobClaimed, JobExpired, JobFinalized, JobPosted, ParametersUpdated, Paused, ResolverUpdated,
   ResultSubmitted, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
-  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn,
+  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn, ZkCircuitRegistered, ZkJobPosted, ZkResultAccepted,
 } from "../../generated/JobMarket/JobMarket";
 import {
   CollateralLocked, CollateralReleased, CollateralSeized, MarketBound, RoleAdminChanged as StakeRoleAdminChanged,
@@ -21,7 +21,7 @@ import {
 } from "../../generated/StakeManager/StakeManager";
 import {
   Account, Challenge, ConfigChange, DisputeMove, Job, Market, MarketDayStat, MarketParameters, Provider, Role,
-  RoleMember, Slash, Validator, Withdrawal,
+  RoleMember, Slash, Validator, Withdrawal, ZkCircuit,
 } from "../../generated/schema";
 import * as dg from "../../src/dispute-game";
 import * as jm from "../../src/job-market";
@@ -71,6 +71,9 @@ const REQUESTER = addr(0x02);
 const WORKER = addr(0x03);
 const VALIDATOR = addr(0x04);
 const FEES = addr(0x05);
+// Proves zk jobs only: it never stakes, claims or gets credit, so its entities start at the proof.
+const PROVER = addr(0x06);
+const VERIFIER = addr(0xb1);
 const GWEI = BigInt.fromI64(1000000000);
 
 let txCount: i32 = 0;
@@ -144,20 +147,31 @@ function params(fee: i32): ethereum.Value {
   return ethereum.Value.fromTuple(t);
 }
 
-function post(jobId: i64, payment: BigInt): void {
+/** JobPosted with IJobMarket.JobRequest: spec hash, model and dataset CIDs, steps, verification, deadlines, window. */
+function jobPosted(jobId: i64, payment: BigInt, specHash: i32, verification: i32, challengeWindow: i64): void {
   let r = new ethereum.Tuple();
-  r.push(w(0x5bec));
+  r.push(w(specHash));
   r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220aa")));
   r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220bb")));
   r.push(u(10));
-  r.push(ethereum.Value.fromI32(0));
+  r.push(ethereum.Value.fromI32(verification));
   r.push(u(now + 3600));
   r.push(u(now + 7200));
-  r.push(u(600));
+  r.push(u(challengeWindow));
   jm.handleJobPosted(changetype<JobPosted>(event(MARKET, [
     p("jobId", u(jobId)), p("requester", a(REQUESTER)), p("payment", wei(payment)),
     p("request", ethereum.Value.fromTuple(r)),
   ])));
+}
+
+function post(jobId: i64, payment: BigInt): void {
+  jobPosted(jobId, payment, 0x5bec, 0, 600);
+}
+
+/** postZkJob: JobPosted (Zk, the spec hash is the job commitment, no window), then ZkJobPosted. */
+function postZk(jobId: i64, payment: BigInt, circuit: i32): void {
+  jobPosted(jobId, payment, 0xc10b, 1, 0);
+  jm.handleZkJobPosted(changetype<ZkJobPosted>(event(MARKET, [p("jobId", u(jobId)), p("circuit", ethereum.Value.fromI32(circuit))])));
 }
 
 function claim(jobId: i64, collateral: BigInt): void {
@@ -222,6 +236,11 @@ function account(x: Address): Account {
 }
 function market(): Market {
   return changetype<Market>(Market.load("market"));
+}
+function circuit(id: string): ZkCircuit {
+  let c = ZkCircuit.load(id);
+  check(c !== null, "zk circuit " + id + " exists");
+  return changetype<ZkCircuit>(c);
 }
 
 // ─── the scenario: deployment, then each path of the lifecycle ───
@@ -414,6 +433,98 @@ export function timeoutThenFinalize(): void {
   eqB(m.totalLocked, BigInt.zero(), "market locked");
 }
 
+/**
+ * The admin registers zk circuit 1. Job 5, a zk job, is proven by an account the subgraph has not
+ * seen: Posted straight to Finalized, paid directly (no credit). Job 6, a zk job, is cancelled.
+ */
+export function zkProveAndCancel(): void {
+  let before = market();
+  let requesterCredit = account(REQUESTER).totalCredited;
+  tx(12);
+  jm.handleZkCircuitRegistered(changetype<ZkCircuitRegistered>(event(MARKET, [p("circuit", ethereum.Value.fromI32(1)), p("verifier", a(VERIFIER))])));
+  let zc = circuit("1");
+  eqI(zc.circuit, 1, "circuit number");
+  eqS(zc.verifier.toHexString(), VERIFIER.toHexString(), "circuit verifier");
+  eqB(zc.registeredAt, BigInt.fromI64(now), "circuit registration time");
+  eqS(zc.registeredTx.toHexString(), word(0x100000 + txCount).toHexString(), "circuit registration tx");
+  let change = changetype<ConfigChange>(ConfigChange.load(word(0x100000 + txCount).concatI32(1)));
+  eqS(change.kind, "ZkCircuitRegistered", "circuit registration recorded as a config change");
+  eqS(changetype<string>(change.zkCircuit), "1", "config change links the circuit");
+  eqS(changetype<Bytes>(change.account).toHexString(), VERIFIER.toHexString(), "config change names the verifier");
+
+  let pay = gwei(300000000);
+  let fee = gwei(7500000); // the 250 bps snapshotted at posting
+  let payout = pay.minus(fee);
+  tx(12);
+  postZk(5, pay, 1);
+  let j = job("5");
+  eqS(j.status, "Posted", "zk job 5 posted");
+  eqI(j.verification, 1, "zk job 5 verification");
+  eqI(j.zkCircuit, 1, "zk job 5 circuit number");
+  eqS(changetype<string>(j.circuit), "1", "zk job 5 links its circuit");
+  eqS(j.specHash.toHexString(), word(0xc10b).toHexString(), "zk job 5 commitment");
+  eqB(j.challengeWindow, BigInt.zero(), "zk job 5 has no window");
+  eqI(circuit("1").jobCount, 1, "circuit jobs after the first zk post");
+  eqI(market().zkJobCount, 1, "zk job count");
+  eqI(market().postedJobs, before.postedJobs + 1, "posted count with a zk job");
+  check(Account.load(PROVER) === null && Provider.load(PROVER) === null, "the prover is unknown before its proof");
+
+  tx(12);
+  // submitZkResult: one transaction, ZkResultAccepted then JobFinalized; no claim, no submission.
+  jm.handleZkResultAccepted(changetype<ZkResultAccepted>(event(MARKET, [
+    p("jobId", u(5)), p("worker", a(PROVER)), p("outputCommitment", w(0x0c07)),
+    p("resultCid", ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220dd"))),
+  ])));
+  jm.handleJobFinalized(changetype<JobFinalized>(event(MARKET, [p("jobId", u(5)), p("worker", a(PROVER)), p("workerPayout", wei(payout)), p("fee", wei(fee))])));
+  j = job("5");
+  eqS(j.status, "Finalized", "zk job 5 finalized");
+  eqS(changetype<Bytes>(j.worker).toHexString(), PROVER.toHexString(), "zk job 5 worker");
+  eqS(changetype<Bytes>(j.outputCommitment).toHexString(), word(0x0c07).toHexString(), "zk job 5 output commitment");
+  eqS(changetype<Bytes>(j.resultCid).toHexString(), "0x01551220dd", "zk job 5 result CID");
+  eqB(changetype<BigInt>(j.workerPayout), payout, "zk job 5 payout");
+  eqB(changetype<BigInt>(j.fee), fee, "zk job 5 fee");
+  eqB(changetype<BigInt>(j.finalizedAt), BigInt.fromI64(now), "zk job 5 finalization time");
+  check(j.claimedAt === null && j.submittedAt === null && j.collateral === null, "zk job 5 was never claimed or submitted");
+  let prov = changetype<Provider>(Provider.load(PROVER));
+  eqI(prov.zkJobsProven, 1, "prover zk proofs");
+  eqI(prov.jobsFinalized, 1, "prover finalized jobs");
+  eqI(prov.jobsClaimed, 0, "prover claims");
+  eqB(prov.earnings, payout, "prover earnings");
+  eqB(prov.paymentsEarned, payout, "prover payments earned");
+  eqB(prov.collateralLocked, BigInt.zero(), "prover collateral");
+  eqB(prov.firstClaimAt, BigInt.fromI64(now), "prover first seen at its proof");
+  let pacc = account(PROVER);
+  eqB(pacc.totalCredited, BigInt.zero(), "a zk payout is paid, not credited");
+  eqS(changetype<Bytes>(pacc.provider).toHexString(), PROVER.toHexString(), "prover account links its provider");
+  zc = circuit("1");
+  eqI(zc.jobsFinalized, 1, "circuit finalized jobs");
+
+  tx(12);
+  postZk(6, pay, 1);
+  tx(12);
+  jm.handleJobCancelled(changetype<JobCancelled>(event(MARKET, [p("jobId", u(6)), p("refund", wei(pay))])));
+  j = job("6");
+  eqS(j.status, "Cancelled", "zk job 6 cancelled");
+  eqB(changetype<BigInt>(j.refund), pay, "zk job 6 refund");
+  check(j.worker === null && j.outputCommitment === null, "zk job 6 has no worker or output");
+  zc = circuit("1");
+  eqI(zc.jobCount, 2, "circuit jobs");
+  eqI(zc.jobsFinalized, 1, "circuit finalized jobs after the cancel");
+  eqB(account(REQUESTER).totalCredited, requesterCredit.plus(pay), "a zk refund is credited like any other");
+
+  let m = market();
+  eqI(m.zkJobCount, 2, "zk jobs posted");
+  eqB(m.jobCount, BigInt.fromI32(6), "job count");
+  eqI(m.postedJobs, before.postedJobs, "posted count after the zk jobs");
+  eqI(m.finalizedJobs, before.finalizedJobs + 1, "finalized count");
+  eqI(m.cancelledJobs, before.cancelledJobs + 1, "cancelled count");
+  eqB(m.totalPayments, before.totalPayments.plus(pay).plus(pay), "payments");
+  eqB(m.totalWorkerPayouts, before.totalWorkerPayouts.plus(payout), "worker payouts");
+  eqB(m.totalFees, before.totalFees.plus(fee), "fees");
+  eqB(m.totalRefunds, before.totalRefunds.plus(pay), "refunds");
+  eqB(m.totalLocked, before.totalLocked, "a zk job locks no collateral");
+}
+
 /** Payouts, stake exits, a slash and the admin events. */
 export function payoutsAndAdmin(): void {
   tx(12);
@@ -453,10 +564,17 @@ export function payoutsAndAdmin(): void {
   check(!changetype<RoleMember>(RoleMember.load(STAKE.concat(word(0)).concat(ADMIN))).active, "stake admin revoked");
 }
 
-/** Every day's statistics add up to the totals. */
+/** Every day's statistics add up to the totals, and the per-status counts to the jobs posted. */
 export function dailyStats(): void {
   let posted = 0;
+  let zkPosted = 0;
+  let zkAccepted = 0;
   let finalized = 0;
+  let cancelled = 0;
+  let payments = BigInt.zero();
+  let payouts = BigInt.zero();
+  let fees = BigInt.zero();
+  let refunds = BigInt.zero();
   let seized = BigInt.zero();
   let first = i32(1700000000 / 86400);
   let last = i32(now / 86400);
@@ -465,11 +583,30 @@ export function dailyStats(): void {
     if (s === null) continue;
     check(s.date == d * 86400, "day start");
     posted += s.jobsPosted;
+    zkPosted += s.zkJobsPosted;
+    zkAccepted += s.zkResultsAccepted;
     finalized += s.jobsFinalized;
+    cancelled += s.jobsCancelled;
+    payments = payments.plus(s.paymentsPosted);
+    payouts = payouts.plus(s.workerPayouts);
+    fees = fees.plus(s.protocolFees);
+    refunds = refunds.plus(s.refunds);
     seized = seized.plus(s.collateralSeized);
   }
-  eqI(posted, 4, "jobs posted over the days");
-  eqI(finalized, 1, "jobs finalized over the days");
-  eqB(seized, market().totalCollateralSeized, "seized over the days");
+  let m = market();
+  eqI(posted, 6, "jobs posted over the days");
+  eqI(zkPosted, m.zkJobCount, "zk jobs posted over the days");
+  eqI(zkAccepted, 1, "zk proofs accepted over the days");
+  eqI(finalized, m.finalizedJobs, "jobs finalized over the days");
+  eqI(finalized, 2, "an optimistic and a zk job finalized");
+  eqI(cancelled, m.cancelledJobs, "jobs cancelled over the days");
+  eqB(payments, m.totalPayments, "payments over the days");
+  eqB(payouts, m.totalWorkerPayouts, "worker payouts over the days");
+  eqB(fees, m.totalFees, "fees over the days");
+  eqB(refunds, m.totalRefunds, "refunds over the days");
+  eqB(seized, m.totalCollateralSeized, "seized over the days");
+  let statuses = m.postedJobs + m.claimedJobs + m.submittedJobs + m.disputedJobs + m.finalizedJobs +
+    m.cancelledJobs + m.expiredJobs + m.resolvedJobs;
+  eqI(statuses, m.jobCount.toI32(), "every job is counted in exactly one status");
   check(last > first, "the scenario spans several days");
 }

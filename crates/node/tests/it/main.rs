@@ -4,3 +4,4 @@
 mod dispute;
 mod network;
 mod worker;
+mod zk;
