@@ -55,7 +55,7 @@ use pedals_core::{cid_from_bytes, cid_of};
 use pedals_ml::{
     Dataset, DatasetSource, JobSpec, MlpConfig, MlpState, TrainConfig, exact::ConvConfig,
 };
-use pedals_node::{JobFiles, PostTerms, Requester, StoreSource};
+use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, ZkFiles};
 use pedals_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -152,6 +152,21 @@ pub(crate) struct PostArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// How the result is verified, over the job file's `verification`: `optimistic` (a
+    /// challenge window) or `zk` (a proof checked on-chain at submission; MLPs of a known
+    /// circuit only).
+    #[arg(long, value_enum)]
+    verification: Option<VerificationMode>,
+}
+
+/// How a job's result is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum VerificationMode {
+    /// Re-execution by validators during a challenge window.
+    Optimistic,
+    /// A Groth16 proof, verified on-chain when the result is submitted.
+    Zk,
 }
 
 /// Options of `pedals job serve`.
@@ -248,6 +263,11 @@ pub(crate) struct CancelArgs {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct JobFile {
+    #[serde(default)]
+    verification: Option<VerificationMode>,
+    /// A zk job: the first sample of the dataset its batch starts at.
+    #[serde(default)]
+    sample: usize,
     #[serde(default)]
     steps: Option<u64>,
     #[serde(default)]
@@ -362,9 +382,8 @@ impl JobFile {
         Ok((file, dir))
     }
 
-    /// Loads the data and builds the spec, model and terms; every problem is reported here,
-    /// before anything is sent.
-    pub(crate) fn prepare(self, dir: &Path) -> eyre::Result<Prepared> {
+    /// The payment and deadlines.
+    fn terms(&self) -> eyre::Result<PostTerms> {
         let payment = match (&self.payment_eth, self.payment_wei) {
             (Some(eth), None) => parse_ether(eth)
                 .wrap_err_with(|| format!("payment_eth = {eth:?} is not an amount of ETH"))?,
@@ -384,6 +403,84 @@ impl JobFile {
             deliver_within: self.deliver_within_secs,
             challenge_window: self.challenge_window_secs,
         };
+        Ok(terms)
+    }
+
+    /// A zk job's files: the model (`model_file`, or a fresh model from `seed` to try the
+    /// flow) and `[model] batch` samples of the dataset from `sample` on, for the known
+    /// circuit of `[model] layers` at that batch.
+    pub(crate) fn prepare_zk(self, dir: &Path) -> eyre::Result<(ZkFiles, PostTerms)> {
+        let terms = PostTerms {
+            challenge_window: 0,
+            ..self.terms()?
+        };
+        let circuit =
+            pedals_zk::circuit_for(&self.model.layers, self.model.batch).with_context(|| {
+                format!(
+                    "zk mode proves only these circuits: {}; [model] layers {:?} at batch {} is \
+                     none of them",
+                    pedals_zk::CIRCUITS
+                        .iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.model.layers,
+                    self.model.batch
+                )
+            })?;
+        let config = MlpConfig {
+            layers: self.model.layers.clone(),
+            conv: None,
+            batch: 1,
+            lr_q12: 0,
+            momentum_q12: 0,
+        };
+        let model = match &self.model_file {
+            Some(p) => {
+                let path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    dir.join(p)
+                };
+                std::fs::read(&path)
+                    .wrap_err_with(|| format!("cannot read the model file {}", path.display()))?
+            }
+            None => MlpState::init(&config, self.seed)?.to_bytes()?,
+        };
+        let data = rebase(self.dataset, dir)
+            .load()
+            .wrap_err("cannot load the job's dataset: check the [dataset] section")?
+            .dataset;
+        let (start, end) = (self.sample, self.sample + circuit.batch);
+        eyre::ensure!(
+            end <= data.len(),
+            "sample = {} and a batch of {} need {end} samples; the dataset has {}",
+            self.sample,
+            circuit.batch,
+            data.len()
+        );
+        let batch = Dataset {
+            name: format!("{} [{start}..{end}]", data.name),
+            features: data.features,
+            classes: data.classes,
+            inputs: data.inputs[start * data.features..end * data.features].to_vec(),
+            labels: data.labels[start..end].to_vec(),
+        };
+        let files = ZkFiles {
+            circuit,
+            model,
+            dataset: batch.to_canonical_bytes()?,
+        };
+        files
+            .commitment()
+            .wrap_err("the model or the samples do not fit the circuit")?;
+        Ok((files, terms))
+    }
+
+    /// Loads the data and builds the spec, model and terms; every problem is reported here,
+    /// before anything is sent.
+    pub(crate) fn prepare(self, dir: &Path) -> eyre::Result<Prepared> {
+        let terms = self.terms()?;
         let model = MlpConfig {
             layers: self.model.layers,
             conv: self.model.conv,
@@ -563,7 +660,13 @@ impl JobCommand {
 }
 
 async fn post(args: PostArgs) -> eyre::Result<()> {
-    let (file, dir) = JobFile::read(&args.job_file)?;
+    let (mut file, dir) = JobFile::read(&args.job_file)?;
+    if let Some(mode) = args.verification {
+        file.verification = Some(mode);
+    }
+    if file.verification == Some(VerificationMode::Zk) {
+        return post_zk(args, file, &dir).await;
+    }
     let prepared = file.prepare(&dir)?;
     let spec = &prepared.files.spec;
     let summary = json!({
@@ -629,6 +732,51 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
     wait_serving(&requester, id, args.json).await
 }
 
+/// Posts a zk job: the files are checked and committed here, the first valid proof is paid.
+async fn post_zk(args: PostArgs, file: JobFile, dir: &Path) -> eyre::Result<()> {
+    let (files, terms) = file.prepare_zk(dir)?;
+    let summary = json!({
+        "verification": "zk",
+        "circuit": files.circuit.name,
+        "jobCommitment": files.commitment()?.to_string(),
+        "datasetCid": cid_of(&files.dataset).to_string(),
+        "modelCid": cid_of(&files.model).to_string(),
+        "layers": files.circuit.layers,
+        "samples": files.circuit.batch,
+        "paymentWei": terms.payment.to_string(),
+    });
+    if args.dry_run {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let market = signed_market(&args.chain, &args.signer).await?;
+    let (_, store, network) = node(&args.node).await?;
+    let requester = Requester::new(market, store, Some(network.client.clone()));
+    let (id, outcome) = requester
+        .post_zk(&files, &terms)
+        .await
+        .wrap_err("posting the job failed; nothing was escrowed")?;
+    if args.json {
+        let mut doc = summary;
+        doc["jobId"] = json!(id);
+        doc["tx"] = json!(outcome.hash.to_string());
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        println!(
+            "job {id} posted: zk inference on circuit {} ({} sample(s)), {} ETH escrowed (tx {})",
+            files.circuit.name,
+            files.circuit.batch,
+            super::eth(terms.payment),
+            outcome.hash
+        );
+        println!("  the first worker whose proof verifies on-chain is paid at once");
+    }
+    if args.no_wait {
+        return Ok(());
+    }
+    wait_serving(&requester, id, args.json).await
+}
+
 /// Serves until the job leaves `Posted`, telling the user what happened.
 async fn wait_serving(requester: &Requester, id: u64, quiet: bool) -> eyre::Result<()> {
     if !quiet {
@@ -649,6 +797,9 @@ async fn wait_serving(requester: &Requester, id: u64, quiet: bool) -> eyre::Resu
             ),
             JobStatus::Posted => println!(
                 "  nobody claimed it by its claim deadline: `pedals job cancel {id}` takes the escrow back"
+            ),
+            JobStatus::Finalized => println!(
+                "  proven and paid; `pedals job result {id}` fetches the logits and checks them"
             ),
             other => println!("  job {id} is {other:?}"),
         }
@@ -965,8 +1116,12 @@ fn human_secs(secs: u64) -> String {
 
 async fn result(args: ResultArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
+    let zk = market.job(U256::from(args.id)).await?.verification == 1;
     let (dir, store, network) = node(&args.node).await?;
     let requester = Requester::new(market, store.clone(), Some(network.client.clone()));
+    if zk {
+        return zk_result(&requester, args).await;
+    }
     let result = requester
         .result(args.id, Duration::from_secs(args.wait_secs))
         .await
@@ -1025,6 +1180,46 @@ async fn result(args: ResultArgs) -> eyre::Result<()> {
             Some((acc, n)) => println!("  accuracy {:.2}% on {n} held-out samples", acc * 100.0),
             None => println!("  no held-out samples for this job (set holdout in the job file)"),
         }
+    }
+    Ok(())
+}
+
+/// A zk job's logits, checked against the output commitment its proof was verified with.
+async fn zk_result(requester: &Requester, args: ResultArgs) -> eyre::Result<()> {
+    let result = requester
+        .zk_result(args.id, Duration::from_secs(args.wait_secs))
+        .await
+        .wrap_err_with(|| {
+            format!(
+                "cannot get the result of zk job {}: a peer must serve it (pass --bootstrap with \
+                 the worker's address)",
+                args.id
+            )
+        })?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("job-{}-logits.json", args.id)));
+    let rows: Vec<&[i32]> = result.logits.data.chunks(result.logits.cols).collect();
+    let doc = json!({
+        "jobId": args.id,
+        "worker": result.accepted.worker.to_string(),
+        "outputCommitment": result.accepted.outputCommitment.to_string(),
+        "logitsQ8": rows,
+        "predictions": result.predictions,
+    });
+    std::fs::write(&out, serde_json::to_vec_pretty(&doc)?)
+        .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        println!(
+            "job {} logits saved to {} (they match the output commitment {} proven on-chain by {})",
+            args.id,
+            out.display(),
+            result.accepted.outputCommitment,
+            result.accepted.worker
+        );
+        println!("  predicted classes: {:?}", result.predictions);
     }
     Ok(())
 }

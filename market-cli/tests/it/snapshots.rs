@@ -54,7 +54,20 @@ fn every_commands_help() {
 
 #[test]
 fn the_example_jobs_plan() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mnist-job.toml");
+    insta::assert_snapshot!(plan("mnist-job.toml"));
+}
+
+/// The zk example's plan: its circuit, its samples and the job commitment (deterministic: a
+/// fixed model seed and digit).
+#[test]
+fn the_example_zk_jobs_plan() {
+    insta::assert_snapshot!(plan("mnist-zk-job.toml"));
+}
+
+fn plan(example: &str) -> String {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(example);
     let out = pedals()
         .args(["job", "post", example.to_str().expect("utf8"), "--dry-run"])
         // A dry run reads no chain and no key; the options must still be given.
@@ -72,7 +85,7 @@ fn the_example_jobs_plan() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    insta::assert_snapshot!(String::from_utf8(out.stdout).expect("utf8"));
+    String::from_utf8(out.stdout).expect("utf8")
 }
 
 /// What changes from run to run: hashes, time left, balances after gas.
