@@ -200,6 +200,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         emit JobFinalized(jobId, msg.sender, payout, fee);
         // The payout goes to the caller in its own call; a caller that refuses it only undoes
         // its own submission.
+        // slither-disable-next-line arbitrary-send-eth
         (bool sent,) = msg.sender.call{value: payout}("");
         if (!sent) revert TransferFailed();
     }
