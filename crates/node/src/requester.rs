@@ -320,14 +320,8 @@ impl Requester {
                 accepted.outputCommitment
             )));
         }
-        let predictions = logits
-            .data
-            .chunks(classes.max(1))
-            .map(|row| {
-                let best = row.iter().copied().max().unwrap_or(0);
-                row.iter().position(|&v| v == best).unwrap_or(0) as u32
-            })
-            .collect();
+        // The blob has the encoding of a batch-inference result.
+        let predictions = inference::predictions(&bytes, classes);
         Ok(ZkResult {
             accepted,
             logits,

@@ -220,7 +220,7 @@ pub(crate) async fn declined(s: &Setup, id: u64) -> String {
 }
 
 /// Wei paid for gas by the mined transaction among `hashes`.
-async fn gas_of(s: &Setup, hashes: &[alloy::primitives::B256]) -> U256 {
+pub(crate) async fn gas_of(s: &Setup, hashes: &[alloy::primitives::B256]) -> U256 {
     for hash in hashes {
         let receipt = provider(&s.devnet)
             .get_transaction_receipt(*hash)

@@ -23,7 +23,7 @@ use pedals_ml::{
 use pedals_node::{PostTerms, Requester, ZkFiles};
 use pedals_store::{Action, JobPhase, Store};
 
-use crate::worker::{PAYMENT, Setup, balance, now, provider, setup, tick_until};
+use crate::worker::{PAYMENT, Setup, balance, gas_of, now, provider, setup, tick_until};
 
 const CIRCUIT: u8 = 2;
 
@@ -116,16 +116,26 @@ fn terms() -> PostTerms {
     }
 }
 
-async fn gas_used(s: &Setup, hash: alloy::primitives::B256) -> (u64, U256) {
-    let receipt = provider(&s.devnet)
+async fn gas_used(s: &Setup, hash: alloy::primitives::B256) -> u64 {
+    provider(&s.devnet)
         .get_transaction_receipt(hash)
         .await
         .expect("rpc")
-        .expect("mined");
-    (
-        receipt.gas_used,
-        U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price),
-    )
+        .expect("mined")
+        .gas_used
+}
+
+/// The mined one among a transaction's broadcasts.
+async fn mined<'a>(
+    s: &Setup,
+    hashes: &'a [alloy::primitives::B256],
+) -> &'a alloy::primitives::B256 {
+    for hash in hashes {
+        if let Ok(Some(_)) = provider(&s.devnet).get_transaction_receipt(*hash).await {
+            return hash;
+        }
+    }
+    panic!("none of {hashes:?} is mined");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,13 +191,7 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
     );
 
     // Paid in the submission itself: the payment less the fee, less the gas, to the wei.
-    let mut submit_gas = None;
-    for hash in &submit.hashes {
-        if let Ok(Some(_)) = provider(&s.devnet).get_transaction_receipt(*hash).await {
-            submit_gas = Some(gas_used(&s, *hash).await);
-        }
-    }
-    let (submit_gas, submit_wei) = submit_gas.expect("the submission is mined");
+    let submit_wei = gas_of(&s, &submit.hashes).await;
     let fee = U256::from(PAYMENT) * U256::from(250u64) / U256::from(10_000u64);
     let after = balance(&s, s.w().address()).await;
     assert_eq!(after + submit_wei, before + U256::from(PAYMENT) - fee);
@@ -197,7 +201,8 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
     );
 
     // The whole zk job on-chain: the post and the submission, as mined.
-    let (post_gas, _) = gas_used(&s, posted.hash).await;
+    let post_gas = gas_used(&s, posted.hash).await;
+    let submit_gas = gas_used(&s, *mined(&s, &submit.hashes).await).await;
     println!(
         "zk job gas: post {post_gas}, submit {submit_gas}, total {}",
         post_gas + submit_gas
