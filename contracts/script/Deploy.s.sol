@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {DataAvailability} from "../src/DataAvailability.sol";
 import {DisputeGame} from "../src/DisputeGame.sol";
 import {JobMarket} from "../src/JobMarket.sol";
 import {Referee} from "../src/Referee.sol";
@@ -63,6 +64,9 @@ contract Deploy {
             require(block.chainid == 31_337, "PEDALS_DEVNET_ZK: devnet keys on a devnet (chain 31337) only");
             jobMarket.registerZkCircuit(1, address(new MnistMlpVerifier()));
         }
+        // Deployed last, so that every earlier address stays what it was before it existed.
+        DataAvailability availability = new DataAvailability(jobMarket);
+        jobMarket.setPublisher(address(availability));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
@@ -85,6 +89,7 @@ contract Deploy {
         vm.serializeAddress(key, "stakeManager", address(stakeManager));
         vm.serializeAddress(key, "disputeGame", address(game));
         vm.serializeAddress(key, "referee", address(game.referee()));
+        vm.serializeAddress(key, "dataAvailability", address(availability));
         string memory json = vm.serializeAddress(key, "jobMarket", address(jobMarket));
         vm.writeJson(json, path);
     }

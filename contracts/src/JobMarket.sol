@@ -10,6 +10,7 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {ProtocolLimits} from "./libraries/ProtocolLimits.sol";
+import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 
 /// @title JobMarket
 /// @notice Escrow, claims, results, challenge windows and payouts of Pedals jobs.
@@ -21,6 +22,10 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @notice Role that may pause and unpause new posts and claims.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
+    /// @notice Share of the market's dispute duration that a worker has to publish a demanded
+    ///         state, in percent (9.6 hours with the default 24-hour duration).
+    uint256 public constant AVAILABILITY_PERCENT = 40;
+
     /// @notice The stake manager that holds provider collateral.
     IStakeManager public immutable stakeManager;
 
@@ -28,6 +33,9 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     address public feeRecipient;
     /// @notice Contract that decides disputes; zero disables challenges.
     address public resolver;
+    /// @notice Contract that checks states published for data-availability demands
+    ///         (`DataAvailability`); zero disables demands.
+    address public publisher;
 
     MarketParams internal _params;
 
@@ -45,6 +53,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     mapping(address account => uint256) internal _credits;
     mapping(bytes32 commitment => uint256 blockNumber) internal _commitments;
     mapping(uint8 circuit => address verifier) internal _zkVerifiers;
+    mapping(uint256 jobId => DataDemand) internal _demands;
 
     /// @param admin Holder of the default admin role (a timelock in production).
     /// @param pauser Holder of the pauser role.
@@ -146,6 +155,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         uint256 steps,
         bytes32 traceRoot,
         bytes32 finalStateHash,
+        bytes32[] calldata finalProof,
         bytes calldata resultCid
     ) external {
         Job storage job = _jobAt(jobId, JobStatus.Claimed);
@@ -155,6 +165,10 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         }
         if (steps != job.steps) revert StepsMismatch(job.steps, steps);
         if (traceRoot == bytes32(0) || finalStateHash == bytes32(0)) revert ZeroHash();
+        // The result is the trace's last state, so a demand of step `steps` delivers the result.
+        if (!TraceMerkle.verify(traceRoot, finalStateHash, steps, steps + 1, finalProof)) {
+            revert FinalStateNotInTrace(finalStateHash);
+        }
         _checkCid(resultCid);
         uint256 windowEnd = block.timestamp + job.challengeWindow;
         job.status = JobStatus.Submitted;
@@ -250,7 +264,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     function commitChallenge(uint256 jobId, bytes32 commitment) external {
         Job storage job = _jobs[jobId];
         JobStatus status = job.status;
-        if (status != JobStatus.Submitted && status != JobStatus.Disputed) {
+        if (status != JobStatus.Submitted && status != JobStatus.Disputed && status != JobStatus.Demanded) {
             if (status == JobStatus.None) revert JobNotFound(jobId);
             revert WrongStatus(jobId, JobStatus.Submitted, status);
         }
@@ -295,7 +309,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (msg.sender != c.resolver) revert NotResolver(jobId, msg.sender);
         uint256 deadline = uint256(c.openedAt) + c.disputeDuration;
         if (block.timestamp >= deadline) revert DisputeExpired(jobId, deadline);
-        if (workerLost) _settleWorkerLost(jobId, job, c);
+        if (workerLost) _settleDisputeLost(jobId, job, c);
         else _settleChallengerLost(jobId, job, c, false);
     }
 
@@ -306,6 +320,69 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         uint256 deadline = uint256(c.openedAt) + c.disputeDuration;
         if (block.timestamp < deadline) revert DisputeNotExpired(jobId, deadline);
         _settleChallengerLost(jobId, job, c, true);
+    }
+
+    // ─────────────────────────────────────────── availability ────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function demandData(uint256 jobId, uint256 step) external payable {
+        Job storage job = _jobAt(jobId, JobStatus.Submitted);
+        if (block.timestamp >= job.windowEnd) revert ChallengeWindowClosed(jobId, job.windowEnd);
+        if (step > job.steps) revert DemandStepOutOfRange(step, job.steps);
+        if (msg.sender == job.worker) revert SelfChallenge();
+        address publisher_ = publisher;
+        if (publisher_ == address(0)) revert DemandsDisabled();
+        MarketParams memory p = _params;
+        if (msg.value != p.challengeBond) revert WrongBond(p.challengeBond, msg.value);
+        uint256 deadline = block.timestamp + uint256(p.maxDisputeDuration) * AVAILABILITY_PERCENT / 100;
+        job.status = JobStatus.Demanded;
+        _totals.escrowed += uint96(msg.value);
+        _demands[jobId] = DataDemand({
+            demander: msg.sender,
+            openedAt: uint40(block.timestamp),
+            deadline: uint40(deadline),
+            publisher: publisher_,
+            bond: uint96(msg.value),
+            step: uint32(step)
+        });
+        emit DataDemanded(jobId, msg.sender, step, msg.value, deadline);
+    }
+
+    /// @inheritdoc IJobMarket
+    function demandMet(uint256 jobId) external {
+        Job storage job = _jobAt(jobId, JobStatus.Demanded);
+        DataDemand storage d = _demands[jobId];
+        if (msg.sender != d.publisher) revert NotPublisher(jobId, msg.sender);
+        if (block.timestamp > d.deadline) revert DemandDeadlinePassed(jobId, d.deadline);
+        _demandMet(jobId, job, d);
+    }
+
+    /// @dev The whole demanded state is on-chain: the bond goes to the worker, which paid for
+    ///      the publication, and the window gets back the time the demand took, and at least the
+    ///      market's shortest window from now, so that validators can check what was published.
+    function _demandMet(uint256 jobId, Job storage job, DataDemand storage d) internal {
+        uint256 step = d.step;
+        uint256 bond = d.bond;
+        uint256 windowEnd = uint256(job.windowEnd) + (block.timestamp - d.openedAt);
+        uint256 review = block.timestamp + _params.minChallengeWindow;
+        if (windowEnd < review) windowEnd = review;
+        delete _demands[jobId];
+        job.status = JobStatus.Submitted;
+        job.windowEnd = uint40(windowEnd);
+        _totals.escrowed -= uint96(bond);
+        _credits[job.worker] += bond;
+        emit DataPublished(jobId, step, windowEnd);
+    }
+
+    /// @inheritdoc IJobMarket
+    function claimUnavailable(uint256 jobId) external nonReentrant {
+        Job storage job = _jobAt(jobId, JobStatus.Demanded);
+        DataDemand memory d = _demands[jobId];
+        if (block.timestamp <= d.deadline) revert DemandDeadlineNotPassed(jobId, d.deadline);
+        delete _demands[jobId];
+        (uint256 demanderPayout, uint256 requesterPayout) = _settleWorkerLost(job, d.demander, d.bond);
+        emit DataUnavailable(jobId, d.demander, demanderPayout, requesterPayout);
+        stakeManager.seizeCollateral(job.worker, job.collateral);
     }
 
     // ─────────────────────────────────────────── payouts ─────────────────────────────────────────────
@@ -354,6 +431,13 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IJobMarket
+    function setPublisher(address publisher_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address old = publisher;
+        publisher = publisher_;
+        emit PublisherUpdated(old, publisher_);
+    }
+
+    /// @inheritdoc IJobMarket
     function registerZkCircuit(uint8 circuit, address verifier) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (circuit == 0) revert UnknownZkCircuit(circuit);
         if (verifier.code.length == 0) revert NoCode(verifier);
@@ -382,6 +466,11 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function getChallenge(uint256 jobId) external view returns (Challenge memory) {
         return _challenges[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function getDemand(uint256 jobId) external view returns (DataDemand memory) {
+        return _demands[jobId];
     }
 
     /// @inheritdoc IJobMarket
@@ -483,20 +572,30 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         delete _commitments[commitment];
     }
 
-    /// @dev Worker lost: its collateral is seized; the challenger gets its bond back plus the
-    ///      reward share of the collateral; the requester gets the payment and the rest.
-    function _settleWorkerLost(uint256 jobId, Job storage job, Challenge memory c) internal {
+    /// @dev Worker lost a dispute: its collateral is seized; the challenger gets its bond back plus
+    ///      the reward share of the collateral; the requester gets the payment and the rest.
+    function _settleDisputeLost(uint256 jobId, Job storage job, Challenge memory c) internal {
+        delete _challenges[jobId];
+        (uint256 challengerPayout, uint256 requesterPayout) = _settleWorkerLost(job, c.challenger, c.bond);
+        emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, 0);
+        stakeManager.seizeCollateral(job.worker, job.collateral);
+    }
+
+    /// @dev The accounting of a worker that lost (a dispute or a demand): `winner` gets `bond`
+    ///      back plus the reward share of the collateral, the requester the payment and the rest.
+    ///      The caller seizes the collateral last.
+    function _settleWorkerLost(Job storage job, address winner, uint256 bond)
+        internal
+        returns (uint256 winnerPayout, uint256 requesterPayout)
+    {
         uint256 collateral = job.collateral;
         uint256 reward = collateral * job.challengerRewardBps / ProtocolLimits.BPS;
-        uint256 challengerPayout = uint256(c.bond) + reward;
-        uint256 requesterPayout = uint256(job.payment) + (collateral - reward);
+        winnerPayout = bond + reward;
+        requesterPayout = uint256(job.payment) + (collateral - reward);
         job.status = JobStatus.Resolved;
-        _totals.escrowed -= uint96(uint256(job.payment) + c.bond);
-        delete _challenges[jobId];
-        _credits[c.challenger] += challengerPayout;
+        _totals.escrowed -= uint96(uint256(job.payment) + bond);
+        _credits[winner] += winnerPayout;
         _credits[job.requester] += requesterPayout;
-        emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, 0);
-        stakeManager.seizeCollateral(job.worker, collateral);
     }
 
     /// @dev Challenger lost (or let the dispute time out): the bond goes to the worker and the job
@@ -514,48 +613,10 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     }
 
     function _setParameters(MarketParams memory p) internal {
-        _bound("protocolFeeBps", p.protocolFeeBps, 0, ProtocolLimits.MAX_PROTOCOL_FEE_BPS);
-        _bound(
-            "collateralBps",
-            p.collateralBps,
-            ProtocolLimits.MIN_COLLATERAL_BPS,
-            ProtocolLimits.MAX_COLLATERAL_BPS
-        );
-        _bound("expiryPenaltyBps", p.expiryPenaltyBps, 0, ProtocolLimits.BPS);
-        _bound("challengerRewardBps", p.challengerRewardBps, 0, ProtocolLimits.BPS);
-        _bound(
-            "minChallengeWindow",
-            p.minChallengeWindow,
-            ProtocolLimits.MIN_CHALLENGE_WINDOW,
-            ProtocolLimits.MAX_CHALLENGE_WINDOW
-        );
-        _bound(
-            "maxChallengeWindow",
-            p.maxChallengeWindow,
-            p.minChallengeWindow,
-            ProtocolLimits.MAX_CHALLENGE_WINDOW
-        );
-        _bound(
-            "maxDisputeDuration",
-            p.maxDisputeDuration,
-            ProtocolLimits.MIN_DISPUTE_DURATION,
-            ProtocolLimits.MAX_DISPUTE_DURATION
-        );
-        _bound(
-            "challengeBond",
-            p.challengeBond,
-            ProtocolLimits.MIN_CHALLENGE_BOND,
-            ProtocolLimits.MAX_CHALLENGE_BOND
-        );
-        _bound("minProviderStake", p.minProviderStake, 0, ProtocolLimits.MAX_MIN_STAKE);
-        _bound("minValidatorStake", p.minValidatorStake, 0, ProtocolLimits.MAX_MIN_STAKE);
+        ProtocolLimits.checkParams(p);
         MarketParams memory old = _params;
         _params = p;
         emit ParametersUpdated(old, p);
-    }
-
-    function _bound(string memory name, uint256 value, uint256 min, uint256 max) internal pure {
-        if (value < min || value > max) revert ParameterOutOfBounds(name, value, min, max);
     }
 
     function _checkCid(bytes calldata cid) internal pure {

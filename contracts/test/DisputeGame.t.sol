@@ -136,10 +136,11 @@ contract DisputeGameTest is Fixture {
         stakeAs(provider, 2 ether);
         vm.prank(provider);
         market.claimJob(jobId);
-        bytes32 traceRoot = traceLeaves.root();
+        bytes32 root = traceLeaves.root();
+        bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         openChallenge(validator, jobId, STEP);
     }
@@ -651,10 +652,11 @@ contract DisputeGameTest is Fixture {
         // The worker's trace starts from hIn instead of the spec's h_0.
         traceLeaves[0] = hIn;
         traceLeaves[1] = hOut;
-        bytes32 traceRoot = traceLeaves.root();
+        bytes32 root = traceLeaves.root();
+        bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         openChallenge(validator, jobId, 0);
         DisputeGame.Commitment memory c = _commitment();
@@ -675,10 +677,11 @@ contract DisputeGameTest is Fixture {
         stakeAs(provider, 2 ether);
         vm.prank(provider);
         market.claimJob(jobId);
-        bytes32 traceRoot = traceLeaves.root();
+        bytes32 root = traceLeaves.root();
+        bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, traceLeaves[STEPS], resultCid);
+        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         stakeAs(stranger, 1 ether);
         vm.prank(validator);

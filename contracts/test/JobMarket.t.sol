@@ -128,7 +128,7 @@ contract JobMarketTest is Fixture {
     function _submit(address who, uint256 jobId) internal {
         bytes memory resultCid = cid("result");
         vm.prank(who);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
     }
 
     function _stakeExtra(address who, uint256 amount) internal {
@@ -731,14 +731,14 @@ contract JobMarketTest is Fixture {
         vm.warp(T0 + 100);
         vm.expectEmit(address(market));
         emit IJobMarket.ResultSubmitted(
-            jobId, provider, STEPS, TRACE_ROOT, FINAL_HASH, resultCid, T0 + 100 + WINDOW
+            jobId, provider, STEPS, traceRoot, FINAL_HASH, resultCid, T0 + 100 + WINDOW
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
         IJobMarket.Job memory job = market.getJob(jobId);
         vm.assertEq(uint256(job.status), uint256(IJobMarket.JobStatus.Submitted), "status");
         vm.assertEq(job.windowEnd, T0 + 100 + WINDOW, "window end");
-        vm.assertEq(job.traceRoot, TRACE_ROOT, "trace root");
+        vm.assertEq(job.traceRoot, traceRoot, "trace root");
     }
 
     function test_submitResult_atDeliveryDeadline_succeeds() public {
@@ -753,10 +753,10 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotWorker.selector, jobId, stranger));
         vm.prank(stranger);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotWorker.selector, jobId, requester));
         vm.prank(requester);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_late_reverts() public {
@@ -767,7 +767,7 @@ contract JobMarketTest is Fixture {
             abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_stepsMismatch_reverts() public {
@@ -775,10 +775,10 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.StepsMismatch.selector, STEPS, STEPS - 1));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS - 1, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS - 1, traceRoot, FINAL_HASH, finalProof, resultCid);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.StepsMismatch.selector, STEPS, STEPS + 1));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS + 1, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS + 1, traceRoot, FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_zeroTraceRoot_reverts() public {
@@ -786,7 +786,7 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(IJobMarket.ZeroHash.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, bytes32(0), FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_zeroFinalHash_reverts() public {
@@ -794,7 +794,54 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(IJobMarket.ZeroHash.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, bytes32(0), resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), finalProof, resultCid);
+    }
+
+    /// @notice The final state hash must be leaf `steps` of the trace root (of `steps + 1`
+    ///         leaves): a forged sibling, a proof too short or too long, none, or the proof of
+    ///         another leaf is refused.
+    function test_submitResult_wrongFinalProof_reverts() public {
+        uint256 jobId = postAndClaim();
+        bytes memory resultCid = cid("result");
+        bytes32[] memory forged = finalProof;
+        forged[0] = keccak256("forged");
+        bytes32[] memory short = new bytes32[](finalProof.length - 1);
+        bytes32[] memory long = new bytes32[](finalProof.length + 1);
+        for (uint256 i = 0; i < short.length; ++i) {
+            short[i] = finalProof[i];
+        }
+        for (uint256 i = 0; i < finalProof.length; ++i) {
+            long[i] = finalProof[i];
+        }
+        bytes32[][5] memory wrong = [forged, short, long, new bytes32[](0), traceProof(STEPS - 1)];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, FINAL_HASH));
+            vm.prank(provider);
+            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, wrong[i], resultCid);
+        }
+        _assertStatus(jobId, IJobMarket.JobStatus.Claimed, "still claimed");
+    }
+
+    /// @notice A final hash that is not the trace's last leaf is refused: one not in the trace,
+    ///         a leaf of another step with its own proof, or the right hash against another root.
+    function test_submitResult_wrongFinalHash_reverts() public {
+        uint256 jobId = postAndClaim();
+        bytes memory resultCid = cid("result");
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, WRONG_HASH));
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, WRONG_HASH, finalProof, resultCid);
+
+        bytes32 earlier = trace[STEPS - 1];
+        bytes32[] memory earlierProof = traceProof(STEPS - 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, earlier));
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, earlier, earlierProof, resultCid);
+
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, FINAL_HASH));
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, keccak256("another root"), FINAL_HASH, finalProof, resultCid);
+        _submit(provider, jobId);
+        _assertStatus(jobId, IJobMarket.JobStatus.Submitted, "the honest proof goes through");
     }
 
     function test_submitResult_invalidResultCid_reverts() public {
@@ -805,13 +852,13 @@ contract JobMarketTest is Fixture {
         notV1[0] = 0x00;
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, "");
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, "");
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, tooLong);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, tooLong);
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, notV1);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, notV1);
     }
 
     function test_submitResult_wrongStatus_reverts() public {
@@ -819,18 +866,18 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Posted));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
 
         stakeAs(provider, 2 ether);
         _claim(provider, jobId);
         _submit(provider, jobId);
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Submitted));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
 
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.JobNotFound.selector, 99));
         vm.prank(provider);
-        market.submitResult(99, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(99, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
     }
 
     /// @notice Attack: a worker who lets the job expire cannot then submit.
@@ -842,11 +889,11 @@ contract JobMarketTest is Fixture {
             abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
         market.expire(jobId);
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Expired));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
         _assertStatus(jobId, IJobMarket.JobStatus.Expired, "expired");
     }
 
@@ -1160,7 +1207,7 @@ contract JobMarketTest is Fixture {
         vm.assertEq(resolver.lastStep(), STEP, "step told");
         vm.assertEq(resolver.lastWorker(), provider, "worker");
         vm.assertEq(resolver.lastChallenger(), validator, "challenger told");
-        vm.assertEq(resolver.lastTraceRoot(), TRACE_ROOT, "trace root");
+        vm.assertEq(resolver.lastTraceRoot(), traceRoot, "trace root");
         vm.assertEq(resolver.lastClaimedStateHash(), WRONG_HASH, "claimed told");
         vm.assertEq(resolver.lastDeadline(), deadline, "deadline");
         _assertSolvent("solvent");
@@ -2384,10 +2431,10 @@ contract JobMarketTest is Fixture {
                 abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
             );
             vm.prank(provider);
-            market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
         } else {
             vm.prank(provider);
-            market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
             vm.assertEq(market.getJob(jobId).windowEnd, T0 + dt + WINDOW, "window end");
         }
     }

@@ -31,7 +31,12 @@ export const NETWORKS = {
 };
 
 /** Data source name in subgraph.yaml → key of its address in the deployment file. */
-export const SOURCES = { JobMarket: 'jobMarket', StakeManager: 'stakeManager', DisputeGame: 'disputeGame' };
+export const SOURCES = {
+  JobMarket: 'jobMarket',
+  StakeManager: 'stakeManager',
+  DisputeGame: 'disputeGame',
+  DataAvailability: 'dataAvailability',
+};
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
@@ -41,7 +46,7 @@ export function validateDeployment(d) {
   for (const key of ['chainId', 'deploymentBlock']) {
     if (!Number.isSafeInteger(d[key]) || d[key] < 0) throw new Error(`deployment: ${key} must be a non-negative integer`);
   }
-  for (const key of ['deployer', 'admin', 'pauser', 'feeRecipient', 'stakeManager', 'disputeGame', 'referee', 'jobMarket']) {
+  for (const key of ['deployer', 'admin', 'pauser', 'feeRecipient', 'stakeManager', 'disputeGame', 'referee', 'dataAvailability', 'jobMarket']) {
     if (typeof d[key] !== 'string' || !ADDRESS.test(d[key])) throw new Error(`deployment: ${key} must be a 0x-prefixed 20-byte address`);
   }
   return d;

@@ -41,7 +41,11 @@ export function getMarket(): Market {
     m.cancelledJobs = 0;
     m.expiredJobs = 0;
     m.resolvedJobs = 0;
+    m.demandedJobs = 0;
     m.challengeCount = 0;
+    m.demandCount = 0;
+    m.demandsMet = 0;
+    m.demandsUnmet = 0;
     m.totalPayments = zero();
     m.totalWorkerPayouts = zero();
     m.totalFees = zero();
@@ -50,6 +54,8 @@ export function getMarket(): Market {
     m.totalPenalties = zero();
     m.totalBonds = zero();
     m.totalChallengerPayouts = zero();
+    m.totalDemandBonds = zero();
+    m.totalDemanderPayouts = zero();
     m.totalCollateralSeized = zero();
     m.totalSlashed = zero();
     m.totalStake = zero();
@@ -73,6 +79,7 @@ function addStatus(m: Market, status: string, d: i32): void {
   else if (status == "Cancelled") m.cancelledJobs += d;
   else if (status == "Expired") m.expiredJobs += d;
   else if (status == "Resolved") m.resolvedJobs += d;
+  else if (status == "Demanded") m.demandedJobs += d;
 }
 
 /** Sets a job's status and keeps the market's counts in step (the caller saves the market). */
@@ -103,6 +110,9 @@ export function getDay(event: ethereum.Event): MarketDayStat {
     s.disputesWorkerLost = 0;
     s.disputesTimedOut = 0;
     s.disputeMoves = 0;
+    s.dataDemands = 0;
+    s.dataDemandsMet = 0;
+    s.dataDemandsUnmet = 0;
     s.paymentsPosted = zero();
     s.workerPayouts = zero();
     s.protocolFees = zero();
@@ -110,6 +120,8 @@ export function getDay(event: ethereum.Event): MarketDayStat {
     s.penalties = zero();
     s.bondsPosted = zero();
     s.challengerPayouts = zero();
+    s.demandBonds = zero();
+    s.demanderPayouts = zero();
     s.collateralSeized = zero();
     s.stakeSlashed = zero();
     s.stakeDeposited = zero();
@@ -158,6 +170,8 @@ export function getProvider(address: Address, event: ethereum.Event): Provider {
     p.jobsExpired = 0;
     p.disputesWon = 0;
     p.disputesLost = 0;
+    p.demandsMet = 0;
+    p.demandsUnmet = 0;
     p.earnings = zero();
     p.paymentsEarned = zero();
     p.bondsWon = zero();

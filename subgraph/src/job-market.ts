@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Handlers of the JobMarket events (contracts/src/interfaces/IJobMarket.sol) and of its
-// OpenZeppelin AccessControl and Pausable events.
+// OpenZeppelin AccessControl and Pausable events. Those of data availability keep their
+// bookkeeping in src/availability.ts; the publication itself is indexed from the market's
+// publisher, the DataAvailability contract (src/data-availability.ts).
 
 import { Address, BigInt, ethereum } from "@graphprotocol/graph-ts";
 import {
   ChallengeCommitted,
   ChallengeOpened,
+  DataDemanded,
+  DataPublished,
+  DataUnavailable,
   DisputeResolved,
   FeeRecipientUpdated,
   FeesWithdrawn,
@@ -17,6 +22,7 @@ import {
   ParametersUpdated,
   ParametersUpdatedNewParamsStruct,
   Paused,
+  PublisherUpdated,
   ResolverUpdated,
   ResultSubmitted,
   RoleAdminChanged,
@@ -37,6 +43,7 @@ import {
   Withdrawal,
   ZkCircuit,
 } from "../generated/schema";
+import { dataDemanded, dataPublished, dataUnavailable } from "./availability";
 import {
   countStatus,
   credit,
@@ -100,6 +107,9 @@ export function handleJobPosted(event: JobPosted): void {
     if (mp !== null) job.feeBps = mp.protocolFeeBps;
   }
   job.challengeCount = 0;
+  job.demandCount = 0;
+  job.demandsMet = 0;
+  job.demandsUnmet = 0;
   job.postedAt = event.block.timestamp;
   job.postedBlock = event.block.number;
   job.postedTx = event.transaction.hash;
@@ -420,6 +430,22 @@ export function handleDisputeResolved(event: DisputeResolved): void {
   d.save();
 }
 
+// ─── data availability (src/availability.ts) ───
+
+export function handleDataDemanded(event: DataDemanded): void {
+  dataDemanded(event);
+}
+
+export function handleDataPublished(event: DataPublished): void {
+  dataPublished(event);
+}
+
+export function handleDataUnavailable(event: DataUnavailable): void {
+  dataUnavailable(event);
+}
+
+// ─── payouts and administration ───
+
 export function handleWithdrawn(event: Withdrawn): void {
   let a = getAccount(event.params.account);
   a.totalWithdrawn = a.totalWithdrawn.plus(event.params.amount);
@@ -506,6 +532,18 @@ export function handleResolverUpdated(event: ResolverUpdated): void {
   c.save();
   let m = getMarket();
   m.resolver = event.params.newResolver;
+  m.save();
+}
+
+// The admin names the contract where demanded data is published (DataAvailability); the zero
+// address disables demands. A demand keeps the publisher it was made with.
+export function handlePublisherUpdated(event: PublisherUpdated): void {
+  let c = configChange(event, "PublisherUpdated");
+  c.previousAccount = event.params.oldPublisher;
+  c.account = event.params.newPublisher;
+  c.save();
+  let m = getMarket();
+  m.publisher = event.params.newPublisher;
   m.save();
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runs the AssemblyScript mappings against events without graph-node: test/wasm/harness.ts and
-// src/ are compiled with the AssemblyScript compiler graph-cli pins and the same flags as
-// `graph build`, and this file plays the host, with the functions the mappings import.
+// Runs the AssemblyScript mappings against events without graph-node: the scenario files of
+// test/wasm/ (the entry files harness.ts and availability.ts, with support.ts) and src/ are
+// compiled with the AssemblyScript compiler graph-cli pins and the same flags as `graph build`,
+// and this file plays the host, with the functions the mappings import.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,11 +14,13 @@ import { parse } from 'yaml';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const OUT = path.join(ROOT, 'build', 'test', 'harness.wasm');
+/** Entry files: each one's exports are the module's (the store is in harness.ts). */
+const ENTRIES = ['test/wasm/harness.ts', 'test/wasm/availability.ts'];
 
 function compile() {
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'asc'), [
-    'test/wasm/harness.ts', 'node_modules/@graphprotocol/graph-ts/global/global.ts',
+    ...ENTRIES, 'node_modules/@graphprotocol/graph-ts/global/global.ts',
     '--explicitStart', '--exportRuntime', '--runtime', 'stub', '--baseDir', '.', '--lib', 'node_modules',
     '--outFile', OUT, '--debug',
   ], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -103,8 +106,9 @@ async function instantiate() {
 }
 
 test('the scenario calls every handler of the manifest', () => {
-  const harness = fs.readFileSync(path.join(ROOT, 'test', 'wasm', 'harness.ts'), 'utf8');
-  const prefix = { JobMarket: 'jm', StakeManager: 'sm', DisputeGame: 'dg' };
+  const dir = path.join(ROOT, 'test', 'wasm');
+  const harness = fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
+  const prefix = { JobMarket: 'jm', StakeManager: 'sm', DisputeGame: 'dg', DataAvailability: 'da' };
   const manifest = parse(fs.readFileSync(path.join(ROOT, 'subgraph.yaml'), 'utf8'));
   for (const ds of manifest.dataSources) {
     for (const h of ds.mapping.eventHandlers) {
@@ -117,7 +121,7 @@ test('the mappings index a market from deployment to payouts', async (t) => {
   compile();
   const { ex, logs } = await instantiate();
   // Each step checks the entities it produced; they build on each other, in this order.
-  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'zkProveAndCancel', 'payoutsAndAdmin', 'dailyStats']) {
+  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'zkProveAndCancel', 'payoutsAndAdmin', 'demandMet', 'demandUnmet', 'dailyStats']) {
     await t.test(step, () => ex[step]());
   }
   assert.ok(ex.entityCount() > 50, `entities stored: ${ex.entityCount()}`);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { networkEntry, networkName, renderManifest, validateDeployment } from '../scripts/networks.mjs';
+import { networkEntry, networkName, renderManifest, SOURCES, validateDeployment } from '../scripts/networks.mjs';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'deployment-84532.json');
@@ -30,7 +30,12 @@ test('a deployment file gives each data source its address and start block', () 
     JobMarket: { address: deployment.jobMarket, startBlock: 18345678 },
     StakeManager: { address: deployment.stakeManager, startBlock: 18345678 },
     DisputeGame: { address: deployment.disputeGame, startBlock: 18345678 },
+    DataAvailability: { address: deployment.dataAvailability, startBlock: 18345678 },
   });
+});
+
+test('every data source of the manifest has a key in the deployment file', () => {
+  assert.deepEqual(parse(manifestText).dataSources.map((ds) => ds.name).sort(), Object.keys(SOURCES).sort());
 });
 
 test('malformed deployment files are refused', () => {
@@ -38,7 +43,10 @@ test('malformed deployment files are refused', () => {
   assert.throws(() => validateDeployment(missing), /jobMarket/);
   assert.throws(() => validateDeployment({ ...deployment, stakeManager: '0x1234' }), /stakeManager/);
   assert.throws(() => validateDeployment({ ...deployment, deploymentBlock: '12' }), /deploymentBlock/);
-  assert.ok(jobMarket);
+  // A file from before DataAvailability existed has no publisher to index.
+  const { dataAvailability, ...older } = deployment;
+  assert.throws(() => validateDeployment(older), /dataAvailability/);
+  assert.ok(jobMarket && dataAvailability);
 });
 
 test('a rendered manifest changes only network, addresses and start blocks', () => {
@@ -48,8 +56,7 @@ test('a rendered manifest changes only network, addresses and start blocks', () 
   for (const [i, ds] of after.dataSources.entries()) {
     assert.equal(ds.network, 'base-sepolia');
     assert.equal(ds.source.startBlock, 18345678);
-    const key = { JobMarket: 'jobMarket', StakeManager: 'stakeManager', DisputeGame: 'disputeGame' }[ds.name];
-    assert.equal(ds.source.address, deployment[key]);
+    assert.equal(ds.source.address, deployment[SOURCES[ds.name]]);
     const { network, source, ...rest } = ds;
     const { network: n0, source: s0, ...rest0 } = before.dataSources[i];
     assert.deepEqual(rest, rest0);
@@ -79,14 +86,22 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
   for (const ds of manifest.dataSources) {
     assert.deepEqual(committed[network][ds.name], { address: ds.source.address, startBlock: ds.source.startBlock });
   }
-  // Deploy.s.sol from anvil's first account on a fresh chain: StakeManager (nonce 0), JobMarket
-  // (1), bindMarket (2), Referee (3), DisputeGame (4); deploymentBlock = the block before + 1.
+  // Deploy.s.sol from anvil's first account on a fresh chain, as `pedals devnet` runs it
+  // (PEDALS_DEVNET_ZK): StakeManager (nonce 0), JobMarket (1), bindMarket (2), Referee (3),
+  // DisputeGame (4), setResolver (5), MnistMlpVerifier (6), registerZkCircuit (7),
+  // DataAvailability (8), deployed last; deploymentBlock = the block before + 1.
+  assert.deepEqual(
+    Object.keys(committed.localhost),
+    manifest.dataSources.map((ds) => ds.name),
+    'one entry per data source, in the order of the manifest',
+  );
   assert.deepEqual(
     Object.fromEntries(Object.entries(committed.localhost).map(([k, v]) => [k, v.address.toLowerCase()])),
     {
       JobMarket: '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512',
       StakeManager: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
       DisputeGame: '0xdc64a140aa3e981100a9beca4e685f962f0cf6c9',
+      DataAvailability: '0x2279b7a0a67db372996a5fab50d91eaa73d2ebe6',
     },
   );
 });

@@ -5,10 +5,11 @@ pragma solidity ^0.8.28;
 /// @notice The Pedals job market: requesters escrow ETH for a job, staked providers claim it
 ///         against collateral and submit a commitment to their work, validators may challenge
 ///         it during a window, and every payout is a pull credit.
-/// @dev Lifecycle (DESIGN.md §4):
+/// @dev Lifecycle (docs/architecture.md):
 ///      Posted ─claim→ Claimed ─submit→ Submitted ─window ends→ Finalized
 ///      Posted ─cancel→ Cancelled; Claimed ─deadline→ Expired; Submitted ─challenge→ Disputed
 ///      Disputed ─worker lost→ Resolved; Disputed ─challenger lost or timed out→ Submitted
+///      Submitted ─demandData→ Demanded ─state published→ Submitted; Demanded ─deadline→ Resolved
 ///      A zk job (postZkJob) has no claim and no window: Posted ─valid proof→ Finalized, paid in
 ///      the same transaction; Posted ─cancel→ Cancelled.
 interface IJobMarket {
@@ -22,7 +23,9 @@ interface IJobMarket {
         Finalized,
         Cancelled,
         Expired,
-        Resolved
+        Resolved,
+        /// Someone demanded that the state after one step be published on-chain (`demandData`).
+        Demanded
     }
 
     /// @notice How a job's result is verified: a challenge window with re-execution by
@@ -119,6 +122,19 @@ interface IJobMarket {
         bytes32 claimedStateHash;
     }
 
+    /// @notice The open data-availability demand of a job: the state after `step` must be
+    ///         published on-chain through `publisher` (the market's `DataAvailability`
+    ///         contract when the demand was made) before `deadline`, or the worker loses its
+    ///         collateral (`claimUnavailable`).
+    struct DataDemand {
+        address demander;
+        uint40 openedAt;
+        uint40 deadline;
+        address publisher;
+        uint96 bond;
+        uint32 step;
+    }
+
     /// @notice A requester posted job `jobId`, escrowing `payment`, as `request` describes.
     event JobPosted(uint256 indexed jobId, address indexed requester, uint256 payment, JobRequest request);
     /// @notice The requester cancelled job `jobId` before any claim; `refund` was credited.
@@ -164,6 +180,20 @@ interface IJobMarket {
         uint256 requesterPayout,
         uint256 windowEnd
     );
+    /// @notice `demander` demanded, with `bond`, that the state after step `step` of job `jobId`
+    ///         be published on-chain by `deadline`.
+    event DataDemanded(
+        uint256 indexed jobId, address indexed demander, uint256 step, uint256 bond, uint256 deadline
+    );
+    /// @notice The demanded state of job `jobId` is wholly on-chain (the publisher's events hold
+    ///         it): the demander's bond went to the worker and the window runs until `windowEnd`.
+    event DataPublished(uint256 indexed jobId, uint256 step, uint256 windowEnd);
+    /// @notice The demanded state of job `jobId` was not published in time: the worker's
+    ///         collateral was seized; the demander was credited `demanderPayout`, the requester
+    ///         `requesterPayout`.
+    event DataUnavailable(
+        uint256 indexed jobId, address indexed demander, uint256 demanderPayout, uint256 requesterPayout
+    );
     /// @notice Job `jobId` is a zk job: circuit `circuit`'s verifier checks its result against
     ///         the job commitment posted as its spec hash.
     event ZkJobPosted(uint256 indexed jobId, uint8 indexed circuit);
@@ -182,6 +212,8 @@ interface IJobMarket {
     event ParametersUpdated(MarketParams oldParams, MarketParams newParams);
     /// @notice The admin changed the fee recipient.
     event FeeRecipientUpdated(address indexed oldRecipient, address indexed newRecipient);
+    /// @notice The admin changed the data-availability publisher (zero disables new demands).
+    event PublisherUpdated(address indexed oldPublisher, address indexed newPublisher);
     /// @notice The admin changed the dispute resolver (zero disables new challenges).
     event ResolverUpdated(address indexed oldResolver, address indexed newResolver);
 
@@ -273,6 +305,19 @@ interface IJobMarket {
     ///         `jobId`; nothing changed.
     error InvalidProof(uint256 jobId, bytes32 outputCommitment);
 
+    /// @notice `finalStateHash` is not leaf `steps` of the trace root.
+    error FinalStateNotInTrace(bytes32 finalStateHash);
+    /// @notice The demanded step must lie in `[0, steps]`.
+    error DemandStepOutOfRange(uint256 step, uint256 steps);
+    /// @notice The demand of job `jobId` must be met by `deadline`, which passed.
+    error DemandDeadlinePassed(uint256 jobId, uint256 deadline);
+    /// @notice The demand of job `jobId` can be claimed unmet only after `deadline`.
+    error DemandDeadlineNotPassed(uint256 jobId, uint256 deadline);
+    /// @notice Only the publisher the demand of job `jobId` was made with may report it met.
+    error NotPublisher(uint256 jobId, address caller);
+    /// @notice No data-availability publisher is configured, so demands are disabled.
+    error DemandsDisabled();
+
     /// @notice Posts a job and escrows `msg.value` as its payment.
     /// @return jobId The new job's id (ids start at 1).
     function postJob(JobRequest calldata request) external payable returns (uint256 jobId);
@@ -315,14 +360,39 @@ interface IJobMarket {
     /// @param steps Steps covered; must equal the job's.
     /// @param traceRoot Merkle root over the state hashes `[h_0 .. h_N]`.
     /// @param finalStateHash `h_N`, the hash of the final model and optimizer state.
+    /// @param finalProof The siblings proving `h_N` as leaf `N` of `traceRoot` (of `N + 1` leaves).
     /// @param resultCid Binary CIDv1 of the trained model.
     function submitResult(
         uint256 jobId,
         uint256 steps,
         bytes32 traceRoot,
         bytes32 finalStateHash,
+        bytes32[] calldata finalProof,
         bytes calldata resultCid
     ) external;
+
+    /// @notice Demands, with the exact challenge bond, that the state after step `step`
+    ///         (`0 ..= steps`; `steps` is the result) of a submitted job be published on-chain
+    ///         through the publisher (`IDataAvailability`) within the availability period
+    ///         (`AVAILABILITY_PERCENT` of the dispute duration). Anyone but the worker may call,
+    ///         inside the challenge window, when no demand or dispute is open. Met: the bond goes
+    ///         to the worker (it pays for the publication) and the window is extended. Unmet:
+    ///         `claimUnavailable`.
+    function demandData(uint256 jobId, uint256 step) external payable;
+
+    /// @notice The demand's publisher reports that the demanded state is wholly on-chain,
+    ///         before the deadline: the bond goes to the worker, which paid for the
+    ///         publication, and the job returns to Submitted with its window extended by the
+    ///         demand's duration, and to at least the market's shortest window from now.
+    function demandMet(uint256 jobId) external;
+
+    /// @notice After an unmet demand's deadline: the worker loses its collateral, the requester
+    ///         gets its payment back and the demander its bond and the challenger reward.
+    ///         Anyone may call.
+    function claimUnavailable(uint256 jobId) external;
+
+    /// @notice The open data demand of job `jobId` (all zero when there is none).
+    function getDemand(uint256 jobId) external view returns (DataDemand memory);
 
     /// @notice Pays out a job whose challenge window ended without a pending dispute. Anyone may call.
     function finalize(uint256 jobId) external;
@@ -361,6 +431,10 @@ interface IJobMarket {
 
     /// @notice Sets the fee recipient. Admin only.
     function setFeeRecipient(address recipient) external;
+
+    /// @notice Sets the data-availability publisher that checks published states; zero
+    ///         disables new demands. Admin only; an open demand keeps the publisher it was made with.
+    function setPublisher(address publisher) external;
 
     /// @notice Sets the dispute resolver; zero disables new challenges. Admin only.
     function setResolver(address resolver) external;

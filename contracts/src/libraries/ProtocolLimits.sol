@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IJobMarket} from "../interfaces/IJobMarket.sol";
+
 /// @title ProtocolLimits
 /// @notice Hard bounds that no admin can move. Admin-set parameters must stay inside them,
 ///         and the stake manager's unbonding delay is derived from them so that nobody can
@@ -49,4 +51,22 @@ library ProtocolLimits {
     /// @notice The order of BN254's scalar field: every zk commitment and public input is below it.
     uint256 internal constant SNARK_SCALAR_FIELD =
         21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
+
+    /// @notice Reverts with `ParameterOutOfBounds` unless every market parameter lies in its bounds.
+    function checkParams(IJobMarket.MarketParams memory p) internal pure {
+        bound("protocolFeeBps", p.protocolFeeBps, 0, MAX_PROTOCOL_FEE_BPS);
+        bound("collateralBps", p.collateralBps, MIN_COLLATERAL_BPS, MAX_COLLATERAL_BPS);
+        bound("expiryPenaltyBps", p.expiryPenaltyBps, 0, BPS);
+        bound("challengerRewardBps", p.challengerRewardBps, 0, BPS);
+        bound("minChallengeWindow", p.minChallengeWindow, MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW);
+        bound("maxChallengeWindow", p.maxChallengeWindow, p.minChallengeWindow, MAX_CHALLENGE_WINDOW);
+        bound("maxDisputeDuration", p.maxDisputeDuration, MIN_DISPUTE_DURATION, MAX_DISPUTE_DURATION);
+        bound("challengeBond", p.challengeBond, MIN_CHALLENGE_BOND, MAX_CHALLENGE_BOND);
+        bound("minProviderStake", p.minProviderStake, 0, MAX_MIN_STAKE);
+        bound("minValidatorStake", p.minValidatorStake, 0, MAX_MIN_STAKE);
+    }
+
+    function bound(string memory name, uint256 value, uint256 min, uint256 max) private pure {
+        if (value < min || value > max) revert IJobMarket.ParameterOutOfBounds(name, value, min, max);
+    }
 }

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {DataAvailability} from "../../src/DataAvailability.sol";
 import {JobMarket} from "../../src/JobMarket.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
+import {IDataAvailability} from "../../src/interfaces/IDataAvailability.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
 import {ProtocolLimits} from "../../src/libraries/ProtocolLimits.sol";
 import {ScriptedResolver} from "../utils/Fixture.sol";
+import {StateBuilder} from "../utils/StateBuilder.sol";
 import {Test} from "../utils/Test.sol";
+import {HandlerState} from "./HandlerState.sol";
 
 /// @notice A dispute contract in miniature: holds the slasher role, slashes, and then either
 ///         forwards the ETH to a sink or keeps it.
@@ -34,16 +38,23 @@ contract Slasher {
 }
 
 /// @notice Drives JobMarket and StakeManager with a fixed cast of requesters, providers and
-///         validators, a resolver that decides both ways and a slasher. Every action checks its
-///         preconditions and returns early instead of reverting, checks what the contracts did
-///         against what they should have done, and records the result in ghost state that the
-///         invariants of `Invariants.t.sol` assert (a revert in a handler is discarded, since
-///         `fail_on_revert` is off, so nothing is asserted here directly).
+///         validators, a resolver that decides both ways and a slasher. Anyone may demand a
+///         step's data, which is then published (whole or in parts) through the demand's
+///         publisher, one of two DataAvailability contracts that the admin swaps (or unsets), or
+///         claimed unmet after its deadline: every worker's trace is made of one real state
+///         (HandlerState). Every
+///         action checks its preconditions and returns early instead of reverting, checks what
+///         the contracts did against what they should have done, and records the result in
+///         ghost state that the invariants of `Invariants.t.sol` assert (a revert in a handler
+///         is discarded, since `fail_on_revert` is off, so nothing is asserted here directly).
 contract Handler is Test {
     JobMarket public immutable market;
     StakeManager public immutable stakes;
     ScriptedResolver public immutable resolver;
     Slasher public immutable slasher;
+    /// @notice The market's publisher at the start, and another that the admin may set instead.
+    DataAvailability public immutable availability;
+    DataAvailability public immutable otherAvailability;
     address public immutable admin;
     address public immutable treasury;
 
@@ -64,6 +75,11 @@ contract Handler is Test {
     bytes internal _modelCid;
     bytes internal _datasetCid;
     bytes internal _resultCid;
+
+    /// @dev The one state every worker's trace is made of (`h_i` = its hash for every `i`, see
+    ///      HandlerState), so that any demanded step can be published: its entries and hash.
+    bytes32[] internal _entries;
+    bytes32 internal _stateHash;
 
     /// @dev Time and block as the handler last left them; re-applied at every entry, so they
     ///      survive between calls whatever the fuzzer does with the environment.
@@ -93,6 +109,8 @@ contract Handler is Test {
     uint256 public ghost_challengerPayouts;
     uint256 public ghost_requesterCompensation;
     uint256 public ghost_bondsToWorkers;
+    uint256 public ghost_demanderPayouts;
+    uint256 public ghost_demandBondsToWorkers;
     uint256 public ghost_credited;
     uint256 public ghost_feesAccrued;
     /// Settlements whose credits, fees or escrow moved by other than the expected amounts.
@@ -134,6 +152,13 @@ contract Handler is Test {
     uint256 public ghost_timeoutsBeforeAnnouncedDeadline;
     uint256 public ghost_timeoutsRefusedAfterAnnouncedDeadline;
 
+    /// What the market should hold for each job: its payment while live, plus the bond of its
+    /// open challenge or demand.
+    mapping(uint256 jobId => uint256) public ghost_jobEscrow;
+    /// Publications that met a demand with other than the window `max(windowEnd + elapsed,
+    /// now + minChallengeWindow)`, left a demand behind, or moved a cursor other than expected.
+    uint256 public ghost_demandMismatches;
+
     /// Coverage: successful calls per action.
     mapping(bytes32 action => uint256) public calls;
 
@@ -142,6 +167,7 @@ contract Handler is Test {
         StakeManager stakes_,
         ScriptedResolver resolver_,
         Slasher slasher_,
+        DataAvailability[2] memory publishers_,
         address admin_,
         address treasury_
     ) {
@@ -149,6 +175,8 @@ contract Handler is Test {
         stakes = stakes_;
         resolver = resolver_;
         slasher = slasher_;
+        availability = publishers_[0];
+        otherAvailability = publishers_[1];
         admin = admin_;
         treasury = treasury_;
         for (uint256 i; i < N_REQUESTERS; i++) {
@@ -172,6 +200,8 @@ contract Handler is Test {
         _modelCid = abi.encodePacked(hex"01551220", sha256("model"));
         _datasetCid = abi.encodePacked(hex"01551220", sha256("dataset"));
         _resultCid = abi.encodePacked(hex"01551220", sha256("result"));
+        _entries = StateBuilder.entries(HandlerState.state());
+        _stateHash = StateBuilder.stateHash(_entries);
         currentTime = block.timestamp;
         currentBlock = block.number;
         // Every provider and validator starts staked, so that runs reach claims and challenges.
@@ -424,6 +454,71 @@ contract Handler is Test {
         else ghost_timeoutsRefusedAfterAnnouncedDeadline++;
     }
 
+    // ─────────────────────────────────────────── availability actions ────────────────────────────
+
+    /// @notice Someone other than the worker demands, with the exact bond, the state after a
+    ///         random step (the final one included) of a random submitted job inside its window,
+    ///         while the market has a publisher.
+    function demandData(uint256 jobSeed, uint256 actorSeed, uint256 step) external synced {
+        uint256 jobId = _findJob(jobSeed, IJobMarket.JobStatus.Submitted);
+        if (jobId == 0) return;
+        IJobMarket.Job memory j = market.getJob(jobId);
+        if (block.timestamp >= j.windowEnd || market.publisher() == address(0)) return;
+        address who = _actors[actorSeed % _actors.length];
+        if (who == j.worker) who = _actors[(actorSeed + 1) % _actors.length];
+        step = bound(step, 0, j.steps);
+        _run(abi.encodeCall(this.execDemand, (jobId, who, step)), "demandData");
+    }
+
+    /// @notice The worker, or someone else, publishes what is left of a random open demand's
+    ///         state before its deadline through the demand's publisher (whichever the market has
+    ///         now), in runs of 1, 2 or 4 rows, opening it first if nobody has: the demand is met.
+    function meetDemand(uint256 jobSeed, uint256 log2Rows, bool byWorker) external synced {
+        uint256 jobId = _findJob(jobSeed, IJobMarket.JobStatus.Demanded);
+        if (jobId == 0) return;
+        if (block.timestamp > market.getDemand(jobId).deadline) return;
+        _run(
+            abi.encodeCall(this.execPublish, (jobId, uint8(log2Rows % 3), type(uint256).max, byWorker)),
+            "meetDemand"
+        );
+    }
+
+    /// @notice Like `meetDemand`, but publishes only some of the runs left, so the demand stays
+    ///         open with its cursor further on (for a later publication or claim to pick up).
+    function publishPart(uint256 jobSeed, uint256 count, uint256 log2Rows) external synced {
+        uint256 jobId = _findJob(jobSeed, IJobMarket.JobStatus.Demanded);
+        if (jobId == 0) return;
+        IJobMarket.DataDemand memory d = market.getDemand(jobId);
+        if (block.timestamp > d.deadline) return;
+        uint8 m = uint8(log2Rows % 3);
+        IDataAvailability.Cursor memory c = HandlerState.cursorOf(jobId, d);
+        (IDataAvailability.RowRun[] memory rs,,) = HandlerState.remainingRuns(c.tensor, c.row, m);
+        if (rs.length < 2) return;
+        count = bound(count, 1, rs.length - 1);
+        _run(abi.encodeCall(this.execPublish, (jobId, m, count, true)), "publishPart");
+    }
+
+    /// @notice Anyone claims an unmet demand after its deadline, waiting for it if asked.
+    function claimUnavailable(uint256 jobSeed, bool wait) external synced {
+        uint256 jobId = _findJob(jobSeed, IJobMarket.JobStatus.Demanded);
+        if (jobId == 0) return;
+        uint256 deadline = market.getDemand(jobId).deadline;
+        if (block.timestamp <= deadline) {
+            if (!wait) return;
+            _warpTo(deadline + 1);
+        }
+        _run(abi.encodeCall(this.execClaimUnavailable, (jobId)), "claimUnavailable");
+    }
+
+    /// @notice The admin sets the market's publisher to one of the two DataAvailability contracts
+    ///         or to zero (no new demands). Open demands keep the publisher they were made with.
+    function setPublisher(uint256 seed) external synced {
+        address next = [address(availability), address(otherAvailability), address(0)][seed % 3];
+        vm.prank(admin);
+        market.setPublisher(next);
+        calls["setPublisher"]++;
+    }
+
     function withdraw(uint256 actorSeed) external synced {
         address who = _actors[actorSeed % _actors.length];
         if (market.creditOf(who) == 0) return;
@@ -439,7 +534,11 @@ contract Handler is Test {
     ///         cancelling a job that is not Posted or someone else's, finalizing or expiring or
     ///         timing out too early or in the wrong status, claiming or submitting out of turn,
     ///         deciding a dispute without being its resolver or after its deadline, or challenging
-    ///         one's own result or without a commitment.
+    ///         one's own result or without a commitment, demanding data as the worker, with the
+    ///         wrong bond, outside a submitted job's window or with no publisher set, claiming a
+    ///         demand unmet before its deadline, publishing without an open demand, after its
+    ///         deadline or through another publisher than the demand's, or reporting a demand
+    ///         met without being its publisher.
     ///         Each must revert; one that succeeds is counted.
     function tryIllegal(uint256 jobSeed, uint256 kind, uint256 actorSeed) external synced {
         uint256 n = jobCount();
@@ -449,7 +548,7 @@ contract Handler is Test {
         IJobMarket.JobStatus s = j.status;
         address requester = j.requester;
         address someone = _actors[actorSeed % _actors.length];
-        kind = kind % 10;
+        kind = kind % 13;
         bool ok;
         if (kind == 0) {
             if (s == IJobMarket.JobStatus.Posted) return;
@@ -488,12 +587,12 @@ contract Handler is Test {
             bool legal = s == IJobMarket.JobStatus.Claimed && block.timestamp <= j.deliveryDeadline;
             if (legal && someone == worker) return;
             bytes memory resultCid = _resultCid;
+            bytes32 root = HandlerState.uniformRoot(_stateHash, uint256(j.steps) + 1);
+            bytes32[] memory proof = HandlerState.uniformProof(_stateHash, uint256(j.steps) + 1, j.steps);
             vm.prank(legal ? someone : worker);
             ok = _succeeds(
                 address(market),
-                abi.encodeCall(
-                    market.submitResult, (jobId, j.steps, keccak256("t"), keccak256("f"), resultCid)
-                )
+                abi.encodeCall(market.submitResult, (jobId, j.steps, root, _stateHash, proof, resultCid))
             );
         } else if (kind == 9) {
             // The resolver decides a dispute at or after its deadline, when only a timeout may end it.
@@ -501,6 +600,22 @@ contract Handler is Test {
                 return;
             }
             ok = _succeeds(address(resolver), abi.encodeCall(resolver.decide, (jobId, actorSeed % 2 == 0)));
+        } else if (kind == 10) {
+            ok = _tryIllegalDemand(j, jobId, someone, actorSeed);
+        } else if (kind == 11) {
+            if (s == IJobMarket.JobStatus.Demanded && block.timestamp > market.getDemand(jobId).deadline) {
+                return;
+            }
+            vm.prank(someone);
+            ok = _succeeds(address(market), abi.encodeCall(market.claimUnavailable, (jobId)));
+        } else if (kind == 12) {
+            IJobMarket.DataDemand memory d = market.getDemand(jobId);
+            DataAvailability through = actorSeed % 2 == 0 ? availability : otherAvailability;
+            if (s == IJobMarket.JobStatus.Demanded && block.timestamp <= d.deadline) {
+                // Open: only another publisher than the demand's, or the handler itself, is refused.
+                through = d.publisher == address(availability) ? otherAvailability : availability;
+            }
+            ok = HandlerState.tryPublish(market, through, jobId, j.steps, d.step, _entries);
         } else {
             // The worker challenges its own result, or anyone challenges without a commitment.
             if (s != IJobMarket.JobStatus.Submitted || block.timestamp >= j.windowEnd) return;
@@ -521,6 +636,31 @@ contract Handler is Test {
         }
         if (ok) ghost_illegalCallsSucceeded++;
         else calls["illegalRefused"]++;
+    }
+
+    /// @dev A demand by the worker, with a bond off by one wei, or of a step past the last, when
+    ///      the job is submitted and in its window and the market has a publisher; any demand
+    ///      otherwise.
+    function _tryIllegalDemand(IJobMarket.Job memory j, uint256 jobId, address who, uint256 seed)
+        internal
+        returns (bool ok)
+    {
+        uint256 value = market.getParameters().challengeBond;
+        uint256 step = seed % (uint256(j.steps) + 1);
+        if (who == j.worker) who = _actors[(seed + 1) % _actors.length];
+        bool open = j.status == IJobMarket.JobStatus.Submitted && block.timestamp < j.windowEnd;
+        if (open && market.publisher() != address(0)) {
+            uint256 variant = (seed >> 8) % 4;
+            if (variant == 0) who = j.worker;
+            else if (variant == 1) value += 1;
+            else if (variant == 2) value -= 1;
+            else step = uint256(j.steps) + 1 + (seed >> 16) % 3;
+        }
+        vm.deal(who, who.balance + value);
+        vm.prank(who);
+        try market.demandData{value: value}(jobId, step) {
+            ok = true;
+        } catch {}
     }
 
     function warp(uint256 secs) external synced {
@@ -599,6 +739,7 @@ contract Handler is Test {
         vm.prank(who);
         uint256 jobId = market.postJob{value: payment}(r);
         ghost_payments += payment;
+        ghost_jobEscrow[jobId] = payment;
         IJobMarket.Job memory j = market.getJob(jobId);
         if (
             jobId != expectedId || market.totalEscrowed() != escrowBefore + payment || j.payment != payment
@@ -613,6 +754,7 @@ contract Handler is Test {
         vm.prank(j.requester);
         market.cancelJob(jobId);
         _markRefunded(jobId);
+        ghost_jobEscrow[jobId] = 0;
         ghost_refunds += j.payment;
         ghost_credited += j.payment;
         if (
@@ -641,10 +783,11 @@ contract Handler is Test {
     function execSubmit(uint256 jobId) external onlySelf {
         IJobMarket.Job memory j = market.getJob(jobId);
         bytes memory resultCid = _resultCid;
-        bytes32 traceRoot = keccak256(abi.encode("trace", jobId));
-        bytes32 finalHash = keccak256(abi.encode("final", jobId));
+        // Every state of the trace is the handler's one state, so any step can be published.
+        bytes32 traceRoot = HandlerState.uniformRoot(_stateHash, uint256(j.steps) + 1);
+        bytes32[] memory finalProof = HandlerState.uniformProof(_stateHash, uint256(j.steps) + 1, j.steps);
         vm.prank(j.worker);
-        market.submitResult(jobId, j.steps, traceRoot, finalHash, resultCid);
+        market.submitResult(jobId, j.steps, traceRoot, _stateHash, finalProof, resultCid);
     }
 
     function execFinalize(uint256 jobId) external onlySelf {
@@ -657,6 +800,7 @@ contract Handler is Test {
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         market.finalize(jobId);
         _markPaid(jobId);
+        ghost_jobEscrow[jobId] = 0;
         ghost_workerPayouts += payout;
         ghost_credited += payout;
         ghost_feesAccrued += fee;
@@ -678,6 +822,7 @@ contract Handler is Test {
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         market.expire(jobId);
         _markRefunded(jobId);
+        ghost_jobEscrow[jobId] = 0;
         ghost_refunds += j.payment;
         ghost_expiryPenalties += penalty;
         ghost_credited += uint256(j.payment) + penalty;
@@ -701,6 +846,7 @@ contract Handler is Test {
         vm.prank(who);
         market.challenge{value: bond}(jobId, step, claimed, salt);
         ghost_bondsPosted += bond;
+        ghost_jobEscrow[jobId] += bond;
         IJobMarket.Challenge memory c = market.getChallenge(jobId);
         if (
             market.totalEscrowed() != escrowBefore + bond || c.bond != bond || c.challenger != who
@@ -725,6 +871,7 @@ contract Handler is Test {
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         resolver.decide(jobId, true);
         _markRefunded(jobId);
+        ghost_jobEscrow[jobId] = 0;
         ghost_refunds += j.payment;
         ghost_challengerPayouts += challengerCredit;
         ghost_requesterCompensation += uint256(j.collateral) - reward;
@@ -752,6 +899,7 @@ contract Handler is Test {
         else resolver.decide(jobId, false);
         ghost_bondsToWorkers += c.bond;
         ghost_credited += c.bond;
+        ghost_jobEscrow[jobId] -= c.bond;
         IJobMarket.Job memory afterwards = market.getJob(jobId);
         if (
             market.creditOf(j.worker) != creditBefore + c.bond
@@ -761,6 +909,152 @@ contract Handler is Test {
         ) ghost_creditMismatches++;
         IStakeManager.Account memory accountAfter = stakes.accountOf(j.worker);
         if (accountAfter.locked != a.locked || accountAfter.staked != a.staked) ghost_lockMismatches++;
+    }
+
+    function execDemand(uint256 jobId, address who, uint256 step) external onlySelf {
+        IJobMarket.MarketParams memory p = market.getParameters();
+        uint256 bond = p.challengeBond;
+        vm.deal(who, who.balance + bond);
+        uint256 escrowBefore = market.totalEscrowed();
+        vm.prank(who);
+        market.demandData{value: bond}(jobId, step);
+        ghost_bondsPosted += bond;
+        ghost_jobEscrow[jobId] += bond;
+        IJobMarket.DataDemand memory d = market.getDemand(jobId);
+        if (market.totalEscrowed() != escrowBefore + bond || d.bond != bond || d.demander != who) {
+            ghost_creditMismatches++;
+        }
+        IDataAvailability.Cursor memory c = HandlerState.cursorOf(jobId, d);
+        if (
+            d.step != step || d.openedAt != block.timestamp
+                || d.deadline
+                    != block.timestamp + uint256(p.maxDisputeDuration) * market.AVAILABILITY_PERCENT() / 100
+                || d.publisher != market.publisher() || c.tensor != 0 || c.row != 0
+                || c.stateHash != bytes32(0) || market.getJob(jobId).status != IJobMarket.JobStatus.Demanded
+        ) ghost_demandMismatches++;
+    }
+
+    /// @notice Opens the demanded state of `jobId` on the demand's publisher if nobody has, then
+    ///         publishes at most `maxRuns` of the runs left (`2^log2Rows` rows each): all of them
+    ///         meet the demand, fewer move its cursor.
+    function execPublish(uint256 jobId, uint8 log2Rows, uint256 maxRuns, bool byWorker) external onlySelf {
+        IJobMarket.Job memory j = market.getJob(jobId);
+        IJobMarket.DataDemand memory d = market.getDemand(jobId);
+        IDataAvailability.Cursor memory c = HandlerState.cursorOf(jobId, d);
+        address sender = byWorker ? j.worker : _actors[(jobId + c.row) % _actors.length];
+        if (c.stateHash == bytes32(0)) _open(jobId, j.steps, d, sender);
+        (IDataAvailability.RowRun[] memory rs, uint256[] memory tensorAfter, uint256[] memory rowAfter) =
+            HandlerState.remainingRuns(c.tensor, c.row, log2Rows);
+        bool meets = rs.length <= maxRuns;
+        uint256 n = meets ? rs.length : maxRuns;
+        assembly ("memory-safe") {
+            mstore(rs, n)
+        }
+        // The worker's credit and the escrow before.
+        uint256[2] memory before = [market.creditOf(j.worker), market.totalEscrowed()];
+        vm.prank(sender);
+        IDataAvailability(d.publisher).publishRows(jobId, _entries, rs);
+        if (meets) {
+            _checkMet(jobId, j, d, before);
+            return;
+        }
+        _checkPart(jobId, j.worker, d, [tensorAfter[n - 1], rowAfter[n - 1]], before);
+    }
+
+    /// @dev A publication moved the cursor of `jobId`'s demand `d` to `cursorAt` (tensor, row) and
+    ///      nothing else.
+    function _checkPart(
+        uint256 jobId,
+        address worker,
+        IJobMarket.DataDemand memory d,
+        uint256[2] memory cursorAt,
+        uint256[2] memory before
+    ) internal {
+        IDataAvailability.Cursor memory left = IDataAvailability(d.publisher).cursorOf(jobId);
+        if (
+            market.getJob(jobId).status != IJobMarket.JobStatus.Demanded || left.tensor != cursorAt[0]
+                || left.row != cursorAt[1] || left.demandOpenedAt != d.openedAt
+                || left.stateHash != _stateHash || market.creditOf(worker) != before[0]
+                || market.totalEscrowed() != before[1]
+        ) ghost_demandMismatches++;
+    }
+
+    /// @dev Opens the state of demand `d` on its publisher (`h_step`, and `h_{step+1}` or zero
+    ///      after the last step), as `sender`.
+    function _open(uint256 jobId, uint256 steps, IJobMarket.DataDemand memory d, address sender) internal {
+        uint256 leaves = steps + 1;
+        bool last = d.step + 1 == leaves;
+        bytes32[] memory proof = HandlerState.uniformProof(_stateHash, leaves, d.step);
+        bytes32[] memory nextProof =
+            last ? new bytes32[](0) : HandlerState.uniformProof(_stateHash, leaves, d.step + 1);
+        vm.prank(sender);
+        IDataAvailability(d.publisher)
+            .openState(jobId, _entries, proof, last ? bytes32(0) : _stateHash, nextProof);
+        if (HandlerState.cursorOf(jobId, d).stateHash != _stateHash) ghost_demandMismatches++;
+    }
+
+    /// @dev A publication met demand `d` of job `j`: the bond went to the worker, the job is back
+    ///      in Submitted with the window `max(windowEnd + elapsed, now + minChallengeWindow)`,
+    ///      and the demand is gone (`before`: the worker's credit and the escrow before).
+    function _checkMet(
+        uint256 jobId,
+        IJobMarket.Job memory j,
+        IJobMarket.DataDemand memory d,
+        uint256[2] memory before
+    ) internal {
+        ghost_demandBondsToWorkers += d.bond;
+        ghost_credited += d.bond;
+        ghost_jobEscrow[jobId] -= d.bond;
+        if (market.creditOf(j.worker) != before[0] + d.bond || market.totalEscrowed() != before[1] - d.bond) {
+            ghost_creditMismatches++;
+        }
+        uint256 windowEnd = _max(
+            uint256(j.windowEnd) + (block.timestamp - d.openedAt),
+            block.timestamp + market.getParameters().minChallengeWindow
+        );
+        IJobMarket.Job memory afterwards = market.getJob(jobId);
+        IJobMarket.DataDemand memory left = market.getDemand(jobId);
+        // The publisher deleted its cursor: the next demand starts from nothing.
+        IDataAvailability.Cursor memory c = IDataAvailability(d.publisher).cursorOf(jobId);
+        if (
+            afterwards.status != IJobMarket.JobStatus.Submitted || afterwards.windowEnd != windowEnd
+                || left.demander != address(0) || left.bond != 0 || left.publisher != address(0)
+                || c.demandOpenedAt != 0 || c.stateHash != bytes32(0)
+        ) ghost_demandMismatches++;
+    }
+
+    /// @notice The demand's deadline passed: the worker loses as in a lost dispute, with the
+    ///         demander in the challenger's place.
+    function execClaimUnavailable(uint256 jobId) external onlySelf {
+        IJobMarket.Job memory j = market.getJob(jobId);
+        IJobMarket.DataDemand memory d = market.getDemand(jobId);
+        uint256 reward = uint256(j.collateral) * j.challengerRewardBps / ProtocolLimits.BPS;
+        uint256 demanderCredit = uint256(d.bond) + reward;
+        uint256 requesterCredit = uint256(j.payment) + j.collateral - reward;
+        uint256 demanderBefore = market.creditOf(d.demander);
+        uint256 requesterBefore = market.creditOf(j.requester);
+        uint256 escrowBefore = market.totalEscrowed();
+        IStakeManager.Account memory a = stakes.accountOf(j.worker);
+        market.claimUnavailable(jobId);
+        _markRefunded(jobId);
+        ghost_jobEscrow[jobId] = 0;
+        ghost_refunds += j.payment;
+        ghost_demanderPayouts += demanderCredit;
+        ghost_requesterCompensation += uint256(j.collateral) - reward;
+        ghost_credited += demanderCredit + requesterCredit;
+        // The demander may be the requester: compare the sum when they are the same account.
+        bool same = d.demander == j.requester;
+        if (
+            (same && market.creditOf(j.requester) != requesterBefore + demanderCredit + requesterCredit)
+                || (!same && market.creditOf(d.demander) != demanderBefore + demanderCredit)
+                || (!same && market.creditOf(j.requester) != requesterBefore + requesterCredit)
+                || market.totalEscrowed() != escrowBefore - j.payment - d.bond
+        ) ghost_creditMismatches++;
+        if (
+            market.getJob(jobId).status != IJobMarket.JobStatus.Resolved
+                || market.getDemand(jobId).demander != address(0)
+        ) ghost_demandMismatches++;
+        _checkSeizure(j.worker, a, j.collateral, j.collateral);
     }
 
     function execWithdraw(address who) external onlySelf {
@@ -834,6 +1128,15 @@ contract Handler is Test {
                     ghost_timeoutsRefusedAfterAnnouncedDeadline++;
                     _warpTo(block.timestamp + ProtocolLimits.MAX_DISPUTE_DURATION);
                     this.execChallengerLost(jobId, true);
+                }
+            } else if (j.status == IJobMarket.JobStatus.Demanded) {
+                // Half the demands are met where they still can be, the rest claimed unmet.
+                uint256 deadline = market.getDemand(jobId).deadline;
+                if (jobId % 2 == 0 && block.timestamp <= deadline) {
+                    this.execPublish(jobId, uint8(jobId % 3), type(uint256).max, true);
+                } else {
+                    _warpTo(deadline + 1);
+                    this.execClaimUnavailable(jobId);
                 }
             } else {
                 return;

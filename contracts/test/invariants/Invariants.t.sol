@@ -1,22 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {DataAvailability} from "../../src/DataAvailability.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {InvariantTest} from "../utils/Test.sol";
 import {Handler, Slasher} from "./Handler.sol";
+import {HandlerState} from "./HandlerState.sol";
 
-/// @notice Invariants of JobMarket and StakeManager under random sequences of the handler's
-///         actions (DESIGN.md §4): both contracts stay solvent to the wei, no job is both paid
-///         and refunded, no slash or seizure reaches beyond what it may take, the escrow is
-///         exactly the live jobs' payments and bonds, disputes end at the deadline they opened
-///         with, forbidden calls revert, and once everything settles and everyone withdraws,
-///         both contracts are empty.
+/// @notice Invariants of JobMarket, StakeManager and the market's DataAvailability publishers
+///         under random sequences of the handler's actions (DESIGN.md §4): both contracts stay
+///         solvent to the wei (the publishers hold nothing), no job is both paid and refunded,
+///         no slash or seizure reaches beyond what it may take, the escrow is exactly the live
+///         jobs' payments and bonds, every open data demand is backed by its bond and has its
+///         publication cursor on its own publisher only, disputes end at the deadline they opened
+///         with, forbidden calls revert, and once everything settles and everyone withdraws, both
+///         contracts are empty.
 contract InvariantsTest is Fixture, InvariantTest {
     Handler internal handler;
     Slasher internal slasher;
     address internal sink;
+    /// @notice A second publisher, which the handler's admin swaps in and out.
+    DataAvailability internal otherAvailability;
 
     function setUp() public override {
         super.setUp();
@@ -25,10 +31,13 @@ contract InvariantsTest is Fixture, InvariantTest {
         bytes32 slasherRole = stakes.SLASHER_ROLE(); // before the prank: a getter is a call
         vm.prank(admin);
         stakes.grantRole(slasherRole, address(slasher));
-        handler = new Handler(market, stakes, resolver, slasher, admin, treasury);
+        otherAvailability = new DataAvailability(market);
+        handler = new Handler(
+            market, stakes, resolver, slasher, [availability, otherAvailability], admin, treasury
+        );
 
         // Each action once, and the lifecycle's main road more often, so that runs reach disputes.
-        bytes4[27] memory weighted = [
+        bytes4[34] memory weighted = [
             Handler.stake.selector,
             Handler.requestUnstake.selector,
             Handler.withdrawStake.selector,
@@ -50,6 +59,13 @@ contract InvariantsTest is Fixture, InvariantTest {
             Handler.resolve.selector,
             Handler.resolve.selector,
             Handler.timeoutDispute.selector,
+            Handler.demandData.selector,
+            Handler.demandData.selector,
+            Handler.meetDemand.selector,
+            Handler.meetDemand.selector,
+            Handler.publishPart.selector,
+            Handler.claimUnavailable.selector,
+            Handler.setPublisher.selector,
             Handler.withdraw.selector,
             Handler.withdrawFees.selector,
             Handler.warp.selector,
@@ -126,6 +142,8 @@ contract InvariantsTest is Fixture, InvariantTest {
             "slashed ETH neither kept by the slasher nor forwarded"
         );
         vm.assertEq(sink.balance, handler.ghost_slashForwarded(), "forwarded slashes");
+        vm.assertEq(address(availability).balance, 0, "a publisher holds ETH");
+        vm.assertEq(address(otherAvailability).balance, 0, "a publisher holds ETH");
     }
 
     // ─────────────────────────────────────────── credits ─────────────────────────────────────────
@@ -144,7 +162,8 @@ contract InvariantsTest is Fixture, InvariantTest {
             handler.ghost_credited(),
             handler.ghost_workerPayouts() + handler.ghost_refunds() + handler.ghost_expiryPenalties()
                 + handler.ghost_challengerPayouts() + handler.ghost_requesterCompensation()
-                + handler.ghost_bondsToWorkers(),
+                + handler.ghost_bondsToWorkers() + handler.ghost_demanderPayouts()
+                + handler.ghost_demandBondsToWorkers(),
             "credit kinds do not add up"
         );
         vm.assertEq(
@@ -191,18 +210,61 @@ contract InvariantsTest is Fixture, InvariantTest {
 
     // ─────────────────────────────────────────── escrow ──────────────────────────────────────────
 
-    /// @notice The escrow is the payment of every live job plus the bond of every open challenge.
+    /// @notice The escrow is the payment of every live job plus the bond of every open challenge
+    ///         and of every open data demand, and each job's share is what the handler paid in
+    ///         for it and has not seen paid out.
     function invariant_escrowMatchesLiveJobs() public view {
         uint256 sum;
+        uint256 ghostSum;
         uint256 n = handler.jobCount();
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             IJobMarket.Job memory j = market.getJob(jobId);
-            if (j.status == IJobMarket.JobStatus.Posted || _isClaimedAndLive(j.status)) sum += j.payment;
+            uint256 share;
+            if (j.status == IJobMarket.JobStatus.Posted || _isClaimedAndLive(j.status)) share += j.payment;
             IJobMarket.Challenge memory c = market.getChallenge(jobId);
-            if (j.status == IJobMarket.JobStatus.Disputed) sum += c.bond;
+            if (j.status == IJobMarket.JobStatus.Disputed) share += c.bond;
             else vm.assertEq(c.bond, 0, "a challenge outlived its dispute");
+            IJobMarket.DataDemand memory d = market.getDemand(jobId);
+            if (j.status == IJobMarket.JobStatus.Demanded) share += d.bond;
+            vm.assertEq(share, handler.ghost_jobEscrow(jobId), "a job's escrow != what was paid in for it");
+            sum += share;
+            ghostSum += handler.ghost_jobEscrow(jobId);
         }
         vm.assertEq(market.totalEscrowed(), sum, "escrow != live payments + open bonds");
+        vm.assertEq(market.totalEscrowed(), ghostSum, "escrow != the jobs' ghost escrow");
+    }
+
+    /// @notice A job is in Demanded exactly while it has a demand, whose demander is not zero,
+    ///         whose publisher is one of the two, and whose bond is what the market escrows for
+    ///         the job beyond its payment; a publisher holds a cursor only for an open demand made
+    ///         through it (or one claimed unmet), never past the state's last tensor; every
+    ///         publication that met a demand reopened the window as specified.
+    function invariant_demandBackedByItsBond() public view {
+        uint256 n = handler.jobCount();
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            IJobMarket.Job memory j = market.getJob(jobId);
+            IJobMarket.DataDemand memory d = market.getDemand(jobId);
+            if (j.status == IJobMarket.JobStatus.Demanded) {
+                vm.assertTrue(d.demander != address(0), "a demanded job without a demander");
+                vm.assertTrue(d.demander != j.worker, "the worker demanded its own job");
+                vm.assertGt(d.bond, 0, "a demand without a bond");
+                vm.assertEq(
+                    d.bond, handler.ghost_jobEscrow(jobId) - j.payment, "demand bond != escrow beyond payment"
+                );
+                vm.assertLe(d.step, j.steps, "demanded step past the last");
+                vm.assertTrue(
+                    d.publisher == address(availability) || d.publisher == address(otherAvailability),
+                    "a demand without one of the publishers"
+                );
+            } else {
+                vm.assertEq(d.demander, address(0), "a demand outlived its status");
+                vm.assertEq(d.bond, 0, "a demand's bond outlived its status");
+                vm.assertEq(d.publisher, address(0), "a demand's publisher outlived its status");
+            }
+            vm.assertTrue(HandlerState.cursorValid(availability, jobId, j.status, d), "a stray cursor");
+            vm.assertTrue(HandlerState.cursorValid(otherAvailability, jobId, j.status, d), "a stray cursor");
+        }
+        vm.assertEq(handler.ghost_demandMismatches(), 0, "a demand, publication or claim went wrong");
     }
 
     /// @notice Every action whose preconditions the handler checked succeeded, and every call
@@ -240,19 +302,24 @@ contract InvariantsTest is Fixture, InvariantTest {
         uint256 n = handler.jobCount();
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             IJobMarket.JobStatus s = market.getJob(jobId).status;
-            vm.assertTrue(s >= IJobMarket.JobStatus.Finalized, "a job is still live after wind-down");
+            vm.assertTrue(
+                s >= IJobMarket.JobStatus.Finalized && s != IJobMarket.JobStatus.Demanded,
+                "a job is still live after wind-down"
+            );
         }
         invariant_marketSolvent();
         invariant_stakeManagerSolvent();
         invariant_ethConserved();
         invariant_creditsMatchGhostLedger();
         invariant_noJobPaidAndRefunded();
+        invariant_escrowMatchesLiveJobs();
+        invariant_demandBackedByItsBond();
         invariant_slashesAndSeizuresBounded();
         invariant_callsSucceedExactlyWhenAllowed();
     }
 
     function _isClaimedAndLive(IJobMarket.JobStatus s) internal pure returns (bool) {
         return s == IJobMarket.JobStatus.Claimed || s == IJobMarket.JobStatus.Submitted
-            || s == IJobMarket.JobStatus.Disputed;
+            || s == IJobMarket.JobStatus.Disputed || s == IJobMarket.JobStatus.Demanded;
     }
 }

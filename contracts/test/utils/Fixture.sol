@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {DataAvailability} from "../../src/DataAvailability.sol";
 import {JobMarket} from "../../src/JobMarket.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
 import {IDisputeResolver} from "../../src/interfaces/IDisputeResolver.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
 import {ProtocolLimits} from "../../src/libraries/ProtocolLimits.sol";
+import {MerkleBuilder} from "./MerkleBuilder.sol";
 import {Test} from "./Test.sol";
 
 /// @notice A resolver that decides whatever its owner tells it: stands in for the dispute game
@@ -51,12 +53,14 @@ contract ScriptedResolver is IDisputeResolver {
     }
 }
 
-/// @notice Deploys StakeManager + JobMarket as script/Deploy.s.sol does, with funded actors and
-///         helpers that walk a job through its lifecycle.
+/// @notice Deploys StakeManager + JobMarket, and DataAvailability as the market's publisher, as
+///         script/Deploy.s.sol does (with a scripted resolver for the dispute game), with funded
+///         actors and helpers that walk a job through its lifecycle.
 abstract contract Fixture is Test {
     StakeManager internal stakes;
     JobMarket internal market;
     ScriptedResolver internal resolver;
+    DataAvailability internal availability;
 
     address internal admin;
     address internal pauser;
@@ -71,10 +75,17 @@ abstract contract Fixture is Test {
     uint32 internal constant WINDOW = 1 hours;
     uint256 internal constant UNBONDING = ProtocolLimits.MIN_UNBONDING_DELAY;
     bytes32 internal constant SPEC_HASH = keccak256("spec");
-    bytes32 internal constant TRACE_ROOT = keccak256("trace root");
+    /// @notice The final state hash `h_STEPS` of the fixture's step trace.
     bytes32 internal constant FINAL_HASH = keccak256("final state");
     bytes32 internal constant WRONG_HASH = keccak256("the challenger's state");
     bytes32 internal constant SALT = keccak256("salt");
+
+    /// @notice The step trace `[h_0 .. h_STEPS]` that the fixture's worker submits: made-up state
+    ///         hashes `keccak256(abi.encode("state", i))`, and `FINAL_HASH` last (`setTraceLeaf`
+    ///         changes one), with its root and the proof of the last leaf that `submitResult` needs.
+    bytes32[] internal trace;
+    bytes32 internal traceRoot;
+    bytes32[] internal finalProof;
 
     function defaultParams() internal pure returns (IJobMarket.MarketParams memory) {
         return IJobMarket.MarketParams({
@@ -103,9 +114,11 @@ abstract contract Fixture is Test {
         stakes = new StakeManager(admin, UNBONDING);
         market = new JobMarket(admin, pauser, stakes, treasury, defaultParams());
         resolver = new ScriptedResolver(market);
+        availability = new DataAvailability(market);
         vm.startPrank(admin);
         stakes.bindMarket(address(market));
         market.setResolver(address(resolver));
+        market.setPublisher(address(availability));
         vm.stopPrank();
 
         vm.deal(requester, 100 ether);
@@ -114,6 +127,28 @@ abstract contract Fixture is Test {
         vm.deal(stranger, 100 ether);
         vm.warp(1_700_000_000);
         vm.roll(100);
+
+        for (uint256 i = 0; i < STEPS; ++i) {
+            trace.push(keccak256(abi.encode("state", i)));
+        }
+        trace.push(FINAL_HASH);
+        _buildTrace();
+    }
+
+    /// @notice Sets `h_step` of the fixture's trace to `h` and rebuilds its root and final proof.
+    function setTraceLeaf(uint256 step, bytes32 h) internal {
+        trace[step] = h;
+        _buildTrace();
+    }
+
+    /// @notice The proof of `h_step` in the fixture's trace (`steps + 1` leaves).
+    function traceProof(uint256 step) internal view returns (bytes32[] memory) {
+        return MerkleBuilder.proof(trace, step);
+    }
+
+    function _buildTrace() private {
+        traceRoot = MerkleBuilder.root(trace);
+        finalProof = MerkleBuilder.proof(trace, STEPS);
     }
 
     /// @dev Calls the sha256 precompile: build CIDs before a `vm.prank`, which the call would consume.
@@ -157,7 +192,7 @@ abstract contract Fixture is Test {
         jobId = postAndClaim();
         bytes memory resultCid = cid("result"); // before the prank: sha256 is a call
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, TRACE_ROOT, FINAL_HASH, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, trace[STEPS], finalProof, resultCid);
     }
 
     function commitment(address who, uint256 jobId, uint256 step, bytes32 claimed, bytes32 salt)

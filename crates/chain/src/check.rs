@@ -125,6 +125,7 @@ pub async fn check_deployment(
         ("JobMarket", d.job_market),
         ("DisputeGame", d.dispute_game),
         ("Referee", d.referee),
+        ("DataAvailability", d.data_availability),
     ] {
         let code = provider.get_code_at(address).await?;
         checks.push(check(
@@ -136,6 +137,7 @@ pub async fn check_deployment(
     let market = JobMarket::new(d.job_market, provider.clone());
     let stake = StakeManager::new(d.stake_manager, provider.clone());
     let game = DisputeGame::new(d.dispute_game, provider.clone());
+    let availability = crate::DataAvailability::new(d.data_availability, provider.clone());
     let call = ChainError::from_contract;
     let wiring = [
         (
@@ -162,6 +164,16 @@ pub async fn check_deployment(
             "dispute game uses the referee",
             game.referee().call().await.map_err(call)?,
             d.referee,
+        ),
+        (
+            "market's publisher is the data-availability contract",
+            market.publisher().call().await.map_err(call)?,
+            d.data_availability,
+        ),
+        (
+            "data-availability contract serves the market",
+            availability.market().call().await.map_err(call)?,
+            d.job_market,
         ),
         (
             "fee recipient",

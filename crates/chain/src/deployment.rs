@@ -29,6 +29,9 @@ pub struct Deployment {
     pub dispute_game: Address,
     /// The Referee contract the game recomputes elements with.
     pub referee: Address,
+    /// The DataAvailability contract, the market's publisher: where a demanded state is
+    /// published and checked (docs/protocol.md §7).
+    pub data_availability: Address,
     /// The JobMarket contract.
     pub job_market: Address,
 }
@@ -69,13 +72,14 @@ mod tests {
         let json = r#"{
   "admin": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "chainId": 31337,
+  "dataAvailability": "0x0165878A594ca255338adfa4d48449f69242Eb8F",
   "deployer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "deploymentBlock": 1,
-  "disputeGame": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+  "disputeGame": "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9",
   "feeRecipient": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "jobMarket": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
   "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-  "referee": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+  "referee": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
   "stakeManager": "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 }"#;
         let d: Deployment = serde_json::from_str(json).expect("valid deployment");

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::B256,
+    primitives::{Address, B256},
     providers::PendingTransactionError,
     transports::{RpcError, TransportErrorKind},
 };
 
-use crate::{DisputeGame, JobMarket, StakeManager};
+use crate::{DataAvailability, DisputeGame, JobMarket, StakeManager};
 
 /// Everything that can go wrong talking to the chain, with a message that says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,9 @@ pub enum ChainError {
     /// The dispute game rejected the move with one of its custom errors.
     #[error("DisputeGame rejected the move: {0:?}")]
     DisputeGame(DisputeGame::DisputeGameErrors),
+    /// The data-availability contract refused a publication with one of its custom errors.
+    #[error("DataAvailability rejected the publication: {}", crate::revert::data_availability(.0))]
+    DataAvailability(DataAvailability::DataAvailabilityErrors),
     /// The stake manager rejected the call with one of its custom errors.
     #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
@@ -47,6 +50,20 @@ pub enum ChainError {
         expected: u64,
         /// Chain id the endpoint reported.
         actual: u64,
+    },
+    /// The deployment file names an address with no contract code on the endpoint's chain.
+    #[error(
+        "the deployment file names {address} as the {contract}, but chain {chain_id} has no \
+         contract there (the chain was reset or redeployed?); deploy again (`pedals devnet up` \
+         or `pedals deploy`) and use the deployment file it writes"
+    )]
+    NoContract {
+        /// Which contract.
+        contract: &'static str,
+        /// The address the file names.
+        address: Address,
+        /// The endpoint's chain.
+        chain_id: u64,
     },
     /// A transaction's receipt lacked the event that the call must emit.
     #[error(
@@ -148,6 +165,11 @@ impl ChainError {
             {
                 return Self::StakeManager(e);
             }
+            if let Some(e) =
+                payload.as_decoded_interface_error::<DataAvailability::DataAvailabilityErrors>()
+            {
+                return Self::DataAvailability(e);
+            }
         }
         Self::Rpc(err)
     }
@@ -166,6 +188,11 @@ impl ChainError {
         }
         if let Some(e) = err.as_decoded_interface_error::<DisputeGame::DisputeGameErrors>() {
             return Self::DisputeGame(e);
+        }
+        if let Some(e) =
+            err.as_decoded_interface_error::<DataAvailability::DataAvailabilityErrors>()
+        {
+            return Self::DataAvailability(e);
         }
         Self::Contract(err)
     }

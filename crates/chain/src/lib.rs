@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod availability;
 mod bindings;
 mod check;
 mod deployment;
@@ -32,7 +33,13 @@ mod sender;
 mod status;
 mod toolchain;
 
-pub use bindings::{DisputeGame, IJobMarket, IStakeManager, JobMarket, StakeManager};
+pub use availability::{
+    PublishedState, entry_words, open_state_input, publish_blob_input, publish_rows_input,
+};
+pub use bindings::{
+    DataAvailability, DisputeGame, IDataAvailability, IJobMarket, IStakeManager, JobMarket,
+    StakeManager,
+};
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
 pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, deploy, deploy_as};

@@ -94,11 +94,32 @@ impl Market {
                 actual,
             });
         }
-        Ok(Self {
+        let market = Self {
             provider,
             deployment,
             sender,
-        })
+        };
+        market.check_contracts().await?;
+        Ok(market)
+    }
+
+    /// Checks that the deployment's market and stake manager have code on the chain: a
+    /// payment sent to an address without code would be a plain transfer, lost.
+    pub async fn check_contracts(&self) -> Result<(), ChainError> {
+        let d = &self.deployment;
+        for (contract, address) in [
+            ("JobMarket", d.job_market),
+            ("StakeManager", d.stake_manager),
+        ] {
+            if self.provider.get_code_at(address).await?.is_empty() {
+                return Err(ChainError::NoContract {
+                    contract,
+                    address,
+                    chain_id: d.chain_id,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A client over an existing connection (`provider`, which need not sign), signing as
@@ -240,13 +261,15 @@ impl Market {
         send(market.claimJob(job_id)).await
     }
 
-    /// Submits the sender's result for a claimed job.
+    /// Submits the sender's result for a claimed job; `final_proof` proves `final_state_hash`
+    /// as the trace's last leaf.
     pub async fn submit_result(
         &self,
         job_id: U256,
         steps: u64,
         trace_root: B256,
         final_state_hash: B256,
+        final_proof: Vec<B256>,
         result_cid: Bytes,
     ) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
@@ -255,6 +278,7 @@ impl Market {
             U256::from(steps),
             trace_root,
             final_state_hash,
+            final_proof,
             result_cid,
         );
         send(call).await

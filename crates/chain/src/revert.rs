@@ -2,7 +2,10 @@
 
 use alloy::primitives::{U256, utils::format_ether};
 
-use crate::{JobMarket::JobMarketErrors as M, JobStatus, StakeManager::StakeManagerErrors as S};
+use crate::{
+    DataAvailability::DataAvailabilityErrors as D, JobMarket::JobMarketErrors as M, JobStatus,
+    StakeManager::StakeManagerErrors as S,
+};
 
 fn eth(wei: U256) -> String {
     format!("{} ETH", format_ether(wei))
@@ -10,6 +13,30 @@ fn eth(wei: U256) -> String {
 
 fn status(raw: u8) -> String {
     JobStatus::try_from(raw).map_or_else(|v| format!("unknown status {v}"), |s| s.to_string())
+}
+
+/// The sentence for a `DataAvailability` revert.
+pub(crate) fn data_availability(e: &D) -> String {
+    match e {
+        D::NoOpenDemand(e) => format!(
+            "job {} has no open demand to publish for (none was made, it was met already, or \
+             its deadline passed)",
+            e.jobId
+        ),
+        D::StateAlreadyOpened(e) => format!(
+            "the demanded state of job {} is opened already; publish its rows",
+            e.jobId
+        ),
+        D::StateNotOpened(e) => format!(
+            "open the demanded state of job {} (openState) before publishing its rows",
+            e.jobId
+        ),
+        D::BadPublication(e) => format!(
+            "the published state does not match the job's commitments ({}); publish the \
+             checkpoint whose hash is the trace's leaf",
+            e.what
+        ),
+    }
 }
 
 /// The sentence for a `JobMarket` revert.
@@ -46,6 +73,32 @@ pub(crate) fn job_market(e: &M) -> String {
             eth(e.max)
         ),
         M::ZeroSteps(_) => "a job needs at least one step".into(),
+        M::FinalStateNotInTrace(e) => format!(
+            "the final state hash {} is not the last leaf of the trace root; submit the proof \
+             of h_N from the same trace",
+            e.finalStateHash
+        ),
+        M::DemandStepOutOfRange(e) => format!(
+            "step {} is past the job's {} steps; demand a step from 0 to {}",
+            e.step, e.steps, e.steps
+        ),
+        M::DemandDeadlinePassed(e) => format!(
+            "the demand on job {} had to be met by {}; it can only be claimed unmet now \
+             (claimUnavailable)",
+            e.jobId, e.deadline
+        ),
+        M::DemandDeadlineNotPassed(e) => format!(
+            "the demand on job {} can still be met until {}; claim it unmet after that",
+            e.jobId, e.deadline
+        ),
+        M::NotPublisher(e) => format!(
+            "only the data-availability contract the demand on job {} was made with may report \
+             it met, not {}",
+            e.jobId, e.caller
+        ),
+        M::DemandsDisabled(_) => {
+            "this market has no data-availability contract, so demands are disabled".into()
+        }
         M::ZeroHash(_) => "a commitment (spec hash, trace root or state hash) is zero".into(),
         M::InvalidCid(_) => {
             "a CID must be a binary CIDv1 (first byte 0x01) of 2 to 128 bytes".into()

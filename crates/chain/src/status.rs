@@ -25,12 +25,15 @@ pub enum JobStatus {
     Cancelled,
     /// The worker missed the delivery deadline.
     Expired,
-    /// A dispute found the worker wrong; the requester was refunded.
+    /// A dispute found the worker wrong (or it did not publish a demanded state); the
+    /// requester was refunded.
     Resolved,
+    /// Someone demanded that a state of the trace be published on-chain.
+    Demanded,
 }
 
 impl JobStatus {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::None,
         Self::Posted,
         Self::Claimed,
@@ -40,6 +43,7 @@ impl JobStatus {
         Self::Cancelled,
         Self::Expired,
         Self::Resolved,
+        Self::Demanded,
     ];
 
     /// Whether the job has settled for good.
@@ -71,6 +75,7 @@ impl fmt::Display for JobStatus {
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
             Self::Resolved => "resolved",
+            Self::Demanded => "demanded",
         };
         f.write_str(name)
     }
@@ -85,7 +90,7 @@ mod tests {
         for (i, s) in JobStatus::ALL.iter().enumerate() {
             assert_eq!(JobStatus::try_from(i as u8), Ok(*s));
         }
-        assert_eq!(JobStatus::try_from(9), Err(9));
+        assert_eq!(JobStatus::try_from(10), Err(10));
         assert!(JobStatus::Finalized.is_terminal());
         assert!(!JobStatus::Disputed.is_terminal());
         assert_eq!(JobStatus::Submitted.to_string(), "submitted");

@@ -184,6 +184,9 @@ pub enum CoreError {
         /// Number of tensors.
         count: usize,
     },
+    /// A state published on-chain for a data-availability demand does not fill its tensors.
+    #[error("the published state is incomplete or malformed: {0}")]
+    Publication(String),
 }
 
 /// Shortens a user-supplied string for an error message.

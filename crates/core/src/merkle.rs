@@ -167,6 +167,19 @@ impl MerkleTree {
         }
     }
 
+    /// The siblings of node `index` of `level` (0 = leaf hashes) up to the root, bottom first:
+    /// with [`Self::proof`] at level 0, the proof of a whole aligned subtree above it.
+    pub fn node_proof(&self, level: usize, index: usize) -> Vec<B256> {
+        let depth = self.depth() as usize;
+        let mut i = index;
+        let mut siblings = Vec::with_capacity(depth.saturating_sub(level));
+        for l in level..depth {
+            siblings.push(self.node(l, i ^ 1));
+            i >>= 1;
+        }
+        siblings
+    }
+
     /// The inclusion proof of leaf `index`.
     pub fn proof(&self, index: usize) -> Result<MerkleProof, CoreError> {
         if index >= self.leaf_count {

@@ -21,6 +21,12 @@ pub struct StoreSource {
     /// `Trainer::falsifying`), so a lying test worker's answers stay consistent.
     #[cfg(debug_assertions)]
     falsify: Vec<u64>,
+    /// Debug builds only: serve no checkpoint at all.
+    #[cfg(debug_assertions)]
+    withhold: bool,
+    /// Debug builds only: answer a request for step `i` with the opening of step `i + 1`.
+    #[cfg(debug_assertions)]
+    wrong_openings: bool,
 }
 
 impl StoreSource {
@@ -32,7 +38,25 @@ impl StoreSource {
             threads,
             #[cfg(debug_assertions)]
             falsify: Vec::new(),
+            #[cfg(debug_assertions)]
+            withhold: false,
+            #[cfg(debug_assertions)]
+            wrong_openings: false,
         }
+    }
+
+    /// Debug builds only: serves no checkpoint (a worker that withholds its data).
+    #[cfg(debug_assertions)]
+    pub fn withholding(mut self) -> Self {
+        self.withhold = true;
+        self
+    }
+
+    /// Debug builds only: answers for step `i` with the opening of step `i + 1`.
+    #[cfg(debug_assertions)]
+    pub fn serving_wrong_openings(mut self) -> Self {
+        self.wrong_openings = true;
+        self
     }
 
     /// Debug builds only: replays as a worker that falsified `steps` would.
@@ -111,6 +135,12 @@ impl ContentSource for StoreSource {
     }
 
     fn checkpoint(&self, job: u64, step: u64) -> Result<Option<CheckpointOpening>, String> {
+        #[cfg(debug_assertions)]
+        if self.withhold {
+            return Ok(None);
+        }
+        #[cfg(debug_assertions)]
+        let step = if self.wrong_openings { step + 1 } else { step };
         let Some(record) = self.store.job(job).map_err(|e| e.to_string())? else {
             return Ok(None);
         };

@@ -20,6 +20,9 @@
 //! its result, to others, and serves its checkpoints to validators through [`StoreSource`].
 //! Without one, the files must already be in the store.
 
+mod availability;
+#[cfg(debug_assertions)]
+mod cheat;
 mod content;
 pub mod gateway;
 mod metrics;
@@ -82,11 +85,24 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// The transaction sender's policy.
     pub send: SendPolicy,
+    /// The most row bytes it puts in one transaction when it publishes a demanded state
+    /// (docs/protocol.md §7): 64 KiB is about 2M gas with the event's copy, inside any block.
+    pub publish_bytes_per_tx: usize,
     /// Debug builds only: train as a worker that falsifies these steps (it adds 1 to a weight
     /// after each) and defend the lies in disputes. The field does not exist in a release
     /// build, so no release binary can cheat with it; tests use it to play a dishonest worker.
     #[cfg(debug_assertions)]
     pub falsify_steps: Vec<u64>,
+    /// Debug builds only: never publish a demanded state (a worker that withholds its data).
+    #[cfg(debug_assertions)]
+    pub withhold: bool,
+    /// Debug builds only: train honestly up to this step, then make up every later state hash
+    /// of the trace and post the state after this step as the result.
+    #[cfg(debug_assertions)]
+    pub fabricate_from: Option<u64>,
+    /// Debug builds only: post a result CID that nobody provides.
+    #[cfg(debug_assertions)]
+    pub hide_result: bool,
 }
 
 impl Default for WorkerConfig {
@@ -102,8 +118,15 @@ impl Default for WorkerConfig {
             progress_every: Duration::from_secs(1),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             send: SendPolicy::default(),
+            publish_bytes_per_tx: 64 << 10,
             #[cfg(debug_assertions)]
             falsify_steps: Vec::new(),
+            #[cfg(debug_assertions)]
+            withhold: false,
+            #[cfg(debug_assertions)]
+            fabricate_from: None,
+            #[cfg(debug_assertions)]
+            hide_result: false,
         }
     }
 }
@@ -159,6 +182,8 @@ pub struct Worker {
     games: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<StepContext>>>,
     /// Proving keys of zk circuits.
     zk: Arc<zk::Keyring>,
+    /// The state being published for a data-availability demand, by job.
+    publications: std::sync::Mutex<std::collections::HashMap<u64, Arc<availability::Publication>>>,
 }
 
 /// How fetching a job's inputs went.
@@ -199,6 +224,7 @@ impl Worker {
     ) -> Result<Self, NodeError> {
         let market =
             pedals_chain::Market::over(provider.clone(), signer.clone(), deployment.clone());
+        market.check_contracts().await?;
         let sender = TxSender::new(
             provider.clone(),
             signer.clone(),
@@ -223,6 +249,7 @@ impl Worker {
             market,
             games: std::sync::Mutex::new(std::collections::HashMap::new()),
             zk,
+            publications: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -238,6 +265,7 @@ impl Worker {
         let Some(net) = &self.net else {
             return Ok(());
         };
+        net.provide(pedals_p2p::account_key(self.address())).await?;
         for record in self.store.jobs()? {
             if matches!(record.phase, JobPhase::Abandoned { .. }) {
                 continue;
@@ -605,6 +633,14 @@ impl Worker {
         Ok(())
     }
 
+    /// What this worker serves and publishes from: its store, replayed as it trained.
+    fn store_source(&self) -> StoreSource {
+        let source = StoreSource::new(self.store.clone(), self.config.threads);
+        #[cfg(debug_assertions)]
+        let source = source.falsifying(self.config.falsify_steps.iter().copied());
+        source
+    }
+
     /// This worker's op trace of step `step` of job `id` (built once per dispute).
     fn dispute_context(
         &self,
@@ -626,9 +662,7 @@ impl Worker {
             .load_inputs(job, record)
             .map_err(NodeError::Job)?
             .ok_or_else(|| NodeError::Job(format!("the inputs of job {id} are gone")))?;
-        let source = StoreSource::new(self.store.clone(), self.config.threads);
-        #[cfg(debug_assertions)]
-        let source = source.falsifying(self.config.falsify_steps.iter().copied());
+        let source = self.store_source();
         let before = MlpState::from_bytes(
             &spec.train.model,
             &source.state_after(id, step).map_err(NodeError::Job)?,
@@ -744,7 +778,7 @@ impl Worker {
                 self.train(id, &job, &record).await?;
             }
             JobPhase::Trained => {
-                let (root, final_hash, result) = self.result_of(id, &job, &record)?;
+                let (root, final_hash, final_proof, result) = self.result_of(id, &job, &record)?;
                 let tx = call(
                     self.deployment.job_market,
                     JobMarket::submitResultCall {
@@ -752,6 +786,7 @@ impl Worker {
                         steps: U256::from(job.steps),
                         traceRoot: root,
                         finalStateHash: final_hash,
+                        finalProof: final_proof,
                         resultCid: Bytes::from(result.to_bytes()),
                     }
                     .abi_encode(),
@@ -786,6 +821,7 @@ impl Worker {
                         self.finish(id).await?;
                     }
                 }
+                JobStatus::Demanded => self.publish_demanded(id).await?,
                 JobStatus::Finalized => {
                     self.store.advance(id, JobPhase::Finalizing)?;
                     self.finish(id).await?;
@@ -794,7 +830,7 @@ impl Worker {
             },
             JobPhase::Finalizing => self.finish(id).await?,
             JobPhase::Disputed => {
-                if status == JobStatus::Submitted {
+                if matches!(status, JobStatus::Submitted | JobStatus::Demanded) {
                     self.store.advance(id, JobPhase::Submitted)?;
                 } else if status == JobStatus::Disputed {
                     self.defend(id, &job, &record).await?;
@@ -1189,6 +1225,12 @@ impl Worker {
                 .training_steps_per_second
                 .set((steps - from) as f64 / seconds);
         }
+        #[cfg(debug_assertions)]
+        if let Some(from) = self.config.fabricate_from {
+            let (root, result) =
+                cheat::fabricate(&self.store_source(), &self.store, id, from, outcome.hashes)?;
+            return self.finish_run(id, root, result).await;
+        }
         let root = outcome.trace()?.root();
         let result = cid_of(&outcome.final_state.to_bytes()?);
         self.finish_run(id, root, result).await?;
@@ -1280,6 +1322,8 @@ impl Worker {
         self.store.advance(id, JobPhase::Trained)?;
         if let Some(net) = &self.net {
             net.provide(result).await?;
+            // Validators find this node by the worker's account, whoever provides the result.
+            net.provide(pedals_p2p::account_key(self.address())).await?;
         }
         Ok(())
     }
@@ -1330,13 +1374,14 @@ impl Worker {
         self.finish_run(id, root, result).await
     }
 
-    /// The commitments to submit: trace root, final state hash and the result's CID.
+    /// The commitments to submit: trace root, final state hash, its proof as the trace's last
+    /// leaf, and the result's CID.
     fn result_of(
         &self,
         id: u64,
         job: &IJobMarket::Job,
         record: &JobRecord,
-    ) -> Result<(B256, B256, Cid), NodeError> {
+    ) -> Result<(B256, B256, Vec<B256>, Cid), NodeError> {
         let steps = u64::from(job.steps);
         let root = record.trace_root.ok_or(StoreError::Corrupt {
             what: format!("job {id}"),
@@ -1357,6 +1402,26 @@ impl Worker {
             })?,
             None => cid_of(&bytes),
         };
-        Ok((root, final_hash, result))
+        #[cfg(debug_assertions)]
+        let result = if self.config.hide_result {
+            cid_of(format!("job {id}: a result nobody provides").as_bytes())
+        } else {
+            result
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: format!("job {id}"),
+            reason,
+        };
+        let (_, hashes) = self
+            .store
+            .latest_trace(id)?
+            .ok_or_else(|| corrupt("trained without a stored trace".into()))?;
+        let trace =
+            pedals_core::TraceCommitment::new(hashes).map_err(|e| corrupt(e.to_string()))?;
+        if trace.root() != root || trace.final_hash() != final_hash {
+            return Err(corrupt("the stored trace does not end in the result".into()).into());
+        }
+        let proof = trace.proof(steps).map_err(|e| corrupt(e.to_string()))?;
+        Ok((root, final_hash, proof.siblings, result))
     }
 }

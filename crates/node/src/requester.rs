@@ -346,6 +346,50 @@ impl Requester {
     }
 
     /// Blob `cid` from the store, else from the network (stored once verified).
+    /// Demands, with the market's challenge bond, that the worker of submitted job `id`
+    /// publish the state after `step` (the result when `step` is the job's step count)
+    /// on-chain (docs/protocol.md §7). Returns the demand's deadline.
+    pub async fn demand(&self, id: u64, step: u64) -> Result<u64, NodeError> {
+        let bond = U256::from(self.market.parameters().await?.challengeBond);
+        self.market.demand_data(U256::from(id), step, bond).await?;
+        let demand = self.market.demand(U256::from(id)).await?;
+        Ok(demand.deadline.to::<u64>())
+    }
+
+    /// The result of job `id` as published on-chain to meet a demand of its last step, if it
+    /// was: the canonical state bytes, rebuilt from the rows in the events.
+    async fn published_result(
+        &self,
+        id: u64,
+        spec: &JobSpec,
+        steps: u64,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        let Some(published) = self.market.published_state(U256::from(id), steps).await? else {
+            return Ok(None);
+        };
+        if !published.complete {
+            return Ok(None);
+        }
+        let model = self
+            .blob(spec.model_cid()?, "model", Duration::from_secs(10))
+            .await?;
+        let template = pedals_core::ModelState::from_canonical_bytes(&model)
+            .map_err(|e| NodeError::Job(format!("the initial model: {e}")))?;
+        let state = pedals_core::state_from_runs(
+            &template,
+            published
+                .runs
+                .iter()
+                .map(|(t, first, rows)| (*t, *first, rows.as_slice())),
+        )
+        .map_err(|e| NodeError::Job(e.to_string()))?;
+        info!(target: "pedals::requester", job = id, "the result comes from its on-chain publication");
+        let bytes = state
+            .to_canonical_bytes()
+            .map_err(|e| NodeError::Job(e.to_string()))?;
+        Ok(Some(bytes))
+    }
+
     async fn blob(&self, cid: Cid, what: &str, patience: Duration) -> Result<Vec<u8>, NodeError> {
         if let Some(bytes) = self.store.blob(&cid)? {
             return Ok(bytes);
@@ -392,7 +436,20 @@ impl Requester {
         let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
         let result_cid = cid_from_bytes(&submitted.resultCid)
             .map_err(|e| NodeError::Job(format!("the posted result CID is invalid: {e}")))?;
-        let state = self.blob(result_cid, "result", patience).await?;
+        let state = match self.blob(result_cid, "result", patience).await {
+            Ok(state) => state,
+            Err(e) if spec.inference.is_none() => self
+                .published_result(id, &spec, u64::from(job.steps))
+                .await?
+                .ok_or_else(|| {
+                    NodeError::Job(format!(
+                        "{e}; the worker does not serve its result: `pedals job demand {id}` \
+                         makes it publish the result on-chain within the demand's deadline or \
+                         lose its collateral"
+                    ))
+                })?,
+            Err(e) => return Err(e),
+        };
         if let Some(inf) = spec.inference {
             // The blob must rebuild the posted trace: h_0 from the model, one hash per chunk.
             let model = self.blob(spec.model_cid()?, "model", patience).await?;

@@ -48,5 +48,5 @@ pub use network::{
     Client, NetConfig, NetEvent, Network, PeerInfo, TraceClaim, VerifiedCheckpoint, start,
 };
 pub use protocol::{CheckpointOpening, Reply};
-pub use source::{ContentSource, MemorySource};
+pub use source::{ContentSource, MemorySource, account_key};
 pub use stats::{NetStats, NetStatsSnapshot};

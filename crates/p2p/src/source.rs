@@ -68,3 +68,13 @@ impl ContentSource for MemorySource {
             .cloned())
     }
 }
+
+/// The DHT key a node provides for the account it works for, so that anyone can find the node
+/// of an account (a validator looking for the worker of a job, even when nobody provides the
+/// worker's result): the CID of `"pedals/account/" ‖ address`. Anyone can provide it, which
+/// costs nothing: whatever a node serves is verified against the chain's commitments anyway.
+pub fn account_key(account: alloy_primitives::Address) -> pedals_core::Cid {
+    let mut bytes = b"pedals/account/".to_vec();
+    bytes.extend_from_slice(account.as_slice());
+    pedals_core::cid_of(&bytes)
+}

@@ -26,6 +26,11 @@ pub enum Action {
     Challenge,
     /// A move in a dispute game.
     DisputeMove,
+    /// `JobMarket.openState`, `publishRows` or `publishBlob`: one part of a state published
+    /// for a data-availability demand. A demand takes several; each one's intent is retired
+    /// once mined ([`crate::Store::retire_intent`]), and the next is built from the on-chain
+    /// cursor, so a retired part is never sent again.
+    Publish,
 }
 
 impl Action {
@@ -39,6 +44,7 @@ impl Action {
             Self::Withdraw => 6,
             Self::Challenge => 7,
             Self::DisputeMove => 8,
+            Self::Publish => 9,
         }
     }
 }
@@ -54,6 +60,7 @@ impl fmt::Display for Action {
             Self::Withdraw => "withdraw",
             Self::Challenge => "challenge",
             Self::DisputeMove => "dispute move",
+            Self::Publish => "publish",
         })
     }
 }

@@ -283,6 +283,29 @@ impl Store {
             .transpose()
     }
 
+    /// Removes the intent for `job` and `action` once it is mined (or has failed), so that the
+    /// next transaction of a repeated action can be recorded; returns whether one was removed.
+    /// An open intent is kept: it may still be mined, and sending another could act twice.
+    pub fn retire_intent(&self, job: u64, action: Action) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(StoreError::db)?;
+        let removed = {
+            let mut intents = tx.open_table(INTENTS).map_err(StoreError::db)?;
+            let key = (job, action.code());
+            let state = match intents.get(key).map_err(StoreError::db)? {
+                Some(v) => decode::<TxIntent>(|| format!("intent {key:?}"), v.value())?.state,
+                None => return Ok(false),
+            };
+            if state.is_open() {
+                false
+            } else {
+                intents.remove(key).map_err(StoreError::db)?;
+                true
+            }
+        };
+        tx.commit().map_err(StoreError::db)?;
+        Ok(removed)
+    }
+
     /// Every intent still signed or sent, oldest nonce first: what a restarted node
     /// re-broadcasts and watches.
     pub fn open_intents(&self) -> Result<Vec<TxIntent>, StoreError> {

@@ -1,19 +1,23 @@
 //! The validator daemon: follows submitted results, checks `k` secretly chosen steps of each by
 //! re-execution, challenges the first step that does not reproduce, and plays the game to the
-//! end (or wins by the clock when the worker stops answering).
+//! end (or wins by the clock when the worker stops answering). A sampled step whose checkpoint
+//! the worker does not serve is never counted as checked: the validator demands its state
+//! on-chain (docs/protocol.md §7), checks what is published, and claims the worker's
+//! collateral when nothing is. It watches each job until it settles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use pedals_chain::{JobStatus, Market, Phase, chain_time};
-use pedals_core::{cid_from_bytes, parse_cid};
+use pedals_core::{ModelState, cid_from_bytes, parse_cid};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
-use pedals_p2p::{Client, TraceClaim};
+use pedals_p2p::{Client, PeerId, TraceClaim};
 use tracing::{info, warn};
 
 use crate::VerifierError;
+use crate::availability::DemandState;
 use crate::game::{StepContext, Turn, challenge};
 use crate::sampling::pick_steps;
 
@@ -45,13 +49,17 @@ pub struct VerifierStats {
     pub steps_checked: AtomicU64,
     /// Steps whose recomputed state differed from the worker's.
     pub mismatches: AtomicU64,
-    /// Steps whose checkpoint no worker served.
+    /// Sampled steps whose checkpoint no worker served over the network.
     pub unavailable: AtomicU64,
+    /// Data-availability demands it made.
+    pub demands: AtomicU64,
+    /// Demands the worker left unmet, whose collateral this validator claimed.
+    pub demands_unmet: AtomicU64,
     /// Games won.
     pub disputes_won: AtomicU64,
     /// Games lost.
     pub disputes_lost: AtomicU64,
-    /// Wei credited to this validator by won games (bond back plus reward).
+    /// Wei credited to this validator by won games and unmet demands (bond back plus reward).
     pub wei_earned: AtomicU64,
 }
 
@@ -77,8 +85,18 @@ impl VerifierStats {
             ),
             (
                 "pedals_validator_unavailable_total",
-                "Sampled checkpoints no worker served.",
+                "Sampled checkpoints no worker served over the network.",
                 &self.unavailable,
+            ),
+            (
+                "pedals_validator_demands_total",
+                "Data-availability demands made.",
+                &self.demands,
+            ),
+            (
+                "pedals_validator_demands_unmet_total",
+                "Demands the worker left unmet (its collateral claimed).",
+                &self.demands_unmet,
             ),
             (
                 "pedals_validator_disputes_won_total",
@@ -92,7 +110,7 @@ impl VerifierStats {
             ),
             (
                 "pedals_validator_wei_earned_total",
-                "Wei credited by won games.",
+                "Wei credited by won games and unmet demands.",
                 &self.wei_earned,
             ),
         ] {
@@ -135,15 +153,38 @@ pub async fn serve_metrics(
     Ok((bound, task))
 }
 
+/// What the validator needs to re-execute the steps of one job.
+pub(crate) struct JobCheck {
+    pub(crate) spec: JobSpec,
+    pub(crate) dataset: Arc<Dataset>,
+    /// The initial model: the names and shapes every state of the job has.
+    pub(crate) template: ModelState,
+    pub(crate) claim: TraceClaim,
+    pub(crate) worker: Address,
+    /// Peers that serve the worker's result.
+    pub(crate) providers: Vec<PeerId>,
+    /// Sampled steps not checked yet, in order.
+    pub(crate) pending: VecDeque<u64>,
+    /// The step whose state this validator demanded on-chain, while the demand is open.
+    pub(crate) demanded: Option<u64>,
+}
+
 /// Where the validator is with a job.
-#[derive(Debug, Clone)]
 enum Tracked {
-    /// Checked: every sampled step reproduced (or could not be fetched).
-    Checked,
+    /// Checking its sampled steps.
+    Checking(Box<JobCheck>),
     /// It challenged this step and is playing the game.
     Disputing(Arc<StepContext>),
-    /// Its game is over.
+    /// Every sampled step reproduced; watching the job until it settles.
+    Checked,
+    /// Settled, or not a job it checks.
     Over,
+}
+
+/// How one re-executed step went.
+enum Replayed {
+    Reproduced,
+    Mismatch(Arc<StepContext>, B256),
 }
 
 /// The validator.
@@ -153,6 +194,8 @@ pub struct Verifier {
     config: VerifierConfig,
     stats: Arc<VerifierStats>,
     jobs: tokio::sync::Mutex<HashMap<u64, Tracked>>,
+    /// The peer each worker account announced its signed progress from.
+    peers: Arc<std::sync::Mutex<HashMap<Address, PeerId>>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -173,7 +216,44 @@ impl Verifier {
             config,
             stats: Arc::new(VerifierStats::default()),
             jobs: tokio::sync::Mutex::new(HashMap::new()),
+            peers: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Reads the node's network events until they end, remembering the peer that each worker
+    /// account's progress reports come from (gossip checked their signatures), so that a
+    /// worker is found by its own address even when nobody provides its result.
+    pub fn watch_announcements(
+        &self,
+        mut events: tokio::sync::mpsc::Receiver<pedals_p2p::NetEvent>,
+    ) -> tokio::task::JoinHandle<()> {
+        let peers = self.peers.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let pedals_p2p::NetEvent::Announced {
+                    from: Some(peer),
+                    announcement,
+                } = event
+                else {
+                    continue;
+                };
+                let worker = match &announcement {
+                    pedals_p2p::Announcement::Progress(p) if p.signer() == Some(p.worker) => {
+                        p.worker
+                    }
+                    _ => continue,
+                };
+                peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(worker, peer);
+            }
+        })
+    }
+
+    /// The market client it signs with.
+    pub(crate) fn market(&self) -> &Market {
+        &self.market
     }
 
     /// Its counters.
@@ -215,8 +295,9 @@ impl Verifier {
         Ok(())
     }
 
-    /// One round: checks every newly submitted job it has not checked, and plays its open
-    /// games. Returns the jobs it challenged in this round.
+    /// One round: starts checking every newly submitted job, goes on with the jobs it is
+    /// checking (their demands included), and plays its open games. Returns the jobs it
+    /// challenged in this round.
     pub async fn tick(&self) -> Result<Vec<u64>, VerifierError> {
         let next: u64 = self
             .market
@@ -226,107 +307,274 @@ impl Verifier {
             .await
             .map_err(|e| VerifierError::Job(format!("reading the job count: {e}")))?
             .saturating_to();
-        let now = chain_time(self.market.provider()).await?;
         let mut challenged = Vec::new();
         for id in 1..next {
-            let tracked = self.jobs.lock().await.get(&id).cloned();
-            match tracked {
-                Some(Tracked::Disputing(ctx)) => self.play(id, &ctx).await?,
-                Some(_) => {}
-                None => {
-                    let job = self.market.job(U256::from(id)).await?;
-                    let status = JobStatus::try_from(job.status)
-                        .map_err(|e| VerifierError::Job(e.to_string()))?;
-                    if status != JobStatus::Submitted
-                        || job.worker == self.market.sender()
-                        || now >= job.windowEnd.to::<u64>()
-                    {
-                        continue;
+            let tracked = self.jobs.lock().await.remove(&id);
+            let (now, challenged_now) = match tracked {
+                None => match self.start(id).await {
+                    Ok(Some(check)) => self.advance(id, check).await,
+                    Ok(None) => (None, false),
+                    Err(e) => {
+                        warn!(target: "pedals::validator", job = id, error = %e, "could not start checking the job; trying again next round");
+                        (None, false)
                     }
-                    match self.check(id).await {
-                        Ok(Some(ctx)) => {
-                            self.jobs.lock().await.insert(id, Tracked::Disputing(ctx));
-                            challenged.push(id);
-                        }
-                        Ok(None) => {
-                            self.jobs.lock().await.insert(id, Tracked::Checked);
-                        }
-                        Err(e) => {
-                            warn!(target: "pedals::validator", job = id, error = %e, "could not check the job; trying again next round")
-                        }
+                },
+                Some(Tracked::Checking(check)) => self.advance(id, check).await,
+                Some(Tracked::Disputing(ctx)) => match self.play(id, &ctx).await {
+                    Ok(over) => (
+                        Some(if over {
+                            Tracked::Over
+                        } else {
+                            Tracked::Disputing(ctx)
+                        }),
+                        false,
+                    ),
+                    Err(e) => {
+                        warn!(target: "pedals::validator", job = id, error = %e, "game move failed; trying again next round");
+                        (Some(Tracked::Disputing(ctx)), false)
                     }
-                }
+                },
+                Some(Tracked::Checked) => (Some(self.watch(id).await), false),
+                Some(Tracked::Over) => (Some(Tracked::Over), false),
+            };
+            if challenged_now {
+                challenged.push(id);
+            }
+            if let Some(t) = now {
+                self.jobs.lock().await.insert(id, t);
             }
         }
         Ok(challenged)
     }
 
-    /// Checks the sampled steps of job `id`; on a mismatch, challenges it and returns the
-    /// disputed step's context.
-    async fn check(&self, id: u64) -> Result<Option<Arc<StepContext>>, VerifierError> {
+    /// A checked job stays watched until it settles.
+    async fn watch(&self, id: u64) -> Tracked {
+        match self.market.job(U256::from(id)).await {
+            Ok(job) if JobStatus::try_from(job.status).is_ok_and(JobStatus::is_terminal) => {
+                Tracked::Over
+            }
+            _ => Tracked::Checked,
+        }
+    }
+
+    /// What it needs to check job `id`, with its sampled steps; `None` when the job is not one
+    /// to check (not submitted, its own, past its window, not a disputable training job).
+    async fn start(&self, id: u64) -> Result<Option<Box<JobCheck>>, VerifierError> {
         let job_id = U256::from(id);
+        let job = self.market.job(job_id).await?;
+        let status =
+            JobStatus::try_from(job.status).map_err(|e| VerifierError::Job(e.to_string()))?;
+        let now = chain_time(self.market.provider()).await?;
+        if !matches!(status, JobStatus::Submitted | JobStatus::Demanded)
+            || job.worker == self.market.sender()
+            || now >= job.windowEnd.to::<u64>()
+        {
+            if status.is_terminal() {
+                self.jobs.lock().await.insert(id, Tracked::Over);
+            }
+            return Ok(None);
+        }
         let submitted = self
             .market
             .submitted_result(job_id)
             .await?
             .ok_or_else(|| VerifierError::Job("no result event".into()))?;
-        let job = self.market.job(job_id).await?;
         let spec_cid = JobSpec::cid_for_hash(&job.specHash);
         let (spec_bytes, _) = self.net.fetch_blob(spec_cid).await?;
         let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
         if spec.inference.is_some() || spec.dispute.is_none() {
             info!(target: "pedals::validator", job = id, "not a disputable training job; skipped");
+            self.jobs.lock().await.insert(id, Tracked::Over);
             return Ok(None);
         }
         let (data_bytes, _) = self.net.fetch_blob(parse_cid(&spec.dataset)?).await?;
         let dataset = Arc::new(Dataset::from_canonical_bytes(&data_bytes)?);
+        let (model_bytes, _) = self.net.fetch_blob(parse_cid(&spec.model)?).await?;
+        let template = ModelState::from_canonical_bytes(&model_bytes)?;
         let steps = submitted.steps.saturating_to::<u64>();
         let claim = TraceClaim {
             root: submitted.traceRoot,
             steps,
         };
-        let result_cid = cid_from_bytes(&submitted.resultCid)?;
-        let workers = self.net.find_providers(result_cid).await?;
-        // Secret: drawn from the OS only now, after the result is on-chain.
-        let sampled = pick_steps(&mut rand::rngs::OsRng, steps, self.config.samples_per_job);
-        let trainer = Trainer::new(CpuOps::new(self.config.threads), spec.train.clone())?;
-        for step in sampled {
-            let mut opening = None;
-            for peer in &workers {
-                match self.net.fetch_checkpoint(*peer, id, step, claim).await {
-                    Ok(o) => {
-                        opening = Some(o);
-                        break;
-                    }
-                    Err(e) => {
-                        warn!(target: "pedals::validator", job = id, step, %peer, error = %e, "checkpoint not served")
-                    }
+        // The worker's node: the providers of its account's key, then of its result.
+        let mut providers = self
+            .net
+            .find_providers(pedals_p2p::account_key(job.worker))
+            .await
+            .unwrap_or_default();
+        if let Ok(cid) = cid_from_bytes(&submitted.resultCid) {
+            for peer in self.net.find_providers(cid).await.unwrap_or_default() {
+                if !providers.contains(&peer) {
+                    providers.push(peer);
                 }
             }
-            let Some(opening) = opening else {
-                self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let Some(claimed) = opening.next_hash else {
-                continue;
-            };
-            let before = MlpState::from_bytes(&spec.train.model, &opening.state)?;
-            let after = trainer.replay_step(&dataset, &before, step)?;
-            let mine = after.state_hash()?;
-            self.stats.steps_checked.fetch_add(1, Ordering::Relaxed);
-            if mine == claimed {
-                continue;
+        }
+        // Secret: drawn from the OS only now, after the result is on-chain.
+        let sampled = pick_steps(&mut rand::rngs::OsRng, steps, self.config.samples_per_job);
+        Ok(Some(Box::new(JobCheck {
+            spec,
+            dataset,
+            template,
+            claim,
+            worker: job.worker,
+            providers,
+            pending: sampled.into_iter().collect(),
+            demanded: None,
+        })))
+    }
+
+    /// Goes on checking job `id`; returns where it is now and whether it challenged.
+    async fn advance(&self, id: u64, check: Box<JobCheck>) -> (Option<Tracked>, bool) {
+        match self.check(id, check).await {
+            Ok(Ok(tracked)) => (Some(tracked), false),
+            Ok(Err(ctx)) => (Some(Tracked::Disputing(ctx)), true),
+            Err((check, e)) => {
+                warn!(target: "pedals::validator", job = id, error = %e, "could not check the job; trying again next round");
+                (Some(Tracked::Checking(check)), false)
             }
-            self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
-            warn!(target: "pedals::validator", job = id, step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");
-            let trace = trainer.op_trace(&dataset, &before, step)?;
-            let ctx = Arc::new(StepContext::new(spec, dataset, step, before, trace)?);
-            self.open_challenge(job_id, step, mine).await?;
-            return Ok(Some(ctx));
+        }
+    }
+
+    /// Checks what it can of job `id` this round: the step it demanded, once published, then
+    /// the next sampled steps. `Ok(Err(ctx))` when it challenged the step of `ctx`.
+    async fn check(
+        &self,
+        id: u64,
+        mut check: Box<JobCheck>,
+    ) -> Result<Result<Tracked, Arc<StepContext>>, (Box<JobCheck>, VerifierError)> {
+        let job_id = U256::from(id);
+        macro_rules! tryv {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return Err((check, VerifierError::from(e))),
+                }
+            };
+        }
+        let job = tryv!(self.market.job(job_id).await);
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        if status.is_terminal() {
+            return Ok(Ok(Tracked::Over));
+        }
+        if let Some(step) = check.demanded {
+            match tryv!(self.follow_demand(id, &check, step, status).await) {
+                DemandState::Open => return Ok(Ok(Tracked::Checking(check))),
+                DemandState::Claimed => return Ok(Ok(Tracked::Over)),
+                DemandState::Met(before, next) => {
+                    check.demanded = None;
+                    match tryv!(self.replay(&check, step, before, next)) {
+                        Replayed::Reproduced => {}
+                        Replayed::Mismatch(ctx, mine) => {
+                            if status != JobStatus::Submitted {
+                                // Someone else's demand or dispute holds the job: retry later.
+                                check.pending.push_front(step);
+                                return Ok(Ok(Tracked::Checking(check)));
+                            }
+                            tryv!(self.open_challenge(job_id, step, mine).await);
+                            return Ok(Err(ctx));
+                        }
+                    }
+                }
+                DemandState::Gone => check.pending.push_front(step),
+            }
+        }
+        while let Some(&step) = check.pending.front() {
+            if status != JobStatus::Submitted {
+                // A demand or dispute of someone else's is open: nothing can be opened now.
+                return Ok(Ok(Tracked::Checking(check)));
+            }
+            let Some(opening) = self.fetch(id, &check, step).await else {
+                self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
+                let now = tryv!(chain_time(self.market.provider()).await);
+                if now >= job.windowEnd.to::<u64>() {
+                    warn!(target: "pedals::validator", job = id, step, "checkpoint unavailable and the window is closed; cannot demand it");
+                    check.pending.pop_front();
+                    continue;
+                }
+                warn!(target: "pedals::validator", job = id, step, "checkpoint unavailable: demanding it on-chain");
+                let bond = U256::from(tryv!(self.market.parameters().await).challengeBond);
+                tryv!(self.market.demand_data(job_id, step, bond).await);
+                self.stats.demands.fetch_add(1, Ordering::Relaxed);
+                check.pending.pop_front();
+                check.demanded = Some(step);
+                return Ok(Ok(Tracked::Checking(check)));
+            };
+            let Some(next) = opening.next_hash else {
+                check.pending.pop_front();
+                continue;
+            };
+            let before = tryv!(MlpState::from_bytes(
+                &check.spec.train.model,
+                &opening.state
+            ));
+            match tryv!(self.replay(&check, step, before, next)) {
+                Replayed::Reproduced => {
+                    check.pending.pop_front();
+                }
+                Replayed::Mismatch(ctx, mine) => {
+                    tryv!(self.open_challenge(job_id, step, mine).await);
+                    return Ok(Err(ctx));
+                }
+            }
         }
         self.stats.jobs_checked.fetch_add(1, Ordering::Relaxed);
         info!(target: "pedals::validator", job = id, "sampled steps reproduce");
-        Ok(None)
+        Ok(Ok(Tracked::Checked))
+    }
+
+    /// The verified checkpoint of `step` from the worker: from the peer its signed progress
+    /// came from, then from the providers of its account's key and of its result.
+    async fn fetch(
+        &self,
+        id: u64,
+        check: &JobCheck,
+        step: u64,
+    ) -> Option<pedals_p2p::VerifiedCheckpoint> {
+        let own = self
+            .peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&check.worker)
+            .copied();
+        let mut peers: Vec<PeerId> = own.into_iter().collect();
+        peers.extend(check.providers.iter().filter(|p| Some(**p) != own));
+        for peer in peers {
+            match self.net.fetch_checkpoint(peer, id, step, check.claim).await {
+                Ok(o) => return Some(o),
+                Err(e) => {
+                    warn!(target: "pedals::validator", job = id, step, %peer, error = %e, "checkpoint not served")
+                }
+            }
+        }
+        None
+    }
+
+    /// Re-executes `step` from `before` and compares the result with the worker's `claimed`.
+    fn replay(
+        &self,
+        check: &JobCheck,
+        step: u64,
+        before: MlpState,
+        claimed: B256,
+    ) -> Result<Replayed, VerifierError> {
+        let trainer = Trainer::new(CpuOps::new(self.config.threads), check.spec.train.clone())?;
+        let after = trainer.replay_step(&check.dataset, &before, step)?;
+        let mine = after.state_hash()?;
+        self.stats.steps_checked.fetch_add(1, Ordering::Relaxed);
+        if mine == claimed {
+            return Ok(Replayed::Reproduced);
+        }
+        self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
+        warn!(target: "pedals::validator", step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");
+        let trace = trainer.op_trace(&check.dataset, &before, step)?;
+        let ctx = StepContext::new(
+            check.spec.clone(),
+            check.dataset.clone(),
+            step,
+            before,
+            trace,
+        )?;
+        Ok(Replayed::Mismatch(Arc::new(ctx), mine))
     }
 
     async fn open_challenge(
@@ -350,8 +598,8 @@ impl Verifier {
     }
 
     /// Makes this validator's move in the game of job `id`, claims a win by the clock, or
-    /// records the outcome.
-    async fn play(&self, id: u64, ctx: &StepContext) -> Result<(), VerifierError> {
+    /// records the outcome; returns whether the game is over.
+    async fn play(&self, id: u64, ctx: &StepContext) -> Result<bool, VerifierError> {
         let job_id = U256::from(id);
         let credit_before = self.market.credit_of(self.market.sender()).await?;
         match challenge(&self.market, job_id, ctx).await? {
@@ -365,25 +613,25 @@ impl Verifier {
             }
             Turn::NoGame => {}
         }
-        if self.market.game_of(job_id).await?.phase == Phase::None {
-            let decided = self.market.games_decided(job_id).await?;
-            let won = decided.last().is_some_and(|d| d.0);
-            let earned = self
-                .market
-                .credit_of(self.market.sender())
-                .await?
-                .saturating_sub(credit_before);
-            if won {
-                self.stats.disputes_won.fetch_add(1, Ordering::Relaxed);
-                self.stats
-                    .wei_earned
-                    .fetch_add(earned.saturating_to(), Ordering::Relaxed);
-            } else {
-                self.stats.disputes_lost.fetch_add(1, Ordering::Relaxed);
-            }
-            info!(target: "pedals::validator", job = id, won, earned = %earned, "dispute decided");
-            self.jobs.lock().await.insert(id, Tracked::Over);
+        if self.market.game_of(job_id).await?.phase != Phase::None {
+            return Ok(false);
         }
-        Ok(())
+        let decided = self.market.games_decided(job_id).await?;
+        let won = decided.last().is_some_and(|d| d.0);
+        let earned = self
+            .market
+            .credit_of(self.market.sender())
+            .await?
+            .saturating_sub(credit_before);
+        if won {
+            self.stats.disputes_won.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .wei_earned
+                .fetch_add(earned.saturating_to(), Ordering::Relaxed);
+        } else {
+            self.stats.disputes_lost.fetch_add(1, Ordering::Relaxed);
+        }
+        info!(target: "pedals::validator", job = id, won, earned = %earned, "dispute decided");
+        Ok(true)
     }
 }

@@ -15,8 +15,8 @@ use alloy::{
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{
-    DEVNET_CHAIN_ID, DeployRoles, Deployer, Deployment, DeploymentReport, DisputeGame, JobMarket,
-    StakeManager, Toolchain, check_deployment, deploy_as,
+    DEVNET_CHAIN_ID, DataAvailability, DeployRoles, Deployer, Deployment, DeploymentReport,
+    DisputeGame, JobMarket, StakeManager, Toolchain, check_deployment, deploy_as,
 };
 use serde_json::json;
 
@@ -309,6 +309,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         println!("  StakeManager  {}", deployment.stake_manager);
         println!("  DisputeGame   {}", deployment.dispute_game);
         println!("  Referee       {}", deployment.referee);
+        println!("  DataAvailability {}", deployment.data_availability);
         println!("  written to {}", out.display());
         if let Some(old) = &kept {
             println!("  the previous file is kept as {}", old.display());
@@ -364,6 +365,10 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         referee_: d.referee,
     }
     .abi_encode();
+    let market_only = DataAvailability::constructorCall {
+        market_: d.job_market,
+    }
+    .abi_encode();
     let line = |address: Address, contract: &str, args: &[u8]| {
         let mut l = format!(
             "forge verify-contract --chain {chain_id} --watch {address} src/{contract}.sol:{contract}"
@@ -381,6 +386,7 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.job_market, "JobMarket", &market_args),
         line(d.referee, "Referee", &[]),
         line(d.dispute_game, "DisputeGame", &game_args),
+        line(d.data_availability, "DataAvailability", &market_only),
     ]
 }
 

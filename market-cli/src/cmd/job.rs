@@ -98,11 +98,17 @@ pub(crate) enum JobCommand {
     Result(Box<ResultArgs>),
     /// Cancel a job nobody has claimed; the escrow comes back.
     Cancel(Box<CancelArgs>),
+    /// Demand that the worker of a submitted job publish the state after a step (by default
+    /// its result) on-chain before a deadline, or lose its collateral. Costs the challenge
+    /// bond, which goes to the worker if it publishes.
+    ///
+    /// Example: pedals job demand 7
+    Demand(Box<super::demand::DemandArgs>),
 }
 
 /// The chain to talk to.
 #[derive(Debug, Args)]
-struct ChainArgs {
+pub(super) struct ChainArgs {
     /// JSON-RPC endpoint of the chain.
     #[arg(long, env = "PEDALS_RPC_URL")]
     rpc_url: Url,
@@ -113,7 +119,7 @@ struct ChainArgs {
 
 /// The account that signs.
 #[derive(Debug, Args)]
-struct SignerArgs {
+pub(super) struct SignerArgs {
     /// Encrypted keystore (Web3 secret storage) of the requester's account.
     #[arg(long, env = "PEDALS_KEYSTORE")]
     keystore: PathBuf,
@@ -615,7 +621,7 @@ async fn market(chain: &ChainArgs, signer: PrivateKeySigner) -> eyre::Result<Mar
         .wrap_err_with(|| format!("cannot reach the chain at {}", chain.rpc_url))
 }
 
-async fn signed_market(chain: &ChainArgs, signer: &SignerArgs) -> eyre::Result<Market> {
+pub(super) async fn signed_market(chain: &ChainArgs, signer: &SignerArgs) -> eyre::Result<Market> {
     market(
         chain,
         super::secret::open_keystore(&signer.keystore, signer.password_file.as_deref())?,
@@ -655,6 +661,7 @@ impl JobCommand {
             Self::Status(args) => status(*args).await,
             Self::Result(args) => result(*args).await,
             Self::Cancel(args) => cancel(*args).await,
+            Self::Demand(args) => super::demand::demand(*args).await,
         }
     }
 }

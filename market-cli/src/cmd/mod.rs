@@ -3,6 +3,7 @@
 mod config;
 mod data;
 mod datadir;
+mod demand;
 mod deploy;
 mod devnet;
 mod devnet_up;

@@ -175,6 +175,7 @@ async fn run(args: Settings) -> eyre::Result<()> {
     let network =
         super::net::start_node(&data_dir, args.net, Arc::new(MemorySource::default())).await?;
     let market = Market::over(provider, signer, deployment);
+    market.check_contracts().await?;
     let validator = Verifier::new(
         market.clone(),
         network.client.clone(),
@@ -183,6 +184,9 @@ async fn run(args: Settings) -> eyre::Result<()> {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
     );
+    // Workers are found by the peer their signed progress came from; reading the events also
+    // keeps the node's event queue from filling up.
+    let _announcements = validator.watch_announcements(network.events);
     info!(target: "pedals::validator", account = %validator.address(), samples_per_job = args.samples_per_job, "validator starting");
     if let Some(stake) = args.stake_wei {
         validator

@@ -118,12 +118,15 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         .expect("stake");
     worker.claim_job(id).await.expect("claim");
     let root = alloy::primitives::B256::repeat_byte(1);
+    // A one-leaf-per-step trace whose every leaf is `root`: its last leaf is the final hash.
+    let trace = pedals_core::TraceCommitment::new(vec![root; 11]).expect("trace");
     worker
         .submit_result(
             id,
             10,
+            trace.root(),
             root,
-            root,
+            trace.proof(10).expect("proof").siblings,
             Bytes::from(cid_of(b"result").to_bytes()),
         )
         .await

@@ -130,7 +130,11 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
         serde_json::json!([])
     );
     let verify = doc["verify"].as_array().expect("verify");
-    assert_eq!(verify.len(), 4);
+    assert_eq!(
+        verify.len(),
+        5,
+        "StakeManager, JobMarket, Referee, DisputeGame, DataAvailability"
+    );
     assert!(
         verify[1]
             .as_str()

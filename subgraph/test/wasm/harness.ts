@@ -3,19 +3,21 @@
 // which supplies the few graph-node host functions the mappings import (store, BigInt
 // arithmetic, conversions, log). The store lives here, in AssemblyScript; the host forwards
 // store.get/store.set to `storeGet`/`storeSet`. A failed `check` aborts with its message.
+// test/wasm/support.ts has the event builders and checks; test/wasm/availability.ts, a second
+// entry file of the same module, the data-availability steps of the scenario (JobMarket and
+// DataAvailability events).
 
-import { Address, BigInt, Bytes, Entity, ethereum } from "@graphprotocol/graph-ts";
+import { BigInt, Bytes, Entity, ethereum } from "@graphprotocol/graph-ts";
 import {
-  GameDecided, GameStarted, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed,
+  GameDecided, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed,
 } from "../../generated/DisputeGame/DisputeGame";
 import {
-  ChallengeCommitted, ChallengeOpened, DisputeResolved, FeeRecipientUpdated, FeesWithdrawn, JobCancelled,
-  JobClaimed, JobExpired, JobFinalized, JobPosted, ParametersUpdated, Paused, ResolverUpdated,
-  ResultSubmitted, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
-  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn, ZkCircuitRegistered, ZkJobPosted, ZkResultAccepted,
+  FeeRecipientUpdated, FeesWithdrawn, JobCancelled, JobExpired, JobFinalized, ParametersUpdated, Paused,
+  PublisherUpdated, ResolverUpdated, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
+  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn, ZkCircuitRegistered, ZkResultAccepted,
 } from "../../generated/JobMarket/JobMarket";
 import {
-  CollateralLocked, CollateralReleased, CollateralSeized, MarketBound, RoleAdminChanged as StakeRoleAdminChanged,
+  CollateralReleased, CollateralSeized, MarketBound, RoleAdminChanged as StakeRoleAdminChanged,
   RoleGranted as StakeRoleGranted, RoleRevoked as StakeRoleRevoked, Slashed, StakeWithdrawn, Staked,
   UnbondingDelayUpdated, UnstakeRequested,
 } from "../../generated/StakeManager/StakeManager";
@@ -26,6 +28,11 @@ import {
 import * as dg from "../../src/dispute-game";
 import * as jm from "../../src/job-market";
 import * as sm from "../../src/stake-manager";
+import {
+  a, account, addr, ADMIN, challenge, check, circuit, claim, DATA_AVAILABILITY, eqB, eqI, eqS, event, FEES, flag, GAME, gwei, job,
+  market, MARKET, now, p, params, post, postZk, PROVER, REQUESTER, resolved, STAKE, submit, tx, txCount, u,
+  VALIDATOR, VERIFIER, w, wei, word, WORKER,
+} from "./support";
 
 // ─── the store and the host's allocation helpers ───
 
@@ -61,188 +68,6 @@ export function stringToBytes(s: string): Uint8Array {
   return Uint8Array.wrap(String.UTF8.encode(s));
 }
 
-// ─── events ───
-
-const MARKET = addr(0xa1);
-const STAKE = addr(0xa2);
-const GAME = addr(0xa3);
-const ADMIN = addr(0x01);
-const REQUESTER = addr(0x02);
-const WORKER = addr(0x03);
-const VALIDATOR = addr(0x04);
-const FEES = addr(0x05);
-// Proves zk jobs only: it never stakes, claims or gets credit, so its entities start at the proof.
-const PROVER = addr(0x06);
-const VERIFIER = addr(0xb1);
-const GWEI = BigInt.fromI64(1000000000);
-
-let txCount: i32 = 0;
-let logIndex: i32 = 0;
-let now: i64 = 1700000000;
-
-function addr(n: i32): Address {
-  let hex = n.toString(16);
-  while (hex.length < 40) hex = "0" + hex;
-  return changetype<Address>(Bytes.fromHexString("0x" + hex));
-}
-
-function word(n: i32): Bytes {
-  let hex = n.toString(16);
-  while (hex.length < 64) hex = "0" + hex;
-  return Bytes.fromHexString("0x" + hex);
-}
-
-function gwei(n: i64): BigInt {
-  return BigInt.fromI64(n).times(GWEI);
-}
-
-/** Starts a new transaction, `secs` seconds after the last one. */
-function tx(secs: i64): void {
-  txCount += 1;
-  logIndex = 0;
-  now += secs;
-}
-
-function event(address: Address, params: Array<ethereum.EventParam>): ethereum.Event {
-  let z = BigInt.zero();
-  let b = BigInt.fromI64(now / 12);
-  let block = new ethereum.Block(word(txCount), word(0), word(0), ADMIN, word(0), word(0), word(0), b, z, z,
-    BigInt.fromI64(now), z, z, null, null);
-  let t = new ethereum.Transaction(word(0x100000 + txCount), z, ADMIN, address, z, z, z, Bytes.empty(), z);
-  logIndex += 1;
-  return new ethereum.Event(address, BigInt.fromI32(logIndex), z, null, block, t, params, null);
-}
-
-function p(name: string, v: ethereum.Value): ethereum.EventParam {
-  return new ethereum.EventParam(name, v);
-}
-function u(n: i64): ethereum.Value {
-  return ethereum.Value.fromUnsignedBigInt(BigInt.fromI64(n));
-}
-function wei(v: BigInt): ethereum.Value {
-  return ethereum.Value.fromUnsignedBigInt(v);
-}
-function a(x: Address): ethereum.Value {
-  return ethereum.Value.fromAddress(x);
-}
-function w(n: i32): ethereum.Value {
-  return ethereum.Value.fromFixedBytes(word(n));
-}
-function flag(b: bool): ethereum.Value {
-  return ethereum.Value.fromBoolean(b);
-}
-
-function params(fee: i32): ethereum.Value {
-  let t = new ethereum.Tuple();
-  t.push(ethereum.Value.fromI32(fee));
-  t.push(ethereum.Value.fromI32(5000));
-  t.push(ethereum.Value.fromI32(5000));
-  t.push(ethereum.Value.fromI32(5000));
-  t.push(u(60));
-  t.push(u(604800));
-  t.push(u(86400));
-  t.push(wei(gwei(10000000)));
-  t.push(wei(gwei(100000000)));
-  t.push(wei(gwei(100000000)));
-  return ethereum.Value.fromTuple(t);
-}
-
-/** JobPosted with IJobMarket.JobRequest: spec hash, model and dataset CIDs, steps, verification, deadlines, window. */
-function jobPosted(jobId: i64, payment: BigInt, specHash: i32, verification: i32, challengeWindow: i64): void {
-  let r = new ethereum.Tuple();
-  r.push(w(specHash));
-  r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220aa")));
-  r.push(ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220bb")));
-  r.push(u(10));
-  r.push(ethereum.Value.fromI32(verification));
-  r.push(u(now + 3600));
-  r.push(u(now + 7200));
-  r.push(u(challengeWindow));
-  jm.handleJobPosted(changetype<JobPosted>(event(MARKET, [
-    p("jobId", u(jobId)), p("requester", a(REQUESTER)), p("payment", wei(payment)),
-    p("request", ethereum.Value.fromTuple(r)),
-  ])));
-}
-
-function post(jobId: i64, payment: BigInt): void {
-  jobPosted(jobId, payment, 0x5bec, 0, 600);
-}
-
-/** postZkJob: JobPosted (Zk, the spec hash is the job commitment, no window), then ZkJobPosted. */
-function postZk(jobId: i64, payment: BigInt, circuit: i32): void {
-  jobPosted(jobId, payment, 0xc10b, 1, 0);
-  jm.handleZkJobPosted(changetype<ZkJobPosted>(event(MARKET, [p("jobId", u(jobId)), p("circuit", ethereum.Value.fromI32(circuit))])));
-}
-
-function claim(jobId: i64, collateral: BigInt): void {
-  jm.handleJobClaimed(changetype<JobClaimed>(event(MARKET, [
-    p("jobId", u(jobId)), p("worker", a(WORKER)), p("collateral", wei(collateral)),
-  ])));
-  sm.handleCollateralLocked(changetype<CollateralLocked>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral))])));
-}
-
-function submit(jobId: i64): void {
-  jm.handleResultSubmitted(changetype<ResultSubmitted>(event(MARKET, [
-    p("jobId", u(jobId)), p("worker", a(WORKER)), p("steps", u(10)), p("traceRoot", w(0x7007)),
-    p("finalStateHash", w(0xf1a1)), p("resultCid", ethereum.Value.fromBytes(Bytes.fromHexString("0x01551220cc"))),
-    p("windowEnd", u(now + 600)),
-  ])));
-}
-
-function challenge(jobId: i64, bond: BigInt): void {
-  jm.handleChallengeCommitted(changetype<ChallengeCommitted>(event(MARKET, [
-    p("jobId", u(jobId)), p("committer", a(VALIDATOR)), p("commitment", w(0xc0)),
-  ])));
-  tx(12);
-  jm.handleChallengeOpened(changetype<ChallengeOpened>(event(MARKET, [
-    p("jobId", u(jobId)), p("challenger", a(VALIDATOR)), p("step", u(3)), p("claimedStateHash", w(0xbad)),
-    p("bond", wei(bond)), p("resolver", a(GAME)), p("deadline", u(now + 86400)),
-  ])));
-  dg.handleGameStarted(changetype<GameStarted>(event(GAME, [
-    p("jobId", u(jobId)), p("step", u(3)), p("worker", a(WORKER)), p("challenger", a(VALIDATOR)), p("clock", u(34560)),
-  ])));
-}
-
-function resolved(jobId: i64, workerLost: bool, timedOut: bool, toChallenger: BigInt, toRequester: BigInt, windowEnd: i64): void {
-  jm.handleDisputeResolved(changetype<DisputeResolved>(event(MARKET, [
-    p("jobId", u(jobId)), p("workerLost", flag(workerLost)), p("timedOut", flag(timedOut)),
-    p("challengerPayout", wei(toChallenger)), p("requesterPayout", wei(toRequester)), p("windowEnd", u(windowEnd)),
-  ])));
-}
-
-// ─── checks ───
-
-function check(ok: bool, what: string): void {
-  if (!ok) abort(what);
-}
-function eqS(actual: string, expected: string, what: string): void {
-  check(actual == expected, what + ": got " + actual + ", want " + expected);
-}
-function eqI(actual: i32, expected: i32, what: string): void {
-  check(actual == expected, what + ": got " + actual.toString() + ", want " + expected.toString());
-}
-function eqB(actual: BigInt, expected: BigInt, what: string): void {
-  eqS(actual.toString(), expected.toString(), what);
-}
-function job(id: string): Job {
-  let j = Job.load(id);
-  check(j !== null, "job " + id + " exists");
-  return changetype<Job>(j);
-}
-function account(x: Address): Account {
-  let acc = Account.load(x);
-  check(acc !== null, "account " + x.toHexString() + " exists");
-  return changetype<Account>(acc);
-}
-function market(): Market {
-  return changetype<Market>(Market.load("market"));
-}
-function circuit(id: string): ZkCircuit {
-  let c = ZkCircuit.load(id);
-  check(c !== null, "zk circuit " + id + " exists");
-  return changetype<ZkCircuit>(c);
-}
-
 // ─── the scenario: deployment, then each path of the lifecycle ───
 
 export function deployAndStake(): void {
@@ -258,6 +83,13 @@ export function deployAndStake(): void {
   tx(12);
   jm.handleResolverUpdated(changetype<ResolverUpdated>(event(MARKET, [p("oldResolver", a(addr(0))), p("newResolver", a(GAME))])));
   tx(12);
+  // DataAvailability, deployed last, becomes the market's publisher.
+  jm.handlePublisherUpdated(changetype<PublisherUpdated>(event(MARKET, [p("oldPublisher", a(addr(0))), p("newPublisher", a(DATA_AVAILABILITY))])));
+  let change = changetype<ConfigChange>(ConfigChange.load(word(0x100000 + txCount).concatI32(1)));
+  eqS(change.kind, "PublisherUpdated", "publisher change recorded as a config change");
+  eqS(changetype<Bytes>(change.previousAccount).toHexString(), addr(0).toHexString(), "no publisher before");
+  eqS(changetype<Bytes>(change.account).toHexString(), DATA_AVAILABILITY.toHexString(), "config change names the publisher");
+  tx(12);
   sm.handleStaked(changetype<Staked>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(gwei(1000000000))), p("totalStaked", wei(gwei(1000000000)))])));
   tx(12);
   sm.handleStaked(changetype<Staked>(event(STAKE, [p("account", a(VALIDATOR)), p("amount", wei(gwei(200000000))), p("totalStaked", wei(gwei(200000000)))])));
@@ -266,6 +98,7 @@ export function deployAndStake(): void {
   eqS(changetype<Bytes>(m.jobMarket).toHexString(), MARKET.toHexString(), "market address");
   eqS(changetype<Bytes>(m.stakeManager).toHexString(), STAKE.toHexString(), "stake manager");
   eqS(changetype<Bytes>(m.resolver).toHexString(), GAME.toHexString(), "resolver");
+  eqS(changetype<Bytes>(m.publisher).toHexString(), DATA_AVAILABILITY.toHexString(), "publisher");
   eqS(changetype<Bytes>(m.feeRecipient).toHexString(), FEES.toHexString(), "fee recipient");
   eqB(changetype<BigInt>(m.unbondingDelay), BigInt.fromI32(1209600), "unbonding delay");
   let current = MarketParameters.load(changetype<Bytes>(m.parameters));
@@ -576,6 +409,11 @@ export function dailyStats(): void {
   let fees = BigInt.zero();
   let refunds = BigInt.zero();
   let seized = BigInt.zero();
+  let demands = 0;
+  let demandsMet = 0;
+  let demandsUnmet = 0;
+  let demandBonds = BigInt.zero();
+  let demanderPayouts = BigInt.zero();
   let first = i32(1700000000 / 86400);
   let last = i32(now / 86400);
   for (let d = first; d <= last; d++) {
@@ -592,21 +430,32 @@ export function dailyStats(): void {
     fees = fees.plus(s.protocolFees);
     refunds = refunds.plus(s.refunds);
     seized = seized.plus(s.collateralSeized);
+    demands += s.dataDemands;
+    demandsMet += s.dataDemandsMet;
+    demandsUnmet += s.dataDemandsUnmet;
+    demandBonds = demandBonds.plus(s.demandBonds);
+    demanderPayouts = demanderPayouts.plus(s.demanderPayouts);
   }
   let m = market();
-  eqI(posted, 6, "jobs posted over the days");
+  eqI(posted, 8, "jobs posted over the days");
   eqI(zkPosted, m.zkJobCount, "zk jobs posted over the days");
   eqI(zkAccepted, 1, "zk proofs accepted over the days");
   eqI(finalized, m.finalizedJobs, "jobs finalized over the days");
-  eqI(finalized, 2, "an optimistic and a zk job finalized");
+  eqI(finalized, 3, "two optimistic jobs and a zk job finalized");
   eqI(cancelled, m.cancelledJobs, "jobs cancelled over the days");
   eqB(payments, m.totalPayments, "payments over the days");
   eqB(payouts, m.totalWorkerPayouts, "worker payouts over the days");
   eqB(fees, m.totalFees, "fees over the days");
   eqB(refunds, m.totalRefunds, "refunds over the days");
   eqB(seized, m.totalCollateralSeized, "seized over the days");
+  eqI(demands, m.demandCount, "data demands over the days");
+  eqI(demandsMet, m.demandsMet, "demands met over the days");
+  eqI(demandsUnmet, m.demandsUnmet, "demands unmet over the days");
+  eqI(demands, 3, "three demands made");
+  eqB(demandBonds, m.totalDemandBonds, "demand bonds over the days");
+  eqB(demanderPayouts, m.totalDemanderPayouts, "demander payouts over the days");
   let statuses = m.postedJobs + m.claimedJobs + m.submittedJobs + m.disputedJobs + m.finalizedJobs +
-    m.cancelledJobs + m.expiredJobs + m.resolvedJobs;
+    m.cancelledJobs + m.expiredJobs + m.resolvedJobs + m.demandedJobs;
   eqI(statuses, m.jobCount.toI32(), "every job is counted in exactly one status");
   check(last > first, "the scenario spans several days");
 }

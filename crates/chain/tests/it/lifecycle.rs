@@ -4,7 +4,8 @@ use alloy::primitives::U256;
 use pedals_chain::{ChainError, JobMarket, JobStatus};
 
 use crate::support::{
-    PAYMENT, STEPS, WINDOW, advance, cid, devnet, eth, final_hash, market, request, trace_root,
+    PAYMENT, STEPS, WINDOW, advance, cid, devnet, eth, final_hash, final_proof, market, request,
+    trace_root,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,6 +56,7 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
             u64::from(STEPS),
             trace_root(),
             final_hash(),
+            final_proof(),
             cid("result"),
         )
         .await

@@ -1,7 +1,8 @@
 //! Bad input from Rust: every revert arrives decoded into the bindings' error enums.
 
-use alloy::primitives::{B256, Bytes, U256};
-use pedals_chain::{ChainError, JobMarket, StakeManager};
+use alloy::primitives::{Bytes, U256};
+use alloy::providers::Provider;
+use pedals_chain::{ChainError, JobMarket, Market, StakeManager};
 
 use crate::support::{PAYMENT, STEPS, advance, cid, devnet, eth, final_hash, market, request};
 
@@ -115,8 +116,9 @@ async fn bad_input_is_decoded_into_named_errors() {
         .submit_result(
             job_id,
             u64::from(STEPS),
-            B256::repeat_byte(1),
+            crate::support::trace_root(),
             final_hash(),
+            crate::support::final_proof(),
             cid("r"),
         )
         .await
@@ -135,8 +137,9 @@ async fn bad_input_is_decoded_into_named_errors() {
         .submit_result(
             job_id,
             u64::from(STEPS),
-            B256::repeat_byte(1),
+            crate::support::trace_root(),
             final_hash(),
+            crate::support::final_proof(),
             cid("r"),
         )
         .await
@@ -175,5 +178,51 @@ async fn bad_input_is_decoded_into_named_errors() {
             ChainError::JobMarket(JobMarket::JobMarketErrors::NothingToWithdraw(_))
         ),
         "{err}"
+    );
+}
+
+/// A deployment file whose market address has no code on the chain (a chain that was reset
+/// or redeployed): connecting is refused with what to do, before any transaction, so a
+/// payment can never go out as a plain transfer to an empty address. The wallet keeps every
+/// wei.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_without_contracts_on_the_chain_is_refused_before_any_transaction() {
+    let devnet = devnet().await;
+    let signer = devnet.signer(2).expect("account");
+    let account = signer.address();
+    let mut stale = devnet.deployment().clone();
+    stale.job_market = alloy::primitives::Address::repeat_byte(0x42);
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(devnet.endpoint())
+        .erased();
+    let before = provider.get_balance(account).await.expect("balance");
+    let nonce = provider
+        .get_transaction_count(account)
+        .await
+        .expect("nonce");
+    let err = Market::connect(devnet.endpoint(), signer, stale)
+        .await
+        .expect_err("no contract at the market's address");
+    match &err {
+        ChainError::NoContract {
+            contract, address, ..
+        } => {
+            assert_eq!(*contract, "JobMarket");
+            assert_eq!(*address, alloy::primitives::Address::repeat_byte(0x42));
+        }
+        other => panic!("expected NoContract, got {other}"),
+    }
+    assert!(err.to_string().contains("deploy again"), "{err}");
+    assert_eq!(
+        provider.get_balance(account).await.expect("balance"),
+        before
+    );
+    assert_eq!(
+        provider
+            .get_transaction_count(account)
+            .await
+            .expect("nonce"),
+        nonce,
+        "nothing was sent"
     );
 }

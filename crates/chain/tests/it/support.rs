@@ -62,8 +62,22 @@ pub(crate) async fn advance(market: &Market, seconds: u64) {
     market.provider().evm_mine(None).await.expect("mine");
 }
 
+/// A trace of `STEPS + 1` made-up state hashes whose last leaf is [`final_hash`].
+pub(crate) fn trace() -> pedals_core::TraceCommitment {
+    let mut hashes: Vec<B256> = (0..=STEPS)
+        .map(|i| keccak256(format!("state {i}")))
+        .collect();
+    hashes[STEPS as usize] = final_hash();
+    pedals_core::TraceCommitment::new(hashes).expect("trace")
+}
+
 pub(crate) fn trace_root() -> B256 {
-    keccak256("trace root")
+    trace().root()
+}
+
+/// The proof of [`final_hash`] as the trace's last leaf.
+pub(crate) fn final_proof() -> Vec<B256> {
+    trace().proof(u64::from(STEPS)).expect("proof").siblings
 }
 
 pub(crate) fn final_hash() -> B256 {

@@ -3,6 +3,7 @@
 
 mod cid;
 mod merkle;
+mod publish;
 mod state;
 mod trace;
 mod vectors;

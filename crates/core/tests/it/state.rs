@@ -15,7 +15,7 @@ fn body() -> impl Strategy<Value = (Vec<u32>, Vec<i32>)> {
     })
 }
 
-fn state() -> impl Strategy<Value = ModelState> {
+pub(crate) fn state() -> impl Strategy<Value = ModelState> {
     let name = prop_oneof![4 => "[a-z0-9_.]{0,12}", 1 => "\\PC{0,6}"];
     prop::collection::btree_map(name, body(), 0..6).prop_map(|tensors: BTreeMap<_, _>| {
         let tensors = tensors

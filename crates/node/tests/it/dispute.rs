@@ -35,7 +35,7 @@ async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) ->
     .expect("worker")
 }
 
-async fn market(devnet: &Devnet, account: usize) -> Market {
+pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
     Market::connect(
         devnet.endpoint(),
         devnet.signer(account).expect("account"),
@@ -46,7 +46,7 @@ async fn market(devnet: &Devnet, account: usize) -> Market {
 }
 
 /// Posts `job` (paid, an hour's window) as `requester`.
-async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
+pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
     let t = now(devnet).await;
     let (id, _) = requester
         .post_job(

@@ -148,6 +148,7 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
             job.spec.train.steps,
             trace.root(),
             trace.final_hash(),
+            trace.proof(job.spec.train.steps).expect("proof").siblings,
             cid_of(&result).to_bytes().into(),
         )
         .await

@@ -1,0 +1,217 @@
+//! Data availability (docs/protocol.md §7): demanding that the state after one step be
+//! published on-chain, the calls that publish it, reading it back from the events, and
+//! claiming the worker's collateral when it was not published in time.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    sol_types::SolCall,
+};
+use pedals_core::{RowRun, StateEntry};
+
+use crate::market::send;
+use crate::{ChainError, DataAvailability, IDataAvailability, IJobMarket, Market, TxOutcome};
+
+/// A state published on-chain for a demand, as read back from the market's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedState {
+    /// The demanded step.
+    pub step: u64,
+    /// `h_step`, proven in the job's trace root.
+    pub state_hash: B256,
+    /// `h_{step+1}`, proven too (zero for the last step).
+    pub next_hash: B256,
+    /// The entries, three words per tensor in name order.
+    pub entries: Vec<B256>,
+    /// Every run published so far: tensor, first row, rows as i32 LE bytes.
+    pub runs: Vec<(usize, u64, Vec<u8>)>,
+    /// Whether the demand was met (every row is in `runs`).
+    pub complete: bool,
+}
+
+/// The flat entry words `DataAvailability.openState` and `publishRows` take.
+pub fn entry_words(entries: &[StateEntry]) -> Vec<B256> {
+    entries
+        .iter()
+        .flat_map(|e| [e.name_hash, e.shape_hash, e.root])
+        .collect()
+}
+
+/// The calldata of `DataAvailability.publishBlob`.
+pub fn publish_blob_input(job_id: U256, blob: &[u8], proof: &[B256]) -> Bytes {
+    DataAvailability::publishBlobCall {
+        jobId: job_id,
+        blob: Bytes::from(blob.to_vec()),
+        proof: proof.to_vec(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// The calldata of `DataAvailability.openState`.
+pub fn open_state_input(
+    job_id: U256,
+    entries: &[StateEntry],
+    proof: &[B256],
+    next: Option<(B256, &[B256])>,
+) -> Bytes {
+    let (next_hash, next_proof) = next.unwrap_or((B256::ZERO, &[]));
+    DataAvailability::openStateCall {
+        jobId: job_id,
+        entries: entry_words(entries),
+        proof: proof.to_vec(),
+        nextStateHash: next_hash,
+        nextProof: next_proof.to_vec(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// The calldata of `DataAvailability.publishRows` for `runs`.
+pub fn publish_rows_input(job_id: U256, entries: &[StateEntry], runs: &[RowRun]) -> Bytes {
+    DataAvailability::publishRowsCall {
+        jobId: job_id,
+        entries: entry_words(entries),
+        runs: runs
+            .iter()
+            .map(|r| IDataAvailability::RowRun {
+                dims: r.dims.clone(),
+                log2Rows: r.log2_rows,
+                data: Bytes::from(r.data.clone()),
+                proof: r.proof.clone(),
+            })
+            .collect(),
+    }
+    .abi_encode()
+    .into()
+}
+
+impl Market {
+    /// The market's data-availability contract, where demanded states are published.
+    pub fn data_availability(
+        &self,
+    ) -> DataAvailability::DataAvailabilityInstance<alloy::providers::DynProvider> {
+        DataAvailability::new(self.deployment().data_availability, self.provider().clone())
+    }
+
+    /// How far the publication for `job_id`'s open demand got (all zero before any part).
+    pub async fn publication_cursor(
+        &self,
+        job_id: U256,
+    ) -> Result<IDataAvailability::Cursor, ChainError> {
+        self.data_availability()
+            .cursorOf(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Demands, with `bond` (the market's challenge bond), that the state after `step` of a
+    /// submitted job be published on-chain.
+    pub async fn demand_data(
+        &self,
+        job_id: U256,
+        step: u64,
+        bond: U256,
+    ) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.demandData(job_id, U256::from(step)).value(bond)).await
+    }
+
+    /// The open demand of `job_id` (a zero demander when there is none).
+    pub async fn demand(&self, job_id: U256) -> Result<IJobMarket::DataDemand, ChainError> {
+        self.job_market()
+            .getDemand(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Settles an unmet demand after its deadline: the worker loses its collateral.
+    pub async fn claim_unavailable(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        let market = self.job_market();
+        send(market.claimUnavailable(job_id)).await
+    }
+
+    /// Every demand made of `job_id`: `(demander, step, block)`, oldest first.
+    pub async fn demands(&self, job_id: U256) -> Result<Vec<(Address, u64, u64)>, ChainError> {
+        let events = self
+            .job_market()
+            .DataDemanded_filter()
+            .topic1(job_id)
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events
+            .into_iter()
+            .map(|(e, log)| {
+                (
+                    e.demander,
+                    e.step.saturating_to(),
+                    log.block_number.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// What has been published for the latest demand of `job_id` at `step`, if its state
+    /// was opened.
+    pub async fn published_state(
+        &self,
+        job_id: U256,
+        step: u64,
+    ) -> Result<Option<PublishedState>, ChainError> {
+        let Some(&(_, _, since)) = self
+            .demands(job_id)
+            .await?
+            .iter()
+            .rev()
+            .find(|d| d.1 == step)
+        else {
+            return Ok(None);
+        };
+        let market = self.job_market();
+        let publisher = self.data_availability();
+        let opened = publisher
+            .StateOpened_filter()
+            .topic1(job_id)
+            .from_block(since)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let Some((opened, _)) = opened.into_iter().find(|(e, _)| e.step == U256::from(step)) else {
+            return Ok(None);
+        };
+        let rows = publisher
+            .StateRowsPublished_filter()
+            .topic1(job_id)
+            .from_block(since)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let met = market
+            .DataPublished_filter()
+            .topic1(job_id)
+            .from_block(since)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(Some(PublishedState {
+            step,
+            state_hash: opened.stateHash,
+            next_hash: opened.nextStateHash,
+            entries: opened.entries,
+            runs: rows
+                .into_iter()
+                .map(|(e, _)| {
+                    (
+                        e.tensor.saturating_to(),
+                        e.firstRow.saturating_to(),
+                        e.rows.to_vec(),
+                    )
+                })
+                .collect(),
+            complete: met.iter().any(|(e, _)| e.step == U256::from(step)),
+        }))
+    }
+}

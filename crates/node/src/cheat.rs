@@ -1,0 +1,33 @@
+//! Debug builds only: the dishonest workers that the data-availability tests play. None of
+//! this exists in a release build, so no release binary can cheat with it.
+
+use alloy::primitives::{B256, keccak256};
+use pedals_core::{Cid, TraceCommitment, checkpoint_hash};
+use pedals_store::Store;
+
+use crate::{NodeError, StoreSource};
+
+/// A worker that trained honestly up to step `from` and made up the rest: the state hashes
+/// after `from` are invented, and the last leaf and the result are the state after `from`
+/// (so the requester's check of the result against the final state hash passes). Stores that
+/// trace and result in place of the honest ones; returns the trace root and the result's CID.
+pub(crate) fn fabricate(
+    source: &StoreSource,
+    store: &Store,
+    id: u64,
+    from: u64,
+    mut hashes: Vec<B256>,
+) -> Result<(B256, Cid), NodeError> {
+    let steps = hashes.len() as u64 - 1;
+    let from = from.min(steps);
+    let state = source.state_after(id, from).map_err(NodeError::Job)?;
+    for (i, h) in hashes.iter_mut().enumerate().skip(from as usize + 1) {
+        *h = keccak256(format!("job {id}: made-up state {i}"));
+    }
+    hashes[steps as usize] = checkpoint_hash(&state);
+    let root = TraceCommitment::new(hashes.clone())
+        .map_err(|e| NodeError::Job(e.to_string()))?
+        .root();
+    let result = store.put_resumable_checkpoint(id, steps, &state, &hashes)?;
+    Ok((root, result))
+}

@@ -1,0 +1,91 @@
+//! The validator's data-availability demands (docs/protocol.md §7): following a demand it
+//! made until the worker meets it (then the published state is what it re-executes from) or
+//! the deadline passes (then it claims the worker's collateral).
+
+use std::sync::atomic::Ordering;
+
+use alloy::primitives::{B256, U256};
+use pedals_chain::{JobStatus, chain_time};
+use pedals_core::state_from_runs;
+use pedals_ml::MlpState;
+use tracing::{info, warn};
+
+use crate::VerifierError;
+use crate::verifier::{JobCheck, Verifier};
+
+/// Where a demand this validator made stands.
+pub(crate) enum DemandState {
+    /// Open, before its deadline (or someone else's demand holds the job).
+    Open,
+    /// The worker let it pass: this validator claimed the collateral.
+    Claimed,
+    /// Met: the state before the step and the worker's hash of the state after it.
+    Met(MlpState, B256),
+    /// Neither open nor met (its transaction did not land): demand again.
+    Gone,
+}
+
+impl Verifier {
+    /// Follows this validator's demand of the state after `step` of job `id`.
+    pub(crate) async fn follow_demand(
+        &self,
+        id: u64,
+        check: &JobCheck,
+        step: u64,
+        status: JobStatus,
+    ) -> Result<DemandState, VerifierError> {
+        let job_id = U256::from(id);
+        let market = self.market();
+        if status == JobStatus::Demanded {
+            let demand = market.demand(job_id).await?;
+            if demand.demander != market.sender() || u64::from(demand.step) != step {
+                return Ok(DemandState::Open);
+            }
+            let now = chain_time(market.provider()).await?;
+            if now <= demand.deadline.to::<u64>() {
+                return Ok(DemandState::Open);
+            }
+            let before = market.credit_of(market.sender()).await?;
+            if let Err(e) = market.claim_unavailable(job_id).await {
+                // It may have landed all the same (a receipt that came too late): the chain says.
+                let job = market.job(job_id).await?;
+                if JobStatus::try_from(job.status) != Ok(JobStatus::Resolved) {
+                    return Err(e.into());
+                }
+            }
+            let earned = market
+                .credit_of(market.sender())
+                .await?
+                .saturating_sub(before);
+            let stats = self.stats();
+            stats.demands_unmet.fetch_add(1, Ordering::Relaxed);
+            stats
+                .wei_earned
+                .fetch_add(earned.saturating_to(), Ordering::Relaxed);
+            warn!(target: "pedals::validator", job = id, step, earned = %earned, "the worker did not publish the demanded state: its collateral is seized");
+            return Ok(DemandState::Claimed);
+        }
+        let Some(published) = market.published_state(job_id, step).await? else {
+            return Ok(DemandState::Gone);
+        };
+        if !published.complete {
+            return Ok(DemandState::Gone);
+        }
+        let state = state_from_runs(
+            &check.template,
+            published
+                .runs
+                .iter()
+                .map(|(t, first, rows)| (*t, *first, rows.as_slice())),
+        )?;
+        if state.state_hash()? != published.state_hash {
+            return Err(VerifierError::Job(format!(
+                "the state published for step {step} of job {id} does not hash to the h_{step} \
+                 the market proved"
+            )));
+        }
+        info!(target: "pedals::validator", job = id, step, "the demanded state was published; re-executing from it");
+        let before = MlpState::from_bytes(&check.spec.train.model, &state.to_canonical_bytes()?)?;
+        Ok(DemandState::Met(before, published.next_hash))
+    }
+}
