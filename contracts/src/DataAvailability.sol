@@ -73,6 +73,11 @@ contract DataAvailability is IDataAvailability {
     function publishBlob(uint256 jobId, bytes calldata blob, bytes32[] calldata proof) external {
         (IJobMarket.Job memory job, IJobMarket.DataDemand memory d, Cursor storage c) = _open(jobId);
         if (c.stateHash != bytes32(0)) revert StateAlreadyOpened(jobId);
+        // A training job's leaves are states: a worker that made them hashes of blobs must not
+        // be able to meet a demand with the blob.
+        if (job.verification != IJobMarket.Verification.OptimisticInference) {
+            revert BadPublication("not a blob job");
+        }
         // A state's leaf hashes its tag and entries: publishing those as a blob would skip the rows.
         if (blob.length >= 14 && bytes14(blob[:14]) == StateRows.STATE_TAG) revert BadPublication("blob");
         if (!TraceMerkle.verify(job.traceRoot, keccak256(blob), d.step, uint256(job.steps) + 1, proof)) {

@@ -89,7 +89,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
 
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata r) external payable whenNotPaused returns (uint256 jobId) {
-        if (r.verification != Verification.Optimistic) revert UnsupportedVerification(r.verification);
+        if (r.verification == Verification.Zk) revert UnsupportedVerification(r.verification);
         MarketParams memory p = _params;
         if (r.challengeWindow < p.minChallengeWindow || r.challengeWindow > p.maxChallengeWindow) {
             revert ChallengeWindowOutOfBounds(r.challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);

@@ -256,10 +256,11 @@ contract AvailabilityTest is AvailabilityFixture {
 
     // ─────────────────────────────────────────── publishBlob ─────────────────────────────────────────
 
-    /// @notice A job whose leaf `step` is the keccak256 of `blob`, with that step demanded.
+    /// @notice A batch-inference job (`OptimisticInference`) whose leaf `step` is the keccak256
+    ///         of `blob`, with that step demanded.
     function _blobJob(bytes memory blob, uint256 step) internal returns (uint256 jobId) {
         setTraceLeaf(step, keccak256(blob));
-        jobId = postClaimSubmit();
+        jobId = postClaimSubmit(IJobMarket.Verification.OptimisticInference);
         demand(validator, jobId, step);
     }
 
@@ -294,10 +295,41 @@ contract AvailabilityTest is AvailabilityFixture {
         }
     }
 
+    /// @notice Attack: a training job's worker makes leaf `step` the keccak256 of a cheap blob
+    ///         instead of a state; a blob would meet every demand and the worker, whose leaf is no
+    ///         state, could never be convicted. A job that is not `OptimisticInference` refuses
+    ///         every blob, even the right one with an honest proof, and keeps its demand.
+    function test_publishBlob_trainingJob_reverts() public {
+        bytes memory blob = "cheap outputs";
+        setTraceLeaf(3, keccak256(blob));
+        uint256 jobId = postClaimSubmit();
+        vm.assertEq(
+            uint256(market.getJob(jobId).verification),
+            uint256(IJobMarket.Verification.Optimistic),
+            "training"
+        );
+        demand(validator, jobId, 3);
+        bytes32[] memory proof = traceProof(3);
+        vm.expectRevert(abi.encodeWithSelector(IDataAvailability.BadPublication.selector, "not a blob job"));
+        vm.prank(provider);
+        availability.publishBlob(jobId, blob, proof);
+        vm.expectRevert(abi.encodeWithSelector(IDataAvailability.BadPublication.selector, "not a blob job"));
+        vm.prank(stranger);
+        availability.publishBlob(jobId, blob, proof);
+        assertStatus(jobId, IJobMarket.JobStatus.Demanded, "still demanded");
+        vm.assertEq(market.getDemand(jobId).demander, validator, "demand kept");
+        vm.assertEq(market.creditOf(provider), 0, "no bond to the worker");
+        // The same blob and proof meet the demand of a batch-inference job.
+        uint256 inference = _blobJob(blob, 3);
+        availability.publishBlob(inference, blob, proof);
+        assertStatus(inference, IJobMarket.JobStatus.Submitted, "met");
+    }
+
     /// @notice Attack: the preimage of a state hash is a blob whose keccak256 is in the trace;
-    ///         publishing it would meet the demand without a single row. It is refused by its tag.
+    ///         publishing it would meet the demand without a single row. It is refused by its tag,
+    ///         even on a batch-inference job, whose other leaves are blobs.
     function test_publishBlob_stateHashPreimage_reverts() public {
-        uint256 jobId = postClaimSubmitDemand();
+        uint256 jobId = postClaimSubmitDemand(IJobMarket.Verification.OptimisticInference);
         bytes memory preimage =
             abi.encodePacked(bytes14("pedals.state.2"), uint32(entries.length / 3), entries);
         vm.assertEq(keccak256(preimage), stateHash, "the state hash's preimage");
@@ -325,7 +357,7 @@ contract AvailabilityTest is AvailabilityFixture {
     /// @notice A blob is refused once a state is opened for the demand, after the deadline
     ///         (the deadline itself counts), and without a demand.
     function test_publishBlob_openedLateOrUndemanded_reverts() public {
-        uint256 opened = postClaimSubmitDemand();
+        uint256 opened = postClaimSubmitDemand(IJobMarket.Verification.OptimisticInference);
         openAt(opened, STATE_STEP);
         bytes32[] memory stateProof = traceProof(STATE_STEP);
         vm.expectRevert(abi.encodeWithSelector(IDataAvailability.StateAlreadyOpened.selector, opened));

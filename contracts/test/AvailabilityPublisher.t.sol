@@ -342,7 +342,8 @@ contract AvailabilityPublisherTest is AvailabilityFixture {
     ///         With JobMarket only a demand claimed unmet leaves one, on a job that is then
     ///         Resolved for good, so a market that says whatever the test sets stands in for it.
     function test_cursor_leftByAnEarlierDemand_isReset() public {
-        uint256 jobId = postClaimSubmitDemand();
+        // A batch-inference job, whose demands a blob may meet (at the end).
+        uint256 jobId = postClaimSubmitDemand(IJobMarket.Verification.OptimisticInference);
         StubMarket stub = new StubMarket();
         DataAvailability da = new DataAvailability(IJobMarket(address(stub)));
         IJobMarket.Job memory job = market.getJob(jobId);

@@ -409,6 +409,55 @@ contract JobMarketTest is Fixture {
         );
     }
 
+    /// @notice A batch-inference job (`OptimisticInference`) is posted, claimed, submitted and
+    ///         finalized exactly like a training one: same escrow, collateral, window and payout.
+    function test_postJob_optimisticInference_succeeds() public {
+        IJobMarket.JobRequest memory r = request(IJobMarket.Verification.OptimisticInference);
+        vm.expectEmit(address(market));
+        emit IJobMarket.JobPosted(1, requester, PAYMENT, r);
+        vm.prank(requester);
+        uint256 jobId = market.postJob{value: PAYMENT}(r);
+        IJobMarket.Job memory job = market.getJob(jobId);
+        vm.assertEq(
+            uint256(job.verification), uint256(IJobMarket.Verification.OptimisticInference), "verification"
+        );
+        vm.assertEq(uint256(job.status), uint256(IJobMarket.JobStatus.Posted), "posted");
+        vm.assertEq(market.totalEscrowed(), PAYMENT, "escrow");
+
+        stakeAs(provider, 2 ether);
+        vm.expectEmit(address(market));
+        emit IJobMarket.JobClaimed(jobId, provider, COLLATERAL);
+        _claim(provider, jobId);
+        _assertStatus(jobId, IJobMarket.JobStatus.Claimed, "claimed");
+        vm.assertEq(stakes.accountOf(provider).locked, COLLATERAL, "locked");
+
+        bytes memory resultCid = cid("result");
+        vm.warp(T0 + 100);
+        vm.expectEmit(address(market));
+        emit IJobMarket.ResultSubmitted(
+            jobId, provider, STEPS, traceRoot, FINAL_HASH, resultCid, T0 + 100 + WINDOW
+        );
+        vm.prank(provider);
+        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        _assertStatus(jobId, IJobMarket.JobStatus.Submitted, "submitted");
+
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.ChallengeWindowOpen.selector, jobId, T0 + 100 + WINDOW)
+        );
+        market.finalize(jobId);
+        vm.warp(T0 + 100 + WINDOW);
+        vm.expectEmit(address(market));
+        emit IJobMarket.JobFinalized(jobId, provider, PAYMENT - FEE, FEE);
+        vm.prank(stranger);
+        market.finalize(jobId);
+        _assertStatus(jobId, IJobMarket.JobStatus.Finalized, "finalized");
+        vm.assertEq(market.creditOf(provider), PAYMENT - FEE, "worker credit");
+        vm.assertEq(market.feesAccrued(), FEE, "fee");
+        vm.assertEq(market.totalEscrowed(), 0, "escrow");
+        vm.assertEq(stakes.accountOf(provider).locked, 0, "released");
+        _assertSolvent("solvent");
+    }
+
     function test_postJob_claimDeadlineInPast_reverts() public {
         IJobMarket.JobRequest memory r = request();
         r.claimDeadline = uint40(block.timestamp - 1);

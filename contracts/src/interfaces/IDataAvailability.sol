@@ -74,9 +74,11 @@ interface IDataAvailability {
     /// @param entries The state's entries, as opened.
     function publishRows(uint256 jobId, bytes32[] calldata entries, RowRun[] calldata runs) external;
 
-    /// @notice Meets a demand whose leaf is the keccak256 of a blob, not a state: `blob` in one
-    ///         call, proven in the trace. A blob that starts with the state hash's domain tag is
-    ///         refused, so a state's leaf can only be met by its rows.
+    /// @notice Meets a demand of a batch-inference job (`Verification.OptimisticInference`)
+    ///         whose leaf is the keccak256 of a blob, not a state: `blob` in one call, proven in
+    ///         the trace. Refused for any other job (its leaves are states), and for a blob that
+    ///         starts with the state hash's domain tag, so a state's leaf can only be met by its
+    ///         rows.
     function publishBlob(uint256 jobId, bytes calldata blob, bytes32[] calldata proof) external;
 
     /// @notice The publication cursor of job `jobId`'s open demand (all zero before any part).

@@ -30,9 +30,13 @@ interface IJobMarket {
 
     /// @notice How a job's result is verified: a challenge window with re-execution by
     ///         validators, or a Groth16 proof checked when the result is submitted.
+    ///         `OptimisticInference` is a batch-inference job under the challenge window: its
+    ///         trace's leaves after the first are hashes of output blobs, not states, and only
+    ///         such a job's demands may be met with a blob (`IDataAvailability.publishBlob`).
     enum Verification {
         Optimistic,
-        Zk
+        Zk,
+        OptimisticInference
     }
 
     /// @notice Admin-set parameters; each lies inside the bounds of `ProtocolLimits`.

@@ -339,12 +339,17 @@ contract Handler is Test {
             claimDeadline + bound(deliverAfter, 1, 10 days), block.timestamp + ProtocolLimits.MAX_JOB_DURATION
         );
         uint256 maxWindow = _max(_min(p.maxChallengeWindow, 2 days), p.minChallengeWindow);
+        // Every other job is a batch-inference one: the market treats both kinds alike, and the
+        // illegal blob of `tryPublish` then meets the publisher's trace check, not its kind check.
+        ++_nonce;
         IJobMarket.JobRequest memory r = IJobMarket.JobRequest({
-            specHash: keccak256(abi.encode("spec", ++_nonce)),
+            specHash: keccak256(abi.encode("spec", _nonce)),
             modelCid: _modelCid,
             datasetCid: _datasetCid,
             steps: uint32(bound(steps, 1, 1000)),
-            verification: IJobMarket.Verification.Optimistic,
+            verification: _nonce % 2 == 0
+                ? IJobMarket.Verification.OptimisticInference
+                : IJobMarket.Verification.Optimistic,
             claimDeadline: uint40(claimDeadline),
             deliveryDeadline: uint40(deliveryDeadline),
             challengeWindow: uint32(bound(window, p.minChallengeWindow, maxWindow))

@@ -80,7 +80,12 @@ abstract contract AvailabilityFixture is Fixture {
 
     /// @notice A job submitted with the fixture's trace, whose `STATE_STEP` the validator demanded.
     function postClaimSubmitDemand() internal returns (uint256 jobId) {
-        jobId = postClaimSubmit();
+        jobId = postClaimSubmitDemand(IJobMarket.Verification.Optimistic);
+    }
+
+    /// @notice The same for a job with verification `v`.
+    function postClaimSubmitDemand(IJobMarket.Verification v) internal returns (uint256 jobId) {
+        jobId = postClaimSubmit(v);
         demand(validator, jobId, STATE_STEP);
     }
 

@@ -157,13 +157,19 @@ abstract contract Fixture is Test {
         return abi.encodePacked(hex"01551220", sha256(tag));
     }
 
+    /// @notice The fixture's request, for a training job (`Verification.Optimistic`).
     function request() internal view returns (IJobMarket.JobRequest memory) {
+        return request(IJobMarket.Verification.Optimistic);
+    }
+
+    /// @notice The fixture's request with verification `v`.
+    function request(IJobMarket.Verification v) internal view returns (IJobMarket.JobRequest memory) {
         return IJobMarket.JobRequest({
             specHash: SPEC_HASH,
             modelCid: cid("model"),
             datasetCid: cid("dataset"),
             steps: STEPS,
-            verification: IJobMarket.Verification.Optimistic,
+            verification: v,
             claimDeadline: uint40(block.timestamp + 1 hours),
             deliveryDeadline: uint40(block.timestamp + 1 days),
             challengeWindow: WINDOW
@@ -171,7 +177,11 @@ abstract contract Fixture is Test {
     }
 
     function post() internal returns (uint256 jobId) {
-        IJobMarket.JobRequest memory r = request(); // before the prank: sha256 is a call
+        jobId = post(IJobMarket.Verification.Optimistic);
+    }
+
+    function post(IJobMarket.Verification v) internal returns (uint256 jobId) {
+        IJobMarket.JobRequest memory r = request(v); // before the prank: sha256 is a call
         vm.prank(requester);
         jobId = market.postJob{value: PAYMENT}(r);
     }
@@ -182,14 +192,22 @@ abstract contract Fixture is Test {
     }
 
     function postAndClaim() internal returns (uint256 jobId) {
-        jobId = post();
+        jobId = postAndClaim(IJobMarket.Verification.Optimistic);
+    }
+
+    function postAndClaim(IJobMarket.Verification v) internal returns (uint256 jobId) {
+        jobId = post(v);
         stakeAs(provider, 2 ether);
         vm.prank(provider);
         market.claimJob(jobId);
     }
 
     function postClaimSubmit() internal returns (uint256 jobId) {
-        jobId = postAndClaim();
+        jobId = postClaimSubmit(IJobMarket.Verification.Optimistic);
+    }
+
+    function postClaimSubmit(IJobMarket.Verification v) internal returns (uint256 jobId) {
+        jobId = postAndClaim(v);
         bytes memory resultCid = cid("result"); // before the prank: sha256 is a call
         vm.prank(provider);
         market.submitResult(jobId, STEPS, traceRoot, trace[STEPS], finalProof, resultCid);

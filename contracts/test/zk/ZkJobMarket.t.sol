@@ -141,6 +141,13 @@ contract ZkJobMarketTest is Fixture {
             )
         );
         market.postZkJob{value: PAYMENT}(r, CIRCUIT);
+        r = request(IJobMarket.Verification.OptimisticInference);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobMarket.UnsupportedVerification.selector, IJobMarket.Verification.OptimisticInference
+            )
+        );
+        market.postZkJob{value: PAYMENT}(r, CIRCUIT);
         r = zkRequest();
         r.challengeWindow = WINDOW;
         vm.expectRevert(
@@ -249,6 +256,9 @@ contract ZkJobMarketTest is Fixture {
         uint256 optimistic = post();
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotZkJob.selector, optimistic));
         submitAs(worker, optimistic, cOut, proof);
+        uint256 inference = post(IJobMarket.Verification.OptimisticInference);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotZkJob.selector, inference));
+        submitAs(worker, inference, cOut, proof);
 
         uint256 jobId = postZk();
         bytes memory bad = hex"00";

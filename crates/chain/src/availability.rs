@@ -93,12 +93,19 @@ impl Market {
         DataAvailability::new(self.deployment().data_availability, self.provider().clone())
     }
 
-    /// How far the publication for `job_id`'s open demand got (all zero before any part).
+    /// How far the publication for `job_id`'s open demand got (all zero before any part), on
+    /// the publisher the demand was made with.
     pub async fn publication_cursor(
         &self,
         job_id: U256,
     ) -> Result<IDataAvailability::Cursor, ChainError> {
-        self.data_availability()
+        let publisher = self.demand(job_id).await?.publisher;
+        let publisher = if publisher.is_zero() {
+            self.deployment().data_availability
+        } else {
+            publisher
+        };
+        DataAvailability::new(publisher, self.provider().clone())
             .cursorOf(job_id)
             .call()
             .await
@@ -155,44 +162,63 @@ impl Market {
     }
 
     /// What has been published for the latest demand of `job_id` at `step`, if its state
-    /// was opened.
+    /// was opened: only the parts between that demand's opening and its end (a later demand
+    /// of the same job, or one met in the same block, is not mixed in).
     pub async fn published_state(
         &self,
         job_id: U256,
         step: u64,
     ) -> Result<Option<PublishedState>, ChainError> {
-        let Some(&(_, _, since)) = self
-            .demands(job_id)
-            .await?
+        let market = self.job_market();
+        let publisher = self.data_availability();
+        let from = self.deployment().deployment_block;
+        let pos = |log: &alloy::rpc::types::Log| {
+            (
+                log.block_number.unwrap_or_default(),
+                log.log_index.unwrap_or_default(),
+            )
+        };
+        let demanded = market
+            .DataDemanded_filter()
+            .topic1(job_id)
+            .from_block(from)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let Some(start) = demanded
             .iter()
             .rev()
-            .find(|d| d.1 == step)
+            .find(|(e, _)| e.step == U256::from(step))
+            .map(|(_, log)| pos(log))
         else {
             return Ok(None);
         };
-        let market = self.job_market();
-        let publisher = self.data_availability();
+        let after = |log: &alloy::rpc::types::Log| pos(log) > start;
         let opened = publisher
             .StateOpened_filter()
             .topic1(job_id)
-            .from_block(since)
+            .from_block(start.0)
             .query()
             .await
             .map_err(ChainError::from_contract)?;
-        let Some((opened, _)) = opened.into_iter().find(|(e, _)| e.step == U256::from(step)) else {
+        let Some((opened, _)) = opened.into_iter().find(|(_, log)| after(log)) else {
             return Ok(None);
         };
+        // The demand ends with the first DataPublished after it (the next demand comes later).
+        let end = market
+            .DataPublished_filter()
+            .topic1(job_id)
+            .from_block(start.0)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?
+            .into_iter()
+            .map(|(_, log)| pos(&log))
+            .find(|p| *p > start);
         let rows = publisher
             .StateRowsPublished_filter()
             .topic1(job_id)
-            .from_block(since)
-            .query()
-            .await
-            .map_err(ChainError::from_contract)?;
-        let met = market
-            .DataPublished_filter()
-            .topic1(job_id)
-            .from_block(since)
+            .from_block(start.0)
             .query()
             .await
             .map_err(ChainError::from_contract)?;
@@ -203,6 +229,7 @@ impl Market {
             entries: opened.entries,
             runs: rows
                 .into_iter()
+                .filter(|(_, log)| after(log) && end.is_none_or(|end| pos(log) < end))
                 .map(|(e, _)| {
                     (
                         e.tensor.saturating_to(),
@@ -211,7 +238,7 @@ impl Market {
                     )
                 })
                 .collect(),
-            complete: met.iter().any(|(e, _)| e.step == U256::from(step)),
+            complete: end.is_some(),
         }))
     }
 }

@@ -57,7 +57,7 @@ pub use merkle::{
     LEAF_PREFIX, MerkleProof, MerkleTree, NODE_PREFIX, hash_leaf, hash_node, merkle_root,
     tree_depth,
 };
-pub use publish::{RowRun, publication_runs, state_from_runs};
+pub use publish::{Publication, RowRun, publication_runs, state_from_runs};
 pub use rows::{hash_row, row_hashes, tensor_root};
 pub use state::{
     ModelState, STATE_HASH_TAG, STATE_MAGIC, STATE_VERSION, StateEntry, StateTensor,

@@ -25,56 +25,140 @@ pub struct RowRun {
     pub proof: Vec<B256>,
 }
 
+/// One tensor laid out for publication.
+#[derive(Debug, Clone)]
+struct Planned {
+    dims: Vec<u32>,
+    /// Rows and elements per row (zero rows for a tensor with no elements).
+    rows: usize,
+    cols: usize,
+    data: Vec<i32>,
+    tree: Option<MerkleTree>,
+}
+
+/// A state laid out for publication: its entries and each tensor's rows and row tree, so that
+/// the parts from any cursor can be cut. Anyone may publish a part, with any aligned run size,
+/// so the next part must start wherever the contract's cursor is, not where a plan made in
+/// advance expected it.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    entries: Vec<StateEntry>,
+    tensors: Vec<Planned>,
+}
+
+impl Publication {
+    /// Lays `state` out: its entries, and every tensor's rows and row tree.
+    pub fn new(state: &ModelState) -> Result<Self, CoreError> {
+        let entries = state.state_entries()?;
+        let mut order: Vec<_> = state.tensors.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut tensors = Vec::with_capacity(order.len());
+        for t in order {
+            let (rows, cols, tree) = if t.data.is_empty() {
+                (0, 0, None)
+            } else {
+                let hashes = row_hashes(t)?;
+                let rows = hashes.len();
+                (rows, t.data.len() / rows, Some(MerkleTree::new(&hashes)?))
+            };
+            tensors.push(Planned {
+                dims: t.shape.clone(),
+                rows,
+                cols,
+                data: t.data.clone(),
+                tree,
+            });
+        }
+        Ok(Self { entries, tensors })
+    }
+
+    /// The tensors' entries, in name order.
+    pub fn entries(&self) -> &[StateEntry] {
+        &self.entries
+    }
+
+    /// The longest run that starts at row `row` of tensor `tensor` and holds at most
+    /// `max_bytes` (one row when a single row is larger): `2^m` rows with `row` a multiple of
+    /// `2^m`. `None` past the last tensor or row.
+    pub fn run_at(&self, tensor: usize, row: u64, max_bytes: usize) -> Option<RowRun> {
+        let t = self.tensors.get(tensor)?;
+        let Some(tree) = &t.tree else {
+            return (row == 0).then(|| RowRun {
+                tensor,
+                first_row: 0,
+                dims: t.dims.clone(),
+                log2_rows: 0,
+                data: Vec::new(),
+                proof: Vec::new(),
+            });
+        };
+        let first = usize::try_from(row).ok().filter(|&r| r < t.rows)?;
+        let depth = tree.depth() as usize;
+        let row_bytes = t.cols * 4;
+        let mut m = 0;
+        while m < depth && first.is_multiple_of(1 << (m + 1)) && (row_bytes << (m + 1)) <= max_bytes
+        {
+            m += 1;
+        }
+        let count = (1usize << m).min(t.rows - first);
+        let mut data = Vec::with_capacity(count * row_bytes);
+        for v in &t.data[first * t.cols..(first + count) * t.cols] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        Some(RowRun {
+            tensor,
+            first_row: row,
+            dims: t.dims.clone(),
+            log2_rows: m as u8,
+            data,
+            proof: tree.node_proof(m, first >> m),
+        })
+    }
+
+    /// The runs from row `row` of tensor `tensor` on, in order, holding at most `budget` bytes
+    /// in all (at least one run): one transaction's worth.
+    pub fn runs_from(&self, mut tensor: usize, mut row: u64, budget: usize) -> Vec<RowRun> {
+        let mut runs = Vec::new();
+        let mut left = budget;
+        while let Some(run) = self.run_at(tensor, row, left.max(1)) {
+            if !runs.is_empty() && run.data.len() > left {
+                break;
+            }
+            left = left.saturating_sub(run.data.len());
+            let rows = self.tensors[tensor].rows as u64;
+            row += (run.data.len() / (self.tensors[tensor].cols * 4).max(1)) as u64;
+            if row >= rows {
+                tensor += 1;
+                row = 0;
+            }
+            runs.push(run);
+            if left == 0 {
+                break;
+            }
+        }
+        runs
+    }
+}
+
 /// The entries of `state` and its rows in runs of at most `max_run_bytes` bytes each (one row
 /// when a single row is larger), in the order the contract takes them.
 pub fn publication_runs(
     state: &ModelState,
     max_run_bytes: usize,
 ) -> Result<(Vec<StateEntry>, Vec<RowRun>), CoreError> {
-    let entries = state.state_entries()?;
-    let mut order: Vec<_> = state.tensors.iter().collect();
-    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let plan = Publication::new(state)?;
     let mut runs = Vec::new();
-    for (tensor, t) in order.into_iter().enumerate() {
-        if t.data.is_empty() {
-            runs.push(RowRun {
-                tensor,
-                first_row: 0,
-                dims: t.shape.clone(),
-                log2_rows: 0,
-                data: Vec::new(),
-                proof: Vec::new(),
-            });
-            continue;
+    let (mut tensor, mut row) = (0, 0);
+    while let Some(run) = plan.run_at(tensor, row, max_run_bytes) {
+        let planned = &plan.tensors[tensor];
+        row += (run.data.len() / (planned.cols * 4).max(1)) as u64;
+        if row >= planned.rows as u64 {
+            tensor += 1;
+            row = 0;
         }
-        let hashes = row_hashes(t)?;
-        let rows = hashes.len();
-        let cols = t.data.len() / rows;
-        let tree = MerkleTree::new(&hashes)?;
-        let depth = tree.depth() as usize;
-        let row_bytes = cols * 4;
-        let mut m = 0;
-        while m < depth && (row_bytes << (m + 1)) <= max_run_bytes {
-            m += 1;
-        }
-        let span = 1usize << m;
-        for first in (0..rows).step_by(span) {
-            let count = span.min(rows - first);
-            let mut data = Vec::with_capacity(count * row_bytes);
-            for v in &t.data[first * cols..(first + count) * cols] {
-                data.extend_from_slice(&v.to_le_bytes());
-            }
-            runs.push(RowRun {
-                tensor,
-                first_row: first as u64,
-                dims: t.shape.clone(),
-                log2_rows: m as u8,
-                data,
-                proof: tree.node_proof(m, first >> m),
-            });
-        }
+        runs.push(run);
     }
-    Ok((entries, runs))
+    Ok((plan.entries, runs))
 }
 
 /// The state whose names and shapes are `template`'s and whose elements are the published

@@ -11,7 +11,7 @@
 
 use alloy::primitives::{B256, Bytes, U256};
 use pedals_chain::{ChainError, open_state_input, publish_blob_input, publish_rows_input};
-use pedals_core::{ModelState, RowRun, StateEntry, publication_runs};
+use pedals_core::{ModelState, Publication as Plan};
 use pedals_p2p::ContentSource;
 use pedals_store::Action;
 use tracing::{info, warn};
@@ -29,16 +29,13 @@ pub(crate) struct Publication {
 
 #[derive(Debug)]
 enum Kind {
-    State {
-        entries: Vec<StateEntry>,
-        runs: Vec<RowRun>,
-    },
+    State(Box<Plan>),
     Blob(Vec<u8>),
 }
 
 impl Publication {
     /// The publication of the state after `step` of job `id`, from what this node serves.
-    fn build(source: &StoreSource, id: u64, step: u64, budget: usize) -> Result<Self, NodeError> {
+    fn build(source: &StoreSource, id: u64, step: u64) -> Result<Self, NodeError> {
         let opening = source
             .checkpoint(id, step)
             .map_err(NodeError::Job)?
@@ -48,11 +45,9 @@ impl Publication {
                 ))
             })?;
         let kind = match ModelState::from_canonical_bytes(&opening.state) {
-            Ok(state) => {
-                let (entries, runs) =
-                    publication_runs(&state, budget).map_err(|e| NodeError::Job(e.to_string()))?;
-                Kind::State { entries, runs }
-            }
+            Ok(state) => Kind::State(Box::new(
+                Plan::new(&state).map_err(|e| NodeError::Job(e.to_string()))?,
+            )),
             Err(_) => Kind::Blob(opening.state),
         };
         Ok(Self {
@@ -74,26 +69,16 @@ impl Publication {
     ) -> Option<Bytes> {
         match &self.kind {
             Kind::Blob(blob) => Some(publish_blob_input(job_id, blob, &self.proof)),
-            Kind::State { entries, .. } if !opened => Some(open_state_input(
+            Kind::State(plan) if !opened => Some(open_state_input(
                 job_id,
-                entries,
+                plan.entries(),
                 &self.proof,
                 self.next.as_ref().map(|(h, p)| (*h, p.as_slice())),
             )),
-            Kind::State { entries, runs } => {
-                let start = runs
-                    .iter()
-                    .position(|r| r.tensor as u64 == tensor && r.first_row == row)?;
-                let mut bytes = 0;
-                let batch: Vec<RowRun> = runs[start..]
-                    .iter()
-                    .take_while(|r| {
-                        bytes += r.data.len();
-                        bytes <= budget || bytes == r.data.len()
-                    })
-                    .cloned()
-                    .collect();
-                Some(publish_rows_input(job_id, entries, &batch))
+            Kind::State(plan) => {
+                // From wherever the cursor is: anyone may have published parts before.
+                let runs = plan.runs_from(tensor as usize, row, budget);
+                (!runs.is_empty()).then(|| publish_rows_input(job_id, plan.entries(), &runs))
             }
         }
     }
@@ -155,7 +140,8 @@ impl Worker {
                  publication of step {step} does not have"
             )));
         };
-        let tx = call(self.deployment.data_availability, input.to_vec());
+        // To the publisher the demand was made with (the admin may have set another since).
+        let tx = call(demand.publisher, input.to_vec());
         let intent = self.sender.prepare(id, Action::Publish, tx).await?;
         let outcome = self.sender.drive(intent).await;
         self.store.retire_intent(id, Action::Publish)?;
@@ -188,11 +174,9 @@ impl Worker {
             return Ok(p.clone());
         }
         let source = self.store_source();
-        let budget = self.config.publish_bytes_per_tx;
-        let built =
-            tokio::task::spawn_blocking(move || Publication::build(&source, id, step, budget))
-                .await
-                .map_err(|e| NodeError::Job(format!("building the publication: {e}")))??;
+        let built = tokio::task::spawn_blocking(move || Publication::build(&source, id, step))
+            .await
+            .map_err(|e| NodeError::Job(format!("building the publication: {e}")))??;
         let built = std::sync::Arc::new(built);
         self.publications
             .lock()

@@ -208,6 +208,13 @@ fn is_busy(phase: &JobPhase) -> bool {
 
 /// `IJobMarket.Verification.Zk`.
 const ZK: u8 = 1;
+/// The largest batch-inference chunk output (bytes) this worker takes on: if a chunk is
+/// demanded, its outputs go on-chain in one `publishBlob` (nodes relay transactions up to
+/// 128 KiB).
+const MAX_BLOB_BYTES: u64 = 96 << 10;
+
+/// `IJobMarket.Verification.OptimisticInference`: a batch-inference job.
+pub const OPTIMISTIC_INFERENCE: u8 = 2;
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
     TransactionRequest::default().with_to(to).with_input(input)
@@ -559,6 +566,35 @@ impl Worker {
                 "the spec trains {} steps but the job pays for {}",
                 spec.train.steps, job.steps
             ));
+        }
+        // The market lets only a batch-inference job meet a data demand with a blob, so the
+        // posted kind must be the spec's (docs/protocol.md §7).
+        let inference = spec.inference.is_some();
+        if job.verification != ZK && inference != (job.verification == OPTIMISTIC_INFERENCE) {
+            return Err(format!(
+                "the spec is a {} job but it was posted as {}",
+                if inference {
+                    "batch-inference"
+                } else {
+                    "training"
+                },
+                if inference {
+                    "a training job"
+                } else {
+                    "a batch-inference job"
+                }
+            ));
+        }
+        // A demanded chunk's outputs go on-chain in one transaction: refuse chunks too large.
+        if let Some(inf) = &spec.inference {
+            let width = spec.train.model.layers.last().copied().unwrap_or(0);
+            let bytes = inf.chunk.saturating_mul(width as u64).saturating_mul(4);
+            if bytes > MAX_BLOB_BYTES {
+                return Err(format!(
+                    "its chunks' outputs are {bytes} bytes, more than the {MAX_BLOB_BYTES} that \
+                     one transaction can publish if a chunk is demanded; ask for smaller chunks"
+                ));
+            }
         }
         let dataset_cid = spec.dataset_cid().map_err(|e| e.to_string())?;
         let model_cid = spec.model_cid().map_err(|e| e.to_string())?;

@@ -204,7 +204,11 @@ impl Requester {
             modelCid: cids[2].to_bytes().into(),
             datasetCid: cids[1].to_bytes().into(),
             steps,
-            verification: 0,
+            verification: if files.spec.inference.is_some() {
+                crate::OPTIMISTIC_INFERENCE
+            } else {
+                0
+            },
             claimDeadline: U40::from(now + terms.claim_within),
             deliveryDeadline: U40::from(now + terms.deliver_within),
             challengeWindow: terms.challenge_window,

@@ -167,6 +167,10 @@ pub(crate) struct JobCheck {
     pub(crate) pending: VecDeque<u64>,
     /// The step whose state this validator demanded on-chain, while the demand is open.
     pub(crate) demanded: Option<u64>,
+    /// A step found not to reproduce, with this validator's state hash after it, kept until
+    /// the challenge is open (the job may be held by someone else's demand or dispute, or the
+    /// challenge's transactions may fail: the finding is not lost).
+    to_challenge: Option<(Arc<StepContext>, B256)>,
 }
 
 /// Where the validator is with a job.
@@ -179,6 +183,16 @@ enum Tracked {
     Checked,
     /// Settled, or not a job it checks.
     Over,
+}
+
+impl JobCheck {
+    /// The job's initial state, from the model it was posted with.
+    fn init_state(&self) -> Result<MlpState, VerifierError> {
+        Ok(MlpState::from_bytes(
+            &self.spec.train.model,
+            &self.template.to_canonical_bytes()?,
+        )?)
+    }
 }
 
 /// How one re-executed step went.
@@ -411,6 +425,13 @@ impl Verifier {
         }
         // Secret: drawn from the OS only now, after the result is on-chain.
         let sampled = pick_steps(&mut rand::rngs::OsRng, steps, self.config.samples_per_job);
+        // After a restart, a demand this validator made is still its to follow (and to claim).
+        let demanded = if status == JobStatus::Demanded {
+            let demand = self.market.demand(job_id).await?;
+            (demand.demander == self.market.sender()).then_some(u64::from(demand.step))
+        } else {
+            None
+        };
         Ok(Some(Box::new(JobCheck {
             spec,
             dataset,
@@ -419,7 +440,8 @@ impl Verifier {
             worker: job.worker,
             providers,
             pending: sampled.into_iter().collect(),
-            demanded: None,
+            demanded,
+            to_challenge: None,
         })))
     }
 
@@ -462,21 +484,28 @@ impl Verifier {
                 DemandState::Claimed => return Ok(Ok(Tracked::Over)),
                 DemandState::Met(before, next) => {
                     check.demanded = None;
-                    match tryv!(self.replay(&check, step, before, next)) {
-                        Replayed::Reproduced => {}
-                        Replayed::Mismatch(ctx, mine) => {
-                            if status != JobStatus::Submitted {
-                                // Someone else's demand or dispute holds the job: retry later.
-                                check.pending.push_front(step);
-                                return Ok(Ok(Tracked::Checking(check)));
-                            }
-                            tryv!(self.open_challenge(job_id, step, mine).await);
-                            return Ok(Err(ctx));
-                        }
+                    if let Replayed::Mismatch(ctx, mine) =
+                        tryv!(self.replay(&check, step, before, next))
+                    {
+                        check.to_challenge = Some((ctx, mine));
                     }
+                }
+                DemandState::NotAState => {
+                    // h_step is committed but is no state of this model: the step that led to
+                    // it is wrong (for step 0, the trace does not start from the spec's model).
+                    check.demanded = None;
+                    tryv!(self.blame_step_before(&mut check, step));
                 }
                 DemandState::Gone => check.pending.push_front(step),
             }
+        }
+        if let Some((ctx, mine)) = check.to_challenge.clone() {
+            if status != JobStatus::Submitted {
+                // Someone else's demand or dispute holds the job: challenge when it is over.
+                return Ok(Ok(Tracked::Checking(check)));
+            }
+            tryv!(self.open_challenge(job_id, ctx.step, mine).await);
+            return Ok(Err(ctx));
         }
         while let Some(&step) = check.pending.front() {
             if status != JobStatus::Submitted {
@@ -503,15 +532,23 @@ impl Verifier {
                 check.pending.pop_front();
                 continue;
             };
-            let before = tryv!(MlpState::from_bytes(
-                &check.spec.train.model,
-                &opening.state
-            ));
+            let Ok(before) = MlpState::from_bytes(&check.spec.train.model, &opening.state) else {
+                // Served and proven, but no state of this model: the step before is wrong.
+                warn!(target: "pedals::validator", job = id, step, "the served state is no state of the job's model: checking the step before it");
+                check.pending.pop_front();
+                tryv!(self.blame_step_before(&mut check, step));
+                if check.to_challenge.is_some() {
+                    return Ok(Ok(Tracked::Checking(check)));
+                }
+                continue;
+            };
             match tryv!(self.replay(&check, step, before, next)) {
                 Replayed::Reproduced => {
                     check.pending.pop_front();
                 }
                 Replayed::Mismatch(ctx, mine) => {
+                    check.pending.pop_front();
+                    check.to_challenge = Some((ctx.clone(), mine));
                     tryv!(self.open_challenge(job_id, step, mine).await);
                     return Ok(Err(ctx));
                 }
@@ -547,6 +584,22 @@ impl Verifier {
             }
         }
         None
+    }
+
+    /// `h_step` is committed but no state of the job's model, so the step that led to it is
+    /// wrong: queue step `step - 1` to be checked first; for step 0 (the trace does not start
+    /// from the spec's model), challenge step 0 from the initial model at once.
+    fn blame_step_before(&self, check: &mut JobCheck, step: u64) -> Result<(), VerifierError> {
+        if step > 0 {
+            check.pending.push_front(step - 1);
+            return Ok(());
+        }
+        if let Replayed::Mismatch(ctx, mine) =
+            self.replay(check, 0, check.init_state()?, B256::ZERO)?
+        {
+            check.to_challenge = Some((ctx, mine));
+        }
+        Ok(())
     }
 
     /// Re-executes `step` from `before` and compares the result with the worker's `claimed`.

@@ -3,8 +3,8 @@
 //! order, and the published rows rebuild the state.
 
 use pedals_core::{
-    B256, ModelState, RowRun, StateTensor, hash_leaf, hash_node, hash_row, publication_runs,
-    state_from_runs,
+    B256, ModelState, Publication, RowRun, StateTensor, hash_leaf, hash_node, hash_row,
+    publication_runs, state_from_runs,
 };
 use proptest::prelude::*;
 
@@ -117,5 +117,35 @@ proptest! {
             without.iter().map(|r| (r.tensor, r.first_row, r.data.as_slice())),
         );
         prop_assert!(rebuilt.is_err());
+    }
+
+    #[test]
+    fn a_part_cut_at_any_cursor_verifies(s in state(), budget in 1usize..600, picks in prop::collection::vec(any::<prop::sample::Index>(), 4)) {
+        // Someone else may have published any aligned runs before: the next part starts at
+        // whatever row the cursor is on, and must still verify and move the cursor on.
+        let plan = Publication::new(&s).expect("plan");
+        for (tensor, t) in s.tensors.iter().enumerate() {
+            let rows = match t.shape.as_slice() {
+                _ if t.data.is_empty() => 0,
+                [] | [_] => 1,
+                [lead @ .., _] => lead.iter().map(|&d| d as usize).product(),
+            };
+            for pick in &picks {
+                if rows == 0 {
+                    continue;
+                }
+                let row = pick.index(rows) as u64;
+                let part = plan.runs_from(tensor, row, budget);
+                prop_assert!(!part.is_empty());
+                prop_assert_eq!((part[0].tensor, part[0].first_row), (tensor, row));
+                for run in &part {
+                    if !run.data.is_empty() {
+                        prop_assert_eq!(contract_root(run), Some(plan.entries()[run.tensor].root));
+                    }
+                }
+                let bytes: usize = part.iter().map(|r| r.data.len()).sum();
+                prop_assert!(bytes <= budget || part.len() == 1, "{bytes} bytes over {budget}");
+            }
+        }
     }
 }
