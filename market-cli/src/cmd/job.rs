@@ -43,11 +43,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    primitives::{U256, utils::parse_ether},
-    signers::local::PrivateKeySigner,
-    transports::http::reqwest::Url,
-};
+use alloy::{primitives::U256, signers::local::PrivateKeySigner, transports::http::reqwest::Url};
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{Deployment, JobStatus, Market};
@@ -391,8 +387,7 @@ impl JobFile {
     /// The payment and deadlines.
     fn terms(&self) -> eyre::Result<PostTerms> {
         let payment = match (&self.payment_eth, self.payment_wei) {
-            (Some(eth), None) => parse_ether(eth)
-                .wrap_err_with(|| format!("payment_eth = {eth:?} is not an amount of ETH"))?,
+            (Some(eth), None) => super::parse_eth(eth).wrap_err("payment_eth")?,
             (None, Some(wei)) => wei,
             _ => eyre::bail!("set exactly one of payment_eth and payment_wei"),
         };
@@ -494,6 +489,9 @@ impl JobFile {
             lr_q12: q12("lr", self.model.lr)?,
             momentum_q12: q12("momentum", self.model.momentum)?,
         };
+        model
+            .validate()
+            .wrap_err("[model] is not a model this market can train: fix its layers or batch")?;
         let loaded = rebase(self.dataset, dir)
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?;

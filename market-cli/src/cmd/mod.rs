@@ -88,9 +88,64 @@ pub(crate) fn eth(wei: alloy::primitives::U256) -> String {
     }
 }
 
+/// Reads an amount of ETH as people write it: digits with at most one point and at most 18
+/// decimals (one wei). Refuses signs, exponents, spaces, extra decimals and amounts over
+/// 2^256 wei, each with what to write instead, so that nothing is rounded or wraps around.
+pub(crate) fn parse_eth(text: &str) -> eyre::Result<alloy::primitives::U256> {
+    const HOW: &str = "write it like 0.05: digits, at most one point, at most 18 decimals";
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    eyre::ensure!(
+        !(whole.is_empty() && frac.is_empty()) && digits(whole) && digits(frac),
+        "{text:?} is not an amount of ETH: {HOW}"
+    );
+    eyre::ensure!(
+        frac.len() <= 18,
+        "{text:?} is not an amount of ETH: it has {} decimals and ETH has 18 (1 wei is \
+         0.000000000000000001 ETH)",
+        frac.len()
+    );
+    let wei = format!("{whole}{frac:0<18}");
+    let wei = wei.trim_start_matches('0');
+    alloy::primitives::U256::from_str_radix(if wei.is_empty() { "0" } else { wei }, 10)
+        .map_err(|_| eyre::eyre!("{text:?} is not an amount of ETH: it is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::primitives::U256;
+
+    #[test]
+    fn parse_eth_takes_plain_decimals_and_refuses_the_rest() {
+        let wei = |s: &str| U256::from_str_radix(s, 10).expect("wei");
+        for (text, want) in [
+            ("0.1", wei("100000000000000000")),
+            ("2", wei("2000000000000000000")),
+            ("0.000000000000000001", wei("1")),
+            (".5", wei("500000000000000000")),
+            ("7.", wei("7000000000000000000")),
+            ("0", U256::ZERO),
+        ] {
+            assert_eq!(super::parse_eth(text).expect(text), want, "{text}");
+        }
+        for (text, says) in [
+            ("-0.1", "not an amount"),
+            ("+1", "not an amount"),
+            ("1e30", "not an amount"),
+            (" 1", "not an amount"),
+            ("1.2.3", "not an amount"),
+            ("", "not an amount"),
+            (".", "not an amount"),
+            ("0.0000000000000000001", "19 decimals"),
+            (
+                "1000000000000000000000000000000000000000000000000000000000000000000000000000",
+                "too large",
+            ),
+        ] {
+            let err = super::parse_eth(text).expect_err(text).to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn eth_keeps_every_significant_digit_and_no_trailing_zero() {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::{Address, U256, utils::parse_ether},
+    primitives::{Address, U256},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
@@ -83,8 +83,7 @@ async fn connect(account: &AccountArgs) -> eyre::Result<Market> {
 }
 
 fn amount(eth: &str) -> eyre::Result<U256> {
-    let wei = parse_ether(eth)
-        .wrap_err_with(|| format!("{eth:?} is not an amount of ETH (for example 0.5)"))?;
+    let wei = super::parse_eth(eth)?;
     eyre::ensure!(wei > U256::ZERO, "the amount must be more than zero");
     Ok(wei)
 }

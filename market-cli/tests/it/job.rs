@@ -147,6 +147,23 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
             good_job(window).replace("holdout = 128", "holdout = 5000"),
             "only 640 samples",
         ),
+        // No layers at all: refused with what to fix, not a panic.
+        (
+            good_job(window).replace("layers = [16, 12, 4]", "layers = []"),
+            "at least an input and an output width",
+        ),
+        // A negative amount does not wrap around; extra decimals are not cut off silently.
+        (
+            good_job(window).replace("payment_eth = \"0.1\"", "payment_eth = \"-0.1\""),
+            "is not an amount of ETH",
+        ),
+        (
+            good_job(window).replace(
+                "payment_eth = \"0.1\"",
+                "payment_eth = \"0.1000000000000000001\"",
+            ),
+            "19 decimals",
+        ),
         // More than the account holds (a dev account has 10 000 ETH).
         (
             good_job(window).replace("payment_eth = \"0.1\"", "payment_eth = \"20000\""),
