@@ -51,6 +51,17 @@ pub enum ChainError {
         /// Chain id the endpoint reported.
         actual: u64,
     },
+    /// The RPC endpoint did not answer (in time, or at all).
+    #[error(
+        "the RPC endpoint {endpoint} did not answer: {reason}; check that the node is running \
+         and --rpc-url is right"
+    )]
+    Unreachable {
+        /// The endpoint.
+        endpoint: String,
+        /// What happened.
+        reason: String,
+    },
     /// The deployment file names an address with no contract code on the endpoint's chain.
     #[error(
         "the deployment file names {address} as the {contract}, but chain {chain_id} has no \

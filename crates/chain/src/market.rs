@@ -67,13 +67,37 @@ pub struct Market {
     sender: Address,
 }
 
+/// How long one JSON-RPC request may take: an endpoint that accepts the connection and never
+/// answers (a frozen node) fails a command after this instead of hanging it.
+pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Market {
-    /// Connects to `rpc_url` as `signer` and checks that the endpoint is on the deployment's chain.
+    /// Connects to `rpc_url` as `signer` and checks that the endpoint is on the deployment's
+    /// chain and that the deployment's contracts are there; every request may take
+    /// [`RPC_TIMEOUT`].
     pub async fn connect(
         rpc_url: Url,
         signer: PrivateKeySigner,
         deployment: Deployment,
     ) -> Result<Self, ChainError> {
+        Self::connect_within(rpc_url, signer, deployment, RPC_TIMEOUT).await
+    }
+
+    /// [`Market::connect`] with every request limited to `timeout`.
+    pub async fn connect_within(
+        rpc_url: Url,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ChainError> {
+        let endpoint = rpc_url.to_string();
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ChainError::Unreachable {
+                endpoint: endpoint.clone(),
+                reason: e.to_string(),
+            })?;
         let sender = signer.address();
         // Nonces come from the node's pending count on every send. alloy's default cached
         // nonce manager counts a nonce as used even when gas estimation rejects the call, so
@@ -85,9 +109,15 @@ impl Market {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(rpc_url)
+            .connect_reqwest(http, rpc_url)
             .erased();
-        let actual = provider.get_chain_id().await?;
+        let actual = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::Unreachable {
+                endpoint,
+                reason: format!("{e} (after at most {} s)", timeout.as_secs_f64()),
+            })?;
         if actual != deployment.chain_id {
             return Err(ChainError::ChainIdMismatch {
                 expected: deployment.chain_id,

@@ -226,3 +226,42 @@ async fn a_deployment_without_contracts_on_the_chain_is_refused_before_any_trans
         "nothing was sent"
     );
 }
+
+/// An endpoint that accepts the connection and never answers (a frozen node) fails the
+/// connection after the request timeout, naming the endpoint, instead of hanging.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_that_never_answers_fails_after_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url: alloy::transports::http::reqwest::Url =
+        format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+    // Accept and hold every connection, reading nothing and writing nothing.
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let devnet = devnet().await;
+    // A hang guard, not a timing assertion: without the request timeout this would wait
+    // for the OS's TCP timeout.
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        Market::connect_within(
+            url.clone(),
+            devnet.signer(2).expect("account"),
+            devnet.deployment().clone(),
+            std::time::Duration::from_secs(2),
+        ),
+    )
+    .await
+    .expect("the connection gives up instead of hanging")
+    .expect_err("nobody answers");
+    assert!(matches!(err, ChainError::Unreachable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(url.as_str()), "{text}");
+    hold.abort();
+}
