@@ -46,7 +46,7 @@ pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, deploy, deploy_as}
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta};
 pub use game::{GameView, Phase};
-pub use market::{JobRequest, Market, RPC_TIMEOUT, TxOutcome, chain_time};
+pub use market::{JobRequest, Market, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider};
 pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;
 pub use toolchain::Toolchain;

@@ -71,6 +71,21 @@ pub struct Market {
 /// answers (a frozen node) fails a command after this instead of hanging it.
 pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A provider for `rpc_url` (no wallet) whose every request may take [`RPC_TIMEOUT`]: what a
+/// daemon or a command reads the chain through.
+pub fn rpc_provider(rpc_url: Url) -> Result<DynProvider, ChainError> {
+    let http = alloy::transports::http::reqwest::Client::builder()
+        .timeout(RPC_TIMEOUT)
+        .build()
+        .map_err(|e| ChainError::Unreachable {
+            endpoint: rpc_url.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(ProviderBuilder::new()
+        .connect_reqwest(http, rpc_url)
+        .erased())
+}
+
 impl Market {
     /// Connects to `rpc_url` as `signer` and checks that the endpoint is on the deployment's
     /// chain and that the deployment's contracts are there; every request may take

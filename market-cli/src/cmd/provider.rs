@@ -6,11 +6,7 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use alloy::{
-    primitives::U256,
-    providers::{Provider, ProviderBuilder},
-    transports::http::reqwest::Url,
-};
+use alloy::{primitives::U256, providers::Provider, transports::http::reqwest::Url};
 use clap::{Args, Subcommand};
 use eyre::Context;
 use pedals_chain::Deployment;
@@ -182,9 +178,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     let signer =
         super::secret::open_keystore(&settings.keystore, settings.password_file.as_deref())?;
     let deployment = Deployment::load(&settings.deployment)?;
-    let provider = ProviderBuilder::new()
-        .connect_http(settings.rpc_url.clone())
-        .erased();
+    let provider = pedals_chain::rpc_provider(settings.rpc_url.clone())?;
     let chain_id = provider
         .get_chain_id()
         .await

@@ -6,11 +6,7 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use alloy::{
-    primitives::U256,
-    providers::{Provider, ProviderBuilder},
-    transports::http::reqwest::Url,
-};
+use alloy::{primitives::U256, providers::Provider, transports::http::reqwest::Url};
 use clap::{Args, Subcommand};
 use eyre::Context;
 use pedals_chain::{Deployment, Market};
@@ -156,9 +152,7 @@ impl ValidatorCommand {
 async fn run(args: Settings) -> eyre::Result<()> {
     let signer = super::secret::open_keystore(&args.keystore, args.password_file.as_deref())?;
     let deployment = Deployment::load(&args.deployment)?;
-    let provider = ProviderBuilder::new()
-        .connect_http(args.rpc_url.clone())
-        .erased();
+    let provider = pedals_chain::rpc_provider(args.rpc_url.clone())?;
     let chain_id = provider
         .get_chain_id()
         .await

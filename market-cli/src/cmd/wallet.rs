@@ -217,13 +217,12 @@ impl WalletCommand {
                 Ok(())
             }
             Self::Balance(args) => {
-                use alloy::providers::{Provider, ProviderBuilder};
+                use alloy::providers::Provider;
                 let path = args.at.path()?;
                 let address =
                     super::secret::open_keystore(&path, args.at.password_file.as_deref())?
                         .address();
-                let balance = ProviderBuilder::new()
-                    .connect_http(args.rpc_url.clone())
+                let balance = pedals_chain::rpc_provider(args.rpc_url.clone())?
                     .get_balance(address)
                     .await
                     .wrap_err_with(|| format!("cannot reach the chain at {}", args.rpc_url))?;
