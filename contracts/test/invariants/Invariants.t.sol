@@ -10,7 +10,7 @@ import {Handler, Slasher} from "./Handler.sol";
 import {HandlerState} from "./HandlerState.sol";
 
 /// @notice Invariants of JobMarket, StakeManager and the market's DataAvailability publishers
-///         under random sequences of the handler's actions (DESIGN.md §4): both contracts stay
+///         under random sequences of the handler's actions (docs/architecture.md, "Where the money is"): both contracts stay
 ///         solvent to the wei (the publishers hold nothing), no job is both paid and refunded,
 ///         no slash or seizure reaches beyond what it may take, the escrow is exactly the live
 ///         jobs' payments and bonds, every open data demand is backed by its bond and has its
