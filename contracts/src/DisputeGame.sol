@@ -111,6 +111,14 @@ contract DisputeGame is IDisputeResolver {
     uint256 public constant CLOCK_PERCENT = 40;
     /// @notice Domain tag of the state hash (docs/commitments.md §3).
     bytes14 internal constant STATE_TAG = "pedals.state.2";
+    /// @notice Widest layer the game admits (exact mode's bound, docs/exact-ops.md): every dot
+    ///         product stays inside i32, and every op's output has at most `MAX_BATCH` rows of
+    ///         at most `MAX_BATCH` entries, so that each move fits a block (docs/economics.md).
+    uint256 public constant MAX_WIDTH = 1020;
+    /// @notice Largest batch the game admits (a power of two).
+    uint256 public constant MAX_BATCH = 1024;
+    /// @notice Largest learning rate or momentum: 1.0 in Q12.
+    uint256 public constant MAX_HYPER = 4096;
 
     /// @notice The market whose disputes this contract decides.
     IJobMarket public immutable market;
@@ -118,6 +126,11 @@ contract DisputeGame is IDisputeResolver {
     Referee public immutable referee;
 
     mapping(uint256 jobId => Game) internal _games;
+
+    /// @inheritdoc IDisputeResolver
+    mapping(bytes32 specHash => uint256 steps) public admittedSteps;
+    /// @notice The account a worker lets make its moves (a watchtower), besides itself.
+    mapping(address worker => address defender) public defenderOf;
 
     /// @notice A dispute opened and the worker's clock started.
     event GameStarted(uint256 indexed jobId, uint256 step, address worker, address challenger, uint256 clock);
@@ -136,6 +149,11 @@ contract DisputeGame is IDisputeResolver {
         uint256 indexed jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed
     );
 
+    /// @notice A spec hash was admitted: the market posts training jobs with it.
+    event SpecAdmitted(bytes32 indexed specHash, uint256 steps);
+    /// @notice `worker` lets `defender` make its moves (zero: nobody but itself).
+    event DefenderSet(address indexed worker, address indexed defender);
+
     /// @notice Only the market may open disputes.
     error NotMarket(address caller);
     /// @notice It is not this caller's move, or not this move.
@@ -152,12 +170,49 @@ contract DisputeGame is IDisputeResolver {
     error OutOfRange(string what, uint256 value, uint256 limit);
     /// @notice Step 0 must start from the spec's initial state.
     error WrongInitialState(bytes32 expected, bytes32 actual);
+    /// @notice The game cannot adjudicate a spec with this field: `value` is outside `[min, max]`.
+    error Inadmissible(string field, uint256 value, uint256 min, uint256 max);
 
     /// @param market_ The job market that calls `disputeOpened` and receives the verdicts.
     /// @param referee_ The element referee.
     constructor(IJobMarket market_, Referee referee_) {
         market = market_;
         referee = referee_;
+    }
+
+    // ─────────────────────────────────────────── admission ───────────────────────────────────────────
+
+    /// @notice Admits the spec of a training job of `steps` steps, if the game can adjudicate
+    ///         every step of it: an MLP of 1 to `DisputeProgram.MAX_DEPTH` layers whose widths
+    ///         lie in `1..MAX_WIDTH` (at least 2 classes), a power-of-two batch up to
+    ///         `MAX_BATCH`, a non-empty dataset, and rates up to 1.0. Anyone may admit a spec;
+    ///         admitting one twice changes nothing.
+    /// @return specHash The spec's hash, which the job must be posted with.
+    function admitSpec(Spec calldata spec, uint256 steps) external returns (bytes32 specHash) {
+        uint256 widths = spec.layers.length;
+        _bound("widths", widths, 2, DisputeProgram.MAX_DEPTH + 1);
+        for (uint256 i = 0; i < widths; ++i) {
+            _bound("width", spec.layers[i], i == widths - 1 ? 2 : 1, MAX_WIDTH);
+        }
+        uint256 batch = spec.batch;
+        _bound("batch", batch, 1, MAX_BATCH);
+        if (batch & (batch - 1) != 0) revert Inadmissible("batch", batch, 1, MAX_BATCH);
+        _bound("samples", spec.samples, 1, type(uint32).max);
+        _bound("lrQ12", spec.lrQ12, 0, MAX_HYPER);
+        _bound("momentumQ12", spec.momentumQ12, 0, MAX_HYPER);
+        _bound("steps", steps, 1, type(uint32).max);
+        specHash = sha256(specBytes(spec, steps));
+        if (admittedSteps[specHash] == 0) {
+            admittedSteps[specHash] = steps;
+            emit SpecAdmitted(specHash, steps);
+        }
+    }
+
+    /// @notice Lets `defender` make the caller's moves as a worker (a watchtower that answers
+    ///         while the worker's node is down); zero revokes. The worker can still move itself.
+    function setDefender(address defender) external {
+        defenderOf[msg.sender] = defender;
+        emit DefenderSet(msg.sender, defender);
     }
 
     // ─────────────────────────────────────────── opening ─────────────────────────────────────────────
@@ -413,7 +468,8 @@ contract DisputeGame is IDisputeResolver {
         g = _games[jobId];
         Phase phase = g.phase;
         address mover = byWorker ? g.worker : g.challenger;
-        if (phase != expected || msg.sender != mover) revert NotYourMove(jobId, phase, msg.sender);
+        bool isMover = msg.sender == mover || (byWorker && msg.sender == defenderOf[mover]);
+        if (phase != expected || !isMover) revert NotYourMove(jobId, phase, msg.sender);
         uint256 elapsed = block.timestamp - g.turnStart;
         uint256 clock = byWorker ? g.workerClock : g.challengerClock;
         if (elapsed > clock) revert ClockExpired(jobId);
@@ -516,6 +572,10 @@ contract DisputeGame is IDisputeResolver {
             momentumQ12: int256(uint256(spec.momentumQ12)),
             features: spec.layers[0]
         });
+    }
+
+    function _bound(string memory field, uint256 value, uint256 min, uint256 max) internal pure {
+        if (value < min || value > max) revert Inadmissible(field, value, min, max);
     }
 
     function _log2(uint256 v) internal pure returns (uint256 l) {

@@ -10,6 +10,7 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {ProtocolLimits} from "./libraries/ProtocolLimits.sol";
+import {RewardPools} from "./libraries/RewardPools.sol";
 import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 
 /// @title JobMarket
@@ -25,6 +26,12 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @notice Share of the market's dispute duration that a worker has to publish a demanded
     ///         state, in percent (9.6 hours with the default 24-hour duration).
     uint256 public constant AVAILABILITY_PERCENT = 40;
+    /// @notice Share of the market's dispute duration during which the challengers who
+    ///         committed before a conviction claim their share of its reward, in percent.
+    uint256 public constant REWARD_CLAIM_PERCENT = 40;
+    /// @notice The bond of a job's challenges and demands doubles with each one its worker
+    ///         defeats, at most this many times (256 times the base bond).
+    uint256 public constant MAX_BOND_DOUBLINGS = 8;
 
     /// @notice The stake manager that holds provider collateral.
     IStakeManager public immutable stakeManager;
@@ -54,6 +61,12 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     mapping(bytes32 commitment => uint256 blockNumber) internal _commitments;
     mapping(uint8 circuit => address verifier) internal _zkVerifiers;
     mapping(uint256 jobId => DataDemand) internal _demands;
+    mapping(uint256 jobId => RewardPool) internal _pools;
+    /// @dev See `RewardPools`.
+    mapping(uint256 jobId => mapping(address claimant => uint256)) internal _claims;
+    /// @dev Challenges a job's worker won and demands it met.
+    mapping(uint256 jobId => uint256) internal _defeats;
+    mapping(uint8 circuit => bytes32 codeHash) internal _zkCodeHashes;
 
     /// @param admin Holder of the default admin role (a timelock in production).
     /// @param pauser Holder of the pauser role.
@@ -96,6 +109,15 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         }
         Job storage job;
         (jobId, job) = _post(r, p.protocolFeeBps);
+        // A training job is posted only if the game can adjudicate its every step (and each of
+        // the game's moves fits a block), with the step count its spec was admitted with (the
+        // game rebuilds the spec from the job's steps); a batch-inference job has no game.
+        if (r.verification == Verification.Optimistic) {
+            address resolver_ = resolver;
+            if (resolver_ == address(0) || IDisputeResolver(resolver_).admittedSteps(r.specHash) != r.steps) {
+                revert SpecNotAdmitted(r.specHash);
+            }
+        }
         job.challengeWindow = r.challengeWindow;
         emit JobPosted(jobId, msg.sender, msg.value, r);
     }
@@ -190,9 +212,11 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
             revert DeliveryDeadlinePassed(jobId, job.deliveryDeadline);
         }
         _checkCid(resultCid);
+        address verifier = _zkVerifiers[job.zkCircuit];
+        if (verifier.codehash != _zkCodeHashes[job.zkCircuit]) revert VerifierCodeChanged(job.zkCircuit);
         // The verifier refuses inputs at or above the field's modulus, so `c_out` needs no check
         // here; the caller's address is an input, so a proof copied from the mempool is useless.
-        bool ok = IZkVerifier(_zkVerifiers[job.zkCircuit])
+        bool ok = IZkVerifier(verifier)
             .verifyProof(
                 [proof[0], proof[1]],
                 [proof[2], proof[3], proof[4], proof[5]],
@@ -281,9 +305,10 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (step >= job.steps) revert StepOutOfRange(step, job.steps);
         if (claimedStateHash == bytes32(0)) revert ZeroHash();
         if (msg.sender == job.worker) revert SelfChallenge();
+        if (job.verification != Verification.Optimistic) revert NotDisputable(jobId);
         address resolver_ = resolver;
         if (resolver_ == address(0)) revert DisputesDisabled();
-        (uint256 deadline, uint256 duration) = _checkChallenger();
+        (uint256 deadline, uint256 duration) = _checkChallenger(jobId);
         _consumeCommitment(keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt)));
 
         job.status = JobStatus.Disputed;
@@ -332,9 +357,9 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (msg.sender == job.worker) revert SelfChallenge();
         address publisher_ = publisher;
         if (publisher_ == address(0)) revert DemandsDisabled();
-        MarketParams memory p = _params;
-        if (msg.value != p.challengeBond) revert WrongBond(p.challengeBond, msg.value);
-        uint256 deadline = block.timestamp + uint256(p.maxDisputeDuration) * AVAILABILITY_PERCENT / 100;
+        uint256 bond = _bondOf(jobId);
+        if (msg.value != bond) revert WrongBond(bond, msg.value);
+        uint256 deadline = block.timestamp + uint256(_params.maxDisputeDuration) * AVAILABILITY_PERCENT / 100;
         job.status = JobStatus.Demanded;
         _totals.escrowed += uint96(msg.value);
         _demands[jobId] = DataDemand({
@@ -367,6 +392,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         uint256 review = block.timestamp + _params.minChallengeWindow;
         if (windowEnd < review) windowEnd = review;
         delete _demands[jobId];
+        ++_defeats[jobId];
         job.status = JobStatus.Submitted;
         job.windowEnd = uint40(windowEnd);
         _totals.escrowed -= uint96(bond);
@@ -380,9 +406,30 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         DataDemand memory d = _demands[jobId];
         if (block.timestamp <= d.deadline) revert DemandDeadlineNotPassed(jobId, d.deadline);
         delete _demands[jobId];
-        (uint256 demanderPayout, uint256 requesterPayout) = _settleWorkerLost(job, d.demander, d.bond);
+        (uint256 demanderPayout, uint256 requesterPayout) = _settleWorkerLost(jobId, job, d.demander, d.bond);
         emit DataUnavailable(jobId, d.demander, demanderPayout, requesterPayout);
         stakeManager.seizeCollateral(job.worker, job.collateral);
+    }
+
+    // ─────────────────────────────────────────── rewards ─────────────────────────────────────────────
+
+    /// @inheritdoc IJobMarket
+    function claimReward(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external {
+        if (msg.sender == _jobs[jobId].worker) revert SelfChallenge();
+        _checkValidatorStake();
+        bytes32 commitment = keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt));
+        uint256 committedAt = _commitments[commitment];
+        _consumeCommitment(commitment);
+        uint256 claimants = RewardPools.join(_pools[jobId], _claims[jobId], jobId, commitment, committedAt);
+        emit RewardClaimed(jobId, msg.sender, claimants);
+    }
+
+    /// @inheritdoc IJobMarket
+    function collectReward(uint256 jobId) external {
+        uint256 share = RewardPools.collect(_pools[jobId], _claims[jobId], jobId);
+        _totals.escrowed -= uint96(share);
+        _credits[msg.sender] += share;
+        emit RewardCollected(jobId, msg.sender, share);
     }
 
     // ─────────────────────────────────────────── payouts ─────────────────────────────────────────────
@@ -443,6 +490,8 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (verifier.code.length == 0) revert NoCode(verifier);
         if (_zkVerifiers[circuit] != address(0)) revert ZkCircuitTaken(circuit);
         _zkVerifiers[circuit] = verifier;
+        // Pinned: a verifier whose code changes (a metamorphic contract) stops being accepted.
+        _zkCodeHashes[circuit] = verifier.codehash;
         emit ZkCircuitRegistered(circuit, verifier);
     }
 
@@ -471,6 +520,16 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function getDemand(uint256 jobId) external view returns (DataDemand memory) {
         return _demands[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function getRewardPool(uint256 jobId) external view returns (RewardPool memory) {
+        return _pools[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function challengeBondOf(uint256 jobId) external view returns (uint256) {
+        return _bondOf(jobId);
     }
 
     /// @inheritdoc IJobMarket
@@ -552,15 +611,30 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         }
     }
 
+    /// @dev The bond of job `jobId`'s next challenge or demand: each one its worker defeated
+    ///      doubles it (up to `MAX_BOND_DOUBLINGS` times), so delaying a job's settlement by `k`
+    ///      disputes costs a griefer `challengeBond · (2^k − 1)` or more.
+    function _bondOf(uint256 jobId) internal view returns (uint256) {
+        uint256 defeats = _defeats[jobId];
+        if (defeats > MAX_BOND_DOUBLINGS) defeats = MAX_BOND_DOUBLINGS;
+        return uint256(_params.challengeBond) << defeats;
+    }
+
     /// @dev Checks the caller's bond and stake; returns the deadline and duration of the
     ///      dispute it would open.
-    function _checkChallenger() internal view returns (uint256 deadline, uint256 duration) {
-        MarketParams memory p = _params;
-        if (msg.value != p.challengeBond) revert WrongBond(p.challengeBond, msg.value);
-        uint256 free = stakeManager.freeStakeOf(msg.sender);
-        if (free < p.minValidatorStake) revert ValidatorStakeTooLow(free, p.minValidatorStake);
-        duration = p.maxDisputeDuration;
+    function _checkChallenger(uint256 jobId) internal view returns (uint256 deadline, uint256 duration) {
+        uint256 bond = _bondOf(jobId);
+        if (msg.value != bond) revert WrongBond(bond, msg.value);
+        _checkValidatorStake();
+        duration = _params.maxDisputeDuration;
         deadline = block.timestamp + duration;
+    }
+
+    /// @dev A challenger or reward claimant needs the market's minimum free validator stake.
+    function _checkValidatorStake() internal view {
+        uint256 minStake = _params.minValidatorStake;
+        uint256 free = stakeManager.freeStakeOf(msg.sender);
+        if (free < minStake) revert ValidatorStakeTooLow(free, minStake);
     }
 
     /// @dev Deletes a commitment made in an earlier block, or reverts.
@@ -576,26 +650,35 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     ///      the reward share of the collateral; the requester gets the payment and the rest.
     function _settleDisputeLost(uint256 jobId, Job storage job, Challenge memory c) internal {
         delete _challenges[jobId];
-        (uint256 challengerPayout, uint256 requesterPayout) = _settleWorkerLost(job, c.challenger, c.bond);
+        (uint256 challengerPayout, uint256 requesterPayout) =
+            _settleWorkerLost(jobId, job, c.challenger, c.bond);
         emit DisputeResolved(jobId, true, false, challengerPayout, requesterPayout, 0);
         stakeManager.seizeCollateral(job.worker, job.collateral);
     }
 
-    /// @dev The accounting of a worker that lost (a dispute or a demand): `winner` gets `bond`
-    ///      back plus the reward share of the collateral, the requester the payment and the rest.
-    ///      The caller seizes the collateral last.
-    function _settleWorkerLost(Job storage job, address winner, uint256 bond)
+    /// @dev The accounting of a worker that lost (a dispute or a demand): its whole collateral
+    ///      is seized; `winner` gets `bond` back and is the first claimant of a reward pool of
+    ///      the reward share of the collateral, which every challenger that committed before
+    ///      this block may join (so a worker's puppet that convicts it first shares the reward
+    ///      with the honest validators instead of taking it); the requester gets the payment
+    ///      and the rest. Returns the winner's bond and the requester's payout. The caller
+    ///      seizes the collateral last.
+    function _settleWorkerLost(uint256 jobId, Job storage job, address winner, uint256 bond)
         internal
         returns (uint256 winnerPayout, uint256 requesterPayout)
     {
         uint256 collateral = job.collateral;
         uint256 reward = collateral * job.challengerRewardBps / ProtocolLimits.BPS;
-        winnerPayout = bond + reward;
+        uint256 claimEnd = block.timestamp + uint256(_params.maxDisputeDuration) * REWARD_CLAIM_PERCENT / 100;
+        winnerPayout = bond;
         requesterPayout = uint256(job.payment) + (collateral - reward);
         job.status = JobStatus.Resolved;
-        _totals.escrowed -= uint96(uint256(job.payment) + bond);
+        // The reward stays escrowed in the pool until its claimants collect it.
+        _totals.escrowed = uint96(_totals.escrowed + reward - uint256(job.payment) - bond);
+        RewardPools.open(_pools[jobId], _claims[jobId], winner, reward, claimEnd);
         _credits[winner] += winnerPayout;
         _credits[job.requester] += requesterPayout;
+        emit RewardPoolOpened(jobId, reward, claimEnd);
     }
 
     /// @dev Challenger lost (or let the dispute time out): the bond goes to the worker and the job
@@ -604,6 +687,7 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         internal
     {
         uint256 windowEnd = uint256(job.windowEnd) + (block.timestamp - c.openedAt);
+        ++_defeats[jobId];
         job.status = JobStatus.Submitted;
         job.windowEnd = uint40(windowEnd);
         _totals.escrowed -= c.bond;

@@ -393,17 +393,20 @@ contract AvailabilityTest is AvailabilityFixture {
         vm.assertEq(stakes.accountOf(provider).locked, COLLATERAL, "locked before");
         vm.warp(DEADLINE + 1);
         vm.expectEmit(address(market));
-        emit IJobMarket.DataUnavailable(jobId, validator, BOND + REWARD, PAYMENT + COLLATERAL - REWARD);
+        emit IJobMarket.DataUnavailable(jobId, validator, BOND, PAYMENT + COLLATERAL - REWARD);
         vm.prank(stranger);
         market.claimUnavailable(jobId);
 
         assertStatus(jobId, IJobMarket.JobStatus.Resolved, "resolved");
         assertNoDemand(jobId);
-        vm.assertEq(market.creditOf(validator), BOND + REWARD, "demander: bond + reward");
+        vm.assertEq(market.creditOf(validator), BOND, "demander: its bond at once");
         vm.assertEq(market.creditOf(requester), PAYMENT + COLLATERAL - REWARD, "requester: payment + rest");
         vm.assertEq(market.creditOf(provider), 0, "worker: nothing");
         vm.assertEq(market.creditOf(stranger), 0, "caller: nothing");
-        vm.assertEq(market.totalEscrowed(), 0, "nothing escrowed");
+        vm.assertEq(
+            market.totalEscrowed(), REWARD, "the reward, pooled for the demander and earlier committers"
+        );
+        vm.assertEq(market.getRewardPool(jobId).claimants, 1, "the demander is the first claimant");
         vm.assertEq(stakes.accountOf(provider).locked, 0, "collateral unlocked");
         vm.assertEq(stakes.accountOf(provider).staked, 2 ether - COLLATERAL, "collateral seized");
         vm.assertEq(address(market).balance, PAYMENT + BOND + COLLATERAL, "market holds every credit");
@@ -423,8 +426,8 @@ contract AvailabilityTest is AvailabilityFixture {
         vm.warp(DEADLINE + 1);
         market.claimUnavailable(jobId);
         assertStatus(jobId, IJobMarket.JobStatus.Resolved, "resolved");
-        vm.assertEq(market.creditOf(validator), BOND + REWARD, "demander");
-        vm.assertEq(market.totalEscrowed(), 0, "nothing escrowed");
+        vm.assertEq(market.creditOf(validator), BOND, "demander");
+        vm.assertEq(market.totalEscrowed(), REWARD, "only the reward pool");
     }
 
     function test_claimUnavailable_withoutDemand_reverts() public {
@@ -474,10 +477,11 @@ contract AvailabilityTest is AvailabilityFixture {
         publish(jobId, runs(2));
         vm.roll(block.number + 1);
         vm.prank(stranger);
-        market.challenge{value: BOND}(jobId, STATE_STEP, WRONG_HASH, SALT);
+        // The worker met a demand: the next bond is twice the first.
+        market.challenge{value: 2 * BOND}(jobId, STATE_STEP, WRONG_HASH, SALT);
         assertStatus(jobId, IJobMarket.JobStatus.Disputed, "challenged after the demand");
         vm.assertEq(
-            market.totalEscrowed(), PAYMENT + BOND, "the challenge bond; the demand's went to the worker"
+            market.totalEscrowed(), PAYMENT + 2 * BOND, "the challenge bond; the demand's went to the worker"
         );
         vm.assertEq(market.creditOf(provider), BOND, "worker holds the demand bond");
     }
@@ -487,12 +491,12 @@ contract AvailabilityTest is AvailabilityFixture {
         uint256 jobId = postClaimSubmitDemand();
         openAt(jobId, STATE_STEP);
         publish(jobId, runs(3));
-        demand(stranger, jobId, STEPS);
+        demandAgain(stranger, jobId, STEPS);
         vm.assertEq(market.getDemand(jobId).demander, stranger, "second demander");
         vm.assertEq(market.getDemand(jobId).step, STEPS, "second step");
         openAt(jobId, STEPS);
         publish(jobId, runs(0));
-        vm.assertEq(market.creditOf(provider), 2 * BOND, "both bonds to the worker");
+        vm.assertEq(market.creditOf(provider), 3 * BOND, "both bonds to the worker, the second doubled");
         vm.assertEq(market.totalEscrowed(), PAYMENT, "payment only");
     }
 

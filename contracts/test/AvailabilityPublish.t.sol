@@ -138,7 +138,7 @@ contract AvailabilityPublishTest is AvailabilityFixture {
     function test_publishRows_windowAtLeastTheShortestWindowFromNow() public {
         uint256 jobId = postClaimSubmit();
         vm.warp(WINDOW_END - 1);
-        demand(validator, jobId, STATE_STEP);
+        demandAgain(validator, jobId, STATE_STEP);
         openAt(jobId, STATE_STEP);
         vm.warp(WINDOW_END + 2);
         // Old end + 3 s elapsed = WINDOW_END + 3 < now + 10 s.

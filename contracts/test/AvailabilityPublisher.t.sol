@@ -181,7 +181,7 @@ contract AvailabilityPublisherTest is AvailabilityFixture {
         assertStatus(jobId, IJobMarket.JobStatus.Submitted, "met by the old publisher");
         vm.assertEq(market.creditOf(provider), BOND, "bond to the worker");
 
-        demand(stranger, jobId, STATE_STEP);
+        demandAgain(stranger, jobId, STATE_STEP);
         vm.assertEq(market.getDemand(jobId).publisher, address(other), "the new publisher's demand");
         vm.expectRevert(noOpenDemand(jobId));
         openAt(jobId, STATE_STEP);
@@ -190,7 +190,7 @@ contract AvailabilityPublisherTest is AvailabilityFixture {
         vm.prank(provider);
         other.publishRows(jobId, entries, runs(3));
         assertStatus(jobId, IJobMarket.JobStatus.Submitted, "met by the new publisher");
-        vm.assertEq(market.creditOf(provider), 2 * BOND, "both bonds to the worker");
+        vm.assertEq(market.creditOf(provider), 3 * BOND, "both bonds to the worker, the second doubled");
     }
 
     /// @notice The deadline itself counts; one second later even the publisher cannot report it.
@@ -322,7 +322,7 @@ contract AvailabilityPublisherTest is AvailabilityFixture {
         assertNoCursor(jobId);
 
         vm.warp(T0 + 100);
-        demand(stranger, jobId, STEPS);
+        demandAgain(stranger, jobId, STEPS);
         assertNoCursor(jobId);
         vm.expectRevert(abi.encodeWithSelector(IDataAvailability.StateNotOpened.selector, jobId));
         publish(jobId, runs(3));
@@ -335,7 +335,7 @@ contract AvailabilityPublisherTest is AvailabilityFixture {
         assertCursor(jobId, 0, 1, "one row in");
         publish(jobId, _restFrom(1));
         assertNoCursor(jobId);
-        vm.assertEq(market.creditOf(provider), 2 * BOND, "both demands met");
+        vm.assertEq(market.creditOf(provider), 3 * BOND, "both demands met, the second bond doubled");
     }
 
     /// @notice A cursor left by an earlier demand is reset at the first call for a later one.

@@ -128,7 +128,7 @@ contract DisputeGameTest is Fixture {
 
     function _openJob() internal returns (uint256 jobId) {
         DisputeGame.Spec memory s = _spec();
-        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        bytes32 specHash = game.admitSpec(s, STEPS);
         IJobMarket.JobRequest memory r = request();
         r.specHash = specHash;
         vm.prank(requester);
@@ -217,7 +217,8 @@ contract DisputeGameTest is Fixture {
 
         vm.assertEq(uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "resolved");
         uint256 reward = collateral * defaultParams().challengerRewardBps / 10_000;
-        vm.assertEq(market.creditOf(validator), BOND + reward, "challenger: bond back plus reward");
+        vm.assertEq(market.creditOf(validator), BOND, "challenger: bond back at once");
+        vm.assertEq(market.getRewardPool(jobId).remaining, reward, "challenger: the reward, pooled");
         vm.assertEq(
             market.creditOf(requester), PAYMENT + collateral - reward, "requester: refund plus the rest"
         );
@@ -236,7 +237,10 @@ contract DisputeGameTest is Fixture {
         vm.prank(address(game));
         vm.expectPartialRevert(IJobMarket.WrongStatus.selector);
         market.resolveDispute(jobId, true);
-        // Each side can withdraw once.
+        // The challenger collects the reward after the claim period; each side withdraws once.
+        vm.warp(market.getRewardPool(jobId).claimEnd + 1);
+        vm.prank(validator);
+        market.collectReward(jobId);
         uint256 before = validator.balance;
         vm.prank(validator);
         market.withdraw();
@@ -366,7 +370,8 @@ contract DisputeGameTest is Fixture {
         vm.assertEq(
             uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "worker lost"
         );
-        vm.assertGt(market.creditOf(validator), BOND, "bond plus reward");
+        vm.assertEq(market.creditOf(validator), BOND, "the bond back");
+        vm.assertGt(market.getRewardPool(jobId).remaining, 0, "a reward to collect");
     }
 
     /// @dev Plays the first `moves` moves of the falsified-wq0 game on `jobId`.
@@ -452,7 +457,8 @@ contract DisputeGameTest is Fixture {
                 game.timeout(jobId);
                 return;
             }
-            bonds += BOND;
+            // Each lost challenge doubles the next one's bond.
+            bonds += BOND << round;
             vm.assertEq(market.creditOf(provider), bonds, "one bond per lost challenge");
             vm.assertEq(
                 uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Submitted), "goes on"
@@ -641,7 +647,7 @@ contract DisputeGameTest is Fixture {
 
     function test_step0MustStartFromTheSpecsInitialState() public {
         DisputeGame.Spec memory s = _spec();
-        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        bytes32 specHash = game.admitSpec(s, STEPS);
         IJobMarket.JobRequest memory r = request();
         r.specHash = specHash;
         vm.prank(requester);
@@ -669,7 +675,7 @@ contract DisputeGameTest is Fixture {
 
     function test_aCopiedChallengeRevealEarnsTheCopierNothing() public {
         DisputeGame.Spec memory s = _spec();
-        bytes32 specHash = sha256(game.specBytes(s, STEPS));
+        bytes32 specHash = game.admitSpec(s, STEPS);
         IJobMarket.JobRequest memory r = request();
         r.specHash = specHash;
         vm.prank(requester);
@@ -714,7 +720,8 @@ contract DisputeGameTest is Fixture {
             vm.warp(block.timestamp + CLOCK + 1);
             game.timeout(jobId);
         }
-        vm.assertEq(market.creditOf(provider), 4 * BOND, "four bonds");
+        // 1 + 2 + 4 + 8: each defeat doubles the next griefer's bond.
+        vm.assertEq(market.creditOf(provider), 15 * BOND, "four bonds, doubling");
         vm.assertEq(
             uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Submitted), "still open"
         );

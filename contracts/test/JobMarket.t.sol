@@ -166,6 +166,16 @@ contract JobMarketTest is Fixture {
         vm.assertEq(address(market).balance, market.totalEscrowed() + market.feesAccrued() + _sumCredits(), m);
     }
 
+    /// @dev Waits out the claim period of `jobId`'s reward pool and collects `who`'s share.
+    function _collectAs(address who, uint256 jobId) internal returns (uint256 share) {
+        uint256 claimEnd = market.getRewardPool(jobId).claimEnd;
+        if (block.timestamp <= claimEnd) vm.warp(claimEnd + 1);
+        uint256 before = market.creditOf(who);
+        vm.prank(who);
+        market.collectReward(jobId);
+        share = market.creditOf(who) - before;
+    }
+
     function _withdrawAs(address who) internal returns (uint256 paid) {
         uint256 before = who.balance;
         vm.prank(who);
@@ -304,6 +314,7 @@ contract JobMarketTest is Fixture {
         r.modelCid[0] = 0x01;
         r.datasetCid = hex"0155"; // two bytes is the shortest accepted
         r.steps = type(uint32).max;
+        resolver.admit(r.specHash, r.steps);
         r.claimDeadline = uint40(block.timestamp + 1);
         r.deliveryDeadline = uint40(block.timestamp + ProtocolLimits.MAX_JOB_DURATION);
         r.challengeWindow = uint32(ProtocolLimits.MIN_CHALLENGE_WINDOW);
@@ -356,7 +367,8 @@ contract JobMarketTest is Fixture {
     }
 
     function test_postJob_zeroSpecHash_reverts() public {
-        IJobMarket.JobRequest memory r = request();
+        // A training job's spec must be admitted first; a batch-inference job's is checked here.
+        IJobMarket.JobRequest memory r = request(IJobMarket.Verification.OptimisticInference);
         r.specHash = bytes32(0);
         _expectPostRevert(r, PAYMENT, abi.encodeWithSelector(IJobMarket.ZeroHash.selector));
     }
@@ -1060,27 +1072,19 @@ contract JobMarketTest is Fixture {
         market.expire(jobId);
     }
 
-    function test_expire_zeroPenalty_succeeds() public {
+    /// @notice Claiming a job to sit on it is never free: no penalty below the protocol's floor.
+    function test_setParameters_expiryPenaltyBelowMinimum_reverts() public {
         IJobMarket.MarketParams memory p = defaultParams();
+        p.expiryPenaltyBps = uint16(ProtocolLimits.MIN_EXPIRY_PENALTY_BPS - 1);
+        _expectParamRevert(p, _outOfBounds("expiryPenaltyBps", 999, 1000, 5000));
         p.expiryPenaltyBps = 0;
-        _setParams(p);
-        uint256 jobId = postAndClaim();
-        vm.warp(DELIVERY_DEADLINE + 1);
-        vm.expectEmit(address(market));
-        emit IJobMarket.JobExpired(jobId, provider, PAYMENT, 0);
-        vm.expectEmit(address(stakes));
-        emit IStakeManager.CollateralReleased(provider, COLLATERAL);
-        market.expire(jobId);
-        vm.assertEq(market.creditOf(requester), PAYMENT, "refund only");
-        vm.assertEq(stakes.accountOf(provider).staked, 2 ether, "nothing taken");
-        vm.assertEq(stakes.accountOf(provider).locked, 0, "all released");
-        vm.assertEq(address(market).balance, PAYMENT, "market");
-        _assertSolvent("solvent");
+        _expectParamRevert(p, _outOfBounds("expiryPenaltyBps", 0, 1000, 5000));
     }
 
     function test_expire_fullPenalty_succeeds() public {
         IJobMarket.MarketParams memory p = defaultParams();
         p.expiryPenaltyBps = uint16(BPS);
+        p.challengerRewardBps = 0;
         _setParams(p);
         uint256 jobId = postAndClaim();
         vm.warp(DELIVERY_DEADLINE + 1);
@@ -1102,13 +1106,14 @@ contract JobMarketTest is Fixture {
         uint256 early = postAndClaim(); // claimed at the default 5000 bps
         IJobMarket.MarketParams memory p = defaultParams();
         p.expiryPenaltyBps = uint16(BPS);
+        p.challengerRewardBps = 0;
         _setParams(p);
         uint256 late = post();
         _claim(provider, late); // claimed at 10000 bps
         vm.assertEq(market.getJob(early).expiryPenaltyBps, 5000, "early snapshot");
         vm.assertEq(market.getJob(late).expiryPenaltyBps, BPS, "late snapshot");
         // Lowering the rate after both claims moves neither.
-        p.expiryPenaltyBps = 0;
+        p.expiryPenaltyBps = uint16(ProtocolLimits.MIN_EXPIRY_PENALTY_BPS);
         _setParams(p);
 
         vm.warp(DELIVERY_DEADLINE + 1);
@@ -1503,7 +1508,10 @@ contract JobMarketTest is Fixture {
         resolver.decide(jobId, true);
         vm.assertEq(market.creditOf(stranger), 0, "copier gets nothing");
         vm.assertEq(stranger.balance, before, "copier's bond not taken");
-        vm.assertEq(market.creditOf(validator), BOND + COLLATERAL / 2, "challenger rewarded");
+        vm.assertEq(market.creditOf(validator), BOND, "challenger: its bond back");
+        vm.assertEq(
+            _collectAs(validator, jobId), COLLATERAL / 2, "challenger: the reward, unclaimed by others"
+        );
     }
 
     function test_challenge_whilePaused_succeeds() public {
@@ -1522,14 +1530,20 @@ contract JobMarketTest is Fixture {
         _commit(stranger, jobId, 3, WRONG_HASH, salt2); // committed while Disputed
         resolver.decide(jobId, false);
         vm.roll(block.number + 1);
+        vm.assertEq(market.challengeBondOf(jobId), 2 * BOND, "the bond doubled with the worker's win");
         vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongBond.selector, 2 * BOND, BOND));
         market.challenge{value: BOND}(jobId, 3, WRONG_HASH, salt2);
+        vm.prank(stranger);
+        market.challenge{value: 2 * BOND}(jobId, 3, WRONG_HASH, salt2);
         vm.assertEq(market.getChallenge(jobId).challenger, stranger, "second challenger");
         vm.assertEq(resolver.opened(), 2, "two disputes");
         resolver.decide(jobId, true);
         vm.assertEq(market.creditOf(provider), BOND, "first bond");
-        vm.assertEq(market.creditOf(stranger), BOND + COLLATERAL / 2, "second challenger");
+        vm.assertEq(market.creditOf(stranger), 2 * BOND, "second challenger: its bond back");
         vm.assertEq(market.creditOf(requester), PAYMENT + COLLATERAL / 2, "requester");
+        vm.assertEq(market.totalEscrowed(), COLLATERAL / 2, "the reward pool");
+        vm.assertEq(_collectAs(stranger, jobId), COLLATERAL / 2, "second challenger: the reward");
         vm.assertEq(market.totalEscrowed(), 0, "escrow");
         _assertSolvent("solvent");
     }
@@ -1539,9 +1553,10 @@ contract JobMarketTest is Fixture {
         resolver.decide(jobId, false);
         vm.roll(block.number + 1);
         bytes32 c = commitment(validator, jobId, STEP, WRONG_HASH, SALT);
+        uint256 bond = market.challengeBondOf(jobId);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.CommitmentNotFound.selector, c));
         vm.prank(validator);
-        market.challenge{value: BOND}(jobId, STEP, WRONG_HASH, SALT);
+        market.challenge{value: bond}(jobId, STEP, WRONG_HASH, SALT);
     }
 
     // ───────────────────────────────────── resolveDispute ──────────────────────────────────────
@@ -1551,15 +1566,19 @@ contract JobMarketTest is Fixture {
         uint256 reward = COLLATERAL / 2;
         vm.expectEmit(address(market));
         // windowEnd is zero when the worker lost: the job never returns to Submitted.
-        emit IJobMarket.DisputeResolved(jobId, true, false, BOND + reward, PAYMENT + COLLATERAL - reward, 0);
+        emit IJobMarket.RewardPoolOpened(jobId, reward, block.timestamp + DISPUTE * 40 / 100);
+        vm.expectEmit(address(market));
+        emit IJobMarket.DisputeResolved(jobId, true, false, BOND, PAYMENT + COLLATERAL - reward, 0);
         vm.expectEmit(address(stakes));
         emit IStakeManager.CollateralSeized(provider, COLLATERAL);
         resolver.decide(jobId, true);
 
         _assertStatus(jobId, IJobMarket.JobStatus.Resolved, "resolved");
-        vm.assertEq(market.creditOf(validator), BOND + reward, "challenger");
+        vm.assertEq(market.creditOf(validator), BOND, "challenger: its bond at once");
         vm.assertEq(market.creditOf(requester), PAYMENT + COLLATERAL - reward, "requester");
         vm.assertEq(market.creditOf(provider), 0, "worker");
+        vm.assertEq(market.totalEscrowed(), reward, "the reward, pooled");
+        vm.assertEq(_collectAs(validator, jobId), reward, "challenger: the reward after the claim period");
         vm.assertEq(market.totalEscrowed(), 0, "escrow");
         vm.assertEq(market.feesAccrued(), 0, "no fee");
         vm.assertEq(market.getChallenge(jobId).challenger, address(0), "challenge cleared");
@@ -1625,35 +1644,36 @@ contract JobMarketTest is Fixture {
     function test_resolveDispute_rewardChangedAfterClaim_succeeds() public {
         uint256 early = postAndClaim(); // claimed at the default 5000 bps
         IJobMarket.MarketParams memory p = defaultParams();
-        p.challengerRewardBps = uint16(BPS);
+        p.challengerRewardBps = 0;
         _setParams(p);
         uint256 late = post();
-        _claim(provider, late); // claimed at 10000 bps
+        _claim(provider, late); // claimed at 0 bps
         vm.assertEq(market.getJob(early).challengerRewardBps, 5000, "early snapshot");
-        vm.assertEq(market.getJob(late).challengerRewardBps, BPS, "late snapshot");
+        vm.assertEq(market.getJob(late).challengerRewardBps, 0, "late snapshot");
         _submit(provider, early);
         _submit(provider, late);
         stakeAs(validator, 1 ether);
         _challenge(validator, early, BOND);
         _challenge(validator, late, BOND);
-        // Lowering the rate after the claims (and mid-dispute) moves neither.
-        p.challengerRewardBps = 0;
+        // Changing the rate after the claims (and mid-dispute) moves neither.
+        p.challengerRewardBps = 2500;
         _setParams(p);
 
         uint256 earlyReward = COLLATERAL / 2;
         vm.expectEmit(address(market));
-        emit IJobMarket.DisputeResolved(
-            early, true, false, BOND + earlyReward, PAYMENT + COLLATERAL - earlyReward, 0
-        );
+        emit IJobMarket.DisputeResolved(early, true, false, BOND, PAYMENT + COLLATERAL - earlyReward, 0);
         resolver.decide(early, true);
-        vm.assertEq(market.creditOf(validator), BOND + earlyReward, "early: challenger");
         vm.assertEq(market.creditOf(requester), PAYMENT + COLLATERAL - earlyReward, "early: requester");
+        vm.assertEq(market.getRewardPool(early).remaining, earlyReward, "early: pool");
 
         vm.expectEmit(address(market));
-        emit IJobMarket.DisputeResolved(late, true, false, BOND + COLLATERAL, PAYMENT, 0);
+        emit IJobMarket.DisputeResolved(late, true, false, BOND, PAYMENT + COLLATERAL, 0);
         resolver.decide(late, true);
-        vm.assertEq(market.creditOf(validator), 2 * BOND + earlyReward + COLLATERAL, "late: challenger");
-        vm.assertEq(market.creditOf(requester), 2 * PAYMENT + COLLATERAL - earlyReward, "late: requester");
+        vm.assertEq(market.getRewardPool(late).remaining, 0, "late: an empty pool");
+        vm.assertEq(market.creditOf(requester), 2 * PAYMENT + 2 * COLLATERAL - earlyReward, "late: requester");
+        vm.assertEq(_collectAs(validator, early), earlyReward, "early: challenger's reward");
+        vm.assertEq(_collectAs(validator, late), 0, "late: no reward");
+        vm.assertEq(market.creditOf(validator), 2 * BOND + earlyReward, "challenger");
         vm.assertEq(stakes.accountOf(provider).staked, 2 ether - 2 * COLLATERAL, "both seized");
         vm.assertEq(stakes.accountOf(provider).locked, 0, "nothing locked");
         vm.assertEq(market.totalEscrowed(), 0, "escrow");
@@ -1668,10 +1688,11 @@ contract JobMarketTest is Fixture {
         market.timeoutDispute(jobId);
         uint256 reward = COLLATERAL / 2;
         vm.expectEmit(address(market));
-        emit IJobMarket.DisputeResolved(jobId, true, false, BOND + reward, PAYMENT + COLLATERAL - reward, 0);
+        emit IJobMarket.DisputeResolved(jobId, true, false, BOND, PAYMENT + COLLATERAL - reward, 0);
         resolver.decide(jobId, true);
         _assertStatus(jobId, IJobMarket.JobStatus.Resolved, "resolved");
-        vm.assertEq(market.creditOf(validator), BOND + reward, "challenger");
+        vm.assertEq(market.creditOf(validator), BOND, "challenger");
+        vm.assertEq(market.getRewardPool(jobId).remaining, reward, "the reward in its pool");
         _assertSolvent("solvent");
     }
 
@@ -2031,8 +2052,8 @@ contract JobMarketTest is Fixture {
         IJobMarket.MarketParams memory p = IJobMarket.MarketParams({
             protocolFeeBps: 1000,
             collateralBps: 30_000,
-            expiryPenaltyBps: 10_000,
-            challengerRewardBps: 10_000,
+            expiryPenaltyBps: 5000,
+            challengerRewardBps: 5000,
             minChallengeWindow: uint32(ProtocolLimits.MAX_CHALLENGE_WINDOW),
             maxChallengeWindow: uint32(ProtocolLimits.MAX_CHALLENGE_WINDOW),
             maxDisputeDuration: uint32(ProtocolLimits.MAX_DISPUTE_DURATION),
@@ -2048,7 +2069,7 @@ contract JobMarketTest is Fixture {
         IJobMarket.MarketParams memory low = IJobMarket.MarketParams({
             protocolFeeBps: 0,
             collateralBps: 1000,
-            expiryPenaltyBps: 0,
+            expiryPenaltyBps: 1000,
             challengerRewardBps: 0,
             minChallengeWindow: uint32(ProtocolLimits.MIN_CHALLENGE_WINDOW),
             maxChallengeWindow: uint32(ProtocolLimits.MIN_CHALLENGE_WINDOW),
@@ -2097,14 +2118,17 @@ contract JobMarketTest is Fixture {
 
     function test_setParameters_expiryPenaltyTooHigh_reverts() public {
         IJobMarket.MarketParams memory p = defaultParams();
+        p.expiryPenaltyBps = 5001; // with the default reward of 5000 bps
+        _expectParamRevert(p, _outOfBounds("expiryPenaltyBps", 5001, 1000, 5000));
+        p.challengerRewardBps = 0;
         p.expiryPenaltyBps = 10_001;
-        _expectParamRevert(p, _outOfBounds("expiryPenaltyBps", 10_001, 0, 10_000));
+        _expectParamRevert(p, _outOfBounds("expiryPenaltyBps", 10_001, 1000, 10_000));
     }
 
     function test_setParameters_challengerRewardTooHigh_reverts() public {
         IJobMarket.MarketParams memory p = defaultParams();
-        p.challengerRewardBps = 10_001;
-        _expectParamRevert(p, _outOfBounds("challengerRewardBps", 10_001, 0, 10_000));
+        p.challengerRewardBps = 5001;
+        _expectParamRevert(p, _outOfBounds("challengerRewardBps", 5001, 0, 5000));
     }
 
     function test_setParameters_minWindowTooLow_reverts() public {
@@ -2602,11 +2626,12 @@ contract JobMarketTest is Fixture {
         payment = bound(payment, ProtocolLimits.MIN_PAYMENT, ProtocolLimits.MAX_PAYMENT);
         collateralBps =
             bound(collateralBps, ProtocolLimits.MIN_COLLATERAL_BPS, ProtocolLimits.MAX_COLLATERAL_BPS);
-        penaltyBps = bound(penaltyBps, 0, BPS);
+        penaltyBps = bound(penaltyBps, ProtocolLimits.MIN_EXPIRY_PENALTY_BPS, BPS);
         dt = bound(dt, 0, 2 days);
         IJobMarket.MarketParams memory p = defaultParams();
         p.collateralBps = uint16(collateralBps);
         p.expiryPenaltyBps = uint16(penaltyBps);
+        p.challengerRewardBps = 0; // the penalty may then reach the whole collateral
         _setParams(p);
         uint256 collateral = payment * collateralBps / BPS;
         uint256 stake = collateral + 0.5 ether;
@@ -2649,7 +2674,7 @@ contract JobMarketTest is Fixture {
         payment = bound(payment, ProtocolLimits.MIN_PAYMENT, ProtocolLimits.MAX_PAYMENT);
         collateralBps =
             bound(collateralBps, ProtocolLimits.MIN_COLLATERAL_BPS, ProtocolLimits.MAX_COLLATERAL_BPS);
-        rewardBps = bound(rewardBps, 0, BPS);
+        rewardBps = bound(rewardBps, 0, ProtocolLimits.MAX_CHALLENGER_REWARD_BPS);
         bond = bound(bond, ProtocolLimits.MIN_CHALLENGE_BOND, ProtocolLimits.MAX_CHALLENGE_BOND);
         IJobMarket.MarketParams memory p = defaultParams();
         p.collateralBps = uint16(collateralBps);
@@ -2668,9 +2693,12 @@ contract JobMarketTest is Fixture {
         resolver.decide(jobId, true);
 
         uint256 reward = collateral * rewardBps / BPS;
-        vm.assertEq(market.creditOf(validator), bond + reward, "challenger");
+        vm.assertEq(market.creditOf(validator), bond, "challenger: the bond at once");
         vm.assertEq(market.creditOf(requester), payment + collateral - reward, "requester");
         vm.assertEq(market.creditOf(provider), 0, "worker");
+        vm.assertEq(market.totalEscrowed(), reward, "the reward waits in its pool");
+        _assertSolvent("solvent, pool open");
+        vm.assertEq(_collectAs(validator, jobId), reward, "the sole claimant collects the whole reward");
         vm.assertEq(market.totalEscrowed(), 0, "escrow");
         vm.assertEq(stakes.accountOf(provider).staked, stake - collateral, "seized");
         vm.assertEq(stakes.accountOf(provider).locked, 0, "unlocked");
@@ -2792,8 +2820,9 @@ contract JobMarketTest is Fixture {
             err = _outOfBounds("protocolFeeBps", feeBps, 0, 1000);
         } else if (collateralBps < 1000 || collateralBps > 30_000) {
             err = _outOfBounds("collateralBps", collateralBps, 1000, 30_000);
-        } else if (penaltyBps > 10_000) {
-            err = _outOfBounds("expiryPenaltyBps", penaltyBps, 0, 10_000);
+        } else if (penaltyBps < 1000 || penaltyBps > 5000) {
+            // The default reward is 5000 bps: penalty + reward may not pass the whole collateral.
+            err = _outOfBounds("expiryPenaltyBps", penaltyBps, 1000, 5000);
         }
         if (err.length != 0) {
             _expectParamRevert(p, err);

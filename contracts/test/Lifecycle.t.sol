@@ -28,8 +28,13 @@ contract LifecycleTest is Fixture {
         uint256 jobId = postClaimSubmitChallenge();
         resolver.decide(jobId, true);
         vm.assertEq(uint256(market.getJob(jobId).status), uint256(IJobMarket.JobStatus.Resolved), "resolved");
-        // collateral 0.5 ether: half to the challenger, half to the requester.
-        vm.assertEq(market.creditOf(validator), 0.1 ether + 0.25 ether, "challenger");
+        // collateral 0.5 ether: half pooled for the challengers, half to the requester.
+        vm.assertEq(market.creditOf(validator), 0.1 ether, "challenger: its bond");
+        vm.assertEq(market.getRewardPool(jobId).remaining, 0.25 ether, "the reward pool");
+        vm.warp(market.getRewardPool(jobId).claimEnd + 1);
+        vm.prank(validator);
+        market.collectReward(jobId);
+        vm.assertEq(market.creditOf(validator), 0.1 ether + 0.25 ether, "challenger: bond + reward");
         vm.assertEq(market.creditOf(requester), PAYMENT + 0.25 ether, "requester");
         vm.assertEq(stakes.accountOf(provider).staked, 1.5 ether, "slashed");
         vm.assertEq(address(market).balance, 0.1 ether + 0.25 ether + PAYMENT + 0.25 ether, "solvent");

@@ -23,4 +23,9 @@ interface IDisputeResolver {
         bytes32 claimedStateHash,
         uint256 deadline
     ) external;
+
+    /// @notice The step count of the training job whose spec hash is `specHash`, if the resolver
+    ///         can adjudicate its every dispute (zero otherwise): the market posts an optimistic
+    ///         training job only with that spec hash and that many steps.
+    function admittedSteps(bytes32 specHash) external view returns (uint256);
 }

@@ -47,7 +47,8 @@ interface IJobMarket {
         uint16 collateralBps;
         /// Share of the collateral paid to the requester when a job expires.
         uint16 expiryPenaltyBps;
-        /// Share of the seized collateral paid to a winning challenger; the rest goes to the requester.
+        /// Share of the seized collateral shared by the challengers who convict a worker (at most
+        /// `ProtocolLimits.MAX_CHALLENGER_REWARD_BPS`); the rest goes to the requester.
         uint16 challengerRewardBps;
         /// Shortest challenge window a job may choose, in seconds.
         uint32 minChallengeWindow;
@@ -55,7 +56,8 @@ interface IJobMarket {
         uint32 maxChallengeWindow;
         /// Time a resolver has to decide a dispute before anyone may time it out, in seconds.
         uint32 maxDisputeDuration;
-        /// The exact bond a challenge must carry, in wei.
+        /// The bond of a job's first challenge or demand, in wei; it doubles with each one the
+        /// worker defeats (`challengeBondOf`).
         uint96 challengeBond;
         /// Minimum total stake of a provider that claims a job, in wei.
         uint96 minProviderStake;
@@ -139,6 +141,21 @@ interface IJobMarket {
         uint32 step;
     }
 
+    /// @notice The reward of a conviction, shared equally by every account that committed a
+    ///         challenge of the job in a block before the conviction and claims it before
+    ///         `claimEnd` (the convicting challenger is the first claimant). Each claimant then
+    ///         collects `remaining / claimants`, so the last one collects the rounding.
+    struct RewardPool {
+        /// Wei not yet collected.
+        uint96 remaining;
+        /// Claimants that have not collected yet.
+        uint32 claimants;
+        /// The block of the conviction: commitments from this block on do not qualify.
+        uint64 convictedBlock;
+        /// Last timestamp at which a share may be claimed; collecting starts after it.
+        uint40 claimEnd;
+    }
+
     /// @notice A requester posted job `jobId`, escrowing `payment`, as `request` describes.
     event JobPosted(uint256 indexed jobId, address indexed requester, uint256 payment, JobRequest request);
     /// @notice The requester cancelled job `jobId` before any claim; `refund` was credited.
@@ -200,6 +217,12 @@ interface IJobMarket {
     );
     /// @notice Job `jobId` is a zk job: circuit `circuit`'s verifier checks its result against
     ///         the job commitment posted as its spec hash.
+    /// @notice A conviction's reward is held for the challengers who committed before it.
+    event RewardPoolOpened(uint256 indexed jobId, uint256 reward, uint256 claimEnd);
+    /// @notice `claimant` joined the pool of job `jobId`, which now has `claimants` claimants.
+    event RewardClaimed(uint256 indexed jobId, address indexed claimant, uint256 claimants);
+    /// @notice `claimant` collected its share of the pool of job `jobId`.
+    event RewardCollected(uint256 indexed jobId, address indexed claimant, uint256 share);
     event ZkJobPosted(uint256 indexed jobId, uint8 indexed circuit);
     /// @notice `worker` proved zk job `jobId`: its logits, committed in `outputCommitment`, are
     ///         the blob `resultCid`. `JobFinalized` follows in the same transaction.
@@ -322,6 +345,26 @@ interface IJobMarket {
     /// @notice No data-availability publisher is configured, so demands are disabled.
     error DemandsDisabled();
 
+    /// @notice The dispute game cannot adjudicate the spec: admit it first
+    ///         (`DisputeGame.admitSpec`), which says what it does not support.
+    error SpecNotAdmitted(bytes32 specHash);
+    /// @notice The job's verification has no dispute game (batch inference).
+    error NotDisputable(uint256 jobId);
+    /// @notice A zk verifier's code is no longer the code it was registered with.
+    error VerifierCodeChanged(uint8 circuit);
+    /// @notice No conviction has opened a reward pool for the job.
+    error NoRewardPool(uint256 jobId);
+    /// @notice The claim period of the job's reward pool is over.
+    error ClaimPeriodOver(uint256 jobId, uint256 claimEnd);
+    /// @notice The claim period of the job's reward pool still runs: collect after it.
+    error ClaimPeriodOpen(uint256 jobId, uint256 claimEnd);
+    /// @notice The caller already claimed a share of the job's pool.
+    error AlreadyClaimed(uint256 jobId, address claimant);
+    /// @notice The caller has no uncollected share of the job's pool.
+    error NotClaimant(uint256 jobId, address caller);
+    /// @notice The commitment was made in the conviction's block or later.
+    error CommitmentTooLate(bytes32 commitment);
+
     /// @notice Posts a job and escrows `msg.value` as its payment.
     /// @return jobId The new job's id (ids start at 1).
     function postJob(JobRequest calldata request) external payable returns (uint256 jobId);
@@ -397,6 +440,23 @@ interface IJobMarket {
 
     /// @notice The open data demand of job `jobId` (all zero when there is none).
     function getDemand(uint256 jobId) external view returns (DataDemand memory);
+
+    /// @notice Joins the reward pool of a convicted job by revealing a challenge commitment
+    ///         of the caller's made in a block before the conviction (the same preimage as
+    ///         `challenge`). The caller needs the free stake a challenge needs. Within the
+    ///         pool's claim period; consumes the commitment.
+    function claimReward(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external;
+
+    /// @notice Credits the caller's share of a job's reward pool, after its claim period.
+    function collectReward(uint256 jobId) external;
+
+    /// @notice The reward pool of job `jobId` (all zero when there is none).
+    function getRewardPool(uint256 jobId) external view returns (RewardPool memory);
+
+    /// @notice The bond the next challenge or demand of job `jobId` must carry:
+    ///         `challengeBond · 2^min(defeats, MAX_BOND_DOUBLINGS)`, where `defeats` counts the
+    ///         job's challenges its worker won and its demands it met.
+    function challengeBondOf(uint256 jobId) external view returns (uint256);
 
     /// @notice Pays out a job whose challenge window ended without a pending dispute. Anyone may call.
     function finalize(uint256 jobId) external;

@@ -18,6 +18,14 @@ library ProtocolLimits {
     /// @notice Largest provider collateral: 300% of a job's payment.
     uint256 internal constant MAX_COLLATERAL_BPS = 30_000;
 
+    /// @notice Largest share of a worker's seized collateral that its convictors share: at
+    ///         most half, so that a worker convicted by its own puppet still loses at least half
+    ///         of its collateral (docs/economics.md).
+    uint256 internal constant MAX_CHALLENGER_REWARD_BPS = 5000;
+    /// @notice Smallest expiry penalty: a worker that claims a job and never delivers loses at
+    ///         least a tenth of its collateral, so claiming to sit on a job is never free.
+    uint256 internal constant MIN_EXPIRY_PENALTY_BPS = 1000;
+
     /// @notice Shortest challenge window any job may choose (short enough for a local devnet).
     uint256 internal constant MIN_CHALLENGE_WINDOW = 10 seconds;
     /// @notice Longest challenge window any job may choose.
@@ -53,11 +61,14 @@ library ProtocolLimits {
         21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
 
     /// @notice Reverts with `ParameterOutOfBounds` unless every market parameter lies in its bounds.
-    function checkParams(IJobMarket.MarketParams memory p) internal pure {
+    /// @dev External, so that the linked library, not the market, carries this code (EIP-170).
+    function checkParams(IJobMarket.MarketParams memory p) external pure {
         bound("protocolFeeBps", p.protocolFeeBps, 0, MAX_PROTOCOL_FEE_BPS);
         bound("collateralBps", p.collateralBps, MIN_COLLATERAL_BPS, MAX_COLLATERAL_BPS);
-        bound("expiryPenaltyBps", p.expiryPenaltyBps, 0, BPS);
-        bound("challengerRewardBps", p.challengerRewardBps, 0, BPS);
+        bound("challengerRewardBps", p.challengerRewardBps, 0, MAX_CHALLENGER_REWARD_BPS);
+        // Delivering a wrong result and convicting it through a puppet costs at least the
+        // collateral less the reward, so it never beats expiry when the penalty is at most that.
+        bound("expiryPenaltyBps", p.expiryPenaltyBps, MIN_EXPIRY_PENALTY_BPS, BPS - p.challengerRewardBps);
         bound("minChallengeWindow", p.minChallengeWindow, MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW);
         bound("maxChallengeWindow", p.maxChallengeWindow, p.minChallengeWindow, MAX_CHALLENGE_WINDOW);
         bound("maxDisputeDuration", p.maxDisputeDuration, MIN_DISPUTE_DURATION, MAX_DISPUTE_DURATION);

@@ -112,6 +112,10 @@ contract Handler is Test {
     uint256 public ghost_demanderPayouts;
     uint256 public ghost_demandBondsToWorkers;
     uint256 public ghost_credited;
+    /// Reward shares collected from conviction pools.
+    uint256 public ghost_rewardsCollected;
+    /// A reward claim or collection that moved the pool or credits other than specified.
+    uint256 public ghost_rewardMismatches;
     uint256 public ghost_feesAccrued;
     /// Settlements whose credits, fees or escrow moved by other than the expected amounts.
     uint256 public ghost_creditMismatches;
@@ -155,6 +159,22 @@ contract Handler is Test {
     /// What the market should hold for each job: its payment while live, plus the bond of its
     /// open challenge or demand.
     mapping(uint256 jobId => uint256) public ghost_jobEscrow;
+
+    /// A challenge commitment made by `commitOnly`, kept to claim a reward share with.
+    struct Committed {
+        address who;
+        uint256 jobId;
+        uint256 step;
+        bytes32 claimed;
+        bytes32 salt;
+    }
+
+    Committed[] internal _committed;
+    /// The block of each kept commitment (the same index as `_committed`).
+    uint256[] internal _commitBlock;
+    /// The accounts that joined each job's reward pool, and whether each collected.
+    mapping(uint256 jobId => address[]) internal _claimantsOf;
+    mapping(uint256 jobId => mapping(address => uint256)) internal _claimState;
     /// Publications that met a demand with other than the window `max(windowEnd + elapsed,
     /// now + minChallengeWindow)`, left a demand behind, or moved a cursor other than expected.
     uint256 public ghost_demandMismatches;
@@ -421,6 +441,8 @@ contract Handler is Test {
         if (jobId == 0) return;
         IJobMarket.Job memory j = market.getJob(jobId);
         if (block.timestamp >= j.windowEnd) return;
+        // A batch-inference job has no dispute game: its challenges are refused (`tryIllegal`).
+        if (j.verification != IJobMarket.Verification.Optimistic) return;
         address who;
         uint256 minStake = market.getParameters().minValidatorStake;
         for (uint256 i; i < N_VALIDATORS; i++) {
@@ -457,6 +479,102 @@ contract Handler is Test {
         (bool ok,) = address(this).call(abi.encodeCall(this.execChallengerLost, (jobId, true)));
         if (ok) calls["timeoutDispute"]++;
         else ghost_timeoutsRefusedAfterAnnouncedDeadline++;
+    }
+
+    // ─────────────────────────────────────────── reward actions ──────────────────────────────────
+
+    /// @notice A random validator commits a challenge of a random job that is submitted,
+    ///         disputed or demanded, without revealing it: a claim to a share of the reward if
+    ///         the worker is convicted later.
+    function commitOnly(uint256 jobSeed, uint256 actorSeed, uint256 step) external synced {
+        IJobMarket.JobStatus[3] memory open =
+            [IJobMarket.JobStatus.Submitted, IJobMarket.JobStatus.Disputed, IJobMarket.JobStatus.Demanded];
+        uint256 jobId = _findJob(jobSeed, open[jobSeed % 3]);
+        if (jobId == 0) return;
+        address who = _validators[actorSeed % N_VALIDATORS];
+        Committed memory c = Committed({
+            who: who,
+            jobId: jobId,
+            step: bound(step, 0, uint256(market.getJob(jobId).steps) - 1),
+            claimed: keccak256(abi.encode("share", ++_nonce)),
+            salt: keccak256(abi.encode("share salt", _nonce))
+        });
+        vm.prank(who);
+        market.commitChallenge(jobId, keccak256(abi.encode(c.who, c.jobId, c.step, c.claimed, c.salt)));
+        _committed.push(c);
+        _commitBlock.push(block.number);
+        calls["commitOnly"]++;
+    }
+
+    /// @notice A kept commitment is revealed to join its job's reward pool: it succeeds exactly
+    ///         when there is a pool in its claim period, the commitment predates the conviction,
+    ///         the account has not joined and holds the validator stake.
+    function claimReward(uint256 seed) external synced {
+        if (_committed.length == 0) return;
+        uint256 i = seed % _committed.length;
+        Committed memory c = _committed[i];
+        IJobMarket.RewardPool memory pool = market.getRewardPool(c.jobId);
+        bool allowed = pool.claimEnd != 0 && block.timestamp <= pool.claimEnd
+            && _claimState[c.jobId][c.who] == 0
+            && stakes.freeStakeOf(c.who) >= market.getParameters().minValidatorStake
+            && c.who != market.getJob(c.jobId).worker;
+        vm.prank(c.who);
+        try market.claimReward(c.jobId, c.step, c.claimed, c.salt) {
+            // A commitment from the conviction's block or later must be refused.
+            if (!allowed || pool.convictedBlock <= _commitBlock[i]) ghost_illegalCallsSucceeded++;
+            if (market.getRewardPool(c.jobId).claimants != pool.claimants + 1) ghost_rewardMismatches++;
+            _claimantsOf[c.jobId].push(c.who);
+            _claimState[c.jobId][c.who] = 1;
+            calls["claimReward"]++;
+        } catch {
+            if (allowed && pool.convictedBlock > _commitBlock[i]) ghost_unexpectedReverts++;
+            calls["claimRewardRefused"]++;
+        }
+        _committed[i] = _committed[_committed.length - 1];
+        _commitBlock[i] = _commitBlock[_committed.length - 1];
+        _committed.pop();
+        _commitBlock.pop();
+    }
+
+    /// @notice A claimant of a random pool collects its share once the claim period is over.
+    function collectReward(uint256 jobSeed, uint256 actorSeed) external synced {
+        uint256 jobId = _findJob(jobSeed, IJobMarket.JobStatus.Resolved);
+        if (jobId == 0) return;
+        address[] storage claimants = _claimantsOf[jobId];
+        if (claimants.length == 0) return;
+        address who = claimants[actorSeed % claimants.length];
+        if (_claimState[jobId][who] != 1 || block.timestamp <= market.getRewardPool(jobId).claimEnd) return;
+        _run(abi.encodeCall(this.execCollectReward, (jobId, who)), "collectReward");
+    }
+
+    function execCollectReward(uint256 jobId, address who) external onlySelf {
+        IJobMarket.RewardPool memory pool = market.getRewardPool(jobId);
+        uint256 share = pool.remaining / pool.claimants;
+        uint256 creditBefore = market.creditOf(who);
+        uint256 escrowBefore = market.totalEscrowed();
+        vm.prank(who);
+        market.collectReward(jobId);
+        _claimState[jobId][who] = 2;
+        ghost_jobEscrow[jobId] -= share;
+        ghost_rewardsCollected += share;
+        ghost_credited += share;
+        IJobMarket.RewardPool memory afterwards = market.getRewardPool(jobId);
+        if (
+            market.creditOf(who) != creditBefore + share || market.totalEscrowed() != escrowBefore - share
+                || afterwards.remaining != pool.remaining - share
+                || afterwards.claimants != pool.claimants - 1
+        ) ghost_rewardMismatches++;
+    }
+
+    /// @dev A conviction opened `jobId`'s pool of `reward` with `winner` as its first claimant.
+    function _poolOpened(uint256 jobId, address winner, uint256 reward) internal {
+        ghost_jobEscrow[jobId] = reward;
+        _claimantsOf[jobId].push(winner);
+        _claimState[jobId][winner] = 1;
+        IJobMarket.RewardPool memory pool = market.getRewardPool(jobId);
+        if (pool.remaining != reward || pool.claimants != 1 || pool.convictedBlock != block.number) {
+            ghost_rewardMismatches++;
+        }
     }
 
     // ─────────────────────────────────────────── availability actions ────────────────────────────
@@ -632,7 +750,7 @@ contract Handler is Test {
                 market.commitChallenge(jobId, keccak256(abi.encode(challenger, jobId, 0, claimed, salt)));
                 _rollBlock();
             }
-            uint256 bond = market.getParameters().challengeBond;
+            uint256 bond = market.challengeBondOf(jobId);
             vm.deal(challenger, challenger.balance + bond);
             vm.prank(challenger);
             try market.challenge{value: bond}(jobId, 0, claimed, salt) {
@@ -650,7 +768,7 @@ contract Handler is Test {
         internal
         returns (bool ok)
     {
-        uint256 value = market.getParameters().challengeBond;
+        uint256 value = market.challengeBondOf(jobId);
         uint256 step = seed % (uint256(j.steps) + 1);
         if (who == j.worker) who = _actors[(seed + 1) % _actors.length];
         bool open = j.status == IJobMarket.JobStatus.Submitted && block.timestamp < j.windowEnd;
@@ -678,13 +796,16 @@ contract Handler is Test {
     ///         disputes the deadline they opened with; the checked executions verify each.
     function setParameters(uint256 seed) external synced {
         uint256 minWindow = _rand(seed, 4, ProtocolLimits.MIN_CHALLENGE_WINDOW, 1 days);
+        uint256 reward = _rand(seed, 3, 0, ProtocolLimits.MAX_CHALLENGER_REWARD_BPS);
         IJobMarket.MarketParams memory p = IJobMarket.MarketParams({
             protocolFeeBps: uint16(_rand(seed, 0, 0, ProtocolLimits.MAX_PROTOCOL_FEE_BPS)),
             collateralBps: uint16(
                 _rand(seed, 1, ProtocolLimits.MIN_COLLATERAL_BPS, ProtocolLimits.MAX_COLLATERAL_BPS)
             ),
-            expiryPenaltyBps: uint16(_rand(seed, 2, 0, ProtocolLimits.BPS)),
-            challengerRewardBps: uint16(_rand(seed, 3, 0, ProtocolLimits.BPS)),
+            expiryPenaltyBps: uint16(
+                _rand(seed, 2, ProtocolLimits.MIN_EXPIRY_PENALTY_BPS, ProtocolLimits.BPS - reward)
+            ),
+            challengerRewardBps: uint16(reward),
             minChallengeWindow: uint32(minWindow),
             maxChallengeWindow: uint32(_rand(seed, 5, minWindow, ProtocolLimits.MAX_CHALLENGE_WINDOW)),
             maxDisputeDuration: uint32(
@@ -741,6 +862,8 @@ contract Handler is Test {
         vm.deal(who, who.balance + payment);
         uint256 escrowBefore = market.totalEscrowed();
         uint256 expectedId = market.nextJobId();
+        // The dispute game admits the spec of a training job before it can be posted.
+        if (r.verification == IJobMarket.Verification.Optimistic) resolver.admit(r.specHash, r.steps);
         vm.prank(who);
         uint256 jobId = market.postJob{value: payment}(r);
         ghost_payments += payment;
@@ -845,7 +968,7 @@ contract Handler is Test {
         market.commitChallenge(jobId, commitment);
         _rollBlock();
 
-        uint256 bond = market.getParameters().challengeBond;
+        uint256 bond = market.challengeBondOf(jobId);
         vm.deal(who, who.balance + bond);
         uint256 escrowBefore = market.totalEscrowed();
         vm.prank(who);
@@ -868,7 +991,7 @@ contract Handler is Test {
         IJobMarket.Job memory j = market.getJob(jobId);
         IJobMarket.Challenge memory c = market.getChallenge(jobId);
         uint256 reward = uint256(j.collateral) * j.challengerRewardBps / ProtocolLimits.BPS;
-        uint256 challengerCredit = uint256(c.bond) + reward;
+        uint256 challengerCredit = c.bond;
         uint256 requesterCredit = uint256(j.payment) + j.collateral - reward;
         uint256 challengerBefore = market.creditOf(c.challenger);
         uint256 requesterBefore = market.creditOf(j.requester);
@@ -876,7 +999,7 @@ contract Handler is Test {
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         resolver.decide(jobId, true);
         _markRefunded(jobId);
-        ghost_jobEscrow[jobId] = 0;
+        _poolOpened(jobId, c.challenger, reward);
         ghost_refunds += j.payment;
         ghost_challengerPayouts += challengerCredit;
         ghost_requesterCompensation += uint256(j.collateral) - reward;
@@ -884,7 +1007,7 @@ contract Handler is Test {
         if (
             market.creditOf(c.challenger) != challengerBefore + challengerCredit
                 || market.creditOf(j.requester) != requesterBefore + requesterCredit
-                || market.totalEscrowed() != escrowBefore - j.payment - c.bond
+                || market.totalEscrowed() != escrowBefore - j.payment - c.bond + reward
         ) ghost_creditMismatches++;
         _checkSeizure(j.worker, a, j.collateral, j.collateral);
     }
@@ -918,7 +1041,7 @@ contract Handler is Test {
 
     function execDemand(uint256 jobId, address who, uint256 step) external onlySelf {
         IJobMarket.MarketParams memory p = market.getParameters();
-        uint256 bond = p.challengeBond;
+        uint256 bond = market.challengeBondOf(jobId);
         vm.deal(who, who.balance + bond);
         uint256 escrowBefore = market.totalEscrowed();
         vm.prank(who);
@@ -1034,7 +1157,7 @@ contract Handler is Test {
         IJobMarket.Job memory j = market.getJob(jobId);
         IJobMarket.DataDemand memory d = market.getDemand(jobId);
         uint256 reward = uint256(j.collateral) * j.challengerRewardBps / ProtocolLimits.BPS;
-        uint256 demanderCredit = uint256(d.bond) + reward;
+        uint256 demanderCredit = d.bond;
         uint256 requesterCredit = uint256(j.payment) + j.collateral - reward;
         uint256 demanderBefore = market.creditOf(d.demander);
         uint256 requesterBefore = market.creditOf(j.requester);
@@ -1042,7 +1165,7 @@ contract Handler is Test {
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         market.claimUnavailable(jobId);
         _markRefunded(jobId);
-        ghost_jobEscrow[jobId] = 0;
+        _poolOpened(jobId, d.demander, reward);
         ghost_refunds += j.payment;
         ghost_demanderPayouts += demanderCredit;
         ghost_requesterCompensation += uint256(j.collateral) - reward;
@@ -1053,7 +1176,7 @@ contract Handler is Test {
             (same && market.creditOf(j.requester) != requesterBefore + demanderCredit + requesterCredit)
                 || (!same && market.creditOf(d.demander) != demanderBefore + demanderCredit)
                 || (!same && market.creditOf(j.requester) != requesterBefore + requesterCredit)
-                || market.totalEscrowed() != escrowBefore - j.payment - d.bond
+                || market.totalEscrowed() != escrowBefore - j.payment - d.bond + reward
         ) ghost_creditMismatches++;
         if (
             market.getJob(jobId).status != IJobMarket.JobStatus.Resolved
@@ -1097,6 +1220,15 @@ contract Handler is Test {
         uint256 n = jobCount();
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             _settle(jobId);
+        }
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            address[] storage claimants = _claimantsOf[jobId];
+            if (claimants.length == 0) continue;
+            _warpTo(_max(block.timestamp, market.getRewardPool(jobId).claimEnd + 1));
+            for (uint256 i; i < claimants.length; i++) {
+                if (_claimState[jobId][claimants[i]] == 1) this.execCollectReward(jobId, claimants[i]);
+            }
+            require(market.getRewardPool(jobId).remaining == 0, "a reward pool not emptied by its claimants");
         }
         for (uint256 i; i < _actors.length; i++) {
             if (market.creditOf(_actors[i]) != 0) this.execWithdraw(_actors[i]);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {DataAvailability} from "../../src/DataAvailability.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
@@ -37,7 +38,7 @@ contract InvariantsTest is Fixture, InvariantTest {
         );
 
         // Each action once, and the lifecycle's main road more often, so that runs reach disputes.
-        bytes4[34] memory weighted = [
+        bytes4[37] memory weighted = [
             Handler.stake.selector,
             Handler.requestUnstake.selector,
             Handler.withdrawStake.selector,
@@ -71,7 +72,10 @@ contract InvariantsTest is Fixture, InvariantTest {
             Handler.warp.selector,
             Handler.warp.selector,
             Handler.setParameters.selector,
-            Handler.tryIllegal.selector
+            Handler.tryIllegal.selector,
+            Handler.commitOnly.selector,
+            Handler.claimReward.selector,
+            Handler.collectReward.selector
         ];
         bytes4[] memory selectors = new bytes4[](weighted.length);
         for (uint256 i; i < weighted.length; i++) {
@@ -163,13 +167,14 @@ contract InvariantsTest is Fixture, InvariantTest {
             handler.ghost_workerPayouts() + handler.ghost_refunds() + handler.ghost_expiryPenalties()
                 + handler.ghost_challengerPayouts() + handler.ghost_requesterCompensation()
                 + handler.ghost_bondsToWorkers() + handler.ghost_demanderPayouts()
-                + handler.ghost_demandBondsToWorkers(),
+                + handler.ghost_demandBondsToWorkers() + handler.ghost_rewardsCollected(),
             "credit kinds do not add up"
         );
         vm.assertEq(
             market.feesAccrued() + handler.ghost_feesWithdrawn(), handler.ghost_feesAccrued(), "fees ledger"
         );
         vm.assertEq(handler.ghost_creditMismatches(), 0, "a settlement moved credits by the wrong amount");
+        vm.assertEq(handler.ghost_rewardMismatches(), 0, "a reward pool moved other than specified");
     }
 
     // ─────────────────────────────────────────── (2) paid xor refunded ───────────────────────────
@@ -211,7 +216,7 @@ contract InvariantsTest is Fixture, InvariantTest {
     // ─────────────────────────────────────────── escrow ──────────────────────────────────────────
 
     /// @notice The escrow is the payment of every live job plus the bond of every open challenge
-    ///         and of every open data demand, and each job's share is what the handler paid in
+    ///         and of every open data demand plus what remains in every reward pool, and each job's share is what the handler paid in
     ///         for it and has not seen paid out.
     function invariant_escrowMatchesLiveJobs() public view {
         uint256 sum;
@@ -226,6 +231,8 @@ contract InvariantsTest is Fixture, InvariantTest {
             else vm.assertEq(c.bond, 0, "a challenge outlived its dispute");
             IJobMarket.DataDemand memory d = market.getDemand(jobId);
             if (j.status == IJobMarket.JobStatus.Demanded) share += d.bond;
+            // A conviction's reward stays escrowed until its claimants collect it.
+            share += market.getRewardPool(jobId).remaining;
             vm.assertEq(share, handler.ghost_jobEscrow(jobId), "a job's escrow != what was paid in for it");
             sum += share;
             ghostSum += handler.ghost_jobEscrow(jobId);
@@ -270,7 +277,17 @@ contract InvariantsTest is Fixture, InvariantTest {
     /// @notice Every action whose preconditions the handler checked succeeded, and every call
     ///         that the status guards, clocks or access checks forbid reverted.
     function invariant_callsSucceedExactlyWhenAllowed() public view {
-        vm.assertEq(handler.ghost_unexpectedReverts(), 0, "a call with its preconditions met reverted");
+        vm.assertEq(
+            handler.ghost_unexpectedReverts(),
+            0,
+            string.concat(
+                "a call with its preconditions met reverted (the last: ",
+                string(abi.encodePacked(handler.lastUnexpectedRevertAction())),
+                " ",
+                _selectorOf(handler.lastUnexpectedRevertData()),
+                ")"
+            )
+        );
         vm.assertEq(handler.ghost_illegalCallsSucceeded(), 0, "a forbidden call succeeded");
     }
 
@@ -321,5 +338,11 @@ contract InvariantsTest is Fixture, InvariantTest {
     function _isClaimedAndLive(IJobMarket.JobStatus s) internal pure returns (bool) {
         return s == IJobMarket.JobStatus.Claimed || s == IJobMarket.JobStatus.Submitted
             || s == IJobMarket.JobStatus.Disputed || s == IJobMarket.JobStatus.Demanded;
+    }
+
+    /// @dev The revert's selector, in hex, for the failure message.
+    function _selectorOf(bytes memory data) internal pure returns (string memory) {
+        if (data.length < 4) return "(no selector)";
+        return Strings.toHexString(uint256(uint32(bytes4(data))), 4);
     }
 }

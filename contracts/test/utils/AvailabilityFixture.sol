@@ -72,10 +72,18 @@ abstract contract AvailabilityFixture is Fixture {
 
     // ─────────────────────────────────────────── actions ─────────────────────────────────────────────
 
-    /// @notice `who` demands the state after `step` of `jobId` with the exact bond.
+    /// @notice `who` demands the state after `step` of `jobId` with the bond of a first demand.
     function demand(address who, uint256 jobId, uint256 step) internal {
         vm.prank(who);
         market.demandData{value: BOND}(jobId, step);
+    }
+
+    /// @notice `who` demands again, with the bond the market asks now (doubled for each demand
+    ///         the worker met and each challenge it won).
+    function demandAgain(address who, uint256 jobId, uint256 step) internal {
+        uint256 bond = market.challengeBondOf(jobId);
+        vm.prank(who);
+        market.demandData{value: bond}(jobId, step);
     }
 
     /// @notice A job submitted with the fixture's trace, whose `STATE_STEP` the validator demanded.

@@ -24,8 +24,15 @@ contract ScriptedResolver is IDisputeResolver {
     bytes32 public lastClaimedStateHash;
     uint256 public lastDeadline;
 
+    /// @notice The spec hashes the market may post training jobs with, and their step counts.
+    mapping(bytes32 specHash => uint256 steps) public admittedSteps;
+
     constructor(IJobMarket market_) {
         market = market_;
+    }
+
+    function admit(bytes32 specHash, uint256 steps) external {
+        admittedSteps[specHash] = steps;
     }
 
     function disputeOpened(
@@ -120,6 +127,7 @@ abstract contract Fixture is Test {
         market.setResolver(address(resolver));
         market.setPublisher(address(availability));
         vm.stopPrank();
+        resolver.admit(SPEC_HASH, STEPS);
 
         vm.deal(requester, 100 ether);
         vm.deal(provider, 100 ether);
@@ -226,8 +234,9 @@ abstract contract Fixture is Test {
         vm.prank(who);
         market.commitChallenge(jobId, commitment(who, jobId, step, WRONG_HASH, SALT));
         vm.roll(block.number + 1);
+        uint256 bond = market.challengeBondOf(jobId); // doubled by each defeat the worker dealt
         vm.prank(who);
-        market.challenge{value: defaultParams().challengeBond}(jobId, step, WRONG_HASH, SALT);
+        market.challenge{value: bond}(jobId, step, WRONG_HASH, SALT);
     }
 
     function postClaimSubmitChallenge() internal returns (uint256 jobId) {

@@ -99,6 +99,41 @@ pub(crate) fn job_market(e: &M) -> String {
         M::DemandsDisabled(_) => {
             "this market has no data-availability contract, so demands are disabled".into()
         }
+        M::SpecNotAdmitted(e) => format!(
+            "the dispute game has not admitted spec {}: admit it first (DisputeGame.admitSpec; \
+             `pedals job post` does), which refuses a model the game cannot check",
+            e.specHash
+        ),
+        M::NotDisputable(e) => format!(
+            "job {} is a batch-inference job: it has no dispute game, so it cannot be \
+             challenged (demand its data instead)",
+            e.jobId
+        ),
+        M::VerifierCodeChanged(e) => format!(
+            "the code of zk circuit {}'s verifier changed since it was registered: the market \
+             no longer trusts it",
+            e.circuit
+        ),
+        M::NoRewardPool(e) => format!("job {} has no conviction reward to claim", e.jobId),
+        M::ClaimPeriodOver(e) => format!(
+            "the reward of job {} could be claimed until {}; it is too late",
+            e.jobId, e.claimEnd
+        ),
+        M::ClaimPeriodOpen(e) => format!(
+            "the reward of job {} can be collected after {}, when its claim period ends",
+            e.jobId, e.claimEnd
+        ),
+        M::AlreadyClaimed(e) => format!(
+            "{} already claims a share of job {}'s reward",
+            e.claimant, e.jobId
+        ),
+        M::NotClaimant(e) => format!(
+            "{} has no uncollected share of job {}'s reward",
+            e.caller, e.jobId
+        ),
+        M::CommitmentTooLate(_) => "the challenge was committed in the conviction's block or \
+             later: only earlier commitments share the reward"
+            .into(),
         M::ZeroHash(_) => "a commitment (spec hash, trace root or state hash) is zero".into(),
         M::InvalidCid(_) => {
             "a CID must be a binary CIDv1 (first byte 0x01) of 2 to 128 bytes".into()

@@ -169,6 +169,29 @@ impl Requester {
         Ok((job, status))
     }
 
+    /// Has the dispute game admit a training job's spec (the market posts no training job the
+    /// game could not adjudicate); a spec admitted before costs no transaction.
+    async fn admit(&self, files: &JobFiles) -> Result<(), NodeError> {
+        let args = pedals_verifier::game::spec_args(&files.spec).map_err(|e| {
+            NodeError::Job(format!(
+                "{e}; the market posts only training jobs whose every step the on-chain dispute \
+                 game can check (an MLP of 1 to 10 layers; docs/protocol.md §8)"
+            ))
+        })?;
+        let (hash, tx) = self.market.admit_spec(args, files.spec.train.steps).await?;
+        if hash != files.spec.spec_hash() {
+            return Err(NodeError::Job(format!(
+                "the dispute game rebuilds the spec as {hash}, not {}: the spec cannot be \
+                 disputed as written",
+                files.spec.spec_hash()
+            )));
+        }
+        if let Some(tx) = tx {
+            info!(target: "pedals::requester", tx = %tx.hash, spec = %hash, "spec admitted by the dispute game");
+        }
+        Ok(())
+    }
+
     /// Stores and provides the files, then posts the job with `terms.payment` in escrow and
     /// announces it on gossip. Every check that can fail runs before the transaction.
     pub async fn post(
@@ -213,6 +236,9 @@ impl Requester {
             deliveryDeadline: U40::from(now + terms.deliver_within),
             challengeWindow: terms.challenge_window,
         };
+        if files.spec.inference.is_none() {
+            self.admit(files).await?;
+        }
         let (id, outcome) = self.market.post_job(request, terms.payment).await?;
         let id = u64::try_from(id).map_err(|_| NodeError::Job("job id beyond u64".into()))?;
         info!(target: "pedals::requester", job = id, tx = %outcome.hash, payment = %terms.payment, "job posted");
@@ -354,7 +380,7 @@ impl Requester {
     /// publish the state after `step` (the result when `step` is the job's step count)
     /// on-chain (docs/protocol.md §7). Returns the demand's deadline.
     pub async fn demand(&self, id: u64, step: u64) -> Result<u64, NodeError> {
-        let bond = U256::from(self.market.parameters().await?.challengeBond);
+        let bond = self.market.challenge_bond_of(U256::from(id)).await?;
         self.market.demand_data(U256::from(id), step, bond).await?;
         let demand = self.market.demand(U256::from(id)).await?;
         Ok(demand.deadline.to::<u64>())

@@ -66,6 +66,7 @@ impl Verifier {
                 .wei_earned
                 .fetch_add(earned.saturating_to(), Ordering::Relaxed);
             warn!(target: "pedals::validator", job = id, step, earned = %earned, "the worker did not publish the demanded state: its collateral is seized");
+            self.await_reward(id);
             return Ok(DemandState::Claimed);
         }
         let Some(published) = market.published_state(job_id, step).await? else {

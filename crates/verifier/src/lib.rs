@@ -14,6 +14,7 @@
 mod availability;
 mod error;
 pub mod game;
+mod rewards;
 pub mod sampling;
 mod verifier;
 

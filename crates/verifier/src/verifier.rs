@@ -210,6 +210,8 @@ pub struct Verifier {
     jobs: tokio::sync::Mutex<HashMap<u64, Tracked>>,
     /// The peer each worker account announced its signed progress from.
     peers: Arc<std::sync::Mutex<HashMap<Address, PeerId>>>,
+    /// Unrevealed commitments and reward pools to collect.
+    rewards: std::sync::Mutex<crate::rewards::Rewards>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -230,6 +232,7 @@ impl Verifier {
             config,
             stats: Arc::new(VerifierStats::default()),
             jobs: tokio::sync::Mutex::new(HashMap::new()),
+            rewards: std::sync::Mutex::default(),
             peers: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
     }
@@ -266,6 +269,10 @@ impl Verifier {
     }
 
     /// The market client it signs with.
+    pub(crate) fn rewards(&self) -> std::sync::MutexGuard<'_, crate::rewards::Rewards> {
+        self.rewards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn market(&self) -> &Market {
         &self.market
     }
@@ -357,6 +364,9 @@ impl Verifier {
             if let Some(t) = now {
                 self.jobs.lock().await.insert(id, t);
             }
+        }
+        if let Err(e) = self.settle_rewards().await {
+            warn!(target: "pedals::validator", error = %e, "settling rewards failed; trying again next round");
         }
         Ok(challenged)
     }
@@ -501,7 +511,10 @@ impl Verifier {
         }
         if let Some((ctx, mine)) = check.to_challenge.clone() {
             if status != JobStatus::Submitted {
-                // Someone else's demand or dispute holds the job: challenge when it is over.
+                // Someone else's demand or dispute holds the job: commit now (a conviction
+                // before the reveal still shares its reward with this commitment), reveal
+                // when it is over.
+                tryv!(self.commit_once(id, ctx.step, mine).await);
                 return Ok(Ok(Tracked::Checking(check)));
             }
             tryv!(self.open_challenge(job_id, ctx.step, mine).await);
@@ -521,7 +534,7 @@ impl Verifier {
                     continue;
                 }
                 warn!(target: "pedals::validator", job = id, step, "checkpoint unavailable: demanding it on-chain");
-                let bond = U256::from(tryv!(self.market.parameters().await).challengeBond);
+                let bond = tryv!(self.market.challenge_bond_of(job_id).await);
                 tryv!(self.market.demand_data(job_id, step, bond).await);
                 self.stats.demands.fetch_add(1, Ordering::Relaxed);
                 check.pending.pop_front();
@@ -630,26 +643,6 @@ impl Verifier {
         Ok(Replayed::Mismatch(Arc::new(ctx), mine))
     }
 
-    async fn open_challenge(
-        &self,
-        job_id: U256,
-        step: u64,
-        mine: B256,
-    ) -> Result<(), VerifierError> {
-        let params = self.market.parameters().await?;
-        let salt = B256::from(rand::random::<[u8; 32]>());
-        self.market
-            .commit_challenge(job_id, step, mine, salt)
-            .await?;
-        // The reveal must land in a later block than the commitment: the commitment's block is
-        // sealed once its receipt is in, so the reveal sent now cannot join it.
-        self.market
-            .challenge(job_id, step, mine, salt, U256::from(params.challengeBond))
-            .await?;
-        info!(target: "pedals::validator", job = %job_id, step, "challenge opened");
-        Ok(())
-    }
-
     /// Makes this validator's move in the game of job `id`, claims a win by the clock, or
     /// records the outcome; returns whether the game is over.
     async fn play(&self, id: u64, ctx: &StepContext) -> Result<bool, VerifierError> {
@@ -677,6 +670,9 @@ impl Verifier {
             .await?
             .saturating_sub(credit_before);
         if won {
+            // The reward is pooled with those who committed before the conviction: collected
+            // once the claim period ends (`settle_rewards`).
+            self.await_reward(id);
             self.stats.disputes_won.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .wei_earned

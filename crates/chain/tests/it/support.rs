@@ -4,7 +4,7 @@ use alloy::{
     primitives::{B256, Bytes, U256, aliases::U40, keccak256},
     providers::{Provider, ext::AnvilApi},
 };
-use pedals_chain::{Devnet, DevnetConfig, JobRequest, Market};
+use pedals_chain::{Devnet, DevnetConfig, DisputeGame, JobRequest, Market};
 
 pub(crate) const PAYMENT: u128 = 200_000_000_000_000_000; // 0.2 ETH
 pub(crate) const STEPS: u32 = 50;
@@ -28,10 +28,29 @@ pub(crate) fn cid(tag: &str) -> Bytes {
     pedals_core::cid_of(tag.as_bytes()).to_bytes().into()
 }
 
+/// A request for a training job of `STEPS` steps whose spec (a small MLP) the dispute game
+/// admitted: the market posts no other training job.
 pub(crate) async fn request(market: &Market) -> JobRequest {
+    let spec = DisputeGame::Spec {
+        layers: vec![4, 3, 2],
+        batch: 2,
+        lrQ12: 410,
+        momentumQ12: 0,
+        seed: 7,
+        checkpointEvery: 1,
+        datasetCid: "dataset".into(),
+        modelCid: "model".into(),
+        samples: 16,
+        dataRoot: keccak256("pedals test data"),
+        initHash: keccak256("pedals test model"),
+    };
+    let (spec_hash, _) = market
+        .admit_spec(spec, u64::from(STEPS))
+        .await
+        .expect("the game admits a small MLP");
     let now = now(market).await;
     JobRequest {
-        specHash: keccak256("pedals test spec"),
+        specHash: spec_hash,
         modelCid: cid("model"),
         datasetCid: cid("dataset"),
         steps: STEPS,

@@ -249,6 +249,9 @@ impl Scene {
             staked_before - collateral,
             "the collateral is seized"
         );
+        // The bond at once, the reward once the conviction's claim period is over.
+        crate::dispute::past_claim_period(&self.devnet, &self.requester, U256::from(self.id)).await;
+        self.validator.tick().await.expect("validator round");
         assert!(
             U256::from(self.validator.stats().wei_earned.load(Relaxed))
                 >= U256::from(params.challengeBond) + reward

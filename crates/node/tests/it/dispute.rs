@@ -15,6 +15,18 @@ use pedals_verifier::game::{StepContext, Turn, challenge};
 
 use crate::worker::{Job, PAYMENT, STEPS, fast, hand_over, job, now, provider};
 
+/// Moves the chain's clock past the claim period of job `id`'s reward pool.
+pub(crate) async fn past_claim_period(devnet: &Devnet, market: &Market, id: U256) {
+    use alloy::providers::ext::AnvilApi;
+    let end = market.reward_pool(id).await.expect("pool").claim_end;
+    let p = provider(devnet);
+    let t = now(devnet).await;
+    p.anvil_increase_time(end.saturating_sub(t) + 1)
+        .await
+        .expect("warp");
+    p.anvil_mine(Some(1), None).await.expect("mine");
+}
+
 const WINDOW: u32 = 3600;
 
 async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) -> Worker {
@@ -48,6 +60,13 @@ pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
 /// Posts `job` (paid, an hour's window) as `requester`.
 pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
     let t = now(devnet).await;
+    requester
+        .admit_spec(
+            pedals_verifier::game::spec_args(&job.spec).expect("a disputable spec"),
+            job.spec.train.steps,
+        )
+        .await
+        .expect("the game admits the spec");
     let (id, _) = requester
         .post_job(
             JobRequest {
@@ -156,7 +175,7 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_falsified_a_step_defends_by_itself_loses_and_is_slashed() {
-    let (_devnet, requester, validator, id, moves) = run(Some(6), 6).await;
+    let (devnet, requester, validator, id, moves) = run(Some(6), 6).await;
     assert_eq!(moves, ["disputeOp", "pickRow", "disputeElement"]);
     let job = requester.job(U256::from(id)).await.expect("job");
     assert_eq!(
@@ -173,13 +192,32 @@ async fn a_worker_that_falsified_a_step_defends_by_itself_loses_and_is_slashed()
     let params = validator.parameters().await.expect("params");
     let collateral = U256::from(job.collateral);
     let reward = collateral * U256::from(job.challengerRewardBps) / U256::from(10_000u64);
-    assert_eq!(
+    let credit = || async {
         validator
             .credit_of(validator.sender())
             .await
-            .expect("credit"),
-        U256::from(params.challengeBond) + reward
+            .expect("credit")
+    };
+    assert_eq!(
+        credit().await,
+        U256::from(params.challengeBond),
+        "the bond back at once"
     );
+    assert_eq!(
+        validator
+            .reward_pool(U256::from(id))
+            .await
+            .expect("pool")
+            .remaining,
+        reward,
+        "the reward waits in its pool"
+    );
+    past_claim_period(&devnet, &validator, U256::from(id)).await;
+    validator
+        .collect_reward(U256::from(id))
+        .await
+        .expect("collect");
+    assert_eq!(credit().await, U256::from(params.challengeBond) + reward);
     assert_eq!(
         requester
             .credit_of(requester.sender())
@@ -304,10 +342,16 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     assert!(stats.mismatches.load(Relaxed) >= 1);
     let collateral = U256::from(requester.job(id).await.expect("job").collateral);
     let reward = collateral * U256::from(params.challengerRewardBps) / U256::from(10_000u64);
+    let bond = U256::from(params.challengeBond);
     assert_eq!(
         U256::from(stats.wei_earned.load(Relaxed)),
-        U256::from(params.challengeBond) + reward
+        bond,
+        "the bond at once"
     );
+    // The reward is collected once the conviction's claim period is over.
+    past_claim_period(&devnet, &requester, U256::from(id)).await;
+    validator.tick().await.expect("validator round");
+    assert_eq!(U256::from(stats.wei_earned.load(Relaxed)), bond + reward);
     assert!(
         stats
             .render()

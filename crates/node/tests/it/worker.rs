@@ -182,6 +182,13 @@ pub(crate) async fn post(s: &Setup, job: &Job) -> u64 {
         deliveryDeadline: U40::from(now + 3600),
         challengeWindow: WINDOW,
     };
+    s.requester
+        .admit_spec(
+            pedals_verifier::game::spec_args(&job.spec).expect("a disputable spec"),
+            job.spec.train.steps,
+        )
+        .await
+        .expect("the game admits the spec");
     let (id, _) = s
         .requester
         .post_job(request, U256::from(PAYMENT))
@@ -749,6 +756,13 @@ async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says
         deliveryDeadline: U40::from(now + 60),
         challengeWindow: WINDOW,
     };
+    s.requester
+        .admit_spec(
+            pedals_verifier::game::spec_args(&job.spec).expect("a disputable spec"),
+            job.spec.train.steps,
+        )
+        .await
+        .expect("the game admits the spec");
     let (id, _) = s
         .requester
         .post_job(request, U256::from(PAYMENT))

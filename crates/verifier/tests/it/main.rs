@@ -125,6 +125,13 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
         challengeWindow: WINDOW,
     };
     let payment = U256::from(10u64).pow(U256::from(17)); // 0.1 ETH
+    w.requester
+        .admit_spec(
+            pedals_verifier::game::spec_args(&job.spec).expect("a disputable spec"),
+            job.spec.train.steps,
+        )
+        .await
+        .expect("the game admits the spec");
     let (id, _) = w.requester.post_job(request, payment).await.expect("post");
     let stake = w
         .worker

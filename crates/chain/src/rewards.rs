@@ -1,0 +1,98 @@
+//! Spec admission, the bond a challenge needs now, and the reward pools of convictions
+//! (docs/economics.md).
+
+use alloy::primitives::{B256, U256};
+
+use crate::{
+    ChainError, DisputeGame, Market, TxOutcome,
+    market::{send, send_receipt},
+};
+
+/// A conviction's reward pool, as the market keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewardPool {
+    /// Wei not yet collected.
+    pub remaining: U256,
+    /// Claimants that have not collected yet.
+    pub claimants: u32,
+    /// The conviction's block: commitments from it on do not qualify.
+    pub convicted_block: u64,
+    /// Last second at which a share may be claimed (zero: no pool).
+    pub claim_end: u64,
+}
+
+impl Market {
+    /// Admits a training job's spec on the dispute game (a no-op for one admitted before) and
+    /// returns its hash, which the job must be posted with. The game refuses a spec it could
+    /// not adjudicate, with `Inadmissible` naming the field.
+    pub async fn admit_spec(
+        &self,
+        spec: DisputeGame::Spec,
+        steps: u64,
+    ) -> Result<(B256, Option<TxOutcome>), ChainError> {
+        let game = self.dispute_game();
+        let steps = U256::from(steps);
+        let hash = game
+            .admitSpec(spec.clone(), steps)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        if game
+            .admitted(hash)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?
+        {
+            return Ok((hash, None));
+        }
+        let receipt = send_receipt(game.admitSpec(spec, steps)).await?;
+        Ok((hash, Some(TxOutcome::from_receipt(&receipt)?)))
+    }
+
+    /// The bond the next challenge or demand of `job_id` must carry: the market's base bond,
+    /// doubled for each challenge its worker won and each demand it met.
+    pub async fn challenge_bond_of(&self, job_id: U256) -> Result<U256, ChainError> {
+        self.job_market()
+            .challengeBondOf(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The reward pool of `job_id` (all zero when no conviction opened one).
+    pub async fn reward_pool(&self, job_id: U256) -> Result<RewardPool, ChainError> {
+        let p = self
+            .job_market()
+            .getRewardPool(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(RewardPool {
+            remaining: U256::from(p.remaining),
+            claimants: p.claimants,
+            convicted_block: p.convictedBlock,
+            claim_end: p.claimEnd.to::<u64>(),
+        })
+    }
+
+    /// Joins `job_id`'s reward pool with a challenge commitment of the sender's made before
+    /// the conviction (the preimage [`Self::commit_challenge`] was given).
+    pub async fn claim_reward(
+        &self,
+        job_id: U256,
+        step: u64,
+        claimed: B256,
+        salt: B256,
+    ) -> Result<TxOutcome, ChainError> {
+        send(
+            self.job_market()
+                .claimReward(job_id, U256::from(step), claimed, salt),
+        )
+        .await
+    }
+
+    /// Credits the sender's share of `job_id`'s reward pool, once its claim period is over.
+    pub async fn collect_reward(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+        send(self.job_market().collectReward(job_id)).await
+    }
+}

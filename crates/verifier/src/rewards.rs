@@ -1,0 +1,143 @@
+//! The validator's side of conviction rewards (docs/economics.md): a challenge it commits to is
+//! remembered until it is revealed; if someone else convicts the worker first (a puppet of the
+//! worker's, say), the remembered commitment joins the conviction's reward pool; every pool it
+//! is a claimant of is collected once its claim period ends.
+
+use std::collections::{BTreeSet, HashMap};
+
+use alloy::primitives::{B256, U256};
+use pedals_chain::{JobStatus, chain_time};
+use tracing::{info, warn};
+
+use crate::{Verifier, VerifierError};
+
+/// A challenge this validator committed to and has not revealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) step: u64,
+    pub(crate) claimed: B256,
+    pub(crate) salt: B256,
+}
+
+/// What the validator remembers about rewards.
+#[derive(Debug, Default)]
+pub(crate) struct Rewards {
+    /// Unrevealed commitments, by job.
+    pub(crate) committed: HashMap<u64, Committed>,
+    /// Jobs whose reward pool this validator is a claimant of, not collected yet.
+    pub(crate) pools: BTreeSet<u64>,
+}
+
+impl Verifier {
+    /// Commits to challenging `step` of job `id` with `claimed`, unless it already has: a
+    /// commitment made before a conviction earns a share of its reward even when another
+    /// challenger's reveal came first. Returns the commitment.
+    pub(crate) async fn commit_once(
+        &self,
+        id: u64,
+        step: u64,
+        claimed: B256,
+    ) -> Result<Committed, VerifierError> {
+        if let Some(c) = self.rewards().committed.get(&id).copied() {
+            if c.step == step && c.claimed == claimed {
+                return Ok(c);
+            }
+        }
+        let c = Committed {
+            step,
+            claimed,
+            salt: B256::from(rand::random::<[u8; 32]>()),
+        };
+        self.market()
+            .commit_challenge(U256::from(id), step, claimed, c.salt)
+            .await?;
+        self.rewards().committed.insert(id, c);
+        info!(target: "pedals::validator", job = id, step, "challenge committed");
+        Ok(c)
+    }
+
+    /// Commits (once) and reveals a challenge of `step` claiming `mine`, with the bond the
+    /// market asks now.
+    pub(crate) async fn open_challenge(
+        &self,
+        job_id: U256,
+        step: u64,
+        mine: B256,
+    ) -> Result<(), VerifierError> {
+        let id: u64 = job_id.saturating_to();
+        let bond = self.market().challenge_bond_of(job_id).await?;
+        let c = self.commit_once(id, step, mine).await?;
+        // The reveal must land in a later block than the commitment: the commitment's block is
+        // sealed once its receipt is in, so the reveal sent now cannot join it.
+        self.market()
+            .challenge(job_id, step, mine, c.salt, bond)
+            .await?;
+        self.rewards().committed.remove(&id);
+        info!(target: "pedals::validator", job = %job_id, step, "challenge opened");
+        Ok(())
+    }
+
+    /// Records that this validator is a claimant of job `id`'s reward pool.
+    pub(crate) fn await_reward(&self, id: u64) {
+        let mut r = self.rewards();
+        r.committed.remove(&id);
+        r.pools.insert(id);
+    }
+
+    /// Joins the pool of every convicted job it holds a commitment for, and collects every
+    /// pool whose claim period is over. Failures are logged and retried next round.
+    pub(crate) async fn settle_rewards(&self) -> Result<(), VerifierError> {
+        let market = self.market();
+        let now = chain_time(market.provider()).await?;
+        let committed: Vec<(u64, Committed)> = self
+            .rewards()
+            .committed
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (id, c) in committed {
+            let job_id = U256::from(id);
+            let status =
+                JobStatus::try_from(market.job(job_id).await?.status).unwrap_or(JobStatus::None);
+            if !status.is_terminal() {
+                continue;
+            }
+            let pool = market.reward_pool(job_id).await?;
+            if status != JobStatus::Resolved || pool.claim_end == 0 || now > pool.claim_end {
+                self.rewards().committed.remove(&id);
+                continue;
+            }
+            match market.claim_reward(job_id, c.step, c.claimed, c.salt).await {
+                Ok(tx) => {
+                    info!(target: "pedals::validator", job = id, tx = %tx.hash, "another challenger convicted the worker first: joined the reward pool");
+                    self.await_reward(id);
+                }
+                Err(e) => {
+                    warn!(target: "pedals::validator", job = id, error = %e, "could not join the reward pool");
+                    self.rewards().committed.remove(&id);
+                }
+            }
+        }
+        let pools: Vec<u64> = self.rewards().pools.iter().copied().collect();
+        for id in pools {
+            let pool = market.reward_pool(U256::from(id)).await?;
+            if now <= pool.claim_end {
+                continue;
+            }
+            let before = market.credit_of(market.sender()).await?;
+            if let Err(e) = market.collect_reward(U256::from(id)).await {
+                warn!(target: "pedals::validator", job = id, error = %e, "could not collect the reward; dropping it");
+            }
+            let share = market
+                .credit_of(market.sender())
+                .await?
+                .saturating_sub(before);
+            self.stats()
+                .wei_earned
+                .fetch_add(share.saturating_to(), std::sync::atomic::Ordering::Relaxed);
+            info!(target: "pedals::validator", job = id, share = %share, "reward collected");
+            self.rewards().pools.remove(&id);
+        }
+        Ok(())
+    }
+}
