@@ -418,9 +418,9 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         if (msg.sender == _jobs[jobId].worker) revert SelfChallenge();
         _checkValidatorStake();
         bytes32 commitment = keccak256(abi.encode(msg.sender, jobId, step, claimedStateHash, salt));
-        uint256 committedAt = _commitments[commitment];
+        uint256 claimants =
+            RewardPools.join(_pools[jobId], _claims[jobId], jobId, commitment, _commitments[commitment]);
         _consumeCommitment(commitment);
-        uint256 claimants = RewardPools.join(_pools[jobId], _claims[jobId], jobId, commitment, committedAt);
         emit RewardClaimed(jobId, msg.sender, claimants);
     }
 
@@ -525,6 +525,11 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
     /// @inheritdoc IJobMarket
     function getRewardPool(uint256 jobId) external view returns (RewardPool memory) {
         return _pools[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function claimOf(uint256 jobId, address account) external view returns (uint256) {
+        return _claims[jobId][account];
     }
 
     /// @inheritdoc IJobMarket

@@ -539,6 +539,84 @@ contract DisputeGameTest is Fixture {
         game.disputeOpened(1, 0, provider, validator, bytes32(0), bytes32(0), block.timestamp + 1 days);
     }
 
+    /// @notice A worker's watchtower makes its moves; nobody else does, and revoking it ends that.
+    function test_aDefenderMakesTheWorkersMoves() public {
+        uint256 jobId = _openJob();
+        DisputeGame.Spec memory s = _spec();
+        DisputeGame.Commitment memory c = _commitment();
+        address tower = makeAddr("watchtower");
+        vm.prank(tower);
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, tower)
+        );
+        game.commitOpTrace(jobId, s, c);
+        vm.prank(provider);
+        game.setDefender(tower);
+        vm.assertEq(game.defenderOf(provider), tower, "named");
+        // The defender may not play the challenger's side.
+        vm.prank(tower);
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, tower)
+        );
+        game.pickRow(jobId, 0);
+        vm.prank(tower);
+        game.commitOpTrace(jobId, s, c);
+        (DisputeGame.Phase phase,,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), uint256(DisputeGame.Phase.NameOp), "the defender's move counts");
+        vm.prank(provider);
+        game.setDefender(address(0));
+        vm.assertEq(game.defenderOf(provider), address(0), "revoked");
+    }
+
+    /// @notice The game admits only what it can adjudicate, naming the field it refuses.
+    function test_admitSpecRefusesWhatTheGameCannotAdjudicate() public {
+        DisputeGame.Spec memory s = _spec();
+        s.layers = new uint32[](1);
+        _expectInadmissible(s, "widths", 1, 2, 11);
+        s.layers = new uint32[](12);
+        _expectInadmissible(s, "widths", 12, 2, 11);
+        s.layers = new uint32[](2);
+        s.layers[0] = 1021;
+        s.layers[1] = 2;
+        _expectInadmissible(s, "width", 1021, 1, 1020);
+        s.layers[0] = 4;
+        s.layers[1] = 1; // one class
+        _expectInadmissible(s, "width", 1, 2, 1020);
+        s = _spec();
+        s.batch = 0;
+        _expectInadmissible(s, "batch", 0, 1, 1024);
+        s.batch = 3;
+        _expectInadmissible(s, "batch", 3, 1, 1024);
+        s.batch = 2048;
+        _expectInadmissible(s, "batch", 2048, 1, 1024);
+        s = _spec();
+        s.samples = 0;
+        _expectInadmissible(s, "samples", 0, 1, type(uint32).max);
+        s = _spec();
+        s.lrQ12 = 4097;
+        _expectInadmissible(s, "lrQ12", 4097, 0, 4096);
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.Inadmissible.selector, "steps", 0, 1, type(uint32).max)
+        );
+        game.admitSpec(_spec(), 0);
+        // What it admits is keyed to its step count; admitting again changes nothing.
+        bytes32 h = game.admitSpec(_spec(), STEPS);
+        vm.assertEq(h, sha256(game.specBytes(_spec(), STEPS)), "the spec's hash");
+        vm.assertEq(game.admittedSteps(h), STEPS, "admitted with its steps");
+        vm.assertEq(game.admitSpec(_spec(), STEPS), h, "idempotent");
+    }
+
+    function _expectInadmissible(
+        DisputeGame.Spec memory s,
+        string memory field,
+        uint256 value,
+        uint256 min,
+        uint256 max
+    ) internal {
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.Inadmissible.selector, field, value, min, max));
+        game.admitSpec(s, STEPS);
+    }
+
     function test_movesOutOfTurnOrByOthersAreRefused() public {
         uint256 jobId = _openJob();
         DisputeGame.Spec memory s = _spec();

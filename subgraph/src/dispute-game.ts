@@ -4,8 +4,9 @@
 // ChallengeOpened before the game's GameStarted, and the game emits GameDecided before the
 // market's DisputeResolved, so the challenge is open for every move.
 
-import { BigInt, ethereum, log } from "@graphprotocol/graph-ts";
+import { Address, BigInt, ethereum, log } from "@graphprotocol/graph-ts";
 import {
+  DefenderSet,
   GameDecided,
   GameStarted,
   OpDisputed,
@@ -13,9 +14,10 @@ import {
   RowHashesRevealed,
   RowPicked,
   RowRevealed,
+  SpecAdmitted,
 } from "../generated/DisputeGame/DisputeGame";
-import { Challenge, DisputeMove, Job } from "../generated/schema";
-import { eventId, getDay, jobKey } from "./helpers";
+import { AdmittedSpec, Challenge, DisputeMove, Job } from "../generated/schema";
+import { eventId, getDay, getProvider, jobKey } from "./helpers";
 
 function challengeOf(jobId: BigInt): Challenge | null {
   let job = Job.load(jobKey(jobId));
@@ -156,4 +158,18 @@ export function handleGameDecided(event: GameDecided): void {
   c.recomputed = p.recomputed;
   c.claimed = p.claimed;
   c.save();
+}
+
+export function handleSpecAdmitted(event: SpecAdmitted): void {
+  let spec = new AdmittedSpec(event.params.specHash);
+  spec.steps = event.params.steps;
+  spec.admittedAt = event.block.timestamp;
+  spec.admittedTx = event.transaction.hash;
+  spec.save();
+}
+
+export function handleDefenderSet(event: DefenderSet): void {
+  let provider = getProvider(event.params.worker, event);
+  provider.defender = event.params.defender.equals(Address.zero()) ? null : event.params.defender;
+  provider.save();
 }

@@ -25,6 +25,9 @@ import {
   PublisherUpdated,
   ResolverUpdated,
   ResultSubmitted,
+  RewardClaimed,
+  RewardCollected,
+  RewardPoolOpened,
   RoleAdminChanged,
   RoleGranted,
   RoleRevoked,
@@ -44,6 +47,7 @@ import {
   ZkCircuit,
 } from "../generated/schema";
 import { dataDemanded, dataPublished, dataUnavailable } from "./availability";
+import { rewardClaimed, rewardCollected, rewardPoolOpened } from "./rewards";
 import {
   countStatus,
   credit,
@@ -397,7 +401,6 @@ export function handleDisputeResolved(event: DisputeResolved): void {
     }
     v.challengesWon += 1;
     v.totalChallengerPayouts = v.totalChallengerPayouts.plus(p.challengerPayout);
-    if (p.challengerPayout.gt(c.bond)) v.earnings = v.earnings.plus(p.challengerPayout.minus(c.bond));
     credit(Address.fromBytes(c.challenger), p.challengerPayout);
     credit(Address.fromBytes(job.requester), p.requesterPayout);
     m.totalChallengerPayouts = m.totalChallengerPayouts.plus(p.challengerPayout);
@@ -445,6 +448,18 @@ export function handleDataUnavailable(event: DataUnavailable): void {
 }
 
 // ─── payouts and administration ───
+
+export function handleRewardPoolOpened(event: RewardPoolOpened): void {
+  rewardPoolOpened(event);
+}
+
+export function handleRewardClaimed(event: RewardClaimed): void {
+  rewardClaimed(event);
+}
+
+export function handleRewardCollected(event: RewardCollected): void {
+  rewardCollected(event);
+}
 
 export function handleWithdrawn(event: Withdrawn): void {
   let a = getAccount(event.params.account);

@@ -190,7 +190,8 @@ interface IJobMarket {
         uint256 deadline
     );
     /// @notice The dispute of job `jobId` ended. When `workerLost`, the challenger was credited
-    ///         `challengerPayout` and the requester `requesterPayout`; otherwise the worker was
+    ///         `challengerPayout` (its bond; the reward is pooled, `RewardPoolOpened`) and the
+    ///         requester `requesterPayout`; otherwise the worker was
     ///         credited the bond and the job went back to Submitted until `windowEnd` (zero when
     ///         the worker lost).
     event DisputeResolved(
@@ -210,8 +211,8 @@ interface IJobMarket {
     ///         it): the demander's bond went to the worker and the window runs until `windowEnd`.
     event DataPublished(uint256 indexed jobId, uint256 step, uint256 windowEnd);
     /// @notice The demanded state of job `jobId` was not published in time: the worker's
-    ///         collateral was seized; the demander was credited `demanderPayout`, the requester
-    ///         `requesterPayout`.
+    ///         collateral was seized; the demander was credited `demanderPayout` (its bond; the
+    ///         reward is pooled), the requester `requesterPayout`.
     event DataUnavailable(
         uint256 indexed jobId, address indexed demander, uint256 demanderPayout, uint256 requesterPayout
     );
@@ -418,7 +419,7 @@ interface IJobMarket {
         bytes calldata resultCid
     ) external;
 
-    /// @notice Demands, with the exact challenge bond, that the state after step `step`
+    /// @notice Demands, with the exact bond `challengeBondOf(jobId)`, that the state after step `step`
     ///         (`0 ..= steps`; `steps` is the result) of a submitted job be published on-chain
     ///         through the publisher (`IDataAvailability`) within the availability period
     ///         (`AVAILABILITY_PERCENT` of the dispute duration). Anyone but the worker may call,
@@ -453,6 +454,10 @@ interface IJobMarket {
     /// @notice The reward pool of job `jobId` (all zero when there is none).
     function getRewardPool(uint256 jobId) external view returns (RewardPool memory);
 
+    /// @notice Whether `account` claims a share of job `jobId`'s reward pool: 0 no, 1 yes and not
+    ///         collected, 2 collected.
+    function claimOf(uint256 jobId, address account) external view returns (uint256);
+
     /// @notice The bond the next challenge or demand of job `jobId` must carry:
     ///         `challengeBond · 2^min(defeats, MAX_BOND_DOUBLINGS)`, where `defeats` counts the
     ///         job's challenges its worker won and its demands it met.
@@ -471,7 +476,8 @@ interface IJobMarket {
     function commitChallenge(uint256 jobId, bytes32 commitment) external;
 
     /// @notice Second half of a challenge, in a later block than the commitment and inside the
-    ///         window: posts the exact bond and moves the job to Disputed.
+    ///         window: posts the exact bond `challengeBondOf(jobId)` and moves the job to Disputed.
+    ///         Only an `Optimistic` (training) job can be challenged (`NotDisputable`).
     function challenge(uint256 jobId, uint256 step, bytes32 claimedStateHash, bytes32 salt) external payable;
 
     /// @notice The resolver's verdict on the dispute of `jobId`, before the dispute's deadline.

@@ -178,6 +178,15 @@ contract ZkJobMarketTest is Fixture {
 
     // ─────────────────────────────────────── submission ─────────────────────────────────────
 
+    /// @notice A verifier whose code changed after registration (a metamorphic contract, an
+    ///         upgrade) is no longer trusted, even with a proof its old code accepted.
+    function test_aVerifierWhoseCodeChangedIsRefused() public {
+        uint256 jobId = postZk();
+        vm.etch(address(verifier), address(stakes).code);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.VerifierCodeChanged.selector, CIRCUIT));
+        submitAs(worker, jobId, cOut, proof);
+    }
+
     function test_submitZkResult_validProof_finalizesAndPaysInTheSameTransaction() public {
         uint256 jobId = postZk();
         uint256 fee = PAYMENT * 250 / ProtocolLimits.BPS;

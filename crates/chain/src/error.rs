@@ -19,9 +19,10 @@ pub enum ChainError {
     /// On-chain data (an event, a transaction's calldata) did not decode as expected.
     #[error("unexpected on-chain data: {0}")]
     Decode(String),
-    /// The dispute game rejected the move with one of its custom errors.
-    #[error("DisputeGame rejected the move: {0:?}")]
-    DisputeGame(DisputeGame::DisputeGameErrors),
+    /// The dispute game rejected the call (a move, a spec's admission) with one of its custom
+    /// errors. Boxed: its largest error carries a string and three words.
+    #[error("DisputeGame rejected the call: {}", crate::revert::dispute_game(.0))]
+    DisputeGame(Box<DisputeGame::DisputeGameErrors>),
     /// The data-availability contract refused a publication with one of its custom errors.
     #[error("DataAvailability rejected the publication: {}", crate::revert::data_availability(.0))]
     DataAvailability(DataAvailability::DataAvailabilityErrors),
@@ -198,7 +199,7 @@ impl ChainError {
             return Self::StakeManager(e);
         }
         if let Some(e) = err.as_decoded_interface_error::<DisputeGame::DisputeGameErrors>() {
-            return Self::DisputeGame(e);
+            return Self::DisputeGame(Box::new(e));
         }
         if let Some(e) =
             err.as_decoded_interface_error::<DataAvailability::DataAvailabilityErrors>()

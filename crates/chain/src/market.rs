@@ -424,7 +424,7 @@ impl Market {
     }
 }
 
-pub(crate) async fn send_receipt<C: SolCall>(
+async fn send_receipt<C: SolCall>(
     call: SolCallBuilder<&DynProvider, C>,
 ) -> Result<TransactionReceipt, ChainError> {
     let pending = call.send().await.map_err(ChainError::from_contract)?;

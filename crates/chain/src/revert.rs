@@ -39,6 +39,20 @@ pub(crate) fn data_availability(e: &D) -> String {
     }
 }
 
+/// The sentence for a `DisputeGame` revert: the spec admission's refusal in words, a move's
+/// refusal as the contract names it.
+pub(crate) fn dispute_game(e: &crate::DisputeGame::DisputeGameErrors) -> String {
+    use crate::DisputeGame::DisputeGameErrors as G;
+    match e {
+        G::Inadmissible(e) => format!(
+            "the dispute game cannot check a training job whose {} is {} (it admits {} to {}); \
+             change the job file",
+            e.field, e.value, e.min, e.max
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The sentence for a `JobMarket` revert.
 pub(crate) fn job_market(e: &M) -> String {
     match e {

@@ -1,12 +1,9 @@
 //! Spec admission, the bond a challenge needs now, and the reward pools of convictions
 //! (docs/economics.md).
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 
-use crate::{
-    ChainError, DisputeGame, Market, TxOutcome,
-    market::{send, send_receipt},
-};
+use crate::{ChainError, DisputeGame, Market, TxOutcome, market::send};
 
 /// A conviction's reward pool, as the market keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +19,14 @@ pub struct RewardPool {
 }
 
 impl Market {
-    /// Admits a training job's spec on the dispute game (a no-op for one admitted before) and
-    /// returns its hash, which the job must be posted with. The game refuses a spec it could
-    /// not adjudicate, with `Inadmissible` naming the field.
-    pub async fn admit_spec(
+    /// The hash the dispute game gives a training job's spec of `steps` steps, and whether it
+    /// admitted it already; no transaction. The game refuses a spec it could not adjudicate,
+    /// with `Inadmissible` naming the field.
+    pub async fn spec_admission(
         &self,
-        spec: DisputeGame::Spec,
+        spec: &DisputeGame::Spec,
         steps: u64,
-    ) -> Result<(B256, Option<TxOutcome>), ChainError> {
+    ) -> Result<(B256, bool), ChainError> {
         let game = self.dispute_game();
         let steps = U256::from(steps);
         let hash = game
@@ -37,16 +34,59 @@ impl Market {
             .call()
             .await
             .map_err(ChainError::from_contract)?;
-        if game
-            .admitted(hash)
+        let admitted = game
+            .admittedSteps(hash)
             .call()
             .await
-            .map_err(ChainError::from_contract)?
-        {
+            .map_err(ChainError::from_contract)?;
+        Ok((hash, admitted == steps))
+    }
+
+    /// Admits a training job's spec on the dispute game unless it was (see
+    /// [`Self::spec_admission`]) and returns its hash, which the job must be posted with, and
+    /// the admission's transaction when one was sent.
+    pub async fn admit_spec(
+        &self,
+        spec: DisputeGame::Spec,
+        steps: u64,
+    ) -> Result<(B256, Option<TxOutcome>), ChainError> {
+        let (hash, admitted) = self.spec_admission(&spec, steps).await?;
+        if admitted {
             return Ok((hash, None));
         }
-        let receipt = send_receipt(game.admitSpec(spec, steps)).await?;
-        Ok((hash, Some(TxOutcome::from_receipt(&receipt)?)))
+        Ok((hash, Some(self.send_admission(spec, steps).await?)))
+    }
+
+    /// Sends the admission of a spec (after [`Self::spec_admission`] said it is needed).
+    pub async fn send_admission(
+        &self,
+        spec: DisputeGame::Spec,
+        steps: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        send(self.dispute_game().admitSpec(spec, U256::from(steps))).await
+    }
+
+    /// Whether `account` claims a share of `job_id`'s reward pool and has not collected it.
+    pub async fn claims_reward(&self, job_id: U256, account: Address) -> Result<bool, ChainError> {
+        let state = self
+            .job_market()
+            .claimOf(job_id, account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(state == U256::from(1u8))
+    }
+
+    /// The jobs whose conviction opened a reward pool, oldest first.
+    pub async fn reward_pools(&self) -> Result<Vec<U256>, ChainError> {
+        let events = self
+            .job_market()
+            .RewardPoolOpened_filter()
+            .from_block(self.deployment().deployment_block)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(events.into_iter().map(|(e, _)| e.jobId).collect())
     }
 
     /// The bond the next challenge or demand of `job_id` must carry: the market's base bond,

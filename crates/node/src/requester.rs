@@ -170,15 +170,18 @@ impl Requester {
     }
 
     /// Has the dispute game admit a training job's spec (the market posts no training job the
-    /// game could not adjudicate); a spec admitted before costs no transaction.
-    async fn admit(&self, files: &JobFiles) -> Result<(), NodeError> {
+    /// game could not adjudicate); a spec admitted before costs no transaction, so the
+    /// admission [`Self::post`] makes is then a no-op. Returns the admission's transaction.
+    pub async fn admit(&self, files: &JobFiles) -> Result<Option<TxOutcome>, NodeError> {
         let args = pedals_verifier::game::spec_args(&files.spec).map_err(|e| {
             NodeError::Job(format!(
                 "{e}; the market posts only training jobs whose every step the on-chain dispute \
                  game can check (an MLP of 1 to 10 layers; docs/protocol.md §8)"
             ))
         })?;
-        let (hash, tx) = self.market.admit_spec(args, files.spec.train.steps).await?;
+        let steps = files.spec.train.steps;
+        // Checked before any transaction: a spec the game rebuilds otherwise cannot be posted.
+        let (hash, admitted) = self.market.spec_admission(&args, steps).await?;
         if hash != files.spec.spec_hash() {
             return Err(NodeError::Job(format!(
                 "the dispute game rebuilds the spec as {hash}, not {}: the spec cannot be \
@@ -186,10 +189,12 @@ impl Requester {
                 files.spec.spec_hash()
             )));
         }
-        if let Some(tx) = tx {
-            info!(target: "pedals::requester", tx = %tx.hash, spec = %hash, "spec admitted by the dispute game");
+        if admitted {
+            return Ok(None);
         }
-        Ok(())
+        let tx = self.market.send_admission(args, steps).await?;
+        info!(target: "pedals::requester", tx = %tx.hash, spec = %hash, "spec admitted by the dispute game");
+        Ok(Some(tx))
     }
 
     /// Stores and provides the files, then posts the job with `terms.payment` in escrow and

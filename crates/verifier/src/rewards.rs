@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use alloy::primitives::{B256, U256};
-use pedals_chain::{JobStatus, chain_time};
+use pedals_chain::{ChainError, JobStatus, chain_time};
 use tracing::{info, warn};
 
 use crate::{Verifier, VerifierError};
@@ -26,6 +26,8 @@ pub(crate) struct Rewards {
     pub(crate) committed: HashMap<u64, Committed>,
     /// Jobs whose reward pool this validator is a claimant of, not collected yet.
     pub(crate) pools: BTreeSet<u64>,
+    /// Whether `pools` was rebuilt from the chain (after a start, or a restart that forgot it).
+    pub(crate) restored: bool,
 }
 
 impl Verifier {
@@ -38,10 +40,9 @@ impl Verifier {
         step: u64,
         claimed: B256,
     ) -> Result<Committed, VerifierError> {
-        if let Some(c) = self.rewards().committed.get(&id).copied() {
-            if c.step == step && c.claimed == claimed {
-                return Ok(c);
-            }
+        let known = self.rewards().committed.get(&id).copied();
+        if let Some(c) = known.filter(|c| c.step == step && c.claimed == claimed) {
+            return Ok(c);
         }
         let c = Committed {
             step,
@@ -85,9 +86,19 @@ impl Verifier {
     }
 
     /// Joins the pool of every convicted job it holds a commitment for, and collects every
-    /// pool whose claim period is over. Failures are logged and retried next round.
+    /// pool whose claim period is over. A call the market refuses is dropped with a warning;
+    /// any other failure is retried next round.
     pub(crate) async fn settle_rewards(&self) -> Result<(), VerifierError> {
         let market = self.market();
+        if !self.rewards().restored {
+            // The pools this account claims survive a restart on-chain, not in memory.
+            for job_id in market.reward_pools().await? {
+                if market.claims_reward(job_id, market.sender()).await? {
+                    self.rewards().pools.insert(job_id.saturating_to());
+                }
+            }
+            self.rewards().restored = true;
+        }
         let now = chain_time(market.provider()).await?;
         let committed: Vec<(u64, Committed)> = self
             .rewards()
@@ -112,10 +123,11 @@ impl Verifier {
                     info!(target: "pedals::validator", job = id, tx = %tx.hash, "another challenger convicted the worker first: joined the reward pool");
                     self.await_reward(id);
                 }
-                Err(e) => {
-                    warn!(target: "pedals::validator", job = id, error = %e, "could not join the reward pool");
+                Err(e @ ChainError::JobMarket(_)) => {
+                    warn!(target: "pedals::validator", job = id, error = %e, "the market refused the reward claim");
                     self.rewards().committed.remove(&id);
                 }
+                Err(e) => return Err(e.into()),
             }
         }
         let pools: Vec<u64> = self.rewards().pools.iter().copied().collect();
@@ -124,18 +136,20 @@ impl Verifier {
             if now <= pool.claim_end {
                 continue;
             }
-            let before = market.credit_of(market.sender()).await?;
-            if let Err(e) = market.collect_reward(U256::from(id)).await {
-                warn!(target: "pedals::validator", job = id, error = %e, "could not collect the reward; dropping it");
+            // The market pays an equal part of what remains, as computed here.
+            let share = pool.remaining / U256::from(pool.claimants.max(1));
+            match market.collect_reward(U256::from(id)).await {
+                Ok(_) => {
+                    self.stats()
+                        .wei_earned
+                        .fetch_add(share.saturating_to(), std::sync::atomic::Ordering::Relaxed);
+                    info!(target: "pedals::validator", job = id, share = %share, "reward collected");
+                }
+                Err(e @ ChainError::JobMarket(_)) => {
+                    warn!(target: "pedals::validator", job = id, error = %e, "the market refused the collection");
+                }
+                Err(e) => return Err(e.into()),
             }
-            let share = market
-                .credit_of(market.sender())
-                .await?
-                .saturating_sub(before);
-            self.stats()
-                .wei_earned
-                .fetch_add(share.saturating_to(), std::sync::atomic::Ordering::Relaxed);
-            info!(target: "pedals::validator", job = id, share = %share, "reward collected");
             self.rewards().pools.remove(&id);
         }
         Ok(())

@@ -382,16 +382,22 @@ impl Verifier {
     }
 
     /// What it needs to check job `id`, with its sampled steps; `None` when the job is not one
-    /// to check (not submitted, its own, past its window, not a disputable training job).
+    /// to check (not submitted or held by a dispute or demand, its own, past its window, not a
+    /// disputable training job).
     async fn start(&self, id: u64) -> Result<Option<Box<JobCheck>>, VerifierError> {
         let job_id = U256::from(id);
         let job = self.market.job(job_id).await?;
         let status =
             JobStatus::try_from(job.status).map_err(|e| VerifierError::Job(e.to_string()))?;
         let now = chain_time(self.market.provider()).await?;
-        if !matches!(status, JobStatus::Submitted | JobStatus::Demanded)
+        if !matches!(
+            status,
+            JobStatus::Submitted | JobStatus::Demanded | JobStatus::Disputed
+        )
             || job.worker == self.market.sender()
-            || now >= job.windowEnd.to::<u64>()
+            // A dispute freezes the window: it moves on by the dispute's length if the
+            // challenger loses, so a disputed job is checked whatever its old end.
+            || (status != JobStatus::Disputed && now >= job.windowEnd.to::<u64>())
         {
             if status.is_terminal() {
                 self.jobs.lock().await.insert(id, Tracked::Over);
@@ -520,12 +526,14 @@ impl Verifier {
             tryv!(self.open_challenge(job_id, ctx.step, mine).await);
             return Ok(Err(ctx));
         }
+        // Steps are checked while someone else's dispute or demand holds the job too (a
+        // worker's puppet may open one at once to keep validators out); only what needs a
+        // Submitted job, a demand or a reveal, waits for it.
         while let Some(&step) = check.pending.front() {
-            if status != JobStatus::Submitted {
-                // A demand or dispute of someone else's is open: nothing can be opened now.
-                return Ok(Ok(Tracked::Checking(check)));
-            }
             let Some(opening) = self.fetch(id, &check, step).await else {
+                if status != JobStatus::Submitted {
+                    return Ok(Ok(Tracked::Checking(check)));
+                }
                 self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
                 let now = tryv!(chain_time(self.market.provider()).await);
                 if now >= job.windowEnd.to::<u64>() {
@@ -562,6 +570,10 @@ impl Verifier {
                 Replayed::Mismatch(ctx, mine) => {
                     check.pending.pop_front();
                     check.to_challenge = Some((ctx.clone(), mine));
+                    if status != JobStatus::Submitted {
+                        tryv!(self.commit_once(id, step, mine).await);
+                        return Ok(Ok(Tracked::Checking(check)));
+                    }
                     tryv!(self.open_challenge(job_id, step, mine).await);
                     return Ok(Err(ctx));
                 }

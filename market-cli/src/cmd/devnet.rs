@@ -248,13 +248,20 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         .wrap_err("the worker could not stake")?;
     let worker_before = chain.get_balance(worker.address()).await?;
     let requester_before = market.balance(market.sender()).await?;
+    let files = JobFiles {
+        spec: spec.clone(),
+        dataset,
+        model,
+    };
+    // The dispute game admits the spec first (its own transaction, accounted for below);
+    // the admission `post` makes is then a no-op.
+    let admitted = requester
+        .admit(&files)
+        .await
+        .wrap_err("the dispute game did not admit the spec")?;
     let (id, posted) = requester
         .post(
-            &JobFiles {
-                spec: spec.clone(),
-                dataset,
-                model,
-            },
+            &files,
             &PostTerms {
                 payment,
                 claim_within: 600,
@@ -394,10 +401,17 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     );
     let requester_after = market.balance(market.sender()).await?;
     eyre::ensure!(
-        requester_after == requester_before - payment - posted.fee(),
+        requester_after
+            == requester_before
+                - payment
+                - posted.fee()
+                - admitted.as_ref().map_or(U256::ZERO, TxOutcome::fee),
         "the requester's balance does not add up"
     );
     txs.insert(1, ("post".into(), market.sender(), posted));
+    if let Some(tx) = admitted {
+        txs.insert(1, ("admit spec".into(), market.sender(), tx));
+    }
     let elapsed = started.elapsed();
 
     if args.json {

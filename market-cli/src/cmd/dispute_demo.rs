@@ -180,6 +180,28 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
     let collateral = U256::from(job.collateral);
     let reward = collateral * U256::from(job.challengerRewardBps) / U256::from(10_000u64);
     let bond = U256::from(params.challengeBond);
+    eyre::ensure!(
+        market.credit_of(validator.address()).await? == bond,
+        "the validator's bond did not come back at once"
+    );
+    // The reward waits in a pool that every challenger who committed before the conviction
+    // may join; the validator collects its share once the claim period is over. The devnet
+    // skips those hours on the chain's clock.
+    {
+        use alloy::providers::ext::AnvilApi;
+        let claim_end = market.reward_pool(job_id).await?.claim_end;
+        let now = pedals_chain::chain_time(market.provider()).await?;
+        let chain = market.provider();
+        chain
+            .anvil_increase_time(claim_end.saturating_sub(now) + 1)
+            .await?;
+        chain.anvil_mine(Some(1), None).await?;
+    }
+    validator.tick().await?;
+    say(format!(
+        "  claim period over: the validator collected the reward ({} ETH)",
+        super::eth(reward)
+    ));
     let validator_credit = market.credit_of(validator.address()).await?;
     let requester_credit = market.credit_of(market.sender()).await?;
     let staked_after = U256::from(market.stake_of(worker.address()).await?.staked);

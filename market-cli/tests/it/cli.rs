@@ -47,12 +47,15 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
     )
     .await
     .expect("requester");
+    let store = tempfile::tempdir().expect("dir");
+    let (spec, _, _) = crate::small_job(1, 10, 5, 1, 64, store.path());
+    crate::admit(&requester, &spec).await;
     let now = chain_time(requester.provider()).await.expect("time");
     for _ in 0..2 {
         requester
             .post_job(
                 JobRequest {
-                    specHash: alloy::primitives::B256::repeat_byte(7),
+                    specHash: spec.spec_hash(),
                     modelCid: Bytes::from(cid_of(b"model").to_bytes()),
                     datasetCid: Bytes::from(cid_of(b"data").to_bytes()),
                     steps: 10,

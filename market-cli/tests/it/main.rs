@@ -85,6 +85,16 @@ fn small_job(
     (spec, dataset, model)
 }
 
+/// Has the dispute game admit `spec` (the market posts no training job it did not admit).
+async fn admit(market: &pedals_chain::Market, spec: &pedals_ml::JobSpec) {
+    let args = pedals_verifier::game::spec_args(spec).expect("a disputable spec");
+    let (hash, _) = market
+        .admit_spec(args, spec.train.steps)
+        .await
+        .expect("the game admits the spec");
+    assert_eq!(hash, spec.spec_hash(), "the game rebuilds the spec's hash");
+}
+
 /// Polls until job `id` is `want` on-chain, failing after `limit`.
 async fn wait_for(
     market: &pedals_chain::Market,
@@ -136,7 +146,15 @@ fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
         .collect();
     assert_eq!(
         steps,
-        ["stake", "post", "claim", "submit", "finalize", "withdraw"]
+        [
+            "stake",
+            "admit spec",
+            "post",
+            "claim",
+            "submit",
+            "finalize",
+            "withdraw"
+        ]
     );
     for tx in txs {
         assert!(tx["gasUsed"].as_u64().expect("gas") > 21_000, "{tx}");

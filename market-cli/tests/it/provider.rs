@@ -85,6 +85,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
         .expect("block")
         .header
         .timestamp;
+    crate::admit(&requester, &spec).await;
     let (id, _) = requester
         .post_job(
             JobRequest {

@@ -104,6 +104,7 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
         "provider.json",
         "provider",
     );
+    crate::admit(&requester, &spec).await;
     let now = chain_time(requester.provider()).await.expect("time");
     let (id, _) = requester
         .post_job(

@@ -9,12 +9,13 @@
 
 import { BigInt, Bytes, Entity, ethereum } from "@graphprotocol/graph-ts";
 import {
-  GameDecided, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed,
+  DefenderSet, GameDecided, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed, SpecAdmitted,
 } from "../../generated/DisputeGame/DisputeGame";
 import {
   FeeRecipientUpdated, FeesWithdrawn, JobCancelled, JobExpired, JobFinalized, ParametersUpdated, Paused,
   PublisherUpdated, ResolverUpdated, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
-  RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn, ZkCircuitRegistered, ZkResultAccepted,
+  RewardClaimed, RewardCollected, RewardPoolOpened, RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn,
+  ZkCircuitRegistered, ZkResultAccepted,
 } from "../../generated/JobMarket/JobMarket";
 import {
   CollateralReleased, CollateralSeized, MarketBound, RoleAdminChanged as StakeRoleAdminChanged,
@@ -22,8 +23,8 @@ import {
   UnbondingDelayUpdated, UnstakeRequested,
 } from "../../generated/StakeManager/StakeManager";
 import {
-  Account, Challenge, ConfigChange, DisputeMove, Job, Market, MarketDayStat, MarketParameters, Provider, Role,
-  RoleMember, Slash, Validator, Withdrawal, ZkCircuit,
+  Account, AdmittedSpec, Challenge, ConfigChange, DisputeMove, Job, Market, MarketDayStat, MarketParameters, Provider,
+  RewardPool, RewardShare, Role, RoleMember, Slash, Validator, Withdrawal, ZkCircuit,
 } from "../../generated/schema";
 import * as dg from "../../src/dispute-game";
 import * as jm from "../../src/job-market";
@@ -116,6 +117,11 @@ export function disputeWorkerLost(): void {
   let collateral = gwei(500000000);
   let bond = gwei(10000000);
   tx(12);
+  dg.handleSpecAdmitted(changetype<SpecAdmitted>(event(GAME, [p("specHash", w(0x5bec)), p("steps", u(100))])));
+  check(AdmittedSpec.load(word(0x5bec)) !== null, "the admitted spec is stored");
+  dg.handleDefenderSet(changetype<DefenderSet>(event(GAME, [p("worker", a(WORKER)), p("defender", a(addr(0x77)))])));
+  check(changetype<Bytes>(changetype<Provider>(Provider.load(WORKER)).defender).equals(addr(0x77)), "the worker's watchtower");
+  tx(12);
   post(1, pay);
   let j = job("1");
   eqS(j.status, "Posted", "job 1 posted");
@@ -155,7 +161,11 @@ export function disputeWorkerLost(): void {
     p("recomputed", ethereum.Value.fromSignedBigInt(BigInt.fromI32(-7))), p("claimed", ethereum.Value.fromSignedBigInt(BigInt.fromI32(5))),
   ])));
   let reward = gwei(250000000);
-  resolved(1, true, false, bond.plus(reward), pay.plus(collateral.minus(reward)), 0);
+  // The conviction pools the reward and credits the challenger its bond alone.
+  jm.handleRewardPoolOpened(changetype<RewardPoolOpened>(event(MARKET, [
+    p("jobId", u(1)), p("reward", wei(reward)), p("claimEnd", u(now + 34560)),
+  ])));
+  resolved(1, true, false, bond, pay.plus(collateral.minus(reward)), 0);
   sm.handleCollateralSeized(changetype<CollateralSeized>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(collateral))])));
 
   j = job("1");
@@ -170,7 +180,8 @@ export function disputeWorkerLost(): void {
   check(move7 !== null, "GameDecided move stored");
   eqS(changetype<DisputeMove>(move7).kind, "GameDecided", "last move kind");
   eqI(changetype<DisputeMove>(move7).index, 7, "last move index");
-  let slash = Slash.load(word(0x100000 + txCount).concatI32(3));
+  // GameDecided, RewardPoolOpened, DisputeResolved, then the seizure.
+  let slash = Slash.load(word(0x100000 + txCount).concatI32(4));
   check(slash !== null, "slash stored");
   let s = changetype<Slash>(slash);
   eqS(s.reason, "DisputeLost", "slash reason");
@@ -183,10 +194,27 @@ export function disputeWorkerLost(): void {
   eqI(prov.disputesLost, 1, "provider disputes lost");
   eqB(prov.collateralLocked, BigInt.zero(), "provider collateral after loss");
   eqB(prov.collateralSeized, collateral, "provider collateral seized");
+  // A validator that committed before the conviction joins; both collect after the period.
+  let other = addr(0x08);
+  tx(12);
+  jm.handleRewardClaimed(changetype<RewardClaimed>(event(MARKET, [p("jobId", u(1)), p("claimant", a(other)), p("claimants", u(2))])));
+  eqI(changetype<RewardPool>(RewardPool.load("1")).claimants, 2, "two claimants");
+  tx(34560);
+  let half = reward.div(BigInt.fromI32(2));
+  for (let i = 0; i < 2; i++) {
+    jm.handleRewardCollected(changetype<RewardCollected>(event(MARKET, [
+      p("jobId", u(1)), p("claimant", a(i == 0 ? VALIDATOR : other)), p("share", wei(i == 0 ? half : reward.minus(half))),
+    ])));
+  }
+  let pool = changetype<RewardPool>(RewardPool.load("1"));
+  eqB(pool.remaining, BigInt.zero(), "the pool is emptied");
+  let share = RewardShare.load("1-" + other.toHexString());
+  check(share !== null && share.claimedAt !== null, "the second claimant's share");
+  eqB(account(other).totalCredited, reward.minus(half), "the second claimant's credit");
   let v = changetype<Validator>(Validator.load(VALIDATOR));
   eqI(v.challengesWon, 1, "validator wins");
-  eqB(v.earnings, reward, "validator earnings");
-  eqB(account(VALIDATOR).totalCredited, bond.plus(reward), "validator credit");
+  eqB(v.earnings, half, "validator earnings: its share");
+  eqB(account(VALIDATOR).totalCredited, bond.plus(half), "validator credit");
   let m = market();
   eqI(m.resolvedJobs, 1, "resolved count");
   eqI(m.disputedJobs, 0, "disputed count");

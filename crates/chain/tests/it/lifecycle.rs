@@ -22,6 +22,8 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
     let collateral = payment * U256::from(params.collateralBps) / U256::from(10_000);
     let stake = eth(1_000_000_000_000_000_000);
 
+    // The spec's admission (its own transaction) comes before the measured flows.
+    let job_request = request(&requester).await;
     let requester_start = requester
         .balance(requester.sender())
         .await
@@ -32,7 +34,7 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
     // Provider stakes; requester posts.
     let staked = provider.stake(stake).await.expect("stake");
     let (job_id, posted) = requester
-        .post_job(request(&requester).await, payment)
+        .post_job(job_request, payment)
         .await
         .expect("post");
     assert_eq!(job_id, U256::from(1));
@@ -146,12 +148,13 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
 async fn cancel_refunds_the_requester_in_full() {
     let devnet = devnet().await;
     let requester = market(&devnet, 1).await;
+    let job_request = request(&requester).await;
     let start = requester
         .balance(requester.sender())
         .await
         .expect("balance");
     let (job_id, posted) = requester
-        .post_job(request(&requester).await, eth(PAYMENT))
+        .post_job(job_request, eth(PAYMENT))
         .await
         .expect("post");
     let cancelled = requester.cancel_job(job_id).await.expect("cancel");

@@ -87,7 +87,7 @@ pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256
 }
 
 /// The validator's honest op trace of `step`.
-fn honest(job: &Job, step: u64) -> StepContext {
+pub(crate) fn honest(job: &Job, step: u64) -> StepContext {
     let data = Arc::new(Dataset::from_canonical_bytes(&job.dataset).expect("data"));
     let trainer = Trainer::new(CpuOps::new(1), job.spec.train.clone()).expect("trainer");
     let mut state = MlpState::from_bytes(&job.spec.train.model, &job.model).expect("init");
@@ -348,13 +348,31 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         bond,
         "the bond at once"
     );
-    // The reward is collected once the conviction's claim period is over.
-    past_claim_period(&devnet, &requester, U256::from(id)).await;
-    validator.tick().await.expect("validator round");
-    assert_eq!(U256::from(stats.wei_earned.load(Relaxed)), bond + reward);
     assert!(
         stats
             .render()
             .contains("pedals_validator_disputes_won_total 1")
+    );
+    // The reward is collected once the conviction's claim period is over, by the validator
+    // even after a restart: which pools it claims is read back from the chain.
+    drop(validator);
+    past_claim_period(&devnet, &requester, U256::from(id)).await;
+    let restarted = Verifier::new(
+        market(&devnet, 3).await,
+        validator_net.client.clone(),
+        VerifierConfig::default(),
+    );
+    restarted.tick().await.expect("validator round");
+    assert_eq!(
+        U256::from(restarted.stats().wei_earned.load(Relaxed)),
+        reward
+    );
+    assert_eq!(
+        requester
+            .reward_pool(U256::from(id))
+            .await
+            .expect("pool")
+            .remaining,
+        U256::ZERO
     );
 }

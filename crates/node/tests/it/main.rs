@@ -4,5 +4,6 @@
 mod availability;
 mod dispute;
 mod network;
+mod puppet;
 mod worker;
 mod zk;

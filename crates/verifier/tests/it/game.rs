@@ -158,14 +158,27 @@ async fn a_worker_that_falsified_a_step_loses_the_game_and_its_collateral() {
     );
     let reward = collateral * U256::from(w.worker.job(id).await.expect("job").challengerRewardBps)
         / U256::from(10_000u64);
-    assert_eq!(
+    let credit = || async {
         w.validator
             .credit_of(w.validator.sender())
             .await
-            .expect("credit"),
-        bond + reward,
-        "the validator gets its bond back plus the reward"
+            .expect("credit")
+    };
+    assert_eq!(
+        credit().await,
+        bond,
+        "the validator gets its bond back at once"
     );
+    // The reward is pooled for every challenger that committed before the conviction; the
+    // validator is the only one, and collects it all after the claim period.
+    let pool = w.validator.reward_pool(id).await.expect("pool");
+    assert_eq!((pool.remaining, pool.claimants), (reward, 1));
+    let now = pedals_chain::chain_time(w.validator.provider())
+        .await
+        .expect("time");
+    w.warp(pool.claim_end - now + 1).await;
+    w.validator.collect_reward(id).await.expect("collect");
+    assert_eq!(credit().await, bond + reward, "then the whole reward");
     assert_eq!(
         w.requester
             .credit_of(w.requester.sender())
