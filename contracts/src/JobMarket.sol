@@ -5,8 +5,9 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {JobMarketState} from "./JobMarketState.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {ProtocolLimits} from "./libraries/ProtocolLimits.sol";
@@ -17,56 +18,14 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 /// @notice Escrow, claims, results, challenge windows and payouts of Pedals jobs.
 /// @dev Invariant: `address(this).balance == totalEscrowed + feesAccrued + Σ credits`, where
 ///      `totalEscrowed` is the payment of every unsettled job plus the bond of every open
-///      challenge. Every payout is a credit that its owner withdraws; nothing is pushed except
+///      challenge or demand plus what every reward pool has not paid out. Every payout is a credit that its owner withdraws; nothing is pushed except
 ///      the caller's own withdrawal.
-contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransient {
+contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMarketState {
     /// @notice Role that may pause and unpause new posts and claims.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    /// @notice Share of the market's dispute duration that a worker has to publish a demanded
-    ///         state, in percent (9.6 hours with the default 24-hour duration).
-    uint256 public constant AVAILABILITY_PERCENT = 40;
-    /// @notice Share of the market's dispute duration during which the challengers who
-    ///         committed before a conviction claim their share of its reward, in percent.
-    uint256 public constant REWARD_CLAIM_PERCENT = 40;
-    /// @notice The bond of a job's challenges and demands doubles with each one its worker
-    ///         defeats, at most this many times (256 times the base bond).
-    uint256 public constant MAX_BOND_DOUBLINGS = 8;
-
     /// @notice The stake manager that holds provider collateral.
     IStakeManager public immutable stakeManager;
-
-    /// @notice Receiver of protocol fees.
-    address public feeRecipient;
-    /// @notice Contract that decides disputes; zero disables challenges.
-    address public resolver;
-    /// @notice Contract that checks states published for data-availability demands
-    ///         (`DataAvailability`); zero disables demands.
-    address public publisher;
-
-    MarketParams internal _params;
-
-    /// @dev Global counters, packed into one slot that is never zero after deployment.
-    struct Totals {
-        uint64 nextJobId;
-        uint96 feesAccrued;
-        uint96 escrowed;
-    }
-
-    Totals internal _totals;
-
-    mapping(uint256 jobId => Job) internal _jobs;
-    mapping(uint256 jobId => Challenge) internal _challenges;
-    mapping(address account => uint256) internal _credits;
-    mapping(bytes32 commitment => uint256 blockNumber) internal _commitments;
-    mapping(uint8 circuit => address verifier) internal _zkVerifiers;
-    mapping(uint256 jobId => DataDemand) internal _demands;
-    mapping(uint256 jobId => RewardPool) internal _pools;
-    /// @dev See `RewardPools`.
-    mapping(uint256 jobId => mapping(address claimant => uint256)) internal _claims;
-    /// @dev Challenges a job's worker won and demands it met.
-    mapping(uint256 jobId => uint256) internal _defeats;
-    mapping(uint8 circuit => bytes32 codeHash) internal _zkCodeHashes;
 
     /// @param admin Holder of the default admin role (a timelock in production).
     /// @param pauser Holder of the pauser role.
@@ -505,68 +464,6 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
         _unpause();
     }
 
-    // ─────────────────────────────────────────── views ───────────────────────────────────────────────
-
-    /// @inheritdoc IJobMarket
-    function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
-    }
-
-    /// @inheritdoc IJobMarket
-    function getChallenge(uint256 jobId) external view returns (Challenge memory) {
-        return _challenges[jobId];
-    }
-
-    /// @inheritdoc IJobMarket
-    function getDemand(uint256 jobId) external view returns (DataDemand memory) {
-        return _demands[jobId];
-    }
-
-    /// @inheritdoc IJobMarket
-    function getRewardPool(uint256 jobId) external view returns (RewardPool memory) {
-        return _pools[jobId];
-    }
-
-    /// @inheritdoc IJobMarket
-    function claimOf(uint256 jobId, address account) external view returns (uint256) {
-        return _claims[jobId][account];
-    }
-
-    /// @inheritdoc IJobMarket
-    function challengeBondOf(uint256 jobId) external view returns (uint256) {
-        return _bondOf(jobId);
-    }
-
-    /// @inheritdoc IJobMarket
-    function getParameters() external view returns (MarketParams memory) {
-        return _params;
-    }
-
-    /// @inheritdoc IJobMarket
-    function creditOf(address account) external view returns (uint256) {
-        return _credits[account];
-    }
-
-    /// @inheritdoc IJobMarket
-    function feesAccrued() external view returns (uint256) {
-        return _totals.feesAccrued;
-    }
-
-    /// @inheritdoc IJobMarket
-    function totalEscrowed() external view returns (uint256) {
-        return _totals.escrowed;
-    }
-
-    /// @inheritdoc IJobMarket
-    function zkVerifierOf(uint8 circuit) external view returns (address) {
-        return _zkVerifiers[circuit];
-    }
-
-    /// @inheritdoc IJobMarket
-    function nextJobId() external view returns (uint256) {
-        return _totals.nextJobId;
-    }
-
     // ─────────────────────────────────────────── internal ────────────────────────────────────────────
 
     /// @dev The checks and the storage every new job shares; escrows `msg.value`.
@@ -614,15 +511,6 @@ contract JobMarket is IJobMarket, AccessControl, Pausable, ReentrancyGuardTransi
             if (actual == JobStatus.None) revert JobNotFound(jobId);
             revert WrongStatus(jobId, expected, actual);
         }
-    }
-
-    /// @dev The bond of job `jobId`'s next challenge or demand: each one its worker defeated
-    ///      doubles it (up to `MAX_BOND_DOUBLINGS` times), so delaying a job's settlement by `k`
-    ///      disputes costs a griefer `challengeBond · (2^k − 1)` or more.
-    function _bondOf(uint256 jobId) internal view returns (uint256) {
-        uint256 defeats = _defeats[jobId];
-        if (defeats > MAX_BOND_DOUBLINGS) defeats = MAX_BOND_DOUBLINGS;
-        return uint256(_params.challengeBond) << defeats;
     }
 
     /// @dev Checks the caller's bond and stake; returns the deadline and duration of the

@@ -87,9 +87,10 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
     assert.deepEqual(committed[network][ds.name], { address: ds.source.address, startBlock: ds.source.startBlock });
   }
   // Deploy.s.sol from anvil's first account on a fresh chain, as `pedals devnet` runs it
-  // (PEDALS_DEVNET_ZK): StakeManager (nonce 0), JobMarket (1), bindMarket (2), Referee (3),
-  // DisputeGame (4), setResolver (5), MnistMlpVerifier (6), registerZkCircuit (7),
-  // DataAvailability (8), deployed last; deploymentBlock = the block before + 1.
+  // (PEDALS_DEVNET_ZK): the linked libraries ProtocolLimits and RewardPools (nonces 0, 1),
+  // StakeManager (2), JobMarket (3), bindMarket (4), Referee (5), DisputeGame (6),
+  // setResolver (7), MnistMlpVerifier (8), registerZkCircuit (9), DataAvailability (10),
+  // deployed last; deploymentBlock = the block before + 1.
   assert.deepEqual(
     Object.keys(committed.localhost),
     manifest.dataSources.map((ds) => ds.name),
@@ -98,10 +99,10 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
   assert.deepEqual(
     Object.fromEntries(Object.entries(committed.localhost).map(([k, v]) => [k, v.address.toLowerCase()])),
     {
-      JobMarket: '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512',
-      StakeManager: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
-      DisputeGame: '0xdc64a140aa3e981100a9beca4e685f962f0cf6c9',
-      DataAvailability: '0x2279b7a0a67db372996a5fab50d91eaa73d2ebe6',
+      JobMarket: '0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9',
+      StakeManager: '0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0',
+      DisputeGame: '0x0165878a594ca255338adfa4d48449f69242eb8f',
+      DataAvailability: '0x610178da211fef7d417bc0e6fed39f05609ad788',
     },
   );
 });

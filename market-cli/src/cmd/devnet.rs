@@ -410,7 +410,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     );
     txs.insert(1, ("post".into(), market.sender(), posted));
     if let Some(tx) = admitted {
-        txs.insert(1, ("admit spec".into(), market.sender(), tx));
+        txs.insert(1, ("admit".into(), market.sender(), tx));
     }
     let elapsed = started.elapsed();
 

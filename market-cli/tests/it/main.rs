@@ -147,13 +147,7 @@ fn devnet_demo_runs_a_paid_training_job_end_to_end_and_reports_it_as_json() {
     assert_eq!(
         steps,
         [
-            "stake",
-            "admit spec",
-            "post",
-            "claim",
-            "submit",
-            "finalize",
-            "withdraw"
+            "stake", "admit", "post", "claim", "submit", "finalize", "withdraw"
         ]
     );
     for tx in txs {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use alloy::primitives::{Address, U256};
 use alloy::providers::ext::AnvilApi;
 use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
-use pedals_core::{ModelState, cid_of, state_from_runs};
+use pedals_core::{ModelState, state_from_runs};
 use pedals_node::{StoreSource, Worker, WorkerConfig};
 use pedals_p2p::{MemorySource, Network};
 use pedals_store::{JobPhase, Store};
@@ -66,14 +66,7 @@ async fn scene(
     ] {
         files.insert_blob(bytes);
     }
-    let requester_net = net(files, Vec::new()).await;
-    for bytes in [&job.spec.to_canonical_bytes(), &job.dataset, &job.model] {
-        requester_net
-            .client
-            .provide(cid_of(bytes))
-            .await
-            .expect("provide");
-    }
+    let requester_net = crate::network::requester_net(files, &job).await;
     let hub = requester_net.client.listen_addrs().await.expect("addrs");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(dir.path()).expect("store"));

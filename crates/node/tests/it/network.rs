@@ -31,9 +31,8 @@ pub(crate) async fn net(
     .expect("network starts")
 }
 
-/// The requester's node, serving the job's files from `source`, and the worker's, serving
-/// from its store and bootstrapped to the requester's; the worker is rebuilt to use it.
-async fn connect(s: &mut Setup, source: Arc<dyn ContentSource>, job: &Job) -> (Network, Network) {
+/// A requester's node serving `job`'s files from `source` and providing their CIDs.
+pub(crate) async fn requester_net(source: Arc<dyn ContentSource>, job: &Job) -> Network {
     let requester = net(source, Vec::new()).await;
     for bytes in [&job.spec.to_canonical_bytes(), &job.dataset, &job.model] {
         requester
@@ -42,6 +41,13 @@ async fn connect(s: &mut Setup, source: Arc<dyn ContentSource>, job: &Job) -> (N
             .await
             .expect("provide");
     }
+    requester
+}
+
+/// The requester's node, serving the job's files from `source`, and the worker's, serving
+/// from its store and bootstrapped to the requester's; the worker is rebuilt to use it.
+async fn connect(s: &mut Setup, source: Arc<dyn ContentSource>, job: &Job) -> (Network, Network) {
+    let requester = requester_net(source, job).await;
     let addrs = requester.client.listen_addrs().await.expect("addrs");
     let worker = s.worker.take().expect("worker");
     let worker_net = net(Arc::new(StoreSource::new(worker.store().clone(), 2)), addrs).await;
