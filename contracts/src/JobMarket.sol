@@ -18,8 +18,8 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 /// @notice Escrow, claims, results, challenge windows and payouts of Pedals jobs.
 /// @dev Invariant: `address(this).balance == totalEscrowed + feesAccrued + Σ credits`, where
 ///      `totalEscrowed` is the payment of every unsettled job plus the bond of every open
-///      challenge or demand plus what every reward pool has not paid out. Every payout is a credit that its owner withdraws; nothing is pushed except
-///      the caller's own withdrawal.
+///      challenge or demand plus what every reward pool has not paid out. Every payout is a
+///      credit that its owner withdraws; nothing is pushed except the caller's own withdrawal.
 contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMarketState {
     /// @notice Role that may pause and unpause new posts and claims.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");

@@ -268,11 +268,12 @@ impl Verifier {
         })
     }
 
-    /// The market client it signs with.
+    /// What it remembers of its commitments and reward pools.
     pub(crate) fn rewards(&self) -> std::sync::MutexGuard<'_, crate::rewards::Rewards> {
         self.rewards.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The market client it signs with.
     pub(crate) fn market(&self) -> &Market {
         &self.market
     }
