@@ -174,13 +174,16 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         address verifier = _zkVerifiers[job.zkCircuit];
         if (verifier.codehash != _zkCodeHashes[job.zkCircuit]) revert VerifierCodeChanged(job.zkCircuit);
         // The verifier refuses inputs at or above the field's modulus, so `c_out` needs no check
-        // here; the caller's address is an input, so a proof copied from the mempool is useless.
+        // here. The last input binds the proof to this chain, market, job and caller (its top
+        // 248 bits, below the modulus): a proof copied from the mempool, or made for another
+        // job with the same commitments, is useless.
+        uint256 binding = uint256(keccak256(abi.encode(block.chainid, address(this), jobId, msg.sender))) >> 8;
         bool ok = IZkVerifier(verifier)
             .verifyProof(
                 [proof[0], proof[1]],
                 [proof[2], proof[3], proof[4], proof[5]],
                 [proof[6], proof[7]],
-                [uint256(job.specHash), uint256(outputCommitment), uint256(uint160(msg.sender))]
+                [uint256(job.specHash), uint256(outputCommitment), binding]
             );
         if (!ok) revert InvalidProof(jobId, outputCommitment);
 

@@ -383,7 +383,9 @@ interface IJobMarket {
     ///         transaction; otherwise the call reverts with `InvalidProof`.
     /// @param outputCommitment `c_out`, the Poseidon commitment to the logits.
     /// @param resultCid Binary CIDv1 of the logits blob.
-    /// @param proof `[A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y]`, bound to the caller.
+    /// @param proof `[A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y]` for the public inputs
+    ///        `c_job`, `c_out` and `keccak256(abi.encode(chainid, market, jobId, caller)) >> 8`:
+    ///        bound to this chain, this market, this job and the caller.
     function submitZkResult(
         uint256 jobId,
         bytes32 outputCommitment,

@@ -11,8 +11,9 @@ import {EtherRefuser} from "../utils/EtherRefuser.sol";
 import {Fixture} from "../utils/Fixture.sol";
 
 /// @notice The market's zk mode with the committed MNIST verifier and its proof, made in Rust
-///         (crates/zk/tests/vectors/MnistMlpVerifier.json): the proof is bound to the worker
-///         0x4242…42, the job commitment and the output commitment of that vector.
+///         (crates/zk/tests/vectors/MnistMlpVerifier.json): the proof is bound to job 1 of this
+///         fixture's market on this chain and to the worker 0x4242…42, with the job commitment
+///         and the output commitment of that vector.
 contract ZkJobMarketTest is Fixture {
     uint8 internal constant CIRCUIT = 1;
     uint256 internal constant R = ProtocolLimits.SNARK_SCALAR_FIELD;
@@ -38,7 +39,20 @@ contract ZkJobMarketTest is Fixture {
         proof = [a[0], a[1], b[0], b[1], b[2], b[3], c[0], c[1]];
         cJob = bytes32(input[0]);
         cOut = bytes32(input[1]);
-        worker = address(uint160(input[2]));
+        // The proof is bound to job 1 of this fixture's market on this chain, and its worker.
+        worker = vm.parseJsonAddress(json, ".binding.worker");
+        vm.assertEq(
+            vm.parseJsonAddress(json, ".binding.market"),
+            address(market),
+            "the vector is for another market address: regenerate it (crates/zk/examples/zk_verifier.rs)"
+        );
+        vm.assertEq(vm.parseJsonUint(json, ".binding.chainId"), block.chainid, "the vector's chain");
+        vm.assertEq(vm.parseJsonUint(json, ".binding.jobId"), 1, "the vector's job");
+        vm.assertEq(
+            input[2],
+            uint256(keccak256(abi.encode(block.chainid, address(market), uint256(1), worker))) >> 8,
+            "the vector's binding input"
+        );
         logitsCid = cid("logits");
         vm.deal(worker, 1 ether); // a worker pays its gas: its account exists
         vm.prank(admin);
@@ -259,6 +273,21 @@ contract ZkJobMarketTest is Fixture {
         );
         vm.assertEq(market.totalEscrowed(), 2 * PAYMENT, "market.totalEscrowed()");
         vm.assertEq(market.feesAccrued(), 0, "market.feesAccrued()");
+    }
+
+    /// @notice A proof is bound to its job: the same statement posted again (job 2) cannot be
+    ///         paid with job 1's proof, which a worker would otherwise replay without proving.
+    function test_aProofForOneJobIsWorthlessForAnotherWithTheSameCommitments() public {
+        uint256 first = postZk();
+        uint256 second = postZk();
+        vm.expectRevert(invalidProof(second, cOut));
+        submitAs(worker, second, cOut, proof);
+        submitAs(worker, first, cOut, proof);
+        vm.assertEq(
+            uint256(market.getJob(first).status), uint256(IJobMarket.JobStatus.Finalized), "job 1 paid"
+        );
+        vm.expectRevert(invalidProof(second, cOut));
+        submitAs(worker, second, cOut, proof);
     }
 
     function test_submitZkResult_refusesWrongJobsAndLateProofs() public {

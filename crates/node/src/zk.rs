@@ -128,14 +128,15 @@ pub(crate) struct Proven {
     pub(crate) proof: [U256; 8],
 }
 
-/// Proves `job` for `worker` with `keys` and stores the logits blob. Blocking.
+/// Proves `job` for `binding` (this chain, market, job id and worker) with `keys` and stores
+/// the logits blob. Blocking.
 pub(crate) fn prove(
     store: &Store,
     keys: &Keys,
     job: &ZkJob,
-    worker: [u8; 20],
+    binding: pedals_zk::Binding,
 ) -> Result<Proven, NodeError> {
-    let (logits, statement, proof) = pedals_zk::prove(keys, &job.model, &job.inputs, worker)?;
+    let (logits, statement, proof) = pedals_zk::prove(keys, &job.model, &job.inputs, binding)?;
     let result = store.put_blob(&pedals_zk::logits_bytes(&logits))?;
     let (a, b, c) = solidity::proof_words(&proof);
     let words: Vec<U256> = a

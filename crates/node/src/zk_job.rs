@@ -78,11 +78,17 @@ impl Worker {
         };
         let keyring = self.zk.clone();
         let store = self.store.clone();
-        let worker = self.address().into_array();
+        // The proof is worth something for this job of this market on this chain only.
+        let binding = pedals_zk::Binding {
+            chain_id: self.deployment.chain_id,
+            market: self.deployment.job_market.into_array(),
+            job_id: id,
+            worker: self.address().into_array(),
+        };
         let started = std::time::Instant::now();
         let proven = tokio::task::spawn_blocking(move || -> Result<zk::Proven, NodeError> {
             let keys = keyring.keys(circuit)?;
-            zk::prove(&store, &keys, &statement, worker)
+            zk::prove(&store, &keys, &statement, binding)
         })
         .await??;
         info!(target: "pedals::node", job = id, circuit = circuit.name, output_commitment = %proven.output_commitment, seconds = started.elapsed().as_secs_f64(), "proven");

@@ -75,11 +75,17 @@ fn main() {
                 .collect(),
         );
         // The first proof also builds the shape's constraint matrices, which the keys keep.
+        let binding = pedals_zk::Binding {
+            chain_id: 31337,
+            market: [0x11; 20],
+            job_id: 1,
+            worker: [0x42; 20],
+        };
         let t = Instant::now();
-        let _ = prove(&keys, &model, &x, [0x42; 20]).expect("prove");
+        let _ = prove(&keys, &model, &x, binding).expect("prove");
         let first_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let (_, statement, proof) = prove(&keys, &model, &x, [0x42; 20]).expect("prove");
+        let (_, statement, proof) = prove(&keys, &model, &x, binding).expect("prove");
         let prove_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         assert!(verify(&keys.verifying, &statement, &proof).expect("verify"));

@@ -4,13 +4,31 @@
 //!
 //! cargo run -p pedals-zk --example zk_verifier -- 784,32,10:1 MnistMlpVerifier \
 //!     contracts/src/zk crates/zk/tests/vectors
+//!
+//! The proof is bound to the first zk job that `contracts/test/zk/ZkJobMarket.t.sol` posts: job 1
+//! of the market its fixture deploys (`FORGE_MARKET`) on chain 31337, submitted by 0x4242…42.
+//! That test checks the address; if the fixture's deployments change, regenerate.
 
 use ark_serialize::CanonicalSerialize;
 use pedals_ml::exact::Mat;
 use pedals_zk::{
-    DEVNET_SEED, Shape, ZkModel, prove, setup_seeded,
+    Binding, DEVNET_SEED, Shape, ZkModel, prove, setup_seeded,
     solidity::{Word, proof_words, scalar_word, verifier_source},
 };
+
+/// The address at which `contracts/test/utils/Fixture.sol` deploys the `JobMarket` in a forge
+/// test.
+const FORGE_MARKET: [u8; 20] = [
+    0x2e, 0x23, 0x4d, 0xae, 0x75, 0xc7, 0x93, 0xf6, 0x7a, 0x35, 0x08, 0x9c, 0x9d, 0x99, 0x24, 0x5e,
+    0x1c, 0x58, 0x47, 0x0b,
+];
+
+fn hex(bytes: &[u8]) -> String {
+    format!(
+        "0x{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
 
 fn dec(w: &Word) -> String {
     // Every word is below the base field's modulus (coordinates, and inputs below the smaller
@@ -64,7 +82,13 @@ fn main() {
             .map(|i| (i as i32 * 13 % 2049) - 1024)
             .collect(),
     );
-    let (_, statement, proof) = prove(&keys, &model, &x, [0x42; 20]).expect("prove");
+    let binding = Binding {
+        chain_id: 31337,
+        market: FORGE_MARKET,
+        job_id: 1,
+        worker: [0x42; 20],
+    };
+    let (_, statement, proof) = prove(&keys, &model, &x, binding).expect("prove");
     let (a, b, c) = proof_words(&proof);
     let mut vk = Vec::new();
     keys.verifying.serialize_compressed(&mut vk).expect("vk");
@@ -72,8 +96,13 @@ fn main() {
     let vector = serde_json::json!({
         "shape": { "layers": shape.layers, "batch": shape.batch },
         "contract": name,
-        "verifyingKey": format!("0x{}", vk.iter().map(|b| format!("{b:02x}")).collect::<String>()),
-        "worker": format!("0x{}", "42".repeat(20)),
+        "verifyingKey": hex(&vk),
+        "binding": {
+            "chainId": binding.chain_id,
+            "market": hex(&binding.market),
+            "jobId": binding.job_id,
+            "worker": hex(&binding.worker),
+        },
         "a": words(&a),
         "b": words(&b),
         "c": words(&c),

@@ -1,6 +1,7 @@
 //! The R1CS of exact-mode MLP inference (docs/zk.md, "The circuit").
 //!
-//! Public inputs, in this order: `c_job = H(4, c_w, c_x)`, `c_out`, `worker`. Private: the
+//! Public inputs, in this order: `c_job = H(4, c_w, c_x)`, `c_out`, the binding (the top 248
+//! bits of the keccak of the chain id, market, job id and worker, `Binding`). Private: the
 //! forward weights, the biases, the input batch, `c_w`, `c_x` and every intermediate value. Per weight, bias, input and
 //! output value: one boolean constraint per bit, which is what makes the packed Poseidon
 //! commitments binding. Per product: one constraint. Per neuron: a requantization in
@@ -9,7 +10,7 @@
 use ark_crypto_primitives::sponge::{
     constraints::CryptographicSpongeVar, poseidon::constraints::PoseidonSpongeVar,
 };
-use ark_ff::{AdditiveGroup, Field, PrimeField};
+use ark_ff::{AdditiveGroup, Field};
 use ark_r1cs_std::{
     eq::EqGadget,
     fields::fp::{AllocatedFp, FpVar},
@@ -38,8 +39,8 @@ pub(crate) struct Witness {
 }
 
 /// The statement "the model committed in `c_w`, run on the batch committed in `c_x`, gives the
-/// logits committed in `c_out`", bound to `worker`. Without a witness it only fixes the shape
-/// (for the setup).
+/// logits committed in `c_out`", bound to the chain, market, job and worker (`Binding`).
+/// Without a witness it only fixes the shape (for the setup).
 #[derive(Debug, Clone)]
 pub struct InferenceCircuit {
     pub(crate) shape: Shape,
@@ -175,7 +176,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit {
             let var = cs.new_input_variable(|| value.ok_or(SynthesisError::AssignmentMissing))?;
             public.push(FpVar::Var(AllocatedFp::new(value, var, cs.clone())));
         }
-        let [c_job, c_out, worker] =
+        let [c_job, c_out, binding] =
             <[FpVar<Fr>; 3]>::try_from(public).map_err(|_| SynthesisError::Unsatisfiable)?;
 
         // The model: forward weights and biases, range-checked, packed and committed.
@@ -278,15 +279,10 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit {
         let out = b.pack(&logits_u, out_values.as_deref(), A_OFFSET, A_BITS)?;
         b.commitment(&[TAG_OUT, batch as u64, shape.classes() as u64], &out)?
             .enforce_equal(&c_out)?;
-        // The worker takes part in one constraint, so the proof binds it like the other inputs.
-        let _ = &worker * &worker;
+        // The binding takes part in one constraint, so the proof binds it like the other inputs.
+        let _ = &binding * &binding;
         Ok(())
     }
-}
-
-/// The field element of a 20-byte account, as the contract passes `uint160(msg.sender)`.
-pub(crate) fn account(address: [u8; 20]) -> Fr {
-    Fr::from_be_bytes_mod_order(&address)
 }
 
 #[cfg(test)]
@@ -357,7 +353,7 @@ mod tests {
         let public = [
             commit_job(m.commitment(), commit_inputs(&x).expect("inputs")),
             commit_outputs(&fwd.logits).expect("outputs"),
-            account([0x11; 20]),
+            Fr::from(0x11u64),
         ];
         let witness = Witness {
             model: m,

@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use ark_bn254::Bn254;
-use ark_ff::UniformRand;
+use ark_ff::{PrimeField, UniformRand};
 use ark_groth16::Groth16;
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, Matrix, OptimizationGoal, R1CS_PREDICATE_LABEL,
@@ -15,7 +15,7 @@ use pedals_ml::exact::Mat;
 
 use crate::{
     Fr, ZkError,
-    circuit::{InferenceCircuit, Witness, account},
+    circuit::{InferenceCircuit, Witness},
     commit::{Commitments, Shape, ZkModel, commit_inputs, commit_outputs, forward},
 };
 
@@ -105,22 +105,51 @@ impl Keys {
 /// A proof: the points A, B, C.
 pub type Proof = ark_groth16::Proof<Bn254>;
 
-/// What a proof is about: the commitments and the account it is bound to.
+/// What a proof is bound to: the chain, the market and the job it is submitted for, and the
+/// account that alone can submit it. A proof for one job is worthless for any other job,
+/// market or chain, even with the same commitments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    /// The chain id (`block.chainid`).
+    pub chain_id: u64,
+    /// The job market's address.
+    pub market: [u8; 20],
+    /// The job's id in that market.
+    pub job_id: u64,
+    /// The account that submits the proof.
+    pub worker: [u8; 20],
+}
+
+impl Binding {
+    /// The public input: the top 248 bits of
+    /// `keccak256(abi.encode(chainId, market, jobId, worker))`, as the market computes it.
+    pub fn input(&self) -> Fr {
+        let mut words = [0u8; 128];
+        words[24..32].copy_from_slice(&self.chain_id.to_be_bytes());
+        words[44..64].copy_from_slice(&self.market);
+        words[88..96].copy_from_slice(&self.job_id.to_be_bytes());
+        words[108..128].copy_from_slice(&self.worker);
+        let h = alloy_primitives::keccak256(words);
+        Fr::from_be_bytes_mod_order(&h[..31])
+    }
+}
+
+/// What a proof is about: the commitments and what it is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statement {
     /// `c_w`, `c_x`, `c_out`.
     pub commitments: Commitments,
-    /// The account the proof is bound to (it alone can submit it).
-    pub worker: [u8; 20],
+    /// The chain, market, job and account the proof is bound to.
+    pub binding: Binding,
 }
 
 impl Statement {
-    /// The public inputs, in the circuit's order: `c_job`, `c_out`, the worker.
+    /// The public inputs, in the circuit's order: `c_job`, `c_out`, the binding.
     pub fn public_inputs(&self) -> [Fr; 3] {
         [
             self.commitments.job(),
             self.commitments.outputs,
-            account(self.worker),
+            self.binding.input(),
         ]
     }
 }
@@ -154,13 +183,13 @@ fn setup_with<R: rand::RngCore + rand::CryptoRng>(
     })
 }
 
-/// Runs `model` on `inputs` and proves it, bound to `worker`: the logits, the statement and
-/// the proof.
+/// Runs `model` on `inputs` and proves it, bound to `binding` (the chain, market, job and
+/// worker): the logits, the statement and the proof.
 pub fn prove(
     keys: &Keys,
     model: &ZkModel,
     inputs: &Mat,
-    worker: [u8; 20],
+    binding: Binding,
 ) -> Result<(Mat, Statement, Proof), ZkError> {
     if model.layers != keys.shape.layers || inputs.rows != keys.shape.batch {
         return Err(ZkError::Shape(format!(
@@ -175,7 +204,7 @@ pub fn prove(
             inputs: commit_inputs(inputs)?,
             outputs: commit_outputs(&fwd.logits)?,
         },
-        worker,
+        binding,
     };
     let logits = fwd.logits.clone();
     let circuit = InferenceCircuit {

@@ -31,7 +31,7 @@ pub use commit::{
     poseidon_config,
 };
 pub use error::ZkError;
-pub use groth::{Keys, Proof, Statement, prove, setup, setup_seeded, verify};
+pub use groth::{Binding, Keys, Proof, Statement, prove, setup, setup_seeded, verify};
 pub use job::{CIRCUITS, Circuit, ZkJob, circuit, circuit_for, logits_bytes, logits_from_bytes};
 
 /// The public seed of the devnet's zk keys (see [`setup_seeded`]: insecure by design).

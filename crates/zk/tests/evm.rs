@@ -11,7 +11,7 @@ use alloy::{
 };
 use pedals_ml::exact::Mat;
 use pedals_zk::{
-    DEVNET_SEED, Fr, Keys, Proof, Shape, Statement, ZkModel, prove, setup_seeded,
+    Binding, DEVNET_SEED, Fr, Keys, Proof, Shape, Statement, ZkModel, prove, setup_seeded,
     solidity::{Word, proof_words, scalar_word},
     verify,
 };
@@ -20,6 +20,15 @@ sol! {
     #[sol(rpc)]
     interface IVerifier {
         function verifyProof(uint256[2] a, uint256[4] b, uint256[2] c, uint256[3] input) external view returns (bool);
+    }
+}
+
+fn binding(worker: u8) -> Binding {
+    Binding {
+        chain_id: 31337,
+        market: [0xaa; 20],
+        job_id: 1,
+        worker: [worker; 20],
     }
 }
 
@@ -127,15 +136,23 @@ async fn the_evm_and_rust_verifiers_agree_on_proofs_and_corruptions() {
                 .map(|k| ((k as i64 * 97 + i as i64 * 131) % 2049 - 1024) as i32)
                 .collect(),
         );
-        let worker = [i as u8; 20];
-        let (_, statement, proof) = prove(&keys, &m, &x, worker).expect("prove");
+        let binding = Binding {
+            chain_id: 31337,
+            market: [0xaa; 20],
+            job_id: i,
+            worker: [i as u8; 20],
+        };
+        let (_, statement, proof) = prove(&keys, &m, &x, binding).expect("prove");
 
-        // The honest proof, and four corruptions of the statement or of the proof that are
+        // The honest proof, and five corruptions of the statement or of the proof that are
         // still valid encodings: both verifiers must give the same answer.
         let mut wrong_output = statement;
         wrong_output.commitments.outputs += Fr::from(1u64);
+        // Another worker, or the same proof offered for another job.
         let mut wrong_worker = statement;
-        wrong_worker.worker[0] ^= 1;
+        wrong_worker.binding.worker[0] ^= 1;
+        let mut wrong_job = statement;
+        wrong_job.binding.job_id += 1;
         let mut swapped = proof.clone();
         std::mem::swap(&mut swapped.a, &mut swapped.c);
         let mut negated = proof.clone();
@@ -144,6 +161,7 @@ async fn the_evm_and_rust_verifiers_agree_on_proofs_and_corruptions() {
             (statement, proof.clone(), true),
             (wrong_output, proof.clone(), false),
             (wrong_worker, proof.clone(), false),
+            (wrong_job, proof.clone(), false),
             (statement, swapped, false),
             (statement, negated, false),
         ];
@@ -175,12 +193,12 @@ async fn the_evm_and_rust_verifiers_agree_on_proofs_and_corruptions() {
         assert!(!ok);
         agreed += 2;
     }
-    assert_eq!(agreed, 280);
+    assert_eq!(agreed, 320);
 
     // What verifying costs on-chain: a transaction calling verifyProof (21k of it is the
     // transaction itself, the rest the call, calldata included). Goal: 230k.
     let (_, statement, proof) =
-        prove(&keys, &model(99), &Mat::new(2, 8, vec![5; 16]), [7; 20]).expect("prove");
+        prove(&keys, &model(99), &Mat::new(2, 8, vec![5; 16]), binding(7)).expect("prove");
     let (a, b, c) = proof_words(&proof);
     let call = verifier.verifyProof(
         a.map(|w| u(&w)),

@@ -88,8 +88,13 @@ fn a_proof_verifies_and_nothing_else_does() {
     let model = ZkModel::from_state(&cfg.model, &state(&layers, &values)).expect("model");
     let x = Mat::new(2, 8, (0..16).map(|i| (i * 131 % 2049) - 1024).collect());
     let keys = setup(Shape { layers, batch: 2 }).expect("setup");
-    let worker = [0x42; 20];
-    let (logits, statement, proof) = prove(&keys, &model, &x, worker).expect("prove");
+    let binding = pedals_zk::Binding {
+        chain_id: 31337,
+        market: [0xaa; 20],
+        job_id: 1,
+        worker: [0x42; 20],
+    };
+    let (logits, statement, proof) = prove(&keys, &model, &x, binding).expect("prove");
     assert_eq!(logits, forward(&model, &x).expect("forward").logits);
     assert!(verify(&keys.verifying, &statement, &proof).expect("verify"));
 
@@ -98,7 +103,8 @@ fn a_proof_verifies_and_nothing_else_does() {
     assert_eq!(again, keys);
     assert!(verify(&again.verifying, &statement, &proof).expect("verify"));
 
-    // Another output, model, input batch or worker: the proof does not verify.
+    // Another output, model, input batch, worker, job, market or chain: the proof does not
+    // verify.
     let mut s = statement;
     s.commitments.outputs += pedals_zk::Fr::from(1u64);
     assert!(!verify(&keys.verifying, &s, &proof).expect("verify"));
@@ -110,15 +116,34 @@ fn a_proof_verifies_and_nothing_else_does() {
     other.data[0] += 1;
     s.commitments.inputs = commit_inputs(&other).expect("inputs");
     assert!(!verify(&keys.verifying, &s, &proof).expect("verify"));
-    let mut s = statement;
-    s.worker = [0x43; 20];
-    assert!(!verify(&keys.verifying, &s, &proof).expect("verify"));
+    for other in [
+        pedals_zk::Binding {
+            worker: [0x43; 20],
+            ..binding
+        },
+        pedals_zk::Binding {
+            job_id: 2,
+            ..binding
+        },
+        pedals_zk::Binding {
+            market: [0xab; 20],
+            ..binding
+        },
+        pedals_zk::Binding {
+            chain_id: 1,
+            ..binding
+        },
+    ] {
+        let mut s = statement;
+        s.binding = other;
+        assert!(!verify(&keys.verifying, &s, &proof).expect("verify"));
+    }
     // A tampered proof.
     let mut bad = proof.clone();
     bad.a = proof.c;
     assert!(!verify(&keys.verifying, &statement, &bad).expect("verify"));
 
     // Keys of another shape are refused before proving.
-    let err = prove(&keys, &model, &Mat::new(1, 8, vec![0; 8]), worker).expect_err("batch 1");
+    let err = prove(&keys, &model, &Mat::new(1, 8, vec![0; 8]), binding).expect_err("batch 1");
     assert!(err.to_string().contains("batch 2"), "{err}");
 }

@@ -295,9 +295,14 @@ async fn zk_files_that_miss_the_commitment_and_a_lying_result_are_caught() {
     let data = Dataset::from_canonical_bytes(&honest.dataset).expect("data");
     let job = pedals_zk::ZkJob::from_files(circuit(), &honest.model, &data).expect("job");
     let liar = s.devnet.signer(3).expect("account");
+    let binding = pedals_zk::Binding {
+        chain_id: s.devnet.deployment().chain_id,
+        market: s.devnet.deployment().job_market.into_array(),
+        job_id: id,
+        worker: liar.address().into_array(),
+    };
     let (_, statement, proof) =
-        pedals_zk::prove(&keys, &job.model, &job.inputs, liar.address().into_array())
-            .expect("prove");
+        pedals_zk::prove(&keys, &job.model, &job.inputs, binding).expect("prove");
     let garbage = vec![0u8; 2 * 4 * 4];
     put_in(&requester, &garbage);
     let (a, b, c) = pedals_zk::solidity::proof_words(&proof);
