@@ -29,8 +29,7 @@ pub(crate) struct DemandArgs {
 pub(crate) async fn demand(args: DemandArgs) -> eyre::Result<()> {
     let market = signed_market(&args.chain, &args.signer).await?;
     let job_id = U256::from(args.id);
-    let job = market.job(job_id).await?;
-    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+    let (job, status) = super::existing_job(&market, args.id).await?;
     eyre::ensure!(
         status == JobStatus::Submitted,
         "job {} is {status}: a demand needs a submitted job inside its challenge window, with \

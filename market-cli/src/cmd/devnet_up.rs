@@ -233,6 +233,15 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             state.rpc_url
         );
     }
+    // Anvil cannot bind a taken port; whatever answers there (another devnet, a node) would
+    // then be taken for it. Checked before anything in the folder is touched.
+    if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", args.port)) {
+        eyre::bail!(
+            "port {} is taken ({e}): another devnet or node listens there; stop it, or choose a \
+             free port with --port",
+            args.port
+        );
+    }
     // A new devnet is a new chain: the state and logs of an earlier one in this folder (job
     // records, sent transactions, the event cursor) would mislead its nodes. Only what `up`
     // itself creates is removed.

@@ -523,7 +523,7 @@ async fn serve(args: ServeArgs) -> eyre::Result<()> {
 
 async fn result(args: ResultArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
-    let zk = market.job(U256::from(args.id)).await?.verification == 1;
+    let zk = super::existing_job(&market, args.id).await?.0.verification == 1;
     let (dir, store, network) = node(&args.node).await?;
     let requester = Requester::new(market, store.clone(), Some(network.client.clone()));
     if zk {
@@ -633,8 +633,7 @@ async fn zk_result(requester: &Requester, args: ResultArgs) -> eyre::Result<()> 
 
 async fn cancel(args: CancelArgs) -> eyre::Result<()> {
     let market = signed_market(&args.chain, &args.signer).await?;
-    let job = market.job(U256::from(args.id)).await?;
-    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+    let (job, status) = super::existing_job(&market, args.id).await?;
     eyre::ensure!(
         status == JobStatus::Posted,
         "job {} is {status:?}: only a job nobody has claimed can be cancelled",

@@ -75,6 +75,31 @@ impl Command {
     }
 }
 
+/// Job `id` of `market` and its status. An id the market never gave out is the user's
+/// mistake: said plainly, not as a job in status "None" or a peer that did not answer.
+pub(crate) async fn existing_job(
+    market: &pedals_chain::Market,
+    id: u64,
+) -> eyre::Result<(pedals_chain::IJobMarket::Job, pedals_chain::JobStatus)> {
+    let job = market.job(alloy::primitives::U256::from(id)).await?;
+    let status =
+        pedals_chain::JobStatus::try_from(job.status).unwrap_or(pedals_chain::JobStatus::None);
+    if status == pedals_chain::JobStatus::None {
+        let next: u64 = market
+            .job_market()
+            .nextJobId()
+            .call()
+            .await?
+            .saturating_to();
+        eyre::bail!(
+            "there is no job {id} on this market (its jobs are numbered 1 to {}); `pedals job \
+             list` shows them",
+            next.saturating_sub(1)
+        );
+    }
+    Ok((job, status))
+}
+
 /// An amount of wei in ETH for people: `0.1`, `9999.8999402855` (every digit that is not a
 /// trailing zero; scripts get exact wei from `--json`).
 pub(crate) fn eth(wei: alloy::primitives::U256) -> String {

@@ -262,6 +262,30 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
     let out = run(&["job", "status", "99"], &deployment, &rpc);
     assert_eq!(out.status.code(), Some(1));
     assert!(one_line_error(&out).contains("there is no job 99"));
+    // An unknown job's result is an unknown job, not a peer that did not answer.
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().display().to_string();
+    let out = run(
+        &[
+            "job",
+            "result",
+            "99",
+            "--data-dir",
+            &data_dir,
+            "--wait-secs",
+            "1",
+        ],
+        &deployment,
+        &rpc,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("there is no job 99")
+            && err.contains("numbered 1 to 2")
+            && !err.contains("peer"),
+        "{err}"
+    );
     let out = run(&["job", "list", "--status", "lost"], &deployment, &rpc);
     assert_eq!(out.status.code(), Some(1));
     assert!(one_line_error(&out).contains("use posted, claimed"));

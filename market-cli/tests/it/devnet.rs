@@ -313,3 +313,32 @@ fn requester_path(up: &Value, dir: &std::path::Path) {
     let accuracy = result["accuracy"].as_f64().expect("accuracy");
     assert!(accuracy > 0.85, "{result}");
 }
+
+/// A port some other program holds is named as taken, before anything starts or the folder is
+/// touched (anvil would fail to bind it, and whatever answers there would pass for the devnet).
+#[test]
+fn devnet_up_on_a_taken_port_says_so_and_starts_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("notes.txt"), "mine").expect("write");
+    let out = pedals()
+        .args(["devnet", "up", "--dir", &d, "--port", &port])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port} is taken")) && err.contains("--port"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("anvil.log").exists(),
+        "anvil was not started"
+    );
+    assert!(
+        dir.path().join("notes.txt").exists(),
+        "the folder is untouched"
+    );
+}

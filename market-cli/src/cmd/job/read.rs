@@ -168,9 +168,7 @@ pub(super) async fn list(args: ListArgs) -> eyre::Result<()> {
 
 pub(super) async fn status(args: StatusArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
-    let job = market.job(U256::from(args.id)).await?;
-    let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
-    eyre::ensure!(status != JobStatus::None, "there is no job {}", args.id);
+    let (job, status) = crate::cmd::existing_job(&market, args.id).await?;
     let submitted = market.submitted_result(U256::from(args.id)).await?;
     let result = submitted.as_ref().map(|s| {
         json!({
