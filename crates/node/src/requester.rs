@@ -9,7 +9,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::{B256, U256, aliases::U40};
+use alloy::{
+    primitives::{B256, U256, aliases::U40},
+    providers::Provider,
+};
 use pedals_chain::{IJobMarket, JobMarket, JobRequest, JobStatus, Market, TxOutcome, chain_time};
 use pedals_core::{Cid, TraceCommitment, cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps, inference};
@@ -18,6 +21,10 @@ use pedals_store::Store;
 use tracing::{debug, info};
 
 use crate::NodeError;
+
+/// Gas that posting a training job may take: the spec's admission (about 105k for the demo's
+/// spec, once per spec) and the post (about 125k), with room for longer CIDs and specs.
+const POST_GAS_BUDGET: u64 = 400_000;
 
 /// The three files of a training job, as the requester has them.
 #[derive(Debug, Clone)]
@@ -206,10 +213,18 @@ impl Requester {
     ) -> Result<(u64, TxOutcome), NodeError> {
         files.validate()?;
         let balance = self.market.balance(self.market.sender()).await?;
-        if balance < terms.payment {
+        // The payment and the gas of the spec's admission and the post, at today's price.
+        let gas_price = self
+            .market
+            .provider()
+            .get_gas_price()
+            .await
+            .map_err(pedals_chain::ChainError::from)?;
+        let gas = U256::from(gas_price) * U256::from(POST_GAS_BUDGET);
+        if balance < terms.payment + gas {
             return Err(NodeError::Job(format!(
-                "the account {} holds {balance} wei but the job escrows {} wei: fund it or lower \
-                 the payment",
+                "the account {} holds {balance} wei but the job escrows {} wei and its \
+                 transactions need up to {gas} wei of gas: fund it or lower the payment",
                 self.market.sender(),
                 terms.payment
             )));

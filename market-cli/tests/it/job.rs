@@ -169,6 +169,11 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
             good_job(window).replace("payment_eth = \"0.1\"", "payment_eth = \"20000\""),
             "fund it or lower the payment",
         ),
+        // All it holds, which leaves nothing for the gas: refused before any transaction.
+        (
+            good_job(window).replace("payment_eth = \"0.1\"", "payment_eth = \"10000\""),
+            "wei of gas: fund it or lower the payment",
+        ),
     ] {
         let out = pedals(dir, &devnet)
             .args(["job", "post"])
