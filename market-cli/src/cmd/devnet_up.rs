@@ -161,26 +161,45 @@ fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> eyre::Resul
     })
 }
 
+/// Whether process `pid` is gone: no longer in /proc, or only its zombie is left. A process
+/// that is exiting has already lost its command line (so `alive` says no) but still runs.
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        Err(_) => true,
+    }
+}
+
+/// Stops every process and its process group (an npm launcher's real binary with it):
+/// SIGTERM, up to 10 s, then SIGKILL; returns once each is gone, not merely exiting.
 fn stop(processes: &[Process]) {
-    for p in processes.iter().rev() {
-        if alive(p) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &p.pid.to_string()])
-                .status();
-        }
+    let signal = |sig: &str, p: &Process| {
+        // The group first (its id is the leader's pid: `spawn` made each its own group),
+        // then the process, in case it left the group.
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{}", p.pid)])
+            .status();
+        let _ = Command::new("kill")
+            .args([sig, &p.pid.to_string()])
+            .status();
+    };
+    let live: Vec<&Process> = processes.iter().rev().filter(|p| alive(p)).collect();
+    for p in &live {
+        signal("-TERM", p);
     }
     let until = Instant::now() + Duration::from_secs(10);
-    while processes.iter().any(alive) && Instant::now() < until {
+    while live.iter().any(|p| !gone(p.pid)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100));
     }
-    for p in processes.iter().filter(|p| alive(p)) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &p.pid.to_string()])
-            .status();
+    for p in live.iter().filter(|p| !gone(p.pid)) {
+        signal("-KILL", p);
     }
     // SIGKILL is not instant either: return once every process is gone.
     let until = Instant::now() + Duration::from_secs(5);
-    while processes.iter().any(alive) && Instant::now() < until {
+    while live.iter().any(|p| !gone(p.pid)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
