@@ -134,6 +134,20 @@ impl ContentSource for StoreSource {
         self.store.blob(cid).map_err(|e| e.to_string())
     }
 
+    /// Read straight from the blob's file: a chunk of a large blob costs its own bytes, not
+    /// the whole blob's.
+    fn blob_range(
+        &self,
+        cid: &Cid,
+        offset: u64,
+        len: u32,
+    ) -> Result<Option<pedals_p2p::BlobRange>, String> {
+        let range = self.store.blob_range(cid, offset, len);
+        Ok(range
+            .map_err(|e| e.to_string())?
+            .map(|(size, bytes)| pedals_p2p::BlobRange { size, bytes }))
+    }
+
     fn checkpoint(&self, job: u64, step: u64) -> Result<Option<CheckpointOpening>, String> {
         #[cfg(debug_assertions)]
         if self.withhold {

@@ -94,6 +94,67 @@ pub enum P2pError {
         /// How many of them sent bytes that do not match the CID.
         bad: usize,
     },
+    /// A peer did not answer in time.
+    #[error("{peer} did not deliver {what} within {secs} s")]
+    Timeout {
+        /// The peer.
+        peer: String,
+        /// What was asked for.
+        what: String,
+        /// The time allowed, in seconds.
+        secs: u64,
+    },
+    /// A peer refused a request as malformed or out of bounds.
+    #[error("{peer} refused the request: {reason}")]
+    Refused {
+        /// The peer.
+        peer: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A peer sent a chunk that does not match the blob's manifest. It was dropped and the
+    /// peer is not asked again during this download.
+    #[error(
+        "{peer} sent chunk {index} of {cid} that does not match its manifest ({reason}); it          was dropped"
+    )]
+    BadChunk {
+        /// The peer.
+        peer: String,
+        /// The blob.
+        cid: String,
+        /// The chunk's index.
+        index: usize,
+        /// What did not match.
+        reason: String,
+    },
+    /// A chunk could not be had from any provider in the attempts allowed. The verified
+    /// chunks are kept in the `.part` file.
+    #[error(
+        "cannot fetch chunk {index} of {cid}: {}; the {done} of {total} bytes verified so far          are kept in {part}: run the command again to resume from there",
+        .errors.join("; ")
+    )]
+    ChunkFailed {
+        /// The blob.
+        cid: String,
+        /// The chunk's index.
+        index: usize,
+        /// One line per attempt, each naming its peer.
+        errors: Vec<String>,
+        /// Bytes verified and kept.
+        done: u64,
+        /// The blob's size.
+        total: u64,
+        /// The `.part` file.
+        part: String,
+    },
+    /// A download's `.part` file or its sidecar could not be written or read.
+    #[error("cannot use {path}: {reason}; check the disk and the folder's permissions")]
+    PartFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// Publishing on gossip failed.
     #[error("cannot publish the announcement: {0}")]
     Publish(String),

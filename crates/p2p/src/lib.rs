@@ -8,7 +8,8 @@
 //!        │                                         ├─ gossipsub  pedals/jobs/1, pedals/capacity/1
 //!        │                                         │             (validated, peer-scored)
 //!        │                                         ├─ kad        /pedals/kad/1  (who provides a CID)
-//!        │                                         ├─ request-response /pedals/blob/1, /pedals/checkpoint/1
+//!        │                                         ├─ request-response /pedals/blob/1, /pedals/checkpoint/1,
+//!        │                                         │             /pedals/blob-range/1 (chunks)
 //!        │                                         ├─ identify, ping (round trip per peer)
 //!        │                                         └─ TCP + noise + yamux, and QUIC
 //!  ContentSource (the node's store) ◄── inbound requests, on the blocking pool, per-peer limits
@@ -16,6 +17,8 @@
 //!
 //! Every blob received is checked against its CID and every checkpoint against the trace root
 //! the worker posted on-chain before the caller sees it; what fails is dropped and counted.
+//! Large blobs are downloaded in chunks, each checked against the blob's manifest as it
+//! arrives, with resume and progress ([`Client::download_blob`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pedals_p2p::P2pError> {
@@ -29,14 +32,23 @@
 //! # Ok(()) }
 //! ```
 
+mod chunked;
+mod config;
 mod error;
 mod gossip;
 mod identity;
 mod network;
 mod protocol;
+mod serve;
 mod source;
 mod stats;
+mod verify;
 
+pub use chunked::{
+    BlobManifest, DEFAULT_CHUNK_BYTES, DownloadOptions, Downloaded, MAX_CHUNK_BYTES,
+    MIN_CHUNK_BYTES, Progress, ProgressFn,
+};
+pub use config::NetConfig;
 pub use error::P2pError;
 pub use gossip::{
     Announcement, CAPACITY_TOPIC, CapacityAnnouncement, JOBS_TOPIC, JobAnnouncement,
@@ -44,9 +56,7 @@ pub use gossip::{
 };
 pub use identity::load_or_create_identity;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::IdentTopic, identity::Keypair};
-pub use network::{
-    Client, NetConfig, NetEvent, Network, PeerInfo, TraceClaim, VerifiedCheckpoint, start,
-};
+pub use network::{Client, NetEvent, Network, PeerInfo, TraceClaim, VerifiedCheckpoint, start};
 pub use protocol::{CheckpointOpening, Reply};
-pub use source::{ContentSource, MemorySource, account_key};
+pub use source::{BlobRange, ContentSource, MemorySource, account_key};
 pub use stats::{NetStats, NetStatsSnapshot};

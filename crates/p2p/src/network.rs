@@ -13,74 +13,29 @@ use libp2p::{
     kad::{self, store::MemoryStore},
     multiaddr::Protocol,
     noise, ping,
-    request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
+    request_response::{self, ProtocolSupport, ResponseChannel},
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use pedals_core::{B256, Cid, verify_cid, verify_transition};
+use pedals_core::{B256, Cid, verify_cid};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::{
     ContentSource, NetStats, P2pError,
+    chunked::{ManifestCache, RANGE_PROTOCOL, RangeCodec, RangeReply, RangeRequest},
+    config::NetConfig,
     gossip::{self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES, PROGRESS_TOPIC},
     protocol::{
         BLOB_PROTOCOL, BlobCodec, BlobRequest, CHECKPOINT_PROTOCOL, CheckpointCodec,
         CheckpointOpening, CheckpointRequest, Limits, Reply,
     },
+    serve::{Payload, Pending, serve_reply, settle_outbound},
+    verify::verify_opening,
 };
 
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/kad/1");
 const IDENTIFY_PROTOCOL: &str = "/pedals/id/1";
-
-/// How a node joins the network and what it accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetConfig {
-    /// Addresses to listen on. The default is TCP and QUIC on loopback, on ports the system
-    /// picks; a provider that serves the internet listens on `0.0.0.0`.
-    pub listen: Vec<Multiaddr>,
-    /// Peers to dial at start, each `/ip4/…/tcp/…/p2p/<peer id>` (or QUIC).
-    pub bootstrap: Vec<Multiaddr>,
-    /// The largest blob this node downloads, in bytes.
-    pub max_blob_bytes: u64,
-    /// The largest checkpoint state this node downloads, in bytes.
-    pub max_checkpoint_bytes: u64,
-    /// How long one request may take, transfer included.
-    pub request_timeout: Duration,
-    /// How many of one peer's requests this node serves at once; more get "busy".
-    pub max_inbound_per_peer: usize,
-    /// How many requests, from all peers together, this node serves at once; more get
-    /// "busy" (a bound on the memory and CPU that serving takes, whatever the peer count).
-    pub max_inbound_total: usize,
-    /// The capacity of the command queue and of the event queue.
-    pub queue: usize,
-    /// The gossipsub heartbeat.
-    pub gossip_heartbeat: Duration,
-    /// How long a connection with nothing to do stays open.
-    pub idle_timeout: Duration,
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        Self {
-            listen: vec![
-                "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
-                "/ip4/127.0.0.1/udp/0/quic-v1"
-                    .parse()
-                    .expect("valid multiaddr"),
-            ],
-            bootstrap: Vec::new(),
-            max_blob_bytes: 512 << 20,
-            max_checkpoint_bytes: 64 << 20,
-            request_timeout: Duration::from_secs(120),
-            max_inbound_per_peer: 4,
-            max_inbound_total: 32,
-            queue: 64,
-            gossip_heartbeat: Duration::from_millis(500),
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What the network tells the node.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,12 +84,12 @@ struct Behaviour {
     kad: kad::Behaviour<MemoryStore>,
     blobs: request_response::Behaviour<BlobCodec>,
     checkpoints: request_response::Behaviour<CheckpointCodec>,
+    ranges: request_response::Behaviour<RangeCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
 
 type Reply1<T> = oneshot::Sender<T>;
-type Pending<T> = HashMap<OutboundRequestId, Reply1<Result<Reply<T>, P2pError>>>;
 
 enum Command {
     ListenAddrs(Reply1<Vec<Multiaddr>>),
@@ -150,6 +105,11 @@ enum Command {
         peer: PeerId,
         request: CheckpointRequest,
         reply: Reply1<Result<Reply<CheckpointOpening>, P2pError>>,
+    },
+    Range {
+        peer: PeerId,
+        request: RangeRequest,
+        reply: Reply1<Result<RangeReply, P2pError>>,
     },
     Publish {
         topic: gossipsub::IdentTopic,
@@ -168,6 +128,7 @@ enum Served {
         ResponseChannel<Reply<CheckpointOpening>>,
         Reply<CheckpointOpening>,
     ),
+    Range(PeerId, ResponseChannel<RangeReply>, RangeReply),
 }
 
 /// A cloneable handle to a running network node. Every method sends a command over a bounded
@@ -263,8 +224,11 @@ pub async fn start(
         inbound: HashMap::new(),
         pending_blobs: HashMap::new(),
         pending_checkpoints: HashMap::new(),
+        pending_ranges: HashMap::new(),
+        manifests: Arc::default(),
         pending_providers: HashMap::new(),
         rtt: HashMap::new(),
+        dropped: (0, None),
         provided: HashSet::new(),
         reprovide_due: false,
     };
@@ -339,6 +303,11 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
                 checkpoints: request_response::Behaviour::with_codec(
                     CheckpointCodec(limits),
                     [(CHECKPOINT_PROTOCOL, ProtocolSupport::Full)],
+                    rr_config.clone(),
+                ),
+                ranges: request_response::Behaviour::with_codec(
+                    RangeCodec(limits),
+                    [(RANGE_PROTOCOL, ProtocolSupport::Full)],
                     rr_config,
                 ),
                 identify: identify::Behaviour::new(
@@ -401,12 +370,17 @@ struct EventLoop {
     max_inbound_per_peer: usize,
     max_inbound_total: usize,
     inbound: HashMap<PeerId, usize>,
-    pending_blobs: Pending<Vec<u8>>,
-    pending_checkpoints: Pending<CheckpointOpening>,
+    pending_blobs: Pending<Reply<Vec<u8>>>,
+    pending_checkpoints: Pending<Reply<CheckpointOpening>>,
+    pending_ranges: Pending<RangeReply>,
+    manifests: Arc<ManifestCache>,
     pending_providers: HashMap<kad::QueryId, (Reply1<Vec<PeerId>>, HashSet<PeerId>)>,
     rtt: HashMap<PeerId, Duration>,
     provided: HashSet<kad::RecordKey>,
     reprovide_due: bool,
+    /// Announcements dropped because the node's reader is behind, and when that was last
+    /// logged: one line a minute says how many, not one line per announcement.
+    dropped: (u64, Option<std::time::Instant>),
 }
 
 impl EventLoop {
@@ -479,6 +453,14 @@ impl EventLoop {
                 let id = behaviour.checkpoints.send_request(&peer, request);
                 self.pending_checkpoints.insert(id, reply);
             }
+            Command::Range {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = behaviour.ranges.send_request(&peer, request);
+                self.pending_ranges.insert(id, reply);
+            }
             Command::Publish { topic, data, reply } => {
                 let result = behaviour
                     .gossipsub
@@ -547,7 +529,15 @@ impl EventLoop {
                             announcement,
                         };
                         if self.events.try_send(event).is_err() {
-                            warn!(target: "pedals::p2p", "event queue full; an announcement was dropped");
+                            self.dropped.0 += 1;
+                            let due = self
+                                .dropped
+                                .1
+                                .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+                            if due {
+                                warn!(target: "pedals::p2p", dropped = self.dropped.0, "event queue full: announcements dropped since the last such line (the node reads its events too slowly)");
+                                self.dropped = (0, Some(std::time::Instant::now()));
+                            }
                         }
                     }
                     Err(reason) => {
@@ -580,6 +570,7 @@ impl EventLoop {
             }
             BehaviourEvent::Blobs(event) => self.on_blob_event(event),
             BehaviourEvent::Checkpoints(event) => self.on_checkpoint_event(event),
+            BehaviourEvent::Ranges(event) => self.on_range_event(event),
             _ => {}
         }
     }
@@ -702,6 +693,34 @@ impl EventLoop {
         }
     }
 
+    fn on_range_event(&mut self, event: request_response::Event<RangeRequest, RangeReply>) {
+        use request_response::{Event, Message};
+        let (peer, request, channel) = match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => (peer, request, channel),
+            other => return settle_outbound(&mut self.pending_ranges, &self.stats, other, "range"),
+        };
+        if !self.admit(peer) {
+            let _ = (self.swarm.behaviour_mut().ranges).send_response(channel, RangeReply::Busy);
+            return;
+        }
+        let (source, cache) = (self.source.clone(), self.manifests.clone());
+        let served = self.served_tx.clone();
+        tokio::spawn(async move {
+            let serve = move || crate::chunked::serve(source.as_ref(), &cache, request);
+            let reply = tokio::task::spawn_blocking(serve)
+                .await
+                .unwrap_or(RangeReply::Failed);
+            let _ = served.send(Served::Range(peer, channel, reply)).await;
+        });
+    }
+
     fn on_served(&mut self, served: Served) {
         let behaviour = self.swarm.behaviour_mut();
         match served {
@@ -719,138 +738,14 @@ impl EventLoop {
                 let _ = behaviour.checkpoints.send_response(channel, reply);
                 self.release(&peer);
             }
-        }
-    }
-}
-
-/// What a reply carries, in bytes, for the counters.
-trait Payload {
-    fn size(&self) -> usize;
-}
-
-impl Payload for Vec<u8> {
-    fn size(&self) -> usize {
-        self.len()
-    }
-}
-
-impl Payload for CheckpointOpening {
-    fn size(&self) -> usize {
-        self.state.len()
-    }
-}
-
-/// Every request-response event but an inbound request: hands a response, or the failure of
-/// an outbound request, to the caller waiting for it; logs a failure to serve.
-fn settle_outbound<Req, T: Payload>(
-    pending: &mut Pending<T>,
-    stats: &NetStats,
-    event: request_response::Event<Req, Reply<T>>,
-    what: &str,
-) {
-    use request_response::{Event, Message};
-    match event {
-        Event::Message {
-            message:
-                Message::Response {
-                    request_id,
-                    response,
-                },
-            ..
-        } => {
-            if let Reply::Found(content) = &response {
-                stats.count_received(content.size());
-            }
-            if let Some(reply) = pending.remove(&request_id) {
-                let _ = reply.send(Ok(response));
+            Served::Range(peer, channel, reply) => {
+                if let RangeReply::Bytes { bytes, .. } = &reply {
+                    self.stats.count_chunk_served(bytes.len());
+                }
+                let _ = behaviour.ranges.send_response(channel, reply);
+                self.release(&peer);
             }
         }
-        Event::OutboundFailure {
-            peer,
-            request_id,
-            error,
-            ..
-        } => {
-            if let Some(reply) = pending.remove(&request_id) {
-                let _ = reply.send(Err(P2pError::Request {
-                    peer: peer.to_string(),
-                    reason: error.to_string(),
-                }));
-            }
-        }
-        Event::InboundFailure { peer, error, .. } => {
-            debug!(target: "pedals::p2p", %peer, %error, what, "serving failed");
-        }
-        Event::Message {
-            message: Message::Request { .. },
-            ..
-        }
-        | Event::ResponseSent { .. } => {}
-    }
-}
-
-/// Turns what the source said (on the blocking pool) into the reply to send.
-fn serve_reply<T>(
-    found: Result<Result<Option<T>, String>, tokio::task::JoinError>,
-    what: impl FnOnce() -> String,
-) -> Reply<T> {
-    match found {
-        Ok(Ok(Some(content))) => Reply::Found(content),
-        Ok(Ok(None)) => Reply::NotFound,
-        Ok(Err(error)) => {
-            warn!(target: "pedals::p2p", what = %what(), %error, "the content source failed");
-            Reply::Failed
-        }
-        Err(error) => {
-            warn!(target: "pedals::p2p", what = %what(), %error, "the content source panicked");
-            Reply::Failed
-        }
-    }
-}
-
-/// Checks a checkpoint's openings against the job's trace claim; returns `h_step` and
-/// `h_(step+1)`.
-fn verify_opening(
-    claim: &TraceClaim,
-    step: u64,
-    opening: &CheckpointOpening,
-) -> Result<(B256, Option<B256>), String> {
-    let hash = pedals_core::checkpoint_hash(&opening.state);
-    if step < claim.steps {
-        let (next_hash, next_proof) = opening
-            .next
-            .as_ref()
-            .ok_or("it has no opening of the next state")?;
-        verify_transition(
-            &claim.root,
-            claim.steps,
-            step,
-            &hash,
-            &opening.proof,
-            next_hash,
-            next_proof,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok((hash, Some(*next_hash)))
-    } else if step == claim.steps {
-        let proof = &opening.proof;
-        if proof.index != step || proof.leaf_count != claim.steps + 1 {
-            return Err(format!(
-                "the proof is for leaf {} of {}, not the last of {}",
-                proof.index,
-                proof.leaf_count,
-                claim.steps + 1
-            ));
-        }
-        if !proof.verify(&claim.root, &hash) {
-            return Err("the state's hash and its proof do not lead to the trace root".into());
-        }
-        Ok((hash, None))
-    } else {
-        Err(format!(
-            "step {step} is past the trace's {} steps",
-            claim.steps
-        ))
     }
 }
 
@@ -899,6 +794,20 @@ impl Client {
     /// The peers connected now, with their ping round trips.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, P2pError> {
         self.call(Command::Peers).await
+    }
+
+    /// Sends one request on `/pedals/blob-range/1` to `peer` and waits for its answer.
+    pub(crate) async fn range(
+        &self,
+        peer: PeerId,
+        request: RangeRequest,
+    ) -> Result<RangeReply, P2pError> {
+        self.call(|reply| Command::Range {
+            peer,
+            request,
+            reply,
+        })
+        .await?
     }
 
     /// Downloads blob `cid` from `peer` and verifies it against the CID.

@@ -13,6 +13,8 @@
 //!                                                | u64 len | state bytes)
 //! tags: 0 found, 1 not found, 2 busy (the peer's request limit), 3 failed (its store failed)
 //! ```
+//!
+//! Large blobs go in verified chunks over `/pedals/blob-range/1` instead ([`crate::chunked`]).
 
 use std::io;
 
@@ -26,7 +28,7 @@ pub(crate) const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/bl
 /// The checkpoint protocol's name.
 pub(crate) const CHECKPOINT_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/checkpoint/1");
 
-const MAX_CID_BYTES: usize = 64;
+pub(crate) const MAX_CID_BYTES: usize = 64;
 const MAX_OPENING_HEADER: u32 = 64 * 1024;
 /// Reads are grown in steps of this size, so a peer that announces a large length but sends
 /// little costs little memory.
@@ -106,32 +108,52 @@ impl<T> Reply<T> {
     }
 }
 
-fn invalid(reason: String) -> io::Error {
+pub(crate) fn invalid(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason)
 }
 
-async fn read_u8<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<u8> {
+pub(crate) async fn read_u8<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<u8> {
     let mut b = [0u8; 1];
     io.read_exact(&mut b).await?;
     Ok(b[0])
 }
 
-async fn read_u64<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<u64> {
+pub(crate) async fn read_u64<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<u64> {
     let mut b = [0u8; 8];
     io.read_exact(&mut b).await?;
     Ok(u64::from_be_bytes(b))
 }
 
 /// Reads exactly `len` bytes (already checked against a limit), growing the buffer as the
-/// bytes arrive rather than trusting `len` up front.
-async fn read_bytes<T: AsyncRead + Unpin>(io: &mut T, len: u64) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(usize::try_from(len.min(READ_CHUNK)).unwrap_or(0));
-    let read = io.take(len).read_to_end(&mut out).await?;
-    if read as u64 != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the peer announced {len} bytes but sent {read}"),
-        ));
+/// bytes arrive rather than trusting `len` up front. Each step is a zeroed allocation and one
+/// `read_exact`: no per-byte loop, so it stays fast in a debug build whichever crate's
+/// optimization level its generic code ends up compiled at.
+pub(crate) async fn read_bytes<T: AsyncRead + Unpin>(io: &mut T, len: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut left = len;
+    while left > 0 {
+        // step ≤ READ_CHUNK, 1 MiB.
+        let step = left.min(READ_CHUNK) as usize;
+        let mut piece = vec![0u8; step];
+        io.read_exact(&mut piece).await.map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the peer announced {len} bytes but sent fewer than {}",
+                        len - left + step as u64
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        if out.is_empty() {
+            out = piece;
+        } else {
+            out.extend_from_slice(&piece);
+        }
+        left -= step as u64;
     }
     Ok(out)
 }

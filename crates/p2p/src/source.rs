@@ -16,9 +16,45 @@ pub trait ContentSource: Send + Sync + 'static {
     /// them: a source must only return bytes that match (pedals-store checks on every read).
     fn blob(&self, cid: &Cid) -> Result<Option<Vec<u8>>, String>;
 
+    /// Up to `len` bytes of blob `cid` from `offset` (fewer at its end, none past it) with the
+    /// blob's size, if this node has it: what chunked downloads are served from. The default
+    /// cuts them out of [`ContentSource::blob`], which reads the whole blob for every range; a
+    /// source that holds large blobs should read just the range (pedals-store's
+    /// `Store::blob_range` does). The network layer checks the whole blob against its CID
+    /// once, when it builds the blob's manifest, and the receiver checks every chunk.
+    fn blob_range(&self, cid: &Cid, offset: u64, len: u32) -> Result<Option<BlobRange>, String> {
+        Ok(self
+            .blob(cid)?
+            .map(|blob| BlobRange::slice(&blob, offset, len)))
+    }
+
     /// The state of `job` after `step` steps with its trace openings, if this node worked on
     /// the job and can produce it.
     fn checkpoint(&self, job: u64, step: u64) -> Result<Option<CheckpointOpening>, String>;
+}
+
+/// A range of a blob's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRange {
+    /// The whole blob's size in bytes.
+    pub size: u64,
+    /// The bytes of the range.
+    pub bytes: Vec<u8>,
+}
+
+impl BlobRange {
+    /// Up to `len` bytes of `blob` from `offset` (none when `offset` is past its end).
+    pub fn slice(blob: &[u8], offset: u64, len: u32) -> Self {
+        let size = blob.len() as u64;
+        let start = offset.min(size);
+        let end = start.saturating_add(u64::from(len)).min(size);
+        // start ≤ end ≤ blob.len(), so both fit a usize.
+        let (start, end) = (start as usize, end as usize);
+        Self {
+            size,
+            bytes: blob[start..end].to_vec(),
+        }
+    }
 }
 
 /// Blobs and checkpoints held in memory: for a node that serves a few files it was handed
@@ -57,6 +93,16 @@ impl ContentSource for MemorySource {
             .unwrap_or_else(PoisonError::into_inner)
             .get(cid)
             .map(|b| b.as_ref().clone()))
+    }
+
+    fn blob_range(&self, cid: &Cid, offset: u64, len: u32) -> Result<Option<BlobRange>, String> {
+        let blob = self
+            .blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(cid)
+            .cloned();
+        Ok(blob.map(|b| BlobRange::slice(&b, offset, len)))
     }
 
     fn checkpoint(&self, job: u64, step: u64) -> Result<Option<CheckpointOpening>, String> {

@@ -8,6 +8,7 @@ pub struct NetStats {
     peers: AtomicU64,
     blobs_served: AtomicU64,
     checkpoints_served: AtomicU64,
+    chunks_served: AtomicU64,
     bytes_served: AtomicU64,
     bytes_received: AtomicU64,
     requests_refused: AtomicU64,
@@ -24,9 +25,11 @@ pub struct NetStatsSnapshot {
     pub blobs_served: u64,
     /// Checkpoints sent to peers.
     pub checkpoints_served: u64,
-    /// Bytes of blobs and checkpoints sent to peers.
+    /// Chunks of blobs (`/pedals/blob-range/1` byte ranges) sent to peers.
+    pub chunks_served: u64,
+    /// Bytes of blobs, chunks and checkpoints sent to peers.
     pub bytes_served: u64,
-    /// Bytes of blobs and checkpoints received from peers (before verification).
+    /// Bytes of blobs, chunks and checkpoints received from peers (before verification).
     pub bytes_received: u64,
     /// Requests answered "busy" because the peer was at its limit.
     pub requests_refused: u64,
@@ -43,6 +46,7 @@ impl NetStats {
             peers: self.peers.load(Relaxed),
             blobs_served: self.blobs_served.load(Relaxed),
             checkpoints_served: self.checkpoints_served.load(Relaxed),
+            chunks_served: self.chunks_served.load(Relaxed),
             bytes_served: self.bytes_served.load(Relaxed),
             bytes_received: self.bytes_received.load(Relaxed),
             requests_refused: self.requests_refused.load(Relaxed),
@@ -62,6 +66,11 @@ impl NetStats {
 
     pub(crate) fn count_checkpoint_served(&self, bytes: usize) {
         self.checkpoints_served.fetch_add(1, Relaxed);
+        self.bytes_served.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn count_chunk_served(&self, bytes: usize) {
+        self.chunks_served.fetch_add(1, Relaxed);
         self.bytes_served.fetch_add(bytes as u64, Relaxed);
     }
 

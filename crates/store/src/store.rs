@@ -15,6 +15,8 @@ use tracing::debug;
 
 use crate::{Action, IntentState, JobPhase, JobRecord, StoreError, TxIntent};
 
+mod blob_range;
+
 /// The schema this build reads and writes; a database with another version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -28,6 +30,7 @@ const TRACES: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("tra
 
 const SCHEMA_KEY: &str = "schema_version";
 const CURSOR_KEY: &str = "chain_cursor";
+const GENESIS_KEY: &str = "chain_genesis";
 
 /// The last block the node's event follower processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -618,6 +621,27 @@ impl Store {
         {
             let mut meta = tx.open_table(META).map_err(StoreError::db)?;
             meta.insert(CURSOR_KEY, encode(&cursor).as_slice())
+                .map_err(StoreError::db)?;
+        }
+        tx.commit().map_err(StoreError::db)
+    }
+
+    /// The hash of block 0 of the chain this store's jobs live on, once recorded: a chain
+    /// with another genesis is another chain (a reset devnet, a wrong endpoint), on which the
+    /// stored jobs, cursor and intents mean nothing.
+    pub fn genesis(&self) -> Result<Option<B256>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::db)?;
+        let meta = tx.open_table(META).map_err(StoreError::db)?;
+        let value = meta.get(GENESIS_KEY).map_err(StoreError::db)?;
+        Ok(value.and_then(|v| <[u8; 32]>::try_from(v.value()).ok().map(B256::from)))
+    }
+
+    /// Records the genesis hash of the store's chain.
+    pub fn set_genesis(&self, hash: B256) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(StoreError::db)?;
+        {
+            let mut meta = tx.open_table(META).map_err(StoreError::db)?;
+            meta.insert(GENESIS_KEY, hash.as_slice())
                 .map_err(StoreError::db)?;
         }
         tx.commit().map_err(StoreError::db)

@@ -1,14 +1,24 @@
 //! `pedals data add|list|get|serve`: content-addressed files in the requester's store, served
 //! to peers over libp2p. A file is named by its CIDv1 (raw, sha2-256), the identifier IPFS
 //! uses for raw blocks, and checked against it every time it is read or received.
+//!
+//! `get` downloads in chunks of 4 MiB, each checked as it arrives, into `<out>.part`, with a
+//! progress bar on a terminal; run again after an interruption, it resumes from the chunks
+//! already there ([`pedals_p2p::Client::download_blob`]).
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use alloy::transports::http::reqwest::Url;
 use clap::{Args, Subcommand};
 use eyre::Context;
-use pedals_core::{parse_cid, verify_cid};
+use indicatif::ProgressBar;
+use pedals_core::{Cid, parse_cid, verify_cid};
 use pedals_node::StoreSource;
+use pedals_p2p::{DownloadOptions, Progress, ProgressFn};
 use pedals_store::Store;
 use serde_json::json;
 use tracing::info;
@@ -43,6 +53,9 @@ pub(crate) enum DataCommand {
     },
     /// Fetch a file by CID from the peers that provide it (or an IPFS gateway), check it
     /// against the CID, keep it in the store and write it out.
+    ///
+    /// The download goes in chunks, each checked as it arrives, into `<out>.part`; run the
+    /// same command again after an interruption and it resumes from there.
     ///
     /// Example: pedals data get bafkrei… --out train.pdds --bootstrap /ip4/192.0.2.7/tcp/4001
     Get {
@@ -95,15 +108,39 @@ impl StoreArgs {
     }
 }
 
-/// Fetches `cid` from the peers that provide it, or else from `gateway`; checked against the
-/// CID either way.
+/// Shows a download's progress: a bar when stderr is a terminal, else a log line per tenth.
+fn progress_display(cid: Cid) -> (ProgressFn, Option<ProgressBar>) {
+    if std::io::stderr().is_terminal() {
+        let short: String = cid.to_string().chars().take(16).collect();
+        let bar = super::progress::transfer_bar(&format!("{short}…"));
+        let shown = bar.clone();
+        let show = move |p: Progress| {
+            shown.set_length(p.total);
+            shown.set_position(p.done);
+        };
+        (Arc::new(show), Some(bar))
+    } else {
+        let last = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let show = move |p: Progress| {
+            let tenth = (p.done * 10).checked_div(p.total).unwrap_or(10);
+            if last.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                info!(target: "pedals::data", %cid, done = p.done, total = p.total, resumed = p.resumed, "downloading");
+            }
+        };
+        (Arc::new(show), None)
+    }
+}
+
+/// Downloads `cid` into `out` from the peers that provide it, or else from `gateway`; checked
+/// against the CID either way. Returns the size.
 async fn fetch(
-    dir: &std::path::Path,
+    dir: &Path,
     store: &Arc<Store>,
-    cid: pedals_core::Cid,
+    cid: Cid,
+    out: &Path,
     net: &NetArgs,
     gateway: Option<&Url>,
-) -> eyre::Result<Vec<u8>> {
+) -> eyre::Result<u64> {
     let network = start_node(
         dir,
         net.config(&[], &[]),
@@ -116,12 +153,20 @@ async fn fetch(
     while network.client.peers().await?.is_empty() && std::time::Instant::now() < until {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let fetched = network.client.fetch_blob(cid).await;
+    let (show, bar) = progress_display(cid);
+    let options = DownloadOptions {
+        progress: Some(show),
+        ..DownloadOptions::default()
+    };
+    let fetched = network.client.download_blob(cid, out, &options).await;
+    if let Some(bar) = bar {
+        super::progress::close_bar(&bar);
+    }
     network.client.shutdown().await;
     match (fetched, gateway) {
-        (Ok((bytes, from)), _) => {
-            info!(target: "pedals::data", %cid, %from, "fetched from a peer");
-            Ok(bytes)
+        (Ok(done), _) => {
+            info!(target: "pedals::data", %cid, from = ?done.providers, resumed = done.resumed, "fetched from peers");
+            Ok(done.size)
         }
         (Err(e), Some(gateway)) => {
             info!(target: "pedals::data", %cid, error = %e, "no peer delivered it; asking the gateway");
@@ -132,7 +177,9 @@ async fn fetch(
             verify_cid(&cid, &bytes).wrap_err(
                 "the gateway sent bytes that do not match the CID: try another gateway",
             )?;
-            Ok(bytes)
+            std::fs::write(out, &bytes)
+                .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+            Ok(bytes.len() as u64)
         }
         (Err(e), None) => Err(e.into()),
     }
@@ -192,17 +239,24 @@ impl DataCommand {
             } => {
                 let cid = parse_cid(&cid).wrap_err("that is not a CIDv1 (raw, sha2-256)")?;
                 let (dir, store) = store.open()?;
-                let bytes = match store.blob(&cid)? {
-                    Some(bytes) => bytes,
+                let size = match store.blob(&cid)? {
+                    Some(bytes) => {
+                        std::fs::write(&out, &bytes)
+                            .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+                        bytes.len() as u64
+                    }
                     None => {
-                        let bytes = fetch(&dir, &store, cid, &net, ipfs_gateway.as_ref()).await?;
+                        let size =
+                            fetch(&dir, &store, cid, &out, &net, ipfs_gateway.as_ref()).await?;
+                        // Kept in the store too (checked against the CID once more), so that
+                        // this node can serve it.
+                        let bytes = std::fs::read(&out)
+                            .wrap_err_with(|| format!("cannot read {}", out.display()))?;
                         store.put_blob_expecting(&cid, &bytes)?;
-                        bytes
+                        size
                     }
                 };
-                std::fs::write(&out, &bytes)
-                    .wrap_err_with(|| format!("cannot write {}", out.display()))?;
-                println!("{cid}  {} bytes  {}", bytes.len(), out.display());
+                println!("{cid}  {size} bytes  {}", out.display());
                 Ok(())
             }
             Self::Serve { store, net } => {

@@ -326,3 +326,24 @@ fn status_stage(status: JobStatus) -> &'static str {
         _ => "done",
     }
 }
+
+/// A bar for a download, drawn with the others (log lines go above it): bytes done of the
+/// total, rate and time left. Its length is set once the total is known.
+pub(crate) fn transfer_bar(what: &str) -> ProgressBar {
+    let bar = BARS.add(ProgressBar::new(0));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:32.cyan/blue}] {bytes}/{total_bytes}  {binary_bytes_per_sec}  eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// Ends a bar from [`transfer_bar`], leaving its last state on screen.
+pub(crate) fn close_bar(bar: &ProgressBar) {
+    bar.finish();
+    BARS.remove(bar);
+}

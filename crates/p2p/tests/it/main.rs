@@ -2,6 +2,7 @@
 
 mod blobs;
 mod checkpoints;
+mod chunks;
 mod gossip;
 
 use std::{sync::Arc, time::Duration};
