@@ -61,20 +61,28 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Exit code for user errors (bad input, a file, a password, a refused setting): 1.
+/// Exit code for user errors (bad input, a file, a password, a request the contracts
+/// refuse): 1.
 const EXIT_USER: u8 = 1;
+/// Exit code for a command line that is incomplete or does not parse (clap's own code, which
+/// a required setting given nowhere also gets): 2.
+const EXIT_USAGE: u8 = 2;
 /// Exit code for chain errors (the RPC endpoint, a reverted or refused transaction): 3.
 const EXIT_CHAIN: u8 = 3;
 /// Exit code for network errors (libp2p: no provider, a peer that failed or lied): 4.
 const EXIT_NETWORK: u8 = 4;
-// (2 is clap's, for a command line it cannot parse.)
 
-/// The documented exit code of `err` (docs/cli.md): the first chain or network error found
-/// in its chain of causes decides; anything else is the user's to fix.
+/// The documented exit code of `err` (the table in docs/cli.md): the first setting, chain or
+/// network error found in its chain of causes decides; anything else is the user's to fix.
 fn exit_code(err: &eyre::Report) -> u8 {
     for cause in err.chain() {
-        if cause.is::<pedals_chain::ChainError>() || cause.is::<alloy::transports::TransportError>()
-        {
+        if cause.is::<cmd::MissingSetting>() {
+            return EXIT_USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<pedals_chain::ChainError>() {
+            return chain_code(e);
+        }
+        if cause.is::<alloy::transports::TransportError>() {
             return EXIT_CHAIN;
         }
         if cause.is::<pedals_p2p::P2pError>() {
@@ -82,18 +90,30 @@ fn exit_code(err: &eyre::Report) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<pedals_node::NodeError>() {
             match e {
-                pedals_node::NodeError::Chain(_) => return EXIT_CHAIN,
+                pedals_node::NodeError::Chain(e) => return chain_code(e),
                 pedals_node::NodeError::Net(_) => return EXIT_NETWORK,
                 _ => {}
             }
         }
         if let Some(e) = cause.downcast_ref::<pedals_verifier::VerifierError>() {
             match e {
-                pedals_verifier::VerifierError::Chain(_) => return EXIT_CHAIN,
+                pedals_verifier::VerifierError::Chain(e) => return chain_code(e),
                 pedals_verifier::VerifierError::Net(_) => return EXIT_NETWORK,
                 _ => {}
             }
         }
     }
     EXIT_USER
+}
+
+/// A contract's refusal of the request (one of its custom errors, found before anything is
+/// sent) is the user's to fix; every other chain error is the chain's.
+fn chain_code(e: &pedals_chain::ChainError) -> u8 {
+    use pedals_chain::ChainError as E;
+    match e {
+        E::JobMarket(_) | E::DisputeGame(_) | E::DataAvailability(_) | E::StakeManager(_) => {
+            EXIT_USER
+        }
+        _ => EXIT_CHAIN,
+    }
 }

@@ -124,6 +124,15 @@ impl Market {
         send(market.demandData(job_id, U256::from(step)).value(bond)).await
     }
 
+    /// The open challenge of `job_id` (zero fields when there is none).
+    pub async fn challenge_of(&self, job_id: U256) -> Result<IJobMarket::Challenge, ChainError> {
+        self.job_market()
+            .getChallenge(job_id)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
     /// The open demand of `job_id` (a zero demander when there is none).
     pub async fn demand(&self, job_id: U256) -> Result<IJobMarket::DataDemand, ChainError> {
         self.job_market()

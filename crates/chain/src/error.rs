@@ -77,6 +77,18 @@ pub enum ChainError {
         /// The endpoint's chain.
         chain_id: u64,
     },
+    /// The chain behind the endpoint is not the chain the node's records are of: its genesis
+    /// block changed (a reset devnet, an endpoint pointed elsewhere), or it is shorter than the
+    /// last block the node processed by more than a reorganization could explain.
+    #[error(
+        "the chain at the RPC endpoint is not the one this node's records are of ({detail}): \
+         the node acts on it no more; point it back at its chain, or start it with a new data \
+         folder to work on this one"
+    )]
+    ChainReplaced {
+        /// What differs.
+        detail: String,
+    },
     /// A transaction's receipt lacked the event that the call must emit.
     #[error(
         "transaction {0} emitted no {1} event; is the deployment file pointing at the right contract?"

@@ -58,6 +58,27 @@ pub struct Batch {
     pub cursor: Option<ChainCursor>,
 }
 
+/// The hash of the chain's genesis block: what tells one chain from another that reuses its
+/// chain id and addresses (a devnet started again).
+pub async fn genesis_hash(provider: &DynProvider) -> Result<B256, ChainError> {
+    Ok(provider
+        .get_block_by_number(BlockNumberOrTag::Number(0))
+        .await?
+        .ok_or(ChainError::MissingBlock(0))?
+        .header
+        .hash)
+}
+
+/// `Ok` when the genesis `now` is the `known` one, else [`ChainError::ChainReplaced`].
+pub fn same_chain(known: B256, now: B256) -> Result<(), ChainError> {
+    if known == now {
+        return Ok(());
+    }
+    Err(ChainError::ChainReplaced {
+        detail: format!("its genesis block was {known}, it is now {now}"),
+    })
+}
+
 /// Follows the contracts of one deployment.
 #[derive(Debug, Clone)]
 pub struct EventFollower {
@@ -96,17 +117,38 @@ impl EventFollower {
             .map(|b| b.header.hash))
     }
 
+    /// Checks that the endpoint's chain is the one the store's records are of, by the hash of
+    /// its genesis block, which the first call records. A chain with another genesis (a devnet
+    /// started again, an endpoint pointed elsewhere) is [`ChainError::ChainReplaced`]: nothing
+    /// the store holds (jobs, cursor, signed transactions) means anything there.
+    pub async fn check_chain(&self) -> Result<(), ChainError> {
+        let genesis = genesis_hash(&self.provider).await?;
+        match self.store.genesis()? {
+            None => Ok(self.store.set_genesis(genesis)?),
+            Some(known) => same_chain(known, genesis),
+        }
+    }
+
     /// Reads every new event up to the confirmed head, in chain order. The cursor does not
     /// move until the caller has applied the events and calls [`EventFollower::commit`], so a
     /// crash in between delivers them again rather than losing them.
+    ///
+    /// A replaced cursor block is a reorg, unless the chain itself was replaced (see
+    /// [`EventFollower::check_chain`]) or the head is below the block the rewind would resume
+    /// from: then the poll fails with [`ChainError::ChainReplaced`] every time, rather than
+    /// reporting the same reorg forever.
     pub async fn poll(&self) -> Result<Batch, ChainError> {
         let mut events = Vec::new();
         let mut from = match self.store.cursor()? {
-            None => self.start_block,
+            None => {
+                self.check_chain().await?;
+                self.start_block
+            }
             Some(cursor) => {
                 if self.block_hash(cursor.block).await? == Some(cursor.hash) {
                     cursor.block + 1
                 } else {
+                    self.check_chain().await?;
                     let from_block = cursor
                         .block
                         .saturating_sub(self.rewind)
@@ -123,8 +165,17 @@ impl EventFollower {
             .await?
             .saturating_sub(self.confirmations);
         if head < from {
-            let cursor = self.store.cursor()?;
-            return Ok(Batch { events, cursor });
+            if events.is_empty() {
+                let cursor = self.store.cursor()?;
+                return Ok(Batch { events, cursor });
+            }
+            // A reorg deeper than the rewind: the chain is far shorter than the node's records.
+            let cursor = self.store.cursor()?.map_or(0, |c| c.block);
+            return Err(ChainError::ChainReplaced {
+                detail: format!(
+                    "its head is block {head}, but this node had processed block {cursor}"
+                ),
+            });
         }
         while from <= head {
             let to = (from + self.max_range - 1).min(head);

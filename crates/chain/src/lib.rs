@@ -27,6 +27,8 @@ mod devnet;
 mod error;
 mod follower;
 mod game;
+mod health;
+pub mod human;
 mod market;
 mod revert;
 mod rewards;
@@ -45,9 +47,12 @@ pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
 pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, deploy, deploy_as};
 pub use error::ChainError;
-pub use follower::{Batch, ChainEvent, EventFollower, EventMeta};
+pub use follower::{Batch, ChainEvent, EventFollower, EventMeta, genesis_hash, same_chain};
 pub use game::{GameView, Phase};
-pub use market::{JobRequest, Market, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider};
+pub use health::{Health, LogGate};
+pub use market::{
+    JobRequest, Market, RPC_RETRIES, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider,
+};
 pub use rewards::RewardPool;
 pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;

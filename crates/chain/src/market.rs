@@ -5,10 +5,13 @@ use alloy::{
     network::EthereumWallet,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::TransactionReceipt,
+    rpc::{
+        client::{ClientBuilder, RpcClient},
+        types::TransactionReceipt,
+    },
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
-    transports::http::reqwest::Url,
+    transports::{http::reqwest::Url, layers::RetryBackoffLayer},
 };
 use tracing::debug;
 
@@ -74,16 +77,31 @@ pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// A provider for `rpc_url` (no wallet) whose every request may take [`RPC_TIMEOUT`]: what a
 /// daemon or a command reads the chain through.
 pub fn rpc_provider(rpc_url: Url) -> Result<DynProvider, ChainError> {
+    Ok(ProviderBuilder::new()
+        .connect_client(rpc_client(rpc_url, RPC_TIMEOUT)?)
+        .erased())
+}
+
+/// Times a request the endpoint answers with a rate limit or a passing server error (HTTP 429
+/// or 503, a null response, a JSON-RPC "rate limited") is sent again, with a growing pause,
+/// before the error is the caller's. A timeout is not retried: it already took its time.
+pub const RPC_RETRIES: u32 = 4;
+
+/// The JSON-RPC client of every provider: requests limited to `timeout`, retried as
+/// [`RPC_RETRIES`] says.
+fn rpc_client(rpc_url: Url, timeout: std::time::Duration) -> Result<RpcClient, ChainError> {
     let http = alloy::transports::http::reqwest::Client::builder()
-        .timeout(RPC_TIMEOUT)
+        .timeout(timeout)
         .build()
         .map_err(|e| ChainError::Unreachable {
             endpoint: rpc_url.to_string(),
             reason: e.to_string(),
         })?;
-    Ok(ProviderBuilder::new()
-        .connect_reqwest(http, rpc_url)
-        .erased())
+    // 500 ms before the first retry; a compute budget high enough never to queue requests.
+    let retry = RetryBackoffLayer::new(RPC_RETRIES, 500, u64::MAX / 2);
+    Ok(ClientBuilder::default()
+        .layer(retry)
+        .http_with_client(http, rpc_url))
 }
 
 impl Market {
@@ -106,13 +124,7 @@ impl Market {
         timeout: std::time::Duration,
     ) -> Result<Self, ChainError> {
         let endpoint = rpc_url.to_string();
-        let http = alloy::transports::http::reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ChainError::Unreachable {
-                endpoint: endpoint.clone(),
-                reason: e.to_string(),
-            })?;
+        let client = rpc_client(rpc_url, timeout)?;
         let sender = signer.address();
         // Nonces come from the node's pending count on every send. alloy's default cached
         // nonce manager counts a nonce as used even when gas estimation rejects the call, so
@@ -124,7 +136,7 @@ impl Market {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_reqwest(http, rpc_url)
+            .connect_client(client)
             .erased();
         let actual = provider
             .get_chain_id()

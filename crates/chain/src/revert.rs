@@ -294,7 +294,10 @@ pub(crate) fn stake_manager(e: &S) -> String {
             eth(e.staked)
         ),
         S::NothingUnbonding(_) => "nothing is unbonding; request an unstake first".into(),
-        S::StillUnbonding(e) => format!("the unbonding stake unlocks at {}", e.unbondsAt),
+        S::StillUnbonding(e) => format!(
+            "the unbonding stake unlocks at {}",
+            crate::human::utc(e.unbondsAt.saturating_to())
+        ),
         S::NotMarket(_) => "only the bound job market may move collateral".into(),
         S::MarketAlreadyBound(_) => "the stake manager is bound to a market already".into(),
         S::ZeroAddress(_) => "an address argument is zero".into(),

@@ -189,6 +189,8 @@ pub struct Worker {
     zk: Arc<zk::Keyring>,
     /// The state being published for a data-availability demand, by job.
     publications: std::sync::Mutex<std::collections::HashMap<u64, Arc<availability::Publication>>>,
+    /// A job whose step fails the same way every round is logged once a minute.
+    log_gate: pedals_chain::LogGate,
 }
 
 /// How fetching a job's inputs went.
@@ -262,6 +264,7 @@ impl Worker {
             games: std::sync::Mutex::new(std::collections::HashMap::new()),
             zk,
             publications: std::sync::Mutex::new(std::collections::HashMap::new()),
+            log_gate: pedals_chain::LogGate::default(),
         })
     }
 
@@ -308,7 +311,9 @@ impl Worker {
     }
 
     /// Finishes whatever the last run left in flight: every stored, unsettled transaction.
+    /// Nothing is sent on a chain other than the one the store's records are of.
     pub async fn resume(&self) -> Result<(), NodeError> {
+        self.follower.check_chain().await?;
         self.provide_known().await?;
         for (intent, result) in self.sender.resume().await? {
             if let Err(e) = result {
@@ -318,18 +323,28 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs until `shutdown` resolves: resume, then tick every `interval`.
+    /// Runs until `shutdown` resolves: resume, then tick every `interval`. A failed resume is
+    /// tried again before the first tick; a failed round is counted, reported by `/health`
+    /// and logged (the same failure again at most once a minute).
     pub async fn run(
         &self,
         interval: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), NodeError> {
-        self.resume().await?;
         tokio::pin!(shutdown);
+        let mut resumed = false;
         loop {
-            if let Err(e) = self.tick().await {
+            let round = if resumed {
+                self.tick().await
+            } else {
+                self.resume().await.map(|()| resumed = true)
+            };
+            if let Err(e) = round {
                 self.metrics.failed_rounds.inc();
-                warn!(target: "pedals::node", error = %e, "tick failed; retrying");
+                let fatal = matches!(e, NodeError::Chain(ChainError::ChainReplaced { .. }));
+                if self.metrics.health.round_failed(&e, fatal) {
+                    warn!(target: "pedals::node", error = %e, "round failed; retrying");
+                }
             }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
@@ -348,8 +363,10 @@ impl Worker {
         self.follower.commit(&batch)?;
         for record in self.store.active_jobs()? {
             let id = record.job_id;
-            if let Err(e) = self.advance(record).await {
-                warn!(target: "pedals::node", job = id, error = %e, "job step failed; will retry");
+            if let Err(e) = self.advance(record).await
+                && self.log_gate.admit(format!("job {id}"), &e.to_string())
+            {
+                warn!(target: "pedals::node", job = id, error = %e, "job step failed; will retry (the same failure is logged again in a minute)");
             }
         }
         self.update_metrics().await?;

@@ -1,6 +1,7 @@
 //! The worker's Prometheus metrics and its health endpoint, served over HTTP (bound to
 //! loopback by default): `GET /metrics` in the Prometheus text format, `GET /health` with
-//! 200 while rounds succeed and 503 once the last good round is older than the limit.
+//! 200 while rounds succeed, 503 with the reason once the last good round is older than the
+//! limit or at once on a chain the node no longer recognises ([`pedals_chain::Health`]).
 
 use std::{
     net::SocketAddr,
@@ -8,10 +9,11 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicI64, AtomicU64},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use pedals_chain::Health;
 use pedals_p2p::NetStatsSnapshot;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -53,7 +55,8 @@ pub struct Metrics {
     /// Blobs and checkpoints received that failed verification.
     pub bad_content: Counter,
     last_network: Mutex<NetStatsSnapshot>,
-    last_good_round: Mutex<Option<Instant>>,
+    /// Whether rounds succeed, and why not.
+    pub health: Health,
 }
 
 impl Default for Metrics {
@@ -127,7 +130,7 @@ impl Default for Metrics {
             checkpoints_served,
             bad_content,
             last_network: Mutex::new(NetStatsSnapshot::default()),
-            last_good_round: Mutex::new(None),
+            health: Health::default(),
         }
     }
 }
@@ -156,10 +159,7 @@ impl Metrics {
 
     /// Marks a round as done.
     pub fn round_ok(&self) {
-        *self
-            .last_good_round
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        self.health.round_ok();
     }
 
     /// The metrics in the Prometheus text format.
@@ -169,12 +169,10 @@ impl Metrics {
         out
     }
 
-    /// Healthy while the last good round is at most `limit` old.
+    /// Healthy while the last good round is at most `limit` old and the chain is the one the
+    /// node knows.
     pub fn healthy(&self, limit: Duration) -> bool {
-        self.last_good_round
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some_and(|t| t.elapsed() <= limit)
+        self.health.report(limit).is_ok()
     }
 }
 
@@ -195,14 +193,11 @@ async fn metrics_page(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn health_page(State(s): State<Shared>) -> impl IntoResponse {
-    if s.metrics.healthy(s.limit) {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no successful round recently\n",
-        )
-    }
+    let (code, body) = s.metrics.health.http(s.limit);
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        body,
+    )
 }
 
 /// Serves `/metrics` and `/health` on `addr` until `shutdown` resolves; returns the bound

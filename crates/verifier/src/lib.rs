@@ -14,9 +14,13 @@
 mod availability;
 mod error;
 pub mod game;
+mod journal;
+mod metrics;
+mod resume;
 mod rewards;
 pub mod sampling;
 mod verifier;
 
 pub use error::VerifierError;
-pub use verifier::{Verifier, VerifierConfig, VerifierStats, serve_metrics};
+pub use metrics::{VerifierStats, serve_metrics};
+pub use verifier::{Verifier, VerifierConfig};

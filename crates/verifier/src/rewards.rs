@@ -9,15 +9,10 @@ use alloy::primitives::{B256, U256};
 use pedals_chain::{ChainError, JobStatus, chain_time};
 use tracing::{info, warn};
 
-use crate::{Verifier, VerifierError};
+use crate::{Verifier, VerifierError, game::StepContext};
 
-/// A challenge this validator committed to and has not revealed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Committed {
-    pub(crate) step: u64,
-    pub(crate) claimed: B256,
-    pub(crate) salt: B256,
-}
+/// A challenge this validator committed to and has not revealed (also kept in the journal).
+pub(crate) type Committed = crate::journal::Finding;
 
 /// What the validator remembers about rewards.
 #[derive(Debug, Default)]
@@ -31,50 +26,68 @@ pub(crate) struct Rewards {
 }
 
 impl Verifier {
-    /// Commits to challenging `step` of job `id` with `claimed`, unless it already has: a
-    /// commitment made before a conviction earns a share of its reward even when another
-    /// challenger's reveal came first. Returns the commitment.
+    /// Commits to challenging the step of `ctx` in job `id` with `claimed`, unless it already
+    /// has: a commitment made before a conviction earns a share of its reward even when
+    /// another challenger's reveal came first. The finding, its salt and the state before the
+    /// step are written to the journal before the commitment is sent, so a restart neither
+    /// loses the salt nor the means to play the game. Returns the commitment.
     pub(crate) async fn commit_once(
         &self,
         id: u64,
-        step: u64,
+        ctx: &StepContext,
         claimed: B256,
     ) -> Result<Committed, VerifierError> {
-        let known = self.rewards().committed.get(&id).copied();
-        if let Some(c) = known.filter(|c| c.step == step && c.claimed == claimed) {
+        let step = ctx.step;
+        let known = self
+            .rewards()
+            .committed
+            .get(&id)
+            .copied()
+            .filter(|c| c.step == step && c.claimed == claimed);
+        if let Some(c) = known.filter(|c| c.sent) {
             return Ok(c);
         }
-        let c = Committed {
+        // A commitment recorded but perhaps never mined (a crash in between) is sent again
+        // with the same salt: the market keeps the block of its first sight.
+        let mut c = known.unwrap_or(Committed {
             step,
             claimed,
             salt: B256::from(rand::random::<[u8; 32]>()),
-        };
+            sent: false,
+            revealed: false,
+        });
+        self.journal()
+            .record(id, &c, Some(&ctx.state.to_bytes()?))?;
         self.market()
             .commit_challenge(U256::from(id), step, claimed, c.salt)
             .await?;
+        c.sent = true;
+        self.journal().record(id, &c, None)?;
         self.rewards().committed.insert(id, c);
         info!(target: "pedals::validator", job = id, step, "challenge committed");
         Ok(c)
     }
 
-    /// Commits (once) and reveals a challenge of `step` claiming `mine`, with the bond the
-    /// market asks now.
+    /// Commits (once) and reveals a challenge of the step of `ctx` claiming `mine`, with the
+    /// bond the market asks now.
     pub(crate) async fn open_challenge(
         &self,
         job_id: U256,
-        step: u64,
+        ctx: &StepContext,
         mine: B256,
     ) -> Result<(), VerifierError> {
         let id: u64 = job_id.saturating_to();
         let bond = self.market().challenge_bond_of(job_id).await?;
-        let c = self.commit_once(id, step, mine).await?;
+        let mut c = self.commit_once(id, ctx, mine).await?;
         // The reveal must land in a later block than the commitment: the commitment's block is
         // sealed once its receipt is in, so the reveal sent now cannot join it.
         self.market()
-            .challenge(job_id, step, mine, c.salt, bond)
+            .challenge(job_id, ctx.step, mine, c.salt, bond)
             .await?;
+        c.revealed = true;
+        self.journal().record(id, &c, None)?;
         self.rewards().committed.remove(&id);
-        info!(target: "pedals::validator", job = %job_id, step, "challenge opened");
+        info!(target: "pedals::validator", job = %job_id, step = ctx.step, "challenge opened");
         Ok(())
     }
 
@@ -83,6 +96,8 @@ impl Verifier {
         let mut r = self.rewards();
         r.committed.remove(&id);
         r.pools.insert(id);
+        // Which pools it claims is read back from the chain after a restart.
+        self.journal().forget(id);
     }
 
     /// Joins the pool of every convicted job it holds a commitment for, and collects every
@@ -116,6 +131,7 @@ impl Verifier {
             let pool = market.reward_pool(job_id).await?;
             if status != JobStatus::Resolved || pool.claim_end == 0 || now > pool.claim_end {
                 self.rewards().committed.remove(&id);
+                self.journal().forget(id);
                 continue;
             }
             match market.claim_reward(job_id, c.step, c.claimed, c.salt).await {
@@ -126,6 +142,7 @@ impl Verifier {
                 Err(e @ ChainError::JobMarket(_)) => {
                     warn!(target: "pedals::validator", job = id, error = %e, "the market refused the reward claim");
                     self.rewards().committed.remove(&id);
+                    self.journal().forget(id);
                 }
                 Err(e) => return Err(e.into()),
             }

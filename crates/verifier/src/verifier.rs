@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use alloy::primitives::{Address, B256, U256};
 use pedals_chain::{JobStatus, Market, Phase, chain_time};
@@ -16,10 +16,10 @@ use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
 use pedals_p2p::{Client, PeerId, TraceClaim};
 use tracing::{info, warn};
 
-use crate::VerifierError;
 use crate::availability::DemandState;
 use crate::game::{StepContext, Turn, challenge};
 use crate::sampling::pick_steps;
+use crate::{VerifierError, VerifierStats};
 
 /// How a validator works.
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct VerifierConfig {
     pub samples_per_job: usize,
     /// Threads for re-execution.
     pub threads: usize,
+    /// Where the validator keeps what it must not forget across a restart (its findings,
+    /// their salts, the state of each step it disputes); nothing is kept when `None`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for VerifierConfig {
@@ -36,121 +39,9 @@ impl Default for VerifierConfig {
         Self {
             samples_per_job: 8,
             threads: 1,
+            state_dir: None,
         }
     }
-}
-
-/// What the validator has done, for its metrics.
-#[derive(Debug, Default)]
-pub struct VerifierStats {
-    /// Jobs whose sampled steps were all checked.
-    pub jobs_checked: AtomicU64,
-    /// Steps re-executed.
-    pub steps_checked: AtomicU64,
-    /// Steps whose recomputed state differed from the worker's.
-    pub mismatches: AtomicU64,
-    /// Sampled steps whose checkpoint no worker served over the network.
-    pub unavailable: AtomicU64,
-    /// Data-availability demands it made.
-    pub demands: AtomicU64,
-    /// Demands the worker left unmet, whose collateral this validator claimed.
-    pub demands_unmet: AtomicU64,
-    /// Games won.
-    pub disputes_won: AtomicU64,
-    /// Games lost.
-    pub disputes_lost: AtomicU64,
-    /// Wei credited to this validator by won games and unmet demands (bond back plus reward).
-    pub wei_earned: AtomicU64,
-}
-
-impl VerifierStats {
-    /// The counters in the Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (name, help, v) in [
-            (
-                "pedals_validator_jobs_checked_total",
-                "Jobs whose sampled steps were checked.",
-                &self.jobs_checked,
-            ),
-            (
-                "pedals_validator_steps_checked_total",
-                "Steps re-executed.",
-                &self.steps_checked,
-            ),
-            (
-                "pedals_validator_mismatches_total",
-                "Re-executed steps that did not reproduce.",
-                &self.mismatches,
-            ),
-            (
-                "pedals_validator_unavailable_total",
-                "Sampled checkpoints no worker served over the network.",
-                &self.unavailable,
-            ),
-            (
-                "pedals_validator_demands_total",
-                "Data-availability demands made.",
-                &self.demands,
-            ),
-            (
-                "pedals_validator_demands_unmet_total",
-                "Demands the worker left unmet (its collateral claimed).",
-                &self.demands_unmet,
-            ),
-            (
-                "pedals_validator_disputes_won_total",
-                "Dispute games won.",
-                &self.disputes_won,
-            ),
-            (
-                "pedals_validator_disputes_lost_total",
-                "Dispute games lost.",
-                &self.disputes_lost,
-            ),
-            (
-                "pedals_validator_wei_earned_total",
-                "Wei credited by won games and unmet demands.",
-                &self.wei_earned,
-            ),
-        ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
-        }
-        out
-    }
-}
-
-/// Serves the counters at `/metrics` (and `200 ok` at `/health`) on `addr` until `shutdown`
-/// resolves; returns the bound address and the server's task.
-pub async fn serve_metrics(
-    addr: std::net::SocketAddr,
-    stats: Arc<VerifierStats>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(
-    std::net::SocketAddr,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
-    use axum::{Router, routing::get};
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let stats = stats.clone();
-                async move { stats.render() }
-            }),
-        )
-        .route("/health", get(|| async { "ok\n" }));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
-    Ok((bound, task))
 }
 
 /// What the validator needs to re-execute the steps of one job.
@@ -165,6 +56,8 @@ pub(crate) struct JobCheck {
     pub(crate) providers: Vec<PeerId>,
     /// Sampled steps not checked yet, in order.
     pub(crate) pending: VecDeque<u64>,
+    /// How many steps were sampled (for the log: which of them it is on).
+    pub(crate) sampled: usize,
     /// The step whose state this validator demanded on-chain, while the demand is open.
     pub(crate) demanded: Option<u64>,
     /// A step found not to reproduce, with this validator's state hash after it, kept until
@@ -174,7 +67,7 @@ pub(crate) struct JobCheck {
 }
 
 /// Where the validator is with a job.
-enum Tracked {
+pub(crate) enum Tracked {
     /// Checking its sampled steps.
     Checking(Box<JobCheck>),
     /// It challenged this step and is playing the game.
@@ -212,6 +105,14 @@ pub struct Verifier {
     peers: Arc<std::sync::Mutex<HashMap<Address, PeerId>>>,
     /// Unrevealed commitments and reward pools to collect.
     rewards: std::sync::Mutex<crate::rewards::Rewards>,
+    /// The genesis hash of the chain of its first round.
+    genesis: std::sync::OnceLock<B256>,
+    /// A job that fails the same way every round is logged once a minute.
+    log_gate: pedals_chain::LogGate,
+    /// Its findings, kept across restarts.
+    journal: crate::journal::Journal,
+    /// Findings of the journal not taken up yet (after a start).
+    unresumed: std::sync::Mutex<Vec<(u64, crate::journal::Finding)>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -226,14 +127,24 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// A validator signing as `market`'s account and fetching over `net`.
     pub fn new(market: Market, net: Client, config: VerifierConfig) -> Self {
+        let journal = crate::journal::Journal::open(config.state_dir.as_deref());
+        let findings = journal.findings();
+        let mut rewards = crate::rewards::Rewards::default();
+        for (id, f) in findings.iter().filter(|(_, f)| !f.revealed) {
+            rewards.committed.insert(*id, *f);
+        }
         Self {
             market,
             net,
             config,
             stats: Arc::new(VerifierStats::default()),
             jobs: tokio::sync::Mutex::new(HashMap::new()),
-            rewards: std::sync::Mutex::default(),
+            rewards: std::sync::Mutex::new(rewards),
             peers: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            genesis: std::sync::OnceLock::new(),
+            log_gate: pedals_chain::LogGate::default(),
+            journal,
+            unresumed: std::sync::Mutex::new(findings),
         }
     }
 
@@ -278,6 +189,28 @@ impl Verifier {
         &self.market
     }
 
+    /// Its network client.
+    pub(crate) fn net(&self) -> &Client {
+        &self.net
+    }
+
+    /// Threads for re-execution.
+    pub(crate) fn threads(&self) -> usize {
+        self.config.threads
+    }
+
+    /// Its journal.
+    pub(crate) fn journal(&self) -> &crate::journal::Journal {
+        &self.journal
+    }
+
+    /// Findings of the journal not taken up yet.
+    pub(crate) fn unresumed(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<(u64, crate::journal::Finding)>> {
+        self.unresumed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Its counters.
     pub fn stats(&self) -> Arc<VerifierStats> {
         self.stats.clone()
@@ -297,8 +230,18 @@ impl Verifier {
     ) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(e) = self.tick().await {
-                warn!(target: "pedals::validator", error = %e, "round failed; retrying");
+            match self.tick().await {
+                Ok(_) => self.stats.health.round_ok(),
+                Err(e) => {
+                    let fatal = matches!(
+                        e,
+                        VerifierError::Chain(pedals_chain::ChainError::ChainReplaced { .. })
+                    );
+                    // The same failure is logged again at most once a minute.
+                    if self.stats.health.round_failed(&e, fatal) {
+                        warn!(target: "pedals::validator", error = %e, "round failed; retrying");
+                    }
+                }
             }
             tokio::select! {
                 () = &mut shutdown => break,
@@ -321,6 +264,9 @@ impl Verifier {
     /// checking (their demands included), and plays its open games. Returns the jobs it
     /// challenged in this round.
     pub async fn tick(&self) -> Result<Vec<u64>, VerifierError> {
+        // Nothing is done on a chain other than the one the first round saw.
+        let genesis = pedals_chain::genesis_hash(self.market.provider()).await?;
+        pedals_chain::same_chain(*self.genesis.get_or_init(|| genesis), genesis)?;
         let next: u64 = self
             .market
             .job_market()
@@ -329,6 +275,9 @@ impl Verifier {
             .await
             .map_err(|e| VerifierError::Job(format!("reading the job count: {e}")))?
             .saturating_to();
+        for (id, tracked) in self.resume_findings().await {
+            self.jobs.lock().await.insert(id, tracked);
+        }
         let mut challenged = Vec::new();
         for id in 1..next {
             let tracked = self.jobs.lock().await.remove(&id);
@@ -337,7 +286,9 @@ impl Verifier {
                     Ok(Some(check)) => self.advance(id, check).await,
                     Ok(None) => (None, false),
                     Err(e) => {
-                        warn!(target: "pedals::validator", job = id, error = %e, "could not start checking the job; trying again next round");
+                        if self.log_gate.admit(format!("job {id}"), &e.to_string()) {
+                            warn!(target: "pedals::validator", job = id, error = %e, "could not start checking the job; trying again next round");
+                        }
                         (None, false)
                     }
                 },
@@ -352,7 +303,9 @@ impl Verifier {
                         false,
                     ),
                     Err(e) => {
-                        warn!(target: "pedals::validator", job = id, error = %e, "game move failed; trying again next round");
+                        if self.log_gate.admit(format!("job {id}"), &e.to_string()) {
+                            warn!(target: "pedals::validator", job = id, error = %e, "game move failed; trying again next round");
+                        }
                         (Some(Tracked::Disputing(ctx)), false)
                     }
                 },
@@ -366,7 +319,9 @@ impl Verifier {
                 self.jobs.lock().await.insert(id, t);
             }
         }
-        if let Err(e) = self.settle_rewards().await {
+        if let Err(e) = self.settle_rewards().await
+            && self.log_gate.admit("rewards", &e.to_string())
+        {
             warn!(target: "pedals::validator", error = %e, "settling rewards failed; trying again next round");
         }
         Ok(challenged)
@@ -442,6 +397,8 @@ impl Verifier {
         }
         // Secret: drawn from the OS only now, after the result is on-chain.
         let sampled = pick_steps(&mut rand::rngs::OsRng, steps, self.config.samples_per_job);
+        // Which steps stays secret, even from the log; how many does not.
+        info!(target: "pedals::validator", job = id, worker = %job.worker, steps, sampled = sampled.len(), "checking the job: re-executing its sampled steps");
         // After a restart, a demand this validator made is still its to follow (and to claim).
         let demanded = if status == JobStatus::Demanded {
             let demand = self.market.demand(job_id).await?;
@@ -456,6 +413,7 @@ impl Verifier {
             claim,
             worker: job.worker,
             providers,
+            sampled: sampled.len(),
             pending: sampled.into_iter().collect(),
             demanded,
             to_challenge: None,
@@ -468,7 +426,9 @@ impl Verifier {
             Ok(Ok(tracked)) => (Some(tracked), false),
             Ok(Err(ctx)) => (Some(Tracked::Disputing(ctx)), true),
             Err((check, e)) => {
-                warn!(target: "pedals::validator", job = id, error = %e, "could not check the job; trying again next round");
+                if self.log_gate.admit(format!("job {id}"), &e.to_string()) {
+                    warn!(target: "pedals::validator", job = id, error = %e, "could not check the job; trying again next round");
+                }
                 (Some(Tracked::Checking(check)), false)
             }
         }
@@ -521,10 +481,10 @@ impl Verifier {
                 // Someone else's demand or dispute holds the job: commit now (a conviction
                 // before the reveal still shares its reward with this commitment), reveal
                 // when it is over.
-                tryv!(self.commit_once(id, ctx.step, mine).await);
+                tryv!(self.commit_once(id, &ctx, mine).await);
                 return Ok(Ok(Tracked::Checking(check)));
             }
-            tryv!(self.open_challenge(job_id, ctx.step, mine).await);
+            tryv!(self.open_challenge(job_id, &ctx, mine).await);
             return Ok(Err(ctx));
         }
         // Steps are checked while someone else's dispute or demand holds the job too (a
@@ -564,18 +524,22 @@ impl Verifier {
                 }
                 continue;
             };
+            let nth = check.sampled.saturating_sub(check.pending.len()) + 1;
+            info!(target: "pedals::validator", job = id, nth, of = check.sampled, "re-executing a sampled step");
+            let started = std::time::Instant::now();
             match tryv!(self.replay(&check, step, before, next)) {
                 Replayed::Reproduced => {
                     check.pending.pop_front();
+                    info!(target: "pedals::validator", job = id, nth, of = check.sampled, took = %pedals_chain::human::duration(started.elapsed()), "the step reproduces");
                 }
                 Replayed::Mismatch(ctx, mine) => {
                     check.pending.pop_front();
                     check.to_challenge = Some((ctx.clone(), mine));
                     if status != JobStatus::Submitted {
-                        tryv!(self.commit_once(id, step, mine).await);
+                        tryv!(self.commit_once(id, &ctx, mine).await);
                         return Ok(Ok(Tracked::Checking(check)));
                     }
-                    tryv!(self.open_challenge(job_id, step, mine).await);
+                    tryv!(self.open_challenge(job_id, &ctx, mine).await);
                     return Ok(Err(ctx));
                 }
             }
@@ -640,6 +604,8 @@ impl Verifier {
         let after = trainer.replay_step(&check.dataset, &before, step)?;
         let mine = after.state_hash()?;
         self.stats.steps_checked.fetch_add(1, Ordering::Relaxed);
+        // A step re-executed is a sign of life, though the round goes on.
+        self.stats.health.round_ok();
         if mine == claimed {
             return Ok(Replayed::Reproduced);
         }
@@ -675,6 +641,8 @@ impl Verifier {
         if self.market.game_of(job_id).await?.phase != Phase::None {
             return Ok(false);
         }
+        // The game is over: nothing of it is needed after a restart.
+        self.journal.forget(id);
         let decided = self.market.games_decided(job_id).await?;
         let won = decided.last().is_some_and(|d| d.0);
         let earned = self

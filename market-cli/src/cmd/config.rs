@@ -16,10 +16,35 @@ pub(crate) fn read<T: DeserializeOwned + Default>(path: Option<&Path>) -> eyre::
     toml::from_str(&text).wrap_err_with(|| format!("the config file {} is invalid", path.display()))
 }
 
+/// A required setting given nowhere: the command is incomplete, as when clap finds a
+/// required flag missing, and exits with the same code (2).
+#[derive(Debug)]
+pub(crate) struct MissingSetting {
+    what: String,
+    flag: String,
+    env: String,
+    key: String,
+}
+
+impl std::fmt::Display for MissingSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no {}: pass --{}, set {}, or put {} in the config file",
+            self.what, self.flag, self.env, self.key
+        )
+    }
+}
+
+impl std::error::Error for MissingSetting {}
+
 /// The error for a required setting given nowhere.
 pub(crate) fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
-    eyre::eyre!(
-        "no {what}: pass --{flag}, set {env}, or put {} in the config file",
-        flag.replace('-', "_")
-    )
+    MissingSetting {
+        what: what.into(),
+        flag: flag.into(),
+        env: env.into(),
+        key: flag.replace('-', "_"),
+    }
+    .into()
 }

@@ -54,6 +54,17 @@ pub(crate) enum DevnetCommand {
     ///
     /// Example: pedals devnet down
     Down(super::devnet_up::DirArgs),
+    /// Start processes of the devnet again as they were started: the named ones (anvil,
+    /// seed, worker-0, validator, …), or every one that is not running. anvil goes on with the
+    /// chain it had (its state is saved every 2 s and on exit), the nodes with their folders.
+    ///
+    /// Example: pedals devnet restart worker-0
+    Restart {
+        /// The processes; none: every one that is not running (after a reboot, say).
+        names: Vec<String>,
+        #[command(flatten)]
+        dir: super::devnet_up::DirArgs,
+    },
     /// Show the devnet's endpoint, block height and processes.
     ///
     /// Example: pedals devnet status --json
@@ -105,6 +116,7 @@ impl DevnetCommand {
             },
             Self::Up(args) => super::devnet_up::up(args).await,
             Self::Down(dir) => super::devnet_up::down(&dir),
+            Self::Restart { names, dir } => super::devnet_up::restart(&dir, &names).await,
             Self::Env { role, dir } => super::devnet_up::env(&dir, role),
             Self::Status { dir, json } => super::devnet_up::status(&dir, json).await,
             Self::Logs { name, lines, dir } => super::devnet_up::logs(&dir, &name, lines),

@@ -9,7 +9,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -23,6 +22,8 @@ use eyre::{Context, ContextCompat};
 use pedals_chain::{Deployment, Toolchain, deploy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use super::devnet_proc::{Process, alive, spawn, stop};
 
 /// Where a background devnet keeps its state, logs and keys.
 #[derive(Debug, Args)]
@@ -61,17 +62,6 @@ pub(crate) struct UpArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
-}
-
-/// One process the devnet started.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Process {
-    name: String,
-    pid: u32,
-    log: PathBuf,
-    /// What it is, to recognize it in /proc before signalling it.
-    program: String,
 }
 
 /// The state file, `<dir>/devnet.json`.
@@ -124,84 +114,82 @@ fn require_state(dir: &Path) -> eyre::Result<State> {
     })
 }
 
-/// Whether `p` is still running as what was started (its pid was not reused).
-fn alive(p: &Process) -> bool {
-    std::fs::read(format!("/proc/{}/cmdline", p.pid))
-        .map(|cmd| String::from_utf8_lossy(&cmd).contains(&p.program))
-        .unwrap_or(false)
-}
+/// anvil's chain, in the devnet's folder.
+const ANVIL_STATE: &str = "anvil-state.json";
 
-/// Starts `program args…` in its own process group (it outlives this command and a Ctrl-C
-/// here), with stdout and stderr appended to `log`.
-fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> eyre::Result<Process> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .wrap_err_with(|| format!("cannot open {}", log.display()))?;
-    let err = out.try_clone()?;
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env("PEDALS_LOG", "pedals=info,warn,libp2p_kad=error")
-        .process_group(0)
-        .spawn()
-        .wrap_err_with(|| format!("cannot start {}", program.display()))?;
-    Ok(Process {
-        name: name.to_string(),
-        pid: child.id(),
-        log: log.to_path_buf(),
-        program: program
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    })
-}
-
-/// Whether process `pid` is gone: no longer in /proc, or only its zombie is left. A process
-/// that is exiting has already lost its command line (so `alive` says no) but still runs.
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the field after the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-        Err(_) => true,
+/// Waits until anvil (`process`) answers at `provider` (20 s at most); returns its chain id.
+async fn wait_chain(
+    provider: &alloy::providers::DynProvider,
+    process: &Process,
+) -> eyre::Result<u64> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        match provider.get_chain_id().await {
+            Ok(id) => return Ok(id),
+            Err(_) if Instant::now() < until && alive(process) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                eyre::bail!(
+                    "anvil did not start ({e}): is its port taken? see {}",
+                    process.log.display()
+                );
+            }
+        }
     }
 }
 
-/// Stops every process and its process group (an npm launcher's real binary with it):
-/// SIGTERM, up to 10 s, then SIGKILL; returns once each is gone, not merely exiting.
-fn stop(processes: &[Process]) {
-    let signal = |sig: &str, p: &Process| {
-        // The group first (its id is the leader's pid: `spawn` made each its own group),
-        // then the process, in case it left the group.
-        let _ = Command::new("kill")
-            .args([sig, "--", &format!("-{}", p.pid)])
-            .status();
-        let _ = Command::new("kill")
-            .args([sig, &p.pid.to_string()])
-            .status();
-    };
-    let live: Vec<&Process> = processes.iter().rev().filter(|p| alive(p)).collect();
-    for p in &live {
-        signal("-TERM", p);
+/// Starts the named processes again as they were started (every one that is not running
+/// when none is named), anvil with the chain it had, and records their new pids.
+pub(crate) async fn restart(dir: &DirArgs, names: &[String]) -> eyre::Result<()> {
+    let dir = dir.dir();
+    let mut state = require_state(&dir)?;
+    for name in names {
+        eyre::ensure!(
+            state.processes.iter().any(|p| &p.name == name),
+            "no process {name:?} in this devnet: pick one of {}",
+            state
+                .processes
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let until = Instant::now() + Duration::from_secs(10);
-    while live.iter().any(|p| !gone(p.pid)) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
+    let picked: Vec<usize> = (0..state.processes.len())
+        .filter(|&i| {
+            let p = &state.processes[i];
+            if names.is_empty() {
+                !alive(p)
+            } else {
+                names.contains(&p.name)
+            }
+        })
+        .collect();
+    if picked.is_empty() {
+        println!(
+            "every process of the devnet in {} runs; name one to restart it",
+            dir.display()
+        );
+        return Ok(());
     }
-    for p in live.iter().filter(|p| !gone(p.pid)) {
-        signal("-KILL", p);
+    // In the order `up` started them: anvil before the nodes that read it.
+    for i in picked {
+        let p = super::devnet_proc::restart(&state.processes[i])?;
+        if p.name == "anvil" {
+            let provider = ProviderBuilder::new()
+                .connect_http(state.rpc_url.parse()?)
+                .erased();
+            wait_chain(&provider, &p).await?;
+            // The block interval is not part of anvil's saved state.
+            provider.anvil_set_interval_mining(1).await?;
+        }
+        println!("restarted {} (pid {})", p.name, p.pid);
+        state.processes[i] = p;
+        // Recorded at once: a later failure leaves the state true for what did restart.
+        std::fs::write(state_path(&dir), serde_json::to_string_pretty(&state)?)?;
     }
-    // SIGKILL is not instant either: return once every process is gone.
-    let until = Instant::now() + Duration::from_secs(5);
-    while live.iter().any(|p| !gone(p.pid)) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Ok(())
 }
 
 /// The dev accounts' keys, read from anvil's log.
@@ -273,6 +261,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
                 "provider",
                 "requester",
                 "deployment.json",
+                ANVIL_STATE,
             ]
             .contains(&name.as_str())
                 || name.starts_with("worker-")
@@ -294,6 +283,8 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
     let anvil = toolchain.binary("anvil")?;
     let anvil_log = dir.join("anvil.log");
     let _ = std::fs::remove_file(&anvil_log);
+    // anvil keeps the chain in a file (written every few seconds and on exit), so that
+    // `pedals devnet restart anvil`, or a `restart` after a reboot, goes on with the same chain.
     let mut processes = vec![spawn(
         "anvil",
         &anvil,
@@ -302,6 +293,10 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             args.port.to_string(),
             "--accounts".into(),
             "10".into(),
+            "--state".into(),
+            dir.join(ANVIL_STATE).display().to_string(),
+            "--state-interval".into(),
+            "2".into(),
         ],
         &anvil_log,
     )?];
@@ -309,22 +304,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
         let rpc: alloy::transports::http::reqwest::Url =
             format!("http://127.0.0.1:{}", args.port).parse()?;
         let provider = ProviderBuilder::new().connect_http(rpc.clone()).erased();
-        let until = Instant::now() + Duration::from_secs(20);
-        let chain_id = loop {
-            match provider.get_chain_id().await {
-                Ok(id) => break id,
-                Err(_) if Instant::now() < until && alive(&processes[0]) => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => {
-                    return Err(eyre::eyre!(
-                        "anvil did not start on port {} ({e}): is the port taken? see {}",
-                        args.port,
-                        anvil_log.display()
-                    ));
-                }
-            }
-        };
+        let chain_id = wait_chain(&provider, &processes[0]).await?;
         let keys = anvil_keys(&anvil_log);
         eyre::ensure!(
             keys.len() >= 10,

@@ -109,6 +109,7 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         VerifierConfig {
             samples_per_job: SAMPLES,
             threads: 1,
+            ..VerifierConfig::default()
         },
     );
 

@@ -305,7 +305,7 @@ pub(super) async fn signed_market(chain: &ChainArgs, signer: &SignerArgs) -> eyr
 }
 
 /// A market client for reading only (a throwaway key that never signs).
-async fn read_market(chain: &ChainArgs) -> eyre::Result<Market> {
+pub(super) async fn read_market(chain: &ChainArgs) -> eyre::Result<Market> {
     market(chain, PrivateKeySigner::random()).await
 }
 

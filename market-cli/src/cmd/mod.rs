@@ -6,10 +6,12 @@ mod datadir;
 mod demand;
 mod deploy;
 mod devnet;
+mod devnet_proc;
 mod devnet_up;
 #[cfg(debug_assertions)]
 mod dispute_demo;
 mod job;
+mod market;
 mod net;
 pub(crate) mod progress;
 mod provider;
@@ -17,6 +19,8 @@ mod secret;
 mod stake;
 mod validator;
 mod wallet;
+
+pub(crate) use config::MissingSetting;
 
 use clap::Subcommand;
 
@@ -38,6 +42,9 @@ pub(crate) enum Command {
     /// Requester commands: post a job, follow it, get its result, cancel it.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// The market's protocol fees: what has accrued, the rate, the recipient; withdraw them.
+    #[command(subcommand)]
+    Market(market::MarketCommand),
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
@@ -63,6 +70,7 @@ impl Command {
             Self::Deploy(cmd) => cmd.run().await,
             Self::Devnet(cmd) => cmd.run().await,
             Self::Job(cmd) => cmd.run().await,
+            Self::Market(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
             Self::Validator(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,

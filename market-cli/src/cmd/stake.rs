@@ -116,10 +116,11 @@ async fn print_status(market: &Market, who: Address, json: bool) -> eyre::Result
             super::eth(U256::from(stake.locked))
         );
         if stake.unbonding > 0 {
+            let now = pedals_chain::chain_time(market.provider()).await?;
             println!(
-                "  unbonding {} ETH, withdrawable from {} (Unix seconds)",
+                "  unbonding {} ETH, withdrawable {}",
                 super::eth(U256::from(stake.unbonding)),
-                stake.unbondsAt
+                pedals_chain::human::at(stake.unbondsAt, now)
             );
         }
         println!("  market credit {} ETH", super::eth(credit));
@@ -150,10 +151,11 @@ impl StakeCommand {
                      see `pedals provider status`",
                 )?;
                 let after = market.stake_of(market.sender()).await?;
+                let now = pedals_chain::chain_time(market.provider()).await?;
                 println!(
-                    "unbonding {} ETH, withdrawable from {} (Unix seconds) with `pedals provider withdraw` (tx {})",
+                    "unbonding {} ETH, withdrawable {} with `pedals provider withdraw` (tx {})",
                     super::eth(wei),
-                    after.unbondsAt,
+                    pedals_chain::human::at(after.unbondsAt, now),
                     tx.hash
                 );
                 Ok(())
@@ -168,10 +170,11 @@ impl StakeCommand {
                     "nothing to withdraw: no unbonding stake and no market credit"
                 );
                 if stake.unbonding > 0 {
+                    let now = pedals_chain::chain_time(market.provider()).await?;
                     let tx = market.withdraw_stake().await.wrap_err_with(|| {
                         format!(
-                            "the unbonding stake is withdrawable from {} (Unix seconds)",
-                            stake.unbondsAt
+                            "the unbonding stake is withdrawable {}",
+                            pedals_chain::human::at(stake.unbondsAt, now)
                         )
                     })?;
                     println!(

@@ -176,6 +176,8 @@ async fn run(args: Settings) -> eyre::Result<()> {
         VerifierConfig {
             samples_per_job: args.samples_per_job,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // Its findings and the games it plays survive a restart.
+            state_dir: Some(data_dir.clone()),
         },
     );
     // Workers are found by the peer their signed progress came from; reading the events also
@@ -194,17 +196,22 @@ async fn run(args: Settings) -> eyre::Result<()> {
         tracing::warn!(target: "pedals::validator", %staked, %min, "below the market's minimum validator stake: checks run but challenges will be refused; pass --stake-wei");
     }
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let (metrics_addr, metrics_task) =
-        serve_metrics(args.metrics_addr, validator.stats(), async move {
+    let (metrics_addr, metrics_task) = serve_metrics(
+        args.metrics_addr,
+        validator.stats(),
+        // A round re-executes steps; each one done also counts as a sign of life.
+        (args.poll * 10).max(Duration::from_secs(120)),
+        async move {
             let _ = metrics_stopped.await;
-        })
-        .await
-        .wrap_err_with(|| {
-            format!(
-                "cannot serve metrics on {}: pass another --metrics-addr",
-                args.metrics_addr
-            )
-        })?;
+        },
+    )
+    .await
+    .wrap_err_with(|| {
+        format!(
+            "cannot serve metrics on {}: pass another --metrics-addr",
+            args.metrics_addr
+        )
+    })?;
     info!(target: "pedals::validator", %metrics_addr, "metrics endpoint up");
     validator
         .run(args.poll, super::provider::shutdown_signal())

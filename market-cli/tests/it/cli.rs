@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use alloy::primitives::{Bytes, U256, aliases::U40};
-use pedals_chain::{Devnet, DevnetConfig, JobRequest, Market, chain_time};
+use alloy::primitives::{Bytes, U256};
+use pedals_chain::{Devnet, DevnetConfig, Market};
 use pedals_core::cid_of;
 use serde_json::Value;
 
@@ -47,28 +47,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
     )
     .await
     .expect("requester");
-    let store = tempfile::tempdir().expect("dir");
-    let (spec, _, _) = crate::small_job(1, 10, 5, 1, 64, store.path());
-    crate::admit(&requester, &spec).await;
-    let now = chain_time(requester.provider()).await.expect("time");
-    for _ in 0..2 {
-        requester
-            .post_job(
-                JobRequest {
-                    specHash: spec.spec_hash(),
-                    modelCid: Bytes::from(cid_of(b"model").to_bytes()),
-                    datasetCid: Bytes::from(cid_of(b"data").to_bytes()),
-                    steps: 10,
-                    verification: 0,
-                    claimDeadline: U40::from(now + 600),
-                    deliveryDeadline: U40::from(now + 3600),
-                    challengeWindow: 600,
-                },
-                U256::from(1_000_000_000_000_000u64),
-            )
-            .await
-            .expect("post");
-    }
+    crate::post_small_jobs(&requester, 2).await;
     requester.cancel_job(U256::from(1)).await.expect("cancel");
 
     let out = run(&["job", "list", "--json"], &deployment, &rpc);

@@ -14,6 +14,25 @@ fn running(pid: u64) -> bool {
             .contains(") Z")
 }
 
+/// The chain's height and the hash of its genesis block.
+fn chain_view(rpc: &str) -> (u64, alloy::primitives::B256) {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let provider = ProviderBuilder::new().connect_http(rpc.parse().expect("url"));
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let block = provider.get_block_number().await.expect("height");
+            let genesis = provider
+                .get_block_by_number(0.into())
+                .await
+                .expect("rpc")
+                .expect("genesis")
+                .header
+                .hash;
+            (block, genesis)
+        })
+}
+
 /// Runs `devnet down` on the folder when the test ends, passed or failed.
 struct Down(String);
 
@@ -120,6 +139,58 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
         .output()
         .expect("runs");
     assert!(String::from_utf8_lossy(&logs.stdout).contains("Listening on"));
+
+    // One process restarts as it was started; anvil goes on with the same chain.
+    let rpc = up["rpcUrl"].as_str().expect("rpc").to_string();
+    let (block_before, genesis) = chain_view(&rpc);
+    let mut pids = pids;
+    // anvil first: a node started while its chain is down stops at once, as it should.
+    for name in ["anvil", "worker-0"] {
+        let out = pedals()
+            .args(["devnet", "restart", name, "--dir", &d])
+            .env("PEDALS_LOG", "error")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("restarted {name}")));
+    }
+    let status: Value = serde_json::from_slice(
+        &pedals()
+            .args(["devnet", "status", "--json", "--dir", &d])
+            .output()
+            .expect("runs")
+            .stdout,
+    )
+    .expect("json");
+    for p in status["processes"].as_array().expect("processes") {
+        assert_eq!(p["running"], true, "{p}");
+        let pid = p["pid"].as_u64().expect("pid");
+        if ["worker-0", "anvil"].contains(&p["name"].as_str().expect("name")) {
+            assert!(!pids.contains(&pid), "a new process: {p}");
+            pids.push(pid);
+        }
+    }
+    let (block_after, genesis_after) = chain_view(&rpc);
+    assert_eq!(genesis_after, genesis, "the same chain");
+    assert!(
+        block_after >= block_before,
+        "{block_after} < {block_before}"
+    );
+    let out = pedals()
+        .args(["devnet", "restart", "--dir", &d])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every process"));
+    let out = pedals()
+        .args(["devnet", "restart", "worker-9", "--dir", &d])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pick one of anvil, seed, worker-0"));
 
     let down = pedals()
         .args(["devnet", "down", "--dir", &d])

@@ -374,4 +374,46 @@ classes = 4
             .expect("credit"),
         U256::ZERO
     );
+
+    // The two finalized jobs left their protocol fee in the market; only the fee recipient
+    // (the devnet's deployer) takes it out, to the wei.
+    let accrued = market.fees_accrued().await.expect("fees");
+    assert!(accrued > U256::ZERO);
+    let fees = json(
+        &pedals(dir, &devnet)
+            .args(["market", "fees", "--json"])
+            .output()
+            .expect("runs"),
+    );
+    assert_eq!(fees["feesAccruedWei"], accrued.to_string());
+    assert_eq!(fees["protocolFeeBps"], 250);
+    let recipient = devnet.signer(0).expect("deployer");
+    assert_eq!(fees["feeRecipient"], recipient.address().to_string());
+    let out = pedals(dir, &devnet)
+        .args(["market", "withdraw-fees"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "the requester may not");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only the fee recipient"));
+    keystore(dir, &recipient, "fees.json");
+    let before = chain
+        .get_balance(recipient.address())
+        .await
+        .expect("balance");
+    let out = pedals(dir, &devnet)
+        .args(["market", "withdraw-fees"])
+        .env("PEDALS_KEYSTORE", dir.join("fees.json"))
+        .output()
+        .expect("runs");
+    crate::succeeded(&out);
+    let after = chain
+        .get_balance(recipient.address())
+        .await
+        .expect("balance");
+    let gas = before + accrued - after;
+    assert!(
+        gas < U256::from(10u64).pow(U256::from(15u64)),
+        "only gas: {gas}"
+    );
+    assert_eq!(market.fees_accrued().await.expect("fees"), U256::ZERO);
 }

@@ -4,7 +4,9 @@ mod cli;
 mod data;
 mod deploy;
 mod devnet;
+mod exit_codes;
 mod job;
+mod job_file;
 mod provider;
 mod snapshots;
 mod validator;
@@ -83,6 +85,45 @@ fn small_job(
         store.put_blob(blob).expect("blob");
     }
     (spec, dataset, model)
+}
+
+/// Posts `count` jobs of a small admitted spec from `requester` (files it serves nowhere:
+/// for tests of what the chain says), each paying 0.001 ETH with a 600 s window.
+async fn post_small_jobs(requester: &pedals_chain::Market, count: usize) {
+    use alloy::primitives::{Bytes, U256, aliases::U40};
+    let store = tempfile::tempdir().expect("dir");
+    let (spec, _, _) = small_job(1, 10, 5, 1, 64, store.path());
+    admit(requester, &spec).await;
+    let now = pedals_chain::chain_time(requester.provider())
+        .await
+        .expect("time");
+    for _ in 0..count {
+        requester
+            .post_job(
+                pedals_chain::JobRequest {
+                    specHash: spec.spec_hash(),
+                    modelCid: Bytes::from(pedals_core::cid_of(b"model").to_bytes()),
+                    datasetCid: Bytes::from(pedals_core::cid_of(b"data").to_bytes()),
+                    steps: 10,
+                    verification: 0,
+                    claimDeadline: U40::from(now + 600),
+                    deliveryDeadline: U40::from(now + 3600),
+                    challengeWindow: 600,
+                },
+                U256::from(1_000_000_000_000_000u64),
+            )
+            .await
+            .expect("post");
+    }
+}
+
+/// Asserts that a command succeeded, showing its stderr when it did not.
+fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Has the dispute game admit `spec` (the market posts no training job it did not admit).

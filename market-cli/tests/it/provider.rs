@@ -204,7 +204,8 @@ async fn stake_unstake_and_withdraw_move_the_providers_eth() {
     let out = run(dir, &devnet, &["withdraw"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("withdrawable from"),
+        String::from_utf8_lossy(&out.stderr).contains("withdrawable in 1")
+            && String::from_utf8_lossy(&out.stderr).contains(" d "),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

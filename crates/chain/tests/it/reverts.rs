@@ -265,3 +265,100 @@ async fn an_endpoint_that_never_answers_fails_after_the_timeout() {
     assert!(text.contains(url.as_str()), "{text}");
     hold.abort();
 }
+
+/// An endpoint that answers with rate limits (HTTP 429) before it answers for real: the
+/// request is sent again, with a pause, and succeeds; an endpoint that never stops limiting
+/// fails after the retries, naming itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limited_requests_are_retried() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn serve(limit_first: u32) -> (alloy::transports::http::reqwest::Url, Arc<AtomicU32>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        let hits = Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let hits = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        // One request: its head, then as many body bytes as it announces.
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() < end + 4 + len {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        }
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&buf[end + 4..end + 4 + len]).expect("json");
+                        buf.drain(..end + 4 + len);
+                        let n = hits.fetch_add(1, Ordering::SeqCst);
+                        let response = if n < limit_first {
+                            "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\n\r\n"
+                                .to_string()
+                        } else {
+                            let json = serde_json::json!({
+                                "jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"
+                            })
+                            .to_string();
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\n\r\n{json}",
+                                json.len()
+                            )
+                        };
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    let (url, hits) = serve(2).await;
+    let provider = pedals_chain::rpc_provider(url).expect("provider");
+    use alloy::providers::Provider;
+    assert_eq!(
+        provider.get_chain_id().await.expect("answered at last"),
+        31337
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "two limited, one answered");
+
+    let (url, hits) = serve(u32::MAX).await;
+    let provider = pedals_chain::rpc_provider(url.clone()).expect("provider");
+    let err = provider.get_chain_id().await.expect_err("always limited");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1 + pedals_chain::RPC_RETRIES,
+        "the request and its retries"
+    );
+    let text = pedals_chain::ChainError::from(err).to_string();
+    assert!(text.contains("429"), "{text}");
+}

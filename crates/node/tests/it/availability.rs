@@ -106,6 +106,7 @@ async fn scene(
         VerifierConfig {
             samples_per_job: samples,
             threads: 1,
+            ..VerifierConfig::default()
         },
     );
     let events = std::mem::replace(&mut validator_net.events, tokio::sync::mpsc::channel(1).1);

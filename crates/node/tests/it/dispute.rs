@@ -306,22 +306,28 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         worker_net.client.listen_addrs().await.expect("addrs"),
     )
     .await;
-    let validator = Verifier::new(
+    let journal = tempfile::tempdir().expect("tempdir");
+    let config = || VerifierConfig {
+        // 16 of 20 steps are lies: one of 12 samples is one for certain.
+        samples_per_job: 12,
+        threads: 1,
+        state_dir: Some(journal.path().to_path_buf()),
+    };
+    let mut validator = Verifier::new(
         market(&devnet, 3).await,
         validator_net.client.clone(),
-        VerifierConfig {
-            // 16 of 20 steps are lies: one of 12 samples is one for certain.
-            samples_per_job: 12,
-            threads: 1,
-        },
+        config(),
     );
     let params = requester.parameters().await.expect("params");
     validator
         .ensure_stake(U256::from(params.minValidatorStake))
         .await
         .expect("stake");
+    // The counters of the validator that found the lie (those of its restarts play the game).
+    let finder = validator.stats();
     let started = std::time::Instant::now();
     let mut challenged = Vec::new();
+    let mut restarts = 0;
     for _ in 0..60 {
         w.tick().await.expect("worker round");
         challenged.extend(validator.tick().await.expect("validator round"));
@@ -330,7 +336,19 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         if status == JobStatus::Resolved {
             break;
         }
+        // Killed in the middle of its game (after the reveal, then after each of its first
+        // moves), the validator forgets everything but its journal, and plays on from it.
+        if status == JobStatus::Disputed && restarts < 3 {
+            drop(validator);
+            validator = Verifier::new(
+                market(&devnet, 3).await,
+                validator_net.client.clone(),
+                config(),
+            );
+            restarts += 1;
+        }
     }
+    assert_eq!(restarts, 3, "restarted in the middle of its game");
     eprintln!(
         "sampling, challenge and the whole game took {:.1} s",
         started.elapsed().as_secs_f64()
@@ -339,7 +357,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     let stats = validator.stats();
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(stats.disputes_won.load(Relaxed), 1);
-    assert!(stats.mismatches.load(Relaxed) >= 1);
+    assert!(finder.mismatches.load(Relaxed) >= 1);
     let collateral = U256::from(requester.job(id).await.expect("job").collateral);
     let reward = collateral * U256::from(params.challengerRewardBps) / U256::from(10_000u64);
     let bond = U256::from(params.challengeBond);
@@ -352,6 +370,13 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         stats
             .render()
             .contains("pedals_validator_disputes_won_total 1")
+    );
+    assert!(
+        std::fs::read_dir(journal.path().join("findings"))
+            .expect("the journal")
+            .next()
+            .is_none(),
+        "a decided game is forgotten"
     );
     // The reward is collected once the conviction's claim period is over, by the validator
     // even after a restart: which pools it claims is read back from the chain.

@@ -5,5 +5,6 @@ mod availability;
 mod dispute;
 mod network;
 mod puppet;
+mod reset;
 mod worker;
 mod zk;

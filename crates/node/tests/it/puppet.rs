@@ -116,6 +116,7 @@ async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_hone
             // 16 of 20 steps are lies: one of 12 samples is one for certain.
             samples_per_job: 12,
             threads: 1,
+            ..VerifierConfig::default()
         },
     );
     validator

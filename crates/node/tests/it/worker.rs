@@ -125,6 +125,29 @@ pub(crate) async fn worker_via(
     .expect("worker")
 }
 
+/// Serves `worker`'s metrics and health on a free loopback port (a 60 s health limit) for as
+/// long as the test runs; returns the address.
+pub(crate) async fn metrics_server(worker: &Worker) -> std::net::SocketAddr {
+    pedals_node::serve_metrics(
+        "127.0.0.1:0".parse().expect("addr"),
+        worker.metrics(),
+        Duration::from_secs(60),
+        std::future::pending(),
+    )
+    .await
+    .expect("metrics server")
+    .0
+}
+
+/// `GET http://addr/path`: the status and the body.
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let response = alloy::transports::http::reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
 pub(crate) fn fast() -> SendPolicy {
     SendPolicy {
         receipt_timeout: Duration::from_secs(5),
@@ -265,21 +288,8 @@ async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
     hand_over(s.w(), &job);
     let id = post(&s, &job).await;
     let before = balance(&s, s.w().address()).await;
-    let (addr, _server) = pedals_node::serve_metrics(
-        "127.0.0.1:0".parse().expect("addr"),
-        s.w().metrics(),
-        Duration::from_secs(60),
-        std::future::pending(),
-    )
-    .await
-    .expect("metrics server");
-    let get = |path: &'static str| async move {
-        let response = alloy::transports::http::reqwest::get(format!("http://{addr}{path}"))
-            .await
-            .expect("GET");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
-    };
+    let addr = metrics_server(s.w()).await;
+    let get = |path: &'static str| http_get(addr, path);
     assert_eq!(
         get("/health").await.0,
         503,

@@ -1,7 +1,8 @@
 //! The requester's read-only commands: `job watch`, `job list` and `job status`.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
+#[allow(clippy::wildcard_imports)]
+use pedals_chain::human::secs as human_secs;
 
 pub(super) async fn watch(args: WatchArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
@@ -256,22 +257,13 @@ pub(super) async fn status(args: StatusArgs) -> eyre::Result<()> {
     }
     if let Some(d) = doc["dispute"].as_object() {
         println!(
-            "  disputed by {} at step {}: {} to move ({}), {} s left on its clock",
+            "  disputed by {} at step {}: {} to move ({}), {} left on its clock",
             d["challenger"].as_str().unwrap_or_default(),
             d["step"],
             d["toMove"].as_str().unwrap_or_default(),
             d["phase"].as_str().unwrap_or_default(),
-            d["secondsLeft"]
+            human_secs(d["secondsLeft"].as_u64().unwrap_or_default())
         );
     }
     Ok(())
-}
-
-/// A duration for people: `42 s`, `9 min 58 s`, `2 h 5 min`.
-pub(super) fn human_secs(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
-    }
 }

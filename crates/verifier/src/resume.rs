@@ -1,0 +1,102 @@
+//! After a restart, the validator goes on from its journal: a game it opened is played on
+//! from the state it kept (the worker need not serve it again), a challenge it committed to
+//! but did not reveal is revealed while the job can still be challenged, and what is settled
+//! is forgotten.
+
+use std::sync::Arc;
+
+use alloy::primitives::U256;
+use pedals_chain::JobStatus;
+use pedals_core::parse_cid;
+use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use tracing::{info, warn};
+
+use crate::{Verifier, VerifierError, game::StepContext, journal::Finding, verifier::Tracked};
+
+impl Verifier {
+    /// Takes up every finding of the journal not taken up yet; returns the jobs it now
+    /// tracks, with how. A finding it cannot take up this round (the network does not
+    /// answer) is tried again next round.
+    pub(crate) async fn resume_findings(&self) -> Vec<(u64, Tracked)> {
+        let pending: Vec<(u64, Finding)> = std::mem::take(&mut *self.unresumed());
+        let mut tracked = Vec::new();
+        for (id, finding) in pending {
+            match self.resume_finding(id, finding).await {
+                Ok(Some(t)) => tracked.push((id, t)),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(target: "pedals::validator", job = id, error = %e, "cannot take up the journal's finding yet; trying again next round");
+                    self.unresumed().push((id, finding));
+                }
+            }
+        }
+        tracked
+    }
+
+    async fn resume_finding(
+        &self,
+        id: u64,
+        finding: Finding,
+    ) -> Result<Option<Tracked>, VerifierError> {
+        let job_id = U256::from(id);
+        let market = self.market();
+        let job = market.job(job_id).await?;
+        let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
+        if finding.revealed {
+            let challenge = market.challenge_of(job_id).await?;
+            let mine = status == JobStatus::Disputed
+                && challenge.challenger == market.sender()
+                && u64::from(challenge.step) == finding.step;
+            if !mine {
+                // The game was decided while this validator was away.
+                self.journal().forget(id);
+                return Ok(None);
+            }
+            let ctx = self.rebuild(&job.specHash, id, finding.step).await?;
+            info!(target: "pedals::validator", job = id, step = finding.step, "playing on the game opened before the restart");
+            return Ok(Some(Tracked::Disputing(ctx)));
+        }
+        if status == JobStatus::Submitted
+            && chain_now_before(self, job.windowEnd.to::<u64>()).await?
+        {
+            let ctx = self.rebuild(&job.specHash, id, finding.step).await?;
+            info!(target: "pedals::validator", job = id, step = finding.step, "revealing the challenge committed before the restart");
+            self.open_challenge(job_id, &ctx, finding.claimed).await?;
+            return Ok(Some(Tracked::Disputing(ctx)));
+        }
+        // Settled, past its window, or held by another's dispute or demand: the commitment
+        // waits in `settle_rewards`'s care (a conviction's reward pool may still want it; it
+        // is forgotten once settled), and the job is checked again as any other.
+        Ok(None)
+    }
+
+    /// The context of `step` of job `id`, from the state the journal kept before it.
+    async fn rebuild(
+        &self,
+        spec_hash: &alloy::primitives::B256,
+        id: u64,
+        step: u64,
+    ) -> Result<Arc<StepContext>, VerifierError> {
+        let (spec_bytes, _) = self
+            .net()
+            .fetch_blob(JobSpec::cid_for_hash(spec_hash))
+            .await?;
+        let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
+        let (data_bytes, _) = self.net().fetch_blob(parse_cid(&spec.dataset)?).await?;
+        let dataset = Arc::new(Dataset::from_canonical_bytes(&data_bytes)?);
+        let bytes = self.journal().state(id).ok_or_else(|| {
+            VerifierError::Job(format!("the journal keeps no state for job {id}"))
+        })?;
+        let state = MlpState::from_bytes(&spec.train.model, &bytes)?;
+        let trainer = Trainer::new(CpuOps::new(self.threads()), spec.train.clone())?;
+        let trace = trainer.op_trace(&dataset, &state, step)?;
+        Ok(Arc::new(StepContext::new(
+            spec, dataset, step, state, trace,
+        )?))
+    }
+}
+
+/// Whether the chain's clock is still before `deadline`.
+async fn chain_now_before(v: &Verifier, deadline: u64) -> Result<bool, VerifierError> {
+    Ok(pedals_chain::chain_time(v.market().provider()).await? < deadline)
+}
