@@ -32,6 +32,7 @@ pub mod human;
 mod market;
 mod revert;
 mod rewards;
+mod scan;
 mod sender;
 mod status;
 mod toolchain;
@@ -54,6 +55,7 @@ pub use market::{
     JobRequest, Market, RPC_RETRIES, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider,
 };
 pub use rewards::RewardPool;
+pub use scan::{SCAN_RANGE, Submissions};
 pub use sender::{SendPolicy, TxSender};
 pub use status::JobStatus;
 pub use toolchain::Toolchain;

@@ -115,7 +115,7 @@ pub enum P2pError {
     /// A peer sent a chunk that does not match the blob's manifest. It was dropped and the
     /// peer is not asked again during this download.
     #[error(
-        "{peer} sent chunk {index} of {cid} that does not match its manifest ({reason}); it          was dropped"
+        "{peer} sent chunk {index} of {cid} that does not match its manifest ({reason}); it was dropped"
     )]
     BadChunk {
         /// The peer.
@@ -130,7 +130,7 @@ pub enum P2pError {
     /// A chunk could not be had from any provider in the attempts allowed. The verified
     /// chunks are kept in the `.part` file.
     #[error(
-        "cannot fetch chunk {index} of {cid}: {}; the {done} of {total} bytes verified so far          are kept in {part}: run the command again to resume from there",
+        "cannot fetch chunk {index} of {cid}: {}; the {done} of {total} bytes verified so far are kept in {part}: run the command again to resume from there",
         .errors.join("; ")
     )]
     ChunkFailed {

@@ -88,11 +88,16 @@ impl Verifier {
             VerifierError::Job(format!("the journal keeps no state for job {id}"))
         })?;
         let state = MlpState::from_bytes(&spec.train.model, &bytes)?;
-        let trainer = Trainer::new(CpuOps::new(self.threads()), spec.train.clone())?;
-        let trace = trainer.op_trace(&dataset, &state, step)?;
-        Ok(Arc::new(StepContext::new(
-            spec, dataset, step, state, trace,
-        )?))
+        let threads = self.threads();
+        // The op trace is a re-execution: on the blocking pool, like every other.
+        let ctx = tokio::task::spawn_blocking(move || {
+            let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
+            let trace = trainer.op_trace(&dataset, &state, step)?;
+            StepContext::new(spec, dataset, step, state, trace)
+        })
+        .await
+        .map_err(|e| VerifierError::Job(format!("the re-execution stopped: {e}")))??;
+        Ok(Arc::new(ctx))
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use alloy::primitives::{Address, B256, U256};
 use pedals_chain::{JobStatus, Market, Phase, chain_time};
 use pedals_core::{ModelState, cid_from_bytes, parse_cid};
-use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use pedals_ml::{Dataset, JobSpec, MlpState};
 use pedals_p2p::{Client, PeerId, TraceClaim};
 use tracing::{info, warn};
 
@@ -20,6 +20,8 @@ use crate::availability::DemandState;
 use crate::game::{StepContext, Turn, challenge};
 use crate::sampling::pick_steps;
 use crate::{VerifierError, VerifierStats};
+
+mod replay;
 
 /// How a validator works.
 #[derive(Debug, Clone)]
@@ -113,7 +115,15 @@ pub struct Verifier {
     journal: crate::journal::Journal,
     /// Findings of the journal not taken up yet (after a start).
     unresumed: std::sync::Mutex<Vec<(u64, crate::journal::Finding)>>,
+    /// The last block its scan of the market's events read.
+    scanned: std::sync::Mutex<Option<u64>>,
+    /// Submitted jobs it found and has not started checking yet (a failed start is retried).
+    candidates: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
+
+/// Blocks each scan reads again before the last one it read: a submission moved by a reorg
+/// is found again (what is tracked already is not started twice).
+const RESCAN_BLOCKS: u64 = 64;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,6 +155,8 @@ impl Verifier {
             log_gate: pedals_chain::LogGate::default(),
             journal,
             unresumed: std::sync::Mutex::new(findings),
+            scanned: std::sync::Mutex::new(None),
+            candidates: std::sync::Mutex::default(),
         }
     }
 
@@ -202,6 +214,16 @@ impl Verifier {
     /// Its journal.
     pub(crate) fn journal(&self) -> &crate::journal::Journal {
         &self.journal
+    }
+
+    /// The last block scanned, if any.
+    fn scanned(&self) -> Option<u64> {
+        *self.scanned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Submitted jobs not started yet.
+    fn candidates(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<u64>> {
+        self.candidates.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Findings of the journal not taken up yet.
@@ -263,28 +285,58 @@ impl Verifier {
     /// One round: starts checking every newly submitted job, goes on with the jobs it is
     /// checking (their demands included), and plays its open games. Returns the jobs it
     /// challenged in this round.
+    ///
+    /// New work is found in the market's events ([`Market::scan_submissions`]): the first
+    /// round reads every submission and settlement since the deployment, one request per
+    /// 2,000 blocks, and each later round the blocks since (a few back, for a reorg). A job is
+    /// read one by one only while it is submitted and unsettled, never for having existed.
     pub async fn tick(&self) -> Result<Vec<u64>, VerifierError> {
         // Nothing is done on a chain other than the one the first round saw.
         let genesis = pedals_chain::genesis_hash(self.market.provider()).await?;
         pedals_chain::same_chain(*self.genesis.get_or_init(|| genesis), genesis)?;
-        let next: u64 = self
-            .market
-            .job_market()
-            .nextJobId()
-            .call()
-            .await
-            .map_err(|e| VerifierError::Job(format!("reading the job count: {e}")))?
-            .saturating_to();
         for (id, tracked) in self.resume_findings().await {
             self.jobs.lock().await.insert(id, tracked);
         }
+        let from = self
+            .scanned()
+            .map_or(self.market.deployment().deployment_block, |to| {
+                to.saturating_sub(RESCAN_BLOCKS)
+            });
+        let found = self.market.scan_submissions(from).await?;
+        let ids: Vec<u64> = {
+            let mut jobs = self.jobs.lock().await;
+            for id in &found.settled {
+                if !matches!(jobs.get(id), Some(Tracked::Disputing(_))) {
+                    jobs.insert(*id, Tracked::Over);
+                }
+            }
+            let mut candidates = self.candidates();
+            candidates.extend(
+                found
+                    .submitted
+                    .iter()
+                    .filter(|id| !jobs.contains_key(id) && !found.settled.contains(id)),
+            );
+            candidates.retain(|id| !jobs.contains_key(id));
+            let mut ids: Vec<u64> = jobs
+                .iter()
+                .filter(|(_, t)| !matches!(t, Tracked::Over))
+                .map(|(id, _)| *id)
+                .chain(candidates.iter().copied())
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        *self.scanned.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.to);
         let mut challenged = Vec::new();
-        for id in 1..next {
+        for id in ids {
             let tracked = self.jobs.lock().await.remove(&id);
             let (now, challenged_now) = match tracked {
                 None => match self.start(id).await {
                     Ok(Some(check)) => self.advance(id, check).await,
-                    Ok(None) => (None, false),
+                    // Its own, past its window, settled, or not a disputable training job:
+                    // nothing to look at again.
+                    Ok(None) => (Some(Tracked::Over), false),
                     Err(e) => {
                         if self.log_gate.admit(format!("job {id}"), &e.to_string()) {
                             warn!(target: "pedals::validator", job = id, error = %e, "could not start checking the job; trying again next round");
@@ -316,6 +368,7 @@ impl Verifier {
                 challenged.push(id);
             }
             if let Some(t) = now {
+                self.candidates().remove(&id);
                 self.jobs.lock().await.insert(id, t);
             }
         }
@@ -462,7 +515,7 @@ impl Verifier {
                 DemandState::Met(before, next) => {
                     check.demanded = None;
                     if let Replayed::Mismatch(ctx, mine) =
-                        tryv!(self.replay(&check, step, before, next))
+                        tryv!(self.replay(&check, step, before, next).await)
                     {
                         check.to_challenge = Some((ctx, mine));
                     }
@@ -471,7 +524,7 @@ impl Verifier {
                     // h_step is committed but is no state of this model: the step that led to
                     // it is wrong (for step 0, the trace does not start from the spec's model).
                     check.demanded = None;
-                    tryv!(self.blame_step_before(&mut check, step));
+                    tryv!(self.blame_step_before(&mut check, step).await);
                 }
                 DemandState::Gone => check.pending.push_front(step),
             }
@@ -518,7 +571,7 @@ impl Verifier {
                 // Served and proven, but no state of this model: the step before is wrong.
                 warn!(target: "pedals::validator", job = id, step, "the served state is no state of the job's model: checking the step before it");
                 check.pending.pop_front();
-                tryv!(self.blame_step_before(&mut check, step));
+                tryv!(self.blame_step_before(&mut check, step).await);
                 if check.to_challenge.is_some() {
                     return Ok(Ok(Tracked::Checking(check)));
                 }
@@ -527,7 +580,7 @@ impl Verifier {
             let nth = check.sampled.saturating_sub(check.pending.len()) + 1;
             info!(target: "pedals::validator", job = id, nth, of = check.sampled, "re-executing a sampled step");
             let started = std::time::Instant::now();
-            match tryv!(self.replay(&check, step, before, next)) {
+            match tryv!(self.replay(&check, step, before, next).await) {
                 Replayed::Reproduced => {
                     check.pending.pop_front();
                     info!(target: "pedals::validator", job = id, nth, of = check.sampled, took = %pedals_chain::human::duration(started.elapsed()), "the step reproduces");
@@ -547,79 +600,6 @@ impl Verifier {
         self.stats.jobs_checked.fetch_add(1, Ordering::Relaxed);
         info!(target: "pedals::validator", job = id, "sampled steps reproduce");
         Ok(Ok(Tracked::Checked))
-    }
-
-    /// The verified checkpoint of `step` from the worker: from the peer its signed progress
-    /// came from, then from the providers of its account's key and of its result.
-    async fn fetch(
-        &self,
-        id: u64,
-        check: &JobCheck,
-        step: u64,
-    ) -> Option<pedals_p2p::VerifiedCheckpoint> {
-        let own = self
-            .peers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&check.worker)
-            .copied();
-        let mut peers: Vec<PeerId> = own.into_iter().collect();
-        peers.extend(check.providers.iter().filter(|p| Some(**p) != own));
-        for peer in peers {
-            match self.net.fetch_checkpoint(peer, id, step, check.claim).await {
-                Ok(o) => return Some(o),
-                Err(e) => {
-                    warn!(target: "pedals::validator", job = id, step, %peer, error = %e, "checkpoint not served")
-                }
-            }
-        }
-        None
-    }
-
-    /// `h_step` is committed but no state of the job's model, so the step that led to it is
-    /// wrong: queue step `step - 1` to be checked first; for step 0 (the trace does not start
-    /// from the spec's model), challenge step 0 from the initial model at once.
-    fn blame_step_before(&self, check: &mut JobCheck, step: u64) -> Result<(), VerifierError> {
-        if step > 0 {
-            check.pending.push_front(step - 1);
-            return Ok(());
-        }
-        if let Replayed::Mismatch(ctx, mine) =
-            self.replay(check, 0, check.init_state()?, B256::ZERO)?
-        {
-            check.to_challenge = Some((ctx, mine));
-        }
-        Ok(())
-    }
-
-    /// Re-executes `step` from `before` and compares the result with the worker's `claimed`.
-    fn replay(
-        &self,
-        check: &JobCheck,
-        step: u64,
-        before: MlpState,
-        claimed: B256,
-    ) -> Result<Replayed, VerifierError> {
-        let trainer = Trainer::new(CpuOps::new(self.config.threads), check.spec.train.clone())?;
-        let after = trainer.replay_step(&check.dataset, &before, step)?;
-        let mine = after.state_hash()?;
-        self.stats.steps_checked.fetch_add(1, Ordering::Relaxed);
-        // A step re-executed is a sign of life, though the round goes on.
-        self.stats.health.round_ok();
-        if mine == claimed {
-            return Ok(Replayed::Reproduced);
-        }
-        self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
-        warn!(target: "pedals::validator", step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");
-        let trace = trainer.op_trace(&check.dataset, &before, step)?;
-        let ctx = StepContext::new(
-            check.spec.clone(),
-            check.dataset.clone(),
-            step,
-            before,
-            trace,
-        )?;
-        Ok(Replayed::Mismatch(Arc::new(ctx), mine))
     }
 
     /// Makes this validator's move in the game of job `id`, claims a win by the clock, or

@@ -6,5 +6,6 @@ mod dispute;
 mod network;
 mod puppet;
 mod reset;
+mod scan;
 mod worker;
 mod zk;
