@@ -105,10 +105,15 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
         "{:?}",
         heard.backends
     );
+    let served = requester.client.stats().snapshot();
     assert_eq!(
-        requester.client.stats().snapshot().blobs_served,
-        3,
-        "spec, dataset and model came from the requester's node"
+        (served.chunks_served, served.blobs_served),
+        (3, 0),
+        "spec, dataset and model came from the requester's node, each in one verified chunk"
+    );
+    assert_eq!(
+        served.bytes_served,
+        (job.spec.to_canonical_bytes().len() + job.dataset.len() + job.model.len()) as u64
     );
 
     // The requester downloads the result by the CID the worker committed on-chain.
