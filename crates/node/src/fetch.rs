@@ -78,7 +78,7 @@ impl Worker {
             // In verified chunks first (a large dataset over a slow link, resumed after a
             // restart); a peer that serves no chunks is asked for the whole blob, whose
             // answer also tells a liar from a peer that is only away.
-            let whole = match self.download(net, cid).await {
+            let whole = match download(net, self.store.dir(), cid).await {
                 Ok((bytes, from)) => {
                     self.keep(cid, &bytes, &from, what).await?;
                     return Ok(None);
@@ -130,40 +130,6 @@ impl Worker {
             "the {what} {cid}: {}",
             waiting.join("; ")
         ))))
-    }
-
-    /// Downloads blob `cid` in verified chunks into `<store>/downloads/<cid>` (a `.part` file
-    /// there survives a restart and is resumed), then reads it; returns the bytes, checked
-    /// against the CID, and the peer that sent most of them.
-    async fn download(
-        &self,
-        net: &pedals_p2p::Client,
-        cid: Cid,
-    ) -> Result<(Vec<u8>, String), pedals_p2p::P2pError> {
-        let dir = self.store.dir().join("downloads");
-        let io = |path: &std::path::Path, e: std::io::Error| pedals_p2p::P2pError::PartFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let dest = dir.join(cid.to_string());
-        let done = net
-            .download_blob(cid, &dest, &pedals_p2p::DownloadOptions::default())
-            .await?;
-        let read = dest.clone();
-        let bytes = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&read);
-            let _ = std::fs::remove_file(&read);
-            bytes
-        })
-        .await
-        .map_err(|e| io(&dest, std::io::Error::other(e)))?
-        .map_err(|e| io(&dest, e))?;
-        let from = done
-            .providers
-            .first()
-            .map_or_else(|| "peers".to_string(), ToString::to_string);
-        Ok((bytes, from))
     }
 
     /// Stores a verified blob and provides it.
@@ -266,4 +232,38 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         Ok(Some((spec, dataset, init)))
     }
+}
+
+/// Downloads blob `cid` in verified chunks into `<dir>/downloads/<cid>` (a `.part` file there
+/// survives a restart and is resumed), then reads it and removes the file; returns the bytes,
+/// checked against the CID, and the peer that sent most of them.
+pub(crate) async fn download(
+    net: &pedals_p2p::Client,
+    dir: &std::path::Path,
+    cid: Cid,
+) -> Result<(Vec<u8>, String), pedals_p2p::P2pError> {
+    let dir = dir.join("downloads");
+    let io = |path: &std::path::Path, e: std::io::Error| pedals_p2p::P2pError::PartFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let dest = dir.join(cid.to_string());
+    let done = net
+        .download_blob(cid, &dest, &pedals_p2p::DownloadOptions::default())
+        .await?;
+    let read = dest.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&read);
+        let _ = std::fs::remove_file(&read);
+        bytes
+    })
+    .await
+    .map_err(|e| io(&dest, std::io::Error::other(e)))?
+    .map_err(|e| io(&dest, e))?;
+    let from = done
+        .providers
+        .first()
+        .map_or_else(|| "peers".to_string(), ToString::to_string);
+    Ok((bytes, from))
 }

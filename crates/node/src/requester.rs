@@ -451,7 +451,19 @@ impl Requester {
         })?;
         let deadline = tokio::time::Instant::now() + patience;
         let bytes = loop {
-            match net.fetch_blob(cid).await {
+            // In verified chunks (resumed by the next call after an interruption), else the
+            // whole blob from a peer that serves no chunks.
+            let fetched = match crate::fetch::download(net, self.store.dir(), cid).await {
+                Ok(done) => Ok(done),
+                Err(e @ P2pError::NoProviders { .. }) => Err(e),
+                Err(e) => {
+                    debug!(target: "pedals::requester", %cid, error = %e, "no chunked download; asking for the whole blob");
+                    net.fetch_blob(cid)
+                        .await
+                        .map(|(bytes, from)| (bytes, from.to_string()))
+                }
+            };
+            match fetched {
                 Ok((bytes, from)) => {
                     info!(target: "pedals::requester", %cid, %from, what, "fetched and verified");
                     break bytes;
