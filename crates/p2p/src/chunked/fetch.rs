@@ -2,7 +2,7 @@
 //! requests it is made of.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     path::Path,
     sync::{
         Mutex, PoisonError,
@@ -136,19 +136,7 @@ impl Client {
         dest: &Path,
         options: &DownloadOptions,
     ) -> Result<Downloaded, P2pError> {
-        let mut providers = self.find_providers(cid).await?;
-        if providers.is_empty() {
-            return Err(P2pError::NoProviders {
-                cid: cid.to_string(),
-            });
-        }
-        let rtt: HashMap<PeerId, Duration> = self
-            .peers()
-            .await?
-            .into_iter()
-            .filter_map(|p| p.rtt.map(|r| (p.peer, r)))
-            .collect();
-        providers.sort_by_key(|p| rtt.get(p).copied().unwrap_or(Duration::MAX));
+        let providers = self.nearest_providers(cid).await?;
         self.download_blob_from(&providers, cid, dest, options)
             .await
     }
