@@ -12,8 +12,10 @@ use super::{DataError, Dataset, LabelColumn};
 /// A dataset's origin: local files in one of the supported formats, or the synthetic
 /// generator. Serializes as JSON or TOML with a `format` tag, for example
 /// `{"format":"idx","images":"train-images.idx3-ubyte","labels":"train-labels.idx1-ubyte","classes":10}`.
+/// Unknown keys are refused: a misspelt optional key would otherwise be dropped without a
+/// word.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "format", rename_all = "snake_case")]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DatasetSource {
     /// An IDX pair of uncompressed files (see [`Dataset::from_idx`]).
     Idx {

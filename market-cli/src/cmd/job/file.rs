@@ -2,8 +2,6 @@
 //! terms before anything is sent. docs/job-file.md documents every key;
 //! `market-cli/tests/it/job_file.rs` keeps the two in step.
 
-use pedals_ml::LabelColumn;
-
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
@@ -57,7 +55,7 @@ pub(crate) struct JobFile {
     #[serde(default)]
     pub(super) shuffle_seed: Option<u64>,
     pub(super) model: ModelSection,
-    pub(super) dataset: DatasetSection,
+    pub(super) dataset: DatasetSource,
 }
 
 pub(super) fn default_claim_within() -> u64 {
@@ -142,36 +140,6 @@ impl ConvSection {
     }
 }
 
-/// `[dataset]`: a [`DatasetSource`] with unknown keys refused (a misspelt optional key would
-/// otherwise be dropped without a word).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
-pub(super) enum DatasetSection {
-    Idx {
-        images: PathBuf,
-        labels: PathBuf,
-        classes: u32,
-    },
-    Csv {
-        path: PathBuf,
-        label_column: LabelColumn,
-        #[serde(default)]
-        classes: Option<u32>,
-    },
-    MnistPackage {
-        dir: PathBuf,
-    },
-    Canonical {
-        path: PathBuf,
-    },
-    Synthetic {
-        seed: u64,
-        samples: usize,
-        features: usize,
-        classes: u32,
-    },
-}
-
 /// `payment_wei`: a whole number of wei, as a TOML integer or a string of decimal digits (or
 /// `0x` and hex digits) for amounts over 2^63.
 fn wei<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
@@ -226,57 +194,50 @@ pub(super) fn q12(name: &str, x: f64) -> eyre::Result<i32> {
     Ok((x * 4096.0).round() as i32)
 }
 
-impl DatasetSection {
-    /// The dataset's source, its paths made relative to the job file's folder `dir`; a
-    /// synthetic dataset too large to make is refused here, before any memory is taken.
-    pub(super) fn source(self, dir: &Path) -> eyre::Result<DatasetSource> {
-        let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
-        Ok(match self {
-            Self::Idx {
-                images,
-                labels,
-                classes,
-            } => DatasetSource::Idx {
-                images: at(images),
-                labels: at(labels),
-                classes,
-            },
-            Self::Csv {
-                path,
-                label_column,
-                classes,
-            } => DatasetSource::Csv {
-                path: at(path),
-                label_column,
-                classes,
-            },
-            Self::MnistPackage { dir: d } => DatasetSource::MnistPackage { dir: at(d) },
-            Self::Canonical { path } => DatasetSource::Canonical { path: at(path) },
-            Self::Synthetic {
-                seed,
-                samples,
-                features,
-                classes,
-            } => {
-                let values = |n: usize| {
-                    n.checked_mul(features)
-                        .filter(|&v| v <= MAX_SYNTHETIC_VALUES)
-                };
-                eyre::ensure!(
-                    values(samples).is_some() && values(classes as usize).is_some(),
-                    "[dataset] samples = {samples}, features = {features}, classes = {classes}: \
-                     a synthetic dataset holds at most {MAX_SYNTHETIC_VALUES} values (samples × \
-                     features, and classes × features)"
-                );
-                DatasetSource::Synthetic {
-                    seed,
-                    samples,
-                    features,
-                    classes,
-                }
-            }
-        })
-    }
+/// The dataset's source, its paths made relative to the job file's folder `dir`; a synthetic
+/// dataset too large to make is refused here, before any memory is taken.
+pub(super) fn dataset_source(source: DatasetSource, dir: &Path) -> eyre::Result<DatasetSource> {
+    let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+    Ok(match source {
+        DatasetSource::Idx {
+            images,
+            labels,
+            classes,
+        } => DatasetSource::Idx {
+            images: at(images),
+            labels: at(labels),
+            classes,
+        },
+        DatasetSource::Csv {
+            path,
+            label_column,
+            classes,
+        } => DatasetSource::Csv {
+            path: at(path),
+            label_column,
+            classes,
+        },
+        DatasetSource::MnistPackage { dir: d } => DatasetSource::MnistPackage { dir: at(d) },
+        DatasetSource::Canonical { path } => DatasetSource::Canonical { path: at(path) },
+        synthetic @ DatasetSource::Synthetic {
+            samples,
+            features,
+            classes,
+            ..
+        } => {
+            let values = |n: usize| {
+                n.checked_mul(features)
+                    .filter(|&v| v <= MAX_SYNTHETIC_VALUES)
+            };
+            eyre::ensure!(
+                values(samples).is_some() && values(classes as usize).is_some(),
+                "[dataset] samples = {samples}, features = {features}, classes = {classes}: \
+                 a synthetic dataset holds at most {MAX_SYNTHETIC_VALUES} values (samples × \
+                 features, and classes × features)"
+            );
+            synthetic
+        }
+    })
 }
 
 impl JobFile {
@@ -377,9 +338,7 @@ impl JobFile {
             }
             None => MlpState::init(&config, self.seed)?.to_bytes()?,
         };
-        let data = self
-            .dataset
-            .source(dir)?
+        let data = dataset_source(self.dataset, dir)?
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?
             .dataset;
@@ -465,9 +424,7 @@ impl JobFile {
                 &model,
             )?),
         };
-        let loaded = self
-            .dataset
-            .source(dir)?
+        let loaded = dataset_source(self.dataset, dir)?
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?;
         let mut data = loaded.dataset;
