@@ -620,11 +620,27 @@ impl Worker {
                 self.store.advance(id, JobPhase::Claimed)?;
             }
             Err(e) => {
-                let (job, _) = self.chain_job(id).await?;
+                let (job, status) = self.chain_job(id).await?;
                 if job.worker == self.address() {
                     self.store.advance(id, JobPhase::Claimed)?;
+                } else if status != JobStatus::Posted {
+                    self.abandon(
+                        id,
+                        format!("the claim failed ({e}); the job is {status:?} by another worker"),
+                    )?;
+                } else if matches!(e, ChainError::TxReverted(_)) {
+                    // Still open, yet the contract refused this worker: another try would only
+                    // burn gas the same way.
+                    self.abandon(id, format!("the claim reverted ({e})"))?;
+                } else if matches!(e, ChainError::TxDropped { .. }) {
+                    // Still open, and the claim never made it: sign it again on the next tick.
+                    warn!(target: "pedals::node", job = id, error = %e, "claim dropped; will sign again");
+                    self.store.advance(id, JobPhase::Ready)?;
                 } else {
-                    self.abandon(id, format!("the claim failed ({e}); another worker has it"))?;
+                    // Not mined yet (or the RPC failed): the intent stays stored and the next
+                    // tick drives it again. Abandoning here would leave a pending claim that
+                    // may still be mined, locking stake on a job nobody works on.
+                    return Err(e.into());
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! deployed by the project's own deploy script.
 
 mod availability;
+mod claim;
 mod dispute;
 mod network;
 mod puppet;

@@ -1,0 +1,175 @@
+//! Claims: two workers race for one job and the loser pays only gas; a claim that is not mined
+//! yet keeps the job (it may still be mined, and abandoning it would lock stake on a job nobody
+//! works on).
+
+use std::time::Duration;
+
+use alloy::{primitives::U256, providers::ext::AnvilApi};
+use pedals_chain::{JobStatus, SendPolicy};
+use pedals_store::{Action, JobPhase};
+
+use crate::worker::{
+    PAYMENT, balance, fast, gas_of, hand_over, job, post, provider, setup, worker_as, worker_on,
+};
+
+#[tokio::test]
+async fn a_claim_not_yet_mined_keeps_the_job_and_is_driven_to_its_receipt() {
+    let s = setup().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Gives up on a receipt quickly: one version, one replacement, a second each.
+    let impatient = SendPolicy {
+        receipt_timeout: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(50),
+        max_replacements: 1,
+        ..SendPolicy::default()
+    };
+    let w = worker_on(&s.devnet, dir.path(), impatient).await;
+    let job = job();
+    hand_over(&w, &job);
+    let id = post(&s, &job).await;
+    for _ in 0..2 {
+        w.tick().await.expect("tick");
+    }
+    assert_eq!(
+        w.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Ready
+    );
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    // The claim goes out and is not mined: the sender gives up for this round.
+    w.tick().await.expect("tick");
+    let claim = w
+        .store()
+        .intent(id, Action::Claim)
+        .expect("read")
+        .expect("the claim is stored");
+    assert!(
+        claim.hashes.len() >= 2,
+        "the claim was re-priced once: {claim:?}"
+    );
+    assert_eq!(
+        w.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Claiming,
+        "a pending claim keeps the job"
+    );
+    chain.evm_mine(None).await.expect("mine");
+    chain.anvil_set_auto_mine(true).await.expect("automine on");
+    w.tick().await.expect("tick");
+    let phase = w.store().job(id).expect("read").expect("record").phase;
+    assert!(
+        !matches!(phase, JobPhase::Claiming | JobPhase::Abandoned { .. }),
+        "the mined claim is seen: {phase:?}"
+    );
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(on_chain.worker, w.address());
+    assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Claimed));
+}
+
+#[tokio::test]
+async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
+    let s = setup().await;
+    let rival_dir = tempfile::tempdir().expect("tempdir");
+    let rival = worker_as(&s.devnet, 3, rival_dir.path(), fast()).await;
+    let stake = s
+        .requester
+        .stake_to_claim(U256::from(PAYMENT))
+        .await
+        .expect("params");
+    rival.ensure_stake(stake).await.expect("stake");
+    let job = job();
+    hand_over(s.w(), &job);
+    hand_over(&rival, &job);
+    let id = post(&s, &job).await;
+    // Both get the job to Ready.
+    for _ in 0..2 {
+        s.w().tick().await.expect("tick");
+        rival.tick().await.expect("tick");
+    }
+    for w in [s.w(), &rival] {
+        assert_eq!(
+            w.store().job(id).expect("read").expect("record").phase,
+            JobPhase::Ready
+        );
+    }
+    let before = balance(&s, rival.address()).await;
+    // Both claims go out before either is mined; one block holds both.
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    let miner = {
+        let chain = chain.clone();
+        let stores = [s.w().store().clone(), rival.store().clone()];
+        tokio::spawn(async move {
+            // Mine once both claims are signed (each worker first times a few steps of the
+            // job), and broadcast.
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while stores
+                .iter()
+                .any(|st| st.intent(id, Action::Claim).expect("read").is_none())
+                && std::time::Instant::now() < until
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            chain.evm_mine(None).await.expect("mine");
+            chain.anvil_set_auto_mine(true).await.expect("automine on");
+        })
+    };
+    let (a, b) = tokio::join!(s.w().tick(), rival.tick());
+    a.expect("tick");
+    b.expect("tick");
+    miner.await.expect("miner");
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let (winner, loser) = if on_chain.worker == s.w().address() {
+        (s.w(), &rival)
+    } else {
+        (&rival, s.w())
+    };
+    loser.tick().await.expect("tick");
+    assert!(matches!(
+        loser.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Abandoned { .. }
+    ));
+    // A tick may have returned with the claim broadcast but not yet seen mined: the next one
+    // reads its receipt.
+    for _ in 0..50 {
+        if winner.store().job(id).expect("read").expect("record").phase != JobPhase::Claiming {
+            break;
+        }
+        winner.tick().await.expect("tick");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let phase = winner.store().job(id).expect("read").expect("record").phase;
+    assert!(
+        matches!(
+            phase,
+            JobPhase::Claimed
+                | JobPhase::Training { .. }
+                | JobPhase::Trained
+                | JobPhase::Submitting
+                | JobPhase::Submitted
+        ),
+        "the winner works on the job: {phase:?}"
+    );
+    // The loser's claim reverted: it paid that gas and nothing else; its stake is free.
+    let claim = loser
+        .store()
+        .intent(id, Action::Claim)
+        .expect("read")
+        .expect("signed");
+    assert!(matches!(
+        claim.state,
+        pedals_store::IntentState::Mined { success: false, .. }
+    ));
+    if loser.address() == rival.address() {
+        let gas = gas_of(&s, &claim.hashes).await;
+        assert_eq!(balance(&s, rival.address()).await, before - gas);
+    }
+    let account = s.requester.stake_of(loser.address()).await.expect("stake");
+    assert_eq!(account.locked, 0);
+}
