@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {AuditPool} from "../src/AuditPool.sol";
 import {DataAvailability} from "../src/DataAvailability.sol";
 import {DisputeGame} from "../src/DisputeGame.sol";
 import {JobMarket} from "../src/JobMarket.sol";
@@ -12,8 +13,10 @@ import {MnistMlpVerifier} from "../src/zk/MnistMlpVerifier.sol";
 import {Vm} from "../test/utils/Test.sol";
 
 /// @title Deploy
-/// @notice Deploys StakeManager, JobMarket, the Referee and the DisputeGame, binds them (the game
-///         is the market's resolver), hands the roles to their holders and writes the deployment file that the Rust crates, the CLI and the subgraph read.
+/// @notice Deploys StakeManager, JobMarket, the Referee and the DisputeGame, DataAvailability and
+///         AuditPool, binds them (the game is the market's resolver, DataAvailability its
+///         publisher, AuditPool its auditor), hands the roles to their holders and writes the
+///         deployment file that the Rust crates, the CLI and the subgraph read.
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
@@ -67,6 +70,9 @@ contract Deploy {
         // Deployed last, so that every earlier address stays what it was before it existed.
         DataAvailability availability = new DataAvailability(jobMarket);
         jobMarket.setPublisher(address(availability));
+        // Likewise after it: the audit pool, which finalized jobs fund (with their audit share).
+        AuditPool pool = new AuditPool(jobMarket);
+        jobMarket.setAuditor(address(pool));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
@@ -90,6 +96,7 @@ contract Deploy {
         vm.serializeAddress(key, "disputeGame", address(game));
         vm.serializeAddress(key, "referee", address(game.referee()));
         vm.serializeAddress(key, "dataAvailability", address(availability));
+        vm.serializeAddress(key, "auditPool", address(pool));
         string memory json = vm.serializeAddress(key, "jobMarket", address(jobMarket));
         vm.writeJson(json, path);
     }

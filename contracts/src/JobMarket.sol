@@ -6,6 +6,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {JobMarketState} from "./JobMarketState.sol";
+import {IAuditPool} from "./interfaces/IAuditPool.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
@@ -19,7 +20,8 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 /// @dev Invariant: `address(this).balance == totalEscrowed + feesAccrued + Σ credits`, where
 ///      `totalEscrowed` is the payment of every unsettled job plus the bond of every open
 ///      challenge or demand plus what every reward pool has not paid out. Every payout is a
-///      credit that its owner withdraws; nothing is pushed except the caller's own withdrawal.
+///      credit that its owner withdraws; nothing is pushed except the caller's own withdrawal
+///      and a finalized job's audit share, to the admin's audit pool (`_fundAudit`).
 contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMarketState {
     /// @notice Role that may pause and unpause new posts and claims.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -135,6 +137,7 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         uint256 jobId,
         uint256 steps,
         bytes32 traceRoot,
+        bytes32 auditRoot,
         bytes32 finalStateHash,
         bytes32[] calldata finalProof,
         bytes calldata resultCid
@@ -155,6 +158,9 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         job.status = JobStatus.Submitted;
         job.windowEnd = uint40(windowEnd);
         job.traceRoot = traceRoot;
+        // Zero is the worker's choice not to be audited; a root nobody can open only starves the
+        // auditors, and their share then goes to the requester (`AuditPool.releaseAudit`).
+        job.auditRoot = auditRoot;
         emit ResultSubmitted(jobId, msg.sender, steps, traceRoot, finalStateHash, resultCid, windowEnd);
     }
 
@@ -216,6 +222,13 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         uint256 payout = payment - fee;
         address worker = job.worker;
         uint256 collateral = job.collateral;
+        // Audited: the worker committed an audit root and the market has an audit pool. The
+        // share is of the fee as charged, rounded down, and the fees keep the rest: the two add
+        // up to the fee exactly, so the division before the multiplication loses no wei.
+        address pool = job.auditRoot != bytes32(0) ? auditor : address(0);
+        // slither-disable-next-line divide-before-multiply
+        uint256 audit = pool != address(0) ? fee * AUDIT_SHARE_PERCENT / 100 : 0;
+        fee -= audit;
         job.status = JobStatus.Finalized;
         Totals storage t = _totals;
         t.escrowed -= uint96(payment);
@@ -223,6 +236,10 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         _credits[worker] += payout;
         emit JobFinalized(jobId, worker, payout, fee);
         stakeManager.releaseCollateral(worker, collateral);
+        // Last, after every state change; the one write after it (`_fundAudit`) happens only when
+        // the pool's call failed, so nothing the pool did in it survives.
+        // slither-disable-next-line reentrancy-no-eth
+        if (pool != address(0)) _fundAudit(pool, jobId, audit);
     }
 
     /// @inheritdoc IJobMarket
@@ -447,6 +464,13 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
     }
 
     /// @inheritdoc IJobMarket
+    function setAuditor(address auditor_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address old = auditor;
+        auditor = auditor_;
+        emit AuditorUpdated(old, auditor_);
+    }
+
+    /// @inheritdoc IJobMarket
     function registerZkCircuit(uint8 circuit, address verifier) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (circuit == 0) revert UnknownZkCircuit(circuit);
         if (verifier.code.length == 0) revert NoCode(verifier);
@@ -590,6 +614,23 @@ contract JobMarket is AccessControl, Pausable, ReentrancyGuardTransient, JobMark
         delete _challenges[jobId];
         _credits[job.worker] += c.bond;
         emit DisputeResolved(jobId, false, timedOut, 0, 0, windowEnd);
+    }
+
+    /// @dev Sends a finalized job's audit share to the audit pool, last (every state change is
+    ///      made). The pool is the admin's choice and may be broken: if its `fund` fails, the
+    ///      share is a fee like the rest, so that no pool can freeze a worker's payment.
+    function _fundAudit(address pool, uint256 jobId, uint256 audit) internal {
+        bytes4 selector = IAuditPool.fund.selector;
+        bool ok;
+        // `pool.call{value: audit}(abi.encodeCall(IAuditPool.fund, (jobId)))` without copying the
+        // pool's return data, in fewer bytes than the encoder's (EIP-170).
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 4), jobId)
+            ok := call(gas(), pool, audit, p, 0x24, 0, 0)
+        }
+        if (!ok) _totals.feesAccrued += uint96(audit);
     }
 
     function _setParameters(MarketParams memory p) internal {

@@ -16,6 +16,10 @@ abstract contract JobMarketState is IJobMarket {
     /// @notice The bond of a job's challenges and demands doubles with each one its worker
     ///         defeats, at most this many times (256 times the base bond).
     uint256 public constant MAX_BOND_DOUBLINGS = 8;
+    /// @notice Share of a finalized job's protocol fee paid to its audit pool, in percent: the
+    ///         wage of the validators who re-executed a step of a job that nobody cheated on,
+    ///         where no conviction would ever pay them (the verifier's dilemma).
+    uint256 public constant AUDIT_SHARE_PERCENT = 50;
 
     /// @notice Receiver of protocol fees.
     address public feeRecipient;
@@ -24,6 +28,9 @@ abstract contract JobMarketState is IJobMarket {
     /// @notice Contract that checks states published for data-availability demands
     ///         (`DataAvailability`); zero disables demands.
     address public publisher;
+    /// @notice The audit pool (`AuditPool`) that finalized jobs with an audit root fund; zero:
+    ///         no job is audited.
+    address public auditor;
 
     MarketParams internal _params;
 

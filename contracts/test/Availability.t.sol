@@ -90,7 +90,7 @@ contract AvailabilityTest is AvailabilityFixture {
 
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, trace[STEPS], finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), trace[STEPS], finalProof, resultCid);
         vm.warp(WINDOW_END - 1);
         demand(validator, jobId, STATE_STEP); // the last second inside the window counts
 

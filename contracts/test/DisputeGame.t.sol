@@ -140,7 +140,7 @@ contract DisputeGameTest is Fixture {
         bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
+        market.submitResult(jobId, STEPS, root, bytes32(0), traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         openChallenge(validator, jobId, STEP);
     }
@@ -740,7 +740,7 @@ contract DisputeGameTest is Fixture {
         bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
+        market.submitResult(jobId, STEPS, root, bytes32(0), traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         openChallenge(validator, jobId, 0);
         DisputeGame.Commitment memory c = _commitment();
@@ -765,7 +765,7 @@ contract DisputeGameTest is Fixture {
         bytes32[] memory proof = traceLeaves.proof(STEPS);
         bytes memory resultCid = cid("result");
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, root, traceLeaves[STEPS], proof, resultCid);
+        market.submitResult(jobId, STEPS, root, bytes32(0), traceLeaves[STEPS], proof, resultCid);
         stakeAs(validator, 1 ether);
         stakeAs(stranger, 1 ether);
         vm.prank(validator);

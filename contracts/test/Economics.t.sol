@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IAuditPool} from "../src/interfaces/IAuditPool.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
 import {Fixture} from "./utils/Fixture.sol";
 
 /// @notice The attacks of docs/economics.md, each played with real money flows: a worker's
 ///         puppet that convicts it first, self-conviction against expiry, unverifiable jobs,
-///         challenges of batch-inference jobs, and griefing by baseless challenges.
+///         challenges of batch-inference jobs, griefing by baseless challenges, and the
+///         verifier's dilemma (who checks an honest job).
 contract EconomicsTest is Fixture {
     uint256 internal constant BOND = 0.1 ether;
     /// The fixture's collateral: half the payment.
@@ -235,6 +237,57 @@ contract EconomicsTest is Fixture {
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotDisputable.selector, jobId));
         market.challenge{value: BOND}(jobId, 7, WRONG_HASH, SALT);
+    }
+
+    // ─────────────────────────────────────────── the verifier's dilemma ────────────────────────────
+
+    /// @notice Nobody cheats, so no challenge ever pays: without the audit pool, checking an
+    ///         honest job earned nothing. Now the validator that re-executed a step of it is
+    ///         paid half the fee, while one that only guessed an op-trace root, and the
+    ///         challenger-in-waiting whose commitment never became a conviction, get nothing.
+    function test_theVerifiersDilemma_theHonestAuditorOfAnHonestJobIsPaid() public {
+        uint256 jobId = postClaimSubmitAudited();
+        stakeAs(validator, 1 ether);
+        stakeAs(puppet, 1 ether);
+        stakeAs(stranger, 1 ether);
+        // The validator re-executed step 12 and knows its op-trace root; the lazy one guesses.
+        bytes32 honest = auditPool.auditCommitment(validator, jobId, 12, opRoots[12]);
+        bytes32 guessed = auditPool.auditCommitment(puppet, jobId, 12, HONEST_HASH);
+        vm.prank(validator);
+        auditPool.commitAudit(jobId, honest);
+        vm.prank(puppet);
+        auditPool.commitAudit(jobId, guessed);
+        // A watcher that only committed a challenge, in case the worker turned out to cheat.
+        _commitAs(stranger, jobId, 12, HONEST_HASH, SALT);
+
+        vm.warp(market.getJob(jobId).windowEnd);
+        market.finalize(jobId);
+        uint256 fee = PAYMENT * 250 / 10_000;
+        uint256 share = fee * market.AUDIT_SHARE_PERCENT() / 100;
+        bytes32[] memory proof = auditProof(12);
+        vm.prank(validator);
+        auditPool.revealAudit(jobId, 12, opRoots[12], proof);
+        vm.prank(puppet);
+        vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotInAuditRoot.selector, jobId, 12, HONEST_HASH));
+        auditPool.revealAudit(jobId, 12, HONEST_HASH, proof);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NoRewardPool.selector, jobId));
+        market.claimReward(jobId, 12, HONEST_HASH, SALT);
+
+        vm.warp(auditPool.getPool(jobId).revealEnd + 1);
+        uint256 before = validator.balance;
+        vm.prank(validator);
+        auditPool.collectAudit(jobId);
+        vm.assertEq(validator.balance - before, share, "the auditor: half the fee");
+        vm.assertEq(market.creditOf(provider), PAYMENT - fee, "the honest worker: paid in full");
+        vm.assertEq(market.feesAccrued(), fee - share, "the protocol: the other half");
+        vm.prank(puppet);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAuditPool.NotRevealed.selector, jobId, puppet, IAuditPool.AuditStatus.Committed
+            )
+        );
+        auditPool.collectAudit(jobId);
     }
 
     // ─────────────────────────────────────────── griefing ───────────────────────────────────────────

@@ -128,7 +128,7 @@ contract JobMarketTest is Fixture {
     function _submit(address who, uint256 jobId) internal {
         bytes memory resultCid = cid("result");
         vm.prank(who);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function _stakeExtra(address who, uint256 amount) internal {
@@ -450,7 +450,7 @@ contract JobMarketTest is Fixture {
             jobId, provider, STEPS, traceRoot, FINAL_HASH, resultCid, T0 + 100 + WINDOW
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         _assertStatus(jobId, IJobMarket.JobStatus.Submitted, "submitted");
 
         vm.expectRevert(
@@ -795,11 +795,12 @@ contract JobMarketTest is Fixture {
             jobId, provider, STEPS, traceRoot, FINAL_HASH, resultCid, T0 + 100 + WINDOW
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, auditRoot, FINAL_HASH, finalProof, resultCid);
         IJobMarket.Job memory job = market.getJob(jobId);
         vm.assertEq(uint256(job.status), uint256(IJobMarket.JobStatus.Submitted), "status");
         vm.assertEq(job.windowEnd, T0 + 100 + WINDOW, "window end");
         vm.assertEq(job.traceRoot, traceRoot, "trace root");
+        vm.assertEq(job.auditRoot, auditRoot, "audit root");
     }
 
     function test_submitResult_atDeliveryDeadline_succeeds() public {
@@ -814,10 +815,10 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotWorker.selector, jobId, stranger));
         vm.prank(stranger);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotWorker.selector, jobId, requester));
         vm.prank(requester);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_late_reverts() public {
@@ -828,7 +829,7 @@ contract JobMarketTest is Fixture {
             abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_stepsMismatch_reverts() public {
@@ -836,10 +837,10 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.StepsMismatch.selector, STEPS, STEPS - 1));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS - 1, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS - 1, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.StepsMismatch.selector, STEPS, STEPS + 1));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS + 1, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS + 1, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_zeroTraceRoot_reverts() public {
@@ -847,7 +848,7 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(IJobMarket.ZeroHash.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, bytes32(0), FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, bytes32(0), bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     function test_submitResult_zeroFinalHash_reverts() public {
@@ -855,7 +856,7 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(IJobMarket.ZeroHash.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), bytes32(0), finalProof, resultCid);
     }
 
     /// @notice The final state hash must be leaf `steps` of the trace root (of `steps + 1`
@@ -878,7 +879,7 @@ contract JobMarketTest is Fixture {
         for (uint256 i = 0; i < wrong.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, FINAL_HASH));
             vm.prank(provider);
-            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, wrong[i], resultCid);
+            market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, wrong[i], resultCid);
         }
         _assertStatus(jobId, IJobMarket.JobStatus.Claimed, "still claimed");
     }
@@ -890,17 +891,19 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, WRONG_HASH));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, WRONG_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), WRONG_HASH, finalProof, resultCid);
 
         bytes32 earlier = trace[STEPS - 1];
         bytes32[] memory earlierProof = traceProof(STEPS - 1);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, earlier));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, earlier, earlierProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), earlier, earlierProof, resultCid);
 
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.FinalStateNotInTrace.selector, FINAL_HASH));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, keccak256("another root"), FINAL_HASH, finalProof, resultCid);
+        market.submitResult(
+            jobId, STEPS, keccak256("another root"), bytes32(0), FINAL_HASH, finalProof, resultCid
+        );
         _submit(provider, jobId);
         _assertStatus(jobId, IJobMarket.JobStatus.Submitted, "the honest proof goes through");
     }
@@ -913,13 +916,13 @@ contract JobMarketTest is Fixture {
         notV1[0] = 0x00;
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, "");
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, "");
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, tooLong);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, tooLong);
         vm.expectRevert(IJobMarket.InvalidCid.selector);
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, notV1);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, notV1);
     }
 
     function test_submitResult_wrongStatus_reverts() public {
@@ -927,18 +930,18 @@ contract JobMarketTest is Fixture {
         bytes memory resultCid = cid("result");
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Posted));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
 
         stakeAs(provider, 2 ether);
         _claim(provider, jobId);
         _submit(provider, jobId);
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Submitted));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
 
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.JobNotFound.selector, 99));
         vm.prank(provider);
-        market.submitResult(99, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(99, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
     }
 
     /// @notice Attack: a worker who lets the job expire cannot then submit.
@@ -950,11 +953,11 @@ contract JobMarketTest is Fixture {
             abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
         );
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         market.expire(jobId);
         vm.expectRevert(_wrongStatus(jobId, IJobMarket.JobStatus.Claimed, IJobMarket.JobStatus.Expired));
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         _assertStatus(jobId, IJobMarket.JobStatus.Expired, "expired");
     }
 
@@ -2504,10 +2507,10 @@ contract JobMarketTest is Fixture {
                 abi.encodeWithSelector(IJobMarket.DeliveryDeadlinePassed.selector, jobId, DELIVERY_DEADLINE)
             );
             vm.prank(provider);
-            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+            market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
         } else {
             vm.prank(provider);
-            market.submitResult(jobId, STEPS, traceRoot, FINAL_HASH, finalProof, resultCid);
+            market.submitResult(jobId, STEPS, traceRoot, bytes32(0), FINAL_HASH, finalProof, resultCid);
             vm.assertEq(market.getJob(jobId).windowEnd, T0 + dt + WINDOW, "window end");
         }
     }

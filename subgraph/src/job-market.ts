@@ -23,6 +23,7 @@ import {
   ParametersUpdatedNewParamsStruct,
   Paused,
   PublisherUpdated,
+  AuditorUpdated,
   ResolverUpdated,
   ResultSubmitted,
   RewardClaimed,
@@ -559,6 +560,19 @@ export function handlePublisherUpdated(event: PublisherUpdated): void {
   c.save();
   let m = getMarket();
   m.publisher = event.params.newPublisher;
+  m.save();
+}
+
+// The admin names the audit pool that a finalized job with an audit root sends part of its fee
+// to (AuditPool); the zero address turns auditing off. `JobFinalized.fee` is then the protocol's
+// part only.
+export function handleAuditorUpdated(event: AuditorUpdated): void {
+  let c = configChange(event, "AuditorUpdated");
+  c.previousAccount = event.params.oldAuditor;
+  c.account = event.params.newAuditor;
+  c.save();
+  let m = getMarket();
+  m.auditor = event.params.newAuditor;
   m.save();
 }
 

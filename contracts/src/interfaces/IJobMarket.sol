@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IStakeManager} from "./IStakeManager.sol";
+
 /// @title IJobMarket
 /// @notice The Pedals job market: requesters escrow ETH for a job, staked providers claim it
 ///         against collateral and submit a commitment to their work, validators may challenge
@@ -88,7 +90,7 @@ interface IJobMarket {
         uint32 challengeWindow;
     }
 
-    /// @notice A job as stored. Packed into five slots.
+    /// @notice A job as stored. Packed into six slots.
     struct Job {
         address requester;
         uint96 payment;
@@ -114,6 +116,9 @@ interface IJobMarket {
         bytes32 specHash;
         /// The worker's trace root, from submission (zero for a zk job).
         bytes32 traceRoot;
+        /// The root over the op-trace roots of the job's steps that auditors open (zero: the job
+        /// is not audited).
+        bytes32 auditRoot;
     }
 
     /// @notice The open challenge of a disputed job.
@@ -244,6 +249,8 @@ interface IJobMarket {
     event PublisherUpdated(address indexed oldPublisher, address indexed newPublisher);
     /// @notice The admin changed the dispute resolver (zero disables new challenges).
     event ResolverUpdated(address indexed oldResolver, address indexed newResolver);
+    /// @notice The admin changed the audit pool (zero: no job is audited from now on).
+    event AuditorUpdated(address indexed oldAuditor, address indexed newAuditor);
 
     /// @notice Job `jobId` does not exist.
     error JobNotFound(uint256 jobId);
@@ -409,6 +416,9 @@ interface IJobMarket {
     /// @notice Submits the worker's result and opens the challenge window.
     /// @param steps Steps covered; must equal the job's.
     /// @param traceRoot Merkle root over the state hashes `[h_0 .. h_N]`.
+    /// @param auditRoot Merkle root over the op-trace roots `[o_0 .. o_{N-1}]` of the steps
+    ///        (docs/commitments.md §1), which the audit pool's auditors open; zero: the job is
+    ///        not audited and its whole fee goes to the protocol.
     /// @param finalStateHash `h_N`, the hash of the final model and optimizer state.
     /// @param finalProof The siblings proving `h_N` as leaf `N` of `traceRoot` (of `N + 1` leaves).
     /// @param resultCid Binary CIDv1 of the trained model.
@@ -416,6 +426,7 @@ interface IJobMarket {
         uint256 jobId,
         uint256 steps,
         bytes32 traceRoot,
+        bytes32 auditRoot,
         bytes32 finalStateHash,
         bytes32[] calldata finalProof,
         bytes calldata resultCid
@@ -465,7 +476,10 @@ interface IJobMarket {
     ///         job's challenges its worker won and its demands it met.
     function challengeBondOf(uint256 jobId) external view returns (uint256);
 
-    /// @notice Pays out a job whose challenge window ended without a pending dispute. Anyone may call.
+    /// @notice Pays out a job whose challenge window ended without a pending dispute. Anyone may
+    ///         call. An audited job (an audit pool set and a non-zero `auditRoot`) sends
+    ///         `AUDIT_SHARE_PERCENT` of its fee to the audit pool (`IAuditPool.fund`) for the
+    ///         auditors who re-executed a step of it; if the pool refuses it, the share stays a fee.
     function finalize(uint256 jobId) external;
 
     /// @notice Refunds a job whose worker missed the delivery deadline and takes the penalty
@@ -511,6 +525,11 @@ interface IJobMarket {
     /// @notice Sets the dispute resolver; zero disables new challenges. Admin only.
     function setResolver(address resolver) external;
 
+    /// @notice Sets the audit pool (`IAuditPool`) that finalized jobs fund; zero stops auditing
+    ///         (their whole fee goes to the protocol). Admin only; a job finalized later funds the
+    ///         pool set then.
+    function setAuditor(address auditor) external;
+
     /// @notice Pauses new posts and claims. Pauser only. Nothing else is ever paused.
     function pause() external;
 
@@ -525,6 +544,9 @@ interface IJobMarket {
 
     /// @notice The current market parameters.
     function getParameters() external view returns (MarketParams memory);
+
+    /// @notice The stake manager that holds provider collateral and validator stake.
+    function stakeManager() external view returns (IStakeManager);
 
     /// @notice Credit `account` can withdraw.
     function creditOf(address account) external view returns (uint256);

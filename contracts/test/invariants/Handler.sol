@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {AuditPool} from "../../src/AuditPool.sol";
 import {DataAvailability} from "../../src/DataAvailability.sol";
 import {JobMarket} from "../../src/JobMarket.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
@@ -10,7 +11,7 @@ import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
 import {ProtocolLimits} from "../../src/libraries/ProtocolLimits.sol";
 import {ScriptedResolver} from "../utils/Fixture.sol";
 import {StateBuilder} from "../utils/StateBuilder.sol";
-import {Test} from "../utils/Test.sol";
+import {AuditActions} from "./AuditActions.sol";
 import {HandlerState} from "./HandlerState.sol";
 
 /// @notice A dispute contract in miniature: holds the slasher role, slashes, and then either
@@ -47,7 +48,7 @@ contract Slasher {
 ///         the contracts did against what they should have done, and records the result in
 ///         ghost state that the invariants of `Invariants.t.sol` assert (a revert in a handler
 ///         is discarded, since `fail_on_revert` is off, so nothing is asserted here directly).
-contract Handler is Test {
+contract Handler is AuditActions {
     JobMarket public immutable market;
     StakeManager public immutable stakes;
     ScriptedResolver public immutable resolver;
@@ -188,9 +189,10 @@ contract Handler is Test {
         ScriptedResolver resolver_,
         Slasher slasher_,
         DataAvailability[2] memory publishers_,
+        AuditPool auditPool_,
         address admin_,
         address treasury_
-    ) {
+    ) AuditActions(auditPool_, admin_) {
         market = market_;
         stakes = stakes_;
         resolver = resolver_;
@@ -239,9 +241,13 @@ contract Handler is Test {
     }
 
     modifier synced() {
+        _sync();
+        _;
+    }
+
+    function _sync() internal override {
         vm.warp(currentTime);
         vm.roll(currentBlock);
-        _;
     }
 
     // ─────────────────────────────────────────── views for the invariants ────────────────────────
@@ -262,7 +268,7 @@ contract Handler is Test {
         return _stakers[i];
     }
 
-    function jobCount() public view returns (uint256) {
+    function jobCount() public view override returns (uint256) {
         return market.nextJobId() - 1;
     }
 
@@ -715,7 +721,9 @@ contract Handler is Test {
             vm.prank(legal ? someone : worker);
             ok = _succeeds(
                 address(market),
-                abi.encodeCall(market.submitResult, (jobId, j.steps, root, _stateHash, proof, resultCid))
+                abi.encodeCall(
+                    market.submitResult, (jobId, j.steps, root, bytes32(0), _stateHash, proof, resultCid)
+                )
             );
         } else if (kind == 9) {
             // The resolver decides a dispute at or after its deadline, when only a timeout may end it.
@@ -914,26 +922,33 @@ contract Handler is Test {
         // Every state of the trace is the handler's one state, so any step can be published.
         bytes32 traceRoot = HandlerState.uniformRoot(_stateHash, uint256(j.steps) + 1);
         bytes32[] memory finalProof = HandlerState.uniformProof(_stateHash, uint256(j.steps) + 1, j.steps);
+        bytes32 auditRoot = auditRootOf(jobId, j.steps);
         vm.prank(j.worker);
-        market.submitResult(jobId, j.steps, traceRoot, _stateHash, finalProof, resultCid);
+        market.submitResult(jobId, j.steps, traceRoot, auditRoot, _stateHash, finalProof, resultCid);
+        if (market.getJob(jobId).auditRoot != auditRoot) ghost_auditMismatches++;
     }
 
+    /// @notice Pays the worker; the fee goes to the protocol, less the audit share that an
+    ///         audited job sends the audit pool (`AuditActions._auditSplit`).
     function execFinalize(uint256 jobId) external onlySelf {
         IJobMarket.Job memory j = market.getJob(jobId);
         uint256 fee = uint256(j.payment) * j.feeBps / ProtocolLimits.BPS;
         uint256 payout = j.payment - fee;
+        (, uint256 toFees) = _auditSplit(j, fee);
         uint256 creditBefore = market.creditOf(j.worker);
         uint256 feesBefore = market.feesAccrued();
         uint256 escrowBefore = market.totalEscrowed();
+        uint256 poolBefore = address(auditPool).balance;
         IStakeManager.Account memory a = stakes.accountOf(j.worker);
         market.finalize(jobId);
         _markPaid(jobId);
+        _checkAuditFunded(jobId, j, fee, poolBefore);
         ghost_jobEscrow[jobId] = 0;
         ghost_workerPayouts += payout;
         ghost_credited += payout;
-        ghost_feesAccrued += fee;
+        ghost_feesAccrued += toFees;
         if (
-            market.creditOf(j.worker) != creditBefore + payout || market.feesAccrued() != feesBefore + fee
+            market.creditOf(j.worker) != creditBefore + payout || market.feesAccrued() != feesBefore + toFees
                 || market.totalEscrowed() != escrowBefore - j.payment
         ) ghost_creditMismatches++;
         IStakeManager.Account memory afterwards = stakes.accountOf(j.worker);
@@ -1221,6 +1236,7 @@ contract Handler is Test {
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             _settle(jobId);
         }
+        _windDownAudits();
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             address[] storage claimants = _claimantsOf[jobId];
             if (claimants.length == 0) continue;
@@ -1315,7 +1331,7 @@ contract Handler is Test {
 
     /// @dev Runs a checked execution as a self-call; a revert is unexpected, since every action
     ///      checks the preconditions of its call first, and is counted rather than propagated.
-    function _run(bytes memory data, bytes32 action) internal {
+    function _run(bytes memory data, bytes32 action) internal override {
         (bool ok, bytes memory ret) = address(this).call(data);
         if (ok) {
             calls[action]++;
@@ -1333,12 +1349,12 @@ contract Handler is Test {
         (ok,) = target.call(data);
     }
 
-    function _staker(uint256 seed) internal view returns (address) {
+    function _staker(uint256 seed) internal view override returns (address) {
         return _stakers[seed % _stakers.length];
     }
 
     /// @dev The first job in `status` at or after a pseudo-random start, or zero.
-    function _findJob(uint256 seed, IJobMarket.JobStatus status) internal view returns (uint256) {
+    function _findJob(uint256 seed, IJobMarket.JobStatus status) internal view override returns (uint256) {
         uint256 n = jobCount();
         if (n == 0) return 0;
         uint256 start = seed % n;
@@ -1349,7 +1365,7 @@ contract Handler is Test {
         return 0;
     }
 
-    function _warpTo(uint256 timestamp) internal {
+    function _warpTo(uint256 timestamp) internal override {
         if (timestamp <= currentTime) return;
         currentTime = timestamp;
         vm.warp(timestamp);

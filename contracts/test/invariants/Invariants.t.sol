@@ -3,21 +3,25 @@ pragma solidity ^0.8.28;
 
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {DataAvailability} from "../../src/DataAvailability.sol";
+import {IAuditPool} from "../../src/interfaces/IAuditPool.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IStakeManager} from "../../src/interfaces/IStakeManager.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {InvariantTest} from "../utils/Test.sol";
+import {AuditActions} from "./AuditActions.sol";
 import {Handler, Slasher} from "./Handler.sol";
 import {HandlerState} from "./HandlerState.sol";
 
-/// @notice Invariants of JobMarket, StakeManager and the market's DataAvailability publishers
-///         under random sequences of the handler's actions (docs/architecture.md, "Where the money is"): both contracts stay
-///         solvent to the wei (the publishers hold nothing), no job is both paid and refunded,
-///         no slash or seizure reaches beyond what it may take, the escrow is exactly the live
-///         jobs' payments and bonds, every open data demand is backed by its bond and has its
-///         publication cursor on its own publisher only, disputes end at the deadline they opened
-///         with, forbidden calls revert, and once everything settles and everyone withdraws, both
-///         contracts are empty.
+/// @notice Invariants of JobMarket, StakeManager, the market's DataAvailability publishers and
+///         its AuditPool under random sequences of the handler's actions (docs/architecture.md,
+///         "Where the money is"): both contracts stay solvent to the wei (the publishers hold
+///         nothing), no job is both paid and refunded, no slash or seizure reaches beyond what it
+///         may take, the escrow is exactly the live jobs' payments and bonds, every open data
+///         demand is backed by its bond and has its publication cursor on its own publisher only,
+///         disputes end at the deadline they opened with, the audit pool holds exactly what it
+///         owes (no auditor collects twice, no pool pays out more than its amount), forbidden
+///         calls revert, and once everything settles and everyone withdraws or collects, every
+///         contract is empty.
 contract InvariantsTest is Fixture, InvariantTest {
     Handler internal handler;
     Slasher internal slasher;
@@ -34,11 +38,11 @@ contract InvariantsTest is Fixture, InvariantTest {
         stakes.grantRole(slasherRole, address(slasher));
         otherAvailability = new DataAvailability(market);
         handler = new Handler(
-            market, stakes, resolver, slasher, [availability, otherAvailability], admin, treasury
+            market, stakes, resolver, slasher, [availability, otherAvailability], auditPool, admin, treasury
         );
 
         // Each action once, and the lifecycle's main road more often, so that runs reach disputes.
-        bytes4[37] memory weighted = [
+        bytes4[46] memory weighted = [
             Handler.stake.selector,
             Handler.requestUnstake.selector,
             Handler.withdrawStake.selector,
@@ -75,7 +79,16 @@ contract InvariantsTest is Fixture, InvariantTest {
             Handler.tryIllegal.selector,
             Handler.commitOnly.selector,
             Handler.claimReward.selector,
-            Handler.collectReward.selector
+            Handler.collectReward.selector,
+            AuditActions.commitAudit.selector,
+            AuditActions.commitAudit.selector,
+            AuditActions.commitAudit.selector,
+            AuditActions.revealAudit.selector,
+            AuditActions.revealAudit.selector,
+            AuditActions.tryCopyAudit.selector,
+            AuditActions.collectAudit.selector,
+            AuditActions.releaseAudit.selector,
+            AuditActions.setAuditor.selector
         ];
         bytes4[] memory selectors = new bytes4[](weighted.length);
         for (uint256 i; i < weighted.length; i++) {
@@ -130,10 +143,17 @@ contract InvariantsTest is Fixture, InvariantTest {
     ///         (written as sums, so that a broken ledger fails the assertion rather than underflows).
     function invariant_ethConserved() public view {
         vm.assertEq(
-            address(market).balance + handler.ghost_withdrawn() + handler.ghost_feesWithdrawn(),
+            address(market).balance + handler.ghost_withdrawn() + handler.ghost_feesWithdrawn()
+                + handler.ghost_auditFundedTotal(),
             handler.ghost_payments() + handler.ghost_bondsPosted() + handler.ghost_seized(),
             "market: balance + out != in"
         );
+        vm.assertEq(
+            address(auditPool).balance + handler.ghost_auditPaidTotal(),
+            handler.ghost_auditFundedTotal(),
+            "audit pool: balance + out != in"
+        );
+        vm.assertEq(handler.brokenAuditor().balance, 0, "the broken auditor holds ETH");
         vm.assertEq(
             address(stakes).balance + handler.ghost_stakeWithdrawn() + handler.ghost_seized()
                 + handler.ghost_slashed(),
@@ -306,6 +326,42 @@ contract InvariantsTest is Fixture, InvariantTest {
         );
     }
 
+    // ─────────────────────────────────────────── audits ──────────────────────────────────────────
+
+    /// @notice The audit pool holds exactly what it owes: for every job, the amount it was
+    ///         funded with less what its auditors collected (a released pool reads zero), both
+    ///         as the pool reports it and as the handler saw the ETH move; no job's pool paid
+    ///         out more than it was funded with, nor more collectors than revealers.
+    function invariant_auditPoolHoldsWhatItOwes() public view {
+        uint256 owed;
+        uint256 ghostOwed;
+        uint256 n = handler.jobCount();
+        for (uint256 jobId = 1; jobId <= n; jobId++) {
+            IAuditPool.Pool memory p = auditPool.getPool(jobId);
+            uint256 funded = handler.ghost_auditFunded(jobId);
+            uint256 paid = handler.ghost_auditPaid(jobId);
+            uint256 collected = handler.ghost_auditCollected(jobId);
+            vm.assertLe(paid, funded, "a pool paid out more than its amount");
+            vm.assertLe(collected, p.amount, "auditors collected more than the pool's amount");
+            vm.assertLe(p.collected, p.revealed, "more collections than revealers");
+            vm.assertTrue(p.amount == funded || (p.amount == 0 && p.revealed == 0), "amount != funded");
+            if (p.revealed != 0 && p.collected == p.revealed) {
+                vm.assertEq(collected, p.amount, "a fully collected pool did not pay exactly its amount");
+            }
+            owed += p.amount - collected;
+            ghostOwed += funded - paid;
+        }
+        vm.assertEq(address(auditPool).balance, owed, "pool balance != sum of (amount - paid)");
+        vm.assertEq(address(auditPool).balance, ghostOwed, "pool balance != funded - paid");
+    }
+
+    /// @notice No auditor collected twice, and every audit call did what the rules say.
+    function invariant_auditorsCollectOnce() public view {
+        vm.assertEq(handler.ghost_auditDoubleCollects(), 0, "an auditor collected twice");
+        vm.assertEq(handler.ghost_auditMismatches(), 0, "an audit call moved other than specified");
+        vm.assertEq(handler.ghost_auditIllegalSucceeded(), 0, "a forbidden audit call succeeded");
+    }
+
     // ─────────────────────────────────────────── (4) wind-down ───────────────────────────────────
 
     /// @notice Called by forge after each run: settles every job, has everyone withdraw and
@@ -316,6 +372,7 @@ contract InvariantsTest is Fixture, InvariantTest {
         vm.assertEq(market.feesAccrued(), 0, "fees left after wind-down");
         vm.assertEq(address(market).balance, 0, "market not empty after wind-down");
         vm.assertEq(address(stakes).balance, 0, "stake manager not empty after wind-down");
+        vm.assertEq(address(auditPool).balance, 0, "audit pool not empty after wind-down");
         uint256 n = handler.jobCount();
         for (uint256 jobId = 1; jobId <= n; jobId++) {
             IJobMarket.JobStatus s = market.getJob(jobId).status;
@@ -333,6 +390,8 @@ contract InvariantsTest is Fixture, InvariantTest {
         invariant_demandBackedByItsBond();
         invariant_slashesAndSeizuresBounded();
         invariant_callsSucceedExactlyWhenAllowed();
+        invariant_auditPoolHoldsWhatItOwes();
+        invariant_auditorsCollectOnce();
     }
 
     function _isClaimedAndLive(IJobMarket.JobStatus s) internal pure returns (bool) {

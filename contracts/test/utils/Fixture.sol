@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {AuditPool} from "../../src/AuditPool.sol";
 import {DataAvailability} from "../../src/DataAvailability.sol";
 import {JobMarket} from "../../src/JobMarket.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
@@ -60,14 +61,16 @@ contract ScriptedResolver is IDisputeResolver {
     }
 }
 
-/// @notice Deploys StakeManager + JobMarket, and DataAvailability as the market's publisher, as
-///         script/Deploy.s.sol does (with a scripted resolver for the dispute game), with funded
-///         actors and helpers that walk a job through its lifecycle.
+/// @notice Deploys StakeManager + JobMarket, DataAvailability as the market's publisher and
+///         AuditPool as its auditor, as script/Deploy.s.sol does (with a scripted resolver for
+///         the dispute game), with funded actors and helpers that walk a job through its
+///         lifecycle.
 abstract contract Fixture is Test {
     StakeManager internal stakes;
     JobMarket internal market;
     ScriptedResolver internal resolver;
     DataAvailability internal availability;
+    AuditPool internal auditPool;
 
     address internal admin;
     address internal pauser;
@@ -93,6 +96,12 @@ abstract contract Fixture is Test {
     bytes32[] internal trace;
     bytes32 internal traceRoot;
     bytes32[] internal finalProof;
+
+    /// @notice The op-trace roots `[o_0 .. o_{STEPS-1}]` of the fixture's steps (made up:
+    ///         `keccak256(abi.encode("op trace", i))`), and the audit root over them that an
+    ///         audited submission commits (`postClaimSubmitAudited`).
+    bytes32[] internal opRoots;
+    bytes32 internal auditRoot;
 
     function defaultParams() internal pure returns (IJobMarket.MarketParams memory) {
         return IJobMarket.MarketParams({
@@ -122,10 +131,12 @@ abstract contract Fixture is Test {
         market = new JobMarket(admin, pauser, stakes, treasury, defaultParams());
         resolver = new ScriptedResolver(market);
         availability = new DataAvailability(market);
+        auditPool = new AuditPool(market);
         vm.startPrank(admin);
         stakes.bindMarket(address(market));
         market.setResolver(address(resolver));
         market.setPublisher(address(availability));
+        market.setAuditor(address(auditPool));
         vm.stopPrank();
         resolver.admit(SPEC_HASH, STEPS);
 
@@ -141,6 +152,16 @@ abstract contract Fixture is Test {
         }
         trace.push(FINAL_HASH);
         _buildTrace();
+        for (uint256 i = 0; i < STEPS; ++i) {
+            opRoots.push(keccak256(abi.encode("op trace", i)));
+        }
+        auditRoot = MerkleBuilder.root(opRoots);
+    }
+
+    /// @notice The proof of `o_step` in the fixture's audit tree (`STEPS` leaves): the sibling
+    ///         path a worker serves an auditor.
+    function auditProof(uint256 step) internal view returns (bytes32[] memory) {
+        return MerkleBuilder.proof(opRoots, step);
     }
 
     /// @notice Sets `h_step` of the fixture's trace to `h` and rebuilds its root and final proof.
@@ -214,11 +235,21 @@ abstract contract Fixture is Test {
         jobId = postClaimSubmit(IJobMarket.Verification.Optimistic);
     }
 
+    /// @notice A job posted, claimed and submitted without an audit root (not audited).
     function postClaimSubmit(IJobMarket.Verification v) internal returns (uint256 jobId) {
+        jobId = postClaimSubmit(v, bytes32(0));
+    }
+
+    /// @notice A job posted, claimed and submitted with the fixture's audit root.
+    function postClaimSubmitAudited() internal returns (uint256 jobId) {
+        jobId = postClaimSubmit(IJobMarket.Verification.Optimistic, auditRoot);
+    }
+
+    function postClaimSubmit(IJobMarket.Verification v, bytes32 auditRoot_) internal returns (uint256 jobId) {
         jobId = postAndClaim(v);
         bytes memory resultCid = cid("result"); // before the prank: sha256 is a call
         vm.prank(provider);
-        market.submitResult(jobId, STEPS, traceRoot, trace[STEPS], finalProof, resultCid);
+        market.submitResult(jobId, STEPS, traceRoot, auditRoot_, trace[STEPS], finalProof, resultCid);
     }
 
     function commitment(address who, uint256 jobId, uint256 step, bytes32 claimed, bytes32 salt)

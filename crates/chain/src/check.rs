@@ -126,6 +126,7 @@ pub async fn check_deployment(
         ("DisputeGame", d.dispute_game),
         ("Referee", d.referee),
         ("DataAvailability", d.data_availability),
+        ("AuditPool", d.audit_pool),
     ] {
         let code = provider.get_code_at(address).await?;
         checks.push(check(
@@ -173,6 +174,20 @@ pub async fn check_deployment(
         (
             "data-availability contract serves the market",
             availability.market().call().await.map_err(call)?,
+            d.job_market,
+        ),
+        (
+            "market's auditor is the audit pool",
+            market.auditor().call().await.map_err(call)?,
+            d.audit_pool,
+        ),
+        (
+            "audit pool serves the market",
+            crate::AuditPool::new(d.audit_pool, provider.clone())
+                .market()
+                .call()
+                .await
+                .map_err(call)?,
             d.job_market,
         ),
         (

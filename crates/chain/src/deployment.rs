@@ -32,6 +32,9 @@ pub struct Deployment {
     /// The DataAvailability contract, the market's publisher: where a demanded state is
     /// published and checked (docs/protocol.md §7).
     pub data_availability: Address,
+    /// The AuditPool contract, the market's auditor: where validators that re-executed a
+    /// finalized job's steps are paid (docs/economics.md).
+    pub audit_pool: Address,
     /// The JobMarket contract.
     pub job_market: Address,
 }
@@ -71,6 +74,7 @@ mod tests {
     fn parses_the_file_the_deploy_script_writes() {
         let json = r#"{
   "admin": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  "auditPool": "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0",
   "chainId": 31337,
   "dataAvailability": "0x0165878A594ca255338adfa4d48449f69242Eb8F",
   "deployer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",

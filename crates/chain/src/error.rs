@@ -8,7 +8,7 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 
-use crate::{DataAvailability, DisputeGame, JobMarket, StakeManager};
+use crate::{AuditPool, DataAvailability, DisputeGame, JobMarket, StakeManager};
 
 /// Everything that can go wrong talking to the chain, with a message that says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,9 @@ pub enum ChainError {
     /// The data-availability contract refused a publication with one of its custom errors.
     #[error("DataAvailability rejected the publication: {}", crate::revert::data_availability(.0))]
     DataAvailability(DataAvailability::DataAvailabilityErrors),
+    /// The audit pool refused the call with one of its custom errors.
+    #[error("AuditPool rejected the call: {0:?}")]
+    AuditPool(AuditPool::AuditPoolErrors),
     /// The stake manager rejected the call with one of its custom errors.
     #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
@@ -217,6 +220,9 @@ impl ChainError {
             err.as_decoded_interface_error::<DataAvailability::DataAvailabilityErrors>()
         {
             return Self::DataAvailability(e);
+        }
+        if let Some(e) = err.as_decoded_interface_error::<AuditPool::AuditPoolErrors>() {
+            return Self::AuditPool(e);
         }
         Self::Contract(err)
     }

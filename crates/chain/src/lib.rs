@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod availability;
 mod bindings;
 mod check;
@@ -37,12 +38,13 @@ mod sender;
 mod status;
 mod toolchain;
 
+pub use audit::{AuditPoolState, AuditStatus, audit_commitment};
 pub use availability::{
     PublishedState, entry_words, open_state_input, publish_blob_input, publish_rows_input,
 };
 pub use bindings::{
-    DataAvailability, DisputeGame, IDataAvailability, IJobMarket, IStakeManager, JobMarket,
-    StakeManager,
+    AuditPool, DataAvailability, DisputeGame, IDataAvailability, IJobMarket, IStakeManager,
+    JobMarket, StakeManager,
 };
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;

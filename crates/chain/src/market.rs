@@ -319,12 +319,15 @@ impl Market {
     }
 
     /// Submits the sender's result for a claimed job; `final_proof` proves `final_state_hash`
-    /// as the trace's last leaf.
+    /// as the trace's last leaf; `audit_root` commits to every step's op-trace root (zero: the
+    /// job is not audited; docs/commitments.md §8).
+    #[allow(clippy::too_many_arguments)]
     pub async fn submit_result(
         &self,
         job_id: U256,
         steps: u64,
         trace_root: B256,
+        audit_root: B256,
         final_state_hash: B256,
         final_proof: Vec<B256>,
         result_cid: Bytes,
@@ -334,6 +337,7 @@ impl Market {
             job_id,
             U256::from(steps),
             trace_root,
+            audit_root,
             final_state_hash,
             final_proof,
             result_cid,

@@ -7,7 +7,9 @@
 //! - `exact-cpu`: exact mode on the crate's own SIMD kernels (`CpuOps`);
 //! - `exact-reference`: the plain-Rust executable specification;
 //! - `float`: float mode, burn-flex f32 with autodiff (`FloatTrainer`);
-//! - `exact-gpu`, `float-gpu`: the same on burn-wgpu over Vulkan.
+//! - `exact-gpu`, `float-gpu`: the same on burn-wgpu over Vulkan;
+//! - `worker`, `worker-audited`: a worker's training loop on `CpuOps` (every step read back
+//!   and hashed), without and with the op-trace roots that auditing needs.
 //!
 //! Each step is forced to finish (`Device::sync` on wgpu) before its time is taken. Prints one
 //! JSON line: the median and mean milliseconds per step, samples per second and the process's
@@ -174,6 +176,32 @@ fn run_float(device: Device, args: &Args) -> Result<Vec<f64>, String> {
     )
 }
 
+/// A worker's whole training loop on `CpuOps` (`Trainer::train`: each step read back and
+/// hashed, and with `audit` its op-trace root kept too), `args.steps` steps after a warm-up
+/// run of `args.warmup`; every entry is the mean time per step of the timed run.
+fn run_worker(args: &Args, audit: bool) -> Result<Vec<f64>, String> {
+    let data = data(args)?;
+    let run = |steps: u64| -> Result<f64, String> {
+        let config = TrainConfig {
+            steps,
+            checkpoint_every: steps.max(1),
+            ..config(args)
+        };
+        let init = MlpState::init(&config.model, config.seed).map_err(|e| e.to_string())?;
+        let mut trainer =
+            Trainer::new(CpuOps::new(args.threads), config).map_err(|e| e.to_string())?;
+        if audit {
+            trainer = trainer.auditing();
+        }
+        let start = Instant::now();
+        trainer.train(&data, &init).map_err(|e| e.to_string())?;
+        Ok(start.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64)
+    };
+    run(args.warmup)?;
+    let per_step = run(args.steps)?;
+    Ok(vec![per_step; args.steps as usize])
+}
+
 fn run_mode(args: &Args) -> Result<Vec<f64>, String> {
     let no_sync = || Ok(());
     match args.mode.as_str() {
@@ -191,6 +219,8 @@ fn run_mode(args: &Args) -> Result<Vec<f64>, String> {
             run_exact(cpu, args, no_sync)
         }
         "float" => run_float(Device::flex(), args),
+        "worker" => run_worker(args, false),
+        "worker-audited" => run_worker(args, true),
         #[cfg(feature = "wgpu")]
         "exact-gpu" => {
             let gpu = BurnOps::gpu().map_err(|e| e.to_string())?;

@@ -17,7 +17,9 @@ use crate::exact::{
     exp_table, round_shift,
 };
 pub use crate::trainer::batch_sample;
-use crate::{Dataset, MlError, MlpConfig, MlpState, TrainConfig, Trainer, batch_indices};
+use crate::{
+    Dataset, MlError, MlpConfig, MlpState, TracedTensor, TrainConfig, Trainer, batch_indices,
+};
 
 /// What an op computes, with the code the contract uses for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -537,9 +539,21 @@ impl<O: ExactOps> Trainer<O> {
         state: &MlpState,
         step: u64,
     ) -> Result<OpTrace, MlError> {
+        let traced = self.trace_step(data, state, step)?;
+        self.op_trace_from(&traced, data, state, step)
+    }
+
+    /// The op trace of step `step` from the engine's tensors `traced` of that step (what
+    /// [`Trainer::trace_step`] returns, or what a training loop kept as it stepped).
+    pub(crate) fn op_trace_from(
+        &self,
+        traced: &[TracedTensor],
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+    ) -> Result<OpTrace, MlError> {
         let config: &TrainConfig = self.config();
         let prog = program(&config.model)?;
-        let traced = self.trace_step(data, state, step)?;
         let by_name = |name: &str| -> Result<&Mat, MlError> {
             traced
                 .iter()

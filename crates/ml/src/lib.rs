@@ -31,4 +31,6 @@ pub use error::MlError;
 pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
 pub use spec::{DisputeCommitments, InferenceSpec, JobSpec, SPEC_VERSION};
-pub use trainer::{Session, TrainConfig, TrainOutcome, Trainer, batch_indices};
+pub use trainer::{
+    Session, TraceSoFar, TrainConfig, TrainOutcome, Trainer, audit_root, batch_indices,
+};

@@ -52,11 +52,23 @@ pub fn batch_sample(seed: u64, step: u64, j: u64, samples: u64) -> u64 {
     u64::from_be_bytes(word) % samples
 }
 
+/// What a run has committed to so far: the state hashes `h_0..h_k` and, when the trainer
+/// audits ([`Trainer::auditing`]), the op-trace roots of steps `0..k` (one fewer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceSoFar {
+    /// `h_0..h_k`; empty before the first step.
+    pub hashes: Vec<B256>,
+    /// The op-trace root of each step done, step 0 first; empty when not auditing.
+    pub op_roots: Vec<B256>,
+}
+
 /// The result of training.
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
     /// `[h_0 .. h_N]`: the state hash before the first step and after every step.
     pub hashes: Vec<B256>,
+    /// The op-trace root of every step (docs/commitments.md §8), when the trainer audits.
+    pub op_roots: Vec<B256>,
     /// The state after the last step.
     pub final_state: MlpState,
     /// Canonical bytes of the kept states, by the number of steps done.
@@ -68,6 +80,21 @@ impl TrainOutcome {
     pub fn trace(&self) -> Result<TraceCommitment, MlError> {
         Ok(TraceCommitment::new(self.hashes.clone())?)
     }
+
+    /// The audit root that goes on-chain with the result: the Merkle root over the op-trace
+    /// roots of every step, or none when the run did not audit (or made no step).
+    pub fn audit_root(&self) -> Result<Option<B256>, MlError> {
+        audit_root(&self.op_roots)
+    }
+}
+
+/// The Merkle root over the op-trace roots of a run's steps (docs/commitments.md §8); none for
+/// an empty list.
+pub fn audit_root(op_roots: &[B256]) -> Result<Option<B256>, MlError> {
+    if op_roots.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(pedals_core::merkle_root(op_roots)?))
 }
 
 /// A model's state held on a device, stepped without reading it back: the unit a benchmark
@@ -125,6 +152,8 @@ pub struct Trainer<O: ExactOps> {
     config: TrainConfig,
     /// Where training and inference report the steps (chunks) done, if anyone watches.
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Whether training keeps every step's op-trace root (what auditors are paid to open).
+    audit: bool,
     /// Debug builds only: the steps after which the trainer lies (see [`Trainer::falsifying`]).
     #[cfg(debug_assertions)]
     falsify: std::collections::BTreeSet<u64>,
@@ -143,6 +172,7 @@ impl<O: ExactOps> Trainer<O> {
             ops,
             config,
             progress: None,
+            audit: false,
             #[cfg(debug_assertions)]
             falsify: std::collections::BTreeSet::new(),
         })
@@ -163,6 +193,15 @@ impl<O: ExactOps> Trainer<O> {
     /// reads it from another thread to tell watchers how far a job has got.
     pub fn reporting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
         self.progress = Some(counter);
+        self
+    }
+
+    /// Training also commits to the op trace of every step: each step's intermediate tensors
+    /// are read back and row-hashed into its op-trace root ([`TrainOutcome::op_roots`]), the
+    /// leaves of the audit root a worker submits. It costs the read-backs and the hashing, not
+    /// a second step.
+    pub fn auditing(mut self) -> Self {
+        self.audit = true;
         self
     }
 
@@ -209,65 +248,94 @@ impl<O: ExactOps> Trainer<O> {
 
     /// Trains `steps` steps from `init`, hashing the state after every step.
     pub fn train(&self, data: &Dataset, init: &MlpState) -> Result<TrainOutcome, MlError> {
-        self.train_from(data, init, Vec::new(), |_, _, _| Ok(()))
+        self.train_from(data, init, TraceSoFar::default(), |_, _, _| Ok(()))
     }
 
-    /// Trains from the state after `prefix.len() − 1` steps (`state`; an empty `prefix` means
-    /// `state` is the initial state), where `prefix` holds `h_0..h_k` from an earlier run, up
-    /// to `steps`. At every checkpoint (every `checkpoint_every` steps and the last), it calls
-    /// `on_checkpoint(steps_done, canonical bytes, h_0..h_done)` before going on, so a caller
-    /// can persist enough to resume from there after a crash. The outcome covers every step;
-    /// its `checkpoints` are the ones this call made (with step 0 when starting fresh).
+    /// Trains from the state after `k` steps (`state`), where `prefix` holds what an earlier
+    /// run committed up to there (`h_0..h_k`, and the op-trace roots of steps `0..k` when
+    /// auditing); an empty `prefix` means `state` is the initial state. At every checkpoint
+    /// (every `checkpoint_every` steps and the last), it calls `on_checkpoint(steps_done,
+    /// canonical bytes, everything committed so far)` before going on, so a caller can persist
+    /// enough to resume from there after a crash. The outcome covers every step; its
+    /// `checkpoints` are the ones this call made (with step 0 when starting fresh).
     pub fn train_from(
         &self,
         data: &Dataset,
         state: &MlpState,
-        prefix: Vec<B256>,
-        mut on_checkpoint: impl FnMut(u64, &[u8], &[B256]) -> Result<(), MlError>,
+        prefix: TraceSoFar,
+        mut on_checkpoint: impl FnMut(u64, &[u8], &TraceSoFar) -> Result<(), MlError>,
     ) -> Result<TrainOutcome, MlError> {
         self.check_data(data)?;
-        let mut hashes = prefix;
+        let mut so_far = prefix;
         let mut checkpoints = BTreeMap::new();
-        let start = match hashes.len() {
+        let start = match so_far.hashes.len() {
             0 => {
                 let bytes = state.to_bytes()?;
-                hashes.push(state.state_hash()?);
-                on_checkpoint(0, &bytes, &hashes)?;
+                so_far.hashes.push(state.state_hash()?);
+                so_far.op_roots.clear();
+                on_checkpoint(0, &bytes, &so_far)?;
                 checkpoints.insert(0, bytes);
                 0
             }
             n => {
                 let done = n as u64 - 1;
-                if done > self.config.steps || state.state_hash()? != hashes[n - 1] {
+                if done > self.config.steps || state.state_hash()? != so_far.hashes[n - 1] {
                     return Err(MlError::Checkpoint(format!(
                         "the state to resume from does not hash to h_{done} of the trace given"
+                    )));
+                }
+                let roots = if self.audit { n - 1 } else { 0 };
+                if so_far.op_roots.len() != roots {
+                    return Err(MlError::Checkpoint(format!(
+                        "the checkpoint after step {done} comes with {} op-trace roots, not {roots}",
+                        so_far.op_roots.len()
                     )));
                 }
                 done
             }
         };
-        hashes.reserve(self.config.steps.saturating_sub(start) as usize);
+        so_far
+            .hashes
+            .reserve(self.config.steps.saturating_sub(start) as usize);
         let mut device = DeviceState::upload(&self.ops, state);
         let mut host = state.clone();
         for step in start..self.config.steps {
             let (x, y) = self.batch(data, step);
-            let x = self.ops.load(&x);
-            mlp::step(&self.ops, &self.config.model, &mut device, &x, &y, None);
+            let mut traced = self.audit.then(|| {
+                vec![TracedTensor {
+                    name: "input".into(),
+                    value: x.clone(),
+                }]
+            });
+            let xd = self.ops.load(&x);
+            mlp::step(
+                &self.ops,
+                &self.config.model,
+                &mut device,
+                &xd,
+                &y,
+                traced.as_mut(),
+            );
+            if let Some(traced) = traced {
+                let op = self.op_trace_from(&traced, data, &host, step)?;
+                so_far.op_roots.push(op.root());
+            }
             self.tamper(step, &mut device);
             host = device.download(&self.ops);
             let model_state = host.to_model_state()?;
             let done = step + 1;
-            hashes.push(model_state.state_hash()?);
+            so_far.hashes.push(model_state.state_hash()?);
             self.report(done);
             if done % self.config.checkpoint_every == 0 || done == self.config.steps {
                 let bytes = model_state.to_canonical_bytes()?;
-                on_checkpoint(done, &bytes, &hashes)?;
+                on_checkpoint(done, &bytes, &so_far)?;
                 checkpoints.insert(done, bytes);
             }
-            debug!(target: "pedals::train", step = done, hash = %hashes[done as usize], "step");
+            debug!(target: "pedals::train", step = done, hash = %so_far.hashes[done as usize], "step");
         }
         Ok(TrainOutcome {
-            hashes,
+            hashes: so_far.hashes,
+            op_roots: so_far.op_roots,
             final_state: host,
             checkpoints,
         })

@@ -28,6 +28,6 @@ pub(crate) fn fabricate(
     let root = TraceCommitment::new(hashes.clone())
         .map_err(|e| NodeError::Job(e.to_string()))?
         .root();
-    let result = store.put_resumable_checkpoint(id, steps, &state, &hashes)?;
+    let result = store.put_resumable_checkpoint(id, steps, &state, &hashes, &[])?;
     Ok((root, result))
 }

@@ -190,6 +190,28 @@ impl ContentSource for StoreSource {
             state,
             proof: trace.proof(step).map_err(|e| e.to_string())?,
             next,
+            audit: self.audit_path(job, trace.steps(), step)?,
         }))
+    }
+}
+
+impl StoreSource {
+    /// The path of step `step`'s op-trace root in job `job`'s audit tree, if the run kept its
+    /// op-trace roots (none for the last state, which no step starts from).
+    fn audit_path(
+        &self,
+        job: u64,
+        steps: u64,
+        step: u64,
+    ) -> Result<Option<pedals_core::MerkleProof>, String> {
+        let Some(roots) = self.store.op_roots(job, steps).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if step >= steps || roots.is_empty() {
+            return Ok(None);
+        }
+        let tree = pedals_core::MerkleTree::new(&roots).map_err(|e| e.to_string())?;
+        let index = usize::try_from(step).map_err(|e| e.to_string())?;
+        tree.proof(index).map(Some).map_err(|e| e.to_string())
     }
 }

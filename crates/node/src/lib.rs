@@ -31,6 +31,7 @@ mod metrics;
 mod offer;
 mod requester;
 mod run;
+mod settle;
 mod zk;
 mod zk_job;
 
@@ -55,7 +56,9 @@ use pedals_chain::{
     SendPolicy, StakeManager, TxSender,
 };
 use pedals_core::{Cid, cid_of};
-use pedals_ml::{Dataset, JobSpec, MlError, MlpState, Trainer, exact::CpuOps, inference};
+use pedals_ml::{
+    Dataset, JobSpec, MlError, MlpState, TraceSoFar, Trainer, exact::CpuOps, inference,
+};
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use pedals_verifier::game::StepContext;
 use tracing::{debug, info, warn};
@@ -541,12 +544,14 @@ impl Worker {
             }
             JobPhase::Trained => {
                 let (root, final_hash, final_proof, result) = self.result_of(id, &job, &record)?;
+                let audit_root = self.audit_root_of(id, u64::from(job.steps))?;
                 let tx = call(
                     self.deployment.job_market,
                     JobMarket::submitResultCall {
                         jobId: U256::from(id),
                         steps: U256::from(job.steps),
                         traceRoot: root,
+                        auditRoot: audit_root,
                         finalStateHash: final_hash,
                         finalProof: final_proof,
                         resultCid: Bytes::from(result.to_bytes()),
@@ -607,68 +612,6 @@ impl Worker {
 
     async fn now(&self) -> Result<u64, NodeError> {
         Ok(pedals_chain::chain_time(&self.provider).await?)
-    }
-
-    /// Drives the stored claim; a lost race abandons the job (only gas was spent).
-    async fn settle_claim(&self, id: u64) -> Result<(), NodeError> {
-        let Some(intent) = self.store.intent(id, Action::Claim)? else {
-            return Ok(());
-        };
-        match self.sender.drive(intent).await {
-            Ok(outcome) => {
-                info!(target: "pedals::node", job = id, tx = %outcome.hash, "claimed");
-                self.store.advance(id, JobPhase::Claimed)?;
-            }
-            Err(e) => {
-                let (job, status) = self.chain_job(id).await?;
-                if job.worker == self.address() {
-                    self.store.advance(id, JobPhase::Claimed)?;
-                } else if status != JobStatus::Posted {
-                    self.abandon(
-                        id,
-                        format!("the claim failed ({e}); the job is {status:?} by another worker"),
-                    )?;
-                } else if matches!(e, ChainError::TxReverted(_)) {
-                    // Still open, yet the contract refused this worker: another try would only
-                    // burn gas the same way.
-                    self.abandon(id, format!("the claim reverted ({e})"))?;
-                } else if matches!(e, ChainError::TxDropped { .. }) {
-                    // Still open, and the claim never made it: sign it again on the next tick.
-                    warn!(target: "pedals::node", job = id, error = %e, "claim dropped; will sign again");
-                    self.store.advance(id, JobPhase::Ready)?;
-                } else {
-                    // Not mined yet (or the RPC failed): the intent stays stored and the next
-                    // tick drives it again. Abandoning here would leave a pending claim that
-                    // may still be mined, locking stake on a job nobody works on.
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Drives the stored `action`; success moves to `done`, a revert back to `retry`.
-    async fn settle(
-        &self,
-        id: u64,
-        action: Action,
-        done: JobPhase,
-        retry: JobPhase,
-    ) -> Result<(), NodeError> {
-        let Some(intent) = self.store.intent(id, action)? else {
-            return Ok(());
-        };
-        match self.sender.drive(intent).await {
-            Ok(_) => {
-                self.store.advance(id, done)?;
-            }
-            Err(e @ (ChainError::TxReverted(_) | ChainError::TxDropped { .. })) => {
-                warn!(target: "pedals::node", job = id, %action, error = %e, "will sign again");
-                self.store.advance(id, retry)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        Ok(())
     }
 
     /// Finalize (if still needed), then withdraw the credit.

@@ -25,11 +25,17 @@ impl Worker {
         let (start, prefix, from) = match self.store.resume_point(id)? {
             Some(point) if point.steps_done > 0 => (
                 MlpState::from_bytes(&spec.train.model, &point.state)?,
-                point.hashes,
+                TraceSoFar {
+                    hashes: point.hashes,
+                    op_roots: point.op_roots,
+                },
                 point.steps_done,
             ),
-            _ => (init, Vec::new(), 0),
+            _ => (init, TraceSoFar::default(), 0),
         };
+        // A checkpoint stored without its op-trace roots (by a build that did not audit) is
+        // resumed without auditing: the job goes unaudited rather than trained again.
+        let audit = from == 0 || prefix.op_roots.len() as u64 == from;
         self.store
             .advance(id, JobPhase::Training { steps_done: from })?;
         if from > 0 {
@@ -43,17 +49,27 @@ impl Worker {
         let done = Arc::new(AtomicU64::new(from));
         let counter = done.clone();
         let training = tokio::task::spawn_blocking(move || {
-            let persist = |done: u64, bytes: &[u8], hashes: &[B256]| -> Result<(), StoreError> {
-                store.put_resumable_checkpoint(id, done, bytes, hashes)?;
-                store.advance(id, JobPhase::Training { steps_done: done })?;
-                Ok(())
-            };
-            let trainer =
+            let persist =
+                |done: u64, bytes: &[u8], so_far: &TraceSoFar| -> Result<(), StoreError> {
+                    store.put_resumable_checkpoint(
+                        id,
+                        done,
+                        bytes,
+                        &so_far.hashes,
+                        &so_far.op_roots,
+                    )?;
+                    store.advance(id, JobPhase::Training { steps_done: done })?;
+                    Ok(())
+                };
+            let mut trainer =
                 Trainer::new(CpuOps::new(threads), spec.train.clone())?.reporting(counter);
+            if audit {
+                trainer = trainer.auditing();
+            }
             #[cfg(debug_assertions)]
             let trainer = trainer.falsifying(falsify);
-            trainer.train_from(&dataset, &start, prefix, |done, bytes, hashes| {
-                persist(done, bytes, hashes).map_err(|e| MlError::Checkpoint(e.to_string()))
+            trainer.train_from(&dataset, &start, prefix, |done, bytes, so_far| {
+                persist(done, bytes, so_far).map_err(|e| MlError::Checkpoint(e.to_string()))
             })
         });
         let outcome = self
@@ -203,7 +219,7 @@ impl Worker {
             for (i, out) in outcome.chunks.iter().enumerate() {
                 let step = i as u64 + 1;
                 if step == last {
-                    store.put_resumable_checkpoint(id, step, out, &outcome.hashes)?;
+                    store.put_resumable_checkpoint(id, step, out, &outcome.hashes, &[])?;
                 } else {
                     store.put_checkpoint(id, step, out)?;
                 }
@@ -270,5 +286,13 @@ impl Worker {
         }
         let proof = trace.proof(steps).map_err(|e| corrupt(e.to_string()))?;
         Ok((root, final_hash, proof.siblings, result))
+    }
+
+    /// The audit root to submit: the root over the op-trace roots stored with the last
+    /// checkpoint, or zero when the run kept none (inference, or a run resumed from a
+    /// checkpoint stored without them), which leaves the job unaudited.
+    pub(crate) fn audit_root_of(&self, id: u64, steps: u64) -> Result<B256, NodeError> {
+        let roots = self.store.op_roots(id, steps)?.unwrap_or_default();
+        Ok(pedals_ml::audit_root(&roots)?.unwrap_or(B256::ZERO))
     }
 }

@@ -65,6 +65,10 @@ pub struct CheckpointOpening {
     pub proof: MerkleProof,
     /// `h_(step+1)` and its inclusion proof, for every step but the last.
     pub next: Option<(B256, MerkleProof)>,
+    /// For an audited job, the path of step `step`'s op-trace root in the job's audit tree:
+    /// the siblings only, never the leaf, which an auditor must compute by re-executing the
+    /// step (docs/protocol.md, paid auditing).
+    pub audit: Option<MerkleProof>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,6 +76,8 @@ pub struct CheckpointOpening {
 struct OpeningHeader {
     proof: MerkleProof,
     next: Option<(B256, MerkleProof)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit: Option<MerkleProof>,
 }
 
 /// What a peer answered.
@@ -297,6 +303,7 @@ impl request_response::Codec for CheckpointCodec {
             state,
             proof: header.proof,
             next: header.next,
+            audit: header.audit,
         }))
     }
 
@@ -328,6 +335,7 @@ impl request_response::Codec for CheckpointCodec {
             let header = serde_json::to_vec(&OpeningHeader {
                 proof: opening.proof,
                 next: opening.next,
+                audit: opening.audit,
             })
             .map_err(|e| invalid(e.to_string()))?;
             let len = u32::try_from(header.len())
@@ -440,7 +448,8 @@ mod tests {
             let opening = CheckpointOpening {
                 state: vec![9; 100],
                 proof: proof.clone(),
-                next: Some((B256::repeat_byte(2), proof)),
+                next: Some((B256::repeat_byte(2), proof.clone())),
+                audit: Some(proof),
             };
             let mut buf = Cursor::new(Vec::new());
             codec

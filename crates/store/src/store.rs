@@ -15,6 +15,7 @@ use tracing::debug;
 
 use crate::{Action, IntentState, JobPhase, JobRecord, StoreError, TxIntent};
 
+mod audit;
 mod blob_range;
 
 /// The schema this build reads and writes; a database with another version is refused.
@@ -50,6 +51,8 @@ pub struct ResumePoint {
     pub state: Vec<u8>,
     /// `h_0..h_steps_done`.
     pub hashes: Vec<B256>,
+    /// The op-trace roots of steps `0..steps_done`; empty when the run did not audit.
+    pub op_roots: Vec<B256>,
 }
 
 /// A node's storage. Cheap to share behind an `Arc`: reads run concurrently, writes are
@@ -489,14 +492,16 @@ impl Store {
         Ok(cid)
     }
 
-    /// Stores a checkpoint together with the state hashes `h_0..h_steps_done` that lead to it,
-    /// in one transaction, so that training can resume from it after a crash.
+    /// Stores a checkpoint together with the state hashes `h_0..h_steps_done` that lead to it
+    /// and, for an audited run, the op-trace roots of steps `0..steps_done`, in one
+    /// transaction, so that training can resume from it after a crash.
     pub fn put_resumable_checkpoint(
         &self,
         job: u64,
         steps_done: u64,
         bytes: &[u8],
         hashes: &[B256],
+        op_roots: &[B256],
     ) -> Result<Cid, StoreError> {
         assert_eq!(
             hashes.len() as u64,
@@ -515,6 +520,7 @@ impl Store {
             traces
                 .insert((job, steps_done), trace.as_slice())
                 .map_err(StoreError::db)?;
+            audit::put_op_roots(&tx, job, steps_done, op_roots)?;
         }
         tx.commit().map_err(StoreError::db)?;
         Ok(cid)
@@ -563,6 +569,7 @@ impl Store {
                 steps_done,
                 state,
                 hashes,
+                op_roots: self.op_roots(job, steps_done)?.unwrap_or_default(),
             })),
             None => Err(StoreError::Corrupt {
                 what: format!("checkpoint ({job}, {steps_done})"),

@@ -46,7 +46,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerifierError + '_ {
     move |e| VerifierError::Job(format!("cannot write {}: {e}", path.display()))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VerifierError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VerifierError> {
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     file.write_all(bytes).map_err(io(&tmp))?;

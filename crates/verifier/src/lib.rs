@@ -11,6 +11,7 @@
 //!
 //! docs/protocol.md describes the game, docs/threat-model.md what it does and does not stop.
 
+mod audit;
 mod availability;
 mod error;
 pub mod game;

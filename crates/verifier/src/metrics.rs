@@ -22,8 +22,13 @@ pub struct VerifierStats {
     pub disputes_won: AtomicU64,
     /// Games lost.
     pub disputes_lost: AtomicU64,
-    /// Wei credited to this validator by won games and unmet demands (bond back plus reward).
+    /// Wei credited to this validator by won games and unmet demands (bond back plus reward),
+    /// and paid to it by audit pools.
     pub wei_earned: AtomicU64,
+    /// Audits it committed to (a step re-executed and its op-trace root committed).
+    pub audits_committed: AtomicU64,
+    /// Audits whose share of the pool it collected.
+    pub audits_paid: AtomicU64,
     /// Whether its rounds succeed, and why not (`/health`).
     pub health: pedals_chain::Health,
 }
@@ -75,8 +80,18 @@ impl VerifierStats {
             ),
             (
                 "pedals_validator_wei_earned_total",
-                "Wei credited by won games and unmet demands.",
+                "Wei credited by won games and unmet demands, and paid by audit pools.",
                 &self.wei_earned,
+            ),
+            (
+                "pedals_validator_audits_committed_total",
+                "Audits committed: a step re-executed and its op-trace root committed.",
+                &self.audits_committed,
+            ),
+            (
+                "pedals_validator_audits_paid_total",
+                "Audits whose share of the job's audit pool was collected.",
+                &self.audits_paid,
             ),
         ] {
             out.push_str(&format!(

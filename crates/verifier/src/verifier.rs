@@ -66,6 +66,9 @@ pub(crate) struct JobCheck {
     /// the challenge is open (the job may be held by someone else's demand or dispute, or the
     /// challenge's transactions may fail: the finding is not lost).
     to_challenge: Option<(Arc<StepContext>, B256)>,
+    /// The worker's audit root while this validator has yet to audit a step of the job (none
+    /// for an unaudited job, or once audited).
+    pub(crate) audit_root: Option<B256>,
 }
 
 /// Where the validator is with a job.
@@ -92,7 +95,8 @@ impl JobCheck {
 
 /// How one re-executed step went.
 enum Replayed {
-    Reproduced,
+    /// With the step's op-trace root when the job was still to audit.
+    Reproduced(Option<B256>),
     Mismatch(Arc<StepContext>, B256),
 }
 
@@ -107,6 +111,8 @@ pub struct Verifier {
     peers: Arc<std::sync::Mutex<HashMap<Address, PeerId>>>,
     /// Unrevealed commitments and reward pools to collect.
     rewards: std::sync::Mutex<crate::rewards::Rewards>,
+    /// Audits committed and not yet paid.
+    audits: std::sync::Mutex<crate::audit::Audits>,
     /// The genesis hash of the chain of its first round.
     genesis: std::sync::OnceLock<B256>,
     /// A job that fails the same way every round is logged once a minute.
@@ -138,6 +144,7 @@ impl Verifier {
     /// A validator signing as `market`'s account and fetching over `net`.
     pub fn new(market: Market, net: Client, config: VerifierConfig) -> Self {
         let journal = crate::journal::Journal::open(config.state_dir.as_deref());
+        let audits = crate::audit::Audits::open(config.state_dir.as_deref());
         let findings = journal.findings();
         let mut rewards = crate::rewards::Rewards::default();
         for (id, f) in findings.iter().filter(|(_, f)| !f.revealed) {
@@ -150,6 +157,7 @@ impl Verifier {
             stats: Arc::new(VerifierStats::default()),
             jobs: tokio::sync::Mutex::new(HashMap::new()),
             rewards: std::sync::Mutex::new(rewards),
+            audits: std::sync::Mutex::new(audits),
             peers: Arc::new(std::sync::Mutex::new(HashMap::new())),
             genesis: std::sync::OnceLock::new(),
             log_gate: pedals_chain::LogGate::default(),
@@ -197,6 +205,10 @@ impl Verifier {
     }
 
     /// The market client it signs with.
+    pub(crate) fn audits(&self) -> std::sync::MutexGuard<'_, crate::audit::Audits> {
+        self.audits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn market(&self) -> &Market {
         &self.market
     }
@@ -377,6 +389,11 @@ impl Verifier {
         {
             warn!(target: "pedals::validator", error = %e, "settling rewards failed; trying again next round");
         }
+        if let Err(e) = self.settle_audits().await
+            && self.log_gate.admit("audits", &e.to_string())
+        {
+            warn!(target: "pedals::validator", error = %e, "settling audits failed; trying again next round");
+        }
         Ok(challenged)
     }
 
@@ -470,6 +487,8 @@ impl Verifier {
             pending: sampled.into_iter().collect(),
             demanded,
             to_challenge: None,
+            audit_root: (job.auditRoot != B256::ZERO && !self.audits().open.contains_key(&id))
+                .then_some(job.auditRoot),
         })))
     }
 
@@ -581,9 +600,13 @@ impl Verifier {
             info!(target: "pedals::validator", job = id, nth, of = check.sampled, "re-executing a sampled step");
             let started = std::time::Instant::now();
             match tryv!(self.replay(&check, step, before, next).await) {
-                Replayed::Reproduced => {
+                Replayed::Reproduced(op_root) => {
                     check.pending.pop_front();
                     info!(target: "pedals::validator", job = id, nth, of = check.sampled, took = %pedals_chain::human::duration(started.elapsed()), "the step reproduces");
+                    if let Some(op_root) = op_root {
+                        let proof = opening.audit.clone();
+                        tryv!(self.audit(id, &mut check, step, op_root, proof).await);
+                    }
                 }
                 Replayed::Mismatch(ctx, mine) => {
                     check.pending.pop_front();

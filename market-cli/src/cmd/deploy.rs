@@ -310,6 +310,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         println!("  DisputeGame   {}", deployment.dispute_game);
         println!("  Referee       {}", deployment.referee);
         println!("  DataAvailability {}", deployment.data_availability);
+        println!("  AuditPool     {}", deployment.audit_pool);
         println!("  written to {}", out.display());
         if let Some(old) = &kept {
             println!("  the previous file is kept as {}", old.display());
@@ -387,6 +388,7 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.referee, "Referee", &[]),
         line(d.dispute_game, "DisputeGame", &game_args),
         line(d.data_availability, "DataAvailability", &market_only),
+        line(d.audit_pool, "AuditPool", &market_only),
     ]
 }
 

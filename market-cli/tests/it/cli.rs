@@ -107,6 +107,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
             id,
             10,
             trace.root(),
+            alloy::primitives::B256::ZERO,
             root,
             trace.proof(10).expect("proof").siblings,
             Bytes::from(cid_of(b"result").to_bytes()),

@@ -132,8 +132,8 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
     let verify = doc["verify"].as_array().expect("verify");
     assert_eq!(
         verify.len(),
-        5,
-        "StakeManager, JobMarket, Referee, DisputeGame, DataAvailability"
+        6,
+        "StakeManager, JobMarket, Referee, DisputeGame, DataAvailability, AuditPool"
     );
     assert!(
         verify[1]

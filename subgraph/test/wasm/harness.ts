@@ -13,7 +13,7 @@ import {
 } from "../../generated/DisputeGame/DisputeGame";
 import {
   FeeRecipientUpdated, FeesWithdrawn, JobCancelled, JobExpired, JobFinalized, ParametersUpdated, Paused,
-  PublisherUpdated, ResolverUpdated, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
+  AuditorUpdated, PublisherUpdated, ResolverUpdated, RoleAdminChanged as MarketRoleAdminChanged, RoleGranted as MarketRoleGranted,
   RewardClaimed, RewardCollected, RewardPoolOpened, RoleRevoked as MarketRoleRevoked, Unpaused, Withdrawn,
   ZkCircuitRegistered, ZkResultAccepted,
 } from "../../generated/JobMarket/JobMarket";
@@ -30,7 +30,7 @@ import * as dg from "../../src/dispute-game";
 import * as jm from "../../src/job-market";
 import * as sm from "../../src/stake-manager";
 import {
-  a, account, addr, ADMIN, challenge, check, circuit, claim, DATA_AVAILABILITY, eqB, eqI, eqS, event, FEES, flag, GAME, gwei, job,
+  a, account, addr, ADMIN, AUDIT_POOL, challenge, check, circuit, claim, DATA_AVAILABILITY, eqB, eqI, eqS, event, FEES, flag, GAME, gwei, job,
   market, MARKET, now, p, params, post, postZk, PROVER, REQUESTER, resolved, STAKE, submit, tx, txCount, u,
   VALIDATOR, VERIFIER, w, wei, word, WORKER,
 } from "./support";
@@ -84,12 +84,19 @@ export function deployAndStake(): void {
   tx(12);
   jm.handleResolverUpdated(changetype<ResolverUpdated>(event(MARKET, [p("oldResolver", a(addr(0))), p("newResolver", a(GAME))])));
   tx(12);
-  // DataAvailability, deployed last, becomes the market's publisher.
+  // DataAvailability becomes the market's publisher.
   jm.handlePublisherUpdated(changetype<PublisherUpdated>(event(MARKET, [p("oldPublisher", a(addr(0))), p("newPublisher", a(DATA_AVAILABILITY))])));
   let change = changetype<ConfigChange>(ConfigChange.load(word(0x100000 + txCount).concatI32(1)));
   eqS(change.kind, "PublisherUpdated", "publisher change recorded as a config change");
   eqS(changetype<Bytes>(change.previousAccount).toHexString(), addr(0).toHexString(), "no publisher before");
   eqS(changetype<Bytes>(change.account).toHexString(), DATA_AVAILABILITY.toHexString(), "config change names the publisher");
+  tx(12);
+  // The AuditPool, deployed after it, becomes the market's auditor.
+  jm.handleAuditorUpdated(changetype<AuditorUpdated>(event(MARKET, [p("oldAuditor", a(addr(0))), p("newAuditor", a(AUDIT_POOL))])));
+  change = changetype<ConfigChange>(ConfigChange.load(word(0x100000 + txCount).concatI32(1)));
+  eqS(change.kind, "AuditorUpdated", "auditor change recorded as a config change");
+  eqS(changetype<Bytes>(change.previousAccount).toHexString(), addr(0).toHexString(), "no auditor before");
+  eqS(changetype<Bytes>(change.account).toHexString(), AUDIT_POOL.toHexString(), "config change names the auditor");
   tx(12);
   sm.handleStaked(changetype<Staked>(event(STAKE, [p("account", a(WORKER)), p("amount", wei(gwei(1000000000))), p("totalStaked", wei(gwei(1000000000)))])));
   tx(12);
@@ -100,6 +107,7 @@ export function deployAndStake(): void {
   eqS(changetype<Bytes>(m.stakeManager).toHexString(), STAKE.toHexString(), "stake manager");
   eqS(changetype<Bytes>(m.resolver).toHexString(), GAME.toHexString(), "resolver");
   eqS(changetype<Bytes>(m.publisher).toHexString(), DATA_AVAILABILITY.toHexString(), "publisher");
+  eqS(changetype<Bytes>(m.auditor).toHexString(), AUDIT_POOL.toHexString(), "auditor");
   eqS(changetype<Bytes>(m.feeRecipient).toHexString(), FEES.toHexString(), "fee recipient");
   eqB(changetype<BigInt>(m.unbondingDelay), BigInt.fromI32(1209600), "unbonding delay");
   let current = MarketParameters.load(changetype<Bytes>(m.parameters));

@@ -21,6 +21,8 @@ export const STAKE = addr(0xa2);
 export const GAME = addr(0xa3);
 // The market's publisher: where demanded data is published (DataAvailability).
 export const DATA_AVAILABILITY = addr(0xa4);
+// The market's auditor: the audit pool that finalized jobs with an audit root fund.
+export const AUDIT_POOL = addr(0xa5);
 export const ADMIN = addr(0x01);
 export const REQUESTER = addr(0x02);
 export const WORKER = addr(0x03);

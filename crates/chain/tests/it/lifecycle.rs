@@ -57,6 +57,7 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
             job_id,
             u64::from(STEPS),
             trace_root(),
+            alloy::primitives::B256::ZERO,
             final_hash(),
             final_proof(),
             cid("result"),

@@ -2,7 +2,7 @@
 //! by step; replay from a checkpoint reproduces the next state hash; training learns.
 
 use pedals_ml::{
-    Dataset, MlError, MlpConfig, MlpState, TrainConfig, Trainer,
+    Dataset, MlError, MlpConfig, MlpState, TraceSoFar, TrainConfig, Trainer,
     exact::{
         ACT_MAX, BurnOps, CpuOps, ExactOps, GRAD_MAX, Isa, Mat, Reference, VELOCITY_MAX,
         W_MASTER_MAX, exp_table,
@@ -392,6 +392,13 @@ fn a_job_spec_round_trips_canonically_and_its_hash_gives_its_cid() {
     assert!(err.to_string().contains("power of two"), "{err}");
 }
 
+fn upto(hashes: &[alloy_primitives::B256], n: usize) -> TraceSoFar {
+    TraceSoFar {
+        hashes: hashes[..n].to_vec(),
+        op_roots: Vec::new(),
+    }
+}
+
 #[test]
 fn training_resumed_from_a_checkpoint_gives_the_trace_of_an_unbroken_run() {
     let (config, data) = small_job(12);
@@ -399,8 +406,8 @@ fn training_resumed_from_a_checkpoint_gives_the_trace_of_an_unbroken_run() {
     let trainer = Trainer::new(CpuOps::new(2), config.clone()).expect("trainer");
     let mut seen = Vec::new();
     let whole = trainer
-        .train_from(&data, &init, Vec::new(), |done, _, hashes| {
-            seen.push((done, hashes.len()));
+        .train_from(&data, &init, TraceSoFar::default(), |done, _, so_far| {
+            seen.push((done, so_far.hashes.len()));
             Ok(())
         })
         .expect("train");
@@ -416,7 +423,7 @@ fn training_resumed_from_a_checkpoint_gives_the_trace_of_an_unbroken_run() {
     // Resume from the checkpoint after 6 steps with h_0..h_6.
     let at_6 = MlpState::from_bytes(&config.model, &whole.checkpoints[&6]).expect("checkpoint");
     let resumed = trainer
-        .train_from(&data, &at_6, whole.hashes[..7].to_vec(), |_, _, _| Ok(()))
+        .train_from(&data, &at_6, upto(&whole.hashes, 7), |_, _, _| Ok(()))
         .expect("resume");
     assert_eq!(resumed.hashes, whole.hashes);
     assert_eq!(resumed.final_state, whole.final_state);
@@ -427,7 +434,7 @@ fn training_resumed_from_a_checkpoint_gives_the_trace_of_an_unbroken_run() {
 
     // A state that does not match the trace given is refused.
     let err = trainer
-        .train_from(&data, &init, whole.hashes[..7].to_vec(), |_, _, _| Ok(()))
+        .train_from(&data, &init, upto(&whole.hashes, 7), |_, _, _| Ok(()))
         .expect_err("mismatch");
     assert!(err.to_string().contains("does not hash to h_6"), "{err}");
 }

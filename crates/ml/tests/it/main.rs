@@ -1,5 +1,6 @@
 //! Integration tests of pedals-ml.
 
+mod audit;
 mod backends;
 mod cnn;
 mod data;

@@ -57,6 +57,29 @@ pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
     .expect("market")
 }
 
+/// Stakes `w` for a job, posts `job` as `requester` and runs the worker until it has
+/// submitted its result; returns the job's id.
+pub(crate) async fn submitted(devnet: &Devnet, requester: &Market, w: &Worker, job: &Job) -> U256 {
+    w.ensure_stake(
+        requester
+            .stake_to_claim(U256::from(PAYMENT))
+            .await
+            .expect("stake"),
+    )
+    .await
+    .expect("stake");
+    hand_over(w, job);
+    let id = post(devnet, requester, job).await;
+    let job_id = u64::try_from(id).expect("id");
+    for _ in 0..30 {
+        w.tick().await.expect("worker round");
+        if w.store().job(job_id).expect("read").expect("record").phase == JobPhase::Submitted {
+            break;
+        }
+    }
+    id
+}
+
 /// Posts `job` (paid, an hour's window) as `requester`.
 pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
     let t = now(devnet).await;
@@ -106,24 +129,9 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
     let validator = market(&devnet, 3).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut w = worker(&devnet, dir.path(), falsify).await;
-    w.ensure_stake(
-        requester
-            .stake_to_claim(U256::from(PAYMENT))
-            .await
-            .expect("stake"),
-    )
-    .await
-    .expect("stake");
     let job = job();
-    hand_over(&w, &job);
-    let id = post(&devnet, &requester, &job).await;
+    let id = submitted(&devnet, &requester, &w, &job).await;
     let job_id = u64::try_from(id).expect("id");
-    for _ in 0..30 {
-        w.tick().await.expect("tick");
-        if w.store().job(job_id).expect("read").expect("record").phase == JobPhase::Submitted {
-            break;
-        }
-    }
     let ctx = honest(&job, step);
     let (_, posted) = w
         .store()
@@ -252,7 +260,6 @@ async fn an_honest_worker_defends_by_itself_and_takes_the_bond() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_by_itself() {
-    use pedals_node::StoreSource;
     use pedals_p2p::MemorySource;
     use pedals_verifier::{Verifier, VerifierConfig};
 
@@ -262,31 +269,8 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     let requester = market(&devnet, 2).await;
     let dir = tempfile::tempdir().expect("tempdir");
     // A worker that falsifies every step from step 4 on: any sampled step from 4 is caught.
-    let lies: Vec<u64> = (4..STEPS).collect();
-    let config = WorkerConfig {
-        threads: 2,
-        send: fast(),
-        ..WorkerConfig::default()
-    };
-    let store = Arc::new(Store::open(dir.path()).expect("store"));
-    let worker_net = crate::network::net(
-        Arc::new(StoreSource::new(store.clone(), 2).falsifying(lies.iter().copied())),
-        Vec::new(),
-    )
-    .await;
-    let w = Worker::new(
-        provider(&devnet),
-        devnet.signer(1).expect("account"),
-        store,
-        devnet.deployment().clone(),
-        WorkerConfig {
-            falsify_steps: lies.clone(),
-            ..config
-        },
-    )
-    .await
-    .expect("worker")
-    .with_network(worker_net.client.clone());
+    let (w, worker_net) =
+        crate::puppet::networked_worker(&devnet, dir.path(), (4..STEPS).collect()).await;
     w.ensure_stake(
         requester
             .stake_to_claim(U256::from(PAYMENT))

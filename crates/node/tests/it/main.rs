@@ -1,6 +1,7 @@
 //! Integration tests of pedals-node: the worker against a real anvil with the contracts
 //! deployed by the project's own deploy script.
 
+mod audit;
 mod availability;
 mod claim;
 mod dispute;

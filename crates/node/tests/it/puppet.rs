@@ -8,15 +8,15 @@ use alloy::primitives::{Address, B256, U256};
 use pedals_chain::{Devnet, JobStatus, Market, Phase};
 use pedals_node::{StoreSource, Worker, WorkerConfig};
 use pedals_p2p::MemorySource;
-use pedals_store::{JobPhase, Store};
+use pedals_store::Store;
 use pedals_verifier::{
     Verifier, VerifierConfig,
     game::{Turn, challenge},
 };
 
 use crate::{
-    dispute::{honest, market, past_claim_period, post},
-    worker::{PAYMENT, STEPS, fast, hand_over, job, provider},
+    dispute::{honest, market, past_claim_period, submitted},
+    worker::{STEPS, fast, job, provider},
 };
 
 /// Whether `who` has committed a challenge of job `id`.
@@ -33,24 +33,21 @@ async fn committed(market: &Market, id: U256, who: Address) -> bool {
         .is_empty()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_honest_validator() {
-    let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
-        .await
-        .expect("devnet");
-    let requester = market(&devnet, 2).await;
-    let puppet = market(&devnet, 4).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The worker falsifies every step from step 4 on, and serves what it claimed.
-    let lies: Vec<u64> = (4..STEPS).collect();
-    let store = Arc::new(Store::open(dir.path()).expect("store"));
-    let worker_net = crate::network::net(
+/// A worker (dev account 1) on its own network node that serves its store, falsifying the
+/// steps in `lies` in training and in what it serves.
+pub(crate) async fn networked_worker(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+    lies: Vec<u64>,
+) -> (Worker, pedals_p2p::Network) {
+    let store = Arc::new(Store::open(dir).expect("store"));
+    let net = crate::network::net(
         Arc::new(StoreSource::new(store.clone(), 2).falsifying(lies.iter().copied())),
         Vec::new(),
     )
     .await;
     let w = Worker::new(
-        provider(&devnet),
+        provider(devnet),
         devnet.signer(1).expect("account"),
         store,
         devnet.deployment().clone(),
@@ -63,26 +60,23 @@ async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_hone
     )
     .await
     .expect("worker")
-    .with_network(worker_net.client.clone());
+    .with_network(net.client.clone());
+    (w, net)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_honest_validator() {
+    let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
+        .await
+        .expect("devnet");
+    let requester = market(&devnet, 2).await;
+    let puppet = market(&devnet, 4).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The worker falsifies every step from step 4 on, and serves what it claimed.
+    let (w, worker_net) = networked_worker(&devnet, dir.path(), (4..STEPS).collect()).await;
     let params = requester.parameters().await.expect("params");
-    w.ensure_stake(
-        requester
-            .stake_to_claim(U256::from(PAYMENT))
-            .await
-            .expect("stake"),
-    )
-    .await
-    .expect("stake");
     let job = job();
-    hand_over(&w, &job);
-    let id = post(&devnet, &requester, &job).await;
-    let job_id = u64::try_from(id).expect("id");
-    for _ in 0..30 {
-        w.tick().await.expect("worker round");
-        if w.store().job(job_id).expect("read").expect("record").phase == JobPhase::Submitted {
-            break;
-        }
-    }
+    let id = submitted(&devnet, &requester, &w, &job).await;
 
     // The puppet knows the lie: it challenges step 4 with the true h_5 as soon as the result
     // is on-chain, so the job is Disputed before any validator looks at it.

@@ -86,6 +86,7 @@ async fn a_validator_does_not_read_settled_jobs_one_by_one() {
                 id,
                 STEPS,
                 trace.root(),
+                B256::ZERO,
                 leaf,
                 trace.proof(STEPS).expect("proof").siblings,
                 Bytes::from(cid_of(b"result").to_bytes()),

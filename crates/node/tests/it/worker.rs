@@ -11,7 +11,9 @@ use alloy::{
 };
 use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, SendPolicy};
 use pedals_core::cid_of;
-use pedals_ml::{Dataset, JobSpec, MlpConfig, MlpState, TrainConfig, Trainer, exact::Reference};
+use pedals_ml::{
+    Dataset, JobSpec, MlpConfig, MlpState, TraceSoFar, TrainConfig, Trainer, exact::Reference,
+};
 use pedals_node::{Worker, WorkerConfig};
 use pedals_store::{Action, JobPhase, Store};
 
@@ -608,12 +610,18 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
     let store = s.w().store().clone();
     Trainer::new(Reference, first_half)
         .expect("trainer")
-        .train_from(&data, &init, Vec::new(), |done, bytes, hashes| {
-            store
-                .put_resumable_checkpoint(id, done, bytes, hashes)
-                .expect("checkpoint");
-            Ok(())
-        })
+        .auditing()
+        .train_from(
+            &data,
+            &init,
+            TraceSoFar::default(),
+            |done, bytes, so_far| {
+                store
+                    .put_resumable_checkpoint(id, done, bytes, &so_far.hashes, &so_far.op_roots)
+                    .expect("checkpoint");
+                Ok(())
+            },
+        )
         .expect("first half");
     store
         .advance(id, JobPhase::Training { steps_done: 10 })
@@ -627,10 +635,17 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
     assert_eq!(steps, vec![0, 10, 15, 20]);
     let whole = Trainer::new(Reference, job.spec.train.clone())
         .expect("trainer")
+        .auditing()
         .train(&data, &init)
         .expect("train");
     let on_chain = s.requester.job(U256::from(id)).await.expect("job");
     assert_eq!(on_chain.traceRoot, whole.trace().expect("trace").root());
+    // The op-trace roots of the first ten steps came back from the store.
+    assert_eq!(
+        Some(on_chain.auditRoot),
+        whole.audit_root().expect("audit root"),
+        "the resumed run commits to the whole run's audit root"
+    );
 }
 
 #[tokio::test]

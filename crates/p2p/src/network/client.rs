@@ -183,6 +183,7 @@ impl Client {
                 state: opening.state,
                 hash,
                 next_hash,
+                audit: opening.audit,
             }),
             Err(reason) => {
                 self.stats.count_bad_content();

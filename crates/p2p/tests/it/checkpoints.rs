@@ -26,6 +26,7 @@ fn opening(states: &[Vec<u8>], trace: &TraceCommitment, step: u64) -> Checkpoint
                 trace.proof(step + 1).expect("proof"),
             )
         }),
+        audit: None,
     }
 }
 

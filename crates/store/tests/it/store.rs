@@ -310,16 +310,16 @@ fn the_latest_checkpoint_with_its_trace_is_the_resume_point() {
     assert_eq!(store.resume_point(4).expect("none"), None);
     let h = |i: u8| B256::repeat_byte(i);
     store
-        .put_resumable_checkpoint(4, 0, b"s0", &[h(0)])
+        .put_resumable_checkpoint(4, 0, b"s0", &[h(0)], &[])
         .expect("0");
     store
-        .put_resumable_checkpoint(4, 2, b"s2", &[h(0), h(1), h(2)])
+        .put_resumable_checkpoint(4, 2, b"s2", &[h(0), h(1), h(2)], &[h(7), h(8)])
         .expect("2");
     store
         .put_checkpoint(4, 3, b"s3 without a trace")
         .expect("3");
     store
-        .put_resumable_checkpoint(5, 9, b"other job", &[h(9); 10])
+        .put_resumable_checkpoint(5, 9, b"other job", &[h(9); 10], &[])
         .expect("other");
     drop(store);
     let store = Store::open(dir.path()).expect("reopen");
@@ -328,4 +328,13 @@ fn the_latest_checkpoint_with_its_trace_is_the_resume_point() {
         (point.steps_done, point.state.as_slice(), point.hashes),
         (2, &b"s2"[..], vec![h(0), h(1), h(2)])
     );
+    assert_eq!(
+        point.op_roots,
+        vec![h(7), h(8)],
+        "the audited run's op roots"
+    );
+    assert_eq!(store.op_roots(4, 2).expect("read"), Some(vec![h(7), h(8)]));
+    let other = store.resume_point(5).expect("read").expect("some");
+    assert!(other.op_roots.is_empty(), "an unaudited run has none");
+    assert_eq!(store.op_roots(5, 9).expect("read"), None);
 }

@@ -72,15 +72,28 @@ impl Verifier {
         let spec = check.spec.clone();
         let dataset = check.dataset.clone();
         let threads = self.config.threads;
-        let (mine, ctx) = tokio::task::spawn_blocking(move || {
+        // To audit, the step's op trace is computed instead of a bare replay: its last leaf is
+        // the state hash after the step, and its root is what the audit commits to.
+        let audit = check.audit_root.is_some();
+        let (mine, op_root, ctx) = tokio::task::spawn_blocking(move || {
             let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
-            let mine = trainer.replay_step(&dataset, &before, step)?.state_hash()?;
+            let (mine, trace) = if audit {
+                let trace = trainer.op_trace(&dataset, &before, step)?;
+                let last = *trace.leaves.last().expect("an op trace has leaves");
+                (last, Some(trace))
+            } else {
+                let mine = trainer.replay_step(&dataset, &before, step)?.state_hash()?;
+                (mine, None)
+            };
             if mine == claimed {
-                return Ok::<_, VerifierError>((mine, None));
+                return Ok::<_, VerifierError>((mine, trace.map(|t| t.root()), None));
             }
-            let trace = trainer.op_trace(&dataset, &before, step)?;
+            let trace = match trace {
+                Some(t) => t,
+                None => trainer.op_trace(&dataset, &before, step)?,
+            };
             let ctx = StepContext::new(spec, dataset, step, before, trace)?;
-            Ok((mine, Some(ctx)))
+            Ok((mine, None, Some(ctx)))
         })
         .await
         .map_err(|e| VerifierError::Job(format!("the re-execution stopped: {e}")))??;
@@ -88,7 +101,7 @@ impl Verifier {
         // A step re-executed is a sign of life, though the round goes on.
         self.stats.health.round_ok();
         let Some(ctx) = ctx else {
-            return Ok(Replayed::Reproduced);
+            return Ok(Replayed::Reproduced(op_root));
         };
         self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
         warn!(target: "pedals::validator", step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");

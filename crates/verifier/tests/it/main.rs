@@ -154,6 +154,7 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
             id,
             job.spec.train.steps,
             trace.root(),
+            B256::ZERO,
             trace.final_hash(),
             trace.proof(job.spec.train.steps).expect("proof").siblings,
             cid_of(&result).to_bytes().into(),
