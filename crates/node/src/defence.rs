@@ -34,10 +34,10 @@ impl Worker {
         let trace =
             pedals_core::TraceCommitment::new(hashes).map_err(|e| NodeError::Job(e.to_string()))?;
         let ctx = self.dispute_context(id, job, record, step, &trace)?;
-        let turn = pedals_verifier::game::defend(&self.market, job_id, &ctx, &trace)
+        let turn = pedals_dispute::game::defend(&self.market, job_id, &ctx, &trace)
             .await
             .map_err(|e| NodeError::Job(format!("defending job {id}: {e}")))?;
-        if let pedals_verifier::game::Turn::Moved(name, tx) = turn {
+        if let pedals_dispute::game::Turn::Moved(name, tx) = turn {
             info!(target: "pedals::node", job = id, step, mv = name, tx = %tx.hash, "dispute move");
         }
         Ok(())

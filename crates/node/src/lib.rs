@@ -56,11 +56,11 @@ use pedals_chain::{
     SendPolicy, StakeManager, TxSender,
 };
 use pedals_core::{Cid, cid_of};
+use pedals_dispute::game::StepContext;
 use pedals_ml::{
     Dataset, JobSpec, MlError, MlpState, TraceSoFar, Trainer, exact::CpuOps, inference,
 };
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
-use pedals_verifier::game::StepContext;
 use tracing::{debug, info, warn};
 
 pub use content::StoreSource;

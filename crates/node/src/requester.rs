@@ -180,7 +180,7 @@ impl Requester {
     /// game could not adjudicate); a spec admitted before costs no transaction, so the
     /// admission [`Self::post`] makes is then a no-op. Returns the admission's transaction.
     pub async fn admit(&self, files: &JobFiles) -> Result<Option<TxOutcome>, NodeError> {
-        let args = pedals_verifier::game::spec_args(&files.spec).map_err(|e| {
+        let args = pedals_dispute::game::spec_args(&files.spec).map_err(|e| {
             NodeError::Job(format!(
                 "{e}; the market posts only training jobs whose every step the on-chain dispute \
                  game can check (an MLP of 1 to 10 layers; docs/protocol.md §8)"

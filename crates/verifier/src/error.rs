@@ -1,4 +1,4 @@
-//! Errors of the verifier and the dispute players.
+//! Errors of the verifier.
 
 /// What can go wrong while checking a job or playing a game.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,9 @@ pub enum VerifierError {
     /// Fetching a checkpoint or a blob from the network failed.
     #[error(transparent)]
     Net(#[from] pedals_p2p::P2pError),
+    /// A dispute move could not be prepared or made.
+    #[error(transparent)]
+    Dispute(#[from] pedals_dispute::DisputeError),
     /// The job cannot be disputed as it is (its spec, its data or the game's state).
     #[error("{0}")]
     Job(String),

@@ -1,7 +1,6 @@
 //! Pedals validator: picks steps of a submitted job with its own secret randomness, re-executes
 //! them with the exact engine, challenges a step whose result differs, and plays the dispute
-//! game to the end. The same [`game`] module plays the worker's side, so a worker defends with
-//! the very code a validator attacks with.
+//! game to the end with the players of `pedals-dispute`, whose defence the worker uses.
 //!
 //! ```text
 //!   ResultSubmitted ──sample k steps (secret)──► fetch checkpoint i + proof ──replay──► h'_{i+1}
@@ -14,7 +13,6 @@
 mod audit;
 mod availability;
 mod error;
-pub mod game;
 mod journal;
 mod metrics;
 mod resume;
@@ -24,4 +22,6 @@ mod verifier;
 
 pub use error::VerifierError;
 pub use metrics::{VerifierStats, serve_metrics};
+/// The dispute players, re-exported: the validator plays the challenger's side with them.
+pub use pedals_dispute::game;
 pub use verifier::{Verifier, VerifierConfig};

@@ -3,6 +3,7 @@
 
 mod audit;
 mod availability;
+mod chaos;
 mod claim;
 mod dispute;
 mod network;

@@ -46,7 +46,18 @@ pub(crate) async fn networked_worker(
         Vec::new(),
     )
     .await;
-    let w = Worker::new(
+    let w = worker_with(devnet, store, net.client.clone(), lies).await;
+    (w, net)
+}
+
+/// The worker of dev account 1 on `store`, reachable through `net`, falsifying `lies`.
+pub(crate) async fn worker_with(
+    devnet: &Devnet,
+    store: Arc<Store>,
+    net: pedals_p2p::Client,
+    lies: Vec<u64>,
+) -> Worker {
+    Worker::new(
         provider(devnet),
         devnet.signer(1).expect("account"),
         store,
@@ -60,8 +71,7 @@ pub(crate) async fn networked_worker(
     )
     .await
     .expect("worker")
-    .with_network(net.client.clone());
-    (w, net)
+    .with_network(net)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use pedals_ml::dispute::{
 use pedals_ml::{Dataset, JobSpec, MlpState};
 use tracing::info;
 
-use crate::VerifierError;
+use crate::DisputeError;
 
 /// Everything a player needs about the disputed step: the job, its data, the state before the
 /// step, and the player's own op trace of it (the honest one for a challenger, the one it
@@ -44,7 +44,7 @@ impl StepContext {
         step: u64,
         state: MlpState,
         trace: OpTrace,
-    ) -> Result<Self, VerifierError> {
+    ) -> Result<Self, DisputeError> {
         let program = program(&spec.train.model)?;
         Ok(Self {
             spec,
@@ -69,13 +69,13 @@ pub enum Turn {
 }
 
 /// The spec's fields as the contract rebuilds its canonical bytes from them.
-pub fn spec_args(spec: &JobSpec) -> Result<DisputeGame::Spec, VerifierError> {
+pub fn spec_args(spec: &JobSpec) -> Result<DisputeGame::Spec, DisputeError> {
     let d = spec.dispute.ok_or_else(|| {
-        VerifierError::Job("the spec carries no dispute commitments: it cannot be disputed".into())
+        DisputeError::Job("the spec carries no dispute commitments: it cannot be disputed".into())
     })?;
     let m = &spec.train.model;
     let small = |v: usize, what: &str| {
-        u32::try_from(v).map_err(|_| VerifierError::Job(format!("{what} {v} does not fit u32")))
+        u32::try_from(v).map_err(|_| DisputeError::Job(format!("{what} {v} does not fit u32")))
     };
     Ok(DisputeGame::Spec {
         layers: m
@@ -118,7 +118,7 @@ pub async fn defend(
     job_id: U256,
     ctx: &StepContext,
     job_trace: &TraceCommitment,
-) -> Result<Turn, VerifierError> {
+) -> Result<Turn, DisputeError> {
     let view = market.game_of(job_id).await?;
     if view.phase == Phase::None {
         return Ok(Turn::NoGame);
@@ -167,10 +167,10 @@ pub async fn defend(
 fn output_tensor<'a>(
     ctx: &'a StepContext,
     view: &GameView,
-) -> Result<&'a pedals_ml::exact::Mat, VerifierError> {
+) -> Result<&'a pedals_ml::exact::Mat, DisputeError> {
     ctx.trace
         .tensor(view.leaf as usize)
-        .ok_or_else(|| VerifierError::Job(format!("leaf {} holds no tensor", view.leaf)))
+        .ok_or_else(|| DisputeError::Job(format!("leaf {} holds no tensor", view.leaf)))
 }
 
 /// The challenger's side: names the first op it disagrees with, the first differing row, then
@@ -179,7 +179,7 @@ pub async fn challenge(
     market: &Market,
     job_id: U256,
     ctx: &StepContext,
-) -> Result<Turn, VerifierError> {
+) -> Result<Turn, DisputeError> {
     let view = market.game_of(job_id).await?;
     if view.phase == Phase::None {
         return Ok(Turn::NoGame);
@@ -192,7 +192,7 @@ pub async fn challenge(
         Phase::NameOp => ("disputeOp", name_op(market, job_id, ctx, spec).await?),
         Phase::PickRow => {
             let theirs = market.revealed_row_hashes(job_id).await?.ok_or_else(|| {
-                VerifierError::Job("the worker's row hashes are not on-chain".into())
+                DisputeError::Job("the worker's row hashes are not on-chain".into())
             })?;
             let ours = mat_row_hashes(output_tensor(ctx, &view)?)?;
             let row = first_difference(&theirs, &ours).unwrap_or(0);
@@ -218,14 +218,14 @@ async fn name_op(
     job_id: U256,
     ctx: &StepContext,
     spec: DisputeGame::Spec,
-) -> Result<TxOutcome, VerifierError> {
+) -> Result<TxOutcome, DisputeError> {
     let theirs = market
         .op_trace_leaves(job_id)
         .await?
-        .ok_or_else(|| VerifierError::Job("the worker's op trace is not on-chain".into()))?;
+        .ok_or_else(|| DisputeError::Job("the worker's op trace is not on-chain".into()))?;
     let ours = &ctx.trace.leaves;
     if theirs.len() != ours.len() {
-        return Err(VerifierError::Job(
+        return Err(DisputeError::Job(
             "the worker's op trace has another length".into(),
         ));
     }
@@ -233,7 +233,7 @@ async fn name_op(
     // Leaf 0 is h_i, agreed; the state hash (last) differs if nothing before it does.
     let leaf = (1..last).find(|&k| theirs[k] != ours[k]).unwrap_or(last);
     let tree = MerkleTree::new(&theirs)?;
-    let open = |k: usize| -> Result<DisputeGame::LeafOpening, VerifierError> {
+    let open = |k: usize| -> Result<DisputeGame::LeafOpening, DisputeError> {
         Ok(DisputeGame::LeafOpening {
             root: theirs[k],
             proof: siblings(&tree.proof(k)?),
@@ -242,7 +242,7 @@ async fn name_op(
     let op = ctx
         .program
         .op(leaf)
-        .ok_or_else(|| VerifierError::Job(format!("no op at leaf {leaf}")))?;
+        .ok_or_else(|| DisputeError::Job(format!("no op at leaf {leaf}")))?;
     let mut inputs = Vec::with_capacity(op.inputs.len());
     let mut needs_state = false;
     for input in &op.inputs {
@@ -287,11 +287,11 @@ async fn name_element(
     ctx: &StepContext,
     view: &GameView,
     spec: DisputeGame::Spec,
-) -> Result<TxOutcome, VerifierError> {
+) -> Result<TxOutcome, DisputeError> {
     let revealed = market
         .revealed_row(job_id)
         .await?
-        .ok_or_else(|| VerifierError::Job("the worker's row is not on-chain".into()))?;
+        .ok_or_else(|| DisputeError::Job("the worker's row is not on-chain".into()))?;
     let leaf = view.leaf as usize;
     let r = view.row as usize;
     let ours = mat_row(output_tensor(ctx, view)?, r);
@@ -299,7 +299,7 @@ async fn name_element(
     let op = ctx
         .program
         .op(leaf)
-        .ok_or_else(|| VerifierError::Job(format!("no op at leaf {leaf}")))?;
+        .ok_or_else(|| DisputeError::Job(format!("no op at leaf {leaf}")))?;
     let sample = ctx.trace.samples.get(r).copied().unwrap_or(0);
     let idx = input_rows(op.kind, r, col, sample);
     let model_state = ctx.state.to_model_state()?;
@@ -311,13 +311,13 @@ async fn name_element(
                 let t = ctx
                     .trace
                     .tensor(*l)
-                    .ok_or_else(|| VerifierError::Job(format!("leaf {l} holds no tensor")))?;
+                    .ok_or_else(|| DisputeError::Job(format!("leaf {l} holds no tensor")))?;
                 (mat_row(t, i).to_vec(), mat_row_hashes(t)?)
             }
             Operand::State(name) => {
                 let t = model_state
                     .tensor(name)
-                    .ok_or_else(|| VerifierError::Job(format!("the state has no {name}")))?;
+                    .ok_or_else(|| DisputeError::Job(format!("the state has no {name}")))?;
                 let cols = t.shape.last().copied().unwrap_or(1) as usize;
                 (
                     t.data[i * cols..(i + 1) * cols].to_vec(),

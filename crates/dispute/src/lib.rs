@@ -1,0 +1,13 @@
+//! Pedals dispute game players: what a disputed step is ([`game::StepContext`]: the spec, the
+//! data, the state before the step and this player's op trace of it) and every move of both
+//! sides on the chain's `DisputeGame` ([`game::challenge`] for the challenger, [`game::defend`]
+//! for the worker). The validator and the worker both depend on this crate, so a worker
+//! defends with the very code a validator attacks with, and neither links the other.
+//!
+//! The step program and the op traces the moves open are the engine's (`pedals_ml::dispute`);
+//! the chain calls are `pedals_chain::Market`'s. docs/protocol.md §3 describes the game.
+
+mod error;
+pub mod game;
+
+pub use error::DisputeError;
