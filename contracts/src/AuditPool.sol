@@ -10,7 +10,7 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 /// @notice Pays the validators who audit jobs that nobody cheated on: at finalization the
 ///         market funds a job's pool with part of its fee (`JobMarket.AUDIT_SHARE_PERCENT`),
 ///         and every auditor who committed, during the job's challenge window, to one of the
-///         op-trace roots under its audit root and opens it after finalization takes an equal
+///         audit leaves under its audit root and opens it after finalization takes an equal
 ///         share. See `IAuditPool` for why a commitment cannot be copied.
 /// @dev Invariant: `address(this).balance == Σ_jobs (pool.amount − what its auditors
 ///      collected)` (a released pool's amount is zero). The pool holds no one's money but the
@@ -43,7 +43,7 @@ contract AuditPool is IAuditPool {
     /// @inheritdoc IAuditPool
     /// @dev Why each rule: the status, because a commitment made after finalization could
     ///      copy an opening already revealed (reveals start only then); the worker, because it
-    ///      knows every op-trace root without re-executing anything and would only take back
+    ///      knows every audit leaf without re-executing anything and would only take back
     ///      part of the fee it paid; the validator stake, because a share is per account, and
     ///      without a price per account one auditor (or the worker, through puppets) could
     ///      split itself into many and take most of the pool; one commitment per account, for
@@ -83,9 +83,9 @@ contract AuditPool is IAuditPool {
     /// @inheritdoc IAuditPool
     /// @dev The commitment binds the caller's address, so a commitment copied from another
     ///      auditor's transaction opens only for that auditor; and the job is finalized before
-    ///      the first reveal, so a revealed `opRoot` comes too late to be committed by anyone.
-    ///      The leaf count is the job's step count: one op trace per step.
-    function revealAudit(uint256 jobId, uint256 step, bytes32 opRoot, bytes32[] calldata proof) external {
+    ///      the first reveal, so a revealed `auditLeaf` comes too late to be committed by anyone.
+    ///      The leaf count is the job's step count: one audit leaf per step.
+    function revealAudit(uint256 jobId, uint256 step, bytes32 auditLeaf, bytes32[] calldata proof) external {
         Pool storage pool = _pools[jobId];
         uint256 revealEnd = pool.revealEnd;
         if (revealEnd == 0) revert NotFunded(jobId);
@@ -93,15 +93,15 @@ contract AuditPool is IAuditPool {
         AuditStatus status = _statuses[jobId][msg.sender];
         if (status != AuditStatus.Committed) revert NotCommitted(jobId, msg.sender, status);
         bytes32 committed = _commitments[jobId][msg.sender];
-        bytes32 revealed = auditCommitment(msg.sender, jobId, step, opRoot);
+        bytes32 revealed = auditCommitment(msg.sender, jobId, step, auditLeaf);
         if (committed != revealed) revert CommitmentMismatch(committed, revealed);
         IJobMarket.Job memory job = market.getJob(jobId);
-        if (!TraceMerkle.verify(job.auditRoot, opRoot, step, job.steps, proof)) {
-            revert NotInAuditRoot(jobId, step, opRoot);
+        if (!TraceMerkle.verify(job.auditRoot, auditLeaf, step, job.steps, proof)) {
+            revert NotInAuditRoot(jobId, step, auditLeaf);
         }
         _statuses[jobId][msg.sender] = AuditStatus.Revealed;
         ++pool.revealed;
-        emit AuditRevealed(jobId, msg.sender, step, opRoot);
+        emit AuditRevealed(jobId, msg.sender, step, auditLeaf);
     }
 
     /// @inheritdoc IAuditPool
@@ -160,12 +160,12 @@ contract AuditPool is IAuditPool {
     }
 
     /// @inheritdoc IAuditPool
-    function auditCommitment(address auditor, uint256 jobId, uint256 step, bytes32 opRoot)
+    function auditCommitment(address auditor, uint256 jobId, uint256 step, bytes32 auditLeaf)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(auditor, jobId, step, opRoot));
+        return keccak256(abi.encode(auditor, jobId, step, auditLeaf));
     }
 
     /// @dev The next collector's share of pool `p`: `amount / revealed`, and to the last of

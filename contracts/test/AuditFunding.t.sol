@@ -150,13 +150,13 @@ contract AuditFundingTest is AuditFixture {
     function test_refusedPayouts_revertAndChangeNothing() public {
         EtherRefuser refuser = new EtherRefuser();
         uint256 jobId = postClaimSubmitAudited();
-        bytes32 c = auditPool.auditCommitment(address(refuser), jobId, STEP, opRoots[STEP]);
+        bytes32 c = auditPool.auditCommitment(address(refuser), jobId, STEP, auditLeaves[STEP]);
         refuser.exec{value: 1 ether}(address(stakes), abi.encodeCall(stakes.stake, ()));
         refuser.exec(address(auditPool), abi.encodeCall(auditPool.commitAudit, (jobId, c)));
         finalizeJob(jobId);
         bytes32[] memory proof = auditProof(STEP);
         refuser.exec(
-            address(auditPool), abi.encodeCall(auditPool.revealAudit, (jobId, STEP, opRoots[STEP], proof))
+            address(auditPool), abi.encodeCall(auditPool.revealAudit, (jobId, STEP, auditLeaves[STEP], proof))
         );
         afterRevealPeriod(jobId);
         vm.expectRevert(IAuditPool.TransferFailed.selector);
@@ -194,9 +194,9 @@ contract AuditFundingTest is AuditFixture {
     /// @notice The commitment is the documented hash, which an off-chain auditor computes.
     function test_auditCommitment_isTheDocumentedHash() public view {
         vm.assertEq(
-            auditPool.auditCommitment(validator, 7, STEP, opRoots[STEP]),
-            keccak256(abi.encode(validator, uint256(7), uint256(STEP), opRoots[STEP])),
-            "keccak256(abi.encode(auditor, jobId, step, opRoot))"
+            auditPool.auditCommitment(validator, 7, STEP, auditLeaves[STEP]),
+            keccak256(abi.encode(validator, uint256(7), uint256(STEP), auditLeaves[STEP])),
+            "keccak256(abi.encode(auditor, jobId, step, auditLeaf))"
         );
     }
 

@@ -6,12 +6,12 @@ import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {AuditFixture} from "./utils/AuditFixture.sol";
 
 /// @notice The audit pool's life: auditors commit while the job can be challenged, reveal an
-///         op-trace root under its audit root once it is finalized, and share the pool; copies,
+///         audit leaf under its audit root once it is finalized, and share the pool; copies,
 ///         late commitments, bad openings, the worker and unstaked accounts get nothing; a pool
 ///         nobody opened goes to the requester. The market's side (the fee split, the
 ///         auditor setting, a broken pool) is in AuditFunding.t.sol.
 contract AuditPoolTest is AuditFixture {
-    bytes32 internal constant GUESS = keccak256("an op-trace root nobody computed");
+    bytes32 internal constant GUESS = keccak256("an audit leaf nobody computed");
 
     function _status(uint256 jobId, address who) internal view returns (IAuditPool.AuditStatus) {
         return auditPool.auditStatusOf(jobId, who);
@@ -24,7 +24,7 @@ contract AuditPoolTest is AuditFixture {
     ///         recipient's fees are short of.
     function test_honestAuditor_collectsTheAuditShare() public {
         uint256 jobId = postClaimSubmitAudited();
-        bytes32 c = auditPool.auditCommitment(validator, jobId, STEP, opRoots[STEP]);
+        bytes32 c = auditPool.auditCommitment(validator, jobId, STEP, auditLeaves[STEP]);
         vm.expectEmit(address(auditPool));
         emit IAuditPool.AuditCommitted(jobId, validator, c);
         commitAuditAs(validator, jobId, STEP);
@@ -49,7 +49,7 @@ contract AuditPoolTest is AuditFixture {
         vm.assertEq(p.revealEnd, windowEnd + REVEAL_PERIOD, "reveal end");
 
         vm.expectEmit(address(auditPool));
-        emit IAuditPool.AuditRevealed(jobId, validator, STEP, opRoots[STEP]);
+        emit IAuditPool.AuditRevealed(jobId, validator, STEP, auditLeaves[STEP]);
         revealAuditAs(validator, jobId, STEP);
         vm.assertEq(auditPool.getPool(jobId).revealed, 1, "revealed");
         vm.assertEq(uint256(_status(jobId, validator)), uint256(IAuditPool.AuditStatus.Revealed), "revealed");
@@ -94,12 +94,12 @@ contract AuditPoolTest is AuditFixture {
     // ─────────────────────────────────────────── copies ──────────────────────────────────────────
 
     /// @notice Copying is worthless: the same commitment bytes sent by another account open
-    ///         only for their author; a revealed op-trace root comes after the last moment to
+    ///         only for their author; a revealed audit leaf comes after the last moment to
     ///         commit; revealing without a commitment fails; the honest auditor keeps the whole
     ///         share.
     function test_copiedCommitmentOrOpening_isWorthless() public {
         uint256 jobId = postClaimSubmitAudited();
-        bytes32 c = auditPool.auditCommitment(validator, jobId, STEP, opRoots[STEP]);
+        bytes32 c = auditPool.auditCommitment(validator, jobId, STEP, auditLeaves[STEP]);
         vm.prank(validator);
         auditPool.commitAudit(jobId, c);
         // The copier sends the validator's commitment from the mempool as its own.
@@ -109,13 +109,13 @@ contract AuditPoolTest is AuditFixture {
         revealAuditAs(validator, jobId, STEP); // now everyone knows o_3
 
         bytes32[] memory proof = auditProof(STEP);
-        bytes32 copied = auditPool.auditCommitment(auditor2, jobId, STEP, opRoots[STEP]);
+        bytes32 copied = auditPool.auditCommitment(auditor2, jobId, STEP, auditLeaves[STEP]);
         vm.prank(auditor2);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.CommitmentMismatch.selector, c, copied));
-        auditPool.revealAudit(jobId, STEP, opRoots[STEP], proof);
+        auditPool.revealAudit(jobId, STEP, auditLeaves[STEP], proof);
         // Too late to commit what it just learned, with the copied commitment or afresh.
         address late = newAuditor("late copier");
-        bytes32 fresh = auditPool.auditCommitment(late, jobId, STEP, opRoots[STEP]);
+        bytes32 fresh = auditPool.auditCommitment(late, jobId, STEP, auditLeaves[STEP]);
         vm.prank(late);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -127,7 +127,7 @@ contract AuditPoolTest is AuditFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IAuditPool.NotCommitted.selector, jobId, late, IAuditPool.AuditStatus.None)
         );
-        auditPool.revealAudit(jobId, STEP, opRoots[STEP], proof);
+        auditPool.revealAudit(jobId, STEP, auditLeaves[STEP], proof);
 
         afterRevealPeriod(jobId);
         vm.prank(auditor2);
@@ -188,10 +188,10 @@ contract AuditPoolTest is AuditFixture {
 
     // ─────────────────────────────────────────── who may audit ───────────────────────────────────
 
-    /// @notice The worker knows every op-trace root without re-executing: it cannot audit.
+    /// @notice The worker knows every audit leaf without re-executing: it cannot audit.
     function test_commitAudit_byTheWorker_reverts() public {
         uint256 jobId = postClaimSubmitAudited();
-        bytes32 c = auditPool.auditCommitment(provider, jobId, STEP, opRoots[STEP]);
+        bytes32 c = auditPool.auditCommitment(provider, jobId, STEP, auditLeaves[STEP]);
         vm.prank(provider);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.SelfAudit.selector, jobId));
         auditPool.commitAudit(jobId, c);
@@ -200,7 +200,7 @@ contract AuditPoolTest is AuditFixture {
     /// @notice A share is per account, so every account must hold the validator stake, free.
     function test_commitAudit_withoutValidatorStake_reverts() public {
         uint256 jobId = postClaimSubmitAudited();
-        bytes32 c = auditPool.auditCommitment(stranger, jobId, STEP, opRoots[STEP]);
+        bytes32 c = auditPool.auditCommitment(stranger, jobId, STEP, auditLeaves[STEP]);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.ValidatorStakeTooLow.selector, 0, 0.5 ether));
         auditPool.commitAudit(jobId, c);
@@ -222,7 +222,7 @@ contract AuditPoolTest is AuditFixture {
         vm.expectRevert(IAuditPool.ZeroCommitment.selector);
         auditPool.commitAudit(jobId, bytes32(0));
         commitAuditAs(validator, jobId, STEP);
-        bytes32 again = auditPool.auditCommitment(validator, jobId, 4, opRoots[4]);
+        bytes32 again = auditPool.auditCommitment(validator, jobId, 4, auditLeaves[4]);
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.AlreadyCommitted.selector, jobId, validator));
         auditPool.commitAudit(jobId, again);
@@ -244,11 +244,11 @@ contract AuditPoolTest is AuditFixture {
         bytes32[] memory proof = auditProof(STEP);
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotFunded.selector, jobId));
-        auditPool.revealAudit(jobId, STEP, opRoots[STEP], proof);
+        auditPool.revealAudit(jobId, STEP, auditLeaves[STEP], proof);
         vm.warp(market.getJob(jobId).windowEnd);
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotFunded.selector, jobId));
-        auditPool.revealAudit(jobId, STEP, opRoots[STEP], proof);
+        auditPool.revealAudit(jobId, STEP, auditLeaves[STEP], proof);
 
         market.finalize(jobId);
         uint256 revealEnd = auditPool.getPool(jobId).revealEnd;
@@ -258,39 +258,39 @@ contract AuditPoolTest is AuditFixture {
         proof = auditProof(4);
         vm.prank(auditor2);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.RevealPeriodOver.selector, jobId, revealEnd));
-        auditPool.revealAudit(jobId, 4, opRoots[4], proof);
+        auditPool.revealAudit(jobId, 4, auditLeaves[4], proof);
     }
 
-    /// @notice An op-trace root that is not the step's, a proof that is not its path, or a step
+    /// @notice An audit leaf that is not the step's, a proof that is not its path, or a step
     ///         that is not the root's: each reverts, and the auditor may still reveal rightly.
     function test_revealAudit_wrongOpRootProofOrStep_reverts() public {
         uint256 jobId = postClaimSubmitAudited();
         commitAuditAs(validator, jobId, STEP);
         commitAuditAs(auditor2, jobId, STEP, GUESS); // did not re-execute: guessed
         address third = newAuditor("third");
-        commitAuditAs(third, jobId, STEP + 1, opRoots[STEP]); // the root of another step
+        commitAuditAs(third, jobId, STEP + 1, auditLeaves[STEP]); // the root of another step
         address fourth = newAuditor("fourth");
-        commitAuditAs(fourth, jobId, STEPS, opRoots[STEP]); // a step past the last
+        commitAuditAs(fourth, jobId, STEPS, auditLeaves[STEP]); // a step past the last
         finalizeJob(jobId);
 
         bytes32[] memory proof = auditProof(STEP);
         _expectNotInRoot(auditor2, jobId, STEP, GUESS, proof);
-        _expectNotInRoot(third, jobId, STEP + 1, opRoots[STEP], proof);
-        _expectNotInRoot(third, jobId, STEP + 1, opRoots[STEP], auditProof(STEP + 1));
-        _expectNotInRoot(fourth, jobId, STEPS, opRoots[STEP], proof);
-        _expectNotInRoot(validator, jobId, STEP, opRoots[STEP], auditProof(STEP + 1));
+        _expectNotInRoot(third, jobId, STEP + 1, auditLeaves[STEP], proof);
+        _expectNotInRoot(third, jobId, STEP + 1, auditLeaves[STEP], auditProof(STEP + 1));
+        _expectNotInRoot(fourth, jobId, STEPS, auditLeaves[STEP], proof);
+        _expectNotInRoot(validator, jobId, STEP, auditLeaves[STEP], auditProof(STEP + 1));
         bytes32[] memory tampered = auditProof(STEP);
         tampered[2] ^= bytes32(uint256(1));
-        _expectNotInRoot(validator, jobId, STEP, opRoots[STEP], tampered);
+        _expectNotInRoot(validator, jobId, STEP, auditLeaves[STEP], tampered);
         bytes32[] memory short = new bytes32[](proof.length - 1);
-        _expectNotInRoot(validator, jobId, STEP, opRoots[STEP], short);
+        _expectNotInRoot(validator, jobId, STEP, auditLeaves[STEP], short);
         // A reveal of something else than the commitment fails before the proof is looked at.
         bytes32 committed = auditPool.commitmentOf(jobId, validator);
-        bytes32 other = auditPool.auditCommitment(validator, jobId, 4, opRoots[4]);
+        bytes32 other = auditPool.auditCommitment(validator, jobId, 4, auditLeaves[4]);
         proof = auditProof(4);
         vm.prank(validator);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.CommitmentMismatch.selector, committed, other));
-        auditPool.revealAudit(jobId, 4, opRoots[4], proof);
+        auditPool.revealAudit(jobId, 4, auditLeaves[4], proof);
 
         revealAuditAs(validator, jobId, STEP);
         vm.assertEq(auditPool.getPool(jobId).revealed, 1, "only the honest auditor revealed");
@@ -300,12 +300,12 @@ contract AuditPoolTest is AuditFixture {
         address who,
         uint256 jobId,
         uint256 step,
-        bytes32 opRoot,
+        bytes32 auditLeaf,
         bytes32[] memory proof
     ) internal {
         vm.prank(who);
-        vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotInAuditRoot.selector, jobId, step, opRoot));
-        auditPool.revealAudit(jobId, step, opRoot, proof);
+        vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotInAuditRoot.selector, jobId, step, auditLeaf));
+        auditPool.revealAudit(jobId, step, auditLeaf, proof);
     }
 
     // ─────────────────────────────────────────── collect and release ─────────────────────────────

@@ -243,15 +243,15 @@ contract EconomicsTest is Fixture {
 
     /// @notice Nobody cheats, so no challenge ever pays: without the audit pool, checking an
     ///         honest job earned nothing. Now the validator that re-executed a step of it is
-    ///         paid half the fee, while one that only guessed an op-trace root, and the
+    ///         paid half the fee, while one that only guessed an audit leaf, and the
     ///         challenger-in-waiting whose commitment never became a conviction, get nothing.
     function test_theVerifiersDilemma_theHonestAuditorOfAnHonestJobIsPaid() public {
         uint256 jobId = postClaimSubmitAudited();
         stakeAs(validator, 1 ether);
         stakeAs(puppet, 1 ether);
         stakeAs(stranger, 1 ether);
-        // The validator re-executed step 12 and knows its op-trace root; the lazy one guesses.
-        bytes32 honest = auditPool.auditCommitment(validator, jobId, 12, opRoots[12]);
+        // The validator re-executed step 12 and knows its audit leaf; the lazy one guesses.
+        bytes32 honest = auditPool.auditCommitment(validator, jobId, 12, auditLeaves[12]);
         bytes32 guessed = auditPool.auditCommitment(puppet, jobId, 12, HONEST_HASH);
         vm.prank(validator);
         auditPool.commitAudit(jobId, honest);
@@ -266,7 +266,7 @@ contract EconomicsTest is Fixture {
         uint256 share = fee * market.AUDIT_SHARE_PERCENT() / 100;
         bytes32[] memory proof = auditProof(12);
         vm.prank(validator);
-        auditPool.revealAudit(jobId, 12, opRoots[12], proof);
+        auditPool.revealAudit(jobId, 12, auditLeaves[12], proof);
         vm.prank(puppet);
         vm.expectRevert(abi.encodeWithSelector(IAuditPool.NotInAuditRoot.selector, jobId, 12, HONEST_HASH));
         auditPool.revealAudit(jobId, 12, HONEST_HASH, proof);

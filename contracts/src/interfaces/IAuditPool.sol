@@ -7,7 +7,7 @@ import {IJobMarket} from "./IJobMarket.sol";
 /// @notice Paid auditing of jobs nobody cheated on (the verifier's dilemma): a challenge pays
 ///         only when it convicts, so where every worker is honest nobody would be paid to check
 ///         them, and soon nobody would. A finalized job that its worker committed an audit root
-///         for (`IJobMarket.Job.auditRoot`, the Merkle root over the op-trace roots of its
+///         for (`IJobMarket.Job.auditRoot`, the Merkle root over the audit leaves of its
 ///         steps) sends `AUDIT_SHARE_PERCENT` of its protocol fee here; the validators who proved
 ///         they re-executed one of its steps share it equally.
 /// @dev Lifecycle of one auditor of one job:
@@ -15,8 +15,10 @@ import {IJobMarket} from "./IJobMarket.sol";
 ///      Committed ─revealAudit (pool funded, until revealEnd)→ Revealed
 ///      Revealed ─collectAudit (after revealEnd)→ Collected
 ///      A pool nobody revealed in goes to the job's requester (`releaseAudit`).
-///      The proof of work is the op-trace root `opRoot_i` of a step `i`: only someone who ran
-///      step `i` can compute it (the worker serves the siblings of its path, never the leaves).
+///      The proof of work is the audit leaf `auditLeaf_i` of a step `i` (the row root of the
+///      step's first-layer bias gradient, docs/commitments.md §8): only someone who ran the
+///      step's forward and backward passes can compute it (the worker serves the siblings of
+///      its path, never the leaves).
 ///      It is committed to, bound to the auditor, while the job can still be challenged, and
 ///      revealed only once the job is finalized, when nobody can commit any more: a revealed
 ///      value cannot be copied into a commitment in time, and a copied commitment names its
@@ -49,9 +51,9 @@ interface IAuditPool {
     /// @notice The market funded job `jobId`'s pool with `amount` at its finalization;
     ///         reveals are accepted until `revealEnd`.
     event AuditFunded(uint256 indexed jobId, uint256 amount, uint256 revealEnd);
-    /// @notice `auditor` opened leaf `step` of job `jobId`'s audit root: `opRoot`, the op-trace
-    ///         root of that step.
-    event AuditRevealed(uint256 indexed jobId, address indexed auditor, uint256 step, bytes32 opRoot);
+    /// @notice `auditor` opened leaf `step` of job `jobId`'s audit root: `auditLeaf`, the audit
+    ///         leaf of that step.
+    event AuditRevealed(uint256 indexed jobId, address indexed auditor, uint256 step, bytes32 auditLeaf);
     /// @notice `auditor` was sent `amount`, its share of job `jobId`'s pool.
     event AuditCollected(uint256 indexed jobId, address indexed auditor, uint256 amount);
     /// @notice Nobody revealed in job `jobId`'s pool: its `amount` was sent to the job's
@@ -92,8 +94,8 @@ interface IAuditPool {
     error NotCommitted(uint256 jobId, address auditor, AuditStatus status);
     /// @notice The reveal hashes to `revealed`, not to the caller's commitment `committed`.
     error CommitmentMismatch(bytes32 committed, bytes32 revealed);
-    /// @notice `opRoot` is not leaf `step` of job `jobId`'s audit root under the given proof.
-    error NotInAuditRoot(uint256 jobId, uint256 step, bytes32 opRoot);
+    /// @notice `auditLeaf` is not leaf `step` of job `jobId`'s audit root under the given proof.
+    error NotInAuditRoot(uint256 jobId, uint256 step, bytes32 auditLeaf);
     /// @notice `auditor` is `status` in job `jobId`'s audit, and this call needs `Revealed`.
     error NotRevealed(uint256 jobId, address auditor, AuditStatus status);
     /// @notice `revealed` auditors revealed in job `jobId`'s pool: it is theirs, not the
@@ -110,7 +112,7 @@ interface IAuditPool {
     /// @notice Commits to an opening of job `jobId`'s audit root, while the job is Submitted,
     ///         Disputed or Demanded. The caller must not be the job's worker and must hold the
     ///         market's `minValidatorStake` of free stake; one commitment per auditor and job.
-    /// @param commitment `auditCommitment(msg.sender, jobId, step, opRoot)`.
+    /// @param commitment `auditCommitment(msg.sender, jobId, step, auditLeaf)`.
     function commitAudit(uint256 jobId, bytes32 commitment) external;
 
     /// @notice Funds job `jobId`'s pool with `msg.value` and opens its reveal period
@@ -118,12 +120,12 @@ interface IAuditPool {
     ///         job, when it finalizes the job.
     function fund(uint256 jobId) external payable;
 
-    /// @notice Opens the caller's commitment: `opRoot` is leaf `step` of the job's audit root
+    /// @notice Opens the caller's commitment: `auditLeaf` is leaf `step` of the job's audit root
     ///         (a tree of `steps` leaves), as `proof` (the siblings, bottom-up) shows. The pool
     ///         must be funded (the job finalized) and its reveal period running. Broadcast it
     ///         only once the finalization is in a block: a reveal sent alongside `finalize` shows
-    ///         `opRoot` while commitments are still open, to anyone who can commit first.
-    function revealAudit(uint256 jobId, uint256 step, bytes32 opRoot, bytes32[] calldata proof) external;
+    ///         `auditLeaf` while commitments are still open, to anyone who can commit first.
+    function revealAudit(uint256 jobId, uint256 step, bytes32 auditLeaf, bytes32[] calldata proof) external;
 
     /// @notice Sends the caller, who revealed, its share of job `jobId`'s pool after the reveal
     ///         period: `amount / revealed`, the last collector the rounding.
@@ -143,8 +145,8 @@ interface IAuditPool {
     function commitmentOf(uint256 jobId, address auditor) external view returns (bytes32);
 
     /// @notice The commitment `auditor` sends to audit leaf `step` of job `jobId`'s audit root:
-    ///         `keccak256(abi.encode(auditor, jobId, step, opRoot))`.
-    function auditCommitment(address auditor, uint256 jobId, uint256 step, bytes32 opRoot)
+    ///         `keccak256(abi.encode(auditor, jobId, step, auditLeaf))`.
+    function auditCommitment(address auditor, uint256 jobId, uint256 step, bytes32 auditLeaf)
         external
         pure
         returns (bytes32);

@@ -116,7 +116,7 @@ interface IJobMarket {
         bytes32 specHash;
         /// The worker's trace root, from submission (zero for a zk job).
         bytes32 traceRoot;
-        /// The root over the op-trace roots of the job's steps that auditors open (zero: the job
+        /// The root over the audit leaves of the job's steps that auditors open (zero: the job
         /// is not audited).
         bytes32 auditRoot;
     }
@@ -416,7 +416,7 @@ interface IJobMarket {
     /// @notice Submits the worker's result and opens the challenge window.
     /// @param steps Steps covered; must equal the job's.
     /// @param traceRoot Merkle root over the state hashes `[h_0 .. h_N]`.
-    /// @param auditRoot Merkle root over the op-trace roots `[o_0 .. o_{N-1}]` of the steps
+    /// @param auditRoot Merkle root over the audit leaves `[o_0 .. o_{N-1}]` of the steps
     ///        (docs/commitments.md §1), which the audit pool's auditors open; zero: the job is
     ///        not audited and its whole fee goes to the protocol.
     /// @param finalStateHash `h_N`, the hash of the final model and optimizer state.

@@ -16,7 +16,7 @@ import {Test} from "../utils/Test.sol";
 ///         unclaimed pools to the requester, try to copy someone else's opening, and the admin
 ///         swaps the market's auditor between the pool, none, and one whose `fund` always fails.
 ///         Three of every four jobs are submitted with a real audit tree (`auditRootOf`), whose
-///         op-trace roots are distinct per job and step. Like the rest of the handler, every
+///         audit leaves are distinct per job and step. Like the rest of the handler, every
 ///         action checks its preconditions, expects success exactly when the rules allow it, and
 ///         records what happened in ghost state for `Invariants.t.sol`.
 abstract contract AuditActions is Test {
@@ -48,7 +48,7 @@ abstract contract AuditActions is Test {
         address who;
         uint256 jobId;
         uint256 step;
-        bytes32 opRoot;
+        bytes32 auditLeaf;
     }
 
     Audit[] internal _audits;
@@ -88,29 +88,29 @@ abstract contract AuditActions is Test {
 
     // ─────────────────────────────────────────── audit trees ─────────────────────────────────────
 
-    /// @notice The op-trace root of step `step` of job `jobId`'s worker (made up, distinct).
-    function opRootOf(uint256 jobId, uint256 step) public pure returns (bytes32) {
+    /// @notice The audit leaf of step `step` of job `jobId`'s worker (made up, distinct).
+    function auditLeafOf(uint256 jobId, uint256 step) public pure returns (bytes32) {
         return keccak256(abi.encode("op trace", jobId, step));
     }
 
     /// @notice The audit root a worker submits for job `jobId` of `steps` steps: zero for every
-    ///         fourth job (not audited), else the root over `opRootOf(jobId, 0 .. steps-1)`.
+    ///         fourth job (not audited), else the root over `auditLeafOf(jobId, 0 .. steps-1)`.
     function auditRootOf(uint256 jobId, uint256 steps) public pure returns (bytes32) {
         if (jobId % 4 == 0) return bytes32(0);
-        return MerkleBuilder.root(_opRoots(jobId, steps));
+        return MerkleBuilder.root(_auditLeaves(jobId, steps));
     }
 
-    function _opRoots(uint256 jobId, uint256 steps) internal pure returns (bytes32[] memory leaves) {
+    function _auditLeaves(uint256 jobId, uint256 steps) internal pure returns (bytes32[] memory leaves) {
         leaves = new bytes32[](steps);
         for (uint256 i; i < steps; ++i) {
-            leaves[i] = opRootOf(jobId, i);
+            leaves[i] = auditLeafOf(jobId, i);
         }
     }
 
     // ─────────────────────────────────────────── actions ─────────────────────────────────────────
 
     /// @notice A staker (possibly the job's worker) commits to an audit of a random step of a
-    ///         random job in its window, honestly or with a guessed op-trace root (which it will
+    ///         random job in its window, honestly or with a guessed audit leaf (which it will
     ///         fail to reveal). It must succeed exactly when the job has an audit root, the
     ///         staker is not its worker, holds the validator stake and has not committed to it.
     function commitAudit(uint256 jobSeed, uint256 actorSeed, uint256 step, bool honest) external auditSynced {
@@ -124,15 +124,15 @@ abstract contract AuditActions is Test {
         IJobMarket.Job memory j = _market.getJob(jobId);
         address who = _staker(actorSeed);
         step = bound(step, 0, uint256(j.steps) - 1);
-        bytes32 opRoot = honest ? opRootOf(jobId, step) : keccak256(abi.encode("a guess", jobId, step));
+        bytes32 auditLeaf = honest ? auditLeafOf(jobId, step) : keccak256(abi.encode("a guess", jobId, step));
         bool allowed = j.auditRoot != bytes32(0) && who != j.worker
             && _stakes.freeStakeOf(who) >= _market.getParameters().minValidatorStake
             && auditPool.auditStatusOf(jobId, who) == IAuditPool.AuditStatus.None;
         if (allowed) {
-            _run(abi.encodeCall(this.execCommitAudit, (jobId, who, step, opRoot)), "commitAudit");
+            _run(abi.encodeCall(this.execCommitAudit, (jobId, who, step, auditLeaf)), "commitAudit");
             return;
         }
-        bytes32 c = keccak256(abi.encode(who, jobId, step, opRoot));
+        bytes32 c = keccak256(abi.encode(who, jobId, step, auditLeaf));
         vm.prank(who);
         try auditPool.commitAudit(jobId, c) {
             ghost_auditIllegalSucceeded++;
@@ -148,15 +148,15 @@ abstract contract AuditActions is Test {
         Audit memory a = _audits[i];
         IAuditPool.Pool memory p = auditPool.getPool(a.jobId);
         IJobMarket.Job memory j = _market.getJob(a.jobId);
-        bool honest = a.opRoot == opRootOf(a.jobId, a.step);
+        bool honest = a.auditLeaf == auditLeafOf(a.jobId, a.step);
         if (p.revealEnd != 0 && block.timestamp <= p.revealEnd && honest) {
-            _run(abi.encodeCall(this.execRevealAudit, (a.jobId, a.who, a.step, a.opRoot)), "revealAudit");
+            _run(abi.encodeCall(this.execRevealAudit, (a.jobId, a.who, a.step, a.auditLeaf)), "revealAudit");
             _dropAudit(i);
             return;
         }
-        bytes32[] memory proof = MerkleBuilder.proof(_opRoots(a.jobId, j.steps), a.step);
+        bytes32[] memory proof = MerkleBuilder.proof(_auditLeaves(a.jobId, j.steps), a.step);
         vm.prank(a.who);
-        try auditPool.revealAudit(a.jobId, a.step, a.opRoot, proof) {
+        try auditPool.revealAudit(a.jobId, a.step, a.auditLeaf, proof) {
             ghost_auditIllegalSucceeded++;
         } catch {}
         // Still waiting for its job to finalize, it may open later; otherwise never.
@@ -173,7 +173,7 @@ abstract contract AuditActions is Test {
         Audit memory a = _audits[seed % _audits.length];
         if (auditPool.getPool(a.jobId).revealEnd == 0) return;
         uint256 steps = _market.getJob(a.jobId).steps;
-        bytes32[] memory proof = MerkleBuilder.proof(_opRoots(a.jobId, steps), a.step);
+        bytes32[] memory proof = MerkleBuilder.proof(_auditLeaves(a.jobId, steps), a.step);
         address who = a.who;
         uint256 step = a.step;
         uint256 kind = (seed >> 8) % 3;
@@ -181,7 +181,9 @@ abstract contract AuditActions is Test {
             who = _staker(actorSeed);
             if (who == a.who) return;
             // Someone who also committed honestly to this step may reveal it: not a copy.
-            if (auditPool.commitmentOf(a.jobId, who) == keccak256(abi.encode(who, a.jobId, step, a.opRoot))) {
+            if (
+                auditPool.commitmentOf(a.jobId, who) == keccak256(abi.encode(who, a.jobId, step, a.auditLeaf))
+            ) {
                 return;
             }
         } else if (kind == 1) {
@@ -192,7 +194,7 @@ abstract contract AuditActions is Test {
             proof[actorSeed % proof.length] ^= bytes32(uint256(1));
         }
         vm.prank(who);
-        try auditPool.revealAudit(a.jobId, step, a.opRoot, proof) {
+        try auditPool.revealAudit(a.jobId, step, a.auditLeaf, proof) {
             ghost_auditIllegalSucceeded++;
         } catch {}
     }
@@ -244,29 +246,29 @@ abstract contract AuditActions is Test {
 
     // ─────────────────────────────────────────── checked executions ──────────────────────────────
 
-    function execCommitAudit(uint256 jobId, address who, uint256 step, bytes32 opRoot)
+    function execCommitAudit(uint256 jobId, address who, uint256 step, bytes32 auditLeaf)
         external
         auditSelfOnly
     {
-        bytes32 c = keccak256(abi.encode(who, jobId, step, opRoot));
-        if (auditPool.auditCommitment(who, jobId, step, opRoot) != c) ghost_auditMismatches++;
+        bytes32 c = keccak256(abi.encode(who, jobId, step, auditLeaf));
+        if (auditPool.auditCommitment(who, jobId, step, auditLeaf) != c) ghost_auditMismatches++;
         vm.prank(who);
         auditPool.commitAudit(jobId, c);
-        _audits.push(Audit({who: who, jobId: jobId, step: step, opRoot: opRoot}));
+        _audits.push(Audit({who: who, jobId: jobId, step: step, auditLeaf: auditLeaf}));
         if (
             auditPool.commitmentOf(jobId, who) != c
                 || auditPool.auditStatusOf(jobId, who) != IAuditPool.AuditStatus.Committed
         ) ghost_auditMismatches++;
     }
 
-    function execRevealAudit(uint256 jobId, address who, uint256 step, bytes32 opRoot)
+    function execRevealAudit(uint256 jobId, address who, uint256 step, bytes32 auditLeaf)
         external
         auditSelfOnly
     {
         IAuditPool.Pool memory before = auditPool.getPool(jobId);
-        bytes32[] memory proof = MerkleBuilder.proof(_opRoots(jobId, _market.getJob(jobId).steps), step);
+        bytes32[] memory proof = MerkleBuilder.proof(_auditLeaves(jobId, _market.getJob(jobId).steps), step);
         vm.prank(who);
-        auditPool.revealAudit(jobId, step, opRoot, proof);
+        auditPool.revealAudit(jobId, step, auditLeaf, proof);
         _revealersOf[jobId].push(who);
         IAuditPool.Pool memory afterwards = auditPool.getPool(jobId);
         if (

@@ -5,7 +5,7 @@ import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {Fixture} from "./Fixture.sol";
 
 /// @notice The fixture with a staked validator and a second staked auditor, and helpers that
-///         commit to, reveal and collect audits of the fixture's audit tree (`opRoots`).
+///         commit to, reveal and collect audits of the fixture's audit tree (`auditLeaves`).
 abstract contract AuditFixture is Fixture {
     /// The fixture's fee (250 bps of `PAYMENT`) and the audit share of it (50%).
     uint256 internal constant FEE = 0.025 ether;
@@ -45,23 +45,23 @@ abstract contract AuditFixture is Fixture {
         market.submitResult(jobId, STEPS, traceRoot, auditRoot, trace[STEPS], finalProof, resultCid);
     }
 
-    /// @notice `who` commits to `opRoot` as leaf `step` of job `jobId`'s audit root.
-    function commitAuditAs(address who, uint256 jobId, uint256 step, bytes32 opRoot) internal {
-        bytes32 c = auditPool.auditCommitment(who, jobId, step, opRoot); // before the prank: a call
+    /// @notice `who` commits to `auditLeaf` as leaf `step` of job `jobId`'s audit root.
+    function commitAuditAs(address who, uint256 jobId, uint256 step, bytes32 auditLeaf) internal {
+        bytes32 c = auditPool.auditCommitment(who, jobId, step, auditLeaf); // before the prank: a call
         vm.prank(who);
         auditPool.commitAudit(jobId, c);
     }
 
-    /// @notice `who` commits to the real op-trace root of `step`.
+    /// @notice `who` commits to the real audit leaf of `step`.
     function commitAuditAs(address who, uint256 jobId, uint256 step) internal {
-        commitAuditAs(who, jobId, step, opRoots[step]);
+        commitAuditAs(who, jobId, step, auditLeaves[step]);
     }
 
-    /// @notice `who` reveals the real op-trace root of `step` with its proof.
+    /// @notice `who` reveals the real audit leaf of `step` with its proof.
     function revealAuditAs(address who, uint256 jobId, uint256 step) internal {
         bytes32[] memory proof = auditProof(step);
         vm.prank(who);
-        auditPool.revealAudit(jobId, step, opRoots[step], proof);
+        auditPool.revealAudit(jobId, step, auditLeaves[step], proof);
     }
 
     /// @notice Waits out job `jobId`'s challenge window and finalizes it.

@@ -97,10 +97,10 @@ abstract contract Fixture is Test {
     bytes32 internal traceRoot;
     bytes32[] internal finalProof;
 
-    /// @notice The op-trace roots `[o_0 .. o_{STEPS-1}]` of the fixture's steps (made up:
-    ///         `keccak256(abi.encode("op trace", i))`), and the audit root over them that an
+    /// @notice The audit leaves `[o_0 .. o_{STEPS-1}]` of the fixture's steps (made up:
+    ///         `keccak256(abi.encode("audit leaf", i))`), and the audit root over them that an
     ///         audited submission commits (`postClaimSubmitAudited`).
-    bytes32[] internal opRoots;
+    bytes32[] internal auditLeaves;
     bytes32 internal auditRoot;
 
     function defaultParams() internal pure returns (IJobMarket.MarketParams memory) {
@@ -153,15 +153,15 @@ abstract contract Fixture is Test {
         trace.push(FINAL_HASH);
         _buildTrace();
         for (uint256 i = 0; i < STEPS; ++i) {
-            opRoots.push(keccak256(abi.encode("op trace", i)));
+            auditLeaves.push(keccak256(abi.encode("audit leaf", i)));
         }
-        auditRoot = MerkleBuilder.root(opRoots);
+        auditRoot = MerkleBuilder.root(auditLeaves);
     }
 
     /// @notice The proof of `o_step` in the fixture's audit tree (`STEPS` leaves): the sibling
     ///         path a worker serves an auditor.
     function auditProof(uint256 step) internal view returns (bytes32[] memory) {
-        return MerkleBuilder.proof(opRoots, step);
+        return MerkleBuilder.proof(auditLeaves, step);
     }
 
     /// @notice Sets `h_step` of the fixture's trace to `h` and rebuilds its root and final proof.

@@ -1,5 +1,5 @@
 //! Paid auditing (docs/economics.md): a validator that re-executed a step of a job commits to
-//! the step's op-trace root while the job's window is open, reveals it against the worker's
+//! the step's audit leaf while the job's window is open, reveals it against the worker's
 //! audit root once the job is finalized, and collects its share of the job's audit pool.
 
 use alloy::{
@@ -35,10 +35,10 @@ pub enum AuditStatus {
     Collected,
 }
 
-/// The commitment an auditor sends: `keccak256(abi.encode(auditor, jobId, step, opRoot))`,
+/// The commitment an auditor sends: `keccak256(abi.encode(auditor, jobId, step, auditLeaf))`,
 /// bound to its address so that nobody else can reveal it.
-pub fn audit_commitment(auditor: Address, job_id: U256, step: u64, op_root: B256) -> B256 {
-    keccak256((auditor, job_id, U256::from(step), op_root).abi_encode())
+pub fn audit_commitment(auditor: Address, job_id: U256, step: u64, leaf: B256) -> B256 {
+    keccak256((auditor, job_id, U256::from(step), leaf).abi_encode())
 }
 
 impl Market {
@@ -47,29 +47,29 @@ impl Market {
         AuditPool::new(self.deployment().audit_pool, self.provider().clone())
     }
 
-    /// Commits the sender to having computed `op_root` for step `step` of `job_id`.
+    /// Commits the sender to having computed `leaf` for step `step` of `job_id`.
     pub async fn commit_audit(
         &self,
         job_id: U256,
         step: u64,
-        op_root: B256,
+        leaf: B256,
     ) -> Result<TxOutcome, ChainError> {
-        let commitment = audit_commitment(self.sender(), job_id, step, op_root);
+        let commitment = audit_commitment(self.sender(), job_id, step, leaf);
         send(self.audit_pool().commitAudit(job_id, commitment)).await
     }
 
-    /// Reveals the sender's audit of `job_id`: the step, its op-trace root and the worker's
+    /// Reveals the sender's audit of `job_id`: the step, its audit leaf and the worker's
     /// path for it in the audit tree.
     pub async fn reveal_audit(
         &self,
         job_id: U256,
         step: u64,
-        op_root: B256,
+        leaf: B256,
         siblings: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
         send(
             self.audit_pool()
-                .revealAudit(job_id, U256::from(step), op_root, siblings),
+                .revealAudit(job_id, U256::from(step), leaf, siblings),
         )
         .await
     }

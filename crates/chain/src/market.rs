@@ -319,7 +319,7 @@ impl Market {
     }
 
     /// Submits the sender's result for a claimed job; `final_proof` proves `final_state_hash`
-    /// as the trace's last leaf; `audit_root` commits to every step's op-trace root (zero: the
+    /// as the trace's last leaf; `audit_root` commits to every step's audit leaf (zero: the
     /// job is not audited; docs/commitments.md §8).
     #[allow(clippy::too_many_arguments)]
     pub async fn submit_result(

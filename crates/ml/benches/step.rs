@@ -9,7 +9,7 @@
 //! - `float`: float mode, burn-flex f32 with autodiff (`FloatTrainer`);
 //! - `exact-gpu`, `float-gpu`: the same on burn-wgpu over Vulkan;
 //! - `worker`, `worker-audited`: a worker's training loop on `CpuOps` (every step read back
-//!   and hashed), without and with the op-trace roots that auditing needs.
+//!   and hashed), without and with the audit leaf that auditing keeps of every step.
 //!
 //! Each step is forced to finish (`Device::sync` on wgpu) before its time is taken. Prints one
 //! JSON line: the median and mean milliseconds per step, samples per second and the process's
@@ -177,7 +177,7 @@ fn run_float(device: Device, args: &Args) -> Result<Vec<f64>, String> {
 }
 
 /// A worker's whole training loop on `CpuOps` (`Trainer::train`: each step read back and
-/// hashed, and with `audit` its op-trace root kept too), `args.steps` steps after a warm-up
+/// hashed, and with `audit` its audit leaf kept too), `args.steps` steps after a warm-up
 /// run of `args.warmup`; every entry is the mean time per step of the timed run.
 fn run_worker(args: &Args, audit: bool) -> Result<Vec<f64>, String> {
     let data = data(args)?;

@@ -32,5 +32,6 @@ pub use float::{FloatModel, FloatState, FloatTrainer};
 pub use mlp::{MlpConfig, MlpState, TracedTensor};
 pub use spec::{DisputeCommitments, InferenceSpec, JobSpec, SPEC_VERSION};
 pub use trainer::{
-    Session, TraceSoFar, TrainConfig, TrainOutcome, Trainer, audit_root, batch_indices,
+    AUDITED_TENSOR, Session, TraceSoFar, TrainConfig, TrainOutcome, Trainer, audit_root,
+    batch_indices,
 };

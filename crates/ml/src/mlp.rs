@@ -317,14 +317,18 @@ impl<O: ExactOps> DeviceState<O> {
     }
 }
 
-/// Records tensors when a trace is wanted.
+/// Records tensors when a trace is wanted (only the one named `only`, when set).
 struct Recorder<'a, O: ExactOps> {
     ops: &'a O,
     out: Option<&'a mut Vec<TracedTensor>>,
+    only: Option<&'a str>,
 }
 
 impl<O: ExactOps> Recorder<'_, O> {
     fn keep(&mut self, op: &str, name: String, t: &O::T) {
+        if self.only.is_some_and(|only| only != name) {
+            return;
+        }
         if let Some(out) = self.out.as_deref_mut() {
             let index = out.len();
             out.push(TracedTensor {
@@ -341,7 +345,9 @@ impl<O: ExactOps> Recorder<'_, O> {
 /// `softmax_xent_grad`; backward from the last layer (`weight_grad`, `bias_grad`, then
 /// `input_grad` and `relu_backward` below it, and the `reshape` back before the convolution's
 /// gradients); then per layer `momentum` and `descend` for the weight, then for the bias. With
-/// `trace`, every intermediate tensor is read back and kept in that order.
+/// `trace`, every intermediate tensor is read back and kept in that order, or only the one
+/// named `only` (engine name, such as `gb0`) when one is given: what an audit reads of a step
+/// without copying the rest.
 pub(crate) fn step<O: ExactOps>(
     ops: &O,
     config: &MlpConfig,
@@ -349,8 +355,13 @@ pub(crate) fn step<O: ExactOps>(
     x: &O::T,
     labels: &[u32],
     trace: Option<&mut Vec<TracedTensor>>,
+    only: Option<&str>,
 ) {
-    let mut rec = Recorder { ops, out: trace };
+    let mut rec = Recorder {
+        ops,
+        out: trace,
+        only,
+    };
     let depth = config.depth();
     let wq: Vec<O::T> = (0..depth)
         .map(|l| {

@@ -53,13 +53,13 @@ pub fn batch_sample(seed: u64, step: u64, j: u64, samples: u64) -> u64 {
 }
 
 /// What a run has committed to so far: the state hashes `h_0..h_k` and, when the trainer
-/// audits ([`Trainer::auditing`]), the op-trace roots of steps `0..k` (one fewer).
+/// audits ([`Trainer::auditing`]), the audit leaves of steps `0..k` (one fewer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TraceSoFar {
     /// `h_0..h_k`; empty before the first step.
     pub hashes: Vec<B256>,
-    /// The op-trace root of each step done, step 0 first; empty when not auditing.
-    pub op_roots: Vec<B256>,
+    /// The audit leaf of each step done, step 0 first; empty when not auditing.
+    pub audit_leaves: Vec<B256>,
 }
 
 /// The result of training.
@@ -67,8 +67,8 @@ pub struct TraceSoFar {
 pub struct TrainOutcome {
     /// `[h_0 .. h_N]`: the state hash before the first step and after every step.
     pub hashes: Vec<B256>,
-    /// The op-trace root of every step (docs/commitments.md §8), when the trainer audits.
-    pub op_roots: Vec<B256>,
+    /// The audit leaf of every step (docs/commitments.md §8), when the trainer audits.
+    pub audit_leaves: Vec<B256>,
     /// The state after the last step.
     pub final_state: MlpState,
     /// Canonical bytes of the kept states, by the number of steps done.
@@ -84,17 +84,32 @@ impl TrainOutcome {
     /// The audit root that goes on-chain with the result: the Merkle root over the op-trace
     /// roots of every step, or none when the run did not audit (or made no step).
     pub fn audit_root(&self) -> Result<Option<B256>, MlError> {
-        audit_root(&self.op_roots)
+        audit_root(&self.audit_leaves)
     }
 }
 
-/// The Merkle root over the op-trace roots of a run's steps (docs/commitments.md §8); none for
+/// The engine's name of the tensor a step's audit leaf commits to: the bias gradient of the
+/// first layer, the last thing the backward pass computes, so that only a forward and a whole
+/// backward pass of the step yield it; yet it is one row of a layer's width, cheap to hash.
+pub const AUDITED_TENSOR: &str = "gb0";
+
+/// The audit leaf of a step from the tensors kept of it: the row root (docs/commitments.md §4)
+/// of [`AUDITED_TENSOR`].
+fn audit_leaf_of(kept: &[TracedTensor]) -> Result<B256, MlError> {
+    let t = kept
+        .iter()
+        .find(|t| t.name.rsplit(':').next() == Some(AUDITED_TENSOR))
+        .ok_or_else(|| MlError::Config(format!("the step kept no {AUDITED_TENSOR}")))?;
+    crate::dispute::mat_root(&t.value)
+}
+
+/// The Merkle root over the audit leaves of a run's steps (docs/commitments.md §8); none for
 /// an empty list.
-pub fn audit_root(op_roots: &[B256]) -> Result<Option<B256>, MlError> {
-    if op_roots.is_empty() {
+pub fn audit_root(audit_leaves: &[B256]) -> Result<Option<B256>, MlError> {
+    if audit_leaves.is_empty() {
         return Ok(None);
     }
-    Ok(Some(pedals_core::merkle_root(op_roots)?))
+    Ok(Some(pedals_core::merkle_root(audit_leaves)?))
 }
 
 /// A model's state held on a device, stepped without reading it back: the unit a benchmark
@@ -135,7 +150,15 @@ impl<O: ExactOps> Session<O> {
             )));
         }
         let x = self.ops.load(x);
-        mlp::step(&self.ops, &self.config, &mut self.state, &x, labels, None);
+        mlp::step(
+            &self.ops,
+            &self.config,
+            &mut self.state,
+            &x,
+            labels,
+            None,
+            None,
+        );
         Ok(())
     }
 
@@ -152,7 +175,7 @@ pub struct Trainer<O: ExactOps> {
     config: TrainConfig,
     /// Where training and inference report the steps (chunks) done, if anyone watches.
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    /// Whether training keeps every step's op-trace root (what auditors are paid to open).
+    /// Whether training keeps every step's audit leaf (what auditors are paid to open).
     audit: bool,
     /// Debug builds only: the steps after which the trainer lies (see [`Trainer::falsifying`]).
     #[cfg(debug_assertions)]
@@ -196,10 +219,9 @@ impl<O: ExactOps> Trainer<O> {
         self
     }
 
-    /// Training also commits to the op trace of every step: each step's intermediate tensors
-    /// are read back and row-hashed into its op-trace root ([`TrainOutcome::op_roots`]), the
-    /// leaves of the audit root a worker submits. It costs the read-backs and the hashing, not
-    /// a second step.
+    /// Training also commits to every step's audit leaf: the row root of the step's
+    /// first-layer bias gradient ([`AUDITED_TENSOR`]), read back as the step makes it. It costs
+    /// one read-back and one small hash per step, not a second step.
     pub fn auditing(mut self) -> Self {
         self.audit = true;
         self
@@ -252,7 +274,7 @@ impl<O: ExactOps> Trainer<O> {
     }
 
     /// Trains from the state after `k` steps (`state`), where `prefix` holds what an earlier
-    /// run committed up to there (`h_0..h_k`, and the op-trace roots of steps `0..k` when
+    /// run committed up to there (`h_0..h_k`, and the audit leaves of steps `0..k` when
     /// auditing); an empty `prefix` means `state` is the initial state. At every checkpoint
     /// (every `checkpoint_every` steps and the last), it calls `on_checkpoint(steps_done,
     /// canonical bytes, everything committed so far)` before going on, so a caller can persist
@@ -272,7 +294,7 @@ impl<O: ExactOps> Trainer<O> {
             0 => {
                 let bytes = state.to_bytes()?;
                 so_far.hashes.push(state.state_hash()?);
-                so_far.op_roots.clear();
+                so_far.audit_leaves.clear();
                 on_checkpoint(0, &bytes, &so_far)?;
                 checkpoints.insert(0, bytes);
                 0
@@ -285,10 +307,10 @@ impl<O: ExactOps> Trainer<O> {
                     )));
                 }
                 let roots = if self.audit { n - 1 } else { 0 };
-                if so_far.op_roots.len() != roots {
+                if so_far.audit_leaves.len() != roots {
                     return Err(MlError::Checkpoint(format!(
-                        "the checkpoint after step {done} comes with {} op-trace roots, not {roots}",
-                        so_far.op_roots.len()
+                        "the checkpoint after step {done} comes with {} audit leaves, not {roots}",
+                        so_far.audit_leaves.len()
                     )));
                 }
                 done
@@ -301,12 +323,7 @@ impl<O: ExactOps> Trainer<O> {
         let mut host = state.clone();
         for step in start..self.config.steps {
             let (x, y) = self.batch(data, step);
-            let mut traced = self.audit.then(|| {
-                vec![TracedTensor {
-                    name: "input".into(),
-                    value: x.clone(),
-                }]
-            });
+            let mut kept = self.audit.then(Vec::new);
             let xd = self.ops.load(&x);
             mlp::step(
                 &self.ops,
@@ -314,11 +331,11 @@ impl<O: ExactOps> Trainer<O> {
                 &mut device,
                 &xd,
                 &y,
-                traced.as_mut(),
+                kept.as_mut(),
+                Some(AUDITED_TENSOR),
             );
-            if let Some(traced) = traced {
-                let op = self.op_trace_from(&traced, data, &host, step)?;
-                so_far.op_roots.push(op.root());
+            if let Some(kept) = kept {
+                so_far.audit_leaves.push(audit_leaf_of(&kept)?);
             }
             self.tamper(step, &mut device);
             host = device.download(&self.ops);
@@ -335,10 +352,42 @@ impl<O: ExactOps> Trainer<O> {
         }
         Ok(TrainOutcome {
             hashes: so_far.hashes,
-            op_roots: so_far.op_roots,
+            audit_leaves: so_far.audit_leaves,
             final_state: host,
             checkpoints,
         })
+    }
+
+    /// [`Trainer::replay_step`], also returning the step's audit leaf (docs/commitments.md §8):
+    /// what a validator that audits the step commits to, from the same one step.
+    pub fn replay_step_audited(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+    ) -> Result<(MlpState, B256), MlError> {
+        let mut kept = Vec::new();
+        let after = self.run_step(data, state, step, Some(&mut kept), Some(AUDITED_TENSOR))?;
+        Ok((after, audit_leaf_of(&kept)?))
+    }
+
+    /// Step `step` from `state`, keeping what `trace` and `only` ask for (see `mlp::step`),
+    /// with the debug-only falsification applied; returns the state after it.
+    fn run_step(
+        &self,
+        data: &Dataset,
+        state: &MlpState,
+        step: u64,
+        trace: Option<&mut Vec<TracedTensor>>,
+        only: Option<&str>,
+    ) -> Result<MlpState, MlError> {
+        self.check_data(data)?;
+        let mut s = DeviceState::upload(&self.ops, state);
+        let (x, y) = self.batch(data, step);
+        let x = self.ops.load(&x);
+        mlp::step(&self.ops, &self.config.model, &mut s, &x, &y, trace, only);
+        self.tamper(step, &mut s);
+        Ok(s.download(&self.ops))
     }
 
     /// Recomputes step `step` (from the state after `step` steps) and returns the state after
@@ -349,13 +398,7 @@ impl<O: ExactOps> Trainer<O> {
         state: &MlpState,
         step: u64,
     ) -> Result<MlpState, MlError> {
-        self.check_data(data)?;
-        let mut s = DeviceState::upload(&self.ops, state);
-        let (x, y) = self.batch(data, step);
-        let x = self.ops.load(&x);
-        mlp::step(&self.ops, &self.config.model, &mut s, &x, &y, None);
-        self.tamper(step, &mut s);
-        Ok(s.download(&self.ops))
+        self.run_step(data, state, step, None, None)
     }
 
     /// Step `step` op by op with every intermediate tensor kept, in execution order: the op
@@ -367,21 +410,12 @@ impl<O: ExactOps> Trainer<O> {
         step: u64,
     ) -> Result<Vec<TracedTensor>, MlError> {
         self.check_data(data)?;
-        let mut s = DeviceState::upload(&self.ops, state);
-        let (x, y) = self.batch(data, step);
+        let (x, _) = self.batch(data, step);
         let mut trace = vec![TracedTensor {
             name: "input".into(),
-            value: x.clone(),
+            value: x,
         }];
-        let x = self.ops.load(&x);
-        mlp::step(
-            &self.ops,
-            &self.config.model,
-            &mut s,
-            &x,
-            &y,
-            Some(&mut trace),
-        );
+        self.run_step(data, state, step, Some(&mut trace), None)?;
         Ok(trace)
     }
 

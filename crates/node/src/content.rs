@@ -196,15 +196,19 @@ impl ContentSource for StoreSource {
 }
 
 impl StoreSource {
-    /// The path of step `step`'s op-trace root in job `job`'s audit tree, if the run kept its
-    /// op-trace roots (none for the last state, which no step starts from).
+    /// The path of step `step`'s audit leaf in job `job`'s audit tree, if the run kept its
+    /// audit leaves (none for the last state, which no step starts from).
     fn audit_path(
         &self,
         job: u64,
         steps: u64,
         step: u64,
     ) -> Result<Option<pedals_core::MerkleProof>, String> {
-        let Some(roots) = self.store.op_roots(job, steps).map_err(|e| e.to_string())? else {
+        let Some(roots) = self
+            .store
+            .audit_leaves(job, steps)
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(None);
         };
         if step >= steps || roots.is_empty() {

@@ -27,15 +27,15 @@ impl Worker {
                 MlpState::from_bytes(&spec.train.model, &point.state)?,
                 TraceSoFar {
                     hashes: point.hashes,
-                    op_roots: point.op_roots,
+                    audit_leaves: point.audit_leaves,
                 },
                 point.steps_done,
             ),
             _ => (init, TraceSoFar::default(), 0),
         };
-        // A checkpoint stored without its op-trace roots (by a build that did not audit) is
+        // A checkpoint stored without its audit leaves (by a build that did not audit) is
         // resumed without auditing: the job goes unaudited rather than trained again.
-        let audit = from == 0 || prefix.op_roots.len() as u64 == from;
+        let audit = from == 0 || prefix.audit_leaves.len() as u64 == from;
         self.store
             .advance(id, JobPhase::Training { steps_done: from })?;
         if from > 0 {
@@ -56,7 +56,7 @@ impl Worker {
                         done,
                         bytes,
                         &so_far.hashes,
-                        &so_far.op_roots,
+                        &so_far.audit_leaves,
                     )?;
                     store.advance(id, JobPhase::Training { steps_done: done })?;
                     Ok(())
@@ -288,11 +288,11 @@ impl Worker {
         Ok((root, final_hash, proof.siblings, result))
     }
 
-    /// The audit root to submit: the root over the op-trace roots stored with the last
+    /// The audit root to submit: the root over the audit leaves stored with the last
     /// checkpoint, or zero when the run kept none (inference, or a run resumed from a
     /// checkpoint stored without them), which leaves the job unaudited.
     pub(crate) fn audit_root_of(&self, id: u64, steps: u64) -> Result<B256, NodeError> {
-        let roots = self.store.op_roots(id, steps)?.unwrap_or_default();
+        let roots = self.store.audit_leaves(id, steps)?.unwrap_or_default();
         Ok(pedals_ml::audit_root(&roots)?.unwrap_or(B256::ZERO))
     }
 }

@@ -81,7 +81,7 @@ pub struct VerifiedCheckpoint {
     pub hash: B256,
     /// `h_(step+1)`, the hash the worker committed for the next state (none for the last).
     pub next_hash: Option<B256>,
-    /// The worker's path for step `step`'s op-trace root in its audit tree, unverified (only
+    /// The worker's path for step `step`'s audit leaf in its audit tree, unverified (only
     /// an auditor that computed the leaf can check it against the job's audit root).
     pub audit: Option<pedals_core::MerkleProof>,
 }

@@ -65,7 +65,7 @@ pub struct CheckpointOpening {
     pub proof: MerkleProof,
     /// `h_(step+1)` and its inclusion proof, for every step but the last.
     pub next: Option<(B256, MerkleProof)>,
-    /// For an audited job, the path of step `step`'s op-trace root in the job's audit tree:
+    /// For an audited job, the path of step `step`'s audit leaf in the job's audit tree:
     /// the siblings only, never the leaf, which an auditor must compute by re-executing the
     /// step (docs/protocol.md, paid auditing).
     pub audit: Option<MerkleProof>,

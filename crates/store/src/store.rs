@@ -51,8 +51,8 @@ pub struct ResumePoint {
     pub state: Vec<u8>,
     /// `h_0..h_steps_done`.
     pub hashes: Vec<B256>,
-    /// The op-trace roots of steps `0..steps_done`; empty when the run did not audit.
-    pub op_roots: Vec<B256>,
+    /// The audit leaves of steps `0..steps_done`; empty when the run did not audit.
+    pub audit_leaves: Vec<B256>,
 }
 
 /// A node's storage. Cheap to share behind an `Arc`: reads run concurrently, writes are
@@ -493,7 +493,7 @@ impl Store {
     }
 
     /// Stores a checkpoint together with the state hashes `h_0..h_steps_done` that lead to it
-    /// and, for an audited run, the op-trace roots of steps `0..steps_done`, in one
+    /// and, for an audited run, the audit leaves of steps `0..steps_done`, in one
     /// transaction, so that training can resume from it after a crash.
     pub fn put_resumable_checkpoint(
         &self,
@@ -501,7 +501,7 @@ impl Store {
         steps_done: u64,
         bytes: &[u8],
         hashes: &[B256],
-        op_roots: &[B256],
+        audit_leaves: &[B256],
     ) -> Result<Cid, StoreError> {
         assert_eq!(
             hashes.len() as u64,
@@ -520,7 +520,7 @@ impl Store {
             traces
                 .insert((job, steps_done), trace.as_slice())
                 .map_err(StoreError::db)?;
-            audit::put_op_roots(&tx, job, steps_done, op_roots)?;
+            audit::put_audit_leaves(&tx, job, steps_done, audit_leaves)?;
         }
         tx.commit().map_err(StoreError::db)?;
         Ok(cid)
@@ -569,7 +569,7 @@ impl Store {
                 steps_done,
                 state,
                 hashes,
-                op_roots: self.op_roots(job, steps_done)?.unwrap_or_default(),
+                audit_leaves: self.audit_leaves(job, steps_done)?.unwrap_or_default(),
             })),
             None => Err(StoreError::Corrupt {
                 what: format!("checkpoint ({job}, {steps_done})"),

@@ -1,5 +1,5 @@
 //! Paid auditing, the validator's side (docs/economics.md): the first sampled step of a job
-//! that reproduces is also audited. Its op-trace root (which only re-execution yields) is
+//! that reproduces is also audited. Its audit leaf (which only re-execution yields) is
 //! checked against the worker's audit root through the path the worker served with the
 //! checkpoint, and committed, bound to this validator's address, while the window is open.
 //! Once the job is finalized the commitment is revealed; once the reveal period is over the
@@ -7,7 +7,7 @@
 //!
 //! Each open audit is kept in `<dir>/audits/<job>.audit` (JSON, written atomically) from
 //! before its commitment is sent until its share is collected, so a restart neither loses
-//! the op-trace root (recomputing it would need the checkpoint, which the worker need not
+//! the audit leaf (recomputing it would need the checkpoint, which the worker need not
 //! serve any more) nor sends a second commitment.
 
 use std::{
@@ -30,8 +30,8 @@ use crate::{Verifier, VerifierError, journal::write_atomically, verifier::JobChe
 pub(crate) struct Audit {
     /// The step re-executed.
     pub(crate) step: u64,
-    /// Its op-trace root.
-    pub(crate) op_root: B256,
+    /// Its audit leaf.
+    pub(crate) leaf: B256,
     /// The worker's path for it in the job's audit tree.
     pub(crate) proof: MerkleProof,
     /// Whether the commitment was mined.
@@ -96,7 +96,7 @@ impl Audits {
 }
 
 impl Verifier {
-    /// Audits step `step` of job `id`, which reproduced with op-trace root `op_root`: checks
+    /// Audits step `step` of job `id`, which reproduced with audit leaf `leaf`: checks
     /// the worker's `proof` against the job's audit root and commits. A path that does not
     /// lead there (a worker that starves its auditors) ends auditing of the job; the job's
     /// share then goes back to its requester.
@@ -105,14 +105,14 @@ impl Verifier {
         id: u64,
         check: &mut JobCheck,
         step: u64,
-        op_root: B256,
+        leaf: B256,
         proof: Option<MerkleProof>,
     ) -> Result<(), VerifierError> {
         let Some(root) = check.audit_root else {
             return Ok(());
         };
         let valid = proof.filter(|p| {
-            p.index == step && p.leaf_count == check.claim.steps && p.verify(&root, &op_root)
+            p.index == step && p.leaf_count == check.claim.steps && p.verify(&root, &leaf)
         });
         let Some(proof) = valid else {
             warn!(target: "pedals::validator", job = id, "the worker's audit path does not lead to its audit root: the job cannot be audited");
@@ -121,13 +121,13 @@ impl Verifier {
         };
         let mut audit = Audit {
             step,
-            op_root,
+            leaf,
             proof,
             sent: false,
         };
         self.audits().save(id, audit.clone())?;
         self.market()
-            .commit_audit(U256::from(id), step, op_root)
+            .commit_audit(U256::from(id), step, leaf)
             .await?;
         audit.sent = true;
         self.audits().save(id, audit)?;
@@ -163,7 +163,7 @@ impl Verifier {
             let pool = market.audit_pool_of(job_id).await?;
             let result = match market.audit_status(job_id, market.sender()).await? {
                 AuditStatus::None if !status.is_terminal() => market
-                    .commit_audit(job_id, audit.step, audit.op_root)
+                    .commit_audit(job_id, audit.step, audit.leaf)
                     .await
                     .map(|_| {
                         let sent = Audit {
@@ -174,12 +174,7 @@ impl Verifier {
                     }),
                 AuditStatus::Committed if pool.reveal_end == 0 && !status.is_terminal() => continue,
                 AuditStatus::Committed if pool.reveal_end != 0 && now <= pool.reveal_end => market
-                    .reveal_audit(
-                        job_id,
-                        audit.step,
-                        audit.op_root,
-                        audit.proof.siblings.clone(),
-                    )
+                    .reveal_audit(job_id, audit.step, audit.leaf, audit.proof.siblings.clone())
                     .await
                     .map(|_| {
                         info!(target: "pedals::validator", job = id, "audit revealed");

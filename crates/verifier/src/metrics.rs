@@ -25,7 +25,7 @@ pub struct VerifierStats {
     /// Wei credited to this validator by won games and unmet demands (bond back plus reward),
     /// and paid to it by audit pools.
     pub wei_earned: AtomicU64,
-    /// Audits it committed to (a step re-executed and its op-trace root committed).
+    /// Audits it committed to (a step re-executed and its audit leaf committed).
     pub audits_committed: AtomicU64,
     /// Audits whose share of the pool it collected.
     pub audits_paid: AtomicU64,
@@ -85,7 +85,7 @@ impl VerifierStats {
             ),
             (
                 "pedals_validator_audits_committed_total",
-                "Audits committed: a step re-executed and its op-trace root committed.",
+                "Audits committed: a step re-executed and its audit leaf committed.",
                 &self.audits_committed,
             ),
             (

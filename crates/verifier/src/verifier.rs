@@ -95,7 +95,7 @@ impl JobCheck {
 
 /// How one re-executed step went.
 enum Replayed {
-    /// With the step's op-trace root when the job was still to audit.
+    /// With the step's audit leaf when the job was still to audit.
     Reproduced(Option<B256>),
     Mismatch(Arc<StepContext>, B256),
 }
@@ -600,12 +600,12 @@ impl Verifier {
             info!(target: "pedals::validator", job = id, nth, of = check.sampled, "re-executing a sampled step");
             let started = std::time::Instant::now();
             match tryv!(self.replay(&check, step, before, next).await) {
-                Replayed::Reproduced(op_root) => {
+                Replayed::Reproduced(leaf) => {
                     check.pending.pop_front();
                     info!(target: "pedals::validator", job = id, nth, of = check.sampled, took = %pedals_chain::human::duration(started.elapsed()), "the step reproduces");
-                    if let Some(op_root) = op_root {
+                    if let Some(leaf) = leaf {
                         let proof = opening.audit.clone();
-                        tryv!(self.audit(id, &mut check, step, op_root, proof).await);
+                        tryv!(self.audit(id, &mut check, step, leaf, proof).await);
                     }
                 }
                 Replayed::Mismatch(ctx, mine) => {

@@ -395,7 +395,7 @@ fn a_job_spec_round_trips_canonically_and_its_hash_gives_its_cid() {
 fn upto(hashes: &[alloy_primitives::B256], n: usize) -> TraceSoFar {
     TraceSoFar {
         hashes: hashes[..n].to_vec(),
-        op_roots: Vec::new(),
+        audit_leaves: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Paid auditing end to end (docs/economics.md): nobody cheats, and the validator that
 //! checked the job is paid anyway. The validator daemon re-executes a sampled step of an
-//! honest worker's job, commits to its op-trace root while the window is open, survives a
+//! honest worker's job, commits to its audit leaf while the window is open, survives a
 //! restart, reveals once the job is finalized and collects the job's audit share; an account
 //! that copies its commitment gains nothing.
 
@@ -131,7 +131,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         requester.audit_status(id, auditor).await.expect("status"),
         AuditStatus::Revealed
     );
-    // The copier now knows the step and the op-trace root from the reveal, and still cannot
+    // The copier now knows the step and the audit leaf from the reveal, and still cannot
     // reveal: its commitment was of the validator's address.
     let revealed = requester
         .audit_pool()
@@ -142,10 +142,10 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         .await
         .expect("logs");
     let (event, _) = revealed.first().expect("the validator's reveal");
-    let proof = pedals_chain::audit_commitment(auditor, id, event.step.to(), event.opRoot);
+    let proof = pedals_chain::audit_commitment(auditor, id, event.step.to(), event.auditLeaf);
     assert_eq!(proof, commitment);
     let stolen = copier
-        .reveal_audit(id, event.step.to(), event.opRoot, Vec::new())
+        .reveal_audit(id, event.step.to(), event.auditLeaf, Vec::new())
         .await
         .expect_err("a copied commitment does not reveal");
     assert!(matches!(stolen, ChainError::AuditPool(_)), "{stolen}");

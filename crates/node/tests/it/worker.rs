@@ -617,7 +617,7 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
             TraceSoFar::default(),
             |done, bytes, so_far| {
                 store
-                    .put_resumable_checkpoint(id, done, bytes, &so_far.hashes, &so_far.op_roots)
+                    .put_resumable_checkpoint(id, done, bytes, &so_far.hashes, &so_far.audit_leaves)
                     .expect("checkpoint");
                 Ok(())
             },
@@ -640,7 +640,7 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
         .expect("train");
     let on_chain = s.requester.job(U256::from(id)).await.expect("job");
     assert_eq!(on_chain.traceRoot, whole.trace().expect("trace").root());
-    // The op-trace roots of the first ten steps came back from the store.
+    // The audit leaves of the first ten steps came back from the store.
     assert_eq!(
         Some(on_chain.auditRoot),
         whole.audit_root().expect("audit root"),

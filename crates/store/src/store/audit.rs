@@ -1,4 +1,4 @@
-//! The op-trace roots of an audited run, stored with each resumable checkpoint: the leaves of
+//! The audit leaves of an audited run, stored with each resumable checkpoint: the leaves of
 //! the audit root a worker submits, from which it serves an auditor the path of one step
 //! (never a leaf itself).
 
@@ -8,25 +8,25 @@ use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 use super::Store;
 use crate::StoreError;
 
-/// The op-trace roots of steps `0..k` (32 bytes each) of a job at checkpoint `k`.
-const OP_ROOTS: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("op_roots");
+/// The audit leaves of steps `0..k` (32 bytes each) of a job at checkpoint `k`.
+const OP_ROOTS: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("audit_leaves");
 
-/// Writes the op-trace roots of checkpoint `steps_done` in `tx` (nothing for an unaudited run).
-pub(super) fn put_op_roots(
+/// Writes the audit leaves of checkpoint `steps_done` in `tx` (nothing for an unaudited run).
+pub(super) fn put_audit_leaves(
     tx: &WriteTransaction,
     job: u64,
     steps_done: u64,
-    op_roots: &[B256],
+    audit_leaves: &[B256],
 ) -> Result<(), StoreError> {
-    if op_roots.is_empty() {
+    if audit_leaves.is_empty() {
         return Ok(());
     }
     assert_eq!(
-        op_roots.len() as u64,
+        audit_leaves.len() as u64,
         steps_done,
-        "steps 0..k have k op-trace roots"
+        "steps 0..k have k audit leaves"
     );
-    let bytes: Vec<u8> = op_roots.iter().flat_map(|h| h.0).collect();
+    let bytes: Vec<u8> = audit_leaves.iter().flat_map(|h| h.0).collect();
     let mut table = tx.open_table(OP_ROOTS).map_err(StoreError::db)?;
     table
         .insert((job, steps_done), bytes.as_slice())
@@ -35,9 +35,9 @@ pub(super) fn put_op_roots(
 }
 
 impl Store {
-    /// The op-trace roots stored with checkpoint `steps_done` of `job`; `None` when that run
+    /// The audit leaves stored with checkpoint `steps_done` of `job`; `None` when that run
     /// did not audit (or there is no such checkpoint).
-    pub fn op_roots(&self, job: u64, steps_done: u64) -> Result<Option<Vec<B256>>, StoreError> {
+    pub fn audit_leaves(&self, job: u64, steps_done: u64) -> Result<Option<Vec<B256>>, StoreError> {
         let tx = self.db.begin_read().map_err(StoreError::db)?;
         let table = match tx.open_table(OP_ROOTS) {
             Ok(t) => t,

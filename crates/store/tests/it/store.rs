@@ -329,12 +329,15 @@ fn the_latest_checkpoint_with_its_trace_is_the_resume_point() {
         (2, &b"s2"[..], vec![h(0), h(1), h(2)])
     );
     assert_eq!(
-        point.op_roots,
+        point.audit_leaves,
         vec![h(7), h(8)],
         "the audited run's op roots"
     );
-    assert_eq!(store.op_roots(4, 2).expect("read"), Some(vec![h(7), h(8)]));
+    assert_eq!(
+        store.audit_leaves(4, 2).expect("read"),
+        Some(vec![h(7), h(8)])
+    );
     let other = store.resume_point(5).expect("read").expect("some");
-    assert!(other.op_roots.is_empty(), "an unaudited run has none");
-    assert_eq!(store.op_roots(5, 9).expect("read"), None);
+    assert!(other.audit_leaves.is_empty(), "an unaudited run has none");
+    assert_eq!(store.audit_leaves(5, 9).expect("read"), None);
 }

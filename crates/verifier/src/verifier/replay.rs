@@ -72,26 +72,21 @@ impl Verifier {
         let spec = check.spec.clone();
         let dataset = check.dataset.clone();
         let threads = self.config.threads;
-        // To audit, the step's op trace is computed instead of a bare replay: its last leaf is
-        // the state hash after the step, and its root is what the audit commits to.
+        // To audit, the same one step also yields the step's audit leaf.
         let audit = check.audit_root.is_some();
-        let (mine, op_root, ctx) = tokio::task::spawn_blocking(move || {
+        let (mine, leaf, ctx) = tokio::task::spawn_blocking(move || {
             let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
-            let (mine, trace) = if audit {
-                let trace = trainer.op_trace(&dataset, &before, step)?;
-                let last = *trace.leaves.last().expect("an op trace has leaves");
-                (last, Some(trace))
+            let (after, leaf) = if audit {
+                let (after, leaf) = trainer.replay_step_audited(&dataset, &before, step)?;
+                (after, Some(leaf))
             } else {
-                let mine = trainer.replay_step(&dataset, &before, step)?.state_hash()?;
-                (mine, None)
+                (trainer.replay_step(&dataset, &before, step)?, None)
             };
+            let mine = after.state_hash()?;
             if mine == claimed {
-                return Ok::<_, VerifierError>((mine, trace.map(|t| t.root()), None));
+                return Ok::<_, VerifierError>((mine, leaf, None));
             }
-            let trace = match trace {
-                Some(t) => t,
-                None => trainer.op_trace(&dataset, &before, step)?,
-            };
+            let trace = trainer.op_trace(&dataset, &before, step)?;
             let ctx = StepContext::new(spec, dataset, step, before, trace)?;
             Ok((mine, None, Some(ctx)))
         })
@@ -101,7 +96,7 @@ impl Verifier {
         // A step re-executed is a sign of life, though the round goes on.
         self.stats.health.round_ok();
         let Some(ctx) = ctx else {
-            return Ok(Replayed::Reproduced(op_root));
+            return Ok(Replayed::Reproduced(leaf));
         };
         self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
         warn!(target: "pedals::validator", step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");
