@@ -40,6 +40,7 @@
 
 mod cid;
 mod error;
+mod ids;
 mod merkle;
 mod publish;
 mod rows;
@@ -53,6 +54,7 @@ pub use crate::cid::{
 pub use ::cid::Cid;
 pub use alloy_primitives::B256;
 pub use error::CoreError;
+pub use ids::Verification;
 pub use merkle::{
     LEAF_PREFIX, MerkleProof, MerkleTree, NODE_PREFIX, hash_leaf, hash_node, merkle_root,
     tree_depth,

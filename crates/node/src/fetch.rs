@@ -173,7 +173,9 @@ impl Worker {
         // The market lets only a batch-inference job meet a data demand with a blob, so the
         // posted kind must be the spec's (docs/protocol.md §7).
         let inference = spec.inference.is_some();
-        if job.verification != ZK && inference != (job.verification == OPTIMISTIC_INFERENCE) {
+        if !ZK.is(job.verification)
+            && inference != Verification::OptimisticInference.is(job.verification)
+        {
             return Err(format!(
                 "the spec is a {} job but it was posted as {}",
                 if inference {

@@ -55,7 +55,7 @@ use pedals_chain::{
     ChainError, ChainEvent, Deployment, EventFollower, IJobMarket, JobMarket, JobStatus,
     SendPolicy, StakeManager, TxSender,
 };
-use pedals_core::{Cid, cid_of};
+use pedals_core::{Cid, Verification, cid_of};
 use pedals_dispute::game::StepContext;
 use pedals_ml::{
     Dataset, JobSpec, MlError, MlpState, TraceSoFar, Trainer, exact::CpuOps, inference,
@@ -217,14 +217,11 @@ fn is_busy(phase: &JobPhase) -> bool {
 }
 
 /// `IJobMarket.Verification.Zk`.
-const ZK: u8 = 1;
+const ZK: Verification = Verification::Zk;
 /// The largest batch-inference chunk output (bytes) this worker takes on: if a chunk is
 /// demanded, its outputs go on-chain in one `publishBlob` (nodes relay transactions up to
 /// 128 KiB).
 const MAX_BLOB_BYTES: u64 = 96 << 10;
-
-/// `IJobMarket.Verification.OptimisticInference`: a batch-inference job.
-pub const OPTIMISTIC_INFERENCE: u8 = 2;
 
 fn call(to: Address, input: Vec<u8>) -> TransactionRequest {
     TransactionRequest::default().with_to(to).with_input(input)
@@ -421,7 +418,7 @@ impl Worker {
         if self.store.job(id)?.is_none() {
             let mut record = JobRecord::new(id, JobPhase::Seen);
             // A zk job's spec hash is its Poseidon job commitment, not the digest of a file.
-            if posted.request.verification != ZK {
+            if !ZK.is(posted.request.verification) {
                 record.spec_cid = Some(JobSpec::cid_for_hash(&posted.request.specHash).to_string());
             }
             record.dataset_cid = pedals_core::cid_from_bytes(&posted.request.datasetCid)
@@ -466,7 +463,7 @@ impl Worker {
                     format!("the job is {status:?} on-chain, no longer open"),
                 )?;
             }
-            JobPhase::Fetching if job.verification == ZK => {
+            JobPhase::Fetching if ZK.is(job.verification) => {
                 match self.fetch_zk(&job, &record).await {
                     Ok(Fetched::All) => match self.load_zk(&job, &record) {
                         Ok(Some(_)) => {
@@ -487,13 +484,13 @@ impl Worker {
                     }
                 }
             }
-            JobPhase::Ready if job.verification == ZK => {
+            JobPhase::Ready if ZK.is(job.verification) => {
                 if self.busy_with_others(id)? {
                     return Ok(());
                 }
                 self.prove_and_submit(id, &job, &record).await?;
             }
-            JobPhase::Submitting if job.verification == ZK => {
+            JobPhase::Submitting if ZK.is(job.verification) => {
                 self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Ready)
                     .await?;
             }

@@ -248,10 +248,11 @@ impl Requester {
             datasetCid: cids[1].to_bytes().into(),
             steps,
             verification: if files.spec.inference.is_some() {
-                crate::OPTIMISTIC_INFERENCE
+                pedals_core::Verification::OptimisticInference
             } else {
-                0
-            },
+                pedals_core::Verification::Optimistic
+            }
+            .to_u8(),
             claimDeadline: U40::from(now + terms.claim_within),
             deliveryDeadline: U40::from(now + terms.deliver_within),
             challengeWindow: terms.challenge_window,
@@ -321,7 +322,7 @@ impl Requester {
             modelCid: model.to_bytes().into(),
             datasetCid: dataset.to_bytes().into(),
             steps: circuit.batch as u32,
-            verification: 1,
+            verification: pedals_core::Verification::Zk.to_u8(),
             claimDeadline: U40::from(now + terms.claim_within),
             deliveryDeadline: U40::from(now + terms.deliver_within),
             challengeWindow: 0,
@@ -340,7 +341,7 @@ impl Requester {
     /// was verified with on-chain.
     pub async fn zk_result(&self, id: u64, patience: Duration) -> Result<ZkResult, NodeError> {
         let (job, status) = self.job(id).await?;
-        if job.verification != 1 {
+        if !pedals_core::Verification::Zk.is(job.verification) {
             return Err(NodeError::Job(format!("job {id} is not a zk job")));
         }
         let circuit = pedals_zk::circuit(job.zkCircuit).ok_or_else(|| {

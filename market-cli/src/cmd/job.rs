@@ -523,7 +523,8 @@ async fn serve(args: ServeArgs) -> eyre::Result<()> {
 
 async fn result(args: ResultArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
-    let zk = super::existing_job(&market, args.id).await?.0.verification == 1;
+    let zk = pedals_core::Verification::Zk
+        .is(super::existing_job(&market, args.id).await?.0.verification);
     let (dir, store, network) = node(&args.node).await?;
     let requester = Requester::new(market, store.clone(), Some(network.client.clone()));
     if zk {

@@ -105,7 +105,7 @@ async fn post_small_jobs(requester: &pedals_chain::Market, count: usize) {
                     modelCid: Bytes::from(pedals_core::cid_of(b"model").to_bytes()),
                     datasetCid: Bytes::from(pedals_core::cid_of(b"data").to_bytes()),
                     steps: 10,
-                    verification: 0,
+                    verification: pedals_core::Verification::Optimistic.to_u8(),
                     claimDeadline: U40::from(now + 600),
                     deliveryDeadline: U40::from(now + 3600),
                     challengeWindow: 600,

@@ -93,7 +93,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
                 modelCid: Bytes::from(cid_of(&model).to_bytes()),
                 datasetCid: Bytes::from(cid_of(&dataset).to_bytes()),
                 steps: 2000,
-                verification: 0,
+                verification: pedals_core::Verification::Optimistic.to_u8(),
                 claimDeadline: U40::from(now + 600),
                 deliveryDeadline: U40::from(now + 3600),
                 challengeWindow: params.minChallengeWindow,

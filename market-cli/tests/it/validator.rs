@@ -113,7 +113,7 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
                 modelCid: Bytes::from(cid_of(&model).to_bytes()),
                 datasetCid: Bytes::from(cid_of(&dataset).to_bytes()),
                 steps: 40,
-                verification: 0,
+                verification: pedals_core::Verification::Optimistic.to_u8(),
                 claimDeadline: U40::from(now + 600),
                 deliveryDeadline: U40::from(now + 3600),
                 challengeWindow: 600,

@@ -54,7 +54,7 @@ pub(crate) async fn request(market: &Market) -> JobRequest {
         modelCid: cid("model"),
         datasetCid: cid("dataset"),
         steps: STEPS,
-        verification: 0,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
         claimDeadline: U40::from(now + 600),
         deliveryDeadline: U40::from(now + 3600),
         challengeWindow: WINDOW,

@@ -9,7 +9,7 @@ use pedals_chain::{JobStatus, SendPolicy};
 use pedals_store::{Action, JobPhase};
 
 use crate::worker::{
-    PAYMENT, balance, fast, gas_of, hand_over, job, post, provider, setup, worker_as, worker_on,
+    PAYMENT, balance, gas_of, hand_over, job, post, provider, setup, worker_as, worker_on,
 };
 
 #[tokio::test]
@@ -70,9 +70,21 @@ async fn a_claim_not_yet_mined_keeps_the_job_and_is_driven_to_its_receipt() {
 
 #[tokio::test]
 async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
-    let s = setup().await;
+    let mut s = setup().await;
+    // Each worker's round sends its claim and, with no receipt in a second, leaves it pending
+    // for the next round. A worker that sees another's claim pending does not send its own
+    // (its gas estimate fails: it loses nothing), so to race, the first claim is taken out of
+    // the mempool while the second is signed, and the first worker's next round sends its
+    // stored bytes again: both claims are then pending, and one block holds both.
+    let quick = SendPolicy {
+        receipt_timeout: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(50),
+        max_replacements: 0,
+        ..SendPolicy::default()
+    };
+    s.restart(quick.clone()).await;
     let rival_dir = tempfile::tempdir().expect("tempdir");
-    let rival = worker_as(&s.devnet, 3, rival_dir.path(), fast()).await;
+    let rival = worker_as(&s.devnet, 3, rival_dir.path(), quick).await;
     let stake = s
         .requester
         .stake_to_claim(U256::from(PAYMENT))
@@ -101,29 +113,26 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
         .anvil_set_auto_mine(false)
         .await
         .expect("automine off");
-    let miner = {
-        let chain = chain.clone();
-        let stores = [s.w().store().clone(), rival.store().clone()];
-        tokio::spawn(async move {
-            // Mine once both claims are signed (each worker first times a few steps of the
-            // job), and broadcast.
-            let until = std::time::Instant::now() + Duration::from_secs(60);
-            while stores
-                .iter()
-                .any(|st| st.intent(id, Action::Claim).expect("read").is_none())
-                && std::time::Instant::now() < until
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            chain.evm_mine(None).await.expect("mine");
-            chain.anvil_set_auto_mine(true).await.expect("automine on");
-        })
-    };
-    let (a, b) = tokio::join!(s.w().tick(), rival.tick());
-    a.expect("tick");
-    b.expect("tick");
-    miner.await.expect("miner");
+    s.w().tick().await.expect("tick");
+    chain
+        .anvil_drop_all_transactions()
+        .await
+        .expect("mempool emptied");
+    rival.tick().await.expect("tick");
+    s.w().tick().await.expect("tick");
+    for w in [s.w(), &rival] {
+        assert!(
+            w.store().intent(id, Action::Claim).expect("read").is_some(),
+            "each worker signed and sent its claim"
+        );
+        assert_eq!(
+            w.store().job(id).expect("read").expect("record").phase,
+            JobPhase::Claiming,
+            "an unmined claim keeps the job"
+        );
+    }
+    chain.evm_mine(None).await.expect("mine");
+    chain.anvil_set_auto_mine(true).await.expect("automine on");
     let on_chain = s.requester.job(U256::from(id)).await.expect("job");
     let (winner, loser) = if on_chain.worker == s.w().address() {
         (s.w(), &rival)

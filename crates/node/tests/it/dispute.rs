@@ -97,7 +97,7 @@ pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256
                 modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
                 datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
                 steps: STEPS as u32,
-                verification: 0,
+                verification: pedals_core::Verification::Optimistic.to_u8(),
                 claimDeadline: U40::from(t + 600),
                 deliveryDeadline: U40::from(t + 3600),
                 challengeWindow: WINDOW,

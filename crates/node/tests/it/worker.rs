@@ -83,7 +83,7 @@ impl Setup {
     }
 
     /// Stops the worker (its store closes) and starts a new one on the same data directory.
-    async fn restart(&mut self, send: SendPolicy) {
+    pub(crate) async fn restart(&mut self, send: SendPolicy) {
         self.worker = None;
         self.worker = Some(worker_on(&self.devnet, self._dir.path(), send).await);
     }
@@ -202,7 +202,7 @@ pub(crate) async fn post(s: &Setup, job: &Job) -> u64 {
         modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
         datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
         steps: STEPS as u32,
-        verification: 0,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
         claimDeadline: U40::from(now + 600),
         deliveryDeadline: U40::from(now + 3600),
         challengeWindow: WINDOW,
@@ -670,7 +670,7 @@ async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says
         modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
         datasetCid: Bytes::from(cid_of(&job.dataset).to_bytes()),
         steps: 10_000_000,
-        verification: 0,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
         claimDeadline: U40::from(now + 30),
         deliveryDeadline: U40::from(now + 60),
         challengeWindow: WINDOW,

@@ -150,7 +150,7 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
     let files = files(11);
     let (id, posted) = requester.post_zk(&files, &terms()).await.expect("post");
     let job = market.job(U256::from(id)).await.expect("job");
-    assert_eq!(job.verification, 1);
+    assert!(pedals_core::Verification::Zk.is(job.verification));
     assert_eq!(job.zkCircuit, CIRCUIT);
     assert_eq!(job.specHash, files.commitment().expect("commitment"));
 
@@ -261,7 +261,7 @@ async fn zk_files_that_miss_the_commitment_and_a_lying_result_are_caught() {
         modelCid: Bytes::from(cid_of(&honest.model).to_bytes()),
         datasetCid: Bytes::from(cid_of(&honest.dataset).to_bytes()),
         steps: 2,
-        verification: 1,
+        verification: pedals_core::Verification::Zk.to_u8(),
         claimDeadline: U40::from(t + 600),
         deliveryDeadline: U40::from(t + 3600),
         challengeWindow: 0,

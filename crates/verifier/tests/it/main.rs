@@ -119,7 +119,7 @@ pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> 
             .into(),
         datasetCid: job.dataset.cid().expect("cid").to_bytes().into(),
         steps: job.spec.train.steps as u32,
-        verification: 0,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
         claimDeadline: U40::from(now + 3600),
         deliveryDeadline: U40::from(now + 86_400),
         challengeWindow: WINDOW,
