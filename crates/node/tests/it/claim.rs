@@ -1,15 +1,19 @@
-//! Claims: two workers race for one job and the loser pays only gas; a claim that is not mined
-//! yet keeps the job (it may still be mined, and abandoning it would lock stake on a job nobody
-//! works on).
+//! Claims: two workers race for one job and the loser pays only gas; a worker that sees a
+//! rival's claim pending sends none; a claim that is not mined yet keeps the job (it may still
+//! be mined, and abandoning it would lock stake on a job nobody works on).
 
 use std::time::Duration;
 
-use alloy::{primitives::U256, providers::ext::AnvilApi};
+use alloy::{
+    primitives::U256,
+    providers::{Provider, ext::AnvilApi},
+};
 use pedals_chain::{JobStatus, SendPolicy};
+use pedals_node::Worker;
 use pedals_store::{Action, JobPhase};
 
 use crate::worker::{
-    PAYMENT, balance, gas_of, hand_over, job, post, provider, setup, worker_as, worker_on,
+    PAYMENT, Setup, balance, gas_of, hand_over, job, post, provider, setup, worker_as, worker_on,
 };
 
 #[tokio::test]
@@ -68,14 +72,10 @@ async fn a_claim_not_yet_mined_keeps_the_job_and_is_driven_to_its_receipt() {
     assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Claimed));
 }
 
-#[tokio::test]
-async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
+/// The setup's worker and a rival (dev account 3), both staked and both at Ready for one
+/// posted job; each gives up on a receipt after a second, leaving the claim pending.
+async fn two_ready_workers() -> (Setup, Worker, u64, tempfile::TempDir) {
     let mut s = setup().await;
-    // Each worker's round sends its claim and, with no receipt in a second, leaves it pending
-    // for the next round. A worker that sees another's claim pending does not send its own
-    // (its gas estimate fails: it loses nothing), so to race, the first claim is taken out of
-    // the mempool while the second is signed, and the first worker's next round sends its
-    // stored bytes again: both claims are then pending, and one block holds both.
     let quick = SendPolicy {
         receipt_timeout: Duration::from_secs(1),
         poll_interval: Duration::from_millis(50),
@@ -95,7 +95,6 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
     hand_over(s.w(), &job);
     hand_over(&rival, &job);
     let id = post(&s, &job).await;
-    // Both get the job to Ready.
     for _ in 0..2 {
         s.w().tick().await.expect("tick");
         rival.tick().await.expect("tick");
@@ -106,6 +105,66 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
             JobPhase::Ready
         );
     }
+    (s, rival, id, rival_dir)
+}
+
+#[tokio::test]
+async fn a_worker_that_sees_a_rival_claim_pending_sends_none_and_loses_nothing() {
+    let (s, rival, id, _rival_dir) = two_ready_workers().await;
+    let before = balance(&s, rival.address()).await;
+    let nonce = provider(&s.devnet)
+        .get_transaction_count(rival.address())
+        .await
+        .expect("nonce");
+    let chain = provider(&s.devnet);
+    chain
+        .anvil_set_auto_mine(false)
+        .await
+        .expect("automine off");
+    s.w().tick().await.expect("tick");
+    // The rival's gas estimate sees the pending claim: it signs nothing and keeps the job
+    // waiting for the chain to say who has it.
+    rival.tick().await.expect("tick");
+    assert!(
+        rival
+            .store()
+            .intent(id, Action::Claim)
+            .expect("read")
+            .is_none(),
+        "no claim signed"
+    );
+    chain.evm_mine(None).await.expect("mine");
+    chain.anvil_set_auto_mine(true).await.expect("automine on");
+    rival.tick().await.expect("tick");
+    assert!(matches!(
+        rival.store().job(id).expect("read").expect("record").phase,
+        JobPhase::Abandoned { .. }
+    ));
+    assert_eq!(
+        balance(&s, rival.address()).await,
+        before,
+        "not a wei spent"
+    );
+    assert_eq!(
+        chain
+            .get_transaction_count(rival.address())
+            .await
+            .expect("nonce"),
+        nonce,
+        "nothing sent"
+    );
+    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    assert_eq!(on_chain.worker, s.w().address());
+}
+
+#[tokio::test]
+async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
+    // Each worker's round sends its claim and, with no receipt in a second, leaves it pending
+    // for the next round. A worker that sees another's claim pending does not send its own
+    // (the next test), so to race, the first claim is taken out of the mempool while the second
+    // is signed, and the first worker's next round sends its stored bytes again: both claims are
+    // then pending, and one block holds both.
+    let (s, rival, id, _rival_dir) = two_ready_workers().await;
     let before = balance(&s, rival.address()).await;
     // Both claims go out before either is mined; one block holds both.
     let chain = provider(&s.devnet);
