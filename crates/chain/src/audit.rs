@@ -7,7 +7,9 @@ use alloy::{
     sol_types::SolValue,
 };
 
-use crate::{AuditPool, ChainError, Market, TxOutcome, market::send};
+use pedals_store::Action;
+
+use crate::{AuditPool, ChainError, Market, TxOutcome};
 
 /// A job's audit pool, as the pool contract keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,9 @@ impl Market {
         leaf: B256,
     ) -> Result<TxOutcome, ChainError> {
         let commitment = audit_commitment(self.sender(), job_id, step, leaf);
-        send(self.audit_pool().commitAudit(job_id, commitment)).await
+        let contract = self.audit_pool();
+        let call = contract.commitAudit(job_id, commitment);
+        self.transact(job_id, Action::AuditCommit, call).await
     }
 
     /// Reveals the sender's audit of `job_id`: the step, its audit leaf and the worker's
@@ -67,16 +71,16 @@ impl Market {
         leaf: B256,
         siblings: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send(
-            self.audit_pool()
-                .revealAudit(job_id, U256::from(step), leaf, siblings),
-        )
-        .await
+        let contract = self.audit_pool();
+        let call = contract.revealAudit(job_id, U256::from(step), leaf, siblings);
+        self.transact(job_id, Action::AuditReveal, call).await
     }
 
     /// Pays the sender its share of `job_id`'s audit pool, once the reveal period is over.
     pub async fn collect_audit(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
-        send(self.audit_pool().collectAudit(job_id)).await
+        let contract = self.audit_pool();
+        let call = contract.collectAudit(job_id);
+        self.transact(job_id, Action::AuditCollect, call).await
     }
 
     /// The audit pool of `job_id`.

@@ -8,7 +8,8 @@ use alloy::{
 };
 use pedals_core::{RowRun, StateEntry};
 
-use crate::market::send;
+use pedals_store::Action;
+
 use crate::{ChainError, DataAvailability, IDataAvailability, IJobMarket, Market, TxOutcome};
 
 /// A state published on-chain for a demand, as read back from the market's events.
@@ -121,7 +122,8 @@ impl Market {
         bond: U256,
     ) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
-        send(market.demandData(job_id, U256::from(step)).value(bond)).await
+        let call = market.demandData(job_id, U256::from(step)).value(bond);
+        self.transact(job_id, Action::Demand, call).await
     }
 
     /// The open challenge of `job_id` (zero fields when there is none).
@@ -145,7 +147,8 @@ impl Market {
     /// Settles an unmet demand after its deadline: the worker loses its collateral.
     pub async fn claim_unavailable(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
-        send(market.claimUnavailable(job_id)).await
+        let call = market.claimUnavailable(job_id);
+        self.transact(job_id, Action::ClaimUnavailable, call).await
     }
 
     /// Every demand made of `job_id`: `(demander, step, block)`, oldest first.

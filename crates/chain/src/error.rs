@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     providers::PendingTransactionError,
     transports::{RpcError, TransportErrorKind},
 };
@@ -35,6 +35,9 @@ pub enum ChainError {
     /// A contract call failed without a custom error of ours (out of gas, a panic, a node error).
     #[error("contract call failed: {0}")]
     Contract(#[source] alloy::contract::Error),
+    /// A job id too large for the node's records (the market numbers jobs from 1 upwards).
+    #[error("job id {0} is larger than any job this node can record")]
+    JobIdTooLarge(U256),
     /// A mined transaction reverted.
     #[error("transaction {0} reverted on chain; replay it with `cast run {0}` to see why")]
     TxReverted(B256),
@@ -196,6 +199,13 @@ impl ChainError {
                 payload.as_decoded_interface_error::<DataAvailability::DataAvailabilityErrors>()
             {
                 return Self::DataAvailability(e);
+            }
+            if let Some(e) = payload.as_decoded_interface_error::<DisputeGame::DisputeGameErrors>()
+            {
+                return Self::DisputeGame(Box::new(e));
+            }
+            if let Some(e) = payload.as_decoded_interface_error::<AuditPool::AuditPoolErrors>() {
+                return Self::AuditPool(e);
             }
         }
         Self::Rpc(err)

@@ -7,9 +7,9 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Log;
 use alloy::sol_types::{SolCall, SolEvent};
 
-use alloy::contract::SolCallBuilder;
+use pedals_store::Action;
 
-use crate::market::{TxOutcome, send};
+use crate::market::TxOutcome;
 use crate::{ChainError, DisputeGame, Market};
 
 /// Whose move it is in a game, and which (the contract's `Phase`).
@@ -83,7 +83,9 @@ impl Market {
             claimed,
             salt,
         )));
-        send(self.job_market().commitChallenge(job_id, commitment)).await
+        let contract = self.job_market();
+        let call = contract.commitChallenge(job_id, commitment);
+        self.transact(job_id, Action::Challenge, call).await
     }
 
     /// Opens the committed challenge, posting `bond`.
@@ -95,12 +97,11 @@ impl Market {
         salt: B256,
         bond: U256,
     ) -> Result<TxOutcome, ChainError> {
-        send(
-            self.job_market()
-                .challenge(job_id, U256::from(step), claimed, salt)
-                .value(bond),
-        )
-        .await
+        let contract = self.job_market();
+        let call = contract
+            .challenge(job_id, U256::from(step), claimed, salt)
+            .value(bond);
+        self.transact(job_id, Action::Reveal, call).await
     }
 
     /// The game of `job_id`.
@@ -127,7 +128,12 @@ impl Market {
         spec: DisputeGame::Spec,
         commitment: DisputeGame::Commitment,
     ) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().commitOpTrace(job_id, spec, commitment)).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().commitOpTrace(job_id, spec, commitment),
+        )
+        .await
     }
 
     /// Worker, move 2.
@@ -136,7 +142,12 @@ impl Market {
         job_id: U256,
         row_hashes: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().revealRowHashes(job_id, row_hashes)).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().revealRowHashes(job_id, row_hashes),
+        )
+        .await
     }
 
     /// Worker, move 3.
@@ -145,7 +156,12 @@ impl Market {
         job_id: U256,
         opening: DisputeGame::RowOpening,
     ) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().revealRow(job_id, opening)).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().revealRow(job_id, opening),
+        )
+        .await
     }
 
     /// Challenger, move 1.
@@ -158,20 +174,19 @@ impl Market {
         inputs: Vec<DisputeGame::LeafOpening>,
         entries: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().disputeOp(
-            job_id,
-            spec,
-            U256::from(leaf),
-            output,
-            inputs,
-            entries,
-        ))
-        .await
+        let contract = self.dispute_game();
+        let call = contract.disputeOp(job_id, spec, U256::from(leaf), output, inputs, entries);
+        self.transact(job_id, Action::DisputeMove, call).await
     }
 
     /// Challenger, move 2.
     pub async fn pick_row(&self, job_id: U256, row: u64) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().pickRow(job_id, U256::from(row))).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().pickRow(job_id, U256::from(row)),
+        )
+        .await
     }
 
     /// Challenger, move 3.
@@ -181,12 +196,22 @@ impl Market {
         spec: DisputeGame::Spec,
         element: DisputeGame::ElementMove,
     ) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().disputeElement(job_id, spec, element)).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().disputeElement(job_id, spec, element),
+        )
+        .await
     }
 
     /// Decides against the side whose clock ran out.
     pub async fn timeout_game(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
-        send_move(self.dispute_game().timeout(job_id)).await
+        self.transact(
+            job_id,
+            Action::DisputeMove,
+            self.dispute_game().timeout(job_id),
+        )
+        .await
     }
 
     /// The op-trace leaves the worker committed in the open game of `job_id`.
@@ -266,18 +291,4 @@ impl Market {
             .ok_or_else(|| ChainError::Decode(format!("transaction {tx} is not known")))?;
         Ok(alloy::consensus::Transaction::input(&t).clone())
     }
-}
-
-/// Sends a game move with room above its gas estimate. A move charges the time since the last
-/// one to the mover's clock: estimated in a block with the same timestamp as the last move,
-/// that write changes nothing and is cheap; mined a second later it changes the slot and costs
-/// up to 5 000 gas more, which a bare estimate does not cover.
-async fn send_move<C: SolCall>(
-    call: SolCallBuilder<&DynProvider, C>,
-) -> Result<TxOutcome, ChainError> {
-    let estimate = call
-        .estimate_gas()
-        .await
-        .map_err(ChainError::from_contract)?;
-    send(call.gas(estimate + estimate / 5 + 20_000)).await
 }

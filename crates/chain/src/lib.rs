@@ -37,6 +37,7 @@ mod scan;
 mod sender;
 mod status;
 mod toolchain;
+mod transact;
 
 pub use audit::{AuditPoolState, AuditStatus, audit_commitment};
 pub use availability::{

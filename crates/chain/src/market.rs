@@ -15,6 +15,8 @@ use alloy::{
 };
 use tracing::debug;
 
+use pedals_store::Action;
+
 use crate::{ChainError, Deployment, IJobMarket, IStakeManager, JobMarket, StakeManager};
 
 /// What a requester posts (the binding of `IJobMarket.JobRequest`).
@@ -68,6 +70,12 @@ pub struct Market {
     provider: DynProvider,
     deployment: Deployment,
     sender: Address,
+    /// The signing account's wallet, for a crash-safe sender made later
+    /// ([`Market::journaled`]).
+    pub(crate) wallet: EthereumWallet,
+    /// When set, every transaction of a daemon's role goes through this sender's write-ahead
+    /// intents (see [`Market::with_sender`]).
+    pub(crate) journal: Option<std::sync::Arc<crate::TxSender>>,
 }
 
 /// How long one JSON-RPC request may take: an endpoint that accepts the connection and never
@@ -130,12 +138,13 @@ impl Market {
         // nonce manager counts a nonce as used even when gas estimation rejects the call, so
         // the next transaction would wait forever behind a gap. (The crash-safe sender with
         // its own stored nonces is pedals-node's concern.)
+        let wallet = EthereumWallet::from(signer);
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
             .with_simple_nonce_management()
             .fetch_chain_id()
-            .wallet(EthereumWallet::from(signer))
+            .wallet(wallet.clone())
             .connect_client(client)
             .erased();
         let actual = provider
@@ -155,6 +164,8 @@ impl Market {
             provider,
             deployment,
             sender,
+            wallet,
+            journal: None,
         };
         market.check_contracts().await?;
         Ok(market)
@@ -183,18 +194,21 @@ impl Market {
     /// `signer`; the chain id is taken from the deployment.
     pub fn over(provider: DynProvider, signer: PrivateKeySigner, deployment: Deployment) -> Self {
         let sender = signer.address();
+        let wallet = EthereumWallet::from(signer);
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
             .with_simple_nonce_management()
             .with_chain_id(deployment.chain_id)
-            .wallet(EthereumWallet::from(signer))
+            .wallet(wallet.clone())
             .connect_provider(provider)
             .erased();
         Self {
             provider,
             deployment,
             sender,
+            wallet,
+            journal: None,
         }
     }
 
@@ -231,19 +245,22 @@ impl Market {
     /// Adds `amount` to the sender's stake.
     pub async fn stake(&self, amount: U256) -> Result<TxOutcome, ChainError> {
         let stakes = self.stake_manager();
-        send(stakes.stake().value(amount)).await
+        self.transact(U256::ZERO, Action::Stake, stakes.stake().value(amount))
+            .await
     }
 
     /// Moves `amount` of the sender's free stake into unbonding.
     pub async fn request_unstake(&self, amount: U256) -> Result<TxOutcome, ChainError> {
         let stakes = self.stake_manager();
-        send(stakes.requestUnstake(amount)).await
+        self.transact(U256::ZERO, Action::Unstake, stakes.requestUnstake(amount))
+            .await
     }
 
     /// Withdraws the sender's unbonded stake once its unbonding delay is over.
     pub async fn withdraw_stake(&self) -> Result<TxOutcome, ChainError> {
         let stakes = self.stake_manager();
-        send(stakes.withdrawStake()).await
+        self.transact(U256::ZERO, Action::Withdraw, stakes.withdrawStake())
+            .await
     }
 
     /// Posts a job escrowing `payment`; returns its id.
@@ -315,7 +332,8 @@ impl Market {
     /// Claims a job for the sender.
     pub async fn claim_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
-        send(market.claimJob(job_id)).await
+        self.transact(job_id, Action::Claim, market.claimJob(job_id))
+            .await
     }
 
     /// Submits the sender's result for a claimed job; `final_proof` proves `final_state_hash`
@@ -342,19 +360,21 @@ impl Market {
             final_proof,
             result_cid,
         );
-        send(call).await
+        self.transact(job_id, Action::Submit, call).await
     }
 
     /// Finalizes a job whose challenge window has ended.
     pub async fn finalize(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
-        send(market.finalize(job_id)).await
+        self.transact(job_id, Action::Finalize, market.finalize(job_id))
+            .await
     }
 
     /// Refunds a job whose worker missed the delivery deadline.
     pub async fn expire(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.job_market();
-        send(market.expire(job_id)).await
+        self.transact(job_id, Action::Expire, market.expire(job_id))
+            .await
     }
 
     /// Withdraws the sender's credit.

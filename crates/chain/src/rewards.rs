@@ -3,6 +3,8 @@
 
 use alloy::primitives::{Address, B256, U256};
 
+use pedals_store::Action;
+
 use crate::{ChainError, DisputeGame, Market, TxOutcome, market::send};
 
 /// A conviction's reward pool, as the market keeps it.
@@ -124,15 +126,15 @@ impl Market {
         claimed: B256,
         salt: B256,
     ) -> Result<TxOutcome, ChainError> {
-        send(
-            self.job_market()
-                .claimReward(job_id, U256::from(step), claimed, salt),
-        )
-        .await
+        let contract = self.job_market();
+        let call = contract.claimReward(job_id, U256::from(step), claimed, salt);
+        self.transact(job_id, Action::RewardClaim, call).await
     }
 
     /// Credits the sender's share of `job_id`'s reward pool, once its claim period is over.
     pub async fn collect_reward(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
-        send(self.job_market().collectReward(job_id)).await
+        let contract = self.job_market();
+        let call = contract.collectReward(job_id);
+        self.transact(job_id, Action::RewardCollect, call).await
     }
 }

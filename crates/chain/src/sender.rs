@@ -96,15 +96,36 @@ impl TxSender {
         policy: SendPolicy,
     ) -> Result<Self, ChainError> {
         let chain_id = provider.get_chain_id().await?;
-        Ok(Self {
-            from: signer.address(),
-            wallet: EthereumWallet::from(signer),
+        let from = signer.address();
+        Ok(Self::for_chain(
+            provider,
+            EthereumWallet::from(signer),
+            from,
+            chain_id,
+            store,
+            policy,
+        ))
+    }
+
+    /// A sender for the account of `wallet` (`from`) on chain `chain_id`, without asking the
+    /// endpoint for its chain id (the caller has checked it).
+    pub fn for_chain(
+        provider: DynProvider,
+        wallet: EthereumWallet,
+        from: Address,
+        chain_id: u64,
+        store: Arc<Store>,
+        policy: SendPolicy,
+    ) -> Self {
+        Self {
+            from,
+            wallet,
             provider,
             chain_id,
             store,
             policy,
             nonce_lock: Mutex::new(()),
-        })
+        }
     }
 
     /// The sending account.
@@ -188,8 +209,11 @@ impl TxSender {
             .await
             .map_err(ChainError::from_rpc)?;
         let fees = self.provider.estimate_eip1559_fees().await?;
+        // A fifth more than the estimate, and a fixed margin: a game move charges the time
+        // since the last one to the mover's clock, which an estimate made in the last move's
+        // block does not pay for (up to 5,000 gas more).
         tx = tx
-            .with_gas_limit(gas + gas / 5)
+            .with_gas_limit(gas + gas / 5 + 20_000)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         let envelope = tx.build(&self.wallet).await.map_err(ChainError::sign)?;
@@ -347,6 +371,10 @@ impl TxSender {
         };
         self.store
             .set_intent_state(intent.job_id, intent.action, state)?;
+        if intent.action.repeats() {
+            // What comes next is read from the chain; the next one of these can be recorded.
+            self.store.retire_intent(intent.job_id, intent.action)?;
+        }
         info!(target: "pedals::chain", job = intent.job_id, action = %intent.action, tx = %receipt.transaction_hash, success = receipt.status(), "mined");
         TxOutcome::from_receipt(receipt)
     }

@@ -173,7 +173,7 @@ pub enum NodeError {
 pub struct Worker {
     provider: DynProvider,
     store: Arc<Store>,
-    sender: TxSender,
+    sender: Arc<TxSender>,
     follower: EventFollower,
     deployment: Deployment,
     config: WorkerConfig,
@@ -183,8 +183,7 @@ pub struct Worker {
     last_announced: std::sync::Mutex<Option<std::time::Instant>>,
     /// The account's key, to sign progress announcements (transactions go through `sender`).
     signer: PrivateKeySigner,
-    /// The same account, for dispute moves (they carry no value and the game's phase guard
-    /// refuses a repeated one, so they need no write-ahead intent).
+    /// The same account through the same sender, for dispute moves and demanded publications.
     market: pedals_chain::Market,
     /// The op traces of the steps this worker is defending, by (job, step).
     games: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<StepContext>>>,
@@ -239,13 +238,16 @@ impl Worker {
         let market =
             pedals_chain::Market::over(provider.clone(), signer.clone(), deployment.clone());
         market.check_contracts().await?;
-        let sender = TxSender::new(
-            provider.clone(),
-            signer.clone(),
-            store.clone(),
-            config.send.clone(),
-        )
-        .await?;
+        let sender = Arc::new(
+            TxSender::new(
+                provider.clone(),
+                signer.clone(),
+                store.clone(),
+                config.send.clone(),
+            )
+            .await?,
+        );
+        let market = market.with_sender(sender.clone());
         let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
         let zk = Arc::new(zk::Keyring::new(store.clone()));
         Ok(Self {
@@ -289,8 +291,12 @@ impl Worker {
         &self.store
     }
 
-    /// Tops the account's stake up to `amount` wei (a no-op when it has that much).
-    pub async fn ensure_stake(&self, amount: U256) -> Result<(), NodeError> {
+    /// Tops the account's stake up to `amount` wei; returns the staking transaction, or
+    /// `None` when the account has that much already.
+    pub async fn ensure_stake(
+        &self,
+        amount: U256,
+    ) -> Result<Option<pedals_chain::TxOutcome>, NodeError> {
         let stakes = StakeManager::new(self.deployment.stake_manager, self.provider.clone());
         let account = stakes
             .accountOf(self.address())
@@ -299,15 +305,14 @@ impl Worker {
             .map_err(ChainError::Contract)?;
         let have = U256::from(account.staked);
         if have >= amount {
-            return Ok(());
+            return Ok(None);
         }
         let tx = call(
             self.deployment.stake_manager,
             StakeManager::stakeCall {}.abi_encode(),
         )
         .with_value(amount - have);
-        self.sender.send(0, Action::Stake, tx).await?;
-        Ok(())
+        Ok(Some(self.sender.send(0, Action::Stake, tx).await?))
     }
 
     /// Finishes whatever the last run left in flight: every stored, unsettled transaction.

@@ -22,15 +22,33 @@ pub enum Action {
     Finalize,
     /// `JobMarket.withdraw` or `StakeManager.withdraw`.
     Withdraw,
-    /// `JobMarket.commitChallenge` or `challenge` (a validator's).
+    /// `JobMarket.commitChallenge`: a validator's commitment to a challenge.
     Challenge,
-    /// A move in a dispute game.
+    /// A move in a dispute game, or its `timeout`.
     DisputeMove,
     /// `JobMarket.openState`, `publishRows` or `publishBlob`: one part of a state published
     /// for a data-availability demand. A demand takes several; each one's intent is retired
     /// once mined ([`crate::Store::retire_intent`]), and the next is built from the on-chain
     /// cursor, so a retired part is never sent again.
     Publish,
+    /// `JobMarket.challenge`: the reveal that opens a committed challenge.
+    Reveal,
+    /// `JobMarket.demandData`: a validator's demand for a step's state.
+    Demand,
+    /// `JobMarket.claimUnavailable`: the collateral of a demand nobody met.
+    ClaimUnavailable,
+    /// `AuditPool.commitAudit`.
+    AuditCommit,
+    /// `AuditPool.revealAudit`.
+    AuditReveal,
+    /// `AuditPool.collectAudit`.
+    AuditCollect,
+    /// `JobMarket.claimReward`: a conviction reward's claim.
+    RewardClaim,
+    /// `JobMarket.collectReward`.
+    RewardCollect,
+    /// `JobMarket.expire`.
+    Expire,
 }
 
 impl Action {
@@ -45,7 +63,28 @@ impl Action {
             Self::Challenge => 7,
             Self::DisputeMove => 8,
             Self::Publish => 9,
+            Self::Reveal => 10,
+            Self::Demand => 11,
+            Self::ClaimUnavailable => 12,
+            Self::AuditCommit => 13,
+            Self::AuditReveal => 14,
+            Self::AuditCollect => 15,
+            Self::RewardClaim => 16,
+            Self::RewardCollect => 17,
+            Self::Expire => 18,
         }
+    }
+
+    /// Whether an account may take this action more than once for the same job (or, at job 0,
+    /// for the account): its intent is retired once mined, so that the next one can be
+    /// recorded, and what comes next is read from the chain. Every other action is taken at
+    /// most once per job: its mined intent stays, and asking for it again returns its receipt
+    /// instead of sending a second transaction.
+    pub fn repeats(self) -> bool {
+        matches!(
+            self,
+            Self::Stake | Self::Unstake | Self::DisputeMove | Self::Publish | Self::Demand
+        )
     }
 }
 
@@ -61,6 +100,15 @@ impl fmt::Display for Action {
             Self::Challenge => "challenge",
             Self::DisputeMove => "dispute move",
             Self::Publish => "publish",
+            Self::Reveal => "reveal",
+            Self::Demand => "demand",
+            Self::ClaimUnavailable => "claim unavailable",
+            Self::AuditCommit => "audit commit",
+            Self::AuditReveal => "audit reveal",
+            Self::AuditCollect => "audit collect",
+            Self::RewardClaim => "reward claim",
+            Self::RewardCollect => "reward collect",
+            Self::Expire => "expire",
         })
     }
 }

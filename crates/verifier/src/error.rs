@@ -21,6 +21,12 @@ pub enum VerifierError {
     /// A dispute move could not be prepared or made.
     #[error(transparent)]
     Dispute(#[from] pedals_dispute::DisputeError),
+    /// The store of its signed transactions failed.
+    #[error(transparent)]
+    Store(#[from] pedals_store::StoreError),
+    /// Its state folder cannot be made.
+    #[error("cannot make the validator's state folder: {0}")]
+    StateDir(#[source] std::io::Error),
     /// The job cannot be disputed as it is (its spec, its data or the game's state).
     #[error("{0}")]
     Job(String),

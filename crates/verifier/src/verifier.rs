@@ -32,7 +32,9 @@ pub struct VerifierConfig {
     /// Threads for re-execution.
     pub threads: usize,
     /// Where the validator keeps what it must not forget across a restart (its findings,
-    /// their salts, the state of each step it disputes); nothing is kept when `None`.
+    /// their salts, the state of each step it disputes, and in `sends/` every transaction it
+    /// signs before it is broadcast); nothing outlives the validator when `None` (its
+    /// transactions are then kept in a temporary folder).
     pub state_dir: Option<std::path::PathBuf>,
 }
 
@@ -125,6 +127,10 @@ pub struct Verifier {
     scanned: std::sync::Mutex<Option<u64>>,
     /// Submitted jobs it found and has not started checking yet (a failed start is retried).
     candidates: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    /// Whether the transactions signed before the last stop were driven to their end.
+    sends_resumed: std::sync::atomic::AtomicBool,
+    /// The folder of its signed transactions when it has no state folder (removed on drop).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 /// Blocks each scan reads again before the last one it read: a submission moved by a reorg
@@ -141,8 +147,20 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// A validator signing as `market`'s account and fetching over `net`.
-    pub fn new(market: Market, net: Client, config: VerifierConfig) -> Self {
+    /// A validator signing as `market`'s account and fetching over `net`. Every transaction it
+    /// sends (commitments, reveals, demands, game moves, audits, rewards) is written to the
+    /// store in `sends/` of its state folder before it is broadcast, so a validator killed at
+    /// any point and started again never sends one twice.
+    pub fn new(market: Market, net: Client, config: VerifierConfig) -> Result<Self, VerifierError> {
+        let (sends, scratch) = match &config.state_dir {
+            Some(dir) => (dir.join("sends"), None),
+            None => {
+                let scratch = tempfile::tempdir().map_err(VerifierError::StateDir)?;
+                (scratch.path().join("sends"), Some(scratch))
+            }
+        };
+        let store = Arc::new(pedals_store::Store::open(&sends)?);
+        let market = market.journaled(store, pedals_chain::SendPolicy::default());
         let journal = crate::journal::Journal::open(config.state_dir.as_deref());
         let audits = crate::audit::Audits::open(config.state_dir.as_deref());
         let findings = journal.findings();
@@ -150,7 +168,7 @@ impl Verifier {
         for (id, f) in findings.iter().filter(|(_, f)| !f.revealed) {
             rewards.committed.insert(*id, *f);
         }
-        Self {
+        Ok(Self {
             market,
             net,
             config,
@@ -165,7 +183,9 @@ impl Verifier {
             unresumed: std::sync::Mutex::new(findings),
             scanned: std::sync::Mutex::new(None),
             candidates: std::sync::Mutex::default(),
-        }
+            sends_resumed: std::sync::atomic::AtomicBool::new(false),
+            _scratch: scratch,
+        })
     }
 
     /// Reads the node's network events until they end, remembering the peer that each worker
@@ -306,6 +326,11 @@ impl Verifier {
         // Nothing is done on a chain other than the one the first round saw.
         let genesis = pedals_chain::genesis_hash(self.market.provider()).await?;
         pedals_chain::same_chain(*self.genesis.get_or_init(|| genesis), genesis)?;
+        if !self.sends_resumed.load(Ordering::SeqCst) {
+            // What was signed before the last stop goes out as it was, before anything new.
+            self.market.resume_sends().await?;
+            self.sends_resumed.store(true, Ordering::SeqCst);
+        }
         for (id, tracked) in self.resume_findings().await {
             self.jobs.lock().await.insert(id, tracked);
         }

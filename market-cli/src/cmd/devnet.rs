@@ -254,7 +254,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     let market = requester.market();
     let params = market.parameters().await?;
     let payment = U256::from(10u64).pow(U256::from(17u64)); // 0.1 ETH
-    worker
+    let staked = worker
         .ensure_stake(market.stake_to_claim(payment).await?)
         .await
         .wrap_err("the worker could not stake")?;
@@ -377,16 +377,19 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
     let served = feed.client().stats().snapshot();
     let worker_served = worker_net.client.stats().snapshot();
 
-    let mut txs = Vec::new();
+    // The stake's intent is retired once mined (an account stakes again later); the others
+    // are the job's own, kept in the store.
+    let mut txs: Vec<_> = staked
+        .into_iter()
+        .map(|tx| (Action::Stake.to_string(), worker.address(), tx))
+        .collect();
     for action in [
-        Action::Stake,
         Action::Claim,
         Action::Submit,
         Action::Finalize,
         Action::Withdraw,
     ] {
-        let job = if action == Action::Stake { 0 } else { id };
-        if let Some(intent) = store.intent(job, action)? {
+        if let Some(intent) = store.intent(id, action)? {
             for hash in &intent.hashes {
                 if let Some(r) = chain.get_transaction_receipt(*hash).await? {
                     txs.push((

@@ -111,7 +111,7 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
             threads: 1,
             ..VerifierConfig::default()
         },
-    );
+    )?;
 
     let params = market.parameters().await?;
     let payment = U256::from(10u64).pow(U256::from(17u64));

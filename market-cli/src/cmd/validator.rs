@@ -179,7 +179,7 @@ async fn run(args: Settings) -> eyre::Result<()> {
             // Its findings and the games it plays survive a restart.
             state_dir: Some(data_dir.clone()),
         },
-    );
+    )?;
     // Workers are found by the peer their signed progress came from; reading the events also
     // keeps the node's event queue from filling up.
     let _announcements = validator.watch_announcements(network.events);

@@ -17,6 +17,10 @@ use crate::support::devnet;
 
 const STAKE: u128 = 1_000_000_000_000_000; // 0.001 ETH
 
+/// The key the staking call is sent under in the tests of sending once: an action taken at
+/// most once per job, whose mined intent stays (the real `Stake` repeats).
+const ONCE: Action = Action::Claim;
+
 fn provider(devnet: &Devnet) -> DynProvider {
     ProviderBuilder::new()
         .connect_http(devnet.endpoint())
@@ -72,11 +76,11 @@ async fn a_send_lands_once_and_a_repeat_returns_the_same_receipt() {
     let sender = sender(&devnet, &store).await;
     let before = nonce(&devnet, sender.address()).await;
     let first = sender
-        .send(0, Action::Stake, stake_call(&devnet))
+        .send(0, ONCE, stake_call(&devnet))
         .await
         .expect("stake");
     let again = sender
-        .send(0, Action::Stake, stake_call(&devnet))
+        .send(0, ONCE, stake_call(&devnet))
         .await
         .expect("the same action again");
     assert_eq!(
@@ -85,10 +89,7 @@ async fn a_send_lands_once_and_a_repeat_returns_the_same_receipt() {
     );
     assert_eq!(nonce(&devnet, sender.address()).await, before + 1);
     assert_eq!(staked(&devnet, sender.address()).await, STAKE);
-    let intent = store
-        .intent(0, Action::Stake)
-        .expect("read")
-        .expect("stored");
+    let intent = store.intent(0, ONCE).expect("read").expect("stored");
     assert!(matches!(
         intent.state,
         IntentState::Mined { success: true, .. }
@@ -106,7 +107,7 @@ async fn a_crash_before_or_after_broadcasting_still_sends_exactly_once() {
         let store = Arc::new(Store::open(dir.path()).expect("store"));
         let sender = sender(&devnet, &store).await;
         sender
-            .prepare(0, Action::Stake, stake_call(&devnet))
+            .prepare(0, ONCE, stake_call(&devnet))
             .await
             .expect("prepare");
     }
@@ -177,7 +178,7 @@ async fn a_dropped_transaction_is_replaced_with_higher_fees_and_the_same_nonce()
         .expect("automine off");
     let before = nonce(&devnet, sender.address()).await;
     let intent = sender
-        .prepare(0, Action::Stake, stake_call(&devnet))
+        .prepare(0, ONCE, stake_call(&devnet))
         .await
         .expect("prepare");
     let first_hash = intent.hashes[0];
@@ -201,10 +202,7 @@ async fn a_dropped_transaction_is_replaced_with_higher_fees_and_the_same_nonce()
         .await
         .expect("mined after a replacement");
     dropper.abort();
-    let stored = store
-        .intent(0, Action::Stake)
-        .expect("read")
-        .expect("stored");
+    let stored = store.intent(0, ONCE).expect("read").expect("stored");
     assert!(stored.hashes.len() >= 2, "replaced: {:?}", stored.hashes);
     assert_eq!(stored.nonce, intent.nonce);
     assert_ne!(outcome.hash, first_hash);
@@ -242,7 +240,7 @@ async fn a_mined_transaction_that_a_reorg_removes_is_sent_again_with_the_same_by
     let store = Arc::new(Store::open(dir.path()).expect("store"));
     let sender = sender(&devnet, &store).await;
     let first = sender
-        .send(0, Action::Stake, stake_call(&devnet))
+        .send(0, ONCE, stake_call(&devnet))
         .await
         .expect("stake");
     let chain = provider(&devnet);
@@ -258,11 +256,32 @@ async fn a_mined_transaction_that_a_reorg_removes_is_sent_again_with_the_same_by
         0,
         "the stake is gone"
     );
-    let intent = store
-        .intent(0, Action::Stake)
-        .expect("read")
-        .expect("stored");
+    let intent = store.intent(0, ONCE).expect("read").expect("stored");
     let again = sender.drive(intent).await.expect("mined again");
     assert_eq!(again.hash, first.hash, "the same signed transaction");
     assert_eq!(staked(&devnet, sender.address()).await, STAKE);
+}
+
+#[tokio::test]
+async fn a_repeating_action_is_retired_once_mined_and_can_be_taken_again() {
+    let devnet = devnet().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let sender = sender(&devnet, &store).await;
+    assert!(Action::Stake.repeats() && Action::DisputeMove.repeats());
+    assert!(!Action::Challenge.repeats() && !Action::Reveal.repeats());
+    let first = sender
+        .send(0, Action::Stake, stake_call(&devnet))
+        .await
+        .expect("stake");
+    assert!(
+        store.intent(0, Action::Stake).expect("read").is_none(),
+        "retired once mined"
+    );
+    let second = sender
+        .send(0, Action::Stake, stake_call(&devnet))
+        .await
+        .expect("stake again");
+    assert_ne!(first.hash, second.hash, "a second transaction");
+    assert_eq!(staked(&devnet, sender.address()).await, 2 * STAKE);
 }

@@ -64,7 +64,8 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         market(&devnet, 3).await,
         validator_net.client.clone(),
         config.clone(),
-    );
+    )
+    .expect("validator");
     let auditor = validator.address();
     validator
         .ensure_stake(U256::from(params.minValidatorStake))
@@ -105,7 +106,8 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         market(&devnet, 3).await,
         validator_net.client.clone(),
         config,
-    );
+    )
+    .expect("validator");
     warp_past(&devnet, submitted.windowEnd.to::<u64>()).await;
     for _ in 0..10 {
         w.tick().await.expect("worker round");

@@ -108,7 +108,8 @@ async fn scene(
             threads: 1,
             ..VerifierConfig::default()
         },
-    );
+    )
+    .expect("validator");
     let events = std::mem::replace(&mut validator_net.events, tokio::sync::mpsc::channel(1).1);
     validator.watch_announcements(events);
     nets.push(validator_net);

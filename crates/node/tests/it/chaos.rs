@@ -101,6 +101,7 @@ async fn validator_and_worker_killed_at_every_turn_of_a_dispute_finish_it_sendin
                     state_dir: Some(state_dir),
                 },
             )
+            .expect("validator")
         }
     };
     let mut validator = start_validator().await;

@@ -301,7 +301,8 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         market(&devnet, 3).await,
         validator_net.client.clone(),
         config(),
-    );
+    )
+    .expect("validator");
     let params = requester.parameters().await.expect("params");
     validator
         .ensure_stake(U256::from(params.minValidatorStake))
@@ -328,7 +329,8 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
                 market(&devnet, 3).await,
                 validator_net.client.clone(),
                 config(),
-            );
+            )
+            .expect("validator");
             restarts += 1;
         }
     }
@@ -370,7 +372,8 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         market(&devnet, 3).await,
         validator_net.client.clone(),
         VerifierConfig::default(),
-    );
+    )
+    .expect("validator");
     restarted.tick().await.expect("validator round");
     assert_eq!(
         U256::from(restarted.stats().wei_earned.load(Relaxed)),

@@ -122,7 +122,8 @@ async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_hone
             threads: 1,
             ..VerifierConfig::default()
         },
-    );
+    )
+    .expect("validator");
     validator
         .ensure_stake(U256::from(params.minValidatorStake))
         .await

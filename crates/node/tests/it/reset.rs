@@ -36,7 +36,8 @@ async fn daemons_on_a_reset_chain_say_so_and_act_no_more() {
         .expect("validator"),
         validator_net.client.clone(),
         VerifierConfig::default(),
-    );
+    )
+    .expect("validator");
     let (validator_health, _v) = pedals_verifier::serve_metrics(
         "127.0.0.1:0".parse().expect("addr"),
         validator.stats(),

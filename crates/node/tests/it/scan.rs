@@ -119,7 +119,8 @@ async fn a_validator_does_not_read_settled_jobs_one_by_one() {
         .expect("through the proxy"),
         net.client.clone(),
         VerifierConfig::default(),
-    );
+    )
+    .expect("validator");
     let mut per_round = Vec::new();
     for _ in 0..3 {
         let before = requests.load(Ordering::SeqCst);
