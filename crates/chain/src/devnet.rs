@@ -3,9 +3,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::{
+    eips::BlockNumberOrTag,
     node_bindings::{Anvil, AnvilInstance},
-    primitives::Address,
-    providers::{ProviderBuilder, ext::AnvilApi},
+    primitives::{Address, B256, Bytes},
+    providers::{Provider, ProviderBuilder, ext::AnvilApi},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
@@ -96,6 +97,59 @@ impl Devnet {
     /// Addresses of anvil's funded dev accounts.
     pub fn accounts(&self) -> &[Address] {
         self.anvil.addresses()
+    }
+
+    /// Every transaction `from` sent on this devnet, oldest first: what a test reads to see
+    /// that a daemon sent nothing twice (a repeated move reverts).
+    pub async fn sent_by(&self, from: Address) -> Result<Vec<SentTx>, ChainError> {
+        let chain = ProviderBuilder::new().connect_http(self.endpoint());
+        let head = chain.get_block_number().await?;
+        let mut out = Vec::new();
+        for n in 0..=head {
+            let block = chain
+                .get_block_by_number(BlockNumberOrTag::Number(n))
+                .full()
+                .await?
+                .ok_or(ChainError::MissingBlock(n))?;
+            for tx in block.transactions.into_transactions() {
+                if tx.inner.signer() != from {
+                    continue;
+                }
+                let hash = *tx.inner.tx_hash();
+                let success = chain
+                    .get_transaction_receipt(hash)
+                    .await?
+                    .is_some_and(|r| r.status());
+                let input = alloy::consensus::Transaction::input(&tx).clone();
+                out.push(SentTx {
+                    hash,
+                    input,
+                    success,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A mined transaction, as [`Devnet::sent_by`] reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentTx {
+    /// Its hash.
+    pub hash: B256,
+    /// Its calldata.
+    pub input: Bytes,
+    /// Whether it succeeded.
+    pub success: bool,
+}
+
+impl SentTx {
+    /// The function selector it called (zeros for a plain transfer).
+    pub fn selector(&self) -> [u8; 4] {
+        self.input
+            .get(..4)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or_default()
     }
 }
 

@@ -49,7 +49,7 @@ pub use bindings::{
 };
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
-pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, deploy, deploy_as};
+pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, SentTx, deploy, deploy_as};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta, genesis_hash, same_chain};
 pub use game::{GameView, Phase};

@@ -40,13 +40,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         .save(&deployment)
         .expect("deployment file");
     let rpc = devnet.endpoint().to_string();
-    let requester = Market::connect(
-        devnet.endpoint(),
-        devnet.signer(1).expect("key"),
-        devnet.deployment().clone(),
-    )
-    .await
-    .expect("requester");
+    let requester = crate::dev_market(&devnet, 1).await;
     crate::post_small_jobs(&requester, 2).await;
     requester.cancel_job(U256::from(1)).await.expect("cancel");
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use alloy::primitives::Address;
-use pedals_chain::{Deployment, Devnet, DevnetConfig, Market};
+use pedals_chain::{Deployment, Devnet, DevnetConfig};
 
 use crate::{keystore, pedals};
 
@@ -59,13 +59,7 @@ async fn every_command_exits_with_the_documented_code() {
     let stranger = dir.path().join("stranger.json").display().to_string();
 
     // Job 1, posted by account 1.
-    let requester = Market::connect(
-        devnet.endpoint(),
-        devnet.signer(1).expect("key"),
-        devnet.deployment().clone(),
-    )
-    .await
-    .expect("requester");
+    let requester = crate::dev_market(&devnet, 1).await;
     crate::post_small_jobs(&requester, 1).await;
     let bad_job = dir.path().join("bad.toml");
     std::fs::write(&bad_job, "[model]\nlayers = []\n").expect("job file");

@@ -13,7 +13,7 @@ use std::{
 };
 
 use alloy::{primitives::U256, providers::Provider};
-use pedals_chain::{Devnet, DevnetConfig, JobStatus, Market};
+use pedals_chain::{Devnet, JobStatus, Market};
 use serde_json::Value;
 
 use crate::{free_port, keystore, wait_for};
@@ -94,23 +94,11 @@ fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, stake: U256
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_result_comes_back() {
-    let devnet = Devnet::start(DevnetConfig {
-        block_time: Some(1),
-        ..DevnetConfig::default()
-    })
-    .await
-    .expect("devnet starts: run `make setup` first if the toolchain is missing");
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let devnet = crate::mining_devnet().await;
+    let tmp = crate::daemon_dir(&devnet, &[(4, "requester.json"), (5, "provider.json")]);
     let dir = tmp.path();
-    devnet
-        .deployment()
-        .save(&dir.join("deployment.json"))
-        .expect("deployment file");
     let requester_key = devnet.signer(4).expect("dev account");
     let provider_key = devnet.signer(5).expect("dev account");
-    keystore(dir, &requester_key, "requester.json");
-    keystore(dir, &provider_key, "provider.json");
-    std::fs::write(dir.join("password"), "correct horse\n").expect("password");
     let market = Market::connect(
         devnet.endpoint(),
         requester_key.clone(),

@@ -1,5 +1,6 @@
 //! The `pedals` binary, run as a user runs it.
 
+mod chaos;
 mod cli;
 mod data;
 mod deploy;
@@ -19,6 +20,110 @@ fn pedals() -> Command {
 }
 
 /// A TCP port nobody listens on now.
+/// `pedals <args>` as a daemon of the devnet's deployment in `dir`, signing with the keystore
+/// `dir/<key>` (password in `dir/password`) and keeping its data in `dir/<data>`; quiet but for
+/// warnings, its standard output discarded.
+pub(crate) fn daemon(
+    dir: &std::path::Path,
+    devnet: &pedals_chain::Devnet,
+    args: &[&str],
+    key: &str,
+    data: &str,
+) -> Command {
+    let mut command = pedals();
+    command
+        .args(args)
+        .arg("--rpc-url")
+        .arg(devnet.endpoint().as_str())
+        .arg("--deployment")
+        .arg(dir.join("deployment.json"))
+        .arg("--data-dir")
+        .arg(dir.join(data))
+        .arg("--keystore")
+        .arg(dir.join(key))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .env("PEDALS_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// A devnet that mines a block every second, as a public chain does (a transaction waits for
+/// its block).
+pub(crate) async fn mining_devnet() -> pedals_chain::Devnet {
+    pedals_chain::Devnet::start(pedals_chain::DevnetConfig {
+        block_time: Some(1),
+        ..pedals_chain::DevnetConfig::default()
+    })
+    .await
+    .expect("devnet starts: run `make setup` first if the toolchain is missing")
+}
+
+/// Posts the optimistic training job of `spec` (with its `model` and `dataset`) from
+/// `requester`, paying `payment`, to be claimed within 10 minutes and delivered within an
+/// hour; returns its id.
+pub(crate) async fn post_spec(
+    requester: &pedals_chain::Market,
+    spec: &pedals_ml::JobSpec,
+    files: (&[u8], &[u8]),
+    payment: alloy::primitives::U256,
+    challenge_window: u32,
+) -> alloy::primitives::U256 {
+    use alloy::primitives::{Bytes, aliases::U40};
+    let (model, dataset) = files;
+    let now = pedals_chain::chain_time(requester.provider())
+        .await
+        .expect("time");
+    let request = pedals_chain::JobRequest {
+        specHash: spec.spec_hash(),
+        modelCid: Bytes::from(pedals_core::cid_of(model).to_bytes()),
+        datasetCid: Bytes::from(pedals_core::cid_of(dataset).to_bytes()),
+        steps: u32::try_from(spec.train.steps).expect("steps"),
+        verification: pedals_core::Verification::Optimistic.to_u8(),
+        claimDeadline: U40::from(now + 600),
+        deliveryDeadline: U40::from(now + 3600),
+        challengeWindow: challenge_window,
+    };
+    let (id, _) = requester.post_job(request, payment).await.expect("post");
+    id
+}
+
+/// A client of `devnet`'s market signing as dev account `index`.
+pub(crate) async fn dev_market(
+    devnet: &pedals_chain::Devnet,
+    index: usize,
+) -> pedals_chain::Market {
+    pedals_chain::Market::connect(
+        devnet.endpoint(),
+        devnet.signer(index).expect("dev account"),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("the market")
+}
+
+/// A folder for the daemons and commands of `devnet`: its `deployment.json`, a `password` file,
+/// and for each `(dev account, file name)` an encrypted keystore with that password.
+pub(crate) fn daemon_dir(
+    devnet: &pedals_chain::Devnet,
+    keys: &[(usize, &str)],
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    devnet
+        .deployment()
+        .save(&dir.path().join("deployment.json"))
+        .expect("deployment file");
+    for (account, name) in keys {
+        keystore(
+            dir.path(),
+            &devnet.signer(*account).expect("dev account"),
+            name,
+        );
+    }
+    std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
+    dir
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -4,104 +4,49 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{Bytes, U256, aliases::U40},
-    providers::Provider,
-};
-use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market};
-use pedals_core::cid_of;
+use alloy::{primitives::U256, providers::Provider};
+use pedals_chain::{Devnet, DevnetConfig, JobStatus};
 use pedals_store::Store;
 
-use crate::{keystore, wait_for};
+use crate::wait_for;
 
 fn start(dir: &Path, devnet: &Devnet, stake: U256) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pedals"))
-        .args([
-            "provider",
-            "run",
-            "--poll-ms",
-            "200",
-            "--stake-wei",
-            &stake.to_string(),
-        ])
-        .arg("--rpc-url")
-        .arg(devnet.endpoint().as_str())
-        .arg("--deployment")
-        .arg(dir.join("deployment.json"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--keystore")
-        .arg(dir.join("provider.json"))
-        .arg("--password-file")
-        .arg(dir.join("password"))
-        .env("PEDALS_LOG", "warn")
-        .stdout(Stdio::null())
+    let stake = stake.to_string();
+    let args = ["provider", "run", "--poll-ms", "200", "--stake-wei", &stake];
+    crate::daemon(dir, devnet, &args, "provider.json", "data")
         .spawn()
         .expect("the daemon starts")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
-    let devnet = Devnet::start(DevnetConfig {
-        block_time: Some(1),
-        ..DevnetConfig::default()
-    })
-    .await
-    .expect("devnet starts: run `make setup` first if the toolchain is missing");
-    let dir = tempfile::tempdir().expect("tempdir");
-    devnet
-        .deployment()
-        .save(&dir.path().join("deployment.json"))
-        .expect("deployment file");
-    let key = devnet.signer(3).expect("dev account");
-    let account = key.address();
-    keystore(dir.path(), &key, "provider.json");
-    std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
+    let devnet = crate::mining_devnet().await;
+    let dir = crate::daemon_dir(&devnet, &[(3, "provider.json")]);
+    let account = devnet.signer(3).expect("dev account").address();
 
     // The job, and its files handed to the provider's store (no libp2p yet).
     let (spec, dataset, model) = crate::small_job(9, 2000, 500, 4, 512, &dir.path().join("data"));
 
-    let requester = Market::connect(
-        devnet.endpoint(),
-        devnet.signer(1).expect("account"),
-        devnet.deployment().clone(),
-    )
-    .await
-    .expect("requester");
+    let requester = crate::dev_market(&devnet, 1).await;
     let params = requester.parameters().await.expect("params");
     let payment = U256::from(10u64).pow(U256::from(17u64));
     let stake = requester.stake_to_claim(payment).await.expect("params");
 
     let mut daemon = start(dir.path(), &devnet, stake);
     let chain = requester.provider().clone();
-    let now = chain
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .expect("rpc")
-        .expect("block")
-        .header
-        .timestamp;
     crate::admit(&requester, &spec).await;
-    let (id, _) = requester
-        .post_job(
-            JobRequest {
-                specHash: spec.spec_hash(),
-                modelCid: Bytes::from(cid_of(&model).to_bytes()),
-                datasetCid: Bytes::from(cid_of(&dataset).to_bytes()),
-                steps: 2000,
-                verification: pedals_core::Verification::Optimistic.to_u8(),
-                claimDeadline: U40::from(now + 600),
-                deliveryDeadline: U40::from(now + 3600),
-                challengeWindow: params.minChallengeWindow,
-            },
-            payment,
-        )
-        .await
-        .expect("post");
+    let id = crate::post_spec(
+        &requester,
+        &spec,
+        (&model, &dataset),
+        payment,
+        params.minChallengeWindow,
+    )
+    .await;
 
     // Killed with SIGKILL as soon as its claim is on-chain (it is training or about to).
     wait_for(&requester, id, JobStatus::Claimed, Duration::from_secs(60)).await;
@@ -171,15 +116,9 @@ async fn stake_unstake_and_withdraw_move_the_providers_eth() {
     let devnet = Devnet::start(DevnetConfig::default())
         .await
         .expect("devnet starts: run `make setup` first if the toolchain is missing");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::daemon_dir(&devnet, &[(6, "provider.json")]);
     let dir = dir.path();
-    devnet
-        .deployment()
-        .save(&dir.join("deployment.json"))
-        .expect("deployment file");
     let key = devnet.signer(6).expect("dev account");
-    keystore(dir, &key, "provider.json");
-    std::fs::write(dir.join("password"), "correct horse\n").expect("password");
     let eth = U256::from(10u64).pow(U256::from(18u64));
 
     assert!(run(dir, &devnet, &["stake", "--eth", "1"]).status.success());

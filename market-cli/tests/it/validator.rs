@@ -5,31 +5,17 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{Bytes, U256, aliases::U40};
-use pedals_chain::{Devnet, DevnetConfig, JobRequest, JobStatus, Market, chain_time};
-use pedals_core::cid_of;
+use alloy::primitives::U256;
+use pedals_chain::{Devnet, JobStatus};
 
-use crate::{free_port, keystore, wait_for};
+use crate::{free_port, wait_for};
 
 fn daemon(dir: &Path, devnet: &Devnet, args: &[&str], key: &str, data: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pedals"))
-        .args(args)
-        .arg("--rpc-url")
-        .arg(devnet.endpoint().as_str())
-        .arg("--deployment")
-        .arg(dir.join("deployment.json"))
-        .arg("--data-dir")
-        .arg(dir.join(data))
-        .arg("--keystore")
-        .arg(dir.join(key))
-        .arg("--password-file")
-        .arg(dir.join("password"))
-        .env("PEDALS_LOG", "warn")
-        .stdout(Stdio::null())
+    crate::daemon(dir, devnet, args, key, data)
         .spawn()
         .expect("the daemon starts")
 }
@@ -51,33 +37,11 @@ fn counter(page: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it() {
-    let devnet = Devnet::start(DevnetConfig {
-        block_time: Some(1),
-        ..DevnetConfig::default()
-    })
-    .await
-    .expect("devnet starts: run `make setup` first if the toolchain is missing");
-    let dir = tempfile::tempdir().expect("tempdir");
-    devnet
-        .deployment()
-        .save(&dir.path().join("deployment.json"))
-        .expect("deployment file");
-    keystore(dir.path(), &devnet.signer(3).expect("key"), "provider.json");
-    keystore(
-        dir.path(),
-        &devnet.signer(4).expect("key"),
-        "validator.json",
-    );
-    std::fs::write(dir.path().join("password"), "correct horse\n").expect("password");
+    let devnet = crate::mining_devnet().await;
+    let dir = crate::daemon_dir(&devnet, &[(3, "provider.json"), (4, "validator.json")]);
 
     let (spec, dataset, model) = crate::small_job(5, 40, 10, 4, 256, &dir.path().join("provider"));
-    let requester = Market::connect(
-        devnet.endpoint(),
-        devnet.signer(1).expect("account"),
-        devnet.deployment().clone(),
-    )
-    .await
-    .expect("requester");
+    let requester = crate::dev_market(&devnet, 1).await;
     let params = requester.parameters().await.expect("params");
     let payment = U256::from(10u64).pow(U256::from(17u64));
     let stake = requester.stake_to_claim(payment).await.expect("params");
@@ -105,23 +69,7 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
         "provider",
     );
     crate::admit(&requester, &spec).await;
-    let now = chain_time(requester.provider()).await.expect("time");
-    let (id, _) = requester
-        .post_job(
-            JobRequest {
-                specHash: spec.spec_hash(),
-                modelCid: Bytes::from(cid_of(&model).to_bytes()),
-                datasetCid: Bytes::from(cid_of(&dataset).to_bytes()),
-                steps: 40,
-                verification: pedals_core::Verification::Optimistic.to_u8(),
-                claimDeadline: U40::from(now + 600),
-                deliveryDeadline: U40::from(now + 3600),
-                challengeWindow: 600,
-            },
-            payment,
-        )
-        .await
-        .expect("post");
+    let id = crate::post_spec(&requester, &spec, (&model, &dataset), payment, 600).await;
     wait_for(
         &requester,
         id,

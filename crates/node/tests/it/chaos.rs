@@ -7,11 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::{
-    eips::BlockNumberOrTag,
-    primitives::{Address, U256},
-    providers::Provider,
-};
+use alloy::primitives::U256;
 use pedals_chain::{Devnet, JobStatus, Phase};
 use pedals_node::StoreSource;
 use pedals_p2p::MemorySource;
@@ -21,37 +17,8 @@ use pedals_verifier::{Verifier, VerifierConfig};
 use crate::{
     dispute::{market, submitted},
     puppet::worker_with,
-    worker::{STEPS, job, provider},
+    worker::{STEPS, job},
 };
-
-/// Every transaction `from` sent since genesis, with whether it succeeded.
-async fn sent_by(devnet: &Devnet, from: Address) -> Vec<(alloy::primitives::B256, bool)> {
-    let chain = provider(devnet);
-    let head = chain.get_block_number().await.expect("head");
-    let mut out = Vec::new();
-    for n in 0..=head {
-        let block = chain
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .full()
-            .await
-            .expect("block")
-            .expect("exists");
-        for tx in block.transactions.into_transactions() {
-            if tx.inner.signer() != from {
-                continue;
-            }
-            let hash = *tx.inner.tx_hash();
-            let ok = chain
-                .get_transaction_receipt(hash)
-                .await
-                .expect("receipt")
-                .expect("mined")
-                .status();
-            out.push((hash, ok));
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_and_worker_killed_at_every_turn_of_a_dispute_finish_it_sending_nothing_twice() {
@@ -177,10 +144,12 @@ async fn validator_and_worker_killed_at_every_turn_of_a_dispute_finish_it_sendin
         "kills landed in several phases: {phases:?}"
     );
     for (who, account) in [("validator", validator_account), ("worker", w.address())] {
-        let reverted: Vec<_> = sent_by(&devnet, account)
+        let reverted: Vec<_> = devnet
+            .sent_by(account)
             .await
+            .expect("transactions")
             .into_iter()
-            .filter(|(_, ok)| !ok)
+            .filter(|tx| !tx.success)
             .collect();
         assert!(
             reverted.is_empty(),
