@@ -11,7 +11,7 @@ import {MerkleBuilder} from "./utils/MerkleBuilder.sol";
 ///         (widths [2, 2], batch 2) whose state, data and op trace the test builds by hand. The
 ///         program of that model has 15 ops: 1 x, 2 y, 3 wq0, 4 wq0.T, 5 z1, 6 d1, 7 x.T, 8 d1.T,
 ///         9 gw0, 10 gb0, 11-14 the new state, 15 the state hash. Full games on real traces of
-///         real models run in Rust against anvil (crates/node/tests/it/dispute.rs).
+///         real models run in Rust against anvil (tests/it/dispute.rs).
 contract DisputeGameTest is Fixture {
     using MerkleBuilder for bytes32[];
 

@@ -344,7 +344,7 @@ contract ZkJobMarketTest is Fixture {
     /// @notice Post plus submit, as two transactions would pay: 21k each, their calldata, and
     ///         the calls' own gas (`lastCallGas`, so none of the test's call overhead counts).
     ///         In one test the submission finds the job's slots warm, so this reads about 16k
-    ///         low; crates/node/tests/it/zk.rs measures the mined transactions on anvil.
+    ///         low; tests/it/zk.rs measures the mined transactions on anvil.
     function test_zkJob_gas() public {
         IJobMarket.JobRequest memory r = zkRequest();
         uint256[8] memory p = proof;
