@@ -27,6 +27,7 @@ mod content;
 mod defence;
 mod fetch;
 pub mod gateway;
+pub mod jobfile;
 mod metrics;
 mod offer;
 mod requester;

@@ -48,18 +48,15 @@ use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{Deployment, JobStatus, Market};
 use pedals_core::{cid_from_bytes, cid_of};
-use pedals_ml::{
-    Dataset, DatasetSource, JobSpec, MlpConfig, MlpState, TrainConfig, exact::ConvConfig,
-};
-use pedals_node::{JobFiles, PostTerms, Requester, StoreSource, ZkFiles};
+use pedals_ml::Dataset;
+use pedals_node::{Requester, StoreSource, jobfile::VerificationMode};
 use pedals_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-mod file;
 mod read;
 
-pub(crate) use file::JobFile;
+pub(crate) use pedals_node::jobfile::JobFile;
 use read::{list, status, watch};
 
 use super::{
@@ -164,17 +161,29 @@ pub(crate) struct PostArgs {
     /// challenge window) or `zk` (a proof checked on-chain at submission; MLPs of a known
     /// circuit only).
     #[arg(long, value_enum)]
-    verification: Option<VerificationMode>,
+    verification: Option<VerificationFlag>,
 }
 
-/// How a job's result is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum VerificationMode {
-    /// Re-execution by validators during a challenge window.
-    Optimistic,
-    /// A Groth16 proof, verified on-chain when the result is submitted.
-    Zk,
+/// `--verification`: the job file's [`VerificationMode`], as a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VerificationFlag(VerificationMode);
+
+impl clap::ValueEnum for VerificationFlag {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Self(VerificationMode::Optimistic),
+            Self(VerificationMode::Zk),
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self.0 {
+            VerificationMode::Optimistic => clap::builder::PossibleValue::new("optimistic")
+                .help("Re-execution by validators during a challenge window"),
+            VerificationMode::Zk => clap::builder::PossibleValue::new("zk")
+                .help("A Groth16 proof, verified on-chain when the result is submitted"),
+        })
+    }
 }
 
 /// Options of `pedals job serve`.
@@ -344,7 +353,7 @@ impl JobCommand {
 async fn post(args: PostArgs) -> eyre::Result<()> {
     let (mut file, dir) = JobFile::read(&args.job_file)?;
     if let Some(mode) = args.verification {
-        file.verification = Some(mode);
+        file.verification = Some(mode.0);
     }
     if file.verification == Some(VerificationMode::Zk) {
         return post_zk(args, file, &dir).await;

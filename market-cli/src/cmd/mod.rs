@@ -121,27 +121,10 @@ pub(crate) fn eth(wei: alloy::primitives::U256) -> String {
     }
 }
 
-/// Reads an amount of ETH as people write it: digits with at most one point and at most 18
-/// decimals (one wei). Refuses signs, exponents, spaces, extra decimals and amounts over
-/// 2^256 wei, each with what to write instead, so that nothing is rounded or wraps around.
+/// An amount of ETH as a person writes it (`0.05`), in wei; see
+/// [`pedals_chain::human::parse_eth`].
 pub(crate) fn parse_eth(text: &str) -> eyre::Result<alloy::primitives::U256> {
-    const HOW: &str = "write it like 0.05: digits, at most one point, at most 18 decimals";
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    eyre::ensure!(
-        !(whole.is_empty() && frac.is_empty()) && digits(whole) && digits(frac),
-        "{text:?} is not an amount of ETH: {HOW}"
-    );
-    eyre::ensure!(
-        frac.len() <= 18,
-        "{text:?} is not an amount of ETH: it has {} decimals and ETH has 18 (1 wei is \
-         0.000000000000000001 ETH)",
-        frac.len()
-    );
-    let wei = format!("{whole}{frac:0<18}");
-    let wei = wei.trim_start_matches('0');
-    alloy::primitives::U256::from_str_radix(if wei.is_empty() { "0" } else { wei }, 10)
-        .map_err(|_| eyre::eyre!("{text:?} is not an amount of ETH: it is too large"))
+    Ok(pedals_chain::human::parse_eth(text)?)
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ classes = 3
 /// What `pedals job post --dry-run` does with a job file's text, in a folder holding a model
 /// state for `[4, 6, 3]` as `model.bin`. On success, checks that the terms are ones the
 /// market accepts.
-fn prepare(text: &str) -> eyre::Result<()> {
+fn prepare(text: &str) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let config = MlpConfig {
         layers: vec![4, 6, 3],

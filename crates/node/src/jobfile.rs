@@ -1,108 +1,214 @@
-//! The job file: its fields, and how it is checked and turned into a spec, a model and
-//! terms before anything is sent. docs/job-file.md documents every key;
-//! `market-cli/tests/it/job_file.rs` keeps the two in step.
+//! The job file a requester writes: its fields, and how it is checked and turned into a spec,
+//! a model, a dataset and terms before anything is sent (the requester's side of the market;
+//! `pedals job post` only reads the file and prints the plan). docs/job-file.md documents every
+//! key; `market-cli/tests/it/job_file.rs` keeps the two in step.
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::U256;
+use pedals_core::cid_of;
+use pedals_ml::{
+    Dataset, DatasetSource, JobSpec, MlpConfig, MlpState, TrainConfig, exact::ConvConfig,
+};
+use serde::Deserialize;
+
+use crate::{JobFiles, PostTerms, ZkFiles};
+
+/// Why a job file cannot be posted: one line that names the key and says what to write
+/// instead (with the cause of a failed read or load after a colon).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobFileError(String);
+
+/// Fails with the message when the condition does not hold.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(JobFileError(format!($($msg)+)));
+        }
+    };
+}
+
+/// Fails with the message.
+macro_rules! bail {
+    ($($msg:tt)+) => {
+        return Err(JobFileError(format!($($msg)+)))
+    };
+}
+
+/// `what: cause: its cause…`, the way a person reads a chain of errors on one line.
+fn chain(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = format!("{what}: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    out
+}
+
+/// Says what failed, before the cause.
+trait Context<T> {
+    fn wrap_err(self, what: &str) -> Result<T, JobFileError>;
+    fn wrap_err_with(self, what: impl FnOnce() -> String) -> Result<T, JobFileError>;
+}
+
+impl<T, E: std::error::Error + 'static> Context<T> for Result<T, E> {
+    fn wrap_err(self, what: &str) -> Result<T, JobFileError> {
+        self.map_err(|e| JobFileError(chain(what, &e)))
+    }
+    fn wrap_err_with(self, what: impl FnOnce() -> String) -> Result<T, JobFileError> {
+        self.map_err(|e| JobFileError(chain(&what(), &e)))
+    }
+}
+
+/// Turns a missing value into the message.
+trait Expect<T> {
+    fn context(self, what: &str) -> Result<T, JobFileError>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, JobFileError>;
+}
+
+impl<T> Expect<T> for Option<T> {
+    fn context(self, what: &str) -> Result<T, JobFileError> {
+        self.ok_or_else(|| JobFileError(what.to_owned()))
+    }
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, JobFileError> {
+        self.ok_or_else(|| JobFileError(what()))
+    }
+}
+
+macro_rules! from_errors {
+    ($($t:ty),+) => {$(
+        impl From<$t> for JobFileError {
+            fn from(e: $t) -> Self {
+                let mut out = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    out.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                Self(out)
+            }
+        }
+    )+};
+}
+
+from_errors!(
+    pedals_ml::MlError,
+    pedals_ml::DataError,
+    pedals_core::CoreError,
+    crate::NodeError
+);
+
+/// How a job's result is verified (`verification` in the job file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationMode {
+    /// Re-execution by validators during a challenge window.
+    Optimistic,
+    /// A Groth16 proof, verified on-chain when the result is submitted.
+    Zk,
+}
 
 /// The smallest payment the market escrows (`ProtocolLimits.MIN_PAYMENT`, 1 gwei).
-pub(super) const MIN_PAYMENT_WEI: u64 = 1_000_000_000;
+pub const MIN_PAYMENT_WEI: u64 = 1_000_000_000;
 /// The largest payment the market escrows, in ETH (`ProtocolLimits.MAX_PAYMENT`).
-pub(super) const MAX_PAYMENT_ETH: u64 = 10_000_000;
+pub const MAX_PAYMENT_ETH: u64 = 10_000_000;
 /// The longest time from posting to the delivery deadline (`ProtocolLimits.MAX_JOB_DURATION`).
-pub(super) const MAX_JOB_DURATION_SECS: u64 = 30 * 24 * 3600;
+pub const MAX_JOB_DURATION_SECS: u64 = 30 * 24 * 3600;
 /// The shortest and the longest challenge window any market allows
 /// (`ProtocolLimits.MIN_CHALLENGE_WINDOW`, `MAX_CHALLENGE_WINDOW`); a deployment's own
 /// `minChallengeWindow..=maxChallengeWindow` may be narrower, and the post reverts outside it.
-pub(super) const CHALLENGE_WINDOW_SECS: std::ops::RangeInclusive<u32> = 10..=7 * 24 * 3600;
+pub const CHALLENGE_WINDOW_SECS: std::ops::RangeInclusive<u32> = 10..=7 * 24 * 3600;
 /// The most steps a job may have: the market stores them in a `uint32`.
-pub(super) const MAX_STEPS: u64 = u32::MAX as u64;
+pub const MAX_STEPS: u64 = u32::MAX as u64;
 /// The most values (samples × features, or classes × features) a synthetic dataset may have:
 /// 2^28 values are 512 MiB of canonical bytes, the largest blob a worker downloads by default.
-pub(super) const MAX_SYNTHETIC_VALUES: usize = 1 << 28;
+pub const MAX_SYNTHETIC_VALUES: usize = 1 << 28;
 
 /// The job file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct JobFile {
+pub struct JobFile {
+    /// How the result is verified (`verification`; optimistic when left out).
     #[serde(default)]
-    pub(super) verification: Option<VerificationMode>,
+    pub verification: Option<VerificationMode>,
     /// A zk job: the first sample of the dataset its batch starts at.
     #[serde(default)]
-    pub(super) sample: usize,
+    pub(crate) sample: usize,
     #[serde(default)]
-    pub(super) steps: Option<u64>,
+    pub(crate) steps: Option<u64>,
     #[serde(default)]
-    pub(super) model_file: Option<PathBuf>,
+    pub(crate) model_file: Option<PathBuf>,
     #[serde(default)]
-    pub(super) inference: Option<InferenceSection>,
+    pub(crate) inference: Option<InferenceSection>,
     #[serde(default)]
-    pub(super) checkpoint_every: Option<u64>,
+    pub(crate) checkpoint_every: Option<u64>,
     #[serde(default)]
-    pub(super) seed: u64,
+    pub(crate) seed: u64,
     #[serde(default)]
-    pub(super) payment_eth: Option<String>,
+    pub(crate) payment_eth: Option<String>,
     #[serde(default, deserialize_with = "wei")]
-    pub(super) payment_wei: Option<U256>,
+    pub(crate) payment_wei: Option<U256>,
     #[serde(default = "default_claim_within")]
-    pub(super) claim_within_secs: u64,
+    pub(crate) claim_within_secs: u64,
     #[serde(default = "default_deliver_within")]
-    pub(super) deliver_within_secs: u64,
+    pub(crate) deliver_within_secs: u64,
     #[serde(default = "default_window")]
-    pub(super) challenge_window_secs: u32,
+    pub(crate) challenge_window_secs: u32,
     #[serde(default)]
-    pub(super) holdout: usize,
+    pub(crate) holdout: usize,
     #[serde(default)]
-    pub(super) shuffle_seed: Option<u64>,
-    pub(super) model: ModelSection,
-    pub(super) dataset: DatasetSource,
+    pub(crate) shuffle_seed: Option<u64>,
+    pub(crate) model: ModelSection,
+    pub(crate) dataset: DatasetSource,
 }
 
-pub(super) fn default_claim_within() -> u64 {
+pub(crate) fn default_claim_within() -> u64 {
     600
 }
-pub(super) fn default_deliver_within() -> u64 {
+pub(crate) fn default_deliver_within() -> u64 {
     3600
 }
-pub(super) fn default_window() -> u32 {
+pub(crate) fn default_window() -> u32 {
     60
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct InferenceSection {
-    pub(super) chunk: u64,
+pub(crate) struct InferenceSection {
+    pub(crate) chunk: u64,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ModelSection {
-    pub(super) layers: Vec<usize>,
-    pub(super) batch: usize,
+pub(crate) struct ModelSection {
+    pub(crate) layers: Vec<usize>,
+    pub(crate) batch: usize,
     #[serde(default)]
-    pub(super) lr: f64,
+    pub(crate) lr: f64,
     #[serde(default)]
-    pub(super) momentum: f64,
+    pub(crate) momentum: f64,
     #[serde(default)]
-    pub(super) conv: Option<ConvSection>,
+    pub(crate) conv: Option<ConvSection>,
 }
 
 /// `[model.conv]`: [`ConvConfig`] with unknown keys refused.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ConvSection {
-    pub(super) channels: usize,
-    pub(super) height: usize,
-    pub(super) width: usize,
-    pub(super) kernel: usize,
-    pub(super) stride: usize,
-    pub(super) filters: usize,
+pub(crate) struct ConvSection {
+    pub(crate) channels: usize,
+    pub(crate) height: usize,
+    pub(crate) width: usize,
+    pub(crate) kernel: usize,
+    pub(crate) stride: usize,
+    pub(crate) filters: usize,
 }
 
 impl ConvSection {
     /// The convolution, once its sizes are known to fit in a machine word: the model's own
     /// checks multiply them.
-    fn config(self) -> eyre::Result<ConvConfig> {
+    fn config(self) -> Result<ConvConfig, JobFileError> {
         let c = ConvConfig {
             channels: self.channels,
             height: self.height,
@@ -131,7 +237,7 @@ impl ConvSection {
                 .checked_mul(out(c.width))
                 .and_then(|v| v.checked_mul(c.filters)),
         );
-        eyre::ensure!(
+        ensure!(
             fits.is_some(),
             "[model.conv] is far too large: channels × height × width, channels × kernel² or \
              its outputs × filters overflow 64 bits"
@@ -179,15 +285,18 @@ fn wei<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error>
 }
 
 /// What a job file turns into.
-pub(crate) struct Prepared {
-    pub(crate) files: JobFiles,
-    pub(crate) terms: PostTerms,
-    pub(crate) holdout: Option<Dataset>,
+pub struct Prepared {
+    /// The spec, the dataset and the initial model, as posted.
+    pub files: JobFiles,
+    /// The payment and the deadlines.
+    pub terms: PostTerms,
+    /// The samples kept back to score the result (`holdout`), never sent.
+    pub holdout: Option<Dataset>,
 }
 
 /// A fraction in Q12, or why not.
-pub(super) fn q12(name: &str, x: f64) -> eyre::Result<i32> {
-    eyre::ensure!(
+pub(crate) fn q12(name: &str, x: f64) -> Result<i32, JobFileError> {
+    ensure!(
         x.is_finite() && (0.0..=1.0).contains(&x),
         "model.{name} = {x}: it must be between 0 and 1"
     );
@@ -196,7 +305,10 @@ pub(super) fn q12(name: &str, x: f64) -> eyre::Result<i32> {
 
 /// The dataset's source, its paths made relative to the job file's folder `dir`; a synthetic
 /// dataset too large to make is refused here, before any memory is taken.
-pub(super) fn dataset_source(source: DatasetSource, dir: &Path) -> eyre::Result<DatasetSource> {
+pub(crate) fn dataset_source(
+    source: DatasetSource,
+    dir: &Path,
+) -> Result<DatasetSource, JobFileError> {
     let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
     Ok(match source {
         DatasetSource::Idx {
@@ -229,7 +341,7 @@ pub(super) fn dataset_source(source: DatasetSource, dir: &Path) -> eyre::Result<
                 n.checked_mul(features)
                     .filter(|&v| v <= MAX_SYNTHETIC_VALUES)
             };
-            eyre::ensure!(
+            ensure!(
                 values(samples).is_some() && values(classes as usize).is_some(),
                 "[dataset] samples = {samples}, features = {features}, classes = {classes}: \
                  a synthetic dataset holds at most {MAX_SYNTHETIC_VALUES} values (samples × \
@@ -242,12 +354,12 @@ pub(super) fn dataset_source(source: DatasetSource, dir: &Path) -> eyre::Result<
 
 impl JobFile {
     /// Parses a job file's text (nothing is checked beyond the keys and their types).
-    pub(crate) fn parse(text: &str) -> Result<Self, toml::de::Error> {
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
     }
 
     /// Reads and parses a job file.
-    pub(crate) fn read(path: &Path) -> eyre::Result<(Self, PathBuf)> {
+    pub fn read(path: &Path) -> Result<(Self, PathBuf), JobFileError> {
         let text = std::fs::read_to_string(path)
             .wrap_err_with(|| format!("cannot read the job file {}", path.display()))?;
         let file = Self::parse(&text)
@@ -259,30 +371,30 @@ impl JobFile {
     }
 
     /// The payment and deadlines.
-    pub(super) fn terms(&self) -> eyre::Result<PostTerms> {
+    pub fn terms(&self) -> Result<PostTerms, JobFileError> {
         let payment = match (&self.payment_eth, self.payment_wei) {
-            (Some(eth), None) => super::super::parse_eth(eth).wrap_err("payment_eth")?,
+            (Some(eth), None) => pedals_chain::human::parse_eth(eth).wrap_err("payment_eth")?,
             (None, Some(wei)) => wei,
-            _ => eyre::bail!("set exactly one of payment_eth and payment_wei"),
+            _ => bail!("set exactly one of payment_eth and payment_wei"),
         };
-        eyre::ensure!(payment > U256::ZERO, "the payment must be more than zero");
+        ensure!(payment > U256::ZERO, "the payment must be more than zero");
         let most = U256::from(MAX_PAYMENT_ETH) * U256::from(10u64).pow(U256::from(18u64));
-        eyre::ensure!(
+        ensure!(
             (U256::from(MIN_PAYMENT_WEI)..=most).contains(&payment),
             "a payment of {payment} wei is outside what the market escrows: 1 gwei \
              ({MIN_PAYMENT_WEI} wei) to {MAX_PAYMENT_ETH} ETH"
         );
-        eyre::ensure!(
+        ensure!(
             self.claim_within_secs >= 1,
             "claim_within_secs = 0: a worker needs at least a second to claim the job"
         );
-        eyre::ensure!(
+        ensure!(
             self.deliver_within_secs > self.claim_within_secs,
             "deliver_within_secs ({}) must be later than claim_within_secs ({})",
             self.deliver_within_secs,
             self.claim_within_secs
         );
-        eyre::ensure!(
+        ensure!(
             self.deliver_within_secs <= MAX_JOB_DURATION_SECS,
             "deliver_within_secs = {}: the market takes no job due more than 30 days \
              ({MAX_JOB_DURATION_SECS} s) after it is posted",
@@ -300,7 +412,7 @@ impl JobFile {
     /// A zk job's files: the model (`model_file`, or a fresh model from `seed` to try the
     /// flow) and `[model] batch` samples of the dataset from `sample` on, for the known
     /// circuit of `[model] layers` at that batch.
-    pub(crate) fn prepare_zk(self, dir: &Path) -> eyre::Result<(ZkFiles, PostTerms)> {
+    pub fn prepare_zk(self, dir: &Path) -> Result<(ZkFiles, PostTerms), JobFileError> {
         let terms = PostTerms {
             challenge_window: 0,
             ..self.terms()?
@@ -343,7 +455,7 @@ impl JobFile {
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?
             .dataset;
         let (start, end) = (self.sample, self.sample.saturating_add(circuit.batch));
-        eyre::ensure!(
+        ensure!(
             end <= data.len(),
             "sample = {} and a batch of {} need {end} samples; the dataset has {}",
             self.sample,
@@ -373,19 +485,19 @@ impl JobFile {
         steps: Option<u64>,
         model_file: Option<&Path>,
         model: &MlpConfig,
-    ) -> eyre::Result<u64> {
-        eyre::ensure!(
+    ) -> Result<u64, JobFileError> {
+        ensure!(
             model_file.is_none(),
             "model_file is for batch inference ([inference]) and zk jobs; a training job \
              starts from a fresh model made from seed (leave model_file out)"
         );
         let steps = steps
             .context("a training job needs steps (or add [inference] to run a model instead)")?;
-        eyre::ensure!(
+        ensure!(
             (1..=MAX_STEPS).contains(&steps),
             "steps = {steps}: a job has 1 to {MAX_STEPS} steps"
         );
-        eyre::ensure!(
+        ensure!(
             model.depth() <= pedals_ml::dispute::MAX_DEPTH,
             "[model] has {} weight layers: the dispute game checks training jobs of at most {}",
             model.depth(),
@@ -396,9 +508,9 @@ impl JobFile {
 
     /// Loads the data and builds the spec, model and terms; every problem is reported here,
     /// before anything is sent.
-    pub(crate) fn prepare(self, dir: &Path) -> eyre::Result<Prepared> {
+    pub fn prepare(self, dir: &Path) -> Result<Prepared, JobFileError> {
         let terms = self.terms()?;
-        eyre::ensure!(
+        ensure!(
             CHALLENGE_WINDOW_SECS.contains(&terms.challenge_window),
             "challenge_window_secs = {}: it must be {} to {} seconds (7 days)",
             terms.challenge_window,
@@ -458,7 +570,7 @@ impl JobFile {
             )
             .wrap_err("the job is not valid: check [inference] chunk and [model]")?;
             if let Some(steps) = self.steps {
-                eyre::ensure!(
+                ensure!(
                     steps == spec.train.steps,
                     "steps = {steps}, but {} samples in chunks of {} make {} (leave steps out)",
                     data.len(),
@@ -486,7 +598,7 @@ impl JobFile {
             checkpoint_every: self.checkpoint_every.unwrap_or_else(|| (steps / 10).max(1)),
         };
         let holdout = if self.holdout > 0 {
-            eyre::ensure!(
+            ensure!(
                 self.holdout < data.len(),
                 "holdout = {} but the dataset has only {} samples",
                 self.holdout,
@@ -521,5 +633,4 @@ impl JobFile {
 }
 
 #[cfg(test)]
-#[path = "file_tests.rs"]
 mod tests;
