@@ -4,7 +4,7 @@
 //! restart, reveals once the job is finalized and collects the job's audit share; an account
 //! that copies its commitment gains nothing.
 
-use std::sync::{Arc, atomic::Ordering::Relaxed};
+use std::sync::Arc;
 
 use alloy::{
     primitives::{B256, U256},
@@ -73,11 +73,11 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         .expect("stake");
     for _ in 0..30 {
         validator.tick().await.expect("validator round");
-        if validator.stats().audits_committed.load(Relaxed) == 1 {
+        if validator.stats().audits_committed.get() == 1 {
             break;
         }
     }
-    assert_eq!(validator.stats().audits_committed.load(Relaxed), 1);
+    assert_eq!(validator.stats().audits_committed.get(), 1);
     let pool = requester.audit_pool();
     let commitment = pool
         .commitmentOf(id, auditor)
@@ -161,11 +161,11 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         AuditStatus::Collected
     );
     assert_eq!(
-        U256::from(validator.stats().audits_paid.load(Relaxed)),
+        U256::from(validator.stats().audits_paid.get()),
         U256::from(1u8)
     );
     assert_eq!(
-        U256::from(validator.stats().wei_earned.load(Relaxed)),
+        U256::from(validator.stats().wei_earned.get()),
         share,
         "the only auditor that revealed takes the whole share"
     );

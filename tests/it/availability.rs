@@ -5,7 +5,8 @@
 //! publication, meets every demand and keeps its payment, and whoever demanded loses the bond.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+
+use pedals_node::Status;
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::ext::AnvilApi;
@@ -248,7 +249,7 @@ impl Scene {
         crate::dispute::past_claim_period(&self.devnet, &self.requester, U256::from(self.id)).await;
         self.validator.tick().await.expect("validator round");
         assert!(
-            U256::from(self.validator.stats().wei_earned.load(Relaxed))
+            U256::from(self.validator.stats().wei_earned.get())
                 >= U256::from(params.challengeBond) + reward
         );
     }
@@ -289,16 +290,13 @@ async fn a_worker_that_makes_up_its_trace_and_serves_nothing_loses_its_collatera
     s.run_until(JobStatus::Resolved).await;
     s.assert_convicted(staked).await;
     let stats = s.validator.stats();
-    assert_eq!(stats.demands.load(Relaxed), 1);
+    assert_eq!(stats.demands.get(), 1);
     // The demanded state is unpublishable (its hash is made up), unless the sample was step 0,
     // the real initial model: that one is published, its next hash does not reproduce, and the
     // game convicts the worker instead.
+    assert_eq!(stats.demands_unmet.get() + stats.disputes_won.get(), 1);
     assert_eq!(
-        stats.demands_unmet.load(Relaxed) + stats.disputes_won.load(Relaxed),
-        1
-    );
-    assert_eq!(
-        stats.jobs_checked.load(Relaxed),
+        stats.jobs_checked.get(),
         0,
         "the job was never counted as checked"
     );
@@ -343,9 +341,9 @@ async fn a_worker_that_falsifies_and_serves_wrong_openings_is_caught_from_what_i
     s.assert_convicted(staked).await;
     let stats = s.validator.stats();
     eprintln!("{}", stats.render());
-    assert_eq!(stats.demands.load(Relaxed), 1);
-    assert_eq!(stats.disputes_won.load(Relaxed), 1);
-    assert_eq!(stats.demands_unmet.load(Relaxed), 0);
+    assert_eq!(stats.demands.get(), 1);
+    assert_eq!(stats.disputes_won.get(), 1);
+    assert_eq!(stats.demands_unmet.get(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,11 +367,11 @@ async fn a_hidden_result_is_demanded_by_the_requester_and_comes_back_on_chain() 
     }
     let stats = s.validator.stats();
     assert_eq!(
-        stats.jobs_checked.load(Relaxed),
+        stats.jobs_checked.get(),
         1,
         "found by its address and checked"
     );
-    assert_eq!(stats.demands.load(Relaxed), 0);
+    assert_eq!(stats.demands.get(), 0);
     let bond = U256::from(
         s.requester
             .parameters()
@@ -468,11 +466,11 @@ async fn an_honest_worker_that_serves_nothing_meets_the_demand_across_a_restart_
         s.validator.tick().await.expect("validator round");
     }
     let stats = s.validator.stats();
-    assert_eq!(stats.demands.load(Relaxed), 1);
-    assert_eq!(stats.demands_unmet.load(Relaxed), 0);
-    assert_eq!(stats.mismatches.load(Relaxed), 0);
+    assert_eq!(stats.demands.get(), 1);
+    assert_eq!(stats.demands_unmet.get(), 0);
+    assert_eq!(stats.mismatches.get(), 0);
     assert_eq!(
-        stats.jobs_checked.load(Relaxed),
+        stats.jobs_checked.get(),
         1,
         "checked from the published state"
     );

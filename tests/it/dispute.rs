@@ -341,17 +341,13 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     );
     assert_eq!(challenged, [job_id]);
     let stats = validator.stats();
-    use std::sync::atomic::Ordering::Relaxed;
-    assert_eq!(stats.disputes_won.load(Relaxed), 1);
-    assert!(finder.mismatches.load(Relaxed) >= 1);
+    use pedals_node::Status;
+    assert_eq!(stats.disputes_won.get(), 1);
+    assert!(finder.mismatches.get() >= 1);
     let collateral = U256::from(requester.job(id).await.expect("job").collateral);
     let reward = collateral * U256::from(params.challengerRewardBps) / U256::from(10_000u64);
     let bond = U256::from(params.challengeBond);
-    assert_eq!(
-        U256::from(stats.wei_earned.load(Relaxed)),
-        bond,
-        "the bond at once"
-    );
+    assert_eq!(U256::from(stats.wei_earned.get()), bond, "the bond at once");
     assert!(
         stats
             .render()
@@ -375,10 +371,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     )
     .expect("validator");
     restarted.tick().await.expect("validator round");
-    assert_eq!(
-        U256::from(restarted.stats().wei_earned.load(Relaxed)),
-        reward
-    );
+    assert_eq!(U256::from(restarted.stats().wei_earned.get()), reward);
     assert_eq!(
         requester
             .reward_pool(U256::from(id))

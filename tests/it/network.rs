@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use pedals_node::Status;
+
 use alloy::primitives::U256;
 use pedals_core::{cid_from_bytes, cid_of};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::Reference};

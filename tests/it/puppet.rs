@@ -2,7 +2,7 @@
 //! an honest validator can (docs/economics.md): the honest validator daemon still checks the
 //! job while the puppet's dispute holds it, commits, and shares the conviction's reward.
 
-use std::sync::{Arc, atomic::Ordering::Relaxed};
+use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256};
 use pedals_chain::{Devnet, JobStatus, Market, Phase};
@@ -170,7 +170,7 @@ async fn a_puppet_that_convicts_its_worker_first_shares_the_reward_with_the_hone
     let before = puppet.credit_of(puppet.sender()).await.expect("credit");
     puppet.collect_reward(id).await.expect("collect");
     let puppet_share = puppet.credit_of(puppet.sender()).await.expect("credit") - before;
-    let honest_share = U256::from(validator.stats().wei_earned.load(Relaxed));
+    let honest_share = U256::from(validator.stats().wei_earned.get());
     assert_eq!(honest_share, reward / U256::from(2u64), "half the reward");
     assert_eq!(puppet_share, reward - honest_share, "the other half");
     assert_eq!(

@@ -2,6 +2,7 @@
 //! the same contract addresses): the worker and the validator report unhealthy at once, with
 //! the reason, and act on the new chain no more, though a job there is theirs to take.
 
+use pedals_node::Status;
 use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::U256;

@@ -65,7 +65,8 @@ use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use tracing::{debug, info, warn};
 
 pub use content::StoreSource;
-pub use metrics::{Metrics, PhaseLabel, serve as serve_metrics};
+pub use metrics::{Metrics, PhaseLabel, Status};
+pub use pedals_daemon::serve as serve_metrics;
 pub use requester::{JobFiles, JobResult, PostTerms, Requester, ZkFiles, ZkResult};
 
 /// What a worker accepts and how it runs.

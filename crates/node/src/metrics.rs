@@ -1,22 +1,19 @@
-//! The worker's Prometheus metrics and its health endpoint, served over HTTP (bound to
-//! loopback by default): `GET /metrics` in the Prometheus text format, `GET /health` with
-//! 200 while rounds succeed, 503 with the reason once the last good round is older than the
-//! limit or at once on a chain the node no longer recognises ([`pedals_chain::Health`]).
+//! The worker's Prometheus metrics and its health, served by the status server every daemon
+//! shares ([`pedals_daemon::serve`], bound to loopback by default).
 
 use std::{
-    net::SocketAddr,
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicI64, AtomicU64},
     },
     time::Duration,
 };
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use pedals_chain::Health;
+pub use pedals_daemon::Status;
 use pedals_p2p::NetStatsSnapshot;
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
+    encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
@@ -162,13 +159,6 @@ impl Metrics {
         self.health.round_ok();
     }
 
-    /// The metrics in the Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
-    }
-
     /// Healthy while the last good round is at most `limit` old and the chain is the one the
     /// node knows.
     pub fn healthy(&self, limit: Duration) -> bool {
@@ -176,51 +166,12 @@ impl Metrics {
     }
 }
 
-#[derive(Clone)]
-struct Shared {
-    metrics: Arc<Metrics>,
-    limit: Duration,
-}
+impl pedals_daemon::Status for Metrics {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
 
-async fn metrics_page(State(s): State<Shared>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
-}
-
-async fn health_page(State(s): State<Shared>) -> impl IntoResponse {
-    let (code, body) = s.metrics.health.http(s.limit);
-    (
-        StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-        body,
-    )
-}
-
-/// Serves `/metrics` and `/health` on `addr` until `shutdown` resolves; returns the bound
-/// address (useful with port 0) and the server's task.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    unhealthy_after: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = Router::new()
-        .route("/metrics", get(metrics_page))
-        .route("/health", get(health_page))
-        .with_state(Shared {
-            metrics,
-            limit: unhealthy_after,
-        });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
-    Ok((bound, task))
+    fn health(&self) -> &Health {
+        &self.health
+    }
 }

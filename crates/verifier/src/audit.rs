@@ -13,7 +13,6 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::atomic::Ordering,
 };
 
 use alloy::primitives::{B256, U256};
@@ -132,9 +131,7 @@ impl Verifier {
         audit.sent = true;
         self.audits().save(id, audit)?;
         check.audit_root = None;
-        self.stats()
-            .audits_committed
-            .fetch_add(1, Ordering::Relaxed);
+        self.stats().audits_committed.inc();
         info!(target: "pedals::validator", job = id, "audit committed");
         Ok(())
     }
@@ -187,8 +184,8 @@ impl Verifier {
                     market.collect_audit(job_id).await.map(|_| {
                         self.stats()
                             .wei_earned
-                            .fetch_add(share.saturating_to(), Ordering::Relaxed);
-                        self.stats().audits_paid.fetch_add(1, Ordering::Relaxed);
+                            .inc_by(share.saturating_to());
+                        self.stats().audits_paid.inc();
                         info!(target: "pedals::validator", job = id, share = %share, auditors_left = left - 1, "audit paid");
                         self.audits().forget(id);
                         Ok(())

@@ -2,8 +2,6 @@
 //! made until the worker meets it (then the published state is what it re-executes from) or
 //! the deadline passes (then it claims the worker's collateral).
 
-use std::sync::atomic::Ordering;
-
 use alloy::primitives::{B256, U256};
 use pedals_chain::{JobStatus, chain_time};
 use pedals_core::state_from_runs;
@@ -61,10 +59,8 @@ impl Verifier {
                 .await?
                 .saturating_sub(before);
             let stats = self.stats();
-            stats.demands_unmet.fetch_add(1, Ordering::Relaxed);
-            stats
-                .wei_earned
-                .fetch_add(earned.saturating_to(), Ordering::Relaxed);
+            stats.demands_unmet.inc();
+            stats.wei_earned.inc_by(earned.saturating_to());
             warn!(target: "pedals::validator", job = id, step, earned = %earned, "the worker did not publish the demanded state: its collateral is seized");
             self.await_reward(id);
             return Ok(DemandState::Claimed);

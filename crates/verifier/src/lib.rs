@@ -22,6 +22,7 @@ mod verifier;
 
 pub use error::VerifierError;
 pub use metrics::{VerifierStats, serve_metrics};
+pub use pedals_daemon::Status;
 /// The dispute players, re-exported: the validator plays the challenger's side with them.
 pub use pedals_dispute::game;
 pub use verifier::{Verifier, VerifierConfig};

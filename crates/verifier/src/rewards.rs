@@ -157,9 +157,7 @@ impl Verifier {
             let share = pool.remaining / U256::from(pool.claimants.max(1));
             match market.collect_reward(U256::from(id)).await {
                 Ok(_) => {
-                    self.stats()
-                        .wei_earned
-                        .fetch_add(share.saturating_to(), std::sync::atomic::Ordering::Relaxed);
+                    self.stats().wei_earned.inc_by(share.saturating_to());
                     info!(target: "pedals::validator", job = id, share = %share, "reward collected");
                 }
                 Err(e @ ChainError::JobMarket(_)) => {

@@ -592,7 +592,7 @@ impl Verifier {
                 if status != JobStatus::Submitted {
                     return Ok(Ok(Tracked::Checking(check)));
                 }
-                self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
+                self.stats.unavailable.inc();
                 let now = tryv!(chain_time(self.market.provider()).await);
                 if now >= job.windowEnd.to::<u64>() {
                     warn!(target: "pedals::validator", job = id, step, "checkpoint unavailable and the window is closed; cannot demand it");
@@ -602,7 +602,7 @@ impl Verifier {
                 warn!(target: "pedals::validator", job = id, step, "checkpoint unavailable: demanding it on-chain");
                 let bond = tryv!(self.market.challenge_bond_of(job_id).await);
                 tryv!(self.market.demand_data(job_id, step, bond).await);
-                self.stats.demands.fetch_add(1, Ordering::Relaxed);
+                self.stats.demands.inc();
                 check.pending.pop_front();
                 check.demanded = Some(step);
                 return Ok(Ok(Tracked::Checking(check)));
@@ -645,7 +645,7 @@ impl Verifier {
                 }
             }
         }
-        self.stats.jobs_checked.fetch_add(1, Ordering::Relaxed);
+        self.stats.jobs_checked.inc();
         info!(target: "pedals::validator", job = id, "sampled steps reproduce");
         Ok(Ok(Tracked::Checked))
     }
@@ -682,12 +682,10 @@ impl Verifier {
             // The reward is pooled with those who committed before the conviction: collected
             // once the claim period ends (`settle_rewards`).
             self.await_reward(id);
-            self.stats.disputes_won.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .wei_earned
-                .fetch_add(earned.saturating_to(), Ordering::Relaxed);
+            self.stats.disputes_won.inc();
+            self.stats.wei_earned.inc_by(earned.saturating_to());
         } else {
-            self.stats.disputes_lost.fetch_add(1, Ordering::Relaxed);
+            self.stats.disputes_lost.inc();
         }
         info!(target: "pedals::validator", job = id, won, earned = %earned, "dispute decided");
         Ok(true)

@@ -219,15 +219,14 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         "the worker's stake did not lose exactly its collateral"
     );
     let stats = validator.stats();
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let elapsed = started.elapsed();
     if args.json {
         let out = json!({
             "jobId": job_id.to_string(),
             "status": JobStatus::Resolved.to_string(),
             "lies": format!("{FIRST_LIE}..{DEMO_STEPS}"),
-            "stepsChecked": load(&stats.steps_checked),
-            "mismatches": load(&stats.mismatches),
+            "stepsChecked": stats.steps_checked.get(),
+            "mismatches": stats.mismatches.get(),
             "collateralSeizedWei": collateral.to_string(),
             "validatorCreditWei": validator_credit.to_string(),
             "requesterCreditWei": requester_credit.to_string(),
@@ -239,8 +238,8 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         println!();
         println!(
             "the validator re-executed {} sampled steps, found {} that do not reproduce, challenged, and won the game",
-            load(&stats.steps_checked),
-            load(&stats.mismatches)
+            stats.steps_checked.get(),
+            stats.mismatches.get()
         );
         println!(
             "worker: collateral {} ETH seized; validator: bond {} + reward {} ETH; requester: payment {} + {} ETH of the collateral back; checked to the wei",

@@ -2,7 +2,7 @@
 //! compared with the worker's claim; a state that is no state of the model blames the step
 //! before it.
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::Arc;
 
 use alloy::primitives::B256;
 use pedals_ml::{MlpState, Trainer, exact::CpuOps};
@@ -92,13 +92,13 @@ impl Verifier {
         })
         .await
         .map_err(|e| VerifierError::Job(format!("the re-execution stopped: {e}")))??;
-        self.stats.steps_checked.fetch_add(1, Ordering::Relaxed);
+        self.stats.steps_checked.inc();
         // A step re-executed is a sign of life, though the round goes on.
         self.stats.health.round_ok();
         let Some(ctx) = ctx else {
             return Ok(Replayed::Reproduced(leaf));
         };
-        self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
+        self.stats.mismatches.inc();
         warn!(target: "pedals::validator", step, worker = %claimed, recomputed = %mine, "step does not reproduce: challenging");
         Ok(Replayed::Mismatch(Arc::new(ctx), mine))
     }
