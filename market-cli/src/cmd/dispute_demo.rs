@@ -22,7 +22,7 @@ use pedals_store::Store;
 use pedals_verifier::{Verifier, VerifierConfig};
 use serde_json::json;
 
-use super::devnet::{DEMO_STEPS, DemoArgs, demo_job};
+use super::demo::{DEMO_STEPS, DemoArgs, demo_job};
 
 /// The worker lies about every step from this one on: half of the job.
 const FIRST_LIE: u64 = DEMO_STEPS / 2;
@@ -46,7 +46,7 @@ fn start_net(
 pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
     let (spec, dataset, model, _) = demo_job()?;
-    let devnet = super::devnet::start_devnet(args.port).await?;
+    let devnet = super::demo::start_devnet(args.port).await?;
     let deployment = devnet.deployment().clone();
     let signer = |i: usize| {
         devnet

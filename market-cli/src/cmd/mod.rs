@@ -4,6 +4,7 @@ mod config;
 mod data;
 mod datadir;
 mod demand;
+mod demo;
 mod deploy;
 mod devnet;
 mod devnet_proc;
