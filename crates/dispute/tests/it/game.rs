@@ -4,7 +4,7 @@
 
 use alloy::primitives::U256;
 use pedals_chain::{JobStatus, Market, Phase};
-use pedals_verifier::game::{StepContext, Turn, challenge, defend};
+use pedals_dispute::game::{StepContext, Turn, challenge, defend};
 
 use crate::{Job, Run, World, honest_state, job, post_and_run, salt};
 
