@@ -25,9 +25,7 @@ pub(crate) fn fabricate(
         *h = keccak256(format!("job {id}: made-up state {i}"));
     }
     hashes[steps as usize] = checkpoint_hash(&state);
-    let root = TraceCommitment::new(hashes.clone())
-        .map_err(|e| NodeError::Job(e.to_string()))?
-        .root();
+    let root = TraceCommitment::new(hashes.clone())?.root();
     let result = store.put_resumable_checkpoint(id, steps, &state, &hashes, &[])?;
     Ok((root, result))
 }

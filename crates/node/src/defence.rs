@@ -27,16 +27,16 @@ impl Worker {
                 .step,
         );
         let Some((_, hashes)) = self.store.latest_trace(id)? else {
-            return Err(NodeError::Job(format!(
-                "job {id} is disputed but this node has no trace of it"
-            )));
+            return Err(NodeError::NoTrace(id));
         };
-        let trace =
-            pedals_core::TraceCommitment::new(hashes).map_err(|e| NodeError::Job(e.to_string()))?;
+        let trace = pedals_core::TraceCommitment::new(hashes)?;
         let ctx = self.dispute_context(id, job, record, step, &trace)?;
         let turn = pedals_dispute::game::defend(&self.market, job_id, &ctx, &trace)
             .await
-            .map_err(|e| NodeError::Job(format!("defending job {id}: {e}")))?;
+            .map_err(|e| NodeError::Defence {
+                job: id,
+                source: Box::new(e),
+            })?;
         if let pedals_dispute::game::Turn::Moved(name, tx) = turn {
             info!(target: "pedals::node", job = id, step, mv = name, tx = %tx.hash, "dispute move");
         }

@@ -159,6 +159,49 @@ pub enum NodeError {
     /// A job cannot be posted or its result used; the message says why.
     #[error("{0}")]
     Job(String),
+    /// A commitment could not be built (a trace, a CID).
+    #[error(transparent)]
+    Core(#[from] pedals_core::CoreError),
+    /// A dispute move of the worker's defence could not be prepared or made.
+    #[error("defending job {job}: {source}")]
+    Defence {
+        /// The disputed job.
+        job: u64,
+        /// Why (boxed: a move's error carries a decoded revert).
+        #[source]
+        source: Box<pedals_dispute::DisputeError>,
+    },
+    /// A job is disputed but this node has no trace of it to defend with (its store was
+    /// lost or is another node's).
+    #[error(
+        "job {0} is disputed but this node has no trace of it; its store is not the one it worked with"
+    )]
+    NoTrace(u64),
+    /// A file of the node's own could not be read or written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The account cannot pay for what it is asked to send.
+    #[error(
+        "the account {account} holds {balance} wei but the job escrows {escrow} wei{}: fund it \
+         or lower the payment",
+        gas_note(.gas)
+    )]
+    Underfunded {
+        /// The paying account.
+        account: alloy::primitives::Address,
+        /// What it holds.
+        balance: U256,
+        /// The payment it would escrow.
+        escrow: U256,
+        /// The most its transactions can cost.
+        gas: U256,
+    },
     /// A dataset is unusable.
     #[error(transparent)]
     Data(#[from] pedals_ml::DataError),
@@ -168,6 +211,15 @@ pub enum NodeError {
     /// A zk proof could not be made.
     #[error("zk: {0}")]
     Zk(#[from] pedals_zk::ZkError),
+}
+
+/// ` and its transactions need up to N wei of gas`, when they do.
+fn gas_note(gas: &U256) -> String {
+    if gas.is_zero() {
+        String::new()
+    } else {
+        format!(" and its transactions need up to {gas} wei of gas")
+    }
 }
 
 /// A worker node for one account.
@@ -299,12 +351,7 @@ impl Worker {
         &self,
         amount: U256,
     ) -> Result<Option<pedals_chain::TxOutcome>, NodeError> {
-        let stakes = StakeManager::new(self.deployment.stake_manager, self.provider.clone());
-        let account = stakes
-            .accountOf(self.address())
-            .call()
-            .await
-            .map_err(ChainError::Contract)?;
+        let account = self.market.stake_of(self.address()).await?;
         let have = U256::from(account.staked);
         if have >= amount {
             return Ok(None);
@@ -441,11 +488,7 @@ impl Worker {
     }
 
     async fn chain_job(&self, id: u64) -> Result<(IJobMarket::Job, JobStatus), NodeError> {
-        let job = JobMarket::new(self.deployment.job_market, self.provider.clone())
-            .getJob(U256::from(id))
-            .call()
-            .await
-            .map_err(ChainError::Contract)?;
+        let job = self.market.job(U256::from(id)).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
         Ok((job, status))
     }
@@ -634,11 +677,7 @@ impl Worker {
                 return Ok(());
             }
         }
-        let credit = JobMarket::new(self.deployment.job_market, self.provider.clone())
-            .creditOf(self.address())
-            .call()
-            .await
-            .map_err(ChainError::Contract)?;
+        let credit = self.market.credit_of(self.address()).await?;
         if !credit.is_zero() || self.store.intent(id, Action::Withdraw)?.is_some() {
             let tx = call(
                 self.deployment.job_market,

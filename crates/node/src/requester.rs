@@ -222,12 +222,12 @@ impl Requester {
             .map_err(pedals_chain::ChainError::from)?;
         let gas = U256::from(gas_price) * U256::from(POST_GAS_BUDGET);
         if balance < terms.payment + gas {
-            return Err(NodeError::Job(format!(
-                "the account {} holds {balance} wei but the job escrows {} wei and its \
-                 transactions need up to {gas} wei of gas: fund it or lower the payment",
-                self.market.sender(),
-                terms.payment
-            )));
+            return Err(NodeError::Underfunded {
+                account: self.market.sender(),
+                balance,
+                escrow: terms.payment,
+                gas,
+            });
         }
         let steps = u32::try_from(files.spec.train.steps)
             .map_err(|_| NodeError::Job("a job has at most 2^32 - 1 steps".into()))?;
@@ -303,12 +303,12 @@ impl Requester {
         }
         let balance = self.market.balance(self.market.sender()).await?;
         if balance < terms.payment {
-            return Err(NodeError::Job(format!(
-                "the account {} holds {balance} wei but the job escrows {} wei: fund it or lower \
-                 the payment",
-                self.market.sender(),
-                terms.payment
-            )));
+            return Err(NodeError::Underfunded {
+                account: self.market.sender(),
+                balance,
+                escrow: terms.payment,
+                gas: U256::ZERO,
+            });
         }
         let dataset = self.store.put_blob(&files.dataset)?;
         let model = self.store.put_blob(&files.model)?;

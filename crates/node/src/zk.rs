@@ -73,11 +73,13 @@ impl Keyring {
                 let started = std::time::Instant::now();
                 let keys = pedals_zk::setup_seeded(circuit.shape(), pedals_zk::DEVNET_SEED)?;
                 let cid = self.store.put_blob(&keys.to_bytes()?)?;
-                std::fs::create_dir_all(&self.dir).map_err(|e| {
-                    NodeError::Job(format!("cannot create {}: {e}", self.dir.display()))
+                std::fs::create_dir_all(&self.dir).map_err(|source| NodeError::Io {
+                    path: self.dir.clone(),
+                    source,
                 })?;
-                std::fs::write(&index, cid.to_string()).map_err(|e| {
-                    NodeError::Job(format!("cannot write {}: {e}", index.display()))
+                std::fs::write(&index, cid.to_string()).map_err(|source| NodeError::Io {
+                    path: index.clone(),
+                    source,
                 })?;
                 info!(target: "pedals::node", circuit = circuit.name, %cid, seconds = started.elapsed().as_secs_f64(), "zk keys made (devnet seed) and stored");
                 keys
