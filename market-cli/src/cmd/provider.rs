@@ -72,6 +72,11 @@ pub(crate) struct RunArgs {
     metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     net: super::net::NetArgs,
+    /// Debug builds only, for the chaos tests: train and serve these steps falsified (a
+    /// lying worker), comma-separated.
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, value_delimiter = ',')]
+    debug_falsify_steps: Vec<u64>,
 }
 
 /// The config file: the same settings as the flags.
@@ -112,6 +117,9 @@ struct Settings {
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
     net: pedals_p2p::NetConfig,
+    /// Steps trained and served falsified (debug builds only).
+    #[cfg(debug_assertions)]
+    falsify_steps: Vec<u64>,
 }
 
 impl RunArgs {
@@ -161,6 +169,8 @@ impl RunArgs {
                 .or(file.metrics_addr)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
             net: self.net.config(&file.listen, &file.bootstrap),
+            #[cfg(debug_assertions)]
+            falsify_steps: self.debug_falsify_steps,
         })
     }
 }
@@ -197,14 +207,15 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         min_wei_per_second: settings.min_wei_per_second,
         max_active_jobs: settings.max_active_jobs,
         gateway: settings.ipfs_gateway.clone(),
+        #[cfg(debug_assertions)]
+        falsify_steps: settings.falsify_steps.clone(),
         ..WorkerConfig::default()
     };
-    let network = super::net::start_node(
-        &settings.data_dir,
-        settings.net.clone(),
-        Arc::new(StoreSource::new(store.clone(), config.threads)),
-    )
-    .await?;
+    let source = StoreSource::new(store.clone(), config.threads);
+    #[cfg(debug_assertions)]
+    let source = source.falsifying(settings.falsify_steps.iter().copied());
+    let network =
+        super::net::start_node(&settings.data_dir, settings.net.clone(), Arc::new(source)).await?;
     let worker = Worker::new(provider, signer, store, deployment, config)
         .await?
         .with_network(network.client.clone());
