@@ -41,7 +41,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
     let params = requester.parameters().await.expect("params");
     let job = job();
     let id = crate::dispute::submitted(&devnet, &requester, &w, &job).await;
-    let job_id = u64::try_from(id).expect("id");
+    let job_id = id.get();
     let submitted = requester.job(id).await.expect("job");
     assert_ne!(
         submitted.auditRoot,
@@ -80,7 +80,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
     assert_eq!(validator.stats().audits_committed.get(), 1);
     let pool = requester.audit_pool();
     let commitment = pool
-        .commitmentOf(id, auditor)
+        .commitmentOf(id.to_u256(), auditor)
         .call()
         .await
         .expect("commitment");
@@ -92,7 +92,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         .expect("stake");
     copier
         .audit_pool()
-        .commitAudit(id, commitment)
+        .commitAudit(id.to_u256(), commitment)
         .send()
         .await
         .expect("send")
@@ -138,7 +138,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
     let revealed = requester
         .audit_pool()
         .AuditRevealed_filter()
-        .topic1(id)
+        .topic1(id.to_u256())
         .from_block(0)
         .query()
         .await

@@ -36,7 +36,7 @@ struct Scene {
     config: WorkerConfig,
     validator: Verifier,
     job: Job,
-    id: U256,
+    id: pedals_core::JobId,
     _nets: Vec<Network>,
 }
 
@@ -246,7 +246,7 @@ impl Scene {
             "the collateral is seized"
         );
         // The bond at once, the reward once the conviction's claim period is over.
-        crate::dispute::past_claim_period(&self.devnet, &self.requester, U256::from(self.id)).await;
+        crate::dispute::past_claim_period(&self.devnet, &self.requester, self.id).await;
         self.validator.tick().await.expect("validator round");
         assert!(
             U256::from(self.validator.stats().wei_earned.get())
@@ -480,7 +480,7 @@ async fn an_honest_worker_that_serves_nothing_meets_the_demand_across_a_restart_
     let record = s
         .w()
         .store()
-        .job(u64::try_from(s.id).expect("id"))
+        .job(s.id.get())
         .expect("read")
         .expect("record");
     assert!(

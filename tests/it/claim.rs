@@ -67,7 +67,7 @@ async fn a_claim_not_yet_mined_keeps_the_job_and_is_driven_to_its_receipt() {
         !matches!(phase, JobPhase::Claiming | JobPhase::Abandoned { .. }),
         "the mined claim is seen: {phase:?}"
     );
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(on_chain.worker, w.address());
     assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Claimed));
 }
@@ -153,7 +153,7 @@ async fn a_worker_that_sees_a_rival_claim_pending_sends_none_and_loses_nothing()
         nonce,
         "nothing sent"
     );
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(on_chain.worker, s.w().address());
 }
 
@@ -192,7 +192,7 @@ async fn two_workers_race_for_one_job_and_the_loser_loses_only_gas() {
     }
     chain.evm_mine(None).await.expect("mine");
     chain.anvil_set_auto_mine(true).await.expect("automine on");
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     let (winner, loser) = if on_chain.worker == s.w().address() {
         (s.w(), &rival)
     } else {

@@ -16,7 +16,7 @@ use pedals_verifier::game::{StepContext, Turn, challenge};
 use crate::worker::{Job, PAYMENT, STEPS, fast, hand_over, job, now, provider};
 
 /// Moves the chain's clock past the claim period of job `id`'s reward pool.
-pub(crate) async fn past_claim_period(devnet: &Devnet, market: &Market, id: U256) {
+pub(crate) async fn past_claim_period(devnet: &Devnet, market: &Market, id: pedals_core::JobId) {
     use alloy::providers::ext::AnvilApi;
     let end = market.reward_pool(id).await.expect("pool").claim_end;
     let p = provider(devnet);
@@ -59,7 +59,12 @@ pub(crate) async fn market(devnet: &Devnet, account: usize) -> Market {
 
 /// Stakes `w` for a job, posts `job` as `requester` and runs the worker until it has
 /// submitted its result; returns the job's id.
-pub(crate) async fn submitted(devnet: &Devnet, requester: &Market, w: &Worker, job: &Job) -> U256 {
+pub(crate) async fn submitted(
+    devnet: &Devnet,
+    requester: &Market,
+    w: &Worker,
+    job: &Job,
+) -> pedals_core::JobId {
     w.ensure_stake(
         requester
             .stake_to_claim(U256::from(PAYMENT))
@@ -70,7 +75,7 @@ pub(crate) async fn submitted(devnet: &Devnet, requester: &Market, w: &Worker, j
     .expect("stake");
     hand_over(w, job);
     let id = post(devnet, requester, job).await;
-    let job_id = u64::try_from(id).expect("id");
+    let job_id = id.get();
     for _ in 0..30 {
         w.tick().await.expect("worker round");
         if w.store().job(job_id).expect("read").expect("record").phase == JobPhase::Submitted {
@@ -81,7 +86,7 @@ pub(crate) async fn submitted(devnet: &Devnet, requester: &Market, w: &Worker, j
 }
 
 /// Posts `job` (paid, an hour's window) as `requester`.
-pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> U256 {
+pub(crate) async fn post(devnet: &Devnet, requester: &Market, job: &Job) -> pedals_core::JobId {
     let t = now(devnet).await;
     requester
         .admit_spec(
@@ -131,7 +136,7 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
     let mut w = worker(&devnet, dir.path(), falsify).await;
     let job = job();
     let id = submitted(&devnet, &requester, &w, &job).await;
-    let job_id = u64::try_from(id).expect("id");
+    let job_id = id.get();
     let ctx = honest(&job, step);
     let (_, posted) = w
         .store()
@@ -185,14 +190,14 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
 async fn a_worker_that_falsified_a_step_defends_by_itself_loses_and_is_slashed() {
     let (devnet, requester, validator, id, moves) = run(Some(6), 6).await;
     assert_eq!(moves, ["disputeOp", "pickRow", "disputeElement"]);
-    let job = requester.job(U256::from(id)).await.expect("job");
+    let job = requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(job.status).expect("status"),
         JobStatus::Resolved
     );
     assert_eq!(
         validator
-            .games_decided(U256::from(id))
+            .games_decided(pedals_core::JobId(id))
             .await
             .expect("events"),
         [(true, false)]
@@ -213,16 +218,16 @@ async fn a_worker_that_falsified_a_step_defends_by_itself_loses_and_is_slashed()
     );
     assert_eq!(
         validator
-            .reward_pool(U256::from(id))
+            .reward_pool(pedals_core::JobId(id))
             .await
             .expect("pool")
             .remaining,
         reward,
         "the reward waits in its pool"
     );
-    past_claim_period(&devnet, &validator, U256::from(id)).await;
+    past_claim_period(&devnet, &validator, pedals_core::JobId(id)).await;
     validator
-        .collect_reward(U256::from(id))
+        .collect_reward(pedals_core::JobId(id))
         .await
         .expect("collect");
     assert_eq!(credit().await, U256::from(params.challengeBond) + reward);
@@ -240,14 +245,14 @@ async fn an_honest_worker_defends_by_itself_and_takes_the_bond() {
     let (_devnet, requester, validator, id, moves) = run(None, 6).await;
     // The validator's trace is the worker's: it can only dispute the state hash, and loses.
     assert_eq!(moves, ["disputeOp"]);
-    let job = requester.job(U256::from(id)).await.expect("job");
+    let job = requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(job.status).expect("status"),
         JobStatus::Submitted
     );
     assert_eq!(
         validator
-            .games_decided(U256::from(id))
+            .games_decided(pedals_core::JobId(id))
             .await
             .expect("events"),
         [(false, false)]
@@ -282,7 +287,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     let job = job();
     hand_over(&w, &job);
     let id = post(&devnet, &requester, &job).await;
-    let job_id = u64::try_from(id).expect("id");
+    let job_id = id.get();
 
     // The validator's node joins through the worker's.
     let validator_net = crate::network::net(
@@ -363,7 +368,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     // The reward is collected once the conviction's claim period is over, by the validator
     // even after a restart: which pools it claims is read back from the chain.
     drop(validator);
-    past_claim_period(&devnet, &requester, U256::from(id)).await;
+    past_claim_period(&devnet, &requester, id).await;
     let restarted = Verifier::new(
         market(&devnet, 3).await,
         validator_net.client.clone(),
@@ -373,11 +378,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
     restarted.tick().await.expect("validator round");
     assert_eq!(U256::from(restarted.stats().wei_earned.get()), reward);
     assert_eq!(
-        requester
-            .reward_pool(U256::from(id))
-            .await
-            .expect("pool")
-            .remaining,
+        requester.reward_pool(id).await.expect("pool").remaining,
         U256::ZERO
     );
 }

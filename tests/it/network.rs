@@ -121,7 +121,7 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
     // The requester downloads the result by the CID the worker committed on-chain.
     let submitted = s
         .requester
-        .submitted_result(U256::from(id))
+        .submitted_result(pedals_core::JobId(id))
         .await
         .expect("rpc")
         .expect("submitted");

@@ -20,11 +20,11 @@ use crate::{
 };
 
 /// Whether `who` has committed a challenge of job `id`.
-async fn committed(market: &Market, id: U256, who: Address) -> bool {
+async fn committed(market: &Market, id: pedals_core::JobId, who: Address) -> bool {
     !market
         .job_market()
         .ChallengeCommitted_filter()
-        .topic1(id)
+        .topic1(id.to_u256())
         .topic2(who)
         .from_block(0)
         .query()

@@ -130,7 +130,7 @@ async fn daemons_on_a_reset_chain_say_so_and_act_no_more() {
             .is_none(),
         "the worker signed nothing on the new chain"
     );
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(on_chain.status),
         Ok(JobStatus::Posted),
@@ -144,7 +144,13 @@ async fn daemons_on_a_reset_chain_say_so_and_act_no_more() {
     let mut status = Ok(JobStatus::Posted);
     for _ in 0..30 {
         s.w().tick().await.expect("a round of the fresh worker");
-        status = JobStatus::try_from(s.requester.job(U256::from(id)).await.expect("job").status);
+        status = JobStatus::try_from(
+            s.requester
+                .job(pedals_core::JobId(id))
+                .await
+                .expect("job")
+                .status,
+        );
         if status != Ok(JobStatus::Posted) {
             break;
         }

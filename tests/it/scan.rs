@@ -203,7 +203,7 @@ async fn a_validator_started_after_a_thousand_settled_jobs_works_per_block_not_p
         "the last finalize succeeded"
     );
     for id in [1, JOBS / 2, JOBS] {
-        let job = s.requester.job(U256::from(id)).await.expect("job");
+        let job = s.requester.job(pedals_core::JobId(id)).await.expect("job");
         assert_eq!(
             JobStatus::try_from(job.status),
             Ok(JobStatus::Finalized),

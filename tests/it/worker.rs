@@ -219,7 +219,7 @@ pub(crate) async fn post(s: &Setup, job: &Job) -> u64 {
         .post_job(request, U256::from(PAYMENT))
         .await
         .expect("post");
-    u64::try_from(id).expect("small id")
+    id.get()
 }
 
 pub(crate) async fn tick_until(s: &Setup, id: u64, want: impl Fn(&JobPhase) -> bool) -> JobPhase {
@@ -300,7 +300,7 @@ async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
 
     let phase = tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
     assert_eq!(phase, JobPhase::Submitted);
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(on_chain.status),
         Ok(JobStatus::Submitted)
@@ -369,7 +369,7 @@ async fn a_posted_job_is_trained_submitted_finalized_and_paid_to_the_wei() {
     }
     let after = balance(&s, s.w().address()).await;
     assert_eq!(after, before + payout - gas, "payout {payout}, gas {gas}");
-    let settled = s.requester.job(U256::from(id)).await.expect("job");
+    let settled = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(settled.status),
         Ok(JobStatus::Finalized)
@@ -393,7 +393,7 @@ async fn a_job_whose_dataset_is_damaged_is_not_claimed_and_the_log_says_why() {
 
     let reason = declined(&s, id).await;
     assert!(reason.contains("damaged"), "{reason}");
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(JobStatus::try_from(on_chain.status), Ok(JobStatus::Posted));
 }
 
@@ -464,7 +464,7 @@ async fn a_worker_that_dies_in_training_or_right_after_sending_its_submit_finish
         nonce_after_claim + 1,
         "exactly one submit transaction"
     );
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(
         JobStatus::try_from(on_chain.status),
         Ok(JobStatus::Submitted)
@@ -638,7 +638,7 @@ async fn a_worker_restarted_mid_training_resumes_from_its_latest_checkpoint() {
         .auditing()
         .train(&data, &init)
         .expect("train");
-    let on_chain = s.requester.job(U256::from(id)).await.expect("job");
+    let on_chain = s.requester.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(on_chain.traceRoot, whole.trace().expect("trace").root());
     // The audit leaves of the first ten steps came back from the store.
     assert_eq!(
@@ -687,7 +687,7 @@ async fn a_job_this_worker_cannot_finish_in_time_is_not_claimed_and_the_log_says
         .post_job(request, U256::from(PAYMENT))
         .await
         .expect("post");
-    let id = u64::try_from(id).expect("small id");
+    let id = id.get();
     let reason = declined(&s, id).await;
     assert!(reason.contains("is due in"), "{reason}");
 }

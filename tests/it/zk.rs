@@ -149,7 +149,7 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
     let requester = requester(&s, dir.path()).await;
     let files = files(11);
     let (id, posted) = requester.post_zk(&files, &terms()).await.expect("post");
-    let job = market.job(U256::from(id)).await.expect("job");
+    let job = market.job(pedals_core::JobId(id)).await.expect("job");
     assert!(pedals_core::Verification::Zk.is(job.verification));
     assert_eq!(job.zkCircuit, CIRCUIT);
     assert_eq!(job.specHash, files.commitment().expect("commitment"));
@@ -163,7 +163,7 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
     })
     .await;
     assert_eq!(phase, JobPhase::Finalized);
-    let job = market.job(U256::from(id)).await.expect("job");
+    let job = market.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(JobStatus::try_from(job.status), Ok(JobStatus::Finalized));
     assert_eq!(
         job.worker,
@@ -171,7 +171,7 @@ async fn a_zk_job_is_proven_and_paid_in_one_transaction_and_its_logits_check_out
         "a zk job's prover is in its event"
     );
     let accepted = market
-        .zk_result(U256::from(id))
+        .zk_result(pedals_core::JobId(id))
         .await
         .expect("read")
         .expect("accepted");
@@ -270,7 +270,7 @@ async fn zk_files_that_miss_the_commitment_and_a_lying_result_are_caught() {
         .post_zk_job(request, CIRCUIT, U256::from(PAYMENT))
         .await
         .expect("post");
-    let id = u64::try_from(id).expect("small");
+    let id = id.get();
     s.w().store().put_blob(&honest.model).expect("model");
     s.w().store().put_blob(&honest.dataset).expect("dataset");
     let phase = tick_until(&s, id, |p| matches!(p, JobPhase::Abandoned { .. })).await;
@@ -343,7 +343,13 @@ async fn zk_files_that_miss_the_commitment_and_a_lying_result_are_caught() {
         "{err}"
     );
     assert_eq!(
-        JobStatus::try_from(market.job(U256::from(id)).await.expect("job").status),
+        JobStatus::try_from(
+            market
+                .job(pedals_core::JobId(id))
+                .await
+                .expect("job")
+                .status
+        ),
         Ok(JobStatus::Posted)
     );
     // The real proof with the wrong blob: accepted on-chain, caught by the requester.

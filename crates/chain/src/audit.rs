@@ -6,6 +6,7 @@ use alloy::{
     primitives::{Address, B256, U256, keccak256},
     sol_types::SolValue,
 };
+use pedals_core::JobId;
 
 use pedals_store::Action;
 
@@ -39,8 +40,8 @@ pub enum AuditStatus {
 
 /// The commitment an auditor sends: `keccak256(abi.encode(auditor, jobId, step, auditLeaf))`,
 /// bound to its address so that nobody else can reveal it.
-pub fn audit_commitment(auditor: Address, job_id: U256, step: u64, leaf: B256) -> B256 {
-    keccak256((auditor, job_id, U256::from(step), leaf).abi_encode())
+pub fn audit_commitment(auditor: Address, job_id: JobId, step: u64, leaf: B256) -> B256 {
+    keccak256((auditor, job_id.to_u256(), U256::from(step), leaf).abi_encode())
 }
 
 impl Market {
@@ -52,11 +53,12 @@ impl Market {
     /// Commits the sender to having computed `leaf` for step `step` of `job_id`.
     pub async fn commit_audit(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         leaf: B256,
     ) -> Result<TxOutcome, ChainError> {
         let commitment = audit_commitment(self.sender(), job_id, step, leaf);
+        let job_id = job_id.to_u256();
         let contract = self.audit_pool();
         let call = contract.commitAudit(job_id, commitment);
         self.transact(job_id, Action::AuditCommit, call).await
@@ -66,25 +68,28 @@ impl Market {
     /// path for it in the audit tree.
     pub async fn reveal_audit(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         leaf: B256,
         siblings: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.audit_pool();
         let call = contract.revealAudit(job_id, U256::from(step), leaf, siblings);
         self.transact(job_id, Action::AuditReveal, call).await
     }
 
     /// Pays the sender its share of `job_id`'s audit pool, once the reveal period is over.
-    pub async fn collect_audit(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn collect_audit(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.audit_pool();
         let call = contract.collectAudit(job_id);
         self.transact(job_id, Action::AuditCollect, call).await
     }
 
     /// The audit pool of `job_id`.
-    pub async fn audit_pool_of(&self, job_id: U256) -> Result<AuditPoolState, ChainError> {
+    pub async fn audit_pool_of(&self, job_id: JobId) -> Result<AuditPoolState, ChainError> {
+        let job_id = job_id.to_u256();
         let p = self
             .audit_pool()
             .getPool(job_id)
@@ -102,9 +107,10 @@ impl Market {
     /// Where `account` is with its audit of `job_id`.
     pub async fn audit_status(
         &self,
-        job_id: U256,
+        job_id: JobId,
         account: Address,
     ) -> Result<AuditStatus, ChainError> {
+        let job_id = job_id.to_u256();
         let s = self
             .audit_pool()
             .auditStatusOf(job_id, account)

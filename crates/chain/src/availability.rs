@@ -6,6 +6,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol_types::SolCall,
 };
+use pedals_core::JobId;
 use pedals_core::{RowRun, StateEntry};
 
 use pedals_store::Action;
@@ -38,7 +39,8 @@ pub fn entry_words(entries: &[StateEntry]) -> Vec<B256> {
 }
 
 /// The calldata of `DataAvailability.publishBlob`.
-pub fn publish_blob_input(job_id: U256, blob: &[u8], proof: &[B256]) -> Bytes {
+pub fn publish_blob_input(job_id: JobId, blob: &[u8], proof: &[B256]) -> Bytes {
+    let job_id = job_id.to_u256();
     DataAvailability::publishBlobCall {
         jobId: job_id,
         blob: Bytes::from(blob.to_vec()),
@@ -50,11 +52,12 @@ pub fn publish_blob_input(job_id: U256, blob: &[u8], proof: &[B256]) -> Bytes {
 
 /// The calldata of `DataAvailability.openState`.
 pub fn open_state_input(
-    job_id: U256,
+    job_id: JobId,
     entries: &[StateEntry],
     proof: &[B256],
     next: Option<(B256, &[B256])>,
 ) -> Bytes {
+    let job_id = job_id.to_u256();
     let (next_hash, next_proof) = next.unwrap_or((B256::ZERO, &[]));
     DataAvailability::openStateCall {
         jobId: job_id,
@@ -68,7 +71,8 @@ pub fn open_state_input(
 }
 
 /// The calldata of `DataAvailability.publishRows` for `runs`.
-pub fn publish_rows_input(job_id: U256, entries: &[StateEntry], runs: &[RowRun]) -> Bytes {
+pub fn publish_rows_input(job_id: JobId, entries: &[StateEntry], runs: &[RowRun]) -> Bytes {
+    let job_id = job_id.to_u256();
     DataAvailability::publishRowsCall {
         jobId: job_id,
         entries: entry_words(entries),
@@ -98,9 +102,10 @@ impl Market {
     /// the publisher the demand was made with.
     pub async fn publication_cursor(
         &self,
-        job_id: U256,
+        job_id: JobId,
     ) -> Result<IDataAvailability::Cursor, ChainError> {
         let publisher = self.demand(job_id).await?.publisher;
+        let job_id = job_id.to_u256();
         let publisher = if publisher.is_zero() {
             self.deployment().data_availability
         } else {
@@ -117,17 +122,19 @@ impl Market {
     /// submitted job be published on-chain.
     pub async fn demand_data(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         bond: U256,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         let call = market.demandData(job_id, U256::from(step)).value(bond);
         self.transact(job_id, Action::Demand, call).await
     }
 
     /// The open challenge of `job_id` (zero fields when there is none).
-    pub async fn challenge_of(&self, job_id: U256) -> Result<IJobMarket::Challenge, ChainError> {
+    pub async fn challenge_of(&self, job_id: JobId) -> Result<IJobMarket::Challenge, ChainError> {
+        let job_id = job_id.to_u256();
         self.job_market()
             .getChallenge(job_id)
             .call()
@@ -136,7 +143,8 @@ impl Market {
     }
 
     /// The open demand of `job_id` (a zero demander when there is none).
-    pub async fn demand(&self, job_id: U256) -> Result<IJobMarket::DataDemand, ChainError> {
+    pub async fn demand(&self, job_id: JobId) -> Result<IJobMarket::DataDemand, ChainError> {
+        let job_id = job_id.to_u256();
         self.job_market()
             .getDemand(job_id)
             .call()
@@ -145,14 +153,16 @@ impl Market {
     }
 
     /// Settles an unmet demand after its deadline: the worker loses its collateral.
-    pub async fn claim_unavailable(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn claim_unavailable(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         let call = market.claimUnavailable(job_id);
         self.transact(job_id, Action::ClaimUnavailable, call).await
     }
 
     /// Every demand made of `job_id`: `(demander, step, block)`, oldest first.
-    pub async fn demands(&self, job_id: U256) -> Result<Vec<(Address, u64, u64)>, ChainError> {
+    pub async fn demands(&self, job_id: JobId) -> Result<Vec<(Address, u64, u64)>, ChainError> {
+        let job_id = job_id.to_u256();
         let events = self
             .job_market()
             .DataDemanded_filter()
@@ -178,9 +188,10 @@ impl Market {
     /// of the same job, or one met in the same block, is not mixed in).
     pub async fn published_state(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
     ) -> Result<Option<PublishedState>, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         let publisher = self.data_availability();
         let from = self.deployment().deployment_block;

@@ -6,6 +6,7 @@ use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Log;
 use alloy::sol_types::{SolCall, SolEvent};
+use pedals_core::JobId;
 
 use pedals_store::Action;
 
@@ -71,11 +72,12 @@ impl Market {
     /// so nobody can copy the reveal from the mempool.
     pub async fn commit_challenge(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         claimed: B256,
         salt: B256,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let commitment = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
             self.sender(),
             job_id,
@@ -91,12 +93,13 @@ impl Market {
     /// Opens the committed challenge, posting `bond`.
     pub async fn challenge(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         claimed: B256,
         salt: B256,
         bond: U256,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.job_market();
         let call = contract
             .challenge(job_id, U256::from(step), claimed, salt)
@@ -105,7 +108,8 @@ impl Market {
     }
 
     /// The game of `job_id`.
-    pub async fn game_of(&self, job_id: U256) -> Result<GameView, ChainError> {
+    pub async fn game_of(&self, job_id: JobId) -> Result<GameView, ChainError> {
+        let job_id = job_id.to_u256();
         let g = self
             .dispute_game()
             .gameOf(job_id)
@@ -124,10 +128,11 @@ impl Market {
     /// Worker, move 1.
     pub async fn commit_op_trace(
         &self,
-        job_id: U256,
+        job_id: JobId,
         spec: DisputeGame::Spec,
         commitment: DisputeGame::Commitment,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -139,9 +144,10 @@ impl Market {
     /// Worker, move 2.
     pub async fn reveal_row_hashes(
         &self,
-        job_id: U256,
+        job_id: JobId,
         row_hashes: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -153,9 +159,10 @@ impl Market {
     /// Worker, move 3.
     pub async fn reveal_row(
         &self,
-        job_id: U256,
+        job_id: JobId,
         opening: DisputeGame::RowOpening,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -167,20 +174,22 @@ impl Market {
     /// Challenger, move 1.
     pub async fn dispute_op(
         &self,
-        job_id: U256,
+        job_id: JobId,
         spec: DisputeGame::Spec,
         leaf: u64,
         output: DisputeGame::LeafOpening,
         inputs: Vec<DisputeGame::LeafOpening>,
         entries: Vec<B256>,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.dispute_game();
         let call = contract.disputeOp(job_id, spec, U256::from(leaf), output, inputs, entries);
         self.transact(job_id, Action::DisputeMove, call).await
     }
 
     /// Challenger, move 2.
-    pub async fn pick_row(&self, job_id: U256, row: u64) -> Result<TxOutcome, ChainError> {
+    pub async fn pick_row(&self, job_id: JobId, row: u64) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -192,10 +201,11 @@ impl Market {
     /// Challenger, move 3.
     pub async fn dispute_element(
         &self,
-        job_id: U256,
+        job_id: JobId,
         spec: DisputeGame::Spec,
         element: DisputeGame::ElementMove,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -205,7 +215,8 @@ impl Market {
     }
 
     /// Decides against the side whose clock ran out.
-    pub async fn timeout_game(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn timeout_game(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
@@ -215,7 +226,8 @@ impl Market {
     }
 
     /// The op-trace leaves the worker committed in the open game of `job_id`.
-    pub async fn op_trace_leaves(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+    pub async fn op_trace_leaves(&self, job_id: JobId) -> Result<Option<Vec<B256>>, ChainError> {
+        let job_id = job_id.to_u256();
         let game = self.dispute_game();
         let events = self
             .job_events(game.OpTraceCommitted_filter(), job_id)
@@ -225,7 +237,11 @@ impl Market {
 
     /// The row hashes the worker revealed in the open game of `job_id`, read from the
     /// calldata of its `revealRowHashes` transaction.
-    pub async fn revealed_row_hashes(&self, job_id: U256) -> Result<Option<Vec<B256>>, ChainError> {
+    pub async fn revealed_row_hashes(
+        &self,
+        job_id: JobId,
+    ) -> Result<Option<Vec<B256>>, ChainError> {
+        let job_id = job_id.to_u256();
         let game = self.dispute_game();
         let events = self
             .job_events(game.RowHashesRevealed_filter(), job_id)
@@ -240,7 +256,8 @@ impl Market {
 
     /// The row the worker revealed in the open game of `job_id` (its packed bytes), from the
     /// calldata of its `revealRow` transaction.
-    pub async fn revealed_row(&self, job_id: U256) -> Result<Option<Bytes>, ChainError> {
+    pub async fn revealed_row(&self, job_id: JobId) -> Result<Option<Bytes>, ChainError> {
+        let job_id = job_id.to_u256();
         let game = self.dispute_game();
         let events = self.job_events(game.RowRevealed_filter(), job_id).await?;
         let Some(input) = self.last_calldata(&events).await? else {
@@ -252,7 +269,8 @@ impl Market {
     }
 
     /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
-    pub async fn games_decided(&self, job_id: U256) -> Result<Vec<(bool, bool)>, ChainError> {
+    pub async fn games_decided(&self, job_id: JobId) -> Result<Vec<(bool, bool)>, ChainError> {
+        let job_id = job_id.to_u256();
         let game = self.dispute_game();
         let events = self.job_events(game.GameDecided_filter(), job_id).await?;
         Ok(events

@@ -13,6 +13,7 @@ use alloy::{
     sol_types::SolCall,
     transports::{http::reqwest::Url, layers::RetryBackoffLayer},
 };
+use pedals_core::JobId;
 use tracing::debug;
 
 use pedals_store::Action;
@@ -268,7 +269,7 @@ impl Market {
         &self,
         request: JobRequest,
         payment: U256,
-    ) -> Result<(U256, TxOutcome), ChainError> {
+    ) -> Result<(JobId, TxOutcome), ChainError> {
         let market = self.job_market();
         let receipt = send_receipt(market.postJob(request).value(payment)).await?;
         let outcome = TxOutcome::from_receipt(&receipt)?;
@@ -276,6 +277,7 @@ impl Market {
             .decoded_log::<JobMarket::JobPosted>()
             .map(|log| log.data.jobId)
             .ok_or(ChainError::MissingEvent(outcome.hash, "JobPosted"))?;
+        let job_id = JobId::try_from(job_id).map_err(|_| ChainError::JobIdTooLarge(job_id))?;
         Ok((job_id, outcome))
     }
 
@@ -286,7 +288,7 @@ impl Market {
         request: JobRequest,
         circuit: u8,
         payment: U256,
-    ) -> Result<(U256, TxOutcome), ChainError> {
+    ) -> Result<(JobId, TxOutcome), ChainError> {
         let market = self.job_market();
         let receipt = send_receipt(market.postZkJob(request, circuit).value(payment)).await?;
         let outcome = TxOutcome::from_receipt(&receipt)?;
@@ -294,6 +296,7 @@ impl Market {
             .decoded_log::<JobMarket::JobPosted>()
             .map(|log| log.data.jobId)
             .ok_or(ChainError::MissingEvent(outcome.hash, "JobPosted"))?;
+        let job_id = JobId::try_from(job_id).map_err(|_| ChainError::JobIdTooLarge(job_id))?;
         Ok((job_id, outcome))
     }
 
@@ -301,8 +304,9 @@ impl Market {
     /// worker, the output commitment and the logits' CID.
     pub async fn zk_result(
         &self,
-        job_id: U256,
+        job_id: JobId,
     ) -> Result<Option<crate::JobMarket::ZkResultAccepted>, ChainError> {
+        let job_id = job_id.to_u256();
         let events = self
             .job_market()
             .ZkResultAccepted_filter()
@@ -324,13 +328,15 @@ impl Market {
     }
 
     /// Cancels an unclaimed job of the sender's.
-    pub async fn cancel_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn cancel_job(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         send(market.cancelJob(job_id)).await
     }
 
     /// Claims a job for the sender.
-    pub async fn claim_job(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn claim_job(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         self.transact(job_id, Action::Claim, market.claimJob(job_id))
             .await
@@ -342,7 +348,7 @@ impl Market {
     #[allow(clippy::too_many_arguments)]
     pub async fn submit_result(
         &self,
-        job_id: U256,
+        job_id: JobId,
         steps: u64,
         trace_root: B256,
         audit_root: B256,
@@ -350,6 +356,7 @@ impl Market {
         final_proof: Vec<B256>,
         result_cid: Bytes,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         let call = market.submitResult(
             job_id,
@@ -364,14 +371,16 @@ impl Market {
     }
 
     /// Finalizes a job whose challenge window has ended.
-    pub async fn finalize(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn finalize(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         self.transact(job_id, Action::Finalize, market.finalize(job_id))
             .await
     }
 
     /// Refunds a job whose worker missed the delivery deadline.
-    pub async fn expire(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn expire(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let market = self.job_market();
         self.transact(job_id, Action::Expire, market.expire(job_id))
             .await
@@ -390,7 +399,8 @@ impl Market {
     }
 
     /// The stored job.
-    pub async fn job(&self, job_id: U256) -> Result<IJobMarket::Job, ChainError> {
+    pub async fn job(&self, job_id: JobId) -> Result<IJobMarket::Job, ChainError> {
+        let job_id = job_id.to_u256();
         self.job_market()
             .getJob(job_id)
             .call()
@@ -402,8 +412,9 @@ impl Market {
     /// step count, trace root, final state hash and result CID the worker committed to.
     pub async fn submitted_result(
         &self,
-        job_id: U256,
+        job_id: JobId,
     ) -> Result<Option<crate::JobMarket::ResultSubmitted>, ChainError> {
+        let job_id = job_id.to_u256();
         let events = self
             .job_market()
             .ResultSubmitted_filter()

@@ -2,6 +2,7 @@
 //! (docs/economics.md).
 
 use alloy::primitives::{Address, B256, U256};
+use pedals_core::JobId;
 
 use pedals_store::Action;
 
@@ -69,7 +70,8 @@ impl Market {
     }
 
     /// Whether `account` claims a share of `job_id`'s reward pool and has not collected it.
-    pub async fn claims_reward(&self, job_id: U256, account: Address) -> Result<bool, ChainError> {
+    pub async fn claims_reward(&self, job_id: JobId, account: Address) -> Result<bool, ChainError> {
+        let job_id = job_id.to_u256();
         let state = self
             .job_market()
             .claimOf(job_id, account)
@@ -80,7 +82,7 @@ impl Market {
     }
 
     /// The jobs whose conviction opened a reward pool, oldest first.
-    pub async fn reward_pools(&self) -> Result<Vec<U256>, ChainError> {
+    pub async fn reward_pools(&self) -> Result<Vec<JobId>, ChainError> {
         let events = self
             .job_market()
             .RewardPoolOpened_filter()
@@ -88,12 +90,17 @@ impl Market {
             .query()
             .await
             .map_err(ChainError::from_contract)?;
-        Ok(events.into_iter().map(|(e, _)| e.jobId).collect())
+        // An id beyond 2^64 is no job this market numbered.
+        Ok(events
+            .into_iter()
+            .filter_map(|(e, _)| JobId::try_from(e.jobId).ok())
+            .collect())
     }
 
     /// The bond the next challenge or demand of `job_id` must carry: the market's base bond,
     /// doubled for each challenge its worker won and each demand it met.
-    pub async fn challenge_bond_of(&self, job_id: U256) -> Result<U256, ChainError> {
+    pub async fn challenge_bond_of(&self, job_id: JobId) -> Result<U256, ChainError> {
+        let job_id = job_id.to_u256();
         self.job_market()
             .challengeBondOf(job_id)
             .call()
@@ -102,7 +109,8 @@ impl Market {
     }
 
     /// The reward pool of `job_id` (all zero when no conviction opened one).
-    pub async fn reward_pool(&self, job_id: U256) -> Result<RewardPool, ChainError> {
+    pub async fn reward_pool(&self, job_id: JobId) -> Result<RewardPool, ChainError> {
+        let job_id = job_id.to_u256();
         let p = self
             .job_market()
             .getRewardPool(job_id)
@@ -121,18 +129,20 @@ impl Market {
     /// the conviction (the preimage [`Self::commit_challenge`] was given).
     pub async fn claim_reward(
         &self,
-        job_id: U256,
+        job_id: JobId,
         step: u64,
         claimed: B256,
         salt: B256,
     ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.job_market();
         let call = contract.claimReward(job_id, U256::from(step), claimed, salt);
         self.transact(job_id, Action::RewardClaim, call).await
     }
 
     /// Credits the sender's share of `job_id`'s reward pool, once its claim period is over.
-    pub async fn collect_reward(&self, job_id: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn collect_reward(&self, job_id: JobId) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
         let contract = self.job_market();
         let call = contract.collectReward(job_id);
         self.transact(job_id, Action::RewardCollect, call).await

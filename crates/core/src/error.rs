@@ -187,6 +187,9 @@ pub enum CoreError {
     /// A state published on-chain for a data-availability demand does not fill its tensors.
     #[error("the published state is incomplete or malformed: {0}")]
     Publication(String),
+    /// A job id read from the chain is beyond what a node records (2^64).
+    #[error("job id {0} is beyond 2^64: no node records a job numbered that high")]
+    JobIdTooLarge(alloy_primitives::U256),
 }
 
 /// Shortens a user-supplied string for an error message.

@@ -44,9 +44,81 @@ impl From<Verification> for u8 {
     }
 }
 
+/// A job's number on the market (`uint256` on chain, numbered from 1; 0 is no job, and the
+/// account-wide records of a node's store). Nodes keep it as a `u64`: the market would need
+/// 2^64 jobs to pass that, and a larger id read from the chain is refused, not truncated.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct JobId(pub u64);
+
+impl JobId {
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id as the contracts take it.
+    pub fn to_u256(self) -> alloy_primitives::U256 {
+        alloy_primitives::U256::from(self.0)
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+impl From<u64> for JobId {
+    fn from(id: u64) -> Self {
+        Self(id)
+    }
+}
+
+impl From<JobId> for u64 {
+    fn from(id: JobId) -> Self {
+        id.0
+    }
+}
+
+impl From<JobId> for alloy_primitives::U256 {
+    fn from(id: JobId) -> Self {
+        id.to_u256()
+    }
+}
+
+impl TryFrom<alloy_primitives::U256> for JobId {
+    type Error = crate::CoreError;
+    fn try_from(id: alloy_primitives::U256) -> Result<Self, Self::Error> {
+        u64::try_from(id)
+            .map(Self)
+            .map_err(|_| crate::CoreError::JobIdTooLarge(id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_id_round_trips_through_u256_and_a_larger_one_is_refused() {
+        for n in [0u64, 1, 7, u64::MAX] {
+            let id = JobId(n);
+            assert_eq!(JobId::try_from(id.to_u256()).ok(), Some(id));
+            assert_eq!(id.to_string().parse::<JobId>().ok(), Some(id));
+        }
+        let beyond = alloy_primitives::U256::from(u64::MAX) + alloy_primitives::U256::from(1u8);
+        assert!(JobId::try_from(beyond).is_err());
+    }
 
     #[test]
     fn every_kind_round_trips_and_nothing_else_decodes() {

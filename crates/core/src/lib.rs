@@ -54,7 +54,7 @@ pub use crate::cid::{
 pub use ::cid::Cid;
 pub use alloy_primitives::B256;
 pub use error::CoreError;
-pub use ids::Verification;
+pub use ids::{JobId, Verification};
 pub use merkle::{
     LEAF_PREFIX, MerkleProof, MerkleTree, NODE_PREFIX, hash_leaf, hash_node, merkle_root,
     tree_depth,

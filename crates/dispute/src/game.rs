@@ -4,6 +4,7 @@
 //! restart it reads the phase and carries on, and a move sent twice is refused by the contract's
 //! phase guard, not played twice.
 
+use pedals_core::JobId;
 use std::sync::Arc;
 
 use alloy::primitives::{B256, Bytes, U256};
@@ -115,7 +116,7 @@ fn siblings(p: &MerkleProof) -> Vec<B256> {
 /// The worker's side: commits its op trace, reveals row hashes and rows when asked.
 pub async fn defend(
     market: &Market,
-    job_id: U256,
+    job_id: JobId,
     ctx: &StepContext,
     job_trace: &TraceCommitment,
 ) -> Result<Turn, DisputeError> {
@@ -177,7 +178,7 @@ fn output_tensor<'a>(
 /// the first differing element, from its own (honest) op trace.
 pub async fn challenge(
     market: &Market,
-    job_id: U256,
+    job_id: JobId,
     ctx: &StepContext,
 ) -> Result<Turn, DisputeError> {
     let view = market.game_of(job_id).await?;
@@ -215,7 +216,7 @@ fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
 /// The first op whose output leaf differs from the worker's, and the move that disputes it.
 async fn name_op(
     market: &Market,
-    job_id: U256,
+    job_id: JobId,
     ctx: &StepContext,
     spec: DisputeGame::Spec,
 ) -> Result<TxOutcome, DisputeError> {
@@ -283,7 +284,7 @@ async fn name_op(
 /// The first element of the revealed row that differs, with its input rows opened.
 async fn name_element(
     market: &Market,
-    job_id: U256,
+    job_id: JobId,
     ctx: &StepContext,
     view: &GameView,
     spec: DisputeGame::Spec,

@@ -9,7 +9,7 @@
 //! only once it is mined, so a restarted worker re-broadcasts what it signed and never sends a
 //! part twice.
 
-use alloy::primitives::{B256, Bytes, U256};
+use alloy::primitives::{B256, Bytes};
 use pedals_chain::{ChainError, open_state_input, publish_blob_input, publish_rows_input};
 use pedals_core::{ModelState, Publication as Plan};
 use pedals_p2p::ContentSource;
@@ -61,7 +61,7 @@ impl Publication {
     /// The calldata of the next part, given the demand's cursor; `None` once nothing is left.
     fn next_part(
         &self,
-        job_id: U256,
+        job_id: pedals_core::JobId,
         opened: bool,
         tensor: u64,
         row: u64,
@@ -94,7 +94,7 @@ impl Worker {
             warn!(target: "pedals::node", job = id, "withholding the demanded state (debug switch)");
             return Ok(());
         }
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         // A part signed before a crash goes out first; a mined one is retired.
         if let Some(intent) = self.store.intent(id, Action::Publish)? {
             if intent.state.is_open() {

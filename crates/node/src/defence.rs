@@ -12,20 +12,12 @@ impl Worker {
         job: &IJobMarket::Job,
         record: &JobRecord,
     ) -> Result<(), NodeError> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         let view = self.market.game_of(job_id).await?;
         if view.phase == pedals_chain::Phase::None || !view.worker_to_move {
             return Ok(());
         }
-        let step = u64::from(
-            self.market
-                .job_market()
-                .getChallenge(job_id)
-                .call()
-                .await
-                .map_err(|e| NodeError::Job(format!("reading the challenge: {e}")))?
-                .step,
-        );
+        let step = u64::from(self.market.challenge_of(job_id).await?.step);
         let Some((_, hashes)) = self.store.latest_trace(id)? else {
             return Err(NodeError::NoTrace(id));
         };

@@ -488,7 +488,7 @@ impl Worker {
     }
 
     async fn chain_job(&self, id: u64) -> Result<(IJobMarket::Job, JobStatus), NodeError> {
-        let job = self.market.job(U256::from(id)).await?;
+        let job = self.market.job(pedals_core::JobId(id)).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
         Ok((job, status))
     }

@@ -171,7 +171,7 @@ impl Requester {
 
     /// The job on-chain and its status.
     pub async fn job(&self, id: u64) -> Result<(IJobMarket::Job, JobStatus), NodeError> {
-        let job = self.market.job(U256::from(id)).await?;
+        let job = self.market.job(pedals_core::JobId(id)).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
         Ok((job, status))
     }
@@ -261,7 +261,7 @@ impl Requester {
             self.admit(files).await?;
         }
         let (id, outcome) = self.market.post_job(request, terms.payment).await?;
-        let id = u64::try_from(id).map_err(|_| NodeError::Job("job id beyond u64".into()))?;
+        let id = id.get();
         info!(target: "pedals::requester", job = id, tx = %outcome.hash, payment = %terms.payment, "job posted");
         if let Some(net) = &self.net {
             let announcement = Announcement::Job(JobAnnouncement {
@@ -331,7 +331,7 @@ impl Requester {
             .market
             .post_zk_job(request, circuit.id, terms.payment)
             .await?;
-        let id = u64::try_from(id).map_err(|_| NodeError::Job("job id beyond u64".into()))?;
+        let id = id.get();
         info!(target: "pedals::requester", job = id, tx = %outcome.hash, circuit = circuit.name, job_commitment = %commitment, "zk job posted");
         Ok((id, outcome))
     }
@@ -352,7 +352,7 @@ impl Requester {
         })?;
         let accepted = self
             .market
-            .zk_result(U256::from(id))
+            .zk_result(pedals_core::JobId(id))
             .await?
             .ok_or_else(|| {
                 NodeError::Job(format!(
@@ -401,9 +401,14 @@ impl Requester {
     /// publish the state after `step` (the result when `step` is the job's step count)
     /// on-chain (docs/protocol.md §7). Returns the demand's deadline.
     pub async fn demand(&self, id: u64, step: u64) -> Result<u64, NodeError> {
-        let bond = self.market.challenge_bond_of(U256::from(id)).await?;
-        self.market.demand_data(U256::from(id), step, bond).await?;
-        let demand = self.market.demand(U256::from(id)).await?;
+        let bond = self
+            .market
+            .challenge_bond_of(pedals_core::JobId(id))
+            .await?;
+        self.market
+            .demand_data(pedals_core::JobId(id), step, bond)
+            .await?;
+        let demand = self.market.demand(pedals_core::JobId(id)).await?;
         Ok(demand.deadline.to::<u64>())
     }
 
@@ -415,7 +420,11 @@ impl Requester {
         spec: &JobSpec,
         steps: u64,
     ) -> Result<Option<Vec<u8>>, NodeError> {
-        let Some(published) = self.market.published_state(U256::from(id), steps).await? else {
+        let Some(published) = self
+            .market
+            .published_state(pedals_core::JobId(id), steps)
+            .await?
+        else {
             return Ok(None);
         };
         if !published.complete {
@@ -488,7 +497,7 @@ impl Requester {
         let (job, status) = self.job(id).await?;
         let submitted = self
             .market
-            .submitted_result(U256::from(id))
+            .submitted_result(pedals_core::JobId(id))
             .await?
             .ok_or_else(|| {
                 NodeError::Job(format!("job {id} has no result yet (it is {status:?})"))

@@ -126,7 +126,7 @@ impl Verifier {
         };
         self.audits().save(id, audit.clone())?;
         self.market()
-            .commit_audit(U256::from(id), step, leaf)
+            .commit_audit(pedals_core::JobId(id), step, leaf)
             .await?;
         audit.sent = true;
         self.audits().save(id, audit)?;
@@ -154,7 +154,7 @@ impl Verifier {
         }
         let now = chain_time(market.provider()).await?;
         for (id, audit) in open {
-            let job_id = U256::from(id);
+            let job_id = pedals_core::JobId(id);
             let status =
                 JobStatus::try_from(market.job(job_id).await?.status).unwrap_or(JobStatus::None);
             let pool = market.audit_pool_of(job_id).await?;

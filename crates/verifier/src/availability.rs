@@ -2,7 +2,7 @@
 //! made until the worker meets it (then the published state is what it re-executes from) or
 //! the deadline passes (then it claims the worker's collateral).
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::B256;
 use pedals_chain::{JobStatus, chain_time};
 use pedals_core::state_from_runs;
 use pedals_ml::MlpState;
@@ -35,7 +35,7 @@ impl Verifier {
         step: u64,
         status: JobStatus,
     ) -> Result<DemandState, VerifierError> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         let market = self.market();
         if status == JobStatus::Demanded {
             let demand = market.demand(job_id).await?;

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::U256;
 use pedals_chain::JobStatus;
 use pedals_core::parse_cid;
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
@@ -38,7 +37,7 @@ impl Verifier {
         id: u64,
         finding: Finding,
     ) -> Result<Option<Tracked>, VerifierError> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         let market = self.market();
         let job = market.job(job_id).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);

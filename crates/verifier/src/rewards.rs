@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use alloy::primitives::{B256, U256};
 use pedals_chain::{ChainError, JobStatus, chain_time};
+use pedals_core::JobId;
 use tracing::{info, warn};
 
 use crate::{Verifier, VerifierError, game::StepContext};
@@ -59,7 +60,7 @@ impl Verifier {
         self.journal()
             .record(id, &c, Some(&ctx.state.to_bytes()?))?;
         self.market()
-            .commit_challenge(U256::from(id), step, claimed, c.salt)
+            .commit_challenge(pedals_core::JobId(id), step, claimed, c.salt)
             .await?;
         c.sent = true;
         self.journal().record(id, &c, None)?;
@@ -72,11 +73,11 @@ impl Verifier {
     /// bond the market asks now.
     pub(crate) async fn open_challenge(
         &self,
-        job_id: U256,
+        job_id: JobId,
         ctx: &StepContext,
         mine: B256,
     ) -> Result<(), VerifierError> {
-        let id: u64 = job_id.saturating_to();
+        let id = job_id.get();
         let bond = self.market().challenge_bond_of(job_id).await?;
         let mut c = self.commit_once(id, ctx, mine).await?;
         // The reveal must land in a later block than the commitment: the commitment's block is
@@ -109,7 +110,7 @@ impl Verifier {
             // The pools this account claims survive a restart on-chain, not in memory.
             for job_id in market.reward_pools().await? {
                 if market.claims_reward(job_id, market.sender()).await? {
-                    self.rewards().pools.insert(job_id.saturating_to());
+                    self.rewards().pools.insert(job_id.get());
                 }
             }
             self.rewards().restored = true;
@@ -122,7 +123,7 @@ impl Verifier {
             .map(|(k, v)| (*k, *v))
             .collect();
         for (id, c) in committed {
-            let job_id = U256::from(id);
+            let job_id = pedals_core::JobId(id);
             let status =
                 JobStatus::try_from(market.job(job_id).await?.status).unwrap_or(JobStatus::None);
             if !status.is_terminal() {
@@ -149,13 +150,13 @@ impl Verifier {
         }
         let pools: Vec<u64> = self.rewards().pools.iter().copied().collect();
         for id in pools {
-            let pool = market.reward_pool(U256::from(id)).await?;
+            let pool = market.reward_pool(pedals_core::JobId(id)).await?;
             if now <= pool.claim_end {
                 continue;
             }
             // The market pays an equal part of what remains, as computed here.
             let share = pool.remaining / U256::from(pool.claimants.max(1));
-            match market.collect_reward(U256::from(id)).await {
+            match market.collect_reward(pedals_core::JobId(id)).await {
                 Ok(_) => {
                     self.stats().wei_earned.inc_by(share.saturating_to());
                     info!(target: "pedals::validator", job = id, share = %share, "reward collected");

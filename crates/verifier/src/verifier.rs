@@ -424,7 +424,7 @@ impl Verifier {
 
     /// A checked job stays watched until it settles.
     async fn watch(&self, id: u64) -> Tracked {
-        match self.market.job(U256::from(id)).await {
+        match self.market.job(pedals_core::JobId(id)).await {
             Ok(job) if JobStatus::try_from(job.status).is_ok_and(JobStatus::is_terminal) => {
                 Tracked::Over
             }
@@ -436,7 +436,7 @@ impl Verifier {
     /// to check (not submitted or held by a dispute or demand, its own, past its window, not a
     /// disputable training job).
     async fn start(&self, id: u64) -> Result<Option<Box<JobCheck>>, VerifierError> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         let job = self.market.job(job_id).await?;
         let status =
             JobStatus::try_from(job.status).map_err(|e| VerifierError::Job(e.to_string()))?;
@@ -538,7 +538,7 @@ impl Verifier {
         id: u64,
         mut check: Box<JobCheck>,
     ) -> Result<Result<Tracked, Arc<StepContext>>, (Box<JobCheck>, VerifierError)> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         macro_rules! tryv {
             ($e:expr) => {
                 match $e {
@@ -653,7 +653,7 @@ impl Verifier {
     /// Makes this validator's move in the game of job `id`, claims a win by the clock, or
     /// records the outcome; returns whether the game is over.
     async fn play(&self, id: u64, ctx: &StepContext) -> Result<bool, VerifierError> {
-        let job_id = U256::from(id);
+        let job_id = pedals_core::JobId(id);
         let credit_before = self.market.credit_of(self.market.sender()).await?;
         match challenge(&self.market, job_id, ctx).await? {
             Turn::Moved(..) => {}

@@ -28,7 +28,7 @@ pub(crate) struct DemandArgs {
 
 pub(crate) async fn demand(args: DemandArgs) -> eyre::Result<()> {
     let market = signed_market(&args.chain, &args.signer).await?;
-    let job_id = U256::from(args.id);
+    let job_id = pedals_core::JobId(args.id);
     let (job, status) = super::existing_job(&market, args.id).await?;
     eyre::ensure!(
         status == JobStatus::Submitted,

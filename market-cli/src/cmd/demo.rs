@@ -237,7 +237,7 @@ async fn run_until_paid(
     started: Instant,
 ) -> eyre::Result<std::time::Duration> {
     let market = demo.requester.market();
-    let job_id = U256::from(id);
+    let job_id = pedals_core::JobId(id);
     let mut view = JobView::new(id, json);
     let bars = view.draws_bars();
     let mut last = String::new();
@@ -324,7 +324,7 @@ async fn worker_transactions(
 struct Report {
     rpc_url: String,
     deployment: pedals_chain::Deployment,
-    job_id: U256,
+    job_id: pedals_core::JobId,
     status: JobStatus,
     trace_root: alloy::primitives::B256,
     accuracy: f64,
@@ -424,7 +424,7 @@ pub(crate) async fn demo(args: DemoArgs) -> eyre::Result<()> {
         worker_before,
         requester_before,
     } = post(&demo, &files).await?;
-    let job_id = U256::from(id);
+    let job_id = pedals_core::JobId(id);
     if !args.json {
         println!(
             "devnet {} (chain {}), JobMarket {}, StakeManager {}",

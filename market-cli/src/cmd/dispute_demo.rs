@@ -140,7 +140,7 @@ pub(crate) async fn dispute_demo(args: DemoArgs) -> eyre::Result<()> {
         )
         .await
         .wrap_err("posting the job failed")?;
-    let job_id = U256::from(id);
+    let job_id = pedals_core::JobId(id);
     let say = |line: String| {
         if !args.json {
             println!("{line}");

@@ -656,7 +656,7 @@ async fn cancel(args: CancelArgs) -> eyre::Result<()> {
         job.requester,
         market.sender()
     );
-    let outcome = market.cancel_job(U256::from(args.id)).await?;
+    let outcome = market.cancel_job(pedals_core::JobId(args.id)).await?;
     println!(
         "job {} cancelled (tx {}); {} ETH credited back",
         args.id,

@@ -90,7 +90,7 @@ pub(crate) async fn existing_job(
     market: &pedals_chain::Market,
     id: u64,
 ) -> eyre::Result<(pedals_chain::IJobMarket::Job, pedals_chain::JobStatus)> {
-    let job = market.job(alloy::primitives::U256::from(id)).await?;
+    let job = market.job(pedals_core::JobId(id)).await?;
     let status =
         pedals_chain::JobStatus::try_from(job.status).unwrap_or(pedals_chain::JobStatus::None);
     if status == pedals_chain::JobStatus::None {

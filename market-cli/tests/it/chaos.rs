@@ -354,7 +354,7 @@ async fn a_worker_killed_with_sigkill_at_every_turn_defends_to_the_end_sending_n
 /// one sent twice), and each of `once` was sent exactly once.
 async fn check_the_end(
     who: &str,
-    (devnet, requester, id): (&Devnet, &pedals_chain::Market, U256),
+    (devnet, requester, id): (&Devnet, &pedals_chain::Market, pedals_core::JobId),
     account: alloy::primitives::Address,
     (kills, phases, log): (usize, &std::collections::BTreeSet<String>, &Path),
     once: &[(&str, [u8; 4])],

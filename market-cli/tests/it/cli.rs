@@ -42,7 +42,10 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
     let rpc = devnet.endpoint().to_string();
     let requester = crate::dev_market(&devnet, 1).await;
     crate::post_small_jobs(&requester, 2).await;
-    requester.cancel_job(U256::from(1)).await.expect("cancel");
+    requester
+        .cancel_job(pedals_core::JobId(1))
+        .await
+        .expect("cancel");
 
     let out = run(&["job", "list", "--json"], &deployment, &rpc);
     assert!(out.status.success());
@@ -81,7 +84,7 @@ async fn job_list_and_status_answer_scripts_and_people_and_errors_have_distinct_
         connect(2).await.expect("worker"),
         connect(3).await.expect("validator"),
     );
-    let id = U256::from(2);
+    let id = pedals_core::JobId(2);
     let params = worker.parameters().await.expect("params");
     worker
         .stake(

@@ -208,7 +208,7 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
     assert!(posted_exit.success());
     wait_for(
         &market,
-        U256::from(id),
+        pedals_core::JobId(id),
         JobStatus::Finalized,
         Duration::from_secs(120),
     )
@@ -284,7 +284,7 @@ classes = 4
     let inference_id = posted["jobId"].as_u64().expect("id");
     wait_for(
         &market,
-        U256::from(inference_id),
+        pedals_core::JobId(inference_id),
         JobStatus::Finalized,
         Duration::from_secs(120),
     )

@@ -68,7 +68,7 @@ pub(crate) async fn post_spec(
     files: (&[u8], &[u8]),
     payment: alloy::primitives::U256,
     challenge_window: u32,
-) -> alloy::primitives::U256 {
+) -> pedals_core::JobId {
     use alloy::primitives::{Bytes, aliases::U40};
     let (model, dataset) = files;
     let now = pedals_chain::chain_time(requester.provider())
@@ -244,7 +244,7 @@ async fn admit(market: &pedals_chain::Market, spec: &pedals_ml::JobSpec) {
 /// Polls until job `id` is `want` on-chain, failing after `limit`.
 async fn wait_for(
     market: &pedals_chain::Market,
-    id: alloy::primitives::U256,
+    id: pedals_core::JobId,
     want: pedals_chain::JobStatus,
     limit: std::time::Duration,
 ) {

@@ -54,7 +54,7 @@ async fn the_daemon_survives_sigkill_mid_job_and_sends_each_action_once() {
     daemon.wait().expect("reaped");
     let killed_in = {
         let store = Store::open(&dir.path().join("data")).expect("the store opens after a kill");
-        let job = u64::try_from(id).expect("small id");
+        let job = id.get();
         store.job(job).expect("read").expect("record").phase
     };
     eprintln!("killed while the job was {killed_in}");

@@ -19,11 +19,13 @@ fn provider(devnet: &Devnet) -> DynProvider {
         .erased()
 }
 
-fn posted(events: &[ChainEvent]) -> Vec<U256> {
+fn posted(events: &[ChainEvent]) -> Vec<pedals_core::JobId> {
     events
         .iter()
         .filter_map(|e| match e {
-            ChainEvent::JobMarket(JobMarket::JobMarketEvents::JobPosted(p), _) => Some(p.jobId),
+            ChainEvent::JobMarket(JobMarket::JobMarketEvents::JobPosted(p), _) => {
+                pedals_core::JobId::try_from(p.jobId).ok()
+            }
             _ => None,
         })
         .collect()

@@ -37,7 +37,7 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
         .post_job(job_request, payment)
         .await
         .expect("post");
-    assert_eq!(job_id, U256::from(1));
+    assert_eq!(job_id, pedals_core::JobId(1));
     let job = requester.job(job_id).await.expect("job");
     assert_eq!(
         JobStatus::try_from(job.status).expect("known status"),
@@ -66,7 +66,7 @@ async fn happy_path_pays_worker_and_fee_to_the_wei() {
         .expect("submit");
     match keeper.finalize(job_id).await {
         Err(ChainError::JobMarket(JobMarket::JobMarketErrors::ChallengeWindowOpen(e))) => {
-            assert_eq!(e.jobId, job_id);
+            assert_eq!(e.jobId, job_id.to_u256());
         }
         other => panic!("expected ChallengeWindowOpen, got {other:?}"),
     }

@@ -9,7 +9,12 @@ use pedals_dispute::game::{StepContext, Turn, challenge, defend};
 use crate::{Job, Run, World, honest_state, job, post_and_run, salt};
 
 /// Opens a challenge of `step` as the validator; returns the bond it posted.
-pub(crate) async fn open(w: &World, id: U256, step: u64, claimed: alloy::primitives::B256) -> U256 {
+pub(crate) async fn open(
+    w: &World,
+    id: pedals_core::JobId,
+    step: u64,
+    claimed: alloy::primitives::B256,
+) -> U256 {
     let bond = w
         .validator
         .parameters()
@@ -77,7 +82,7 @@ pub(crate) fn validator_side(job: &Job, step: u64, lie: bool) -> StepContext {
 /// Plays both sides until the game is decided; returns every move with its gas.
 pub(crate) async fn play(
     w: &World,
-    id: U256,
+    id: pedals_core::JobId,
     worker: &StepContext,
     run: &Run,
     validator: &StepContext,
@@ -109,7 +114,7 @@ pub(crate) async fn play(
     moves
 }
 
-async fn status(m: &Market, id: U256) -> JobStatus {
+async fn status(m: &Market, id: pedals_core::JobId) -> JobStatus {
     JobStatus::try_from(m.job(id).await.expect("job").status).expect("status")
 }
 

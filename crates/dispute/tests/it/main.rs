@@ -109,7 +109,11 @@ pub(crate) struct Run {
 
 /// Posts `job`, has the worker stake, claim, train (lying after step `falsify`, if set) and
 /// submit; returns the job id and the worker's run.
-pub(crate) async fn post_and_run(w: &World, job: &Job, falsify: Option<u64>) -> (U256, Run) {
+pub(crate) async fn post_and_run(
+    w: &World,
+    job: &Job,
+    falsify: Option<u64>,
+) -> (pedals_core::JobId, Run) {
     let now = chain_time(w.requester.provider()).await.expect("time");
     let request = JobRequest {
         specHash: job.spec.spec_hash(),

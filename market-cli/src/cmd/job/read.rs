@@ -6,7 +6,7 @@ use pedals_chain::human::secs as human_secs;
 
 pub(super) async fn watch(args: WatchArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
-    let id = U256::from(args.id);
+    let id = pedals_core::JobId(args.id);
     let mut feed = if args.net.bootstrap.is_empty() {
         None
     } else {
@@ -118,7 +118,7 @@ pub(super) async fn list(args: ListArgs) -> eyre::Result<()> {
         if jobs.len() as u64 >= args.limit {
             break;
         }
-        let job = market.job(U256::from(id)).await?;
+        let job = market.job(pedals_core::JobId(id)).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
         if wanted.is_some_and(|w| w != status) {
             continue;
@@ -170,7 +170,7 @@ pub(super) async fn list(args: ListArgs) -> eyre::Result<()> {
 pub(super) async fn status(args: StatusArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
     let (job, status) = crate::cmd::existing_job(&market, args.id).await?;
-    let submitted = market.submitted_result(U256::from(args.id)).await?;
+    let submitted = market.submitted_result(pedals_core::JobId(args.id)).await?;
     let result = submitted.as_ref().map(|s| {
         json!({
             "traceRoot": s.traceRoot.to_string(),
@@ -181,11 +181,11 @@ pub(super) async fn status(args: StatusArgs) -> eyre::Result<()> {
     let dispute = if status == JobStatus::Disputed {
         let challenge = market
             .job_market()
-            .getChallenge(U256::from(args.id))
+            .getChallenge(pedals_core::JobId(args.id).to_u256())
             .call()
             .await
             .wrap_err("cannot read the challenge")?;
-        let game = market.game_of(U256::from(args.id)).await?;
+        let game = market.game_of(pedals_core::JobId(args.id)).await?;
         Some(json!({
             "step": challenge.step,
             "challenger": challenge.challenger.to_string(),
