@@ -28,6 +28,7 @@ mod defence;
 mod fetch;
 pub mod gateway;
 pub mod jobfile;
+mod kind;
 mod metrics;
 mod offer;
 mod requester;
@@ -499,9 +500,15 @@ impl Worker {
         Ok(())
     }
 
-    async fn advance(&self, record: JobRecord) -> Result<(), NodeError> {
+    /// Advances a job one phase: what every kind shares, with `kind` for the rest.
+    async fn advance_as<K: kind::JobKind>(
+        &self,
+        kind: &K,
+        record: JobRecord,
+        job: IJobMarket::Job,
+        status: JobStatus,
+    ) -> Result<(), NodeError> {
         let id = record.job_id;
-        let (job, status) = self.chain_job(id).await?;
         let mine = job.worker == self.address();
         match record.phase {
             JobPhase::Seen => {
@@ -513,75 +520,7 @@ impl Worker {
                     format!("the job is {status:?} on-chain, no longer open"),
                 )?;
             }
-            JobPhase::Fetching if ZK.is(job.verification) => {
-                match self.fetch_zk(&job, &record).await {
-                    Ok(Fetched::All) => match self.load_zk(&job, &record) {
-                        Ok(Some(_)) => {
-                            self.store.advance(id, JobPhase::Ready)?;
-                        }
-                        Ok(None) => {
-                            debug!(target: "pedals::node", job = id, "waiting for the job's data");
-                        }
-                        Err(reason) => {
-                            self.abandon(id, format!("its data cannot be used: {reason}"))?;
-                        }
-                    },
-                    Ok(Fetched::Waiting(reason)) => {
-                        debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
-                    }
-                    Err(reason) => {
-                        self.abandon(id, format!("its data cannot be used: {reason}"))?;
-                    }
-                }
-            }
-            JobPhase::Ready if ZK.is(job.verification) => {
-                if self.busy_with_others(id)? {
-                    return Ok(());
-                }
-                self.prove_and_submit(id, &job, &record).await?;
-            }
-            JobPhase::Submitting if ZK.is(job.verification) => {
-                self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Ready)
-                    .await?;
-            }
-            JobPhase::Fetching => match self.fetch_inputs(&job).await {
-                Ok(Fetched::All) => match self.load_inputs(&job, &record) {
-                    Ok(Some(_)) => {
-                        self.store.advance(id, JobPhase::Ready)?;
-                    }
-                    Ok(None) => {
-                        debug!(target: "pedals::node", job = id, "waiting for the job's data");
-                    }
-                    Err(reason) => {
-                        self.abandon(id, format!("its data cannot be used: {reason}"))?;
-                    }
-                },
-                Ok(Fetched::Waiting(reason)) => {
-                    debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
-                }
-                Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
-            },
-            JobPhase::Ready => {
-                // Capacity first: a waiting job is not timed again every round.
-                if self.busy_with_others(id)? {
-                    debug!(target: "pedals::node", job = id, max = self.config.max_active_jobs, "at capacity; the job waits");
-                    return Ok(());
-                }
-                if let Some(reason) = self.decline_reason(id, &job, &record).await? {
-                    return self.abandon(id, reason);
-                }
-                let tx = call(
-                    self.deployment.job_market,
-                    JobMarket::claimJobCall {
-                        jobId: U256::from(id),
-                    }
-                    .abi_encode(),
-                );
-                let intent = self.sender.sign(id, Action::Claim, tx).await?;
-                self.store
-                    .advance_with_intent(id, JobPhase::Claiming, &intent)?;
-                self.settle_claim(id).await?;
-            }
+            JobPhase::Fetching | JobPhase::Ready => self.advance_open(kind, &record, &job).await?,
             JobPhase::Claiming => self.settle_claim(id).await?,
             JobPhase::Claimed | JobPhase::Training { .. } => {
                 if !mine || status != JobStatus::Claimed {
@@ -612,8 +551,13 @@ impl Worker {
                     .await?;
             }
             JobPhase::Submitting => {
-                self.settle(id, Action::Submit, JobPhase::Submitted, JobPhase::Trained)
-                    .await?;
+                self.settle(
+                    id,
+                    Action::Submit,
+                    JobPhase::Submitted,
+                    kind.before_submit(),
+                )
+                .await?;
             }
             JobPhase::Submitted => match status {
                 JobStatus::Disputed => {

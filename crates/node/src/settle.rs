@@ -5,6 +5,22 @@
 use super::*;
 
 impl Worker {
+    /// Claims job `id`: signs the claim, stores it with the move to Claiming in one write, and
+    /// drives it to its receipt.
+    pub(crate) async fn claim(&self, id: u64) -> Result<(), NodeError> {
+        let tx = call(
+            self.deployment.job_market,
+            JobMarket::claimJobCall {
+                jobId: U256::from(id),
+            }
+            .abi_encode(),
+        );
+        let intent = self.sender.sign(id, Action::Claim, tx).await?;
+        self.store
+            .advance_with_intent(id, JobPhase::Claiming, &intent)?;
+        self.settle_claim(id).await
+    }
+
     /// Drives the stored claim; a lost race abandons the job (only gas was spent).
     pub(crate) async fn settle_claim(&self, id: u64) -> Result<(), NodeError> {
         let Some(intent) = self.store.intent(id, Action::Claim)? else {

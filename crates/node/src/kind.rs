@@ -1,0 +1,161 @@
+//! Job kinds as handlers. [`Worker::advance`] drives what every job shares (the on-chain
+//! status checks, settling a claim, finalizing, withdrawing, demands and disputes) and asks
+//! the job's kind, a [`JobKind`], for what differs: how its inputs are fetched and checked,
+//! what taking a ready job means, and where a failed submission goes back to. A new kind of
+//! job is a new implementation of the trait, not a new branch in every phase.
+
+use pedals_chain::IJobMarket;
+use pedals_core::Verification;
+use pedals_store::{JobPhase, JobRecord};
+use tracing::debug;
+
+use crate::{Fetched, NodeError, Worker};
+
+/// Whether a job's inputs are in the store and usable.
+pub(crate) enum Inputs {
+    /// Every input is in the store, checked against the job.
+    Ready,
+    /// Some input is not here yet; why.
+    Waiting(String),
+}
+
+/// What a kind of job does differently.
+pub(crate) trait JobKind: Sync {
+    /// Fetches the job's inputs and checks them against its on-chain commitments; `Err`
+    /// says why the job cannot be used.
+    async fn inputs(
+        &self,
+        w: &Worker,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Inputs, String>;
+
+    /// Takes a ready job the worker has room for.
+    async fn take(
+        &self,
+        w: &Worker,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError>;
+
+    /// The phase a submission that failed goes back to.
+    fn before_submit(&self) -> JobPhase;
+}
+
+/// A training job, or a batch-inference job (the trainer runs its chunks as steps): claimed,
+/// computed step by step with a checkpointed trace, submitted, open to challenges.
+pub(crate) struct Stepped;
+
+/// A zk inference job: no claim; the proof is made and submitted in one transaction, which
+/// pays at once.
+pub(crate) struct Proven;
+
+impl JobKind for Stepped {
+    async fn inputs(
+        &self,
+        w: &Worker,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Inputs, String> {
+        Ok(match w.fetch_inputs(job).await? {
+            Fetched::Waiting(reason) => Inputs::Waiting(reason),
+            Fetched::All => match w.load_inputs(job, record)? {
+                Some(_) => Inputs::Ready,
+                None => Inputs::Waiting("an input is not in the store yet".into()),
+            },
+        })
+    }
+
+    async fn take(
+        &self,
+        w: &Worker,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError> {
+        if let Some(reason) = w.decline_reason(id, job, record).await? {
+            return w.abandon(id, reason);
+        }
+        w.claim(id).await
+    }
+
+    fn before_submit(&self) -> JobPhase {
+        JobPhase::Trained
+    }
+}
+
+impl JobKind for Proven {
+    async fn inputs(
+        &self,
+        w: &Worker,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Inputs, String> {
+        Ok(match w.fetch_zk(job, record).await? {
+            Fetched::Waiting(reason) => Inputs::Waiting(reason),
+            Fetched::All => match w.load_zk(job, record)? {
+                Some(_) => Inputs::Ready,
+                None => Inputs::Waiting("an input is not in the store yet".into()),
+            },
+        })
+    }
+
+    async fn take(
+        &self,
+        w: &Worker,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<(), NodeError> {
+        w.prove_and_submit(id, job, record).await
+    }
+
+    fn before_submit(&self) -> JobPhase {
+        JobPhase::Ready
+    }
+}
+
+impl Worker {
+    /// Advances a job one phase, with the handler of its kind.
+    pub(crate) async fn advance(&self, record: JobRecord) -> Result<(), NodeError> {
+        let (job, status) = self.chain_job(record.job_id).await?;
+        if Verification::Zk.is(job.verification) {
+            self.advance_as(&Proven, record, job, status).await
+        } else {
+            self.advance_as(&Stepped, record, job, status).await
+        }
+    }
+
+    /// The kind-specific part of a job's first phases (Fetching, Ready): fetch and check its
+    /// inputs, then take it when there is room.
+    pub(crate) async fn advance_open<K: JobKind>(
+        &self,
+        kind: &K,
+        record: &JobRecord,
+        job: &IJobMarket::Job,
+    ) -> Result<(), NodeError> {
+        let id = record.job_id;
+        match record.phase {
+            JobPhase::Fetching => match kind.inputs(self, job, record).await {
+                Ok(Inputs::Ready) => {
+                    self.store.advance(id, JobPhase::Ready)?;
+                }
+                Ok(Inputs::Waiting(reason)) => {
+                    debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
+                }
+                Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
+            },
+            JobPhase::Ready => {
+                // Capacity first: a waiting job is not timed again every round.
+                if self.busy_with_others(id)? {
+                    debug!(target: "pedals::node", job = id, max = self.config.max_active_jobs, "at capacity; the job waits");
+                } else {
+                    kind.take(self, id, job, record).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
