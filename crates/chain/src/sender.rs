@@ -157,11 +157,14 @@ impl TxSender {
         call: TransactionRequest,
     ) -> Result<TxIntent, ChainError> {
         let _guard = self.nonce_lock.lock().await;
-        if let Some(existing) = self.store.intent(job, action)?
-            && !existing.state.has_failed()
-        {
-            debug!(target: "pedals::chain", job, %action, nonce = existing.nonce, "resuming stored intent");
-            return Ok(existing);
+        if let Some(existing) = self.store.intent(job, action)? {
+            if existing.state.is_open() || !(existing.state.has_failed() || action.repeats()) {
+                debug!(target: "pedals::chain", job, %action, nonce = existing.nonce, "resuming stored intent");
+                return Ok(existing);
+            }
+            // A repeating action mined before a crash kept it from being retired: it is done,
+            // and this call is the next one.
+            self.store.retire_intent(job, action)?;
         }
         let intent = self.sign_locked(job, action, call).await?;
         self.store.record_intent(&intent)?;

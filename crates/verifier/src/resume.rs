@@ -41,19 +41,30 @@ impl Verifier {
         let market = self.market();
         let job = market.job(job_id).await?;
         let status = JobStatus::try_from(job.status).unwrap_or(JobStatus::None);
-        if finding.revealed {
-            let challenge = market.challenge_of(job_id).await?;
-            let mine = status == JobStatus::Disputed
-                && challenge.challenger == market.sender()
-                && u64::from(challenge.step) == finding.step;
-            if !mine {
-                // The game was decided while this validator was away.
-                self.journal().forget(id);
-                return Ok(None);
+        let challenge = market.challenge_of(job_id).await?;
+        let mine = status == JobStatus::Disputed
+            && challenge.challenger == market.sender()
+            && u64::from(challenge.step) == finding.step;
+        if mine {
+            // Its game, even when the journal does not say so: a stop between the reveal's
+            // receipt and the journal's write leaves `revealed` unset.
+            if !finding.revealed {
+                let revealed = Finding {
+                    revealed: true,
+                    sent: true,
+                    ..finding
+                };
+                self.journal().record(id, &revealed, None)?;
+                self.rewards().committed.remove(&id);
             }
             let ctx = self.rebuild(&job.specHash, id, finding.step).await?;
             info!(target: "pedals::validator", job = id, step = finding.step, "playing on the game opened before the restart");
             return Ok(Some(Tracked::Disputing(ctx)));
+        }
+        if finding.revealed {
+            // The game was decided while this validator was away.
+            self.journal().forget(id);
+            return Ok(None);
         }
         if status == JobStatus::Submitted
             && chain_now_before(self, job.windowEnd.to::<u64>()).await?

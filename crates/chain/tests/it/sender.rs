@@ -11,7 +11,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use pedals_chain::{ChainError, Devnet, JobMarket, SendPolicy, StakeManager, TxSender};
-use pedals_store::{Action, IntentState, Store};
+use pedals_store::{Action, IntentState, Store, TxIntent};
 
 use crate::support::devnet;
 
@@ -283,5 +283,33 @@ async fn a_repeating_action_is_retired_once_mined_and_can_be_taken_again() {
         .await
         .expect("stake again");
     assert_ne!(first.hash, second.hash, "a second transaction");
+    assert_eq!(staked(&devnet, sender.address()).await, 2 * STAKE);
+}
+
+#[tokio::test]
+async fn a_repeating_action_mined_but_not_retired_before_a_crash_does_not_answer_the_next_one() {
+    let devnet = devnet().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let sender = sender(&devnet, &store).await;
+    let first = sender
+        .send(0, Action::Stake, stake_call(&devnet))
+        .await
+        .expect("stake");
+    // A crash between the receipt and the retirement leaves the mined intent in the store.
+    let mut left = TxIntent::signed(0, Action::Stake, 0, Default::default(), first.hash);
+    left.state = IntentState::Mined {
+        block: first.block_number,
+        success: true,
+    };
+    store.record_intent(&left).expect("record");
+    let second = sender
+        .send(0, Action::Stake, stake_call(&devnet))
+        .await
+        .expect("the next stake");
+    assert_ne!(
+        second.hash, first.hash,
+        "a new transaction, not the old receipt"
+    );
     assert_eq!(staked(&devnet, sender.address()).await, 2 * STAKE);
 }
