@@ -37,11 +37,6 @@ impl Market {
         self.with_sender(Arc::new(sender))
     }
 
-    /// The crash-safe sender, when this client has one.
-    pub fn tx_sender(&self) -> Option<&Arc<TxSender>> {
-        self.journal.as_ref()
-    }
-
     /// Drives every transaction signed before the last stop to its end (a daemon calls this
     /// when it starts); returns how many there were. Without a sender there are none.
     pub async fn resume_sends(&self) -> Result<usize, ChainError> {

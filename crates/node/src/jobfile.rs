@@ -36,15 +36,20 @@ macro_rules! bail {
     };
 }
 
-/// `what: cause: its cause…`, the way a person reads a chain of errors on one line.
-fn chain(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("{what}: {e}");
+/// `error: its cause: its cause…`, the way a person reads a chain of errors on one line.
+fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
         out.push_str(&format!(": {cause}"));
         source = cause.source();
     }
     out
+}
+
+/// `what: error: its cause…`.
+fn chain(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    format!("{what}: {}", flatten(e))
 }
 
 /// Says what failed, before the cause.
@@ -81,13 +86,7 @@ macro_rules! from_errors {
     ($($t:ty),+) => {$(
         impl From<$t> for JobFileError {
             fn from(e: $t) -> Self {
-                let mut out = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    out.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                Self(out)
+                Self(flatten(&e))
             }
         }
     )+};

@@ -11,24 +11,20 @@ use tracing::debug;
 
 use crate::{Fetched, NodeError, Worker};
 
-/// Whether a job's inputs are in the store and usable.
-pub(crate) enum Inputs {
-    /// Every input is in the store, checked against the job.
-    Ready,
-    /// Some input is not here yet; why.
-    Waiting(String),
-}
-
 /// What a kind of job does differently.
 pub(crate) trait JobKind: Sync {
-    /// Fetches the job's inputs and checks them against its on-chain commitments; `Err`
-    /// says why the job cannot be used.
-    async fn inputs(
+    /// Fetches the job's inputs into the store, verified against their CIDs; `Err` says why
+    /// the job cannot be used.
+    async fn fetch(
         &self,
         w: &Worker,
         job: &IJobMarket::Job,
         record: &JobRecord,
-    ) -> Result<Inputs, String>;
+    ) -> Result<Fetched, String>;
+
+    /// Checks the fetched inputs against the job's on-chain commitments: `true` when every
+    /// one is in the store and usable, `Err` when one can never be.
+    fn load(&self, w: &Worker, job: &IJobMarket::Job, record: &JobRecord) -> Result<bool, String>;
 
     /// Takes a ready job the worker has room for.
     async fn take(
@@ -52,19 +48,17 @@ pub(crate) struct Stepped;
 pub(crate) struct Proven;
 
 impl JobKind for Stepped {
-    async fn inputs(
+    async fn fetch(
         &self,
         w: &Worker,
         job: &IJobMarket::Job,
-        record: &JobRecord,
-    ) -> Result<Inputs, String> {
-        Ok(match w.fetch_inputs(job).await? {
-            Fetched::Waiting(reason) => Inputs::Waiting(reason),
-            Fetched::All => match w.load_inputs(job, record)? {
-                Some(_) => Inputs::Ready,
-                None => Inputs::Waiting("an input is not in the store yet".into()),
-            },
-        })
+        _record: &JobRecord,
+    ) -> Result<Fetched, String> {
+        w.fetch_inputs(job).await
+    }
+
+    fn load(&self, w: &Worker, job: &IJobMarket::Job, record: &JobRecord) -> Result<bool, String> {
+        Ok(w.load_inputs(job, record)?.is_some())
     }
 
     async fn take(
@@ -86,19 +80,17 @@ impl JobKind for Stepped {
 }
 
 impl JobKind for Proven {
-    async fn inputs(
+    async fn fetch(
         &self,
         w: &Worker,
         job: &IJobMarket::Job,
         record: &JobRecord,
-    ) -> Result<Inputs, String> {
-        Ok(match w.fetch_zk(job, record).await? {
-            Fetched::Waiting(reason) => Inputs::Waiting(reason),
-            Fetched::All => match w.load_zk(job, record)? {
-                Some(_) => Inputs::Ready,
-                None => Inputs::Waiting("an input is not in the store yet".into()),
-            },
-        })
+    ) -> Result<Fetched, String> {
+        w.fetch_zk(job, record).await
+    }
+
+    fn load(&self, w: &Worker, job: &IJobMarket::Job, record: &JobRecord) -> Result<bool, String> {
+        Ok(w.load_zk(job, record)?.is_some())
     }
 
     async fn take(
@@ -137,15 +129,25 @@ impl Worker {
     ) -> Result<(), NodeError> {
         let id = record.job_id;
         match record.phase {
-            JobPhase::Fetching => match kind.inputs(self, job, record).await {
-                Ok(Inputs::Ready) => {
-                    self.store.advance(id, JobPhase::Ready)?;
+            JobPhase::Fetching => {
+                let ready = match kind.fetch(self, job, record).await {
+                    Ok(Fetched::All) => kind.load(self, job, record),
+                    Ok(Fetched::Waiting(reason)) => {
+                        debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
+                        Ok(false)
+                    }
+                    Err(reason) => Err(reason),
+                };
+                match ready {
+                    Ok(true) => {
+                        self.store.advance(id, JobPhase::Ready)?;
+                    }
+                    Ok(false) => {}
+                    Err(reason) => {
+                        self.abandon(id, format!("its data cannot be used: {reason}"))?;
+                    }
                 }
-                Ok(Inputs::Waiting(reason)) => {
-                    debug!(target: "pedals::node", job = id, %reason, "waiting for the job's data");
-                }
-                Err(reason) => self.abandon(id, format!("its data cannot be used: {reason}"))?,
-            },
+            }
             JobPhase::Ready => {
                 // Capacity first: a waiting job is not timed again every round.
                 if self.busy_with_others(id)? {

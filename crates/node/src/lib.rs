@@ -370,11 +370,7 @@ impl Worker {
     pub async fn resume(&self) -> Result<(), NodeError> {
         self.follower.check_chain().await?;
         self.provide_known().await?;
-        for (intent, result) in self.sender.resume().await? {
-            if let Err(e) = result {
-                warn!(target: "pedals::node", job = intent.job_id, action = %intent.action, error = %e, "a resumed transaction did not succeed");
-            }
-        }
+        self.market.resume_sends().await?;
         Ok(())
     }
 
