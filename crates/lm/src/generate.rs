@@ -1,0 +1,118 @@
+//! Generation: prefill the prompt through the cache, then one token at a time until the
+//! token budget, an end-of-sequence token or a stop sequence.
+
+use serde::Serialize;
+
+use crate::error::LmError;
+use crate::forward::KvCache;
+use crate::sample::{Sampling, sample};
+use crate::tokenizer::Tokenizer;
+use crate::weights::ExactModel;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenParams {
+    /// New tokens at most.
+    pub max_tokens: usize,
+    /// How each token is chosen.
+    pub sampling: Sampling,
+    /// Stop before the first of these strings appears in the text (needs a tokenizer).
+    pub stop: Vec<String>,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// `max_tokens` reached.
+    Length,
+    /// The model's end-of-sequence token.
+    Eos,
+    /// A stop sequence.
+    Stop,
+}
+
+/// A completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generation {
+    /// The new tokens (a stop sequence's tokens removed).
+    pub tokens: Vec<u32>,
+    /// Their text, with a tokenizer.
+    pub text: Option<String>,
+    /// Why it ended.
+    pub finish: Finish,
+}
+
+impl ExactModel {
+    /// The model's end-of-sequence ids, from its `config.json`.
+    pub fn eos_ids(&self) -> Vec<u32> {
+        let v: serde_json::Value = serde_json::from_str(&self.hf_config).unwrap_or_default();
+        match v.get("eos_token_id") {
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().map(|n| vec![n as u32]).unwrap_or_default()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|n| n.as_u64().map(|n| n as u32))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Generates after `prompt`.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        p: &GenParams,
+        tok: Option<&Tokenizer>,
+    ) -> Result<Generation, LmError> {
+        if prompt.is_empty() {
+            return Err(LmError::Sampling(
+                "the prompt is empty; give at least one token".into(),
+            ));
+        }
+        if !p.stop.is_empty() && tok.is_none() {
+            return Err(LmError::Tokenizer(
+                "stop sequences need the model's tokenizer".into(),
+            ));
+        }
+        self.check_tokens(prompt, p.max_tokens)?;
+        let eos = self.eos_ids();
+        let mut cache = KvCache::new(&self.config);
+        let mut logits = self.forward(prompt, &mut cache, false)?;
+        let mut tokens = Vec::new();
+        let mut finish = Finish::Length;
+        while tokens.len() < p.max_tokens {
+            let next = sample(&logits, &p.sampling, cache.len() as u64);
+            if eos.contains(&next) {
+                finish = Finish::Eos;
+                break;
+            }
+            tokens.push(next);
+            if let Some(tok) = tok
+                && !p.stop.is_empty()
+            {
+                let text = tok.decode(&tokens)?;
+                if let Some(cut) = p.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                    while tokens.len() > 1 && tok.decode(&tokens)?.len() > cut {
+                        tokens.pop();
+                    }
+                    if tok.decode(&tokens)?.len() > cut {
+                        tokens.clear();
+                    }
+                    finish = Finish::Stop;
+                    break;
+                }
+            }
+            if tokens.len() < p.max_tokens {
+                logits = self.forward(&[next], &mut cache, false)?;
+            }
+        }
+        let text = tok.map(|t| t.decode(&tokens)).transpose()?;
+        Ok(Generation {
+            tokens,
+            text,
+            finish,
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! Pedals language models: decoder-only transformers of the Llama and GPT-2 families in exact
+//! mode (integer arithmetic, bit-identical everywhere, docs/exact-ops.md) and in float mode
+//! (`f32`, the accuracy reference); Hugging Face checkpoint import and export; generation.
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod exact;
+pub mod export;
+pub mod float;
+pub mod format;
+pub mod forward;
+pub mod generate;
+pub mod quantize;
+pub mod sample;
+pub mod tokenizer;
+pub mod weights;
+
+pub use checkpoint::{Checkpoint, Tensor};
+pub use config::{Family, LmConfig};
+pub use error::LmError;
+pub use forward::KvCache;
+pub use generate::{Finish, GenParams, Generation};
+pub use quantize::quantize;
+pub use sample::Sampling;
+pub use tokenizer::Tokenizer;
+pub use weights::ExactModel;

@@ -1,0 +1,179 @@
+//! The exact model's tensors: weight matrices as 8- or 16-bit integers with one power-of-two
+//! scale per output row, biases and norm parameters as fixed-point `i32` (docs/exact-ops.md).
+
+use crate::config::{Family, LmConfig};
+use crate::exact::fixed::rotary_table;
+use crate::exact::ops::ROPE_BITS;
+
+/// A weight matrix's integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QData {
+    /// 8-bit weights, `|q| ≤ 127`.
+    I8(Vec<i8>),
+    /// 16-bit weights, `|q| ≤ 32767`.
+    I16(Vec<i16>),
+}
+
+/// A `rows × cols` weight matrix (row `j` is output `j`, as in a Hugging Face `Linear`):
+/// the real weight is `q[j][k] · 2^(−shift[j])`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QMat {
+    /// Output rows.
+    pub rows: usize,
+    /// Input columns.
+    pub cols: usize,
+    /// Per-row scale exponents.
+    pub shift: Vec<i8>,
+    /// Row-major values.
+    pub data: QData,
+}
+
+impl QMat {
+    /// Value `(r, k)`.
+    #[inline]
+    pub fn value(&self, r: usize, k: usize) -> i64 {
+        match &self.data {
+            QData::I8(q) => i64::from(q[r * self.cols + k]),
+            QData::I16(q) => i64::from(q[r * self.cols + k]),
+        }
+    }
+
+    /// 8 or 16.
+    pub fn bits(&self) -> u8 {
+        match self.data {
+            QData::I8(_) => 8,
+            QData::I16(_) => 16,
+        }
+    }
+
+    /// The real values, `q · 2^(−shift)`, exactly (every such value is an `f32`).
+    pub fn to_f32(&self) -> Vec<f32> {
+        (0..self.rows)
+            .flat_map(|r| {
+                let scale = (-f64::from(self.shift[r])).exp2();
+                (0..self.cols).map(move |k| (self.value(r, k) as f64 * scale) as f32)
+            })
+            .collect()
+    }
+
+    /// Bytes of the values and scales.
+    pub fn bytes(&self) -> usize {
+        self.rows * self.cols * usize::from(self.bits() / 8) + self.rows
+    }
+}
+
+/// A projection: weight and optional Q12 bias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linear {
+    /// The weight.
+    pub w: QMat,
+    /// The bias, Q12.
+    pub b: Option<Vec<i32>>,
+}
+
+/// A norm's parameters: γ in Q16, β (LayerNorm) in Q12.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Norm {
+    /// Scale, Q16.
+    pub gamma: Vec<i32>,
+    /// Shift, Q12 (LayerNorm only).
+    pub beta: Option<Vec<i32>>,
+}
+
+/// One transformer block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Norm before attention.
+    pub attn_norm: Norm,
+    /// Query projection.
+    pub q: Linear,
+    /// Key projection.
+    pub k: Linear,
+    /// Value projection.
+    pub v: Linear,
+    /// Attention output projection.
+    pub o: Linear,
+    /// Norm before the MLP.
+    pub mlp_norm: Norm,
+    /// SwiGLU's gate (Llama family).
+    pub gate: Option<Linear>,
+    /// The MLP's first projection.
+    pub up: Linear,
+    /// The MLP's second projection.
+    pub down: Linear,
+}
+
+/// The rotary table at Q16, `[position][pair]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotary {
+    /// Cosines.
+    pub cos: Vec<i32>,
+    /// Sines.
+    pub sin: Vec<i32>,
+}
+
+/// A language model in exact mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactModel {
+    /// Its shape.
+    pub config: LmConfig,
+    /// Token embedding, `vocab × hidden` (also the output head when tied).
+    pub embed: QMat,
+    /// Learned positions, `context × hidden` (GPT-2 family).
+    pub pos_embed: Option<QMat>,
+    /// The blocks.
+    pub blocks: Vec<Block>,
+    /// The final norm.
+    pub final_norm: Norm,
+    /// The output head, `vocab × hidden`, when not tied.
+    pub head: Option<QMat>,
+    /// The rotary table (Llama family), derived from the config.
+    pub rotary: Option<Rotary>,
+    /// `tokenizer.json`, when the checkpoint had one.
+    pub tokenizer: Option<Vec<u8>>,
+    /// The checkpoint's `config.json`, the source of `config`.
+    pub hf_config: String,
+}
+
+impl ExactModel {
+    /// The rotary table the config defines (docs/exact-ops.md), or `None` for learned positions.
+    pub fn rotary_for(config: &LmConfig) -> Option<Rotary> {
+        match (config.family, config.rope_theta) {
+            (Family::Llama, Some(theta)) => {
+                let (cos, sin) =
+                    rotary_table(theta, config.head_dim / 2, config.context, ROPE_BITS);
+                Some(Rotary { cos, sin })
+            }
+            _ => None,
+        }
+    }
+
+    /// The output head's matrix.
+    pub fn head(&self) -> &QMat {
+        self.head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Bytes of the quantized weights (values, scales, biases and norms).
+    pub fn weight_bytes(&self) -> usize {
+        let lin = |l: &Linear| l.w.bytes() + l.b.as_ref().map_or(0, |b| 4 * b.len());
+        let norm = |n: &Norm| 4 * n.gamma.len() + n.beta.as_ref().map_or(0, |b| 4 * b.len());
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                norm(&b.attn_norm)
+                    + norm(&b.mlp_norm)
+                    + [&b.q, &b.k, &b.v, &b.o, &b.up, &b.down]
+                        .into_iter()
+                        .map(lin)
+                        .sum::<usize>()
+                    + b.gate.as_ref().map_or(0, lin)
+            })
+            .sum();
+        self.embed.bytes()
+            + self.pos_embed.as_ref().map_or(0, QMat::bytes)
+            + self.head.as_ref().map_or(0, QMat::bytes)
+            + norm(&self.final_norm)
+            + blocks
+    }
+}

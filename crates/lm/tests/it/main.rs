@@ -1,0 +1,8 @@
+//! pedals-lm integration tests: real Hugging Face checkpoints (made by scripts/lm_fixtures.py
+//! with `transformers`, committed under tests/fixtures) against their reference outputs.
+
+mod bad_input;
+mod fixtures;
+mod generate;
+mod reference;
+mod store;
