@@ -93,7 +93,7 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn open(&self) -> eyre::Result<(PathBuf, Arc<Store>)> {
+    pub(crate) fn open(&self) -> eyre::Result<(PathBuf, Arc<Store>)> {
         let dir = self.data_dir.clone().unwrap_or_else(|| {
             dirs::data_dir()
                 .unwrap_or_else(std::env::temp_dir)

@@ -13,6 +13,7 @@ mod devnet_up;
 mod dispute_demo;
 mod job;
 mod market;
+mod model;
 mod net;
 pub(crate) mod progress;
 mod provider;
@@ -46,6 +47,10 @@ pub(crate) enum Command {
     /// The market's protocol fees: what has accrued, the rate, the recipient; withdraw them.
     #[command(subcommand)]
     Market(market::MarketCommand),
+    /// Language models in exact mode: import a Hugging Face checkpoint, inspect it, generate,
+    /// export it back.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
@@ -72,6 +77,7 @@ impl Command {
             Self::Devnet(cmd) => cmd.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Market(cmd) => cmd.run().await,
+            Self::Model(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
             Self::Validator(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,

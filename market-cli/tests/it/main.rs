@@ -8,6 +8,7 @@ mod devnet;
 mod exit_codes;
 mod job;
 mod job_file;
+mod model;
 mod provider;
 mod snapshots;
 mod validator;
