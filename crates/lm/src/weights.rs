@@ -2,8 +2,8 @@
 //! scale per output row, biases and norm parameters as fixed-point `i32` (docs/exact-ops.md).
 
 use crate::config::{Family, LmConfig};
-use crate::exact::fixed::rotary_table;
 use crate::exact::ops::ROPE_BITS;
+use crate::exact::rotary_table;
 
 /// A weight matrix's integers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -134,12 +134,7 @@ fn round_to(v: i128, bits: u32) -> i32 {
 /// The rotary table: for positions `0..positions` and pairs `0..half`, with
 /// `θ_i = base^(−i/half)`, `round_half_even(2^bits · cos(p·θ_i))` and the same of `sin`,
 /// row-major `[p][i]`.
-pub(crate) fn rotary_table(
-    base: f64,
-    half: usize,
-    positions: usize,
-    bits: u32,
-) -> (Vec<i32>, Vec<i32>) {
+pub fn rotary_table(base: f64, half: usize, positions: usize, bits: u32) -> (Vec<i32>, Vec<i32>) {
     let (two_pi, pi) = (2 * pi(), pi());
     let log_base = ln(base);
     let mut cos = vec![0i32; positions * half];

@@ -1,6 +1,8 @@
 //! Exact-mode arithmetic for transformers (docs/exact-ops.md, "Transformers").
 
 pub mod arith;
-pub(crate) mod fixed;
+mod fixed;
 pub mod ops;
 mod tables;
+
+pub use fixed::rotary_table;

@@ -6,3 +6,4 @@ mod fixtures;
 mod generate;
 mod reference;
 mod store;
+mod vectors;
