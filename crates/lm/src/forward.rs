@@ -2,6 +2,8 @@
 //! ("A transformer forward pass"). Keys are cached row-quantized (mantissas and one exponent
 //! per position and head), values as Q12 activations.
 
+use rayon::prelude::*;
+
 use crate::config::{Family, LmConfig};
 use crate::error::LmError;
 use crate::exact::arith::{rowquant, rowquant_into};
@@ -158,19 +160,20 @@ impl ExactModel {
         Ok(linear(&x, self.head(), None))
     }
 
-    /// Causal attention of `t_len` query rows at positions `start..` over the cache.
+    /// Causal attention of `t_len` query rows at positions `start..` over the cache, one
+    /// query row per rayon task.
     fn attend(&self, q: &[i32], lc: &LayerCache, start: usize, t_len: usize) -> Vec<i32> {
         let c = &self.config;
-        let (hd, group) = (c.head_dim, c.heads / c.kv_heads);
+        let (hd, group, width) = (c.head_dim, c.heads / c.kv_heads, c.q_width());
         let scale = score_scale(hd);
-        let mut out = vec![0i32; t_len * c.q_width()];
-        let mut scores = Vec::new();
-        let mut probs = Vec::new();
-        for t in 0..t_len {
+        let mut out = vec![0i32; t_len * width];
+        out.par_chunks_mut(width).enumerate().for_each(|(t, row)| {
             let visible = start + t + 1;
-            for head in 0..c.heads {
+            let (mut scores, mut probs) =
+                (Vec::with_capacity(visible), Vec::with_capacity(visible));
+            for (head, o) in row.chunks_mut(hd).enumerate() {
                 let g = head / group;
-                let off = t * c.q_width() + head * hd;
+                let off = t * width + head * hd;
                 let (mq, eq) = rowquant(&q[off..off + hd]);
                 scores.clear();
                 scores.extend((0..visible).map(|j| {
@@ -188,9 +191,9 @@ impl ExactModel {
                     let vh = (j * c.kv_heads + g) * hd;
                     &lc.v[vh..vh + hd]
                 });
-                weighted_sum(&probs, values, &mut out[off..off + hd]);
+                weighted_sum(&probs, values, o);
             }
-        }
+        });
         out
     }
 }

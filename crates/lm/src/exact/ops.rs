@@ -2,8 +2,10 @@
 //! ("Transformers"). Plain Rust over `i64`: this is the executable form of that page, and
 //! every bound it states is the reason an intermediate here fits 64 bits.
 
-use super::arith::{clamp, isqrt, rdiv, rdiv_signed, rowquant, rowquant_into, rs, sh};
+use super::arith::{clamp, isqrt, rdiv, rdiv_signed, rowquant, rs, sh};
 use super::tables::{EXP_HI, EXP_LO, GELU_K1, GELU_K2};
+use rayon::prelude::*;
+
 use crate::weights::{QData, QMat};
 
 /// Activations (the residual stream, every op's output): Q12 in `i32`, clamped to `±2^29`.
@@ -75,20 +77,16 @@ pub fn residual_add(a: &mut [i32], b: &[i32]) {
     }
 }
 
-/// One row through `y_j = clamp(sh(Σ_k m_k · q[j][k], s_j − e) + b_j, ±ACT_MAX)`, where
+/// Output `j` of a row: `y_j = clamp(sh(Σ_k m_k · q[j][k], s_j − e) + b_j, ±ACT_MAX)`, where
 /// `(m, e) = rowquant(x)` and `q`, `s` are the weight's values and per-row shifts.
-pub fn linear_row(x: &[i32], w: &QMat, bias: Option<&[i32]>, out: &mut [i32]) {
-    debug_assert_eq!(x.len(), w.cols);
-    let mut m = Vec::with_capacity(x.len());
-    let e = rowquant_into(x, &mut m);
-    for (j, y) in out.iter_mut().enumerate().take(w.rows) {
-        let acc = match &w.data {
-            QData::I8(q) => dot_i8(&m, &q[j * w.cols..(j + 1) * w.cols]),
-            QData::I16(q) => dot_i16(&m, &q[j * w.cols..(j + 1) * w.cols]),
-        };
-        let b = bias.map_or(0, |b| i64::from(b[j]));
-        *y = clamp(sh(acc, i32::from(w.shift[j]) - e) + b, ACT_MAX) as i32;
-    }
+#[inline]
+fn output(m: &[i16], e: i32, w: &QMat, j: usize, bias: Option<&[i32]>) -> i32 {
+    let acc = match &w.data {
+        QData::I8(q) => dot_i8(m, &q[j * w.cols..(j + 1) * w.cols]),
+        QData::I16(q) => dot_i16(m, &q[j * w.cols..(j + 1) * w.cols]),
+    };
+    let b = bias.map_or(0, |b| i64::from(b[j]));
+    clamp(sh(acc, i32::from(w.shift[j]) - e) + b, ACT_MAX) as i32
 }
 
 /// `Σ m·q` for 8-bit weights: each product is below 2^22, so blocks of 256 sum in `i32`.
@@ -114,13 +112,19 @@ fn dot_i16(m: &[i16], q: &[i16]) -> i64 {
         .sum()
 }
 
-/// [`linear_row`] over every row of a `rows × w.cols` matrix.
+/// `linear(x, W, b)` over every row of a `rows × w.cols` matrix (see [`output`]), spread over the
+/// rayon pool (each output is computed whole by one thread, so the pool's size cannot change
+/// a bit).
 pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
-    let rows = x.len() / w.cols;
-    let mut out = vec![0i32; rows * w.rows];
-    for (xr, yr) in x.chunks(w.cols).zip(out.chunks_mut(w.rows)) {
-        linear_row(xr, w, bias, yr);
-    }
+    let quant: Vec<(Vec<i16>, i32)> = x.chunks(w.cols).map(rowquant).collect();
+    let mut out = vec![0i32; quant.len() * w.rows];
+    out.par_iter_mut()
+        .enumerate()
+        .with_min_len(64)
+        .for_each(|(idx, y)| {
+            let (m, e) = &quant[idx / w.rows];
+            *y = output(m, *e, w, idx % w.rows, bias);
+        });
     out
 }
 

@@ -91,3 +91,23 @@ fn the_cache_changes_nothing() {
         assert_eq!(cache.len(), prompt.len());
     }
 }
+
+#[test]
+fn one_and_two_threads_give_the_same_bits() {
+    for name in FAMILIES {
+        let model = quantize(&checkpoint(name), 8).expect("quantizes");
+        let ids = reference(name).eval_ids;
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                model
+                    .forward(&ids[..128], &mut KvCache::new(&model.config), true)
+                    .expect("runs")
+            })
+        };
+        assert_eq!(run(1), run(2), "{name}");
+    }
+}
