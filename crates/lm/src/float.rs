@@ -66,6 +66,11 @@ impl<'a> FloatModel<'a> {
         self.ck.tensors.get(name).map(|t| &t.data[..])
     }
 
+    /// Vocabulary size.
+    pub fn vocab(&self) -> usize {
+        self.ck.config.vocab
+    }
+
     /// The logits of every position of `tokens` (`tokens.len() × vocab`), no cache.
     pub fn forward(&self, tokens: &[u32]) -> Result<Vec<f32>, LmError> {
         let c = &self.ck.config;

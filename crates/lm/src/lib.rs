@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod exact;
 pub mod export;
 pub mod float;

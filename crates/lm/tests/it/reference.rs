@@ -3,7 +3,7 @@
 
 use pedals_lm::{KvCache, float::FloatModel, quantize};
 
-use crate::fixtures::{FAMILIES, checkpoint, nll_and_top1, reference};
+use crate::fixtures::{FAMILIES, checkpoint, reference};
 
 #[test]
 fn float_mode_reproduces_transformers_logits() {
@@ -31,24 +31,10 @@ fn float_mode_reproduces_transformers_logits() {
 }
 
 fn exact_eval(name: &str, bits: u8) -> (f64, f64, f64) {
-    let ck = checkpoint(name);
     let r = reference(name);
-    let model = quantize(&ck, bits).expect("test step");
-    let vocab = ck.config.vocab;
-    let (mut nll, mut agree, mut count) = (0.0, 0usize, 0usize);
-    let mut want = r.eval_top1.iter();
-    for chunk in r.eval_ids.chunks(r.eval_chunk_len) {
-        let mut cache = KvCache::new(&model.config);
-        let logits = model.forward(chunk, &mut cache, true).expect("test step");
-        let real: Vec<f64> = logits.iter().map(|&v| f64::from(v) / 4096.0).collect();
-        let (n, top1, c) = nll_and_top1(&real, vocab, chunk);
-        nll += n;
-        count += c;
-        agree += top1.iter().filter(|&&t| want.next() == Some(&t)).count();
-    }
-    let nll = nll / count as f64;
-    let ppl_ratio = (nll - r.eval_nll).exp();
-    (agree as f64 / count as f64, ppl_ratio, nll)
+    let model = quantize(&checkpoint(name), bits).expect("quantizes");
+    let e = model.evaluate(&r.eval_ids, r.eval_chunk_len).expect("runs");
+    (e.agreement(&r.eval_top1), (e.nll - r.eval_nll).exp(), e.nll)
 }
 
 #[test]
