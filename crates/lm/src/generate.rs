@@ -1,7 +1,7 @@
 //! Generation: prefill the prompt through the cache, then one token at a time until the
 //! token budget, an end-of-sequence token or a stop sequence.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::LmError;
 use crate::forward::KvCache;
@@ -21,7 +21,7 @@ pub struct GenParams {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Finish {
     /// `max_tokens` reached.

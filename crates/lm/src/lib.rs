@@ -2,6 +2,7 @@
 //! mode (integer arithmetic, bit-identical everywhere, docs/exact-ops.md) and in float mode
 //! (`f32`, the accuracy reference); Hugging Face checkpoint import and export; generation.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

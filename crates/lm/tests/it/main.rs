@@ -2,6 +2,7 @@
 //! with `transformers`, committed under tests/fixtures) against their reference outputs.
 
 mod bad_input;
+mod batch;
 mod fixtures;
 mod generate;
 mod reference;
