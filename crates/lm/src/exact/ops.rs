@@ -77,54 +77,59 @@ pub fn residual_add(a: &mut [i32], b: &[i32]) {
     }
 }
 
-/// Output `j` of a row: `y_j = clamp(sh(Σ_k m_k · q[j][k], s_j − e) + b_j, ±ACT_MAX)`, where
-/// `(m, e) = rowquant(x)` and `q`, `s` are the weight's values and per-row shifts.
+/// `y = clamp(sh(acc, s_j − e) + b_j, ±ACT_MAX)` for one output from its dot product.
 #[inline]
-fn output(m: &[i16], e: i32, w: &QMat, j: usize, bias: Option<&[i32]>) -> i32 {
-    let acc = match &w.data {
-        QData::I8(q) => dot_i8(m, &q[j * w.cols..(j + 1) * w.cols]),
-        QData::I16(q) => dot_i16(m, &q[j * w.cols..(j + 1) * w.cols]),
-    };
-    let b = bias.map_or(0, |b| i64::from(b[j]));
-    clamp(sh(acc, i32::from(w.shift[j]) - e) + b, ACT_MAX) as i32
+fn finish(acc: i64, e: i32, shift: i8, bias: i64) -> i32 {
+    clamp(sh(acc, i32::from(shift) - e) + bias, ACT_MAX) as i32
 }
 
-/// `Σ m·q` for 8-bit weights: each product is below 2^22, so blocks of 256 sum in `i32`.
-fn dot_i8(m: &[i16], q: &[i8]) -> i64 {
+/// `Σ m·q` for 8-bit weights (widened to `i16`): each product is below 2^22, so blocks of 256
+/// sum in `i32` (the compiler turns this into multiply-add instructions).
+fn dot_w8(m: &[i16], q: &[i16]) -> i64 {
     m.chunks(256)
         .zip(q.chunks(256))
-        .map(|(a, b)| {
-            let s: i32 = a
-                .iter()
-                .zip(b)
-                .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                .sum();
-            i64::from(s)
-        })
+        .map(|(a, b)| i64::from(a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum::<i32>()))
         .sum()
 }
 
 /// `Σ m·q` for 16-bit weights: products reach 2^30, so they sum in `i64`.
-fn dot_i16(m: &[i16], q: &[i16]) -> i64 {
-    m.iter()
-        .zip(q)
-        .map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y)))
-        .sum()
+fn dot_w16(m: &[i16], q: &[i16]) -> i64 {
+    m.iter().zip(q).map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y))).sum()
 }
 
-/// `linear(x, W, b)` over every row of a `rows × w.cols` matrix (see [`output`]), spread over the
-/// rayon pool (each output is computed whole by one thread, so the pool's size cannot change
-/// a bit).
+/// `linear(x, W, b)` over every row of a `rows × w.cols` matrix:
+/// `(m, e) = rowquant(x_r)`, `y_rj = clamp(sh(Σ_k m_k · q[j][k], s_j − e) + b_j, ±ACT_MAX)`.
+/// Outputs are spread over the rayon pool by weight row (each weight row is read once for
+/// every input row); each output is computed whole by one thread, so the pool's size cannot
+/// change a bit.
 pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
     let quant: Vec<(Vec<i16>, i32)> = x.chunks(w.cols).map(rowquant).collect();
-    let mut out = vec![0i32; quant.len() * w.rows];
-    out.par_iter_mut()
-        .enumerate()
-        .with_min_len(64)
-        .for_each(|(idx, y)| {
-            let (m, e) = &quant[idx / w.rows];
-            *y = output(m, *e, w, idx % w.rows, bias);
-        });
+    let rows = quant.len();
+    let mut by_col = vec![0i32; w.rows * rows];
+    by_col.par_chunks_mut(rows).enumerate().with_min_len(8).for_each_init(Vec::new, |wide, (j, col)| {
+        let row: &[i16] = match &w.data {
+            QData::I8(q) => {
+                wide.clear();
+                wide.extend(q[j * w.cols..(j + 1) * w.cols].iter().map(|&v| i16::from(v)));
+                wide
+            }
+            QData::I16(q) => &q[j * w.cols..(j + 1) * w.cols],
+        };
+        let b = bias.map_or(0, |b| i64::from(b[j]));
+        for ((m, e), y) in quant.iter().zip(col.iter_mut()) {
+            let acc = if w.bits() == 8 { dot_w8(m, row) } else { dot_w16(m, row) };
+            *y = finish(acc, *e, w.shift[j], b);
+        }
+    });
+    if rows == 1 {
+        return by_col;
+    }
+    let mut out = vec![0i32; rows * w.rows];
+    for (j, col) in by_col.chunks(rows).enumerate() {
+        for (r, &v) in col.iter().enumerate() {
+            out[r * w.rows + j] = v;
+        }
+    }
     out
 }
 
