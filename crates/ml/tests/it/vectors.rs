@@ -1,15 +1,16 @@
 //! The exact-mode test vectors, `tests/vectors/exact_ops.json`: every op on small inputs and
 //! on the edge cases of its bounds (saturation, halves of either sign, the widest dot product,
-//! the largest logit spread), computed by the reference. The Solidity referee and the zk
-//! circuit run the same file. This test checks the file is what the reference computes and
-//! that every other implementation gives the same outputs. After an intended change of the
-//! spec: `PEDALS_BLESS=1 cargo test -p pedals-ml --test it vectors`.
+//! the largest logit spread, the largest batch, rounding ties), computed by the reference. The
+//! Solidity referee runs the same file (every op but `im2col` and `reshape`). This test checks
+//! the file is what the reference computes and that every other implementation gives the same
+//! outputs. After an intended change of the spec:
+//! `PEDALS_BLESS=1 cargo test -p pedals-ml --test it vectors`.
 
 use std::path::PathBuf;
 
 use pedals_ml::exact::{
-    ACT_MAX, BIAS_MAX, BurnOps, ConvConfig, ExactOps, GRAD_MAX, MAX_WIDTH, Mat, Reference,
-    VELOCITY_MAX, W_MASTER_MAX, WQ_MAX, exp_table, round_shift,
+    ACT_MAX, BIAS_MAX, BurnOps, ConvConfig, ExactOps, GRAD_MAX, MAX_BATCH, MAX_WIDTH, Mat,
+    Reference, VELOCITY_MAX, W_MASTER_MAX, WQ_MAX, exp_table, round_shift,
 };
 use serde_json::{Value, json};
 
@@ -255,6 +256,35 @@ fn cases() -> Vec<Value> {
             ),
         ],
     ));
+    // input_grad at the full width: a 1020-long dot product with every operand at its limit,
+    // 1020 · 1024 · 2048 = 2 139 095 040 (just under 2^31), clamped to GRAD_MAX. One row each:
+    // the edge is the length of the dot product, not the number of rows.
+    out.push(case(
+        "input_grad",
+        none(),
+        &[
+            ("d", filled(1, MAX_WIDTH, GRAD_MAX)),
+            ("wq", filled(1, MAX_WIDTH, WQ_MAX)),
+        ],
+    ));
+    // Gradients at the largest batch (1024 rows, log2_batch 10), every operand at its limit:
+    // the weight-gradient accumulator reaches 1024 · 1024 · 1024 = 2^30, the bias-gradient
+    // one −1024 · 1024 · 2^6 = −2^26. One column each, for the same reason.
+    let log2_max = MAX_BATCH.trailing_zeros();
+    let params = json!({ "log2_batch": log2_max });
+    out.push(case(
+        "weight_grad",
+        params.clone(),
+        &[
+            ("a", filled(MAX_BATCH, 1, ACT_MAX)),
+            ("d", filled(MAX_BATCH, 1, GRAD_MAX)),
+        ],
+    ));
+    out.push(case(
+        "bias_grad",
+        params,
+        &[("d", filled(MAX_BATCH, 1, -GRAD_MAX))],
+    ));
 
     // The optimizer: random, and both clamps.
     let v = d.mat(2, 3, VELOCITY_MAX);
@@ -284,6 +314,25 @@ fn cases() -> Vec<Value> {
         &[
             ("p", Mat::new(1, 3, vec![BIAS_MAX, -BIAS_MAX, 0])),
             ("v", Mat::new(1, 3, vec![-5, 5, 2048])),
+        ],
+    ));
+    // Rounding ties: μ·v and lr·v odd multiples of 2^11 (half of the 12-bit shift's unit)
+    // round toward +∞ for either sign: rs(2048, 12) = 1, rs(−2048, 12) = 0,
+    // rs(6144, 12) = 2, rs(−6144, 12) = −1.
+    out.push(case(
+        "momentum",
+        json!({ "momentum_q12": 2048 }),
+        &[
+            ("v", Mat::new(1, 4, vec![1, -1, 3, -3])),
+            ("g", Mat::new(1, 4, vec![0, 0, 5, -5])),
+        ],
+    ));
+    out.push(case(
+        "descend",
+        json!({ "lr_q12": 2048, "max": W_MASTER_MAX }),
+        &[
+            ("p", Mat::new(1, 4, vec![0, 0, 100, -100])),
+            ("v", Mat::new(1, 4, vec![1, -1, 3, -3])),
         ],
     ));
     out
@@ -342,7 +391,7 @@ fn check_all<O: ExactOps>(ops: &O, name: &str) {
         serde_json::from_str(&std::fs::read_to_string(path()).expect("read the vectors"))
             .expect("the vector file is JSON");
     let cases = file["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 24, "the file has every op");
+    assert!(cases.len() >= 29, "the file has every case");
     for (i, c) in cases.iter().enumerate() {
         let op = c["op"].as_str().expect("op");
         let got = apply(ops, op, &c["params"], &c["inputs"]);
