@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench clean
+.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -86,3 +86,9 @@ clean: ## remove build outputs
 	cargo clean
 	cd contracts && rm -rf out cache broadcast
 	rm -rf subgraph/build subgraph/generated
+
+lm-fixtures: ## retrain the committed tiny language models and their transformers reference outputs (PRESET=10m for a larger one, not committed)
+	.venv-bench/bin/python scripts/lm_fixtures.py --preset $(or $(PRESET),tiny)
+
+bench-lm: ## language-model prefill and decode beside transformers, one run: make bench-lm MODEL=crates/lm/tests/fixtures/llama-10m [THREADS=1]
+	scripts/bench_lm.sh --model $(MODEL) --threads $(or $(THREADS),1)

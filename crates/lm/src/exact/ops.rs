@@ -88,13 +88,23 @@ fn finish(acc: i64, e: i32, shift: i8, bias: i64) -> i32 {
 fn dot_w8(m: &[i16], q: &[i16]) -> i64 {
     m.chunks(256)
         .zip(q.chunks(256))
-        .map(|(a, b)| i64::from(a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum::<i32>()))
+        .map(|(a, b)| {
+            i64::from(
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                    .sum::<i32>(),
+            )
+        })
         .sum()
 }
 
 /// `Σ m·q` for 16-bit weights: products reach 2^30, so they sum in `i64`.
 fn dot_w16(m: &[i16], q: &[i16]) -> i64 {
-    m.iter().zip(q).map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y))).sum()
+    m.iter()
+        .zip(q)
+        .map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y)))
+        .sum()
 }
 
 /// `linear(x, W, b)` over every row of a `rows × w.cols` matrix:
@@ -106,21 +116,33 @@ pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
     let quant: Vec<(Vec<i16>, i32)> = x.chunks(w.cols).map(rowquant).collect();
     let rows = quant.len();
     let mut by_col = vec![0i32; w.rows * rows];
-    by_col.par_chunks_mut(rows).enumerate().with_min_len(8).for_each_init(Vec::new, |wide, (j, col)| {
-        let row: &[i16] = match &w.data {
-            QData::I8(q) => {
-                wide.clear();
-                wide.extend(q[j * w.cols..(j + 1) * w.cols].iter().map(|&v| i16::from(v)));
-                wide
+    by_col
+        .par_chunks_mut(rows)
+        .enumerate()
+        .with_min_len(8)
+        .for_each_init(Vec::new, |wide, (j, col)| {
+            let row: &[i16] = match &w.data {
+                QData::I8(q) => {
+                    wide.clear();
+                    wide.extend(
+                        q[j * w.cols..(j + 1) * w.cols]
+                            .iter()
+                            .map(|&v| i16::from(v)),
+                    );
+                    wide
+                }
+                QData::I16(q) => &q[j * w.cols..(j + 1) * w.cols],
+            };
+            let b = bias.map_or(0, |b| i64::from(b[j]));
+            for ((m, e), y) in quant.iter().zip(col.iter_mut()) {
+                let acc = if w.bits() == 8 {
+                    dot_w8(m, row)
+                } else {
+                    dot_w16(m, row)
+                };
+                *y = finish(acc, *e, w.shift[j], b);
             }
-            QData::I16(q) => &q[j * w.cols..(j + 1) * w.cols],
-        };
-        let b = bias.map_or(0, |b| i64::from(b[j]));
-        for ((m, e), y) in quant.iter().zip(col.iter_mut()) {
-            let acc = if w.bits() == 8 { dot_w8(m, row) } else { dot_w16(m, row) };
-            *y = finish(acc, *e, w.shift[j], b);
-        }
-    });
+        });
     if rows == 1 {
         return by_col;
     }
