@@ -91,6 +91,9 @@ impl ExactModel {
 
     /// Runs `tokens` after the cached positions and returns Q12 logits: one row per new
     /// position when `all`, else the last row only.
+    ///
+    /// The whole pass runs on one thread of the rayon pool (`rayon::scope` moves it there),
+    /// so the parallel ops inside it split work without a hand-off between threads per op.
     pub fn forward(
         &self,
         tokens: &[u32],
@@ -98,10 +101,14 @@ impl ExactModel {
         all: bool,
     ) -> Result<Vec<i32>, LmError> {
         self.check_tokens(tokens, cache.len)?;
+        Ok(rayon::scope(|_| self.forward_in_pool(tokens, cache, all)))
+    }
+
+    fn forward_in_pool(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Vec<i32> {
         let c = &self.config;
         let (d, t_len, start) = (c.hidden, tokens.len(), cache.len);
         if t_len == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let center = c.family == Family::Gpt2;
         let eps = c.eps_q40();
@@ -157,7 +164,7 @@ impl ExactModel {
         cache.len += t_len;
         let rows = if all { &h[..] } else { &h[(t_len - 1) * d..] };
         let x = norm_rows(rows, &self.final_norm, eps, center, d);
-        Ok(linear(&x, self.head(), None))
+        linear(&x, self.head(), None)
     }
 
     /// Causal attention of `t_len` query rows at positions `start..` over the cache, one
