@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$model" ] || { echo "give --model DIR (a Hugging Face checkpoint folder, e.g. one scripts/lm_fixtures.py made)" >&2; exit 2; }
+model=$(realpath "$model")  # cargo bench runs the binary in crates/lm
 
 venv=.venv-bench
 stamp=$(sha256sum scripts/requirements-bench.txt | cut -d' ' -f1)
