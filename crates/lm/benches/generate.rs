@@ -8,6 +8,8 @@
 //! on the prefill only. Prints one JSON line: tokens per second of each phase, the model's
 //! weight bytes and the process's peak resident memory. `scripts/bench_lm.sh` runs it beside
 //! Hugging Face `transformers` and prints the ratios; docs/BENCHMARKS.md records them.
+//! `cargo test --all-targets` (CI) runs it without `--bench`: a smoke run of both modes on the
+//! committed tiny model, no timing judged.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +23,7 @@ struct Args {
     prompt: usize,
     decode: usize,
     threads: usize,
+    smoke: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -31,6 +34,7 @@ fn parse() -> Result<Args, String> {
         prompt: 128,
         decode: 64,
         threads: 1,
+        smoke: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,7 +46,7 @@ fn parse() -> Result<Args, String> {
             "--prompt" => a.prompt = value()?.parse().map_err(|e| format!("--prompt: {e}"))?,
             "--decode" => a.decode = value()?.parse().map_err(|e| format!("--decode: {e}"))?,
             "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
-            "--bench" => {}
+            "--bench" => a.smoke = false,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -71,7 +75,16 @@ fn prompt(vocab: u64, n: usize) -> Vec<u32> {
 }
 
 fn main() -> Result<(), String> {
-    let a = parse()?;
+    let mut a = parse()?;
+    if a.smoke {
+        a.model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llama-tiny");
+        (a.prompt, a.decode) = (16, 4);
+        for mode in ["exact", "float"] {
+            a.mode = mode.into();
+            run(&a)?;
+        }
+        return Ok(());
+    }
     if a.model.as_os_str().is_empty() {
         return Err("--model DIR (a Hugging Face checkpoint folder) is required".into());
     }
@@ -79,6 +92,10 @@ fn main() -> Result<(), String> {
         .num_threads(a.threads)
         .build_global()
         .map_err(|e| e.to_string())?;
+    run(&a)
+}
+
+fn run(a: &Args) -> Result<(), String> {
     let ck = Checkpoint::load_hf(&a.model).map_err(|e| e.to_string())?;
     let prompt = prompt(ck.config.vocab as u64, a.prompt);
     let line = match a.mode.as_str() {

@@ -2,6 +2,7 @@
 
 pub mod arith;
 mod fixed;
+pub mod kernel;
 pub mod ops;
 mod tables;
 

@@ -3,6 +3,7 @@
 //! every bound it states is the reason an intermediate here fits 64 bits.
 
 use super::arith::{clamp, isqrt, rdiv, rdiv_signed, rowquant, rs, sh};
+use super::kernel::dot_w8;
 use super::tables::{EXP_HI, EXP_LO, GELU_K1, GELU_K2};
 use rayon::prelude::*;
 
@@ -81,29 +82,6 @@ pub fn residual_add(a: &mut [i32], b: &[i32]) {
 #[inline]
 fn finish(acc: i64, e: i32, shift: i8, bias: i64) -> i32 {
     clamp(sh(acc, i32::from(shift) - e) + bias, ACT_MAX) as i32
-}
-
-/// `Σ m·q` for 8-bit weights (widened to `i16`): each product is below 2^22, so blocks of 256
-/// sum in `i32`, in 16 independent lanes that the compiler vectorizes.
-fn dot_w8(m: &[i16], q: &[i16]) -> i64 {
-    let mut total = 0i64;
-    for (a, b) in m.chunks(256).zip(q.chunks(256)) {
-        let (a16, a_rest) = a.as_chunks::<16>();
-        let (b16, b_rest) = b.as_chunks::<16>();
-        let mut lanes = [0i32; 16];
-        for (x, y) in a16.iter().zip(b16) {
-            for l in 0..16 {
-                lanes[l] += i32::from(x[l]) * i32::from(y[l]);
-            }
-        }
-        let tail: i32 = a_rest
-            .iter()
-            .zip(b_rest)
-            .map(|(&x, &y)| i32::from(x) * i32::from(y))
-            .sum();
-        total += i64::from(lanes.iter().sum::<i32>() + tail);
-    }
-    total
 }
 
 /// `Σ m·q` for 16-bit weights: products reach 2^30, so they sum in `i64`.

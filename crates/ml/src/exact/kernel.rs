@@ -9,7 +9,7 @@
 //! Every path computes the same integer sums, and integer addition is associative, so the
 //! results are bit-identical whatever the path, tiling or thread split.
 //!
-//! This is the one module of the workspace allowed `unsafe` (see
+//! One of the two modules of the workspace allowed `unsafe` (with `pedals-lm`'s kernel; see
 //! docs/decisions/0005-unsafe-for-simd-kernels.md): calling a `#[target_feature]` function and
 //! loading a vector from a 32- or 16-element array. Each use states why it is sound.
 #![allow(unsafe_code)]

@@ -1,0 +1,203 @@
+//! The 8-bit-weight dot product behind [`super::ops::linear`], `Σ m_k · q_k` over `i16`
+//! mantissas and weights (widened from `i8`), with the instruction set picked at run time:
+//! AVX-512 VNNI (`vpdpwssd`, 32 multiply-adds per instruction), AVX2 (`vpmaddwd`, 16) or
+//! plain Rust in 16 lanes that the compiler vectorizes for the baseline target.
+//!
+//! Every path sums blocks of 256 products in `i32` (each product is below 2^22, so a block is
+//! below 2^30) and adds the blocks in `i64`: the exact integer sum, so every path gives the same
+//! bits (a test checks each instruction set this CPU has against the plain loop).
+//!
+//! `unsafe` is allowed here as in `pedals-ml`'s kernel module
+//! (docs/decisions/0005-unsafe-for-simd-kernels.md): calling a `#[target_feature]` function
+//! after checking the CPU, and loading a vector from a 32- or 16-element array.
+#![allow(unsafe_code)]
+
+/// Products summed in `i32` before widening.
+const BLOCK: usize = 256;
+
+/// An instruction set the kernel can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust.
+    Portable,
+    /// AVX2.
+    Avx2,
+    /// AVX-512 with VNNI.
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// Whether this CPU runs it.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest this CPU runs.
+    pub fn detect() -> Self {
+        [Self::Avx512Vnni, Self::Avx2]
+            .into_iter()
+            .find(|i| i.is_supported())
+            .unwrap_or(Self::Portable)
+    }
+
+    /// Every one this CPU runs.
+    pub fn supported() -> Vec<Self> {
+        [Self::Portable, Self::Avx2, Self::Avx512Vnni]
+            .into_iter()
+            .filter(|i| i.is_supported())
+            .collect()
+    }
+}
+
+fn best() -> Isa {
+    static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *BEST.get_or_init(Isa::detect)
+}
+
+/// `Σ m·q` with 8-bit weights (`|q| ≤ 127`, `|m| ≤ 32767`) on the fastest instruction set.
+pub fn dot_w8(m: &[i16], q: &[i16]) -> i64 {
+    dot_w8_on(best(), m, q)
+}
+
+/// [`dot_w8`] on a chosen instruction set, which must be supported.
+pub fn dot_w8_on(isa: Isa, m: &[i16], q: &[i16]) -> i64 {
+    assert!(isa.is_supported(), "{isa:?} is not supported by this CPU");
+    assert_eq!(m.len(), q.len());
+    m.chunks(BLOCK)
+        .zip(q.chunks(BLOCK))
+        .map(|(a, b)| {
+            let (a32, a_rest) = a.as_chunks::<32>();
+            let (b32, b_rest) = b.as_chunks::<32>();
+            let head: i32 = match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `is_supported` checked above that the CPU has AVX-512 F, BW and VNNI.
+                Isa::Avx512Vnni => unsafe { x86::avx512_vnni(a32, b32) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `is_supported` checked above that the CPU has AVX2.
+                Isa::Avx2 => unsafe { x86::avx2(a32, b32) },
+                _ => portable(a32, b32),
+            };
+            let tail: i32 = a_rest
+                .iter()
+                .zip(b_rest)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            i64::from(head + tail)
+        })
+        .sum()
+}
+
+fn portable(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+    let mut lanes = [0i32; 32];
+    for (x, y) in a.iter().zip(b) {
+        for l in 0..32 {
+            lanes[l] += i32::from(x[l]) * i32::from(y[l]);
+        }
+    }
+    lanes.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) fn avx512_vnni(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+        let mut acc = _mm512_setzero_si512();
+        for (x, y) in a.iter().zip(b) {
+            // SAFETY: `x` and `y` are valid, readable 64-byte arrays; the loads are unaligned.
+            let (xv, yv) = unsafe {
+                (
+                    _mm512_loadu_si512(x.as_ptr().cast()),
+                    _mm512_loadu_si512(y.as_ptr().cast()),
+                )
+            };
+            acc = _mm512_dpwssd_epi32(acc, xv, yv);
+        }
+        _mm512_reduce_add_epi32(acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn avx2(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+        let mut acc = _mm256_setzero_si256();
+        for (x, y) in a.iter().zip(b) {
+            for half in 0..2 {
+                let (xs, ys) = (&x[16 * half..16 * half + 16], &y[16 * half..16 * half + 16]);
+                // SAFETY: `xs` and `ys` are 16 valid, readable `i16` (32 bytes); unaligned loads.
+                let (xv, yv) = unsafe {
+                    (
+                        _mm256_loadu_si256(xs.as_ptr().cast()),
+                        _mm256_loadu_si256(ys.as_ptr().cast()),
+                    )
+                };
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, yv));
+            }
+        }
+        let half = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        let pairs = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+        let one = _mm_add_epi32(pairs, _mm_shuffle_epi32(pairs, 0b01));
+        _mm_cvtsi128_si32(one)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: &[i16], q: &[i16]) -> i64 {
+        m.iter()
+            .zip(q)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum()
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_exact_sum() {
+        let mut x = 12345u64;
+        let mut next = |max: i64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((x >> 33) % (2 * max as u64 + 1)) as i64 - max
+        };
+        let mut cases: Vec<(Vec<i16>, Vec<i16>)> =
+            [0usize, 1, 31, 32, 33, 255, 256, 257, 1000, 4099]
+                .iter()
+                .map(|&n| {
+                    (
+                        (0..n).map(|_| next(32767) as i16).collect(),
+                        (0..n).map(|_| next(127) as i16).collect(),
+                    )
+                })
+                .collect();
+        let full = 1 << 16;
+        cases.push((vec![32767; full], vec![127; full]));
+        cases.push((vec![-32767; full], vec![127; full]));
+        cases.push((vec![32767; full], vec![-127; full]));
+        for isa in Isa::supported() {
+            for (m, q) in &cases {
+                assert_eq!(
+                    dot_w8_on(isa, m, q),
+                    naive(m, q),
+                    "{isa:?}, {} values",
+                    m.len()
+                );
+            }
+        }
+    }
+}
