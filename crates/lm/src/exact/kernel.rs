@@ -1,7 +1,8 @@
 //! The 8-bit-weight dot product behind [`super::ops::linear`], `Σ m_k · q_k` over `i16`
-//! mantissas and weights (widened from `i8`), with the instruction set picked at run time:
-//! AVX-512 VNNI (`vpdpwssd`, 32 multiply-adds per instruction), AVX2 (`vpmaddwd`, 16) or
-//! plain Rust in 16 lanes that the compiler vectorizes for the baseline target.
+//! mantissas and `i8` weights (sign-extended in registers, so the weights are read at one byte
+//! each), with the instruction set picked at run time: AVX-512 VNNI (`vpdpwssd`, 32
+//! multiply-adds per instruction), AVX2 (`vpmaddwd`, 16) or plain Rust in 32 lanes that the
+//! compiler vectorizes for the baseline target.
 //!
 //! Every path sums blocks of 256 products in `i32` (each product is below 2^22, so a block is
 //! below 2^30) and adds the blocks in `i64`: the exact integer sum, so every path gives the same
@@ -67,12 +68,12 @@ fn best() -> Isa {
 }
 
 /// `Σ m·q` with 8-bit weights (`|q| ≤ 127`, `|m| ≤ 32767`) on the fastest instruction set.
-pub fn dot_w8(m: &[i16], q: &[i16]) -> i64 {
+pub fn dot_w8(m: &[i16], q: &[i8]) -> i64 {
     dot_w8_on(best(), m, q)
 }
 
 /// [`dot_w8`] on a chosen instruction set, which must be supported.
-pub fn dot_w8_on(isa: Isa, m: &[i16], q: &[i16]) -> i64 {
+pub fn dot_w8_on(isa: Isa, m: &[i16], q: &[i8]) -> i64 {
     assert!(isa.is_supported(), "{isa:?} is not supported by this CPU");
     assert_eq!(m.len(), q.len());
     m.chunks(BLOCK)
@@ -99,7 +100,7 @@ pub fn dot_w8_on(isa: Isa, m: &[i16], q: &[i16]) -> i64 {
         .sum()
 }
 
-fn portable(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+fn portable(a: &[[i16; 32]], b: &[[i8; 32]]) -> i32 {
     let mut lanes = [0i32; 32];
     for (x, y) in a.iter().zip(b) {
         for l in 0..32 {
@@ -114,35 +115,37 @@ mod x86 {
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) fn avx512_vnni(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+    pub(super) fn avx512_vnni(a: &[[i16; 32]], b: &[[i8; 32]]) -> i32 {
         let mut acc = _mm512_setzero_si512();
         for (x, y) in a.iter().zip(b) {
-            // SAFETY: `x` and `y` are valid, readable 64-byte arrays; the loads are unaligned.
+            // SAFETY: `x` is a valid, readable 64-byte array and `y` a 32-byte one; the loads
+            // are unaligned.
             let (xv, yv) = unsafe {
                 (
                     _mm512_loadu_si512(x.as_ptr().cast()),
-                    _mm512_loadu_si512(y.as_ptr().cast()),
+                    _mm256_loadu_si256(y.as_ptr().cast()),
                 )
             };
-            acc = _mm512_dpwssd_epi32(acc, xv, yv);
+            acc = _mm512_dpwssd_epi32(acc, xv, _mm512_cvtepi8_epi16(yv));
         }
         _mm512_reduce_add_epi32(acc)
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn avx2(a: &[[i16; 32]], b: &[[i16; 32]]) -> i32 {
+    pub(super) fn avx2(a: &[[i16; 32]], b: &[[i8; 32]]) -> i32 {
         let mut acc = _mm256_setzero_si256();
         for (x, y) in a.iter().zip(b) {
             for half in 0..2 {
                 let (xs, ys) = (&x[16 * half..16 * half + 16], &y[16 * half..16 * half + 16]);
-                // SAFETY: `xs` and `ys` are 16 valid, readable `i16` (32 bytes); unaligned loads.
+                // SAFETY: `xs` is 16 valid, readable `i16` (32 bytes) and `ys` 16 `i8` (16
+                // bytes); the loads are unaligned.
                 let (xv, yv) = unsafe {
                     (
                         _mm256_loadu_si256(xs.as_ptr().cast()),
-                        _mm256_loadu_si256(ys.as_ptr().cast()),
+                        _mm_loadu_si128(ys.as_ptr().cast()),
                     )
                 };
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, yv));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(yv)));
             }
         }
         let half = _mm_add_epi32(
@@ -159,7 +162,7 @@ mod x86 {
 mod tests {
     use super::*;
 
-    fn naive(m: &[i16], q: &[i16]) -> i64 {
+    fn naive(m: &[i16], q: &[i8]) -> i64 {
         m.iter()
             .zip(q)
             .map(|(&x, &y)| i64::from(x) * i64::from(y))
@@ -175,13 +178,13 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             ((x >> 33) % (2 * max as u64 + 1)) as i64 - max
         };
-        let mut cases: Vec<(Vec<i16>, Vec<i16>)> =
+        let mut cases: Vec<(Vec<i16>, Vec<i8>)> =
             [0usize, 1, 31, 32, 33, 255, 256, 257, 1000, 4099]
                 .iter()
                 .map(|&n| {
                     (
                         (0..n).map(|_| next(32767) as i16).collect(),
-                        (0..n).map(|_| next(127) as i16).collect(),
+                        (0..n).map(|_| next(127) as i8).collect(),
                     )
                 })
                 .collect();

@@ -94,8 +94,8 @@ fn dot_w16(m: &[i16], q: &[i16]) -> i64 {
 
 /// `linear(x, W, b)` over every row of a `rows × w.cols` matrix:
 /// `(m, e) = rowquant(x_r)`, `y_rj = clamp(sh(Σ_k m_k · q[j][k], s_j − e) + b_j, ±ACT_MAX)`.
-/// Outputs are spread over the rayon pool by weight row (each weight row is read once for
-/// every input row); each output is computed whole by one thread, so the pool's size cannot
+/// Outputs are spread over the rayon pool by weight row (each weight row is read for every
+/// input row while it is in cache); each output is computed whole by one thread, so the pool's size cannot
 /// change a bit.
 pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
     let quant: Vec<(Vec<i16>, i32)> = x.chunks(w.cols).map(rowquant).collect();
@@ -105,25 +105,13 @@ pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
         .par_chunks_mut(rows)
         .enumerate()
         .with_min_len(8)
-        .for_each_init(Vec::new, |wide, (j, col)| {
-            let row: &[i16] = match &w.data {
-                QData::I8(q) => {
-                    wide.clear();
-                    wide.extend(
-                        q[j * w.cols..(j + 1) * w.cols]
-                            .iter()
-                            .map(|&v| i16::from(v)),
-                    );
-                    wide
-                }
-                QData::I16(q) => &q[j * w.cols..(j + 1) * w.cols],
-            };
+        .for_each(|(j, col)| {
             let b = bias.map_or(0, |b| i64::from(b[j]));
+            let range = j * w.cols..(j + 1) * w.cols;
             for ((m, e), y) in quant.iter().zip(col.iter_mut()) {
-                let acc = if w.bits() == 8 {
-                    dot_w8(m, row)
-                } else {
-                    dot_w16(m, row)
+                let acc = match &w.data {
+                    QData::I8(q) => dot_w8(m, &q[range.clone()]),
+                    QData::I16(q) => dot_w16(m, &q[range.clone()]),
                 };
                 *y = finish(acc, *e, w.shift[j], b);
             }
