@@ -6,7 +6,8 @@
 //! `--threads 1`. The prompt is the first tokens of a fixed pseudo-random sequence. Exact mode
 //! prefills through the cache and decodes one token at a time; float mode (no cache) is timed
 //! on the prefill only. Prints one JSON line: tokens per second of each phase, the model's
-//! weight bytes and the process's peak resident memory. `scripts/bench_lm.sh` runs it beside
+//! weight bytes, the peak resident memory of the run (after the float checkpoint is
+//! quantized and dropped) and of the import before it. `scripts/bench_lm.sh` runs it beside
 //! Hugging Face `transformers` and prints the ratios; docs/BENCHMARKS.md records them.
 //! `cargo test --all-targets` (CI) runs it without `--bench`: a smoke run of both modes on the
 //! committed tiny model, no timing judged.
@@ -102,6 +103,9 @@ fn run(a: &Args) -> Result<(), String> {
         "exact" => {
             let model = quantize(&ck, a.bits).map_err(|e| e.to_string())?;
             drop(ck);
+            let import_peak = peak_rss_mb();
+            // The run's own peak from here: Linux resets the high-water mark on "5".
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
             let mut cache = KvCache::new(&model.config);
             let t0 = Instant::now();
             let mut logits = model
@@ -117,7 +121,7 @@ fn run(a: &Args) -> Result<(), String> {
             }
             let decode = t1.elapsed().as_secs_f64();
             format!(
-                "{{\"impl\":\"pedals-exact-w{}\",\"threads\":{},\"prompt\":{},\"decode\":{},\"prefill_tok_s\":{:.1},\"decode_tok_s\":{:.2},\"weight_mb\":{:.1},\"kv_cache_mb\":{:.2},\"peak_rss_mb\":{:.1}}}",
+                "{{\"impl\":\"pedals-exact-w{}\",\"threads\":{},\"prompt\":{},\"decode\":{},\"prefill_tok_s\":{:.1},\"decode_tok_s\":{:.2},\"weight_mb\":{:.1},\"kv_cache_mb\":{:.2},\"peak_rss_mb\":{:.1},\"import_peak_rss_mb\":{:.1}}}",
                 a.bits,
                 a.threads,
                 a.prompt,
@@ -126,7 +130,8 @@ fn run(a: &Args) -> Result<(), String> {
                 a.decode as f64 / decode,
                 model.weight_bytes() as f64 / 1e6,
                 cache.bytes() as f64 / 1e6,
-                peak_rss_mb()
+                peak_rss_mb(),
+                import_peak
             )
         }
         "float" => {
