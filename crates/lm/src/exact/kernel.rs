@@ -100,6 +100,39 @@ pub fn dot_w8_on(isa: Isa, m: &[i16], q: &[i8]) -> i64 {
         .sum()
 }
 
+/// `Σ m·q` with 16-bit weights (`|q| ≤ 32767`, `|m| ≤ 32767`, so a pair of products is below
+/// 2^31 and one multiply-add fits an `i32` lane) on the fastest instruction set, summed in `i64`.
+pub fn dot_w16(m: &[i16], q: &[i16]) -> i64 {
+    dot_w16_on(best(), m, q)
+}
+
+/// [`dot_w16`] on a chosen instruction set, which must be supported.
+pub fn dot_w16_on(isa: Isa, m: &[i16], q: &[i16]) -> i64 {
+    assert!(isa.is_supported(), "{isa:?} is not supported by this CPU");
+    assert_eq!(m.len(), q.len());
+    let (a32, a_rest) = m.as_chunks::<32>();
+    let (b32, b_rest) = q.as_chunks::<32>();
+    let head = match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `is_supported` checked above that the CPU has AVX-512 F, BW and VNNI.
+        Isa::Avx512Vnni => unsafe { x86::avx512_w16(a32, b32) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `is_supported` checked above that the CPU has AVX2.
+        Isa::Avx2 => unsafe { x86::avx2_w16(a32, b32) },
+        _ => a32
+            .iter()
+            .flatten()
+            .zip(b32.iter().flatten())
+            .map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y)))
+            .sum(),
+    };
+    head + a_rest
+        .iter()
+        .zip(b_rest)
+        .map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y)))
+        .sum::<i64>()
+}
+
 fn portable(a: &[[i16; 32]], b: &[[i8; 32]]) -> i32 {
     let mut lanes = [0i32; 32];
     for (x, y) in a.iter().zip(b) {
@@ -156,11 +189,62 @@ mod x86 {
         let one = _mm_add_epi32(pairs, _mm_shuffle_epi32(pairs, 0b01));
         _mm_cvtsi128_si32(one)
     }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn avx512_w16(a: &[[i16; 32]], b: &[[i16; 32]]) -> i64 {
+        let mut acc = _mm512_setzero_si512();
+        for (x, y) in a.iter().zip(b) {
+            // SAFETY: `x` and `y` are valid, readable 64-byte arrays; the loads are unaligned.
+            let (xv, yv) = unsafe {
+                (
+                    _mm512_loadu_si512(x.as_ptr().cast()),
+                    _mm512_loadu_si512(y.as_ptr().cast()),
+                )
+            };
+            let pairs = _mm512_madd_epi16(xv, yv);
+            let low = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(pairs));
+            let high = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(pairs, 1));
+            acc = _mm512_add_epi64(acc, _mm512_add_epi64(low, high));
+        }
+        _mm512_reduce_add_epi64(acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn avx2_w16(a: &[[i16; 32]], b: &[[i16; 32]]) -> i64 {
+        let mut acc = _mm256_setzero_si256();
+        for (x, y) in a.iter().zip(b) {
+            for half in 0..2 {
+                let (xs, ys) = (&x[16 * half..16 * half + 16], &y[16 * half..16 * half + 16]);
+                // SAFETY: `xs` and `ys` are 16 valid, readable `i16` (32 bytes); unaligned loads.
+                let (xv, yv) = unsafe {
+                    (
+                        _mm256_loadu_si256(xs.as_ptr().cast()),
+                        _mm256_loadu_si256(ys.as_ptr().cast()),
+                    )
+                };
+                let pairs = _mm256_madd_epi16(xv, yv);
+                let low = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(pairs));
+                let high = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(pairs, 1));
+                acc = _mm256_add_epi64(acc, _mm256_add_epi64(low, high));
+            }
+        }
+        _mm256_extract_epi64(acc, 0)
+            + _mm256_extract_epi64(acc, 1)
+            + _mm256_extract_epi64(acc, 2)
+            + _mm256_extract_epi64(acc, 3)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn naive16(m: &[i16], q: &[i16]) -> i64 {
+        m.iter()
+            .zip(q)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum()
+    }
 
     fn naive(m: &[i16], q: &[i8]) -> i64 {
         m.iter()
@@ -192,8 +276,24 @@ mod tests {
         cases.push((vec![32767; full], vec![127; full]));
         cases.push((vec![-32767; full], vec![127; full]));
         cases.push((vec![32767; full], vec![-127; full]));
+        let full = 1 << 16;
         for isa in Isa::supported() {
+            for sign in [1i16, -1] {
+                let (m, q) = (vec![32767 * sign; full], vec![32767i16; full]);
+                assert_eq!(
+                    dot_w16_on(isa, &m, &q),
+                    naive16(&m, &q),
+                    "{isa:?} w16 at the limit"
+                );
+            }
             for (m, q) in &cases {
+                let wide: Vec<i16> = q.iter().map(|&v| i16::from(v) * 258).collect();
+                assert_eq!(
+                    dot_w16_on(isa, m, &wide),
+                    naive16(m, &wide),
+                    "{isa:?} w16, {} values",
+                    m.len()
+                );
                 assert_eq!(
                     dot_w8_on(isa, m, q),
                     naive(m, q),

@@ -3,7 +3,7 @@
 //! every bound it states is the reason an intermediate here fits 64 bits.
 
 use super::arith::{clamp, isqrt, rdiv, rdiv_signed, rowquant, rs, sh};
-use super::kernel::dot_w8;
+use super::kernel::{dot_w8, dot_w16};
 use super::tables::{EXP_HI, EXP_LO, GELU_K1, GELU_K2};
 use rayon::prelude::*;
 
@@ -82,14 +82,6 @@ pub fn residual_add(a: &mut [i32], b: &[i32]) {
 #[inline]
 fn finish(acc: i64, e: i32, shift: i8, bias: i64) -> i32 {
     clamp(sh(acc, i32::from(shift) - e) + bias, ACT_MAX) as i32
-}
-
-/// `Σ m·q` for 16-bit weights: products reach 2^30, so they sum in `i64`.
-fn dot_w16(m: &[i16], q: &[i16]) -> i64 {
-    m.iter()
-        .zip(q)
-        .map(|(&x, &y)| i64::from(i32::from(x) * i32::from(y)))
-        .sum()
 }
 
 /// `linear(x, W, b)` over every row of a `rows × w.cols` matrix:
