@@ -85,7 +85,6 @@ fn bool_field(v: &Value, name: &str, default: bool) -> bool {
 fn require_str(v: &Value, name: &str, allowed: &[&str]) -> Result<(), LmError> {
     match v.get(name).and_then(Value::as_str) {
         Some(s) if allowed.contains(&s) => Ok(()),
-        None if allowed.is_empty() => Ok(()),
         other => Err(LmError::Unsupported(format!(
             "`{name}` is {other:?}; exact mode implements {allowed:?}"
         ))),

@@ -11,11 +11,11 @@ use cid::Cid;
 use safetensors::{Dtype, SafeTensors, View};
 
 use crate::checkpoint::canonical_shapes;
-use crate::config::{Family, LmConfig};
+use crate::config::LmConfig;
 use crate::error::LmError;
 use crate::exact::ops::{ACT_MAX, GAMMA_MAX};
 use crate::quantize::{SHIFT_MAX, SHIFT_MIN};
-use crate::weights::{Block, ExactModel, Linear, Norm, QData, QMat};
+use crate::weights::{ExactModel, Linear, Norm, QData, QMat};
 
 /// The `format` the metadata names.
 pub const FORMAT: &str = "pedals.lm/1";
@@ -240,45 +240,8 @@ impl ExactModel {
                 b: vector(&format!("{name}.bias"))?,
             })
         };
-        let blocks = (0..config.layers)
-            .map(|l| {
-                let p = |s: &str| format!("b{l}.{s}");
-                Ok(Block {
-                    attn_norm: norm(&p("attn_norm"))?,
-                    q: linear(&p("q"))?,
-                    k: linear(&p("k"))?,
-                    v: linear(&p("v"))?,
-                    o: linear(&p("o"))?,
-                    mlp_norm: norm(&p("mlp_norm"))?,
-                    gate: if config.family == Family::Llama {
-                        Some(linear(&p("gate"))?)
-                    } else {
-                        None
-                    },
-                    up: linear(&p("up"))?,
-                    down: linear(&p("down"))?,
-                })
-            })
-            .collect::<Result<Vec<_>, LmError>>()?;
-        let model = Self {
-            embed: matrix("embed")?,
-            pos_embed: if config.family == Family::Gpt2 {
-                Some(matrix("pos_embed")?)
-            } else {
-                None
-            },
-            head: if config.tied {
-                None
-            } else {
-                Some(matrix("head")?)
-            },
-            final_norm: norm("final_norm")?,
-            blocks,
-            rotary: Self::rotary_for(&config),
-            tokenizer: blob("tokenizer.json")?,
-            config,
-            hf_config,
-        };
+        let tokenizer = blob("tokenizer.json")?;
+        let model = Self::assemble(config, hf_config, tokenizer, matrix, linear, norm)?;
         model.check_ranges()?;
         Ok(model)
     }

@@ -54,11 +54,6 @@ impl KvCache {
             .map(|l| 2 * l.k_mant.len() + 4 * l.k_exp.len() + 4 * l.v.len())
             .sum()
     }
-
-    /// Bytes a full context takes for a model.
-    pub fn bytes_for(config: &LmConfig, positions: usize) -> usize {
-        config.layers * positions * config.kv_heads * (6 * config.head_dim + 4)
-    }
 }
 
 fn norm_rows(x: &[i32], n: &Norm, eps: i64, center: bool, width: usize) -> Vec<i32> {

@@ -76,7 +76,13 @@ impl ExactModel {
                 "stop sequences need the model's tokenizer".into(),
             ));
         }
-        self.check_tokens(prompt, p.max_tokens)?;
+        self.check_tokens(prompt, 0)?;
+        if prompt.len() + p.max_tokens > self.config.context {
+            return Err(LmError::TooLong {
+                tokens: prompt.len() + p.max_tokens,
+                context: self.config.context,
+            });
+        }
         let eos = self.eos_ids();
         let mut cache = KvCache::new(&self.config);
         let mut logits = self.forward(prompt, &mut cache, false)?;

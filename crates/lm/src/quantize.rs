@@ -5,10 +5,10 @@
 //! γ is Q16, each refused if it leaves its range.
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Family, LmConfig};
+use crate::config::LmConfig;
 use crate::error::LmError;
 use crate::exact::ops::{ACT_MAX, GAMMA_MAX};
-use crate::weights::{Block, ExactModel, Linear, Norm, QData, QMat};
+use crate::weights::{ExactModel, Linear, Norm, QData, QMat};
 
 /// Smallest per-row weight shift.
 pub const SHIFT_MIN: i32 = -16;
@@ -132,43 +132,12 @@ pub fn quantize(ck: &Checkpoint, bits: u8) -> Result<ExactModel, LmError> {
     ck.check_shapes()?;
     let q = Quantizer { ck, bits };
     let c: &LmConfig = &ck.config;
-    let blocks = (0..c.layers)
-        .map(|l| {
-            let p = |s: &str| format!("b{l}.{s}");
-            Ok(Block {
-                attn_norm: q.norm(&p("attn_norm"))?,
-                q: q.linear(&p("q"))?,
-                k: q.linear(&p("k"))?,
-                v: q.linear(&p("v"))?,
-                o: q.linear(&p("o"))?,
-                mlp_norm: q.norm(&p("mlp_norm"))?,
-                gate: if c.family == Family::Llama {
-                    Some(q.linear(&p("gate"))?)
-                } else {
-                    None
-                },
-                up: q.linear(&p("up"))?,
-                down: q.linear(&p("down"))?,
-            })
-        })
-        .collect::<Result<Vec<_>, LmError>>()?;
-    Ok(ExactModel {
-        config: c.clone(),
-        embed: q.matrix("embed")?,
-        pos_embed: if c.family == Family::Gpt2 {
-            Some(q.matrix("pos_embed")?)
-        } else {
-            None
-        },
-        blocks,
-        final_norm: q.norm("final_norm")?,
-        head: if c.tied {
-            None
-        } else {
-            Some(q.matrix("head")?)
-        },
-        rotary: ExactModel::rotary_for(c),
-        tokenizer: ck.tokenizer.clone(),
-        hf_config: ck.hf_config.clone(),
-    })
+    ExactModel::assemble(
+        c.clone(),
+        ck.hf_config.clone(),
+        ck.tokenizer.clone(),
+        |n| q.matrix(n),
+        |n| q.linear(n),
+        |n| q.norm(n),
+    )
 }

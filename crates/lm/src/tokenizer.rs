@@ -31,9 +31,4 @@ impl Tokenizer {
             .decode(ids, false)
             .map_err(|e| LmError::Tokenizer(e.to_string()))
     }
-
-    /// Vocabulary size, special tokens included.
-    pub fn vocab(&self) -> usize {
-        self.0.get_vocab_size(true)
-    }
 }

@@ -148,6 +148,59 @@ impl ExactModel {
         }
     }
 
+    /// A model from its tensors, each fetched by canonical name (see
+    /// [`crate::checkpoint::canonical_shapes`]): the one place a model's structure is spelled
+    /// out, for the quantizer and the stored-model reader alike.
+    pub(crate) fn assemble(
+        config: LmConfig,
+        hf_config: String,
+        tokenizer: Option<Vec<u8>>,
+        matrix: impl Fn(&str) -> Result<QMat, crate::LmError>,
+        linear: impl Fn(&str) -> Result<Linear, crate::LmError>,
+        norm: impl Fn(&str) -> Result<Norm, crate::LmError>,
+    ) -> Result<Self, crate::LmError> {
+        let llama = config.family == Family::Llama;
+        let blocks = (0..config.layers)
+            .map(|l| {
+                let p = |s: &str| format!("b{l}.{s}");
+                Ok(Block {
+                    attn_norm: norm(&p("attn_norm"))?,
+                    q: linear(&p("q"))?,
+                    k: linear(&p("k"))?,
+                    v: linear(&p("v"))?,
+                    o: linear(&p("o"))?,
+                    mlp_norm: norm(&p("mlp_norm"))?,
+                    gate: if llama {
+                        Some(linear(&p("gate"))?)
+                    } else {
+                        None
+                    },
+                    up: linear(&p("up"))?,
+                    down: linear(&p("down"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, crate::LmError>>()?;
+        Ok(Self {
+            embed: matrix("embed")?,
+            pos_embed: if llama {
+                None
+            } else {
+                Some(matrix("pos_embed")?)
+            },
+            head: if config.tied {
+                None
+            } else {
+                Some(matrix("head")?)
+            },
+            final_norm: norm("final_norm")?,
+            blocks,
+            rotary: Self::rotary_for(&config),
+            tokenizer,
+            config,
+            hf_config,
+        })
+    }
+
     /// The output head's matrix.
     pub fn head(&self) -> &QMat {
         self.head.as_ref().unwrap_or(&self.embed)
