@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
-use pedals_core::parse_cid;
+use pedals_core::{Cid, cid_of, parse_cid};
 use pedals_lm::{
     Checkpoint, ExactModel, GenParams, Sampling, Tokenizer, float::FloatModel, quantize,
     sample::sample,
@@ -112,41 +112,46 @@ pub(crate) struct GenerateArgs {
     json: bool,
 }
 
-/// Loads a model named by a CID in the store, a stored file, or a checkpoint folder.
-fn load(model: &str, store: &StoreArgs, bits: u8) -> eyre::Result<ExactModel> {
+/// Loads a model named by a CID in the store, a stored file, or a checkpoint folder, with the
+/// CID of its stored bytes (serialized once, here, and only for a folder).
+fn load(model: &str, store: &StoreArgs, bits: u8) -> eyre::Result<(ExactModel, Cid)> {
     let path = Path::new(model);
     if path.is_dir() {
-        let ck = Checkpoint::load_hf(path)?;
-        return Ok(quantize(&ck, bits)?);
+        let m = quantize(&Checkpoint::load_hf(path)?, bits)?;
+        let cid = cid_of(&m.to_bytes()?);
+        return Ok((m, cid));
     }
-    let bytes = if path.is_file() {
-        std::fs::read(path).wrap_err_with(|| format!("cannot read {model}"))?
+    let (bytes, cid) = if path.is_file() {
+        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {model}"))?;
+        let cid = cid_of(&bytes);
+        (bytes, cid)
     } else {
         let cid = parse_cid(model).wrap_err_with(|| {
             format!("{model:?} is neither a file, a folder nor a CID; `pedals model import` prints a model's CID")
         })?;
         let (dir, store) = store.open()?;
-        store.blob(&cid)?.with_context(|| {
+        let bytes = store.blob(&cid)?.with_context(|| {
             format!(
                 "model {cid} is not in the store at {}; import it first, or `pedals data get` it",
                 dir.display()
             )
-        })?
+        })?;
+        (bytes, cid)
     };
-    Ok(ExactModel::from_bytes(&bytes)?)
+    Ok((ExactModel::from_bytes(&bytes)?, cid))
 }
 
-fn describe(model: &ExactModel) -> eyre::Result<serde_json::Value> {
+fn describe(model: &ExactModel, cid: &Cid) -> serde_json::Value {
     let c = &model.config;
-    Ok(json!({
-        "cid": model.cid()?.to_string(),
+    json!({
+        "cid": cid.to_string(),
         "family": c.family,
         "parameters": c.parameters(),
         "bits": model.bits(),
         "weightBytes": model.weight_bytes(),
         "config": c,
         "tokenizer": model.tokenizer.is_some(),
-    }))
+    })
 }
 
 impl ModelCommand {
@@ -163,7 +168,7 @@ impl ModelCommand {
                 let bytes = model.to_bytes()?;
                 let (_, st) = store.open()?;
                 let cid = st.put_blob(&bytes)?;
-                let mut d = describe(&model)?;
+                let mut d = describe(&model, &cid);
                 d["bytes"] = bytes.len().into();
                 if json {
                     println!("{d}");
@@ -178,8 +183,8 @@ impl ModelCommand {
                 Ok(())
             }
             Self::Inspect { model, store, json } => {
-                let m = load(&model, &store, 8)?;
-                let d = describe(&m)?;
+                let (m, cid) = load(&model, &store, 8)?;
+                let d = describe(&m, &cid);
                 if json {
                     println!("{d}");
                 } else {
@@ -188,7 +193,7 @@ impl ModelCommand {
                 Ok(())
             }
             Self::Export { model, out, store } => {
-                let m = load(&model, &store, 8)?;
+                let (m, _) = load(&model, &store, 8)?;
                 m.to_checkpoint().save_hf(&out)?;
                 println!("wrote {}", out.display());
                 Ok(())
@@ -209,7 +214,7 @@ impl GenerateArgs {
         if self.float {
             return self.run_float(&params);
         }
-        let model = load(&self.model, &self.store, self.bits)?;
+        let (model, cid) = load(&self.model, &self.store, self.bits)?;
         let tok = model
             .tokenizer
             .as_deref()
@@ -220,7 +225,7 @@ impl GenerateArgs {
         if self.json {
             println!(
                 "{}",
-                json!({ "model": model.cid()?.to_string(), "prompt": prompt, "completion": g })
+                json!({ "model": cid.to_string(), "prompt": prompt, "completion": g })
             );
         } else {
             println!("{}", g.text.unwrap_or_else(|| format!("{:?}", g.tokens)));
