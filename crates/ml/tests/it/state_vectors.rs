@@ -172,18 +172,10 @@ fn file() -> Value {
 
 #[test]
 fn the_state_hash_vector_file_is_what_the_reference_computes() {
-    let text = render();
-    if std::env::var_os("PEDALS_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(path(), &text).expect("write the state vectors");
-        return;
-    }
-    let on_disk = std::fs::read_to_string(path()).unwrap_or_default();
-    assert!(
-        on_disk == text,
-        "{} is missing or differs from what the reference computes; if the spec changed on \
-         purpose, regenerate it with `PEDALS_BLESS=1 cargo test -p pedals-ml --test it vectors` \
-         and update docs/exact-ops.md and docs/commitments.md to match",
-        path().display()
+    crate::vectors::bless_or_check(
+        &path(),
+        &render(),
+        "docs/exact-ops.md and docs/commitments.md",
     );
 }
 

@@ -371,18 +371,26 @@ fn path() -> PathBuf {
 
 #[test]
 fn the_vector_file_is_what_the_reference_computes() {
-    let text = render();
+    bless_or_check(
+        &path(),
+        &render(),
+        "docs/exact-ops.md and the Solidity referee",
+    );
+}
+
+/// With `PEDALS_BLESS=1`, writes `text` to `path`; otherwise requires the file to hold it.
+pub(crate) fn bless_or_check(path: &std::path::Path, text: &str, docs: &str) {
     if std::env::var_os("PEDALS_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(path(), &text).expect("write the vectors");
+        std::fs::write(path, text).expect("write the vector file");
         return;
     }
-    let on_disk = std::fs::read_to_string(path()).unwrap_or_default();
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         on_disk == text,
         "{} is missing or differs from what the reference computes; if the spec changed on \
          purpose, regenerate it with `PEDALS_BLESS=1 cargo test -p pedals-ml --test it vectors` \
-         and update docs/exact-ops.md and the Solidity referee to match",
-        path().display()
+         and update {docs} to match",
+        path.display()
     );
 }
 
