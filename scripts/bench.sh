@@ -19,14 +19,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-venv=.venv-bench
-stamp=$(sha256sum scripts/requirements-bench.txt | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "installing PyTorch into $venv (first run only)" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
-  echo "$stamp" > "$venv/.stamp"
-fi
+. scripts/bench_venv.sh
 
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 cargo bench -q -p pedals-ml --bench step --no-run >/dev/null 2>&1 || cargo bench -p pedals-ml --bench step --no-run

@@ -20,14 +20,7 @@ done
 [ -n "$model" ] || { echo "give --model DIR (a Hugging Face checkpoint folder, e.g. one scripts/lm_fixtures.py made)" >&2; exit 2; }
 model=$(realpath "$model")  # cargo bench runs the binary in crates/lm
 
-venv=.venv-bench
-stamp=$(sha256sum scripts/requirements-bench.txt | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "installing PyTorch and transformers into $venv (first run only)" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
-  echo "$stamp" > "$venv/.stamp"
-fi
+. scripts/bench_venv.sh
 
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads HF_HUB_OFFLINE=1
 cargo bench -q -p pedals-lm --bench generate --no-run >/dev/null 2>&1 || cargo bench -p pedals-lm --bench generate --no-run
