@@ -127,3 +127,15 @@ pub(super) fn restart(p: &Process) -> eyre::Result<Process> {
     stop(std::slice::from_ref(p));
     spawn(&p.name, Path::new(program), args, &p.log)
 }
+
+/// The last `lines` lines of the log at `path` (or why it cannot be read), to put the reason
+/// a process died into the error that reports it.
+pub(super) fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(cannot read it: {e})"),
+    }
+}

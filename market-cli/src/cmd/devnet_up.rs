@@ -23,7 +23,7 @@ use pedals_chain::{Deployment, Toolchain, deploy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::devnet_proc::{Process, alive, spawn, stop};
+use super::devnet_proc::{Process, alive, log_tail, spawn, stop};
 
 /// Where a background devnet keeps its state, logs and keys.
 #[derive(Debug, Args)]
@@ -117,12 +117,13 @@ fn require_state(dir: &Path) -> eyre::Result<State> {
 /// anvil's chain, in the devnet's folder.
 const ANVIL_STATE: &str = "anvil-state.json";
 
-/// Waits until anvil (`process`) answers at `provider` (20 s at most); returns its chain id.
+/// Waits until anvil (`process`) answers at `provider` (60 s at most: a machine busy
+/// building or testing can be slow to start it); returns its chain id.
 async fn wait_chain(
     provider: &alloy::providers::DynProvider,
     process: &Process,
 ) -> eyre::Result<u64> {
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(60);
     loop {
         match provider.get_chain_id().await {
             Ok(id) => return Ok(id),
@@ -131,8 +132,9 @@ async fn wait_chain(
             }
             Err(e) => {
                 eyre::bail!(
-                    "anvil did not start ({e}): is its port taken? see {}",
-                    process.log.display()
+                    "anvil did not start ({e}): is its port taken? its log {} ends:\n{}",
+                    process.log.display(),
+                    log_tail(&process.log, 10)
                 );
             }
         }

@@ -214,6 +214,9 @@ fn devnet_up_starts_a_market_that_down_stops_and_a_second_up_is_refused() {
     // a node folder kept from the old chain is refused, with a message that says why.
     let old_worker = dir.path().join("old-worker");
     std::fs::rename(dir.path().join("worker-0"), &old_worker).expect("keep the old folder");
+    // A port picked now: the old one was free for a while, and another test's connection may
+    // have taken it as its own local port since.
+    let port = free_port().to_string();
     let out = pedals()
         .args(["devnet", "up", "--json", "--workers", "0", "--no-validator"])
         .args(["--dir", &d, "--port", &port])
