@@ -167,3 +167,23 @@ pub fn result_trace(
     hashes.extend(lines.chunks(chunk.max(1)).map(|c| keccak256(c.concat())));
     Ok(hashes)
 }
+
+/// The completion lines of a result blob.
+pub fn completion_lines(result: &[u8]) -> Result<Vec<CompletionLine>, LmError> {
+    result
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(n, l)| {
+            serde_json::from_slice(l).map_err(|e| {
+                LmError::Format(format!("completion line {} does not parse: {e}", n + 1))
+            })
+        })
+        .collect()
+}
+
+/// Chunk `index`'s committed bytes in a result blob of chunks of `chunk` lines.
+pub fn result_chunk(result: &[u8], chunk: usize, index: usize) -> Option<Vec<u8>> {
+    let lines: Vec<&[u8]> = result.split_inclusive(|&b| b == b'\n').collect();
+    lines.chunks(chunk.max(1)).nth(index).map(<[&[u8]]>::concat)
+}

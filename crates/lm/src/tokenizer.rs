@@ -25,6 +25,16 @@ impl Tokenizer {
             .map_err(|e| LmError::Tokenizer(e.to_string()))
     }
 
+    /// The longest token's string, in bytes: a bound on the bytes any one token decodes to.
+    pub fn max_token_bytes(&self) -> usize {
+        self.0
+            .get_vocab(true)
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The text of ids.
     pub fn decode(&self, ids: &[u32]) -> Result<String, LmError> {
         self.0

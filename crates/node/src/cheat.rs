@@ -29,3 +29,20 @@ pub(crate) fn fabricate(
     let result = store.put_resumable_checkpoint(id, steps, &state, &hashes, &[])?;
     Ok((root, result))
 }
+
+/// A language-model worker that lies about a chunk: its first completion gets one more
+/// token (id 7) in front, so the bytes still parse and the trace built from them is
+/// consistent, but a re-run of the chunk gives other bytes.
+pub(crate) fn falsify_chunk(bytes: &[u8]) -> Vec<u8> {
+    const AT: &[u8] = b"\"tokens\":[";
+    let Some(i) = bytes.windows(AT.len()).position(|w| w == AT) else {
+        return bytes.to_vec();
+    };
+    let cut = i + AT.len();
+    let insert: &[u8] = if bytes.get(cut) == Some(&b']') {
+        b"7"
+    } else {
+        b"7,"
+    };
+    [&bytes[..cut], insert, &bytes[cut..]].concat()
+}

@@ -48,11 +48,21 @@ impl Worker {
             .blob(&spec_cid)
             .map_err(|e| e.to_string())?
             .ok_or("the spec vanished from the store")?;
-        let spec = JobSpec::from_canonical_bytes(&spec_bytes).map_err(|e| e.to_string())?;
-        for (cid, what) in [
-            (spec.dataset_cid().map_err(|e| e.to_string())?, "dataset"),
-            (spec.model_cid().map_err(|e| e.to_string())?, "model"),
-        ] {
+        let inputs = if lm_job::is_lm(&spec_bytes) {
+            let spec = pedals_lm::LmJobSpec::from_canonical_bytes(&spec_bytes)
+                .map_err(|e| e.to_string())?;
+            [
+                (spec.prompts_cid().map_err(|e| e.to_string())?, "prompts"),
+                (spec.model_cid().map_err(|e| e.to_string())?, "model"),
+            ]
+        } else {
+            let spec = JobSpec::from_canonical_bytes(&spec_bytes).map_err(|e| e.to_string())?;
+            [
+                (spec.dataset_cid().map_err(|e| e.to_string())?, "dataset"),
+                (spec.model_cid().map_err(|e| e.to_string())?, "model"),
+            ]
+        };
+        for (cid, what) in inputs {
             if let Some(waiting) = self.fetch(cid, what).await? {
                 return Ok(waiting);
             }

@@ -159,8 +159,14 @@ pub struct JobFile {
     pub(crate) holdout: usize,
     #[serde(default)]
     pub(crate) shuffle_seed: Option<u64>,
-    pub(crate) model: ModelSection,
-    pub(crate) dataset: DatasetSource,
+    #[serde(default)]
+    pub(crate) model: Option<ModelSection>,
+    #[serde(default)]
+    pub(crate) dataset: Option<DatasetSource>,
+    /// A language-model batch job ([`lm::GenerateSection`]) instead of `[model]` and
+    /// `[dataset]`.
+    #[serde(default)]
+    pub(crate) generate: Option<lm::GenerateSection>,
 }
 
 pub(crate) fn default_claim_within() -> u64 {
@@ -369,6 +375,45 @@ impl JobFile {
         Ok((file, dir))
     }
 
+    /// Whether this is a language-model batch job (`[generate]`).
+    pub fn is_lm(&self) -> bool {
+        self.generate.is_some()
+    }
+
+    /// `[model]` and `[dataset]`, which an MLP job (`what`) needs; taken out of the file.
+    fn model_and_data(
+        &mut self,
+        what: &str,
+    ) -> Result<(ModelSection, DatasetSource), JobFileError> {
+        ensure!(
+            self.generate.is_none(),
+            "[generate] is a language-model job: it takes no [model] or [dataset]"
+        );
+        let model = self
+            .model
+            .take()
+            .with_context(|| format!("{what} job needs a [model] section"))?;
+        let dataset = self
+            .dataset
+            .take()
+            .with_context(|| format!("{what} job needs a [dataset] section"))?;
+        Ok((model, dataset))
+    }
+
+    /// The payment and deadlines of a job with a challenge window, checked against the
+    /// window any market allows.
+    pub(crate) fn optimistic_terms(&self) -> Result<PostTerms, JobFileError> {
+        let terms = self.terms()?;
+        ensure!(
+            CHALLENGE_WINDOW_SECS.contains(&terms.challenge_window),
+            "challenge_window_secs = {}: it must be {} to {} seconds (7 days)",
+            terms.challenge_window,
+            CHALLENGE_WINDOW_SECS.start(),
+            CHALLENGE_WINDOW_SECS.end()
+        );
+        Ok(terms)
+    }
+
     /// The payment and deadlines.
     pub fn terms(&self) -> Result<PostTerms, JobFileError> {
         let payment = match (&self.payment_eth, self.payment_wei) {
@@ -411,27 +456,27 @@ impl JobFile {
     /// A zk job's files: the model (`model_file`, or a fresh model from `seed` to try the
     /// flow) and `[model] batch` samples of the dataset from `sample` on, for the known
     /// circuit of `[model] layers` at that batch.
-    pub fn prepare_zk(self, dir: &Path) -> Result<(ZkFiles, PostTerms), JobFileError> {
+    pub fn prepare_zk(mut self, dir: &Path) -> Result<(ZkFiles, PostTerms), JobFileError> {
         let terms = PostTerms {
             challenge_window: 0,
             ..self.terms()?
         };
-        let circuit =
-            pedals_zk::circuit_for(&self.model.layers, self.model.batch).with_context(|| {
-                format!(
-                    "zk mode proves only these circuits: {}; [model] layers {:?} at batch {} is \
+        let (model, dataset) = self.model_and_data("a zk")?;
+        let circuit = pedals_zk::circuit_for(&model.layers, model.batch).with_context(|| {
+            format!(
+                "zk mode proves only these circuits: {}; [model] layers {:?} at batch {} is \
                      none of them",
-                    pedals_zk::CIRCUITS
-                        .iter()
-                        .map(|c| c.name)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    self.model.layers,
-                    self.model.batch
-                )
-            })?;
+                pedals_zk::CIRCUITS
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                model.layers,
+                model.batch
+            )
+        })?;
         let config = MlpConfig {
-            layers: self.model.layers.clone(),
+            layers: model.layers.clone(),
             conv: None,
             batch: 1,
             lr_q12: 0,
@@ -449,7 +494,7 @@ impl JobFile {
             }
             None => MlpState::init(&config, self.seed)?.to_bytes()?,
         };
-        let data = dataset_source(self.dataset, dir)?
+        let data = dataset_source(dataset, dir)?
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?
             .dataset;
@@ -507,21 +552,15 @@ impl JobFile {
 
     /// Loads the data and builds the spec, model and terms; every problem is reported here,
     /// before anything is sent.
-    pub fn prepare(self, dir: &Path) -> Result<Prepared, JobFileError> {
-        let terms = self.terms()?;
-        ensure!(
-            CHALLENGE_WINDOW_SECS.contains(&terms.challenge_window),
-            "challenge_window_secs = {}: it must be {} to {} seconds (7 days)",
-            terms.challenge_window,
-            CHALLENGE_WINDOW_SECS.start(),
-            CHALLENGE_WINDOW_SECS.end()
-        );
+    pub fn prepare(mut self, dir: &Path) -> Result<Prepared, JobFileError> {
+        let terms = self.optimistic_terms()?;
+        let (section, dataset) = self.model_and_data("a training or batch-inference")?;
         let model = MlpConfig {
-            layers: self.model.layers,
-            conv: self.model.conv.map(ConvSection::config).transpose()?,
-            batch: self.model.batch,
-            lr_q12: q12("lr", self.model.lr)?,
-            momentum_q12: q12("momentum", self.model.momentum)?,
+            layers: section.layers,
+            conv: section.conv.map(ConvSection::config).transpose()?,
+            batch: section.batch,
+            lr_q12: q12("lr", section.lr)?,
+            momentum_q12: q12("momentum", section.momentum)?,
         };
         model
             .validate()
@@ -535,7 +574,7 @@ impl JobFile {
                 &model,
             )?),
         };
-        let loaded = dataset_source(self.dataset, dir)?
+        let loaded = dataset_source(dataset, dir)?
             .load()
             .wrap_err("cannot load the job's dataset: check the [dataset] section")?;
         let mut data = loaded.dataset;
@@ -631,5 +670,6 @@ impl JobFile {
     }
 }
 
+pub mod lm;
 #[cfg(test)]
 mod tests;

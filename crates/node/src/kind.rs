@@ -39,7 +39,8 @@ pub(crate) trait JobKind: Sync {
     fn before_submit(&self) -> JobPhase;
 }
 
-/// A training job, or a batch-inference job (the trainer runs its chunks as steps): claimed,
+/// A training job, or a batch-inference job of an MLP or a language model (its chunks are the
+/// steps): claimed,
 /// computed step by step with a checkpointed trace, submitted, open to challenges.
 pub(crate) struct Stepped;
 
@@ -58,7 +59,7 @@ impl JobKind for Stepped {
     }
 
     fn load(&self, w: &Worker, job: &IJobMarket::Job, record: &JobRecord) -> Result<bool, String> {
-        Ok(w.load_inputs(job, record)?.is_some())
+        Ok(w.load_job(job, record)?.is_some())
     }
 
     async fn take(

@@ -29,6 +29,8 @@ mod fetch;
 pub mod gateway;
 pub mod jobfile;
 mod kind;
+mod lm_job;
+mod lm_requester;
 mod metrics;
 mod offer;
 mod requester;
@@ -65,7 +67,10 @@ use pedals_ml::{
 use pedals_store::{Action, JobPhase, JobRecord, Store, StoreError};
 use tracing::{debug, info, warn};
 
+use lm_job::Inputs;
+
 pub use content::StoreSource;
+pub use lm_requester::{LmJobFiles, LmJobResult};
 pub use metrics::{Metrics, PhaseLabel, Status};
 pub use pedals_daemon::serve as serve_metrics;
 pub use requester::{JobFiles, JobResult, PostTerms, Requester, ZkFiles, ZkResult};
@@ -157,6 +162,9 @@ pub enum NodeError {
     /// Training failed.
     #[error("training failed: {0}")]
     Ml(#[from] MlError),
+    /// A language model could not be loaded or run.
+    #[error("language model: {0}")]
+    Lm(#[from] pedals_lm::LmError),
     /// A job cannot be posted or its result used; the message says why.
     #[error("{0}")]
     Job(String),

@@ -80,12 +80,15 @@ impl Worker {
         if now > job.claimDeadline.to::<u64>() {
             return Ok(Some("its claim deadline passed".into()));
         }
-        let (spec, dataset, init) = match self.load_inputs(job, record) {
-            Ok(Some(inputs)) => inputs,
+        let seconds = match self.load_job(job, record) {
+            Ok(Some(Inputs::Mlp(inputs))) => {
+                let (spec, dataset, init) = *inputs;
+                self.estimate_seconds(spec, dataset, init).await?
+            }
+            Ok(Some(Inputs::Lm(inputs))) => self.estimate_lm(inputs).await?,
             Ok(None) => return Ok(Some("its data is no longer in the store".into())),
             Err(reason) => return Ok(Some(reason)),
         };
-        let seconds = self.estimate_seconds(spec, dataset, init).await?;
         let left = job.deliveryDeadline.to::<u64>().saturating_sub(now);
         info!(target: "pedals::node", job = id, estimated_seconds = seconds, deadline_in = left, "estimated on this worker");
         if seconds * self.config.deadline_safety > left as f64 {

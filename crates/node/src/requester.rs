@@ -67,6 +67,17 @@ impl JobFiles {
     }
 }
 
+/// A job's files as they are posted: the spec's canonical bytes and hash, the dataset (or
+/// prompts) and the model, the steps and how the result is verified.
+pub(crate) struct Posting<'a> {
+    pub(crate) spec_hash: B256,
+    pub(crate) spec: Vec<u8>,
+    pub(crate) dataset: &'a [u8],
+    pub(crate) model: &'a [u8],
+    pub(crate) steps: u64,
+    pub(crate) verification: pedals_core::Verification,
+}
+
 /// The terms a job is posted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostTerms {
@@ -212,8 +223,31 @@ impl Requester {
         terms: &PostTerms,
     ) -> Result<(u64, TxOutcome), NodeError> {
         files.validate()?;
+        self.check_funds(terms).await?;
+        let inference = files.spec.inference.is_some();
+        let posting = Posting {
+            spec_hash: files.spec.spec_hash(),
+            spec: files.spec.to_canonical_bytes(),
+            dataset: &files.dataset,
+            model: &files.model,
+            steps: files.spec.train.steps,
+            verification: if inference {
+                pedals_core::Verification::OptimisticInference
+            } else {
+                pedals_core::Verification::Optimistic
+            },
+        };
+        let request = self.store_files(&posting).await?;
+        if !inference {
+            self.admit(files).await?;
+        }
+        self.post_request(request, &posting, terms).await
+    }
+
+    /// Refuses a post this account cannot pay for: the payment and the gas of the spec's
+    /// admission and the post, at today's price.
+    pub(crate) async fn check_funds(&self, terms: &PostTerms) -> Result<(), NodeError> {
         let balance = self.market.balance(self.market.sender()).await?;
-        // The payment and the gas of the spec's admission and the post, at today's price.
         let gas_price = self
             .market
             .provider()
@@ -229,11 +263,16 @@ impl Requester {
                 gas,
             });
         }
-        let steps = u32::try_from(files.spec.train.steps)
+        Ok(())
+    }
+
+    /// Stores and provides a job's three files; returns the request to post (its deadlines
+    /// still to be set).
+    pub(crate) async fn store_files(&self, p: &Posting<'_>) -> Result<JobRequest, NodeError> {
+        let steps = u32::try_from(p.steps)
             .map_err(|_| NodeError::Job("a job has at most 2^32 - 1 steps".into()))?;
-        let spec_bytes = files.spec.to_canonical_bytes();
         let mut cids = Vec::new();
-        for bytes in [&spec_bytes, &files.dataset, &files.model] {
+        for bytes in [p.spec.as_slice(), p.dataset, p.model] {
             cids.push(self.store.put_blob(bytes)?);
         }
         if let Some(net) = &self.net {
@@ -241,25 +280,29 @@ impl Requester {
                 net.provide(*cid).await?;
             }
         }
-        let now = chain_time(self.market.provider()).await?;
-        let request = JobRequest {
-            specHash: files.spec.spec_hash(),
+        Ok(JobRequest {
+            specHash: p.spec_hash,
             modelCid: cids[2].to_bytes().into(),
             datasetCid: cids[1].to_bytes().into(),
             steps,
-            verification: if files.spec.inference.is_some() {
-                pedals_core::Verification::OptimisticInference
-            } else {
-                pedals_core::Verification::Optimistic
-            }
-            .to_u8(),
-            claimDeadline: U40::from(now + terms.claim_within),
-            deliveryDeadline: U40::from(now + terms.deliver_within),
-            challengeWindow: terms.challenge_window,
-        };
-        if files.spec.inference.is_none() {
-            self.admit(files).await?;
-        }
+            verification: p.verification.to_u8(),
+            claimDeadline: U40::ZERO,
+            deliveryDeadline: U40::ZERO,
+            challengeWindow: 0,
+        })
+    }
+
+    /// Posts `request` on `terms` (deadlines from the chain's clock now) and announces it.
+    pub(crate) async fn post_request(
+        &self,
+        mut request: JobRequest,
+        p: &Posting<'_>,
+        terms: &PostTerms,
+    ) -> Result<(u64, TxOutcome), NodeError> {
+        let now = chain_time(self.market.provider()).await?;
+        request.claimDeadline = U40::from(now + terms.claim_within);
+        request.deliveryDeadline = U40::from(now + terms.deliver_within);
+        request.challengeWindow = terms.challenge_window;
         let (id, outcome) = self.market.post_job(request, terms.payment).await?;
         let id = id.get();
         info!(target: "pedals::requester", job = id, tx = %outcome.hash, payment = %terms.payment, "job posted");
@@ -268,10 +311,10 @@ impl Requester {
                 chain_id: self.market.deployment().chain_id,
                 market: self.market.deployment().job_market,
                 job_id: id,
-                spec_cid: cids[0].to_string(),
-                dataset_cid: cids[1].to_string(),
-                model_cid: cids[2].to_string(),
-                steps: files.spec.train.steps,
+                spec_cid: cid_of(&p.spec).to_string(),
+                dataset_cid: cid_of(p.dataset).to_string(),
+                model_cid: cid_of(p.model).to_string(),
+                steps: p.steps,
                 payment_wei: terms.payment,
                 announced_at: unix_now(),
             });
@@ -450,7 +493,12 @@ impl Requester {
         Ok(Some(bytes))
     }
 
-    async fn blob(&self, cid: Cid, what: &str, patience: Duration) -> Result<Vec<u8>, NodeError> {
+    pub(crate) async fn blob(
+        &self,
+        cid: Cid,
+        what: &str,
+        patience: Duration,
+    ) -> Result<Vec<u8>, NodeError> {
         if let Some(bytes) = self.store.blob(&cid)? {
             return Ok(bytes);
         }

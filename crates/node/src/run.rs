@@ -14,8 +14,9 @@ impl Worker {
         job: &IJobMarket::Job,
         record: &JobRecord,
     ) -> Result<(), NodeError> {
-        let (spec, dataset, init) = match self.load_inputs(job, record) {
-            Ok(Some(inputs)) => inputs,
+        let (spec, dataset, init) = match self.load_job(job, record) {
+            Ok(Some(Inputs::Mlp(inputs))) => *inputs,
+            Ok(Some(Inputs::Lm(inputs))) => return self.generate(id, inputs).await,
             Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
             Err(reason) => return self.abandon(id, reason),
         };

@@ -54,6 +54,7 @@ use pedals_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+mod lm;
 mod read;
 
 pub(crate) use pedals_node::jobfile::JobFile;
@@ -67,7 +68,8 @@ use super::{
 /// Requester commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum JobCommand {
-    /// Post a training job from a job file: check it, store and serve its files, escrow the
+    /// Post a job from a job file (training, batch inference, zk, or a language model's
+    /// batch generation with `[generate]`): check it, store and serve its files, escrow the
     /// payment, and serve the files until a worker claims the job.
     ///
     /// Example: pedals job post mnist.toml --keystore ~/.pedals/me.json
@@ -254,9 +256,14 @@ pub(crate) struct ResultArgs {
     chain: ChainArgs,
     #[command(flatten)]
     node: NodeArgs,
-    /// Where to write the trained model's state [default: job-<id>-model.bin].
+    /// Where to write the trained model's state [default: job-<id>-model.bin], or a
+    /// language-model job's completions [default: job-<id>-completions.jsonl].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Chunks of a language-model job's completions to re-run here, chosen at random, and
+    /// compare byte for byte with the worker's (0: none).
+    #[arg(long, default_value_t = 1)]
+    recheck: u64,
     /// How long to look for a peer serving the result, in seconds.
     #[arg(long, default_value_t = 60)]
     wait_secs: u64,
@@ -355,6 +362,9 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
     if let Some(mode) = args.verification {
         file.verification = Some(mode.0);
     }
+    if file.is_lm() {
+        return lm::post(args, file, &dir).await;
+    }
     if file.verification == Some(VerificationMode::Zk) {
         return post_zk(args, file, &dir).await;
     }
@@ -390,27 +400,16 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
         model_cid: cid_of(&prepared.files.model).to_string(),
         holdout_cid,
     };
-    let path = posted_path(&dir, id);
-    std::fs::create_dir_all(path.parent().context("jobs folder")?)?;
-    std::fs::write(&path, serde_json::to_vec_pretty(&record)?)?;
-    let addrs = network.client.listen_addrs().await?;
-    if args.json {
-        let mut doc = summary;
-        doc["jobId"] = json!(id);
-        doc["tx"] = json!(outcome.hash.to_string());
-        doc["addrs"] = json!(addrs.iter().map(ToString::to_string).collect::<Vec<_>>());
-        println!("{}", serde_json::to_string(&doc)?);
-    } else {
-        println!(
-            "job {id} posted: {} steps, {} ETH escrowed (tx {})",
-            spec.train.steps,
-            super::eth(prepared.terms.payment),
-            outcome.hash
-        );
-        for addr in &addrs {
-            println!("  serving its files at {addr}");
-        }
-    }
+    let headline = format!(
+        "job {id} posted: {} steps, {} ETH escrowed (tx {})",
+        spec.train.steps,
+        super::eth(prepared.terms.payment),
+        outcome.hash
+    );
+    report_posted(
+        &dir, id, &record, summary, &outcome, &network, args.json, headline,
+    )
+    .await?;
     if args.no_wait {
         if !args.json {
             println!(
@@ -466,6 +465,39 @@ async fn post_zk(args: PostArgs, file: JobFile, dir: &Path) -> eyre::Result<()> 
         return Ok(());
     }
     wait_serving(&requester, id, args.json).await
+}
+
+/// Records a posted job next to the requester's store and reports it: one JSON document
+/// (`summary` with the id, the transaction and the addresses the files are served at), or
+/// `headline` and the addresses.
+#[allow(clippy::too_many_arguments)]
+async fn report_posted(
+    dir: &Path,
+    id: u64,
+    record: &PostedJob,
+    summary: serde_json::Value,
+    outcome: &pedals_chain::TxOutcome,
+    network: &pedals_p2p::Network,
+    json: bool,
+    headline: String,
+) -> eyre::Result<()> {
+    let path = posted_path(dir, id);
+    std::fs::create_dir_all(path.parent().context("jobs folder")?)?;
+    std::fs::write(&path, serde_json::to_vec_pretty(record)?)?;
+    let addrs = network.client.listen_addrs().await?;
+    if json {
+        let mut doc = summary;
+        doc["jobId"] = json!(id);
+        doc["tx"] = json!(outcome.hash.to_string());
+        doc["addrs"] = json!(addrs.iter().map(ToString::to_string).collect::<Vec<_>>());
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        println!("{headline}");
+        for addr in &addrs {
+            println!("  serving its files at {addr}");
+        }
+    }
+    Ok(())
 }
 
 /// Serves until the job leaves `Posted`, telling the user what happened.
@@ -538,6 +570,12 @@ async fn result(args: ResultArgs) -> eyre::Result<()> {
     let requester = Requester::new(market, store.clone(), Some(network.client.clone()));
     if zk {
         return zk_result(&requester, args).await;
+    }
+    if requester
+        .is_lm_job(args.id, Duration::from_secs(args.wait_secs))
+        .await?
+    {
+        return lm::result(&requester, args).await;
     }
     let result = requester
         .result(args.id, Duration::from_secs(args.wait_secs))

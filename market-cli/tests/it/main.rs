@@ -8,6 +8,7 @@ mod devnet;
 mod exit_codes;
 mod job;
 mod job_file;
+mod lm_job;
 mod model;
 mod provider;
 mod snapshots;
@@ -20,7 +21,6 @@ fn pedals() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
 }
 
-/// A TCP port nobody listens on now.
 /// `pedals <args>` as a daemon of the devnet's deployment in `dir`, signing with the keystore
 /// `dir/<key>` (password in `dir/password`) and keeping its data in `dir/<data>`; quiet but for
 /// warnings, its standard output discarded.
@@ -125,6 +125,7 @@ pub(crate) fn daemon_dir(
     dir
 }
 
+/// A TCP port nobody listens on now (any program may take it later).
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -64,6 +64,13 @@ fn the_example_zk_jobs_plan() {
     insta::assert_snapshot!(plan("mnist-zk-job.toml"));
 }
 
+/// The language-model example's plan: the CIDs of the model quantized from the committed
+/// checkpoint, of the prompts and of the spec, the same on every machine.
+#[test]
+fn the_example_lm_jobs_plan() {
+    insta::assert_snapshot!(plan("tiny-lm-job.toml"));
+}
+
 fn plan(example: &str) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")

@@ -5,6 +5,7 @@ mod bad_input;
 mod batch;
 mod fixtures;
 mod generate;
+mod job;
 mod reference;
 mod store;
 mod vectors;

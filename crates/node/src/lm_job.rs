@@ -1,0 +1,167 @@
+//! The worker's side of language-model batch jobs (`lm-generate`, [`pedals_lm::job`]): the
+//! spec names a stored model and a prompts file, which travel as the job's model and dataset;
+//! the chunks of prompts are the steps. The phases are a training job's (fetch, check,
+//! estimate, claim, run with checkpoints, submit, settle); what differs is how the inputs are
+//! checked and what a step computes.
+//!
+//! Every chunk's completions are stored as the checkpoint after that step as soon as they are
+//! done, so a worker restarted mid-job goes on from the first chunk it had not stored.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+use pedals_lm::{LmJobInputs, LmJobSpec};
+
+/// A job's inputs, loaded and checked, of either kind that runs step by step.
+pub(crate) enum Inputs {
+    /// An MLP or CNN training or batch-inference job.
+    Mlp(Box<(JobSpec, Dataset, MlpState)>),
+    /// A language-model batch job.
+    Lm(Box<(LmJobSpec, LmJobInputs)>),
+}
+
+/// Whether `bytes` are a language-model job's spec.
+pub(crate) fn is_lm(bytes: &[u8]) -> bool {
+    LmJobSpec::is_lm(bytes)
+}
+
+impl Worker {
+    /// The inputs of a job, whichever kind its spec is: `Ok(None)` while a file is missing from
+    /// the store, `Err` when one can never be used.
+    pub(crate) fn load_job(
+        &self,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+    ) -> Result<Option<Inputs>, String> {
+        let spec_cid = JobSpec::cid_for_hash(&job.specHash);
+        let Some(bytes) = self.store.blob(&spec_cid).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if !is_lm(&bytes) {
+            return Ok(self
+                .load_inputs(job, record)?
+                .map(|inputs| Inputs::Mlp(Box::new(inputs))));
+        }
+        let spec = LmJobSpec::from_canonical_bytes(&bytes).map_err(|e| e.to_string())?;
+        if spec.steps != u64::from(job.steps) {
+            return Err(format!(
+                "the spec runs {} chunks but the job pays for {}",
+                spec.steps, job.steps
+            ));
+        }
+        // Its chunks' leaves are hashes of blobs, which only an inference job may publish to
+        // meet a demand (docs/protocol.md §7).
+        if !Verification::OptimisticInference.is(job.verification) {
+            return Err(
+                "the spec is a language-model batch job but it was not posted as a \
+                        batch-inference job"
+                    .into(),
+            );
+        }
+        let (model_cid, prompts_cid) = (
+            spec.model_cid().map_err(|e| e.to_string())?,
+            spec.prompts_cid().map_err(|e| e.to_string())?,
+        );
+        if record.dataset_cid.as_deref() != Some(prompts_cid.to_string().as_str())
+            || record.model_cid.as_deref() != Some(model_cid.to_string().as_str())
+        {
+            return Err("the posted prompts or model CID differs from the spec's".into());
+        }
+        let (Some(model), Some(prompts)) = (
+            self.store.blob(&model_cid).map_err(|e| e.to_string())?,
+            self.store.blob(&prompts_cid).map_err(|e| e.to_string())?,
+        ) else {
+            return Ok(None);
+        };
+        let inputs = spec
+            .load(&model, &prompts, MAX_BLOB_BYTES)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Inputs::Lm(Box::new((spec, inputs)))))
+    }
+
+    /// Seconds this worker needs for a language-model job: its first chunk timed, times the
+    /// chunks (the first chunk pays for warm-up, so the estimate errs long).
+    pub(crate) async fn estimate_lm(
+        &self,
+        job: Box<(LmJobSpec, LmJobInputs)>,
+    ) -> Result<f64, NodeError> {
+        tokio::task::spawn_blocking(move || -> Result<f64, NodeError> {
+            let (spec, inputs) = *job;
+            let started = std::time::Instant::now();
+            inputs.run_chunk(&spec, 0)?;
+            Ok(started.elapsed().as_secs_f64() * spec.steps as f64)
+        })
+        .await?
+    }
+
+    /// Runs a language-model job: every chunk's completions stored as the checkpoint after
+    /// that step (the model as checkpoint 0), the trace with the last, and the result blob
+    /// (every chunk in order). Chunks stored before a restart are not run again.
+    pub(crate) async fn generate(
+        &self,
+        id: u64,
+        job: Box<(LmJobSpec, LmJobInputs)>,
+    ) -> Result<(), NodeError> {
+        let steps = job.0.steps;
+        let model_cid = job.0.model_cid()?;
+        let from = (1..=steps)
+            .take_while(|&s| self.store.checkpoint(id, s).ok().flatten().is_some())
+            .count() as u64;
+        self.store
+            .advance(id, JobPhase::Training { steps_done: from })?;
+        if from > 0 {
+            info!(target: "pedals::node", job = id, from, "resuming generation after the chunks already stored");
+        }
+        let store = self.store.clone();
+        #[cfg(debug_assertions)]
+        let falsify = self.config.falsify_steps.clone();
+        let started = std::time::Instant::now();
+        let done = Arc::new(AtomicU64::new(from));
+        let counter = done.clone();
+        let running = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+            let (spec, inputs) = *job;
+            // The model is checkpoint 0: a validator opens h_0 against it.
+            if store.checkpoint(id, 0)?.is_none() {
+                let model = store.blob(&model_cid)?.ok_or_else(|| {
+                    NodeError::Job(format!("the model {model_cid} left the store"))
+                })?;
+                store.put_checkpoint(id, 0, &model)?;
+            }
+            let mut hashes = vec![inputs.model_bytes_hash];
+            let mut chunks = Vec::with_capacity(steps as usize);
+            for step in 1..=steps {
+                let bytes = match store.checkpoint(id, step)? {
+                    Some(bytes) => bytes,
+                    None => {
+                        let bytes = inputs.run_chunk(&spec, step - 1)?;
+                        #[cfg(debug_assertions)]
+                        let bytes = if falsify.contains(&(step - 1)) {
+                            cheat::falsify_chunk(&bytes)
+                        } else {
+                            bytes
+                        };
+                        if step < steps {
+                            store.put_checkpoint(id, step, &bytes)?;
+                            store.advance(id, JobPhase::Training { steps_done: step })?;
+                        }
+                        bytes
+                    }
+                };
+                hashes.push(alloy::primitives::keccak256(&bytes));
+                chunks.push(bytes);
+                counter.store(step, Ordering::Relaxed);
+            }
+            let result = store.put_blob(&chunks.concat())?;
+            let last = chunks.last().map(Vec::as_slice).unwrap_or_default();
+            store.put_resumable_checkpoint(id, steps, last, &hashes, &[])?;
+            let root = pedals_core::TraceCommitment::new(hashes)
+                .map_err(|e| NodeError::Job(e.to_string()))?
+                .root();
+            Ok((root, result))
+        });
+        let (root, result) = self.reporting_progress(id, steps, &done, running).await??;
+        self.metrics.steps_trained.inc_by(steps - from);
+        info!(target: "pedals::node", job = id, chunks = steps, from, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "generation done");
+        self.finish_run(id, root, result).await
+    }
+}

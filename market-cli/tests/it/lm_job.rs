@@ -1,0 +1,308 @@
+//! A language model's batch job through the market, with real processes on a real chain:
+//! `pedals job post` with a `[generate]` job file (a Hugging Face checkpoint folder made by
+//! `transformers`, quantized on the way), `pedals provider run` fetching it over libp2p,
+//! generating chunk by chunk and getting paid, and `pedals job result` checking the
+//! completions against the posted trace and re-running chunks. A provider that lies about one
+//! chunk is caught by the re-run. Bad job files are refused before any transaction.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use alloy::{primitives::U256, providers::Provider};
+use pedals_chain::{Devnet, JobStatus, Market};
+use serde_json::Value;
+
+use crate::{free_port, wait_for};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn pedals(dir: &Path, devnet: &Devnet) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
+    cmd.env("PEDALS_RPC_URL", devnet.endpoint().as_str())
+        .env("PEDALS_DEPLOYMENT", dir.join("deployment.json"))
+        .env("PEDALS_REQUESTER_DIR", dir.join("requester"))
+        .env("PEDALS_KEYSTORE", dir.join("requester.json"))
+        .env("PEDALS_PASSWORD_FILE", dir.join("password"))
+        .env("PEDALS_LOG", "warn");
+    cmd
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON on stdout ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The job file: the tiny Llama fixture, the example prompts, three chunks of two.
+fn lm_job(window: u32, generate_extra: &str) -> String {
+    let model = root().join("crates/lm/tests/fixtures/llama-tiny");
+    let prompts = root().join("examples/lm-prompts.jsonl");
+    format!(
+        r#"
+payment_eth = "0.05"
+challenge_window_secs = {window}
+
+[generate]
+model = {model:?}
+prompts = {prompts:?}
+chunk = 2
+max_tokens = 12
+temperature = 0.8
+top_k = 40
+seed = 11
+{generate_extra}
+"#,
+        model = model.display().to_string(),
+        prompts = prompts.display().to_string(),
+    )
+}
+
+fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, lie: bool) -> crate::Daemon {
+    let mut cmd = crate::daemon(
+        dir,
+        devnet,
+        &["provider", "run", "--poll-ms", "200"],
+        "provider.json",
+        "provider",
+    );
+    cmd.args(["--metrics-addr", "127.0.0.1:0"])
+        .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
+        .args(["--bootstrap", bootstrap])
+        .args([
+            "--stake-wei",
+            &U256::from(10u64).pow(U256::from(18u64)).to_string(),
+        ]);
+    if lie {
+        cmd.args(["--debug-falsify-steps", "1"]);
+    }
+    crate::Daemon(cmd.spawn().expect("the provider starts"))
+}
+
+/// Posts `job` (serving its files until claimed), waits for it to be finalized, and runs
+/// `job result --json --recheck 3` against the provider's node.
+async fn run_job(
+    dir: &Path,
+    devnet: &Devnet,
+    market: &Market,
+    job: &Path,
+    port: u16,
+    lie: bool,
+) -> (u64, Output) {
+    let listen = free_port();
+    let mut post = pedals(dir, devnet)
+        .args(["job", "post", "--json"])
+        .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{listen}")])
+        .arg(job)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("post runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(post.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the posted job");
+    let posted: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(posted["kind"], "lm-generate");
+    assert_eq!(posted["steps"], 3, "six prompts in chunks of two");
+    let id = posted["jobId"].as_u64().expect("job id");
+    let requester = format!("/ip4/127.0.0.1/tcp/{listen}");
+    let daemon = provider(dir, devnet, port, &requester, lie);
+    assert!(post.wait().expect("post returns once claimed").success());
+    wait_for(
+        market,
+        pedals_core::JobId(id),
+        JobStatus::Finalized,
+        Duration::from_secs(180),
+    )
+    .await;
+    let out = pedals(dir, devnet)
+        .args(["job", "result", "--json", "--recheck", "3", &id.to_string()])
+        .args(["--bootstrap", &format!("/ip4/127.0.0.1/tcp/{port}")])
+        .arg("--out")
+        .arg(dir.join(format!("job-{id}.jsonl")))
+        .output()
+        .expect("runs");
+    drop(daemon);
+    (id, out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_is_caught() {
+    let devnet = crate::mining_devnet().await;
+    let tmp = crate::daemon_dir(&devnet, &[(4, "requester.json"), (5, "provider.json")]);
+    let dir = tmp.path();
+    let requester_key = devnet.signer(4).expect("dev account");
+    let provider_key = devnet.signer(5).expect("dev account");
+    let market = Market::connect(
+        devnet.endpoint(),
+        requester_key.clone(),
+        devnet.deployment().clone(),
+    )
+    .await
+    .expect("market");
+    let chain = market.provider().clone();
+    let window = market
+        .parameters()
+        .await
+        .expect("params")
+        .minChallengeWindow;
+
+    // Bad job files are refused before any transaction, saying what to fix.
+    let bad_prompts = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad_prompts,
+        "{\"prompt\": \"fine\"}\n{\"promt\": \"typo\"}\n",
+    )
+    .expect("w");
+    for (body, says) in [
+        (
+            lm_job(window, "").replace("max_tokens = 12", "max_tokens = 200"),
+            "does not fit the model's context of 128",
+        ),
+        (
+            lm_job(window, "").replace("chunk = 2", "chunk = 1000"),
+            "ask for smaller chunks",
+        ),
+        (
+            lm_job(window, "").replace(
+                &format!(
+                    "{:?}",
+                    root()
+                        .join("examples/lm-prompts.jsonl")
+                        .display()
+                        .to_string()
+                ),
+                &format!("{:?}", bad_prompts.display().to_string()),
+            ),
+            "prompts line 2",
+        ),
+        (
+            lm_job(window, "").replace("top_k = 40", "top_p = 0.0"),
+            "top-p 0 is outside (0, 1]",
+        ),
+        (
+            format!("holdout = 5\n{}", lm_job(window, "")),
+            "holdout does not apply to a [generate] job",
+        ),
+        (
+            lm_job(window, "bits = 4"),
+            "generate.bits = 4: write 8 or 16",
+        ),
+        (
+            lm_job(window, "").replace("llama-tiny", "no-such-model"),
+            "is neither a folder, a file nor a CID",
+        ),
+    ] {
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, body).expect("job file");
+        let out = pedals(dir, &devnet)
+            .args(["job", "post"])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "expected {says:?} in: {err}");
+    }
+    assert_eq!(
+        chain
+            .get_transaction_count(requester_key.address())
+            .await
+            .expect("nonce"),
+        0,
+        "nothing was sent"
+    );
+
+    // An honest provider: paid, and every chunk it committed re-runs to the same bytes here.
+    let job = dir.join("lm.toml");
+    std::fs::write(&job, lm_job(window, "stop = [\"\\n\\n\"]")).expect("job file");
+    let before = chain
+        .get_balance(provider_key.address())
+        .await
+        .expect("balance");
+    let port = free_port();
+    let (id, out) = run_job(dir, &devnet, &market, &job, port, false).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = json(&out);
+    assert_eq!(result["completions"], 6);
+    assert_eq!(result["rechecked"], serde_json::json!([0, 1, 2]));
+    assert_eq!(result["mismatched"], serde_json::json!([]));
+    let job_on_chain = market.job(pedals_core::JobId(id)).await.expect("job");
+    assert_eq!(job_on_chain.worker, provider_key.address());
+    // Paid: what it holds, has staked and has in credit (if it has not withdrawn yet) grew by
+    // the payment less the protocol fee (2.5%), less its gas.
+    let after = chain
+        .get_balance(provider_key.address())
+        .await
+        .expect("balance");
+    let staked = U256::from(
+        market
+            .stake_of(provider_key.address())
+            .await
+            .expect("stake")
+            .staked,
+    );
+    let credit = market
+        .credit_of(provider_key.address())
+        .await
+        .expect("credit");
+    let after = after + credit;
+    let paid = U256::from(5u64) * U256::from(10u64).pow(U256::from(16u64)) * U256::from(975u64)
+        / U256::from(1000u64);
+    let gas = U256::from(10u64).pow(U256::from(15u64));
+    assert!(
+        after + staked + gas > before + paid && after + staked < before + paid,
+        "paid 0.04875 ETH less gas: before {before}, after {after} (credit {credit}), staked {staked}"
+    );
+    // The completions are what this process computes from the same files.
+    let model = pedals_lm::quantize(
+        &pedals_lm::Checkpoint::load_hf(&root().join("crates/lm/tests/fixtures/llama-tiny"))
+            .expect("checkpoint"),
+        8,
+    )
+    .expect("quantized");
+    let tok = pedals_lm::Tokenizer::from_bytes(model.tokenizer.as_deref().expect("tokenizer"))
+        .expect("tokenizer");
+    let prompts = pedals_lm::batch::parse_prompts(
+        &std::fs::read(root().join("examples/lm-prompts.jsonl")).expect("prompts"),
+        Some(&tok),
+    )
+    .expect("prompts");
+    let params = pedals_lm::GenParams {
+        max_tokens: 12,
+        sampling: pedals_lm::Sampling::new(0.8, 40, 1.0, 11).expect("sampling"),
+        stop: vec!["\n\n".into()],
+    };
+    let (_, chunks) =
+        pedals_lm::batch::run(&model, Some(&tok), &prompts, &params, 2).expect("generated");
+    assert_eq!(
+        std::fs::read(dir.join(format!("job-{id}.jsonl"))).expect("saved"),
+        chunks.concat()
+    );
+
+    // A provider that lies about chunk 1: its trace is consistent with its lie, so the
+    // completions are accepted as committed, but re-running the chunks finds it.
+    let port = free_port();
+    let (_, out) = run_job(dir, &devnet, &market, &job, port, true).await;
+    assert_eq!(out.status.code(), Some(1), "a mismatch is an error");
+    let result = json(&out);
+    assert_eq!(result["mismatched"], serde_json::json!([1]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differ from what this machine computes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
