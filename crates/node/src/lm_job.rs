@@ -79,8 +79,10 @@ impl Worker {
         Ok(Some(Inputs::Lm(Box::new((spec, inputs)))))
     }
 
-    /// Seconds this worker needs for a language-model job: its first chunk timed, times the
-    /// chunks (the first chunk pays for warm-up, so the estimate errs long).
+    /// Seconds this worker needs for a language-model job, at most: its first chunk timed per
+    /// token (prompt tokens and new ones), times every token the job may take (every prompt
+    /// token, and `max_tokens` new ones per prompt). A first chunk of short prompts that stop
+    /// early does not make a long job look short; the first chunk pays for warm-up too.
     pub(crate) async fn estimate_lm(
         &self,
         job: Box<(LmJobSpec, LmJobInputs)>,
@@ -88,8 +90,17 @@ impl Worker {
         tokio::task::spawn_blocking(move || -> Result<f64, NodeError> {
             let (spec, inputs) = *job;
             let started = std::time::Instant::now();
-            inputs.run_chunk(&spec, 0)?;
-            Ok(started.elapsed().as_secs_f64() * spec.steps as f64)
+            let bytes = inputs.run_chunk(&spec, 0)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let prompt_tokens = |p: &[Vec<u32>]| p.iter().map(Vec::len).sum::<usize>() as f64;
+            let first = &inputs.prompts[..inputs.prompts.len().min(spec.chunk as usize)];
+            let generated = pedals_lm::batch::completion_lines(&bytes)?
+                .iter()
+                .map(|l| l.tokens.len())
+                .sum::<usize>() as f64;
+            let timed = (prompt_tokens(first) + generated).max(1.0);
+            let most = prompt_tokens(&inputs.prompts) + (spec.count * spec.max_tokens) as f64;
+            Ok(seconds / timed * most)
         })
         .await?
     }

@@ -462,12 +462,15 @@ impl Verifier {
             .ok_or_else(|| VerifierError::Job("no result event".into()))?;
         let spec_cid = JobSpec::cid_for_hash(&job.specHash);
         let (spec_bytes, _) = self.net.fetch_blob(spec_cid).await?;
-        let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
-        if spec.inference.is_some() || spec.dispute.is_none() {
+        // Batch inference, of an MLP or a language model, cannot be disputed (protocol.md §8).
+        let spec = (!pedals_lm::LmJobSpec::is_lm(&spec_bytes))
+            .then(|| JobSpec::from_canonical_bytes(&spec_bytes))
+            .transpose()?;
+        let Some(spec) = spec.filter(|s| s.inference.is_none() && s.dispute.is_some()) else {
             info!(target: "pedals::validator", job = id, "not a disputable training job; skipped");
             self.jobs.lock().await.insert(id, Tracked::Over);
             return Ok(None);
-        }
+        };
         let (data_bytes, _) = self.net.fetch_blob(parse_cid(&spec.dataset)?).await?;
         let dataset = Arc::new(Dataset::from_canonical_bytes(&data_bytes)?);
         let (model_bytes, _) = self.net.fetch_blob(parse_cid(&spec.model)?).await?;
