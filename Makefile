@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures clean
+.PHONY: help setup datasets contracts demo demo-dispute demo-lm test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ demo: contracts ## run the main job on a local devnet (anvil + deployed contract
 demo-dispute: contracts ## the same job with a lying worker that a validator catches and gets slashed
 	@$(FIRST_BUILD_NOTE)
 	cargo run $(CARGO_FLAGS) -p pedals -- devnet dispute-demo
+
+demo-lm: contracts ## a language model's batch job on a devnet: posted, generated, paid, checked and re-run
+	@$(FIRST_BUILD_NOTE)
+	scripts/demo_lm.sh
 
 test: check test-contracts coverage test-rust test-subgraph ## run every check and test (what CI runs)
 	@echo "all checks and tests passed"
