@@ -3,7 +3,9 @@
 //!
 //! Options: `--mode exact|float` (default `exact`), `--bits 8|16` (exact, default 8),
 //! `--prompt 128` (prompt tokens), `--decode 64` (tokens generated after it, greedy),
-//! `--threads 1`. The prompt is the first tokens of a fixed pseudo-random sequence. Exact mode
+//! `--threads 1`, `--device cpu|flex|gpu` (exact: where the matrix products run; `gpu` is
+//! wgpu over Vulkan; off the CPU the run is repeated on the CPU kernel and the tokens and last
+//! logits compared, `same_as_cpu` in the output). The prompt is the first tokens of a fixed pseudo-random sequence. Exact mode
 //! prefills through the cache and decodes one token at a time; float mode (no cache) is timed
 //! on the prefill only. Prints one JSON line: tokens per second of each phase, the model's
 //! weight bytes, the peak resident memory of the run (after the float checkpoint is
@@ -15,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pedals_lm::{Checkpoint, KvCache, float::FloatModel, quantize, sample::argmax};
+use pedals_lm::{Checkpoint, ExactModel, KvCache, float::FloatModel, quantize, sample::argmax};
 
 struct Args {
     model: PathBuf,
@@ -24,6 +26,7 @@ struct Args {
     prompt: usize,
     decode: usize,
     threads: usize,
+    device: String,
     smoke: bool,
 }
 
@@ -35,6 +38,7 @@ fn parse() -> Result<Args, String> {
         prompt: 128,
         decode: 64,
         threads: 1,
+        device: "cpu".into(),
         smoke: true,
     };
     let mut it = std::env::args().skip(1);
@@ -47,6 +51,7 @@ fn parse() -> Result<Args, String> {
             "--prompt" => a.prompt = value()?.parse().map_err(|e| format!("--prompt: {e}"))?,
             "--decode" => a.decode = value()?.parse().map_err(|e| format!("--decode: {e}"))?,
             "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--device" => a.device = value()?,
             "--bench" => a.smoke = false,
             other => return Err(format!("unknown option {other}")),
         }
@@ -84,6 +89,8 @@ fn main() -> Result<(), String> {
             a.mode = mode.into();
             run(&a)?;
         }
+        (a.mode, a.device) = ("exact".into(), "flex".into());
+        run(&a)?;
         return Ok(());
     }
     if a.model.as_os_str().is_empty() {
@@ -106,30 +113,23 @@ fn run(a: &Args) -> Result<(), String> {
             let import_peak = peak_rss_mb();
             // The run's own peak from here: Linux resets the high-water mark on "5".
             let _ = std::fs::write("/proc/self/clear_refs", "5");
-            let mut cache = KvCache::new(&model.config);
-            let t0 = Instant::now();
-            let mut logits = model
-                .forward(&prompt, &mut cache, false)
-                .map_err(|e| e.to_string())?;
-            let prefill = t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            for _ in 0..a.decode {
-                let next = argmax(&logits);
-                logits = model
-                    .forward(&[next], &mut cache, false)
-                    .map_err(|e| e.to_string())?;
-            }
-            let decode = t1.elapsed().as_secs_f64();
+            let (on, adapter) = on_device(&model, &a.device)?;
+            let (prefill, decode, tokens, last, kv) = timed(&on, &prompt, a.decode)?;
+            let same = (a.device != "cpu")
+                .then(|| timed(&model, &prompt, a.decode).map(|r| r.2 == tokens && r.3 == last))
+                .transpose()?;
             format!(
-                "{{\"impl\":\"pedals-exact-w{}\",\"threads\":{},\"prompt\":{},\"decode\":{},\"prefill_tok_s\":{:.1},\"decode_tok_s\":{:.2},\"weight_mb\":{:.1},\"kv_cache_mb\":{:.2},\"peak_rss_mb\":{:.1},\"import_peak_rss_mb\":{:.1}}}",
+                "{{\"impl\":\"pedals-exact-w{}\",\"device\":{:?},\"same_as_cpu\":{},\"threads\":{},\"prompt\":{},\"decode\":{},\"prefill_tok_s\":{:.1},\"decode_tok_s\":{:.2},\"weight_mb\":{:.1},\"kv_cache_mb\":{:.2},\"peak_rss_mb\":{:.1},\"import_peak_rss_mb\":{:.1}}}",
                 a.bits,
+                adapter,
+                same.map_or("null".to_string(), |s| s.to_string()),
                 a.threads,
                 a.prompt,
                 a.decode,
                 a.prompt as f64 / prefill,
                 a.decode as f64 / decode,
                 model.weight_bytes() as f64 / 1e6,
-                cache.bytes() as f64 / 1e6,
+                kv as f64 / 1e6,
                 peak_rss_mb(),
                 import_peak
             )
@@ -152,4 +152,46 @@ fn run(a: &Args) -> Result<(), String> {
     };
     println!("{line}");
     Ok(())
+}
+
+/// `model` with its products on `device` (`cpu`: as it is), and the device's name.
+fn on_device(model: &ExactModel, device: &str) -> Result<(ExactModel, String), String> {
+    let mut on = model.clone();
+    match pedals_lm::exact::device::named(device).map_err(|e| e.to_string())? {
+        None => Ok((on, "cpu".into())),
+        Some((d, name)) => {
+            on.to_device(&d);
+            Ok((on, name))
+        }
+    }
+}
+
+/// A timed run: the seconds of the prefill and of the decoding, the tokens, the last logits
+/// and the cache's bytes.
+type Timed = (f64, f64, Vec<u32>, Vec<i32>, usize);
+
+/// Prefills `prompt`, then decodes `n` tokens greedily.
+fn timed(model: &ExactModel, prompt: &[u32], n: usize) -> Result<Timed, String> {
+    let mut cache = KvCache::new(&model.config);
+    let t0 = Instant::now();
+    let mut logits = model
+        .forward(prompt, &mut cache, false)
+        .map_err(|e| e.to_string())?;
+    let prefill = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        let next = argmax(&logits);
+        tokens.push(next);
+        logits = model
+            .forward(&[next], &mut cache, false)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((
+        prefill,
+        t1.elapsed().as_secs_f64(),
+        tokens,
+        logits,
+        cache.bytes(),
+    ))
 }

@@ -206,6 +206,7 @@ impl ExactModel {
                 cols: want[1],
                 shift,
                 data,
+                device: Default::default(),
             })
         };
         let vector = |name: &str| -> Result<Option<Vec<i32>>, LmError> {

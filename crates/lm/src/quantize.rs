@@ -65,6 +65,7 @@ pub fn quantize_matrix(
         cols,
         shift,
         data,
+        device: Default::default(),
     })
 }
 

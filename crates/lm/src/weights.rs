@@ -26,6 +26,8 @@ pub struct QMat {
     pub shift: Vec<i8>,
     /// Row-major values.
     pub data: QData,
+    /// Its copy on a burn device ([`ExactModel::to_device`]), used by the products when set.
+    pub device: crate::exact::device::OnDevice,
 }
 
 impl QMat {
@@ -199,6 +201,36 @@ impl ExactModel {
             config,
             hf_config,
         })
+    }
+
+    /// Runs this model's matrix products on `device` (burn's flex on the CPU, or wgpu over
+    /// Vulkan: `pedals_ml::exact::BurnOps::gpu()`'s device): uploads every projection and the
+    /// head once. The results are bit for bit the CPU kernel's (`exact::device`).
+    pub fn to_device(&mut self, device: &burn::tensor::Device) {
+        let up = |w: &mut QMat| {
+            w.device = crate::exact::device::OnDevice(Some(std::sync::Arc::new(
+                crate::exact::device::upload(w, device),
+            )));
+        };
+        for b in &mut self.blocks {
+            for l in [
+                &mut b.q,
+                &mut b.k,
+                &mut b.v,
+                &mut b.o,
+                &mut b.up,
+                &mut b.down,
+            ] {
+                up(&mut l.w);
+            }
+            if let Some(g) = &mut b.gate {
+                up(&mut g.w);
+            }
+        }
+        match &mut self.head {
+            Some(h) => up(h),
+            None => up(&mut self.embed),
+        }
     }
 
     /// The output head's matrix.

@@ -105,6 +105,10 @@ pub(crate) struct GenerateArgs {
     /// Run the checkpoint folder in f32 (float mode: not bit-exact across machines).
     #[arg(long)]
     float: bool,
+    /// Where exact mode's matrix products run: `cpu` (the SIMD kernel), `flex` (burn's CPU
+    /// backend) or `gpu` (wgpu over Vulkan); every one gives the same tokens.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "flex", "gpu"])]
+    device: String,
     #[command(flatten)]
     store: StoreArgs,
     /// Print one JSON document instead of text.
@@ -205,6 +209,10 @@ impl ModelCommand {
 
 impl GenerateArgs {
     fn run(self) -> eyre::Result<()> {
+        eyre::ensure!(
+            !self.float || self.device == "cpu",
+            "--float runs on the CPU; --device is for exact mode"
+        );
         let sampling = Sampling::new(self.temperature, self.top_k, self.top_p, self.seed)?;
         let params = GenParams {
             max_tokens: self.max_tokens,
@@ -214,7 +222,11 @@ impl GenerateArgs {
         if self.float {
             return self.run_float(&params);
         }
-        let (model, cid) = load(&self.model, &self.store, self.bits)?;
+        let (mut model, cid) = load(&self.model, &self.store, self.bits)?;
+        let device = pedals_lm::exact::device::named(&self.device)?;
+        if let Some((d, _)) = &device {
+            model.to_device(d);
+        }
         let tok = model
             .tokenizer
             .as_deref()
@@ -225,7 +237,12 @@ impl GenerateArgs {
         if self.json {
             println!(
                 "{}",
-                json!({ "model": cid.to_string(), "prompt": prompt, "completion": g })
+                json!({
+                    "model": cid.to_string(),
+                    "device": device.map_or_else(|| "cpu".to_string(), |d| d.1),
+                    "prompt": prompt,
+                    "completion": g,
+                })
             );
         } else {
             println!("{}", g.text.unwrap_or_else(|| format!("{:?}", g.tokens)));

@@ -62,6 +62,12 @@ fn a_checkpoint_is_imported_run_and_exported_to_the_same_cid() {
         12
     );
     assert_eq!(a, b, "the same seed gives the same tokens");
+    // On burn's CPU backend and on the GPU (lavapipe in CI), the same tokens.
+    for device in ["flex", "gpu"] {
+        let on = run_json(&[&sampled[..], &["--device", device]].concat(), data.path());
+        assert_eq!(on["completion"], a["completion"], "on {device}");
+        assert_ne!(on["device"], "cpu");
+    }
 
     let out_dir = data.path().join("exported");
     let out = pedals()

@@ -92,6 +92,19 @@ fn finish(acc: i64, e: i32, shift: i8, bias: i64) -> i32 {
 pub fn linear(x: &[i32], w: &QMat, bias: Option<&[i32]>) -> Vec<i32> {
     let quant: Vec<(Vec<i16>, i32)> = x.chunks(w.cols).map(rowquant).collect();
     let rows = quant.len();
+    if let Some(dw) = &w.device.0 {
+        let m: Vec<&[i16]> = quant.iter().map(|(m, _)| m.as_slice()).collect();
+        let sums = super::device::dots(w, dw, &m);
+        return sums
+            .chunks(w.rows)
+            .zip(&quant)
+            .flat_map(|(row, (_, e))| {
+                row.iter().enumerate().map(move |(j, &acc)| {
+                    finish(acc, *e, w.shift[j], bias.map_or(0, |b| i64::from(b[j])))
+                })
+            })
+            .collect();
+    }
     let mut by_col = vec![0i32; w.rows * rows];
     by_col
         .par_chunks_mut(rows)

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod batch;
+mod device;
 mod fixtures;
 mod generate;
 mod job;

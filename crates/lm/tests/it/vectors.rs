@@ -78,6 +78,7 @@ fn qmat(inputs: &Value, p: &Value) -> QMat {
         cols,
         shift: ints(&inputs["shift"]).iter().map(|&s| s as i8).collect(),
         data,
+        device: Default::default(),
     }
 }
 
