@@ -139,14 +139,14 @@ pub struct ExactModel {
 
 impl ExactModel {
     /// The rotary table the config defines (docs/exact-ops.md), or `None` for learned positions.
-    pub fn rotary_for(config: &LmConfig) -> Option<Rotary> {
+    pub fn rotary_for(config: &LmConfig) -> Result<Option<Rotary>, crate::LmError> {
         match (config.family, config.rope_theta) {
             (Family::Llama, Some(theta)) => {
                 let (cos, sin) =
-                    rotary_table(theta, config.head_dim / 2, config.context, ROPE_BITS);
-                Some(Rotary { cos, sin })
+                    rotary_table(theta, config.head_dim / 2, config.context, ROPE_BITS)?;
+                Ok(Some(Rotary { cos, sin }))
             }
-            _ => None,
+            _ => Ok(None),
         }
     }
 
@@ -196,7 +196,7 @@ impl ExactModel {
             },
             final_norm: norm("final_norm")?,
             blocks,
-            rotary: Self::rotary_for(&config),
+            rotary: Self::rotary_for(&config)?,
             tokenizer,
             config,
             hf_config,

@@ -1,8 +1,9 @@
 //! High-precision fixed-point arithmetic (`i128` at 2^−96) for the one table of the transformer
 //! ops that depends on the model: the rotary embedding's cosines and sines. Each entry is
 //! defined as the exact mathematical value rounded half to even (docs/exact-ops.md); this
-//! module computes it with an error far below 2^−70 and refuses (panics) if a value falls so
-//! close to a rounding tie that the error could matter, which no real configuration reaches.
+//! module computes it with an error far below 2^−70 and refuses the model (an error, never a
+//! panic) if a value falls so close to a rounding tie that the error could matter, which no
+//! real configuration reaches.
 //! No floating point is involved, so every machine builds the same table.
 
 /// Fraction bits.
@@ -116,25 +117,29 @@ fn cos_sin(x: i128) -> (i128, i128) {
     (c, s)
 }
 
-/// `round_half_even(v · 2^bits)` of a fixed-point value, refusing values within 2^−60 of a tie.
-fn round_to(v: i128, bits: u32) -> i32 {
+/// `round_half_even(v · 2^bits)` of a fixed-point value; `None` within 2^−60 of a tie.
+fn round_to(v: i128, bits: u32) -> Option<i32> {
     let shift = F - bits;
     let floor = v >> shift;
     let frac = v - (floor << shift);
     let half = 1i128 << (shift - 1);
     let margin = 1i128 << (F - 60);
-    assert!(
-        (frac - half).abs() > margin,
-        "a rotary table entry is within 2^-60 of a rounding tie; its exact value needs more precision"
-    );
+    if (frac - half).abs() <= margin {
+        return None;
+    }
     let up = frac > half;
-    (floor + i128::from(up)) as i32
+    Some((floor + i128::from(up)) as i32)
 }
 
 /// The rotary table: for positions `0..positions` and pairs `0..half`, with
 /// `θ_i = base^(−i/half)`, `round_half_even(2^bits · cos(p·θ_i))` and the same of `sin`,
-/// row-major `[p][i]`.
-pub fn rotary_table(base: f64, half: usize, positions: usize, bits: u32) -> (Vec<i32>, Vec<i32>) {
+/// row-major `[p][i]`. Fails, naming the entry, if one lies within 2^−60 of a rounding tie.
+pub fn rotary_table(
+    base: f64,
+    half: usize,
+    positions: usize,
+    bits: u32,
+) -> Result<(Vec<i32>, Vec<i32>), crate::LmError> {
     let (two_pi, pi) = (2 * pi(), pi());
     let log_base = ln(base);
     let mut cos = vec![0i32; positions * half];
@@ -147,11 +152,16 @@ pub fn rotary_table(base: f64, half: usize, positions: usize, bits: u32) -> (Vec
                 angle -= two_pi;
             }
             let (c, s) = cos_sin(angle);
-            cos[p * half + i] = round_to(c, bits);
-            sin[p * half + i] = round_to(s, bits);
+            let tie = || {
+                crate::LmError::Config(format!(
+                    "rotary base {base}: the table entry of position {p}, pair {i} lies within                      2^-60 of a rounding tie, which exact mode cannot round with certainty;                      change rope_theta slightly"
+                ))
+            };
+            cos[p * half + i] = round_to(c, bits).ok_or_else(tie)?;
+            sin[p * half + i] = round_to(s, bits).ok_or_else(tie)?;
         }
     }
-    (cos, sin)
+    Ok((cos, sin))
 }
 
 #[cfg(test)]
@@ -179,7 +189,7 @@ mod tests {
 
     #[test]
     fn rotary_table_agrees_with_f64_to_one_unit() {
-        let (cos, sin) = rotary_table(10_000.0, 8, 300, 16);
+        let (cos, sin) = rotary_table(10_000.0, 8, 300, 16).expect("no tie");
         for p in 0..300 {
             for i in 0..8 {
                 let angle = p as f64 * 10_000f64.powf(-(i as f64) / 8.0);

@@ -16,51 +16,8 @@
 /// Products summed in `i32` before widening.
 const BLOCK: usize = 256;
 
-/// An instruction set the kernel can run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// Plain Rust.
-    Portable,
-    /// AVX2.
-    Avx2,
-    /// AVX-512 with VNNI.
-    Avx512Vnni,
-}
-
-impl Isa {
-    /// Whether this CPU runs it.
-    pub fn is_supported(self) -> bool {
-        match self {
-            Self::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vnni")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The fastest this CPU runs.
-    pub fn detect() -> Self {
-        [Self::Avx512Vnni, Self::Avx2]
-            .into_iter()
-            .find(|i| i.is_supported())
-            .unwrap_or(Self::Portable)
-    }
-
-    /// Every one this CPU runs.
-    pub fn supported() -> Vec<Self> {
-        [Self::Portable, Self::Avx2, Self::Avx512Vnni]
-            .into_iter()
-            .filter(|i| i.is_supported())
-            .collect()
-    }
-}
+/// The instruction sets, as `pedals-ml`'s kernel detects them (the same three).
+pub use pedals_ml::exact::Isa;
 
 fn best() -> Isa {
     static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();

@@ -125,7 +125,7 @@ fn compute(op: &str, p: &Value, x: &Value) -> Value {
             let positions = ints(&x["positions"]);
             let max = *positions.iter().max().expect("positions") as usize + 1;
             let base = p["base"].as_f64().expect("base");
-            let (cos, sin) = rotary_table(base, half, max, ops::ROPE_BITS);
+            let (cos, sin) = rotary_table(base, half, max, ops::ROPE_BITS).expect("no tie");
             let rows = |t: &[i32]| -> Vec<Vec<i32>> {
                 positions
                     .iter()
