@@ -99,6 +99,9 @@ pub struct WorkerConfig {
     pub progress_every: Duration,
     /// Threads for training.
     pub threads: usize,
+    /// Where a language model's matrix products run: `cpu` (the SIMD kernel), `flex` or `gpu`
+    /// (wgpu over Vulkan); every one gives the same bits (`pedals_lm::exact::device`).
+    pub lm_device: String,
     /// The transaction sender's policy.
     pub send: SendPolicy,
     /// The most row bytes it puts in one transaction when it publishes a demanded state
@@ -133,6 +136,7 @@ impl Default for WorkerConfig {
             announce_every: Duration::from_secs(60),
             progress_every: Duration::from_secs(1),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            lm_device: "cpu".into(),
             send: SendPolicy::default(),
             publish_bytes_per_tx: 64 << 10,
             #[cfg(debug_assertions)]

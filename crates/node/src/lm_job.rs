@@ -87,8 +87,10 @@ impl Worker {
         &self,
         job: Box<(LmJobSpec, LmJobInputs)>,
     ) -> Result<f64, NodeError> {
+        let device = self.config.lm_device.clone();
         tokio::task::spawn_blocking(move || -> Result<f64, NodeError> {
-            let (spec, inputs) = *job;
+            let (spec, mut inputs) = *job;
+            on_device(&mut inputs, &device)?;
             let started = std::time::Instant::now();
             let bytes = inputs.run_chunk(&spec, 0)?;
             let seconds = started.elapsed().as_secs_f64();
@@ -129,8 +131,10 @@ impl Worker {
         let started = std::time::Instant::now();
         let done = Arc::new(AtomicU64::new(from));
         let counter = done.clone();
+        let device = self.config.lm_device.clone();
         let running = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
-            let (spec, inputs) = *job;
+            let (spec, mut inputs) = *job;
+            on_device(&mut inputs, &device)?;
             // The model is checkpoint 0: a validator opens h_0 against it.
             if store.checkpoint(id, 0)?.is_none() {
                 let model = store.blob(&model_cid)?.ok_or_else(|| {
@@ -175,4 +179,12 @@ impl Worker {
         info!(target: "pedals::node", job = id, chunks = steps, from, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "generation done");
         self.finish_run(id, root, result).await
     }
+}
+
+/// Moves a job's matrix products to the worker's `lm_device` (nothing for `cpu`).
+fn on_device(inputs: &mut LmJobInputs, device: &str) -> Result<(), NodeError> {
+    if let Some((d, _)) = pedals_lm::exact::device::named(device)? {
+        inputs.model.to_device(&d);
+    }
+    Ok(())
 }

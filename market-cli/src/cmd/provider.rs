@@ -70,6 +70,10 @@ pub(crate) struct RunArgs {
     /// Address of the /metrics and /health endpoints [default: 127.0.0.1:9464].
     #[arg(long, env = "PEDALS_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Where a language model's matrix products run: cpu, flex or gpu (wgpu over Vulkan)
+    /// [default: cpu]. Every one gives the same bits.
+    #[arg(long, env = "PEDALS_LM_DEVICE", value_parser = ["cpu", "flex", "gpu"])]
+    lm_device: Option<String>,
     #[command(flatten)]
     net: super::net::NetArgs,
     /// Debug builds only, for the chaos tests: train and serve these steps falsified (a
@@ -95,6 +99,7 @@ struct FileConfig {
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
+    lm_device: Option<String>,
     #[serde(default)]
     listen: Vec<pedals_p2p::Multiaddr>,
     #[serde(default)]
@@ -116,6 +121,7 @@ struct Settings {
     stake_wei: Option<U256>,
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
+    lm_device: String,
     net: pedals_p2p::NetConfig,
     /// Steps trained and served falsified (debug builds only).
     #[cfg(debug_assertions)]
@@ -168,6 +174,10 @@ impl RunArgs {
                 .metrics_addr
                 .or(file.metrics_addr)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
+            lm_device: self
+                .lm_device
+                .or(file.lm_device)
+                .unwrap_or_else(|| "cpu".into()),
             net: self.net.config(&file.listen, &file.bootstrap),
             #[cfg(debug_assertions)]
             falsify_steps: self.debug_falsify_steps,
@@ -202,11 +212,18 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         .wrap_err_with(|| format!("cannot create {}", settings.data_dir.display()))?;
     super::datadir::bind(&settings.data_dir, &provider, &deployment).await?;
     let store = Arc::new(Store::open(&settings.data_dir)?);
+    // A device that cannot be opened is refused now, not at the first job.
+    if let Some((_, name)) = pedals_lm::exact::device::named(&settings.lm_device)
+        .wrap_err("--lm-device cannot be used on this machine")?
+    {
+        tracing::info!(target: "pedals::provider", device = %name, "language models run their products on this device");
+    }
     let config = WorkerConfig {
         min_wei_per_step: settings.min_wei_per_step,
         min_wei_per_second: settings.min_wei_per_second,
         max_active_jobs: settings.max_active_jobs,
         gateway: settings.ipfs_gateway.clone(),
+        lm_device: settings.lm_device.clone(),
         #[cfg(debug_assertions)]
         falsify_steps: settings.falsify_steps.clone(),
         ..WorkerConfig::default()

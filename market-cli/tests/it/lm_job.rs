@@ -1,8 +1,8 @@
 //! A language model's batch job through the market, with real processes on a real chain:
 //! `pedals job post` with a `[generate]` job file (a Hugging Face checkpoint folder made by
 //! `transformers`, quantized on the way), `pedals provider run` fetching it over libp2p,
-//! generating chunk by chunk and getting paid, and `pedals job result` checking the
-//! completions against the posted trace and re-running chunks. A provider that lies about one
+//! generating chunk by chunk on the GPU and getting paid, and `pedals job result` checking the
+//! completions against the posted trace and re-running chunks on the CPU kernel, to the byte. A provider that lies about one
 //! chunk is caught by the re-run. Bad job files are refused before any transaction.
 
 use std::{
@@ -82,6 +82,15 @@ fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, lie: bool) 
         ]);
     if lie {
         cmd.args(["--debug-falsify-steps", "1"]);
+    } else {
+        // The honest provider generates on the GPU (lavapipe in CI, which must have it) or,
+        // without Vulkan, on burn's CPU backend; the requester re-runs on the CPU kernel.
+        let device = if pedals_ml::exact::BurnOps::gpu().is_ok() {
+            "gpu"
+        } else {
+            "flex"
+        };
+        cmd.args(["--lm-device", device]);
     }
     crate::Daemon(cmd.spawn().expect("the provider starts"))
 }
