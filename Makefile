@@ -94,5 +94,5 @@ clean: ## remove build outputs
 lm-fixtures: ## retrain the committed tiny language models and their transformers reference outputs (PRESET=10m for a larger one, not committed)
 	.venv-bench/bin/python scripts/lm_fixtures.py --preset $(or $(PRESET),tiny)
 
-bench-lm: ## language-model prefill and decode beside transformers, one run: make bench-lm MODEL=crates/lm/tests/fixtures/llama-10m [THREADS=1]
-	scripts/bench_lm.sh --model $(MODEL) --threads $(or $(THREADS),1)
+bench-lm: ## language-model prefill and decode beside transformers (and llama.cpp with GGUF=), one run: make bench-lm MODEL=crates/lm/tests/fixtures/llama-10m [THREADS=1] [GGUF=file]
+	scripts/bench_lm.sh --model $(MODEL) --threads $(or $(THREADS),1) $(if $(GGUF),--gguf $(GGUF))

@@ -3,18 +3,22 @@
 # exact mode (8- and 16-bit weights) and float mode, and Hugging Face transformers (PyTorch f32),
 # on the same checkpoint folder. One JSON line per implementation, then the ratios;
 # docs/BENCHMARKS.md records them with the machine and the date.
-#   scripts/bench_lm.sh --model DIR [--prompt 128] [--decode 64] [--threads 1]
+#   scripts/bench_lm.sh --model DIR [--prompt 128] [--decode 64] [--threads 1] [--gguf FILE]
 # The PyTorch side runs in .venv-bench/ (scripts/requirements-bench.txt, installed on first use).
+# With --gguf (the same checkpoint at Q8_0, made by scripts/bench_lm_llamacpp.py --convert),
+# llama.cpp runs too, through llama-cpp-python installed in .venv-bench by hand: it builds
+# llama.cpp from source (docs/BENCHMARKS.md gives the command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="" prompt=128 decode=64 threads=1
+model="" prompt=128 decode=64 threads=1 gguf=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$2; shift 2 ;;
     --prompt) prompt=$2; shift 2 ;;
     --decode) decode=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    *) echo "usage: scripts/bench_lm.sh --model DIR [--prompt N] [--decode N] [--threads T]" >&2; exit 2 ;;
+    --gguf) gguf=$(realpath "$2"); shift 2 ;;
+    *) echo "usage: scripts/bench_lm.sh --model DIR [--prompt N] [--decode N] [--threads T] [--gguf FILE]" >&2; exit 2 ;;
   esac
 done
 [ -n "$model" ] || { echo "give --model DIR (a Hugging Face checkpoint folder, e.g. one scripts/lm_fixtures.py made)" >&2; exit 2; }
@@ -30,6 +34,9 @@ run --mode exact --bits 8
 run --mode exact --bits 16
 run --mode float
 "$venv/bin/python" scripts/bench_lm_torch.py --model "$model" --prompt "$prompt" --decode "$decode" --threads "$threads" | tee -a "$out"
+if [ -n "$gguf" ]; then
+  "$venv/bin/python" scripts/bench_lm_llamacpp.py --model "$gguf" --prompt "$prompt" --decode "$decode" --threads "$threads" | tee -a "$out"
+fi
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
