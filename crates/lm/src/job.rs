@@ -237,6 +237,12 @@ impl LmJobSpec {
                 ids.len()
             )));
         }
+        // A token the model does not have would fail the run after the claim.
+        for (j, p) in ids.iter().enumerate() {
+            exact
+                .check_tokens(p, 0)
+                .map_err(|e| LmError::Format(format!("prompt {j}: {e}; fix the prompts file")))?;
+        }
         let context = exact.config.context as u64;
         if let Some((j, p)) = ids
             .iter()

@@ -148,6 +148,12 @@ fn bad_specs_and_files_that_are_not_the_named_ones_are_refused() {
     // A prompt that leaves no room in the context (128 tokens) for max_tokens.
     let long = LmJobSpec::new(&m, &p, 3, 2, &params(127)).expect("ok");
     assert!(load_err(&long, &model, PROMPTS, 1 << 20).contains("does not fit the model's context"));
+    // A token the model does not have (its vocabulary is 384): refused before any claim, not
+    // when the chunk runs.
+    let bad_ids = b"{\"prompt_ids\": [5, 384]}\n";
+    let spec = LmJobSpec::new(&m, &cid_of(bad_ids), 1, 1, &params(5)).expect("ok");
+    let err = load_err(&spec, &model, bad_ids, 1 << 20);
+    assert!(err.contains("prompt 0") && err.contains("384"), "{err}");
     // Chunks whose completions might not fit one transaction if demanded.
     assert!(load_err(&good, &model, PROMPTS, 100).contains("ask for smaller chunks"));
 }
