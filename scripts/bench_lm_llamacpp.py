@@ -37,20 +37,13 @@ if a.convert:
 
 import llama_cpp  # noqa: E402
 import numpy as np  # noqa: E402
+from lm_prompt import prompt  # noqa: E402
 from llama_cpp import Llama  # noqa: E402
 
 llm = Llama(model_path=a.model, n_ctx=a.prompt + a.decode + 8, n_threads=a.threads,
             n_threads_batch=a.threads, n_batch=max(a.prompt, 8), logits_all=False, verbose=False)
 vocab = llm.n_vocab()
-# The same xorshift prompt as the Rust bench.
-x, mask, ids = 0x9E3779B97F4A7C15, (1 << 64) - 1, []
-for _ in range(a.prompt):
-    x ^= (x << 13) & mask
-    x ^= x >> 7
-    x ^= (x << 17) & mask
-    ids.append(x % vocab)
-
-
+ids = prompt(vocab, a.prompt)
 
 t0 = time.perf_counter()
 llm.eval(ids)

@@ -14,6 +14,8 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
+from lm_prompt import prompt
+
 p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
 p.add_argument("--prompt", type=int, default=128)
@@ -25,13 +27,7 @@ torch.set_num_threads(a.threads)
 model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation="eager").eval().to(a.device)
 vocab = model.config.vocab_size
 
-# The same xorshift prompt as the Rust bench.
-x, mask, ids = 0x9E3779B97F4A7C15, (1 << 64) - 1, []
-for _ in range(a.prompt):
-    x ^= (x << 13) & mask
-    x ^= x >> 7
-    x ^= (x << 17) & mask
-    ids.append(x % vocab)
+ids = prompt(vocab, a.prompt)
 prompt = torch.tensor([ids], device=a.device)
 
 
