@@ -29,8 +29,10 @@ pub struct DevnetConfig {
 /// A running anvil with the Pedals contracts deployed. Dropping it stops anvil.
 #[derive(Debug)]
 pub struct Devnet {
+    // Dropped in this order: anvil is killed before its state cache is removed.
     anvil: AnvilInstance,
     deployment: Deployment,
+    _cache: tempfile::TempDir,
 }
 
 impl Devnet {
@@ -44,10 +46,20 @@ impl Devnet {
         let anvil_bin = toolchain.binary("anvil")?;
         let port = config.port;
         let block_time = config.block_time;
+        // anvil writes old blocks' states to a cache folder (by default under ~/.foundry, where
+        // a killed anvil leaves them behind: gigabytes per long test). This one goes with us.
+        let cache = tempfile::Builder::new()
+            .prefix("pedals-anvil-cache-")
+            .tempdir()
+            .map_err(|source| ChainError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let cache_path = cache.path().to_path_buf();
         // anvil starts mining on every transaction, so the deployment does not wait for blocks;
         // the block time, if any, is switched on after it.
         let anvil = tokio::task::spawn_blocking(move || {
-            let mut anvil = Anvil::at(anvil_bin);
+            let mut anvil = Anvil::at(anvil_bin).arg("--cache-path").arg(cache_path);
             if let Some(port) = port {
                 anvil = anvil.port(port);
             }
@@ -67,7 +79,11 @@ impl Devnet {
             stake_manager = %deployment.stake_manager,
             "contracts deployed"
         );
-        Ok(Self { anvil, deployment })
+        Ok(Self {
+            anvil,
+            deployment,
+            _cache: cache,
+        })
     }
 
     /// The HTTP RPC endpoint.

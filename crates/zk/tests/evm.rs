@@ -98,7 +98,12 @@ async fn the_evm_and_rust_verifiers_agree_on_proofs_and_corruptions() {
         .expect("toolchain")
         .binary("anvil")
         .expect("anvil");
-    let anvil = Anvil::at(anvil).try_spawn().expect("anvil starts");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let anvil = Anvil::at(anvil)
+        .arg("--cache-path")
+        .arg(cache.path().display().to_string())
+        .try_spawn()
+        .expect("anvil starts");
     let provider = ProviderBuilder::new()
         .wallet(alloy::signers::local::PrivateKeySigner::from(
             anvil.first_key().clone(),

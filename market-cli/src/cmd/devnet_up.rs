@@ -116,6 +116,8 @@ fn require_state(dir: &Path) -> eyre::Result<State> {
 
 /// anvil's chain, in the devnet's folder.
 const ANVIL_STATE: &str = "anvil-state.json";
+/// Where anvil writes old blocks' states (by default under ~/.foundry, never removed).
+const ANVIL_CACHE: &str = "anvil-cache";
 
 /// Waits until anvil (`process`) answers at `provider` (60 s at most: a machine busy
 /// building or testing can be slow to start it); returns its chain id.
@@ -264,6 +266,7 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
                 "requester",
                 "deployment.json",
                 ANVIL_STATE,
+                ANVIL_CACHE,
             ]
             .contains(&name.as_str())
                 || name.starts_with("worker-")
@@ -299,6 +302,8 @@ pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {
             dir.join(ANVIL_STATE).display().to_string(),
             "--state-interval".into(),
             "2".into(),
+            "--cache-path".into(),
+            dir.join(ANVIL_CACHE).display().to_string(),
         ],
         &anvil_log,
     )?];
@@ -579,6 +584,8 @@ pub(crate) fn down(dir: &DirArgs) -> eyre::Result<()> {
         .with_context(|| format!("no devnet is up in {}: nothing to stop", dir.display()))?;
     stop(&state.processes);
     std::fs::remove_file(state_path(&dir))?;
+    // Only a cache of old states: the chain itself is in the state file.
+    let _ = std::fs::remove_dir_all(dir.join(ANVIL_CACHE));
     println!(
         "devnet in {} stopped ({} processes)",
         dir.display(),

@@ -47,9 +47,12 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
         .binary("anvil")
         .expect("anvil");
     let port = free_port();
+    let cache = tempfile::tempdir().expect("tempdir");
     let _anvil = Daemon(
         std::process::Command::new(anvil)
             .args(["--port", &port.to_string(), "--chain-id", "84532"])
+            .arg("--cache-path")
+            .arg(cache.path())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("anvil starts"),
