@@ -17,6 +17,7 @@ pub mod job;
 pub mod quantize;
 pub mod sample;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use checkpoint::{Checkpoint, Tensor};

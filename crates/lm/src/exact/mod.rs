@@ -5,6 +5,6 @@ pub mod device;
 mod fixed;
 pub mod kernel;
 pub mod ops;
-mod tables;
+pub(crate) mod tables;
 
 pub use fixed::rotary_table;

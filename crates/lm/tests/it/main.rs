@@ -4,8 +4,10 @@
 mod bad_input;
 mod batch;
 mod device;
+mod finetune;
 mod fixtures;
 mod generate;
+mod grads;
 mod job;
 mod reference;
 mod store;

@@ -1,0 +1,158 @@
+//! Fine-tuning in exact mode (docs/exact-ops.md, "Fine-tuning"): LoRA adapters on a frozen
+//! model, trained with exact Adam on tokenized examples. Every step is a function of the model,
+//! the adapters, the step number and the job's seed: the same bits on every machine.
+
+pub mod adam;
+pub mod grad;
+pub mod lora;
+mod seq;
+
+use rayon::prelude::*;
+
+use crate::error::LmError;
+use crate::exact::arith::{clamp, rdiv_signed};
+use crate::weights::ExactModel;
+pub use adam::AdamConfig;
+pub use lora::{LoraConfig, LoraState, Target};
+
+/// One training example: tokens, of which the first `prompt` are context only (no loss on
+/// predicting them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// The token ids, at least 2.
+    pub tokens: Vec<u32>,
+    /// Leading tokens not scored.
+    pub prompt: usize,
+}
+
+/// A fine-tuning run's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FineTune {
+    /// The adapters.
+    pub lora: LoraConfig,
+    /// The optimizer.
+    pub adam: AdamConfig,
+    /// Examples per step, `1..=1024`.
+    pub batch: usize,
+    /// The job's seed (adapter initialization and batches).
+    pub seed: u64,
+}
+
+/// Mean gradients (Q32) of every adapter, `[block][target] = (gA, gB)`.
+pub type Gradients = Vec<Vec<Option<(Vec<i64>, Vec<i64>)>>>;
+
+/// What a step reports (not committed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Mean `−ln p` over the scored tokens of the batch before the update.
+    pub loss: f64,
+    /// Scored tokens.
+    pub tokens: u64,
+}
+
+impl FineTune {
+    /// Checks the terms against a model and the examples.
+    pub fn check(&self, model: &ExactModel, data: &[Example]) -> Result<(), LmError> {
+        self.lora.check(&model.config)?;
+        if !(1..=1024).contains(&self.batch) {
+            return Err(LmError::Config(format!(
+                "batch {} is outside 1..=1024",
+                self.batch
+            )));
+        }
+        if data.is_empty() {
+            return Err(LmError::Config("the dataset has no examples".into()));
+        }
+        for (i, ex) in data.iter().enumerate() {
+            if ex.tokens.len() < 2 {
+                return Err(LmError::Config(format!(
+                    "example {i} has {} tokens; an example needs at least 2",
+                    ex.tokens.len()
+                )));
+            }
+            model
+                .check_tokens(&ex.tokens, 0)
+                .map_err(|e| LmError::Config(format!("example {i}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The initial adapters.
+    pub fn init(&self, model: &ExactModel) -> LoraState {
+        LoraState::init(&model.config, &self.lora, self.seed)
+    }
+
+    /// The examples of step `t`: `pedals-ml`'s batch draw (docs/exact-ops.md, "Mini-batches").
+    pub fn batch_of(&self, t: u64, n: usize) -> Vec<usize> {
+        pedals_ml::batch_indices(self.seed, t, self.batch, n)
+    }
+
+    /// The mean gradient of every adapter on examples `batch` (Q32): each sequence's raw sums
+    /// added, then `clamp(rdiv_signed(Σ, scored), ±G_MAX)`.
+    pub fn gradients(
+        &self,
+        model: &ExactModel,
+        state: &LoraState,
+        examples: &[&Example],
+    ) -> (StepReport, Gradients) {
+        let ads = seq::Adapters::new(model, state, self.lora.rank, self.lora.scale_log2);
+        let per_seq: Vec<seq::SeqGrad> = examples
+            .par_iter()
+            .map(|ex| seq::run(model, &ads, &ex.tokens, ex.prompt))
+            .collect();
+        let tokens: u64 = per_seq.iter().map(|s| s.tokens).sum();
+        let loss = per_seq.iter().map(|s| s.loss).sum::<f64>() / tokens.max(1) as f64;
+        let mut iter = per_seq.into_iter();
+        let mut total = iter.next().map(|s| s.sums).unwrap_or_default();
+        for s in iter {
+            for (tb, sb) in total.iter_mut().zip(s.sums) {
+                for (tt, st) in tb.iter_mut().zip(sb) {
+                    if let (Some((ta, tbm)), Some((sa, sbm))) = (tt.as_mut(), st) {
+                        ta.iter_mut().zip(sa).for_each(|(x, y)| *x += y);
+                        tbm.iter_mut().zip(sbm).for_each(|(x, y)| *x += y);
+                    }
+                }
+            }
+        }
+        let n = tokens.max(1) as i64;
+        let mean = |v: &mut Vec<i64>| {
+            v.iter_mut()
+                .for_each(|x| *x = clamp(rdiv_signed(*x, n), adam::G_MAX))
+        };
+        for row in &mut total {
+            for (a, b) in row.iter_mut().flatten() {
+                mean(a);
+                mean(b);
+            }
+        }
+        (StepReport { loss, tokens }, total)
+    }
+
+    /// One optimizer step on the dataset: the batch of step `state.step`, its gradients, the
+    /// Adam update of every adapter.
+    pub fn step(&self, model: &ExactModel, state: &mut LoraState, data: &[Example]) -> StepReport {
+        let examples: Vec<&Example> = self
+            .batch_of(state.step, data.len())
+            .into_iter()
+            .map(|i| &data[i])
+            .collect();
+        let (report, grads) = self.gradients(model, state, &examples);
+        let scalars = self.adam.scalars(state.step);
+        for (row, grow) in state.adapters.iter_mut().zip(&grads) {
+            for (ad, g) in row.iter_mut().zip(grow) {
+                if let (Some(ad), Some((ga, gb))) = (ad.as_mut(), g) {
+                    adam::update(&self.adam, scalars, &mut ad.a, &mut ad.m_a, &mut ad.v_a, ga);
+                    adam::update(&self.adam, scalars, &mut ad.b, &mut ad.m_b, &mut ad.v_b, gb);
+                }
+            }
+        }
+        state.step += 1;
+        report
+    }
+
+    /// Mean `−ln p` of the examples under the adapters (no update), for held-out evaluation.
+    pub fn loss(&self, model: &ExactModel, state: &LoraState, data: &[Example]) -> f64 {
+        let refs: Vec<&Example> = data.iter().collect();
+        self.gradients(model, state, &refs).0.loss
+    }
+}
