@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute demo-lm test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures clean
+.PHONY: help setup datasets contracts demo demo-dispute demo-lm test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures lm-finetune-ref clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ clean: ## remove build outputs
 
 lm-fixtures: ## retrain the committed tiny language models and their transformers reference outputs (PRESET=10m for a larger one, not committed)
 	.venv-bench/bin/python scripts/lm_fixtures.py --preset $(or $(PRESET),tiny)
+
+lm-finetune-ref: ## fine-tune the committed LoRA run in float (PyTorch + peft) beside exact mode and rewrite its test vector
+	bash -c '. scripts/bench_venv.sh && "$$venv/bin/python" scripts/lm_finetune_ref.py'
 
 bench-lm: ## language-model prefill and decode beside transformers (and llama.cpp with GGUF=), one run: make bench-lm MODEL=crates/lm/tests/fixtures/llama-10m [THREADS=1] [GGUF=file]
 	scripts/bench_lm.sh --model $(MODEL) --threads $(or $(THREADS),1) $(if $(GGUF),--gguf $(GGUF))

@@ -65,6 +65,9 @@ pub enum LmError {
     /// Sampling parameters out of range.
     #[error("sampling: {0}")]
     Sampling(String),
+    /// A fine-tuning dataset is malformed.
+    #[error("dataset: {0}")]
+    Dataset(String),
 }
 
 impl LmError {

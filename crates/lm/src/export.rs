@@ -52,7 +52,7 @@ impl ExactModel {
     }
 }
 
-fn f32s(t: &Tensor) -> Raw {
+pub(crate) fn f32s(t: &Tensor) -> Raw {
     let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
     Raw {
         dtype: Dtype::F32,
@@ -61,7 +61,7 @@ fn f32s(t: &Tensor) -> Raw {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), LmError> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), LmError> {
     std::fs::write(path, bytes).map_err(|e| LmError::io(path, e))
 }
 

@@ -5,9 +5,10 @@
 //! is the same integer either way, the width is only the container.
 
 use crate::exact::arith::{clamp, rdiv, rdiv_signed, rowquant, rs, sh};
+use crate::exact::kernel::{dot_w8, dot_w16};
 use crate::exact::ops::{SCORE_MAX, exp_weight, sigmoid};
 use crate::exact::tables::{GELU_K1, GELU_K2};
-use crate::weights::QMat;
+use crate::weights::{QData, QMat};
 
 /// Fractional bits of a signal.
 pub const GRAD_BITS: u32 = 24;
@@ -58,31 +59,89 @@ pub fn xent_grad(z: &[i32], target: usize, out: &mut [i32]) -> f64 {
     (total as f64 / wt).ln()
 }
 
+/// A weight matrix transposed (`cols × rows`, row `k` holds column `k`), for [`input_grad`]'s
+/// dot products along the rows of `dy`.
+#[derive(Debug, Clone)]
+pub struct Transposed {
+    rows: usize,
+    cols: usize,
+    shift: Vec<i8>,
+    smin: i8,
+    data: QData,
+}
+
+impl Transposed {
+    /// The transpose of `w`.
+    pub fn of(w: &QMat) -> Self {
+        fn t<T: Copy + Default>(q: &[T], rows: usize, cols: usize) -> Vec<T> {
+            let mut out = vec![T::default(); q.len()];
+            for (j, row) in q.chunks(cols).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    out[k * rows + j] = v;
+                }
+            }
+            out
+        }
+        Self {
+            rows: w.rows,
+            cols: w.cols,
+            shift: w.shift.clone(),
+            smin: w.shift.iter().copied().min().unwrap_or(0),
+            data: match &w.data {
+                QData::I8(q) => QData::I8(t(q, w.rows, w.cols)),
+                QData::I16(q) => QData::I16(t(q, w.rows, w.cols)),
+            },
+        }
+    }
+}
+
 /// `linear`'s signal to its input: `(m, e) = rowquant(dy)`, `a_j = rs(m_j, s_j − s_min)` (0 when
 /// the shift passes 62), `dx_k = clamp(sh(Σ_j a_j · q[j][k], s_min − e), ±GRAD_MAX)`, where
 /// `s_min` is the smallest shift of the matrix. Rows of `dy` are `w.rows` wide.
-pub fn input_grad(dy: &[i32], w: &QMat) -> Vec<i32> {
-    let smin = w.shift.iter().copied().min().unwrap_or(0);
+pub fn input_grad(dy: &[i32], w: &Transposed) -> Vec<i32> {
     let mut out = vec![0i32; dy.len() / w.rows * w.cols];
-    let mut acc = vec![0i64; w.cols];
+    let mut a = vec![0i16; w.rows];
     for (row, dx) in dy.chunks(w.rows).zip(out.chunks_mut(w.cols)) {
         let (m, e) = rowquant(row);
-        acc.iter_mut().for_each(|a| *a = 0);
-        for (j, &mj) in m.iter().enumerate() {
-            let t = u32::from((w.shift[j] - smin) as u8);
-            if mj == 0 || t > 62 {
-                continue;
-            }
-            let a = rs(i64::from(mj), t);
-            if a == 0 {
-                continue;
-            }
-            for (k, acc) in acc.iter_mut().enumerate() {
-                *acc += a * w.value(j, k);
-            }
+        for ((a, &mj), &s) in a.iter_mut().zip(&m).zip(&w.shift) {
+            let t = u32::from((s - w.smin) as u8);
+            *a = if t > 62 {
+                0
+            } else {
+                rs(i64::from(mj), t) as i16
+            };
         }
-        for (d, &a) in dx.iter_mut().zip(&acc) {
-            *d = g32(sh(a, i32::from(smin) - e));
+        for (k, d) in dx.iter_mut().enumerate() {
+            let range = k * w.rows..(k + 1) * w.rows;
+            let acc = match &w.data {
+                QData::I8(q) => dot_w8(&a, &q[range]),
+                QData::I16(q) => dot_w16(&a, &q[range]),
+            };
+            *d = g32(sh(acc, i32::from(w.smin) - e));
+        }
+    }
+    out
+}
+
+/// [`input_grad`] straight from its definition, over the untransposed matrix: the reference the
+/// tests hold the fast form to.
+pub fn input_grad_reference(dy: &[i32], w: &QMat) -> Vec<i32> {
+    let smin = w.shift.iter().copied().min().unwrap_or(0);
+    let mut out = vec![0i32; dy.len() / w.rows * w.cols];
+    for (row, dx) in dy.chunks(w.rows).zip(out.chunks_mut(w.cols)) {
+        let (m, e) = rowquant(row);
+        for (k, d) in dx.iter_mut().enumerate() {
+            let acc: i64 = (0..w.rows)
+                .map(|j| {
+                    let t = u32::from((w.shift[j] - smin) as u8);
+                    if t > 62 {
+                        0
+                    } else {
+                        rs(i64::from(m[j]), t) * w.value(j, k)
+                    }
+                })
+                .sum();
+            *d = g32(sh(acc, i32::from(smin) - e));
         }
     }
     out

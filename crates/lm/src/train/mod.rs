@@ -3,9 +3,12 @@
 //! the adapters, the step number and the job's seed: the same bits on every machine.
 
 pub mod adam;
+pub mod data;
 pub mod grad;
 pub mod lora;
+pub mod peft;
 mod seq;
+mod terms;
 
 use rayon::prelude::*;
 
@@ -14,6 +17,7 @@ use crate::exact::arith::{clamp, rdiv_signed};
 use crate::weights::ExactModel;
 pub use adam::AdamConfig;
 pub use lora::{LoraConfig, LoraState, Target};
+pub use terms::Terms;
 
 /// One training example: tokens, of which the first `prompt` are context only (no loss on
 /// predicting them).
@@ -96,9 +100,10 @@ impl FineTune {
         examples: &[&Example],
     ) -> (StepReport, Gradients) {
         let ads = seq::Adapters::new(model, state, self.lora.rank, self.lora.scale_log2);
+        let fz = seq::Frozen::of(model);
         let per_seq: Vec<seq::SeqGrad> = examples
             .par_iter()
-            .map(|ex| seq::run(model, &ads, &ex.tokens, ex.prompt))
+            .map(|ex| seq::run(model, &fz, &ads, &ex.tokens, ex.prompt))
             .collect();
         let tokens: u64 = per_seq.iter().map(|s| s.tokens).sum();
         let loss = per_seq.iter().map(|s| s.loss).sum::<f64>() / tokens.max(1) as f64;
@@ -148,6 +153,33 @@ impl FineTune {
         }
         state.step += 1;
         report
+    }
+
+    /// Q12 logits of every position of `input` with the adapters (a whole forward pass).
+    pub fn logits(&self, model: &ExactModel, state: &LoraState, input: &[u32]) -> Vec<i32> {
+        let ads = seq::Adapters::new(model, state, self.lora.rank, self.lora.scale_log2);
+        seq::forward(model, &ads, input).2
+    }
+
+    /// `n` greedy tokens after `prompt` with the adapters (the largest logit, the lowest id on a
+    /// tie). Each token re-runs the whole sequence: for checks, not for serving.
+    pub fn greedy(
+        &self,
+        model: &ExactModel,
+        state: &LoraState,
+        prompt: &[u32],
+        n: usize,
+    ) -> Result<Vec<u32>, LmError> {
+        model.check_tokens(prompt, n)?;
+        let vocab = model.config.vocab;
+        let mut seq = prompt.to_vec();
+        for _ in 0..n {
+            let logits = self.logits(model, state, &seq);
+            let last = &logits[logits.len() - vocab..];
+            let best = (0..vocab).fold(0, |b, j| if last[j] > last[b] { j } else { b });
+            seq.push(best as u32);
+        }
+        Ok(seq.split_off(prompt.len()))
     }
 
     /// Mean `−ln p` of the examples under the adapters (no update), for held-out evaluation.

@@ -11,8 +11,8 @@ use crate::exact::ops::{
 use crate::weights::{ExactModel, Linear, Norm};
 
 use super::grad::{
-    HeadGrad, add_grad, finish_kv, gelu_backward, head_backward, input_grad, norm_backward,
-    rope_backward, swiglu_backward, weight_grad, xent_grad,
+    HeadGrad, Transposed, add_grad, finish_kv, gelu_backward, head_backward, input_grad,
+    norm_backward, rope_backward, swiglu_backward, weight_grad, xent_grad,
 };
 use super::lora::{LoraState, Target, qmat};
 
@@ -20,6 +20,8 @@ use super::lora::{LoraState, Target, qmat};
 pub(crate) struct Pair {
     a: crate::weights::QMat,
     b: crate::weights::QMat,
+    at: Transposed,
+    bt: Transposed,
     sigma: i32,
 }
 
@@ -38,9 +40,13 @@ impl Adapters {
                         .map(|(ad, t)| {
                             ad.as_ref().map(|ad| {
                                 let (inp, out) = t.dims(&model.config);
+                                let (a, b) =
+                                    (qmat(&ad.a, rank, inp, 0), qmat(&ad.b, out, rank, sigma));
                                 Pair {
-                                    a: qmat(&ad.a, rank, inp, 0),
-                                    b: qmat(&ad.b, out, rank, sigma),
+                                    at: Transposed::of(&a),
+                                    bt: Transposed::of(&b),
+                                    a,
+                                    b,
                                     sigma,
                                 }
                             })
@@ -49,6 +55,46 @@ impl Adapters {
                 })
                 .collect(),
         )
+    }
+}
+
+/// The frozen matrices transposed, for the signals to their inputs: `[block][target]` (no
+/// `gate_proj` in the GPT-2 family) and the head.
+pub(crate) struct Frozen {
+    blocks: Vec<Vec<Option<Transposed>>>,
+    head: Transposed,
+}
+
+impl Frozen {
+    pub(crate) fn of(model: &ExactModel) -> Self {
+        let blocks = model
+            .blocks
+            .iter()
+            .map(|b| {
+                [
+                    Some(&b.q),
+                    Some(&b.k),
+                    Some(&b.v),
+                    Some(&b.o),
+                    b.gate.as_ref(),
+                    Some(&b.up),
+                    Some(&b.down),
+                ]
+                .iter()
+                .map(|l| l.map(|l| Transposed::of(&l.w)))
+                .collect()
+            })
+            .collect();
+        Self {
+            blocks,
+            head: Transposed::of(model.head()),
+        }
+    }
+
+    fn w(&self, block: usize, t: Target) -> &Transposed {
+        self.blocks[block][t.index()]
+            .as_ref()
+            .expect("the model has every projection its config names")
     }
 }
 
@@ -72,21 +118,21 @@ fn project_backward(
     x: &[i32],
     u: &[i32],
     dy: &[i32],
-    l: &Linear,
+    wt: &Transposed,
     ad: Option<&Pair>,
     sums: &mut Option<(Vec<i64>, Vec<i64>)>,
 ) -> Vec<i32> {
-    let mut dx = input_grad(dy, &l.w);
+    let mut dx = input_grad(dy, wt);
     if let (Some(ad), Some((ga, gb))) = (ad, sums.as_mut()) {
         let (r, inp, out) = (ad.a.rows, ad.a.cols, ad.b.rows);
         for (s, g) in gb.iter_mut().zip(weight_grad(dy, u, out, r, ad.sigma)) {
             *s += g;
         }
-        let du = input_grad(dy, &ad.b);
+        let du = input_grad(dy, &ad.bt);
         for (s, g) in ga.iter_mut().zip(weight_grad(&du, x, r, inp, 0)) {
             *s += g;
         }
-        add_grad(&mut dx, &input_grad(&du, &ad.a));
+        add_grad(&mut dx, &input_grad(&du, &ad.at));
     }
     dx
 }
@@ -138,7 +184,7 @@ fn rotate(
 }
 
 /// What one block's forward keeps.
-struct Saved {
+pub(crate) struct Saved {
     h_in: Vec<i32>,
     x1: Vec<i32>,
     u: [Vec<i32>; 7],
@@ -164,11 +210,16 @@ pub(crate) struct SeqGrad {
     pub sums: Sums,
 }
 
-/// Forward and backward of `tokens` (the input is `tokens[..n−1]`, the targets `tokens[1..]`,
-/// and target `j` is scored when `j ≥ max(prompt, 1)`).
-pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: usize) -> SeqGrad {
+/// The forward pass of `input` with the adapters: every block's saved tensors, the last
+/// hidden rows and the Q12 logits of every position.
+pub(crate) fn forward(
+    model: &ExactModel,
+    ads: &Adapters,
+    input: &[u32],
+) -> (Vec<Saved>, Vec<i32>, Vec<i32>) {
     let c = &model.config;
-    let (d, t_len) = (c.hidden, tokens.len() - 1);
+    let (d, t_len) = (c.hidden, input.len());
+    let tokens = input;
     let center = c.family == Family::Gpt2;
     let eps = c.eps_q40();
     let (hd, qw, kw) = (c.head_dim, c.q_width(), c.kv_width());
@@ -250,7 +301,26 @@ pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: us
     }
     let xf = norm_rows(&h, &model.final_norm, eps, center, d);
     let logits = linear(&xf, model.head(), None);
+    (saved, h, logits)
+}
 
+/// Forward and backward of `tokens` (the input is `tokens[..n−1]`, the targets `tokens[1..]`,
+/// and target `j` is scored when `j ≥ max(prompt, 1)`).
+pub(crate) fn run(
+    model: &ExactModel,
+    fz: &Frozen,
+    ads: &Adapters,
+    tokens: &[u32],
+    prompt: usize,
+) -> SeqGrad {
+    let c = &model.config;
+    let (d, t_len) = (c.hidden, tokens.len() - 1);
+    let center = c.family == Family::Gpt2;
+    let eps = c.eps_q40();
+    let (hd, qw, kw) = (c.head_dim, c.q_width(), c.kv_width());
+    let group = c.heads / c.kv_heads;
+    let scale = score_scale(hd);
+    let (saved, h, logits) = forward(model, ads, &tokens[..t_len]);
     // The loss signal.
     let vocab = c.vocab;
     let mut dz = vec![0i32; t_len * vocab];
@@ -278,23 +348,19 @@ pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: us
                 .collect()
         })
         .collect();
-    let dxf = input_grad(&dz, model.head());
+    let dxf = input_grad(&dz, &fz.head);
     let mut dh = norm_rows_backward(&h, &dxf, &model.final_norm, eps, center, d);
 
     for (l, (block, s)) in model.blocks.iter().zip(&saved).enumerate().rev() {
         let ad = &ads.0[l];
-        let at = |t: Target| ad[t.index()].as_ref();
         let sl = &mut sums[l];
-        let dact = project_backward(
-            &s.act,
-            &s.u[6],
-            &dh,
-            &block.down,
-            at(Target::Down),
-            &mut sl[6],
-        );
+        let mut back = |x: &[i32], t: Target, dy: &[i32]| {
+            let i = t.index();
+            project_backward(x, &s.u[i], dy, fz.w(l, t), ad[i].as_ref(), &mut sl[i])
+        };
+        let dact = back(&s.act, Target::Down, &dh);
         let mut dx2 = match &block.gate {
-            Some(gl) => {
+            Some(_) => {
                 let (dg, du): (Vec<i32>, Vec<i32>) = s
                     .gate
                     .iter()
@@ -302,12 +368,8 @@ pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: us
                     .zip(&dact)
                     .map(|((&g, &u), &da)| swiglu_backward(g, u, da))
                     .unzip();
-                let mut dx =
-                    project_backward(&s.x2, &s.u[4], &dg, gl, at(Target::Gate), &mut sl[4]);
-                add_grad(
-                    &mut dx,
-                    &project_backward(&s.x2, &s.u[5], &du, &block.up, at(Target::Up), &mut sl[5]),
-                );
+                let mut dx = back(&s.x2, Target::Gate, &dg);
+                add_grad(&mut dx, &back(&s.x2, Target::Up, &du));
                 dx
             }
             None => {
@@ -316,12 +378,12 @@ pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: us
                         .zip(&dact)
                         .map(|(&u, &da)| gelu_backward(u, da))
                         .collect();
-                project_backward(&s.x2, &s.u[5], &du, &block.up, at(Target::Up), &mut sl[5])
+                back(&s.x2, Target::Up, &du)
             }
         };
         dx2 = norm_rows_backward(&s.h_mid, &dx2, &block.mlp_norm, eps, center, d);
         add_grad(&mut dh, &dx2);
-        let d_o = project_backward(&s.o, &s.u[3], &dh, &block.o, at(Target::O), &mut sl[3]);
+        let d_o = back(&s.o, Target::O, &dh);
         let mut dq = vec![0i32; t_len * qw];
         let mut dk_raw = vec![0i128; t_len * kw];
         let mut dv_raw = vec![0i128; t_len * kw];
@@ -358,15 +420,9 @@ pub(crate) fn run(model: &ExactModel, ads: &Adapters, tokens: &[u32], prompt: us
         }
         let (mut dk, dv) = finish_kv(&dk_raw, &dv_raw);
         rotate(model, &mut [(&mut dq, qw), (&mut dk, kw)], rope_backward);
-        let mut dx1 = project_backward(&s.x1, &s.u[0], &dq, &block.q, at(Target::Q), &mut sl[0]);
-        add_grad(
-            &mut dx1,
-            &project_backward(&s.x1, &s.u[1], &dk, &block.k, at(Target::K), &mut sl[1]),
-        );
-        add_grad(
-            &mut dx1,
-            &project_backward(&s.x1, &s.u[2], &dv, &block.v, at(Target::V), &mut sl[2]),
-        );
+        let mut dx1 = back(&s.x1, Target::Q, &dq);
+        add_grad(&mut dx1, &back(&s.x1, Target::K, &dk));
+        add_grad(&mut dx1, &back(&s.x1, Target::V, &dv));
         if l > 0 {
             let dx1 = norm_rows_backward(&s.h_in, &dx1, &block.attn_norm, eps, center, d);
             add_grad(&mut dh, &dx1);

@@ -114,3 +114,147 @@ fn every_adapters_gradient_predicts_the_change_of_the_loss() {
         }
     }
 }
+
+/// What scripts/lm_finetune_ref.py recorded: the same LoRA run in float (PyTorch + peft) and
+/// what peft generates with the exact run's adapter.
+#[derive(serde::Deserialize)]
+struct FloatRun {
+    float_heldout_final: f64,
+    exact_heldout_final: f64,
+    exact_adapter_sha256: String,
+    prompt: Vec<u32>,
+    peft_greedy_with_exact_adapter: Vec<u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct Run {
+    model: String,
+    bits: u8,
+    #[serde(flatten)]
+    terms: pedals_lm::train::Terms,
+}
+
+/// The exact run of crates/lm/tests/fixtures/finetune/run.json on the GPL-3 examples ends
+/// within 5% of float mode's held-out loss; its adapter, exported for peft, is the one the
+/// reference loaded, and peft + transformers generate the same greedy tokens with it.
+#[test]
+fn finetune_matches_float_and_its_adapter_generates_the_same_tokens_in_peft() {
+    use sha2::Digest;
+    let dir = fixtures::dir("finetune");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("fixture");
+    let run: Run = serde_json::from_str(&read("run.json")).expect("run.json");
+    let float: FloatRun = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/vectors/finetune_float.json"),
+        )
+        .expect("the float reference"),
+    )
+    .expect("parses");
+    let model = pedals_lm::quantize(&fixtures::checkpoint(&run.model), run.bits).expect("model");
+    let tok = pedals_lm::Tokenizer::from_bytes(model.tokenizer.as_deref().expect("tokenizer"))
+        .expect("tokenizer");
+    let parse = |f: &str| {
+        pedals_lm::train::data::parse_jsonl(&read(f), &tok, model.config.context).expect(f)
+    };
+    let (train, heldout) = (parse("train.jsonl"), parse("heldout.jsonl"));
+    let ft = run.terms.fine_tune().expect("terms");
+    let mut state = ft.init(&model);
+    for _ in 0..run.terms.steps {
+        ft.step(&model, &mut state, &train);
+    }
+    let held = ft.loss(&model, &state, &heldout);
+    assert!(
+        (held - float.exact_heldout_final).abs() < 1e-5,
+        "the exact run is not the one recorded: {held} vs {}",
+        float.exact_heldout_final
+    );
+    assert!(
+        held <= float.float_heldout_final * 1.05,
+        "exact held-out loss {held} is more than 5% above float's {}",
+        float.float_heldout_final
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    pedals_lm::train::peft::save_peft(out.path(), &model.config, &ft.lora, &state).expect("peft");
+    let bytes = std::fs::read(out.path().join("adapter_model.safetensors")).expect("adapter");
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha, float.exact_adapter_sha256, "the adapter peft loaded");
+    let greedy = ft
+        .greedy(
+            &model,
+            &state,
+            &float.prompt,
+            float.peft_greedy_with_exact_adapter.len(),
+        )
+        .expect("greedy");
+    assert_eq!(greedy, float.peft_greedy_with_exact_adapter);
+}
+
+/// Bad datasets and terms are refused with the line or the term and what to change.
+#[test]
+fn bad_datasets_and_terms_say_what_to_change() {
+    use pedals_lm::train::data::parse_jsonl;
+    let model = pedals_lm::quantize(&fixtures::checkpoint("llama-tiny"), 8).expect("model");
+    let tok = pedals_lm::Tokenizer::from_bytes(model.tokenizer.as_deref().expect("tokenizer"))
+        .expect("tokenizer");
+    let ctx = model.config.context;
+    let long = format!("{{\"text\": \"{}\"}}", "word ".repeat(400));
+    for (text, says) in [
+        ("not json\n", "line 1: not a JSON object"),
+        (
+            "{\"text\": \"fine text\"}\n{\"prompt\": \"p\"}\n",
+            "line 2: give either",
+        ),
+        (
+            "{\"text\": \"a\", \"prompt\": \"b\"}\n",
+            "line 1: give either",
+        ),
+        ("{\"txt\": \"a\"}\n", "line 1: not a JSON object"),
+        (
+            "{\"prompt\": \"Q\", \"completion\": \"\"}\n",
+            "the completion is empty",
+        ),
+        ("{\"text\": \"a\"}\n", "an example needs at least 2"),
+        (
+            long.as_str(),
+            "more than the model's context of 128; split the example",
+        ),
+        ("\n\n", "the file has no examples"),
+    ] {
+        let err = parse_jsonl(text, &tok, ctx).expect_err(says).to_string();
+        assert!(err.contains(says), "{err:?} should say {says:?}");
+    }
+    let ok = parse_jsonl(
+        "{\"prompt\": \"The license\", \"completion\": \" applies to all\"}\n",
+        &tok,
+        ctx,
+    )
+    .expect("parses");
+    assert_eq!(
+        ok[0].prompt,
+        tok.encode("The license").expect("encodes").len()
+    );
+    for (rank, alpha, targets, says) in [
+        (0, 8, vec!["q_proj"], "outside 1..=64"),
+        (8, 12, vec!["q_proj"], "not a power of two"),
+        (8, 8, vec!["qkv"], "unknown LoRA target \"qkv\""),
+        (8, 8, vec![], "at least one target"),
+    ] {
+        let err = LoraConfig::new(rank, alpha, &targets)
+            .expect_err(says)
+            .to_string();
+        assert!(err.contains(says), "{err:?} should say {says:?}");
+    }
+    let gpt2 = pedals_lm::quantize(&fixtures::checkpoint("gpt2-tiny"), 8).expect("model");
+    let gate = LoraConfig::new(4, 4, &["gate_proj"]).expect("lora");
+    assert!(gate.check(&gpt2.config).is_err());
+    let lora = LoraConfig::new(4, 4, &["q_proj"]).expect("lora");
+    let state = pedals_lm::train::LoraState::init(&gpt2.config, &lora, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = pedals_lm::train::peft::save_peft(dir.path(), &gpt2.config, &lora, &state)
+        .expect_err("GPT-2 has no peft form here");
+    assert!(err.to_string().contains("Llama-family"));
+}

@@ -200,3 +200,44 @@ fn attention_head() {
         }
     }
 }
+
+/// The fast signal through a frozen matrix (its transpose, the SIMD dot products) is the
+/// definition's, bit for bit, for 8- and 16-bit weights and shifts spread past 62.
+#[test]
+fn input_grad_is_its_definition() {
+    use pedals_lm::train::grad::{Transposed, input_grad, input_grad_reference};
+    use pedals_lm::weights::{QData, QMat};
+    for (seed, bits) in [(1u64, 8u8), (2, 16), (3, 8), (4, 16)] {
+        let (rows, cols) = (37, 70);
+        let vals = row(seed, rows * cols, if bits == 8 { 127 } else { 32_767 });
+        let shift: Vec<i8> = row(seed ^ 5, rows, 30)
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| {
+                if j == 3 {
+                    47
+                } else if j == 4 {
+                    -16
+                } else {
+                    (s + 10) as i8
+                }
+            })
+            .collect();
+        let w = QMat {
+            rows,
+            cols,
+            shift,
+            data: if bits == 8 {
+                QData::I8(vals.iter().map(|&v| v as i8).collect())
+            } else {
+                QData::I16(vals.iter().map(|&v| v as i16).collect())
+            },
+            device: Default::default(),
+        };
+        let dy = row(seed ^ 9, 5 * rows, 1 << 29);
+        assert_eq!(
+            input_grad(&dy, &Transposed::of(&w)),
+            input_grad_reference(&dy, &w)
+        );
+    }
+}
