@@ -11,6 +11,7 @@ mod devnet_proc;
 mod devnet_up;
 #[cfg(debug_assertions)]
 mod dispute_demo;
+mod finetune;
 mod job;
 mod market;
 mod model;

@@ -1,4 +1,4 @@
-//! `pedals model import|inspect|generate|export`: language models in exact mode. `import`
+//! `pedals model import|inspect|generate|finetune|export`: language models in exact mode. `import`
 //! quantizes a Hugging Face checkpoint folder (nothing is downloaded) and keeps the result in
 //! the store under its CID, which is what a job names; `generate` runs it (or, with `--float`,
 //! the checkpoint in f32); `export` writes a checkpoint folder back.
@@ -51,6 +51,11 @@ pub(crate) enum ModelCommand {
     ///
     /// Example: pedals model generate bafkrei… --prompt "Once upon a time" --max-tokens 40
     Generate(Box<GenerateArgs>),
+    /// Fine-tune with LoRA in exact mode on a JSONL dataset; writes the adapter for Hugging
+    /// Face peft, the final state and every step's state hash.
+    ///
+    /// Example: pedals model finetune bafkrei… --data train.jsonl --out ./adapter --steps 100
+    Finetune(Box<super::finetune::FinetuneArgs>),
     /// Write a model back as a Hugging Face checkpoint folder (f32 safetensors).
     ///
     /// Example: pedals model export bafkrei… --out ./exported
@@ -118,7 +123,7 @@ pub(crate) struct GenerateArgs {
 
 /// Loads a model named by a CID in the store, a stored file, or a checkpoint folder, with the
 /// CID of its stored bytes (serialized once, here, and only for a folder).
-fn load(model: &str, store: &StoreArgs, bits: u8) -> eyre::Result<(ExactModel, Cid)> {
+pub(crate) fn load(model: &str, store: &StoreArgs, bits: u8) -> eyre::Result<(ExactModel, Cid)> {
     let path = Path::new(model);
     if path.is_dir() {
         let m = quantize(&Checkpoint::load_hf(path)?, bits)?;
@@ -203,6 +208,7 @@ impl ModelCommand {
                 Ok(())
             }
             Self::Generate(args) => args.run(),
+            Self::Finetune(args) => args.run(),
         }
     }
 }

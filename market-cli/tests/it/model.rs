@@ -142,3 +142,101 @@ fn bad_models_and_requests_exit_1_and_say_what_to_do() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
 }
+
+/// `pedals model finetune` on an imported model: the loss falls, the trace file is the trace
+/// its root commits to, the state file decodes to the final state hash, and the adapter is
+/// written in peft's layout; a bad dataset or bad terms exit 1 with what to change.
+#[test]
+fn finetune_writes_a_peft_adapter_a_state_and_its_trace() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = data.path().join("adapter");
+    let ft = fixture("finetune");
+    let src = fixture("llama-tiny");
+    let cid = run_json(
+        &[
+            "model",
+            "import",
+            src.to_str().expect("utf-8"),
+            "--bits",
+            "16",
+            "--json",
+        ],
+        data.path(),
+    )["cid"]
+        .as_str()
+        .expect("cid")
+        .to_owned();
+    let path = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let train = path(&ft.join("train.jsonl"));
+    let args = |out: &Path, data: &str| -> Vec<String> {
+        [
+            "model",
+            "finetune",
+            &cid,
+            "--data",
+            data,
+            "--heldout",
+            &path(&ft.join("heldout.jsonl")),
+            "--out",
+            &path(out),
+            "--steps",
+            "20",
+            "--lr",
+            "3e-3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let targets = ["--targets", "q_proj,v_proj,up_proj,down_proj", "--json"];
+    let run = |out: &Path| {
+        let a = args(out, &train);
+        let a: Vec<&str> = a.iter().map(String::as_str).chain(targets).collect();
+        run_json(&a, data.path())
+    };
+    let summary = run(&out);
+    let (before, after) = (
+        summary["heldoutBefore"].as_f64().expect("before"),
+        summary["heldoutAfter"].as_f64().expect("after"),
+    );
+    assert!(after < before, "{before} -> {after}");
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(out.join("trace.json")).expect("trace.json"))
+            .expect("json");
+    let hashes: Vec<alloy::primitives::B256> =
+        serde_json::from_value(trace["stateHashes"].clone()).expect("hashes");
+    assert_eq!(hashes.len(), 21);
+    let commitment = pedals_core::TraceCommitment::new(hashes).expect("trace");
+    assert_eq!(summary["traceRoot"], serde_json::json!(commitment.root()));
+    let bytes = std::fs::read(out.join("state.pdls")).expect("state");
+    assert_eq!(
+        pedals_core::state_hash_of_bytes(&bytes).expect("canonical"),
+        commitment.final_hash()
+    );
+    let adapter = std::fs::read(out.join("adapter_model.safetensors")).expect("adapter");
+    let names = String::from_utf8_lossy(&adapter[..4096.min(adapter.len())]).into_owned();
+    assert!(names.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+    // The same command gives the same bits.
+    let again = run(&data.path().join("b"));
+    assert_eq!(again["traceRoot"], summary["traceRoot"]);
+    for (dataset, extra, says) in [
+        (train.as_str(), vec!["--alpha", "12"], "not a power of two"),
+        (
+            train.as_str(),
+            vec!["--targets", "qkv"],
+            "unknown LoRA target",
+        ),
+        ("/etc/hostname", vec![], "line 1: not a JSON object"),
+    ] {
+        let out = crate::pedals()
+            .args(args(&data.path().join("bad"), dataset))
+            .args(&extra)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}

@@ -183,36 +183,52 @@ impl LoraState {
     /// The initial adapters of a seed: `A[i][k] = draw mod (2·lim + 1) − lim` with
     /// `lim = isqrt(floor(2^48 / in))` (peft's uniform bound `1/sqrt(in)`, Q24), `B = 0`.
     pub fn init(c: &LmConfig, lora: &LoraConfig, seed: u64) -> Self {
-        let adapters = (0..c.layers)
+        let adapters = lora
+            .each(c, |l, t| -> Result<Adapter, std::convert::Infallible> {
+                let (inp, out) = t.dims(c);
+                let lim = isqrt((1u64 << 48) / inp as u64);
+                let a = (0..lora.rank * inp)
+                    .map(|i| {
+                        ((draw(seed, l, t.index(), i) % (2 * lim + 1)) as i64 - lim as i64) as i32
+                    })
+                    .collect();
+                let n_b = out * lora.rank;
+                Ok(Adapter {
+                    a,
+                    b: vec![0; n_b],
+                    m_a: vec![0; lora.rank * inp],
+                    m_b: vec![0; n_b],
+                    v_a: vec![0; lora.rank * inp],
+                    v_b: vec![0; n_b],
+                })
+            })
+            .unwrap_or_else(|e| match e {});
+        Self { adapters, step: 0 }
+    }
+}
+
+impl LoraConfig {
+    /// `f(block, target)` for every adapted projection, laid out `[block][target index]` with
+    /// `None` where a projection is not adapted.
+    pub fn each<T, E>(
+        &self,
+        c: &LmConfig,
+        mut f: impl FnMut(usize, Target) -> Result<T, E>,
+    ) -> Result<Vec<Vec<Option<T>>>, E> {
+        (0..c.layers)
             .map(|l| {
                 Target::ALL
                     .iter()
                     .map(|&t| {
-                        if !lora.targets.contains(&t) {
-                            return None;
+                        if self.targets.contains(&t) {
+                            f(l, t).map(Some)
+                        } else {
+                            Ok(None)
                         }
-                        let (inp, out) = t.dims(c);
-                        let lim = isqrt((1u64 << 48) / inp as u64);
-                        let a = (0..lora.rank * inp)
-                            .map(|i| {
-                                (draw(seed, l, t.index(), i) % (2 * lim + 1)) as i64 - lim as i64
-                            })
-                            .map(|v| v as i32)
-                            .collect();
-                        let n_b = out * lora.rank;
-                        Some(Adapter {
-                            a,
-                            b: vec![0; n_b],
-                            m_a: vec![0; lora.rank * inp],
-                            m_b: vec![0; n_b],
-                            v_a: vec![0; lora.rank * inp],
-                            v_b: vec![0; n_b],
-                        })
                     })
                     .collect()
             })
-            .collect();
-        Self { adapters, step: 0 }
+            .collect()
     }
 }
 

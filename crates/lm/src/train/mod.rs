@@ -8,6 +8,7 @@ pub mod grad;
 pub mod lora;
 pub mod peft;
 mod seq;
+mod state;
 mod terms;
 
 use rayon::prelude::*;

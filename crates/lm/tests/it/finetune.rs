@@ -258,3 +258,35 @@ fn bad_datasets_and_terms_say_what_to_change() {
         .expect_err("GPT-2 has no peft form here");
     assert!(err.to_string().contains("Llama-family"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// A fine-tuning state survives its canonical bytes, 64-bit moments of either sign
+    /// included, and bytes for other adapters are refused.
+    #[test]
+    fn a_state_round_trips_through_its_canonical_bytes(seed in proptest::prelude::any::<u64>(), step in 0u64..1000) {
+        let model = pedals_lm::quantize(&fixtures::checkpoint("llama-tiny"), 8).expect("model");
+        let lora = LoraConfig::new(2, 2, &["k_proj", "down_proj"]).expect("lora");
+        let mut state = pedals_lm::train::LoraState::init(&model.config, &lora, seed);
+        state.step = step;
+        let mut x = seed;
+        for ad in state.adapters.iter_mut().flatten().flatten() {
+            for v in ad.m_a.iter_mut().chain(&mut ad.v_b).chain(&mut ad.m_b) {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                *v = (x as i64) >> 20;
+            }
+        }
+        let bytes = state.to_bytes(&model.config, &lora).expect("bytes");
+        let back = pedals_lm::train::LoraState::from_bytes(&bytes, &model.config, &lora).expect("decodes");
+        proptest::prop_assert_eq!(&back, &state);
+        proptest::prop_assert_eq!(
+            pedals_core::state_hash_of_bytes(&bytes).expect("hash"),
+            state.state_hash(&model.config, &lora).expect("hash")
+        );
+        let other = LoraConfig::new(2, 2, &["k_proj"]).expect("lora");
+        proptest::prop_assert!(pedals_lm::train::LoraState::from_bytes(&bytes, &model.config, &other).is_err());
+        let wider = LoraConfig::new(4, 4, &["k_proj", "down_proj"]).expect("lora");
+        proptest::prop_assert!(pedals_lm::train::LoraState::from_bytes(&bytes, &model.config, &wider).is_err());
+    }
+}
