@@ -6,6 +6,7 @@
 use alloy::primitives::{Bytes, U256, aliases::U40};
 use pedals_chain::JobRequest;
 use pedals_core::{TraceCommitment, cid_of};
+use pedals_lm::CanonicalSpec as _;
 use pedals_lm::{Checkpoint, GenParams, LmJobSpec, Sampling, quantize};
 use pedals_store::JobPhase;
 

@@ -16,6 +16,7 @@ use crate::batch;
 use crate::error::LmError;
 use crate::generate::GenParams;
 use crate::sample::Sampling;
+pub use crate::spec::CanonicalSpec;
 use crate::tokenizer::Tokenizer;
 use crate::weights::ExactModel;
 
@@ -97,6 +98,14 @@ impl LmJobSpec {
 
     /// Checks the kind, version, sizes, parameters and CIDs.
     pub fn validate(&self) -> Result<(), LmError> {
+        CanonicalSpec::validate(self)
+    }
+}
+
+impl CanonicalSpec for LmJobSpec {
+    const WHAT: &'static str = "lm job spec";
+
+    fn validate(&self) -> Result<(), LmError> {
         let bad = |m: String| Err(LmError::Format(m));
         if self.kind != KIND {
             return bad(format!("a job spec of kind {:?}, not {KIND:?}", self.kind));
@@ -141,7 +150,9 @@ impl LmJobSpec {
         self.prompts_cid()?;
         Ok(())
     }
+}
 
+impl LmJobSpec {
     /// The generation parameters.
     pub fn params(&self) -> GenParams {
         GenParams {
@@ -164,34 +175,6 @@ impl LmJobSpec {
     /// The prompts file's CID.
     pub fn prompts_cid(&self) -> Result<Cid, LmError> {
         parse_cid(&self.prompts).map_err(|e| LmError::Format(format!("prompts CID: {e}")))
-    }
-
-    /// The canonical bytes.
-    pub fn to_canonical_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// Reads canonical bytes: refuses anything that does not re-encode to the same bytes.
-    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, LmError> {
-        let spec: Self = serde_json::from_slice(bytes)
-            .map_err(|e| LmError::Format(format!("the lm job spec is not valid: {e}")))?;
-        if spec.to_canonical_bytes() != bytes {
-            return Err(LmError::Format(
-                "the lm job spec is not in canonical form (compact JSON, fields in order)".into(),
-            ));
-        }
-        spec.validate()?;
-        Ok(spec)
-    }
-
-    /// The on-chain `specHash`: the sha2-256 digest of the canonical bytes.
-    pub fn spec_hash(&self) -> B256 {
-        B256::from_slice(self.cid().hash().digest())
-    }
-
-    /// The spec's CIDv1 (raw, sha2-256).
-    pub fn cid(&self) -> Cid {
-        cid_of(&self.to_canonical_bytes())
     }
 
     /// Loads and checks a job's files against this spec: the model (its stored bytes) and

@@ -2,8 +2,9 @@
 //! gateway), verified and stored, loaded back and checked against the posted job; and
 //! providing what this node holds.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
+#[allow(clippy::wildcard_imports)]
+use pedals_lm::CanonicalSpec as _;
 
 impl Worker {
     /// Announces on the network every blob this node holds for its jobs (after a restart the

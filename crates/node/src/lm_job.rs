@@ -7,8 +7,9 @@
 //! Every chunk's completions are stored as the checkpoint after that step as soon as they are
 //! done, so a worker restarted mid-job goes on from the first chunk it had not stored.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
+#[allow(clippy::wildcard_imports)]
+use pedals_lm::CanonicalSpec as _;
 
 use pedals_lm::{LmJobInputs, LmJobSpec};
 

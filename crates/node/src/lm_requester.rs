@@ -2,6 +2,7 @@
 //! stored model and the prompts file, then fetch the completions, check them against the
 //! trace the worker posted, and re-run any chunk to compare its bytes.
 
+use pedals_lm::CanonicalSpec as _;
 use std::time::Duration;
 
 use pedals_chain::{JobMarket, TxOutcome};

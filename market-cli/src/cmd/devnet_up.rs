@@ -223,10 +223,15 @@ fn keystore(dir: &Path, name: &str, key: B256, password: &str) -> eyre::Result<P
     Ok(path)
 }
 
+/// A free TCP port below Linux's ephemeral range (32768 and up), where no outgoing connection
+/// can take it before the node that is given it binds it.
 fn free_port() -> eyre::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..1000)
+        .map(|_| rng.gen_range(20_000..32_000))
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .ok_or_else(|| eyre::eyre!("no free port between 20000 and 32000"))
 }
 
 pub(crate) async fn up(args: UpArgs) -> eyre::Result<()> {

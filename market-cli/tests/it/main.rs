@@ -125,13 +125,16 @@ pub(crate) fn daemon_dir(
     dir
 }
 
-/// A TCP port nobody listens on now (any program may take it later).
+/// A TCP port nobody listens on now, below Linux's ephemeral range (32768 and up): a port
+/// that `bind(0)` hands out is in that range, where any outgoing connection (another test's
+/// RPC call) may take it before the program the test starts binds it.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..1000)
+        .map(|_| rng.gen_range(20_000..32_000))
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// A daemon the test started, killed if the test fails before stopping it (so a failed test

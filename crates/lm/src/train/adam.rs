@@ -54,6 +54,13 @@ impl AdamConfig {
             warmup,
             steps,
         };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every value against what the exact formats hold.
+    pub fn validate(&self) -> Result<(), LmError> {
+        let c = self;
         let bad = |m: &str| Err(LmError::Config(m.into()));
         if !(1..=1 << 32).contains(&c.lr) {
             return bad("learning rate must be between 2^-32 and 1");
@@ -67,10 +74,10 @@ impl AdamConfig {
         if !(1..=1 << 24).contains(&c.eps) {
             return bad("Adam's epsilon must be between 2^-24 (6e-8) and 1");
         }
-        if steps == 0 || warmup > steps || steps > 1 << 20 {
+        if c.steps == 0 || c.warmup > c.steps || c.steps > 1 << 20 {
             return bad("steps must be 1..=2^20 and warm-up at most the steps");
         }
-        Ok(c)
+        Ok(())
     }
 
     /// The scheduled rate of step `t` (0-based), Q32: `rdiv(lr·(t+1), warmup)` during the

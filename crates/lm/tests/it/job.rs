@@ -3,6 +3,7 @@
 //! before a worker runs anything; the chunks it runs are the batch chunks.
 
 use pedals_core::cid_of;
+use pedals_lm::CanonicalSpec as _;
 use pedals_lm::job::{KIND, chunk_bytes_bound};
 use pedals_lm::{GenParams, LmJobSpec, Sampling, quantize};
 use proptest::prelude::*;

@@ -5,6 +5,7 @@ mod bad_input;
 mod batch;
 mod device;
 mod finetune;
+mod finetune_job;
 mod fixtures;
 mod generate;
 mod grads;

@@ -2,6 +2,7 @@
 //! the model and the prompts posted with the generation parameters; the completions fetched,
 //! checked against the worker's trace, and some chunks re-run here.
 
+use pedals_lm::CanonicalSpec as _;
 use std::{path::Path, path::PathBuf, time::Duration};
 
 use eyre::Context;
