@@ -4,7 +4,7 @@
 //! The canonical bytes are [`CanonicalSpec`]'s; `"kind": "lm-finetune"` comes first.
 
 use cid::Cid;
-use pedals_core::{cid_of, parse_cid};
+use pedals_core::parse_cid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LmError;
@@ -133,18 +133,8 @@ impl FinetuneSpec {
     /// the model. Run by the requester before it posts and by a worker before it claims.
     pub fn load(&self, model: &[u8], dataset: &[u8]) -> Result<FinetuneInputs, LmError> {
         self.validate()?;
-        let wrong = |what: &str| {
-            LmError::Format(format!(
-                "the {what} bytes are not the ones the spec names: the requester built the spec \
-                 from other files; do not run this job"
-            ))
-        };
-        if cid_of(model) != self.model_cid()? {
-            return Err(wrong("model"));
-        }
-        if cid_of(dataset) != self.dataset_cid()? {
-            return Err(wrong("dataset"));
-        }
+        crate::spec::named_by(model, &self.model_cid()?, "model")?;
+        crate::spec::named_by(dataset, &self.dataset_cid()?, "dataset")?;
         let model = ExactModel::from_bytes(model)?;
         let tok = Tokenizer::from_bytes(model.tokenizer.as_deref().ok_or_else(|| {
             LmError::Format("the model has no tokenizer: a JSONL dataset needs one".into())

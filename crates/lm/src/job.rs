@@ -9,7 +9,7 @@
 
 use alloy_primitives::B256;
 use cid::Cid;
-use pedals_core::{cid_of, parse_cid};
+use pedals_core::parse_cid;
 use serde::{Deserialize, Serialize};
 
 use crate::batch;
@@ -189,18 +189,8 @@ impl LmJobSpec {
         max_chunk_bytes: u64,
     ) -> Result<LmJobInputs, LmError> {
         self.validate()?;
-        let wrong = |what: &str| {
-            LmError::Format(format!(
-                "the {what} bytes are not the ones the spec names: the requester built the spec \
-                 from other files; do not run this job"
-            ))
-        };
-        if cid_of(model) != self.model_cid()? {
-            return Err(wrong("model"));
-        }
-        if cid_of(prompts) != self.prompts_cid()? {
-            return Err(wrong("prompts"));
-        }
+        crate::spec::named_by(model, &self.model_cid()?, "model")?;
+        crate::spec::named_by(prompts, &self.prompts_cid()?, "prompts")?;
         let exact = ExactModel::from_bytes(model)?;
         let tokenizer = exact
             .tokenizer

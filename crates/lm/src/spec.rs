@@ -48,3 +48,15 @@ pub trait CanonicalSpec: Serialize + DeserializeOwned {
         Ok(spec)
     }
 }
+
+/// Checks that `bytes` are the file `cid` names (`what` says which, in the error).
+pub(crate) fn named_by(bytes: &[u8], cid: &Cid, what: &str) -> Result<(), LmError> {
+    if cid_of(bytes) == *cid {
+        Ok(())
+    } else {
+        Err(LmError::Format(format!(
+            "the {what} bytes are not the ones the spec names: the requester built the spec \
+             from other files; do not run this job"
+        )))
+    }
+}
