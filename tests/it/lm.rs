@@ -131,7 +131,7 @@ async fn a_spec_posted_as_training_is_refused_and_for_other_steps_is_not_claimed
     let id = post(&s, &job, pedals_core::Verification::OptimisticInference, 4).await;
     let reason = declined(&s, id).await;
     assert!(
-        reason.contains("runs 5 chunks but the job pays for 4"),
+        reason.contains("runs 5 steps but the job pays for 4"),
         "{reason}"
     );
 }

@@ -46,3 +46,12 @@ pub(crate) fn falsify_chunk(bytes: &[u8]) -> Vec<u8> {
     };
     [&bytes[..cut], insert, &bytes[cut..]].concat()
 }
+
+/// A fine-tuning worker that lies about a step: one value of the first adapter moves by one
+/// unit after the step, and training goes on from there, so every later state and the trace
+/// are consistent with the lie but a re-run of the step gives another state.
+pub(crate) fn falsify_adapter(state: &mut pedals_lm::train::LoraState) {
+    if let Some(a) = state.adapters.iter_mut().flatten().flatten().next() {
+        a.a[0] = a.a[0].wrapping_add(1);
+    }
+}

@@ -49,7 +49,14 @@ impl Worker {
             .blob(&spec_cid)
             .map_err(|e| e.to_string())?
             .ok_or("the spec vanished from the store")?;
-        let inputs = if lm_job::is_lm(&spec_bytes) {
+        let inputs = if pedals_lm::FinetuneSpec::is_finetune(&spec_bytes) {
+            let spec = pedals_lm::FinetuneSpec::from_canonical_bytes(&spec_bytes)
+                .map_err(|e| e.to_string())?;
+            [
+                (spec.dataset_cid().map_err(|e| e.to_string())?, "dataset"),
+                (spec.model_cid().map_err(|e| e.to_string())?, "model"),
+            ]
+        } else if lm_job::is_lm(&spec_bytes) {
             let spec = pedals_lm::LmJobSpec::from_canonical_bytes(&spec_bytes)
                 .map_err(|e| e.to_string())?;
             [

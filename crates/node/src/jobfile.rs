@@ -167,6 +167,9 @@ pub struct JobFile {
     /// `[dataset]`.
     #[serde(default)]
     pub(crate) generate: Option<lm::GenerateSection>,
+    /// A fine-tuning job ([`ft::FinetuneSection`]) instead of `[model]` and `[dataset]`.
+    #[serde(default)]
+    pub(crate) finetune: Option<ft::FinetuneSection>,
 }
 
 pub(crate) fn default_claim_within() -> u64 {
@@ -388,6 +391,10 @@ impl JobFile {
         ensure!(
             self.generate.is_none(),
             "[generate] is a language-model job: it takes no [model] or [dataset]"
+        );
+        ensure!(
+            self.finetune.is_none(),
+            "[finetune] is a fine-tuning job: it takes no [model] or [dataset]"
         );
         let model = self
             .model
@@ -670,6 +677,7 @@ impl JobFile {
     }
 }
 
+pub mod ft;
 pub mod lm;
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,8 @@ mod cheat;
 mod content;
 mod defence;
 mod fetch;
+mod ft_job;
+mod ft_requester;
 pub mod gateway;
 pub mod jobfile;
 mod kind;
@@ -70,6 +72,7 @@ use tracing::{debug, info, warn};
 use lm_job::Inputs;
 
 pub use content::StoreSource;
+pub use ft_requester::{FtJobFiles, FtJobResult, StepCheck};
 pub use lm_requester::{LmJobFiles, LmJobResult};
 pub use metrics::{Metrics, PhaseLabel, Status};
 pub use pedals_daemon::serve as serve_metrics;

@@ -13,12 +13,17 @@ use pedals_lm::CanonicalSpec as _;
 
 use pedals_lm::{LmJobInputs, LmJobSpec};
 
+/// A language-model job's model bytes and data bytes.
+pub(crate) type ModelAndData = (Vec<u8>, Vec<u8>);
+
 /// A job's inputs, loaded and checked, of either kind that runs step by step.
 pub(crate) enum Inputs {
     /// An MLP or CNN training or batch-inference job.
     Mlp(Box<(JobSpec, Dataset, MlpState)>),
     /// A language-model batch job.
     Lm(Box<(LmJobSpec, LmJobInputs)>),
+    /// A fine-tuning job.
+    Ft(crate::ft_job::FtJob),
 }
 
 /// Whether `bytes` are a language-model job's spec.
@@ -38,46 +43,68 @@ impl Worker {
         let Some(bytes) = self.store.blob(&spec_cid).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
+        if pedals_lm::FinetuneSpec::is_finetune(&bytes) {
+            return Ok(self.load_ft(job, record, &bytes)?.map(Inputs::Ft));
+        }
         if !is_lm(&bytes) {
             return Ok(self
                 .load_inputs(job, record)?
                 .map(|inputs| Inputs::Mlp(Box::new(inputs))));
         }
         let spec = LmJobSpec::from_canonical_bytes(&bytes).map_err(|e| e.to_string())?;
-        if spec.steps != u64::from(job.steps) {
-            return Err(format!(
-                "the spec runs {} chunks but the job pays for {}",
-                spec.steps, job.steps
-            ));
-        }
-        // Its chunks' leaves are hashes of blobs, which only an inference job may publish to
-        // meet a demand (docs/protocol.md §7).
-        if !Verification::OptimisticInference.is(job.verification) {
-            return Err(
-                "the spec is a language-model batch job but it was not posted as a \
-                        batch-inference job"
-                    .into(),
-            );
-        }
-        let (model_cid, prompts_cid) = (
+        let cids = (
             spec.model_cid().map_err(|e| e.to_string())?,
             spec.prompts_cid().map_err(|e| e.to_string())?,
         );
-        if record.dataset_cid.as_deref() != Some(prompts_cid.to_string().as_str())
-            || record.model_cid.as_deref() != Some(model_cid.to_string().as_str())
-        {
-            return Err("the posted prompts or model CID differs from the spec's".into());
-        }
-        let (Some(model), Some(prompts)) = (
-            self.store.blob(&model_cid).map_err(|e| e.to_string())?,
-            self.store.blob(&prompts_cid).map_err(|e| e.to_string())?,
-        ) else {
+        // Its chunks' leaves are hashes of blobs, which only an inference job may publish to
+        // meet a demand (docs/protocol.md §7).
+        let Some((model, prompts)) =
+            self.lm_files(job, record, "a language-model batch job", spec.steps, cids)?
+        else {
             return Ok(None);
         };
         let inputs = spec
             .load(&model, &prompts, MAX_BLOB_BYTES)
             .map_err(|e| e.to_string())?;
         Ok(Some(Inputs::Lm(Box::new((spec, inputs)))))
+    }
+
+    /// The model's and the data's bytes of a job of kind `what` whose spec names `cids`
+    /// (model, data) and runs `steps` steps: refused when the job pays for another step count,
+    /// was posted as a training job (the game adjudicates none of these kinds) or with other
+    /// CIDs; `Ok(None)` while a file is missing from the store.
+    pub(crate) fn lm_files(
+        &self,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+        what: &str,
+        steps: u64,
+        (model_cid, data_cid): (pedals_core::Cid, pedals_core::Cid),
+    ) -> Result<Option<ModelAndData>, String> {
+        if steps != u64::from(job.steps) {
+            return Err(format!(
+                "the spec runs {steps} steps but the job pays for {}",
+                job.steps
+            ));
+        }
+        if !Verification::OptimisticInference.is(job.verification) {
+            return Err(format!(
+                "the spec is {what}, which the dispute game cannot adjudicate, but it was \
+                 posted as a training job"
+            ));
+        }
+        if record.dataset_cid.as_deref() != Some(data_cid.to_string().as_str())
+            || record.model_cid.as_deref() != Some(model_cid.to_string().as_str())
+        {
+            return Err("the posted data or model CID differs from the spec's".into());
+        }
+        let (Some(model), Some(data)) = (
+            self.store.blob(&model_cid).map_err(|e| e.to_string())?,
+            self.store.blob(&data_cid).map_err(|e| e.to_string())?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some((model, data)))
     }
 
     /// Seconds this worker needs for a language-model job, at most: its first chunk timed per
@@ -118,20 +145,11 @@ impl Worker {
     ) -> Result<(), NodeError> {
         let steps = job.0.steps;
         let model_cid = job.0.model_cid()?;
-        let from = (1..=steps)
-            .take_while(|&s| self.store.checkpoint(id, s).ok().flatten().is_some())
-            .count() as u64;
-        self.store
-            .advance(id, JobPhase::Training { steps_done: from })?;
-        if from > 0 {
-            info!(target: "pedals::node", job = id, from, "resuming generation after the chunks already stored");
-        }
+        let run = self.start_run(id, steps, "generation")?;
         let store = self.store.clone();
         #[cfg(debug_assertions)]
         let falsify = self.config.falsify_steps.clone();
-        let started = std::time::Instant::now();
-        let done = Arc::new(AtomicU64::new(from));
-        let counter = done.clone();
+        let counter = run.done.clone();
         let device = self.config.lm_device.clone();
         let running = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
             let (spec, mut inputs) = *job;
@@ -175,11 +193,51 @@ impl Worker {
                 .root();
             Ok((root, result))
         });
-        let (root, result) = self.reporting_progress(id, steps, &done, running).await??;
-        self.metrics.steps_trained.inc_by(steps - from);
-        info!(target: "pedals::node", job = id, chunks = steps, from, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "generation done");
+        self.end_run(id, steps, run, running, "generation").await
+    }
+
+    /// Where a language-model job's run starts: after the steps whose checkpoints are stored.
+    pub(crate) fn start_run(&self, id: u64, steps: u64, what: &str) -> Result<Run, NodeError> {
+        let from = (1..=steps)
+            .take_while(|&s| self.store.checkpoint(id, s).ok().flatten().is_some())
+            .count() as u64;
+        self.store
+            .advance(id, JobPhase::Training { steps_done: from })?;
+        if from > 0 {
+            info!(target: "pedals::node", job = id, from, "resuming {what} after the steps already stored");
+        }
+        Ok(Run {
+            from,
+            started: std::time::Instant::now(),
+            done: Arc::new(AtomicU64::new(from)),
+        })
+    }
+
+    /// Waits for a run started by [`Self::start_run`] (its progress announced), then records
+    /// its trace root and result.
+    pub(crate) async fn end_run(
+        &self,
+        id: u64,
+        steps: u64,
+        run: Run,
+        task: tokio::task::JoinHandle<Result<(B256, Cid), NodeError>>,
+        what: &str,
+    ) -> Result<(), NodeError> {
+        let (root, result) = self
+            .reporting_progress(id, steps, &run.done, task)
+            .await??;
+        self.metrics.steps_trained.inc_by(steps - run.from);
+        info!(target: "pedals::node", job = id, steps, from = run.from, trace_root = %root, result = %result, seconds = run.started.elapsed().as_secs_f64(), "{what} done");
         self.finish_run(id, root, result).await
     }
+}
+
+/// A language-model job's run in progress: the steps it started after, when, and how many
+/// are done (read for progress reports).
+pub(crate) struct Run {
+    pub(crate) from: u64,
+    started: std::time::Instant,
+    pub(crate) done: Arc<AtomicU64>,
 }
 
 /// Moves a job's matrix products to the worker's `lm_device` (nothing for `cpu`).

@@ -9,7 +9,6 @@ use pedals_chain::{JobMarket, TxOutcome};
 use pedals_core::{TraceCommitment, cid_from_bytes};
 use pedals_lm::{LmJobInputs, LmJobSpec, batch::CompletionLine};
 
-use crate::requester::Posting;
 use crate::{MAX_BLOB_BYTES, NodeError, PostTerms, Requester};
 
 /// The files of a language-model batch job, as the requester has them.
@@ -72,30 +71,20 @@ impl Requester {
         Ok(LmJobSpec::is_lm(&spec))
     }
 
-    /// Stores and provides the files, then posts the job as a batch-inference job with
-    /// `terms.payment` in escrow. Every check that can fail runs before the transaction.
-    pub async fn post_lm(
+    /// The job `id`, what its worker submitted, and its spec's bytes (fetched, waiting up to
+    /// `patience` for a provider, if this node lacks them).
+    pub(crate) async fn submitted_with_spec(
         &self,
-        files: &LmJobFiles,
-        terms: &PostTerms,
-    ) -> Result<(u64, TxOutcome), NodeError> {
-        files.load()?;
-        self.check_funds(terms).await?;
-        let posting = Posting {
-            spec_hash: files.spec.spec_hash(),
-            spec: files.spec.to_canonical_bytes(),
-            dataset: &files.prompts,
-            model: &files.model,
-            steps: files.spec.steps,
-            verification: pedals_core::Verification::OptimisticInference,
-        };
-        let request = self.store_files(&posting).await?;
-        self.post_request(request, &posting, terms).await
-    }
-
-    /// The completions of job `id`: fetched (waiting up to `patience` for a provider) and
-    /// checked to rebuild the trace the worker posted, `h_0` from the model.
-    pub async fn lm_result(&self, id: u64, patience: Duration) -> Result<LmJobResult, NodeError> {
+        id: u64,
+        patience: Duration,
+    ) -> Result<
+        (
+            pedals_chain::IJobMarket::Job,
+            JobMarket::ResultSubmitted,
+            Vec<u8>,
+        ),
+        NodeError,
+    > {
         let (job, status) = self.job(id).await?;
         let submitted = self
             .market()
@@ -104,13 +93,38 @@ impl Requester {
             .ok_or_else(|| {
                 NodeError::Job(format!("job {id} has no result yet (it is {status:?})"))
             })?;
-        let spec_bytes = self
+        let spec = self
             .blob(
                 pedals_ml::JobSpec::cid_for_hash(&job.specHash),
                 "spec",
                 patience,
             )
             .await?;
+        Ok((job, submitted, spec))
+    }
+
+    /// Stores and provides the files, then posts the job as a batch-inference job with
+    /// `terms.payment` in escrow. Every check that can fail runs before the transaction.
+    pub async fn post_lm(
+        &self,
+        files: &LmJobFiles,
+        terms: &PostTerms,
+    ) -> Result<(u64, TxOutcome), NodeError> {
+        files.load()?;
+        let spec = &files.spec;
+        self.post_lm_kind(
+            (spec.spec_hash(), spec.to_canonical_bytes()),
+            (&files.prompts, &files.model),
+            spec.steps,
+            terms,
+        )
+        .await
+    }
+
+    /// The completions of job `id`: fetched (waiting up to `patience` for a provider) and
+    /// checked to rebuild the trace the worker posted, `h_0` from the model.
+    pub async fn lm_result(&self, id: u64, patience: Duration) -> Result<LmJobResult, NodeError> {
+        let (_, submitted, spec_bytes) = self.submitted_with_spec(id, patience).await?;
         let spec = LmJobSpec::from_canonical_bytes(&spec_bytes)?;
         let result_cid = cid_from_bytes(&submitted.resultCid)
             .map_err(|e| NodeError::Job(format!("the posted result CID is invalid: {e}")))?;

@@ -86,6 +86,7 @@ impl Worker {
                 self.estimate_seconds(spec, dataset, init).await?
             }
             Ok(Some(Inputs::Lm(inputs))) => self.estimate_lm(inputs).await?,
+            Ok(Some(Inputs::Ft(inputs))) => self.estimate_ft(inputs).await?,
             Ok(None) => return Ok(Some("its data is no longer in the store".into())),
             Err(reason) => return Ok(Some(reason)),
         };

@@ -160,7 +160,7 @@ pub struct ZkResult {
 pub struct Requester {
     market: Market,
     store: Arc<Store>,
-    net: Option<Client>,
+    pub(crate) net: Option<Client>,
 }
 
 impl Requester {
@@ -246,6 +246,29 @@ impl Requester {
 
     /// Refuses a post this account cannot pay for: the payment and the gas of the spec's
     /// admission and the post, at today's price.
+    /// Posts a language-model job (a batch job or a fine-tune): checks the funds, stores and
+    /// provides the files, then posts it with `terms.payment` in escrow, as a job without a
+    /// dispute game (`OptimisticInference`). The caller has checked the files.
+    pub(crate) async fn post_lm_kind(
+        &self,
+        (spec_hash, spec): (B256, Vec<u8>),
+        (dataset, model): (&[u8], &[u8]),
+        steps: u64,
+        terms: &PostTerms,
+    ) -> Result<(u64, pedals_chain::TxOutcome), NodeError> {
+        self.check_funds(terms).await?;
+        let posting = Posting {
+            spec_hash,
+            spec,
+            dataset,
+            model,
+            steps,
+            verification: pedals_core::Verification::OptimisticInference,
+        };
+        let request = self.store_files(&posting).await?;
+        self.post_request(request, &posting, terms).await
+    }
+
     pub(crate) async fn check_funds(&self, terms: &PostTerms) -> Result<(), NodeError> {
         let balance = self.market.balance(self.market.sender()).await?;
         let gas_price = self

@@ -17,6 +17,7 @@ impl Worker {
         let (spec, dataset, init) = match self.load_job(job, record) {
             Ok(Some(Inputs::Mlp(inputs))) => *inputs,
             Ok(Some(Inputs::Lm(inputs))) => return self.generate(id, inputs).await,
+            Ok(Some(Inputs::Ft(inputs))) => return self.finetune(id, inputs).await,
             Ok(None) => return self.abandon(id, "its data is no longer in the store".into()),
             Err(reason) => return self.abandon(id, reason),
         };

@@ -54,6 +54,7 @@ use pedals_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+mod ft;
 mod lm;
 mod read;
 mod result;
@@ -366,6 +367,9 @@ async fn post(args: PostArgs) -> eyre::Result<()> {
     }
     if file.is_lm() {
         return lm::post(args, file, &dir).await;
+    }
+    if file.is_finetune() {
+        return ft::post(args, file, &dir).await;
     }
     if file.verification == Some(VerificationMode::Zk) {
         return post_zk(args, file, &dir).await;

@@ -21,7 +21,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn pedals(dir: &Path, devnet: &Devnet) -> Command {
+pub(crate) fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
     cmd.env("PEDALS_RPC_URL", devnet.endpoint().as_str())
         .env("PEDALS_DEPLOYMENT", dir.join("deployment.json"))
@@ -32,7 +32,7 @@ fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     cmd
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "no JSON on stdout ({e}): {}",
@@ -65,7 +65,13 @@ seed = 11
     )
 }
 
-fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, lie: bool) -> crate::Daemon {
+pub(crate) fn provider(
+    dir: &Path,
+    devnet: &Devnet,
+    port: u16,
+    bootstrap: &str,
+    lie: bool,
+) -> crate::Daemon {
     let mut cmd = crate::daemon(
         dir,
         devnet,
@@ -96,15 +102,17 @@ fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, lie: bool) 
 }
 
 /// Posts `job` (serving its files until claimed), waits for it to be finalized, and runs
-/// `job result --json --recheck 3` against the provider's node.
-async fn run_job(
+/// `job result --json --recheck 3` against the provider's node, saving to `out(id)`; returns
+/// what `job post` printed and what `job result` did.
+pub(crate) async fn run_job(
     dir: &Path,
     devnet: &Devnet,
     market: &Market,
     job: &Path,
     port: u16,
     lie: bool,
-) -> (u64, Output) {
+    out: impl Fn(u64) -> PathBuf,
+) -> (Value, Output) {
     let listen = free_port();
     let mut post = pedals(dir, devnet)
         .args(["job", "post", "--json"])
@@ -120,8 +128,6 @@ async fn run_job(
     )
     .expect("the posted job");
     let posted: Value = serde_json::from_str(&line).expect("JSON");
-    assert_eq!(posted["kind"], "lm-generate");
-    assert_eq!(posted["steps"], 3, "six prompts in chunks of two");
     let id = posted["jobId"].as_u64().expect("job id");
     let requester = format!("/ip4/127.0.0.1/tcp/{listen}");
     let daemon = provider(dir, devnet, port, &requester, lie);
@@ -137,33 +143,105 @@ async fn run_job(
         .args(["job", "result", "--json", "--recheck", "3", &id.to_string()])
         .args(["--bootstrap", &format!("/ip4/127.0.0.1/tcp/{port}")])
         .arg("--out")
-        .arg(dir.join(format!("job-{id}.jsonl")))
+        .arg(out(id))
         .output()
         .expect("runs");
     drop(daemon);
-    (id, out)
+    (posted, out)
+}
+
+/// A devnet with a requester (account 4) and a provider (account 5), their keystores in a
+/// folder, and the market as the requester sees it.
+pub(crate) struct World {
+    pub(crate) devnet: Devnet,
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) requester: alloy::signers::local::PrivateKeySigner,
+    pub(crate) provider: alloy::signers::local::PrivateKeySigner,
+    pub(crate) market: Market,
+    /// The market's shortest challenge window.
+    pub(crate) window: u32,
+}
+
+impl World {
+    pub(crate) async fn new() -> Self {
+        let devnet = crate::mining_devnet().await;
+        let tmp = crate::daemon_dir(&devnet, &[(4, "requester.json"), (5, "provider.json")]);
+        let requester = devnet.signer(4).expect("dev account");
+        let provider = devnet.signer(5).expect("dev account");
+        let market = Market::connect(
+            devnet.endpoint(),
+            requester.clone(),
+            devnet.deployment().clone(),
+        )
+        .await
+        .expect("market");
+        let window = market
+            .parameters()
+            .await
+            .expect("params")
+            .minChallengeWindow;
+        Self {
+            devnet,
+            tmp,
+            requester,
+            provider,
+            market,
+            window,
+        }
+    }
+
+    /// Each job file of `cases` is refused by `job post` with exit code 1 and an error that
+    /// says its text; nothing is sent.
+    pub(crate) async fn assert_refused(&self, cases: Vec<(String, &str)>) {
+        let dir = self.tmp.path();
+        for (body, says) in cases {
+            let file = dir.join("bad.toml");
+            std::fs::write(&file, body).expect("job file");
+            let out = pedals(dir, &self.devnet)
+                .args(["job", "post"])
+                .arg(&file)
+                .output()
+                .expect("runs");
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(says), "expected {says:?} in: {err}");
+        }
+        assert_eq!(
+            self.market
+                .provider()
+                .get_transaction_count(self.requester.address())
+                .await
+                .expect("nonce"),
+            0,
+            "nothing was sent"
+        );
+    }
+
+    /// The provider was paid a 0.05 ETH job: what it holds, has staked and has in credit (if
+    /// it has not withdrawn yet) grew by the payment less the protocol fee (2.5%), less its
+    /// gas, from `before`.
+    pub(crate) async fn assert_paid(&self, before: U256) {
+        let (market, who) = (&self.market, self.provider.address());
+        let after = market.provider().get_balance(who).await.expect("balance");
+        let staked = U256::from(market.stake_of(who).await.expect("stake").staked);
+        let credit = market.credit_of(who).await.expect("credit");
+        let after = after + credit;
+        let paid = U256::from(5u64) * U256::from(10u64).pow(U256::from(16u64)) * U256::from(975u64)
+            / U256::from(1000u64);
+        let gas = U256::from(10u64).pow(U256::from(15u64));
+        assert!(
+            after + staked + gas > before + paid && after + staked < before + paid,
+            "paid 0.04875 ETH less gas: before {before}, after {after} (credit {credit}), staked {staked}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_is_caught() {
-    let devnet = crate::mining_devnet().await;
-    let tmp = crate::daemon_dir(&devnet, &[(4, "requester.json"), (5, "provider.json")]);
-    let dir = tmp.path();
-    let requester_key = devnet.signer(4).expect("dev account");
-    let provider_key = devnet.signer(5).expect("dev account");
-    let market = Market::connect(
-        devnet.endpoint(),
-        requester_key.clone(),
-        devnet.deployment().clone(),
-    )
-    .await
-    .expect("market");
+    let w = World::new().await;
+    let (devnet, dir, market, window) = (&w.devnet, w.tmp.path(), &w.market, w.window);
     let chain = market.provider().clone();
-    let window = market
-        .parameters()
-        .await
-        .expect("params")
-        .minChallengeWindow;
+    let provider_key = &w.provider;
 
     // Bad job files are refused before any transaction, saying what to fix.
     let bad_prompts = dir.join("bad.jsonl");
@@ -172,7 +250,7 @@ async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_
         "{\"prompt\": \"fine\"}\n{\"promt\": \"typo\"}\n",
     )
     .expect("w");
-    for (body, says) in [
+    w.assert_refused(vec![
         (
             lm_job(window, "").replace("max_tokens = 12", "max_tokens = 200"),
             "does not fit the model's context of 128",
@@ -210,26 +288,8 @@ async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_
             lm_job(window, "").replace("llama-tiny", "no-such-model"),
             "is neither a folder, a file nor a CID",
         ),
-    ] {
-        let file = dir.join("bad.toml");
-        std::fs::write(&file, body).expect("job file");
-        let out = pedals(dir, &devnet)
-            .args(["job", "post"])
-            .arg(&file)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(says), "expected {says:?} in: {err}");
-    }
-    assert_eq!(
-        chain
-            .get_transaction_count(requester_key.address())
-            .await
-            .expect("nonce"),
-        0,
-        "nothing was sent"
-    );
+    ])
+    .await;
 
     // An honest provider: paid, and every chunk it committed re-runs to the same bytes here.
     let job = dir.join("lm.toml");
@@ -239,7 +299,11 @@ async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_
         .await
         .expect("balance");
     let port = free_port();
-    let (id, out) = run_job(dir, &devnet, &market, &job, port, false).await;
+    let jsonl = |id: u64| dir.join(format!("job-{id}.jsonl"));
+    let (posted, out) = run_job(dir, devnet, market, &job, port, false, jsonl).await;
+    assert_eq!(posted["kind"], "lm-generate");
+    assert_eq!(posted["steps"], 3, "six prompts in chunks of two");
+    let id = posted["jobId"].as_u64().expect("job id");
     assert!(
         out.status.success(),
         "{}",
@@ -251,31 +315,7 @@ async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_
     assert_eq!(result["mismatched"], serde_json::json!([]));
     let job_on_chain = market.job(pedals_core::JobId(id)).await.expect("job");
     assert_eq!(job_on_chain.worker, provider_key.address());
-    // Paid: what it holds, has staked and has in credit (if it has not withdrawn yet) grew by
-    // the payment less the protocol fee (2.5%), less its gas.
-    let after = chain
-        .get_balance(provider_key.address())
-        .await
-        .expect("balance");
-    let staked = U256::from(
-        market
-            .stake_of(provider_key.address())
-            .await
-            .expect("stake")
-            .staked,
-    );
-    let credit = market
-        .credit_of(provider_key.address())
-        .await
-        .expect("credit");
-    let after = after + credit;
-    let paid = U256::from(5u64) * U256::from(10u64).pow(U256::from(16u64)) * U256::from(975u64)
-        / U256::from(1000u64);
-    let gas = U256::from(10u64).pow(U256::from(15u64));
-    assert!(
-        after + staked + gas > before + paid && after + staked < before + paid,
-        "paid 0.04875 ETH less gas: before {before}, after {after} (credit {credit}), staked {staked}"
-    );
+    w.assert_paid(before).await;
     // The completions are what this process computes from the same files.
     let model = pedals_lm::quantize(
         &pedals_lm::Checkpoint::load_hf(&root().join("crates/lm/tests/fixtures/llama-tiny"))
@@ -305,7 +345,7 @@ async fn a_language_model_job_is_generated_paid_and_rechecked_and_a_lying_chunk_
     // A provider that lies about chunk 1: its trace is consistent with its lie, so the
     // completions are accepted as committed, but re-running the chunks finds it.
     let port = free_port();
-    let (_, out) = run_job(dir, &devnet, &market, &job, port, true).await;
+    let (_, out) = run_job(dir, devnet, market, &job, port, true, jsonl).await;
     assert_eq!(out.status.code(), Some(1), "a mismatch is an error");
     let result = json(&out);
     assert_eq!(result["mismatched"], serde_json::json!([1]));

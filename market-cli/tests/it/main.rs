@@ -6,6 +6,7 @@ mod data;
 mod deploy;
 mod devnet;
 mod exit_codes;
+mod ft_job;
 mod job;
 mod job_file;
 mod lm_job;

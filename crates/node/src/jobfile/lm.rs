@@ -75,36 +75,21 @@ impl JobFile {
         stored: impl Fn(&Cid) -> Option<Vec<u8>>,
     ) -> Result<LmPrepared, JobFileError> {
         let terms = self.optimistic_terms()?;
-        let not_here = [
-            (self.model.is_some(), "[model]"),
-            (self.dataset.is_some(), "[dataset]"),
-            (self.inference.is_some(), "[inference]"),
-            (self.model_file.is_some(), "model_file"),
-            (self.checkpoint_every.is_some(), "checkpoint_every"),
-            (self.holdout > 0, "holdout"),
-            (self.shuffle_seed.is_some(), "shuffle_seed"),
-            (
-                self.verification == Some(VerificationMode::Zk),
-                "verification = \"zk\"",
-            ),
-        ];
-        if let Some((_, key)) = not_here.iter().find(|(set, _)| *set) {
-            bail!(
-                "{key} does not apply to a [generate] job (a language model's batch job): \
-                 leave it out"
-            );
-        }
+        self.refuse_keys(
+            "a [generate] job (a language model's batch job)",
+            &[(self.finetune.is_some(), "[finetune]")],
+        )?;
         let g = self
             .generate
             .context("a language-model job needs a [generate] section")?;
-        let path = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                dir.join(p)
-            }
-        };
-        let model = load_model(&g.model, &path(Path::new(&g.model)), g.bits, stored)?;
+        let path = |p: &Path| resolve(dir, p);
+        let model = load_model(
+            "generate",
+            &g.model,
+            &path(Path::new(&g.model)),
+            g.bits,
+            stored,
+        )?;
         let prompts_path = path(&g.prompts);
         let prompts = std::fs::read(&prompts_path).wrap_err_with(|| {
             format!(
@@ -149,6 +134,42 @@ impl JobFile {
     }
 }
 
+/// A path of the job file: absolute, or relative to the job file's folder `dir`.
+pub(crate) fn resolve(dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+impl JobFile {
+    /// Refuses the keys of an MLP job in a language-model job file (`what`), and `others`.
+    pub(crate) fn refuse_keys(
+        &self,
+        what: &str,
+        others: &[(bool, &str)],
+    ) -> Result<(), JobFileError> {
+        let not_here = [
+            (self.model.is_some(), "[model]"),
+            (self.dataset.is_some(), "[dataset]"),
+            (self.inference.is_some(), "[inference]"),
+            (self.model_file.is_some(), "model_file"),
+            (self.checkpoint_every.is_some(), "checkpoint_every"),
+            (self.holdout > 0, "holdout"),
+            (self.shuffle_seed.is_some(), "shuffle_seed"),
+            (
+                self.verification == Some(VerificationMode::Zk),
+                "verification = \"zk\"",
+            ),
+        ];
+        if let Some((_, key)) = not_here.iter().chain(others).find(|(set, _)| *set) {
+            bail!("{key} does not apply to {what}: leave it out");
+        }
+        Ok(())
+    }
+}
+
 /// The prompts in a prompts file: its non-empty lines ([`LmJobSpec::load`] then parses each,
 /// with the model's tokenizer for text).
 fn count_lines(prompts: &[u8]) -> Result<usize, JobFileError> {
@@ -159,9 +180,10 @@ fn count_lines(prompts: &[u8]) -> Result<usize, JobFileError> {
     Ok(n)
 }
 
-/// The stored bytes of `generate.model`: a checkpoint folder quantized to `bits`, a stored
+/// The stored bytes of `<section>.model`: a checkpoint folder quantized to `bits`, a stored
 /// model file, or a CID in the requester's store.
-fn load_model(
+pub(crate) fn load_model(
+    section: &str,
     given: &str,
     path: &Path,
     bits: u8,
@@ -169,24 +191,27 @@ fn load_model(
 ) -> Result<Vec<u8>, JobFileError> {
     ensure!(
         bits == 8 || bits == 16,
-        "generate.bits = {bits}: write 8 or 16 (bits per weight when a folder is quantized)"
+        "{section}.bits = {bits}: write 8 or 16 (bits per weight when a folder is quantized)"
     );
     if path.is_dir() {
         let checkpoint = Checkpoint::load_hf(path)
-            .wrap_err_with(|| format!("generate.model {} is not a checkpoint", path.display()))?;
-        let model = quantize(&checkpoint, bits).wrap_err("quantizing generate.model")?;
-        return model.to_bytes().wrap_err("storing generate.model");
+            .wrap_err_with(|| format!("{section}.model {} is not a checkpoint", path.display()))?;
+        let model =
+            quantize(&checkpoint, bits).wrap_err_with(|| format!("quantizing {section}.model"))?;
+        return model
+            .to_bytes()
+            .wrap_err_with(|| format!("storing {section}.model"));
     }
     if path.is_file() {
         return std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()));
     }
     let cid = parse_cid(given).map_err(|_| {
         JobFileError(format!(
-            "generate.model = {given:?} is neither a folder, a file nor a CID: give a Hugging \
+            "{section}.model = {given:?} is neither a folder, a file nor a CID: give a Hugging \
              Face checkpoint folder, or the CID `pedals model import` printed"
         ))
     })?;
     stored(&cid).with_context(|| {
-        format!("generate.model {cid} is not in the store: `pedals model import` it first")
+        format!("{section}.model {cid} is not in the store: `pedals model import` it first")
     })
 }

@@ -13,15 +13,61 @@ use serde_json::json;
 
 use super::{JobFile, PostArgs, PostedJob, ResultArgs, node, signed_market};
 
+/// The requester's node for `job post`, or nothing on a dry run.
+pub(super) type Opened = Option<(
+    PathBuf,
+    std::sync::Arc<pedals_store::Store>,
+    pedals_p2p::Network,
+)>;
+
+/// Opens the requester's node unless this is a dry run.
+pub(super) async fn open(args: &PostArgs) -> eyre::Result<Opened> {
+    Ok(if args.dry_run {
+        None
+    } else {
+        Some(node(&args.node).await?)
+    })
+}
+
+/// Posts a language-model job (batch or fine-tune) that a job file became: prints `summary`
+/// on a dry run; else posts it with `post`, records and reports it, and serves its files until
+/// a worker claims it.
+pub(super) async fn post_job(
+    args: &PostArgs,
+    opened: Opened,
+    summary: serde_json::Value,
+    record: PostedJob,
+    headline: impl FnOnce(u64, &pedals_chain::TxOutcome) -> String,
+    post: impl AsyncFnOnce(&Requester) -> Result<(u64, pedals_chain::TxOutcome), pedals_node::NodeError>,
+) -> eyre::Result<()> {
+    let Some((store_dir, store, network)) = opened else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    };
+    let market = signed_market(&args.chain, &args.signer).await?;
+    let requester = Requester::new(market, store, Some(network.client.clone()));
+    let (id, outcome) = post(&requester)
+        .await
+        .wrap_err("posting the job failed; nothing was escrowed")?;
+    let headline = headline(id, &outcome);
+    super::report_posted(
+        &store_dir, id, &record, summary, &outcome, &network, args.json, headline,
+    )
+    .await?;
+    if args.no_wait {
+        return Ok(());
+    }
+    super::wait_serving(&requester, id, args.json).await
+}
+
 /// Posts a `[generate]` job file.
 pub(super) async fn post(args: PostArgs, file: JobFile, dir: &Path) -> eyre::Result<()> {
-    let (store_dir, store, network) = if args.dry_run {
-        (PathBuf::new(), None, None)
-    } else {
-        let (d, s, n) = node(&args.node).await?;
-        (d, Some(s), Some(n))
+    let opened = open(&args).await?;
+    let lookup = |cid: &pedals_core::Cid| {
+        opened
+            .as_ref()
+            .and_then(|(_, s, _)| s.blob(cid).ok().flatten())
     };
-    let lookup = |cid: &pedals_core::Cid| store.as_ref().and_then(|s| s.blob(cid).ok().flatten());
     let prepared = file.prepare_lm(dir, lookup)?;
     let spec = &prepared.files.spec;
     let summary = json!({
@@ -35,37 +81,30 @@ pub(super) async fn post(args: PostArgs, file: JobFile, dir: &Path) -> eyre::Res
         "maxTokens": spec.max_tokens,
         "paymentWei": prepared.terms.payment.to_string(),
     });
-    let (Some(store), Some(network)) = (store, network) else {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
-    };
-    let market = signed_market(&args.chain, &args.signer).await?;
-    let requester = Requester::new(market, store, Some(network.client.clone()));
-    let (id, outcome) = requester
-        .post_lm(&prepared.files, &prepared.terms)
-        .await
-        .wrap_err("posting the job failed; nothing was escrowed")?;
     let record = PostedJob {
         spec_cid: spec.cid().to_string(),
         dataset_cid: cid_of(&prepared.files.prompts).to_string(),
         model_cid: spec.model.clone(),
         holdout_cid: None,
     };
-    let headline = format!(
-        "job {id} posted: {} prompts in {} chunks, {} ETH escrowed (tx {})",
-        spec.count,
-        spec.steps,
-        crate::cmd::eth(prepared.terms.payment),
-        outcome.hash
-    );
-    super::report_posted(
-        &store_dir, id, &record, summary, &outcome, &network, args.json, headline,
+    let headline = |id, outcome: &pedals_chain::TxOutcome| {
+        format!(
+            "job {id} posted: {} prompts in {} chunks, {} ETH escrowed (tx {})",
+            spec.count,
+            spec.steps,
+            crate::cmd::eth(prepared.terms.payment),
+            outcome.hash
+        )
+    };
+    post_job(
+        &args,
+        opened,
+        summary,
+        record,
+        headline,
+        async |r: &Requester| r.post_lm(&prepared.files, &prepared.terms).await,
     )
-    .await?;
-    if args.no_wait {
-        return Ok(());
-    }
-    super::wait_serving(&requester, id, args.json).await
+    .await
 }
 
 /// Fetches, checks and saves a language-model job's completions, re-running `--recheck`

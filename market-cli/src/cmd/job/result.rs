@@ -1,6 +1,7 @@
 //! `pedals job result`: the submitted result fetched and checked against the worker's on-chain
 //! commitment, saved, and scored on the held-out samples; a zk job's logits checked against
-//! the proven output commitment; a language-model job's completions (in `lm.rs`).
+//! the proven output commitment; a language-model job's completions (in `lm.rs`); a
+//! fine-tuning job's adapter (in `ft.rs`).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -10,6 +11,14 @@ use pedals_node::Requester;
 use serde_json::json;
 
 use super::{PostedJob, ResultArgs, lm, node, posted_path, read_market};
+
+/// What to say when a job's result cannot be fetched.
+pub(super) fn unserved(id: u64) -> String {
+    format!(
+        "cannot get the result of job {id}: a peer must serve it (pass --bootstrap with the \
+         worker's address)"
+    )
+}
 
 pub(super) async fn result(args: ResultArgs) -> eyre::Result<()> {
     let market = read_market(&args.chain).await?;
@@ -28,16 +37,17 @@ pub(super) async fn result(args: ResultArgs) -> eyre::Result<()> {
     {
         return lm::result(&requester, args).await;
     }
+    if requester
+        .ft_spec(args.id, Duration::from_secs(args.wait_secs))
+        .await?
+        .is_some()
+    {
+        return super::ft::result(&requester, args).await;
+    }
     let result = requester
         .result(args.id, Duration::from_secs(args.wait_secs))
         .await
-        .wrap_err_with(|| {
-            format!(
-                "cannot get the result of job {}: a peer must serve it (pass --bootstrap with \
-                 the worker's address)",
-                args.id
-            )
-        })?;
+        .wrap_err_with(|| unserved(args.id))?;
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("job-{}-model.bin", args.id)));

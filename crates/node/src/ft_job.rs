@@ -1,0 +1,112 @@
+//! The worker's side of fine-tuning jobs (`lm-finetune`, [`pedals_lm::finetune_job`]): the
+//! spec names a stored model and a JSONL dataset, which travel as the job's model and dataset;
+//! each optimizer step is a step of the trace, and the state after it (the adapters and their
+//! Adam moments, canonical bytes) is its checkpoint, stored as soon as it is computed, so a
+//! worker restarted mid-job goes on from the last one. The initial adapters are checkpoint 0.
+//!
+//! Such a job is posted as `OptimisticInference`: the dispute game cannot adjudicate a
+//! transformer step yet, so nobody can challenge one on-chain; the requester re-executes
+//! steps instead (docs/protocol.md §8). Its leaves are states, so a demanded step is still
+//! published row by row, like a training job's.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+use pedals_lm::CanonicalSpec as _;
+use pedals_lm::{FinetuneInputs, FinetuneSpec};
+
+/// A fine-tuning job's spec and inputs.
+pub(crate) type FtJob = Box<(FinetuneSpec, FinetuneInputs)>;
+
+impl Worker {
+    /// A fine-tuning job's inputs, once its spec is known to be one: `Ok(None)` while a file
+    /// is missing from the store.
+    pub(crate) fn load_ft(
+        &self,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+        bytes: &[u8],
+    ) -> Result<Option<FtJob>, String> {
+        let spec = FinetuneSpec::from_canonical_bytes(bytes).map_err(|e| e.to_string())?;
+        let cids = (
+            spec.model_cid().map_err(|e| e.to_string())?,
+            spec.dataset_cid().map_err(|e| e.to_string())?,
+        );
+        let Some((model, dataset)) =
+            self.lm_files(job, record, "a fine-tuning job", spec.steps, cids)?
+        else {
+            return Ok(None);
+        };
+        let inputs = spec.load(&model, &dataset).map_err(|e| e.to_string())?;
+        Ok(Some(Box::new((spec, inputs))))
+    }
+
+    /// Seconds this worker needs for a fine-tuning job: its first step timed, times the steps
+    /// (every step takes a batch of the same size, so the first is a fair sample; it also
+    /// pays for warm-up).
+    pub(crate) async fn estimate_ft(&self, job: FtJob) -> Result<f64, NodeError> {
+        tokio::task::spawn_blocking(move || {
+            let (spec, inputs) = *job;
+            let mut state = inputs.initial();
+            let started = std::time::Instant::now();
+            inputs.step(&mut state);
+            started.elapsed().as_secs_f64() * spec.steps as f64
+        })
+        .await
+        .map_err(NodeError::from)
+    }
+
+    /// Runs a fine-tuning job from its last stored state: every state stored as the
+    /// checkpoint after its step, the trace with the last, and the final state as the result.
+    pub(crate) async fn finetune(&self, id: u64, job: FtJob) -> Result<(), NodeError> {
+        let steps = job.0.steps;
+        let run = self.start_run(id, steps, "fine-tuning")?;
+        let from = run.from;
+        let store = self.store.clone();
+        #[cfg(debug_assertions)]
+        let falsify = self.config.falsify_steps.clone();
+        let counter = run.done.clone();
+        let running = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+            let (_, inputs) = *job;
+            let job_err = |e: pedals_lm::LmError| NodeError::Job(e.to_string());
+            let stored = |s: u64| -> Result<Vec<u8>, NodeError> {
+                store.checkpoint(id, s)?.ok_or_else(|| {
+                    NodeError::Job(format!("checkpoint {s} of job {id} left the store"))
+                })
+            };
+            if store.checkpoint(id, 0)?.is_none() {
+                let bytes = inputs.state_bytes(&inputs.initial()).map_err(job_err)?;
+                store.put_checkpoint(id, 0, &bytes)?;
+            }
+            let mut hashes = Vec::with_capacity(steps as usize + 1);
+            for s in 0..=from {
+                hashes.push(pedals_core::checkpoint_hash(&stored(s)?));
+            }
+            let mut state = inputs.state_from(&stored(from)?).map_err(job_err)?;
+            let mut last = Vec::new();
+            for step in from + 1..=steps {
+                inputs.step(&mut state);
+                #[cfg(debug_assertions)]
+                if falsify.contains(&(step - 1)) {
+                    crate::cheat::falsify_adapter(&mut state);
+                }
+                let bytes = inputs.state_bytes(&state).map_err(job_err)?;
+                hashes.push(pedals_core::checkpoint_hash(&bytes));
+                if step < steps {
+                    store.put_checkpoint(id, step, &bytes)?;
+                    store.advance(id, JobPhase::Training { steps_done: step })?;
+                }
+                last = bytes;
+                counter.store(step, Ordering::Relaxed);
+            }
+            if from == steps {
+                last = stored(steps)?;
+            }
+            let result = store.put_resumable_checkpoint(id, steps, &last, &hashes, &[])?;
+            let root = pedals_core::TraceCommitment::new(hashes)
+                .map_err(|e| NodeError::Job(e.to_string()))?
+                .root();
+            Ok((root, result))
+        });
+        self.end_run(id, steps, run, running, "fine-tuning").await
+    }
+}

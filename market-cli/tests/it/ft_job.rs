@@ -1,0 +1,170 @@
+//! A fine-tuning job through the market, with real processes on a real chain: `pedals job post`
+//! with a `[finetune]` job file (a Hugging Face checkpoint folder and a JSONL dataset),
+//! `pedals provider run` fetching it over libp2p, fine-tuning step by step and getting paid, and
+//! `pedals job result` saving the adapter and re-executing steps from the provider's own
+//! checkpoints. A provider that lies about one step is caught by the re-execution. Bad job
+//! files are refused before any transaction.
+
+use std::path::{Path, PathBuf};
+
+use alloy::providers::Provider;
+
+use crate::free_port;
+use crate::lm_job::{World, json, run_job};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The job file: the tiny Llama fixture, the held-out GPL-3 examples, three steps of four.
+fn ft_job(window: u32, extra: &str) -> String {
+    let model = root().join("crates/lm/tests/fixtures/llama-tiny");
+    let dataset = root().join("crates/lm/tests/fixtures/finetune/heldout.jsonl");
+    format!(
+        r#"
+payment_eth = "0.05"
+challenge_window_secs = {window}
+
+[finetune]
+model = {model:?}
+dataset = {dataset:?}
+targets = ["q_proj", "v_proj", "down_proj"]
+rank = 4
+alpha = 8
+steps = 3
+batch = 4
+lr = 3e-3
+seed = 9
+{extra}
+"#,
+        model = model.display().to_string(),
+        dataset = dataset.display().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finetune_job_is_trained_paid_and_rechecked_and_a_lying_step_is_caught() {
+    let w = World::new().await;
+    let (devnet, dir, market, window) = (&w.devnet, w.tmp.path(), &w.market, w.window);
+    let chain = market.provider().clone();
+
+    // Bad job files are refused before any transaction, saying what to fix.
+    let long = dir.join("long.jsonl");
+    std::fs::write(
+        &long,
+        format!("{{\"text\": \"{}\"}}\n", "word ".repeat(300)),
+    )
+    .expect("w");
+    let dataset = format!(
+        "{:?}",
+        root()
+            .join("crates/lm/tests/fixtures/finetune/heldout.jsonl")
+            .display()
+            .to_string()
+    );
+    w.assert_refused(vec![
+        (
+            ft_job(window, "").replace("alpha = 8", "alpha = 12"),
+            "not a power of two",
+        ),
+        (
+            ft_job(window, "").replace("\"down_proj\"", "\"mlp\""),
+            "unknown LoRA target \"mlp\"",
+        ),
+        (
+            ft_job(window, "").replace(&dataset, &format!("{:?}", long.display().to_string())),
+            "more than the model's context of 128; split the example",
+        ),
+        (
+            ft_job(window, "").replace(
+                &dataset,
+                &format!("{:?}", root().join("README.md").display().to_string()),
+            ),
+            "not a JSON object",
+        ),
+        (
+            ft_job(window, "lr = 2.0").replace("lr = 3e-3\n", ""),
+            "learning rate",
+        ),
+        (
+            format!("holdout = 5\n{}", ft_job(window, "")),
+            "holdout does not apply",
+        ),
+        (
+            ft_job(window, "bits = 4"),
+            "finetune.bits = 4: write 8 or 16",
+        ),
+    ])
+    .await;
+
+    // An honest provider: paid, its first state and every step re-executed here match.
+    let job = dir.join("ft.toml");
+    std::fs::write(&job, ft_job(window, "")).expect("job file");
+    let before = chain
+        .get_balance(w.provider.address())
+        .await
+        .expect("balance");
+    let adapter = |id: u64| dir.join(format!("job-{id}-adapter"));
+    let (posted, out) = run_job(dir, devnet, market, &job, free_port(), false, adapter).await;
+    assert_eq!(posted["kind"], "lm-finetune");
+    assert_eq!(posted["steps"], 3);
+    let id = posted["jobId"].as_u64().expect("job id");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = json(&out);
+    assert_eq!(result["rechecked"], serde_json::json!([1, 2, 3]));
+    assert_eq!(result["mismatched"], serde_json::json!([]));
+    assert_eq!(result["unavailable"], serde_json::json!([]));
+    w.assert_paid(before).await;
+    // The saved state is the fine-tune this process computes from the same files.
+    let model = pedals_lm::quantize(
+        &pedals_lm::Checkpoint::load_hf(&root().join("crates/lm/tests/fixtures/llama-tiny"))
+            .expect("checkpoint"),
+        8,
+    )
+    .expect("quantized");
+    let model_bytes = model.to_bytes().expect("bytes");
+    let data = std::fs::read(root().join("crates/lm/tests/fixtures/finetune/heldout.jsonl"))
+        .expect("dataset");
+    // The job file's terms with their defaults: lr_end = lr / 10, warm-up = steps / 10.
+    let terms: pedals_lm::train::Terms = serde_json::from_value(serde_json::json!({
+        "rank": 4, "alpha": 8, "targets": ["q_proj", "v_proj", "down_proj"],
+        "lr": 3e-3, "lr_end": 3e-4, "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 0,
+        "steps": 3, "batch": 4, "seed": 9
+    }))
+    .expect("terms");
+    let count = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    let spec = pedals_lm::FinetuneSpec::new(
+        &pedals_core::cid_of(&model_bytes),
+        &pedals_core::cid_of(&data),
+        count,
+        &terms,
+    )
+    .expect("spec");
+    let inputs = spec.load(&model_bytes, &data).expect("inputs");
+    let mut state = inputs.initial();
+    for _ in 0..3 {
+        inputs.step(&mut state);
+    }
+    assert_eq!(
+        std::fs::read(adapter(id).join("state.pdls")).expect("saved state"),
+        inputs.state_bytes(&state).expect("bytes")
+    );
+    assert!(adapter(id).join("adapter_model.safetensors").is_file());
+    assert!(adapter(id).join("adapter_config.json").is_file());
+
+    // A provider that lies about step 2 (index 1): its trace is consistent with its lie, so
+    // the final state is accepted as committed, but re-executing step 2 finds it.
+    let (_, out) = run_job(dir, devnet, market, &job, free_port(), true, adapter).await;
+    assert_eq!(out.status.code(), Some(1), "a mismatch is an error");
+    let result = json(&out);
+    assert_eq!(result["mismatched"], serde_json::json!([2]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differ from what this machine computes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
