@@ -21,14 +21,19 @@ struct LmJob {
     model: Vec<u8>,
 }
 
-/// Five prompts, one per chunk, sampled, for the tiny Llama fixture.
-fn lm_job() -> LmJob {
+/// The tiny Llama fixture's stored bytes at 8 bits.
+pub(crate) fn tiny_llama() -> Vec<u8> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/lm/tests/fixtures/llama-tiny");
-    let model = quantize(&Checkpoint::load_hf(&dir).expect("fixture"), 8)
+    quantize(&Checkpoint::load_hf(&dir).expect("fixture"), 8)
         .expect("quantized")
         .to_bytes()
-        .expect("bytes");
+        .expect("bytes")
+}
+
+/// Five prompts, one per chunk, sampled, for the tiny Llama fixture.
+fn lm_job() -> LmJob {
+    let model = tiny_llama();
     let params = GenParams {
         max_tokens: 8,
         sampling: Sampling::new(0.9, 0, 0.95, 3).expect("valid"),
@@ -49,17 +54,28 @@ async fn try_post(
     verification: pedals_core::Verification,
     steps: u32,
 ) -> Result<u64, pedals_chain::ChainError> {
+    let spec = (job.spec.to_canonical_bytes(), job.spec.spec_hash());
+    post_files(s, spec, &job.model, PROMPTS, verification, steps).await
+}
+
+/// Hands a language-model job's files to the worker's store and posts the job.
+pub(crate) async fn post_files(
+    s: &Setup,
+    (spec, spec_hash): (Vec<u8>, alloy::primitives::B256),
+    model: &[u8],
+    data: &[u8],
+    verification: pedals_core::Verification,
+    steps: u32,
+) -> Result<u64, pedals_chain::ChainError> {
     let store = s.w().store();
-    store
-        .put_blob(&job.spec.to_canonical_bytes())
-        .expect("spec");
-    store.put_blob(&job.model).expect("model");
-    store.put_blob(PROMPTS).expect("prompts");
+    store.put_blob(&spec).expect("spec");
+    store.put_blob(model).expect("model");
+    store.put_blob(data).expect("data");
     let now = now(&s.devnet).await;
     let request = JobRequest {
-        specHash: job.spec.spec_hash(),
-        modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
-        datasetCid: Bytes::from(cid_of(PROMPTS).to_bytes()),
+        specHash: spec_hash,
+        modelCid: Bytes::from(cid_of(model).to_bytes()),
+        datasetCid: Bytes::from(cid_of(data).to_bytes()),
         steps,
         verification: verification.to_u8(),
         claimDeadline: U40::from(now + 600),

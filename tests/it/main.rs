@@ -6,6 +6,7 @@ mod availability;
 mod chaos;
 mod claim;
 mod dispute;
+mod ft;
 mod lm;
 mod network;
 mod puppet;

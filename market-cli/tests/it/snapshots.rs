@@ -71,6 +71,12 @@ fn the_example_lm_jobs_plan() {
     insta::assert_snapshot!(plan("tiny-lm-job.toml"));
 }
 
+/// The example fine-tuning job's plan: its spec, model and dataset CIDs and its terms.
+#[test]
+fn the_example_finetune_jobs_plan() {
+    insta::assert_snapshot!(plan("tiny-finetune-job.toml"));
+}
+
 fn plan(example: &str) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
