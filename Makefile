@@ -13,7 +13,7 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute demo-lm test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures lm-finetune-ref clean
+.PHONY: help setup datasets contracts demo demo-dispute demo-lm demo-finetune test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures lm-finetune-ref clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ demo-dispute: contracts ## the same job with a lying worker that a validator cat
 demo-lm: contracts ## a language model's batch job on a devnet: posted, generated, paid, checked and re-run
 	@$(FIRST_BUILD_NOTE)
 	scripts/demo_lm.sh
+
+demo-finetune: contracts ## a LoRA fine-tuning job on a devnet: posted, trained, paid, its adapter saved and steps re-executed
+	@$(FIRST_BUILD_NOTE)
+	scripts/demo_lm.sh finetune
 
 test: check test-contracts coverage test-rust test-subgraph ## run every check and test (what CI runs)
 	@echo "all checks and tests passed"

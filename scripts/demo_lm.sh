@@ -5,6 +5,9 @@
 # scripts/lm_fixtures.py, quantized to exact mode as it is posted, and six prompts), follows
 # it until the worker is paid, fetches the completions, checks them against the worker's trace,
 # re-runs every chunk here and compares the bytes, prints them, and stops the devnet.
+# `make demo-finetune` (`scripts/demo_lm.sh finetune`) does the same with
+# examples/tiny-finetune-job.toml: the adapter is saved for peft and four steps are re-executed
+# here from the worker's checkpoints.
 # PEDALS_DEVNET_PORT picks anvil's port (8545 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +21,24 @@ trap '"$pedals" devnet down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"'
 eval "$("$pedals" devnet env --dir "$dir")"
 export PEDALS_LOG=${PEDALS_LOG:-warn} PEDALS_REQUESTER_DIR="$dir/requester"
 
-posted=$("$pedals" job post examples/tiny-lm-job.toml --json)
+kind=${1:-generate}
+case "$kind" in
+generate) job=examples/tiny-lm-job.toml ;;
+finetune) job=examples/tiny-finetune-job.toml ;;
+*) echo "usage: $0 [generate|finetune]" >&2; exit 2 ;;
+esac
+posted=$("$pedals" job post "$job" --json)
 id=$(sed -E 's/.*"jobId":([0-9]+).*/\1/' <<<"$posted")
 echo "posted job $id; following it until the worker is paid"
 "$pedals" job watch "$id"
-"$pedals" job result "$id" --recheck 3 --out "$dir/completions.jsonl"
-echo
-echo "the completions (one JSON line per prompt):"
-cat "$dir/completions.jsonl"
+if [ "$kind" = finetune ]; then
+  "$pedals" job result "$id" --recheck 4 --out "$dir/adapter"
+  echo
+  echo "the adapter (Hugging Face peft's format, and the final state):"
+  ls -l "$dir/adapter"
+else
+  "$pedals" job result "$id" --recheck 3 --out "$dir/completions.jsonl"
+  echo
+  echo "the completions (one JSON line per prompt):"
+  cat "$dir/completions.jsonl"
+fi
