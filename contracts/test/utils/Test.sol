@@ -47,6 +47,8 @@ interface Vm {
     // Files and JSON (paths must be inside foundry.toml's fs_permissions).
     function readFile(string calldata path) external view returns (string memory data);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonInt(string calldata json, string calldata key) external pure returns (int256);
+    function parseJsonBool(string calldata json, string calldata key) external pure returns (bool);
     function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
     function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
     function parseJsonIntArray(string calldata json, string calldata key)
