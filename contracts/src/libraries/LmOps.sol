@@ -47,7 +47,7 @@ library LmOps {
     /// @notice The row quantizer's exponent: `bitlen(max |x|) - 15`.
     function rowExp(bytes calldata x) internal pure returns (int256) {
         uint256 n = x.length / 4;
-        uint256 max;
+        uint256 max = 0;
         for (uint256 k = 0; k < n; ++k) {
             int256 v = ExactOps.get(x, k);
             uint256 a = uint256(v < 0 ? -v : v);
@@ -76,7 +76,7 @@ library LmOps {
     {
         int256 e = rowExp(x);
         uint256 n = x.length / 4;
-        int256 acc;
+        int256 acc = 0;
         for (uint256 k = 0; k < n; ++k) {
             acc += mant(ExactOps.get(x, k), e) * ExactOps.get(q, k);
         }
@@ -96,6 +96,8 @@ library LmOps {
         int256 epsTerm = e <= 0 ? eps << uint256(-2 * e) : eps >> uint256(2 * e);
         int256 r = int256(Math.sqrt(uint256((s << 16) / d + epsTerm)));
         if (r < 1) r = 1;
+        // The page defines inv = floor(2^40 / R) first, then n_k = rs(m_k * inv, 16).
+        // slither-disable-next-line divide-before-multiply
         int256 nk = ExactOps.rs(mk * ((int256(1) << 40) / r), 16);
         return ExactOps.clamp(ExactOps.rs(nk * gamma, 20) + beta, ACT_MAX);
     }
@@ -103,7 +105,7 @@ library LmOps {
     /// @dev The row quantizer's exponent of the centred row `clamp(x - mean)`.
     function _centredExp(bytes calldata x, int256 mean) private pure returns (int256) {
         uint256 n = x.length / 4;
-        uint256 max;
+        uint256 max = 0;
         for (uint256 i = 0; i < n; ++i) {
             int256 c = ExactOps.clamp(ExactOps.get(x, i) - mean, ACT_MAX);
             uint256 a = uint256(c < 0 ? -c : c);
@@ -139,7 +141,7 @@ library LmOps {
         uint256 n = q.length / 4;
         int256 c = int256(Math.sqrt((uint256(1) << 32) / n));
         (int256 eq, int256 ek) = (rowExp(q), rowExp(k));
-        int256 acc;
+        int256 acc = 0;
         for (uint256 i = 0; i < n; ++i) {
             acc += mant(ExactOps.get(q, i), eq) * mant(ExactOps.get(k, i), ek);
         }
@@ -162,7 +164,7 @@ library LmOps {
             int256 v = ExactOps.get(s, i);
             if (v > max) max = v;
         }
-        int256 total;
+        int256 total = 0;
         for (uint256 i = 0; i < n; ++i) {
             total += expWeight(max - ExactOps.get(s, i));
         }
