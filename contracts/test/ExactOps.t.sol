@@ -4,16 +4,15 @@ pragma solidity ^0.8.28;
 import {Referee} from "../src/Referee.sol";
 import {ExactOps} from "../src/libraries/ExactOps.sol";
 import {ExpTable} from "../src/libraries/ExpTable.sol";
-import {Test} from "./utils/Test.sol";
+import {JsonVectors} from "./utils/JsonVectors.sol";
 
 /// @notice The Solidity referee against the shared test vectors of the Rust engine
 ///         (crates/ml/tests/vectors/exact_ops.json): every output element of every case of every
 ///         op a dispute can name is recomputed from the rows the dispute game would open and
 ///         must equal the vector. (im2col and reshape only move values and belong to the
 ///         convolutional program, which the game does not cover yet.)
-contract ExactOpsVectorsTest is Test {
+contract ExactOpsVectorsTest is JsonVectors {
     Referee internal referee;
-    string internal json;
 
     function setUp() public {
         referee = new Referee();
@@ -155,20 +154,6 @@ contract ExactOpsVectorsTest is Test {
         uint256 rows;
         uint256 cols;
         int256[] data;
-    }
-
-    function _key(uint256 i, string memory path) internal pure returns (string memory) {
-        return string.concat(".cases[", _str(i), "]", path);
-    }
-
-    function _str(uint256 v) internal pure returns (string memory) {
-        if (v == 0) return "0";
-        bytes memory s;
-        while (v != 0) {
-            s = bytes.concat(bytes1(uint8(48 + v % 10)), s);
-            v /= 10;
-        }
-        return string(s);
     }
 
     function _mat(uint256 i, string memory path) internal view returns (Mat memory m) {

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {LmOps} from "../src/libraries/LmOps.sol";
-import {Test} from "./utils/Test.sol";
+import {JsonVectors} from "./utils/JsonVectors.sol";
 
 /// @notice Calls the library with its rows in calldata, as a referee contract receives them.
 contract LmOpsHarness {
@@ -53,9 +53,8 @@ contract LmOpsHarness {
 ///         pass uses, every case, every output element (a sample of six for rows wider than 64,
 ///         where one element already reads the whole row). Logs the most gas one element took,
 ///         per op, for docs/protocol.md.
-contract LmOpsVectorsTest is Test {
+contract LmOpsVectorsTest is JsonVectors {
     LmOpsHarness internal h;
-    string internal json;
 
     event log_named_uint(string key, uint256 val);
 
@@ -324,43 +323,5 @@ contract LmOpsVectorsTest is Test {
         int256[] memory one = new int256[](1);
         one[0] = vm.parseJsonInt(json, _key(i, ".output"));
         return one;
-    }
-
-    /// @dev An integer array, written out or as `{fill, len}`.
-    function _ints(uint256 i, string memory path) internal view returns (int256[] memory a) {
-        if (vm.keyExistsJson(json, _key(i, string.concat(path, ".fill")))) {
-            int256 fill = vm.parseJsonInt(json, _key(i, string.concat(path, ".fill")));
-            a = new int256[](vm.parseJsonUint(json, _key(i, string.concat(path, ".len"))));
-            for (uint256 k = 0; k < a.length; ++k) {
-                a[k] = fill;
-            }
-            return a;
-        }
-        return vm.parseJsonIntArray(json, _key(i, path));
-    }
-
-    function _packed(int256[] memory v) internal pure returns (bytes memory out) {
-        out = new bytes(4 * v.length);
-        for (uint256 c = 0; c < v.length; ++c) {
-            uint32 u = uint32(int32(v[c]));
-            out[4 * c] = bytes1(uint8(u));
-            out[4 * c + 1] = bytes1(uint8(u >> 8));
-            out[4 * c + 2] = bytes1(uint8(u >> 16));
-            out[4 * c + 3] = bytes1(uint8(u >> 24));
-        }
-    }
-
-    function _key(uint256 i, string memory path) internal pure returns (string memory) {
-        return string.concat(".cases[", _str(i), "]", path);
-    }
-
-    function _str(uint256 v) internal pure returns (string memory) {
-        if (v == 0) return "0";
-        bytes memory s;
-        while (v != 0) {
-            s = bytes.concat(bytes1(uint8(48 + v % 10)), s);
-            v /= 10;
-        }
-        return string(s);
     }
 }

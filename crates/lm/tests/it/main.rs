@@ -8,6 +8,7 @@ mod finetune;
 mod finetune_job;
 mod fixtures;
 mod generate;
+mod grad_vectors;
 mod grads;
 mod job;
 mod reference;
