@@ -38,6 +38,25 @@ contract LmGradsHarness {
         return LmGrads.normBackward(rows, eps, center, k);
     }
 
+    function scoreGrad(bytes calldata p, bytes calldata dout, bytes calldata v, uint256 j)
+        external
+        pure
+        returns (int256)
+    {
+        return LmGrads.scoreGrad(p, dout, v, j);
+    }
+
+    /// @dev `which` 0: query, 1: key, 2: value.
+    function headGrad(uint8 which, bytes calldata a, bytes calldata b, uint256 hd)
+        external
+        pure
+        returns (int256)
+    {
+        if (which == 0) return LmGrads.queryGrad(a, b, hd);
+        if (which == 1) return LmGrads.keyGrad(a, b, hd);
+        return LmGrads.valueGrad(a, b);
+    }
+
     function rowExp(bytes calldata x) external pure returns (int256) {
         return LmOps.rowExp(x);
     }
@@ -58,7 +77,7 @@ contract LmGradsVectorsTest is JsonVectors {
 
     function test_everyBackwardOpOfEveryCaseMatches() public {
         uint256 cases;
-        uint256[4] memory most;
+        uint256[5] memory most;
         for (uint256 i = 0; vm.keyExistsJson(json, _key(i, ".op")); ++i) {
             bytes32 op = keccak256(bytes(vm.parseJsonString(json, _key(i, ".op"))));
             uint256 gas;
@@ -74,16 +93,20 @@ contract LmGradsVectorsTest is JsonVectors {
             } else if (op == keccak256("norm_backward")) {
                 gas = _norm(i);
                 if (gas > most[3]) most[3] = gas;
+            } else if (op == keccak256("attention_backward")) {
+                gas = _attention(i);
+                if (gas > most[4]) most[4] = gas;
             } else {
                 _elementwise(i, op);
             }
             ++cases;
         }
-        vm.assertEq(cases, 17, "cases");
+        vm.assertEq(cases, 19, "cases");
         emit log_named_uint("most gas for one element of xent_grad", most[0]);
         emit log_named_uint("most gas for one element of input_grad", most[1]);
         emit log_named_uint("most gas for one element of weight_grad", most[2]);
         emit log_named_uint("most gas for one element of norm_backward", most[3]);
+        emit log_named_uint("most gas for one element of the attention backward", most[4]);
     }
 
     function _xent(uint256 i) internal view returns (uint256 most) {
@@ -169,6 +192,73 @@ contract LmGradsVectorsTest is JsonVectors {
             most = _max(most, before - gasleft());
             vm.assertEq(got, out[k], "norm_backward");
         }
+    }
+
+    struct AttnCase {
+        uint256 hd;
+        uint256 t;
+        int256[] p;
+        int256[] q;
+        int256[] k;
+        int256[] v;
+        int256[] dout;
+        int256[] ds;
+    }
+
+    function _attnCase(uint256 i) internal view returns (AttnCase memory c) {
+        c.hd = vm.parseJsonUint(json, _key(i, ".params.head_dim"));
+        (c.p, c.q, c.k) = (_ints(i, ".inputs.p"), _ints(i, ".inputs.q"), _ints(i, ".inputs.k"));
+        (c.v, c.dout) = (_ints(i, ".inputs.v"), _ints(i, ".inputs.do"));
+        c.t = c.q.length / c.hd;
+        c.ds = _ints(i, ".output.ds");
+    }
+
+    /// @dev Every score signal, then every element of `dq`, `dk` and `dv`, each from the rows
+    ///      and columns a dispute would open (the score signals as a committed tensor).
+    function _attention(uint256 i) internal view returns (uint256 most) {
+        AttnCase memory c = _attnCase(i);
+        for (uint256 t = 0; t < c.t; ++t) {
+            bytes memory p = _packed(_part(c.p, t * c.t, t + 1, 1));
+            bytes memory dout = _packed(_part(c.dout, t * c.hd, c.hd, 1));
+            bytes memory v = _packed(_part(c.v, 0, (t + 1) * c.hd, 1));
+            for (uint256 j = 0; j <= t; ++j) {
+                uint256 before = gasleft();
+                int256 got = h.scoreGrad(p, dout, v, j);
+                most = _max(most, before - gasleft());
+                vm.assertEq(got, c.ds[t * c.t + j], "score signal");
+            }
+        }
+        int256[][3] memory outs = [_ints(i, ".output.dq"), _ints(i, ".output.dk"), _ints(i, ".output.dv")];
+        for (uint256 o = 0; o < c.t * c.hd; ++o) {
+            for (uint8 which = 0; which < 3; ++which) {
+                most = _max(most, _headOne(c, which, o / c.hd, o % c.hd, outs[which][o]));
+            }
+        }
+    }
+
+    /// @dev Element `(r, d)` of `dq` (`which` 0), `dk` (1) or `dv` (2).
+    function _headOne(AttnCase memory c, uint8 which, uint256 r, uint256 d, int256 want)
+        internal
+        view
+        returns (uint256 used)
+    {
+        bytes memory a;
+        bytes memory b;
+        if (which == 0) {
+            // Query r saw positions 0..=r: its score signals and the keys' dimension d.
+            (a, b) = (_packed(_part(c.ds, r * c.t, r + 1, 1)), _packed(_part(c.k, d, r + 1, c.hd)));
+        } else {
+            // Position r was seen by queries r..t: their signals (or weights) at r and their
+            // queries (or output signals) at d.
+            uint256 n = c.t - r;
+            int256[] memory col = _part(which == 1 ? c.ds : c.p, r * c.t + r, n, c.t);
+            a = _packed(col);
+            b = _packed(_part(which == 1 ? c.q : c.dout, r * c.hd + d, n, c.hd));
+        }
+        uint256 before = gasleft();
+        int256 got = h.headGrad(which, a, b, c.hd);
+        used = before - gasleft();
+        vm.assertEq(got, want, which == 0 ? "dq" : which == 1 ? "dk" : "dv");
     }
 
     function _elementwise(uint256 i, bytes32 op) internal view {

@@ -187,6 +187,50 @@ library LmGrads {
         return ExactOps.clamp(ExactOps.rs(ExactOps.get(dy, i) * ExactOps.get(gamma, i), 16), GRAD_MAX);
     }
 
+    /// @notice The signal of score `j` of one query row of one head: `p` its softmax weights
+    ///         (Q16) over positions `0..n`, `dout` the signal of its output (Q24, `hd` wide) and
+    ///         `v` the value rows of those positions (`n` rows of `hd`, Q12).
+    function scoreGrad(bytes calldata p, bytes calldata dout, bytes calldata v, uint256 j)
+        internal
+        pure
+        returns (int256)
+    {
+        int256 pj = ExactOps.get(p, j);
+        if (pj == 0) return 0;
+        uint256 hd = dout.length / 4;
+        int256 total = 0;
+        int256 dpj = 0;
+        for (uint256 i = 0; i < p.length / 4; ++i) {
+            int256 dp = ExactOps.dot(dout, v[i * 4 * hd:(i + 1) * 4 * hd]);
+            total += ExactOps.get(p, i) * dp;
+            if (i == j) dpj = dp;
+        }
+        return ExactOps.clamp(ExactOps.rs(pj * ((dpj << 16) - total), 44), GRAD_MAX);
+    }
+
+    /// @dev `isqrt(2^32 / hd)`: the score scale `C`.
+    function _scale(uint256 hd) private pure returns (int256) {
+        return int256(Math.sqrt((uint256(1) << 32) / hd));
+    }
+
+    /// @notice Element `d` of a query's signal: its row of score signals and dimension `d` of
+    ///         the keys it saw, `clamp(rs(C * sum ds_j k_j[d], 28))`.
+    function queryGrad(bytes calldata ds, bytes calldata kCol, uint256 hd) internal pure returns (int256) {
+        return ExactOps.clamp(ExactOps.rs(_scale(hd) * ExactOps.dot(ds, kCol), 28), GRAD_MAX);
+    }
+
+    /// @notice Element `d` of a key's signal: the score signals of that key over the queries
+    ///         that saw it and those queries' dimension `d`, `clamp(rs(C * sum ds_t q_t[d], 28))`.
+    function keyGrad(bytes calldata dsCol, bytes calldata qCol, uint256 hd) internal pure returns (int256) {
+        return ExactOps.clamp(ExactOps.rs(_scale(hd) * ExactOps.dot(dsCol, qCol), 28), GRAD_MAX);
+    }
+
+    /// @notice Element `d` of a value's signal: the weights of that position over the queries
+    ///         that saw it and their output signals at `d`, `clamp(rs(sum p_t do_t[d], 16))`.
+    function valueGrad(bytes calldata pCol, bytes calldata doCol) internal pure returns (int256) {
+        return ExactOps.clamp(ExactOps.rs(ExactOps.dot(pCol, doCol), 16), GRAD_MAX);
+    }
+
     /// @notice Rotary embedding's signal for the pair `(a, b)` = `(dy_i, dy_(i+h))`.
     function ropeBackward(int256 a, int256 b, int256 c, int256 s) internal pure returns (int256, int256) {
         return (

@@ -309,22 +309,12 @@ pub fn head_backward<'a>(
     dv_raw: &mut [i128],
 ) -> Vec<i32> {
     let hd = h.q.len();
-    let dp: Vec<i128> = (0..h.p.len())
-        .map(|j| {
-            values(j)
-                .iter()
-                .zip(h.do_)
-                .map(|(&v, &g)| i128::from(v) * i128::from(g))
-                .sum()
-        })
-        .collect();
-    let total: i128 = h.p.iter().zip(&dp).map(|(&p, &d)| i128::from(p) * d).sum();
+    let ds = score_grads(h.p, h.do_, &values);
     let mut dq = vec![0i128; hd];
-    for (j, (&pj, &dpj)) in h.p.iter().zip(&dp).enumerate() {
+    for (j, (&pj, &ds)) in h.p.iter().zip(&ds).enumerate() {
         if pj == 0 {
             continue;
         }
-        let ds = sh_clamp128(i128::from(pj) * ((dpj << 16) - total), 44, GRAD_MAX);
         for (d, &k) in keys(j).iter().enumerate() {
             dq[d] += i128::from(ds) * i128::from(k);
             dk_raw[j * hd + d] += i128::from(scale * ds) * i128::from(h.q[d]);
@@ -333,6 +323,31 @@ pub fn head_backward<'a>(
     }
     dq.into_iter()
         .map(|a| sh_clamp128(a * i128::from(scale), 28, GRAD_MAX) as i32)
+        .collect()
+}
+
+/// The signals of one query row's scores (Q24): with `dp_j = Σ_d do_d · v_j[d]` and
+/// `P = Σ_j p_j · dp_j`, `ds_j = clamp(rs(p_j · (dp_j · 2^16 − P), 44))` (0 where `p_j = 0`).
+pub fn score_grads<'a>(p: &[i64], do_: &[i32], values: impl Fn(usize) -> &'a [i32]) -> Vec<i64> {
+    let dp: Vec<i128> = (0..p.len())
+        .map(|j| {
+            values(j)
+                .iter()
+                .zip(do_)
+                .map(|(&v, &g)| i128::from(v) * i128::from(g))
+                .sum()
+        })
+        .collect();
+    let total: i128 = p.iter().zip(&dp).map(|(&pj, &d)| i128::from(pj) * d).sum();
+    p.iter()
+        .zip(&dp)
+        .map(|(&pj, &dpj)| {
+            if pj == 0 {
+                0
+            } else {
+                sh_clamp128(i128::from(pj) * ((dpj << 16) - total), 44, GRAD_MAX)
+            }
+        })
         .collect()
 }
 

@@ -88,8 +88,55 @@ fn compute(op: &str, p: &Value, x: &Value) -> Value {
             adam::update(&c, scalars, &mut w, &mut m, &mut v, &ints(&x["g"]));
             json!({ "w": w, "m": m, "v": v })
         }
+        "attention_backward" => attention(p, x),
         other => panic!("no op {other}"),
     }
+}
+
+/// One head's backward over `t` query rows (causal): `p` holds each query's softmax weights
+/// (row `t` has `t + 1` of them, then zeros), `q`, `k`, `v` and `do` are `t × head_dim`.
+fn attention(p: &Value, x: &Value) -> Value {
+    let hd = param(p, "head_dim") as usize;
+    let (q, k, v, dout) = (i32s(&x["q"]), i32s(&x["k"]), i32s(&x["v"]), i32s(&x["do"]));
+    let probs = ints(&x["p"]);
+    let t_len = q.len() / hd;
+    let scale = pedals_lm::exact::ops::score_scale(hd);
+    let (mut dk_raw, mut dv_raw) = (vec![0i128; t_len * hd], vec![0i128; t_len * hd]);
+    let (mut dq, mut ds) = (Vec::new(), Vec::new());
+    for t in 0..t_len {
+        let row = &probs[t * t_len..t * t_len + t + 1];
+        let h = grad::HeadGrad {
+            p: row,
+            do_: &dout[t * hd..(t + 1) * hd],
+            q: &q[t * hd..(t + 1) * hd],
+        };
+        let values = |j: usize| &v[j * hd..(j + 1) * hd];
+        dq.extend(grad::head_backward(
+            &h,
+            |j| &k[j * hd..(j + 1) * hd],
+            values,
+            scale,
+            &mut dk_raw,
+            &mut dv_raw,
+        ));
+        let mut s = grad::score_grads(row, h.do_, values);
+        s.resize(t_len, 0);
+        ds.extend(s);
+    }
+    let (dk, dv) = grad::finish_kv(&dk_raw, &dv_raw);
+    json!({ "ds": ds, "dq": dq, "dk": dk, "dv": dv })
+}
+
+/// Softmax weights of random scores, causal, `t × t` (zeros past each query's position).
+fn causal_probs(d: &mut Draw, t_len: usize) -> Vec<i64> {
+    let mut out = vec![0i64; t_len * t_len];
+    for t in 0..t_len {
+        let scores: Vec<i64> = (0..=t).map(|_| d.int(6_000)).collect();
+        let mut p = Vec::new();
+        pedals_lm::exact::ops::softmax_q16(&scores, &mut p);
+        out[t * t_len..t * t_len + t + 1].copy_from_slice(&p);
+    }
+    out
 }
 
 fn case(op: &str, params: Value, inputs: Value) -> Value {
@@ -179,6 +226,20 @@ fn all_cases() -> Vec<Value> {
         json!({}),
         json!({ "x": scalars, "da": das }),
     ));
+    for (t_len, hd, amp) in [(4usize, 6usize, 1i64 << 14), (3, 4, 1 << 28)] {
+        let p = causal_probs(&mut d, t_len);
+        out.push(case(
+            "attention_backward",
+            json!({ "head_dim": hd }),
+            json!({
+                "p": p,
+                "q": d.vec(t_len * hd, amp),
+                "k": d.vec(t_len * hd, amp),
+                "v": d.vec(t_len * hd, 1 << 16),
+                "do": d.vec(t_len * hd, 1 << 24),
+            }),
+        ));
+    }
     out.push(case(
         "adam",
         json!({ "beta1_q30": 966_367_642, "beta2_q30": 1_072_668_082, "lr_t_q32": 4_294_967, "eps_t_q24": 17 }),
@@ -200,7 +261,7 @@ fn path() -> PathBuf {
 fn finetune_vectors_are_what_the_reference_computes() {
     let cases = bless_or_read(&path(), DESCRIPTION, all_cases());
     let ops = ops_of(&cases);
-    assert_eq!(ops.len(), 8, "every op has cases: {ops:?}");
+    assert_eq!(ops.len(), 9, "every op has cases: {ops:?}");
     for c in &cases {
         let got = compute(c["op"].as_str().expect("op"), &c["params"], &c["inputs"]);
         assert_eq!(got, c["output"], "case {c}");
