@@ -302,7 +302,7 @@ contract LmGradsVectorsTest is JsonVectors {
         int256[] memory g = _ints(i, ".inputs.g");
         int256[4] memory p = [
             vm.parseJsonInt(json, _key(i, ".params.lr_t_q32")),
-            vm.parseJsonInt(json, _key(i, ".params.eps_t_q24")),
+            vm.parseJsonInt(json, _key(i, ".params.eps_t_q32")),
             vm.parseJsonInt(json, _key(i, ".params.beta1_q30")),
             vm.parseJsonInt(json, _key(i, ".params.beta2_q30"))
         ];

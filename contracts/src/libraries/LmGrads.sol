@@ -262,7 +262,7 @@ library LmGrads {
     }
 
     /// @notice One exact Adam update of a master value `w` (Q24) with moments `m` (Q32),
-    ///         `v` (Q48) and gradient `g` (Q32), at the step's `lrT` (Q32) and `epsT` (Q24).
+    ///         `v` (Q48) and gradient `g` (Q32), at the step's `lrT` (Q32) and `epsT` (Q32).
     function adam(int256 w, int256 m, int256 v, int256 g, int256 lrT, int256 epsT, int256 b1, int256 b2)
         internal
         pure
@@ -273,7 +273,7 @@ library LmGrads {
         m = ExactOps.clamp(ExactOps.rs(b1 * m, 30) + ExactOps.rs((one - b1) * g, 30), M_MAX);
         v = ExactOps.rs(b2 * v, 30) + ExactOps.rs((one - b2) * ExactOps.rs(g * g, 16), 30);
         if (v > V_MAX) v = V_MAX;
-        int256 denom = (int256(Math.sqrt(uint256(v))) + epsT) << 16;
+        int256 denom = (int256(Math.sqrt(uint256(v) << 16)) + epsT) << 8;
         int256 step = LmOps.rdiv(lrT * m, denom);
         return (ExactOps.clamp(w - step, W_MAX), m, v);
     }

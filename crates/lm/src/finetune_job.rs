@@ -46,8 +46,8 @@ pub struct FinetuneSpec {
     pub beta1_q30: u64,
     /// Adam's β2, Q30.
     pub beta2_q30: u64,
-    /// Adam's ε, Q24.
-    pub eps_q24: u64,
+    /// Adam's ε, Q32.
+    pub eps_q32: u64,
     /// Warm-up steps.
     pub warmup: u64,
     /// Optimizer steps: the job's on-chain step count.
@@ -81,7 +81,7 @@ impl FinetuneSpec {
             lr_end_q32: ft.adam.lr_end as u64,
             beta1_q30: ft.adam.beta1 as u64,
             beta2_q30: ft.adam.beta2 as u64,
-            eps_q24: ft.adam.eps as u64,
+            eps_q32: ft.adam.eps as u64,
             warmup: ft.adam.warmup,
             steps: ft.adam.steps,
             batch: ft.batch as u64,
@@ -105,7 +105,7 @@ impl FinetuneSpec {
             lr_end: int(self.lr_end_q32),
             beta1: int(self.beta1_q30),
             beta2: int(self.beta2_q30),
-            eps: int(self.eps_q24),
+            eps: int(self.eps_q32),
             warmup: self.warmup,
             steps: self.steps,
         };

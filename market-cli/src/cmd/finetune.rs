@@ -60,7 +60,7 @@ pub(crate) struct FinetuneArgs {
     /// Adam's β2.
     #[arg(long, default_value_t = 0.999)]
     beta2: f64,
-    /// Adam's ε (at least 6e-8).
+    /// Adam's ε (at least 2.3e-10).
     #[arg(long, default_value_t = 1e-6)]
     eps: f64,
     /// Seed of the adapters' initialization and of the batches.

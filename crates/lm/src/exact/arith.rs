@@ -54,11 +54,16 @@ pub fn rdiv_signed(a: i64, b: i64) -> i64 {
 
 /// `floor(sqrt(n))` for `n ≥ 0`, by integer Newton iteration (no floating point).
 pub fn isqrt(n: u64) -> u64 {
+    isqrt128(u128::from(n)) as u64
+}
+
+/// [`isqrt`] of a 128-bit integer.
+pub fn isqrt128(n: u128) -> u128 {
     if n < 2 {
         return n;
     }
     // A start above the root: 2^ceil(bits/2).
-    let mut x = 1u64 << (64 - n.leading_zeros()).div_ceil(2);
+    let mut x = 1u128 << (128 - n.leading_zeros()).div_ceil(2);
     loop {
         let y = (x + n / x) / 2;
         if y >= x {

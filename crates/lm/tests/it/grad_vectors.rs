@@ -84,7 +84,7 @@ fn compute(op: &str, p: &Value, x: &Value) -> Value {
             let mut w = i32s(&x["w"]);
             let mut m = ints(&x["m"]);
             let mut v = ints(&x["v"]);
-            let scalars = (param(p, "lr_t_q32"), param(p, "eps_t_q24"));
+            let scalars = (param(p, "lr_t_q32"), param(p, "eps_t_q32"));
             adam::update(&c, scalars, &mut w, &mut m, &mut v, &ints(&x["g"]));
             json!({ "w": w, "m": m, "v": v })
         }
@@ -242,7 +242,7 @@ fn all_cases() -> Vec<Value> {
     }
     out.push(case(
         "adam",
-        json!({ "beta1_q30": 966_367_642, "beta2_q30": 1_072_668_082, "lr_t_q32": 4_294_967, "eps_t_q24": 17 }),
+        json!({ "beta1_q30": 966_367_642, "beta2_q30": 1_072_668_082, "lr_t_q32": 4_294_967, "eps_t_q32": 43 }),
         json!({
             "w": [0, 1 << 24, -(1 << 24), (1 << 30) - 1, -((1 << 30) - 1), 12345],
             "m": [0, 1i64 << 40, -(1i64 << 40), 5, -5, 77_777],
