@@ -4,19 +4,25 @@ pragma solidity ^0.8.28;
 import {AuditPool} from "../src/AuditPool.sol";
 import {DataAvailability} from "../src/DataAvailability.sol";
 import {DisputeGame} from "../src/DisputeGame.sol";
+import {GameRouter} from "../src/GameRouter.sol";
 import {JobMarket} from "../src/JobMarket.sol";
+import {LmDisputeGame} from "../src/LmDisputeGame.sol";
+import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
 import {StakeManager} from "../src/StakeManager.sol";
+import {IDisputeResolver} from "../src/interfaces/IDisputeResolver.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {ProtocolLimits} from "../src/libraries/ProtocolLimits.sol";
 import {MnistMlpVerifier} from "../src/zk/MnistMlpVerifier.sol";
 import {Vm} from "../test/utils/Test.sol";
 
 /// @title Deploy
-/// @notice Deploys StakeManager, JobMarket, the Referee and the DisputeGame, DataAvailability and
-///         AuditPool, binds them (the game is the market's resolver, DataAvailability its
-///         publisher, AuditPool its auditor), hands the roles to their holders and writes the
-///         deployment file that the Rust crates, the CLI and the subgraph read.
+/// @notice Deploys StakeManager, JobMarket, the GameRouter with the two dispute games behind it
+///         (DisputeGame with its Referee for MLP training, LmDisputeGame with its two referees
+///         for fine-tuning), DataAvailability and AuditPool, binds them (the router is the
+///         market's resolver, DataAvailability its publisher, AuditPool its auditor), hands the
+///         roles to their holders and writes the deployment file that the Rust crates, the CLI
+///         and the subgraph read.
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
@@ -42,25 +48,40 @@ contract Deploy {
         });
     }
 
+    /// @dev What `run` deployed and who holds its roles, for the deployment file.
+    struct Deployed {
+        uint256 startBlock;
+        address deployer;
+        address admin;
+        address pauser;
+        address feeRecipient;
+        StakeManager stakeManager;
+        JobMarket jobMarket;
+        GameRouter router;
+        DataAvailability availability;
+        AuditPool pool;
+    }
+
     /// @notice Deploys, wires and records the contracts.
     /// @return stakeManager The StakeManager's address.
     /// @return jobMarket The JobMarket's address.
     function run() external returns (StakeManager stakeManager, JobMarket jobMarket) {
-        DisputeGame game;
-        uint256 startBlock = vm.getBlockNumber();
+        Deployed memory d;
+        d.startBlock = vm.getBlockNumber();
         vm.startBroadcast();
         address deployer = msg.sender;
         address admin = vm.envOr("PEDALS_ADMIN", deployer);
-        address pauser = vm.envOr("PEDALS_PAUSER", deployer);
-        address feeRecipient = vm.envOr("PEDALS_FEE_RECIPIENT", deployer);
+        (d.deployer, d.admin) = (deployer, admin);
+        d.pauser = vm.envOr("PEDALS_PAUSER", deployer);
+        d.feeRecipient = vm.envOr("PEDALS_FEE_RECIPIENT", deployer);
 
         // The deployer administers the stake manager until the market is bound, then hands over.
         stakeManager = new StakeManager(deployer, ProtocolLimits.MIN_UNBONDING_DELAY);
         // Likewise the market, until its resolver is set.
-        jobMarket = new JobMarket(deployer, pauser, stakeManager, feeRecipient, defaultParams());
+        jobMarket = new JobMarket(deployer, d.pauser, stakeManager, d.feeRecipient, defaultParams());
         stakeManager.bindMarket(address(jobMarket));
-        game = new DisputeGame(jobMarket, new Referee());
-        jobMarket.setResolver(address(game));
+        d.router = _games(jobMarket);
+        jobMarket.setResolver(address(d.router));
         // The devnet's zk circuit 1 (MLP 784-32-10, batch 1): its keys come from a public seed,
         // so anyone can forge its proofs. Never on a chain where value is at stake.
         if (vm.envOr("PEDALS_DEVNET_ZK", false)) {
@@ -68,11 +89,11 @@ contract Deploy {
             jobMarket.registerZkCircuit(1, address(new MnistMlpVerifier()));
         }
         // Deployed last, so that every earlier address stays what it was before it existed.
-        DataAvailability availability = new DataAvailability(jobMarket);
-        jobMarket.setPublisher(address(availability));
+        d.availability = new DataAvailability(jobMarket);
+        jobMarket.setPublisher(address(d.availability));
         // Likewise after it: the audit pool, which finalized jobs fund (with their audit share).
-        AuditPool pool = new AuditPool(jobMarket);
-        jobMarket.setAuditor(address(pool));
+        d.pool = new AuditPool(jobMarket);
+        jobMarket.setAuditor(address(d.pool));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
@@ -80,24 +101,46 @@ contract Deploy {
             jobMarket.renounceRole(jobMarket.DEFAULT_ADMIN_ROLE(), deployer);
         }
         vm.stopBroadcast();
+        (d.stakeManager, d.jobMarket) = (stakeManager, jobMarket);
+        _record(d);
+    }
 
+    /// @dev The router and the games behind it, which see the router as their market (it
+    ///      forwards their verdicts): the MLP game first, then the fine-tuning game.
+    function _games(JobMarket jobMarket) internal returns (GameRouter router) {
+        router = new GameRouter(jobMarket);
+        router.addGame(new DisputeGame(IJobMarket(address(router)), new Referee()));
+        router.addGame(
+            new LmDisputeGame(IJobMarket(address(router)), new LmProgramReferee(), new LmElementReferee())
+        );
+    }
+
+    /// @dev Writes the deployment file.
+    function _record(Deployed memory d) internal {
         string memory path = vm.envOr(
             "PEDALS_DEPLOYMENT_FILE",
             string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json")
         );
+        IDisputeResolver[] memory games = d.router.games();
+        DisputeGame game = DisputeGame(address(games[0]));
+        LmDisputeGame lmGame = LmDisputeGame(address(games[1]));
         string memory key = "deployment";
         vm.serializeUint(key, "chainId", block.chainid);
-        vm.serializeUint(key, "deploymentBlock", startBlock + 1);
-        vm.serializeAddress(key, "deployer", deployer);
-        vm.serializeAddress(key, "admin", admin);
-        vm.serializeAddress(key, "pauser", pauser);
-        vm.serializeAddress(key, "feeRecipient", feeRecipient);
-        vm.serializeAddress(key, "stakeManager", address(stakeManager));
+        vm.serializeUint(key, "deploymentBlock", d.startBlock + 1);
+        vm.serializeAddress(key, "deployer", d.deployer);
+        vm.serializeAddress(key, "admin", d.admin);
+        vm.serializeAddress(key, "pauser", d.pauser);
+        vm.serializeAddress(key, "feeRecipient", d.feeRecipient);
+        vm.serializeAddress(key, "stakeManager", address(d.stakeManager));
+        vm.serializeAddress(key, "gameRouter", address(d.router));
         vm.serializeAddress(key, "disputeGame", address(game));
         vm.serializeAddress(key, "referee", address(game.referee()));
-        vm.serializeAddress(key, "dataAvailability", address(availability));
-        vm.serializeAddress(key, "auditPool", address(pool));
-        string memory json = vm.serializeAddress(key, "jobMarket", address(jobMarket));
+        vm.serializeAddress(key, "lmDisputeGame", address(lmGame));
+        vm.serializeAddress(key, "lmProgramReferee", address(lmGame.program()));
+        vm.serializeAddress(key, "lmElementReferee", address(lmGame.elements()));
+        vm.serializeAddress(key, "dataAvailability", address(d.availability));
+        vm.serializeAddress(key, "auditPool", address(d.pool));
+        string memory json = vm.serializeAddress(key, "jobMarket", address(d.jobMarket));
         vm.writeJson(json, path);
     }
 }

@@ -3,8 +3,8 @@ pragma solidity ^0.8.28;
 
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 
+import {GameBase} from "./GameBase.sol";
 import {Referee} from "./Referee.sol";
-import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {DisputeProgram} from "./libraries/DisputeProgram.sol";
 import {ExactOps} from "./libraries/ExactOps.sol";
@@ -19,25 +19,8 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 ///         the opened input rows and decides. Each side has its own clock, which runs only on its
 ///         turns; a side whose clock runs out loses (`timeout`). The outcome is reported to the
 ///         market, which moves the money: bonds, collateral and payment never pass through here.
-contract DisputeGame is IDisputeResolver {
+contract DisputeGame is GameBase {
     using TraceMerkle for bytes32;
-
-    /// @notice Whose move it is, and which.
-    enum Phase {
-        None,
-        /// Worker: commit the op trace.
-        Commit,
-        /// Challenger: name the disputed op.
-        NameOp,
-        /// Worker: reveal the output's row hashes.
-        RevealRowHashes,
-        /// Challenger: pick a row.
-        PickRow,
-        /// Worker: reveal the row.
-        RevealRow,
-        /// Challenger: name the element.
-        NameElement
-    }
 
     /// @notice The job's spec fields, from which the contract rebuilds the spec's canonical bytes
     ///         and checks them against the on-chain `specHash` (docs/commitments.md §6).
@@ -69,12 +52,6 @@ contract DisputeGame is IDisputeResolver {
         bytes32[] proof;
     }
 
-    /// @notice A row proven against a root.
-    struct RowOpening {
-        bytes row;
-        bytes32[] proof;
-    }
-
     /// @notice The challenger's last move.
     struct ElementMove {
         uint256 col;
@@ -83,34 +60,6 @@ contract DisputeGame is IDisputeResolver {
         bytes32[][] inputProofs;
     }
 
-    /// @dev One dispute; deleted when it is decided.
-    struct Game {
-        address worker;
-        uint40 turnStart;
-        uint32 workerClock;
-        Phase phase;
-        address challenger;
-        uint32 challengerClock;
-        uint32 step;
-        uint16 leaf;
-        uint32 row;
-        uint32 outRows;
-        uint32 outCols;
-        bytes32 traceRoot;
-        bytes32 specHash;
-        bytes32 opRoot;
-        bytes32 stateIn;
-        bytes32 stateOut;
-        bytes32 outRoot;
-        bytes32 rowHash;
-        bytes32[3] inRoots;
-    }
-
-    /// @notice Share of the market's dispute duration each side's clock gets, in percent. The
-    ///         two clocks together leave a fifth of the duration for the winner to claim.
-    uint256 public constant CLOCK_PERCENT = 40;
-    /// @notice Domain tag of the state hash (docs/commitments.md §3).
-    bytes14 internal constant STATE_TAG = "pedals.state.2";
     /// @notice Widest layer the game admits (exact mode's bound, docs/exact-ops.md): every dot
     ///         product stays inside i32, and every op's output has at most `MAX_BATCH` rows of
     ///         at most `MAX_BATCH` entries, so that each move fits a block (docs/economics.md).
@@ -120,63 +69,18 @@ contract DisputeGame is IDisputeResolver {
     /// @notice Largest learning rate or momentum: 1.0 in Q12.
     uint256 public constant MAX_HYPER = 4096;
 
-    /// @notice The market whose disputes this contract decides.
-    IJobMarket public immutable market;
     /// @notice The contract that recomputes an element.
     Referee public immutable referee;
 
-    mapping(uint256 jobId => Game) internal _games;
+    /// @dev The agreed roots of the disputed op's inputs.
+    mapping(uint256 jobId => bytes32[3]) internal _inRoots;
 
-    /// @inheritdoc IDisputeResolver
-    mapping(bytes32 specHash => uint256 steps) public admittedSteps;
-    /// @notice The account a worker lets make its moves (a watchtower), besides itself.
-    mapping(address worker => address defender) public defenderOf;
-
-    /// @notice A dispute opened and the worker's clock started.
-    event GameStarted(uint256 indexed jobId, uint256 step, address worker, address challenger, uint256 clock);
     /// @notice The worker committed the op trace of the disputed step.
     event OpTraceCommitted(uint256 indexed jobId, bytes32 opRoot, bytes32[] leaves);
-    /// @notice The challenger disputes the output of op `leaf`.
-    event OpDisputed(uint256 indexed jobId, uint256 leaf, uint8 kind, uint256 rows, uint256 cols);
-    /// @notice The worker revealed the disputed output's row hashes (they are in the calldata).
-    event RowHashesRevealed(uint256 indexed jobId, uint256 rows);
-    /// @notice The challenger picked a row of the disputed output.
-    event RowPicked(uint256 indexed jobId, uint256 row);
-    /// @notice The worker revealed the picked row (it is in the calldata).
-    event RowRevealed(uint256 indexed jobId, uint256 row, bytes32 rowHash);
-    /// @notice The game is decided; `recomputed` and `claimed` are set when an element decided it.
-    event GameDecided(
-        uint256 indexed jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed
-    );
-
-    /// @notice A spec hash was admitted: the market posts training jobs with it.
-    event SpecAdmitted(bytes32 indexed specHash, uint256 steps);
-    /// @notice `worker` lets `defender` make its moves (zero: nobody but itself).
-    event DefenderSet(address indexed worker, address indexed defender);
-
-    /// @notice Only the market may open disputes.
-    error NotMarket(address caller);
-    /// @notice It is not this caller's move, or not this move.
-    error NotYourMove(uint256 jobId, Phase phase, address caller);
-    /// @notice The mover's clock ran out: anyone may call `timeout`.
-    error ClockExpired(uint256 jobId);
-    /// @notice `timeout` while the mover still has time.
-    error ClockRunning(uint256 jobId, uint256 remaining);
-    /// @notice The spec fields do not rebuild the job's spec.
-    error SpecMismatch(bytes32 expected, bytes32 actual);
-    /// @notice A proof does not verify.
-    error BadProof(string what);
-    /// @notice The named op, row or element does not exist.
-    error OutOfRange(string what, uint256 value, uint256 limit);
-    /// @notice Step 0 must start from the spec's initial state.
-    error WrongInitialState(bytes32 expected, bytes32 actual);
-    /// @notice The game cannot adjudicate a spec with this field: `value` is outside `[min, max]`.
-    error Inadmissible(string field, uint256 value, uint256 min, uint256 max);
 
     /// @param market_ The job market that calls `disputeOpened` and receives the verdicts.
     /// @param referee_ The element referee.
-    constructor(IJobMarket market_, Referee referee_) {
-        market = market_;
+    constructor(IJobMarket market_, Referee referee_) GameBase(market_) {
         referee = referee_;
     }
 
@@ -208,46 +112,6 @@ contract DisputeGame is IDisputeResolver {
         }
     }
 
-    /// @notice Lets `defender` make the caller's moves as a worker (a watchtower that answers
-    ///         while the worker's node is down); zero revokes. The worker can still move itself.
-    function setDefender(address defender) external {
-        defenderOf[msg.sender] = defender;
-        emit DefenderSet(msg.sender, defender);
-    }
-
-    // ─────────────────────────────────────────── opening ─────────────────────────────────────────────
-
-    /// @inheritdoc IDisputeResolver
-    function disputeOpened(
-        uint256 jobId,
-        uint256 step,
-        address worker,
-        address challenger,
-        bytes32 traceRoot,
-        bytes32, /* claimedStateHash */
-        uint256 deadline
-    ) external {
-        if (msg.sender != address(market)) revert NotMarket(msg.sender);
-        // The market opens a dispute only on a job with none open, so anything stored for this
-        // job is left from a dispute the market timed out: start afresh.
-        uint32 clock = uint32((deadline - block.timestamp) * CLOCK_PERCENT / 100);
-        Game storage g = _games[jobId];
-        g.worker = worker;
-        g.challenger = challenger;
-        g.turnStart = uint40(block.timestamp);
-        g.workerClock = clock;
-        g.challengerClock = clock;
-        g.phase = Phase.Commit;
-        g.step = uint32(step);
-        g.leaf = 0;
-        g.row = 0;
-        g.outRows = 0;
-        g.outCols = 0;
-        g.traceRoot = traceRoot;
-        g.specHash = bytes32(0);
-        emit GameStarted(jobId, step, worker, challenger, clock);
-    }
-
     // ─────────────────────────────────────────── worker ──────────────────────────────────────────────
 
     /// @notice Worker, move 1: commit the op trace of the disputed step, every leaf in the clear
@@ -255,7 +119,7 @@ contract DisputeGame is IDisputeResolver {
     ///         with). The first leaf must be `h_i` and the last `h_{i+1}`, both proven against
     ///         the job's trace root; the spec the program is built from is bound to `specHash`.
     function commitOpTrace(uint256 jobId, Spec calldata spec, Commitment calldata c) external {
-        Game storage g = _move(jobId, Phase.Commit, true);
+        Play storage g = _move(jobId, Phase.Commit, true);
         IJobMarket.Job memory job = market.getJob(jobId);
         bytes32 built = sha256(specBytes(spec, job.steps));
         if (built != job.specHash) revert SpecMismatch(job.specHash, built);
@@ -272,34 +136,12 @@ contract DisputeGame is IDisputeResolver {
         }
         if (step == 0 && stateIn != spec.initHash) revert WrongInitialState(spec.initHash, stateIn);
         bytes32 opRoot = TraceMerkle.rootOf(c.leaves);
-        g.specHash = keccak256(abi.encode(spec));
+        g.specKey = keccak256(abi.encode(spec));
         g.opRoot = opRoot;
         g.stateIn = stateIn;
         g.stateOut = stateOut;
         _pass(g, Phase.NameOp);
         emit OpTraceCommitted(jobId, opRoot, c.leaves);
-    }
-
-    /// @notice Worker, move 2: reveal the row hashes of the disputed output (their Merkle root
-    ///         must be the output's committed root).
-    function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
-        Game storage g = _move(jobId, Phase.RevealRowHashes, true);
-        if (rowHashes.length != g.outRows) revert OutOfRange("row hashes", rowHashes.length, g.outRows);
-        if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
-        _pass(g, Phase.PickRow);
-        emit RowHashesRevealed(jobId, rowHashes.length);
-    }
-
-    /// @notice Worker, move 3: reveal the picked row, proven against the output's root.
-    function revealRow(uint256 jobId, RowOpening calldata opening) external {
-        Game storage g = _move(jobId, Phase.RevealRow, true);
-        uint256 cols = g.outCols;
-        if (opening.row.length != cols * 4) revert OutOfRange("row bytes", opening.row.length, cols * 4);
-        bytes32 h = keccak256(opening.row);
-        if (!g.outRoot.verify(h, g.row, g.outRows, opening.proof)) revert BadProof("row");
-        g.rowHash = h;
-        _pass(g, Phase.NameElement);
-        emit RowRevealed(jobId, g.row, h);
     }
 
     // ─────────────────────────────────────────── challenger ──────────────────────────────────────────
@@ -318,7 +160,7 @@ contract DisputeGame is IDisputeResolver {
         LeafOpening[] calldata inputs,
         bytes32[] calldata entries
     ) external {
-        Game storage g = _move(jobId, Phase.NameOp, false);
+        Play storage g = _move(jobId, Phase.NameOp, false);
         DisputeProgram.Op[] memory ops = _program(g, spec);
         if (leaf == 0 || leaf > ops.length) revert OutOfRange("op", leaf, ops.length);
         DisputeProgram.Op memory op = ops[leaf - 1];
@@ -337,28 +179,16 @@ contract DisputeGame is IDisputeResolver {
             return;
         }
         if (!g.opRoot.verify(output.root, leaf, leaves, output.proof)) revert BadProof("output leaf");
+        bytes32[3] storage roots = _inRoots[jobId];
         for (uint256 i = 0; i < inputs.length; ++i) {
-            DisputeProgram.Operand memory o = op.inputs[i];
-            if (o.source == DisputeProgram.FROM_LEAF) g.inRoots[i] = inputs[i].root;
-            else if (o.source == DisputeProgram.FROM_DATA) g.inRoots[i] = spec.dataRoot;
-            else g.inRoots[i] = _stateRoot(g, spec, o.index, entries);
+            roots[i] = _inputRoot(g, spec, op.inputs[i], inputs[i].root, entries);
         }
-        g.leaf = uint16(leaf);
+        g.leaf = uint32(leaf);
         g.outRows = uint32(op.rows);
         g.outCols = uint32(op.cols);
         g.outRoot = output.root;
         _pass(g, Phase.RevealRowHashes);
         emit OpDisputed(jobId, leaf, op.kind, op.rows, op.cols);
-    }
-
-    /// @notice Challenger, move 2: pick the row of the disputed output to open.
-    function pickRow(uint256 jobId, uint256 row) external {
-        Game storage g = _move(jobId, Phase.PickRow, false);
-        uint256 rows = g.outRows;
-        if (row >= rows) revert OutOfRange("row", row, rows);
-        g.row = uint32(row);
-        _pass(g, Phase.RevealRow);
-        emit RowPicked(jobId, row);
     }
 
     /// @notice Challenger, move 3: name element `col` of the revealed row and open the input rows
@@ -368,13 +198,13 @@ contract DisputeGame is IDisputeResolver {
     ///        of the op in the program's order (DisputeProgram.inputRows says which), each proven
     ///        by the same index of `inputProofs`.
     function disputeElement(uint256 jobId, Spec calldata spec, ElementMove calldata m) external {
-        Game storage g = _move(jobId, Phase.NameElement, false);
+        Play storage g = _move(jobId, Phase.NameElement, false);
         if (keccak256(m.row) != g.rowHash) revert BadProof("revealed row");
         DisputeProgram.Op memory op = _op(g, spec, g.leaf);
         if (m.col >= op.cols) revert OutOfRange("column", m.col, op.cols);
         uint256 r = g.row;
         uint256[] memory idx = DisputeProgram.inputRows(op.kind, r, m.col, batchSample(spec, g.step, r));
-        _checkInputRows(g, op, idx, m);
+        _checkInputRows(_inRoots[jobId], op, idx, m);
         int256 recomputed = referee.element(op.kind, _params(spec), r, m.col, m.inputRows);
         int256 claimed = ExactOps.get(m.row, m.col);
         _decide(jobId, recomputed != claimed, false, recomputed, claimed);
@@ -382,35 +212,7 @@ contract DisputeGame is IDisputeResolver {
 
     // ─────────────────────────────────────────── anyone ──────────────────────────────────────────────
 
-    /// @notice Decides against the side to move once its clock has run out.
-    function timeout(uint256 jobId) external {
-        Game storage g = _games[jobId];
-        Phase phase = g.phase;
-        if (phase == Phase.None) revert NotYourMove(jobId, phase, msg.sender);
-        bool workerToMove = _workerMoves(phase);
-        uint256 elapsed = block.timestamp - g.turnStart;
-        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
-        if (elapsed <= clock) revert ClockRunning(jobId, clock - elapsed);
-        _decide(jobId, workerToMove, true, 0, 0);
-    }
-
     // ─────────────────────────────────────────── views ───────────────────────────────────────────────
-
-    /// @notice The phase, the side to move's remaining time, and the disputed leaf and row.
-    function gameOf(uint256 jobId)
-        external
-        view
-        returns (Phase phase, bool workerToMove, uint256 remaining, uint256 leaf, uint256 row)
-    {
-        Game storage g = _games[jobId];
-        phase = g.phase;
-        if (phase == Phase.None) return (phase, false, 0, 0, 0);
-        workerToMove = _workerMoves(phase);
-        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
-        uint256 elapsed = block.timestamp - g.turnStart;
-        remaining = elapsed >= clock ? 0 : clock - elapsed;
-        return (phase, workerToMove, remaining, g.leaf, g.row);
-    }
 
     /// @notice The spec's canonical bytes (docs/commitments.md §6) rebuilt from its fields.
     function specBytes(Spec calldata s, uint256 steps) public pure returns (bytes memory) {
@@ -456,45 +258,19 @@ contract DisputeGame is IDisputeResolver {
     /// @notice The dataset row of batch row `j` of step `step`:
     ///         `u64_be(keccak256("pedals.batch" ‖ u64 seed ‖ u64 step ‖ u64 j)[0..8]) mod samples`.
     function batchSample(Spec calldata s, uint256 step, uint256 j) public pure returns (uint256) {
-        bytes32 h = keccak256(abi.encodePacked("pedals.batch", s.seed, uint64(step), uint64(j)));
-        return uint256(uint64(bytes8(h))) % s.samples;
+        return _sample(s.seed, step, j, s.samples);
     }
 
     // ─────────────────────────────────────────── internal ────────────────────────────────────────────
 
-    /// @dev The status guard of every move: the right phase, the right sender, time on its clock.
-    ///      Charges the elapsed time to the mover's clock.
-    function _move(uint256 jobId, Phase expected, bool byWorker) internal returns (Game storage g) {
-        g = _games[jobId];
-        Phase phase = g.phase;
-        address mover = byWorker ? g.worker : g.challenger;
-        bool isMover = msg.sender == mover || (byWorker && msg.sender == defenderOf[mover]);
-        if (phase != expected || !isMover) revert NotYourMove(jobId, phase, msg.sender);
-        uint256 elapsed = block.timestamp - g.turnStart;
-        uint256 clock = byWorker ? g.workerClock : g.challengerClock;
-        if (elapsed > clock) revert ClockExpired(jobId);
-        if (byWorker) g.workerClock = uint32(clock - elapsed);
-        else g.challengerClock = uint32(clock - elapsed);
-    }
-
-    /// @dev Hands the move to the other side.
-    function _pass(Game storage g, Phase next) internal {
-        g.phase = next;
-        g.turnStart = uint40(block.timestamp);
-    }
-
-    function _workerMoves(Phase phase) internal pure returns (bool) {
-        return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow;
-    }
-
     /// @dev The program, after checking that `spec` is the one the worker committed to.
-    function _program(Game storage g, Spec calldata spec) internal view returns (DisputeProgram.Op[] memory) {
+    function _program(Play storage g, Spec calldata spec) internal view returns (DisputeProgram.Op[] memory) {
         bytes32 h = keccak256(abi.encode(spec));
-        if (h != g.specHash) revert SpecMismatch(g.specHash, h);
+        if (h != g.specKey) revert SpecMismatch(g.specKey, h);
         return DisputeProgram.build(spec.layers, spec.batch, spec.samples);
     }
 
-    function _op(Game storage g, Spec calldata spec, uint256 leaf)
+    function _op(Play storage g, Spec calldata spec, uint256 leaf)
         internal
         view
         returns (DisputeProgram.Op memory)
@@ -502,8 +278,21 @@ contract DisputeGame is IDisputeResolver {
         return _program(g, spec)[leaf - 1];
     }
 
+    /// @dev The agreed root of one input of the named op.
+    function _inputRoot(
+        Play storage g,
+        Spec calldata spec,
+        DisputeProgram.Operand memory o,
+        bytes32 leafRoot,
+        bytes32[] calldata entries
+    ) internal view returns (bytes32) {
+        if (o.source == DisputeProgram.FROM_LEAF) return leafRoot;
+        if (o.source == DisputeProgram.FROM_DATA) return spec.dataRoot;
+        return _stateRoot(g, spec, o.index, entries);
+    }
+
     /// @dev The root of state tensor `index` of `h_i`, from the entries of every tensor.
-    function _stateRoot(Game storage g, Spec calldata spec, uint256 index, bytes32[] calldata entries)
+    function _stateRoot(Play storage g, Spec calldata spec, uint256 index, bytes32[] calldata entries)
         internal
         view
         returns (bytes32)
@@ -523,7 +312,7 @@ contract DisputeGame is IDisputeResolver {
     /// @dev The last op: `h_{i+1}` is the state hash of the new tensors' roots.
     function _decideStateHash(
         uint256 jobId,
-        Game storage g,
+        Play storage g,
         Spec calldata spec,
         LeafOpening[] calldata inputs
     ) internal {
@@ -538,7 +327,7 @@ contract DisputeGame is IDisputeResolver {
 
     /// @dev Checks one opened row per input of the op against the agreed input roots.
     function _checkInputRows(
-        Game storage g,
+        bytes32[3] storage roots,
         DisputeProgram.Op memory op,
         uint256[] memory idx,
         ElementMove calldata m
@@ -548,7 +337,7 @@ contract DisputeGame is IDisputeResolver {
             revert OutOfRange("inputs", m.inputRows.length, n);
         }
         for (uint256 i = 0; i < n; ++i) {
-            _checkRow(g.inRoots[i], op.inputs[i], idx[i], m.inputRows[i], m.inputProofs[i]);
+            _checkRow(roots[i], op.inputs[i], idx[i], m.inputRows[i], m.inputProofs[i]);
         }
     }
 
@@ -574,20 +363,11 @@ contract DisputeGame is IDisputeResolver {
         });
     }
 
-    function _bound(string memory field, uint256 value, uint256 min, uint256 max) internal pure {
-        if (value < min || value > max) revert Inadmissible(field, value, min, max);
-    }
-
     function _log2(uint256 v) internal pure returns (uint256 l) {
         while ((uint256(1) << (l + 1)) <= v) ++l;
     }
 
-    /// @dev Deletes the game, then reports the verdict to the market.
-    function _decide(uint256 jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed)
-        internal
-    {
-        delete _games[jobId];
-        emit GameDecided(jobId, workerLost, byTimeout, recomputed, claimed);
-        market.resolveDispute(jobId, workerLost);
+    function _clear(uint256 jobId) internal override {
+        delete _inRoots[jobId];
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {DisputeGame} from "../src/DisputeGame.sol";
+import {GameBase} from "../src/GameBase.sol";
 import {Referee} from "../src/Referee.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {Fixture} from "./utils/Fixture.sol";
@@ -178,7 +179,7 @@ contract DisputeGameTest is Fixture {
         vm.prank(validator);
         game.pickRow(jobId, 1);
         bytes memory row = MerkleBuilder.pack(claimedRow1);
-        DisputeGame.RowOpening memory opening = DisputeGame.RowOpening({row: row, proof: rows.proof(1)});
+        GameBase.RowOpening memory opening = GameBase.RowOpening({row: row, proof: rows.proof(1)});
         vm.prank(provider);
         game.revealRow(jobId, opening);
         DisputeGame.ElementMove memory m;
@@ -225,13 +226,11 @@ contract DisputeGameTest is Fixture {
         vm.assertEq(market.creditOf(provider), 0, "worker: nothing");
         vm.assertEq(stakes.accountOf(provider).staked, stakedBefore - collateral, "collateral slashed");
         vm.assertEq(address(game).balance, 0, "the game holds nothing");
-        (DisputeGame.Phase phase,,,,) = game.gameOf(jobId);
+        (GameBase.Phase phase,,,,) = game.gameOf(jobId);
         vm.assertEq(uint256(phase), 0, "game deleted");
         // Nothing can decide it again: no move, no timeout, no second verdict.
         vm.expectRevert(
-            abi.encodeWithSelector(
-                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.None, address(this)
-            )
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.None, address(this))
         );
         game.timeout(jobId);
         vm.prank(address(game));
@@ -331,7 +330,7 @@ contract DisputeGameTest is Fixture {
         vm.prank(validator);
         game.pickRow(jobId, 1);
         vm.prank(provider);
-        game.revealRow(jobId, DisputeGame.RowOpening({row: MerkleBuilder.pack(x1), proof: rows.proof(1)}));
+        game.revealRow(jobId, GameBase.RowOpening({row: MerkleBuilder.pack(x1), proof: rows.proof(1)}));
         DisputeGame.ElementMove memory m;
         m.col = 1;
         m.row = MerkleBuilder.pack(x1);
@@ -348,7 +347,7 @@ contract DisputeGameTest is Fixture {
         wrong.inputProofs = new bytes32[][](1);
         wrong.inputProofs[0] = dataLeaves.proof((sample + 1) % 4);
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "input row"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "input row"));
         game.disputeElement(jobId, s, wrong);
         vm.prank(validator);
         game.disputeElement(jobId, s, m);
@@ -362,7 +361,7 @@ contract DisputeGameTest is Fixture {
     function test_aWorkerWhoNeverCommitsLosesByTheClock() public {
         uint256 jobId = _openJob();
         vm.warp(block.timestamp + CLOCK);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockRunning.selector, jobId, 0));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.ClockRunning.selector, jobId, 0));
         game.timeout(jobId);
         vm.warp(block.timestamp + 1);
         vm.prank(stranger);
@@ -391,7 +390,7 @@ contract DisputeGameTest is Fixture {
         if (moves > 4) {
             vm.prank(provider);
             game.revealRow(
-                jobId, DisputeGame.RowOpening({row: MerkleBuilder.pack(claimed), proof: rows.proof(1)})
+                jobId, GameBase.RowOpening({row: MerkleBuilder.pack(claimed), proof: rows.proof(1)})
             );
         }
     }
@@ -401,11 +400,11 @@ contract DisputeGameTest is Fixture {
         for (uint256 moves = 0; moves < 6; ++moves) {
             uint256 jobId = _openJob();
             _playMoves(jobId, moves);
-            (DisputeGame.Phase phase, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
+            (GameBase.Phase phase, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
             vm.assertEq(uint256(phase), moves + 1, "phase");
             vm.assertEq(workerToMove, moves % 2 == 0, "whose move");
             vm.warp(block.timestamp + remaining);
-            vm.expectPartialRevert(DisputeGame.ClockRunning.selector);
+            vm.expectPartialRevert(GameBase.ClockRunning.selector);
             game.timeout(jobId);
             vm.warp(block.timestamp + 1);
             vm.prank(stranger);
@@ -487,7 +486,7 @@ contract DisputeGameTest is Fixture {
         DisputeGame.LeafOpening[] memory ins = new DisputeGame.LeafOpening[](1);
         bytes32[] memory e = entries;
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockExpired.selector, jobId));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.ClockExpired.selector, jobId));
         game.disputeOp(jobId, s, 3, out, ins, e);
         game.timeout(jobId);
         vm.assertEq(market.creditOf(provider), BOND, "the challenger lost by the clock");
@@ -501,7 +500,7 @@ contract DisputeGameTest is Fixture {
         _nameQuantize(jobId);
         // The worker withholds the row hashes: its clock has CLOCK - 1 hour left.
         vm.warp(block.timestamp + CLOCK - 1 hours);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockRunning.selector, jobId, 0));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.ClockRunning.selector, jobId, 0));
         game.timeout(jobId);
         vm.warp(block.timestamp + 1);
         game.timeout(jobId);
@@ -521,8 +520,8 @@ contract DisputeGameTest is Fixture {
         vm.deal(second, 10 ether);
         stakeAs(second, 1 ether);
         openChallenge(second, jobId, STEP);
-        (DisputeGame.Phase phase, bool workerToMove,,,) = game.gameOf(jobId);
-        vm.assertEq(uint256(phase), uint256(DisputeGame.Phase.Commit), "fresh game");
+        (GameBase.Phase phase, bool workerToMove,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), uint256(GameBase.Phase.Commit), "fresh game");
         vm.assertTrue(workerToMove, "worker first");
         // Stale moves of the first challenger are refused.
         DisputeGame.Spec memory s = _spec();
@@ -534,7 +533,7 @@ contract DisputeGameTest is Fixture {
     // ─────────────────────────────────────────── guards ──────────────────────────────────────────────
 
     function test_onlyTheMarketOpensGames() public {
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.NotMarket.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.NotMarket.selector, stranger));
         vm.prank(stranger);
         game.disputeOpened(1, 0, provider, validator, bytes32(0), bytes32(0), block.timestamp + 1 days);
     }
@@ -547,7 +546,7 @@ contract DisputeGameTest is Fixture {
         address tower = makeAddr("watchtower");
         vm.prank(tower);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, tower)
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.Commit, tower)
         );
         game.commitOpTrace(jobId, s, c);
         vm.prank(provider);
@@ -556,13 +555,13 @@ contract DisputeGameTest is Fixture {
         // The defender may not play the challenger's side.
         vm.prank(tower);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, tower)
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.Commit, tower)
         );
         game.pickRow(jobId, 0);
         vm.prank(tower);
         game.commitOpTrace(jobId, s, c);
-        (DisputeGame.Phase phase,,,,) = game.gameOf(jobId);
-        vm.assertEq(uint256(phase), uint256(DisputeGame.Phase.NameOp), "the defender's move counts");
+        (GameBase.Phase phase,,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), uint256(GameBase.Phase.NameOp), "the defender's move counts");
         vm.prank(provider);
         game.setDefender(address(0));
         vm.assertEq(game.defenderOf(provider), address(0), "revoked");
@@ -596,7 +595,7 @@ contract DisputeGameTest is Fixture {
         s.lrQ12 = 4097;
         _expectInadmissible(s, "lrQ12", 4097, 0, 4096);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.Inadmissible.selector, "steps", 0, 1, type(uint32).max)
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "steps", 0, 1, type(uint32).max)
         );
         game.admitSpec(_spec(), 0);
         // What it admits is keyed to its step count; admitting again changes nothing.
@@ -613,7 +612,7 @@ contract DisputeGameTest is Fixture {
         uint256 min,
         uint256 max
     ) internal {
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.Inadmissible.selector, field, value, min, max));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, field, value, min, max));
         game.admitSpec(s, STEPS);
     }
 
@@ -623,24 +622,18 @@ contract DisputeGameTest is Fixture {
         DisputeGame.Commitment memory c = _commitment();
         vm.prank(validator);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, validator
-            )
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.Commit, validator)
         );
         game.commitOpTrace(jobId, s, c);
         vm.prank(provider);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.Commit, provider
-            )
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.Commit, provider)
         );
         game.pickRow(jobId, 0);
         _commit(jobId);
         vm.prank(provider);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                DisputeGame.NotYourMove.selector, jobId, DisputeGame.Phase.NameOp, provider
-            )
+            abi.encodeWithSelector(GameBase.NotYourMove.selector, jobId, GameBase.Phase.NameOp, provider)
         );
         game.commitOpTrace(jobId, s, c);
     }
@@ -651,23 +644,23 @@ contract DisputeGameTest is Fixture {
         DisputeGame.Commitment memory c = _commitment();
         s.seed = 6;
         vm.prank(provider);
-        vm.expectPartialRevert(DisputeGame.SpecMismatch.selector);
+        vm.expectPartialRevert(GameBase.SpecMismatch.selector);
         game.commitOpTrace(jobId, s, c);
         s = _spec();
         c.leaves[0] = keccak256("another h_i");
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "h_i"));
         game.commitOpTrace(jobId, s, c);
         c = _commitment();
         c.leaves[LEAVES - 1] = keccak256("another h_(i+1)");
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i+1"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "h_i+1"));
         game.commitOpTrace(jobId, s, c);
         c = _commitment();
         c.leaves = new bytes32[](LEAVES - 1);
         vm.prank(provider);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "op-trace leaves", LEAVES - 1, LEAVES)
+            abi.encodeWithSelector(GameBase.OutOfRange.selector, "op-trace leaves", LEAVES - 1, LEAVES)
         );
         game.commitOpTrace(jobId, s, c);
     }
@@ -682,16 +675,16 @@ contract DisputeGameTest is Fixture {
         bytes32[] memory e = entries;
         e[5] = keccak256("another root of l0.bias.velocity");
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "h_i entries"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "h_i entries"));
         game.disputeOp(jobId, s, 3, out, ins, e);
         // wq0.T (leaf 4) reads leaf 3: its root must be proven at leaf 3.
         ins[0] = DisputeGame.LeafOpening({root: keccak256("not wq0"), proof: opLeaves.proof(3)});
         out = DisputeGame.LeafOpening({root: opLeaves[4], proof: opLeaves.proof(4)});
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "input leaf"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "input leaf"));
         game.disputeOp(jobId, s, 4, out, ins, new bytes32[](0));
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "op", 16, 15));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.OutOfRange.selector, "op", 16, 15));
         game.disputeOp(jobId, s, 16, out, ins, new bytes32[](0));
     }
 
@@ -701,26 +694,26 @@ contract DisputeGameTest is Fixture {
         _nameQuantize(jobId);
         bytes32[] memory forged = _rowHashes2(_wq(w0), _falsifiedRow1());
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row hashes"));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "row hashes"));
         game.revealRowHashes(jobId, forged);
         bytes32[] memory short = new bytes32[](1);
         short[0] = forged[0];
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "row hashes", 1, 2));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.OutOfRange.selector, "row hashes", 1, 2));
         game.revealRowHashes(jobId, short);
         bytes32[] memory rows = _rowHashes2(_wq(w0), _wq(w1));
         vm.prank(provider);
         game.revealRowHashes(jobId, rows);
         DisputeGame.Spec memory s = _spec();
         vm.prank(validator);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.OutOfRange.selector, "row", 2, 2));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.OutOfRange.selector, "row", 2, 2));
         game.pickRow(jobId, 2);
         vm.prank(validator);
         game.pickRow(jobId, 1);
         bytes memory row0 = MerkleBuilder.pack(_wq(w0));
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadProof.selector, "row"));
-        game.revealRow(jobId, DisputeGame.RowOpening({row: row0, proof: rows.proof(0)}));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "row"));
+        game.revealRow(jobId, GameBase.RowOpening({row: row0, proof: rows.proof(0)}));
     }
 
     function test_step0MustStartFromTheSpecsInitialState() public {
@@ -747,7 +740,7 @@ contract DisputeGameTest is Fixture {
         c.stateInProof = traceLeaves.proof(0);
         c.stateOutProof = traceLeaves.proof(1);
         vm.prank(provider);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.WrongInitialState.selector, s.initHash, hIn));
+        vm.expectRevert(abi.encodeWithSelector(GameBase.WrongInitialState.selector, s.initHash, hIn));
         game.commitOpTrace(jobId, s, c);
     }
 

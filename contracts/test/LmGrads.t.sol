@@ -35,7 +35,7 @@ contract LmGradsHarness {
         pure
         returns (int256)
     {
-        return LmGrads.normBackward(rows, eps, center, k);
+        return LmGrads.normBackward(rows[0], rows[1], rows[2], eps, center, k);
     }
 
     function scoreGrad(bytes calldata p, bytes calldata dout, bytes calldata v, uint256 j)
@@ -55,6 +55,10 @@ contract LmGradsHarness {
         if (which == 0) return LmGrads.queryGrad(a, b, hd);
         if (which == 1) return LmGrads.keyGrad(a, b, hd);
         return LmGrads.valueGrad(a, b);
+    }
+
+    function scalars(LmGrads.AdamTerms memory a, uint256 t) external pure returns (int256, int256) {
+        return LmGrads.scalars(a, t);
     }
 
     function rowExp(bytes calldata x) external pure returns (int256) {
@@ -93,6 +97,8 @@ contract LmGradsVectorsTest is JsonVectors {
             } else if (op == keccak256("norm_backward")) {
                 gas = _norm(i);
                 if (gas > most[3]) most[3] = gas;
+            } else if (op == keccak256("adam_scalars")) {
+                _scalars(i);
             } else if (op == keccak256("attention_backward")) {
                 gas = _attention(i);
                 if (gas > most[4]) most[4] = gas;
@@ -101,12 +107,33 @@ contract LmGradsVectorsTest is JsonVectors {
             }
             ++cases;
         }
-        vm.assertEq(cases, 19, "cases");
+        vm.assertEq(cases, 22, "cases");
         emit log_named_uint("most gas for one element of xent_grad", most[0]);
         emit log_named_uint("most gas for one element of input_grad", most[1]);
         emit log_named_uint("most gas for one element of weight_grad", most[2]);
         emit log_named_uint("most gas for one element of norm_backward", most[3]);
         emit log_named_uint("most gas for one element of the attention backward", most[4]);
+    }
+
+    /// @dev Each listed step's rate and ε, from the schedule's terms.
+    function _scalars(uint256 i) internal view {
+        LmGrads.AdamTerms memory a = LmGrads.AdamTerms({
+            lr: vm.parseJsonInt(json, _key(i, ".params.lr_q32")),
+            lrEnd: vm.parseJsonInt(json, _key(i, ".params.lr_end_q32")),
+            beta1: vm.parseJsonInt(json, _key(i, ".params.beta1_q30")),
+            beta2: vm.parseJsonInt(json, _key(i, ".params.beta2_q30")),
+            eps: vm.parseJsonInt(json, _key(i, ".params.eps_q32")),
+            warmup: vm.parseJsonUint(json, _key(i, ".params.warmup")),
+            steps: vm.parseJsonUint(json, _key(i, ".params.steps"))
+        });
+        uint256[] memory ts = vm.parseJsonUintArray(json, _key(i, ".inputs.t"));
+        for (uint256 k = 0; k < ts.length; ++k) {
+            int256[] memory want =
+                vm.parseJsonIntArray(json, _key(i, string.concat(".output[", _str(k), "]")));
+            (int256 lrT, int256 epsT) = h.scalars(a, ts[k]);
+            vm.assertEq(lrT, want[0], "lr_t");
+            vm.assertEq(epsT, want[1], "eps_t");
+        }
     }
 
     function _xent(uint256 i) internal view returns (uint256 most) {

@@ -88,9 +88,10 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
   }
   // Deploy.s.sol from anvil's first account on a fresh chain, as `pedals devnet` runs it
   // (PEDALS_DEVNET_ZK): the linked libraries ProtocolLimits and RewardPools (nonces 0, 1),
-  // StakeManager (2), JobMarket (3), bindMarket (4), Referee (5), DisputeGame (6),
-  // setResolver (7), MnistMlpVerifier (8), registerZkCircuit (9), DataAvailability (10),
-  // deployed last; deploymentBlock = the block before + 1.
+  // StakeManager (2), JobMarket (3), bindMarket (4), GameRouter (5), Referee (6),
+  // DisputeGame (7), addGame (8), LmProgramReferee (9), LmElementReferee (10),
+  // LmDisputeGame (11), addGame (12), setResolver (13), MnistMlpVerifier (14),
+  // registerZkCircuit (15), DataAvailability (16); deploymentBlock = the block before + 1.
   assert.deepEqual(
     Object.keys(committed.localhost),
     manifest.dataSources.map((ds) => ds.name),
@@ -101,8 +102,8 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
     {
       JobMarket: '0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9',
       StakeManager: '0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0',
-      DisputeGame: '0x0165878a594ca255338adfa4d48449f69242eb8f',
-      DataAvailability: '0x610178da211fef7d417bc0e6fed39f05609ad788',
+      DisputeGame: '0xa513e6e4b8f2a923d98304ec87f64353c4d5c853',
+      DataAvailability: '0x959922be3caee4b8cd9a407cc3ac1c251c2007b1',
     },
   );
 });

@@ -2,7 +2,7 @@
 //! restarted mid-job goes on from the state it had stored (and commits to it); the market
 //! refuses the spec as a training job.
 
-use pedals_core::{TraceCommitment, checkpoint_hash, cid_of};
+use pedals_core::{TraceCommitment, checkpoint_hash};
 use pedals_lm::CanonicalSpec as _;
 use pedals_lm::FinetuneSpec;
 use pedals_store::JobPhase;
@@ -26,7 +26,8 @@ fn ft_job() -> FtJob {
         "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
     }))
     .expect("terms");
-    let spec = FinetuneSpec::new(&cid_of(&model), &cid_of(DATA), 3, &terms).expect("spec");
+    let spec = FinetuneSpec::new(&model, DATA, &terms).expect("spec");
+    assert_eq!(spec.count, 3);
     FtJob { spec, model }
 }
 

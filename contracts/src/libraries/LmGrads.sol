@@ -5,6 +5,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {ExactOps} from "./ExactOps.sol";
 import {LmOps} from "./LmOps.sol";
+import {LmRows} from "./LmRows.sol";
 import {LmTables} from "./LmTables.sol";
 
 /// @title LmGrads
@@ -28,17 +29,9 @@ library LmGrads {
 
     /// @notice The loss signal of logit `j` of a scored position whose target is `target`.
     function xentGrad(bytes calldata z, uint256 target, uint256 j) internal pure returns (int256) {
-        uint256 n = z.length / 4;
-        int256 max = type(int256).min;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 s = _score(z, i);
-            if (s > max) max = s;
-        }
-        int256 total = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            total += LmOps.expWeight(max - _score(z, i));
-        }
-        int256 p = LmOps.rdiv(LmOps.expWeight(max - _score(z, j)) << 24, total);
+        LmOps.Exp memory t = LmOps.exps();
+        (int256 max, int256 total) = LmRows.xentSums(z, t.hi, t.lo);
+        int256 p = LmOps.rdiv(LmOps.expWeight(max - _score(z, j), t) << 24, total);
         return p - (j == target ? int256(1 << 24) : int256(0));
     }
 
@@ -55,17 +48,8 @@ library LmGrads {
     {
         int256 smin = _minShift(shifts);
         int256 e = LmOps.rowExp(dy);
-        int256 acc = 0;
-        for (uint256 j = 0; j < dy.length / 4; ++j) {
-            acc += _inputTerm(ExactOps.get(dy, j), ExactOps.get(qCol, j), ExactOps.get(shifts, j) - smin, e);
-        }
+        int256 acc = LmRows.inputDot(dy, qCol, shifts, e, smin);
         return ExactOps.clamp(LmOps.sh(acc, smin - e), GRAD_MAX);
-    }
-
-    /// @dev `rs(m_j, s_j - s_min) * q_jk`, 0 past a shift of 62.
-    function _inputTerm(int256 dyj, int256 q, int256 t, int256 e) private pure returns (int256) {
-        if (t > 62) return 0;
-        return ExactOps.rs(LmOps.mant(dyj, e), uint256(t)) * q;
     }
 
     function _minShift(bytes calldata shifts) private pure returns (int256 smin) {
@@ -123,15 +107,22 @@ library LmGrads {
 
     /// @notice A norm's signal to input `k` from `rows`: its input row `x`, its output signal
     ///         row `dy` and its scale row `gamma` (RMSNorm, or LayerNorm with `center`).
-    function normBackward(bytes[3] calldata rows, int256 eps, bool center, uint256 k)
-        internal
-        pure
-        returns (int256)
-    {
-        NormRow memory r = _forward(rows[0], eps, center);
-        _means(rows, r, center);
-        int256 gk = LmOps.mant(_dn(rows[1], rows[2], k), r.f);
-        int256 nk = ExactOps.rs(LmOps.mant(_centred(rows[0], k, r.mean), r.e) * r.inv, 16);
+    function normBackward(
+        bytes calldata x,
+        bytes calldata dy,
+        bytes calldata gamma,
+        int256 eps,
+        bool center,
+        uint256 k
+    ) internal pure returns (int256) {
+        NormRow memory r = _forward(x, eps, center);
+        _means(x, dy, gamma, r, center);
+        return _normOut(r, LmOps.mant(_dn(dy, gamma, k), r.f), LmOps.mant(_centred(x, k, r.mean), r.e));
+    }
+
+    /// @dev Output `k` of the norm's backward from its signal's and its input's mantissas.
+    function _normOut(NormRow memory r, int256 gk, int256 mk) private pure returns (int256) {
+        int256 nk = ExactOps.rs(mk * r.inv, 16);
         int256 t = gk - r.mu1 - ExactOps.rs(nk * r.mu2, 32);
         return ExactOps.clamp(LmOps.sh(t * r.inv, 20 + r.e - r.f), GRAD_MAX);
     }
@@ -139,19 +130,10 @@ library LmGrads {
     /// @dev The forward's mean (LayerNorm), row exponent and `inv`.
     function _forward(bytes calldata x, int256 eps, bool center) private pure returns (NormRow memory r) {
         uint256 n = x.length / 4;
-        r.mean = center ? LmOps.rdiv(ExactOps.sum(x), int256(n)) : int256(0);
-        uint256 max = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 c = _centred(x, i, r.mean);
-            uint256 a = uint256(c < 0 ? -c : c);
-            if (a > max) max = a;
-        }
+        r.mean = center ? LmOps.rdiv(LmRows.sum(x), int256(n)) : int256(0);
+        uint256 max = LmRows.centredMax(x, r.mean);
         r.e = int256(max == 0 ? 0 : Math.log2(max) + 1) - 15;
-        int256 s = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 m = LmOps.mant(_centred(x, i, r.mean), r.e);
-            s += m * m;
-        }
+        int256 s = LmRows.centredSquares(x, r.mean, r.e);
         int256 epsTerm = r.e <= 0 ? eps << uint256(-2 * r.e) : eps >> uint256(2 * r.e);
         int256 root = int256(Math.sqrt(uint256((s << 16) / int256(n) + epsTerm)));
         if (root < 1) root = 1;
@@ -159,24 +141,30 @@ library LmGrads {
     }
 
     /// @dev The signal row's exponent `f`, `mu1` (LayerNorm) and `mu2`, into `r`.
-    function _means(bytes[3] calldata rows, NormRow memory r, bool center) private pure {
-        uint256 n = rows[0].length / 4;
-        uint256 max = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 v = _dn(rows[1], rows[2], i);
-            uint256 a = uint256(v < 0 ? -v : v);
-            if (a > max) max = a;
-        }
-        r.f = int256(max == 0 ? 0 : Math.log2(max) + 1) - 15;
-        int256 dot = 0;
-        int256 gsum = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 g = LmOps.mant(_dn(rows[1], rows[2], i), r.f);
-            dot += g * ExactOps.rs(LmOps.mant(_centred(rows[0], i, r.mean), r.e) * r.inv, 16);
-            gsum += g;
-        }
-        r.mu2 = ExactOps.clamp(LmOps.rdiv(dot, int256(n)), int256(1) << 32);
-        r.mu1 = center ? LmOps.rdiv(gsum, int256(n)) : int256(0);
+    function _means(bytes calldata x, bytes calldata dy, bytes calldata gamma, NormRow memory r, bool center)
+        private
+        pure
+    {
+        r.f = _signalExp(dy, gamma);
+        (int256 dot, int256 gsum) = _sums(x, dy, gamma, r);
+        int256 n = int256(x.length / 4);
+        r.mu2 = ExactOps.clamp(LmOps.rdiv(dot, n), int256(1) << 32);
+        r.mu1 = center ? LmOps.rdiv(gsum, n) : int256(0);
+    }
+
+    /// @dev The row quantizer's exponent of the signal `dn = clamp(rs(dy·γ, 16))`.
+    function _signalExp(bytes calldata dy, bytes calldata gamma) private pure returns (int256) {
+        uint256 max = LmRows.signalMax(dy, gamma);
+        return int256(max == 0 ? 0 : Math.log2(max) + 1) - 15;
+    }
+
+    /// @dev `Σ g_k·n_k` and `Σ g_k` over the row.
+    function _sums(bytes calldata x, bytes calldata dy, bytes calldata gamma, NormRow memory r)
+        private
+        pure
+        returns (int256 dot, int256 gsum)
+    {
+        return LmRows.normSums(x, dy, gamma, [r.mean, r.e, r.inv, r.f]);
     }
 
     function _centred(bytes calldata x, uint256 i, int256 mean) private pure returns (int256) {
@@ -268,13 +256,70 @@ library LmGrads {
         pure
         returns (int256, int256, int256)
     {
-        int256 one = 1 << 30;
+        m = firstMoment(b1, m, g);
+        v = secondMoment(b2, v, g);
+        return (descend(w, m, v, lrT, epsT), m, v);
+    }
+
+    /// @notice `β^n` in Q30 by squaring, each product rounded (docs/exact-ops.md, Adam).
+    function pow30(int256 beta, uint256 n) internal pure returns (int256 r) {
+        r = int256(1) << 30;
+        int256 b = beta;
+        while (n > 0) {
+            if (n & 1 == 1) r = ExactOps.rs(r * b, 30);
+            b = ExactOps.rs(b * b, 30);
+            n >>= 1;
+        }
+    }
+
+    /// @notice An Adam schedule's terms (Q32 rates, Q30 betas, Q32 ε), as a spec holds them.
+    struct AdamTerms {
+        int256 lr;
+        int256 lrEnd;
+        int256 beta1;
+        int256 beta2;
+        int256 eps;
+        uint256 warmup;
+        uint256 steps;
+    }
+
+    /// @notice Step `t`'s scheduled rate: linear warm-up, then linear decay to `lrEnd`.
+    function rate(AdamTerms memory a, uint256 t) internal pure returns (int256) {
+        if (t < a.warmup) return LmOps.rdiv(a.lr * int256(t + 1), int256(a.warmup));
+        if (a.steps == a.warmup) return a.lr;
+        uint256 done = Math.min(t + 1 - a.warmup, a.steps - a.warmup);
+        return a.lr - LmOps.rdiv((a.lr - a.lrEnd) * int256(done), int256(a.steps - a.warmup));
+    }
+
+    /// @notice Step `t`'s rate and ε with the bias corrections folded in (`lr_t`, `ε_t`, Q32).
+    function scalars(AdamTerms memory a, uint256 t) internal pure returns (int256 lrT, int256 epsT) {
+        int256 c1 = (int256(1) << 30) - pow30(a.beta1, t + 1);
+        int256 c2 = (int256(1) << 30) - pow30(a.beta2, t + 1);
+        int256 r2 = int256(Math.sqrt(uint256(c2) << 30));
+        lrT = (2 * rate(a, t) * r2 + c1) / (2 * c1);
+        epsT = ExactOps.rs(a.eps * r2, 30);
+        if (epsT < 1) epsT = 1;
+    }
+
+    /// @notice Adam's new first moment: `clamp(rs(β1·m, 30) + rs((2^30 − β1)·g, 30), ±M_MAX)`,
+    ///         `g` clamped to `±G_MAX` first.
+    function firstMoment(int256 b1, int256 m, int256 g) internal pure returns (int256) {
         g = ExactOps.clamp(g, G_MAX);
-        m = ExactOps.clamp(ExactOps.rs(b1 * m, 30) + ExactOps.rs((one - b1) * g, 30), M_MAX);
-        v = ExactOps.rs(b2 * v, 30) + ExactOps.rs((one - b2) * ExactOps.rs(g * g, 16), 30);
-        if (v > V_MAX) v = V_MAX;
+        return ExactOps.clamp(ExactOps.rs(b1 * m, 30) + ExactOps.rs(((1 << 30) - b1) * g, 30), M_MAX);
+    }
+
+    /// @notice Adam's new second moment: `min(rs(β2·v, 30) + rs((2^30 − β2)·rs(g², 16), 30),
+    ///         V_MAX)`, `g` clamped to `±G_MAX` first.
+    function secondMoment(int256 b2, int256 v, int256 g) internal pure returns (int256) {
+        g = ExactOps.clamp(g, G_MAX);
+        v = ExactOps.rs(b2 * v, 30) + ExactOps.rs(((1 << 30) - b2) * ExactOps.rs(g * g, 16), 30);
+        return v > V_MAX ? V_MAX : v;
+    }
+
+    /// @notice The new master value from the new moments:
+    ///         `clamp(w − rdiv(lrT·m, (isqrt(v·2^16) + epsT)·2^8), ±W_MAX)`.
+    function descend(int256 w, int256 m, int256 v, int256 lrT, int256 epsT) internal pure returns (int256) {
         int256 denom = (int256(Math.sqrt(uint256(v) << 16)) + epsT) << 8;
-        int256 step = LmOps.rdiv(lrT * m, denom);
-        return (ExactOps.clamp(w - step, W_MAX), m, v);
+        return ExactOps.clamp(w - LmOps.rdiv(lrT * m, denom), W_MAX);
     }
 }

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {ExactOps} from "./ExactOps.sol";
+import {LmRows} from "./LmRows.sol";
 import {LmTables} from "./LmTables.sol";
 
 /// @title LmOps
@@ -46,13 +47,7 @@ library LmOps {
 
     /// @notice The row quantizer's exponent: `bitlen(max |x|) - 15`.
     function rowExp(bytes calldata x) internal pure returns (int256) {
-        uint256 n = x.length / 4;
-        uint256 max = 0;
-        for (uint256 k = 0; k < n; ++k) {
-            int256 v = ExactOps.get(x, k);
-            uint256 a = uint256(v < 0 ? -v : v);
-            if (a > max) max = a;
-        }
+        uint256 max = LmRows.maxAbs(x);
         return int256(max == 0 ? 0 : Math.log2(max) + 1) - 15;
     }
 
@@ -75,11 +70,7 @@ library LmOps {
         returns (int256)
     {
         int256 e = rowExp(x);
-        uint256 n = x.length / 4;
-        int256 acc = 0;
-        for (uint256 k = 0; k < n; ++k) {
-            acc += mant(ExactOps.get(x, k), e) * ExactOps.get(q, k);
-        }
+        int256 acc = LmRows.mantDot(x, e, q);
         return ExactOps.clamp(sh(acc, shift - e) + bias, ACT_MAX);
     }
 
@@ -90,7 +81,7 @@ library LmOps {
         returns (int256)
     {
         int256 d = int256(x.length / 4);
-        int256 mean = center ? rdiv(ExactOps.sum(x), d) : int256(0);
+        int256 mean = center ? rdiv(LmRows.sum(x), d) : int256(0);
         int256 e = _centredExp(x, mean);
         (int256 s, int256 mk) = _squares(x, mean, e, k);
         int256 epsTerm = e <= 0 ? eps << uint256(-2 * e) : eps >> uint256(2 * e);
@@ -104,13 +95,7 @@ library LmOps {
 
     /// @dev The row quantizer's exponent of the centred row `clamp(x - mean)`.
     function _centredExp(bytes calldata x, int256 mean) private pure returns (int256) {
-        uint256 n = x.length / 4;
-        uint256 max = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 c = ExactOps.clamp(ExactOps.get(x, i) - mean, ACT_MAX);
-            uint256 a = uint256(c < 0 ? -c : c);
-            if (a > max) max = a;
-        }
+        uint256 max = LmRows.centredMax(x, mean);
         return int256(max == 0 ? 0 : Math.log2(max) + 1) - 15;
     }
 
@@ -120,12 +105,8 @@ library LmOps {
         pure
         returns (int256 s, int256 mk)
     {
-        uint256 n = x.length / 4;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 m = mant(ExactOps.clamp(ExactOps.get(x, i) - mean, ACT_MAX), e);
-            s += m * m;
-            if (i == k) mk = m;
-        }
+        s = LmRows.centredSquares(x, mean, e);
+        mk = mant(ExactOps.clamp(ExactOps.get(x, k) - mean, ACT_MAX), e);
     }
 
     /// @notice Rotary embedding of the pair `(a, b)` = `(x_i, x_(i+h))` with `cos`, `sin` (Q16).
@@ -148,12 +129,30 @@ library LmOps {
         return ExactOps.clamp(sh(acc * c, 30 - eq - ek), SCORE_MAX);
     }
 
+    /// @notice The exponential tables, copied into memory once for a loop of lookups (each
+    ///         read of a `bytes` constant copies it: once per lookup, a row of them grows memory
+    ///         quadratically).
+    struct Exp {
+        bytes hi;
+        bytes lo;
+    }
+
+    /// @notice The tables, for `expWeight(delta, t)`.
+    function exps() internal pure returns (Exp memory t) {
+        t.hi = LmTables.EXP_HI;
+        t.lo = LmTables.EXP_LO;
+    }
+
     /// @notice `e^(-delta/1024)` in Q30 for a score difference `delta >= 0` (Q10).
     function expWeight(int256 delta) internal pure returns (int256) {
+        return expWeight(delta, exps());
+    }
+
+    /// @notice `expWeight` with the tables given.
+    function expWeight(int256 delta, Exp memory t) internal pure returns (int256) {
         if (delta >= EXP_CUTOFF) return 0;
         uint256 u = uint256(delta);
-        return
-            ExactOps.rs(LmTables.entry(LmTables.EXP_HI, u >> 6) * LmTables.entry(LmTables.EXP_LO, u & 63), 30);
+        return ExactOps.rs(LmTables.entry(t.hi, u >> 6) * LmTables.entry(t.lo, u & 63), 30);
     }
 
     /// @notice The softmax weight (Q16) of score `j` of a row of scores.
@@ -164,11 +163,12 @@ library LmOps {
             int256 v = ExactOps.get(s, i);
             if (v > max) max = v;
         }
+        Exp memory t = exps();
         int256 total = 0;
         for (uint256 i = 0; i < n; ++i) {
-            total += expWeight(max - ExactOps.get(s, i));
+            total += expWeight(max - ExactOps.get(s, i), t);
         }
-        return rdiv(expWeight(max - ExactOps.get(s, j)) << 16, total);
+        return rdiv(expWeight(max - ExactOps.get(s, j), t) << 16, total);
     }
 
     /// @notice An attention output element: the weights (Q16) over positions against those

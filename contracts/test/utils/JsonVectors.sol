@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {MerkleBuilder} from "./MerkleBuilder.sol";
 import {Test} from "./Test.sol";
 
 /// @notice What the tests that read the engine's shared vector files (`{"cases": [...]}`) share:
@@ -37,15 +38,8 @@ abstract contract JsonVectors is Test {
         return vm.parseJsonIntArray(json, _key(i, path));
     }
 
-    /// @dev Values packed as `i32` little-endian.
-    function _packed(int256[] memory v) internal pure returns (bytes memory out) {
-        out = new bytes(4 * v.length);
-        for (uint256 c = 0; c < v.length; ++c) {
-            uint32 u = uint32(int32(v[c]));
-            out[4 * c] = bytes1(uint8(u));
-            out[4 * c + 1] = bytes1(uint8(u >> 8));
-            out[4 * c + 2] = bytes1(uint8(u >> 16));
-            out[4 * c + 3] = bytes1(uint8(u >> 24));
-        }
+    /// @dev Values packed as `i32` little-endian (as `MerkleBuilder.pack`).
+    function _packed(int256[] memory v) internal pure returns (bytes memory) {
+        return MerkleBuilder.pack(v);
     }
 }

@@ -123,8 +123,12 @@ pub async fn check_deployment(
     for (name, address) in [
         ("StakeManager", d.stake_manager),
         ("JobMarket", d.job_market),
+        ("GameRouter", d.game_router),
         ("DisputeGame", d.dispute_game),
         ("Referee", d.referee),
+        ("LmDisputeGame", d.lm_dispute_game),
+        ("LmProgramReferee", d.lm_program_referee),
+        ("LmElementReferee", d.lm_element_referee),
         ("DataAvailability", d.data_availability),
         ("AuditPool", d.audit_pool),
     ] {
@@ -138,8 +142,12 @@ pub async fn check_deployment(
     let market = JobMarket::new(d.job_market, provider.clone());
     let stake = StakeManager::new(d.stake_manager, provider.clone());
     let game = DisputeGame::new(d.dispute_game, provider.clone());
+    let router = crate::GameRouter::new(d.game_router, provider.clone());
+    let lm_game = crate::lm::LmDisputeGame::new(d.lm_dispute_game, provider.clone());
     let availability = crate::DataAvailability::new(d.data_availability, provider.clone());
     let call = ChainError::from_contract;
+    let games = router.games().call().await.map_err(call)?;
+    let game_at = |i: usize| games.get(i).copied().unwrap_or_default();
     let wiring = [
         (
             "stake manager bound to the market",
@@ -152,14 +160,44 @@ pub async fn check_deployment(
             d.stake_manager,
         ),
         (
-            "market's resolver is the dispute game",
+            "market's resolver is the game router",
             market.resolver().call().await.map_err(call)?,
+            d.game_router,
+        ),
+        (
+            "game router serves the market",
+            router.market().call().await.map_err(call)?,
+            d.job_market,
+        ),
+        (
+            "router's first game is the dispute game",
+            game_at(0),
             d.dispute_game,
         ),
         (
-            "dispute game serves the market",
+            "router's second game is the fine-tuning game",
+            game_at(1),
+            d.lm_dispute_game,
+        ),
+        (
+            "dispute game reports to the router",
             game.market().call().await.map_err(call)?,
-            d.job_market,
+            d.game_router,
+        ),
+        (
+            "fine-tuning game reports to the router",
+            lm_game.market().call().await.map_err(call)?,
+            d.game_router,
+        ),
+        (
+            "fine-tuning game uses the program referee",
+            lm_game.program().call().await.map_err(call)?,
+            d.lm_program_referee,
+        ),
+        (
+            "fine-tuning game uses the element referee",
+            lm_game.elements().call().await.map_err(call)?,
+            d.lm_element_referee,
         ),
         (
             "dispute game uses the referee",

@@ -25,8 +25,17 @@ pub struct Deployment {
     pub fee_recipient: Address,
     /// The StakeManager contract.
     pub stake_manager: Address,
-    /// The DisputeGame contract, the market's resolver.
+    /// The GameRouter contract, the market's resolver: it sends each dispute to the game that
+    /// admitted the job's spec, and the games' verdicts back to the market.
+    pub game_router: Address,
+    /// The DisputeGame contract, behind the router: MLP training jobs.
     pub dispute_game: Address,
+    /// The LmDisputeGame contract, behind the router: language-model fine-tuning jobs.
+    pub lm_dispute_game: Address,
+    /// The fine-tuning game's program referee (its `program()`): the step program and spec.
+    pub lm_program_referee: Address,
+    /// The fine-tuning game's element referee (its `elements()`): one element recomputed.
+    pub lm_element_referee: Address,
     /// The Referee contract the game recomputes elements with.
     pub referee: Address,
     /// The DataAvailability contract, the market's publisher: where a demanded state is
@@ -80,6 +89,10 @@ mod tests {
   "deployer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "deploymentBlock": 1,
   "disputeGame": "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9",
+  "gameRouter": "0x2279B7A0a67DB372996a5FaB50D91eAA73d2eBe6",
+  "lmDisputeGame": "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318",
+  "lmElementReferee": "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e",
+  "lmProgramReferee": "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853",
   "feeRecipient": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "jobMarket": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
   "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",

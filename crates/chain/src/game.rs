@@ -11,7 +11,18 @@ use pedals_core::JobId;
 use pedals_store::Action;
 
 use crate::market::TxOutcome;
-use crate::{ChainError, DisputeGame, Market};
+use crate::{ChainError, DisputeGame, GameBase, Market};
+
+/// Which of the router's games a dispute is played in: the MLP training game or the
+/// fine-tuning game. Both share `GameBase`'s moves, clocks and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GameKind {
+    /// `DisputeGame`: MLP training steps.
+    #[default]
+    Mlp,
+    /// `LmDisputeGame`: language-model fine-tuning steps.
+    Lm,
+}
 
 /// Whose move it is in a game, and which (the contract's `Phase`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +73,33 @@ pub struct GameView {
 }
 
 impl Market {
-    /// The dispute game binding.
+    /// The MLP dispute game binding.
     pub fn dispute_game(&self) -> DisputeGame::DisputeGameInstance<DynProvider> {
         DisputeGame::new(self.deployment().dispute_game, self.provider().clone())
+    }
+
+    /// This client, playing the shared moves (`game_of`, the row moves, `timeout_game` and
+    /// their events) in the game of `kind`.
+    pub fn playing(&self, kind: GameKind) -> Self {
+        let mut m = self.clone();
+        m.game = kind;
+        m
+    }
+
+    /// The game this client plays the shared moves in.
+    pub fn game_kind(&self) -> GameKind {
+        self.game
+    }
+
+    /// The played game's `GameBase` part: its functions and events have the same selectors in
+    /// every game, so the MLP game's binding calls them at either address.
+    fn base_game(&self) -> DisputeGame::DisputeGameInstance<DynProvider> {
+        let d = self.deployment();
+        let address = match self.game {
+            GameKind::Mlp => d.dispute_game,
+            GameKind::Lm => d.lm_dispute_game,
+        };
+        DisputeGame::new(address, self.provider().clone())
     }
 
     /// Commits to a challenge of `step` of `job_id` claiming `claimed` for `h_(step+1)`; the
@@ -111,7 +146,7 @@ impl Market {
     pub async fn game_of(&self, job_id: JobId) -> Result<GameView, ChainError> {
         let job_id = job_id.to_u256();
         let g = self
-            .dispute_game()
+            .base_game()
             .gameOf(job_id)
             .call()
             .await
@@ -151,7 +186,7 @@ impl Market {
         self.transact(
             job_id,
             Action::DisputeMove,
-            self.dispute_game().revealRowHashes(job_id, row_hashes),
+            self.base_game().revealRowHashes(job_id, row_hashes),
         )
         .await
     }
@@ -160,13 +195,13 @@ impl Market {
     pub async fn reveal_row(
         &self,
         job_id: JobId,
-        opening: DisputeGame::RowOpening,
+        opening: GameBase::RowOpening,
     ) -> Result<TxOutcome, ChainError> {
         let job_id = job_id.to_u256();
         self.transact(
             job_id,
             Action::DisputeMove,
-            self.dispute_game().revealRow(job_id, opening),
+            self.base_game().revealRow(job_id, opening),
         )
         .await
     }
@@ -193,7 +228,7 @@ impl Market {
         self.transact(
             job_id,
             Action::DisputeMove,
-            self.dispute_game().pickRow(job_id, U256::from(row)),
+            self.base_game().pickRow(job_id, U256::from(row)),
         )
         .await
     }
@@ -220,7 +255,7 @@ impl Market {
         self.transact(
             job_id,
             Action::DisputeMove,
-            self.dispute_game().timeout(job_id),
+            self.base_game().timeout(job_id),
         )
         .await
     }
@@ -242,7 +277,7 @@ impl Market {
         job_id: JobId,
     ) -> Result<Option<Vec<B256>>, ChainError> {
         let job_id = job_id.to_u256();
-        let game = self.dispute_game();
+        let game = self.base_game();
         let events = self
             .job_events(game.RowHashesRevealed_filter(), job_id)
             .await?;
@@ -258,7 +293,7 @@ impl Market {
     /// calldata of its `revealRow` transaction.
     pub async fn revealed_row(&self, job_id: JobId) -> Result<Option<Bytes>, ChainError> {
         let job_id = job_id.to_u256();
-        let game = self.dispute_game();
+        let game = self.base_game();
         let events = self.job_events(game.RowRevealed_filter(), job_id).await?;
         let Some(input) = self.last_calldata(&events).await? else {
             return Ok(None);
@@ -271,7 +306,7 @@ impl Market {
     /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
     pub async fn games_decided(&self, job_id: JobId) -> Result<Vec<(bool, bool)>, ChainError> {
         let job_id = job_id.to_u256();
-        let game = self.dispute_game();
+        let game = self.base_game();
         let events = self.job_events(game.GameDecided_filter(), job_id).await?;
         Ok(events
             .into_iter()
@@ -280,7 +315,7 @@ impl Market {
     }
 
     /// The events `event` of job `job_id` (its first indexed topic), oldest first.
-    async fn job_events<E: SolEvent>(
+    pub(crate) async fn job_events<E: SolEvent>(
         &self,
         event: alloy::contract::Event<&DynProvider, E>,
         job_id: U256,
@@ -294,7 +329,10 @@ impl Market {
     }
 
     /// The calldata of the transaction that emitted the last of `events`.
-    async fn last_calldata<E>(&self, events: &[(E, Log)]) -> Result<Option<Bytes>, ChainError> {
+    pub(crate) async fn last_calldata<E>(
+        &self,
+        events: &[(E, Log)],
+    ) -> Result<Option<Bytes>, ChainError> {
         match events.last().and_then(|(_, log)| log.transaction_hash) {
             Some(tx) => Ok(Some(self.calldata(tx).await?)),
             None => Ok(None),

@@ -30,6 +30,7 @@ mod follower;
 mod game;
 mod health;
 pub mod human;
+mod lm_game;
 mod market;
 mod revert;
 mod rewards;
@@ -44,16 +45,17 @@ pub use availability::{
     PublishedState, entry_words, open_state_input, publish_blob_input, publish_rows_input,
 };
 pub use bindings::{
-    AuditPool, DataAvailability, DisputeGame, IDataAvailability, IJobMarket, IStakeManager,
-    JobMarket, StakeManager,
+    AuditPool, DataAvailability, DisputeGame, GameBase, GameRouter, IDataAvailability, IJobMarket,
+    IStakeManager, JobMarket, StakeManager, lm,
 };
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
 pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, SentTx, deploy, deploy_as};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta, genesis_hash, same_chain};
-pub use game::{GameView, Phase};
+pub use game::{GameKind, GameView, Phase};
 pub use health::{Health, LogGate};
+pub use lm_game::LmCommit;
 pub use market::{
     JobRequest, Market, RPC_RETRIES, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider,
 };

@@ -77,6 +77,9 @@ pub struct Market {
     /// When set, every transaction of a daemon's role goes through this sender's write-ahead
     /// intents (see [`Market::with_sender`]).
     pub(crate) journal: Option<std::sync::Arc<crate::TxSender>>,
+    /// The game whose shared moves (rows, clock, `gameOf`) this client plays: see
+    /// [`Market::playing`].
+    pub(crate) game: crate::GameKind,
 }
 
 /// How long one JSON-RPC request may take: an endpoint that accepts the connection and never
@@ -167,6 +170,7 @@ impl Market {
             sender,
             wallet,
             journal: None,
+            game: crate::GameKind::Mlp,
         };
         market.check_contracts().await?;
         Ok(market)
@@ -210,6 +214,7 @@ impl Market {
             sender,
             wallet,
             journal: None,
+            game: crate::GameKind::Mlp,
         }
     }
 

@@ -8,7 +8,7 @@ use pedals_core::JobId;
 use std::sync::Arc;
 
 use alloy::primitives::{B256, Bytes, U256};
-use pedals_chain::{DisputeGame, GameView, Market, Phase, TxOutcome};
+use pedals_chain::{DisputeGame, GameBase, GameView, Market, Phase, TxOutcome};
 use pedals_core::{MerkleProof, MerkleTree, TraceCommitment, hash_row};
 use pedals_ml::dispute::{
     OpKind, OpTrace, Operand, Program, input_rows, mat_row, mat_row_hashes, program,
@@ -153,7 +153,7 @@ pub async fn defend(
             let t = output_tensor(ctx, &view)?;
             let row = view.row as usize;
             let tree = MerkleTree::new(&mat_row_hashes(t)?)?;
-            let opening = DisputeGame::RowOpening {
+            let opening = GameBase::RowOpening {
                 row: packed(mat_row(t, row)),
                 proof: siblings(&tree.proof(row)?),
             };

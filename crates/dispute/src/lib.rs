@@ -5,9 +5,12 @@
 //! defends with the very code a validator attacks with, and neither links the other.
 //!
 //! The step program and the op traces the moves open are the engine's (`pedals_ml::dispute`);
-//! the chain calls are `pedals_chain::Market`'s. docs/protocol.md §3 describes the game.
+//! the chain calls are `pedals_chain::Market`'s. docs/protocol.md §3 describes the game. The
+//! fine-tuning game's players ([`lm::defend_lm`], [`lm::challenge_lm`]) play
+//! `LmDisputeGame` from `pedals_lm::dispute`'s op traces (§9).
 
 mod error;
 pub mod game;
+pub mod lm;
 
 pub use error::DisputeError;

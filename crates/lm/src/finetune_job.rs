@@ -15,8 +15,65 @@ use crate::weights::ExactModel;
 
 /// The spec's `kind`.
 pub const KIND: &str = "lm-finetune";
-/// Version of the spec format.
-pub const VERSION: u32 = 1;
+/// Version of the spec format (2: the dispute roots).
+pub const VERSION: u32 = 2;
+
+/// A model's shape in a fine-tuning spec: what the step program (docs/protocol.md §9) is built
+/// from, so that a referee needs the spec alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    /// `llama` or `gpt2`.
+    pub family: crate::config::Family,
+    /// Vocabulary size.
+    pub vocab: u64,
+    /// Residual width.
+    pub hidden: u64,
+    /// Blocks.
+    pub layers: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads.
+    pub kv_heads: u64,
+    /// Head width.
+    pub head_dim: u64,
+    /// MLP width.
+    pub intermediate: u64,
+    /// Context length.
+    pub context: u64,
+    /// The norms' ε, Q40.
+    pub eps_q40: i64,
+    /// The head is the token embedding.
+    pub tied: bool,
+    /// Query, key and value biases.
+    pub qkv_bias: bool,
+    /// Attention output bias.
+    pub out_bias: bool,
+    /// MLP biases.
+    pub mlp_bias: bool,
+}
+
+impl Arch {
+    /// The shape of a model of config `c`.
+    pub fn of(c: &crate::config::LmConfig) -> Self {
+        Self {
+            family: c.family,
+            vocab: c.vocab as u64,
+            hidden: c.hidden as u64,
+            layers: c.layers as u64,
+            heads: c.heads as u64,
+            kv_heads: c.kv_heads as u64,
+            head_dim: c.head_dim as u64,
+            intermediate: c.intermediate as u64,
+            context: c.context as u64,
+            eps_q40: c.eps_q40(),
+            tied: c.tied,
+            qkv_bias: c.qkv_bias,
+            out_bias: c.out_bias,
+            mlp_bias: c.mlp_bias,
+        }
+    }
+}
 
 /// A fine-tuning job, every term in the units exact mode computes with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +89,8 @@ pub struct FinetuneSpec {
     pub dataset: String,
     /// Examples in the dataset.
     pub count: u64,
+    /// The model's shape, as the step program and its referee need it.
+    pub arch: Arch,
     /// LoRA rank.
     pub rank: u64,
     /// LoRA alpha.
@@ -56,19 +115,29 @@ pub struct FinetuneSpec {
     pub batch: u64,
     /// Seed of the adapters and the batches.
     pub seed: u64,
+    /// The state hash of the model commitment ([`crate::dispute::model_state`]), `0x`-hex: the
+    /// root a dispute opens the frozen model's rows against.
+    pub model_root: String,
+    /// The Merkle root of the examples' data rows `[prompt, tokens…]` (their row hashes, in
+    /// dataset order), `0x`-hex: the root a dispute opens an example against.
+    pub data_root: String,
+    /// `h_0`: the state hash of the initial adapters, `0x`-hex.
+    pub init_hash: String,
 }
 
 impl FinetuneSpec {
-    /// The spec of fine-tuning `model` (its stored bytes' CID) on `dataset` of `count` examples
-    /// under `terms`.
-    pub fn new(model: &Cid, dataset: &Cid, count: u64, terms: &Terms) -> Result<Self, LmError> {
+    /// The spec of fine-tuning `model` (a stored model's bytes) on `dataset` (JSONL) under
+    /// `terms`: the files' CIDs, the example count and the dispute roots computed from them.
+    pub fn new(model: &[u8], dataset: &[u8], terms: &Terms) -> Result<Self, LmError> {
         let ft = terms.fine_tune()?;
+        let exact = ExactModel::from_bytes(model)?;
         let spec = Self {
             kind: KIND.into(),
             version: VERSION,
-            model: model.to_string(),
-            dataset: dataset.to_string(),
-            count,
+            model: pedals_core::cid_of(model).to_string(),
+            dataset: pedals_core::cid_of(dataset).to_string(),
+            count: 0,
+            arch: Arch::of(&exact.config),
             rank: ft.lora.rank as u64,
             alpha: terms.alpha as u64,
             targets: ft
@@ -86,7 +155,16 @@ impl FinetuneSpec {
             steps: ft.adam.steps,
             batch: ft.batch as u64,
             seed: ft.seed,
+            model_root: String::new(),
+            data_root: String::new(),
+            init_hash: String::new(),
         };
+        let inputs = spec.open(exact, dataset)?;
+        let (m, d, h) = inputs.roots()?;
+        let mut spec = spec;
+        spec.count = inputs.examples.len() as u64;
+        (spec.model_root, spec.data_root, spec.init_hash) =
+            (m.to_string(), d.to_string(), h.to_string());
         spec.validate()?;
         Ok(spec)
     }
@@ -130,25 +208,51 @@ impl FinetuneSpec {
 
     /// Loads and checks a job's files against this spec: the model's and the dataset's bytes
     /// against their CIDs, every example tokenized and within the context, the terms against
-    /// the model. Run by the requester before it posts and by a worker before it claims.
+    /// the model, and the dispute roots against the files. Run by the requester before it
+    /// posts and by a worker before it claims.
     pub fn load(&self, model: &[u8], dataset: &[u8]) -> Result<FinetuneInputs, LmError> {
         self.validate()?;
         crate::spec::named_by(model, &self.model_cid()?, "model")?;
         crate::spec::named_by(dataset, &self.dataset_cid()?, "dataset")?;
-        let model = ExactModel::from_bytes(model)?;
+        let inputs = self.open(ExactModel::from_bytes(model)?, dataset)?;
+        if inputs.examples.len() as u64 != self.count {
+            return Err(LmError::Format(format!(
+                "the spec names {} examples but the dataset holds {}",
+                self.count,
+                inputs.examples.len()
+            )));
+        }
+        if Arch::of(&inputs.model.config) != self.arch {
+            return Err(LmError::Format(
+                "the spec's arch is not the model's shape: a dispute would build another step \
+                 program; do not post or claim this job"
+                    .into(),
+            ));
+        }
+        let (m, d, h) = inputs.roots()?;
+        for (what, ours, theirs) in [
+            ("model root", m, &self.model_root),
+            ("data root", d, &self.data_root),
+            ("initial state hash", h, &self.init_hash),
+        ] {
+            if ours.to_string() != *theirs {
+                return Err(LmError::Format(format!(
+                    "the spec's {what} {theirs} is not the files' ({ours}): a dispute would open \
+                     rows of other tensors; do not post or claim this job"
+                )));
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// The files parsed and checked against the terms, without the spec's count and roots.
+    fn open(&self, model: ExactModel, dataset: &[u8]) -> Result<FinetuneInputs, LmError> {
         let tok = Tokenizer::from_bytes(model.tokenizer.as_deref().ok_or_else(|| {
             LmError::Format("the model has no tokenizer: a JSONL dataset needs one".into())
         })?)?;
         let text = std::str::from_utf8(dataset)
             .map_err(|e| LmError::Dataset(format!("not UTF-8 text: {e}")))?;
         let examples = data::parse_jsonl(text, &tok, model.config.context)?;
-        if examples.len() as u64 != self.count {
-            return Err(LmError::Format(format!(
-                "the spec names {} examples but the dataset holds {}",
-                self.count,
-                examples.len()
-            )));
-        }
         let run = self.fine_tune()?;
         run.check(&model, &examples)?;
         Ok(FinetuneInputs {
@@ -189,6 +293,20 @@ impl CanonicalSpec for FinetuneSpec {
         }
         self.model_cid()?;
         self.dataset_cid()?;
+        for (what, v) in [
+            ("model_root", &self.model_root),
+            ("data_root", &self.data_root),
+            ("init_hash", &self.init_hash),
+        ] {
+            let ok = v
+                .parse::<alloy_primitives::B256>()
+                .is_ok_and(|h| h.to_string() == *v);
+            if !ok {
+                return bad(format!(
+                    "{what} {v:?} is not a 0x-prefixed 32-byte hex hash"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -217,6 +335,34 @@ impl FinetuneInputs {
     /// Canonical bytes of a state of this job.
     pub fn state_bytes(&self, state: &LoraState) -> Result<Vec<u8>, LmError> {
         state.to_bytes(&self.model.config, &self.run.lora)
+    }
+
+    /// The dispute roots of these files: the model commitment's state hash, the Merkle root of
+    /// the examples' data rows, and the initial state's hash.
+    pub fn roots(
+        &self,
+    ) -> Result<
+        (
+            alloy_primitives::B256,
+            alloy_primitives::B256,
+            alloy_primitives::B256,
+        ),
+        LmError,
+    > {
+        let core = |e: pedals_core::CoreError| LmError::Format(e.to_string());
+        let model = crate::dispute::model_state(&self.model)?
+            .state_hash()
+            .map_err(core)?;
+        let rows: Vec<alloy_primitives::B256> = self
+            .examples
+            .iter()
+            .map(|e| pedals_core::hash_row(&crate::dispute::data_row(e)))
+            .collect();
+        let data = pedals_core::merkle_root(&rows).map_err(core)?;
+        let init = self
+            .initial()
+            .state_hash(&self.model.config, &self.run.lora)?;
+        Ok((model, data, init))
     }
 
     /// A state of this job from its canonical bytes.

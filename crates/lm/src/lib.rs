@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod dispute;
 pub mod error;
 pub mod eval;
 pub mod exact;

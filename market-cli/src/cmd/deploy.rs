@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 use eyre::{Context, ContextCompat};
 use pedals_chain::{
     DEVNET_CHAIN_ID, DataAvailability, DeployRoles, Deployer, Deployment, DeploymentReport,
-    DisputeGame, JobMarket, StakeManager, Toolchain, check_deployment, deploy_as,
+    DisputeGame, JobMarket, StakeManager, Toolchain, check_deployment, deploy_as, lm,
 };
 use serde_json::json;
 
@@ -307,8 +307,10 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         );
         println!("  JobMarket     {}", deployment.job_market);
         println!("  StakeManager  {}", deployment.stake_manager);
+        println!("  GameRouter    {}", deployment.game_router);
         println!("  DisputeGame   {}", deployment.dispute_game);
         println!("  Referee       {}", deployment.referee);
+        println!("  LmDisputeGame {}", deployment.lm_dispute_game);
         println!("  DataAvailability {}", deployment.data_availability);
         println!("  AuditPool     {}", deployment.audit_pool);
         println!("  written to {}", out.display());
@@ -362,17 +364,25 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
     }
     .abi_encode();
     let game_args = DisputeGame::constructorCall {
-        market_: d.job_market,
+        market_: d.game_router,
         referee_: d.referee,
+    }
+    .abi_encode();
+    let lm_game_args = lm::LmDisputeGame::constructorCall {
+        market_: d.game_router,
+        program_: d.lm_program_referee,
+        elements_: d.lm_element_referee,
     }
     .abi_encode();
     let market_only = DataAvailability::constructorCall {
         market_: d.job_market,
     }
     .abi_encode();
+    // `contract` is `Name`, in src/Name.sol, or `File:Name` for one of several in a file.
     let line = |address: Address, contract: &str, args: &[u8]| {
+        let (file, name) = contract.split_once(':').unwrap_or((contract, contract));
         let mut l = format!(
-            "forge verify-contract --chain {chain_id} --watch {address} src/{contract}.sol:{contract}"
+            "forge verify-contract --chain {chain_id} --watch {address} src/{file}.sol:{name}"
         );
         if !args.is_empty() {
             l.push_str(&format!(
@@ -386,7 +396,11 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.stake_manager, "StakeManager", &stake_args),
         line(d.job_market, "JobMarket", &market_args),
         line(d.referee, "Referee", &[]),
+        line(d.game_router, "GameRouter", &market_only),
         line(d.dispute_game, "DisputeGame", &game_args),
+        line(d.lm_program_referee, "LmReferee:LmProgramReferee", &[]),
+        line(d.lm_element_referee, "LmReferee:LmElementReferee", &[]),
+        line(d.lm_dispute_game, "LmDisputeGame", &lm_game_args),
         line(d.data_availability, "DataAvailability", &market_only),
         line(d.audit_pool, "AuditPool", &market_only),
     ]

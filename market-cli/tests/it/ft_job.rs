@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use alloy::providers::Provider;
 
 use crate::free_port;
-use crate::lm_job::{World, json, run_job};
+use crate::lm_job::{World, json, pedals, run_job};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -137,13 +137,8 @@ async fn a_finetune_job_is_trained_paid_and_rechecked_and_a_lying_step_is_caught
     }))
     .expect("terms");
     let count = data.iter().filter(|&&b| b == b'\n').count() as u64;
-    let spec = pedals_lm::FinetuneSpec::new(
-        &pedals_core::cid_of(&model_bytes),
-        &pedals_core::cid_of(&data),
-        count,
-        &terms,
-    )
-    .expect("spec");
+    let spec = pedals_lm::FinetuneSpec::new(&model_bytes, &data, &terms).expect("spec");
+    assert_eq!(spec.count, count);
     let inputs = spec.load(&model_bytes, &data).expect("inputs");
     let mut state = inputs.initial();
     for _ in 0..3 {
@@ -155,6 +150,26 @@ async fn a_finetune_job_is_trained_paid_and_rechecked_and_a_lying_step_is_caught
     );
     assert!(adapter(id).join("adapter_model.safetensors").is_file());
     assert!(adapter(id).join("adapter_config.json").is_file());
+
+    // With the worker's node gone, nothing can be re-executed: the command fails, names every
+    // step it could not check and the demand that makes the worker publish one.
+    let gone = pedals(dir, devnet)
+        .args(["job", "result", "--json", "--recheck", "3", &id.to_string()])
+        .args([
+            "--bootstrap",
+            &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+        ])
+        .arg("--out")
+        .arg(dir.join("again"))
+        .output()
+        .expect("runs");
+    assert_eq!(gone.status.code(), Some(1), "unchecked steps are an error");
+    assert_eq!(json(&gone)["unavailable"], serde_json::json!([0, 1, 2, 3]));
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        stderr.contains(&format!("pedals job demand {id} --step N")),
+        "{stderr}"
+    );
 
     // A provider that lies about step 2 (index 1): its trace is consistent with its lie, so
     // the final state is accepted as committed, but re-executing step 2 finds it.

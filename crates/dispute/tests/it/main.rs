@@ -4,6 +4,7 @@
 
 mod game;
 mod gas;
+mod lm;
 
 use std::sync::Arc;
 

@@ -98,21 +98,31 @@ impl AdamConfig {
     }
 
     /// `(lr_t, eps_t)` of step `t` (0-based) with the bias corrections folded in:
-    /// `b_k = rs(b_(k−1) · β, 30)` from `b_0 = 2^30`; `c1 = 2^30 − b1_(t+1)`,
-    /// `c2 = 2^30 − b2_(t+1)`, `r2 = isqrt(c2 · 2^30)`; `lr_t = rdiv(rate(t) · r2, c1)` (Q32) and
-    /// `eps_t = max(1, rs(eps · r2, 30))` (Q32).
+    /// `c1 = 2^30 − pow30(β1, t + 1)`, `c2 = 2^30 − pow30(β2, t + 1)`, `r2 = isqrt(c2 · 2^30)`;
+    /// `lr_t = rdiv(rate(t) · r2, c1)` (Q32) and `eps_t = max(1, rs(eps · r2, 30))` (Q32).
     pub fn scalars(&self, t: u64) -> (i64, i64) {
-        let (mut b1, mut b2) = (1i64 << 30, 1i64 << 30);
-        for _ in 0..=t {
-            b1 = rs(b1 * self.beta1, 30);
-            b2 = rs(b2 * self.beta2, 30);
-        }
+        let (b1, b2) = (pow30(self.beta1, t + 1), pow30(self.beta2, t + 1));
         let (c1, c2) = ((1i64 << 30) - b1, (1i64 << 30) - b2);
         let r2 = isqrt((c2 as u64) << 30) as i64;
         let lr_t = ((2 * i128::from(self.rate(t)) * i128::from(r2) + i128::from(c1))
             / (2 * i128::from(c1))) as i64;
         (lr_t, rs(self.eps * r2, 30).max(1))
     }
+}
+
+/// `β^n` in Q30 by squaring, each product rounded (`rs(·, 30)`): from the lowest bit of `n`
+/// up, `r = rs(r · b, 30)` where the bit is set, then `b = rs(b · b, 30)`; `r` starts at
+/// `2^30` and `b` at `β`. Logarithmic in `n`, so a referee computes any step's corrections.
+pub fn pow30(beta: i64, mut n: u64) -> i64 {
+    let (mut r, mut b) = (1i64 << 30, beta);
+    while n > 0 {
+        if n & 1 == 1 {
+            r = rs(r * b, 30);
+        }
+        b = rs(b * b, 30);
+        n >>= 1;
+    }
+    r
 }
 
 /// One Adam update of master values `w` (Q24) with gradient `g` (Q32):
@@ -123,30 +133,47 @@ impl AdamConfig {
 /// ```
 pub fn update(
     c: &AdamConfig,
-    (lr_t, eps_t): (i64, i64),
+    scalars: (i64, i64),
     w: &mut [i32],
     m: &mut [i64],
     v: &mut [i64],
     g: &[i64],
 ) {
-    let (b1, b2) = (i128::from(c.beta1), i128::from(c.beta2));
-    let one = 1i128 << 30;
     for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-        let g = i128::from(clamp(g, G_MAX));
-        let mm = rs128(b1 * i128::from(*m), 30) + rs128((one - b1) * g, 30);
-        *m = mm.clamp(-i128::from(M_MAX), i128::from(M_MAX)) as i64;
-        let vv = rs128(b2 * i128::from(*v), 30) + rs128((one - b2) * rs128(g * g, 16), 30);
-        *v = vv.min(i128::from(V_MAX)) as i64;
-        // sqrt(v) in Q32 (v is Q48): 2^8 more bits of the root than isqrt(v) would keep.
-        let denom = (isqrt128((*v as u128) << 16) as i128 + i128::from(eps_t)) << 8;
-        let num = i128::from(lr_t) * i128::from(*m);
-        let step = (2 * num + denom).div_euclid(2 * denom);
-        let nw = i128::from(*w) - step;
-        *w = nw.clamp(
-            -i128::from(super::lora::W_MAX),
-            i128::from(super::lora::W_MAX),
-        ) as i32;
+        *m = first_moment(c.beta1, *m, g);
+        *v = second_moment(c.beta2, *v, g);
+        *w = descend(scalars, *w, *m, *v);
     }
+}
+
+/// The new first moment of one element: `clamp(rs(β1·m, 30) + rs((2^30 − β1)·g, 30), ±M_MAX)`
+/// with `g` clamped to `±G_MAX`.
+pub fn first_moment(beta1: i64, m: i64, g: i64) -> i64 {
+    let (b1, g) = (i128::from(beta1), i128::from(clamp(g, G_MAX)));
+    let mm = rs128(b1 * i128::from(m), 30) + rs128(((1i128 << 30) - b1) * g, 30);
+    mm.clamp(-i128::from(M_MAX), i128::from(M_MAX)) as i64
+}
+
+/// The new second moment of one element: `min(rs(β2·v, 30) + rs((2^30 − β2)·rs(g², 16), 30),
+/// V_MAX)` with `g` clamped to `±G_MAX`.
+pub fn second_moment(beta2: i64, v: i64, g: i64) -> i64 {
+    let (b2, g) = (i128::from(beta2), i128::from(clamp(g, G_MAX)));
+    let vv = rs128(b2 * i128::from(v), 30) + rs128(((1i128 << 30) - b2) * rs128(g * g, 16), 30);
+    vv.min(i128::from(V_MAX)) as i64
+}
+
+/// The new master value of one element from its new moments:
+/// `clamp(w − rdiv_signed(lr_t · m, (isqrt(v · 2^16) + eps_t) · 2^8), ±W_MAX)`.
+pub fn descend((lr_t, eps_t): (i64, i64), w: i32, m: i64, v: i64) -> i32 {
+    // sqrt(v) in Q32 (v is Q48): 2^8 more bits of the root than isqrt(v) would keep.
+    let denom = (isqrt128((v as u128) << 16) as i128 + i128::from(eps_t)) << 8;
+    let num = i128::from(lr_t) * i128::from(m);
+    let step = (2 * num + denom).div_euclid(2 * denom);
+    let nw = i128::from(w) - step;
+    nw.clamp(
+        -i128::from(super::lora::W_MAX),
+        i128::from(super::lora::W_MAX),
+    ) as i32
 }
 
 fn rs128(v: i128, s: u32) -> i128 {
@@ -156,6 +183,20 @@ fn rs128(v: i128, s: u32) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn powers_by_squaring_follow_the_real_power() {
+        let b = (0.999 * f64::from(1 << 30)).round() as i64;
+        assert_eq!((pow30(b, 0), pow30(b, 1)), (1 << 30, b));
+        for n in [2u64, 7, 100, 1000, 65_535, 1 << 20] {
+            let real = (b as f64 / f64::from(1 << 30)).powf(n as f64) * f64::from(1 << 30);
+            let got = pow30(b, n) as f64;
+            assert!(
+                (got - real).abs() <= 1e-6 * f64::from(1 << 30),
+                "{n}: {got} vs {real}"
+            );
+        }
+    }
 
     #[test]
     fn the_schedule_warms_up_then_decays_to_its_end() {

@@ -24,7 +24,7 @@ fn g32(v: i64) -> i32 {
 }
 
 /// `v · 2^(−t)` rounded as [`rs`] (right) or exact (left), in 128 bits, then clamped to `±m`.
-fn sh_clamp128(v: i128, t: i32, m: i64) -> i64 {
+pub(crate) fn sh_clamp128(v: i128, t: i32, m: i64) -> i64 {
     let r = if t > 0 {
         let t = t.min(127) as u32;
         (v + (1i128 << (t - 1))) >> t

@@ -2,8 +2,8 @@
 //! fine-tune's steps are committed like every other training job's: per adapter `b<l>.<target>`
 //! (`<target>` the peft module name), `.lora_A` and `.lora_B` (`i32`, Q24), their Adam moments
 //! `.lora_A.m`, `.lora_A.v`, `.lora_B.m`, `.lora_B.v` (64-bit values, each stored as its two
-//! 32-bit halves, low first: shape `[rows, cols, 2]`), and `step`, the optimizer steps taken
-//! (a scalar `i32`).
+//! 32-bit halves, low first: shape `[rows, 2·cols]`, one committed row per matrix row), and
+//! `step`, the optimizer steps taken (a scalar `i32`).
 
 use pedals_core::{ModelState, StateTensor};
 
@@ -46,7 +46,7 @@ impl LoraState {
                     ("lora_B", (out, lora.rank), &ad.b, &ad.m_b, &ad.v_b),
                 ] {
                     let base = format!("{p}.{name}");
-                    let wide = |d: &[i64]| (vec![rows as u32, cols as u32, 2], halves(d));
+                    let wide = |d: &[i64]| (vec![rows as u32, 2 * cols as u32], halves(d));
                     tensors.push(
                         StateTensor::new(&base, dims(rows, cols), master.clone()).map_err(core)?,
                     );
@@ -107,7 +107,7 @@ impl LoraState {
             let a_name = format!("{p}.lora_A");
             let b_name = format!("{p}.lora_B");
             let w =
-                |n: &str, r: usize, k: usize| get(n, &[r as u32, k as u32, 2]).map(|v| join(&v));
+                |n: &str, r: usize, k: usize| get(n, &[r as u32, 2 * k as u32]).map(|v| join(&v));
             Ok(Adapter {
                 a: get(&a_name, &dims(ra, ca))?,
                 b: get(&b_name, &dims(rb, cb))?,

@@ -20,8 +20,9 @@ fn a_finetune_spec_is_canonical_checks_its_files_and_runs_reproducibly() {
     let model_bytes = model.to_bytes().expect("bytes");
     let dataset = std::fs::read(fixtures::dir("finetune").join("heldout.jsonl")).expect("data");
     let count = dataset.iter().filter(|&&b| b == b'\n').count() as u64;
-    let spec =
-        FinetuneSpec::new(&cid_of(&model_bytes), &cid_of(&dataset), count, &terms()).expect("spec");
+    let spec = FinetuneSpec::new(&model_bytes, &dataset, &terms()).expect("spec");
+    assert_eq!(spec.count, count);
+    assert_eq!(spec.model, cid_of(&model_bytes).to_string());
     assert_eq!(spec.targets, ["q_proj", "v_proj"], "sorted");
     let bytes = spec.to_canonical_bytes();
     assert!(FinetuneSpec::is_finetune(&bytes) && !LmJobSpec::is_lm(&bytes));
@@ -69,28 +70,86 @@ fn a_finetune_spec_is_canonical_checks_its_files_and_runs_reproducibly() {
     );
     let other = pedals_lm::quantize(&fixtures::checkpoint("llama-tiny"), 16).expect("model");
     assert!(err(spec.load(&other.to_bytes().expect("bytes"), &dataset)).contains("not the ones"));
-    let miscounted = FinetuneSpec::new(
-        &cid_of(&model_bytes),
-        &cid_of(&dataset),
-        count + 1,
-        &terms(),
-    )
-    .expect("spec");
+    let mut miscounted = spec.clone();
+    miscounted.count += 1;
     assert!(
         err(miscounted.load(&model_bytes, &dataset)).contains("examples but the dataset holds")
     );
+    // Roots that are not the files': a dispute would open other rows.
+    let zero = format!("0x{}", "0".repeat(64));
+    let wrong: [fn(&mut FinetuneSpec) -> &mut String; 3] = [
+        |s| &mut s.model_root,
+        |s| &mut s.data_root,
+        |s| &mut s.init_hash,
+    ];
+    for field in wrong {
+        let mut other = spec.clone();
+        *field(&mut other) = zero.clone();
+        assert!(err(other.load(&model_bytes, &dataset)).contains("is not the files'"));
+    }
+    let mut shape = spec.clone();
+    shape.arch.layers += 1;
+    assert!(err(shape.load(&model_bytes, &dataset)).contains("arch is not the model's shape"));
+    let mut unhex = spec.clone();
+    unhex.data_root = "root".into();
+    assert!(
+        unhex
+            .validate()
+            .expect_err("not a hash")
+            .to_string()
+            .contains("data_root")
+    );
     let bad = b"{\"text\": \"fine\"}\nnot json\n";
-    let broken = FinetuneSpec::new(&cid_of(&model_bytes), &cid_of(bad), 2, &terms()).expect("spec");
-    assert!(err(broken.load(&model_bytes, bad)).contains("line 2"));
+    let new_err = |m: &[u8], d: &[u8], t: &pedals_lm::train::Terms| match FinetuneSpec::new(m, d, t)
+    {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(new_err(&model_bytes, bad, &terms()).contains("line 2"));
     let gpt2 = pedals_lm::quantize(&fixtures::checkpoint("gpt2-tiny"), 8).expect("model");
     let mut gate = terms();
     gate.targets = vec!["gate_proj".into()];
-    let gate_spec = FinetuneSpec::new(
-        &cid_of(&gpt2.to_bytes().expect("b")),
-        &cid_of(&dataset),
-        count,
-        &gate,
-    )
-    .expect("spec");
-    assert!(err(gate_spec.load(&gpt2.to_bytes().expect("b"), &dataset)).contains("gate_proj"));
+    assert!(new_err(&gpt2.to_bytes().expect("b"), &dataset, &gate).contains("gate_proj"));
+}
+
+/// `tests/vectors/finetune_spec.json`: fine-tuning specs of both families with their
+/// canonical bytes and hash, and the step constants of step 2, for the Solidity rebuild
+/// (`contracts/test/LmSpec.t.sol`). After an intended change of the spec:
+/// `PEDALS_BLESS=1 cargo test --workspace --test it finetune_spec_vectors`.
+#[test]
+fn finetune_spec_vectors_are_what_the_specs_encode() {
+    use pedals_lm::dispute::StepParams;
+    use sha2::Digest;
+    let dataset = std::fs::read(fixtures::dir("finetune").join("heldout.jsonl")).expect("data");
+    let mut cases = Vec::new();
+    for (name, bits, targets) in [
+        ("llama-tiny", 8, vec!["q_proj", "v_proj", "down_proj"]),
+        ("gpt2-tiny", 16, vec!["k_proj", "o_proj", "up_proj"]),
+    ] {
+        let model = pedals_lm::quantize(&fixtures::checkpoint(name), bits).expect("model");
+        let bytes = model.to_bytes().expect("bytes");
+        let mut t = terms();
+        t.targets = targets.into_iter().map(String::from).collect();
+        t.alpha = 2;
+        let spec = FinetuneSpec::new(&bytes, &dataset, &t).expect("spec");
+        let canonical = spec.to_canonical_bytes();
+        let ft = spec.fine_tune().expect("run");
+        let p = StepParams::of(&model.config, &ft, 2);
+        let mask: u32 = ft.lora.targets.iter().map(|t| 1u32 << t.index()).sum();
+        cases.push(serde_json::json!({
+            "family": name, "spec": spec, "target_mask": mask,
+            "bytes": String::from_utf8(canonical.clone()).expect("utf-8"),
+            "sha256": alloy_primitives::B256::from_slice(&sha2::Sha256::digest(&canonical)).to_string(),
+            "scale_log2": ft.lora.scale_log2,
+            "step2": {"scale": p.scale, "lr_t_q32": p.lr_t, "eps_t_q32": p.eps_t},
+        }));
+    }
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/finetune_spec.json");
+    let description = "Pedals fine-tuning spec vectors, version 2: per family the spec's \
+        fields, its canonical bytes and their sha256 (docs/commitments.md section 6), and the \
+        step-2 constants of its step program (docs/protocol.md section 9). Generated by \
+        PEDALS_BLESS=1 cargo test --workspace --test it finetune_spec_vectors.";
+    let read = crate::vectors::bless_or_read(&path, description, cases.clone());
+    assert_eq!(read, cases);
 }

@@ -89,6 +89,25 @@ fn compute(op: &str, p: &Value, x: &Value) -> Value {
             json!({ "w": w, "m": m, "v": v })
         }
         "attention_backward" => attention(p, x),
+        "adam_scalars" => {
+            let c = AdamConfig {
+                lr: param(p, "lr_q32"),
+                lr_end: param(p, "lr_end_q32"),
+                beta1: param(p, "beta1_q30"),
+                beta2: param(p, "beta2_q30"),
+                eps: param(p, "eps_q32"),
+                warmup: param(p, "warmup") as u64,
+                steps: param(p, "steps") as u64,
+            };
+            let pairs: Vec<Value> = ints(&x["t"])
+                .iter()
+                .map(|&t| {
+                    let (lr_t, eps_t) = c.scalars(t as u64);
+                    json!([lr_t, eps_t])
+                })
+                .collect();
+            json!(pairs)
+        }
         other => panic!("no op {other}"),
     }
 }
@@ -250,6 +269,24 @@ fn all_cases() -> Vec<Value> {
             "g": [1i64 << 38, -(1i64 << 38), 1 << 20, 0, -1, 4_000_000],
         }),
     ));
+    // Each step's rate and ε with the bias corrections, warm-up, decay and the last step.
+    for (lr, lr_end, betas, eps, warmup, steps) in [
+        (3e-3, 3e-4, (0.9, 0.999), 1e-6, 10, 120),
+        (1.0, 0.0, (0.0, 0.5), 2.4e-10, 0, 1 << 20),
+        (1e-4, 1e-4, (0.95, 0.9999), 1e-8, 1000, 1000),
+    ] {
+        let c = AdamConfig::new(lr, lr_end, betas, eps, warmup, steps).expect("config");
+        let ts: Vec<u64> = [0, 1, 2, 9, 10, 11, 119, 999, 65_535, (1u64 << 20) - 1]
+            .into_iter()
+            .filter(|&t| t < steps)
+            .collect();
+        out.push(case(
+            "adam_scalars",
+            json!({ "lr_q32": c.lr, "lr_end_q32": c.lr_end, "beta1_q30": c.beta1,
+                "beta2_q30": c.beta2, "eps_q32": c.eps, "warmup": c.warmup, "steps": c.steps }),
+            json!({ "t": ts }),
+        ));
+    }
     out
 }
 
@@ -261,7 +298,7 @@ fn path() -> PathBuf {
 fn finetune_vectors_are_what_the_reference_computes() {
     let cases = bless_or_read(&path(), DESCRIPTION, all_cases());
     let ops = ops_of(&cases);
-    assert_eq!(ops.len(), 9, "every op has cases: {ops:?}");
+    assert_eq!(ops.len(), 10, "every op has cases: {ops:?}");
     for c in &cases {
         let got = compute(c["op"].as_str().expect("op"), &c["params"], &c["inputs"]);
         assert_eq!(got, c["output"], "case {c}");

@@ -4,6 +4,8 @@
 mod bad_input;
 mod batch;
 mod device;
+mod dispute;
+mod dispute_vectors;
 mod finetune;
 mod finetune_job;
 mod fixtures;
@@ -12,5 +14,6 @@ mod grad_vectors;
 mod grads;
 mod job;
 mod reference;
+mod step_vectors;
 mod store;
 mod vectors;

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pedals_core::{Cid, cid_of};
+use pedals_core::Cid;
 use pedals_lm::FinetuneSpec;
 use pedals_lm::train::Terms;
 use serde::Deserialize;
@@ -125,8 +125,10 @@ impl JobFile {
         })?;
         let text = std::str::from_utf8(&dataset)
             .map_err(|_| JobFileError("finetune.dataset is not UTF-8 text".into()))?;
-        let count = text.lines().filter(|l| !l.trim().is_empty()).count();
-        ensure!(count > 0, "finetune.dataset holds no examples");
+        ensure!(
+            text.lines().any(|l| !l.trim().is_empty()),
+            "finetune.dataset holds no examples"
+        );
         let run = Terms {
             rank: f.rank,
             alpha: f.alpha,
@@ -140,10 +142,9 @@ impl JobFile {
             batch: f.batch,
             seed: f.seed,
         };
-        let spec = FinetuneSpec::new(&cid_of(&model), &cid_of(&dataset), count as u64, &run)
-            .wrap_err(
-                "[finetune] is not a valid job: check rank, alpha, targets and the optimizer terms",
-            )?;
+        let spec = FinetuneSpec::new(&model, &dataset, &run).wrap_err(
+            "[finetune] is not a valid job: check rank, alpha, targets and the optimizer terms",
+        )?;
         if let Some(steps) = self.steps {
             ensure!(
                 steps == spec.steps,
@@ -151,14 +152,13 @@ impl JobFile {
                 spec.steps
             );
         }
+        // `FinetuneSpec::new` parsed, tokenized and checked these very bytes against the terms
+        // and computed the spec's roots from them: loading them again would only repeat it.
         let files = FtJobFiles {
             spec,
             model,
             dataset,
         };
-        files
-            .load()
-            .wrap_err("the job's files do not make a job a worker would run")?;
         Ok(FtPrepared { files, terms })
     }
 }

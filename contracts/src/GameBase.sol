@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {TraceMerkle} from "./libraries/TraceMerkle.sol";
+
+/// @title GameBase
+/// @notice What every dispute game of Pedals shares (docs/protocol.md §3–4): the two clocks and
+///         whose move it is, the watchtower that may move for a worker, the opening of a game by
+///         the market, the three moves that narrow a disputed output to one row (the worker's
+///         row hashes, the challenger's pick, the worker's row), timeouts, and the verdict sent
+///         back to the market. A game adds the program it plays: how the op trace is committed,
+///         how an op and its inputs are named, and how an element is recomputed.
+abstract contract GameBase is IDisputeResolver {
+    using TraceMerkle for bytes32;
+
+    /// @notice Whose move it is, and which.
+    enum Phase {
+        None,
+        /// Worker: commit the op trace.
+        Commit,
+        /// Challenger: name the disputed op.
+        NameOp,
+        /// Worker: reveal the output's row hashes.
+        RevealRowHashes,
+        /// Challenger: pick a row.
+        PickRow,
+        /// Worker: reveal the row.
+        RevealRow,
+        /// Challenger: name the element.
+        NameElement
+    }
+
+    /// @notice A row proven against a root.
+    struct RowOpening {
+        bytes row;
+        bytes32[] proof;
+    }
+
+    /// @dev One dispute's players, clocks and narrowing; deleted when it is decided.
+    struct Play {
+        address worker;
+        uint40 turnStart;
+        uint32 workerClock;
+        Phase phase;
+        address challenger;
+        uint32 challengerClock;
+        uint32 step;
+        uint32 leaf;
+        uint32 row;
+        uint32 outRows;
+        uint32 outCols;
+        bytes32 traceRoot;
+        bytes32 specKey;
+        bytes32 opRoot;
+        bytes32 stateIn;
+        bytes32 stateOut;
+        bytes32 outRoot;
+        bytes32 rowHash;
+    }
+
+    /// @notice Share of the market's dispute duration each side's clock gets, in percent. The
+    ///         two clocks together leave a fifth of the duration for the winner to claim.
+    uint256 public constant CLOCK_PERCENT = 40;
+    /// @notice Domain tag of a state hash (docs/commitments.md §3).
+    bytes14 internal constant STATE_TAG = "pedals.state.2";
+
+    /// @notice The market whose disputes this contract decides.
+    IJobMarket public immutable market;
+
+    mapping(uint256 jobId => Play) internal _plays;
+
+    /// @inheritdoc IDisputeResolver
+    mapping(bytes32 specHash => uint256 steps) public admittedSteps;
+    /// @notice The account a worker lets make its moves (a watchtower), besides itself.
+    mapping(address worker => address defender) public defenderOf;
+
+    /// @notice A dispute opened and the worker's clock started.
+    event GameStarted(uint256 indexed jobId, uint256 step, address worker, address challenger, uint256 clock);
+    /// @notice The challenger disputes the output of op `leaf`.
+    event OpDisputed(uint256 indexed jobId, uint256 leaf, uint8 kind, uint256 rows, uint256 cols);
+    /// @notice The worker revealed the disputed output's row hashes (they are in the calldata).
+    event RowHashesRevealed(uint256 indexed jobId, uint256 rows);
+    /// @notice The challenger picked a row of the disputed output.
+    event RowPicked(uint256 indexed jobId, uint256 row);
+    /// @notice The worker revealed the picked row (it is in the calldata).
+    event RowRevealed(uint256 indexed jobId, uint256 row, bytes32 rowHash);
+    /// @notice The game is decided; `recomputed` and `claimed` are set when an element decided it.
+    event GameDecided(
+        uint256 indexed jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed
+    );
+    /// @notice A spec hash was admitted: the market posts training jobs with it.
+    event SpecAdmitted(bytes32 indexed specHash, uint256 steps);
+    /// @notice `worker` lets `defender` make its moves (zero: nobody but itself).
+    event DefenderSet(address indexed worker, address indexed defender);
+
+    /// @notice Only the market may open disputes.
+    error NotMarket(address caller);
+    /// @notice It is not this caller's move, or not this move.
+    error NotYourMove(uint256 jobId, Phase phase, address caller);
+    /// @notice The mover's clock ran out: anyone may call `timeout`.
+    error ClockExpired(uint256 jobId);
+    /// @notice `timeout` while the mover still has time.
+    error ClockRunning(uint256 jobId, uint256 remaining);
+    /// @notice The spec fields do not rebuild the job's spec.
+    error SpecMismatch(bytes32 expected, bytes32 actual);
+    /// @notice A proof does not verify.
+    error BadProof(string what);
+    /// @notice The named op, row or element does not exist.
+    error OutOfRange(string what, uint256 value, uint256 limit);
+    /// @notice Step 0 must start from the spec's initial state.
+    error WrongInitialState(bytes32 expected, bytes32 actual);
+    /// @notice The game cannot adjudicate a spec with this field: `value` is outside `[min, max]`.
+    error Inadmissible(string field, uint256 value, uint256 min, uint256 max);
+
+    /// @param market_ The job market that calls `disputeOpened` and receives the verdicts.
+    constructor(IJobMarket market_) {
+        market = market_;
+    }
+
+    /// @notice Lets `defender` make the caller's moves as a worker (a watchtower that answers
+    ///         while the worker's node is down); zero revokes. The worker can still move itself.
+    function setDefender(address defender) external {
+        defenderOf[msg.sender] = defender;
+        emit DefenderSet(msg.sender, defender);
+    }
+
+    /// @inheritdoc IDisputeResolver
+    function disputeOpened(
+        uint256 jobId,
+        uint256 step,
+        address worker,
+        address challenger,
+        bytes32 traceRoot,
+        bytes32, /* claimedStateHash */
+        uint256 deadline
+    ) external {
+        if (msg.sender != address(market)) revert NotMarket(msg.sender);
+        // The market opens a dispute only on a job with none open, so anything stored for this
+        // job is left from a dispute the market timed out: start afresh.
+        uint32 clock = uint32((deadline - block.timestamp) * CLOCK_PERCENT / 100);
+        delete _plays[jobId];
+        _clear(jobId);
+        Play storage g = _plays[jobId];
+        g.worker = worker;
+        g.challenger = challenger;
+        g.turnStart = uint40(block.timestamp);
+        g.workerClock = clock;
+        g.challengerClock = clock;
+        g.phase = Phase.Commit;
+        g.step = uint32(step);
+        g.traceRoot = traceRoot;
+        emit GameStarted(jobId, step, worker, challenger, clock);
+    }
+
+    /// @notice Worker, move 2: reveal the row hashes of the disputed output (their Merkle root
+    ///         must be the output's committed root).
+    function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
+        Play storage g = _move(jobId, Phase.RevealRowHashes, true);
+        if (rowHashes.length != g.outRows) revert OutOfRange("row hashes", rowHashes.length, g.outRows);
+        if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
+        _pass(g, Phase.PickRow);
+        emit RowHashesRevealed(jobId, rowHashes.length);
+    }
+
+    /// @notice Worker, move 3: reveal the picked row, proven against the output's root.
+    function revealRow(uint256 jobId, RowOpening calldata opening) external {
+        Play storage g = _move(jobId, Phase.RevealRow, true);
+        uint256 cols = g.outCols;
+        if (opening.row.length != cols * 4) revert OutOfRange("row bytes", opening.row.length, cols * 4);
+        bytes32 h = keccak256(opening.row);
+        if (!g.outRoot.verify(h, g.row, g.outRows, opening.proof)) revert BadProof("row");
+        g.rowHash = h;
+        _pass(g, Phase.NameElement);
+        emit RowRevealed(jobId, g.row, h);
+    }
+
+    /// @notice Challenger, move 2: pick the row of the disputed output to open.
+    function pickRow(uint256 jobId, uint256 row) external {
+        Play storage g = _move(jobId, Phase.PickRow, false);
+        uint256 rows = g.outRows;
+        if (row >= rows) revert OutOfRange("row", row, rows);
+        g.row = uint32(row);
+        _pass(g, Phase.RevealRow);
+        emit RowPicked(jobId, row);
+    }
+
+    /// @notice Decides against the side to move once its clock has run out.
+    function timeout(uint256 jobId) external {
+        Play storage g = _plays[jobId];
+        Phase phase = g.phase;
+        if (phase == Phase.None) revert NotYourMove(jobId, phase, msg.sender);
+        bool workerToMove = _workerMoves(phase);
+        uint256 elapsed = block.timestamp - g.turnStart;
+        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
+        if (elapsed <= clock) revert ClockRunning(jobId, clock - elapsed);
+        _decide(jobId, workerToMove, true, 0, 0);
+    }
+
+    /// @notice The phase, the side to move's remaining time, and the disputed leaf and row.
+    function gameOf(uint256 jobId)
+        external
+        view
+        returns (Phase phase, bool workerToMove, uint256 remaining, uint256 leaf, uint256 row)
+    {
+        Play storage g = _plays[jobId];
+        phase = g.phase;
+        if (phase == Phase.None) return (phase, false, 0, 0, 0);
+        workerToMove = _workerMoves(phase);
+        uint256 clock = workerToMove ? g.workerClock : g.challengerClock;
+        uint256 elapsed = block.timestamp - g.turnStart;
+        remaining = elapsed >= clock ? 0 : clock - elapsed;
+        return (phase, workerToMove, remaining, g.leaf, g.row);
+    }
+
+    /// @dev Deletes what the game keeps for `jobId` besides its `Play`.
+    function _clear(uint256 jobId) internal virtual;
+
+    /// @dev The status guard of every move: the right phase, the right sender (or the worker's
+    ///      defender), time on its clock. Charges the elapsed time to the mover's clock.
+    function _move(uint256 jobId, Phase expected, bool byWorker) internal returns (Play storage g) {
+        g = _plays[jobId];
+        Phase phase = g.phase;
+        address mover = byWorker ? g.worker : g.challenger;
+        bool isMover = msg.sender == mover || (byWorker && msg.sender == defenderOf[mover]);
+        if (phase != expected || !isMover) revert NotYourMove(jobId, phase, msg.sender);
+        uint256 elapsed = block.timestamp - g.turnStart;
+        uint256 clock = byWorker ? g.workerClock : g.challengerClock;
+        if (elapsed > clock) revert ClockExpired(jobId);
+        if (byWorker) g.workerClock = uint32(clock - elapsed);
+        else g.challengerClock = uint32(clock - elapsed);
+    }
+
+    /// @dev Hands the move to the other side.
+    function _pass(Play storage g, Phase next) internal {
+        g.phase = next;
+        g.turnStart = uint40(block.timestamp);
+    }
+
+    function _workerMoves(Phase phase) internal pure returns (bool) {
+        return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow;
+    }
+
+    /// @dev The dataset row of batch row `j` of step `step`:
+    ///      `u64_be(keccak256("pedals.batch" ‖ u64 seed ‖ u64 step ‖ u64 j)[0..8]) mod samples`.
+    function _sample(uint64 seed, uint256 step, uint256 j, uint256 samples) internal pure returns (uint256) {
+        bytes32 h = keccak256(abi.encodePacked("pedals.batch", seed, uint64(step), uint64(j)));
+        return uint256(uint64(bytes8(h))) % samples;
+    }
+
+    function _bound(string memory field, uint256 value, uint256 min, uint256 max) internal pure {
+        if (value < min || value > max) revert Inadmissible(field, value, min, max);
+    }
+
+    /// @dev Deletes the game, then reports the verdict to the market.
+    function _decide(uint256 jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed)
+        internal
+    {
+        delete _plays[jobId];
+        _clear(jobId);
+        emit GameDecided(jobId, workerLost, byTimeout, recomputed, claimed);
+        market.resolveDispute(jobId, workerLost);
+    }
+}

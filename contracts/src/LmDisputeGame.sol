@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {GameBase} from "./GameBase.sol";
+import {LmElementReferee, LmProgramReferee} from "./LmReferee.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {ExactOps} from "./libraries/ExactOps.sol";
+import {LmSlot} from "./libraries/LmSlot.sol";
+import {LmSpec} from "./libraries/LmSpec.sol";
+import {LmStep} from "./libraries/LmStep.sol";
+import {TraceMerkle} from "./libraries/TraceMerkle.sol";
+
+/// @title LmDisputeGame
+/// @notice The dispute game of a LoRA fine-tuning step (docs/protocol.md §3 and §9): the moves
+///         of `DisputeGame` over the fine-tuning step program. The worker commits the step's op
+///         trace and the data rows of the step's batch (whose lengths shape the program); the
+///         challenger names the first op it disputes, proving its inputs (leaves of the op trace,
+///         tensors of `h_i`, tensors of the model commitment, or the batch's data rows); the
+///         worker reveals the output's row hashes, the challenger picks a row, the worker reveals
+///         it, and the challenger names an element, which `LmElementReferee` recomputes from the
+///         opened input rows. A market whose resolver this is sends it its fine-tuning disputes.
+contract LmDisputeGame is GameBase {
+    using TraceMerkle for bytes32;
+
+    /// @notice The worker's first move: every op-trace leaf and the proofs of `h_i`, `h_{i+1}`.
+    struct Commitment {
+        bytes32[] leaves;
+        bytes32[] stateInProof;
+        bytes32[] stateOutProof;
+    }
+
+    /// @notice The batch's data rows, one per slot, each proven against the spec's data root.
+    struct DataRows {
+        bytes[] rows;
+        bytes32[][] proofs;
+    }
+
+    /// @notice A tensor root proven at a leaf of the op trace.
+    struct LeafOpening {
+        bytes32 root;
+        bytes32[] proof;
+    }
+
+    /// @notice The 96-byte entries (commitments.md §3) of every tensor of `h_i` and of the
+    ///         model commitment, where the named op reads either.
+    struct Entries {
+        bytes32[] state;
+        bytes32[] model;
+    }
+
+    /// @notice The challenger's last move.
+    struct ElementMove {
+        uint256 col;
+        bytes row;
+        bytes[] inputRows;
+        bytes32[][] inputProofs;
+    }
+
+    /// @dev The disputed op, kept from `disputeOp` for the element.
+    struct Disputed {
+        uint8 kind;
+        uint8 inputs;
+        uint8 slot;
+        int32 arg;
+        uint32 rows;
+        uint32 cols;
+        uint32[4] inRows;
+        uint32[4] inCols;
+        uint8[4] inSource;
+        bytes32[4] inRoots;
+        bytes32 lensKey;
+    }
+
+    /// @notice Most examples per step the game admits (the commit carries every slot's row).
+    uint256 public constant MAX_BATCH = 64;
+    /// @notice Most blocks the game admits.
+    uint256 public constant MAX_LAYERS = 64;
+
+    /// @notice The step program's builder.
+    LmProgramReferee public immutable program;
+    /// @notice The element referee.
+    LmElementReferee public immutable elements;
+
+    /// @dev The batch's lengths and the disputed op, per job.
+    mapping(uint256 jobId => Disputed) internal _ops;
+
+    /// @notice The worker committed the op trace of the disputed step and its batch's lengths.
+    event OpTraceCommitted(uint256 indexed jobId, bytes32 opRoot, bytes32[] leaves, uint256[] lens);
+
+    /// @param market_ The job market whose resolver this is.
+    /// @param program_ The step program's builder.
+    /// @param elements_ The element referee.
+    constructor(IJobMarket market_, LmProgramReferee program_, LmElementReferee elements_) GameBase(market_) {
+        program = program_;
+        elements = elements_;
+    }
+
+    // ─────────────────────────────────────────── admission ───────────────────────────────────────────
+
+    /// @notice Admits a fine-tuning spec of `steps` steps (the spec's own count) if the game can
+    ///         adjudicate its every step. Anyone may admit a spec; twice changes nothing.
+    function admitSpec(LmSpec.Spec calldata spec, uint256 steps) external returns (bytes32 specHash) {
+        LmSpec.Arch calldata a = spec.arch;
+        _bound("steps", steps, spec.steps, spec.steps);
+        _bound("steps", steps, 1, 1 << 20);
+        _bound("layers", a.layers, 1, MAX_LAYERS);
+        _bound("batch", spec.batch, 1, MAX_BATCH);
+        _bound("count", spec.count, 1, type(uint32).max);
+        _bound("kv_heads", a.kvHeads, 1, a.heads);
+        if (a.heads % a.kvHeads != 0) revert Inadmissible("heads", a.heads, a.kvHeads, a.kvHeads);
+        if (a.headDim % 2 != 0) revert Inadmissible("head_dim", a.headDim, 2, 512);
+        _bound("head_dim", a.headDim, 2, 512);
+        _bound("hidden", a.hidden, 1, 1 << 16);
+        _bound("intermediate", a.intermediate, 1, 1 << 16);
+        _bound("vocab", a.vocab, 2, 1 << 20);
+        _bound("context", a.context, 1, 1 << 16);
+        _bound("rank", spec.rank, 1, 64);
+        _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
+        if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);
+        int256 sigma = LmSpec.scaleLog2(spec.rank, spec.alpha);
+        _bound("alpha / rank", uint256(sigma + 8), 0, 16);
+        specHash = program.specHash(spec);
+        if (admittedSteps[specHash] == 0) {
+            admittedSteps[specHash] = steps;
+            emit SpecAdmitted(specHash, steps);
+        }
+    }
+
+    // ─────────────────────────────────────────── worker ──────────────────────────────────────────────
+
+    /// @notice Worker, move 1: the op trace of the disputed step (every leaf in the clear) and the
+    ///         data row of each batch slot, proven at the sample the seed draws for it.
+    function commitOpTrace(
+        uint256 jobId,
+        LmSpec.Spec calldata spec,
+        Commitment calldata c,
+        DataRows calldata d
+    ) external {
+        Play storage g = _move(jobId, Phase.Commit, true);
+        IJobMarket.Job memory job = market.getJob(jobId);
+        bytes32 built = program.specHash(spec);
+        if (built != job.specHash) revert SpecMismatch(job.specHash, built);
+        uint256[] memory lens = _lens(spec, g.step, d);
+        uint256 count = program.specOpCount(spec, lens) + 1;
+        if (c.leaves.length != count) revert OutOfRange("op-trace leaves", c.leaves.length, count);
+        (bytes32 stateIn, bytes32 stateOut) = (c.leaves[0], c.leaves[count - 1]);
+        uint256 steps = uint256(job.steps) + 1;
+        if (!g.traceRoot.verify(stateIn, g.step, steps, c.stateInProof)) revert BadProof("h_i");
+        if (!g.traceRoot.verify(stateOut, g.step + 1, steps, c.stateOutProof)) revert BadProof("h_i+1");
+        if (g.step == 0 && stateIn != spec.initHash) revert WrongInitialState(spec.initHash, stateIn);
+        g.opRoot = TraceMerkle.rootOf(c.leaves);
+        g.specKey = keccak256(abi.encode(spec));
+        _ops[jobId].lensKey = keccak256(abi.encode(lens));
+        (g.stateIn, g.stateOut) = (stateIn, stateOut);
+        _pass(g, Phase.NameOp);
+        emit OpTraceCommitted(jobId, g.opRoot, c.leaves, lens);
+    }
+
+    /// @dev Each slot's data row, proven at its sample; returns the slots' token counts.
+    function _lens(LmSpec.Spec calldata spec, uint256 step, DataRows calldata d)
+        internal
+        pure
+        returns (uint256[] memory lens)
+    {
+        uint256 b = spec.batch;
+        if (d.rows.length != b || d.proofs.length != b) revert OutOfRange("data rows", d.rows.length, b);
+        lens = new uint256[](b);
+        for (uint256 j = 0; j < b; ++j) {
+            uint256 sample = batchSample(spec.seed, step, j, spec.count);
+            if (!spec.dataRoot.verify(keccak256(d.rows[j]), sample, spec.count, d.proofs[j])) {
+                revert BadProof("data row");
+            }
+            uint256 bytes_ = d.rows[j].length;
+            if (bytes_ % 4 != 0 || bytes_ < 12) revert OutOfRange("data row bytes", bytes_, 12);
+            lens[j] = bytes_ / 4 - 1;
+        }
+    }
+
+    // ─────────────────────────────────────────── challenger ──────────────────────────────────────────
+
+    /// @notice Challenger, move 1: dispute op `leaf`'s output, proving its inputs' roots. Naming
+    ///         an op agrees to its inputs. The state hash (the last op) is decided at once.
+    function disputeOp(
+        uint256 jobId,
+        LmSpec.Spec calldata spec,
+        uint256[] calldata lens,
+        uint256 leaf,
+        LeafOpening calldata output,
+        LeafOpening[] calldata inputs,
+        Entries calldata entries
+    ) external {
+        Play storage g = _move(jobId, Phase.NameOp, false);
+        _checkSpec(jobId, g, spec, lens);
+        LmSlot.Op memory op = program.specOpAt(spec, lens, leaf);
+        if (inputs.length != op.inputs.length) revert OutOfRange("inputs", inputs.length, op.inputs.length);
+        uint256 leaves = program.specOpCount(spec, lens) + 1;
+        // slither-disable-next-line uninitialized-local
+        bytes32[4] memory roots; // filled for the inputs the op has
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            bytes32 r = _inputRoot(g, spec, op.inputs[i], inputs[i], entries, leaves);
+            if (i < 4) roots[i] = r;
+        }
+        if (op.kind == LmStep.STATE_HASH) {
+            _decideStateHash(jobId, g, inputs, entries.state);
+            return;
+        }
+        if (!g.opRoot.verify(output.root, leaf, leaves, output.proof)) revert BadProof("output leaf");
+        _keep(jobId, g, op, roots);
+        g.leaf = uint32(leaf);
+        g.outRoot = output.root;
+        _pass(g, Phase.RevealRowHashes);
+        emit OpDisputed(jobId, leaf, op.kind, op.rows, op.cols);
+    }
+
+    /// @notice Challenger, move 3: element `col` of the revealed row, with one proven row of
+    ///         each input (which row: `LmElementReferee.inputRows`). The referee recomputes the
+    ///         element: if it differs from the worker's, the worker loses, else the challenger.
+    function disputeElement(uint256 jobId, LmSpec.Spec calldata spec, ElementMove calldata m) external {
+        Play storage g = _move(jobId, Phase.NameElement, false);
+        bytes32 key = keccak256(abi.encode(spec));
+        if (key != g.specKey) revert SpecMismatch(g.specKey, key);
+        if (keccak256(m.row) != g.rowHash) revert BadProof("revealed row");
+        if (m.col >= g.outCols) revert OutOfRange("column", m.col, g.outCols);
+        int256 recomputed = _recompute(jobId, g, spec, m);
+        int256 claimed = ExactOps.get(m.row, m.col);
+        _decide(jobId, recomputed != claimed, false, recomputed, claimed);
+    }
+
+    /// @dev The element from the opened input rows, each proven against its agreed root.
+    function _recompute(uint256 jobId, Play storage g, LmSpec.Spec calldata spec, ElementMove calldata m)
+        internal
+        view
+        returns (int256)
+    {
+        Disputed memory d = _ops[jobId];
+        if (m.inputRows.length != d.inputs || m.inputProofs.length != d.inputs) {
+            revert OutOfRange("input rows", m.inputRows.length, d.inputs);
+        }
+        LmStep.Op memory op = _stepOp(d);
+        LmStep.Params memory p = program.params(spec, g.step);
+        uint256[] memory idx = _indexes(g, spec, d, op, p, m);
+        for (uint256 i = 0; i < d.inputs; ++i) {
+            _checkRow(d, i, idx[i], m.inputRows[i], m.inputProofs[i]);
+        }
+        return elements.element(op, p, g.row, m.col, m.inputRows);
+    }
+
+    function _indexes(
+        Play storage g,
+        LmSpec.Spec calldata spec,
+        Disputed memory d,
+        LmStep.Op memory op,
+        LmStep.Params memory p,
+        ElementMove calldata m
+    ) internal view returns (uint256[] memory) {
+        uint256 sample = batchSample(spec.seed, g.step, d.slot, spec.count);
+        return elements.inputRows(op, p, g.row, m.col, sample, _dataRow(d, m));
+    }
+
+    // ─────────────────────────────────────────── anyone ──────────────────────────────────────────────
+
+    /// @notice The dataset row of batch slot `j` of step `step` (exact-ops.md "Mini-batches").
+    function batchSample(uint64 seed, uint256 step, uint256 j, uint256 samples)
+        public
+        pure
+        returns (uint256)
+    {
+        bytes32 h = keccak256(abi.encodePacked("pedals.batch", seed, uint64(step), uint64(j)));
+        return uint256(uint64(bytes8(h))) % samples;
+    }
+
+    // ─────────────────────────────────────────── internal ────────────────────────────────────────────
+
+    function _checkSpec(uint256 jobId, Play storage g, LmSpec.Spec calldata spec, uint256[] calldata lens)
+        internal
+        view
+    {
+        bytes32 key = keccak256(abi.encode(spec));
+        if (key != g.specKey) revert SpecMismatch(g.specKey, key);
+        key = keccak256(abi.encode(lens));
+        bytes32 lensKey = _ops[jobId].lensKey;
+        if (key != lensKey) revert SpecMismatch(lensKey, key);
+    }
+
+    /// @dev The root of one input of the named op, proven from where it lives.
+    function _inputRoot(
+        Play storage g,
+        LmSpec.Spec calldata spec,
+        LmSlot.Operand memory o,
+        LeafOpening calldata opening,
+        Entries calldata entries,
+        uint256 leaves
+    ) internal view returns (bytes32) {
+        if (o.source == LmSlot.FROM_LEAF) {
+            if (!g.opRoot.verify(opening.root, o.index, leaves, opening.proof)) {
+                revert BadProof("input leaf");
+            }
+            return opening.root;
+        }
+        if (o.source == LmSlot.FROM_DATA) return spec.dataRoot;
+        bool isState = o.source == LmSlot.FROM_STATE;
+        bytes32[] calldata e = isState ? entries.state : entries.model;
+        bytes32 want = isState ? g.stateIn : spec.modelRoot;
+        if (keccak256(abi.encodePacked(STATE_TAG, uint32(e.length / 3), e)) != want || e.length % 3 != 0) {
+            revert BadProof(isState ? "h_i entries" : "model entries");
+        }
+        if (3 * o.index + 2 >= e.length) revert OutOfRange("tensor", o.index, e.length / 3);
+        return e[3 * o.index + 2];
+    }
+
+    /// @dev `h_{i+1}` is the state hash of the new tensors' roots (names and shapes as `h_i`'s).
+    function _decideStateHash(
+        uint256 jobId,
+        Play storage g,
+        LeafOpening[] calldata inputs,
+        bytes32[] calldata entries
+    ) internal {
+        if (entries.length != 3 * inputs.length) {
+            revert OutOfRange("state entries", entries.length, 3 * inputs.length);
+        }
+        if (keccak256(abi.encodePacked(STATE_TAG, uint32(inputs.length), entries)) != g.stateIn) {
+            revert BadProof("h_i entries");
+        }
+        bytes memory pre = abi.encodePacked(STATE_TAG, uint32(inputs.length));
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            pre = bytes.concat(pre, entries[3 * i], entries[3 * i + 1], inputs[i].root);
+        }
+        _decide(jobId, keccak256(pre) != g.stateOut, false, 0, 0);
+    }
+
+    function _keep(uint256 jobId, Play storage g, LmSlot.Op memory op, bytes32[4] memory roots) internal {
+        Disputed storage d = _ops[jobId];
+        (g.outRows, g.outCols) = (uint32(op.rows), uint32(op.cols));
+        d.kind = op.kind;
+        d.inputs = uint8(op.inputs.length);
+        d.arg = int32(op.arg);
+        d.rows = uint32(op.rows);
+        d.cols = uint32(op.cols);
+        for (uint256 i = 0; i < op.inputs.length && i < 4; ++i) {
+            LmSlot.Operand memory o = op.inputs[i];
+            d.inRows[i] = uint32(o.rows);
+            d.inCols[i] = uint32(o.cols);
+            d.inSource[i] = o.source;
+            d.inRoots[i] = roots[i];
+            if (o.source == LmSlot.FROM_DATA) d.slot = uint8(o.index);
+        }
+    }
+
+    function _stepOp(Disputed memory d) internal pure returns (LmStep.Op memory op) {
+        op.kind = d.kind;
+        op.rows = d.rows;
+        op.cols = d.cols;
+        op.arg = d.arg;
+        op.inputRows = new uint256[](d.inputs);
+        for (uint256 i = 0; i < d.inputs; ++i) {
+            op.inputRows[i] = d.inRows[i];
+        }
+    }
+
+    /// @dev The op's data row among the opened rows (empty when it reads none).
+    function _dataRow(Disputed memory d, ElementMove calldata m) internal pure returns (bytes memory) {
+        for (uint256 i = 0; i < d.inputs; ++i) {
+            if (d.inSource[i] == LmSlot.FROM_DATA) return m.inputRows[i];
+        }
+        return "";
+    }
+
+    function _checkRow(
+        Disputed memory d,
+        uint256 i,
+        uint256 index,
+        bytes calldata row,
+        bytes32[] calldata proof
+    ) internal pure {
+        if (d.inSource[i] != LmSlot.FROM_DATA && row.length != uint256(d.inCols[i]) * 4) {
+            revert OutOfRange("input row bytes", row.length, uint256(d.inCols[i]) * 4);
+        }
+        if (!d.inRoots[i].verify(keccak256(row), index, d.inRows[i], proof)) revert BadProof("input row");
+    }
+
+    function _clear(uint256 jobId) internal override {
+        delete _ops[jobId];
+    }
+}

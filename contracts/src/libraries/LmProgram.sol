@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {LmNames} from "./LmNames.sol";
+import {LmSlot} from "./LmSlot.sol";
+import {LmUpdate} from "./LmUpdate.sol";
+import {LmStep} from "./LmStep.sol";
+
+/// @title LmProgram
+/// @notice Op `k` of a LoRA fine-tuning step's program (docs/protocol.md §9), built from the
+///         spec's terms as `pedals_lm::dispute::program` builds the whole list: the prelude,
+///         one section per batch slot, the update. Every slot has the same ops in the same
+///         order (only their shapes follow its length), so op `k` is found by building the
+///         prelude's count, one slot to learn its count and where its gradients are, and then
+///         only the section that holds `k`.
+library LmProgram {
+    /// @notice The slot lengths or the leaf do not fit the program.
+    error NoSuchOp(uint256 leaf, uint256 count);
+
+    /// @notice Ops of the prelude: `head.t`, and per block and projection its transpose and,
+    ///         when adapted, the adapters quantized and transposed.
+    function preludeCount(LmNames.Config memory c) internal pure returns (uint256 n) {
+        n = 1;
+        for (uint8 p = 0; p < 7; ++p) {
+            if (LmNames.exists(c, p)) n += LmNames.adapted(c, p) ? 5 : 1;
+        }
+        n = 1 + (n - 1) * c.layers;
+    }
+
+    /// @dev Where the sections start: the prelude's and a slot's core's op counts, slot 0's
+    ///      and a later slot's op counts, the last slot's end, and the slot-0 gradient offsets.
+    struct Layout {
+        uint256 pre;
+        uint256 core;
+        uint256 first;
+        uint256 rest;
+        uint256 end;
+        uint256 total;
+        uint256[] gA;
+        uint256[] gB;
+        LmSlot.Tpl tpl;
+    }
+
+    function _layout(LmNames.Config memory c, uint256[] memory lens) private pure returns (Layout memory y) {
+        LmNames.order(c);
+        y.pre = preludeCount(c);
+        // A dry run of slot 0 gives the core's op count and where its gradients are.
+        LmSlot.Builder memory dry = LmSlot.start(c, 1, 0, y.pre);
+        dry.k = y.pre;
+        LmSlot.core(dry, 0, lens[0] - 1);
+        y.core = dry.k - y.pre;
+        (y.gA, y.gB, y.tpl) = (dry.gA, dry.gB, dry.tpl);
+        uint256 adapters = _adapters(c);
+        y.first = y.core + 1;
+        y.rest = y.core + 1 + 2 * adapters;
+        y.end = y.pre + y.first + (lens.length - 1) * y.rest;
+        y.total = y.end + 6 * adapters + 2;
+    }
+
+    /// @notice Op `leaf` (1-based) of the step whose slots hold examples of `lens[b]` tokens
+    ///         drawn from `samples` examples.
+    function opAt(LmNames.Config memory c, uint256[] memory lens, uint256 samples, uint256 leaf)
+        internal
+        pure
+        returns (LmSlot.Op memory)
+    {
+        Layout memory y = _layout(c, lens);
+        if (leaf == 0 || leaf > y.total) revert NoSuchOp(leaf, y.total);
+        LmSlot.Builder memory b = LmSlot.start(c, samples, leaf, y.pre);
+        if (leaf <= y.pre) {
+            _prelude(b);
+            return b.found;
+        }
+        uint256 slot = leaf <= y.pre + y.first ? 0 : 1 + (leaf - y.pre - y.first - 1) / y.rest;
+        if (leaf > y.end) slot = lens.length - 1;
+        b.k = slot == 0 ? y.pre : y.pre + y.first + (slot - 1) * y.rest;
+        (b.gA, b.gB) = (y.gA, y.gB);
+        b.tpl = y.tpl;
+        b.prevStart = slot == 0 ? 0 : slot == 1 ? y.pre : b.k - y.rest;
+        LmSlot.core(b, slot, lens[slot] - 1);
+        LmUpdate.sums(b, slot, lens[slot] - 1, y.core);
+        if (leaf > y.end) LmUpdate.update(b, slot, y.core);
+        return b.found;
+    }
+
+    /// @notice Ops of the whole program.
+    function opCount(LmNames.Config memory c, uint256[] memory lens) internal pure returns (uint256) {
+        return _layout(c, lens).total;
+    }
+
+    function _adapters(LmNames.Config memory c) private pure returns (uint256 n) {
+        for (uint8 p = 0; p < 7; ++p) {
+            if (LmNames.adapted(c, p)) n += c.layers;
+        }
+    }
+
+    function _prelude(LmSlot.Builder memory b) private pure {
+        LmNames.Config memory c = b.c;
+        uint256 d = c.hidden;
+        uint256 head = c.tied ? LmNames.tailIndex(c, 0) : LmNames.tailIndex(c, 2);
+        // slither-disable-next-line unused-return
+        LmSlot.push1(b, LmStep.TRANSPOSE, d + 1, c.vocab, LmSlot.model(head, c.vocab, d + 1));
+        uint256 r = c.rank;
+        for (uint256 l = 0; l < c.layers; ++l) {
+            for (uint8 p = 0; p < 7; ++p) {
+                if (!LmNames.exists(c, p)) continue;
+                (uint256 inp, uint256 out) = LmNames.dims(c, p);
+                LmSlot.Operand memory w = LmSlot.model(LmNames.weightIndex(c, l, p, false), out, inp + 1);
+                // slither-disable-next-line unused-return
+                LmSlot.push1(b, LmStep.TRANSPOSE, inp + 1, out, w);
+                if (!LmNames.adapted(c, p)) continue;
+                _quant(b, LmSlot.state(LmNames.stateIndex(c, l, p, false, 0), r, inp), 0);
+                _quant(b, LmSlot.state(LmNames.stateIndex(c, l, p, true, 0), out, r), c.scaleLog2);
+            }
+        }
+    }
+
+    function _quant(LmSlot.Builder memory b, LmSlot.Operand memory src, int256 sigma) private pure {
+        LmSlot.Operand[] memory ins = new LmSlot.Operand[](1);
+        ins[0] = src;
+        // The prelude's leaves are found again by number (LmSlot._pre), not by these returns.
+        // slither-disable-next-line unused-return
+        LmSlot.push(b, LmStep.QUANT, src.rows, src.cols + 1, ins, sigma);
+        // slither-disable-next-line unused-return
+        LmSlot.push1(b, LmStep.TRANSPOSE, src.cols + 1, src.rows, LmSlot.leaf(b.k, src.rows, src.cols + 1));
+    }
+}

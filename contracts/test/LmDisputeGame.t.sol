@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {DisputeGame} from "../src/DisputeGame.sol";
+import {GameBase} from "../src/GameBase.sol";
+import {GameRouter} from "../src/GameRouter.sol";
+import {LmDisputeGame} from "../src/LmDisputeGame.sol";
+import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
+import {Referee} from "../src/Referee.sol";
+import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {LmSpec} from "../src/libraries/LmSpec.sol";
+import {Fixture} from "./utils/Fixture.sol";
+import {LmSpecJson} from "./utils/LmSpecJson.sol";
+import {MerkleBuilder} from "./utils/MerkleBuilder.sol";
+
+/// @notice Whole disputes over one step of a LoRA fine-tuning job (llama-tiny, batch 2) on the
+///         real JobMarket and StakeManager, every move's calldata from the Rust op trace
+///         (crates/lm/tests/vectors/lm_dispute.json): a worker that changed one element of a
+///         linear op is narrowed to it and slashed; an honest worker challenged at the same
+///         element wins. Logs the gas of every move.
+contract LmDisputeGameTest is Fixture {
+    LmDisputeGame internal game;
+    string internal v;
+
+    event log_named_uint(string key, uint256 val);
+
+    function setUp() public override {
+        super.setUp();
+        // As deployed: the router is the market's resolver, the MLP game ahead of this one.
+        GameRouter router = new GameRouter(market);
+        IJobMarket routed = IJobMarket(address(router));
+        game = new LmDisputeGame(routed, new LmProgramReferee(), new LmElementReferee());
+        vm.startPrank(admin);
+        router.addGame(new DisputeGame(routed, new Referee()));
+        router.addGame(game);
+        market.setResolver(address(router));
+        vm.stopPrank();
+        v = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_dispute.json"));
+    }
+
+    function _k(uint256 i, string memory path) internal pure returns (string memory) {
+        return string.concat(".cases[", vm.toString(i), "]", path);
+    }
+
+    function _spec(uint256 i) internal view returns (LmSpec.Spec memory) {
+        return LmSpecJson.read(v, string.concat(".cases[", vm.toString(i), "]"));
+    }
+
+    function _row(uint256 i, string memory path) internal view returns (bytes memory) {
+        return MerkleBuilder.pack(vm.parseJsonIntArray(v, _k(i, path)));
+    }
+
+    /// @dev Posts, claims, submits and challenges the case's job at its step.
+    function _openJob(uint256 i, LmSpec.Spec memory s) internal returns (uint256 jobId) {
+        bytes32 specHash = game.admitSpec(s, s.steps);
+        IJobMarket.JobRequest memory r = request();
+        (r.specHash, r.steps) = (specHash, uint32(s.steps));
+        vm.prank(requester);
+        jobId = market.postJob{value: PAYMENT}(r);
+        stakeAs(provider, 2 ether);
+        vm.prank(provider);
+        market.claimJob(jobId);
+        bytes32[] memory leaves = vm.parseJsonBytes32Array(v, _k(i, ".trace_leaves"));
+        bytes32[] memory finalProof = vm.parseJsonBytes32Array(v, _k(i, ".final_proof"));
+        bytes memory resultCid = cid("result");
+        vm.prank(provider);
+        market.submitResult(
+            jobId,
+            uint32(s.steps),
+            MerkleBuilder.root(leaves),
+            bytes32(0),
+            leaves[s.steps],
+            finalProof,
+            resultCid
+        );
+        stakeAs(validator, 1 ether);
+        openChallenge(validator, jobId, vm.parseJsonUint(v, _k(i, ".step")));
+    }
+
+    function _commitment(uint256 i) internal view returns (LmDisputeGame.Commitment memory c) {
+        c.leaves = vm.parseJsonBytes32Array(v, _k(i, ".moves.leaves"));
+        c.stateInProof = vm.parseJsonBytes32Array(v, _k(i, ".state_in_proof"));
+        c.stateOutProof = vm.parseJsonBytes32Array(v, _k(i, ".state_out_proof"));
+    }
+
+    function _dataRows(uint256 i, LmSpec.Spec memory s)
+        internal
+        view
+        returns (LmDisputeGame.DataRows memory d)
+    {
+        d.rows = new bytes[](s.batch);
+        d.proofs = new bytes32[][](s.batch);
+        for (uint256 b = 0; b < s.batch; ++b) {
+            d.rows[b] = _row(i, string.concat(".data_rows[", vm.toString(b), "]"));
+            d.proofs[b] =
+                vm.parseJsonBytes32Array(v, _k(i, string.concat(".data_proofs[", vm.toString(b), "]")));
+        }
+    }
+
+    function _commit(uint256 i, uint256 jobId, LmSpec.Spec memory s) internal returns (uint256 gas) {
+        LmDisputeGame.Commitment memory c = _commitment(i);
+        LmDisputeGame.DataRows memory d = _dataRows(i, s);
+        vm.prank(provider);
+        gas = gasleft();
+        game.commitOpTrace(jobId, s, c, d);
+        gas -= gasleft();
+    }
+
+    function _nameOp(uint256 i, uint256 jobId, LmSpec.Spec memory s) internal returns (uint256 gas) {
+        uint256 n;
+        while (vm.keyExistsJson(v, _k(i, string.concat(".moves.inputs[", vm.toString(n), "]")))) ++n;
+        LmDisputeGame.LeafOpening[] memory ins = new LmDisputeGame.LeafOpening[](n);
+        for (uint256 j = 0; j < n; ++j) {
+            string memory path = string.concat(".moves.inputs[", vm.toString(j), "]");
+            ins[j].root = vm.parseJsonBytes32(v, _k(i, string.concat(path, ".root")));
+            ins[j].proof = vm.parseJsonBytes32Array(v, _k(i, string.concat(path, ".proof")));
+        }
+        LmDisputeGame.LeafOpening memory out = LmDisputeGame.LeafOpening({
+            root: vm.parseJsonBytes32(v, _k(i, ".moves.output.root")),
+            proof: vm.parseJsonBytes32Array(v, _k(i, ".moves.output.proof"))
+        });
+        LmDisputeGame.Entries memory e = LmDisputeGame.Entries({
+            state: vm.parseJsonBytes32Array(v, _k(i, ".moves.state_entries")),
+            model: vm.parseJsonBytes32Array(v, _k(i, ".moves.model_entries"))
+        });
+        uint256[] memory lens = vm.parseJsonUintArray(v, _k(i, ".lens"));
+        uint256 leaf = vm.parseJsonUint(v, _k(i, ".moves.leaf"));
+        vm.prank(validator);
+        gas = gasleft();
+        game.disputeOp(jobId, s, lens, leaf, out, ins, e);
+        gas -= gasleft();
+    }
+
+    function _rows(uint256 i, uint256 jobId) internal returns (uint256[3] memory gas) {
+        bytes32[] memory hashes = vm.parseJsonBytes32Array(v, _k(i, ".moves.row_hashes"));
+        vm.prank(provider);
+        gas[0] = gasleft();
+        game.revealRowHashes(jobId, hashes);
+        gas[0] -= gasleft();
+        uint256 r = vm.parseJsonUint(v, _k(i, ".moves.r"));
+        vm.prank(validator);
+        gas[1] = gasleft();
+        game.pickRow(jobId, r);
+        gas[1] -= gasleft();
+        GameBase.RowOpening memory o = GameBase.RowOpening({
+            row: _row(i, ".moves.row"), proof: vm.parseJsonBytes32Array(v, _k(i, ".moves.row_proof"))
+        });
+        vm.prank(provider);
+        gas[2] = gasleft();
+        game.revealRow(jobId, o);
+        gas[2] -= gasleft();
+    }
+
+    function _element(uint256 i, uint256 jobId, LmSpec.Spec memory s) internal returns (uint256 gas) {
+        uint256 n;
+        while (vm.keyExistsJson(v, _k(i, string.concat(".moves.input_rows[", vm.toString(n), "]")))) ++n;
+        LmDisputeGame.ElementMove memory m;
+        m.col = vm.parseJsonUint(v, _k(i, ".moves.c"));
+        m.row = _row(i, ".moves.row");
+        m.inputRows = new bytes[](n);
+        m.inputProofs = new bytes32[][](n);
+        for (uint256 j = 0; j < n; ++j) {
+            m.inputRows[j] = _row(i, string.concat(".moves.input_rows[", vm.toString(j), "]"));
+            m.inputProofs[j] = vm.parseJsonBytes32Array(
+                v, _k(i, string.concat(".moves.input_proofs[", vm.toString(j), "]"))
+            );
+        }
+        vm.prank(validator);
+        gas = gasleft();
+        game.disputeElement(jobId, s, m);
+        gas -= gasleft();
+    }
+
+    /// @dev Plays case `i` to the end; returns the job.
+    function _play(uint256 i, string memory who) internal returns (uint256 jobId) {
+        vm.assertEq(
+            keccak256(bytes(vm.parseJsonString(v, _k(i, ".worker")))),
+            keccak256(bytes(who)),
+            "the case's worker"
+        );
+        LmSpec.Spec memory s = _spec(i);
+        jobId = _openJob(i, s);
+        uint256 g0 = _commit(i, jobId, s);
+        uint256 g1 = _nameOp(i, jobId, s);
+        uint256[3] memory g2 = _rows(i, jobId);
+        uint256 g3 = _element(i, jobId, s);
+        emit log_named_uint(string.concat(who, ": commitOpTrace (worker)"), g0);
+        emit log_named_uint(string.concat(who, ": disputeOp (challenger)"), g1);
+        emit log_named_uint(string.concat(who, ": revealRowHashes (worker)"), g2[0]);
+        emit log_named_uint(string.concat(who, ": pickRow (challenger)"), g2[1]);
+        emit log_named_uint(string.concat(who, ": revealRow (worker)"), g2[2]);
+        emit log_named_uint(string.concat(who, ": disputeElement (challenger)"), g3);
+        emit log_named_uint(string.concat(who, ": the game"), g0 + g1 + g2[0] + g2[1] + g2[2] + g3);
+    }
+
+    function test_aWorkerThatChangedOneElementOfAFineTuningStepIsSlashed() public {
+        uint256 staked = stakes.accountOf(provider).staked;
+        uint256 jobId = _play(0, "lying");
+        IJobMarket.Job memory job = market.getJob(jobId);
+        vm.assertEq(
+            uint256(job.status), uint256(IJobMarket.JobStatus.Resolved), "resolved against the worker"
+        );
+        uint256 reward = job.collateral * defaultParams().challengerRewardBps / 10_000;
+        vm.assertEq(market.getRewardPool(jobId).remaining, reward, "the challenger's reward, pooled");
+        vm.assertEq(market.creditOf(provider), 0, "the worker is paid nothing");
+        vm.assertEq(
+            stakes.accountOf(provider).staked, staked + 2 ether - job.collateral, "its collateral slashed"
+        );
+        vm.assertEq(
+            market.creditOf(requester),
+            PAYMENT + job.collateral - reward,
+            "the requester: refund and the rest"
+        );
+        (GameBase.Phase phase,,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), 0, "the game is over");
+    }
+
+    function test_anHonestWorkerChallengedAtTheSameElementWins() public {
+        uint256 jobId = _play(1, "honest");
+        IJobMarket.Job memory job = market.getJob(jobId);
+        vm.assertTrue(job.status != IJobMarket.JobStatus.Resolved, "the job goes on");
+        vm.assertEq(market.creditOf(validator), 0, "the challenger's bond is lost");
+    }
+
+    function test_aCommitOfAnotherLengthBatchOrSpecIsRefused() public {
+        LmSpec.Spec memory s = _spec(0);
+        uint256 jobId = _openJob(0, s);
+        LmDisputeGame.Commitment memory c = _commitment(0);
+        LmDisputeGame.DataRows memory d = _dataRows(0, s);
+        // One leaf short: the program has one leaf per op.
+        bytes32[] memory short = new bytes32[](c.leaves.length - 1);
+        for (uint256 k = 0; k < short.length; ++k) {
+            short[k] = c.leaves[k];
+        }
+        LmDisputeGame.Commitment memory cut = LmDisputeGame.Commitment(short, c.stateInProof, c.stateOutProof);
+        vm.prank(provider);
+        vm.expectPartialRevert(GameBase.OutOfRange.selector);
+        game.commitOpTrace(jobId, s, cut, d);
+        // A batch row that is not the dataset's row at the sample the seed draws.
+        bytes memory row = d.rows[0];
+        d.rows[0] = bytes.concat(row, bytes4(0));
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "data row"));
+        game.commitOpTrace(jobId, s, c, d);
+        d.rows[0] = row;
+        // Another spec (seed) than the job's.
+        s.seed += 1;
+        vm.prank(provider);
+        vm.expectPartialRevert(GameBase.SpecMismatch.selector);
+        game.commitOpTrace(jobId, s, c, d);
+    }
+
+    function test_aChallengerMustProveTheOpsInputsAndTheBatch() public {
+        LmSpec.Spec memory s = _spec(0);
+        uint256 jobId = _openJob(0, s);
+        _commit(0, jobId, s);
+        LmDisputeGame.LeafOpening memory out = LmDisputeGame.LeafOpening({
+            root: vm.parseJsonBytes32(v, _k(0, ".moves.output.root")),
+            proof: vm.parseJsonBytes32Array(v, _k(0, ".moves.output.proof"))
+        });
+        LmDisputeGame.LeafOpening[] memory ins = new LmDisputeGame.LeafOpening[](2);
+        ins[0].root = vm.parseJsonBytes32(v, _k(0, ".moves.inputs[0].root"));
+        ins[0].proof = vm.parseJsonBytes32Array(v, _k(0, ".moves.inputs[0].proof"));
+        bytes32[] memory model = vm.parseJsonBytes32Array(v, _k(0, ".moves.model_entries"));
+        uint256[] memory lens = vm.parseJsonUintArray(v, _k(0, ".lens"));
+        uint256 leaf = vm.parseJsonUint(v, _k(0, ".moves.leaf"));
+        // The model's tensors must be the spec's model commitment.
+        model[2] = keccak256("another root");
+        LmDisputeGame.Entries memory e = LmDisputeGame.Entries(new bytes32[](0), model);
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "model entries"));
+        game.disputeOp(jobId, s, lens, leaf, out, ins, e);
+        // The batch's lengths are the ones the worker's rows proved.
+        e.model = vm.parseJsonBytes32Array(v, _k(0, ".moves.model_entries"));
+        lens[0] += 1;
+        vm.prank(validator);
+        vm.expectPartialRevert(GameBase.SpecMismatch.selector);
+        game.disputeOp(jobId, s, lens, leaf, out, ins, e);
+        // An input leaf that is not the op trace's.
+        lens[0] -= 1;
+        ins[0].root = keccak256("not the leaf");
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "input leaf"));
+        game.disputeOp(jobId, s, lens, leaf, out, ins, e);
+    }
+
+    function test_aWorkerThatNeverCommitsLosesByTheClock() public {
+        LmSpec.Spec memory s = _spec(0);
+        uint256 jobId = _openJob(0, s);
+        (, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
+        vm.assertTrue(workerToMove, "the worker moves first");
+        vm.warp(block.timestamp + remaining + 1);
+        game.timeout(jobId);
+        vm.assertEq(
+            uint256(market.getJob(jobId).status),
+            uint256(IJobMarket.JobStatus.Resolved),
+            "resolved against it"
+        );
+    }
+
+    function test_admitSpecRefusesWhatTheGameCannotAdjudicate() public {
+        LmSpec.Spec memory s = _spec(0);
+        s.batch = 65;
+        vm.expectPartialRevert(GameBase.Inadmissible.selector);
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        vm.expectPartialRevert(GameBase.Inadmissible.selector);
+        game.admitSpec(s, s.steps + 1);
+        s.alpha = 3;
+        vm.expectPartialRevert(LmSpec.BadScale.selector);
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        s.arch.gpt2 = true;
+        s.targets = 0x10; // gate_proj, which GPT-2 has not
+        vm.expectPartialRevert(GameBase.Inadmissible.selector);
+        game.admitSpec(s, s.steps);
+    }
+
+    /// @dev The job of case `i` ended against its worker, its collateral slashed.
+    function _assertSlashed(uint256 jobId, uint256 staked) internal view {
+        IJobMarket.Job memory job = market.getJob(jobId);
+        vm.assertEq(
+            uint256(job.status), uint256(IJobMarket.JobStatus.Resolved), "resolved against the worker"
+        );
+        vm.assertEq(
+            stakes.accountOf(provider).staked, staked + 2 ether - job.collateral, "collateral slashed"
+        );
+    }
+
+    function test_aChangedQuantizedAdapterIsCaughtFromTheStateTensor() public {
+        uint256 staked = stakes.accountOf(provider).staked;
+        _assertSlashed(_play(2, "lying_quant"), staked);
+    }
+
+    function test_aChangedEmbeddingIsCaughtFromTheBatchRowAndTheTable() public {
+        uint256 staked = stakes.accountOf(provider).staked;
+        _assertSlashed(_play(3, "lying_embed"), staked);
+    }
+
+    function test_aStateHashThatIsNotTheNewTensorsLosesAtOnce() public {
+        vm.assertEq(
+            keccak256(bytes(vm.parseJsonString(v, _k(4, ".worker")))), keccak256("lying_hash"), "case"
+        );
+        uint256 staked = stakes.accountOf(provider).staked;
+        LmSpec.Spec memory s = _spec(4);
+        uint256 jobId = _openJob(4, s);
+        _commit(4, jobId, s);
+        uint256 gas = _nameOp(4, jobId, s);
+        emit log_named_uint("lying_hash: disputeOp on the state hash (decides)", gas);
+        _assertSlashed(jobId, staked);
+    }
+
+    function test_theBatchSampleIsTheSeedsDraw() public view {
+        LmSpec.Spec memory s = _spec(0);
+        uint256[] memory samples = vm.parseJsonUintArray(v, _k(0, ".samples"));
+        uint256 step = vm.parseJsonUint(v, _k(0, ".step"));
+        for (uint256 b = 0; b < samples.length; ++b) {
+            vm.assertEq(game.batchSample(s.seed, step, b, s.count), samples[b], "the engine's batch row");
+        }
+    }
+}
+

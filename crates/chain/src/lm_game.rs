@@ -1,0 +1,153 @@
+//! The fine-tuning game's own calls (`LmDisputeGame`, docs/protocol.md §9): the spec's
+//! admission, the worker's commit (with each batch slot's data row), the challenger's naming
+//! of an op and of an element. The moves it shares with the MLP game (row hashes, row, pick,
+//! clock) are played through [`Market::playing`] with [`crate::GameKind::Lm`].
+
+use alloy::primitives::{B256, U256};
+use alloy::providers::DynProvider;
+use alloy::sol_types::SolCall;
+use pedals_core::JobId;
+use pedals_store::Action;
+
+use crate::lm::{LmDisputeGame, LmSpec};
+use crate::market::{TxOutcome, send};
+use crate::{ChainError, Market};
+
+/// What the worker committed in the open fine-tuning game of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LmCommit {
+    /// The op-trace leaves: `h_i`, every op's output root, `h_{i+1}`.
+    pub leaves: Vec<B256>,
+    /// Each batch slot's token count, from the data rows it proved.
+    pub lens: Vec<u64>,
+}
+
+impl Market {
+    /// The fine-tuning game binding.
+    pub fn lm_dispute_game(&self) -> LmDisputeGame::LmDisputeGameInstance<DynProvider> {
+        LmDisputeGame::new(self.deployment().lm_dispute_game, self.provider().clone())
+    }
+
+    /// The hash the fine-tuning game gives `spec` of `steps` steps, and whether it admitted
+    /// it already; no transaction. The game refuses a spec it could not adjudicate
+    /// (`Inadmissible` names the field).
+    pub async fn finetune_admission(
+        &self,
+        spec: &LmSpec::Spec,
+        steps: u64,
+    ) -> Result<(B256, bool), ChainError> {
+        let game = self.lm_dispute_game();
+        let steps = U256::from(steps);
+        let hash = game
+            .admitSpec(spec.clone(), steps)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let admitted = game
+            .admittedSteps(hash)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((hash, admitted == steps))
+    }
+
+    /// Admits a fine-tuning spec unless the game did already; returns its hash, which the
+    /// job must be posted with, and the admission's transaction when one was sent.
+    pub async fn admit_finetune_spec(
+        &self,
+        spec: LmSpec::Spec,
+        steps: u64,
+    ) -> Result<(B256, Option<TxOutcome>), ChainError> {
+        let (hash, admitted) = self.finetune_admission(&spec, steps).await?;
+        if admitted {
+            return Ok((hash, None));
+        }
+        let tx = send(self.lm_dispute_game().admitSpec(spec, U256::from(steps))).await?;
+        Ok((hash, Some(tx)))
+    }
+
+    /// Worker, move 1: the op trace of the disputed step and each slot's data row.
+    pub async fn lm_commit_op_trace(
+        &self,
+        job_id: JobId,
+        spec: LmSpec::Spec,
+        commitment: LmDisputeGame::Commitment,
+        data: LmDisputeGame::DataRows,
+    ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.lm_dispute_game();
+        let call = game.commitOpTrace(job_id, spec, commitment, data);
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// Challenger, move 1: disputes op `leaf`, opening its output and inputs.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn lm_dispute_op(
+        &self,
+        job_id: JobId,
+        spec: LmSpec::Spec,
+        lens: Vec<u64>,
+        leaf: u64,
+        output: LmDisputeGame::LeafOpening,
+        inputs: Vec<LmDisputeGame::LeafOpening>,
+        entries: LmDisputeGame::Entries,
+    ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let lens = lens.into_iter().map(U256::from).collect();
+        let game = self.lm_dispute_game();
+        let call = game.disputeOp(
+            job_id,
+            spec,
+            lens,
+            U256::from(leaf),
+            output,
+            inputs,
+            entries,
+        );
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// Challenger, move 3: disputes one element of the revealed row.
+    pub async fn lm_dispute_element(
+        &self,
+        job_id: JobId,
+        spec: LmSpec::Spec,
+        element: LmDisputeGame::ElementMove,
+    ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.lm_dispute_game();
+        let call = game.disputeElement(job_id, spec, element);
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// The op trace the worker committed in the open fine-tuning game of `job_id`, from its
+    /// event.
+    pub async fn lm_op_trace(&self, job_id: JobId) -> Result<Option<LmCommit>, ChainError> {
+        let game = self.lm_dispute_game();
+        let events = self
+            .job_events(game.OpTraceCommitted_filter(), job_id.to_u256())
+            .await?;
+        Ok(events.into_iter().last().map(|(e, _)| LmCommit {
+            leaves: e.leaves,
+            lens: e.lens.into_iter().map(|l| l.saturating_to()).collect(),
+        }))
+    }
+
+    /// The data rows the worker proved in its commit in the open fine-tuning game of
+    /// `job_id`, from the calldata of its `commitOpTrace` transaction.
+    pub async fn lm_committed_data(
+        &self,
+        job_id: JobId,
+    ) -> Result<Option<LmDisputeGame::DataRows>, ChainError> {
+        let game = self.lm_dispute_game();
+        let events = self
+            .job_events(game.OpTraceCommitted_filter(), job_id.to_u256())
+            .await?;
+        let Some(input) = self.last_calldata(&events).await? else {
+            return Ok(None);
+        };
+        let call = LmDisputeGame::commitOpTraceCall::abi_decode(&input)
+            .map_err(|e| ChainError::Decode(e.to_string()))?;
+        Ok(Some(call.d))
+    }
+}

@@ -1,0 +1,268 @@
+//! Whole fine-tuning games on anvil (docs/protocol.md §9), between Rust players: the job's spec
+//! admitted by `LmDisputeGame` through the market's router, a LoRA step of the tiny Llama
+//! traced op by op by both sides, and every move played by `pedals_dispute::lm`. A worker that
+//! changed one element of one op is slashed; a validator that is wrong loses its bond.
+
+use std::sync::Arc;
+
+use alloy::primitives::{B256, U256, aliases::U40};
+use pedals_chain::{GameKind, JobRequest, JobStatus, Market, Phase, chain_time};
+use pedals_core::{JobId, TraceCommitment};
+use pedals_dispute::game::Turn;
+use pedals_dispute::lm::{LmStepContext, challenge_lm, defend_lm, lm_spec_args};
+use pedals_lm::dispute::OpTrace;
+use pedals_lm::spec::CanonicalSpec;
+use pedals_lm::{FinetuneInputs, FinetuneSpec};
+
+use crate::World;
+use crate::game::open;
+
+/// The disputed step.
+const STEP: u64 = 1;
+
+struct FtJob {
+    spec: FinetuneSpec,
+    job: Arc<FinetuneInputs>,
+    /// The honest states `0 ..= STEP`.
+    states: Vec<pedals_lm::train::LoraState>,
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lm/tests/fixtures")
+}
+
+/// Four LoRA steps of batch 2 on the tiny Llama, over the held-out examples.
+fn ft_job() -> FtJob {
+    let ckpt = pedals_lm::Checkpoint::load_hf(&fixtures().join("llama-tiny")).expect("fixture");
+    let bytes = pedals_lm::quantize(&ckpt, 8)
+        .expect("model")
+        .to_bytes()
+        .expect("bytes");
+    let dataset = std::fs::read(fixtures().join("finetune/heldout.jsonl")).expect("data");
+    let terms: pedals_lm::train::Terms = serde_json::from_value(serde_json::json!({
+        "rank": 2, "alpha": 2, "targets": ["q_proj", "v_proj"], "lr": 3e-3, "lr_end": 3e-4,
+        "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
+    }))
+    .expect("terms");
+    let spec = FinetuneSpec::new(&bytes, &dataset, &terms).expect("spec");
+    let job = Arc::new(spec.load(&bytes, &dataset).expect("inputs"));
+    let mut states = vec![job.initial()];
+    for _ in 0..STEP {
+        let mut next = states.last().expect("state").clone();
+        job.step(&mut next);
+        states.push(next);
+    }
+    FtJob { spec, job, states }
+}
+
+/// The honest side of `STEP`.
+fn honest(j: &FtJob) -> LmStepContext {
+    LmStepContext::new(j.spec.clone(), j.job.clone(), &j.states[STEP as usize]).expect("ctx")
+}
+
+/// A side whose trace changed element `(rows/2, cols/3)` of op `name` by 5 (every later op
+/// computed from the change).
+fn lying(j: &FtJob, name: &str) -> LmStepContext {
+    let mut ctx = honest(j);
+    let leaf = ctx.inputs.program.leaf_named(name).expect("the op");
+    let op = &ctx.inputs.program.ops[leaf - 1];
+    let (r, c) = (op.rows / 2, op.cols / 3);
+    let mut outputs = ctx.trace.tensors[..leaf].to_vec();
+    outputs[leaf - 1][r * op.cols + c] += 5;
+    ctx.trace = OpTrace::run_from(&ctx.inputs, outputs).expect("lie");
+    ctx
+}
+
+/// Posts the job as an optimistic training job (the fine-tuning game admits its spec first),
+/// has the worker claim it and submit the step trace whose `h_(STEP+1)` is `worker`'s.
+async fn post_and_submit(w: &World, j: &FtJob, worker: &LmStepContext) -> (JobId, TraceCommitment) {
+    let args = lm_spec_args(&j.spec, &j.job).expect("args");
+    let (hash, _) = w
+        .requester
+        .admit_finetune_spec(args, j.spec.steps)
+        .await
+        .expect("the fine-tuning game admits the spec");
+    assert_eq!(
+        hash,
+        j.spec.spec_hash(),
+        "the contract's spec hash is the engine's"
+    );
+    let now = chain_time(w.requester.provider()).await.expect("time");
+    let request = JobRequest {
+        specHash: hash,
+        modelCid: j.spec.model_cid().expect("cid").to_bytes().into(),
+        datasetCid: j.spec.dataset_cid().expect("cid").to_bytes().into(),
+        steps: j.spec.steps as u32,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
+        claimDeadline: U40::from(now + 3600),
+        deliveryDeadline: U40::from(now + 86_400),
+        challengeWindow: crate::WINDOW,
+    };
+    let payment = U256::from(10u64).pow(U256::from(17));
+    let (id, _) = w.requester.post_job(request, payment).await.expect("post");
+    let stake = w.worker.stake_to_claim(payment).await.expect("stake");
+    w.worker
+        .stake(stake + U256::from(10u64).pow(U256::from(17)))
+        .await
+        .expect("stake");
+    w.worker.claim_job(id).await.expect("claim");
+    // h_0 .. h_STEP as trained, then the worker's h_(STEP+1); the later states are its own
+    // business (a dispute of step STEP reads only h_STEP and h_(STEP+1)).
+    let mut hashes: Vec<B256> = j
+        .states
+        .iter()
+        .map(|s| {
+            s.state_hash(&j.job.model.config, &j.job.run.lora)
+                .expect("h")
+        })
+        .collect();
+    hashes.push(*worker.trace.leaves.last().expect("h_i+1"));
+    while hashes.len() <= j.spec.steps as usize {
+        hashes.push(alloy::primitives::keccak256(hashes.len().to_le_bytes()));
+    }
+    let trace = TraceCommitment::new(hashes).expect("trace");
+    let steps = j.spec.steps;
+    w.worker
+        .submit_result(
+            id,
+            steps,
+            trace.root(),
+            B256::ZERO,
+            trace.final_hash(),
+            trace.proof(steps).expect("proof").siblings,
+            j.spec.model_cid().expect("cid").to_bytes().into(),
+        )
+        .await
+        .expect("submit");
+    (id, trace)
+}
+
+/// Plays both sides until the game is decided; returns every move with its gas.
+async fn play(
+    w: &World,
+    id: JobId,
+    worker: &LmStepContext,
+    trace: &TraceCommitment,
+    validator: &LmStepContext,
+) -> Vec<(&'static str, u64)> {
+    let mut moves = Vec::new();
+    for _ in 0..8 {
+        match defend_lm(&w.worker, id, worker, trace)
+            .await
+            .expect("defend")
+        {
+            Turn::Moved(name, tx) => moves.push((name, tx.gas_used)),
+            Turn::NoGame => break,
+            Turn::Waiting => {}
+        }
+        match challenge_lm(&w.validator, id, validator)
+            .await
+            .expect("challenge")
+        {
+            Turn::Moved(name, tx) => moves.push((name, tx.gas_used)),
+            Turn::NoGame => break,
+            Turn::Waiting => {}
+        }
+    }
+    let lm = w.worker.playing(GameKind::Lm);
+    assert_eq!(
+        lm.game_of(id).await.expect("game").phase,
+        Phase::None,
+        "decided: {moves:?}"
+    );
+    moves
+}
+
+async fn status(m: &Market, id: JobId) -> JobStatus {
+    JobStatus::try_from(m.job(id).await.expect("job").status).expect("status")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finetune_worker_that_changed_one_element_is_slashed_and_an_honest_one_keeps_the_bond() {
+    let w = World::start().await;
+    let j = ft_job();
+    let truth = honest(&j);
+
+    // A worker that changed one element of a projection's output.
+    let liar = lying(&j, "e0.b0.q_proj.y0");
+    assert_ne!(liar.trace.leaves.last(), truth.trace.leaves.last());
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    let collateral = U256::from(w.worker.job(id).await.expect("job").collateral);
+    let staked = || async {
+        w.worker
+            .stake_of(w.worker.sender())
+            .await
+            .expect("stake")
+            .staked
+    };
+    let before = staked().await;
+    let bond = open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &liar, &trace, &truth).await;
+    eprintln!("lying fine-tuning worker vs honest validator: {moves:?}");
+    let names: Vec<&str> = moves.iter().map(|m| m.0).collect();
+    assert_eq!(
+        names,
+        [
+            "commitOpTrace",
+            "disputeOp",
+            "revealRowHashes",
+            "pickRow",
+            "revealRow",
+            "disputeElement"
+        ]
+    );
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Resolved,
+        "the worker lost"
+    );
+    let lm = w.worker.playing(GameKind::Lm);
+    assert_eq!(lm.games_decided(id).await.expect("events"), [(true, false)]);
+    assert_eq!(U256::from(before - staked().await), collateral, "slashed");
+    assert_eq!(
+        w.validator
+            .credit_of(w.validator.sender())
+            .await
+            .expect("credit"),
+        bond,
+        "the bond back at once, the reward pooled"
+    );
+
+    // An honest worker, challenged by a validator whose own trace is wrong at the same op.
+    let (id, trace) = post_and_submit(&w, &j, &truth).await;
+    let wrong = lying(&j, "e0.b0.q_proj.y0");
+    let credit = w.worker.credit_of(w.worker.sender()).await.expect("credit");
+    let bond = open(&w, id, STEP, *wrong.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &truth, &trace, &wrong).await;
+    eprintln!("honest fine-tuning worker vs wrong validator: {moves:?}");
+    assert_eq!(moves.len(), 6, "{moves:?}");
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Submitted,
+        "the job goes on"
+    );
+    assert_eq!(
+        w.worker.credit_of(w.worker.sender()).await.expect("credit"),
+        credit + bond,
+        "the worker gets the bond"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finetune_worker_whose_state_hash_is_not_its_tensors_loses_at_the_first_naming() {
+    let w = World::start().await;
+    let j = ft_job();
+    let truth = honest(&j);
+    let mut liar = honest(&j);
+    *liar.trace.leaves.last_mut().expect("h") = alloy::primitives::keccak256(b"another state");
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &liar, &trace, &truth).await;
+    let names: Vec<&str> = moves.iter().map(|m| m.0).collect();
+    assert_eq!(names, ["commitOpTrace", "disputeOp"], "{moves:?}");
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Resolved,
+        "the worker lost"
+    );
+}

@@ -1,0 +1,211 @@
+//! The op trace of one fine-tuning step: the program run op by op with the referee's own
+//! formulas, every output kept, each output committed by its row root.
+
+use alloy_primitives::B256;
+use pedals_core::{ModelState, StateTensor, hash_row, merkle_root};
+use rayon::prelude::*;
+
+use super::{OpKind, Program, ProgramOp, Source, StepParams, element, input_rows, rows::row};
+use crate::error::LmError;
+use crate::train::{Example, FineTune, LoraState};
+use crate::weights::ExactModel;
+
+/// Everything one step's op trace is a function of.
+#[derive(Debug, Clone)]
+pub struct StepInputs {
+    /// The step's program.
+    pub program: Program,
+    /// The formulas' constants for this step.
+    pub params: StepParams,
+    /// The model commitment.
+    pub model: ModelState,
+    /// `h_i`'s tensors.
+    pub state: ModelState,
+    /// The dataset row of each batch slot.
+    pub samples: Vec<usize>,
+    /// The data row of each batch slot: `[prompt, tokens…]`.
+    pub data: Vec<Vec<i32>>,
+}
+
+/// An example's data row: `[prompt, tokens…]`.
+pub fn data_row(ex: &Example) -> Vec<i32> {
+    std::iter::once(ex.prompt as i32)
+        .chain(ex.tokens.iter().map(|&t| t as i32))
+        .collect()
+}
+
+impl StepInputs {
+    /// The inputs of the step that `state` is at, on `data`.
+    pub fn new(
+        model: &ExactModel,
+        ft: &FineTune,
+        state: &LoraState,
+        data: &[Example],
+    ) -> Result<Self, LmError> {
+        let c = &model.config;
+        let samples = ft.batch_of(state.step, data.len());
+        let lens: Vec<usize> = samples.iter().map(|&i| data[i].tokens.len()).collect();
+        Ok(Self {
+            program: super::program(c, &ft.lora, &lens, data.len())?,
+            params: StepParams::of(c, ft, state.step),
+            model: super::model_state(model)?,
+            state: state.to_model_state(c, &ft.lora)?,
+            data: samples.iter().map(|&i| data_row(&data[i])).collect(),
+            samples,
+        })
+    }
+
+    /// Row `index` of an op's input `o`, from the state, the model, the data or `outputs`.
+    pub fn input_row<'a>(
+        &'a self,
+        outputs: &'a [Vec<i32>],
+        o: &super::Operand,
+        index: usize,
+    ) -> Option<&'a [i32]> {
+        let rows_of = |data: &'a [i32]| data.chunks(o.cols.max(1)).nth(index);
+        match o.source {
+            Source::State(i) => rows_of(&self.state.tensors.get(i)?.data),
+            Source::Model(i) => rows_of(&self.model.tensors.get(i)?.data),
+            Source::Data(slot) => {
+                (self.samples.get(slot) == Some(&index)).then(|| self.data[slot].as_slice())
+            }
+            Source::Leaf(k) => rows_of(outputs.get(k.checked_sub(1)?)?),
+        }
+    }
+
+    /// The dataset row and the data row of the slot `op` reads (`(0, [])` for an op that reads
+    /// no data): what [`input_rows`] needs besides the element.
+    pub fn data_for(&self, op: &ProgramOp) -> (usize, &[i32]) {
+        op.inputs
+            .iter()
+            .find_map(|o| match o.source {
+                Source::Data(s) => Some((self.samples[s], self.data[s].as_slice())),
+                _ => None,
+            })
+            .unwrap_or((0, &[]))
+    }
+
+    /// The input rows of element `(r, c)` of `op`.
+    pub fn element_rows<'a>(
+        &'a self,
+        outputs: &'a [Vec<i32>],
+        op: &ProgramOp,
+        r: usize,
+        c: usize,
+    ) -> Option<Vec<&'a [i32]>> {
+        let (sample, data) = self.data_for(op);
+        input_rows(op, &self.params, r, c, sample, data)
+            .into_iter()
+            .zip(&op.inputs)
+            .map(|(i, o)| self.input_row(outputs, o, i))
+            .collect()
+    }
+}
+
+/// The op trace of one step.
+#[derive(Debug, Clone)]
+pub struct OpTrace {
+    /// Each op's output, row-major (empty for the state hash).
+    pub tensors: Vec<Vec<i32>>,
+    /// The leaves: `h_i`, each output's row root, `h_{i+1}`.
+    pub leaves: Vec<B256>,
+}
+
+fn row_local(kind: OpKind) -> bool {
+    use OpKind::*;
+    !matches!(
+        kind,
+        Linear
+            | Transpose
+            | TransposeExp
+            | GroupT
+            | Score
+            | AttendRaw
+            | InputGrad
+            | WeightGrad
+            | ScoreGrad
+            | Dq
+            | Dk
+            | Dv
+            | StateHash
+    )
+}
+
+fn bad(op: &ProgramOp, r: usize) -> LmError {
+    LmError::Format(format!("op {} could not compute row {r}", op.name))
+}
+
+impl OpTrace {
+    /// Runs the program.
+    pub fn run(inputs: &StepInputs) -> Result<Self, LmError> {
+        Self::run_from(inputs, Vec::new())
+    }
+
+    /// Runs the program from the outputs of its first `outputs.len()` ops as given (a worker's
+    /// trace after a changed value is this with the changed outputs): the leaves of the given
+    /// outputs are their row roots, whatever their values.
+    pub fn run_from(inputs: &StepInputs, outputs: Vec<Vec<i32>>) -> Result<Self, LmError> {
+        let core = |e: pedals_core::CoreError| LmError::Format(e.to_string());
+        let mut leaves = vec![inputs.state.state_hash().map_err(core)?];
+        for (op, out) in inputs.program.ops.iter().zip(&outputs) {
+            let hashes: Vec<B256> = out.chunks(op.cols.max(1)).map(hash_row).collect();
+            leaves.push(merkle_root(&hashes).map_err(core)?);
+        }
+        let mut tensors = outputs;
+        for op in &inputs.program.ops[tensors.len()..] {
+            if op.kind == OpKind::StateHash {
+                let new: Vec<StateTensor> = inputs
+                    .program
+                    .state
+                    .iter()
+                    .zip(&inputs.program.new_state)
+                    .map(|((name, shape), &k)| {
+                        StateTensor::new(name.clone(), shape.clone(), tensors[k - 1].clone())
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(core)?;
+                leaves.push(
+                    ModelState::new(new)
+                        .map_err(core)?
+                        .state_hash()
+                        .map_err(core)?,
+                );
+                tensors.push(Vec::new());
+                continue;
+            }
+            let mut out = vec![0i32; op.rows * op.cols];
+            out.par_chunks_mut(op.cols).enumerate().try_for_each(
+                |(r, dst)| -> Result<(), LmError> {
+                    if row_local(op.kind) {
+                        let rows = inputs
+                            .element_rows(&tensors, op, r, 0)
+                            .ok_or_else(|| bad(op, r))?;
+                        let v = row(op, &inputs.params, r, &rows).ok_or_else(|| bad(op, r))?;
+                        if v.len() != dst.len() {
+                            return Err(bad(op, r));
+                        }
+                        dst.copy_from_slice(&v);
+                    } else {
+                        for (c, d) in dst.iter_mut().enumerate() {
+                            let rows = inputs
+                                .element_rows(&tensors, op, r, c)
+                                .ok_or_else(|| bad(op, r))?;
+                            *d = element(op, &inputs.params, r, c, &rows)
+                                .ok_or_else(|| bad(op, r))?;
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            let hashes: Vec<B256> = out.chunks(op.cols).map(hash_row).collect();
+            leaves.push(merkle_root(&hashes).map_err(core)?);
+            tensors.push(out);
+        }
+        Ok(Self { tensors, leaves })
+    }
+
+    /// The op trace's root.
+    pub fn root(&self) -> Result<B256, LmError> {
+        merkle_root(&self.leaves).map_err(|e| LmError::Format(e.to_string()))
+    }
+}
