@@ -29,7 +29,31 @@ pub(crate) async fn past_claim_period(devnet: &Devnet, market: &Market, id: peda
 
 const WINDOW: u32 = 3600;
 
-async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) -> Worker {
+/// Stakes `validator` and opens its challenge of `step` of job `id`, claiming `claimed` for
+/// `h_(step+1)` (commit, then reveal with the bond).
+pub(crate) async fn open_challenge(
+    validator: &Market,
+    id: pedals_core::JobId,
+    step: u64,
+    claimed: alloy::primitives::B256,
+) {
+    let params = validator.parameters().await.expect("params");
+    validator
+        .stake(U256::from(params.minValidatorStake))
+        .await
+        .expect("stake");
+    let salt = alloy::primitives::B256::from([7u8; 32]);
+    validator
+        .commit_challenge(id, step, claimed, salt)
+        .await
+        .expect("commit");
+    validator
+        .challenge(id, step, claimed, salt, U256::from(params.challengeBond))
+        .await
+        .expect("challenge");
+}
+
+pub(crate) async fn worker(devnet: &Devnet, dir: &std::path::Path, falsify: Option<u64>) -> Worker {
     let config = WorkerConfig {
         threads: 2,
         send: fast(),
@@ -151,20 +175,7 @@ async fn run(falsify: Option<u64>, step: u64) -> (Devnet, Market, Market, u64, V
     );
 
     // The validator challenges step `step` with its own h_(i+1).
-    let params = validator.parameters().await.expect("params");
-    validator
-        .stake(U256::from(params.minValidatorStake))
-        .await
-        .expect("stake");
-    let salt = alloy::primitives::B256::from([7u8; 32]);
-    validator
-        .commit_challenge(id, step, mine, salt)
-        .await
-        .expect("commit");
-    validator
-        .challenge(id, step, mine, salt, U256::from(params.challengeBond))
-        .await
-        .expect("challenge");
+    open_challenge(&validator, id, step, mine).await;
 
     let mut moves = Vec::new();
     for round in 0..12 {

@@ -1,6 +1,7 @@
 //! A fine-tuning job (`lm-finetune`) run by the worker against a real anvil: a worker
 //! restarted mid-job goes on from the state it had stored (and commits to it); the market
-//! refuses the spec as a training job.
+//! refuses the spec as a training job until the fine-tuning game admitted it (ft_dispute.rs
+//! plays its disputes).
 
 use pedals_core::{TraceCommitment, checkpoint_hash};
 use pedals_lm::CanonicalSpec as _;
@@ -9,17 +10,17 @@ use pedals_store::JobPhase;
 
 use crate::worker::{Setup, setup, tick_until};
 
-const DATA: &[u8] = b"{\"text\": \"The license applies to any program.\"}\n\
+pub(crate) const DATA: &[u8] = b"{\"text\": \"The license applies to any program.\"}\n\
 {\"prompt\": \"Everyone is\", \"completion\": \" permitted to copy it.\"}\n\
 {\"text\": \"You may convey verbatim copies.\"}\n";
 
-struct FtJob {
-    spec: FinetuneSpec,
-    model: Vec<u8>,
+pub(crate) struct FtJob {
+    pub(crate) spec: FinetuneSpec,
+    pub(crate) model: Vec<u8>,
 }
 
 /// Four steps of two examples on the tiny Llama fixture.
-fn ft_job() -> FtJob {
+pub(crate) fn ft_job() -> FtJob {
     let model = crate::lm::tiny_llama();
     let terms = serde_json::from_value(serde_json::json!({
         "rank": 2, "alpha": 2, "targets": ["v_proj", "down_proj"], "lr": 1e-2, "lr_end": 1e-3,
@@ -44,12 +45,18 @@ async fn post(
 async fn a_worker_restarted_mid_finetune_goes_on_from_its_stored_state() {
     let mut s = setup().await;
     let job = ft_job();
-    // The market refuses the spec as a training job: the game admits no transformer step.
+    // The market refuses the spec as a training job until the fine-tuning game admitted it.
     let err = post(&s, &job, pedals_core::Verification::Optimistic)
         .await
         .expect_err("refused on-chain");
     assert!(format!("{err:?}").contains("SpecNotAdmitted"), "{err:?}");
-    let id = post(&s, &job, pedals_core::Verification::OptimisticInference)
+    let inputs = job.spec.load(&job.model, DATA).expect("inputs");
+    let args = pedals_dispute::lm::lm_spec_args(&job.spec, &inputs).expect("args");
+    s.requester
+        .admit_finetune_spec(args, job.spec.steps)
+        .await
+        .expect("the fine-tuning game admits the spec");
+    let id = post(&s, &job, pedals_core::Verification::Optimistic)
         .await
         .expect("posted");
     tick_until(&s, id, |p| *p == JobPhase::Claimed).await;
@@ -57,7 +64,6 @@ async fn a_worker_restarted_mid_finetune_goes_on_from_its_stored_state() {
     // What a worker killed after step 2 leaves behind: states 0, 1 and 2, the record at
     // Training{2}. State 2 is marked (one adapter value moved) so that the commitment shows
     // whether it was kept or computed again.
-    let inputs = job.spec.load(&job.model, DATA).expect("inputs");
     let mut states = vec![inputs.initial()];
     for _ in 0..2 {
         let mut next = states.last().expect("a state").clone();

@@ -7,6 +7,7 @@ mod chaos;
 mod claim;
 mod dispute;
 mod ft;
+mod ft_dispute;
 mod lm;
 mod network;
 mod puppet;

@@ -29,9 +29,11 @@ library LmUpdate {
     function sums(LmSlot.Builder memory b, uint256 slot, uint256 t, uint256 core_) internal pure {
         (b.slot, b.t) = (slot, t);
         if (slot == 0) {
+            // slither-disable-next-line unused-return
             LmSlot.push1(b, LmStep.TOKENS, 1, 1, LmSlot.data(b));
             return;
         }
+        // slither-disable-next-line unused-return
         LmSlot.push2(b, LmStep.TOKENS, 1, 1, LmSlot.leaf(b.prevStart + core_ + 1, 1, 1), LmSlot.data(b));
         uint256 j = 0;
         for (uint256 l = 0; l < b.c.layers; ++l) {
@@ -55,6 +57,7 @@ library LmUpdate {
         LmSlot.Operand memory prev =
             LmSlot.leaf(_sumLeaf(b, b.prevStart, first, core_, j, idx, isB), rows, cols);
         LmSlot.Operand memory cur = LmSlot.leaf(b.slotStart + (isB ? b.gB[idx] : b.gA[idx]), rows, cols);
+        // slither-disable-next-line unused-return
         LmSlot.push2(b, LmStep.GRAD_SUM, rows, cols, prev, cur);
     }
 
@@ -78,6 +81,7 @@ library LmUpdate {
         }
         uint256 step = LmNames.stepIndex(c);
         next[step] = LmSlot.leaf(LmSlot.push1(b, LmStep.STEP, 1, 1, LmSlot.state(step, 1, 1)), 1, 1);
+        // slither-disable-next-line unused-return
         LmSlot.push(b, LmStep.STATE_HASH, 1, 1, next, 0);
     }
 

@@ -55,3 +55,33 @@ pub(crate) fn falsify_adapter(state: &mut pedals_lm::train::LoraState) {
         a.a[0] = a.a[0].wrapping_add(1);
     }
 }
+
+/// The op trace of a fine-tuning worker whose state after the step is `claimed` rather than
+/// what the step computes: the new state tensors that differ are taken as the outputs of the
+/// ops that produce them, and every later op is computed from them, so the trace ends at the
+/// claimed state's hash and the lie sits in one op the game can narrow to.
+pub(crate) fn lie_in_trace(
+    ctx: &mut pedals_dispute::lm::LmStepContext,
+    claimed: &pedals_lm::train::LoraState,
+) -> Result<(), String> {
+    let c = &ctx.job.model.config;
+    let want = claimed
+        .to_model_state(c, &ctx.job.run.lora)
+        .map_err(|e| e.to_string())?;
+    let program = &ctx.inputs.program;
+    for _ in 0..program.new_state.len() {
+        let differs = program
+            .new_state
+            .iter()
+            .zip(&want.tensors)
+            .find(|(k, t)| ctx.trace.tensors[**k - 1] != t.data);
+        let Some((&leaf, t)) = differs else {
+            return Ok(());
+        };
+        let mut outputs = ctx.trace.tensors[..leaf].to_vec();
+        outputs[leaf - 1] = t.data.clone();
+        ctx.trace = pedals_lm::dispute::OpTrace::run_from(&ctx.inputs, outputs)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

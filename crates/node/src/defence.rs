@@ -13,7 +13,13 @@ impl Worker {
         record: &JobRecord,
     ) -> Result<(), NodeError> {
         let job_id = pedals_core::JobId(id);
-        let view = self.market.game_of(job_id).await?;
+        let ft = self.ft_job_of(job)?;
+        let kind = if ft.is_some() {
+            pedals_chain::GameKind::Lm
+        } else {
+            pedals_chain::GameKind::Mlp
+        };
+        let view = self.market.playing(kind).game_of(job_id).await?;
         if view.phase == pedals_chain::Phase::None || !view.worker_to_move {
             return Ok(());
         }
@@ -22,13 +28,24 @@ impl Worker {
             return Err(NodeError::NoTrace(id));
         };
         let trace = pedals_core::TraceCommitment::new(hashes)?;
-        let ctx = self.dispute_context(id, job, record, step, &trace)?;
-        let turn = pedals_dispute::game::defend(&self.market, job_id, &ctx, &trace)
-            .await
-            .map_err(|e| NodeError::Defence {
-                job: id,
-                source: Box::new(e),
-            })?;
+        let defence = |e: pedals_dispute::DisputeError| NodeError::Defence {
+            job: id,
+            source: Box::new(e),
+        };
+        let turn = match ft {
+            Some(bytes) => {
+                let ctx = self.ft_dispute_context(id, job, record, &bytes, step, &trace)?;
+                pedals_dispute::lm::defend_lm(&self.market, job_id, &ctx, &trace)
+                    .await
+                    .map_err(defence)?
+            }
+            None => {
+                let ctx = self.dispute_context(id, job, record, step, &trace)?;
+                pedals_dispute::game::defend(&self.market, job_id, &ctx, &trace)
+                    .await
+                    .map_err(defence)?
+            }
+        };
         if let pedals_dispute::game::Turn::Moved(name, tx) = turn {
             info!(target: "pedals::node", job = id, step, mv = name, tx = %tx.hash, "dispute move");
         }

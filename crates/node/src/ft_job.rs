@@ -4,9 +4,9 @@
 //! Adam moments, canonical bytes) is its checkpoint, stored as soon as it is computed, so a
 //! worker restarted mid-job goes on from the last one. The initial adapters are checkpoint 0.
 //!
-//! Such a job is posted as `OptimisticInference`: the dispute game cannot adjudicate a
-//! transformer step yet, so nobody can challenge one on-chain; the requester re-executes
-//! steps instead (docs/protocol.md §8). Its leaves are states, so a demanded step is still
+//! Such a job is posted as an optimistic training job whose spec the fine-tuning game admitted
+//! (docs/protocol.md §9): a challenged step is defended from the stored state before it, with
+//! the op trace `pedals_lm::dispute` computes. Its leaves are states, so a demanded step is
 //! published row by row, like a training job's.
 
 #[allow(clippy::wildcard_imports)]
@@ -31,8 +31,13 @@ impl Worker {
             spec.model_cid().map_err(|e| e.to_string())?,
             spec.dataset_cid().map_err(|e| e.to_string())?,
         );
-        let Some((model, dataset)) =
-            self.lm_files(job, record, "a fine-tuning job", spec.steps, cids)?
+        let Some((model, dataset)) = self.lm_files(
+            job,
+            record,
+            ("a fine-tuning job", pedals_core::Verification::Optimistic),
+            spec.steps,
+            cids,
+        )?
         else {
             return Ok(None);
         };
@@ -108,5 +113,69 @@ impl Worker {
             Ok((root, result))
         });
         self.end_run(id, steps, run, running, "fine-tuning").await
+    }
+
+    /// The spec bytes of job `job` if it is a fine-tuning job (`None` for any other kind).
+    pub(crate) fn ft_job_of(&self, job: &IJobMarket::Job) -> Result<Option<Vec<u8>>, NodeError> {
+        let spec_cid = JobSpec::cid_for_hash(&job.specHash);
+        Ok(self
+            .store
+            .blob(&spec_cid)?
+            .filter(|b| FinetuneSpec::is_finetune(b)))
+    }
+
+    /// This worker's op trace of fine-tuning step `step` of job `id`, from its stored state
+    /// before the step (built once per dispute). The step's state hash must be the one it
+    /// posted; a debug build's lying worker builds the trace of its lie instead.
+    pub(crate) fn ft_dispute_context(
+        &self,
+        id: u64,
+        job: &IJobMarket::Job,
+        record: &JobRecord,
+        spec_bytes: &[u8],
+        step: u64,
+        trace: &pedals_core::TraceCommitment,
+    ) -> Result<Arc<pedals_dispute::lm::LmStepContext>, NodeError> {
+        let games = || self.ft_games.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ctx) = games().get(&(id, step)) {
+            return Ok(ctx.clone());
+        }
+        let (spec, inputs) = *self
+            .load_ft(job, record, spec_bytes)
+            .map_err(NodeError::Job)?
+            .ok_or_else(|| NodeError::Job(format!("the inputs of job {id} are gone")))?;
+        let job_err = |e: String| NodeError::Job(e);
+        let stored = |s: u64| -> Result<Vec<u8>, NodeError> {
+            self.store.checkpoint(id, s)?.ok_or_else(|| {
+                NodeError::Job(format!(
+                    "the state after step {s} of job {id} is not stored"
+                ))
+            })
+        };
+        let before = inputs
+            .state_from(&stored(step)?)
+            .map_err(|e| job_err(e.to_string()))?;
+        let inputs = Arc::new(inputs);
+        let mut ctx = pedals_dispute::lm::LmStepContext::new(spec, inputs.clone(), &before)
+            .map_err(|e| job_err(e.to_string()))?;
+        let posted = trace.hash(step + 1);
+        if ctx.trace.leaves.last() != posted.as_ref() {
+            #[cfg(debug_assertions)]
+            {
+                let claimed = inputs
+                    .state_from(&stored(step + 1)?)
+                    .map_err(|e| job_err(e.to_string()))?;
+                crate::cheat::lie_in_trace(&mut ctx, &claimed).map_err(job_err)?;
+            }
+            if ctx.trace.leaves.last() != posted.as_ref() {
+                return Err(job_err(format!(
+                    "the replayed state after step {} of job {id} is not the one this node posted",
+                    step + 1
+                )));
+            }
+        }
+        let ctx = Arc::new(ctx);
+        games().insert((id, step), ctx.clone());
+        Ok(ctx)
     }
 }

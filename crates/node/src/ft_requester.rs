@@ -59,23 +59,46 @@ pub enum StepCheck {
 }
 
 impl Requester {
-    /// Stores and provides the files, then posts the job with `terms.payment` in escrow, as a
-    /// job without a dispute game (`OptimisticInference`: the game cannot adjudicate a
-    /// transformer step yet). Every check that can fail runs before the transaction.
+    /// Stores and provides the files, has the fine-tuning game admit the spec (no transaction
+    /// when it was admitted before), then posts the job with `terms.payment` in escrow as an
+    /// optimistic training job: any step can be challenged and narrowed to one element on-chain
+    /// (docs/protocol.md §9). Every check that can fail runs before the first transaction.
     pub async fn post_ft(
         &self,
         files: &FtJobFiles,
         terms: &PostTerms,
     ) -> Result<(u64, TxOutcome), NodeError> {
-        files.load()?;
+        let inputs = files.load()?;
         let spec = &files.spec;
-        self.post_lm_kind(
-            (spec.spec_hash(), spec.to_canonical_bytes()),
-            (&files.dataset, &files.model),
-            spec.steps,
-            terms,
-        )
-        .await
+        let args = pedals_dispute::lm::lm_spec_args(spec, &inputs)
+            .map_err(|e| NodeError::Job(e.to_string()))?;
+        // Checked before any transaction: the game refuses a spec it could not adjudicate
+        // (`Inadmissible` names the field), and must rebuild this very spec.
+        let (hash, admitted) = self.market().finetune_admission(&args, spec.steps).await?;
+        if hash != spec.spec_hash() {
+            return Err(NodeError::Job(format!(
+                "the fine-tuning game rebuilds the spec as {hash}, not {}: it cannot be \
+                 disputed as written",
+                spec.spec_hash()
+            )));
+        }
+        self.check_funds(terms).await?;
+        let posting = crate::requester::Posting {
+            spec_hash: hash,
+            spec: spec.to_canonical_bytes(),
+            dataset: &files.dataset,
+            model: &files.model,
+            steps: spec.steps,
+            verification: pedals_core::Verification::Optimistic,
+        };
+        let request = self.store_files(&posting).await?;
+        if !admitted {
+            let (_, tx) = self.market().admit_finetune_spec(args, spec.steps).await?;
+            if let Some(tx) = tx {
+                tracing::info!(target: "pedals::requester", tx = %tx.hash, spec = %hash, "spec admitted by the fine-tuning game");
+            }
+        }
+        self.post_request(request, &posting, terms).await
     }
 
     /// The spec of job `id`, if it is a fine-tuning job.

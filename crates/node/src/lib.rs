@@ -257,6 +257,10 @@ pub struct Worker {
     market: pedals_chain::Market,
     /// The op traces of the steps this worker is defending, by (job, step).
     games: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<StepContext>>>,
+    /// Likewise for fine-tuning jobs.
+    ft_games: std::sync::Mutex<
+        std::collections::HashMap<(u64, u64), Arc<pedals_dispute::lm::LmStepContext>>,
+    >,
     /// Proving keys of zk circuits.
     zk: Arc<zk::Keyring>,
     /// The state being published for a data-availability demand, by job.
@@ -334,6 +338,7 @@ impl Worker {
             signer,
             market,
             games: std::sync::Mutex::new(std::collections::HashMap::new()),
+            ft_games: std::sync::Mutex::new(std::collections::HashMap::new()),
             zk,
             publications: std::sync::Mutex::new(std::collections::HashMap::new()),
             log_gate: pedals_chain::LogGate::default(),

@@ -58,8 +58,16 @@ impl Worker {
         );
         // Its chunks' leaves are hashes of blobs, which only an inference job may publish to
         // meet a demand (docs/protocol.md §7).
-        let Some((model, prompts)) =
-            self.lm_files(job, record, "a language-model batch job", spec.steps, cids)?
+        let Some((model, prompts)) = self.lm_files(
+            job,
+            record,
+            (
+                "a language-model batch job",
+                Verification::OptimisticInference,
+            ),
+            spec.steps,
+            cids,
+        )?
         else {
             return Ok(None);
         };
@@ -71,13 +79,14 @@ impl Worker {
 
     /// The model's and the data's bytes of a job of kind `what` whose spec names `cids`
     /// (model, data) and runs `steps` steps: refused when the job pays for another step count,
-    /// was posted as a training job (the game adjudicates none of these kinds) or with other
+    /// was posted with another verification than `posted_as` (a batch job has no game, so it
+    /// must not be posted as a training job; a fine-tuning job has, so it must be) or with other
     /// CIDs; `Ok(None)` while a file is missing from the store.
     pub(crate) fn lm_files(
         &self,
         job: &IJobMarket::Job,
         record: &JobRecord,
-        what: &str,
+        (what, posted_as): (&str, Verification),
         steps: u64,
         (model_cid, data_cid): (pedals_core::Cid, pedals_core::Cid),
     ) -> Result<Option<ModelAndData>, String> {
@@ -87,10 +96,11 @@ impl Worker {
                 job.steps
             ));
         }
-        if !Verification::OptimisticInference.is(job.verification) {
+        if !posted_as.is(job.verification) {
             return Err(format!(
-                "the spec is {what}, which the dispute game cannot adjudicate, but it was \
-                 posted as a training job"
+                "the spec is {what}, which must be posted as {posted_as:?}, but it was posted \
+                 with verification {}",
+                job.verification
             ));
         }
         if record.dataset_cid.as_deref() != Some(data_cid.to_string().as_str())

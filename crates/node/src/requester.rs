@@ -246,9 +246,9 @@ impl Requester {
 
     /// Refuses a post this account cannot pay for: the payment and the gas of the spec's
     /// admission and the post, at today's price.
-    /// Posts a language-model job (a batch job or a fine-tune): checks the funds, stores and
-    /// provides the files, then posts it with `terms.payment` in escrow, as a job without a
-    /// dispute game (`OptimisticInference`). The caller has checked the files.
+    /// Posts a language-model batch job: checks the funds, stores and provides the files,
+    /// then posts it with `terms.payment` in escrow, as a job without a dispute game
+    /// (`OptimisticInference`). The caller has checked the files.
     pub(crate) async fn post_lm_kind(
         &self,
         (spec_hash, spec): (B256, Vec<u8>),

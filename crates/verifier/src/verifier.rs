@@ -462,8 +462,8 @@ impl Verifier {
             .ok_or_else(|| VerifierError::Job("no result event".into()))?;
         let spec_cid = JobSpec::cid_for_hash(&job.specHash);
         let (spec_bytes, _) = self.net.fetch_blob(spec_cid).await?;
-        // Batch inference, of an MLP or a language model, and fine-tuning cannot be disputed
-        // (protocol.md §8).
+        // Batch inference, of an MLP or a language model, cannot be disputed; fine-tuning can
+        // (its game and players exist) but is not sampled by this daemon yet (protocol.md §8).
         let lm = pedals_lm::LmJobSpec::is_lm(&spec_bytes)
             || pedals_lm::FinetuneSpec::is_finetune(&spec_bytes);
         let spec = (!lm)

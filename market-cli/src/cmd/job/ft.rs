@@ -127,8 +127,9 @@ pub(super) async fn result(requester: &Requester, args: ResultArgs) -> eyre::Res
     eyre::ensure!(
         wrong.is_empty(),
         "step(s) {wrong:?} of job {} differ from what this machine computes (step 0 is the \
-         initial adapters): the worker's fine-tune is wrong (fine-tuning jobs cannot be disputed \
-         yet; do not use the adapter)",
+         initial adapters): the worker's fine-tune is wrong; do not use the adapter, and \
+         challenge the step within the window (a validator running `pedals validator run` \
+         does not check fine-tuning jobs yet)",
         args.id
     );
     eyre::ensure!(
