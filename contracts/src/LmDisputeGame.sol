@@ -75,6 +75,19 @@ contract LmDisputeGame is GameBase {
     uint256 public constant MAX_BATCH = 64;
     /// @notice Most blocks the game admits.
     uint256 public constant MAX_LAYERS = 64;
+    /// @notice The most values a row of any op may hold (the vocabulary, the context, twice the
+    ///         hidden or intermediate width: moments are committed two to a value): an element
+    ///         reading two such rows (the head's input gradient, about 1 300 gas a value with
+    ///         calldata) stays near 11M gas, under the 15M a move may cost. Wider models need
+    ///         rows revealed in chunks (docs/protocol.md §8).
+    uint256 public constant MAX_ROW = 8192;
+    /// @notice The most rows an op's output may have (`context · heads` score rows): their
+    ///         hashes, 32 bytes each in calldata, and their Merkle root stay near 10M gas.
+    uint256 public constant MAX_ROWS = 16_384;
+    /// @notice The most op-trace leaves a step may have: the commit carries them all (about
+    ///         3 600 gas a leaf with calldata, so near 11M here). Deeper models or larger batches
+    ///         need a two-level commit (docs/protocol.md §8).
+    uint256 public constant MAX_LEAVES = 3000;
 
     /// @notice The step program's builder.
     LmProgramReferee public immutable program;
@@ -110,20 +123,32 @@ contract LmDisputeGame is GameBase {
         if (a.heads % a.kvHeads != 0) revert Inadmissible("heads", a.heads, a.kvHeads, a.kvHeads);
         if (a.headDim % 2 != 0) revert Inadmissible("head_dim", a.headDim, 2, 512);
         _bound("head_dim", a.headDim, 2, 512);
-        _bound("hidden", a.hidden, 1, 1 << 16);
-        _bound("intermediate", a.intermediate, 1, 1 << 16);
-        _bound("vocab", a.vocab, 2, 1 << 20);
-        _bound("context", a.context, 1, 1 << 16);
+        _bound("hidden", a.hidden, 1, MAX_ROW / 2);
+        _bound("intermediate", a.intermediate, 1, MAX_ROW / 2);
+        _bound("vocab", a.vocab, 2, MAX_ROW);
+        _bound("context", a.context, 1, MAX_ROW);
+        _bound("context x heads", uint256(a.context) * a.heads, 1, MAX_ROWS);
         _bound("rank", spec.rank, 1, 64);
         _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
         if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);
         int256 sigma = LmSpec.scaleLog2(spec.rank, spec.alpha);
         _bound("alpha / rank", uint256(sigma + 8), 0, 16);
+        // Last: the program is built from fields checked above.
+        _bound("op-trace leaves", _leaves(spec), 1, MAX_LEAVES);
         specHash = program.specHash(spec);
         if (admittedSteps[specHash] == 0) {
             admittedSteps[specHash] = steps;
             emit SpecAdmitted(specHash, steps);
         }
+    }
+
+    /// @dev The op-trace leaves of a step whose every slot is a whole context long.
+    function _leaves(LmSpec.Spec calldata spec) internal view returns (uint256) {
+        uint256[] memory lens = new uint256[](spec.batch);
+        for (uint256 j = 0; j < lens.length; ++j) {
+            lens[j] = spec.arch.context;
+        }
+        return program.specOpCount(spec, lens) + 1;
     }
 
     // ─────────────────────────────────────────── worker ──────────────────────────────────────────────

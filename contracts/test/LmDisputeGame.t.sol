@@ -314,6 +314,29 @@ contract LmDisputeGameTest is Fixture {
         s.targets = 0x10; // gate_proj, which GPT-2 has not
         vm.expectPartialRevert(GameBase.Inadmissible.selector);
         game.admitSpec(s, s.steps);
+        // Rows wider or more numerous than a move can open: GPT-2's vocabulary, a wide MLP, a
+        // long context of many heads.
+        s = _spec(0);
+        s.arch.vocab = 50_257;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "vocab", 50_257, 2, 8192));
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        s.arch.intermediate = 4097;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "intermediate", 4097, 1, 4096));
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        (s.arch.context, s.arch.heads, s.arch.kvHeads) = (4096, 8, 8);
+        vm.expectRevert(
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 32_768, 1, 16_384)
+        );
+        game.admitSpec(s, s.steps);
+        // More leaves than one commit can carry (a batch of 32 slots of two adapted layers).
+        s = _spec(0);
+        s.batch = 32;
+        vm.expectPartialRevert(GameBase.Inadmissible.selector);
+        game.admitSpec(s, s.steps);
+        s.batch = 8;
+        game.admitSpec(s, s.steps);
     }
 
     /// @dev The job of case `i` ended against its worker, its collateral slashed.
