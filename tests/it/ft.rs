@@ -117,3 +117,13 @@ async fn a_worker_restarted_mid_finetune_goes_on_from_its_stored_state() {
         "the result is the final state"
     );
 }
+
+#[tokio::test]
+async fn a_finetune_job_posted_as_inference_before_the_game_existed_is_still_run() {
+    let s = setup().await;
+    let job = ft_job();
+    let id = post(&s, &job, pedals_core::Verification::OptimisticInference)
+        .await
+        .expect("posted");
+    tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+}

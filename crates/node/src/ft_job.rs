@@ -34,7 +34,15 @@ impl Worker {
         let Some((model, dataset)) = self.lm_files(
             job,
             record,
-            ("a fine-tuning job", pedals_core::Verification::Optimistic),
+            // Optimistic since the fine-tuning game exists; a job posted before it, as
+            // OptimisticInference, is still run (it cannot be challenged).
+            (
+                "a fine-tuning job",
+                &[
+                    pedals_core::Verification::Optimistic,
+                    pedals_core::Verification::OptimisticInference,
+                ],
+            ),
             spec.steps,
             cids,
         )?

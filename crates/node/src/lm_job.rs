@@ -63,7 +63,7 @@ impl Worker {
             record,
             (
                 "a language-model batch job",
-                Verification::OptimisticInference,
+                &[Verification::OptimisticInference],
             ),
             spec.steps,
             cids,
@@ -79,14 +79,14 @@ impl Worker {
 
     /// The model's and the data's bytes of a job of kind `what` whose spec names `cids`
     /// (model, data) and runs `steps` steps: refused when the job pays for another step count,
-    /// was posted with another verification than `posted_as` (a batch job has no game, so it
-    /// must not be posted as a training job; a fine-tuning job has, so it must be) or with other
-    /// CIDs; `Ok(None)` while a file is missing from the store.
+    /// was posted with a verification not in `posted_as` (a batch job has no game, so it must
+    /// not be posted as a training job) or with other CIDs; `Ok(None)` while a file is missing
+    /// from the store.
     pub(crate) fn lm_files(
         &self,
         job: &IJobMarket::Job,
         record: &JobRecord,
-        (what, posted_as): (&str, Verification),
+        (what, posted_as): (&str, &[Verification]),
         steps: u64,
         (model_cid, data_cid): (pedals_core::Cid, pedals_core::Cid),
     ) -> Result<Option<ModelAndData>, String> {
@@ -96,10 +96,10 @@ impl Worker {
                 job.steps
             ));
         }
-        if !posted_as.is(job.verification) {
+        if !posted_as.iter().any(|v| v.is(job.verification)) {
             return Err(format!(
-                "the spec is {what}, which must be posted as {posted_as:?}, but it was posted \
-                 with verification {}",
+                "the spec is {what}, which must be posted as one of {posted_as:?}, but it was \
+                 posted with verification {}",
                 job.verification
             ));
         }
