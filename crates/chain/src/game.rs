@@ -86,11 +86,6 @@ impl Market {
         m
     }
 
-    /// The game this client plays the shared moves in.
-    pub fn game_kind(&self) -> GameKind {
-        self.game
-    }
-
     /// The played game's `GameBase` part: its functions and events have the same selectors in
     /// every game, so the MLP game's binding calls them at either address.
     fn base_game(&self) -> DisputeGame::DisputeGameInstance<DynProvider> {

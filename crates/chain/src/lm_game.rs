@@ -5,7 +5,6 @@
 
 use alloy::primitives::{B256, U256};
 use alloy::providers::DynProvider;
-use alloy::sol_types::SolCall;
 use pedals_core::JobId;
 use pedals_store::Action;
 
@@ -131,23 +130,5 @@ impl Market {
             leaves: e.leaves,
             lens: e.lens.into_iter().map(|l| l.saturating_to()).collect(),
         }))
-    }
-
-    /// The data rows the worker proved in its commit in the open fine-tuning game of
-    /// `job_id`, from the calldata of its `commitOpTrace` transaction.
-    pub async fn lm_committed_data(
-        &self,
-        job_id: JobId,
-    ) -> Result<Option<LmDisputeGame::DataRows>, ChainError> {
-        let game = self.lm_dispute_game();
-        let events = self
-            .job_events(game.OpTraceCommitted_filter(), job_id.to_u256())
-            .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call = LmDisputeGame::commitOpTraceCall::abi_decode(&input)
-            .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.d))
     }
 }
