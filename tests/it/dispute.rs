@@ -27,7 +27,7 @@ pub(crate) async fn past_claim_period(devnet: &Devnet, market: &Market, id: peda
     p.anvil_mine(Some(1), None).await.expect("mine");
 }
 
-const WINDOW: u32 = 3600;
+pub(crate) const WINDOW: u32 = 3600;
 
 /// Stakes `validator` and opens its challenge of `step` of job `id`, claiming `claimed` for
 /// `h_(step+1)` (commit, then reveal with the bond).

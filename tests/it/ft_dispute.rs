@@ -65,43 +65,7 @@ async fn run(
     let dir = tempfile::tempdir().expect("tempdir");
     let mut w = worker(&devnet, dir.path(), falsify).await;
     let job = ft_job();
-    let store = w.store();
-    for blob in [job.spec.to_canonical_bytes().as_slice(), &job.model, DATA] {
-        store.put_blob(blob).expect("blob");
-    }
-    let inputs = job.spec.load(&job.model, DATA).expect("inputs");
-    let args = lm_spec_args(&job.spec, &inputs).expect("args");
-    let (hash, _) = requester
-        .admit_finetune_spec(args, job.spec.steps)
-        .await
-        .expect("admitted");
-    let t = now(&devnet).await;
-    let request = JobRequest {
-        specHash: hash,
-        modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
-        datasetCid: Bytes::from(cid_of(DATA).to_bytes()),
-        steps: job.spec.steps as u32,
-        verification: pedals_core::Verification::Optimistic.to_u8(),
-        claimDeadline: U40::from(t + 600),
-        deliveryDeadline: U40::from(t + 3600),
-        challengeWindow: crate::worker::WINDOW,
-    };
-    let stake = requester
-        .stake_to_claim(U256::from(PAYMENT))
-        .await
-        .expect("stake");
-    w.ensure_stake(stake).await.expect("stake");
-    let (id, _) = requester
-        .post_job(request, U256::from(PAYMENT))
-        .await
-        .expect("an admitted fine-tuning spec posts as a training job");
-    for _ in 0..30 {
-        w.tick().await.expect("worker round");
-        let record = w.store().job(id.get()).expect("read").expect("record");
-        if record.phase == JobPhase::Submitted {
-            break;
-        }
-    }
+    let id = submitted_ft(&devnet, &requester, &w, &job).await;
 
     let claimed = *challenger.trace.leaves.last().expect("h");
     open_challenge(&validator, id, STEP, claimed).await;
@@ -126,6 +90,55 @@ async fn run(
     }
     w.tick().await.expect("tick");
     (devnet, validator, id, moves)
+}
+
+/// Has the fine-tuning game admit `job`'s spec, hands its files to `w`, posts it as
+/// `requester` as an optimistic training job and runs `w` until it has submitted its result;
+/// returns the job's id.
+pub(crate) async fn submitted_ft(
+    devnet: &pedals_chain::Devnet,
+    requester: &Market,
+    w: &pedals_node::Worker,
+    job: &FtJob,
+) -> pedals_core::JobId {
+    let store = w.store();
+    for blob in [job.spec.to_canonical_bytes().as_slice(), &job.model, DATA] {
+        store.put_blob(blob).expect("blob");
+    }
+    let inputs = job.spec.load(&job.model, DATA).expect("inputs");
+    let args = lm_spec_args(&job.spec, &inputs).expect("args");
+    let (hash, _) = requester
+        .admit_finetune_spec(args, job.spec.steps)
+        .await
+        .expect("admitted");
+    let t = now(devnet).await;
+    let request = JobRequest {
+        specHash: hash,
+        modelCid: Bytes::from(cid_of(&job.model).to_bytes()),
+        datasetCid: Bytes::from(cid_of(DATA).to_bytes()),
+        steps: job.spec.steps as u32,
+        verification: pedals_core::Verification::Optimistic.to_u8(),
+        claimDeadline: U40::from(t + 600),
+        deliveryDeadline: U40::from(t + 3600),
+        challengeWindow: crate::dispute::WINDOW,
+    };
+    let stake = requester
+        .stake_to_claim(U256::from(PAYMENT))
+        .await
+        .expect("stake");
+    w.ensure_stake(stake).await.expect("stake");
+    let (id, _) = requester
+        .post_job(request, U256::from(PAYMENT))
+        .await
+        .expect("an admitted fine-tuning spec posts as a training job");
+    for _ in 0..30 {
+        w.tick().await.expect("worker round");
+        let record = w.store().job(id.get()).expect("read").expect("record");
+        if record.phase == JobPhase::Submitted {
+            break;
+        }
+    }
+    id
 }
 
 async fn status(m: &Market, id: pedals_core::JobId) -> JobStatus {

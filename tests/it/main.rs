@@ -8,6 +8,7 @@ mod claim;
 mod dispute;
 mod ft;
 mod ft_dispute;
+mod ft_validator;
 mod lm;
 mod network;
 mod puppet;

@@ -5,11 +5,11 @@
 use alloy::primitives::B256;
 use pedals_chain::{JobStatus, chain_time};
 use pedals_core::state_from_runs;
-use pedals_ml::MlpState;
 use tracing::{info, warn};
 
 use crate::VerifierError;
 use crate::verifier::{JobCheck, Verifier};
+use crate::work::Before;
 
 /// Where a demand this validator made stands.
 pub(crate) enum DemandState {
@@ -18,7 +18,7 @@ pub(crate) enum DemandState {
     /// The worker let it pass: this validator claimed the collateral.
     Claimed,
     /// Met: the state before the step and the worker's hash of the state after it.
-    Met(MlpState, B256),
+    Met(Before, B256),
     /// Met, but what was published is no state of the job's model (other tensors or shapes):
     /// the worker's `h_step` is not a state the step before could have produced.
     NotAState,
@@ -83,7 +83,7 @@ impl Verifier {
         .ok()
         .filter(|state| state.state_hash().ok() == Some(published.state_hash))
         .and_then(|state| state.to_canonical_bytes().ok())
-        .and_then(|bytes| MlpState::from_bytes(&check.spec.train.model, &bytes).ok());
+        .and_then(|bytes| check.work.open(step, &bytes));
         let Some(before) = rebuilt else {
             warn!(target: "pedals::validator", job = id, step, "the published state is no state of the job's model: checking the step before it");
             return Ok(DemandState::NotAState);

@@ -9,6 +9,9 @@ pub enum VerifierError {
     /// Re-execution or the op trace failed.
     #[error(transparent)]
     Ml(#[from] pedals_ml::MlError),
+    /// A fine-tuning job's files, a state of it or its step failed.
+    #[error(transparent)]
+    Lm(#[from] pedals_lm::LmError),
     /// The job's dataset does not decode.
     #[error(transparent)]
     Data(#[from] pedals_ml::DataError),

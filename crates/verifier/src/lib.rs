@@ -1,6 +1,7 @@
 //! Pedals validator: picks steps of a submitted job with its own secret randomness, re-executes
 //! them with the exact engine, challenges a step whose result differs, and plays the dispute
-//! game to the end with the players of `pedals-dispute`, whose defence the worker uses.
+//! game to the end with the players of `pedals-dispute`, whose defence the worker uses. Training
+//! jobs (MLP, CNN) and LoRA fine-tuning jobs are checked alike; `work` holds what differs.
 //!
 //! ```text
 //!   ResultSubmitted ──sample k steps (secret)──► fetch checkpoint i + proof ──replay──► h'_{i+1}
@@ -19,6 +20,7 @@ mod resume;
 mod rewards;
 pub mod sampling;
 mod verifier;
+mod work;
 
 pub use error::VerifierError;
 pub use metrics::{VerifierStats, serve_metrics};

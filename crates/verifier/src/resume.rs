@@ -3,14 +3,13 @@
 //! but did not reveal is revealed while the job can still be challenged, and what is settled
 //! is forgotten.
 
-use std::sync::Arc;
-
+use alloy::primitives::B256;
 use pedals_chain::JobStatus;
-use pedals_core::parse_cid;
-use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
+use pedals_ml::JobSpec;
 use tracing::{info, warn};
 
-use crate::{Verifier, VerifierError, game::StepContext, journal::Finding, verifier::Tracked};
+use crate::work::{Disputed, NOT_DISPUTABLE, Work};
+use crate::{Verifier, VerifierError, journal::Finding, verifier::Tracked};
 
 impl Verifier {
     /// Takes up every finding of the journal not taken up yet; returns the jobs it now
@@ -80,34 +79,34 @@ impl Verifier {
         Ok(None)
     }
 
-    /// The context of `step` of job `id`, from the state the journal kept before it.
+    /// The disputed `step` of job `id`, from the state the journal kept before it.
     async fn rebuild(
         &self,
-        spec_hash: &alloy::primitives::B256,
+        spec_hash: &B256,
         id: u64,
         step: u64,
-    ) -> Result<Arc<StepContext>, VerifierError> {
+    ) -> Result<Disputed, VerifierError> {
+        // The spec's CID is the same for every kind of job: its hash is the sha2-256 digest.
         let (spec_bytes, _) = self
             .net()
             .fetch_blob(JobSpec::cid_for_hash(spec_hash))
             .await?;
-        let spec = JobSpec::from_canonical_bytes(&spec_bytes)?;
-        let (data_bytes, _) = self.net().fetch_blob(parse_cid(&spec.dataset)?).await?;
-        let dataset = Arc::new(Dataset::from_canonical_bytes(&data_bytes)?);
+        let (work, _) = Work::fetch(self.net(), &spec_bytes)
+            .await?
+            .ok_or_else(|| VerifierError::Job(format!("job {id} is {NOT_DISPUTABLE}")))?;
         let bytes = self.journal().state(id).ok_or_else(|| {
             VerifierError::Job(format!("the journal keeps no state for job {id}"))
         })?;
-        let state = MlpState::from_bytes(&spec.train.model, &bytes)?;
+        let before = work.open(step, &bytes).ok_or_else(|| {
+            VerifierError::Job(format!(
+                "the journal's state for job {id} is no state of its model before step {step}"
+            ))
+        })?;
         let threads = self.threads();
         // The op trace is a re-execution: on the blocking pool, like every other.
-        let ctx = tokio::task::spawn_blocking(move || {
-            let trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?;
-            let trace = trainer.op_trace(&dataset, &state, step)?;
-            StepContext::new(spec, dataset, step, state, trace)
-        })
-        .await
-        .map_err(|e| VerifierError::Job(format!("the re-execution stopped: {e}")))??;
-        Ok(Arc::new(ctx))
+        tokio::task::spawn_blocking(move || work.disputed(threads, step, before))
+            .await
+            .map_err(|e| VerifierError::Job(format!("the re-execution stopped: {e}")))?
     }
 }
 

@@ -10,7 +10,7 @@ use pedals_chain::{ChainError, JobStatus, chain_time};
 use pedals_core::JobId;
 use tracing::{info, warn};
 
-use crate::{Verifier, VerifierError, game::StepContext};
+use crate::{Verifier, VerifierError, work::Disputed};
 
 /// A challenge this validator committed to and has not revealed (also kept in the journal).
 pub(crate) type Committed = crate::journal::Finding;
@@ -35,10 +35,10 @@ impl Verifier {
     pub(crate) async fn commit_once(
         &self,
         id: u64,
-        ctx: &StepContext,
+        ctx: &Disputed,
         claimed: B256,
     ) -> Result<Committed, VerifierError> {
-        let step = ctx.step;
+        let step = ctx.step();
         let known = self
             .rewards()
             .committed
@@ -57,8 +57,7 @@ impl Verifier {
             sent: false,
             revealed: false,
         });
-        self.journal()
-            .record(id, &c, Some(&ctx.state.to_bytes()?))?;
+        self.journal().record(id, &c, Some(&ctx.state_bytes()?))?;
         self.market()
             .commit_challenge(pedals_core::JobId(id), step, claimed, c.salt)
             .await?;
@@ -74,7 +73,7 @@ impl Verifier {
     pub(crate) async fn open_challenge(
         &self,
         job_id: JobId,
-        ctx: &StepContext,
+        ctx: &Disputed,
         mine: B256,
     ) -> Result<(), VerifierError> {
         let id = job_id.get();
@@ -83,12 +82,12 @@ impl Verifier {
         // The reveal must land in a later block than the commitment: the commitment's block is
         // sealed once its receipt is in, so the reveal sent now cannot join it.
         self.market()
-            .challenge(job_id, ctx.step, mine, c.salt, bond)
+            .challenge(job_id, ctx.step(), mine, c.salt, bond)
             .await?;
         c.revealed = true;
         self.journal().record(id, &c, None)?;
         self.rewards().committed.remove(&id);
-        info!(target: "pedals::validator", job = %job_id, step = ctx.step, "challenge opened");
+        info!(target: "pedals::validator", job = %job_id, step = ctx.step(), "challenge opened");
         Ok(())
     }
 

@@ -17,7 +17,7 @@ fn root() -> PathBuf {
 }
 
 /// The job file: the tiny Llama fixture, the held-out GPL-3 examples, three steps of four.
-fn ft_job(window: u32, extra: &str) -> String {
+pub(crate) fn ft_job(window: u32, extra: &str) -> String {
     let model = root().join("crates/lm/tests/fixtures/llama-tiny");
     let dataset = root().join("crates/lm/tests/fixtures/finetune/heldout.jsonl");
     format!(

@@ -101,18 +101,15 @@ pub(crate) fn provider(
     crate::Daemon(cmd.spawn().expect("the provider starts"))
 }
 
-/// Posts `job` (serving its files until claimed), waits for it to be finalized, and runs
-/// `job result --json --recheck 3` against the provider's node, saving to `out(id)`; returns
-/// what `job post` printed and what `job result` did.
-pub(crate) async fn run_job(
+/// Posts `job` (serving its files until claimed) and starts a provider (lying when `lie`)
+/// listening on `port` that claims it; returns what `job post` printed and the provider.
+pub(crate) fn start_job(
     dir: &Path,
     devnet: &Devnet,
-    market: &Market,
     job: &Path,
     port: u16,
     lie: bool,
-    out: impl Fn(u64) -> PathBuf,
-) -> (Value, Output) {
+) -> (Value, crate::Daemon) {
     let listen = free_port();
     let mut post = pedals(dir, devnet)
         .args(["job", "post", "--json"])
@@ -128,10 +125,26 @@ pub(crate) async fn run_job(
     )
     .expect("the posted job");
     let posted: Value = serde_json::from_str(&line).expect("JSON");
-    let id = posted["jobId"].as_u64().expect("job id");
     let requester = format!("/ip4/127.0.0.1/tcp/{listen}");
     let daemon = provider(dir, devnet, port, &requester, lie);
     assert!(post.wait().expect("post returns once claimed").success());
+    (posted, daemon)
+}
+
+/// Posts `job` and has a provider run it ([`start_job`]), waits for it to be finalized, and
+/// runs `job result --json --recheck 3` against the provider's node, saving to `out(id)`;
+/// returns what `job post` printed and what `job result` did.
+pub(crate) async fn run_job(
+    dir: &Path,
+    devnet: &Devnet,
+    market: &Market,
+    job: &Path,
+    port: u16,
+    lie: bool,
+    out: impl Fn(u64) -> PathBuf,
+) -> (Value, Output) {
+    let (posted, daemon) = start_job(dir, devnet, job, port, lie);
+    let id = posted["jobId"].as_u64().expect("job id");
     wait_for(
         market,
         pedals_core::JobId(id),
@@ -150,8 +163,8 @@ pub(crate) async fn run_job(
     (posted, out)
 }
 
-/// A devnet with a requester (account 4) and a provider (account 5), their keystores in a
-/// folder, and the market as the requester sees it.
+/// A devnet with a requester (account 4), a provider (account 5) and a validator (account 6),
+/// their keystores in a folder, and the market as the requester sees it.
 pub(crate) struct World {
     pub(crate) devnet: Devnet,
     pub(crate) tmp: tempfile::TempDir,
@@ -165,7 +178,14 @@ pub(crate) struct World {
 impl World {
     pub(crate) async fn new() -> Self {
         let devnet = crate::mining_devnet().await;
-        let tmp = crate::daemon_dir(&devnet, &[(4, "requester.json"), (5, "provider.json")]);
+        let tmp = crate::daemon_dir(
+            &devnet,
+            &[
+                (4, "requester.json"),
+                (5, "provider.json"),
+                (6, "validator.json"),
+            ],
+        );
         let requester = devnet.signer(4).expect("dev account");
         let provider = devnet.signer(5).expect("dev account");
         let market = Market::connect(

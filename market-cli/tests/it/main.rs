@@ -7,6 +7,7 @@ mod deploy;
 mod devnet;
 mod exit_codes;
 mod ft_job;
+mod ft_validator;
 mod job;
 mod job_file;
 mod lm_job;

@@ -20,7 +20,7 @@ fn daemon(dir: &Path, devnet: &Devnet, args: &[&str], key: &str, data: &str) -> 
         .expect("the daemon starts")
 }
 
-async fn metrics(port: u16) -> String {
+pub(crate) async fn metrics(port: u16) -> String {
     let url = format!("http://127.0.0.1:{port}/metrics");
     match alloy::transports::http::reqwest::get(&url).await {
         Ok(r) => r.text().await.unwrap_or_default(),
@@ -28,7 +28,7 @@ async fn metrics(port: u16) -> String {
     }
 }
 
-fn counter(page: &str, name: &str) -> u64 {
+pub(crate) fn counter(page: &str, name: &str) -> u64 {
     page.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())

@@ -1,0 +1,201 @@
+//! The validator daemon checks fine-tuning jobs as it checks training jobs: it fetches the
+//! job's model and dataset and the worker's sampled checkpoints over libp2p, re-executes the
+//! steps, and finds an honest worker's steps reproduce (the job is finalized and paid); a step
+//! that a worker falsified does not, and the daemon challenges it and plays the fine-tuning
+//! game (`LmDisputeGame`, docs/protocol.md §9) to one element by itself, through a restart in
+//! the middle of the game, against the worker daemon defending its lie. The worker is slashed,
+//! checked to the wei.
+
+use std::sync::Arc;
+
+use alloy::primitives::U256;
+use alloy::providers::ext::AnvilApi;
+use pedals_chain::{Devnet, GameKind, JobStatus, Market};
+use pedals_node::Worker;
+use pedals_p2p::MemorySource;
+use pedals_verifier::{Verifier, VerifierConfig};
+
+use crate::dispute::{WINDOW, market, past_claim_period};
+use crate::ft::ft_job;
+use crate::ft_dispute::submitted_ft;
+use crate::worker::{PAYMENT, provider};
+
+/// A fine-tuning job submitted by a networked worker that lies about `lies`, and a validator
+/// daemon (keeping its journal in `journal`) joined to the worker's node, staked.
+struct World {
+    devnet: Devnet,
+    requester: Market,
+    w: Worker,
+    validator_net: pedals_p2p::Network,
+    _worker_net: pedals_p2p::Network,
+    _dir: tempfile::TempDir,
+    journal: tempfile::TempDir,
+    id: pedals_core::JobId,
+}
+
+impl World {
+    async fn new(lies: Vec<u64>) -> Self {
+        let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
+            .await
+            .expect("devnet");
+        let requester = market(&devnet, 2).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (w, worker_net) = crate::puppet::networked_worker(&devnet, dir.path(), lies).await;
+        let id = submitted_ft(&devnet, &requester, &w, &ft_job()).await;
+        let validator_net = crate::network::net(
+            Arc::new(MemorySource::default()),
+            worker_net.client.listen_addrs().await.expect("addrs"),
+        )
+        .await;
+        let world = Self {
+            devnet,
+            requester,
+            w,
+            validator_net,
+            _worker_net: worker_net,
+            _dir: dir,
+            journal: tempfile::tempdir().expect("tempdir"),
+            id,
+        };
+        let params = world.requester.parameters().await.expect("params");
+        world
+            .validator()
+            .await
+            .ensure_stake(U256::from(params.minValidatorStake))
+            .await
+            .expect("stake");
+        world
+    }
+
+    /// The validator daemon: it samples every one of the job's four steps.
+    async fn validator(&self) -> Verifier {
+        Verifier::new(
+            market(&self.devnet, 3).await,
+            self.validator_net.client.clone(),
+            VerifierConfig {
+                samples_per_job: 4,
+                threads: 1,
+                state_dir: Some(self.journal.path().to_path_buf()),
+            },
+        )
+        .expect("validator")
+    }
+
+    async fn status(&self) -> JobStatus {
+        let job = self.requester.job(self.id).await.expect("job");
+        JobStatus::try_from(job.status).expect("status")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_daemon_checks_an_honest_finetune_job_and_the_worker_is_paid() {
+    let world = World::new(Vec::new()).await;
+    let validator = world.validator().await;
+    for _ in 0..10 {
+        assert_eq!(validator.tick().await.expect("round"), Vec::<u64>::new());
+        if validator.stats().jobs_checked.get() == 1 {
+            break;
+        }
+    }
+    let stats = validator.stats();
+    assert_eq!(stats.jobs_checked.get(), 1, "every sampled step reproduces");
+    assert_eq!(stats.steps_checked.get(), 4);
+    assert_eq!(stats.mismatches.get(), 0);
+    assert_eq!(world.status().await, JobStatus::Submitted);
+
+    let chain = provider(&world.devnet);
+    chain
+        .anvil_increase_time(u64::from(WINDOW) + 1)
+        .await
+        .expect("time");
+    chain.anvil_mine(Some(1), None).await.expect("mine");
+    for _ in 0..10 {
+        world.w.tick().await.expect("worker round");
+        if world.status().await == JobStatus::Finalized {
+            break;
+        }
+    }
+    assert_eq!(world.status().await, JobStatus::Finalized);
+    validator.tick().await.expect("round");
+    assert_eq!(validator.stats().disputes_won.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_daemon_catches_a_lying_finetune_worker_and_wins_the_game_by_itself() {
+    // Step 2 of 4 (index 1) is a lie: the worker's states after it go on from the lie.
+    let world = World::new(vec![1]).await;
+    let job = world.requester.job(world.id).await.expect("job");
+    let stake_before = world
+        .requester
+        .stake_of(job.worker)
+        .await
+        .expect("stake")
+        .staked;
+    let mut validator = world.validator().await;
+    let finder = validator.stats();
+    let mut challenged = Vec::new();
+    let mut restarts = 0;
+    for _ in 0..40 {
+        world.w.tick().await.expect("worker round");
+        challenged.extend(validator.tick().await.expect("validator round"));
+        let status = world.status().await;
+        if status == JobStatus::Resolved {
+            break;
+        }
+        // Killed in the middle of its game, it plays on from its journal.
+        if status == JobStatus::Disputed && restarts < 2 {
+            drop(validator);
+            validator = world.validator().await;
+            restarts += 1;
+        }
+    }
+    assert_eq!(restarts, 2, "restarted in the middle of its game");
+    assert_eq!(challenged, [world.id.get()]);
+    assert_eq!(finder.mismatches.get(), 1, "only the lie differs");
+    assert_eq!(world.status().await, JobStatus::Resolved);
+    assert_eq!(validator.stats().disputes_won.get(), 1);
+
+    // Decided by the referee's recomputation of one element of a revealed row, not the clock.
+    let lm = world.requester.playing(GameKind::Lm);
+    assert_eq!(
+        lm.games_decided(world.id).await.expect("events"),
+        [(true, false)]
+    );
+    assert!(lm.revealed_row(world.id).await.expect("row").is_some());
+
+    // To the wei: the collateral leaves the worker's stake; the validator has its bond back
+    // at once and the reward after the claim period; the requester its payment and the rest.
+    let params = world.requester.parameters().await.expect("params");
+    let collateral = U256::from(job.collateral);
+    let reward = collateral * U256::from(job.challengerRewardBps) / U256::from(10_000u64);
+    let bond = U256::from(params.challengeBond);
+    let stake_after = world
+        .requester
+        .stake_of(job.worker)
+        .await
+        .expect("stake")
+        .staked;
+    assert_eq!(U256::from(stake_before - stake_after), collateral);
+    assert_eq!(U256::from(validator.stats().wei_earned.get()), bond);
+    drop(validator);
+    past_claim_period(&world.devnet, &world.requester, world.id).await;
+    let restarted = world.validator().await;
+    restarted.tick().await.expect("validator round");
+    assert_eq!(U256::from(restarted.stats().wei_earned.get()), reward);
+    let validator_market = market(&world.devnet, 3).await;
+    assert_eq!(
+        validator_market
+            .credit_of(validator_market.sender())
+            .await
+            .expect("credit"),
+        bond + reward
+    );
+    assert_eq!(
+        world
+            .requester
+            .credit_of(world.requester.sender())
+            .await
+            .expect("credit"),
+        U256::from(PAYMENT) + collateral - reward
+    );
+}
