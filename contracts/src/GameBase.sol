@@ -29,7 +29,11 @@ abstract contract GameBase is IDisputeResolver {
         /// Worker: reveal the row.
         RevealRow,
         /// Challenger: name the element.
-        NameElement
+        NameElement,
+        /// Challenger: pick the chunk of the op trace to open (games that commit by chunks).
+        PickChunk,
+        /// Worker: reveal the picked chunk's leaves.
+        RevealChunk
     }
 
     /// @notice A row proven against a root.
@@ -239,7 +243,8 @@ abstract contract GameBase is IDisputeResolver {
     }
 
     function _workerMoves(Phase phase) internal pure returns (bool) {
-        return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow;
+        return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow
+            || phase == Phase.RevealChunk;
     }
 
     /// @dev The dataset row of batch row `j` of step `step`:

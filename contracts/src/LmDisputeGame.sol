@@ -13,8 +13,10 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 /// @title LmDisputeGame
 /// @notice The dispute game of a LoRA fine-tuning step (docs/protocol.md §3 and §9): the moves
 ///         of `DisputeGame` over the fine-tuning step program. The worker commits the step's op
-///         trace and the data rows of the step's batch (whose lengths shape the program); the
-///         challenger names the first op it disputes, proving its inputs (leaves of the op trace,
+///         trace by chunks (one Merkle node per `2^CHUNK_LOG` leaves) and the data rows of the
+///         step's batch (whose lengths shape the program); the challenger picks the first chunk
+///         that differs from its own trace and the worker reveals its leaves; the challenger
+///         names the first op it disputes, proving its inputs (leaves of the op trace,
 ///         tensors of `h_i`, tensors of the model commitment, or the batch's data rows); the
 ///         worker reveals the output's row hashes, the challenger picks a row, the worker reveals
 ///         it, and the challenger names an element, which `LmElementReferee` recomputes from the
@@ -22,11 +24,18 @@ import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 contract LmDisputeGame is GameBase {
     using TraceMerkle for bytes32;
 
-    /// @notice The worker's first move: every op-trace leaf and the proofs of `h_i`, `h_{i+1}`.
+    /// @notice The worker's first move: the op trace's nodes at the chunks' level (the roots of
+    ///         its aligned runs of `2^height` leaves, `height = min(CHUNK_LOG, depth)`), its first
+    ///         and last leaves `h_i` and `h_{i+1}`, each proven in the job's trace and in the op
+    ///         trace.
     struct Commitment {
-        bytes32[] leaves;
+        bytes32[] nodes;
+        bytes32 stateIn;
+        bytes32 stateOut;
         bytes32[] stateInProof;
         bytes32[] stateOutProof;
+        bytes32[] firstLeafProof;
+        bytes32[] lastLeafProof;
     }
 
     /// @notice The batch's data rows, one per slot, each proven against the spec's data root.
@@ -69,6 +78,8 @@ contract LmDisputeGame is GameBase {
         uint8[4] inSource;
         bytes32[4] inRoots;
         bytes32 lensKey;
+        uint32 leafCount;
+        uint32 chunk;
     }
 
     /// @notice Most examples per step the game admits (the commit carries every slot's row).
@@ -84,10 +95,13 @@ contract LmDisputeGame is GameBase {
     /// @notice The most rows an op's output may have (`context · heads` score rows): their
     ///         hashes, 32 bytes each in calldata, and their Merkle root stay near 10M gas.
     uint256 public constant MAX_ROWS = 16_384;
-    /// @notice The most op-trace leaves a step may have: the commit carries them all (about
-    ///         3 600 gas a leaf with calldata, so near 11M here). Deeper models or larger batches
-    ///         need a two-level commit (docs/protocol.md §8).
-    uint256 public constant MAX_LEAVES = 3000;
+    /// @notice log2 of the op-trace leaves in a chunk: the commit carries one node per chunk,
+    ///         and the worker reveals the one chunk the challenger picks (about 3 600 gas a leaf
+    ///         with calldata and the event, so near 0.5M).
+    uint256 public constant CHUNK_LOG = 7;
+    /// @notice The most op-trace leaves a step may have: 128 chunks of 128 leaves, so that
+    ///         neither the commit's nodes nor a chunk's leaves cost more than about 0.5M gas.
+    uint256 public constant MAX_LEAVES = 16_384;
 
     /// @notice The step program's builder.
     LmProgramReferee public immutable program;
@@ -97,8 +111,13 @@ contract LmDisputeGame is GameBase {
     /// @dev The batch's lengths and the disputed op, per job.
     mapping(uint256 jobId => Disputed) internal _ops;
 
-    /// @notice The worker committed the op trace of the disputed step and its batch's lengths.
-    event OpTraceCommitted(uint256 indexed jobId, bytes32 opRoot, bytes32[] leaves, uint256[] lens);
+    /// @notice The worker committed the op trace of the disputed step by its chunks' nodes, and
+    ///         its batch's lengths.
+    event OpTraceCommitted(uint256 indexed jobId, bytes32 opRoot, bytes32[] nodes, uint256[] lens);
+    /// @notice The challenger picked chunk `chunk` of the op trace to open.
+    event ChunkPicked(uint256 indexed jobId, uint256 chunk);
+    /// @notice The worker revealed the leaves of chunk `chunk` (leaves `chunk · 2^height` on).
+    event ChunkRevealed(uint256 indexed jobId, uint256 chunk, bytes32[] leaves);
 
     /// @param market_ The job market whose resolver this is.
     /// @param program_ The step program's builder.
@@ -153,7 +172,7 @@ contract LmDisputeGame is GameBase {
 
     // ─────────────────────────────────────────── worker ──────────────────────────────────────────────
 
-    /// @notice Worker, move 1: the op trace of the disputed step (every leaf in the clear) and the
+    /// @notice Worker, move 1: the op trace of the disputed step by its chunks' nodes, and the
     ///         data row of each batch slot, proven at the sample the seed draws for it.
     function commitOpTrace(
         uint256 jobId,
@@ -167,18 +186,39 @@ contract LmDisputeGame is GameBase {
         if (built != job.specHash) revert SpecMismatch(job.specHash, built);
         uint256[] memory lens = _lens(spec, g.step, d);
         uint256 count = program.specOpCount(spec, lens) + 1;
-        if (c.leaves.length != count) revert OutOfRange("op-trace leaves", c.leaves.length, count);
-        (bytes32 stateIn, bytes32 stateOut) = (c.leaves[0], c.leaves[count - 1]);
+        uint256 height = chunkHeight(count);
+        uint256 chunks = (count + (uint256(1) << height) - 1) >> height;
+        if (c.nodes.length != chunks) revert OutOfRange("op-trace nodes", c.nodes.length, chunks);
         uint256 steps = uint256(job.steps) + 1;
-        if (!g.traceRoot.verify(stateIn, g.step, steps, c.stateInProof)) revert BadProof("h_i");
-        if (!g.traceRoot.verify(stateOut, g.step + 1, steps, c.stateOutProof)) revert BadProof("h_i+1");
-        if (g.step == 0 && stateIn != spec.initHash) revert WrongInitialState(spec.initHash, stateIn);
-        g.opRoot = TraceMerkle.rootOf(c.leaves);
+        if (!g.traceRoot.verify(c.stateIn, g.step, steps, c.stateInProof)) revert BadProof("h_i");
+        if (!g.traceRoot.verify(c.stateOut, g.step + 1, steps, c.stateOutProof)) revert BadProof("h_i+1");
+        if (g.step == 0 && c.stateIn != spec.initHash) revert WrongInitialState(spec.initHash, c.stateIn);
+        bytes32 opRoot = TraceMerkle.rootOfLevel(c.nodes, height);
+        if (!opRoot.verify(c.stateIn, 0, count, c.firstLeafProof)) revert BadProof("first leaf");
+        if (!opRoot.verify(c.stateOut, count - 1, count, c.lastLeafProof)) revert BadProof("last leaf");
+        g.opRoot = opRoot;
         g.specKey = keccak256(abi.encode(spec));
-        _ops[jobId].lensKey = keccak256(abi.encode(lens));
-        (g.stateIn, g.stateOut) = (stateIn, stateOut);
+        Disputed storage o = _ops[jobId];
+        (o.lensKey, o.leafCount) = (keccak256(abi.encode(lens)), uint32(count));
+        (g.stateIn, g.stateOut) = (c.stateIn, c.stateOut);
+        _pass(g, Phase.PickChunk);
+        emit OpTraceCommitted(jobId, opRoot, c.nodes, lens);
+    }
+
+    /// @notice Worker, move 2: the leaves of the chunk the challenger picked, proven against the
+    ///         op trace's root (the siblings above the chunk's node, bottom-up).
+    function revealChunk(uint256 jobId, bytes32[] calldata leaves, bytes32[] calldata proof) external {
+        Play storage g = _move(jobId, Phase.RevealChunk, true);
+        Disputed storage o = _ops[jobId];
+        (uint256 count, uint256 chunk) = (o.leafCount, o.chunk);
+        uint256 height = chunkHeight(count);
+        uint256 first = chunk << height;
+        uint256 width = count - first < (uint256(1) << height) ? count - first : uint256(1) << height;
+        if (leaves.length != width) revert OutOfRange("chunk leaves", leaves.length, width);
+        bytes32 node = TraceMerkle.subtreeRoot(leaves, height);
+        if (!g.opRoot.verifyNode(node, chunk, height, count, proof)) revert BadProof("chunk");
         _pass(g, Phase.NameOp);
-        emit OpTraceCommitted(jobId, g.opRoot, c.leaves, lens);
+        emit ChunkRevealed(jobId, chunk, leaves);
     }
 
     /// @dev Each slot's data row, proven at its sample; returns the slots' token counts.
@@ -203,7 +243,20 @@ contract LmDisputeGame is GameBase {
 
     // ─────────────────────────────────────────── challenger ──────────────────────────────────────────
 
-    /// @notice Challenger, move 1: dispute op `leaf`'s output, proving its inputs' roots. Naming
+    /// @notice Challenger, move 1: the chunk of the op trace the worker must reveal (the first
+    ///         whose node differs from the challenger's own).
+    function pickChunk(uint256 jobId, uint256 chunk) external {
+        Play storage g = _move(jobId, Phase.PickChunk, false);
+        Disputed storage o = _ops[jobId];
+        uint256 count = o.leafCount;
+        uint256 chunks = (count + (uint256(1) << chunkHeight(count)) - 1) >> chunkHeight(count);
+        if (chunk >= chunks) revert OutOfRange("chunk", chunk, chunks);
+        o.chunk = uint32(chunk);
+        _pass(g, Phase.RevealChunk);
+        emit ChunkPicked(jobId, chunk);
+    }
+
+    /// @notice Challenger, move 2: dispute op `leaf`'s output, proving its inputs' roots. Naming
     ///         an op agrees to its inputs. The state hash (the last op) is decided at once.
     function disputeOp(
         uint256 jobId,
@@ -218,7 +271,7 @@ contract LmDisputeGame is GameBase {
         _checkSpec(jobId, g, spec, lens);
         LmSlot.Op memory op = program.specOpAt(spec, lens, leaf);
         if (inputs.length != op.inputs.length) revert OutOfRange("inputs", inputs.length, op.inputs.length);
-        uint256 leaves = program.specOpCount(spec, lens) + 1;
+        uint256 leaves = _ops[jobId].leafCount;
         // slither-disable-next-line uninitialized-local
         bytes32[4] memory roots; // filled for the inputs the op has
         for (uint256 i = 0; i < inputs.length; ++i) {
@@ -237,7 +290,7 @@ contract LmDisputeGame is GameBase {
         emit OpDisputed(jobId, leaf, op.kind, op.rows, op.cols);
     }
 
-    /// @notice Challenger, move 3: element `col` of the revealed row, with one proven row of
+    /// @notice Challenger, move 4: element `col` of the revealed row, with one proven row of
     ///         each input (which row: `LmElementReferee.inputRows`). The referee recomputes the
     ///         element: if it differs from the worker's, the worker loses, else the challenger.
     function disputeElement(uint256 jobId, LmSpec.Spec calldata spec, ElementMove calldata m) external {
@@ -283,6 +336,13 @@ contract LmDisputeGame is GameBase {
     }
 
     // ─────────────────────────────────────────── anyone ──────────────────────────────────────────────
+
+    /// @notice The height of the op trace's chunk nodes for a trace of `count` leaves: chunks of
+    ///         `2^CHUNK_LOG` leaves, or the whole trace when it is shorter.
+    function chunkHeight(uint256 count) public pure returns (uint256) {
+        uint256 d = TraceMerkle.depth(count);
+        return d < CHUNK_LOG ? d : CHUNK_LOG;
+    }
 
     /// @notice The dataset row of batch slot `j` of step `step` (exact-ops.md "Mini-batches").
     function batchSample(uint64 seed, uint256 step, uint256 j, uint256 samples)

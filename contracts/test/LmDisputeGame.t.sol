@@ -77,10 +77,36 @@ contract LmDisputeGameTest is Fixture {
         openChallenge(validator, jobId, vm.parseJsonUint(v, _k(i, ".step")));
     }
 
+    function _leaves(uint256 i) internal view returns (bytes32[] memory) {
+        return vm.parseJsonBytes32Array(v, _k(i, ".moves.leaves"));
+    }
+
     function _commitment(uint256 i) internal view returns (LmDisputeGame.Commitment memory c) {
-        c.leaves = vm.parseJsonBytes32Array(v, _k(i, ".moves.leaves"));
+        bytes32[] memory leaves = _leaves(i);
+        uint256 height = game.chunkHeight(leaves.length);
+        c.nodes = MerkleBuilder.nodes(leaves, height);
+        (c.stateIn, c.stateOut) = (leaves[0], leaves[leaves.length - 1]);
         c.stateInProof = vm.parseJsonBytes32Array(v, _k(i, ".state_in_proof"));
         c.stateOutProof = vm.parseJsonBytes32Array(v, _k(i, ".state_out_proof"));
+        c.firstLeafProof = MerkleBuilder.proof(leaves, 0);
+        c.lastLeafProof = MerkleBuilder.proof(leaves, leaves.length - 1);
+    }
+
+    /// @dev The challenger picks the chunk of the disputed leaf; the worker reveals it.
+    function _chunk(uint256 i, uint256 jobId) internal returns (uint256[2] memory gas) {
+        bytes32[] memory leaves = _leaves(i);
+        uint256 height = game.chunkHeight(leaves.length);
+        uint256 chunk = vm.parseJsonUint(v, _k(i, ".moves.leaf")) >> height;
+        vm.prank(validator);
+        gas[0] = gasleft();
+        game.pickChunk(jobId, chunk);
+        gas[0] -= gasleft();
+        bytes32[] memory opened = MerkleBuilder.chunk(leaves, chunk, height);
+        bytes32[] memory proof = MerkleBuilder.nodeProof(leaves, chunk, height);
+        vm.prank(provider);
+        gas[1] = gasleft();
+        game.revealChunk(jobId, opened, proof);
+        gas[1] -= gasleft();
     }
 
     function _dataRows(uint256 i, LmSpec.Spec memory s)
@@ -181,16 +207,21 @@ contract LmDisputeGameTest is Fixture {
         LmSpec.Spec memory s = _spec(i);
         jobId = _openJob(i, s);
         uint256 g0 = _commit(i, jobId, s);
+        uint256[2] memory gc = _chunk(i, jobId);
         uint256 g1 = _nameOp(i, jobId, s);
         uint256[3] memory g2 = _rows(i, jobId);
         uint256 g3 = _element(i, jobId, s);
         emit log_named_uint(string.concat(who, ": commitOpTrace (worker)"), g0);
+        emit log_named_uint(string.concat(who, ": pickChunk (challenger)"), gc[0]);
+        emit log_named_uint(string.concat(who, ": revealChunk (worker)"), gc[1]);
         emit log_named_uint(string.concat(who, ": disputeOp (challenger)"), g1);
         emit log_named_uint(string.concat(who, ": revealRowHashes (worker)"), g2[0]);
         emit log_named_uint(string.concat(who, ": pickRow (challenger)"), g2[1]);
         emit log_named_uint(string.concat(who, ": revealRow (worker)"), g2[2]);
         emit log_named_uint(string.concat(who, ": disputeElement (challenger)"), g3);
-        emit log_named_uint(string.concat(who, ": the game"), g0 + g1 + g2[0] + g2[1] + g2[2] + g3);
+        emit log_named_uint(
+            string.concat(who, ": the game"), g0 + gc[0] + gc[1] + g1 + g2[0] + g2[1] + g2[2] + g3
+        );
     }
 
     function test_aWorkerThatChangedOneElementOfAFineTuningStepIsSlashed() public {
@@ -227,15 +258,24 @@ contract LmDisputeGameTest is Fixture {
         uint256 jobId = _openJob(0, s);
         LmDisputeGame.Commitment memory c = _commitment(0);
         LmDisputeGame.DataRows memory d = _dataRows(0, s);
-        // One leaf short: the program has one leaf per op.
-        bytes32[] memory short = new bytes32[](c.leaves.length - 1);
+        // One node short: the program has one leaf per op, one node per chunk of them.
+        bytes32[] memory all = c.nodes;
+        bytes32[] memory short = new bytes32[](all.length - 1);
         for (uint256 k = 0; k < short.length; ++k) {
-            short[k] = c.leaves[k];
+            short[k] = all[k];
         }
-        LmDisputeGame.Commitment memory cut = LmDisputeGame.Commitment(short, c.stateInProof, c.stateOutProof);
+        c.nodes = short;
         vm.prank(provider);
         vm.expectPartialRevert(GameBase.OutOfRange.selector);
-        game.commitOpTrace(jobId, s, cut, d);
+        game.commitOpTrace(jobId, s, c, d);
+        c.nodes = all;
+        // A first leaf that is not the op trace's (h_i must open the step's program).
+        bytes32[] memory proof = c.firstLeafProof;
+        c.firstLeafProof = c.lastLeafProof;
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "first leaf"));
+        game.commitOpTrace(jobId, s, c, d);
+        c.firstLeafProof = proof;
         // A batch row that is not the dataset's row at the sample the seed draws.
         bytes memory row = d.rows[0];
         d.rows[0] = bytes.concat(row, bytes4(0));
@@ -254,6 +294,7 @@ contract LmDisputeGameTest is Fixture {
         LmSpec.Spec memory s = _spec(0);
         uint256 jobId = _openJob(0, s);
         _commit(0, jobId, s);
+        _chunk(0, jobId);
         LmDisputeGame.LeafOpening memory out = LmDisputeGame.LeafOpening({
             root: vm.parseJsonBytes32(v, _k(0, ".moves.output.root")),
             proof: vm.parseJsonBytes32Array(v, _k(0, ".moves.output.proof"))
@@ -284,11 +325,44 @@ contract LmDisputeGameTest is Fixture {
         game.disputeOp(jobId, s, lens, leaf, out, ins, e);
     }
 
-    function test_aWorkerThatNeverCommitsLosesByTheClock() public {
+    function test_aChunkIsPickedInRangeAndRevealedWholeAndProvenOrTheWorkerLosesByTheClock() public {
         LmSpec.Spec memory s = _spec(0);
         uint256 jobId = _openJob(0, s);
+        _commit(0, jobId, s);
+        bytes32[] memory leaves = _leaves(0);
+        uint256 height = game.chunkHeight(leaves.length);
+        uint256 chunks = (leaves.length + (uint256(1) << height) - 1) >> height;
+        vm.assertGt(chunks, 1, "the case's trace has several chunks");
+        // Only the challenger picks, and only a chunk that exists.
+        vm.prank(provider);
+        vm.expectPartialRevert(GameBase.NotYourMove.selector);
+        game.pickChunk(jobId, 0);
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.OutOfRange.selector, "chunk", chunks, chunks));
+        game.pickChunk(jobId, chunks);
+        vm.prank(validator);
+        game.pickChunk(jobId, 0);
+        bytes32[] memory opened = MerkleBuilder.chunk(leaves, 0, height);
+        bytes32[] memory proof = MerkleBuilder.nodeProof(leaves, 0, height);
+        // The whole chunk, each leaf the committed one.
+        bytes32[] memory short = MerkleBuilder.chunk(leaves, 0, height - 1);
+        vm.prank(provider);
+        vm.expectPartialRevert(GameBase.OutOfRange.selector);
+        game.revealChunk(jobId, short, proof);
+        opened[3] = keccak256("another leaf");
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "chunk"));
+        game.revealChunk(jobId, opened, proof);
+        // A worker that does not reveal it loses by the clock.
+        (GameBase.Phase phase,,,,) = game.gameOf(jobId);
+        vm.assertEq(uint256(phase), uint256(GameBase.Phase.RevealChunk), "the chunk is the worker's move");
+        _workerTimesOut(jobId);
+    }
+
+    /// @dev The worker is to move and lets its clock run out: the job is resolved against it.
+    function _workerTimesOut(uint256 jobId) internal {
         (, bool workerToMove, uint256 remaining,,) = game.gameOf(jobId);
-        vm.assertTrue(workerToMove, "the worker moves first");
+        vm.assertTrue(workerToMove, "the worker's move");
         vm.warp(block.timestamp + remaining + 1);
         game.timeout(jobId);
         vm.assertEq(
@@ -296,6 +370,11 @@ contract LmDisputeGameTest is Fixture {
             uint256(IJobMarket.JobStatus.Resolved),
             "resolved against it"
         );
+    }
+
+    function test_aWorkerThatNeverCommitsLosesByTheClock() public {
+        LmSpec.Spec memory s = _spec(0);
+        _workerTimesOut(_openJob(0, s));
     }
 
     function test_admitSpecRefusesWhatTheGameCannotAdjudicate() public {
@@ -330,12 +409,13 @@ contract LmDisputeGameTest is Fixture {
             abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 32_768, 1, 16_384)
         );
         game.admitSpec(s, s.steps);
-        // More leaves than one commit can carry (a batch of 32 slots of two adapted layers).
+        // More leaves than 128 chunks of 128 (a batch of 64 slots of 64 blocks).
         s = _spec(0);
-        s.batch = 32;
+        (s.batch, s.arch.layers) = (64, 64);
         vm.expectPartialRevert(GameBase.Inadmissible.selector);
         game.admitSpec(s, s.steps);
-        s.batch = 8;
+        s = _spec(0);
+        s.batch = 32;
         game.admitSpec(s, s.steps);
     }
 
@@ -368,6 +448,7 @@ contract LmDisputeGameTest is Fixture {
         LmSpec.Spec memory s = _spec(4);
         uint256 jobId = _openJob(4, s);
         _commit(4, jobId, s);
+        _chunk(4, jobId);
         uint256 gas = _nameOp(4, jobId, s);
         emit log_named_uint("lying_hash: disputeOp on the state hash (decides)", gas);
         _assertSlashed(jobId, staked);

@@ -150,7 +150,10 @@ async fn a_finetune_worker_that_lied_defends_its_lie_by_itself_and_is_slashed() 
     let job = ft_job();
     let honest = side(&job, false);
     let (_devnet, validator, id, moves) = run(Some(STEP), &honest).await;
-    assert_eq!(moves, ["disputeOp", "pickRow", "disputeElement"]);
+    assert_eq!(
+        moves,
+        ["pickChunk", "disputeOp", "pickRow", "disputeElement"]
+    );
     assert_eq!(status(&validator, id).await, JobStatus::Resolved);
     let lm = validator.playing(GameKind::Lm);
     assert_eq!(lm.games_decided(id).await.expect("events"), [(true, false)]);
@@ -170,7 +173,10 @@ async fn an_honest_finetune_worker_defends_by_itself_and_wins_the_bond() {
     let job = ft_job();
     let wrong = side(&job, true);
     let (_devnet, validator, id, moves) = run(None, &wrong).await;
-    assert_eq!(moves, ["disputeOp", "pickRow", "disputeElement"]);
+    assert_eq!(
+        moves,
+        ["pickChunk", "disputeOp", "pickRow", "disputeElement"]
+    );
     assert_eq!(
         status(&validator, id).await,
         JobStatus::Submitted,

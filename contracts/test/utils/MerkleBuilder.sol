@@ -37,6 +37,43 @@ library MerkleBuilder {
         }
     }
 
+    /// @notice The nodes at level `height` over the leaves (one per aligned run of `2^height`).
+    function nodes(bytes32[] memory leaves, uint256 height) internal pure returns (bytes32[] memory out) {
+        bytes32[][] memory ls = levels(leaves);
+        out = new bytes32[]((leaves.length + (uint256(1) << height) - 1) >> height);
+        for (uint256 i = 0; i < out.length; ++i) {
+            out[i] = ls[height][i];
+        }
+    }
+
+    /// @notice The siblings of node `index` at level `height`, bottom-up to the root.
+    function nodeProof(bytes32[] memory leaves, uint256 index, uint256 height)
+        internal
+        pure
+        returns (bytes32[] memory siblings)
+    {
+        bytes32[] memory all = proof(leaves, index << height);
+        siblings = new bytes32[](all.length - height);
+        for (uint256 k = 0; k < siblings.length; ++k) {
+            siblings[k] = all[height + k];
+        }
+    }
+
+    /// @notice Leaves `[index · 2^height, …)` of the list, at most `2^height` of them.
+    function chunk(bytes32[] memory leaves, uint256 index, uint256 height)
+        internal
+        pure
+        returns (bytes32[] memory out)
+    {
+        uint256 first = index << height;
+        uint256 width =
+            leaves.length - first < (uint256(1) << height) ? leaves.length - first : uint256(1) << height;
+        out = new bytes32[](width);
+        for (uint256 k = 0; k < width; ++k) {
+            out[k] = leaves[first + k];
+        }
+    }
+
     /// @notice A row of i32 values, packed little-endian as rows are committed.
     function pack(int256[] memory values) internal pure returns (bytes memory out) {
         out = new bytes(4 * values.length);

@@ -41,6 +41,10 @@ pub enum Phase {
     RevealRow,
     /// Challenger: name the element.
     NameElement,
+    /// Challenger: pick the op trace's chunk to open (the fine-tuning game).
+    PickChunk,
+    /// Worker: reveal the picked chunk's leaves (the fine-tuning game).
+    RevealChunk,
 }
 
 impl Phase {
@@ -52,6 +56,8 @@ impl Phase {
             4 => Self::PickRow,
             5 => Self::RevealRow,
             6 => Self::NameElement,
+            7 => Self::PickChunk,
+            8 => Self::RevealChunk,
             _ => Self::None,
         }
     }

@@ -1,6 +1,7 @@
 //! The fine-tuning game's own calls (`LmDisputeGame`, docs/protocol.md §9): the spec's
-//! admission, the worker's commit (with each batch slot's data row), the challenger's naming
-//! of an op and of an element. The moves it shares with the MLP game (row hashes, row, pick,
+//! admission, the worker's commit (the op trace's chunk nodes, with each batch slot's data
+//! row), the challenger's pick of a chunk and the worker's reveal of it, the challenger's
+//! naming of an op and of an element. The moves it shares with the MLP game (row hashes, row, pick,
 //! clock) are played through [`Market::playing`] with [`crate::GameKind::Lm`].
 
 use alloy::primitives::{B256, U256};
@@ -15,8 +16,9 @@ use crate::{ChainError, Market};
 /// What the worker committed in the open fine-tuning game of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LmCommit {
-    /// The op-trace leaves: `h_i`, every op's output root, `h_{i+1}`.
-    pub leaves: Vec<B256>,
+    /// The op trace's chunk nodes (`pedals_core::chunks`): the roots of its runs of
+    /// `2^height` leaves (`h_i`, every op's output root, `h_{i+1}`).
+    pub nodes: Vec<B256>,
     /// Each batch slot's token count, from the data rows it proved.
     pub lens: Vec<u64>,
 }
@@ -79,7 +81,67 @@ impl Market {
         self.transact(job_id, Action::DisputeMove, call).await
     }
 
-    /// Challenger, move 1: disputes op `leaf`, opening its output and inputs.
+    /// Challenger, move 1: the chunk of the op trace the worker must reveal.
+    pub async fn lm_pick_chunk(&self, job_id: JobId, chunk: u64) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.lm_dispute_game();
+        let call = game.pickChunk(job_id, U256::from(chunk));
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// Worker, move 2: the picked chunk's leaves and the siblings above its node.
+    pub async fn lm_reveal_chunk(
+        &self,
+        job_id: JobId,
+        leaves: Vec<B256>,
+        proof: Vec<B256>,
+    ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.lm_dispute_game();
+        let call = game.revealChunk(job_id, leaves, proof);
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// The height of the chunk nodes of an op trace of `leaves` leaves, as the game computes it.
+    pub async fn lm_chunk_height(&self, leaves: usize) -> Result<usize, ChainError> {
+        let h = self
+            .lm_dispute_game()
+            .chunkHeight(U256::from(leaves))
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(h.saturating_to())
+    }
+
+    /// The chunk the challenger picked in the open fine-tuning game of `job_id`.
+    pub async fn lm_picked_chunk(&self, job_id: JobId) -> Result<Option<u64>, ChainError> {
+        let game = self.lm_dispute_game();
+        let events = self
+            .job_events(game.ChunkPicked_filter(), job_id.to_u256())
+            .await?;
+        Ok(events
+            .into_iter()
+            .last()
+            .map(|(e, _)| e.chunk.saturating_to()))
+    }
+
+    /// The chunk the worker revealed in the open fine-tuning game of `job_id`: its index and
+    /// leaves.
+    pub async fn lm_revealed_chunk(
+        &self,
+        job_id: JobId,
+    ) -> Result<Option<(u64, Vec<B256>)>, ChainError> {
+        let game = self.lm_dispute_game();
+        let events = self
+            .job_events(game.ChunkRevealed_filter(), job_id.to_u256())
+            .await?;
+        Ok(events
+            .into_iter()
+            .last()
+            .map(|(e, _)| (e.chunk.saturating_to(), e.leaves)))
+    }
+
+    /// Challenger, move 2: disputes op `leaf`, opening its output and inputs.
     #[allow(clippy::too_many_arguments)]
     pub async fn lm_dispute_op(
         &self,
@@ -106,7 +168,7 @@ impl Market {
         self.transact(job_id, Action::DisputeMove, call).await
     }
 
-    /// Challenger, move 3: disputes one element of the revealed row.
+    /// Challenger, move 4: disputes one element of the revealed row.
     pub async fn lm_dispute_element(
         &self,
         job_id: JobId,
@@ -127,7 +189,7 @@ impl Market {
             .job_events(game.OpTraceCommitted_filter(), job_id.to_u256())
             .await?;
         Ok(events.into_iter().last().map(|(e, _)| LmCommit {
-            leaves: e.leaves,
+            nodes: e.nodes,
             lens: e.lens.into_iter().map(|l| l.saturating_to()).collect(),
         }))
     }

@@ -38,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod chunks;
 mod cid;
 mod error;
 mod ids;

@@ -156,6 +156,15 @@ impl MerkleTree {
         (index < self.leaf_count).then(|| self.nodes[index])
     }
 
+    /// The real nodes of `level` (0 = leaf hashes), left to right: at level `h`, the roots of
+    /// the aligned runs of `2^h` leaves (crate::chunks). Empty above the root.
+    pub fn level(&self, level: usize) -> Vec<B256> {
+        match (self.offsets.get(level), self.offsets.get(level + 1)) {
+            (Some(&a), Some(&b)) => self.nodes[a..b].to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The node at `index` of `level` (0 = leaf hashes), padding included.
     fn node(&self, level: usize, index: usize) -> B256 {
         let start = self.offsets[level];

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use alloy::primitives::{B256, U256};
 use pedals_chain::lm::{LmDisputeGame, LmSpec};
 use pedals_chain::{GameBase, GameKind, GameView, Market, Phase};
-use pedals_core::{JobId, MerkleTree, TraceCommitment, hash_row};
+use pedals_core::{JobId, MerkleTree, TraceCommitment, chunks, hash_row};
 use pedals_lm::dispute::{OpKind, OpTrace, ProgramOp, Source, StepInputs, data_row, input_rows};
 use pedals_lm::train::LoraState;
 use pedals_lm::{FinetuneInputs, FinetuneSpec};
@@ -180,10 +180,18 @@ pub async fn defend_lm(
     }
     let outcome = match view.phase {
         Phase::Commit => {
+            let leaves = &ctx.trace.leaves;
+            let tree = MerkleTree::new(leaves)?;
+            let height = market.lm_chunk_height(leaves.len()).await?;
+            let last = leaves.len() - 1;
             let commitment = LmDisputeGame::Commitment {
-                leaves: ctx.trace.leaves.clone(),
+                nodes: tree.level(height),
+                stateIn: leaves[0],
+                stateOut: leaves[last],
                 stateInProof: job_trace.proof(ctx.step)?.siblings,
                 stateOutProof: job_trace.proof(ctx.step + 1)?.siblings,
+                firstLeafProof: tree.proof(0)?.siblings,
+                lastLeafProof: tree.proof(last)?.siblings,
             };
             let all = ctx.data_row_hashes();
             let data = LmDisputeGame::DataRows {
@@ -200,6 +208,22 @@ pub async fn defend_lm(
                 .lm_commit_op_trace(job_id, spec, commitment, data)
                 .await?;
             ("commitOpTrace", tx)
+        }
+        Phase::RevealChunk => {
+            let leaves = &ctx.trace.leaves;
+            let height = market.lm_chunk_height(leaves.len()).await?;
+            let chunk = market
+                .lm_picked_chunk(job_id)
+                .await?
+                .ok_or_else(|| DisputeError::Job("no chunk was picked".into()))?
+                as usize;
+            let first = (chunk << height).min(leaves.len());
+            let opened = leaves[first..((chunk + 1) << height).min(leaves.len())].to_vec();
+            let proof = MerkleTree::new(leaves)?.node_proof(height, chunk);
+            (
+                "revealChunk",
+                market.lm_reveal_chunk(job_id, opened, proof).await?,
+            )
         }
         Phase::RevealRowHashes => {
             let (op, t) = ctx.output(view.leaf as usize)?;
@@ -240,6 +264,7 @@ pub async fn challenge_lm(
         return Ok(Turn::Waiting);
     }
     let outcome = match view.phase {
+        Phase::PickChunk => ("pickChunk", pick_chunk(&market, job_id, ctx).await?),
         Phase::NameOp => ("disputeOp", name_op(&market, job_id, ctx).await?),
         Phase::PickRow => {
             let theirs = market.revealed_row_hashes(job_id).await?.ok_or_else(|| {
@@ -271,31 +296,86 @@ fn zero_opening() -> LmDisputeGame::LeafOpening {
     }
 }
 
-/// The first op whose output leaf differs from the worker's, and the move that disputes it.
+/// The worker's committed chunk nodes, checked against this side's batch and trace length;
+/// with the chunks' height.
+async fn their_nodes(
+    market: &Market,
+    job_id: JobId,
+    ctx: &LmStepContext,
+) -> Result<(pedals_chain::LmCommit, usize), DisputeError> {
+    let theirs = market
+        .lm_op_trace(job_id)
+        .await?
+        .ok_or_else(|| DisputeError::Job("the worker's op trace is not on-chain".into()))?;
+    let n = ctx.trace.leaves.len();
+    let height = market.lm_chunk_height(n).await?;
+    let lens: Vec<u64> = ctx.inputs.data.iter().map(|d| d.len() as u64 - 1).collect();
+    if theirs.nodes.len() != n.div_ceil(1 << height) || theirs.lens != lens {
+        return Err(DisputeError::Job(
+            "the worker's op trace is of another batch or length".into(),
+        ));
+    }
+    Ok((theirs, height))
+}
+
+/// The first chunk whose node differs from this side's, and the move that picks it.
+async fn pick_chunk(
+    market: &Market,
+    job_id: JobId,
+    ctx: &LmStepContext,
+) -> Result<pedals_chain::TxOutcome, DisputeError> {
+    let (theirs, height) = their_nodes(market, job_id, ctx).await?;
+    let ours = MerkleTree::new(&ctx.trace.leaves)?.level(height);
+    // The last chunk holds h_(i+1), which differs if nothing before it does.
+    let chunk = first_difference(&theirs.nodes, &ours).unwrap_or(ours.len() - 1);
+    info!(target: "pedals::dispute", job = %job_id, chunk, of = ours.len(), "picking the first op-trace chunk that differs");
+    Ok(market.lm_pick_chunk(job_id, chunk as u64).await?)
+}
+
+/// The first op whose output leaf differs from the worker's (in the chunk it revealed), and
+/// the move that disputes it. The worker's leaves before that chunk are this side's own (their
+/// nodes agree); a leaf is proven within its chunk, then its chunk node among the worker's.
 async fn name_op(
     market: &Market,
     job_id: JobId,
     ctx: &LmStepContext,
 ) -> Result<pedals_chain::TxOutcome, DisputeError> {
-    let theirs = market
-        .lm_op_trace(job_id)
+    let (theirs, height) = their_nodes(market, job_id, ctx).await?;
+    let (chunk, revealed) = market
+        .lm_revealed_chunk(job_id)
         .await?
-        .ok_or_else(|| DisputeError::Job("the worker's op trace is not on-chain".into()))?;
-    let ours = &ctx.trace.leaves;
-    let lens: Vec<u64> = ctx.inputs.data.iter().map(|d| d.len() as u64 - 1).collect();
-    if theirs.leaves.len() != ours.len() || theirs.lens != lens {
+        .ok_or_else(|| DisputeError::Job("the worker's chunk is not on-chain".into()))?;
+    let (chunk, ours) = (chunk as usize, &ctx.trace.leaves);
+    let n = ours.len();
+    let span = |c: usize| (c << height).min(n)..((c + 1) << height).min(n);
+    if revealed.len() != span(chunk).len() {
         return Err(DisputeError::Job(
-            "the worker's op trace is of another batch or length".into(),
+            "the worker revealed a chunk of another width".into(),
         ));
     }
-    let leaves = &theirs.leaves;
-    let last = ours.len() - 1;
+    let chunk_of = |c: usize| -> Result<&[B256], DisputeError> {
+        match c.cmp(&chunk) {
+            std::cmp::Ordering::Less => Ok(&ours[span(c)]),
+            std::cmp::Ordering::Equal => Ok(&revealed),
+            std::cmp::Ordering::Greater => Err(DisputeError::Job(format!(
+                "chunk {c} of the worker's op trace is not revealed"
+            ))),
+        }
+    };
+    let leaf_of = |k: usize| chunk_of(k >> height).map(|c| c[k - (k >> height << height)]);
+    let last = n - 1;
     // Leaf 0 is h_i, agreed; the state hash (last) differs if nothing before it does.
-    let leaf = (1..last).find(|&k| leaves[k] != ours[k]).unwrap_or(last);
+    let leaf = span(chunk)
+        .filter(|&k| k > 0 && k < last)
+        .find(|&k| leaf_of(k).is_ok_and(|l| l != ours[k]))
+        .unwrap_or(last);
     let open = |k: usize| -> Result<LmDisputeGame::LeafOpening, DisputeError> {
+        let c = k >> height;
+        let mut proof = chunks::chunk_proof(chunk_of(c)?, k - (c << height), height)?;
+        proof.extend(chunks::level_proof(&theirs.nodes, c, height));
         Ok(LmDisputeGame::LeafOpening {
-            root: leaves[k],
-            proof: proof(leaves, k)?,
+            root: leaf_of(k)?,
+            proof,
         })
     };
     let op = ctx
@@ -337,7 +417,15 @@ async fn name_op(
     let spec = lm_spec_args(&ctx.spec, &ctx.job)?;
     let entries = LmDisputeGame::Entries { state, model };
     Ok(market
-        .lm_dispute_op(job_id, spec, lens, leaf as u64, output, inputs, entries)
+        .lm_dispute_op(
+            job_id,
+            spec,
+            theirs.lens,
+            leaf as u64,
+            output,
+            inputs,
+            entries,
+        )
         .await?)
 }
 

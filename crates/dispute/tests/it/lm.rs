@@ -33,17 +33,25 @@ fn fixtures() -> std::path::PathBuf {
 
 /// Four LoRA steps of batch 2 on the tiny Llama, over the held-out examples.
 fn ft_job() -> FtJob {
+    job_of(
+        8,
+        "finetune/heldout.jsonl",
+        serde_json::json!({
+            "rank": 2, "alpha": 2, "targets": ["q_proj", "v_proj"], "lr": 3e-3, "lr_end": 3e-4,
+            "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
+        }),
+    )
+}
+
+/// The tiny Llama quantized to `bits`, fine-tuned on the fixture `data` with `terms`.
+fn job_of(bits: u8, data: &str, terms: serde_json::Value) -> FtJob {
     let ckpt = pedals_lm::Checkpoint::load_hf(&fixtures().join("llama-tiny")).expect("fixture");
-    let bytes = pedals_lm::quantize(&ckpt, 8)
+    let bytes = pedals_lm::quantize(&ckpt, bits)
         .expect("model")
         .to_bytes()
         .expect("bytes");
-    let dataset = std::fs::read(fixtures().join("finetune/heldout.jsonl")).expect("data");
-    let terms: pedals_lm::train::Terms = serde_json::from_value(serde_json::json!({
-        "rank": 2, "alpha": 2, "targets": ["q_proj", "v_proj"], "lr": 3e-3, "lr_end": 3e-4,
-        "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
-    }))
-    .expect("terms");
+    let dataset = std::fs::read(fixtures().join(data)).expect("data");
+    let terms: pedals_lm::train::Terms = serde_json::from_value(terms).expect("terms");
     let spec = FinetuneSpec::new(&bytes, &dataset, &terms).expect("spec");
     let job = Arc::new(spec.load(&bytes, &dataset).expect("inputs"));
     let mut states = vec![job.initial()];
@@ -204,6 +212,8 @@ async fn a_finetune_worker_that_changed_one_element_is_slashed_and_an_honest_one
         names,
         [
             "commitOpTrace",
+            "pickChunk",
+            "revealChunk",
             "disputeOp",
             "revealRowHashes",
             "pickRow",
@@ -235,7 +245,7 @@ async fn a_finetune_worker_that_changed_one_element_is_slashed_and_an_honest_one
     let bond = open(&w, id, STEP, *wrong.trace.leaves.last().expect("h")).await;
     let moves = play(&w, id, &truth, &trace, &wrong).await;
     eprintln!("honest fine-tuning worker vs wrong validator: {moves:?}");
-    assert_eq!(moves.len(), 6, "{moves:?}");
+    assert_eq!(moves.len(), 8, "{moves:?}");
     assert_eq!(
         status(&w.worker, id).await,
         JobStatus::Submitted,
@@ -259,10 +269,45 @@ async fn a_finetune_worker_whose_state_hash_is_not_its_tensors_loses_at_the_firs
     open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
     let moves = play(&w, id, &liar, &trace, &truth).await;
     let names: Vec<&str> = moves.iter().map(|m| m.0).collect();
-    assert_eq!(names, ["commitOpTrace", "disputeOp"], "{moves:?}");
+    assert_eq!(
+        names,
+        ["commitOpTrace", "pickChunk", "revealChunk", "disputeOp"],
+        "{moves:?}"
+    );
     assert_eq!(
         status(&w.worker, id).await,
         JobStatus::Resolved,
         "the worker lost"
     );
+}
+
+/// The example job of `examples/tiny-finetune-job.toml` (16-bit llama-tiny, four projections
+/// adapted at rank 8, batch 8 of the training examples): a worker that changed one element of
+/// a step loses a whole game whose moves (calldata and base fee included) cost under the 5M
+/// gas docs/protocol.md §9 budgets, in four moves a side.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_dispute_of_the_example_jobs_step_costs_under_five_million_gas() {
+    let w = World::start().await;
+    let j = job_of(
+        16,
+        "finetune/train.jsonl",
+        serde_json::json!({
+            "rank": 8, "alpha": 16, "targets": ["q_proj", "v_proj", "up_proj", "down_proj"],
+            "lr": 3e-3, "lr_end": 3e-4, "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 4,
+            "steps": 40, "batch": 8, "seed": 1
+        }),
+    );
+    let truth = honest(&j);
+    let liar = lying(&j, "e5.b1.down_proj.y0");
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &liar, &trace, &truth).await;
+    let total: u64 = moves.iter().map(|m| m.1).sum();
+    eprintln!(
+        "example job ({} op-trace leaves): {moves:?}, the game {total} gas",
+        truth.trace.leaves.len()
+    );
+    assert_eq!(status(&w.worker, id).await, JobStatus::Resolved);
+    assert_eq!(moves.len(), 8, "four moves a side: {moves:?}");
+    assert!(total < 5_000_000, "{total} gas: {moves:?}");
 }
