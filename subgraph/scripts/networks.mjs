@@ -35,6 +35,7 @@ export const SOURCES = {
   JobMarket: 'jobMarket',
   StakeManager: 'stakeManager',
   DisputeGame: 'disputeGame',
+  LmDisputeGame: 'lmDisputeGame',
   DataAvailability: 'dataAvailability',
 };
 
@@ -46,7 +47,7 @@ export function validateDeployment(d) {
   for (const key of ['chainId', 'deploymentBlock']) {
     if (!Number.isSafeInteger(d[key]) || d[key] < 0) throw new Error(`deployment: ${key} must be a non-negative integer`);
   }
-  for (const key of ['deployer', 'admin', 'pauser', 'feeRecipient', 'stakeManager', 'disputeGame', 'referee', 'dataAvailability', 'jobMarket']) {
+  for (const key of ['deployer', 'admin', 'pauser', 'feeRecipient', 'stakeManager', 'disputeGame', 'lmDisputeGame', 'referee', 'dataAvailability', 'jobMarket']) {
     if (typeof d[key] !== 'string' || !ADDRESS.test(d[key])) throw new Error(`deployment: ${key} must be a 0x-prefixed 20-byte address`);
   }
   return d;

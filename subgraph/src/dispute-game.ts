@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Handlers of the DisputeGame events (contracts/src/DisputeGame.sol): each becomes a DisputeMove
-// of the job's open challenge, and the challenge keeps the game's latest state. The market emits
+// Handlers of the DisputeGame events (contracts/src/DisputeGame.sol), and of the events every game
+// shares (GameBase.sol), which the LmDisputeGame data source reuses (src/lm-dispute-game.ts): each
+// becomes a DisputeMove of the job's open challenge, and the challenge keeps the game's latest state. The market emits
 // ChallengeOpened before the game's GameStarted, and the game emits GameDecided before the
 // market's DisputeResolved, so the challenge is open for every move.
 
@@ -30,7 +31,7 @@ function challengeOf(jobId: BigInt): Challenge | null {
 }
 
 /** Starts the move of `kind` for job `jobId`, or returns null when no challenge is known. */
-function move(event: ethereum.Event, jobId: BigInt, kind: string): DisputeMove | null {
+export function move(event: ethereum.Event, jobId: BigInt, kind: string): DisputeMove | null {
   let c = challengeOf(jobId);
   if (c === null) {
     log.warning("dispute game event {} for job {} without a challenge", [kind, jobId.toString()]);
@@ -54,7 +55,7 @@ function move(event: ethereum.Event, jobId: BigInt, kind: string): DisputeMove |
 }
 
 /** The challenge that `move` just found (and saved) for job `jobId`. */
-function current(jobId: BigInt): Challenge {
+export function current(jobId: BigInt): Challenge {
   return changetype<Challenge>(challengeOf(jobId));
 }
 
@@ -69,6 +70,7 @@ export function handleGameStarted(event: GameStarted): void {
   m.save();
   let c = current(p.jobId);
   c.phase = "Commit";
+  c.game = event.address;
   c.clock = p.clock;
   c.save();
 }

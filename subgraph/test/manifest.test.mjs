@@ -63,8 +63,8 @@ function abiOf(ds) {
   return Array.isArray(json) ? json : json.abi;
 }
 
-test('the data sources are the four market contracts', () => {
-  assert.deepEqual(manifest.dataSources.map((d) => d.name), ['JobMarket', 'StakeManager', 'DisputeGame', 'DataAvailability']);
+test('the data sources are the market contracts and both games', () => {
+  assert.deepEqual(manifest.dataSources.map((d) => d.name), ['JobMarket', 'StakeManager', 'DisputeGame', 'LmDisputeGame', 'DataAvailability']);
   const networks = new Set(manifest.dataSources.map((d) => d.network));
   assert.equal(networks.size, 1, 'every data source is on the same network');
 });

@@ -15,7 +15,7 @@ import { parse } from 'yaml';
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const OUT = path.join(ROOT, 'build', 'test', 'harness.wasm');
 /** Entry files: each one's exports are the module's (the store is in harness.ts). */
-const ENTRIES = ['test/wasm/harness.ts', 'test/wasm/availability.ts'];
+const ENTRIES = ['test/wasm/harness.ts', 'test/wasm/availability.ts', 'test/wasm/lm.ts'];
 
 function compile() {
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
@@ -108,7 +108,7 @@ async function instantiate() {
 test('the scenario calls every handler of the manifest', () => {
   const dir = path.join(ROOT, 'test', 'wasm');
   const harness = fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
-  const prefix = { JobMarket: 'jm', StakeManager: 'sm', DisputeGame: 'dg', DataAvailability: 'da' };
+  const prefix = { JobMarket: 'jm', StakeManager: 'sm', DisputeGame: 'dg', LmDisputeGame: 'lm', DataAvailability: 'da' };
   const manifest = parse(fs.readFileSync(path.join(ROOT, 'subgraph.yaml'), 'utf8'));
   for (const ds of manifest.dataSources) {
     for (const h of ds.mapping.eventHandlers) {
@@ -121,7 +121,7 @@ test('the mappings index a market from deployment to payouts', async (t) => {
   compile();
   const { ex, logs } = await instantiate();
   // Each step checks the entities it produced; they build on each other, in this order.
-  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'zkProveAndCancel', 'payoutsAndAdmin', 'demandMet', 'demandUnmet', 'dailyStats']) {
+  for (const step of ['deployAndStake', 'disputeWorkerLost', 'cancelAndExpire', 'timeoutThenFinalize', 'zkProveAndCancel', 'payoutsAndAdmin', 'demandMet', 'demandUnmet', 'dailyStats', 'lmDisputeWorkerLost']) {
     await t.test(step, () => ex[step]());
   }
   assert.ok(ex.entityCount() > 50, `entities stored: ${ex.entityCount()}`);

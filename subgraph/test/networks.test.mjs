@@ -30,6 +30,7 @@ test('a deployment file gives each data source its address and start block', () 
     JobMarket: { address: deployment.jobMarket, startBlock: 18345678 },
     StakeManager: { address: deployment.stakeManager, startBlock: 18345678 },
     DisputeGame: { address: deployment.disputeGame, startBlock: 18345678 },
+    LmDisputeGame: { address: deployment.lmDisputeGame, startBlock: 18345678 },
     DataAvailability: { address: deployment.dataAvailability, startBlock: 18345678 },
   });
 });
@@ -46,7 +47,10 @@ test('malformed deployment files are refused', () => {
   // A file from before DataAvailability existed has no publisher to index.
   const { dataAvailability, ...older } = deployment;
   assert.throws(() => validateDeployment(older), /dataAvailability/);
-  assert.ok(jobMarket && dataAvailability);
+  // Nor one from before the fine-tuning game, whose disputes it indexes.
+  const { lmDisputeGame, ...noLm } = deployment;
+  assert.throws(() => validateDeployment(noLm), /lmDisputeGame/);
+  assert.ok(jobMarket && dataAvailability && lmDisputeGame);
 });
 
 test('a rendered manifest changes only network, addresses and start blocks', () => {
@@ -103,6 +107,7 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
       JobMarket: '0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9',
       StakeManager: '0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0',
       DisputeGame: '0xa513e6e4b8f2a923d98304ec87f64353c4d5c853',
+      LmDisputeGame: '0xb7f8bc63bbcad18155201308c8f3540b07f84f5e',
       DataAvailability: '0x959922be3caee4b8cd9a407cc3ac1c251c2007b1',
     },
   );
