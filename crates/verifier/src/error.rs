@@ -34,3 +34,11 @@ pub enum VerifierError {
     #[error("{0}")]
     Job(String),
 }
+
+impl VerifierError {
+    /// Whether the error is in the job's own files as posted (a spec, model or dataset that does
+    /// not load): fetched again they are the same bytes, so trying again cannot help.
+    pub(crate) fn in_the_files(&self) -> bool {
+        matches!(self, Self::Lm(_) | Self::Data(_) | Self::Ml(_))
+    }
+}

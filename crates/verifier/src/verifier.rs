@@ -363,6 +363,10 @@ impl Verifier {
                     // Its own, past its window, settled, or not a disputable training job:
                     // nothing to look at again.
                     Ok(None) => (Some(Tracked::Over), false),
+                    Err(e) if e.in_the_files() => {
+                        warn!(target: "pedals::validator", job = id, error = %e, "the job's files do not load: it cannot be checked; not looking at it again");
+                        (Some(Tracked::Over), false)
+                    }
                     Err(e) => {
                         if self.log_gate.admit(format!("job {id}"), &e.to_string()) {
                             warn!(target: "pedals::validator", job = id, error = %e, "could not start checking the job; trying again next round");

@@ -93,7 +93,10 @@ impl FineTune {
     }
 
     /// The mean gradient of every adapter on examples `batch` (Q32): each sequence's raw sums
-    /// added, then `clamp(rdiv_signed(Σ, scored), ±G_MAX)`.
+    /// added, then `clamp(rdiv_signed(Σ, scored), ±G_MAX)`. The batch is accumulated in
+    /// micro-batches of one sequence per thread (memory: a micro-batch's sums, not the
+    /// batch's); integer sums make every split give the same bits (docs/exact-ops.md
+    /// "Gradient accumulation").
     pub fn gradients(
         &self,
         model: &ExactModel,
@@ -102,24 +105,27 @@ impl FineTune {
     ) -> (StepReport, Gradients) {
         let ads = seq::Adapters::new(model, state, self.lora.rank, self.lora.scale_log2);
         let fz = seq::Frozen::of(model);
-        let per_seq: Vec<seq::SeqGrad> = examples
-            .par_iter()
-            .map(|ex| seq::run(model, &fz, &ads, &ex.tokens, ex.prompt))
-            .collect();
-        let tokens: u64 = per_seq.iter().map(|s| s.tokens).sum();
-        let loss = per_seq.iter().map(|s| s.loss).sum::<f64>() / tokens.max(1) as f64;
-        let mut iter = per_seq.into_iter();
-        let mut total = iter.next().map(|s| s.sums).unwrap_or_default();
-        for s in iter {
-            for (tb, sb) in total.iter_mut().zip(s.sums) {
-                for (tt, st) in tb.iter_mut().zip(sb) {
-                    if let (Some((ta, tbm)), Some((sa, sbm))) = (tt.as_mut(), st) {
-                        ta.iter_mut().zip(sa).for_each(|(x, y)| *x += y);
-                        tbm.iter_mut().zip(sbm).for_each(|(x, y)| *x += y);
-                    }
+        let micro = rayon::current_num_threads().max(1);
+        let (mut tokens, mut loss_sum) = (0u64, 0.0f64);
+        let mut total: Option<Gradients> = None;
+        for chunk in examples.chunks(micro) {
+            let per_seq: Vec<seq::SeqGrad> = chunk
+                .par_iter()
+                .map(|ex| seq::run(model, &fz, &ads, &ex.tokens, ex.prompt))
+                .collect();
+            // In the examples' order: the loss (a float, reported only) sums the same way
+            // whatever the micro-batch.
+            for s in per_seq {
+                tokens += s.tokens;
+                loss_sum += s.loss;
+                match total.as_mut() {
+                    None => total = Some(s.sums),
+                    Some(t) => add_sums(t, s.sums),
                 }
             }
         }
+        let loss = loss_sum / tokens.max(1) as f64;
+        let mut total = total.unwrap_or_default();
         let n = tokens.max(1) as i64;
         let mean = |v: &mut Vec<i64>| {
             v.iter_mut()
@@ -187,5 +193,17 @@ impl FineTune {
     pub fn loss(&self, model: &ExactModel, state: &LoraState, data: &[Example]) -> f64 {
         let refs: Vec<&Example> = data.iter().collect();
         self.gradients(model, state, &refs).0.loss
+    }
+}
+
+/// Adds one sequence's raw gradient sums into the batch's.
+fn add_sums(total: &mut Gradients, sums: Gradients) {
+    for (tb, sb) in total.iter_mut().zip(sums) {
+        for (tt, st) in tb.iter_mut().zip(sb) {
+            if let (Some((ta, tbm)), Some((sa, sbm))) = (tt.as_mut(), st) {
+                ta.iter_mut().zip(sa).for_each(|(x, y)| *x += y);
+                tbm.iter_mut().zip(sbm).for_each(|(x, y)| *x += y);
+            }
+        }
     }
 }

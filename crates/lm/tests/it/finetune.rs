@@ -49,6 +49,36 @@ fn lora_training_lowers_the_loss_and_is_a_function_of_its_inputs() {
     }
 }
 
+/// Gradient accumulation: a batch is summed sequence by sequence in exact integers, so the
+/// micro-batches it is split into (one sequence per thread) do not change a bit of the step.
+#[test]
+fn any_split_of_a_batch_into_micro_batches_gives_the_same_step() {
+    let name = fixtures::FAMILIES[0];
+    let model = pedals_lm::quantize(&fixtures::checkpoint(name), 8).expect("quantizes");
+    let ft = FineTune {
+        lora: LoraConfig::new(2, 2, &["q_proj", "v_proj"]).expect("lora"),
+        adam: AdamConfig::new(1e-2, 1e-3, (0.9, 0.999), 1e-6, 1, 4).expect("adam"),
+        batch: 12,
+        seed: 5,
+    };
+    let data = examples(name, 24);
+    let step = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let mut state = ft.init(&model);
+            let report = ft.step(&model, &mut state, &data);
+            (state, report.tokens, report.loss.to_bits())
+        })
+    };
+    let one = step(1);
+    for threads in [2, 5, 12] {
+        assert_eq!(step(threads), one, "micro-batches of {threads}");
+    }
+}
+
 /// The gradient of every adapter, in both families, is the derivative of the exact loss: a
 /// step of 0.01 (largest element) against it lowers the loss by what the gradient predicts.
 #[test]
