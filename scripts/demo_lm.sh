@@ -6,8 +6,8 @@
 # it until the worker is paid, fetches the completions, checks them against the worker's trace,
 # re-runs every chunk here and compares the bytes, prints them, and stops the devnet.
 # `make demo-finetune` (`scripts/demo_lm.sh finetune`) does the same with
-# examples/tiny-finetune-job.toml: the adapter is saved for peft and four steps are re-executed
-# here from the worker's checkpoints.
+# examples/tiny-finetune-job.toml: the adapter is saved for peft, four steps are re-executed
+# here from the worker's checkpoints, and the validator's log shows the steps it re-executed.
 # PEDALS_DEVNET_PORT picks anvil's port (8545 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,9 @@ if [ "$kind" = finetune ]; then
   echo
   echo "the adapter (Hugging Face peft's format, and the final state):"
   ls -l "$dir/adapter"
+  echo
+  echo "the devnet's validator re-executed sampled steps of the job within its window:"
+  "$pedals" devnet logs validator --dir "$dir" --lines 400 | grep -E "re-executing|reproduce" | sed 's/^/  /' || true
 else
   "$pedals" job result "$id" --recheck 3 --out "$dir/completions.jsonl"
   echo
