@@ -21,20 +21,34 @@ struct LayerCache {
     v: Vec<i32>,
 }
 
-/// The key/value cache of one sequence.
+/// The key/value cache of one sequence, for every block of a model or for a span of them
+/// (`crate::span`).
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    len: usize,
+    pub(crate) len: usize,
+    /// The first block cached.
+    pub(crate) first: usize,
     layers: Vec<LayerCache>,
 }
 
 impl KvCache {
     /// An empty cache for a model.
     pub fn new(config: &LmConfig) -> Self {
+        Self::for_blocks(0..config.layers)
+    }
+
+    /// An empty cache for blocks `blocks` of a model (a span a server runs).
+    pub fn for_blocks(blocks: std::ops::Range<usize>) -> Self {
         Self {
             len: 0,
-            layers: vec![LayerCache::default(); config.layers],
+            first: blocks.start,
+            layers: vec![LayerCache::default(); blocks.len()],
         }
+    }
+
+    /// The blocks it caches.
+    pub fn blocks(&self) -> std::ops::Range<usize> {
+        self.first..self.first + self.layers.len()
     }
 
     /// Positions cached.
@@ -100,14 +114,20 @@ impl ExactModel {
     }
 
     fn forward_in_pool(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Vec<i32> {
-        let c = &self.config;
-        let (d, t_len, start) = (c.hidden, tokens.len(), cache.len);
+        let (start, t_len) = (cache.len, tokens.len());
         if t_len == 0 {
             return Vec::new();
         }
-        let center = c.family == Family::Gpt2;
-        let eps = c.eps_q40();
-        let mut h = vec![0i32; t_len * d];
+        let mut h = self.embed_rows(tokens, start);
+        self.blocks_in_pool(cache, &mut h, t_len);
+        self.head_rows(&h, t_len, all)
+    }
+
+    /// The hidden states of `tokens` at positions `start..`: their embeddings, plus the learned
+    /// positions' (GPT-2 family).
+    pub(crate) fn embed_rows(&self, tokens: &[u32], start: usize) -> Vec<i32> {
+        let d = self.config.hidden;
+        let mut h = vec![0i32; tokens.len() * d];
         for (t, row) in h.chunks_mut(d).enumerate() {
             gather_row(&self.embed, tokens[t] as usize, row);
             if let Some(pos) = &self.pos_embed {
@@ -116,50 +136,87 @@ impl ExactModel {
                 residual_add(row, &p);
             }
         }
-        for (block, lc) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            let x = norm_rows(&h, &block.attn_norm, eps, center, d);
-            let mut q = project(&x, &block.q);
-            let mut k = project(&x, &block.k);
-            let v = project(&x, &block.v);
-            if let Some(rot) = &self.rotary {
-                let half = c.head_dim / 2;
-                for t in 0..t_len {
-                    let p = start + t;
-                    let (cos, sin) = (
-                        &rot.cos[p * half..(p + 1) * half],
-                        &rot.sin[p * half..(p + 1) * half],
-                    );
-                    for head in q[t * c.q_width()..(t + 1) * c.q_width()].chunks_mut(c.head_dim) {
-                        rope(head, cos, sin);
-                    }
-                    for head in k[t * c.kv_width()..(t + 1) * c.kv_width()].chunks_mut(c.head_dim) {
-                        rope(head, cos, sin);
-                    }
-                }
-            }
-            for head in k.chunks(c.head_dim) {
-                let e = rowquant_into(head, &mut lc.k_mant);
-                lc.k_exp.push(e);
-            }
-            lc.v.extend_from_slice(&v);
-            let o = self.attend(&q, lc, start, t_len);
-            residual_add(&mut h, &project(&o, &block.o));
-            let x = norm_rows(&h, &block.mlp_norm, eps, center, d);
-            let up = project(&x, &block.up);
-            let act: Vec<i32> = match &block.gate {
-                Some(gate) => project(&x, gate)
-                    .iter()
-                    .zip(&up)
-                    .map(|(&g, &u)| swiglu(g, u))
-                    .collect(),
-                None => up.iter().map(|&u| gelu(u)).collect(),
-            };
-            residual_add(&mut h, &project(&act, &block.down));
+        h
+    }
+
+    /// Runs the blocks `cache` holds over `t_len` rows of hidden states `h` (positions after
+    /// the cached ones), and caches their keys and values.
+    pub(crate) fn blocks_in_pool(&self, cache: &mut KvCache, h: &mut [i32], t_len: usize) {
+        let start = cache.len;
+        let first = cache.first;
+        for (block, lc) in self.blocks[first..].iter().zip(cache.layers.iter_mut()) {
+            self.block_rows(block, lc, h, start, t_len);
         }
         cache.len += t_len;
-        let rows = if all { &h[..] } else { &h[(t_len - 1) * d..] };
-        let x = norm_rows(rows, &self.final_norm, eps, center, d);
+    }
+
+    /// Q12 logits of the final hidden states `h` (`t_len` rows): every row's when `all`, else
+    /// the last row's.
+    pub(crate) fn head_rows(&self, h: &[i32], t_len: usize, all: bool) -> Vec<i32> {
+        let c = &self.config;
+        let d = c.hidden;
+        let rows = if all { h } else { &h[(t_len - 1) * d..] };
+        let x = norm_rows(
+            rows,
+            &self.final_norm,
+            c.eps_q40(),
+            c.family == Family::Gpt2,
+            d,
+        );
         linear(&x, self.head(), None)
+    }
+
+    /// One block over `t_len` rows at positions `start..`.
+    fn block_rows(
+        &self,
+        block: &crate::weights::Block,
+        lc: &mut LayerCache,
+        h: &mut [i32],
+        start: usize,
+        t_len: usize,
+    ) {
+        let c = &self.config;
+        let d = c.hidden;
+        let center = c.family == Family::Gpt2;
+        let eps = c.eps_q40();
+        let x = norm_rows(h, &block.attn_norm, eps, center, d);
+        let mut q = project(&x, &block.q);
+        let mut k = project(&x, &block.k);
+        let v = project(&x, &block.v);
+        if let Some(rot) = &self.rotary {
+            let half = c.head_dim / 2;
+            for t in 0..t_len {
+                let p = start + t;
+                let (cos, sin) = (
+                    &rot.cos[p * half..(p + 1) * half],
+                    &rot.sin[p * half..(p + 1) * half],
+                );
+                for head in q[t * c.q_width()..(t + 1) * c.q_width()].chunks_mut(c.head_dim) {
+                    rope(head, cos, sin);
+                }
+                for head in k[t * c.kv_width()..(t + 1) * c.kv_width()].chunks_mut(c.head_dim) {
+                    rope(head, cos, sin);
+                }
+            }
+        }
+        for head in k.chunks(c.head_dim) {
+            let e = rowquant_into(head, &mut lc.k_mant);
+            lc.k_exp.push(e);
+        }
+        lc.v.extend_from_slice(&v);
+        let o = self.attend(&q, lc, start, t_len);
+        residual_add(h, &project(&o, &block.o));
+        let x = norm_rows(h, &block.mlp_norm, eps, center, d);
+        let up = project(&x, &block.up);
+        let act: Vec<i32> = match &block.gate {
+            Some(gate) => project(&x, gate)
+                .iter()
+                .zip(&up)
+                .map(|(&g, &u)| swiglu(g, u))
+                .collect(),
+            None => up.iter().map(|&u| gelu(u)).collect(),
+        };
+        residual_add(h, &project(&act, &block.down));
     }
 
     /// Causal attention of `t_len` query rows at positions `start..` over the cache, one

@@ -14,6 +14,7 @@ mod grad_vectors;
 mod grads;
 mod job;
 mod reference;
+mod span;
 mod step_vectors;
 mod store;
 mod vectors;
