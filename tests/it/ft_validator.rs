@@ -4,15 +4,17 @@
 //! that a worker falsified does not, and the daemon challenges it and plays the fine-tuning
 //! game (`LmDisputeGame`, docs/protocol.md §9) to one element by itself, through a restart in
 //! the middle of the game, against the worker daemon defending its lie. The worker is slashed,
-//! checked to the wei.
+//! checked to the wei. A lying worker that serves none of its states is demanded them on-chain
+//! and caught from what it publishes.
 
 use std::sync::Arc;
 
 use alloy::primitives::U256;
 use alloy::providers::ext::AnvilApi;
 use pedals_chain::{Devnet, GameKind, JobStatus, Market};
-use pedals_node::Worker;
+use pedals_node::{StoreSource, Worker};
 use pedals_p2p::MemorySource;
+use pedals_store::Store;
 use pedals_verifier::{Verifier, VerifierConfig};
 
 use crate::dispute::{WINDOW, market, past_claim_period};
@@ -34,13 +36,22 @@ struct World {
 }
 
 impl World {
-    async fn new(lies: Vec<u64>) -> Self {
+    /// `withhold`: the worker's node serves the job's files but none of its states.
+    async fn new(lies: Vec<u64>, withhold: bool) -> Self {
         let devnet = Devnet::start(pedals_chain::DevnetConfig::default())
             .await
             .expect("devnet");
         let requester = market(&devnet, 2).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let (w, worker_net) = crate::puppet::networked_worker(&devnet, dir.path(), lies).await;
+        let store = Arc::new(Store::open(dir.path()).expect("store"));
+        let source = StoreSource::new(store.clone(), 2);
+        let source = if withhold {
+            source.withholding()
+        } else {
+            source
+        };
+        let worker_net = crate::network::net(Arc::new(source), Vec::new()).await;
+        let w = crate::puppet::worker_with(&devnet, store, worker_net.client.clone(), lies).await;
         let id = submitted_ft(&devnet, &requester, &w, &ft_job()).await;
         let validator_net = crate::network::net(
             Arc::new(MemorySource::default()),
@@ -89,7 +100,7 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_daemon_checks_an_honest_finetune_job_and_the_worker_is_paid() {
-    let world = World::new(Vec::new()).await;
+    let world = World::new(Vec::new(), false).await;
     let validator = world.validator().await;
     for _ in 0..10 {
         assert_eq!(validator.tick().await.expect("round"), Vec::<u64>::new());
@@ -123,7 +134,7 @@ async fn the_validator_daemon_checks_an_honest_finetune_job_and_the_worker_is_pa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validator_daemon_catches_a_lying_finetune_worker_and_wins_the_game_by_itself() {
     // Step 2 of 4 (index 1) is a lie: the worker's states after it go on from the lie.
-    let world = World::new(vec![1]).await;
+    let world = World::new(vec![1], false).await;
     let job = world.requester.job(world.id).await.expect("job");
     let stake_before = world
         .requester
@@ -197,5 +208,32 @@ async fn the_validator_daemon_catches_a_lying_finetune_worker_and_wins_the_game_
             .await
             .expect("credit"),
         U256::from(PAYMENT) + collateral - reward
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_finetune_worker_that_serves_no_state_is_caught_from_what_it_publishes() {
+    // It lies about step 2 (index 1) and answers no request for a state: the validator demands
+    // each sampled state on-chain, re-executes from what the worker publishes (a fine-tuning
+    // state rebuilt from its rows), and challenges the lie.
+    let world = World::new(vec![1], true).await;
+    let validator = world.validator().await;
+    for _ in 0..200 {
+        world.w.tick().await.expect("worker round");
+        validator.tick().await.expect("validator round");
+        if world.status().await == JobStatus::Resolved {
+            break;
+        }
+    }
+    assert_eq!(world.status().await, JobStatus::Resolved);
+    let stats = validator.stats();
+    assert!(stats.demands.get() >= 1, "it demanded states");
+    assert_eq!(stats.demands_unmet.get(), 0, "every demand was met");
+    assert_eq!(stats.mismatches.get(), 1);
+    assert_eq!(stats.disputes_won.get(), 1);
+    let lm = world.requester.playing(GameKind::Lm);
+    assert_eq!(
+        lm.games_decided(world.id).await.expect("events"),
+        [(true, false)]
     );
 }
