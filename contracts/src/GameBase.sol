@@ -158,7 +158,7 @@ abstract contract GameBase is IDisputeResolver {
         emit GameStarted(jobId, step, worker, challenger, clock);
     }
 
-    /// @notice Worker, move 2: reveal the row hashes of the disputed output (their Merkle root
+    /// @notice Worker: reveal the row hashes of the disputed output (their Merkle root
     ///         must be the output's committed root).
     function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
         Play storage g = _move(jobId, Phase.RevealRowHashes, true);
@@ -168,7 +168,7 @@ abstract contract GameBase is IDisputeResolver {
         emit RowHashesRevealed(jobId, rowHashes.length);
     }
 
-    /// @notice Worker, move 3: reveal the picked row, proven against the output's root.
+    /// @notice Worker: reveal the picked row, proven against the output's root.
     function revealRow(uint256 jobId, RowOpening calldata opening) external {
         Play storage g = _move(jobId, Phase.RevealRow, true);
         uint256 cols = g.outCols;
@@ -180,7 +180,7 @@ abstract contract GameBase is IDisputeResolver {
         emit RowRevealed(jobId, g.row, h);
     }
 
-    /// @notice Challenger, move 2: pick the row of the disputed output to open.
+    /// @notice Challenger: pick the row of the disputed output to open.
     function pickRow(uint256 jobId, uint256 row) external {
         Play storage g = _move(jobId, Phase.PickRow, false);
         uint256 rows = g.outRows;

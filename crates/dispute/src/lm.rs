@@ -162,8 +162,8 @@ fn entries(st: &pedals_core::ModelState) -> Result<Vec<B256>, DisputeError> {
         .collect())
 }
 
-/// The worker's side: commits its op trace with the batch's data rows, reveals row hashes and
-/// rows when asked.
+/// The worker's side: commits its op trace by its chunk nodes with the batch's data rows,
+/// reveals the chunk the challenger picked, then row hashes and rows when asked.
 pub async fn defend_lm(
     market: &Market,
     job_id: JobId,
@@ -248,8 +248,8 @@ pub async fn defend_lm(
     Ok(Turn::Moved(outcome.0, outcome.1))
 }
 
-/// The challenger's side: names the first op whose output differs from its own trace, then
-/// the first differing row and element.
+/// The challenger's side: picks the first op-trace chunk whose node differs from its own,
+/// names the first op of it whose output differs, then the first differing row and element.
 pub async fn challenge_lm(
     market: &Market,
     job_id: JobId,

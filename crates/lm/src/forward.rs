@@ -110,6 +110,14 @@ impl ExactModel {
         all: bool,
     ) -> Result<Vec<i32>, LmError> {
         self.check_tokens(tokens, cache.len)?;
+        if cache.blocks() != (0..self.blocks.len()) {
+            return Err(LmError::Config(format!(
+                "a cache of blocks {:?} is a span's: the whole forward pass needs one of all {} \
+                 blocks (KvCache::new), a span runs with run_span",
+                cache.blocks(),
+                self.blocks.len()
+            )));
+        }
         Ok(rayon::scope(|_| self.forward_in_pool(tokens, cache, all)))
     }
 

@@ -27,7 +27,7 @@ pub(crate) enum DemandState {
 }
 
 impl Verifier {
-    /// Follows this validator's demand of the state after `step` of job `id`.
+    /// Follows this validator's demand of `h_step`, the state before step `step` of job `id`.
     pub(crate) async fn follow_demand(
         &self,
         id: u64,

@@ -39,6 +39,9 @@ impl VerifierError {
     /// Whether the error is in the job's own files as posted (a spec, model or dataset that does
     /// not load): fetched again they are the same bytes, so trying again cannot help.
     pub(crate) fn in_the_files(&self) -> bool {
-        matches!(self, Self::Lm(_) | Self::Data(_) | Self::Ml(_))
+        matches!(
+            self,
+            Self::Lm(_) | Self::Data(_) | Self::Ml(_) | Self::Core(_)
+        )
     }
 }

@@ -91,7 +91,7 @@ impl Verifier {
             .net()
             .fetch_blob(JobSpec::cid_for_hash(spec_hash))
             .await?;
-        let (work, _) = Work::fetch(self.net(), &spec_bytes)
+        let work = Work::fetch(self.net(), &spec_bytes)
             .await?
             .ok_or_else(|| VerifierError::Job(format!("job {id} is {NOT_DISPUTABLE}")))?;
         let bytes = self.journal().state(id).ok_or_else(|| {

@@ -95,18 +95,31 @@ impl Disputed {
 /// Why a job is not one to check.
 pub(crate) const NOT_DISPUTABLE: &str = "not a disputable training or fine-tuning job";
 
+/// Runs `f` on a rayon pool of `threads` threads: a fine-tuning step's parallel ops use the
+/// validator's thread budget, as an MLP step's `CpuOps` does.
+fn in_pool<T: Send>(
+    threads: usize,
+    f: impl FnOnce() -> Result<T, VerifierError> + Send,
+) -> Result<T, VerifierError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| VerifierError::Job(format!("cannot start {threads} threads: {e}")))?
+        .install(f)
+}
+
 fn other_kind() -> VerifierError {
     VerifierError::Job("a state of another kind of job than the one checked".into())
 }
 
 impl Work {
-    /// Loads the job whose canonical spec is `spec_bytes`, fetching its files over `net`, with
-    /// the initial state as a template of every state's names and shapes. `None` for a job no
-    /// game can dispute (batch inference, of an MLP or a language model).
+    /// Loads the job whose canonical spec is `spec_bytes`, fetching the files a re-execution
+    /// reads over `net` (an MLP job's dataset; a fine-tuning job's model and dataset). `None`
+    /// for a job no game can dispute (batch inference, of an MLP or a language model).
     pub(crate) async fn fetch(
         net: &Client,
         spec_bytes: &[u8],
-    ) -> Result<Option<(Self, ModelState)>, VerifierError> {
+    ) -> Result<Option<Self>, VerifierError> {
         if pedals_lm::FinetuneSpec::is_finetune(spec_bytes) {
             let spec = FinetuneSpec::from_canonical_bytes(spec_bytes)?;
             let (model, _) = net.fetch_blob(spec.model_cid()?).await?;
@@ -116,10 +129,8 @@ impl Work {
             let inputs = tokio::task::spawn_blocking(move || loaded.load(&model, &dataset))
                 .await
                 .map_err(|e| VerifierError::Job(format!("loading the job stopped: {e}")))??;
-            let template =
-                ModelState::from_canonical_bytes(&inputs.state_bytes(&inputs.initial())?)?;
             let inputs = Arc::new(inputs);
-            return Ok(Some((Self::Ft { spec, inputs }, template)));
+            return Ok(Some(Self::Ft { spec, inputs }));
         }
         if pedals_lm::LmJobSpec::is_lm(spec_bytes) {
             return Ok(None);
@@ -130,9 +141,21 @@ impl Work {
         }
         let (data_bytes, _) = net.fetch_blob(parse_cid(&spec.dataset)?).await?;
         let dataset = Arc::new(Dataset::from_canonical_bytes(&data_bytes)?);
-        let (model_bytes, _) = net.fetch_blob(parse_cid(&spec.model)?).await?;
-        let template = ModelState::from_canonical_bytes(&model_bytes)?;
-        Ok(Some((Self::Mlp { spec, dataset }, template)))
+        Ok(Some(Self::Mlp { spec, dataset }))
+    }
+
+    /// The job's initial state as a template of every state's names and shapes: an MLP job's
+    /// posted model (fetched over `net`), a fine-tuning job's initial adapters.
+    pub(crate) async fn template(&self, net: &Client) -> Result<ModelState, VerifierError> {
+        Ok(match self {
+            Self::Mlp { spec, .. } => {
+                let (model_bytes, _) = net.fetch_blob(parse_cid(&spec.model)?).await?;
+                ModelState::from_canonical_bytes(&model_bytes)?
+            }
+            Self::Ft { inputs, .. } => {
+                ModelState::from_canonical_bytes(&inputs.state_bytes(&inputs.initial())?)?
+            }
+        })
     }
 
     /// Whether the validator audits the job's steps (MLP jobs only: fine-tuning steps have no
@@ -204,7 +227,7 @@ impl Work {
                     disputed: Some(Disputed::Mlp(Arc::new(ctx))),
                 })
             }
-            (Self::Ft { spec, inputs }, Before::Ft(before)) => {
+            (Self::Ft { spec, inputs }, Before::Ft(before)) => in_pool(threads, || {
                 let mut after = before.clone();
                 inputs.step(&mut after);
                 let mine = after.state_hash(&inputs.model.config, &inputs.run.lora)?;
@@ -217,7 +240,7 @@ impl Work {
                     leaf: None,
                     disputed,
                 })
-            }
+            }),
             _ => Err(other_kind()),
         }
     }
@@ -237,9 +260,13 @@ impl Work {
                 let ctx = StepContext::new(spec.clone(), dataset.clone(), step, state, trace)?;
                 Ok(Disputed::Mlp(Arc::new(ctx)))
             }
-            (Self::Ft { spec, inputs }, Before::Ft(state)) => Ok(Disputed::Ft(Arc::new(
-                LmStepContext::new(spec.clone(), inputs.clone(), &state)?,
-            ))),
+            (Self::Ft { spec, inputs }, Before::Ft(state)) => in_pool(threads, || {
+                Ok(Disputed::Ft(Arc::new(LmStepContext::new(
+                    spec.clone(),
+                    inputs.clone(),
+                    &state,
+                )?)))
+            }),
             _ => Err(other_kind()),
         }
     }

@@ -127,6 +127,11 @@ fn bad_activations_are_refused_and_leave_the_span_as_it_was() {
         Err(LmError::TooLong { .. })
     ));
     assert_eq!(cache.len(), 0, "nothing was cached");
+    // A span's cache is not the whole model's: the forward pass says which to use.
+    let whole = model
+        .forward(&[1, 2], &mut cache, false)
+        .expect_err("a span's cache");
+    assert!(whole.to_string().contains("run_span"), "{whole}");
     model
         .run_span(&mut cache, &a)
         .expect("the good activations run");

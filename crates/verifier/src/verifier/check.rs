@@ -47,16 +47,21 @@ impl Verifier {
         let spec_cid = JobSpec::cid_for_hash(&job.specHash);
         let (spec_bytes, _) = self.net.fetch_blob(spec_cid).await?;
         // Batch inference, of an MLP or a language model, cannot be disputed; nor can a
-        // fine-tuning job posted before its game existed (as optimistic inference).
-        let fetched = Work::fetch(&self.net, &spec_bytes).await?.filter(|(w, _)| {
-            matches!(w, Work::Mlp { .. })
-                || pedals_core::Verification::Optimistic.is(job.verification)
-        });
-        let Some((work, template)) = fetched else {
+        // fine-tuning job posted before its game existed (as optimistic inference), whose
+        // files are then not fetched at all.
+        let legacy = pedals_lm::FinetuneSpec::is_finetune(&spec_bytes)
+            && !pedals_core::Verification::Optimistic.is(job.verification);
+        let work = if legacy {
+            None
+        } else {
+            Work::fetch(&self.net, &spec_bytes).await?
+        };
+        let Some(work) = work else {
             info!(target: "pedals::validator", job = id, "{NOT_DISPUTABLE}; skipped");
             self.jobs.lock().await.insert(id, Tracked::Over);
             return Ok(None);
         };
+        let template = work.template(&self.net).await?;
         let steps = submitted.steps.saturating_to::<u64>();
         let claim = TraceClaim {
             root: submitted.traceRoot,
