@@ -1,16 +1,18 @@
 //! A long list committed by chunks (docs/commitments.md §1, "Chunks"): the nodes at level `h`
 //! of the list's Merkle tree are the roots of its aligned runs of `2^h` leaves (the last run
 //! padded with the zero word, as the whole tree is), and the tree above them is the rest of the
-//! list's tree. A game commits such a list by its level-`h` nodes and opens one chunk when
-//! asked; a proof of a leaf is the proof within its chunk followed by the chunk node's proof
-//! in the level above, the same siblings as [`crate::MerkleTree::proof`]'s.
+//! list's tree. A game commits such a list by its level-`h` nodes ([`crate::MerkleTree::level`])
+//! and opens one chunk when asked; a proof of a leaf is the proof within its chunk followed by
+//! the chunk node's proof in the level above, the same siblings as
+//! [`crate::MerkleTree::proof`]'s. The tests hold the nodes and the root rebuilt from them to
+//! the whole tree's, as the contract (`TraceMerkle`) rebuilds them.
 
 use alloy_primitives::B256;
 
 use crate::{CoreError, hash_leaf, hash_node};
 
 /// The value of an all-padding node at `level` (0: the zero word).
-pub fn zero_node(level: usize) -> B256 {
+fn zero_node(level: usize) -> B256 {
     (0..level).fold(B256::ZERO, |z, _| hash_node(&z, &z))
 }
 
@@ -32,12 +34,6 @@ fn chunk_levels(chunk: &[B256], height: usize) -> Result<Vec<Vec<B256>>, CoreErr
         levels.push(next);
     }
     Ok(levels)
-}
-
-/// The root of `chunk` as a subtree of `2^height` leaves (at most that many; padded with the
-/// zero word). Fails on an empty or too wide chunk.
-pub fn subtree_root(chunk: &[B256], height: usize) -> Result<B256, CoreError> {
-    Ok(chunk_levels(chunk, height)?[height][0])
 }
 
 /// The `height` siblings of leaf `index` within `chunk` (a subtree of `2^height` leaves),
@@ -73,16 +69,6 @@ fn upper_levels(nodes: &[B256], height: usize) -> Vec<Vec<B256>> {
     levels
 }
 
-/// The root of a tree whose level `height` is `nodes`.
-pub fn level_root(nodes: &[B256], height: usize) -> Result<B256, CoreError> {
-    if nodes.is_empty() {
-        return Err(CoreError::EmptyTree);
-    }
-    Ok(upper_levels(nodes, height)
-        .last()
-        .map_or(B256::ZERO, |l| l[0]))
-}
-
 /// The siblings of chunk node `index` (of `nodes`, at level `height`) up to the root, bottom
 /// first.
 pub fn level_proof(nodes: &[B256], index: usize, height: usize) -> Vec<B256> {
@@ -103,6 +89,22 @@ mod tests {
     use super::*;
     use crate::{MerkleTree, tree_depth};
     use proptest::prelude::*;
+
+    /// The root of `chunk` as a subtree of `2^height` leaves (what the contract's
+    /// `TraceMerkle.subtreeRoot` computes of a revealed chunk).
+    fn subtree_root(chunk: &[B256], height: usize) -> Result<B256, CoreError> {
+        Ok(chunk_levels(chunk, height)?[height][0])
+    }
+
+    /// The root of a tree whose level `height` is `nodes` (`TraceMerkle.rootOfLevel`).
+    fn level_root(nodes: &[B256], height: usize) -> Result<B256, CoreError> {
+        if nodes.is_empty() {
+            return Err(CoreError::EmptyTree);
+        }
+        Ok(upper_levels(nodes, height)
+            .last()
+            .map_or(B256::ZERO, |l| l[0]))
+    }
 
     proptest! {
         /// Chunk nodes, their root and the two-part proofs are the whole tree's.

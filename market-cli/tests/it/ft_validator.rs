@@ -14,7 +14,7 @@ use pedals_chain::{GameKind, JobStatus};
 
 use crate::ft_job::ft_job;
 use crate::lm_job::{World, start_job};
-use crate::validator::{counter, metrics};
+use crate::validator::{counter, metrics, validator_daemon};
 use crate::{free_port, wait_for};
 
 /// Long enough for the validator to check the three steps after the job is submitted.
@@ -24,32 +24,11 @@ const WINDOW: u32 = 300;
 /// every one of the job's three steps and staking the market's minimum; returns it with its
 /// metrics port.
 async fn start_validator(w: &World, port: u16) -> (crate::Daemon, u16) {
-    let dir = w.tmp.path();
-    let config = dir.join("validator.toml");
-    std::fs::write(&config, "poll_ms = 200\nsamples_per_job = 3\n").expect("config");
     let params = w.market.parameters().await.expect("params");
-    let min_stake = U256::from(params.minValidatorStake).to_string();
+    let stake = U256::from(params.minValidatorStake).to_string();
     let metrics = free_port();
-    let child = crate::daemon(
-        dir,
-        &w.devnet,
-        &[
-            "validator",
-            "run",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--stake-wei",
-            &min_stake,
-            "--bootstrap",
-            &format!("/ip4/127.0.0.1/tcp/{port}"),
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics}"),
-        ],
-        "validator.json",
-        "validator",
-    )
-    .spawn()
-    .expect("the validator starts");
+    let bootstrap = format!("/ip4/127.0.0.1/tcp/{port}");
+    let child = validator_daemon(w.tmp.path(), &w.devnet, 3, &stake, &bootstrap, metrics);
     (crate::Daemon(child), metrics)
 }
 

@@ -35,6 +35,43 @@ pub(crate) fn counter(page: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `pedals validator run` with the keystore `validator.json` of `dir`, its settings in a config
+/// file (200 ms rounds, `samples` steps a job), staking `stake` wei, joined to `bootstrap`, its
+/// metrics on `metrics`.
+pub(crate) fn validator_daemon(
+    dir: &Path,
+    devnet: &Devnet,
+    samples: usize,
+    stake: &str,
+    bootstrap: &str,
+    metrics: u16,
+) -> Child {
+    let config = dir.join("validator.toml");
+    std::fs::write(
+        &config,
+        format!("poll_ms = 200\nsamples_per_job = {samples}\n"),
+    )
+    .expect("config");
+    daemon(
+        dir,
+        devnet,
+        &[
+            "validator",
+            "run",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--stake-wei",
+            stake,
+            "--bootstrap",
+            bootstrap,
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
+        ],
+        "validator.json",
+        "validator",
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it() {
     let devnet = crate::mining_devnet().await;
@@ -81,26 +118,7 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
     let port = free_port();
     let min_stake = U256::from(params.minValidatorStake).to_string();
     // Some settings from a config file: the 5 steps checked below prove it was read.
-    let config = dir.path().join("validator.toml");
-    std::fs::write(&config, "poll_ms = 200\nsamples_per_job = 5\n").expect("config");
-    let mut validator = daemon(
-        dir.path(),
-        &devnet,
-        &[
-            "validator",
-            "run",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--stake-wei",
-            &min_stake,
-            "--bootstrap",
-            &listen,
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-        ],
-        "validator.json",
-        "validator",
-    );
+    let mut validator = validator_daemon(dir.path(), &devnet, 5, &min_stake, &listen, port);
     let until = Instant::now() + Duration::from_secs(90);
     let page = loop {
         let page = metrics(port).await;
