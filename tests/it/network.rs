@@ -83,7 +83,7 @@ async fn inputs_come_from_the_requesters_node_and_checkpoints_go_to_validators()
                 match announcement {
                     pedals_p2p::Announcement::Capacity(c) => capacity = Some(c),
                     pedals_p2p::Announcement::Progress(p) => progress.push(p),
-                    pedals_p2p::Announcement::Job(_) => {}
+                    pedals_p2p::Announcement::Job(_) | pedals_p2p::Announcement::Span(_) => {}
                 }
             }
             if let Some(c) = &capacity

@@ -59,13 +59,15 @@ impl ExactModel {
         }
     }
 
-    /// Generates after `prompt`.
-    pub fn generate(
+    /// Checks a generation request against the model before anything runs: a prompt of at
+    /// least one token of its vocabulary, stop sequences only with a tokenizer, and the
+    /// prompt and `max_tokens` within the context.
+    pub fn check_generation(
         &self,
         prompt: &[u32],
         p: &GenParams,
         tok: Option<&Tokenizer>,
-    ) -> Result<Generation, LmError> {
+    ) -> Result<(), LmError> {
         if prompt.is_empty() {
             return Err(LmError::Sampling(
                 "the prompt is empty; give at least one token".into(),
@@ -83,42 +85,79 @@ impl ExactModel {
                 context: self.config.context,
             });
         }
-        let eos = self.eos_ids();
+        Ok(())
+    }
+
+    /// Generates after `prompt`.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        p: &GenParams,
+        tok: Option<&Tokenizer>,
+    ) -> Result<Generation, LmError> {
+        self.check_generation(prompt, p, tok)?;
         let mut cache = KvCache::new(&self.config);
-        let mut logits = self.forward(prompt, &mut cache, false)?;
-        let mut tokens = Vec::new();
-        let mut finish = Finish::Length;
-        while tokens.len() < p.max_tokens {
-            let next = sample(&logits, &p.sampling, cache.len() as u64);
-            if eos.contains(&next) {
-                finish = Finish::Eos;
+        generate_with(
+            prompt,
+            p,
+            tok,
+            &self.eos_ids(),
+            |tokens| self.forward(tokens, &mut cache, false),
+            |_| true,
+        )
+    }
+}
+
+/// The generation loop, whoever computes the logits: `step` is given the prompt, then each
+/// new token, and returns the Q12 logits after the last one it was given (a local cache, or a
+/// chain of span servers); `on_token` sees the tokens kept so far after each new one and
+/// returns `false` to stop (the caller went away). The request must have passed
+/// [`ExactModel::check_generation`]. The same prompt, parameters and logits give the same
+/// tokens wherever the logits were computed.
+pub fn generate_with<E: From<LmError>>(
+    prompt: &[u32],
+    p: &GenParams,
+    tok: Option<&Tokenizer>,
+    eos: &[u32],
+    mut step: impl FnMut(&[u32]) -> Result<Vec<i32>, E>,
+    mut on_token: impl FnMut(&[u32]) -> bool,
+) -> Result<Generation, E> {
+    let mut logits = step(prompt)?;
+    let mut tokens = Vec::new();
+    let mut finish = Finish::Length;
+    while tokens.len() < p.max_tokens {
+        let next = sample(&logits, &p.sampling, (prompt.len() + tokens.len()) as u64);
+        if eos.contains(&next) {
+            finish = Finish::Eos;
+            break;
+        }
+        tokens.push(next);
+        if let Some(tok) = tok
+            && !p.stop.is_empty()
+        {
+            let text = tok.decode(&tokens)?;
+            if let Some(cut) = p.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                while tokens.len() > 1 && tok.decode(&tokens)?.len() > cut {
+                    tokens.pop();
+                }
+                if tok.decode(&tokens)?.len() > cut {
+                    tokens.clear();
+                }
+                finish = Finish::Stop;
                 break;
             }
-            tokens.push(next);
-            if let Some(tok) = tok
-                && !p.stop.is_empty()
-            {
-                let text = tok.decode(&tokens)?;
-                if let Some(cut) = p.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                    while tokens.len() > 1 && tok.decode(&tokens)?.len() > cut {
-                        tokens.pop();
-                    }
-                    if tok.decode(&tokens)?.len() > cut {
-                        tokens.clear();
-                    }
-                    finish = Finish::Stop;
-                    break;
-                }
-            }
-            if tokens.len() < p.max_tokens {
-                logits = self.forward(&[next], &mut cache, false)?;
-            }
         }
-        let text = tok.map(|t| t.decode(&tokens)).transpose()?;
-        Ok(Generation {
-            tokens,
-            text,
-            finish,
-        })
+        if !on_token(&tokens) {
+            break;
+        }
+        if tokens.len() < p.max_tokens {
+            logits = step(&[next])?;
+        }
     }
+    let text = tok.map(|t| t.decode(&tokens)).transpose()?;
+    Ok(Generation {
+        tokens,
+        text,
+        finish,
+    })
 }

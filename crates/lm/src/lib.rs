@@ -29,7 +29,7 @@ pub use config::{Family, LmConfig};
 pub use error::LmError;
 pub use finetune_job::{FinetuneInputs, FinetuneSpec};
 pub use forward::KvCache;
-pub use generate::{Finish, GenParams, Generation};
+pub use generate::{Finish, GenParams, Generation, generate_with};
 pub use job::{LmJobInputs, LmJobSpec};
 pub use quantize::quantize;
 pub use sample::Sampling;

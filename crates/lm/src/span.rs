@@ -158,4 +158,29 @@ impl ExactModel {
             })
             .collect()
     }
+
+    /// A model of `layers` blocks, block `i` being this one's block `i mod L`, with the same
+    /// widths, embeddings and head: a deeper model to test and measure split inference with,
+    /// when no large checkpoint is at hand. It round-trips through the stored format.
+    pub fn repeat_blocks(&self, layers: usize) -> Result<Self, LmError> {
+        if layers == 0 || self.blocks.is_empty() {
+            return Err(LmError::Config(
+                "a model needs at least one block to repeat, and one block to make".into(),
+            ));
+        }
+        let mut hf: serde_json::Value = serde_json::from_str(&self.hf_config)
+            .map_err(|e| LmError::Config(format!("config.json: {e}")))?;
+        for key in ["num_hidden_layers", "n_layer"] {
+            if hf.get(key).is_some() {
+                hf[key] = layers.into();
+            }
+        }
+        let mut m = self.clone();
+        m.blocks = (0..layers)
+            .map(|i| self.blocks[i % self.blocks.len()].clone())
+            .collect();
+        m.config.layers = layers;
+        m.hf_config = hf.to_string();
+        Ok(m)
+    }
 }

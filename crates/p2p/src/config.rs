@@ -16,6 +16,9 @@ pub struct NetConfig {
     pub max_blob_bytes: u64,
     /// The largest checkpoint state this node downloads, in bytes.
     pub max_checkpoint_bytes: u64,
+    /// The largest span request or reply (split-model inference) this node sends or takes,
+    /// in bytes: a prefill's hidden states are `tokens × hidden × 4` bytes.
+    pub max_span_bytes: u64,
     /// How long one request may take, transfer included.
     pub request_timeout: Duration,
     /// How many of one peer's requests this node serves at once; more get "busy".
@@ -43,6 +46,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             max_blob_bytes: 512 << 20,
             max_checkpoint_bytes: 64 << 20,
+            max_span_bytes: 64 << 20,
             request_timeout: Duration::from_secs(120),
             max_inbound_per_peer: 4,
             max_inbound_total: 32,

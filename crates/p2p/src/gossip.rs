@@ -19,6 +19,8 @@ pub const JOBS_TOPIC: &str = "pedals/jobs/1";
 pub const CAPACITY_TOPIC: &str = "pedals/capacity/1";
 /// The topic of workers' training progress.
 pub const PROGRESS_TOPIC: &str = "pedals/progress/1";
+/// The topic of span servers' announcements (split-model inference).
+pub const SPANS_TOPIC: &str = "pedals/spans/1";
 /// The largest gossip message, in bytes.
 pub const MAX_GOSSIP_BYTES: usize = 4 * 1024;
 /// Announcements older than this are ignored, in seconds.
@@ -130,6 +132,29 @@ impl ProgressAnnouncement {
     }
 }
 
+/// A server's announcement that it serves a span of a model's blocks
+/// (docs/split-inference.md). The peer that gossip authenticates as its source is the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpanAnnouncement {
+    /// The model's CID.
+    pub model_cid: String,
+    /// The first block served.
+    pub start: u32,
+    /// One past the last block served.
+    pub end: u32,
+    /// The model's blocks in all.
+    pub blocks: u32,
+    /// Measured: tokens per second through the span, one token at a time (decoding).
+    pub tokens_per_second: f64,
+    /// The price of one token through the span, in wei.
+    pub wei_per_token: U256,
+    /// Sessions it would take now.
+    pub free_sessions: u32,
+    /// When it was announced, in Unix seconds.
+    pub announced_at: u64,
+}
+
 /// A message on one of the topics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -140,6 +165,8 @@ pub enum Announcement {
     Capacity(CapacityAnnouncement),
     /// On [`PROGRESS_TOPIC`].
     Progress(ProgressAnnouncement),
+    /// On [`SPANS_TOPIC`].
+    Span(SpanAnnouncement),
 }
 
 impl Announcement {
@@ -149,6 +176,7 @@ impl Announcement {
             Self::Job(_) => JOBS_TOPIC,
             Self::Capacity(_) => CAPACITY_TOPIC,
             Self::Progress(_) => PROGRESS_TOPIC,
+            Self::Span(_) => SPANS_TOPIC,
         })
     }
 
@@ -157,6 +185,7 @@ impl Announcement {
             Self::Job(j) => j.announced_at,
             Self::Capacity(c) => c.announced_at,
             Self::Progress(p) => p.announced_at,
+            Self::Span(s) => s.announced_at,
         }
     }
 
@@ -189,6 +218,18 @@ impl Announcement {
                 }
                 if p.signer() != Some(p.worker) {
                     return Err(format!("not signed by the worker {}", p.worker));
+                }
+            }
+            Self::Span(s) => {
+                parse_cid(&s.model_cid).map_err(|e| format!("its model CID: {e}"))?;
+                if s.start >= s.end || s.end > s.blocks || s.blocks > 4096 {
+                    return Err(format!(
+                        "blocks {}..{} of {}: not a span",
+                        s.start, s.end, s.blocks
+                    ));
+                }
+                if !s.tokens_per_second.is_finite() || s.tokens_per_second < 0.0 {
+                    return Err("a speed that is not a finite non-negative number".into());
                 }
             }
         }

@@ -9,7 +9,8 @@
 //!        │                                         │             (validated, peer-scored)
 //!        │                                         ├─ kad        /pedals/kad/1  (who provides a CID)
 //!        │                                         ├─ request-response /pedals/blob/1, /pedals/checkpoint/1,
-//!        │                                         │             /pedals/blob-range/1 (chunks)
+//!        │                                         │             /pedals/blob-range/1 (chunks),
+//!        │                                         │             /pedals/span/1 (split inference)
 //!        │                                         ├─ identify, ping (round trip per peer)
 //!        │                                         └─ TCP + noise + yamux, and QUIC
 //!  ContentSource (the node's store) ◄── inbound requests, on the blocking pool, per-peer limits
@@ -41,6 +42,7 @@ mod network;
 mod protocol;
 mod serve;
 mod source;
+mod span;
 mod stats;
 mod verify;
 
@@ -52,11 +54,13 @@ pub use config::NetConfig;
 pub use error::P2pError;
 pub use gossip::{
     Announcement, CAPACITY_TOPIC, CapacityAnnouncement, JOBS_TOPIC, JobAnnouncement,
-    MAX_GOSSIP_BYTES, PROGRESS_TOPIC, ProgressAnnouncement, unix_now,
+    MAX_GOSSIP_BYTES, PROGRESS_TOPIC, ProgressAnnouncement, SPANS_TOPIC, SpanAnnouncement,
+    unix_now,
 };
 pub use identity::load_or_create_identity;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::IdentTopic, identity::Keypair};
 pub use network::{Client, NetEvent, Network, PeerInfo, TraceClaim, VerifiedCheckpoint, start};
 pub use protocol::{CheckpointOpening, Reply};
 pub use source::{BlobRange, ContentSource, MemorySource, account_key};
+pub use span::SpanService;
 pub use stats::{NetStats, NetStatsSnapshot};

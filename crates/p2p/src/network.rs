@@ -25,16 +25,21 @@ use crate::{
     ContentSource, NetStats, P2pError,
     chunked::{ManifestCache, RANGE_PROTOCOL, RangeCodec, RangeReply, RangeRequest},
     config::NetConfig,
-    gossip::{self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES, PROGRESS_TOPIC},
+    gossip::{
+        self, Announcement, CAPACITY_TOPIC, JOBS_TOPIC, MAX_GOSSIP_BYTES, PROGRESS_TOPIC,
+        SPANS_TOPIC,
+    },
     protocol::{
         BLOB_PROTOCOL, BlobCodec, BlobRequest, CHECKPOINT_PROTOCOL, CheckpointCodec,
         CheckpointOpening, CheckpointRequest, Limits, Reply,
     },
     serve::{Payload, Pending, serve_reply, settle_outbound},
+    span::{SpanCodec, SpanService},
     verify::verify_opening,
 };
 
 mod client;
+mod spans;
 mod swarm;
 
 use swarm::{build_swarm, dial};
@@ -93,6 +98,7 @@ struct Behaviour {
     blobs: request_response::Behaviour<BlobCodec>,
     checkpoints: request_response::Behaviour<CheckpointCodec>,
     ranges: request_response::Behaviour<RangeCodec>,
+    spans: request_response::Behaviour<SpanCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -119,6 +125,12 @@ enum Command {
         request: RangeRequest,
         reply: Reply1<Result<RangeReply, P2pError>>,
     },
+    Span {
+        peer: PeerId,
+        request: Vec<u8>,
+        reply: Reply1<Result<Reply<Vec<u8>>, P2pError>>,
+    },
+    ServeSpans(Arc<dyn SpanService>, Reply1<()>),
     Publish {
         topic: gossipsub::IdentTopic,
         data: Vec<u8>,
@@ -137,6 +149,7 @@ enum Served {
         Reply<CheckpointOpening>,
     ),
     Range(PeerId, ResponseChannel<RangeReply>, RangeReply),
+    Span(PeerId, ResponseChannel<Reply<Vec<u8>>>, Reply<Vec<u8>>),
 }
 
 /// A cloneable handle to a running network node. Every method sends a command over a bounded
@@ -233,6 +246,8 @@ pub async fn start(
         pending_blobs: HashMap::new(),
         pending_checkpoints: HashMap::new(),
         pending_ranges: HashMap::new(),
+        span_service: None,
+        pending_spans: HashMap::new(),
         manifests: Arc::default(),
         pending_providers: HashMap::new(),
         rtt: HashMap::new(),
@@ -270,6 +285,8 @@ struct EventLoop {
     pending_blobs: Pending<Reply<Vec<u8>>>,
     pending_checkpoints: Pending<Reply<CheckpointOpening>>,
     pending_ranges: Pending<RangeReply>,
+    span_service: Option<Arc<dyn SpanService>>,
+    pending_spans: Pending<Reply<Vec<u8>>>,
     manifests: Arc<ManifestCache>,
     pending_providers: HashMap<kad::QueryId, (Reply1<Vec<PeerId>>, HashSet<PeerId>)>,
     rtt: HashMap<PeerId, Duration>,
@@ -357,6 +374,18 @@ impl EventLoop {
             } => {
                 let id = behaviour.ranges.send_request(&peer, request);
                 self.pending_ranges.insert(id, reply);
+            }
+            Command::Span {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = behaviour.spans.send_request(&peer, request);
+                self.pending_spans.insert(id, reply);
+            }
+            Command::ServeSpans(service, reply) => {
+                self.span_service = Some(service);
+                let _ = reply.send(());
             }
             Command::Publish { topic, data, reply } => {
                 let result = behaviour
@@ -468,6 +497,7 @@ impl EventLoop {
             BehaviourEvent::Blobs(event) => self.on_blob_event(event),
             BehaviourEvent::Checkpoints(event) => self.on_checkpoint_event(event),
             BehaviourEvent::Ranges(event) => self.on_range_event(event),
+            BehaviourEvent::Spans(event) => self.on_span_event(event),
             _ => {}
         }
     }
@@ -640,6 +670,10 @@ impl EventLoop {
                     self.stats.count_chunk_served(bytes.len());
                 }
                 let _ = behaviour.ranges.send_response(channel, reply);
+                self.release(&peer);
+            }
+            Served::Span(peer, channel, reply) => {
+                let _ = behaviour.spans.send_response(channel, reply);
                 self.release(&peer);
             }
         }

@@ -94,7 +94,7 @@ pub enum Reply<T> {
 }
 
 impl<T> Reply<T> {
-    fn tag(&self) -> u8 {
+    pub(crate) fn tag(&self) -> u8 {
         match self {
             Self::Found(_) => TAG_FOUND,
             Self::NotFound => TAG_NOT_FOUND,
@@ -103,7 +103,7 @@ impl<T> Reply<T> {
         }
     }
 
-    fn from_tag(tag: u8) -> io::Result<Option<Self>> {
+    pub(crate) fn from_tag(tag: u8) -> io::Result<Option<Self>> {
         match tag {
             TAG_FOUND => Ok(None),
             TAG_NOT_FOUND => Ok(Some(Self::NotFound)),
@@ -164,7 +164,11 @@ pub(crate) async fn read_bytes<T: AsyncRead + Unpin>(io: &mut T, len: u64) -> io
     Ok(out)
 }
 
-async fn read_sized<T: AsyncRead + Unpin>(io: &mut T, max: u64, what: &str) -> io::Result<Vec<u8>> {
+pub(crate) async fn read_sized<T: AsyncRead + Unpin>(
+    io: &mut T,
+    max: u64,
+    what: &str,
+) -> io::Result<Vec<u8>> {
     let len = read_u64(io).await?;
     if len > max {
         return Err(invalid(format!(

@@ -3,7 +3,10 @@
 use super::*;
 
 impl Client {
-    async fn call<T>(&self, make: impl FnOnce(Reply1<T>) -> Command) -> Result<T, P2pError> {
+    pub(super) async fn call<T>(
+        &self,
+        make: impl FnOnce(Reply1<T>) -> Command,
+    ) -> Result<T, P2pError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))

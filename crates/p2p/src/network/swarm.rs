@@ -12,6 +12,7 @@ pub(super) fn build_swarm(
         max_checkpoint_bytes: config.max_checkpoint_bytes,
     };
     let heartbeat = config.gossip_heartbeat;
+    let span_bytes = config.max_span_bytes;
     let request_timeout = config.request_timeout;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -39,7 +40,7 @@ pub(super) fn build_swarm(
                 gossip_config,
             )?;
             gossipsub.with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())?;
-            for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC] {
+            for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC, SPANS_TOPIC] {
                 gossipsub.subscribe(&gossipsub::IdentTopic::new(topic))?;
             }
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -69,6 +70,11 @@ pub(super) fn build_swarm(
                 ranges: request_response::Behaviour::with_codec(
                     RangeCodec(limits),
                     [(RANGE_PROTOCOL, ProtocolSupport::Full)],
+                    rr_config.clone(),
+                ),
+                spans: request_response::Behaviour::with_codec(
+                    SpanCodec(span_bytes),
+                    [(crate::span::SPAN_PROTOCOL, ProtocolSupport::Full)],
                     rr_config,
                 ),
                 identify: identify::Behaviour::new(
@@ -88,7 +94,7 @@ pub(super) fn build_swarm(
 /// deliveries earn a little; delivery-rate penalties stay off because announcements are rare.
 fn score_params() -> gossipsub::PeerScoreParams {
     let mut params = gossipsub::PeerScoreParams::default();
-    for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC] {
+    for topic in [JOBS_TOPIC, CAPACITY_TOPIC, PROGRESS_TOPIC, SPANS_TOPIC] {
         params.topics.insert(
             gossipsub::IdentTopic::new(topic).hash(),
             gossipsub::TopicScoreParams {

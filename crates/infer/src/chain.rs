@@ -1,0 +1,253 @@
+//! A client's session through a chain of span servers, with failover: a server that fails,
+//! refuses, or answers with malformed activations is replaced for its blocks by the next best
+//! chain, which is sent the session's prefix so that generation goes on with the same tokens.
+
+use std::{
+    collections::HashMap,
+    ops::Range,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use pedals_lm::{Activations, exact::ops::ACT_MAX};
+use pedals_p2p::{Client, PeerId};
+use tracing::{info, warn};
+
+use crate::{
+    InferError,
+    route::{Directory, Hop},
+    wire::{self, Refusal, Reply, Request},
+};
+
+/// How many times one request may fail over before it gives up.
+const MAX_FAILOVERS: usize = 8;
+
+/// What a chain needs: the network, the directory of servers, the model's CID and width.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The network node.
+    pub net: Client,
+    /// The servers known.
+    pub directory: Arc<Mutex<Directory>>,
+    /// The model's CID.
+    pub model: String,
+    /// Its blocks.
+    pub blocks: usize,
+    /// Its hidden width.
+    pub hidden: usize,
+}
+
+struct HopState {
+    hop: Hop,
+    /// Every row this server was sent, from position 0: what a replacement is sent.
+    sent: Vec<i32>,
+}
+
+/// One sequence's state along the chain.
+pub struct Session {
+    id: u64,
+    hops: Vec<HopState>,
+    /// Servers replaced during this session, with why.
+    pub failovers: Vec<(PeerId, String)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// The round trips measured so far.
+    async fn rtts(&self) -> HashMap<PeerId, Duration> {
+        let peers = self.net.peers().await.unwrap_or_default();
+        peers
+            .into_iter()
+            .filter_map(|p| p.rtt.map(|r| (p.peer, r)))
+            .collect()
+    }
+
+    /// The best chain over `range` now, or, while some blocks have no server, waits (checking
+    /// every 200 ms) up to `wait` for one to announce them.
+    pub async fn route(&self, range: Range<usize>, wait: Duration) -> Result<Vec<Hop>, InferError> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let rtt = self.rtts().await;
+            let routed = self.directory.lock().map_or_else(
+                |_| Err(InferError::Protocol("the directory is poisoned".into())),
+                |d| d.route(range.clone(), &rtt),
+            );
+            match routed {
+                Err(InferError::NoRoute { .. }) if tokio::time::Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Starts a session over a chain covering every block.
+    pub async fn session(&self, wait: Duration) -> Result<Session, InferError> {
+        let hops = self.route(0..self.blocks, wait).await?;
+        info!(target: "pedals::infer", chain = ?hops.iter().map(|h| (h.peer.to_string(), h.blocks.clone())).collect::<Vec<_>>(), "routed");
+        Ok(Session {
+            id: rand::random(),
+            hops: hops
+                .into_iter()
+                .map(|hop| HopState {
+                    hop,
+                    sent: Vec::new(),
+                })
+                .collect(),
+            failovers: Vec::new(),
+        })
+    }
+
+    /// Runs `input` through every block of the session's chain and returns the last span's
+    /// output.
+    pub async fn run(
+        &self,
+        s: &mut Session,
+        input: Activations,
+    ) -> Result<Activations, InferError> {
+        let d = self.hidden;
+        let want = input.start;
+        let mut cur = input;
+        let mut i = 0;
+        let mut failures = 0;
+        while i < s.hops.len() {
+            let have = s.hops[i].sent.len() / d;
+            if cur.start < have {
+                let skip = (have - cur.start) * d;
+                cur = Activations {
+                    start: have,
+                    rows: cur.rows[skip.min(cur.rows.len())..].to_vec(),
+                };
+            }
+            let hop = s.hops[i].hop.clone();
+            match self.call(s.id, &hop, &cur).await {
+                Ok(out) => {
+                    s.hops[i].sent.extend_from_slice(&cur.rows);
+                    cur = out;
+                    i += 1;
+                    continue;
+                }
+                Err(Failure::Resend(from)) if from <= have && failures < MAX_FAILOVERS => {
+                    // The server lost (part of) the session: send it again from `from`.
+                    failures += 1;
+                    let h = &mut s.hops[i];
+                    let mut rows = h.sent[from * d..].to_vec();
+                    rows.extend_from_slice(&cur.rows);
+                    h.sent.truncate(from * d);
+                    cur = Activations { start: from, rows };
+                }
+                Err(failure) => {
+                    failures += 1;
+                    let reason = failure.to_string();
+                    warn!(target: "pedals::infer", peer = %hop.peer, blocks = ?hop.blocks, %reason, "span server failed: replacing it");
+                    if let Ok(mut dir) = self.directory.lock() {
+                        dir.mark_failed(hop.peer);
+                    }
+                    s.failovers.push((hop.peer, reason.clone()));
+                    if failures > MAX_FAILOVERS {
+                        return Err(InferError::Exhausted {
+                            blocks: format!("{:?}", hop.blocks),
+                            reasons: reason,
+                        });
+                    }
+                    let replacement = self.route(hop.blocks.clone(), Duration::ZERO).await?;
+                    let old = &s.hops[i];
+                    let mut rows = old.sent.clone();
+                    rows.extend_from_slice(&cur.rows);
+                    cur = Activations { start: 0, rows };
+                    let fresh = replacement.into_iter().map(|hop| HopState {
+                        hop,
+                        sent: Vec::new(),
+                    });
+                    s.hops.splice(i..=i, fresh);
+                }
+            }
+        }
+        // After a replay the last output holds the prefix too: keep the requested rows.
+        if cur.start < want {
+            let skip = (want - cur.start) * d;
+            cur = Activations {
+                start: want,
+                rows: cur.rows[skip.min(cur.rows.len())..].to_vec(),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Ends the session on every server of its chain (best effort).
+    pub async fn close(&self, s: Session) {
+        for h in s.hops {
+            let req = wire::encode(&Request::Close { session: s.id }, None);
+            let _ = self.net.span_call(h.hop.peer, req).await;
+        }
+    }
+
+    async fn call(
+        &self,
+        session: u64,
+        hop: &Hop,
+        input: &Activations,
+    ) -> Result<Activations, Failure> {
+        let req = Request::Forward {
+            session,
+            model: self.model.clone(),
+            start: hop.blocks.start as u32,
+            end: hop.blocks.end as u32,
+        };
+        let bytes = self
+            .net
+            .span_call(hop.peer, wire::encode(&req, Some(input)))
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let (reply, out) =
+            wire::decode::<Reply>(&bytes).map_err(|e| Failure::Other(e.to_string()))?;
+        match (reply, out) {
+            (Reply::Output { .. }, Some(out)) => {
+                let whole = out.start == input.start && out.rows.len() == input.rows.len();
+                if !whole || out.rows.iter().any(|&v| i64::from(v).abs() > ACT_MAX) {
+                    return Err(Failure::Other(format!(
+                        "malformed activations: {} values from position {} for {} from {}",
+                        out.rows.len(),
+                        out.start,
+                        input.rows.len(),
+                        input.start
+                    )));
+                }
+                Ok(out)
+            }
+            (
+                Reply::Refused {
+                    code: Refusal::Gap,
+                    resend_from: Some(from),
+                    ..
+                },
+                _,
+            ) => Err(Failure::Resend(from as usize)),
+            (Reply::Refused { code, reason, .. }, _) => {
+                Err(Failure::Other(format!("refused ({code:?}): {reason}")))
+            }
+            (other, _) => Err(Failure::Other(format!("unexpected reply {other:?}"))),
+        }
+    }
+}
+
+enum Failure {
+    Resend(usize),
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Resend(p) => write!(f, "asked to resend from position {p}"),
+            Self::Other(s) => f.write_str(s),
+        }
+    }
+}

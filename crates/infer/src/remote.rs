@@ -1,0 +1,149 @@
+//! Generation through a chain of span servers: the client keeps the model's embeddings, final
+//! norm and head (its blocks are dropped), embeds each token, sends the hidden states through
+//! the chain, and samples from the logits exactly as local generation does, so the same
+//! prompt and seed give the same tokens as one process.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use pedals_core::Cid;
+use pedals_lm::{ExactModel, GenParams, Generation, Tokenizer, generate_with};
+use pedals_p2p::{Client, NetEvent};
+use tokio::{runtime::Handle, sync::mpsc};
+use tracing::debug;
+
+use crate::{
+    InferError,
+    chain::{Chain, Session},
+    route::Directory,
+};
+
+/// A model served by the swarm, as a client sees it.
+#[derive(Clone)]
+pub struct RemoteModel {
+    /// The model's CID.
+    pub cid: Cid,
+    /// The model without its blocks: embeddings, final norm, head, tokenizer, config.
+    pub head: Arc<ExactModel>,
+    /// Its tokenizer, when it has one.
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    /// The chain's view of the network.
+    pub chain: Chain,
+    /// How long a request waits for servers of blocks nobody serves yet.
+    pub wait: Duration,
+}
+
+impl std::fmt::Debug for RemoteModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteModel")
+            .field("cid", &self.cid.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a generation through the swarm did besides its tokens.
+#[derive(Debug, Clone)]
+pub struct RemoteGeneration {
+    /// The completion.
+    pub generation: Generation,
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Servers replaced on the way, with why.
+    pub failovers: Vec<(String, String)>,
+}
+
+impl RemoteModel {
+    /// Keeps what a client needs of `model` and listens for its servers on `net`.
+    pub fn new(
+        mut model: ExactModel,
+        cid: Cid,
+        net: Client,
+        stale_after: Duration,
+        wait: Duration,
+    ) -> Result<Self, InferError> {
+        let blocks = model.blocks.len();
+        model.blocks.clear();
+        let tokenizer = model
+            .tokenizer
+            .as_deref()
+            .map(Tokenizer::from_bytes)
+            .transpose()?
+            .map(Arc::new);
+        let hidden = model.config.hidden;
+        let directory = Directory::new(cid.to_string(), blocks, stale_after);
+        Ok(Self {
+            cid,
+            head: Arc::new(model),
+            tokenizer,
+            chain: Chain {
+                net,
+                directory: Arc::new(Mutex::new(directory)),
+                model: cid.to_string(),
+                blocks,
+                hidden,
+            },
+            wait,
+        })
+    }
+
+    /// Generates after `prompt` on the calling (blocking) thread, driving the network through
+    /// `rt`; `on_token` sees the tokens so far after each one and returns `false` to stop.
+    pub fn generate(
+        &self,
+        rt: &Handle,
+        prompt: &[u32],
+        params: &GenParams,
+        on_token: impl FnMut(&[u32]) -> bool,
+    ) -> Result<RemoteGeneration, InferError> {
+        let tok = self.tokenizer.as_deref();
+        self.head.check_generation(prompt, params, tok)?;
+        let mut session: Session = rt.block_on(self.chain.session(self.wait))?;
+        let mut position = 0;
+        let head = &self.head;
+        let chain = &self.chain;
+        let result = generate_with(
+            prompt,
+            params,
+            tok,
+            &head.eos_ids(),
+            |tokens: &[u32]| -> Result<Vec<i32>, InferError> {
+                let input = head.embed_tokens(tokens, position)?;
+                let out = rt.block_on(chain.run(&mut session, input))?;
+                position += tokens.len();
+                Ok(head.span_logits(&out, false)?)
+            },
+            on_token,
+        );
+        let failovers = session
+            .failovers
+            .iter()
+            .map(|(p, r)| (p.to_string(), r.clone()))
+            .collect();
+        rt.block_on(chain.close(session));
+        Ok(RemoteGeneration {
+            generation: result?,
+            prompt_tokens: prompt.len(),
+            failovers,
+        })
+    }
+}
+
+/// Feeds span announcements from the network's events into `directory` until the network
+/// stops.
+pub async fn follow(mut events: mpsc::Receiver<NetEvent>, directory: Arc<Mutex<Directory>>) {
+    while let Some(event) = events.recv().await {
+        let NetEvent::Announced {
+            from: Some(peer),
+            announcement: pedals_p2p::Announcement::Span(a),
+        } = event
+        else {
+            continue;
+        };
+        debug!(target: "pedals::infer", %peer, start = a.start, end = a.end, "span server announced");
+        if let Ok(mut d) = directory.lock() {
+            d.observe(peer, &a);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Putting a span server on the network: it answers `/pedals/span/1` and announces its span
+//! on gossip every `every`, until the network stops.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy_primitives::U256;
+use pedals_p2p::{Announcement, Client, P2pError};
+use tracing::debug;
+
+use crate::SpanServer;
+
+/// Serves `server` on `net` and announces it now and every `every` (announcements are how
+/// clients find it; one that stops announcing is forgotten after a few periods). Returns when
+/// the network stops.
+pub async fn serve(net: Client, server: Arc<SpanServer>, wei_per_token: U256, every: Duration) {
+    if net.serve_spans(server.clone()).await.is_err() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    loop {
+        tick.tick().await;
+        let a = Announcement::Span(server.announcement(wei_per_token));
+        match net.publish(&a).await {
+            Err(P2pError::Stopped) => return,
+            // No peer on the topic yet: normal at start.
+            Err(e) => debug!(target: "pedals::infer", error = %e, "span announcement not sent"),
+            Ok(()) => {}
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! A span server: one span of a model's blocks, a key/value cache per client session within
+//! a memory budget, answering `/pedals/span/1` requests (docs/split-inference.md).
+
+use std::{
+    collections::HashMap,
+    ops::Range,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::U256;
+use pedals_core::Cid;
+use pedals_lm::{Activations, ExactModel, KvCache};
+use pedals_p2p::{PeerId, SpanAnnouncement, SpanService, unix_now};
+use tracing::{debug, info};
+
+use crate::{
+    InferError,
+    wire::{self, Refusal, Reply, Request, refused},
+};
+
+/// A session idle this long may be evicted to make room for a new one.
+const EVICT_IDLE: Duration = Duration::from_secs(30);
+
+struct Session {
+    cache: KvCache,
+    blocks: Range<usize>,
+    used: Instant,
+}
+
+/// Serves blocks `span` of one model.
+pub struct SpanServer {
+    cid: Cid,
+    /// The model with only the span's blocks (block `i` of it is block `span.start + i`).
+    model: ExactModel,
+    span: Range<usize>,
+    blocks: usize,
+    max_sessions: usize,
+    sessions: Mutex<HashMap<(PeerId, u64), Session>>,
+    tokens_per_second: f64,
+    served: AtomicU64,
+}
+
+impl std::fmt::Debug for SpanServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanServer")
+            .field("cid", &self.cid.to_string())
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpanServer {
+    /// Keeps blocks `span` of `model` (whose stored bytes have CID `cid`) and drops the
+    /// others, measures its decoding speed, and sizes the session table so that every session
+    /// can reach the full context within `cache_bytes`.
+    pub fn new(
+        mut model: ExactModel,
+        cid: Cid,
+        span: Range<usize>,
+        cache_bytes: usize,
+    ) -> Result<Self, InferError> {
+        let blocks = model.blocks.len();
+        if span.is_empty() || span.end > blocks {
+            return Err(pedals_lm::LmError::Config(format!(
+                "blocks {span:?} are not a span of this model's {blocks} blocks (give --blocks \
+                 within 0..{blocks})"
+            ))
+            .into());
+        }
+        model.blocks = model.blocks.drain(span.clone()).collect();
+        let (tokens_per_second, session_bytes) = measure(&model)?;
+        let max_sessions = (cache_bytes / session_bytes.max(1)).max(1);
+        info!(target: "pedals::infer", model = %cid, ?span, tokens_per_second, max_sessions, session_bytes, "serving a span");
+        Ok(Self {
+            cid,
+            model,
+            span,
+            blocks,
+            max_sessions,
+            sessions: Mutex::default(),
+            tokens_per_second,
+            served: AtomicU64::new(0),
+        })
+    }
+
+    /// The span served.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// Tokens (positions) run through the span so far.
+    pub fn served_tokens(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    fn free_sessions(&self) -> usize {
+        let n = self.sessions.lock().map_or(0, |s| s.len());
+        self.max_sessions.saturating_sub(n)
+    }
+
+    /// What to announce on gossip.
+    pub fn announcement(&self, wei_per_token: U256) -> SpanAnnouncement {
+        SpanAnnouncement {
+            model_cid: self.cid.to_string(),
+            start: self.span.start as u32,
+            end: self.span.end as u32,
+            blocks: self.blocks as u32,
+            tokens_per_second: self.tokens_per_second,
+            wei_per_token,
+            free_sessions: self.free_sessions() as u32,
+            announced_at: unix_now(),
+        }
+    }
+
+    /// Answers one request (its bytes) from `peer`.
+    pub fn handle(&self, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
+        let (request, acts) = match wire::decode::<Request>(bytes) {
+            Ok(r) => r,
+            Err(e) => return wire::encode(&refused(Refusal::BadInput, e.to_string(), None), None),
+        };
+        let (reply, out) = match request {
+            Request::Info => (self.info(), None),
+            Request::Close { session } => {
+                if let Ok(mut s) = self.sessions.lock() {
+                    s.remove(&(peer, session));
+                }
+                (Reply::Closed, None)
+            }
+            Request::Forward {
+                session,
+                model,
+                start,
+                end,
+            } => match acts {
+                None => (
+                    refused(Refusal::BadInput, "no activations follow", None),
+                    None,
+                ),
+                Some(input) => match self.forward(peer, session, &model, start..end, &input) {
+                    Ok((cached, out)) => (Reply::Output { cached }, Some(out)),
+                    Err(reply) => (reply, None),
+                },
+            },
+        };
+        wire::encode(&reply, out.as_ref())
+    }
+
+    fn info(&self) -> Reply {
+        Reply::Info {
+            model: self.cid.to_string(),
+            start: self.span.start as u32,
+            end: self.span.end as u32,
+            blocks: self.blocks as u32,
+            free_sessions: self.free_sessions() as u32,
+            tokens_per_second: self.tokens_per_second,
+        }
+    }
+
+    fn forward(
+        &self,
+        peer: PeerId,
+        session: u64,
+        model: &str,
+        blocks: Range<u32>,
+        input: &Activations,
+    ) -> Result<(u64, Activations), Reply> {
+        let blocks = blocks.start as usize..blocks.end as usize;
+        if model != self.cid.to_string()
+            || blocks.is_empty()
+            || blocks.start < self.span.start
+            || blocks.end > self.span.end
+        {
+            return Err(refused(
+                Refusal::NotServed,
+                format!(
+                    "this server runs blocks {:?} of {}, not blocks {blocks:?} of {model}",
+                    self.span, self.cid
+                ),
+                None,
+            ));
+        }
+        let key = (peer, session);
+        let mut s = self.take_session(key, &blocks, input.start)?;
+        let out = self.model.run_span(&mut s.cache, input).map_err(|e| {
+            let gap = input.start != s.cache.len();
+            let resend = gap.then_some(s.cache.len() as u64);
+            let code = if gap { Refusal::Gap } else { Refusal::BadInput };
+            refused(code, e.to_string(), resend)
+        });
+        let cached = s.cache.len() as u64;
+        s.used = Instant::now();
+        if let Ok(mut map) = self.sessions.lock() {
+            map.insert(key, s);
+        }
+        let out = out?;
+        let rows = out.len(self.model.config.hidden) as u64;
+        self.served.fetch_add(rows, Ordering::Relaxed);
+        debug!(target: "pedals::infer", %peer, session, rows, cached, "forward");
+        Ok((cached, out))
+    }
+
+    /// The session's state, taken out of the table while it runs (a new one when the input
+    /// starts the sequence), or the refusal to send.
+    fn take_session(
+        &self,
+        key: (PeerId, u64),
+        blocks: &Range<usize>,
+        start: usize,
+    ) -> Result<Session, Reply> {
+        let mut map = self
+            .sessions
+            .lock()
+            .map_err(|_| refused(Refusal::Full, "the session table is poisoned", None))?;
+        if let Some(s) = map.remove(&key)
+            && s.blocks == *blocks
+        {
+            return Ok(s);
+        }
+        if start != 0 {
+            return Err(refused(
+                Refusal::Gap,
+                "this server holds no such session (evicted, or it restarted): send the \
+                 session's rows from position 0",
+                Some(0),
+            ));
+        }
+        if map.len() >= self.max_sessions {
+            let idle = map
+                .iter()
+                .filter(|(_, s)| s.used.elapsed() >= EVICT_IDLE)
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| *k);
+            match idle {
+                Some(old) => {
+                    map.remove(&old);
+                }
+                None => {
+                    return Err(refused(
+                        Refusal::Full,
+                        format!("all {} sessions are in use", self.max_sessions),
+                        None,
+                    ));
+                }
+            }
+        }
+        let rel = blocks.start - self.span.start..blocks.end - self.span.start;
+        Ok(Session {
+            cache: KvCache::for_blocks(rel),
+            blocks: blocks.clone(),
+            used: Instant::now(),
+        })
+    }
+}
+
+impl SpanService for SpanServer {
+    fn call(&self, peer: PeerId, request: Vec<u8>) -> Vec<u8> {
+        self.handle(peer, &request)
+    }
+}
+
+/// Decoding speed through the whole span (tokens per second, one token at a time after a
+/// 4-token prefill) and the cache bytes of one session at the full context.
+fn measure(model: &ExactModel) -> Result<(f64, usize), InferError> {
+    let c = &model.config;
+    let (prefill, steps) = (4.min(c.context), 16.min(c.context.saturating_sub(4)).max(1));
+    let mut cache = KvCache::for_blocks(0..model.blocks.len());
+    let row = |p: usize| -> Vec<i32> {
+        (0..c.hidden)
+            .map(|i| ((i * 7 + p * 13) % 255) as i32 - 127)
+            .collect()
+    };
+    let first: Vec<i32> = (0..prefill).flat_map(row).collect();
+    model.run_span(
+        &mut cache,
+        &Activations {
+            start: 0,
+            rows: first,
+        },
+    )?;
+    let began = Instant::now();
+    let mut done = 0;
+    for p in prefill..(prefill + steps).min(c.context) {
+        model.run_span(
+            &mut cache,
+            &Activations {
+                start: p,
+                rows: row(p),
+            },
+        )?;
+        done += 1;
+    }
+    let secs = began.elapsed().as_secs_f64().max(1e-9);
+    let per_position = cache.bytes() / cache.len().max(1);
+    Ok((done as f64 / secs, per_position * c.context))
+}

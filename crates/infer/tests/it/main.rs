@@ -1,0 +1,3 @@
+//! pedals-infer integration tests: span servers and a client on loopback, in one process.
+
+mod swarm;
