@@ -51,6 +51,13 @@ pub struct Session {
     pub failovers: Vec<(PeerId, String)>,
 }
 
+impl Session {
+    /// The chain it runs through now.
+    pub fn chain(&self) -> Vec<Hop> {
+        self.hops.iter().map(|h| h.hop.clone()).collect()
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")

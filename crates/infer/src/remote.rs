@@ -4,6 +4,7 @@
 //! prompt and seed give the same tokens as one process.
 
 use std::{
+    cell::RefCell,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -17,7 +18,7 @@ use tracing::debug;
 use crate::{
     InferError,
     chain::{Chain, Session},
-    route::Directory,
+    route::{Directory, Hop},
 };
 
 /// A model served by the swarm, as a client sees it.
@@ -52,6 +53,8 @@ pub struct RemoteGeneration {
     pub prompt_tokens: usize,
     /// Servers replaced on the way, with why.
     pub failovers: Vec<(String, String)>,
+    /// The chain at the end.
+    pub chain: Vec<Hop>,
 }
 
 impl RemoteModel {
@@ -89,17 +92,19 @@ impl RemoteModel {
     }
 
     /// Generates after `prompt` on the calling (blocking) thread, driving the network through
-    /// `rt`; `on_token` sees the tokens so far after each one and returns `false` to stop.
+    /// `rt`; `on_token` sees the tokens so far and the chain after each one, and returns
+    /// `false` to stop.
     pub fn generate(
         &self,
         rt: &Handle,
         prompt: &[u32],
         params: &GenParams,
-        on_token: impl FnMut(&[u32]) -> bool,
+        mut on_token: impl FnMut(&[u32], &[Hop]) -> bool,
     ) -> Result<RemoteGeneration, InferError> {
         let tok = self.tokenizer.as_deref();
         self.head.check_generation(prompt, params, tok)?;
-        let mut session: Session = rt.block_on(self.chain.session(self.wait))?;
+        let session: Session = rt.block_on(self.chain.session(self.wait))?;
+        let session = RefCell::new(session);
         let mut position = 0;
         let head = &self.head;
         let chain = &self.chain;
@@ -110,12 +115,14 @@ impl RemoteModel {
             &head.eos_ids(),
             |tokens: &[u32]| -> Result<Vec<i32>, InferError> {
                 let input = head.embed_tokens(tokens, position)?;
-                let out = rt.block_on(chain.run(&mut session, input))?;
+                let out = rt.block_on(chain.run(&mut session.borrow_mut(), input))?;
                 position += tokens.len();
                 Ok(head.span_logits(&out, false)?)
             },
-            on_token,
+            |tokens: &[u32]| on_token(tokens, &session.borrow().chain()),
         );
+        let session = session.into_inner();
+        let chain_now = session.chain();
         let failovers = session
             .failovers
             .iter()
@@ -126,6 +133,7 @@ impl RemoteModel {
             generation: result?,
             prompt_tokens: prompt.len(),
             failovers,
+            chain: chain_now,
         })
     }
 }

@@ -42,6 +42,7 @@ pub struct SpanServer {
     sessions: Mutex<HashMap<(PeerId, u64), Session>>,
     tokens_per_second: f64,
     served: AtomicU64,
+    delay: Duration,
 }
 
 impl std::fmt::Debug for SpanServer {
@@ -84,7 +85,15 @@ impl SpanServer {
             sessions: Mutex::default(),
             tokens_per_second,
             served: AtomicU64::new(0),
+            delay: Duration::ZERO,
         })
+    }
+
+    /// Answers every request `delay` late: a slow link to this server, for tests and
+    /// measurements on one machine.
+    pub fn with_reply_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// The span served.
@@ -258,6 +267,9 @@ impl SpanServer {
 
 impl SpanService for SpanServer {
     fn call(&self, peer: PeerId, request: Vec<u8>) -> Vec<u8> {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
         self.handle(peer, &request)
     }
 }

@@ -20,6 +20,7 @@ pub(crate) mod progress;
 mod provider;
 mod secret;
 mod stake;
+mod swarm;
 mod validator;
 mod wallet;
 
@@ -42,6 +43,11 @@ pub(crate) enum Command {
     /// A local devnet: anvil with every Pedals contract deployed.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// Serve an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions,
+    /// streaming) over a model that span servers run (docs/split-inference.md).
+    ///
+    /// Example: pedals gateway --model bafkrei… --api-key sk-local --bootstrap /ip4/…
+    Gateway(Box<swarm::GatewayArgs>),
     /// Requester commands: post a job, follow it, get its result, cancel it.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -76,6 +82,7 @@ impl Command {
             Self::Data(cmd) => cmd.run().await,
             Self::Deploy(cmd) => cmd.run().await,
             Self::Devnet(cmd) => cmd.run().await,
+            Self::Gateway(args) => args.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Market(cmd) => cmd.run().await,
             Self::Model(cmd) => cmd.run().await,

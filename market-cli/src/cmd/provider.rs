@@ -23,6 +23,11 @@ pub(crate) enum ProviderCommand {
     ///
     /// Example: pedals provider run --config provider.toml --password-file ~/.pedals/pass
     Run(Box<RunArgs>),
+    /// Serve a span of a language model's blocks for split-model inference: fetch the model
+    /// by CID, keep its blocks, announce them, answer clients (docs/split-inference.md).
+    ///
+    /// Example: pedals provider serve --model bafkrei… --blocks 0..8 --bootstrap /ip4/…
+    Serve(Box<super::swarm::ServeArgs>),
     #[command(flatten)]
     Stake(super::stake::StakeCommand),
 }
@@ -189,6 +194,7 @@ impl ProviderCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             Self::Run(args) => run((*args).resolve()?).await,
+            Self::Serve(args) => args.run().await,
             Self::Stake(cmd) => cmd.run().await,
         }
     }

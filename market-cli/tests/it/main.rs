@@ -14,6 +14,7 @@ mod lm_job;
 mod model;
 mod provider;
 mod snapshots;
+mod swarm;
 mod validator;
 mod wallet;
 

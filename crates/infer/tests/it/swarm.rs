@@ -84,7 +84,7 @@ async fn a_chain_of_span_servers_generates_the_local_tokens_and_survives_a_lost_
     // The whole chain, undisturbed.
     let rt = tokio::runtime::Handle::current();
     let (r, p, pr) = (remote.clone(), prompt.clone(), params.clone());
-    let got = tokio::task::spawn_blocking(move || r.generate(&rt, &p, &pr, |_| true))
+    let got = tokio::task::spawn_blocking(move || r.generate(&rt, &p, &pr, |_, _| true))
         .await
         .expect("joins")
         .expect("generates");
@@ -102,7 +102,7 @@ async fn a_chain_of_span_servers_generates_the_local_tokens_and_survives_a_lost_
     let (r, p, pr) = (remote.clone(), prompt.clone(), params.clone());
     let got = tokio::task::spawn_blocking(move || {
         let mut killed = false;
-        r.generate(&rt, &p, &pr, |tokens| {
+        r.generate(&rt, &p, &pr, |tokens, _| {
             if tokens.len() == 4 && !killed {
                 let (_, net) = middle
                     .iter()

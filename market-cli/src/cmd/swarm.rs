@@ -1,0 +1,275 @@
+//! Split-model inference (docs/split-inference.md): `pedals provider serve` runs a span of a
+//! model's blocks for the swarm, and `pedals gateway` serves an OpenAI-compatible API over the
+//! servers it finds.
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    ops::Range,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::primitives::U256;
+use clap::Args;
+use eyre::Context;
+use pedals_core::{Cid, cid_of, parse_cid};
+use pedals_infer::{Directory, RemoteModel, SpanServer, follow, serve};
+use pedals_lm::ExactModel;
+use pedals_node::StoreSource;
+use pedals_p2p::{Announcement, DownloadOptions, NetEvent, Network};
+use pedals_store::Store;
+use tracing::info;
+
+use super::{
+    data::StoreArgs,
+    net::{NetArgs, start_node},
+};
+
+/// `pedals provider serve`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The model: a CID (taken from the store, else fetched from the peers that provide it)
+    /// or a stored model file (`pedals model import` writes one into the store).
+    #[arg(long)]
+    model: String,
+    /// The blocks to serve, `start..end` (e.g. `0..8`). Without it, the server listens to the
+    /// network's announcements for a few seconds and takes the `--span-blocks` consecutive
+    /// blocks that the fewest servers cover.
+    #[arg(long, value_parser = parse_blocks)]
+    blocks: Option<Range<usize>>,
+    /// How many blocks to serve when `--blocks` is not given [default: all].
+    #[arg(long)]
+    span_blocks: Option<usize>,
+    /// Price of one token through the span, in wei (announced; payment is not built yet).
+    #[arg(long, default_value_t = U256::ZERO)]
+    wei_per_token: U256,
+    /// Memory for the sessions' key/value caches, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    cache_mib: usize,
+    /// Seconds between announcements.
+    #[arg(long, default_value_t = 10)]
+    announce_secs: u64,
+    /// Answer every request this many milliseconds late (a slow link, for tests and
+    /// measurements on one machine).
+    #[arg(long, hide = true, default_value_t = 0)]
+    debug_reply_delay_ms: u64,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// `pedals gateway`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// The model: a CID (from the store, else fetched from peers) or a stored model file.
+    /// The gateway keeps its embeddings and head; span servers run its blocks.
+    #[arg(long)]
+    model: String,
+    /// The name clients give as `model` [default: the CID].
+    #[arg(long)]
+    name: Option<String>,
+    /// The HTTP address to listen on.
+    #[arg(
+        long = "http",
+        env = "PEDALS_GATEWAY_HTTP",
+        default_value = "127.0.0.1:8080"
+    )]
+    http: SocketAddr,
+    /// An API key clients must send as `Authorization: Bearer <key>` (repeatable).
+    #[arg(long = "api-key", env = "PEDALS_API_KEYS", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// A file of API keys, one per line.
+    #[arg(long)]
+    api_keys_file: Option<PathBuf>,
+    /// Serve without API keys (anyone who reaches the address can generate).
+    #[arg(long)]
+    allow_anonymous: bool,
+    /// How long a request waits for servers of blocks that nobody serves, in seconds.
+    #[arg(long, default_value_t = 30)]
+    wait_secs: u64,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+fn parse_blocks(s: &str) -> Result<Range<usize>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: write blocks as start..end, e.g. 0..8"))?;
+    let a: usize = a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?;
+    let b: usize = b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?;
+    if a >= b {
+        return Err(format!("{s:?} is empty: the end must be after the start"));
+    }
+    Ok(a..b)
+}
+
+/// The model named by `spec`, from a file, the store, or the peers (then kept in the store
+/// and provided).
+async fn load_model(
+    spec: &str,
+    dir: &Path,
+    store: &Arc<Store>,
+    net: &Network,
+) -> eyre::Result<(ExactModel, Cid)> {
+    let path = Path::new(spec);
+    let (bytes, cid) = if path.is_file() {
+        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {spec}"))?;
+        let cid = cid_of(&bytes);
+        store.put_blob_expecting(&cid, &bytes)?;
+        (bytes, cid)
+    } else {
+        let cid = parse_cid(spec).wrap_err_with(|| {
+            format!(
+                "{spec:?} is neither a file nor a CID; `pedals model import` prints a model's CID"
+            )
+        })?;
+        match store.blob(&cid)? {
+            Some(bytes) => (bytes, cid),
+            None => {
+                info!(target: "pedals::infer", %cid, "fetching the model from peers");
+                wait_for_peers(net).await?;
+                let tmp = dir.join(format!("{cid}.part"));
+                net.client
+                    .download_blob(cid, &tmp, &DownloadOptions::default())
+                    .await
+                    .wrap_err_with(|| format!("cannot fetch model {cid} from the network"))?;
+                let bytes = std::fs::read(&tmp)?;
+                store.put_blob_expecting(&cid, &bytes)?;
+                let _ = std::fs::remove_file(&tmp);
+                (bytes, cid)
+            }
+        }
+    };
+    net.client.provide(cid).await?;
+    let model = ExactModel::from_bytes(&bytes)
+        .wrap_err_with(|| format!("{cid} is not a stored language model"))?;
+    Ok((model, cid))
+}
+
+async fn wait_for_peers(net: &Network) -> eyre::Result<()> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while net.client.peers().await?.is_empty() {
+        eyre::ensure!(
+            tokio::time::Instant::now() < until,
+            "no peer reached within 10 s: give --bootstrap with a reachable peer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// The `n` consecutive blocks of `blocks` that the fewest announced servers cover.
+fn least_served(dir: &Directory, blocks: usize, n: usize) -> Range<usize> {
+    let n = n.clamp(1, blocks);
+    let mut cover = vec![0usize; blocks];
+    for s in dir.live() {
+        for b in s.blocks.clone() {
+            cover[b] += 1;
+        }
+    }
+    let start = (0..=blocks - n)
+        .min_by_key(|&a| (cover[a..a + n].iter().sum::<usize>(), a))
+        .unwrap_or(0);
+    start..start + n
+}
+
+impl ServeArgs {
+    pub(crate) async fn run(self) -> eyre::Result<()> {
+        let (dir, store) = self.store.open()?;
+        let source = Arc::new(StoreSource::new(store.clone(), 1));
+        let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
+        let (model, cid) = load_model(&self.model, &dir, &store, &net).await?;
+        let total = model.blocks.len();
+        let blocks = match self.blocks {
+            Some(b) => b,
+            None => {
+                // Listen to who serves what for a few gossip rounds before choosing.
+                let mut seen = Directory::new(cid.to_string(), total, Duration::from_secs(600));
+                let until = tokio::time::Instant::now() + Duration::from_secs(3);
+                while let Ok(Some(event)) = tokio::time::timeout_at(until, net.events.recv()).await
+                {
+                    if let NetEvent::Announced {
+                        from: Some(peer),
+                        announcement: Announcement::Span(a),
+                    } = event
+                    {
+                        seen.observe(peer, &a);
+                    }
+                }
+                least_served(&seen, total, self.span_blocks.unwrap_or(total))
+            }
+        };
+        let delay = Duration::from_millis(self.debug_reply_delay_ms);
+        let server = tokio::task::spawn_blocking(move || {
+            SpanServer::new(model, cid, blocks, self.cache_mib << 20)
+                .map(|s| s.with_reply_delay(delay))
+        })
+        .await??;
+        let server = Arc::new(server);
+        println!(
+            "serving blocks {:?} of {cid} ({total} blocks) as peer {}",
+            server.span(),
+            net.client.peer_id()
+        );
+        let every = Duration::from_secs(self.announce_secs.max(1));
+        let task = tokio::spawn(serve(net.client.clone(), server, self.wei_per_token, every));
+        super::provider::shutdown_signal().await;
+        net.client.shutdown().await;
+        let _ = task.await;
+        Ok(())
+    }
+}
+
+impl GatewayArgs {
+    pub(crate) async fn run(self) -> eyre::Result<()> {
+        let mut keys: HashSet<String> = self.api_keys.iter().cloned().collect();
+        if let Some(file) = &self.api_keys_file {
+            let text = std::fs::read_to_string(file)
+                .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        keys.retain(|k| !k.is_empty());
+        eyre::ensure!(
+            !keys.is_empty() || self.allow_anonymous,
+            "no API key: give --api-key (or --api-keys-file), or --allow-anonymous to serve anyone"
+        );
+        let (dir, store) = self.store.open()?;
+        let source = Arc::new(StoreSource::new(store.clone(), 1));
+        let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
+        let (model, cid) = load_model(&self.model, &dir, &store, &net).await?;
+        let events = std::mem::replace(&mut net.events, tokio::sync::mpsc::channel(1).1);
+        let wait = Duration::from_secs(self.wait_secs);
+        let remote = RemoteModel::new(
+            model,
+            cid,
+            net.client.clone(),
+            Duration::from_secs(120),
+            wait,
+        )?;
+        tokio::spawn(follow(events, remote.chain.directory.clone()));
+        let gateway = Arc::new(pedals_gateway::Gateway {
+            model: remote,
+            name: self.name.unwrap_or_else(|| cid.to_string()),
+            keys,
+            created: pedals_p2p::unix_now(),
+        });
+        let (bound, task) =
+            pedals_gateway::serve(gateway, self.http, super::provider::shutdown_signal())
+                .await
+                .wrap_err_with(|| format!("cannot listen on {}: pick another --http", self.http))?;
+        println!("OpenAI-compatible API at http://{bound}/v1 (model {cid})");
+        task.await??;
+        net.client.shutdown().await;
+        Ok(())
+    }
+}
