@@ -71,7 +71,8 @@ test-contracts: contracts ## forge tests under the ci profile (more fuzz runs, d
 coverage: contracts ## line coverage of contracts/src must stay at or above 95%
 	scripts/coverage.sh 95
 
-test-rust: contracts ## cargo tests (unit, integration against real anvil, doc tests)
+test-rust: contracts ## cargo tests (unit, integration against real anvil, doc tests; the OpenAI client check)
+	scripts/openai_venv.sh
 	cargo test $(CARGO_FLAGS) --workspace --all-targets
 	cargo test $(CARGO_FLAGS) --workspace --doc
 

@@ -268,4 +268,62 @@ fn a_gateway_over_four_span_servers_generates_the_local_tokens_and_survives_a_ki
         killed.as_str(),
         "the other middle server took over"
     );
+
+    openai_client(port, file_s);
+}
+
+/// The official OpenAI Python client (scripts/requirements-openai.txt) lists the models, gets
+/// a chat completion and streams it, through the chain that lost a server: the text is what
+/// local generation gives for the gateway's chat prompt.
+fn openai_client(port: u16, model_file: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv-openai/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/openai_venv.sh (make test does)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(root.join("scripts/openai_client.py"))
+        .arg(format!("http://127.0.0.1:{port}/v1"))
+        .args(["sk-test", "tiny", "Tell me a story", "16", "3"])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let local = pedals()
+        .args([
+            "model",
+            "generate",
+            model_file,
+            "--json",
+            "--max-tokens",
+            "16",
+        ])
+        .args(["--prompt", "user: Tell me a story\nassistant:"])
+        .args(["--temperature", "0.8", "--top-p", "0.95", "--seed", "3"])
+        .output()
+        .expect("runs");
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let local: Value = serde_json::from_slice(&local.stdout).expect("json");
+    let text = &local["completion"]["text"];
+    let tokens = local["completion"]["tokens"]
+        .as_array()
+        .expect("tokens")
+        .len();
+    assert_eq!(got["models"], json!(["tiny"]));
+    assert_eq!(&got["chat"], text, "{got}");
+    assert_eq!(&got["stream"], text, "{got}");
+    assert!(got["stream_chunks"].as_u64().expect("chunks") > 1, "{got}");
+    assert_eq!(got["stream_usage"]["completion_tokens"], tokens, "{got}");
+    assert_eq!(got["chat_usage"], got["stream_usage"]);
+    assert_eq!(got["wrong_key_status"], 401);
 }
