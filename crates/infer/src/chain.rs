@@ -19,6 +19,8 @@ use crate::{
     wire::{self, Refusal, Reply, Request},
 };
 
+/// How long a failover waits for a replacement to announce itself when none is known.
+const FAILOVER_WAIT: Duration = Duration::from_secs(10);
 /// How many times one request may fail over before it gives up.
 const MAX_FAILOVERS: usize = 8;
 
@@ -164,7 +166,7 @@ impl Chain {
                             reasons: reason,
                         });
                     }
-                    let replacement = self.route(hop.blocks.clone(), Duration::ZERO).await?;
+                    let replacement = self.route(hop.blocks.clone(), FAILOVER_WAIT).await?;
                     let old = &s.hops[i];
                     let mut rows = old.sent.clone();
                     rows.extend_from_slice(&cur.rows);

@@ -1,3 +1,4 @@
 //! pedals-infer integration tests: span servers and a client on loopback, in one process.
 
+mod bad;
 mod swarm;

@@ -9,14 +9,14 @@ use pedals_infer::{RemoteModel, SpanServer, follow, serve};
 use pedals_lm::{Checkpoint, ExactModel, GenParams, Sampling, quantize};
 use pedals_p2p::{Keypair, MemorySource, Multiaddr, NetConfig, Network, start};
 
-fn model() -> ExactModel {
+pub(crate) fn model() -> ExactModel {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lm/tests/fixtures/llama-tiny");
     let m = quantize(&Checkpoint::load_hf(&dir).expect("fixture"), 8).expect("quantizes");
     let deep = m.repeat_blocks(4).expect("repeats");
     ExactModel::from_bytes(&deep.to_bytes().expect("serializes")).expect("round-trips")
 }
 
-async fn node(bootstrap: &[Multiaddr]) -> Network {
+pub(crate) async fn node(bootstrap: &[Multiaddr]) -> Network {
     let config = NetConfig {
         bootstrap: bootstrap.to_vec(),
         gossip_heartbeat: Duration::from_millis(100),
@@ -32,12 +32,16 @@ async fn node(bootstrap: &[Multiaddr]) -> Network {
     .expect("node starts")
 }
 
-struct Server {
+pub(crate) struct Server {
     net: Network,
     span: Arc<SpanServer>,
 }
 
-async fn server(m: &ExactModel, blocks: std::ops::Range<usize>, boot: &[Multiaddr]) -> Server {
+pub(crate) async fn server(
+    m: &ExactModel,
+    blocks: std::ops::Range<usize>,
+    boot: &[Multiaddr],
+) -> Server {
     let cid = cid_of(&m.to_bytes().expect("bytes"));
     let span = Arc::new(SpanServer::new(m.clone(), cid, blocks, 64 << 20).expect("span"));
     let net = node(boot).await;
