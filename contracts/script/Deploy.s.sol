@@ -9,6 +9,7 @@ import {JobMarket} from "../src/JobMarket.sol";
 import {LmDisputeGame} from "../src/LmDisputeGame.sol";
 import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
+import {SpanPayments} from "../src/SpanPayments.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {IDisputeResolver} from "../src/interfaces/IDisputeResolver.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
@@ -19,12 +20,14 @@ import {Vm} from "../test/utils/Test.sol";
 /// @title Deploy
 /// @notice Deploys StakeManager, JobMarket, the GameRouter with the two dispute games behind it
 ///         (DisputeGame with its Referee for MLP training, LmDisputeGame with its two referees
-///         for fine-tuning), DataAvailability and AuditPool, binds them (the router is the
+///         for fine-tuning), DataAvailability, AuditPool and SpanPayments (split inference's
+///         vouchers, standing alone), binds them (the router is the
 ///         market's resolver, DataAvailability its publisher, AuditPool its auditor), hands the
 ///         roles to their holders and writes the deployment file that the Rust crates, the CLI
 ///         and the subgraph read.
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
+///      PEDALS_SPAN_WITHDRAW_DELAY: SpanPayments' withdrawal delay in seconds (default 1 day);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
 ///      which must lie inside foundry.toml's fs_permissions).
 ///      Run: forge script script/Deploy.s.sol:Deploy --rpc-url <url> --broadcast --private-key <key>
@@ -60,6 +63,7 @@ contract Deploy {
         GameRouter router;
         DataAvailability availability;
         AuditPool pool;
+        SpanPayments payments;
     }
 
     /// @notice Deploys, wires and records the contracts.
@@ -94,6 +98,8 @@ contract Deploy {
         // Likewise after it: the audit pool, which finalized jobs fund (with their audit share).
         d.pool = new AuditPool(jobMarket);
         jobMarket.setAuditor(address(d.pool));
+        // And after that, split inference's payment channels, which need no other contract.
+        d.payments = new SpanPayments(vm.envOr("PEDALS_SPAN_WITHDRAW_DELAY", uint256(1 days)));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
@@ -140,6 +146,7 @@ contract Deploy {
         vm.serializeAddress(key, "lmElementReferee", address(lmGame.elements()));
         vm.serializeAddress(key, "dataAvailability", address(d.availability));
         vm.serializeAddress(key, "auditPool", address(d.pool));
+        vm.serializeAddress(key, "spanPayments", address(d.payments));
         string memory json = vm.serializeAddress(key, "jobMarket", address(d.jobMarket));
         vm.writeJson(json, path);
     }

@@ -111,9 +111,11 @@ fn exit_code(err: &eyre::Report) -> u8 {
 fn chain_code(e: &pedals_chain::ChainError) -> u8 {
     use pedals_chain::ChainError as E;
     match e {
-        E::JobMarket(_) | E::DisputeGame(_) | E::DataAvailability(_) | E::StakeManager(_) => {
-            EXIT_USER
-        }
+        E::JobMarket(_)
+        | E::DisputeGame(_)
+        | E::DataAvailability(_)
+        | E::StakeManager(_)
+        | E::SpanPayments(_) => EXIT_USER,
         _ => EXIT_CHAIN,
     }
 }

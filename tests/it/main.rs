@@ -11,6 +11,7 @@ mod ft_dispute;
 mod ft_validator;
 mod lm;
 mod network;
+mod payments;
 mod puppet;
 mod reset;
 mod scan;

@@ -2,7 +2,7 @@
 //! `scripts/abi.sh` keeps equal to the forge build (the test command checks it). The structs
 //! and enums of the interfaces land in `IJobMarket` and `IStakeManager`; the dispute game's in
 //! `DisputeGame` (what every game shares, `Phase` and `RowOpening`, in `GameBase`); the
-//! publisher's (`IDataAvailability`) in `DataAvailability`; the audit pool's in `AuditPool`.
+//! publisher's (`IDataAvailability`) in `DataAvailability`; the audit pool's in `AuditPool`; split inference's payments in `SpanPayments`.
 //! The router and the fine-tuning game live in their own modules ([`router`], [`lm`]), since
 //! their ABIs name `IJobMarket` and `GameBase` too.
 
@@ -41,6 +41,13 @@ alloy::sol!(
     #[derive(Debug, PartialEq, Eq)]
     AuditPool,
     "abi/AuditPool.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    SpanPayments,
+    "abi/SpanPayments.json"
 );
 
 /// The fine-tuning dispute game (`LmDisputeGame`, docs/protocol.md §9) and the structs of its

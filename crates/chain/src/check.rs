@@ -40,6 +40,8 @@ pub struct DeploymentReport {
     pub parameters: IJobMarket::MarketParams,
     /// The stake manager's unbonding delay, in seconds.
     pub unbonding_delay: U256,
+    /// The span payments' withdrawal delay, in seconds.
+    pub span_withdraw_delay: U256,
     /// Whether the market is paused.
     pub paused: bool,
 }
@@ -131,6 +133,7 @@ pub async fn check_deployment(
         ("LmElementReferee", d.lm_element_referee),
         ("DataAvailability", d.data_availability),
         ("AuditPool", d.audit_pool),
+        ("SpanPayments", d.span_payments),
     ] {
         let code = provider.get_code_at(address).await?;
         checks.push(check(
@@ -305,6 +308,11 @@ pub async fn check_deployment(
         holders,
         parameters: market.getParameters().call().await.map_err(call)?,
         unbonding_delay: stake.unbondingDelay().call().await.map_err(call)?,
+        span_withdraw_delay: crate::SpanPayments::new(d.span_payments, provider.clone())
+            .withdrawDelay()
+            .call()
+            .await
+            .map_err(call)?,
         paused: market.paused().call().await.map_err(call)?,
     })
 }

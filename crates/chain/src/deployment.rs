@@ -44,6 +44,9 @@ pub struct Deployment {
     /// The AuditPool contract, the market's auditor: where validators that re-executed a
     /// finalized job's steps are paid (docs/economics.md).
     pub audit_pool: Address,
+    /// The SpanPayments contract: split inference's deposits and vouchers
+    /// (docs/split-inference.md, "Payment").
+    pub span_payments: Address,
     /// The JobMarket contract.
     pub job_market: Address,
 }
@@ -97,6 +100,7 @@ mod tests {
   "jobMarket": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
   "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "referee": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+  "spanPayments": "0xc6e7DF5E7b4f2A278906862b61205850344D4e7d",
   "stakeManager": "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 }"#;
         let d: Deployment = serde_json::from_str(json).expect("valid deployment");

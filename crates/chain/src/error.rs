@@ -8,7 +8,7 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 
-use crate::{AuditPool, DataAvailability, DisputeGame, JobMarket, StakeManager};
+use crate::{AuditPool, DataAvailability, DisputeGame, JobMarket, SpanPayments, StakeManager};
 
 /// Everything that can go wrong talking to the chain, with a message that says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,10 @@ pub enum ChainError {
     /// The audit pool refused the call with one of its custom errors.
     #[error("AuditPool rejected the call: {0:?}")]
     AuditPool(AuditPool::AuditPoolErrors),
+    /// Split inference's payments contract refused the call with one of its custom errors
+    /// (a voucher not signed for the caller, nothing left to redeem, a locked withdrawal).
+    #[error("SpanPayments rejected the call: {0:?}")]
+    SpanPayments(SpanPayments::SpanPaymentsErrors),
     /// The stake manager rejected the call with one of its custom errors.
     #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
@@ -233,6 +237,9 @@ impl ChainError {
         }
         if let Some(e) = err.as_decoded_interface_error::<AuditPool::AuditPoolErrors>() {
             return Self::AuditPool(e);
+        }
+        if let Some(e) = err.as_decoded_interface_error::<SpanPayments::SpanPaymentsErrors>() {
+            return Self::SpanPayments(e);
         }
         Self::Contract(err)
     }

@@ -32,6 +32,7 @@ mod health;
 pub mod human;
 mod lm_game;
 mod market;
+mod payments;
 mod revert;
 mod rewards;
 mod scan;
@@ -46,7 +47,7 @@ pub use availability::{
 };
 pub use bindings::{
     AuditPool, DataAvailability, DisputeGame, GameBase, GameRouter, IDataAvailability, IJobMarket,
-    IStakeManager, JobMarket, StakeManager, lm,
+    IStakeManager, JobMarket, SpanPayments, StakeManager, lm,
 };
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
@@ -59,6 +60,7 @@ pub use lm_game::LmCommit;
 pub use market::{
     JobRequest, Market, RPC_RETRIES, RPC_TIMEOUT, TxOutcome, chain_time, rpc_provider,
 };
+pub use payments::{SpanAccount, Voucher, voucher_domain};
 pub use rewards::RewardPool;
 pub use scan::{SCAN_RANGE, Submissions};
 pub use sender::{SendPolicy, TxSender};

@@ -378,6 +378,10 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         market_: d.job_market,
     }
     .abi_encode();
+    let payments_args = pedals_chain::SpanPayments::constructorCall {
+        delay: report.span_withdraw_delay,
+    }
+    .abi_encode();
     // `contract` is `Name`, in src/Name.sol, or `File:Name` for one of several in a file.
     let line = |address: Address, contract: &str, args: &[u8]| {
         let (file, name) = contract.split_once(':').unwrap_or((contract, contract));
@@ -403,6 +407,7 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.lm_dispute_game, "LmDisputeGame", &lm_game_args),
         line(d.data_availability, "DataAvailability", &market_only),
         line(d.audit_pool, "AuditPool", &market_only),
+        line(d.span_payments, "SpanPayments", &payments_args),
     ]
 }
 

@@ -135,9 +135,9 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
     let verify = doc["verify"].as_array().expect("verify");
     assert_eq!(
         verify.len(),
-        10,
+        11,
         "StakeManager, JobMarket, Referee, GameRouter, DisputeGame, LmProgramReferee, \
-         LmElementReferee, LmDisputeGame, DataAvailability, AuditPool"
+         LmElementReferee, LmDisputeGame, DataAvailability, AuditPool, SpanPayments"
     );
     assert!(
         verify[1]
