@@ -62,6 +62,11 @@ impl From<InferError> for ApiError {
                 "server_error",
                 Some("no_servers"),
             ),
+            InferError::Exhausted { reasons, .. } if reasons.contains("(Unpaid)") => (
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_quota",
+                Some("insufficient_deposit"),
+            ),
             _ => (StatusCode::BAD_GATEWAY, "server_error", None),
         };
         Self {

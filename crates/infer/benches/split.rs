@@ -15,7 +15,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::U256;
 use pedals_core::cid_of;
 use pedals_infer::{RemoteModel, SpanServer, follow, serve};
 use pedals_lm::{
@@ -183,7 +182,6 @@ async fn main() {
                 tokio::spawn(serve(
                     net.client.clone(),
                     Arc::new(s),
-                    U256::ZERO,
                     Duration::from_millis(200),
                 ));
                 nets.push(net);

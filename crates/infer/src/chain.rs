@@ -13,8 +13,11 @@ use pedals_lm::{Activations, exact::ops::ACT_MAX};
 use pedals_p2p::{Client, PeerId};
 use tracing::{info, warn};
 
+use alloy_primitives::U256;
+
 use crate::{
     InferError,
+    pay::{Tab, VoucherSigner, WireVoucher},
     route::{Directory, Hop},
     wire::{self, Refusal, Reply, Request},
 };
@@ -24,8 +27,9 @@ const FAILOVER_WAIT: Duration = Duration::from_secs(10);
 /// How many times one request may fail over before it gives up.
 const MAX_FAILOVERS: usize = 8;
 
-/// What a chain needs: the network, the directory of servers, the model's CID and width.
-#[derive(Debug, Clone)]
+/// What a chain needs: the network, the directory of servers, the model's CID and width, and
+/// what pays the servers that charge.
+#[derive(Clone)]
 pub struct Chain {
     /// The network node.
     pub net: Client,
@@ -37,12 +41,25 @@ pub struct Chain {
     pub blocks: usize,
     /// Its hidden width.
     pub hidden: usize,
+    /// Signs vouchers for servers that charge (none: only free servers can be used).
+    pub payer: Option<Arc<dyn VoucherSigner>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("model", &self.model)
+            .field("payer", &self.payer.as_ref().map(|p| p.account()))
+            .finish_non_exhaustive()
+    }
 }
 
 struct HopState {
     hop: Hop,
     /// Every row this server was sent, from position 0: what a replacement is sent.
     sent: Vec<i32>,
+    /// What the session owes the server.
+    tab: Tab,
 }
 
 /// One sequence's state along the chain.
@@ -108,6 +125,7 @@ impl Chain {
                 .map(|hop| HopState {
                     hop,
                     sent: Vec::new(),
+                    tab: Tab::default(),
                 })
                 .collect(),
             failovers: Vec::new(),
@@ -136,9 +154,10 @@ impl Chain {
                 };
             }
             let hop = s.hops[i].hop.clone();
-            match self.call(s.id, &hop, &cur).await {
+            match self.call(s.id, &hop, &s.hops[i].tab, &cur).await {
                 Ok(out) => {
                     s.hops[i].sent.extend_from_slice(&cur.rows);
+                    s.hops[i].tab.add(&out, (cur.rows.len() / d) as u64);
                     cur = out;
                     i += 1;
                     continue;
@@ -154,19 +173,35 @@ impl Chain {
                 }
                 Err(failure) => {
                     failures += 1;
+                    // A server that answered a refusal is up; waiting for another to appear
+                    // helps only when one went away.
+                    let wait = match failure {
+                        Failure::Refused(_) => Duration::ZERO,
+                        _ => FAILOVER_WAIT,
+                    };
                     let reason = failure.to_string();
                     warn!(target: "pedals::infer", peer = %hop.peer, blocks = ?hop.blocks, %reason, "span server failed: replacing it");
                     if let Ok(mut dir) = self.directory.lock() {
                         dir.mark_failed(hop.peer);
                     }
                     s.failovers.push((hop.peer, reason.clone()));
+                    let exhausted = || InferError::Exhausted {
+                        blocks: format!("{:?}", hop.blocks),
+                        reasons: s
+                            .failovers
+                            .iter()
+                            .map(|(p, r)| format!("{p}: {r}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    };
                     if failures > MAX_FAILOVERS {
-                        return Err(InferError::Exhausted {
-                            blocks: format!("{:?}", hop.blocks),
-                            reasons: reason,
-                        });
+                        return Err(exhausted());
                     }
-                    let replacement = self.route(hop.blocks.clone(), FAILOVER_WAIT).await?;
+                    let replacement = match self.route(hop.blocks.clone(), wait).await {
+                        Ok(r) => r,
+                        Err(InferError::NoRoute { .. }) => return Err(exhausted()),
+                        Err(e) => return Err(e),
+                    };
                     let old = &s.hops[i];
                     let mut rows = old.sent.clone();
                     rows.extend_from_slice(&cur.rows);
@@ -174,6 +209,7 @@ impl Chain {
                     let fresh = replacement.into_iter().map(|hop| HopState {
                         hop,
                         sent: Vec::new(),
+                        tab: Tab::default(),
                     });
                     s.hops.splice(i..=i, fresh);
                 }
@@ -190,18 +226,49 @@ impl Chain {
         Ok(cur)
     }
 
-    /// Ends the session on every server of its chain (best effort).
+    /// Ends the session on every server of its chain, with the last voucher for those that
+    /// charge (best effort).
     pub async fn close(&self, s: Session) {
         for h in s.hops {
-            let req = wire::encode(&Request::Close { session: s.id }, None);
+            let voucher = self.voucher(s.id, &h.hop, &h.tab).ok().flatten();
+            let req = wire::encode(
+                &Request::Close {
+                    session: s.id,
+                    voucher,
+                },
+                None,
+            );
             let _ = self.net.span_call(h.hop.peer, req).await;
         }
+    }
+
+    /// The voucher for everything `hop` computed in `session` so far, if it charges.
+    fn voucher(&self, session: u64, hop: &Hop, tab: &Tab) -> Result<Option<WireVoucher>, Failure> {
+        let Some(payee) = hop.payee.filter(|_| hop.wei_per_token > U256::ZERO) else {
+            return Ok(None);
+        };
+        let payer = self.payer.as_ref().ok_or_else(|| {
+            Failure::Other(format!(
+                "the server charges {} wei per token and this client has no account to pay                  with (give the gateway --keystore and a deposit)",
+                hop.wei_per_token
+            ))
+        })?;
+        let amount = tab.owed(hop.wei_per_token);
+        let signature = payer
+            .sign(payee, session, amount, tab.outputs)
+            .map_err(Failure::Other)?;
+        Ok(Some(WireVoucher {
+            amount,
+            outputs: tab.outputs,
+            signature: signature.into(),
+        }))
     }
 
     async fn call(
         &self,
         session: u64,
         hop: &Hop,
+        tab: &Tab,
         input: &Activations,
     ) -> Result<Activations, Failure> {
         let req = Request::Forward {
@@ -209,6 +276,7 @@ impl Chain {
             model: self.model.clone(),
             start: hop.blocks.start as u32,
             end: hop.blocks.end as u32,
+            voucher: self.voucher(session, hop, tab)?,
         };
         let bytes = self
             .net
@@ -240,7 +308,7 @@ impl Chain {
                 _,
             ) => Err(Failure::Resend(from as usize)),
             (Reply::Refused { code, reason, .. }, _) => {
-                Err(Failure::Other(format!("refused ({code:?}): {reason}")))
+                Err(Failure::Refused(format!("refused ({code:?}): {reason}")))
             }
             (other, _) => Err(Failure::Other(format!("unexpected reply {other:?}"))),
         }
@@ -249,6 +317,7 @@ impl Chain {
 
 enum Failure {
     Resend(usize),
+    Refused(String),
     Other(String),
 }
 
@@ -256,7 +325,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Resend(p) => write!(f, "asked to resend from position {p}"),
-            Self::Other(s) => f.write_str(s),
+            Self::Refused(s) | Self::Other(s) => f.write_str(s),
         }
     }
 }

@@ -16,6 +16,7 @@
 
 mod chain;
 mod error;
+mod pay;
 mod remote;
 mod route;
 mod serve;
@@ -24,6 +25,7 @@ pub mod wire;
 
 pub use chain::{Chain, Session};
 pub use error::InferError;
+pub use pay::{Tab, VoucherBook, VoucherSigner, WireVoucher, chain_outputs};
 pub use remote::{RemoteGeneration, RemoteModel, follow};
 pub use route::{Directory, FAIL_COOLDOWN, Hop, ServerInfo};
 pub use serve::serve;

@@ -86,9 +86,16 @@ impl RemoteModel {
                 model: cid.to_string(),
                 blocks,
                 hidden,
+                payer: None,
             },
             wait,
         })
+    }
+
+    /// Pays servers that charge with vouchers `payer` signs.
+    pub fn with_payer(mut self, payer: Arc<dyn crate::VoucherSigner>) -> Self {
+        self.chain.payer = Some(payer);
+        self
     }
 
     /// Generates after `prompt` on the calling (blocking) thread, driving the network through

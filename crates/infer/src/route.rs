@@ -29,6 +29,8 @@ pub struct ServerInfo {
     pub wei_per_token: U256,
     /// Sessions it would take.
     pub free_sessions: u32,
+    /// The account its vouchers pay (none: free).
+    pub payee: Option<alloy_primitives::Address>,
     /// When its announcement arrived.
     pub seen: Instant,
 }
@@ -40,6 +42,10 @@ pub struct Hop {
     pub peer: PeerId,
     /// The blocks it runs for this chain (within its span).
     pub blocks: Range<usize>,
+    /// Its price per row, wei.
+    pub wei_per_token: U256,
+    /// The account its vouchers pay (none: free).
+    pub payee: Option<alloy_primitives::Address>,
 }
 
 /// The servers of one model known to a client.
@@ -78,6 +84,7 @@ impl Directory {
                 tokens_per_second: a.tokens_per_second,
                 wei_per_token: a.wei_per_token,
                 free_sessions: a.free_sessions,
+                payee: a.payee,
                 seen: Instant::now(),
             },
         );
@@ -181,6 +188,8 @@ fn best_chain(
                     let hop = Hop {
                         peer: s.peer,
                         blocks: at..end,
+                        wei_per_token: s.wei_per_token,
+                        payee: s.payee,
                     };
                     best[j] = Some((cost, Some((i, hop))));
                 }

@@ -3,23 +3,27 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy_primitives::U256;
 use pedals_p2p::{Announcement, Client, P2pError};
 use tracing::debug;
 
 use crate::SpanServer;
 
+/// A paid session idle this long is settled (its client left without closing it).
+const SETTLE_IDLE: Duration = Duration::from_secs(300);
+
 /// Serves `server` on `net` and announces it now and every `every` (announcements are how
-/// clients find it; one that stops announcing is forgotten after a few periods). Returns when
-/// the network stops.
-pub async fn serve(net: Client, server: Arc<SpanServer>, wei_per_token: U256, every: Duration) {
+/// clients find it; one that stops announcing is forgotten after a few periods); settles the
+/// paid sessions whose clients went away. Returns when the network stops.
+pub async fn serve(net: Client, server: Arc<SpanServer>, every: Duration) {
     if net.serve_spans(server.clone()).await.is_err() {
         return;
     }
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     loop {
         tick.tick().await;
-        let a = Announcement::Span(server.announcement(wei_per_token));
+        let a = Announcement::Span(server.announcement());
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || s.settle_idle(SETTLE_IDLE)).await;
         match net.publish(&a).await {
             Err(P2pError::Stopped) => return,
             // No peer on the topic yet: normal at start.

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     ops::Range,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -19,6 +19,7 @@ use tracing::{debug, info};
 
 use crate::{
     InferError,
+    pay::{Till, VoucherBook, WireVoucher},
     wire::{self, Refusal, Reply, Request, refused},
 };
 
@@ -41,8 +42,10 @@ pub struct SpanServer {
     max_sessions: usize,
     sessions: Mutex<HashMap<(PeerId, u64), Session>>,
     tokens_per_second: f64,
+    price: U256,
     served: AtomicU64,
     delay: Duration,
+    till: Option<Till>,
 }
 
 impl std::fmt::Debug for SpanServer {
@@ -84,9 +87,28 @@ impl SpanServer {
             max_sessions,
             sessions: Mutex::default(),
             tokens_per_second,
+            price: U256::ZERO,
             served: AtomicU64::new(0),
             delay: Duration::ZERO,
+            till: None,
         })
+    }
+
+    /// Charges `wei_per_token` for every row the span computes, paid by vouchers that `book`
+    /// checks and redeems (docs/split-inference.md, "Payment"); a request without a voucher
+    /// for everything before it is refused.
+    pub fn with_price(mut self, wei_per_token: U256, book: Arc<dyn VoucherBook>) -> Self {
+        self.till = (wei_per_token > U256::ZERO).then(|| Till::new(wei_per_token, book));
+        self.price = wei_per_token;
+        self
+    }
+
+    /// Settles the paid sessions idle for `idle` or longer (their clients left without
+    /// closing them); the serving loop calls it.
+    pub fn settle_idle(&self, idle: Duration) {
+        if let Some(till) = &self.till {
+            till.settle_idle(idle);
+        }
     }
 
     /// Answers every request `delay` late: a slow link to this server, for tests and
@@ -111,16 +133,17 @@ impl SpanServer {
         self.max_sessions.saturating_sub(n)
     }
 
-    /// What to announce on gossip.
-    pub fn announcement(&self, wei_per_token: U256) -> SpanAnnouncement {
+    /// What to announce on gossip (the price is the one set by [`SpanServer::with_price`]).
+    pub fn announcement(&self) -> SpanAnnouncement {
         SpanAnnouncement {
             model_cid: self.cid.to_string(),
             start: self.span.start as u32,
             end: self.span.end as u32,
             blocks: self.blocks as u32,
             tokens_per_second: self.tokens_per_second,
-            wei_per_token,
+            wei_per_token: self.price,
             free_sessions: self.free_sessions() as u32,
+            payee: self.till.as_ref().map(Till::account),
             announced_at: unix_now(),
         }
     }
@@ -133,9 +156,12 @@ impl SpanServer {
         };
         let (reply, out) = match request {
             Request::Info => (self.info(), None),
-            Request::Close { session } => {
+            Request::Close { session, voucher } => {
                 if let Ok(mut s) = self.sessions.lock() {
                     s.remove(&(peer, session));
+                }
+                if let Some(till) = &self.till {
+                    till.close((peer, session), voucher);
                 }
                 (Reply::Closed, None)
             }
@@ -144,15 +170,19 @@ impl SpanServer {
                 model,
                 start,
                 end,
+                voucher,
             } => match acts {
                 None => (
                     refused(Refusal::BadInput, "no activations follow", None),
                     None,
                 ),
-                Some(input) => match self.forward(peer, session, &model, start..end, &input) {
-                    Ok((cached, out)) => (Reply::Output { cached }, Some(out)),
-                    Err(reply) => (reply, None),
-                },
+                Some(input) => {
+                    let blocks = start..end;
+                    match self.forward((peer, session), &model, blocks, &input, voucher.as_ref()) {
+                        Ok((cached, out)) => (Reply::Output { cached }, Some(out)),
+                        Err(reply) => (reply, None),
+                    }
+                }
             },
         };
         wire::encode(&reply, out.as_ref())
@@ -171,11 +201,11 @@ impl SpanServer {
 
     fn forward(
         &self,
-        peer: PeerId,
-        session: u64,
+        key: (PeerId, u64),
         model: &str,
         blocks: Range<u32>,
         input: &Activations,
+        voucher: Option<&WireVoucher>,
     ) -> Result<(u64, Activations), Reply> {
         let blocks = blocks.start as usize..blocks.end as usize;
         if model != self.cid.to_string()
@@ -192,7 +222,10 @@ impl SpanServer {
                 None,
             ));
         }
-        let key = (peer, session);
+        let rows = input.len(self.model.config.hidden) as u64;
+        if let Some(till) = &self.till {
+            till.admit(key, voucher, rows)?;
+        }
         let mut s = self.take_session(key, &blocks, input.start)?;
         let out = self.model.run_span(&mut s.cache, input).map_err(|e| {
             let gap = input.start != s.cache.len();
@@ -206,9 +239,11 @@ impl SpanServer {
             map.insert(key, s);
         }
         let out = out?;
-        let rows = out.len(self.model.config.hidden) as u64;
+        if let Some(till) = &self.till {
+            till.record(key, &out, rows);
+        }
         self.served.fetch_add(rows, Ordering::Relaxed);
-        debug!(target: "pedals::infer", %peer, session, rows, cached, "forward");
+        debug!(target: "pedals::infer", peer = %key.0, session = key.1, rows, cached, "forward");
         Ok((cached, out))
     }
 

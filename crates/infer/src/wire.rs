@@ -8,7 +8,7 @@
 use pedals_lm::Activations;
 use serde::{Deserialize, Serialize};
 
-use crate::InferError;
+use crate::{InferError, pay::WireVoucher};
 
 /// The largest JSON header accepted.
 const MAX_HEADER: usize = 64 * 1024;
@@ -31,12 +31,19 @@ pub enum Request {
         start: u32,
         /// One past the last block to run.
         end: u32,
+        /// For a server that charges: the voucher for everything it computed in the session
+        /// before this request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voucher: Option<WireVoucher>,
     },
     /// The session is over: free its cache.
     #[serde(rename_all = "camelCase")]
     Close {
         /// The session.
         session: u64,
+        /// For a server that charges: the voucher for everything it computed in the session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voucher: Option<WireVoucher>,
     },
 }
 
@@ -53,6 +60,9 @@ pub enum Refusal {
     Full,
     /// Malformed activations, or a message that does not decode.
     BadInput,
+    /// No voucher, a voucher that does not pay what the session owes, or a deposit that does
+    /// not cover it.
+    Unpaid,
 }
 
 /// A server's answer.

@@ -151,6 +151,9 @@ pub struct SpanAnnouncement {
     pub wei_per_token: U256,
     /// Sessions it would take now.
     pub free_sessions: u32,
+    /// The account vouchers must pay (none: it serves for free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<Address>,
     /// When it was announced, in Unix seconds.
     pub announced_at: u64,
 }

@@ -19,6 +19,7 @@ mod net;
 pub(crate) mod progress;
 mod provider;
 mod secret;
+mod spanpay;
 mod stake;
 mod swarm;
 mod validator;
@@ -48,6 +49,10 @@ pub(crate) enum Command {
     ///
     /// Example: pedals gateway --model bafkrei… --api-key sk-local --bootstrap /ip4/…
     Gateway(Box<swarm::GatewayArgs>),
+    /// The deposit a gateway pays span servers from (split inference's `SpanPayments`):
+    /// add to it, ask to withdraw, withdraw, show.
+    #[command(subcommand)]
+    Deposit(spanpay::DepositCommand),
     /// Requester commands: post a job, follow it, get its result, cancel it.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -82,6 +87,7 @@ impl Command {
             Self::Data(cmd) => cmd.run().await,
             Self::Deploy(cmd) => cmd.run().await,
             Self::Devnet(cmd) => cmd.run().await,
+            Self::Deposit(cmd) => cmd.run().await,
             Self::Gateway(args) => args.run().await,
             Self::Job(cmd) => cmd.run().await,
             Self::Market(cmd) => cmd.run().await,

@@ -73,7 +73,7 @@ pub(crate) enum StakeCommand {
     },
 }
 
-async fn connect(account: &AccountArgs) -> eyre::Result<Market> {
+pub(crate) async fn connect(account: &AccountArgs) -> eyre::Result<Market> {
     let signer: PrivateKeySigner =
         super::secret::open_keystore(&account.keystore, account.password_file.as_deref())?;
     let deployment = Deployment::load(&account.deployment)?;

@@ -25,6 +25,7 @@ use tracing::info;
 use super::{
     data::StoreArgs,
     net::{NetArgs, start_node},
+    spanpay::{ChainBook, ChainSigner, PayArgs},
 };
 
 /// `pedals provider serve`'s arguments.
@@ -42,7 +43,8 @@ pub(crate) struct ServeArgs {
     /// How many blocks to serve when `--blocks` is not given [default: all].
     #[arg(long)]
     span_blocks: Option<usize>,
-    /// Price of one token through the span, in wei (announced; payment is not built yet).
+    /// Price of one token through the span, in wei: clients pay it with vouchers that this
+    /// server redeems with the account of --keystore (which a price needs).
     #[arg(long, default_value_t = U256::ZERO)]
     wei_per_token: U256,
     /// Memory for the sessions' key/value caches, in MiB.
@@ -55,6 +57,8 @@ pub(crate) struct ServeArgs {
     /// measurements on one machine).
     #[arg(long, hide = true, default_value_t = 0)]
     debug_reply_delay_ms: u64,
+    #[command(flatten)]
+    pay: PayArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -90,6 +94,10 @@ pub(crate) struct GatewayArgs {
     /// How long a request waits for servers of blocks that nobody serves, in seconds.
     #[arg(long, default_value_t = 30)]
     wait_secs: u64,
+    /// The paying account (with --rpc-url and --deployment): its deposit pays servers that
+    /// charge (`pedals deposit add`); without it only free servers are used.
+    #[command(flatten)]
+    pay: PayArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -205,9 +213,28 @@ impl ServeArgs {
             }
         };
         let delay = Duration::from_millis(self.debug_reply_delay_ms);
+        let price = self.wei_per_token;
+        let book = match self.pay.market().await? {
+            Some((market, _)) => Some(ChainBook::start(market)),
+            None => {
+                eyre::ensure!(
+                    price.is_zero(),
+                    "--wei-per-token needs the account that is paid: give --keystore, --rpc-url \
+                     and --deployment"
+                );
+                None
+            }
+        };
+        let vouchers = book.as_ref().map(|(b, _)| b.clone());
+        let cache = self.cache_mib << 20;
         let server = tokio::task::spawn_blocking(move || {
-            SpanServer::new(model, cid, blocks, self.cache_mib << 20)
-                .map(|s| s.with_reply_delay(delay))
+            SpanServer::new(model, cid, blocks, cache).map(|s| {
+                let s = s.with_reply_delay(delay);
+                match vouchers {
+                    Some(v) => s.with_price(price, v),
+                    None => s,
+                }
+            })
         })
         .await??;
         let server = Arc::new(server);
@@ -217,10 +244,17 @@ impl ServeArgs {
             net.client.peer_id()
         );
         let every = Duration::from_secs(self.announce_secs.max(1));
-        let task = tokio::spawn(serve(net.client.clone(), server, self.wei_per_token, every));
+        let task = tokio::spawn(serve(net.client.clone(), server.clone(), every));
         super::provider::shutdown_signal().await;
         net.client.shutdown().await;
         let _ = task.await;
+        // Every session is over: redeem what they owe, and wait for the transactions.
+        server.settle_idle(Duration::ZERO);
+        drop(server);
+        if let Some((book, redeemer)) = book {
+            drop(book);
+            let _ = redeemer.await;
+        }
         Ok(())
     }
 }
@@ -249,13 +283,22 @@ impl GatewayArgs {
         let (model, cid) = load_model(&self.model, &dir, &store, &net).await?;
         let events = std::mem::replace(&mut net.events, tokio::sync::mpsc::channel(1).1);
         let wait = Duration::from_secs(self.wait_secs);
-        let remote = RemoteModel::new(
+        let mut remote = RemoteModel::new(
             model,
             cid,
             net.client.clone(),
             Duration::from_secs(120),
             wait,
         )?;
+        if let Some((market, signer)) = self.pay.market().await? {
+            let a = market.span_account(market.sender()).await?;
+            println!(
+                "paying servers from {} (deposit {} ETH)",
+                market.sender(),
+                super::eth(a.balance)
+            );
+            remote = remote.with_payer(Arc::new(ChainSigner::new(&market, signer)));
+        }
         tokio::spawn(follow(events, remote.chain.directory.clone()));
         let gateway = Arc::new(pedals_gateway::Gateway {
             model: remote,

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::{Daemon, free_port, pedals};
 
 /// The llama-tiny fixture, quantized, with its two blocks repeated into four.
-fn model_file(dir: &Path) -> (std::path::PathBuf, String) {
+pub(crate) fn model_file(dir: &Path) -> (std::path::PathBuf, String) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/lm/tests/fixtures/llama-tiny");
     let ck = pedals_lm::Checkpoint::load_hf(&fixture).expect("fixture");
@@ -34,7 +34,7 @@ fn model_file(dir: &Path) -> (std::path::PathBuf, String) {
 
 /// Starts `pedals provider serve` and returns it with the line it printed (its span and
 /// peer id).
-fn serve(dir: &Path, name: &str, args: &[&str]) -> (Daemon, String) {
+pub(crate) fn serve(dir: &Path, name: &str, args: &[&str]) -> (Daemon, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pedals"))
         .args(["provider", "serve", "--announce-secs", "1", "--data-dir"])
         .arg(dir.join(name))
@@ -52,7 +52,12 @@ fn serve(dir: &Path, name: &str, args: &[&str]) -> (Daemon, String) {
 }
 
 /// One HTTP/1.1 request; the whole answer (headers and body) as text.
-fn http(port: u16, path: &str, key: Option<&str>, body: Option<&Value>) -> (u16, String) {
+pub(crate) fn http(
+    port: u16,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connects");
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
@@ -73,7 +78,7 @@ fn http(port: u16, path: &str, key: Option<&str>, body: Option<&Value>) -> (u16,
     (status, out)
 }
 
-fn json_body(answer: &str) -> Value {
+pub(crate) fn json_body(answer: &str) -> Value {
     let body = &answer[answer.find("\r\n\r\n").expect("head") + 4..];
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }

@@ -4,7 +4,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy_primitives::U256;
 use pedals_core::cid_of;
 use pedals_infer::{
     InferError, RemoteModel, SpanServer, follow,
@@ -80,7 +79,7 @@ async fn a_server_returning_malformed_activations_is_replaced_and_missing_blocks
         .serve_spans(bad.clone())
         .await
         .expect("serves");
-    let mut a = bad.0.announcement(U256::ZERO);
+    let mut a = bad.0.announcement();
     a.tokens_per_second = 1e9;
     let announcer = bad_net.client.clone();
     tokio::spawn(async move {
@@ -90,19 +89,23 @@ async fn a_server_returning_malformed_activations_is_replaced_and_missing_blocks
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let _honest = [server(&m, 1..3, &boot).await, server(&m, 3..4, &boot).await];
-    // Every server announced before generation starts (the route is taken then).
+    let _last = server(&m, 3..4, &boot).await;
+    // The corrupt server is the only one of blocks 1..3 when generation starts (the route is
+    // taken then); the honest one starts beside it, and the failover waits for it.
     let directory = remote.chain.directory.clone();
     tokio::time::timeout(Duration::from_secs(30), async {
-        while directory.lock().expect("lock").live().len() < 4 {
+        while directory.lock().expect("lock").live().len() < 3 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("four servers announced");
+    .expect("three servers announced");
     let rt = tokio::runtime::Handle::current();
     let (r, p) = (remote.clone(), vec![3u32, 9, 27]);
-    let got = tokio::task::spawn_blocking(move || r.generate(&rt, &p, &params(), |_, _| true))
+    let generation =
+        tokio::task::spawn_blocking(move || r.generate(&rt, &p, &params(), |_, _| true));
+    let _honest = server(&m, 1..3, &boot).await;
+    let got = generation
         .await
         .expect("joins")
         .expect("generates around the corrupt server");
@@ -126,9 +129,10 @@ fn forward(
 ) -> Reply {
     let req = Request::Forward {
         session,
-        model: s.announcement(U256::ZERO).model_cid,
+        model: s.announcement().model_cid,
         start: blocks.0,
         end: blocks.1,
+        voucher: None,
     };
     wire::decode::<Reply>(&s.handle(peer, &wire::encode(&req, Some(a))))
         .expect("decodes")
@@ -205,7 +209,16 @@ fn a_span_server_refuses_what_does_not_continue_a_session_and_keeps_it() {
         .0;
     assert_eq!(code(&garbage).0, Refusal::BadInput);
     // Closing frees the session.
-    let closed = s.handle(peer, &wire::encode(&Request::Close { session: 1 }, None));
+    let closed = s.handle(
+        peer,
+        &wire::encode(
+            &Request::Close {
+                session: 1,
+                voucher: None,
+            },
+            None,
+        ),
+    );
     assert_eq!(
         wire::decode::<Reply>(&closed).expect("decodes").0,
         Reply::Closed

@@ -3,7 +3,6 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use alloy_primitives::U256;
 use pedals_core::cid_of;
 use pedals_infer::{RemoteModel, SpanServer, follow, serve};
 use pedals_lm::{Checkpoint, ExactModel, GenParams, Sampling, quantize};
@@ -48,7 +47,6 @@ pub(crate) async fn server(
     tokio::spawn(serve(
         net.client.clone(),
         span.clone(),
-        U256::from(1000),
         Duration::from_millis(200),
     ));
     Server { net, span }
