@@ -42,6 +42,21 @@ async fn vouchers_signed_in_rust_are_redeemed_on_chain_to_the_wei() {
     assert_eq!(on_chain, v.digest(&domain));
     let sig = v.sign(&domain, &client_key).expect("signs");
     assert_eq!(v.signer(&domain, &sig), Some(client.sender()));
+    // The same signature with `s` flipped to the high half recovers the same account, but the
+    // contract refuses it (OpenZeppelin's ECDSA), so it is refused in Rust too.
+    let n = U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .expect("the curve order");
+    let high = alloy::primitives::Signature::new(sig.r(), n - sig.s(), !sig.v());
+    assert_eq!(v.signer(&domain, &high), None);
+    assert!(matches!(
+        server.redeem_voucher(client.sender(), &v, &high).await,
+        Err(ChainError::SpanPayments(
+            SpanPayments::SpanPaymentsErrors::BadSignature(_)
+        ))
+    ));
 
     let deposit = U256::from(ETH);
     let before = client.balance(client.sender()).await.expect("balance");

@@ -60,8 +60,13 @@ impl Voucher {
             .map_err(ChainError::sign)
     }
 
-    /// The account that signed `signature` over it, if it is a valid signature.
+    /// The account that signed `signature` over it, if it is a valid signature that the
+    /// contract accepts: a high-`s` signature recovers here but OpenZeppelin's ECDSA refuses
+    /// it, so it is refused here too.
     pub fn signer(&self, domain: &Eip712Domain, signature: &Signature) -> Option<Address> {
+        if signature.normalize_s().is_some() {
+            return None;
+        }
         signature
             .recover_address_from_prehash(&self.digest(domain))
             .ok()

@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pedals_infer::{Hop, InferError};
+use pedals_infer::{Hop, InferError, RemoteGeneration};
 use pedals_lm::{Finish, GenParams, LmError, Sampling};
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -222,18 +222,21 @@ pub(crate) fn finish_reason(f: Finish) -> &'static str {
 }
 
 /// What the gateway adds to OpenAI's answer under `pedals`: the chain of servers that ran
-/// the request (peer and blocks) and the servers replaced on the way, with why.
-pub(crate) fn extension(chain: &[Hop], failovers: Option<&[(String, String)]>) -> Value {
+/// the request (peer and blocks), and once it is done the servers replaced on the way with
+/// why, and how many answers the spot check re-executed.
+pub(crate) fn extension(chain: &[Hop], done: Option<&RemoteGeneration>) -> Value {
     let chain: Vec<Value> = chain
         .iter()
         .map(|h| json!({"peer": h.peer.to_string(), "blocks": [h.blocks.start, h.blocks.end]}))
         .collect();
     let mut v = json!({ "chain": chain });
-    if let Some(f) = failovers {
-        v["failovers"] = f
+    if let Some(g) = done {
+        v["failovers"] = g
+            .failovers
             .iter()
             .map(|(peer, why)| json!({"peer": peer, "reason": why}))
             .collect();
+        v["checked"] = g.checks.into();
     }
     v
 }
@@ -271,7 +274,7 @@ pub(crate) async fn completions(
                          "tokens": g.generation.tokens,
                          "logprobs": null, "finish_reason": finish_reason(g.generation.finish)}],
             "usage": usage(g.prompt_tokens, g.generation.tokens.len()),
-            "pedals": extension(&g.chain, Some(&g.failovers)),
+            "pedals": extension(&g.chain, Some(&g)),
         }))
         .into_response())
     };
@@ -302,7 +305,7 @@ pub(crate) async fn chat(
                                      "content": g.generation.text.clone().unwrap_or_default()},
                          "logprobs": null, "finish_reason": finish_reason(g.generation.finish)}],
             "usage": usage(g.prompt_tokens, g.generation.tokens.len()),
-            "pedals": extension(&g.chain, Some(&g.failovers)),
+            "pedals": extension(&g.chain, Some(&g)),
         }))
         .into_response())
     };

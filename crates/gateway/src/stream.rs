@@ -97,7 +97,17 @@ pub(crate) fn respond(gw: Arc<Gateway>, job: Job, chat: bool) -> Response {
                 let Ok(text) = tok.decode(tokens) else {
                     return !tx.is_closed();
                 };
-                let end = safe_len(&text, &stop);
+                // Up to a token boundary: when a stop sequence starts inside a token, the
+                // completion drops that whole token, so no part of it may have been sent.
+                let mut end = safe_len(&text, &stop);
+                if end < text.len() {
+                    end = (0..tokens.len())
+                        .rev()
+                        .filter_map(|j| tok.decode(&tokens[..j]).ok())
+                        .map(|t| t.len())
+                        .find(|&len| len <= end)
+                        .unwrap_or(0);
+                }
                 if end > sent && text.is_char_boundary(sent) && text.is_char_boundary(end) {
                     let mut c = chunk(Some(&text[sent..end]), None, first);
                     if told != chain {
@@ -117,7 +127,7 @@ pub(crate) fn respond(gw: Arc<Gateway>, job: Job, chat: bool) -> Response {
                 let text = r.generation.text.clone().unwrap_or_default();
                 let rest = text.get(sent..).unwrap_or_default();
                 let mut last = chunk(Some(rest), Some(finish_reason(r.generation.finish)), first);
-                last["pedals"] = extension(&r.chain, Some(&r.failovers));
+                last["pedals"] = extension(&r.chain, Some(&r));
                 let _ = tx.blocking_send(last);
                 if job.include_usage {
                     let mut last = chunk(None, None, false);

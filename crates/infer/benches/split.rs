@@ -197,7 +197,11 @@ async fn main() {
             let Network {
                 events, client: c, ..
             } = client;
-            tokio::spawn(follow(events, remote.chain.directory.clone()));
+            tokio::spawn(follow(
+                remote.chain.net.clone(),
+                events,
+                remote.chain.directory.clone(),
+            ));
             while remote.chain.directory.lock().expect("lock").live().len() < n {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

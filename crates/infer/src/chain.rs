@@ -17,6 +17,7 @@ use alloy_primitives::U256;
 
 use crate::{
     InferError,
+    check::{Checked, SpotCheck},
     pay::{Tab, VoucherSigner, WireVoucher},
     route::{Directory, Hop},
     wire::{self, Refusal, Reply, Request},
@@ -43,6 +44,8 @@ pub struct Chain {
     pub hidden: usize,
     /// Signs vouchers for servers that charge (none: only free servers can be used).
     pub payer: Option<Arc<dyn VoucherSigner>>,
+    /// Re-executes a sample of the servers' answers (none: answers are trusted).
+    pub checker: Option<SpotCheck>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -60,6 +63,19 @@ struct HopState {
     sent: Vec<i32>,
     /// What the session owes the server.
     tab: Tab,
+    /// Whether the server already asked for the session's rows again.
+    resent: bool,
+}
+
+impl HopState {
+    fn new(hop: Hop) -> Self {
+        Self {
+            hop,
+            sent: Vec::new(),
+            tab: Tab::default(),
+            resent: false,
+        }
+    }
 }
 
 /// One sequence's state along the chain.
@@ -68,6 +84,8 @@ pub struct Session {
     hops: Vec<HopState>,
     /// Servers replaced during this session, with why.
     pub failovers: Vec<(PeerId, String)>,
+    /// Answers re-executed by the spot check.
+    pub checks: u64,
 }
 
 impl Session {
@@ -120,15 +138,9 @@ impl Chain {
         info!(target: "pedals::infer", chain = ?hops.iter().map(|h| (h.peer.to_string(), h.blocks.clone())).collect::<Vec<_>>(), "routed");
         Ok(Session {
             id: rand::random(),
-            hops: hops
-                .into_iter()
-                .map(|hop| HopState {
-                    hop,
-                    sent: Vec::new(),
-                    tab: Tab::default(),
-                })
-                .collect(),
+            hops: hops.into_iter().map(HopState::new).collect(),
             failovers: Vec::new(),
+            checks: 0,
         })
     }
 
@@ -154,7 +166,25 @@ impl Chain {
                 };
             }
             let hop = s.hops[i].hop.clone();
-            match self.call(s.id, &hop, &s.hops[i].tab, &cur).await {
+            let answer = match self.call(s.id, &hop, &s.hops[i].tab, &cur).await {
+                Ok(out) => match self
+                    .checker
+                    .as_ref()
+                    .map(|c| c.check(&hop, &s.hops[i].sent, &cur, &out))
+                {
+                    Some(Checked::Lie(why)) => {
+                        s.checks += 1;
+                        Err(Failure::Lied(why))
+                    }
+                    Some(Checked::Equal) => {
+                        s.checks += 1;
+                        Ok(out)
+                    }
+                    _ => Ok(out),
+                },
+                Err(e) => Err(e),
+            };
+            match answer {
                 Ok(out) => {
                     s.hops[i].sent.extend_from_slice(&cur.rows);
                     s.hops[i].tab.add(&out, (cur.rows.len() / d) as u64);
@@ -162,10 +192,14 @@ impl Chain {
                     i += 1;
                     continue;
                 }
-                Err(Failure::Resend(from)) if from <= have && failures < MAX_FAILOVERS => {
-                    // The server lost (part of) the session: send it again from `from`.
+                Err(Failure::Resend(from))
+                    if from <= have && failures < MAX_FAILOVERS && !s.hops[i].resent =>
+                {
+                    // The server lost (part of) the session: send it again from `from`, once
+                    // (a server that keeps asking would be paid for the prefix every time).
                     failures += 1;
                     let h = &mut s.hops[i];
+                    h.resent = true;
                     let mut rows = h.sent[from * d..].to_vec();
                     rows.extend_from_slice(&cur.rows);
                     h.sent.truncate(from * d);
@@ -182,7 +216,10 @@ impl Chain {
                     let reason = failure.to_string();
                     warn!(target: "pedals::infer", peer = %hop.peer, blocks = ?hop.blocks, %reason, "span server failed: replacing it");
                     if let Ok(mut dir) = self.directory.lock() {
-                        dir.mark_failed(hop.peer);
+                        match failure {
+                            Failure::Lied(_) => dir.ban(hop.peer),
+                            _ => dir.mark_failed(hop.peer),
+                        }
                     }
                     s.failovers.push((hop.peer, reason.clone()));
                     let exhausted = || InferError::Exhausted {
@@ -202,16 +239,17 @@ impl Chain {
                         Err(InferError::NoRoute { .. }) => return Err(exhausted()),
                         Err(e) => return Err(e),
                     };
-                    let old = &s.hops[i];
-                    let mut rows = old.sent.clone();
+                    let mut rows = s.hops[i].sent.clone();
                     rows.extend_from_slice(&cur.rows);
                     cur = Activations { start: 0, rows };
-                    let fresh = replacement.into_iter().map(|hop| HopState {
-                        hop,
-                        sent: Vec::new(),
-                        tab: Tab::default(),
-                    });
-                    s.hops.splice(i..=i, fresh);
+                    let fresh = replacement.into_iter().map(HopState::new);
+                    let old: Vec<HopState> = s.hops.splice(i..=i, fresh).collect();
+                    // The replaced server is told the session is over (and, if it charges,
+                    // given its last voucher), in the background.
+                    for h in old {
+                        let (chain, id) = (self.clone(), s.id);
+                        tokio::spawn(async move { chain.close_hop(id, &h).await });
+                    }
                 }
             }
         }
@@ -229,21 +267,26 @@ impl Chain {
     /// Ends the session on every server of its chain, with the last voucher for those that
     /// charge (best effort).
     pub async fn close(&self, s: Session) {
-        for h in s.hops {
-            let voucher = self.voucher(s.id, &h.hop, &h.tab).ok().flatten();
-            let req = wire::encode(
-                &Request::Close {
-                    session: s.id,
-                    voucher,
-                },
-                None,
-            );
-            let _ = self.net.span_call(h.hop.peer, req).await;
+        for h in &s.hops {
+            self.close_hop(s.id, h).await;
         }
     }
 
-    /// The voucher for everything `hop` computed in `session` so far, if it charges.
-    fn voucher(&self, session: u64, hop: &Hop, tab: &Tab) -> Result<Option<WireVoucher>, Failure> {
+    async fn close_hop(&self, session: u64, h: &HopState) {
+        let voucher = self.voucher(session, &h.hop, &h.tab, 0).ok().flatten();
+        let req = wire::encode(&Request::Close { session, voucher }, None);
+        let _ = self.net.span_call(h.hop.peer, req).await;
+    }
+
+    /// The voucher for everything `hop` will have computed in `session` after `rows` more
+    /// rows (prepaid), for the outputs received so far, if it charges.
+    fn voucher(
+        &self,
+        session: u64,
+        hop: &Hop,
+        tab: &Tab,
+        rows: u64,
+    ) -> Result<Option<WireVoucher>, Failure> {
         let Some(payee) = hop.payee.filter(|_| hop.wei_per_token > U256::ZERO) else {
             return Ok(None);
         };
@@ -253,7 +296,7 @@ impl Chain {
                 hop.wei_per_token
             ))
         })?;
-        let amount = tab.owed(hop.wei_per_token);
+        let amount = tab.owed_after(hop.wei_per_token, rows);
         let signature = payer
             .sign(payee, session, amount, tab.outputs)
             .map_err(Failure::Other)?;
@@ -276,7 +319,12 @@ impl Chain {
             model: self.model.clone(),
             start: hop.blocks.start as u32,
             end: hop.blocks.end as u32,
-            voucher: self.voucher(session, hop, tab)?,
+            voucher: self.voucher(
+                session,
+                hop,
+                tab,
+                (input.rows.len() / self.hidden.max(1)) as u64,
+            )?,
         };
         let bytes = self
             .net
@@ -318,6 +366,7 @@ impl Chain {
 enum Failure {
     Resend(usize),
     Refused(String),
+    Lied(String),
     Other(String),
 }
 
@@ -325,6 +374,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Resend(p) => write!(f, "asked to resend from position {p}"),
+            Self::Lied(s) => write!(f, "caught lying: {s}"),
             Self::Refused(s) | Self::Other(s) => f.write_str(s),
         }
     }

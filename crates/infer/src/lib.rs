@@ -15,6 +15,7 @@
 //! - [`RemoteModel`]: generation through a chain, token for token what one process generates.
 
 mod chain;
+mod check;
 mod error;
 mod pay;
 mod remote;
@@ -24,9 +25,10 @@ mod server;
 pub mod wire;
 
 pub use chain::{Chain, Session};
+pub use check::{Checked, SpotCheck};
 pub use error::InferError;
 pub use pay::{Tab, VoucherBook, VoucherSigner, WireVoucher, chain_outputs};
 pub use remote::{RemoteGeneration, RemoteModel, follow};
 pub use route::{Directory, FAIL_COOLDOWN, Hop, ServerInfo};
-pub use serve::serve;
+pub use serve::{SETTLE_IDLE, serve};
 pub use server::SpanServer;

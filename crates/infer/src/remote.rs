@@ -55,6 +55,8 @@ pub struct RemoteGeneration {
     pub failovers: Vec<(String, String)>,
     /// The chain at the end.
     pub chain: Vec<Hop>,
+    /// Answers re-executed by the spot check.
+    pub checks: u64,
 }
 
 impl RemoteModel {
@@ -87,14 +89,32 @@ impl RemoteModel {
                 blocks,
                 hidden,
                 payer: None,
+                checker: None,
             },
             wait,
         })
     }
 
-    /// Pays servers that charge with vouchers `payer` signs.
-    pub fn with_payer(mut self, payer: Arc<dyn crate::VoucherSigner>) -> Self {
+    /// Re-executes `fraction` of the servers' answers with `full`, the whole model, before
+    /// using them (docs/split-inference.md, "Verification").
+    pub fn with_spot_checks(mut self, full: Arc<ExactModel>, fraction: f64) -> Self {
+        self.chain.checker = Some(crate::SpotCheck {
+            model: full,
+            fraction,
+        });
+        self
+    }
+
+    /// Pays servers that charge at most `max_wei_per_token` with vouchers `payer` signs.
+    pub fn with_payer(
+        mut self,
+        payer: Arc<dyn crate::VoucherSigner>,
+        max_wei_per_token: alloy_primitives::U256,
+    ) -> Self {
         self.chain.payer = Some(payer);
+        if let Ok(mut d) = self.chain.directory.lock() {
+            d.set_price_cap(max_wei_per_token);
+        }
         self
     }
 
@@ -130,6 +150,7 @@ impl RemoteModel {
         );
         let session = session.into_inner();
         let chain_now = session.chain();
+        let checks = session.checks;
         let failovers = session
             .failovers
             .iter()
@@ -141,13 +162,20 @@ impl RemoteModel {
             prompt_tokens: prompt.len(),
             failovers,
             chain: chain_now,
+            checks,
         })
     }
 }
 
 /// Feeds span announcements from the network's events into `directory` until the network
-/// stops.
-pub async fn follow(mut events: mpsc::Receiver<NetEvent>, directory: Arc<Mutex<Directory>>) {
+/// stops, dialing each newly heard server at the addresses it announces (a client that heard
+/// of it through gossip is not connected to it).
+pub async fn follow(
+    net: Client,
+    mut events: mpsc::Receiver<NetEvent>,
+    directory: Arc<Mutex<Directory>>,
+) {
+    let mut dialed = std::collections::HashSet::new();
     while let Some(event) = events.recv().await {
         let NetEvent::Announced {
             from: Some(peer),
@@ -159,6 +187,15 @@ pub async fn follow(mut events: mpsc::Receiver<NetEvent>, directory: Arc<Mutex<D
         debug!(target: "pedals::infer", %peer, start = a.start, end = a.end, "span server announced");
         if let Ok(mut d) = directory.lock() {
             d.observe(peer, &a);
+        }
+        if dialed.insert(peer) {
+            for addr in a
+                .addrs
+                .iter()
+                .filter_map(|s| s.parse::<pedals_p2p::Multiaddr>().ok())
+            {
+                let _ = net.dial(addr).await;
+            }
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct Directory {
     stale_after: Duration,
     servers: HashMap<PeerId, ServerInfo>,
     failed: HashMap<PeerId, Instant>,
+    banned: std::collections::HashSet<PeerId>,
+    max_price: U256,
 }
 
 impl Directory {
@@ -68,6 +70,8 @@ impl Directory {
             stale_after,
             servers: HashMap::new(),
             failed: HashMap::new(),
+            banned: Default::default(),
+            max_price: U256::ZERO,
         }
     }
 
@@ -95,12 +99,25 @@ impl Directory {
         self.failed.insert(peer, Instant::now());
     }
 
+    /// Routes through servers that charge at most `wei_per_token` (servers that charge are
+    /// left out until this is set: a client without a way to pay uses free servers only).
+    pub fn set_price_cap(&mut self, wei_per_token: U256) {
+        self.max_price = wei_per_token;
+    }
+
+    /// Leaves `peer` out of routes for good: it was caught answering what its blocks do not
+    /// compute.
+    pub fn ban(&mut self, peer: PeerId) {
+        self.banned.insert(peer);
+    }
+
     /// The servers that can be routed through now.
     pub fn live(&self) -> Vec<&ServerInfo> {
         let mut v: Vec<&ServerInfo> = self
             .servers
             .values()
-            .filter(|s| s.seen.elapsed() < self.stale_after)
+            .filter(|s| s.seen.elapsed() < self.stale_after && !self.banned.contains(&s.peer))
+            .filter(|s| s.payee.is_none() || s.wei_per_token <= self.max_price)
             .filter(|s| {
                 self.failed
                     .get(&s.peer)

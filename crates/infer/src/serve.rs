@@ -8,8 +8,9 @@ use tracing::debug;
 
 use crate::SpanServer;
 
-/// A paid session idle this long is settled (its client left without closing it).
-const SETTLE_IDLE: Duration = Duration::from_secs(300);
+/// A paid session idle this long is settled (its client left without closing it), and its
+/// cache dropped: well within any withdrawal delay a deployment should have (1 day by default).
+pub const SETTLE_IDLE: Duration = Duration::from_secs(30);
 
 /// Serves `server` on `net` and announces it now and every `every` (announcements are how
 /// clients find it; one that stops announcing is forgotten after a few periods); settles the
@@ -19,9 +20,19 @@ pub async fn serve(net: Client, server: Arc<SpanServer>, every: Duration) {
         return;
     }
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    let addrs: Vec<String> = net
+        .listen_addrs()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .take(8)
+        .map(ToString::to_string)
+        .collect();
     loop {
         tick.tick().await;
-        let a = Announcement::Span(server.announcement());
+        let mut a = server.announcement();
+        a.addrs = addrs.clone();
+        let a = Announcement::Span(a);
         let s = server.clone();
         let _ = tokio::task::spawn_blocking(move || s.settle_idle(SETTLE_IDLE)).await;
         match net.publish(&a).await {

@@ -107,7 +107,12 @@ impl SpanServer {
     /// closing them); the serving loop calls it.
     pub fn settle_idle(&self, idle: Duration) {
         if let Some(till) = &self.till {
-            till.settle_idle(idle);
+            let settled = till.settle_idle(idle);
+            if let Ok(mut sessions) = self.sessions.lock() {
+                for key in settled {
+                    sessions.remove(&key);
+                }
+            }
         }
     }
 
@@ -144,6 +149,7 @@ impl SpanServer {
             wei_per_token: self.price,
             free_sessions: self.free_sessions() as u32,
             payee: self.till.as_ref().map(Till::account),
+            addrs: Vec::new(),
             announced_at: unix_now(),
         }
     }
@@ -226,7 +232,15 @@ impl SpanServer {
         if let Some(till) = &self.till {
             till.admit(key, voucher, rows)?;
         }
-        let mut s = self.take_session(key, &blocks, input.start)?;
+        let mut s = match self.take_session(key, &blocks, input.start) {
+            Ok(s) => s,
+            Err(reply) => {
+                if let Some(till) = &self.till {
+                    till.release(key);
+                }
+                return Err(reply);
+            }
+        };
         let out = self.model.run_span(&mut s.cache, input).map_err(|e| {
             let gap = input.start != s.cache.len();
             let resend = gap.then_some(s.cache.len() as u64);
@@ -238,10 +252,13 @@ impl SpanServer {
         if let Ok(mut map) = self.sessions.lock() {
             map.insert(key, s);
         }
-        let out = out?;
         if let Some(till) = &self.till {
-            till.record(key, &out, rows);
+            match &out {
+                Ok(out) => till.record(key, out, rows),
+                Err(_) => till.release(key),
+            }
         }
+        let out = out?;
         self.served.fetch_add(rows, Ordering::Relaxed);
         debug!(target: "pedals::infer", peer = %key.0, session = key.1, rows, cached, "forward");
         Ok((cached, out))

@@ -154,6 +154,10 @@ pub struct SpanAnnouncement {
     /// The account vouchers must pay (none: it serves for free).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<Address>,
+    /// Where to dial it (multiaddrs ending in its peer id; at most 8): a client that learned of
+    /// it through gossip is not connected to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
     /// When it was announced, in Unix seconds.
     pub announced_at: u64,
 }
@@ -233,6 +237,9 @@ impl Announcement {
                 }
                 if !s.tokens_per_second.is_finite() || s.tokens_per_second < 0.0 {
                     return Err("a speed that is not a finite non-negative number".into());
+                }
+                if s.addrs.len() > 8 || s.addrs.iter().any(|a| a.len() > 256) {
+                    return Err("more than 8 addresses or one over 256 bytes".into());
                 }
             }
         }

@@ -96,6 +96,9 @@ impl VoucherSigner for ChainSigner {
     }
 }
 
+/// How many times a redemption is sent before the voucher is given up.
+const REDEEM_TRIES: u32 = 3;
+
 /// How long a client's deposit, read from the chain, is trusted.
 const DEPOSIT_TTL: Duration = Duration::from_secs(5);
 
@@ -134,12 +137,20 @@ impl ChainBook {
                 let Ok(sig) = Signature::try_from(v.signature.as_ref()) else {
                     continue;
                 };
-                match market.redeem_voucher(client, &voucher, &sig).await {
-                    Ok(tx) => {
-                        info!(target: "pedals::infer", %client, session, amount = %v.amount, tx = %tx.hash, "voucher redeemed")
-                    }
-                    Err(e) => {
-                        warn!(target: "pedals::infer", %client, session, error = %e, "voucher not redeemed")
+                // A few tries against a flaky endpoint; a refusal by the contract is final.
+                for attempt in 1..=REDEEM_TRIES {
+                    match market.redeem_voucher(client, &voucher, &sig).await {
+                        Ok(tx) => {
+                            info!(target: "pedals::infer", %client, session, amount = %v.amount, tx = %tx.hash, "voucher redeemed");
+                            break;
+                        }
+                        Err(e) => {
+                            warn!(target: "pedals::infer", %client, session, attempt, error = %e, "voucher not redeemed");
+                            if matches!(e, pedals_chain::ChainError::SpanPayments(_)) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
                     }
                 }
             }
@@ -154,6 +165,7 @@ impl VoucherBook for ChainBook {
     }
 
     fn signer(&self, session: u64, v: &WireVoucher) -> Option<Address> {
+        // `Voucher::signer` refuses high-s signatures, which the contract would not redeem.
         let sig = Signature::try_from(v.signature.as_ref()).ok()?;
         let voucher = Voucher {
             server: self.me,
@@ -162,6 +174,12 @@ impl VoucherBook for ChainBook {
             outputs: v.outputs,
         };
         voucher.signer(&self.domain, &sig)
+    }
+
+    fn paid(&self, client: Address, session: u64) -> Result<U256, String> {
+        self.rt
+            .block_on(self.market.span_paid(client, self.me, session))
+            .map_err(|e| format!("cannot read what session {session} was paid: {e}"))
     }
 
     fn can_pay(&self, client: Address, owed: U256) -> Result<(), String> {
@@ -178,6 +196,7 @@ impl VoucherBook for ChainBook {
                     .block_on(self.market.span_account(client))
                     .map_err(|e| format!("cannot read the deposit of {client}: {e}"))?;
                 if let Ok(mut m) = self.deposits.lock() {
+                    m.retain(|_, (_, at)| at.elapsed() < DEPOSIT_TTL);
                     m.insert(client, (a, Instant::now()));
                 }
                 a

@@ -94,6 +94,15 @@ pub(crate) struct GatewayArgs {
     /// How long a request waits for servers of blocks that nobody serves, in seconds.
     #[arg(long, default_value_t = 30)]
     wait_secs: u64,
+    /// The most this gateway pays one server per token, in wei (needed with --keystore):
+    /// servers that charge more are not used.
+    #[arg(long)]
+    max_wei_per_token: Option<U256>,
+    /// Re-execute this share of the servers' answers before using them (0..=1; the gateway
+    /// then keeps the whole model in memory): a server caught lying is banned and replaced,
+    /// and the tokens do not change.
+    #[arg(long, default_value_t = 0.0)]
+    verify_fraction: f64,
     /// The paying account (with --rpc-url and --deployment): its deposit pays servers that
     /// charge (`pedals deposit add`); without it only free servers are used.
     #[command(flatten)]
@@ -142,10 +151,25 @@ async fn load_model(
                 info!(target: "pedals::infer", %cid, "fetching the model from peers");
                 wait_for_peers(net).await?;
                 let tmp = dir.join(format!("{cid}.part"));
-                net.client
-                    .download_blob(cid, &tmp, &DownloadOptions::default())
-                    .await
-                    .wrap_err_with(|| format!("cannot fetch model {cid} from the network"))?;
+                // A node that just joined may not find the providers at once: try for 30 s.
+                let until = tokio::time::Instant::now() + Duration::from_secs(30);
+                loop {
+                    match net
+                        .client
+                        .download_blob(cid, &tmp, &DownloadOptions::default())
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if tokio::time::Instant::now() < until => {
+                            info!(target: "pedals::infer", %cid, error = %e, "model not fetched yet; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(e) => {
+                            return Err(eyre::Report::new(e)
+                                .wrap_err(format!("cannot fetch model {cid} from the network")));
+                        }
+                    }
+                }
                 let bytes = std::fs::read(&tmp)?;
                 store.put_blob_expecting(&cid, &bytes)?;
                 let _ = std::fs::remove_file(&tmp);
@@ -215,7 +239,13 @@ impl ServeArgs {
         let delay = Duration::from_millis(self.debug_reply_delay_ms);
         let price = self.wei_per_token;
         let book = match self.pay.market().await? {
-            Some((market, _)) => Some(ChainBook::start(market)),
+            Some((market, _)) => {
+                let delay = market.span_payments().withdrawDelay().call().await?;
+                if delay < U256::from(4 * pedals_infer::SETTLE_IDLE.as_secs()) {
+                    tracing::warn!(target: "pedals::infer", %delay, "this deployment's withdrawal delay is short: a client could withdraw before an idle session is redeemed");
+                }
+                Some(ChainBook::start(market))
+            }
             None => {
                 eyre::ensure!(
                     price.is_zero(),
@@ -297,9 +327,18 @@ impl GatewayArgs {
                 market.sender(),
                 super::eth(a.balance)
             );
-            remote = remote.with_payer(Arc::new(ChainSigner::new(&market, signer)));
+            let cap = self.max_wei_per_token.ok_or_else(|| {
+                eyre::eyre!(
+                    "give --max-wei-per-token, the most this gateway pays one server per token"
+                )
+            })?;
+            remote = remote.with_payer(Arc::new(ChainSigner::new(&market, signer)), cap);
         }
-        tokio::spawn(follow(events, remote.chain.directory.clone()));
+        tokio::spawn(follow(
+            remote.chain.net.clone(),
+            events,
+            remote.chain.directory.clone(),
+        ));
         let gateway = Arc::new(pedals_gateway::Gateway {
             model: remote,
             name: self.name.unwrap_or_else(|| cid.to_string()),

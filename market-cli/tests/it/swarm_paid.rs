@@ -131,6 +131,7 @@ async fn a_paying_gateway_pays_each_server_price_times_rows_to_the_wei() {
             .arg("--data-dir")
             .arg(d.join(name))
             .args(chain(key))
+            .args(["--max-wei-per-token", "5000000000000"])
             .env("PEDALS_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()

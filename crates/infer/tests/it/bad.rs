@@ -6,13 +6,13 @@ use std::{sync::Arc, time::Duration};
 
 use pedals_core::cid_of;
 use pedals_infer::{
-    InferError, RemoteModel, SpanServer, follow,
+    InferError, SpanServer,
     wire::{self, Refusal, Reply, Request},
 };
 use pedals_lm::{Activations, GenParams, Sampling};
-use pedals_p2p::{Announcement, Network, PeerId, SpanService};
+use pedals_p2p::{Announcement, PeerId, SpanService};
 
-use crate::swarm::{model, node, server};
+use crate::swarm::{model, node, remote, server};
 
 /// A server of blocks 1..3 that announces itself as the fastest and corrupts what it returns.
 struct Corrupt(SpanServer);
@@ -45,16 +45,7 @@ async fn a_server_returning_malformed_activations_is_replaced_and_missing_blocks
     let client = node(&[]).await;
     let boot = client.client.listen_addrs().await.expect("addrs");
     let first = server(&m, 0..1, &boot).await;
-    let remote = RemoteModel::new(
-        m.clone(),
-        cid,
-        client.client.clone(),
-        Duration::from_secs(10),
-        Duration::from_secs(2),
-    )
-    .expect("remote");
-    let Network { events, .. } = client;
-    tokio::spawn(follow(events, remote.chain.directory.clone()));
+    let remote = remote(&m, client, Duration::from_secs(2));
 
     // Only block 0 is served: the error names the rest, after the wait.
     let rt = tokio::runtime::Handle::current();

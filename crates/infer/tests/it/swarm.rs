@@ -31,6 +31,27 @@ pub(crate) async fn node(bootstrap: &[Multiaddr]) -> Network {
     .expect("node starts")
 }
 
+/// A client of `m` over the node `net`, following its servers' announcements; a request
+/// waits up to `wait` for blocks nobody serves.
+pub(crate) fn remote(m: &ExactModel, net: Network, wait: Duration) -> RemoteModel {
+    let cid = cid_of(&m.to_bytes().expect("bytes"));
+    let remote = RemoteModel::new(
+        m.clone(),
+        cid,
+        net.client.clone(),
+        Duration::from_secs(10),
+        wait,
+    )
+    .expect("remote");
+    let Network { events, .. } = net;
+    tokio::spawn(follow(
+        remote.chain.net.clone(),
+        events,
+        remote.chain.directory.clone(),
+    ));
+    remote
+}
+
 pub(crate) struct Server {
     net: Network,
     span: Arc<SpanServer>,
@@ -55,7 +76,6 @@ pub(crate) async fn server(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_of_span_servers_generates_the_local_tokens_and_survives_a_lost_server() {
     let m = model();
-    let cid = cid_of(&m.to_bytes().expect("bytes"));
     let params = GenParams {
         max_tokens: 24,
         sampling: Sampling::new(0.8, 40, 0.95, 7).expect("sampling"),
@@ -72,16 +92,7 @@ async fn a_chain_of_span_servers_generates_the_local_tokens_and_survives_a_lost_
         server(&m, 1..3, &boot).await,
         server(&m, 3..4, &boot).await,
     ];
-    let remote = RemoteModel::new(
-        m.clone(),
-        cid,
-        client.client.clone(),
-        Duration::from_secs(10),
-        Duration::from_secs(15),
-    )
-    .expect("remote");
-    let Network { events, .. } = client;
-    tokio::spawn(follow(events, remote.chain.directory.clone()));
+    let remote = remote(&m, client, Duration::from_secs(15));
 
     // The whole chain, undisturbed.
     let rt = tokio::runtime::Handle::current();
