@@ -7,7 +7,8 @@
 //! `--hidden 512 --layers 8 --intermediate 1376 --heads 8 --vocab 2048` (a Llama-family model
 //! with seeded random weights, 8-bit), `--prompt 32 --decode 32`, `--servers 1,2,4`,
 //! `--delay-ms 0,20,100` (each server answers that late: the round trip of a slow link; the
-//! kernel's netem is not available on every machine). One JSON line per configuration.
+//! kernel's netem is not available on every machine), `--verify 0,0.1,1` (the client's spot
+//! checks: the share of answers re-executed). One JSON line per configuration.
 //! `cargo test --all-targets` builds it; CI never runs it (timing is not a test).
 
 use std::{
@@ -16,7 +17,7 @@ use std::{
 };
 
 use pedals_core::cid_of;
-use pedals_infer::{RemoteModel, SpanServer, follow, serve};
+use pedals_infer::{RemoteModel, SpanServer, SpotCheck, follow, serve};
 use pedals_lm::{
     Checkpoint, ExactModel, GenParams, KvCache, LmConfig, Sampling, Tensor,
     checkpoint::canonical_shapes, generate_with, quantize,
@@ -35,6 +36,7 @@ struct Args {
     decode: usize,
     servers: Vec<usize>,
     delays: Vec<u64>,
+    verify: Vec<f64>,
 }
 
 fn list<T: std::str::FromStr>(s: &str) -> Vec<T> {
@@ -52,6 +54,7 @@ fn parse() -> Args {
         decode: 32,
         servers: vec![1, 2, 4],
         delays: vec![0, 20, 100],
+        verify: vec![0.0],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +73,7 @@ fn parse() -> Args {
             "--decode" => a.decode = n,
             "--servers" => a.servers = list(&v),
             "--delay-ms" => a.delays = list(&v),
+            "--verify" => a.verify = list(&v),
             other => panic!("unknown option {other}"),
         }
     }
@@ -205,32 +209,39 @@ async fn main() {
             while remote.chain.directory.lock().expect("lock").live().len() < n {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let rt = tokio::runtime::Handle::current();
-            let (r, p, pr) = (remote.clone(), prompt.clone(), params.clone());
-            let (ttft, per, tokens) = tokio::task::spawn_blocking(move || {
-                let mut session = rt
-                    .block_on(r.chain.session(Duration::from_secs(10)))
-                    .expect("session");
-                let mut position = 0;
-                timed(&p, &pr, |t| {
-                    let input = r.head.embed_tokens(t, position)?;
-                    let out = rt
-                        .block_on(r.chain.run(&mut session, input))
-                        .map_err(|e| pedals_lm::LmError::Format(e.to_string()))?;
-                    position += t.len();
-                    r.head.span_logits(&out, false)
+            for &fraction in &a.verify {
+                let mut r = remote.clone();
+                r.chain.checker = (fraction > 0.0).then(|| SpotCheck {
+                    model: Arc::new(m.clone()),
+                    fraction,
+                });
+                let rt = tokio::runtime::Handle::current();
+                let (p, pr) = (prompt.clone(), params.clone());
+                let (ttft, per, tokens) = tokio::task::spawn_blocking(move || {
+                    let mut session = rt
+                        .block_on(r.chain.session(Duration::from_secs(10)))
+                        .expect("session");
+                    let mut position = 0;
+                    timed(&p, &pr, |t| {
+                        let input = r.head.embed_tokens(t, position)?;
+                        let out = rt
+                            .block_on(r.chain.run(&mut session, input))
+                            .map_err(|e| pedals_lm::LmError::Format(e.to_string()))?;
+                        position += t.len();
+                        r.head.span_logits(&out, false)
+                    })
                 })
-            })
-            .await
-            .expect("joins");
-            let best = l_per + n as f64 * delay as f64 / 1e3;
-            println!(
-                "{}",
-                json!({"mode": "split", "servers": n, "delay_ms": delay,
-                       "ttft_ms": ttft * 1e3, "decode_tok_s": 1.0 / per,
-                       "best_tok_s": 1.0 / best, "over_best": per / best,
-                       "over_local": per / l_per, "same_tokens": tokens == local})
-            );
+                .await
+                .expect("joins");
+                let best = l_per + n as f64 * delay as f64 / 1e3;
+                println!(
+                    "{}",
+                    json!({"mode": "split", "servers": n, "delay_ms": delay, "verify": fraction,
+                           "ttft_ms": ttft * 1e3, "decode_tok_s": 1.0 / per,
+                           "best_tok_s": 1.0 / best, "over_best": per / best,
+                           "over_local": per / l_per, "same_tokens": tokens == local})
+                );
+            }
             for net in nets {
                 net.client.shutdown().await;
             }
