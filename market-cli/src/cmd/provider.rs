@@ -81,6 +81,20 @@ pub(crate) struct RunArgs {
     lm_device: Option<String>,
     #[command(flatten)]
     net: super::net::NetArgs,
+    /// Also serve a span of this language model (a CID, or a stored model file) for split
+    /// inference beside the training work, paid into this provider's account
+    /// (docs/split-inference.md). Needs --serve-blocks.
+    #[arg(long, env = "PEDALS_SERVE_MODEL", requires = "serve_blocks")]
+    serve_model: Option<String>,
+    /// The blocks of --serve-model to serve, `start..end`.
+    #[arg(long, env = "PEDALS_SERVE_BLOCKS")]
+    serve_blocks: Option<String>,
+    /// The price of one token through the span, in wei [default: 0, free].
+    #[arg(long, env = "PEDALS_SERVE_WEI_PER_TOKEN", default_value_t = U256::ZERO)]
+    serve_wei_per_token: U256,
+    /// Memory for the span's key/value caches, in MiB.
+    #[arg(long, env = "PEDALS_SERVE_CACHE_MIB", default_value_t = 1024)]
+    serve_cache_mib: usize,
     /// Debug builds only, for the chaos tests: train and serve these steps falsified (a
     /// lying worker), comma-separated.
     #[cfg(debug_assertions)]
@@ -128,6 +142,7 @@ struct Settings {
     metrics_addr: std::net::SocketAddr,
     lm_device: String,
     net: pedals_p2p::NetConfig,
+    serve: Option<super::swarm::SpanJob>,
     /// Steps trained and served falsified (debug builds only).
     #[cfg(debug_assertions)]
     falsify_steps: Vec<u64>,
@@ -143,7 +158,20 @@ impl RunArgs {
                 .join("pedals")
                 .join("provider")
         };
+        let serve = match (self.serve_model, self.serve_blocks) {
+            (Some(model), Some(blocks)) => Some(super::swarm::SpanJob {
+                model,
+                blocks: Some(super::swarm::parse_blocks(&blocks).map_err(|e| eyre::eyre!(e))?),
+                span_blocks: None,
+                wei_per_token: self.serve_wei_per_token,
+                cache_bytes: self.serve_cache_mib << 20,
+                announce: Duration::from_secs(10),
+                reply_delay: Duration::ZERO,
+            }),
+            _ => None,
+        };
         Ok(Settings {
+            serve,
             rpc_url: self.rpc_url.or(file.rpc_url).ok_or_else(|| {
                 super::config::missing("RPC endpoint", "rpc-url", "PEDALS_RPC_URL")
             })?,
@@ -239,6 +267,23 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     let source = source.falsifying(settings.falsify_steps.iter().copied());
     let network =
         super::net::start_node(&settings.data_dir, settings.net.clone(), Arc::new(source)).await?;
+    let span = match settings.serve {
+        Some(job) => {
+            let market = pedals_chain::Market::connect(
+                settings.rpc_url.clone(),
+                signer.clone(),
+                deployment.clone(),
+            )
+            .await?;
+            let dir = settings.data_dir.clone();
+            Some(
+                super::swarm::start_span(job, &dir, &store, &network.client, None, Some(market))
+                    .await
+                    .wrap_err("cannot serve the span of --serve-model")?,
+            )
+        }
+        None => None,
+    };
     let worker = Worker::new(provider, signer, store, deployment, config)
         .await?
         .with_network(network.client.clone());
@@ -270,6 +315,9 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     let _ = stop_metrics.send(());
     let _ = metrics_task.await;
     network.client.shutdown().await;
+    if let Some(span) = span {
+        span.stop().await;
+    }
     info!(target: "pedals::node", "provider stopped");
     Ok(())
 }

@@ -18,7 +18,7 @@ use pedals_core::{Cid, cid_of, parse_cid};
 use pedals_infer::{Directory, RemoteModel, SpanServer, follow, serve};
 use pedals_lm::ExactModel;
 use pedals_node::StoreSource;
-use pedals_p2p::{Announcement, DownloadOptions, NetEvent, Network};
+use pedals_p2p::{Announcement, DownloadOptions, NetEvent};
 use pedals_store::Store;
 use tracing::info;
 
@@ -113,7 +113,7 @@ pub(crate) struct GatewayArgs {
     net: NetArgs,
 }
 
-fn parse_blocks(s: &str) -> Result<Range<usize>, String> {
+pub(crate) fn parse_blocks(s: &str) -> Result<Range<usize>, String> {
     let (a, b) = s
         .split_once("..")
         .ok_or_else(|| format!("{s:?}: write blocks as start..end, e.g. 0..8"))?;
@@ -131,7 +131,7 @@ async fn load_model(
     spec: &str,
     dir: &Path,
     store: &Arc<Store>,
-    net: &Network,
+    net: &pedals_p2p::Client,
 ) -> eyre::Result<(ExactModel, Cid)> {
     let path = Path::new(spec);
     let (bytes, cid) = if path.is_file() {
@@ -155,7 +155,6 @@ async fn load_model(
                 let until = tokio::time::Instant::now() + Duration::from_secs(30);
                 loop {
                     match net
-                        .client
                         .download_blob(cid, &tmp, &DownloadOptions::default())
                         .await
                     {
@@ -177,15 +176,15 @@ async fn load_model(
             }
         }
     };
-    net.client.provide(cid).await?;
+    net.provide(cid).await?;
     let model = ExactModel::from_bytes(&bytes)
         .wrap_err_with(|| format!("{cid} is not a stored language model"))?;
     Ok((model, cid))
 }
 
-async fn wait_for_peers(net: &Network) -> eyre::Result<()> {
+async fn wait_for_peers(net: &pedals_p2p::Client) -> eyre::Result<()> {
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    while net.client.peers().await?.is_empty() {
+    while net.peers().await?.is_empty() {
         eyre::ensure!(
             tokio::time::Instant::now() < until,
             "no peer reached within 10 s: give --bootstrap with a reachable peer"
@@ -210,81 +209,146 @@ fn least_served(dir: &Directory, blocks: usize, n: usize) -> Range<usize> {
     start..start + n
 }
 
+/// What a span server serves and charges.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpanJob {
+    /// The model: a CID or a stored model file.
+    pub(crate) model: String,
+    /// The blocks, or none to choose the least served.
+    pub(crate) blocks: Option<Range<usize>>,
+    /// How many blocks to choose.
+    pub(crate) span_blocks: Option<usize>,
+    /// The price per token (needs `market`).
+    pub(crate) wei_per_token: U256,
+    /// Cache memory, bytes.
+    pub(crate) cache_bytes: usize,
+    /// Between announcements.
+    pub(crate) announce: Duration,
+    /// Added to every answer (tests).
+    pub(crate) reply_delay: Duration,
+}
+
+/// A span server running on a node: stop it to redeem what it holds.
+pub(crate) struct RunningSpan {
+    server: Arc<SpanServer>,
+    task: tokio::task::JoinHandle<()>,
+    book: Option<(Arc<ChainBook>, tokio::task::JoinHandle<()>)>,
+}
+
+impl RunningSpan {
+    /// Waits for the serving loop to end (the node is shut down first), then settles every
+    /// session and waits for the redemptions.
+    pub(crate) async fn stop(self) {
+        let _ = self.task.await;
+        self.server.settle_idle(Duration::ZERO);
+        drop(self.server);
+        if let Some((book, redeemer)) = self.book {
+            drop(book);
+            let _ = redeemer.await;
+        }
+    }
+}
+
+/// Loads `job`'s model (from the store or the peers), keeps its span, and serves and
+/// announces it on `net`, paid into `market`'s account when it charges. `events` (the
+/// node's) is read for a few seconds to choose the blocks when `job.blocks` is none.
+pub(crate) async fn start_span(
+    job: SpanJob,
+    dir: &Path,
+    store: &Arc<Store>,
+    net: &pedals_p2p::Client,
+    events: Option<&mut tokio::sync::mpsc::Receiver<NetEvent>>,
+    market: Option<pedals_chain::Market>,
+) -> eyre::Result<RunningSpan> {
+    let (model, cid) = load_model(&job.model, dir, store, net).await?;
+    let total = model.blocks.len();
+    let blocks = match (job.blocks, events) {
+        (Some(b), _) => b,
+        (None, None) => eyre::bail!("give the blocks to serve, e.g. 0..8"),
+        (None, Some(events)) => {
+            // Listen to who serves what for a few gossip rounds before choosing.
+            let mut seen = Directory::new(cid.to_string(), total, Duration::from_secs(600));
+            let until = tokio::time::Instant::now() + Duration::from_secs(3);
+            while let Ok(Some(event)) = tokio::time::timeout_at(until, events.recv()).await {
+                if let NetEvent::Announced {
+                    from: Some(peer),
+                    announcement: Announcement::Span(a),
+                } = event
+                {
+                    seen.observe(peer, &a);
+                }
+            }
+            least_served(&seen, total, job.span_blocks.unwrap_or(total))
+        }
+    };
+    let price = job.wei_per_token;
+    let book = match market {
+        Some(market) if !price.is_zero() => {
+            let delay = market.span_payments().withdrawDelay().call().await?;
+            if delay < U256::from(4 * pedals_infer::SETTLE_IDLE.as_secs()) {
+                tracing::warn!(target: "pedals::infer", %delay, "this deployment's withdrawal delay is short: a client could withdraw before an idle session is redeemed");
+            }
+            Some(ChainBook::start(market))
+        }
+        _ => {
+            eyre::ensure!(
+                price.is_zero(),
+                "a price per token needs the account that is paid: give --keystore, --rpc-url \
+                 and --deployment"
+            );
+            None
+        }
+    };
+    let vouchers = book.as_ref().map(|(b, _)| b.clone());
+    let (cache, delay) = (job.cache_bytes, job.reply_delay);
+    let server = tokio::task::spawn_blocking(move || {
+        SpanServer::new(model, cid, blocks, cache).map(|s| {
+            let s = s.with_reply_delay(delay);
+            match vouchers {
+                Some(v) => s.with_price(price, v),
+                None => s,
+            }
+        })
+    })
+    .await??;
+    let server = Arc::new(server);
+    println!(
+        "serving blocks {:?} of {cid} ({total} blocks) as peer {}",
+        server.span(),
+        net.peer_id()
+    );
+    let task = tokio::spawn(serve(net.clone(), server.clone(), job.announce));
+    Ok(RunningSpan { server, task, book })
+}
+
 impl ServeArgs {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         let (dir, store) = self.store.open()?;
         let source = Arc::new(StoreSource::new(store.clone(), 1));
         let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
-        let (model, cid) = load_model(&self.model, &dir, &store, &net).await?;
-        let total = model.blocks.len();
-        let blocks = match self.blocks {
-            Some(b) => b,
-            None => {
-                // Listen to who serves what for a few gossip rounds before choosing.
-                let mut seen = Directory::new(cid.to_string(), total, Duration::from_secs(600));
-                let until = tokio::time::Instant::now() + Duration::from_secs(3);
-                while let Ok(Some(event)) = tokio::time::timeout_at(until, net.events.recv()).await
-                {
-                    if let NetEvent::Announced {
-                        from: Some(peer),
-                        announcement: Announcement::Span(a),
-                    } = event
-                    {
-                        seen.observe(peer, &a);
-                    }
-                }
-                least_served(&seen, total, self.span_blocks.unwrap_or(total))
-            }
+        let market = self.pay.market().await?.map(|(m, _)| m);
+        let job = SpanJob {
+            model: self.model,
+            blocks: self.blocks,
+            span_blocks: self.span_blocks,
+            wei_per_token: self.wei_per_token,
+            cache_bytes: self.cache_mib << 20,
+            announce: Duration::from_secs(self.announce_secs.max(1)),
+            reply_delay: Duration::from_millis(self.debug_reply_delay_ms),
         };
-        let delay = Duration::from_millis(self.debug_reply_delay_ms);
-        let price = self.wei_per_token;
-        let book = match self.pay.market().await? {
-            Some((market, _)) => {
-                let delay = market.span_payments().withdrawDelay().call().await?;
-                if delay < U256::from(4 * pedals_infer::SETTLE_IDLE.as_secs()) {
-                    tracing::warn!(target: "pedals::infer", %delay, "this deployment's withdrawal delay is short: a client could withdraw before an idle session is redeemed");
-                }
-                Some(ChainBook::start(market))
-            }
-            None => {
-                eyre::ensure!(
-                    price.is_zero(),
-                    "--wei-per-token needs the account that is paid: give --keystore, --rpc-url \
-                     and --deployment"
-                );
-                None
-            }
-        };
-        let vouchers = book.as_ref().map(|(b, _)| b.clone());
-        let cache = self.cache_mib << 20;
-        let server = tokio::task::spawn_blocking(move || {
-            SpanServer::new(model, cid, blocks, cache).map(|s| {
-                let s = s.with_reply_delay(delay);
-                match vouchers {
-                    Some(v) => s.with_price(price, v),
-                    None => s,
-                }
-            })
-        })
-        .await??;
-        let server = Arc::new(server);
-        println!(
-            "serving blocks {:?} of {cid} ({total} blocks) as peer {}",
-            server.span(),
-            net.client.peer_id()
-        );
-        let every = Duration::from_secs(self.announce_secs.max(1));
-        let task = tokio::spawn(serve(net.client.clone(), server.clone(), every));
+        let running = start_span(
+            job,
+            &dir,
+            &store,
+            &net.client,
+            Some(&mut net.events),
+            market,
+        )
+        .await?;
         super::provider::shutdown_signal().await;
         net.client.shutdown().await;
-        let _ = task.await;
         // Every session is over: redeem what they owe, and wait for the transactions.
-        server.settle_idle(Duration::ZERO);
-        drop(server);
-        if let Some((book, redeemer)) = book {
-            drop(book);
-            let _ = redeemer.await;
-        }
+        running.stop().await;
         Ok(())
     }
 }
@@ -310,7 +374,7 @@ impl GatewayArgs {
         let (dir, store) = self.store.open()?;
         let source = Arc::new(StoreSource::new(store.clone(), 1));
         let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
-        let (model, cid) = load_model(&self.model, &dir, &store, &net).await?;
+        let (model, cid) = load_model(&self.model, &dir, &store, &net.client).await?;
         let events = std::mem::replace(&mut net.events, tokio::sync::mpsc::channel(1).1);
         let wait = Duration::from_secs(self.wait_secs);
         let mut remote = RemoteModel::new(

@@ -1,5 +1,6 @@
-//! Paid split inference with real processes on a devnet: two `pedals provider serve` that
-//! charge per token, a `pedals gateway` paying from its deposit (`pedals deposit add`); after a
+//! Paid split inference with real processes on a devnet: two span servers that charge per
+//! token (a `pedals provider serve`, and a `pedals provider run` that serves a span beside its
+//! worker), a `pedals gateway` paying from its deposit (`pedals deposit add`); after a
 //! completion each server redeems the session's last voucher, and the deposit, the contract
 //! and each server's balance move by exactly price × rows (less the server's gas); a gateway
 //! whose deposit cannot pay is refused with 402 and a message that says what to do.
@@ -95,26 +96,31 @@ async fn a_paying_gateway_pays_each_server_price_times_rows_to_the_wei() {
         ]
         .concat(),
     );
-    let (mut s1, _) = serve(
-        d,
-        "d1",
-        &[
-            &[
-                "--model",
-                cid.as_str(),
-                "--blocks",
-                "2..4",
-                "--bootstrap",
-                seed.as_str(),
-            ][..],
-            &["--wei-per-token", p1.as_str()][..],
-            &chain("s1.json")
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()[..],
-        ]
-        .concat(),
-    );
+    // The second is a provider's worker daemon that also serves a span of the model.
+    let mut s1 = Command::new(env!("CARGO_BIN_EXE_pedals"))
+        .args([
+            "provider",
+            "run",
+            "--serve-model",
+            &cid,
+            "--serve-blocks",
+            "2..4",
+        ])
+        .args(["--serve-wei-per-token", &p1, "--bootstrap", &seed])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(d.join("d1"))
+        .args(chain("s1.json"))
+        .env("PEDALS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("provider starts");
+    let mut line = String::new();
+    BufReader::new(s1.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads");
+    assert!(line.starts_with("serving blocks 2..4"), "{line:?}");
+    let mut s1 = Daemon(s1);
     let gateway = |key: &str, name: &str| {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_pedals"))
