@@ -94,7 +94,7 @@ pub enum Reply<T> {
 }
 
 impl<T> Reply<T> {
-    pub(crate) fn tag(&self) -> u8 {
+    fn tag(&self) -> u8 {
         match self {
             Self::Found(_) => TAG_FOUND,
             Self::NotFound => TAG_NOT_FOUND,
@@ -103,7 +103,7 @@ impl<T> Reply<T> {
         }
     }
 
-    pub(crate) fn from_tag(tag: u8) -> io::Result<Option<Self>> {
+    fn from_tag(tag: u8) -> io::Result<Option<Self>> {
         match tag {
             TAG_FOUND => Ok(None),
             TAG_NOT_FOUND => Ok(Some(Self::NotFound)),
@@ -178,6 +178,31 @@ pub(crate) async fn read_sized<T: AsyncRead + Unpin>(
     read_bytes(io, len).await
 }
 
+/// Reads a reply whose content is bytes (`u8 tag | (tag 0: u64 len | bytes)`), at most `max`.
+pub(crate) async fn read_bytes_reply<T: AsyncRead + Unpin>(
+    io: &mut T,
+    max: u64,
+    what: &str,
+) -> io::Result<Reply<Vec<u8>>> {
+    if let Some(reply) = Reply::from_tag(read_u8(io).await?)? {
+        return Ok(reply);
+    }
+    Ok(Reply::Found(read_sized(io, max, what).await?))
+}
+
+/// Writes a reply whose content is bytes, and closes the stream.
+pub(crate) async fn write_bytes_reply<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    res: Reply<Vec<u8>>,
+) -> io::Result<()> {
+    io.write_all(&[res.tag()]).await?;
+    if let Reply::Found(bytes) = res {
+        io.write_all(&(bytes.len() as u64).to_be_bytes()).await?;
+        io.write_all(&bytes).await?;
+    }
+    io.close().await
+}
+
 /// The codec of both protocols, with the node's size limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -218,12 +243,7 @@ impl request_response::Codec for BlobCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        if let Some(reply) = Reply::from_tag(read_u8(io).await?)? {
-            return Ok(reply);
-        }
-        Ok(Reply::Found(
-            read_sized(io, self.0.max_blob_bytes, "blob").await?,
-        ))
+        read_bytes_reply(io, self.0.max_blob_bytes, "blob").await
     }
 
     async fn write_request<T>(
@@ -251,12 +271,7 @@ impl request_response::Codec for BlobCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&[res.tag()]).await?;
-        if let Reply::Found(bytes) = res {
-            io.write_all(&(bytes.len() as u64).to_be_bytes()).await?;
-            io.write_all(&bytes).await?;
-        }
-        io.close().await
+        write_bytes_reply(io, res).await
     }
 }
 

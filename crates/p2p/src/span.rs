@@ -14,7 +14,7 @@ use std::io;
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use libp2p::{PeerId, StreamProtocol, request_response};
 
-use crate::protocol::{Reply, read_sized, read_u8};
+use crate::protocol::{Reply, read_bytes_reply, read_sized, write_bytes_reply};
 
 /// The span protocol's name.
 pub(crate) const SPAN_PROTOCOL: StreamProtocol = StreamProtocol::new("/pedals/span/1");
@@ -50,10 +50,7 @@ impl request_response::Codec for SpanCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        if let Some(reply) = Reply::from_tag(read_u8(io).await?)? {
-            return Ok(reply);
-        }
-        Ok(Reply::Found(read_sized(io, self.0, "span reply").await?))
+        read_bytes_reply(io, self.0, "span reply").await
     }
 
     async fn write_request<T>(
@@ -79,11 +76,6 @@ impl request_response::Codec for SpanCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&[res.tag()]).await?;
-        if let Reply::Found(bytes) = res {
-            io.write_all(&(bytes.len() as u64).to_be_bytes()).await?;
-            io.write_all(&bytes).await?;
-        }
-        io.close().await
+        write_bytes_reply(io, res).await
     }
 }
