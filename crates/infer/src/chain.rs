@@ -23,6 +23,8 @@ use crate::{
     wire::{self, Refusal, Reply, Request},
 };
 
+/// The default [`Chain::answer_timeout`]: generous for a long prefill on a slow machine.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a failover waits for a replacement to announce itself when none is known.
 const FAILOVER_WAIT: Duration = Duration::from_secs(10);
 /// How many times one request may fail over before it gives up.
@@ -46,6 +48,10 @@ pub struct Chain {
     pub payer: Option<Arc<dyn VoucherSigner>>,
     /// Re-executes a sample of the servers' answers (none: answers are trusted).
     pub checker: Option<SpotCheck>,
+    /// How long a server may take to answer one request before it is replaced (a server that
+    /// accepts requests and never answers would otherwise hold the stream for the network's
+    /// whole request timeout).
+    pub answer_timeout: Duration,
 }
 
 impl std::fmt::Debug for Chain {
@@ -326,10 +332,12 @@ impl Chain {
                 (input.rows.len() / self.hidden.max(1)) as u64,
             )?,
         };
-        let bytes = self
+        let call = self
             .net
-            .span_call(hop.peer, wire::encode(&req, Some(input)))
+            .span_call(hop.peer, wire::encode(&req, Some(input)));
+        let bytes = tokio::time::timeout(self.answer_timeout, call)
             .await
+            .map_err(|_| Failure::Other(format!("no answer within {:?}", self.answer_timeout)))?
             .map_err(|e| Failure::Other(e.to_string()))?;
         let (reply, out) =
             wire::decode::<Reply>(&bytes).map_err(|e| Failure::Other(e.to_string()))?;

@@ -24,7 +24,7 @@ mod serve;
 mod server;
 pub mod wire;
 
-pub use chain::{Chain, Session};
+pub use chain::{ANSWER_TIMEOUT, Chain, Session};
 pub use check::{Checked, SpotCheck};
 pub use error::InferError;
 pub use pay::{Tab, VoucherBook, VoucherSigner, WireVoucher, chain_outputs};

@@ -90,6 +90,7 @@ impl RemoteModel {
                 hidden,
                 payer: None,
                 checker: None,
+                answer_timeout: crate::chain::ANSWER_TIMEOUT,
             },
             wait,
         })

@@ -219,3 +219,71 @@ fn a_span_server_refuses_what_does_not_continue_a_session_and_keeps_it() {
         (Refusal::Gap, Some(0))
     );
 }
+
+/// Takes requests and answers nothing for 5 s (a peer gone silent, not gone).
+struct Silent(SpanServer);
+
+impl SpanService for Silent {
+    fn call(&self, peer: PeerId, request: Vec<u8>) -> Vec<u8> {
+        std::thread::sleep(Duration::from_secs(5));
+        self.0.handle(peer, &request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_answer_is_replaced_after_the_answer_timeout() {
+    let m = model();
+    let cid = cid_of(&m.to_bytes().expect("bytes"));
+    let prompt = vec![2u32, 7, 1];
+    let local = m.generate(&prompt, &params(), None).expect("local");
+    let client = node(&[]).await;
+    let boot = client.client.listen_addrs().await.expect("addrs");
+    let mut remote = remote(&m, client, Duration::from_secs(10));
+    remote.chain.answer_timeout = Duration::from_secs(1);
+    let _ends = [server(&m, 0..1, &boot).await, server(&m, 3..4, &boot).await];
+    let silent_net = node(&boot).await;
+    let silent = Arc::new(Silent(
+        SpanServer::new(m.clone(), cid, 1..3, 64 << 20).expect("span"),
+    ));
+    silent_net
+        .client
+        .serve_spans(silent.clone())
+        .await
+        .expect("serves");
+    let announcer = silent_net.client.clone();
+    let announcement = silent.0.announcement();
+    tokio::spawn(async move {
+        loop {
+            let mut a = announcement.clone();
+            a.announced_at = pedals_p2p::unix_now();
+            let _ = announcer.publish(&Announcement::Span(a)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // Only the silent server serves 1..3 when generation starts; an honest one joins.
+    let directory = remote.chain.directory.clone();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while directory.lock().expect("lock").live().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("three servers announced");
+    let rt = tokio::runtime::Handle::current();
+    let r = remote.clone();
+    let generation =
+        tokio::task::spawn_blocking(move || r.generate(&rt, &prompt, &params(), |_, _| true));
+    let _honest = server(&m, 1..3, &boot).await;
+    let got = generation
+        .await
+        .expect("joins")
+        .expect("generates around the silent server");
+    assert_eq!(got.generation.tokens, local.tokens);
+    assert_eq!(got.failovers.len(), 1, "{:?}", got.failovers);
+    assert_eq!(got.failovers[0].0, silent_net.client.peer_id().to_string());
+    assert!(
+        got.failovers[0].1.contains("no answer within"),
+        "{:?}",
+        got.failovers
+    );
+}
