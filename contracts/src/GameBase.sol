@@ -144,6 +144,18 @@ abstract contract GameBase is IDisputeResolver {
         // The market opens a dispute only on a job with none open, so anything stored for this
         // job is left from a dispute the market timed out: start afresh.
         uint32 clock = uint32((deadline - block.timestamp) * CLOCK_PERCENT / 100);
+        _startGame(jobId, step, worker, challenger, traceRoot, clock);
+    }
+
+    /// @dev Opens game `jobId` with the worker to move and `clock` seconds on each side's clock.
+    function _startGame(
+        uint256 jobId,
+        uint256 step,
+        address worker,
+        address challenger,
+        bytes32 traceRoot,
+        uint32 clock
+    ) internal {
         delete _plays[jobId];
         _clear(jobId);
         Play storage g = _plays[jobId];
@@ -258,13 +270,18 @@ abstract contract GameBase is IDisputeResolver {
         if (value < min || value > max) revert Inadmissible(field, value, min, max);
     }
 
-    /// @dev Deletes the game, then reports the verdict to the market.
+    /// @dev Deletes the game, then acts on the verdict (`_settle`).
     function _decide(uint256 jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed)
         internal
     {
         delete _plays[jobId];
         _clear(jobId);
         emit GameDecided(jobId, workerLost, byTimeout, recomputed, claimed);
+        _settle(jobId, workerLost);
+    }
+
+    /// @dev Acts on a verdict: by default, reports it to the market.
+    function _settle(uint256 jobId, bool workerLost) internal virtual {
         market.resolveDispute(jobId, workerLost);
     }
 }

@@ -50,6 +50,36 @@ contract LmProgramReferee {
     }
 }
 
+/// @title LmSpanReferee
+/// @notice A span's program (docs/split-inference.md, "Disputes"), deployed on its own for the
+///         span dispute game: op `k` of the forward pass of a span of a model's blocks over a
+///         session's positions. Pure, free for anyone to call.
+contract LmSpanReferee {
+    /// @notice Op `leaf` of the forward pass of blocks `first..end` of the model `a`
+    ///         describes over `t` positions (a span's program).
+    function spanOpAt(LmSpec.Arch memory a, uint256 first, uint256 end, uint256 t, uint256 leaf)
+        external
+        pure
+        returns (LmSlot.Op memory)
+    {
+        return LmProgram.spanOpAt(LmSpec.forwardConfig(a), first, end, t, leaf);
+    }
+
+    /// @notice Ops in a span's program.
+    function spanOpCount(LmSpec.Arch memory a, uint256 first, uint256 end, uint256 t)
+        external
+        pure
+        returns (uint256)
+    {
+        return LmProgram.spanOpCount(LmSpec.forwardConfig(a), first, end, t);
+    }
+
+    /// @notice The constants of a forward pass's formulas.
+    function forwardParams(LmSpec.Arch memory a) external pure returns (LmStep.Params memory) {
+        return LmSpec.forwardParams(a);
+    }
+}
+
 /// @title LmElementReferee
 /// @notice The fine-tuning step program's element referee (docs/protocol.md §9), deployed on its
 ///         own for the game: the rows an element reads and the element recomputed from them.

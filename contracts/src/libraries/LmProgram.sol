@@ -88,6 +88,33 @@ library LmProgram {
         return _layout(c, lens).total;
     }
 
+    /// @notice Op `leaf` (1-based) of the forward pass of blocks `first..end` over `t`
+    ///         positions, whose input is leaf 0 (a span's program, as
+    ///         `pedals_lm::dispute::span_program` builds it). `c` has no adapters.
+    function spanOpAt(LmNames.Config memory c, uint256 first, uint256 end, uint256 t, uint256 leaf)
+        internal
+        pure
+        returns (LmSlot.Op memory)
+    {
+        LmNames.order(c);
+        LmSlot.Builder memory b = LmSlot.start(c, 0, leaf, 0);
+        uint256 fwd = LmSlot.spanForward(b, first, end, t);
+        uint256 total = fwd * (end - first);
+        if (leaf == 0 || leaf > total) revert NoSuchOp(leaf, total);
+        return b.found;
+    }
+
+    /// @notice Ops of a span's program.
+    function spanOpCount(LmNames.Config memory c, uint256 first, uint256 end, uint256 t)
+        internal
+        pure
+        returns (uint256)
+    {
+        LmNames.order(c);
+        LmSlot.Builder memory b = LmSlot.start(c, 0, 0, 0);
+        return LmSlot.spanForward(b, first, end, t) * (end - first);
+    }
+
     function _adapters(LmNames.Config memory c) private pure returns (uint256 n) {
         for (uint8 p = 0; p < 7; ++p) {
             if (LmNames.adapted(c, p)) n += c.layers;

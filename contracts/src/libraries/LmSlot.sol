@@ -215,6 +215,32 @@ library LmSlot {
         }
     }
 
+    /// @notice The forward pass of blocks `first..end` over `t` positions whose input is leaf
+    ///         0: a span's program (docs/split-inference.md, "Disputes"). The config must have
+    ///         no adapters, so that every block has the same ops; blocks that do not hold the
+    ///         wanted op are numbered without being built. Returns one block's op count.
+    function spanForward(Builder memory b, uint256 first, uint256 end, uint256 t)
+        internal
+        pure
+        returns (uint256 fwd)
+    {
+        b.t = t;
+        uint256 h = 0;
+        for (uint256 l = first; l < end; ++l) {
+            uint256 from = b.k;
+            if (fwd != 0 && (b.want <= from || b.want > from + fwd)) {
+                b.k = from + fwd;
+            } else {
+                // slither-disable-next-line uninitialized-local
+                Blk memory s; // every leaf 0 until the block is built
+                s.hIn = h;
+                _blockForward(b, l, s);
+                fwd = b.k - from;
+            }
+            h = b.k;
+        }
+    }
+
     /// @dev Builds one block's forward and backward passes in a scratch builder to learn the
     ///      block template (a block above block 0 when there is one).
     function _template(Builder memory b) private pure {

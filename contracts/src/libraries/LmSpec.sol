@@ -173,14 +173,26 @@ library LmSpec {
 
     /// @notice The step program's terms.
     function config(Spec memory s) internal pure returns (LmNames.Config memory c) {
-        Arch memory a = s.arch;
+        c = forwardConfig(s.arch);
+        c.rank = s.rank;
+        c.scaleLog2 = scaleLog2(s.rank, s.alpha);
+        c.targets = s.targets;
+    }
+
+    /// @notice The terms of a forward pass of the model `a` describes, without adapters (a
+    ///         span's program).
+    function forwardConfig(Arch memory a) internal pure returns (LmNames.Config memory c) {
         c.gpt2 = a.gpt2;
         (c.hidden, c.layers, c.heads, c.kvHeads) = (a.hidden, a.layers, a.heads, a.kvHeads);
         (c.headDim, c.intermediate, c.vocab, c.context) = (a.headDim, a.intermediate, a.vocab, a.context);
         (c.tied, c.qkvBias, c.outBias, c.mlpBias) = (a.tied, a.qkvBias, a.outBias, a.mlpBias);
-        c.rank = s.rank;
-        c.scaleLog2 = scaleLog2(s.rank, s.alpha);
-        c.targets = s.targets;
+    }
+
+    /// @notice The constants of a forward pass's formulas (no optimizer).
+    function forwardParams(Arch memory a) internal pure returns (LmStep.Params memory p) {
+        (p.heads, p.kvHeads, p.headDim) = (a.heads, a.kvHeads, a.headDim);
+        (p.epsQ40, p.center) = (a.epsQ40, a.gpt2);
+        p.scale = int256(_isqrt((uint256(1) << 32) / a.headDim));
     }
 
     /// @notice `σ` with `alpha / rank = 2^σ`.
@@ -198,10 +210,7 @@ library LmSpec {
 
     /// @notice The constants of step `step`'s formulas.
     function params(Spec memory s, uint256 step) internal pure returns (LmStep.Params memory p) {
-        Arch memory a = s.arch;
-        (p.heads, p.kvHeads, p.headDim) = (a.heads, a.kvHeads, a.headDim);
-        (p.epsQ40, p.center) = (a.epsQ40, a.gpt2);
-        p.scale = int256(_isqrt((uint256(1) << 32) / a.headDim));
+        p = forwardParams(s.arch);
         (p.beta1, p.beta2) = (int256(uint256(s.beta1Q30)), int256(uint256(s.beta2Q30)));
         LmGrads.AdamTerms memory t = LmGrads.AdamTerms({
             lr: int256(uint256(s.lrQ32)),

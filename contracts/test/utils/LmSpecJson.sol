@@ -14,7 +14,7 @@ library LmSpecJson {
         s.model = VM.parseJsonString(doc, string.concat(p, "model"));
         s.dataset = VM.parseJsonString(doc, string.concat(p, "dataset"));
         s.count = _u(doc, p, "count");
-        s.arch = _arch(doc, string.concat(p, "arch."));
+        s.arch = arch(doc, string.concat(p, "arch."));
         (s.rank, s.alpha) = (_u(doc, p, "rank"), _u(doc, p, "alpha"));
         s.targets = uint8(VM.parseJsonUint(doc, string.concat(prefix, ".target_mask")));
         (s.lrQ32, s.lrEndQ32) = (_u(doc, p, "lr_q32"), _u(doc, p, "lr_end_q32"));
@@ -35,7 +35,7 @@ library LmSpecJson {
         return VM.parseJsonBool(doc, string.concat(p, k));
     }
 
-    function _arch(string memory doc, string memory p) private pure returns (LmSpec.Arch memory a) {
+    function arch(string memory doc, string memory p) internal pure returns (LmSpec.Arch memory a) {
         a.gpt2 = keccak256(bytes(VM.parseJsonString(doc, string.concat(p, "family")))) == keccak256("gpt2");
         (a.vocab, a.hidden, a.layers) = (_u(doc, p, "vocab"), _u(doc, p, "hidden"), _u(doc, p, "layers"));
         (a.heads, a.kvHeads, a.headDim) =

@@ -17,11 +17,11 @@ use pedals_core::{ModelState, StateTensor};
 
 pub use element::{element, input_rows};
 pub use program::{
-    Operand, Program, ProgramOp, Source, has_bias, model_tensors, program, projections,
-    state_tensors,
+    Operand, Program, ProgramOp, SPAN_INPUT, Source, has_bias, model_tensors, program, projections,
+    span_program, state_tensors,
 };
 pub use rows::scored;
-pub use trace::{OpTrace, StepInputs, data_row};
+pub use trace::{OpTrace, StepInputs, data_row, row_root};
 
 use crate::config::{Family, LmConfig};
 use crate::error::LmError;
@@ -147,16 +147,27 @@ impl StepParams {
     pub fn of(c: &LmConfig, ft: &FineTune, step: u64) -> Self {
         let (lr_t, eps_t) = ft.adam.scalars(step);
         Self {
+            beta1: ft.adam.beta1,
+            beta2: ft.adam.beta2,
+            lr_t,
+            eps_t,
+            ..Self::forward(c)
+        }
+    }
+
+    /// The parameters of a forward pass (a span's program): no optimizer.
+    pub fn forward(c: &LmConfig) -> Self {
+        Self {
             heads: c.heads,
             kv_heads: c.kv_heads,
             head_dim: c.head_dim,
             eps_q40: c.eps_q40(),
             center: c.family == Family::Gpt2,
             scale: score_scale(c.head_dim),
-            beta1: ft.adam.beta1,
-            beta2: ft.adam.beta2,
-            lr_t,
-            eps_t,
+            beta1: 0,
+            beta2: 0,
+            lr_t: 0,
+            eps_t: 0,
         }
     }
 }

@@ -66,8 +66,12 @@ pub struct Program {
     pub state: Vec<(String, Vec<u32>)>,
     /// The model commitment's tensors: names and `(rows, cols)`, in name order.
     pub model: Vec<(String, usize, usize)>,
-    /// The leaf that produces each new state tensor, in `state` order.
+    /// The leaf that produces each new state tensor, in `state` order (none in a span's).
     pub new_state: Vec<usize>,
+    /// A span's program ([`span_program`]): the `(rows, cols)` of its input, which is leaf 0
+    /// (committed by its row root, like any op's output). `None` in a step's, whose leaf 0 is
+    /// `h_i`.
+    pub input: Option<(usize, usize)>,
 }
 
 impl Program {
@@ -184,6 +188,7 @@ pub fn program(
         model: model_tensors(c),
         state: state_tensors(c, lora),
         samples,
+        input: None,
     };
     b.prelude();
     for (slot, &n) in lens.iter().enumerate() {
@@ -195,6 +200,7 @@ pub fn program(
         state: b.state,
         model: b.model,
         new_state,
+        input: None,
     })
 }
 
@@ -206,6 +212,8 @@ struct Builder<'a> {
     model: Vec<(String, usize, usize)>,
     state: Vec<(String, Vec<u32>)>,
     samples: usize,
+    /// Leaf 0's shape in a span's program.
+    input: Option<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -235,11 +243,14 @@ impl Builder<'_> {
 
     fn leaf(&self, name: &str) -> Operand {
         let k = self.names[name];
-        let op = &self.ops[k - 1];
+        let (rows, cols) = match k {
+            0 => self.input.expect("only a span's program names leaf 0"),
+            _ => (self.ops[k - 1].rows, self.ops[k - 1].cols),
+        };
         Operand {
             source: Source::Leaf(k),
-            rows: op.rows,
-            cols: op.cols,
+            rows,
+            cols,
         }
     }
 
@@ -444,3 +455,6 @@ impl Builder<'_> {
 }
 
 mod example;
+mod span;
+
+pub use span::{SPAN_INPUT, span_program};

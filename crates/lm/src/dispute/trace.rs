@@ -25,6 +25,8 @@ pub struct StepInputs {
     pub samples: Vec<usize>,
     /// The data row of each batch slot: `[prompt, tokens…]`.
     pub data: Vec<Vec<i32>>,
+    /// A span program's input rows (leaf 0), row-major; empty for a step.
+    pub input: Vec<i32>,
 }
 
 /// An example's data row: `[prompt, tokens…]`.
@@ -52,6 +54,35 @@ impl StepInputs {
             state: state.to_model_state(c, &ft.lora)?,
             data: samples.iter().map(|&i| data_row(&data[i])).collect(),
             samples,
+            input: Vec::new(),
+        })
+    }
+
+    /// The inputs of the forward pass of `model`'s blocks `blocks` over a session's `input`
+    /// rows (every position the span was sent, from 0): what a span server's answers are a
+    /// function of ([`super::span_program`]).
+    pub fn span(
+        model: &ExactModel,
+        blocks: std::ops::Range<usize>,
+        input: &[i32],
+    ) -> Result<Self, LmError> {
+        let c = &model.config;
+        if input.is_empty() || !input.len().is_multiple_of(c.hidden) {
+            return Err(LmError::Format(format!(
+                "{} input values are not whole rows of {}",
+                input.len(),
+                c.hidden
+            )));
+        }
+        let core = |e: pedals_core::CoreError| LmError::Format(e.to_string());
+        Ok(Self {
+            program: super::span_program(c, blocks, input.len() / c.hidden)?,
+            params: StepParams::forward(c),
+            model: super::model_state(model)?,
+            state: ModelState::new(Vec::new()).map_err(core)?,
+            samples: Vec::new(),
+            data: Vec::new(),
+            input: input.to_vec(),
         })
     }
 
@@ -69,7 +100,8 @@ impl StepInputs {
             Source::Data(slot) => {
                 (self.samples.get(slot) == Some(&index)).then(|| self.data[slot].as_slice())
             }
-            Source::Leaf(k) => rows_of(outputs.get(k.checked_sub(1)?)?),
+            Source::Leaf(0) => rows_of(&self.input),
+            Source::Leaf(k) => rows_of(outputs.get(k - 1)?),
         }
     }
 
@@ -131,6 +163,13 @@ fn row_local(kind: OpKind) -> bool {
     )
 }
 
+/// The row root of a tensor of `cols` values a row: the Merkle root of its rows' hashes
+/// (docs/commitments.md §3), how every leaf of an op trace but a state hash commits a tensor.
+pub fn row_root(values: &[i32], cols: usize) -> Result<B256, LmError> {
+    let hashes: Vec<B256> = values.chunks(cols.max(1)).map(hash_row).collect();
+    merkle_root(&hashes).map_err(|e| LmError::Format(e.to_string()))
+}
+
 fn bad(op: &ProgramOp, r: usize) -> LmError {
     LmError::Format(format!("op {} could not compute row {r}", op.name))
 }
@@ -146,10 +185,13 @@ impl OpTrace {
     /// outputs are their row roots, whatever their values.
     pub fn run_from(inputs: &StepInputs, outputs: Vec<Vec<i32>>) -> Result<Self, LmError> {
         let core = |e: pedals_core::CoreError| LmError::Format(e.to_string());
-        let mut leaves = vec![inputs.state.state_hash().map_err(core)?];
+        let first = match inputs.program.input {
+            Some((_, cols)) => row_root(&inputs.input, cols)?,
+            None => inputs.state.state_hash().map_err(core)?,
+        };
+        let mut leaves = vec![first];
         for (op, out) in inputs.program.ops.iter().zip(&outputs) {
-            let hashes: Vec<B256> = out.chunks(op.cols.max(1)).map(hash_row).collect();
-            leaves.push(merkle_root(&hashes).map_err(core)?);
+            leaves.push(row_root(out, op.cols)?);
         }
         let mut tensors = outputs;
         for op in &inputs.program.ops[tensors.len()..] {
@@ -197,8 +239,7 @@ impl OpTrace {
                     Ok(())
                 },
             )?;
-            let hashes: Vec<B256> = out.chunks(op.cols).map(hash_row).collect();
-            leaves.push(merkle_root(&hashes).map_err(core)?);
+            leaves.push(row_root(&out, op.cols)?);
             tensors.push(out);
         }
         Ok(Self { tensors, leaves })

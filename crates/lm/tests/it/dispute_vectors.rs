@@ -19,16 +19,16 @@ fn tree(leaves: &[B256]) -> MerkleTree {
     MerkleTree::new(leaves).expect("tree")
 }
 
-fn proof(leaves: &[B256], i: usize) -> Vec<String> {
+pub(crate) fn proof(leaves: &[B256], i: usize) -> Vec<String> {
     let p = tree(leaves).proof(i).expect("proof");
     p.siblings.iter().map(ToString::to_string).collect()
 }
 
-fn row_hashes(data: &[i32], cols: usize) -> Vec<B256> {
+pub(crate) fn row_hashes(data: &[i32], cols: usize) -> Vec<B256> {
     data.chunks(cols).map(hash_row).collect()
 }
 
-fn entries(st: &pedals_core::ModelState) -> Vec<String> {
+pub(crate) fn entries(st: &pedals_core::ModelState) -> Vec<String> {
     st.state_entries()
         .expect("entries")
         .iter()
@@ -37,7 +37,7 @@ fn entries(st: &pedals_core::ModelState) -> Vec<String> {
         .collect()
 }
 
-fn strs(v: &[B256]) -> Vec<String> {
+pub(crate) fn strs(v: &[B256]) -> Vec<String> {
     v.iter().map(ToString::to_string).collect()
 }
 

@@ -15,6 +15,8 @@ mod grads;
 mod job;
 mod reference;
 mod span;
+mod span_trace;
+mod span_vectors;
 mod step_vectors;
 mod store;
 mod vectors;

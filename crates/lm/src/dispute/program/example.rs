@@ -57,7 +57,7 @@ impl Builder<'_> {
         self.sums(slot, t);
     }
 
-    fn block_forward(&mut self, e: &str, l: usize, h: &str, t: usize) -> String {
+    pub(super) fn block_forward(&mut self, e: &str, l: usize, h: &str, t: usize) -> String {
         let c = self.c;
         let p = format!("{e}.b{l}");
         self.norm(format!("{p}.x1"), h, &format!("b{l}.attn_norm"));
