@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-check}
-contracts=(JobMarket StakeManager GameRouter DisputeGame LmDisputeGame DataAvailability AuditPool SpanPayments)
+contracts=(JobMarket StakeManager GameRouter DisputeGame LmDisputeGame DataAvailability AuditPool SpanPayments SpanDisputeGame)
 status=0
 for c in "${contracts[@]}"; do
   artifact="contracts/out/$c.sol/$c.json"

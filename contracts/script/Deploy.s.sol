@@ -7,8 +7,9 @@ import {DisputeGame} from "../src/DisputeGame.sol";
 import {GameRouter} from "../src/GameRouter.sol";
 import {JobMarket} from "../src/JobMarket.sol";
 import {LmDisputeGame} from "../src/LmDisputeGame.sol";
-import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
+import {LmElementReferee, LmProgramReferee, LmSpanReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
+import {SpanDisputeGame} from "../src/SpanDisputeGame.sol";
 import {SpanPayments} from "../src/SpanPayments.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {IDisputeResolver} from "../src/interfaces/IDisputeResolver.sol";
@@ -20,14 +21,18 @@ import {Vm} from "../test/utils/Test.sol";
 /// @title Deploy
 /// @notice Deploys StakeManager, JobMarket, the GameRouter with the two dispute games behind it
 ///         (DisputeGame with its Referee for MLP training, LmDisputeGame with its two referees
-///         for fine-tuning), DataAvailability, AuditPool and SpanPayments (split inference's
-///         vouchers, standing alone), binds them (the router is the
-///         market's resolver, DataAvailability its publisher, AuditPool its auditor), hands the
-///         roles to their holders and writes the deployment file that the Rust crates, the CLI
-///         and the subgraph read.
+///         for fine-tuning), DataAvailability, AuditPool, SpanPayments (split inference's
+///         vouchers, standing alone) and SpanDisputeGame (split inference's disputes, with its
+///         LmSpanReferee), binds them (the router is the market's resolver, DataAvailability its
+///         publisher, AuditPool its auditor, SpanDisputeGame the stake manager's only slasher),
+///         hands the roles to their holders and writes the deployment file that the Rust crates,
+///         the CLI and the subgraph read.
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
 ///      PEDALS_SPAN_WITHDRAW_DELAY: SpanPayments' withdrawal delay in seconds (default 1 day);
+///      PEDALS_SPAN_DISPUTE_BOND, PEDALS_SPAN_SLASH, PEDALS_SPAN_DISPUTE_CLOCK: SpanDisputeGame's
+///      bond and most slashed in wei, and each side's clock in seconds (defaults 0.01 ether,
+///      0.1 ether, 1 day);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
 ///      which must lie inside foundry.toml's fs_permissions).
 ///      Run: forge script script/Deploy.s.sol:Deploy --rpc-url <url> --broadcast --private-key <key>
@@ -64,6 +69,7 @@ contract Deploy {
         DataAvailability availability;
         AuditPool pool;
         SpanPayments payments;
+        SpanDisputeGame spanGame;
     }
 
     /// @notice Deploys, wires and records the contracts.
@@ -100,6 +106,9 @@ contract Deploy {
         jobMarket.setAuditor(address(d.pool));
         // And after that, split inference's payment channels, which need no other contract.
         d.payments = new SpanPayments(vm.envOr("PEDALS_SPAN_WITHDRAW_DELAY", uint256(1 days)));
+        // Then split inference's dispute game, the stake manager's only slasher.
+        d.spanGame = _spanGame(stakeManager, d.router, d.feeRecipient);
+        stakeManager.grantRole(stakeManager.SLASHER_ROLE(), address(d.spanGame));
         if (admin != deployer) {
             stakeManager.grantRole(stakeManager.DEFAULT_ADMIN_ROLE(), admin);
             stakeManager.renounceRole(stakeManager.DEFAULT_ADMIN_ROLE(), deployer);
@@ -118,6 +127,23 @@ contract Deploy {
         router.addGame(new DisputeGame(IJobMarket(address(router)), new Referee()));
         router.addGame(
             new LmDisputeGame(IJobMarket(address(router)), new LmProgramReferee(), new LmElementReferee())
+        );
+    }
+
+    /// @dev The span dispute game, with the fine-tuning game's element referee.
+    function _spanGame(StakeManager stakeManager, GameRouter router, address treasury)
+        internal
+        returns (SpanDisputeGame)
+    {
+        LmElementReferee elements = LmDisputeGame(address(router.games()[1])).elements();
+        return new SpanDisputeGame(
+            stakeManager,
+            new LmSpanReferee(),
+            elements,
+            vm.envOr("PEDALS_SPAN_DISPUTE_BOND", uint256(0.01 ether)),
+            vm.envOr("PEDALS_SPAN_SLASH", uint256(0.1 ether)),
+            uint32(vm.envOr("PEDALS_SPAN_DISPUTE_CLOCK", uint256(1 days))),
+            treasury
         );
     }
 
@@ -147,6 +173,8 @@ contract Deploy {
         vm.serializeAddress(key, "dataAvailability", address(d.availability));
         vm.serializeAddress(key, "auditPool", address(d.pool));
         vm.serializeAddress(key, "spanPayments", address(d.payments));
+        vm.serializeAddress(key, "spanDisputeGame", address(d.spanGame));
+        vm.serializeAddress(key, "lmSpanReferee", address(d.spanGame.spans()));
         string memory json = vm.serializeAddress(key, "jobMarket", address(d.jobMarket));
         vm.writeJson(json, path);
     }

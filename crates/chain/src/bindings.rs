@@ -3,8 +3,8 @@
 //! and enums of the interfaces land in `IJobMarket` and `IStakeManager`; the dispute game's in
 //! `DisputeGame` (what every game shares, `Phase` and `RowOpening`, in `GameBase`); the
 //! publisher's (`IDataAvailability`) in `DataAvailability`; the audit pool's in `AuditPool`; split inference's payments in `SpanPayments`.
-//! The router and the fine-tuning game live in their own modules ([`router`], [`lm`]), since
-//! their ABIs name `IJobMarket` and `GameBase` too.
+//! The router and the fine-tuning and span games live in their own modules ([`router`], [`lm`],
+//! [`span`]), since their ABIs name `IJobMarket`, `GameBase` or `LmSpec` too.
 
 #![allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
 
@@ -58,6 +58,17 @@ pub mod lm {
         #[derive(Debug, PartialEq, Eq)]
         LmDisputeGame,
         "abi/LmDisputeGame.json"
+    );
+}
+
+/// Split inference's dispute game (`SpanDisputeGame`, docs/split-inference.md "Disputes") and
+/// the structs of its ABI (`SpanDisputeGame::Receipt`, `LmSpec::Arch`, ...).
+pub mod span {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        SpanDisputeGame,
+        "abi/SpanDisputeGame.json"
     );
 }
 

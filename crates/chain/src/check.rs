@@ -42,6 +42,9 @@ pub struct DeploymentReport {
     pub unbonding_delay: U256,
     /// The span payments' withdrawal delay, in seconds.
     pub span_withdraw_delay: U256,
+    /// The span dispute game's terms: its bond and most slashed in wei, and each side's clock
+    /// in seconds.
+    pub span_dispute: (U256, U256, u32),
     /// Whether the market is paused.
     pub paused: bool,
 }
@@ -105,9 +108,9 @@ async fn role_holders(
 
 /// Reads deployment `d` back through `provider` and checks it against the file and the
 /// documented role assignments (docs/operations.md): the admin of both contracts and the
-/// pauser are the file's and nobody else; no account may slash stakes directly (disputes
-/// seize collateral through the market); off a devnet, the admin is a contract (a timelock or
-/// a multisig) and the pauser another account.
+/// pauser are the file's and nobody else; the span dispute game is the only account that may
+/// slash stakes directly (job disputes seize collateral through the market); off a devnet, the
+/// admin is a contract (a timelock or a multisig) and the pauser another account.
 pub async fn check_deployment(
     provider: &DynProvider,
     d: &Deployment,
@@ -134,6 +137,8 @@ pub async fn check_deployment(
         ("DataAvailability", d.data_availability),
         ("AuditPool", d.audit_pool),
         ("SpanPayments", d.span_payments),
+        ("SpanDisputeGame", d.span_dispute_game),
+        ("LmSpanReferee", d.lm_span_referee),
     ] {
         let code = provider.get_code_at(address).await?;
         checks.push(check(
@@ -148,6 +153,7 @@ pub async fn check_deployment(
     let router = crate::GameRouter::new(d.game_router, provider.clone());
     let lm_game = crate::lm::LmDisputeGame::new(d.lm_dispute_game, provider.clone());
     let availability = crate::DataAvailability::new(d.data_availability, provider.clone());
+    let span_game = crate::span::SpanDisputeGame::new(d.span_dispute_game, provider.clone());
     let call = ChainError::from_contract;
     let games = router.games().call().await.map_err(call)?;
     let game_at = |i: usize| games.get(i).copied().unwrap_or_default();
@@ -236,6 +242,26 @@ pub async fn check_deployment(
             market.feeRecipient().call().await.map_err(call)?,
             d.fee_recipient,
         ),
+        (
+            "span game slashes through the stake manager",
+            span_game.stakes().call().await.map_err(call)?,
+            d.stake_manager,
+        ),
+        (
+            "span game uses the span referee",
+            span_game.spans().call().await.map_err(call)?,
+            d.lm_span_referee,
+        ),
+        (
+            "span game uses the element referee",
+            span_game.elements().call().await.map_err(call)?,
+            d.lm_element_referee,
+        ),
+        (
+            "span game pays the fee recipient",
+            span_game.treasury().call().await.map_err(call)?,
+            d.fee_recipient,
+        ),
     ];
     for (name, found, want) in wiring {
         checks.push(check(
@@ -274,7 +300,7 @@ pub async fn check_deployment(
         ("JobMarket admin", only(d.admin)),
         ("JobMarket pauser", only(d.pauser)),
         ("StakeManager admin", only(d.admin)),
-        ("StakeManager slasher", BTreeSet::new()),
+        ("StakeManager slasher", only(d.span_dispute_game)),
     ] {
         let found = &holders[name];
         checks.push(check(
@@ -313,6 +339,11 @@ pub async fn check_deployment(
             .call()
             .await
             .map_err(call)?,
+        span_dispute: (
+            span_game.bond().call().await.map_err(call)?,
+            span_game.slashAmount().call().await.map_err(call)?,
+            span_game.clock().call().await.map_err(call)?,
+        ),
         paused: market.paused().call().await.map_err(call)?,
     })
 }

@@ -47,6 +47,11 @@ pub struct Deployment {
     /// The SpanPayments contract: split inference's deposits and vouchers
     /// (docs/split-inference.md, "Payment").
     pub span_payments: Address,
+    /// The SpanDisputeGame contract: disputes of span servers' receipts, slashed through the
+    /// stake manager, whose only slasher it is (docs/split-inference.md, "Disputes").
+    pub span_dispute_game: Address,
+    /// The span game's program referee (its `spans()`): a span's forward pass.
+    pub lm_span_referee: Address,
     /// The JobMarket contract.
     pub job_market: Address,
 }
@@ -101,6 +106,8 @@ mod tests {
   "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "referee": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
   "spanPayments": "0xc6e7DF5E7b4f2A278906862b61205850344D4e7d",
+  "spanDisputeGame": "0x59b670e9fA9D0A427751Af201D676719a970857b",
+  "lmSpanReferee": "0x322813Fd9A801c5507c9de605d63CEA4f2CE6c44",
   "stakeManager": "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 }"#;
         let d: Deployment = serde_json::from_str(json).expect("valid deployment");

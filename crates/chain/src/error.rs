@@ -33,6 +33,11 @@ pub enum ChainError {
     /// (a voucher not signed for the caller, nothing left to redeem, a locked withdrawal).
     #[error("SpanPayments rejected the call: {0:?}")]
     SpanPayments(SpanPayments::SpanPaymentsErrors),
+    /// Split inference's dispute game refused the call with one of its own errors (a wrong
+    /// bond, a receipt already disputed or convicted, a server with nothing at stake); the
+    /// moves it shares with the other games report as [`Self::DisputeGame`].
+    #[error("SpanDisputeGame rejected the call: {0:?}")]
+    SpanDispute(Box<crate::span::SpanDisputeGame::SpanDisputeGameErrors>),
     /// The stake manager rejected the call with one of its custom errors.
     #[error("StakeManager rejected the call: {}", crate::revert::stake_manager(.0))]
     StakeManager(StakeManager::StakeManagerErrors),
@@ -240,6 +245,11 @@ impl ChainError {
         }
         if let Some(e) = err.as_decoded_interface_error::<SpanPayments::SpanPaymentsErrors>() {
             return Self::SpanPayments(e);
+        }
+        if let Some(e) =
+            err.as_decoded_interface_error::<crate::span::SpanDisputeGame::SpanDisputeGameErrors>()
+        {
+            return Self::SpanDispute(Box::new(e));
         }
         Self::Contract(err)
     }

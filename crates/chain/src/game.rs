@@ -48,7 +48,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    fn from_u8(v: u8) -> Self {
+    pub(crate) fn from_u8(v: u8) -> Self {
         match v {
             1 => Self::Commit,
             2 => Self::NameOp,

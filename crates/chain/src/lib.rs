@@ -37,6 +37,7 @@ mod revert;
 mod rewards;
 mod scan;
 mod sender;
+mod span_game;
 mod status;
 mod toolchain;
 mod transact;
@@ -47,7 +48,7 @@ pub use availability::{
 };
 pub use bindings::{
     AuditPool, DataAvailability, DisputeGame, GameBase, GameRouter, IDataAvailability, IJobMarket,
-    IStakeManager, JobMarket, SpanPayments, StakeManager, lm,
+    IStakeManager, JobMarket, SpanPayments, StakeManager, lm, span,
 };
 pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
 pub use deployment::Deployment;
@@ -64,5 +65,6 @@ pub use payments::{SpanAccount, Voucher, voucher_domain};
 pub use rewards::RewardPool;
 pub use scan::{SCAN_RANGE, Submissions};
 pub use sender::{SendPolicy, TxSender};
+pub use span_game::{SpanReceipt, SpanSettlement, model_key, receipt_domain};
 pub use status::JobStatus;
 pub use toolchain::Toolchain;

@@ -476,7 +476,7 @@ impl Market {
     }
 }
 
-async fn send_receipt<C: SolCall>(
+pub(crate) async fn send_receipt<C: SolCall>(
     call: SolCallBuilder<&DynProvider, C>,
 ) -> Result<TransactionReceipt, ChainError> {
     let pending = call.send().await.map_err(ChainError::from_contract)?;

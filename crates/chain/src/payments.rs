@@ -55,22 +55,31 @@ impl Voucher {
         domain: &Eip712Domain,
         client: &PrivateKeySigner,
     ) -> Result<Signature, ChainError> {
-        client
-            .sign_hash_sync(&self.digest(domain))
-            .map_err(ChainError::sign)
+        sign_digest(&self.digest(domain), client)
     }
 
     /// The account that signed `signature` over it, if it is a valid signature that the
-    /// contract accepts: a high-`s` signature recovers here but OpenZeppelin's ECDSA refuses
-    /// it, so it is refused here too.
+    /// contract accepts ([`digest_signer`]).
     pub fn signer(&self, domain: &Eip712Domain, signature: &Signature) -> Option<Address> {
-        if signature.normalize_s().is_some() {
-            return None;
-        }
-        signature
-            .recover_address_from_prehash(&self.digest(domain))
-            .ok()
+        digest_signer(&self.digest(domain), signature)
     }
+}
+
+/// Signs an EIP-712 digest as `signer`.
+pub(crate) fn sign_digest(
+    digest: &B256,
+    signer: &PrivateKeySigner,
+) -> Result<Signature, ChainError> {
+    signer.sign_hash_sync(digest).map_err(ChainError::sign)
+}
+
+/// The account that signed `digest`, if `signature` is one OpenZeppelin's ECDSA accepts: a
+/// high-`s` signature recovers here but the contracts refuse it, so it is refused here too.
+pub(crate) fn digest_signer(digest: &B256, signature: &Signature) -> Option<Address> {
+    if signature.normalize_s().is_some() {
+        return None;
+    }
+    signature.recover_address_from_prehash(digest).ok()
 }
 
 impl Market {

@@ -7,10 +7,13 @@
 //! The step program and the op traces the moves open are the engine's (`pedals_ml::dispute`);
 //! the chain calls are `pedals_chain::Market`'s. docs/protocol.md §3 describes the game. The
 //! fine-tuning game's players ([`lm::defend_lm`], [`lm::challenge_lm`]) play
-//! `LmDisputeGame` from `pedals_lm::dispute`'s op traces (§9).
+//! `LmDisputeGame` from `pedals_lm::dispute`'s op traces (§9); split inference's
+//! ([`span::defend_span`], [`span::challenge_span`]) play `SpanDisputeGame` over a span's
+//! forward pass (docs/split-inference.md, "Disputes").
 
 mod error;
 pub mod game;
 pub mod lm;
+pub mod span;
 
 pub use error::DisputeError;

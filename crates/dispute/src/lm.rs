@@ -88,7 +88,7 @@ impl LmStepContext {
     }
 }
 
-fn lm(e: pedals_lm::LmError) -> DisputeError {
+pub(crate) fn lm(e: pedals_lm::LmError) -> DisputeError {
     DisputeError::Job(e.to_string())
 }
 
@@ -146,15 +146,15 @@ pub fn lm_spec_args(s: &FinetuneSpec, job: &FinetuneInputs) -> Result<LmSpec::Sp
     })
 }
 
-fn row_hashes(data: &[i32], cols: usize) -> Vec<B256> {
+pub(crate) fn row_hashes(data: &[i32], cols: usize) -> Vec<B256> {
     data.chunks(cols.max(1)).map(hash_row).collect()
 }
 
-fn proof(leaves: &[B256], i: usize) -> Result<Vec<B256>, DisputeError> {
+pub(crate) fn proof(leaves: &[B256], i: usize) -> Result<Vec<B256>, DisputeError> {
     Ok(MerkleTree::new(leaves)?.proof(i)?.siblings)
 }
 
-fn entries(st: &pedals_core::ModelState) -> Result<Vec<B256>, DisputeError> {
+pub(crate) fn entries(st: &pedals_core::ModelState) -> Result<Vec<B256>, DisputeError> {
     Ok(st
         .state_entries()?
         .iter()
@@ -285,7 +285,7 @@ pub async fn challenge_lm(
     Ok(Turn::Moved(outcome.0, outcome.1))
 }
 
-fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
+pub(crate) fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
     a.iter().zip(b).position(|(x, y)| x != y)
 }
 

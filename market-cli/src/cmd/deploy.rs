@@ -382,6 +382,17 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         delay: report.span_withdraw_delay,
     }
     .abi_encode();
+    let (bond, slash, clock) = report.span_dispute;
+    let span_game_args = pedals_chain::span::SpanDisputeGame::constructorCall {
+        stakes_: d.stake_manager,
+        spans_: d.lm_span_referee,
+        elements_: d.lm_element_referee,
+        bond_: bond,
+        slashAmount_: slash,
+        clock_: clock,
+        treasury_: d.fee_recipient,
+    }
+    .abi_encode();
     // `contract` is `Name`, in src/Name.sol, or `File:Name` for one of several in a file.
     let line = |address: Address, contract: &str, args: &[u8]| {
         let (file, name) = contract.split_once(':').unwrap_or((contract, contract));
@@ -408,6 +419,8 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.data_availability, "DataAvailability", &market_only),
         line(d.audit_pool, "AuditPool", &market_only),
         line(d.span_payments, "SpanPayments", &payments_args),
+        line(d.lm_span_referee, "LmReferee:LmSpanReferee", &[]),
+        line(d.span_dispute_game, "SpanDisputeGame", &span_game_args),
     ]
 }
 
@@ -430,6 +443,12 @@ fn checks_json(report: &DeploymentReport) -> serde_json::Value {
             "minValidatorStakeWei": report.parameters.minValidatorStake.to_string(),
         },
         "unbondingDelay": report.unbonding_delay.to_string(),
+        "spanWithdrawDelay": report.span_withdraw_delay.to_string(),
+        "spanDispute": {
+            "bondWei": report.span_dispute.0.to_string(),
+            "slashWei": report.span_dispute.1.to_string(),
+            "clock": report.span_dispute.2,
+        },
         "paused": report.paused,
     })
 }
@@ -457,6 +476,14 @@ fn print_report(report: &DeploymentReport) {
         super::eth(U256::from(p.minValidatorStake)),
         report.unbonding_delay,
         if report.paused { "; PAUSED" } else { "" }
+    );
+    let (bond, slash, clock) = report.span_dispute;
+    println!(
+        "  split inference: withdrawal delay {} s; disputes bond {} ETH, slash up to {} ETH, \
+         {clock} s a side",
+        report.span_withdraw_delay,
+        super::eth(bond),
+        super::eth(slash),
     );
 }
 

@@ -130,14 +130,20 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
     assert_eq!(holders, [admin], "the deployer kept no admin role");
     assert_eq!(
         doc["checks"]["roles"]["StakeManager slasher"],
-        serde_json::json!([])
+        serde_json::json!([doc["deployment"]["spanDisputeGame"]]),
+        "the span dispute game is the only slasher"
+    );
+    assert_eq!(
+        doc["checks"]["spanDispute"],
+        serde_json::json!({"bondWei": "10000000000000000", "slashWei": "100000000000000000", "clock": 86400})
     );
     let verify = doc["verify"].as_array().expect("verify");
     assert_eq!(
         verify.len(),
-        11,
+        13,
         "StakeManager, JobMarket, Referee, GameRouter, DisputeGame, LmProgramReferee, \
-         LmElementReferee, LmDisputeGame, DataAvailability, AuditPool, SpanPayments"
+         LmElementReferee, LmDisputeGame, DataAvailability, AuditPool, SpanPayments, \
+         LmSpanReferee, SpanDisputeGame"
     );
     assert!(
         verify[1]

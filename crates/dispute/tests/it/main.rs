@@ -5,6 +5,7 @@
 mod game;
 mod gas;
 mod lm;
+mod span;
 
 use std::sync::Arc;
 
@@ -48,6 +49,11 @@ impl World {
             worker,
             validator,
         }
+    }
+
+    /// Anvil's account `i`'s key.
+    pub(crate) fn signer(&self, i: usize) -> alloy::signers::local::PrivateKeySigner {
+        self._devnet.signer(i).expect("signer")
     }
 
     /// Moves the chain's clock forward and mines a block.
