@@ -19,6 +19,7 @@ use crate::{
     InferError,
     check::{Checked, SpotCheck},
     pay::{Tab, VoucherSigner, WireVoucher},
+    receipt::{Disputer, Evidence, ReceiptVerifier, RowLog, WireReceipt},
     route::{Directory, Hop},
     wire::{self, Refusal, Reply, Request},
 };
@@ -52,6 +53,11 @@ pub struct Chain {
     /// accepts requests and never answers would otherwise hold the stream for the network's
     /// whole request timeout).
     pub answer_timeout: Duration,
+    /// Checks the servers' receipts (none: receipts are not asked for). With it, an answer
+    /// without a receipt that matches the rows this client holds is refused like a lost server.
+    pub receipts: Option<Arc<dyn ReceiptVerifier>>,
+    /// Takes a contradicted receipt to the dispute game (none: a liar is only banned).
+    pub disputer: Option<Arc<dyn Disputer>>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -65,8 +71,9 @@ impl std::fmt::Debug for Chain {
 
 struct HopState {
     hop: Hop,
-    /// Every row this server was sent, from position 0: what a replacement is sent.
-    sent: Vec<i32>,
+    /// Every row this server was sent, from position 0 (`log.inputs`: what a replacement is
+    /// sent), and the hashes of its rows both ways, for its receipts.
+    log: RowLog,
     /// What the session owes the server.
     tab: Tab,
     /// Whether the server already asked for the session's rows again.
@@ -77,7 +84,7 @@ impl HopState {
     fn new(hop: Hop) -> Self {
         Self {
             hop,
-            sent: Vec::new(),
+            log: RowLog::default(),
             tab: Tab::default(),
             resent: false,
         }
@@ -163,7 +170,7 @@ impl Chain {
         let mut i = 0;
         let mut failures = 0;
         while i < s.hops.len() {
-            let have = s.hops[i].sent.len() / d;
+            let have = s.hops[i].log.len();
             if cur.start < have {
                 let skip = (have - cur.start) * d;
                 cur = Activations {
@@ -172,14 +179,19 @@ impl Chain {
                 };
             }
             let hop = s.hops[i].hop.clone();
-            let answer = match self.call(s.id, &hop, &s.hops[i].tab, &cur).await {
-                Ok(out) => match self
+            let answer = match self
+                .call(s.id, &hop, &s.hops[i].tab, &cur)
+                .await
+                .and_then(|(out, r)| Ok((self.check_receipt(&s.hops[i], &cur, &out, r)?, out)))
+            {
+                Ok((receipt, out)) => match self
                     .checker
                     .as_ref()
-                    .map(|c| c.check(&hop, &s.hops[i].sent, &cur, &out))
+                    .map(|c| c.check(&hop, &s.hops[i].log.inputs, &cur, &out))
                 {
                     Some(Checked::Lie(why)) => {
                         s.checks += 1;
+                        self.dispute(&s.hops[i], &cur, receipt);
                         Err(Failure::Lied(why))
                     }
                     Some(Checked::Equal) => {
@@ -192,7 +204,7 @@ impl Chain {
             };
             match answer {
                 Ok(out) => {
-                    s.hops[i].sent.extend_from_slice(&cur.rows);
+                    s.hops[i].log.push(&cur.rows, &out.rows, d);
                     s.hops[i].tab.add(&out, (cur.rows.len() / d) as u64);
                     cur = out;
                     i += 1;
@@ -206,9 +218,9 @@ impl Chain {
                     failures += 1;
                     let h = &mut s.hops[i];
                     h.resent = true;
-                    let mut rows = h.sent[from * d..].to_vec();
+                    let mut rows = h.log.inputs[from * d..].to_vec();
                     rows.extend_from_slice(&cur.rows);
-                    h.sent.truncate(from * d);
+                    h.log.truncate(from, d);
                     cur = Activations { start: from, rows };
                 }
                 Err(failure) => {
@@ -245,7 +257,7 @@ impl Chain {
                         Err(InferError::NoRoute { .. }) => return Err(exhausted()),
                         Err(e) => return Err(e),
                     };
-                    let mut rows = s.hops[i].sent.clone();
+                    let mut rows = s.hops[i].log.inputs.clone();
                     rows.extend_from_slice(&cur.rows);
                     cur = Activations { start: 0, rows };
                     let fresh = replacement.into_iter().map(HopState::new);
@@ -313,13 +325,68 @@ impl Chain {
         }))
     }
 
+    /// The receipt of `hop`'s answer `out` to `input`, checked against the rows this client
+    /// holds, with its signer (none when receipts are not asked for).
+    fn check_receipt(
+        &self,
+        h: &HopState,
+        input: &Activations,
+        out: &Activations,
+        receipt: Option<WireReceipt>,
+    ) -> Result<Option<(WireReceipt, alloy_primitives::Address)>, Failure> {
+        let Some(v) = &self.receipts else {
+            return Ok(None);
+        };
+        let bad = |why: &str| Failure::Other(format!("its receipt {why}"));
+        let r = receipt.ok_or_else(|| bad("is missing (this client asks every server for one)"))?;
+        let want = h.log.receipt(
+            v.model_key(),
+            &h.hop.blocks,
+            &input.rows,
+            &out.rows,
+            self.hidden,
+        );
+        let signed = WireReceipt {
+            signature: r.signature.clone(),
+            ..want
+        };
+        if signed != r {
+            return Err(bad("is not of the rows sent and returned"));
+        }
+        let signer = v
+            .signer(&r)
+            .ok_or_else(|| bad("has a signature the game refuses"))?;
+        Ok(Some((r, signer)))
+    }
+
+    /// Hands a contradicted receipt to the disputer, if there is one.
+    fn dispute(
+        &self,
+        h: &HopState,
+        input: &Activations,
+        receipt: Option<(WireReceipt, alloy_primitives::Address)>,
+    ) {
+        let (Some(d), Some((receipt, server))) = (&self.disputer, receipt) else {
+            return;
+        };
+        let mut rows = h.log.inputs.clone();
+        rows.extend_from_slice(&input.rows);
+        d.dispute(Evidence {
+            peer: h.hop.peer,
+            server,
+            blocks: h.hop.blocks.clone(),
+            input: rows,
+            receipt,
+        });
+    }
+
     async fn call(
         &self,
         session: u64,
         hop: &Hop,
         tab: &Tab,
         input: &Activations,
-    ) -> Result<Activations, Failure> {
+    ) -> Result<(Activations, Option<WireReceipt>), Failure> {
         let req = Request::Forward {
             session,
             model: self.model.clone(),
@@ -342,7 +409,7 @@ impl Chain {
         let (reply, out) =
             wire::decode::<Reply>(&bytes).map_err(|e| Failure::Other(e.to_string()))?;
         match (reply, out) {
-            (Reply::Output { .. }, Some(out)) => {
+            (Reply::Output { receipt, .. }, Some(out)) => {
                 let whole = out.start == input.start && out.rows.len() == input.rows.len();
                 if !whole || out.rows.iter().any(|&v| i64::from(v).abs() > ACT_MAX) {
                     return Err(Failure::Other(format!(
@@ -353,7 +420,7 @@ impl Chain {
                         input.start
                     )));
                 }
-                Ok(out)
+                Ok((out, receipt.map(|r| *r)))
             }
             (
                 Reply::Refused {

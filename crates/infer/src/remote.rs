@@ -91,6 +91,8 @@ impl RemoteModel {
                 payer: None,
                 checker: None,
                 answer_timeout: crate::chain::ANSWER_TIMEOUT,
+                receipts: None,
+                disputer: None,
             },
             wait,
         })
@@ -103,6 +105,19 @@ impl RemoteModel {
             model: full,
             fraction,
         });
+        self
+    }
+
+    /// Asks every server for a signed receipt of each answer and checks it (`verifier`), and
+    /// takes the receipt of an answer a spot check contradicts to `disputer`
+    /// (docs/split-inference.md, "Disputes").
+    pub fn with_disputes(
+        mut self,
+        verifier: Arc<dyn crate::ReceiptVerifier>,
+        disputer: Arc<dyn crate::Disputer>,
+    ) -> Self {
+        self.chain.receipts = Some(verifier);
+        self.chain.disputer = Some(disputer);
         self
     }
 

@@ -11,15 +11,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 use pedals_core::Cid;
 use pedals_lm::{Activations, ExactModel, KvCache};
 use pedals_p2p::{PeerId, SpanAnnouncement, SpanService, unix_now};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::{
     InferError,
     pay::{Till, VoucherBook, WireVoucher},
+    receipt::{Archive, ReceiptSigner, RowLog, WireReceipt},
     wire::{self, Refusal, Reply, Request, refused},
 };
 
@@ -30,6 +31,8 @@ struct Session {
     cache: KvCache,
     blocks: Range<usize>,
     used: Instant,
+    /// The session's rows, kept when the server signs receipts.
+    log: RowLog,
 }
 
 /// Serves blocks `span` of one model.
@@ -46,6 +49,9 @@ pub struct SpanServer {
     served: AtomicU64,
     delay: Duration,
     till: Option<Till>,
+    receipts: Option<Arc<dyn ReceiptSigner>>,
+    archive: Mutex<Archive>,
+    lie_after: Option<u64>,
 }
 
 impl std::fmt::Debug for SpanServer {
@@ -91,7 +97,53 @@ impl SpanServer {
             served: AtomicU64::new(0),
             delay: Duration::ZERO,
             till: None,
+            receipts: None,
+            archive: Mutex::default(),
+            lie_after: None,
         })
+    }
+
+    /// Signs a receipt with every answer (docs/split-inference.md, "Disputes"), and keeps
+    /// every session's input rows (the last [`Archive::KEEP`] ended sessions' too) to defend
+    /// the receipts in a dispute ([`SpanServer::prefix`]).
+    pub fn with_receipts(mut self, signer: Arc<dyn ReceiptSigner>) -> Self {
+        self.receipts = Some(signer);
+        self
+    }
+
+    /// Changes one value of every answer once `rows` rows have been served, and signs the
+    /// lie: a dishonest server, for tests and demonstrations of the dispute game.
+    pub fn with_lie_after(mut self, rows: u64) -> Self {
+        self.lie_after = Some(rows);
+        self
+    }
+
+    /// The first `positions` input rows that a session sent blocks `blocks`, if their row
+    /// root is `input`: what a receipt of this server committed to, from a live session or
+    /// one that ended recently.
+    pub fn prefix(&self, blocks: &Range<usize>, positions: usize, input: B256) -> Option<Vec<i32>> {
+        let d = self.model.config.hidden;
+        if let Ok(map) = self.sessions.lock() {
+            let found = map
+                .values()
+                .filter(|s| s.blocks == *blocks)
+                .find_map(|s| s.log.prefix(positions, input, d));
+            if found.is_some() {
+                return found;
+            }
+        }
+        let archive = self.archive.lock().ok()?;
+        archive
+            .logs()
+            .filter(|(b, _)| b == blocks)
+            .find_map(|(_, log)| log.prefix(positions, input, d))
+    }
+
+    /// Keeps an ended session's rows for disputes.
+    fn retire(&self, s: Session) {
+        if let Ok(mut a) = self.archive.lock() {
+            a.keep(s.blocks, s.log);
+        }
     }
 
     /// Charges `wei_per_token` for every row the span computes, paid by vouchers that `book`
@@ -108,10 +160,12 @@ impl SpanServer {
     pub fn settle_idle(&self, idle: Duration) {
         if let Some(till) = &self.till {
             let settled = till.settle_idle(idle);
+            let mut gone = Vec::new();
             if let Ok(mut sessions) = self.sessions.lock() {
-                for key in settled {
-                    sessions.remove(&key);
-                }
+                gone.extend(settled.iter().filter_map(|key| sessions.remove(key)));
+            }
+            for s in gone {
+                self.retire(s);
             }
         }
     }
@@ -163,8 +217,13 @@ impl SpanServer {
         let (reply, out) = match request {
             Request::Info => (self.info(), None),
             Request::Close { session, voucher } => {
-                if let Ok(mut s) = self.sessions.lock() {
-                    s.remove(&(peer, session));
+                let gone = self
+                    .sessions
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.remove(&(peer, session)));
+                if let Some(s) = gone {
+                    self.retire(s);
                 }
                 if let Some(till) = &self.till {
                     till.close((peer, session), voucher);
@@ -185,7 +244,13 @@ impl SpanServer {
                 Some(input) => {
                     let blocks = start..end;
                     match self.forward((peer, session), &model, blocks, &input, voucher.as_ref()) {
-                        Ok((cached, out)) => (Reply::Output { cached }, Some(out)),
+                        Ok((cached, out, receipt)) => (
+                            Reply::Output {
+                                cached,
+                                receipt: receipt.map(Box::new),
+                            },
+                            Some(out),
+                        ),
                         Err(reply) => (reply, None),
                     }
                 }
@@ -212,7 +277,7 @@ impl SpanServer {
         blocks: Range<u32>,
         input: &Activations,
         voucher: Option<&WireVoucher>,
-    ) -> Result<(u64, Activations), Reply> {
+    ) -> Result<(u64, Activations, Option<WireReceipt>), Reply> {
         let blocks = blocks.start as usize..blocks.end as usize;
         if model != self.cid.to_string()
             || blocks.is_empty()
@@ -247,6 +312,11 @@ impl SpanServer {
             let code = if gap { Refusal::Gap } else { Refusal::BadInput };
             refused(code, e.to_string(), resend)
         });
+        let out = out.map(|o| self.maybe_lie(o, rows));
+        let receipt = match &out {
+            Ok(o) => self.receipt(&mut s, input, o),
+            Err(_) => None,
+        };
         let cached = s.cache.len() as u64;
         s.used = Instant::now();
         if let Ok(mut map) = self.sessions.lock() {
@@ -261,7 +331,43 @@ impl SpanServer {
         let out = out?;
         self.served.fetch_add(rows, Ordering::Relaxed);
         debug!(target: "pedals::infer", peer = %key.0, session = key.1, rows, cached, "forward");
-        Ok((cached, out))
+        Ok((cached, out, receipt))
+    }
+
+    /// The signed receipt of an answer, after logging its rows (none without a signer).
+    fn receipt(
+        &self,
+        s: &mut Session,
+        input: &Activations,
+        out: &Activations,
+    ) -> Option<WireReceipt> {
+        let signer = self.receipts.as_ref()?;
+        let d = self.model.config.hidden;
+        let mut r = s
+            .log
+            .receipt(signer.model_key(), &s.blocks, &input.rows, &out.rows, d);
+        s.log.push(&input.rows, &out.rows, d);
+        match signer.sign(&r) {
+            Ok(sig) => {
+                r.signature = sig;
+                Some(r)
+            }
+            Err(e) => {
+                warn!(target: "pedals::infer", error = %e, "cannot sign a receipt");
+                None
+            }
+        }
+    }
+
+    /// A dishonest server's answer ([`SpanServer::with_lie_after`]).
+    fn maybe_lie(&self, mut out: Activations, rows: u64) -> Activations {
+        let lies = self
+            .lie_after
+            .is_some_and(|n| self.served.load(Ordering::Relaxed) + rows > n);
+        if let Some(v) = out.rows.first_mut().filter(|_| lies) {
+            *v = if *v > 0 { *v - 1 } else { *v + 1 };
+        }
+        out
     }
 
     /// The session's state, taken out of the table while it runs (a new one when the input
@@ -276,10 +382,11 @@ impl SpanServer {
             .sessions
             .lock()
             .map_err(|_| refused(Refusal::Full, "the session table is poisoned", None))?;
-        if let Some(s) = map.remove(&key)
-            && s.blocks == *blocks
-        {
-            return Ok(s);
+        if let Some(s) = map.remove(&key) {
+            if s.blocks == *blocks {
+                return Ok(s);
+            }
+            self.retire(s);
         }
         if start != 0 {
             return Err(refused(
@@ -297,7 +404,9 @@ impl SpanServer {
                 .map(|(k, _)| *k);
             match idle {
                 Some(old) => {
-                    map.remove(&old);
+                    if let Some(s) = map.remove(&old) {
+                        self.retire(s);
+                    }
                 }
                 None => {
                     return Err(refused(
@@ -313,6 +422,7 @@ impl SpanServer {
             cache: KvCache::for_blocks(rel),
             blocks: blocks.clone(),
             used: Instant::now(),
+            log: RowLog::default(),
         })
     }
 }

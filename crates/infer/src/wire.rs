@@ -8,7 +8,7 @@
 use pedals_lm::Activations;
 use serde::{Deserialize, Serialize};
 
-use crate::{InferError, pay::WireVoucher};
+use crate::{InferError, pay::WireVoucher, receipt::WireReceipt};
 
 /// The largest JSON header accepted.
 const MAX_HEADER: usize = 64 * 1024;
@@ -90,6 +90,10 @@ pub enum Reply {
     Output {
         /// Positions the session holds after this request.
         cached: u64,
+        /// A server that stakes: its signed receipt of the answer (docs/split-inference.md,
+        /// "Disputes").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<Box<WireReceipt>>,
     },
     /// The session is closed.
     Closed,

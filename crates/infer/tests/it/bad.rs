@@ -157,7 +157,10 @@ fn a_span_server_refuses_what_does_not_continue_a_session_and_keeps_it() {
     );
     assert!(matches!(
         forward(&s, peer, 1, (1, 3), &rows(0, 3)),
-        Reply::Output { cached: 3 }
+        Reply::Output {
+            cached: 3,
+            receipt: None
+        }
     ));
     // A gap: resend from 3; a value no span produces; half a row: refused, session kept.
     assert_eq!(
@@ -178,7 +181,10 @@ fn a_span_server_refuses_what_does_not_continue_a_session_and_keeps_it() {
     );
     assert!(matches!(
         forward(&s, peer, 1, (1, 3), &rows(3, 1)),
-        Reply::Output { cached: 4 }
+        Reply::Output {
+            cached: 4,
+            receipt: None
+        }
     ));
     // Another peer's session of the same number is its own.
     assert_eq!(

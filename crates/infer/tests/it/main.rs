@@ -1,5 +1,6 @@
 //! pedals-infer integration tests: span servers and a client on loopback, in one process.
 
 mod bad;
+mod receipts;
 mod swarm;
 mod verify;
