@@ -278,6 +278,29 @@ impl Market {
             .collect())
     }
 
+    /// The receipt disputed in span dispute `id`, with its server.
+    pub async fn span_dispute_receipt(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Address, SpanReceipt)>, ChainError> {
+        let game = self.span_dispute_game();
+        let events = self
+            .job_events(game.SpanDisputeOpened_filter(), id_u256(id))
+            .await?;
+        Ok(events.into_iter().last().map(|(e, _)| {
+            let r = e.receipt;
+            let receipt = SpanReceipt {
+                model: r.model,
+                start: r.start,
+                end: r.end,
+                positions: r.positions,
+                input: r.input,
+                output: r.output,
+            };
+            (e.server, receipt)
+        }))
+    }
+
     /// The leaves the server committed in span dispute `id`.
     pub async fn span_trace_leaves(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();

@@ -19,6 +19,7 @@ mod net;
 pub(crate) mod progress;
 mod provider;
 mod secret;
+mod spandispute;
 mod spanpay;
 mod stake;
 mod swarm;

@@ -167,6 +167,7 @@ impl RunArgs {
                 cache_bytes: self.serve_cache_mib << 20,
                 announce: Duration::from_secs(10),
                 reply_delay: Duration::ZERO,
+                lie_after: None,
             }),
             _ => None,
         };
@@ -277,9 +278,16 @@ async fn run(settings: Settings) -> eyre::Result<()> {
             .await?;
             let dir = settings.data_dir.clone();
             Some(
-                super::swarm::start_span(job, &dir, &store, &network.client, None, Some(market))
-                    .await
-                    .wrap_err("cannot serve the span of --serve-model")?,
+                super::swarm::start_span(
+                    job,
+                    &dir,
+                    &store,
+                    &network.client,
+                    None,
+                    Some((market, signer.clone())),
+                )
+                .await
+                .wrap_err("cannot serve the span of --serve-model")?,
             )
         }
         None => None,

@@ -25,6 +25,7 @@ use tracing::info;
 use super::{
     data::StoreArgs,
     net::{NetArgs, start_node},
+    spandispute::{ChainDisputer, ChainReceipts, defend_receipts},
     spanpay::{ChainBook, ChainSigner, PayArgs},
 };
 
@@ -57,6 +58,10 @@ pub(crate) struct ServeArgs {
     /// measurements on one machine).
     #[arg(long, hide = true, default_value_t = 0)]
     debug_reply_delay_ms: u64,
+    /// Change one value of every answer once this many rows were served, and sign the lie: a
+    /// dishonest server, for tests and demonstrations of the span dispute game.
+    #[arg(long, hide = true)]
+    debug_lie_after: Option<u64>,
     #[command(flatten)]
     pay: PayArgs,
     #[command(flatten)]
@@ -103,6 +108,12 @@ pub(crate) struct GatewayArgs {
     /// and the tokens do not change.
     #[arg(long, default_value_t = 0.0)]
     verify_fraction: f64,
+    /// Ask every server for a signed receipt of each answer, and take a receipt that a spot
+    /// check contradicts to the span dispute game, which slashes the server's stake (needs
+    /// --keystore, whose account posts the bond and earns the reward, and --verify-fraction
+    /// above 0). Servers that sign no receipt (no staked account) are not used.
+    #[arg(long)]
+    require_receipts: bool,
     /// The paying account (with --rpc-url and --deployment): its deposit pays servers that
     /// charge (`pedals deposit add`); without it only free servers are used.
     #[command(flatten)]
@@ -226,6 +237,8 @@ pub(crate) struct SpanJob {
     pub(crate) announce: Duration,
     /// Added to every answer (tests).
     pub(crate) reply_delay: Duration,
+    /// Lie in every answer after this many rows (tests).
+    pub(crate) lie_after: Option<u64>,
 }
 
 /// A span server running on a node: stop it to redeem what it holds.
@@ -233,6 +246,7 @@ pub(crate) struct RunningSpan {
     server: Arc<SpanServer>,
     task: tokio::task::JoinHandle<()>,
     book: Option<(Arc<ChainBook>, tokio::task::JoinHandle<()>)>,
+    defense: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSpan {
@@ -240,6 +254,9 @@ impl RunningSpan {
     /// session and waits for the redemptions.
     pub(crate) async fn stop(self) {
         let _ = self.task.await;
+        if let Some(d) = &self.defense {
+            d.abort();
+        }
         self.server.settle_idle(Duration::ZERO);
         drop(self.server);
         if let Some((book, redeemer)) = self.book {
@@ -250,7 +267,8 @@ impl RunningSpan {
 }
 
 /// Loads `job`'s model (from the store or the peers), keeps its span, and serves and
-/// announces it on `net`, paid into `market`'s account when it charges. `events` (the
+/// announces it on `net`. With an `account`, the server signs a receipt of every answer with
+/// it and defends them in disputes, and is paid into it when it charges. `events` (the
 /// node's) is read for a few seconds to choose the blocks when `job.blocks` is none.
 pub(crate) async fn start_span(
     job: SpanJob,
@@ -258,8 +276,12 @@ pub(crate) async fn start_span(
     store: &Arc<Store>,
     net: &pedals_p2p::Client,
     events: Option<&mut tokio::sync::mpsc::Receiver<NetEvent>>,
-    market: Option<pedals_chain::Market>,
+    account: Option<(
+        pedals_chain::Market,
+        alloy::signers::local::PrivateKeySigner,
+    )>,
 ) -> eyre::Result<RunningSpan> {
+    let market = account.as_ref().map(|(m, _)| m.clone());
     let (model, cid) = load_model(&job.model, dir, store, net).await?;
     let total = model.blocks.len();
     let blocks = match (job.blocks, events) {
@@ -282,8 +304,9 @@ pub(crate) async fn start_span(
         }
     };
     let price = job.wei_per_token;
-    let book = match market {
+    let book = match &market {
         Some(market) if !price.is_zero() => {
+            let market = market.clone();
             let delay = market.span_payments().withdrawDelay().call().await?;
             if delay < U256::from(4 * pedals_infer::SETTLE_IDLE.as_secs()) {
                 tracing::warn!(target: "pedals::infer", %delay, "this deployment's withdrawal delay is short: a client could withdraw before an idle session is redeemed");
@@ -300,10 +323,28 @@ pub(crate) async fn start_span(
         }
     };
     let vouchers = book.as_ref().map(|(b, _)| b.clone());
-    let (cache, delay) = (job.cache_bytes, job.reply_delay);
+    let (cache, delay, lie) = (job.cache_bytes, job.reply_delay, job.lie_after);
+    // A staked server signs receipts and keeps the whole model to defend them.
+    let (full, receipts) = match &account {
+        Some((market, signer)) => {
+            let full = Arc::new(model.clone());
+            let (m, f, s) = (market.clone(), full.clone(), signer.clone());
+            let receipts =
+                tokio::task::spawn_blocking(move || ChainReceipts::new(&m, &f, Some(s))).await??;
+            (Some(full), Some(Arc::new(receipts)))
+        }
+        None => (None, None),
+    };
+    let signer = receipts.clone();
     let server = tokio::task::spawn_blocking(move || {
         SpanServer::new(model, cid, blocks, cache).map(|s| {
-            let s = s.with_reply_delay(delay);
+            let mut s = s.with_reply_delay(delay);
+            if let Some(r) = signer {
+                s = s.with_receipts(r);
+            }
+            if let Some(n) = lie {
+                s = s.with_lie_after(n);
+            }
             match vouchers {
                 Some(v) => s.with_price(price, v),
                 None => s,
@@ -312,13 +353,22 @@ pub(crate) async fn start_span(
     })
     .await??;
     let server = Arc::new(server);
+    let defense = match (market, full) {
+        (Some(m), Some(full)) => Some(tokio::spawn(defend_receipts(m, server.clone(), full))),
+        _ => None,
+    };
     println!(
         "serving blocks {:?} of {cid} ({total} blocks) as peer {}",
         server.span(),
         net.peer_id()
     );
     let task = tokio::spawn(serve(net.clone(), server.clone(), job.announce));
-    Ok(RunningSpan { server, task, book })
+    Ok(RunningSpan {
+        server,
+        task,
+        book,
+        defense,
+    })
 }
 
 impl ServeArgs {
@@ -326,7 +376,6 @@ impl ServeArgs {
         let (dir, store) = self.store.open()?;
         let source = Arc::new(StoreSource::new(store.clone(), 1));
         let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
-        let market = self.pay.market().await?.map(|(m, _)| m);
         let job = SpanJob {
             model: self.model,
             blocks: self.blocks,
@@ -335,14 +384,16 @@ impl ServeArgs {
             cache_bytes: self.cache_mib << 20,
             announce: Duration::from_secs(self.announce_secs.max(1)),
             reply_delay: Duration::from_millis(self.debug_reply_delay_ms),
+            lie_after: self.debug_lie_after,
         };
+        let account = self.pay.market().await?;
         let running = start_span(
             job,
             &dir,
             &store,
             &net.client,
             Some(&mut net.events),
-            market,
+            account,
         )
         .await?;
         super::provider::shutdown_signal().await;
@@ -374,9 +425,20 @@ impl GatewayArgs {
         let (dir, store) = self.store.open()?;
         let source = Arc::new(StoreSource::new(store.clone(), 1));
         let mut net = start_node(&dir, self.net.config(&[], &[]), source).await?;
+        eyre::ensure!(
+            (0.0..=1.0).contains(&self.verify_fraction),
+            "--verify-fraction is a share of the answers: give a number from 0 to 1"
+        );
+        let account = self.pay.market().await?;
+        eyre::ensure!(
+            !self.require_receipts || (account.is_some() && self.verify_fraction > 0.0),
+            "--require-receipts needs --keystore (the account that disputes) and a \
+             --verify-fraction above 0 (the spot checks that find the lies)"
+        );
         let (model, cid) = load_model(&self.model, &dir, &store, &net.client).await?;
         let events = std::mem::replace(&mut net.events, tokio::sync::mpsc::channel(1).1);
         let wait = Duration::from_secs(self.wait_secs);
+        let full = Arc::new(model.clone());
         let mut remote = RemoteModel::new(
             model,
             cid,
@@ -384,7 +446,17 @@ impl GatewayArgs {
             Duration::from_secs(120),
             wait,
         )?;
-        if let Some((market, signer)) = self.pay.market().await? {
+        if self.verify_fraction > 0.0 {
+            remote = remote.with_spot_checks(full.clone(), self.verify_fraction);
+        }
+        if let (true, Some((market, _))) = (self.require_receipts, &account) {
+            let (m, f) = (market.clone(), full.clone());
+            let receipts =
+                tokio::task::spawn_blocking(move || ChainReceipts::new(&m, &f, None)).await??;
+            let disputer = ChainDisputer::new(market.clone(), full.clone());
+            remote = remote.with_disputes(Arc::new(receipts), Arc::new(disputer));
+        }
+        if let Some((market, signer)) = account {
             let a = market.span_account(market.sender()).await?;
             println!(
                 "paying servers from {} (deposit {} ETH)",

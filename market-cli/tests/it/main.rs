@@ -16,6 +16,7 @@ mod provider;
 mod snapshots;
 mod swarm;
 mod swarm_paid;
+mod swarm_slash;
 mod validator;
 mod wallet;
 
