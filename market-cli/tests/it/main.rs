@@ -144,6 +144,21 @@ pub(crate) fn free_port() -> u16 {
 
 /// A daemon the test started, killed if the test fails before stopping it (so a failed test
 /// leaves no process behind).
+/// The chain flags of a command acting as the account of keystore `key` in `daemon_dir`'s
+/// folder `dir`, on the devnet at `rpc`.
+pub(crate) fn chain_args(rpc: &str, dir: &std::path::Path, key: &str) -> Vec<String> {
+    vec![
+        "--rpc-url".into(),
+        rpc.to_string(),
+        "--deployment".into(),
+        dir.join("deployment.json").display().to_string(),
+        "--keystore".into(),
+        dir.join(key).display().to_string(),
+        "--password-file".into(),
+        dir.join("password").display().to_string(),
+    ]
+}
+
 pub(crate) struct Daemon(pub(crate) std::process::Child);
 
 impl Drop for Daemon {

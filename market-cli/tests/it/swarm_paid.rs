@@ -39,18 +39,7 @@ async fn a_paying_gateway_pays_each_server_price_times_rows_to_the_wei() {
     );
     let d = dir.path();
     let rpc = devnet.endpoint().to_string();
-    let chain = |key: &str| -> Vec<String> {
-        vec![
-            "--rpc-url".into(),
-            rpc.clone(),
-            "--deployment".into(),
-            d.join("deployment.json").display().to_string(),
-            "--keystore".into(),
-            d.join(key).display().to_string(),
-            "--password-file".into(),
-            d.join("password").display().to_string(),
-        ]
-    };
+    let chain = |key: &str| crate::chain_args(&rpc, d, key);
     let deposit = |key: &str, eth: &str| {
         let out = pedals()
             .args(["deposit", "add", "--eth", eth])

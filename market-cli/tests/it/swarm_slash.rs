@@ -31,18 +31,7 @@ async fn a_gateway_disputes_a_lying_servers_receipt_and_the_liar_is_slashed() {
     );
     let d = dir.path();
     let rpc = devnet.endpoint().to_string();
-    let chain = |key: &str| -> Vec<String> {
-        vec![
-            "--rpc-url".into(),
-            rpc.clone(),
-            "--deployment".into(),
-            d.join("deployment.json").display().to_string(),
-            "--keystore".into(),
-            d.join(key).display().to_string(),
-            "--password-file".into(),
-            d.join("password").display().to_string(),
-        ]
-    };
+    let chain = |key: &str| crate::chain_args(&rpc, d, key);
     let gateway_account = dev_market(&devnet, 3).await;
     let (liar, honest) = (dev_market(&devnet, 4).await, dev_market(&devnet, 5).await);
     let stake = U256::from(10u64).pow(U256::from(18));
