@@ -179,11 +179,17 @@ impl Chain {
                 };
             }
             let hop = s.hops[i].hop.clone();
-            let answer = match self
+            let called = self
                 .call(s.id, &hop, &s.hops[i].tab, &cur)
                 .await
-                .and_then(|(out, r)| Ok((self.check_receipt(&s.hops[i], &cur, &out, r)?, out)))
-            {
+                .and_then(|(out, r)| Ok((self.check_receipt(&s.hops[i], &cur, &out, r)?, out)));
+            let called = match called {
+                Ok((Some((r, who)), out)) => {
+                    self.check_stake(who).await.map(|()| (Some((r, who)), out))
+                }
+                other => other,
+            };
+            let answer = match called {
                 Ok((receipt, out)) => match self
                     .checker
                     .as_ref()
@@ -357,6 +363,17 @@ impl Chain {
             .signer(&r)
             .ok_or_else(|| bad("has a signature the game refuses"))?;
         Ok(Some((r, signer)))
+    }
+
+    /// Refuses an answer whose receipt's signer has nothing a dispute could slash.
+    async fn check_stake(&self, server: alloy_primitives::Address) -> Result<(), Failure> {
+        match &self.receipts {
+            Some(v) => v
+                .staked(server)
+                .await
+                .map_err(|why| Failure::Other(format!("its receipt's signer {server} {why}"))),
+            None => Ok(()),
+        }
     }
 
     /// Hands a contradicted receipt to the disputer, if there is one.

@@ -29,7 +29,7 @@ pub use chain::{ANSWER_TIMEOUT, Chain, Session};
 pub use check::{Checked, SpotCheck};
 pub use error::InferError;
 pub use pay::{Tab, VoucherBook, VoucherSigner, WireVoucher, chain_outputs};
-pub use receipt::{Disputer, Evidence, ReceiptSigner, ReceiptVerifier, WireReceipt};
+pub use receipt::{Disputer, Evidence, ReceiptSigner, ReceiptVerifier, StakeCheck, WireReceipt};
 pub use remote::{RemoteGeneration, RemoteModel, follow};
 pub use route::{Directory, FAIL_COOLDOWN, Hop, ServerInfo};
 pub use serve::{SETTLE_IDLE, serve};

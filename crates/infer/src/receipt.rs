@@ -40,12 +40,22 @@ pub trait ReceiptSigner: Send + Sync {
     fn sign(&self, receipt: &WireReceipt) -> Result<Bytes, String>;
 }
 
+/// The answer of [`ReceiptVerifier::staked`]: the reason when the server is not staked.
+pub type StakeCheck<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
 /// Checks receipts for a client.
 pub trait ReceiptVerifier: Send + Sync {
     /// The key of the model the client runs.
     fn model_key(&self) -> B256;
     /// The account that signed `receipt`, if the signature is one the game accepts.
     fn signer(&self, receipt: &WireReceipt) -> Option<Address>;
+    /// Whether `server` has stake that a dispute can slash, enough to deter a lie; the reason
+    /// when it has not. A receipt signed by an account with nothing at stake binds nobody.
+    fn staked(&self, server: Address) -> StakeCheck<'_> {
+        let _ = server;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What a client holds against a server whose answer re-execution contradicted.

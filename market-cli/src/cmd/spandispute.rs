@@ -11,7 +11,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, B256, Bytes, Signature},
+    primitives::{Address, B256, Bytes, Signature, U256},
     signers::local::PrivateKeySigner,
     sol_types::Eip712Domain,
 };
@@ -20,12 +20,16 @@ use pedals_dispute::game::Turn;
 use pedals_dispute::span::{
     SpanContext, challenge_span, defend_span, open_span_dispute, span_arch,
 };
-use pedals_infer::{Disputer, Evidence, ReceiptSigner, ReceiptVerifier, SpanServer, WireReceipt};
+use pedals_infer::{
+    Disputer, Evidence, ReceiptSigner, ReceiptVerifier, SpanServer, StakeCheck, WireReceipt,
+};
 use pedals_lm::ExactModel;
 use tracing::{info, warn};
 
 /// How often a server looks for disputes of its receipts, and a challenger at its dispute.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a server's stake, read from the chain, is trusted.
+const STAKE_TTL: Duration = Duration::from_secs(30);
 
 /// The receipt key of `model` and the chain's receipt domain; signs as `signer` (a server)
 /// or only checks (a gateway).
@@ -33,7 +37,14 @@ pub(crate) struct ChainReceipts {
     key: B256,
     domain: Eip712Domain,
     signer: Option<PrivateKeySigner>,
+    market: Market,
+    /// The least stake a dispute must be able to reach (a gateway's check).
+    min_stake: U256,
+    stakes: Mutex<HashMap<Address, Checked>>,
 }
+
+/// A server's stake check and when it was made.
+type Checked = (Result<(), String>, std::time::Instant);
 
 impl ChainReceipts {
     /// Hashes every tensor of `model` (the whole model) once.
@@ -47,7 +58,34 @@ impl ChainReceipts {
             key: model_key(&span_arch(model), root),
             domain: market.receipt_domain(),
             signer,
+            market: market.clone(),
+            min_stake: U256::ZERO,
+            stakes: Mutex::default(),
         })
+    }
+
+    /// Refuses receipts whose signer has less than `min_stake` that a dispute can reach.
+    pub(crate) fn with_min_stake(mut self, min_stake: U256) -> Self {
+        self.min_stake = min_stake;
+        self
+    }
+
+    async fn reachable(&self, server: Address) -> Result<(), String> {
+        let a = self
+            .market
+            .stake_of(server)
+            .await
+            .map_err(|e| format!("has a stake this gateway cannot read: {e}"))?;
+        let reachable = U256::from(a.staked) - U256::from(a.locked) + U256::from(a.unbonding);
+        if reachable.is_zero() || reachable < self.min_stake {
+            return Err(format!(
+                "has {} ETH that a dispute could slash, less than the {} ETH this gateway asks \
+                 for (the span game's slash)",
+                super::eth(reachable),
+                super::eth(self.min_stake)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +122,24 @@ impl ReceiptVerifier for ChainReceipts {
     fn signer(&self, receipt: &WireReceipt) -> Option<Address> {
         let sig = Signature::try_from(receipt.signature.as_ref()).ok()?;
         to_chain(receipt).signer(&self.domain, &sig)
+    }
+
+    fn staked(&self, server: Address) -> StakeCheck<'_> {
+        Box::pin(async move {
+            let cached = self.stakes.lock().ok().and_then(|c| {
+                c.get(&server)
+                    .filter(|(_, at)| at.elapsed() < STAKE_TTL)
+                    .map(|(r, _)| r.clone())
+            });
+            if let Some(r) = cached {
+                return r;
+            }
+            let r = self.reachable(server).await;
+            if let Ok(mut c) = self.stakes.lock() {
+                c.insert(server, (r.clone(), std::time::Instant::now()));
+            }
+            r
+        })
     }
 }
 

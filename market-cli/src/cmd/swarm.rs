@@ -451,8 +451,10 @@ impl GatewayArgs {
         }
         if let (true, Some((market, _))) = (self.require_receipts, &account) {
             let (m, f) = (market.clone(), full.clone());
+            let slash = market.span_dispute_game().slashAmount().call().await?;
             let receipts =
                 tokio::task::spawn_blocking(move || ChainReceipts::new(&m, &f, None)).await??;
+            let receipts = receipts.with_min_stake(slash);
             let disputer = ChainDisputer::new(market.clone(), full.clone());
             remote = remote.with_disputes(Arc::new(receipts), Arc::new(disputer));
         }

@@ -48,7 +48,11 @@ impl ReceiptSigner for TestSigner {
     }
 }
 
-struct TestVerifier;
+/// Checks the test scheme; the accounts in `unstaked` have nothing at stake.
+#[derive(Default)]
+struct TestVerifier {
+    unstaked: Vec<Address>,
+}
 
 impl ReceiptVerifier for TestVerifier {
     fn model_key(&self) -> B256 {
@@ -58,6 +62,16 @@ impl ReceiptVerifier for TestVerifier {
         let s = r.signature.as_ref();
         let who = Address::from_slice(s.get(32..52)?);
         (s.len() == 52 && s[..32] == digest(r, who)[..]).then_some(who)
+    }
+    fn staked(&self, server: Address) -> pedals_infer::StakeCheck<'_> {
+        let unstaked = self.unstaked.contains(&server);
+        Box::pin(async move {
+            if unstaked {
+                Err("has nothing at stake".to_string())
+            } else {
+                Ok(())
+            }
+        })
     }
 }
 
@@ -131,7 +145,7 @@ async fn a_contradicted_receipt_reaches_the_disputer_with_the_rows_it_commits_to
     let disputes = Arc::new(Collect::default());
     let client = remote(&m, node(&boot).await, Duration::from_secs(10))
         .with_spot_checks(Arc::new(m.clone()), 1.0)
-        .with_disputes(Arc::new(TestVerifier), disputes.clone());
+        .with_disputes(Arc::new(TestVerifier::default()), disputes.clone());
     known(&client, 3).await;
     let rt = tokio::runtime::Handle::current();
     let (r, p) = (client.clone(), prompt.clone());
@@ -174,14 +188,18 @@ async fn a_contradicted_receipt_reaches_the_disputer_with_the_rows_it_commits_to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_asks_for_receipts_refuses_servers_that_sign_none() {
+async fn a_client_that_asks_for_receipts_refuses_servers_that_sign_none_or_stake_nothing() {
     let m = model();
     let seed = node(&[]).await;
     let boot = seed.client.listen_addrs().await.expect("addrs");
     let _server = crate::swarm::server(&m, 0..4, &boot).await;
+    let _unstaked = staked(&m, 0..4, &boot, 5, false).await;
+    let verifier = TestVerifier {
+        unstaked: vec![Address::repeat_byte(5)],
+    };
     let client = remote(&m, node(&boot).await, Duration::from_secs(1))
-        .with_disputes(Arc::new(TestVerifier), Arc::new(Collect::default()));
-    known(&client, 1).await;
+        .with_disputes(Arc::new(verifier), Arc::new(Collect::default()));
+    known(&client, 2).await;
     let rt = tokio::runtime::Handle::current();
     let r = client.clone();
     let err =
@@ -191,4 +209,5 @@ async fn a_client_that_asks_for_receipts_refuses_servers_that_sign_none() {
             .expect_err("no server signs receipts");
     assert!(matches!(err, InferError::Exhausted { .. }), "{err}");
     assert!(err.to_string().contains("receipt is missing"), "{err}");
+    assert!(err.to_string().contains("has nothing at stake"), "{err}");
 }
