@@ -30,9 +30,10 @@ import {Vm} from "../test/utils/Test.sol";
 /// @dev Environment (all optional except the broadcaster's key or --sender):
 ///      PEDALS_ADMIN, PEDALS_PAUSER, PEDALS_FEE_RECIPIENT: role holders (default: the deployer);
 ///      PEDALS_SPAN_WITHDRAW_DELAY: SpanPayments' withdrawal delay in seconds (default 1 day);
-///      PEDALS_SPAN_DISPUTE_BOND, PEDALS_SPAN_SLASH, PEDALS_SPAN_DISPUTE_CLOCK: SpanDisputeGame's
-///      bond and most slashed in wei, and each side's clock in seconds (defaults 0.01 ether,
-///      0.1 ether, 1 day);
+///      PEDALS_SPAN_DISPUTE_BOND, PEDALS_SPAN_SLASH, PEDALS_SPAN_DISPUTE_CLOCK,
+///      PEDALS_SPAN_RECEIPT_WINDOW: SpanDisputeGame's bond and most slashed in wei, each side's
+///      clock and how long a receipt can be disputed, in seconds (defaults 0.01 ether, 0.1
+///      ether, 1 day, 1 day);
 ///      PEDALS_DEPLOYMENT_FILE: where to write the JSON (default deployments/<chainId>.json,
 ///      which must lie inside foundry.toml's fs_permissions).
 ///      Run: forge script script/Deploy.s.sol:Deploy --rpc-url <url> --broadcast --private-key <key>
@@ -143,7 +144,8 @@ contract Deploy {
             vm.envOr("PEDALS_SPAN_DISPUTE_BOND", uint256(0.01 ether)),
             vm.envOr("PEDALS_SPAN_SLASH", uint256(0.1 ether)),
             uint32(vm.envOr("PEDALS_SPAN_DISPUTE_CLOCK", uint256(1 days))),
-            treasury
+            treasury,
+            uint32(vm.envOr("PEDALS_SPAN_RECEIPT_WINDOW", uint256(1 days)))
         );
     }
 

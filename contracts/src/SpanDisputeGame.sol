@@ -43,6 +43,9 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
         bytes32 input;
         /// Row root of the output rows (the last leaf).
         bytes32 output;
+        /// When the server signed it, Unix seconds by its clock: it can be disputed until
+        /// `issuedAt + receiptWindow`, and a server keeps what defends it that long.
+        uint64 issuedAt;
     }
 
     /// @notice A leaf of the op trace, proven against its root.
@@ -94,8 +97,11 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     uint256 public constant CHALLENGER_PERCENT = 50;
     /// @notice The EIP-712 type of a receipt.
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
-        "SpanReceipt(bytes32 model,uint32 start,uint32 end,uint32 positions,bytes32 input,bytes32 output)"
+        "SpanReceipt(bytes32 model,uint32 start,uint32 end,uint32 positions,bytes32 input,bytes32 output,uint64 issuedAt)"
     );
+    /// @notice How far in the future a receipt's `issuedAt` may be (the server's clock ahead
+    ///         of the chain's).
+    uint256 public constant MAX_CLOCK_SKEW = 5 minutes;
 
     /// @notice The stake manager whose slasher this game is.
     IStakeManager public immutable stakes;
@@ -112,6 +118,8 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     uint32 public immutable clock;
     /// @notice Receives the treasury's half of every slash.
     address public immutable treasury;
+    /// @notice How long after it was issued a receipt can be disputed.
+    uint32 public immutable receiptWindow;
 
     /// @notice Disputes opened so far; dispute ids count from 1.
     uint256 public disputeCount;
@@ -159,6 +167,10 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     error TransferFailed();
     /// @notice Only the stake manager sends ETH here (the slashes).
     error NotStakeManager(address sender);
+    /// @notice The receipt's window closed at `closedAt`.
+    error ReceiptExpired(uint256 issuedAt, uint256 closedAt);
+    /// @notice The receipt was issued after `latest`: its server's clock runs ahead.
+    error ReceiptFromTheFuture(uint256 issuedAt, uint256 latest);
 
     /// @param stakes_ The stake manager (it must grant this game `SLASHER_ROLE`).
     /// @param spans_ The span program's builder.
@@ -168,6 +180,8 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     /// @param clock_ Seconds on each side's clock: keep two clocks well inside the stake
     ///        manager's unbonding delay, so that a server cannot withdraw during its dispute.
     /// @param treasury_ Receives the treasury's half of every slash.
+    /// @param receiptWindow_ How long a receipt can be disputed: a server must keep the rows
+    ///        that defend a receipt that long, and stay staked that long plus two clocks.
     constructor(
         IStakeManager stakes_,
         LmSpanReferee spans_,
@@ -175,9 +189,11 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
         uint256 bond_,
         uint256 slashAmount_,
         uint32 clock_,
-        address treasury_
+        address treasury_,
+        uint32 receiptWindow_
     ) GameBase(IJobMarket(address(0))) EIP712("Pedals SpanDisputeGame", "1") {
         _bound("clock", clock_, 1 minutes, 7 days);
+        _bound("receipt window", receiptWindow_, 1 minutes, 30 days);
         _bound("slash", slashAmount_, 1, type(uint128).max);
         if (treasury_ == address(0)) revert Inadmissible("treasury", 0, 1, type(uint160).max);
         stakes = stakes_;
@@ -187,6 +203,7 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
         slashAmount = slashAmount_;
         clock = clock_;
         treasury = treasury_;
+        receiptWindow = receiptWindow_;
     }
 
     /// @notice Only the stake manager's slashes are accepted.
@@ -205,7 +222,11 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     /// @notice The EIP-712 digest a server signs for `r`.
     function receiptDigest(Receipt calldata r) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(RECEIPT_TYPEHASH, r.model, r.start, r.end, r.positions, r.input, r.output))
+            keccak256(
+                abi.encode(
+                    RECEIPT_TYPEHASH, r.model, r.start, r.end, r.positions, r.input, r.output, r.issuedAt
+                )
+            )
         );
     }
 
@@ -218,6 +239,12 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
         returns (uint256 id)
     {
         if (msg.value != bond) revert WrongBond(msg.value, bond);
+        if (r.issuedAt > block.timestamp + MAX_CLOCK_SKEW) {
+            revert ReceiptFromTheFuture(r.issuedAt, block.timestamp + MAX_CLOCK_SKEW);
+        }
+        if (block.timestamp > uint256(r.issuedAt) + receiptWindow) {
+            revert ReceiptExpired(r.issuedAt, uint256(r.issuedAt) + receiptWindow);
+        }
         bytes32 key = modelKey(arch, modelRoot);
         if (key != r.model) revert SpecMismatch(r.model, key);
         uint256 leaves = _admit(arch, r);

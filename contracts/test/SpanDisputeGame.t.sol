@@ -25,13 +25,16 @@ contract SpanDisputeGameTest is Fixture {
     uint256 internal constant BOND = 0.05 ether;
     uint256 internal constant SLASH = 1 ether;
     uint32 internal constant CLOCK = 1 hours;
+    uint32 internal constant RECEIPT_WINDOW = 1 days;
+    /// @dev When the vectors' receipts were signed: the test's start.
+    uint64 internal issued;
 
     event log_named_uint(string key, uint256 val);
 
     function setUp() public override {
         super.setUp();
         game = new SpanDisputeGame(
-            stakes, new LmSpanReferee(), new LmElementReferee(), BOND, SLASH, CLOCK, treasury
+            stakes, new LmSpanReferee(), new LmElementReferee(), BOND, SLASH, CLOCK, treasury, RECEIPT_WINDOW
         );
         vm.startPrank(admin);
         stakes.grantRole(stakes.SLASHER_ROLE(), address(game));
@@ -40,6 +43,7 @@ contract SpanDisputeGameTest is Fixture {
         vm.deal(server, 10 ether);
         stakeAs(server, 3 ether);
         v = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/span_dispute.json"));
+        issued = uint64(block.timestamp);
     }
 
     // ─────────────────────────────────────────── reading the vectors ─────────────────────────────────
@@ -63,6 +67,7 @@ contract SpanDisputeGameTest is Fixture {
         r.positions = uint32(vm.parseJsonUint(v, _k(i, ".positions")));
         r.input = vm.parseJsonBytes32(v, _k(i, ".input"));
         r.output = vm.parseJsonBytes32(v, _k(i, ".output"));
+        r.issuedAt = issued;
     }
 
     function _sign(uint256 key, SpanDisputeGame.Receipt memory r) internal view returns (bytes memory) {
@@ -360,6 +365,36 @@ contract SpanDisputeGameTest is Fixture {
         _refuse(heads, root, r, abi.encodeWithSelector(GameBase.Inadmissible.selector, "heads", 4, 3, 3));
     }
 
+    function test_aReceiptCanBeDisputedOnlyWithinItsWindow() public {
+        SpanDisputeGame.Receipt memory r = _receipt(0);
+        LmSpec.Arch memory a = _arch(0);
+        bytes32 root = _root(0);
+        // Signed with a clock ahead of the chain's by more than the skew allowed.
+        r.issuedAt = uint64(block.timestamp + 5 minutes + 1);
+        _refuse(
+            a,
+            root,
+            r,
+            abi.encodeWithSelector(
+                SpanDisputeGame.ReceiptFromTheFuture.selector, r.issuedAt, block.timestamp + 5 minutes
+            )
+        );
+        // A day after it was issued, a receipt is no longer evidence.
+        r = _receipt(0);
+        vm.warp(block.timestamp + RECEIPT_WINDOW + 1);
+        _refuse(
+            a,
+            root,
+            r,
+            abi.encodeWithSelector(
+                SpanDisputeGame.ReceiptExpired.selector, r.issuedAt, r.issuedAt + RECEIPT_WINDOW
+            )
+        );
+        // On its last second it still is.
+        vm.warp(block.timestamp - 1);
+        _open(0);
+    }
+
     function _with(SpanDisputeGame.Receipt memory r, uint32 start, uint32 end, uint32 positions)
         internal
         pure
@@ -487,14 +522,18 @@ contract SpanDisputeGameTest is Fixture {
         LmSpanReferee s = new LmSpanReferee();
         LmElementReferee e = new LmElementReferee();
         vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "clock", 1, 60, 7 days));
-        new SpanDisputeGame(stakes, s, e, BOND, SLASH, 1, treasury);
+        new SpanDisputeGame(stakes, s, e, BOND, SLASH, 1, treasury, RECEIPT_WINDOW);
         vm.expectRevert(
             abi.encodeWithSelector(GameBase.Inadmissible.selector, "slash", 0, 1, type(uint128).max)
         );
-        new SpanDisputeGame(stakes, s, e, BOND, 0, CLOCK, treasury);
+        new SpanDisputeGame(stakes, s, e, BOND, 0, CLOCK, treasury, RECEIPT_WINDOW);
         vm.expectRevert(
             abi.encodeWithSelector(GameBase.Inadmissible.selector, "treasury", 0, 1, type(uint160).max)
         );
-        new SpanDisputeGame(stakes, s, e, BOND, SLASH, CLOCK, address(0));
+        new SpanDisputeGame(stakes, s, e, BOND, SLASH, CLOCK, address(0), RECEIPT_WINDOW);
+        vm.expectRevert(
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "receipt window", 59, 60, 30 days)
+        );
+        new SpanDisputeGame(stakes, s, e, BOND, SLASH, CLOCK, treasury, 59);
     }
 }

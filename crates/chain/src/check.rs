@@ -42,11 +42,23 @@ pub struct DeploymentReport {
     pub unbonding_delay: U256,
     /// The span payments' withdrawal delay, in seconds.
     pub span_withdraw_delay: U256,
-    /// The span dispute game's terms: its bond and most slashed in wei, and each side's clock
-    /// in seconds.
-    pub span_dispute: (U256, U256, u32),
+    /// The span dispute game's terms.
+    pub span_dispute: SpanDisputeTerms,
     /// Whether the market is paused.
     pub paused: bool,
+}
+
+/// The terms `SpanDisputeGame` was deployed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanDisputeTerms {
+    /// A challenger's bond, wei.
+    pub bond: U256,
+    /// The most a conviction slashes, wei.
+    pub slash: U256,
+    /// Seconds on each side's clock.
+    pub clock: u32,
+    /// Seconds a receipt can be disputed after it was issued.
+    pub receipt_window: u32,
 }
 
 impl DeploymentReport {
@@ -339,11 +351,12 @@ pub async fn check_deployment(
             .call()
             .await
             .map_err(call)?,
-        span_dispute: (
-            span_game.bond().call().await.map_err(call)?,
-            span_game.slashAmount().call().await.map_err(call)?,
-            span_game.clock().call().await.map_err(call)?,
-        ),
+        span_dispute: SpanDisputeTerms {
+            bond: span_game.bond().call().await.map_err(call)?,
+            slash: span_game.slashAmount().call().await.map_err(call)?,
+            clock: span_game.clock().call().await.map_err(call)?,
+            receipt_window: span_game.receiptWindow().call().await.map_err(call)?,
+        },
         paused: market.paused().call().await.map_err(call)?,
     })
 }

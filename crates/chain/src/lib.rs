@@ -50,7 +50,7 @@ pub use bindings::{
     AuditPool, DataAvailability, DisputeGame, GameBase, GameRouter, IDataAvailability, IJobMarket,
     IStakeManager, JobMarket, SpanPayments, StakeManager, lm, span,
 };
-pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, check_deployment};
+pub use check::{Check, DEVNET_CHAIN_ID, DeploymentReport, SpanDisputeTerms, check_deployment};
 pub use deployment::Deployment;
 pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, SentTx, deploy, deploy_as};
 pub use error::ChainError;

@@ -19,7 +19,8 @@ use crate::{ChainError, Market};
 alloy::sol! {
     /// A span server's receipt, as `SpanDisputeGame.RECEIPT_TYPEHASH` defines it: for the model
     /// `model` (`model_key`), its blocks `start..end` turned the `positions` input rows whose
-    /// row root is `input` into the output rows whose row root is `output`.
+    /// row root is `input` into the output rows whose row root is `output`; it signed this at
+    /// `issuedAt` (Unix seconds), and it can be disputed for the game's `receiptWindow` after.
     #[derive(Debug, PartialEq, Eq)]
     struct SpanReceipt {
         bytes32 model;
@@ -28,6 +29,7 @@ alloy::sol! {
         uint32 positions;
         bytes32 input;
         bytes32 output;
+        uint64 issuedAt;
     }
 }
 
@@ -76,6 +78,7 @@ impl SpanReceipt {
             positions: self.positions,
             input: self.input,
             output: self.output,
+            issuedAt: self.issuedAt,
         }
     }
 }
@@ -296,6 +299,7 @@ impl Market {
                 positions: r.positions,
                 input: r.input,
                 output: r.output,
+                issuedAt: r.issuedAt,
             };
             (e.server, receipt)
         }))

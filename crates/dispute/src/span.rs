@@ -88,8 +88,9 @@ impl SpanContext {
         })
     }
 
-    /// The receipt of this trace: what a server signs for the answer it gave.
-    pub fn receipt(&self) -> SpanReceipt {
+    /// The receipt of this trace issued at `issued_at` (Unix seconds): what a server signs for
+    /// the answer it gave.
+    pub fn receipt(&self, issued_at: u64) -> SpanReceipt {
         let leaves = &self.trace.leaves;
         SpanReceipt {
             model: model_key(&self.arch, self.model_root),
@@ -98,6 +99,7 @@ impl SpanContext {
             positions: self.inputs.program.input.map_or(0, |(rows, _)| rows) as u32,
             input: leaves[0],
             output: *leaves.last().expect("a span program has ops"),
+            issuedAt: issued_at,
         }
     }
 
@@ -141,13 +143,14 @@ pub async fn open_span_dispute(
     Ok(id)
 }
 
-/// Signs this context's receipt as `server` (for the trace it holds).
+/// Signs this context's receipt, issued at `issued_at`, as `server` (for the trace it holds).
 pub fn sign_receipt(
     market: &Market,
     ctx: &SpanContext,
     server: &PrivateKeySigner,
+    issued_at: u64,
 ) -> Result<(SpanReceipt, alloy::primitives::Signature), DisputeError> {
-    let receipt = ctx.receipt();
+    let receipt = ctx.receipt(issued_at);
     let sig = receipt.sign(&market.receipt_domain(), server)?;
     Ok((receipt, sig))
 }

@@ -345,12 +345,19 @@ impl Chain {
         };
         let bad = |why: &str| Failure::Other(format!("its receipt {why}"));
         let r = receipt.ok_or_else(|| bad("is missing (this client asks every server for one)"))?;
+        let now = pedals_p2p::unix_now();
+        if r.issued_at.abs_diff(now) > crate::receipt::MAX_CLOCK_SKEW {
+            return Err(bad(&format!(
+                "is dated {} s from this client's clock: the server's clock is wrong",
+                r.issued_at.abs_diff(now)
+            )));
+        }
         let want = h.log.receipt(
             v.model_key(),
             &h.hop.blocks,
-            &input.rows,
-            &out.rows,
+            (&input.rows, &out.rows),
             self.hidden,
+            r.issued_at,
         );
         let signed = WireReceipt {
             signature: r.signature.clone(),

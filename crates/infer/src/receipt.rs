@@ -28,9 +28,16 @@ pub struct WireReceipt {
     pub input: B256,
     /// Row root of every output row.
     pub output: B256,
+    /// When the server signed it, Unix seconds by its clock (a client refuses one off its own
+    /// clock by more than [`MAX_CLOCK_SKEW`]).
+    pub issued_at: u64,
     /// The server's EIP-712 signature (65 bytes); empty while it is being made.
     pub signature: Bytes,
 }
+
+/// How far a receipt's `issued_at` may be from the client's clock (the game allows five
+/// minutes into the future).
+pub(crate) const MAX_CLOCK_SKEW: u64 = 120;
 
 /// Signs a server's receipts with its staked account.
 pub trait ReceiptSigner: Send + Sync {
@@ -110,14 +117,15 @@ impl RowLog {
         self.out_hashes.truncate(rows);
     }
 
-    /// The receipt's fields for the rows logged, plus `input` and `output` not yet logged.
+    /// The receipt's fields for the rows logged, plus `input` and `output` not yet logged,
+    /// issued at `issued_at`.
     pub(crate) fn receipt(
         &self,
         model: B256,
         blocks: &Range<usize>,
-        input: &[i32],
-        output: &[i32],
+        (input, output): (&[i32], &[i32]),
         hidden: usize,
+        issued_at: u64,
     ) -> WireReceipt {
         let root = |logged: &[B256], more: &[i32]| {
             let mut all = logged.to_vec();
@@ -133,6 +141,7 @@ impl RowLog {
             positions: positions as u32,
             input,
             output,
+            issued_at,
             signature: Bytes::new(),
         }
     }

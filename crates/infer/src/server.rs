@@ -343,9 +343,13 @@ impl SpanServer {
     ) -> Option<WireReceipt> {
         let signer = self.receipts.as_ref()?;
         let d = self.model.config.hidden;
-        let mut r = s
-            .log
-            .receipt(signer.model_key(), &s.blocks, &input.rows, &out.rows, d);
+        let mut r = s.log.receipt(
+            signer.model_key(),
+            &s.blocks,
+            (&input.rows, &out.rows),
+            d,
+            unix_now(),
+        );
         s.log.push(&input.rows, &out.rows, d);
         match signer.sign(&r) {
             Ok(sig) => {

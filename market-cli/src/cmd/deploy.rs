@@ -382,15 +382,16 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         delay: report.span_withdraw_delay,
     }
     .abi_encode();
-    let (bond, slash, clock) = report.span_dispute;
+    let t = report.span_dispute;
     let span_game_args = pedals_chain::span::SpanDisputeGame::constructorCall {
         stakes_: d.stake_manager,
         spans_: d.lm_span_referee,
         elements_: d.lm_element_referee,
-        bond_: bond,
-        slashAmount_: slash,
-        clock_: clock,
+        bond_: t.bond,
+        slashAmount_: t.slash,
+        clock_: t.clock,
         treasury_: d.fee_recipient,
+        receiptWindow_: t.receipt_window,
     }
     .abi_encode();
     // `contract` is `Name`, in src/Name.sol, or `File:Name` for one of several in a file.
@@ -445,9 +446,10 @@ fn checks_json(report: &DeploymentReport) -> serde_json::Value {
         "unbondingDelay": report.unbonding_delay.to_string(),
         "spanWithdrawDelay": report.span_withdraw_delay.to_string(),
         "spanDispute": {
-            "bondWei": report.span_dispute.0.to_string(),
-            "slashWei": report.span_dispute.1.to_string(),
-            "clock": report.span_dispute.2,
+            "bondWei": report.span_dispute.bond.to_string(),
+            "slashWei": report.span_dispute.slash.to_string(),
+            "clock": report.span_dispute.clock,
+            "receiptWindow": report.span_dispute.receipt_window,
         },
         "paused": report.paused,
     })
@@ -477,13 +479,15 @@ fn print_report(report: &DeploymentReport) {
         report.unbonding_delay,
         if report.paused { "; PAUSED" } else { "" }
     );
-    let (bond, slash, clock) = report.span_dispute;
+    let t = report.span_dispute;
     println!(
         "  split inference: withdrawal delay {} s; disputes bond {} ETH, slash up to {} ETH, \
-         {clock} s a side",
+         {} s a side, receipts disputable for {} s",
         report.span_withdraw_delay,
-        super::eth(bond),
-        super::eth(slash),
+        super::eth(t.bond),
+        super::eth(t.slash),
+        t.clock,
+        t.receipt_window,
     );
 }
 

@@ -97,6 +97,7 @@ fn to_chain(r: &WireReceipt) -> SpanReceipt {
         positions: r.positions,
         input: r.input,
         output: r.output,
+        issuedAt: r.issued_at,
     }
 }
 
@@ -185,7 +186,7 @@ async fn challenge(market: Market, model: Arc<ExactModel>, e: Evidence) -> eyre:
         tokio::task::spawn_blocking(move || SpanContext::new(&model, blocks, &input)).await??;
     let receipt = to_chain(&e.receipt);
     eyre::ensure!(
-        ctx.receipt().output != receipt.output,
+        ctx.receipt(receipt.issuedAt).output != receipt.output,
         "re-execution agrees with the receipt of {}: nothing to dispute",
         e.server
     );
@@ -301,7 +302,7 @@ async fn defense(
     let model = model.clone();
     let ctx =
         tokio::task::spawn_blocking(move || SpanContext::new(&model, blocks, &rows)).await??;
-    if ctx.receipt() != receipt {
+    if ctx.receipt(receipt.issuedAt) != receipt {
         warn!(target: "pedals::infer", dispute = id, "this server's re-execution does not give the disputed receipt: it cannot be defended");
         return Ok(None);
     }

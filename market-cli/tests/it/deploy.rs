@@ -135,7 +135,7 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
     );
     assert_eq!(
         doc["checks"]["spanDispute"],
-        serde_json::json!({"bondWei": "10000000000000000", "slashWei": "100000000000000000", "clock": 86400})
+        serde_json::json!({"bondWei": "10000000000000000", "slashWei": "100000000000000000", "clock": 86400, "receiptWindow": 86400})
     );
     let verify = doc["verify"].as_array().expect("verify");
     assert_eq!(

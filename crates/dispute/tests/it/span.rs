@@ -99,14 +99,17 @@ async fn a_span_server_that_returned_a_wrong_output_is_slashed_and_an_honest_one
 
     // The lying server signs the receipt of its wrong output; the client, which re-executed
     // the span from the same input, sees the output differ and disputes it.
-    let (receipt, sig) = sign_receipt(server, &liar, &key).expect("sign");
+    let now = pedals_chain::chain_time(server.provider())
+        .await
+        .expect("time");
+    let (receipt, sig) = sign_receipt(server, &liar, &key, now).expect("sign");
     assert_eq!(receipt.signer(&domain, &sig), Some(server.sender()));
     assert_ne!(
         receipt.output,
-        truth.receipt().output,
+        truth.receipt(now).output,
         "the lie reaches the output"
     );
-    assert_eq!(receipt.input, truth.receipt().input, "the same input");
+    assert_eq!(receipt.input, truth.receipt(now).input, "the same input");
     let bond = client.span_dispute_bond().await.expect("bond");
     let slash = game.slashAmount().call().await.expect("slash");
     let id = open_span_dispute(client, &truth, &receipt, &sig)
@@ -149,7 +152,7 @@ async fn a_span_server_that_returned_a_wrong_output_is_slashed_and_an_honest_one
 
     // An honest server's receipt, disputed by a client whose own re-execution was wrong: the
     // server commits the honest trace, the referee agrees with it, and the bond is the server's.
-    let (receipt, sig) = sign_receipt(server, &truth, &key).expect("sign");
+    let (receipt, sig) = sign_receipt(server, &truth, &key, now).expect("sign");
     let id = open_span_dispute(client, &liar, &receipt, &sig)
         .await
         .expect("open");

@@ -33,6 +33,7 @@ fn digest(r: &WireReceipt, who: Address) -> B256 {
     }
     b.extend_from_slice(r.input.as_slice());
     b.extend_from_slice(r.output.as_slice());
+    b.extend_from_slice(&r.issued_at.to_be_bytes());
     b.extend_from_slice(who.as_slice());
     keccak256(b)
 }
