@@ -5,7 +5,13 @@
 //! `SpanDisputeGame` slashes the server with. The signatures are the chain's business
 //! ([`ReceiptSigner`], [`ReceiptVerifier`], implemented where the chain client lives).
 
-use std::{collections::VecDeque, ops::Range};
+use std::{
+    collections::VecDeque,
+    io::Write,
+    ops::Range,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use alloy_primitives::{Address, B256, Bytes};
 use pedals_core::{hash_row, merkle_root};
@@ -176,5 +182,91 @@ impl Archive {
 
     pub(crate) fn logs(&self) -> impl Iterator<Item = &(Range<usize>, RowLog)> {
         self.logs.iter()
+    }
+}
+
+/// The input rows of every session a server signed receipts for, on disk: what defends its
+/// receipts after a restart. One file per session and span, `<start>-<end>-<id>.rows`, the
+/// rows appended as little-endian `i32`s; files older than `keep` (the receipt window and
+/// two clocks) are deleted.
+#[derive(Debug)]
+pub(crate) struct RowFiles {
+    dir: PathBuf,
+    keep: Duration,
+}
+
+impl RowFiles {
+    pub(crate) fn open(dir: &Path, keep: Duration) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            keep,
+        })
+    }
+
+    fn prefix_of(blocks: &Range<usize>) -> String {
+        format!("{}-{}-", blocks.start, blocks.end)
+    }
+
+    /// Appends `rows` to session `id`'s file.
+    pub(crate) fn append(
+        &self,
+        blocks: &Range<usize>,
+        id: u64,
+        rows: &[i32],
+    ) -> std::io::Result<()> {
+        let path = self
+            .dir
+            .join(format!("{}{id:016x}.rows", Self::prefix_of(blocks)));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        f.write_all(&bytes)
+    }
+
+    /// The first `positions` rows of a session of `blocks` whose row root is `root`.
+    pub(crate) fn find(
+        &self,
+        blocks: &Range<usize>,
+        positions: usize,
+        root: B256,
+        hidden: usize,
+    ) -> Option<Vec<i32>> {
+        let want = positions * hidden * 4;
+        let prefix = Self::prefix_of(blocks);
+        std::fs::read_dir(&self.dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .find_map(|e| {
+                let bytes = std::fs::read(e.path()).ok()?;
+                let rows: Vec<i32> = bytes
+                    .get(..want)?
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let hashes: Vec<B256> = rows.chunks(hidden.max(1)).map(hash_row).collect();
+                (merkle_root(&hashes).ok()? == root).then_some(rows)
+            })
+    }
+
+    /// Deletes the files not written for `keep`.
+    pub(crate) fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= self.keep);
+            if old && e.file_name().to_string_lossy().ends_with(".rows") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::{
     InferError,
     pay::{Till, VoucherBook, WireVoucher},
-    receipt::{Archive, ReceiptSigner, RowLog, WireReceipt},
+    receipt::{Archive, ReceiptSigner, RowFiles, RowLog, WireReceipt},
     wire::{self, Refusal, Reply, Request, refused},
 };
 
@@ -33,6 +33,8 @@ struct Session {
     used: Instant,
     /// The session's rows, kept when the server signs receipts.
     log: RowLog,
+    /// The session's number in the server's row files.
+    id: u64,
 }
 
 /// Serves blocks `span` of one model.
@@ -51,6 +53,7 @@ pub struct SpanServer {
     till: Option<Till>,
     receipts: Option<Arc<dyn ReceiptSigner>>,
     archive: Mutex<Archive>,
+    files: Option<RowFiles>,
     lie_after: Option<u64>,
 }
 
@@ -99,6 +102,7 @@ impl SpanServer {
             till: None,
             receipts: None,
             archive: Mutex::default(),
+            files: None,
             lie_after: None,
         })
     }
@@ -109,6 +113,24 @@ impl SpanServer {
     pub fn with_receipts(mut self, signer: Arc<dyn ReceiptSigner>) -> Self {
         self.receipts = Some(signer);
         self
+    }
+
+    /// Also writes the rows that defend its receipts to files in `dir`, kept for `keep` (the
+    /// receipt window and two clocks), so that a restarted server can still defend them.
+    pub fn with_row_files(
+        mut self,
+        dir: &std::path::Path,
+        keep: Duration,
+    ) -> Result<Self, InferError> {
+        let files = RowFiles::open(dir, keep).map_err(|e| {
+            InferError::Protocol(format!(
+                "cannot keep the receipts' rows in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        files.prune();
+        self.files = Some(files);
+        Ok(self)
     }
 
     /// Changes one value of every answer once `rows` rows have been served, and signs the
@@ -132,11 +154,13 @@ impl SpanServer {
                 return found;
             }
         }
-        let archive = self.archive.lock().ok()?;
-        archive
-            .logs()
-            .filter(|(b, _)| b == blocks)
-            .find_map(|(_, log)| log.prefix(positions, input, d))
+        let archived = self.archive.lock().ok().and_then(|archive| {
+            archive
+                .logs()
+                .filter(|(b, _)| b == blocks)
+                .find_map(|(_, log)| log.prefix(positions, input, d))
+        });
+        archived.or_else(|| self.files.as_ref()?.find(blocks, positions, input, d))
     }
 
     /// Keeps an ended session's rows for disputes.
@@ -158,6 +182,9 @@ impl SpanServer {
     /// Settles the paid sessions idle for `idle` or longer (their clients left without
     /// closing them); the serving loop calls it.
     pub fn settle_idle(&self, idle: Duration) {
+        if let Some(files) = &self.files {
+            files.prune();
+        }
         if let Some(till) = &self.till {
             let settled = till.settle_idle(idle);
             let mut gone = Vec::new();
@@ -351,6 +378,11 @@ impl SpanServer {
             unix_now(),
         );
         s.log.push(&input.rows, &out.rows, d);
+        if let Some(files) = &self.files
+            && let Err(e) = files.append(&s.blocks, s.id, &input.rows)
+        {
+            warn!(target: "pedals::infer", error = %e, "cannot keep a receipt's rows on disk");
+        }
         match signer.sign(&r) {
             Ok(sig) => {
                 r.signature = sig;
@@ -427,6 +459,7 @@ impl SpanServer {
             blocks: blocks.clone(),
             used: Instant::now(),
             log: RowLog::default(),
+            id: rand::random(),
         })
     }
 }

@@ -324,31 +324,37 @@ pub(crate) async fn start_span(
     };
     let vouchers = book.as_ref().map(|(b, _)| b.clone());
     let (cache, delay, lie) = (job.cache_bytes, job.reply_delay, job.lie_after);
-    // A staked server signs receipts and keeps the whole model to defend them.
-    let (full, receipts) = match &account {
+    // A staked server signs receipts, keeps the whole model and, on disk for the receipt
+    // window and two clocks, the rows, to defend them.
+    let (full, receipts, keep) = match &account {
         Some((market, signer)) => {
             let full = Arc::new(model.clone());
             let (m, f, s) = (market.clone(), full.clone(), signer.clone());
             let receipts =
                 tokio::task::spawn_blocking(move || ChainReceipts::new(&m, &f, Some(s))).await??;
-            (Some(full), Some(Arc::new(receipts)))
+            let game = market.span_dispute_game();
+            let window = u64::from(game.receiptWindow().call().await?);
+            let clock = u64::from(game.clock().call().await?);
+            let keep = Duration::from_secs(window + 2 * clock + 3600);
+            (Some(full), Some(Arc::new(receipts)), keep)
         }
-        None => (None, None),
+        None => (None, None, Duration::ZERO),
     };
     let signer = receipts.clone();
+    let rows_dir = dir.join("span-rows");
     let server = tokio::task::spawn_blocking(move || {
-        SpanServer::new(model, cid, blocks, cache).map(|s| {
+        SpanServer::new(model, cid, blocks, cache).and_then(|s| {
             let mut s = s.with_reply_delay(delay);
             if let Some(r) = signer {
-                s = s.with_receipts(r);
+                s = s.with_receipts(r).with_row_files(&rows_dir, keep)?;
             }
             if let Some(n) = lie {
                 s = s.with_lie_after(n);
             }
-            match vouchers {
+            Ok(match vouchers {
                 Some(v) => s.with_price(price, v),
                 None => s,
-            }
+            })
         })
     })
     .await??;

@@ -212,3 +212,64 @@ async fn a_client_that_asks_for_receipts_refuses_servers_that_sign_none_or_stake
     assert!(err.to_string().contains("receipt is missing"), "{err}");
     assert!(err.to_string().contains("has nothing at stake"), "{err}");
 }
+
+#[test]
+fn a_restarted_server_still_has_the_rows_its_receipts_commit_to() {
+    use pedals_infer::wire::{self, Reply, Request};
+    let m = model();
+    let cid = cid_of(&m.to_bytes().expect("bytes"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let day = Duration::from_secs(86_400);
+    let serving = |keep: Duration| {
+        SpanServer::new(m.clone(), cid, 0..2, 64 << 20)
+            .expect("span")
+            .with_receipts(Arc::new(TestSigner(Address::repeat_byte(4))))
+            .with_row_files(dir.path(), keep)
+            .expect("row files")
+    };
+    let server = serving(day);
+    let peer = pedals_p2p::PeerId::random();
+    let mut receipt = None;
+    let mut sent = Vec::new();
+    for (start, tokens) in [(0, vec![1u32, 2, 3]), (3, vec![4])] {
+        let acts = m.embed_tokens(&tokens, start).expect("embed");
+        sent.extend_from_slice(&acts.rows);
+        let req = Request::Forward {
+            session: 1,
+            model: cid.to_string(),
+            start: 0,
+            end: 2,
+            voucher: None,
+        };
+        let answer = server.handle(peer, &wire::encode(&req, Some(&acts)));
+        match wire::decode::<Reply>(&answer).expect("decodes") {
+            (Reply::Output { receipt: r, .. }, Some(_)) => receipt = r,
+            other => panic!("{other:?}"),
+        }
+    }
+    let receipt = receipt.expect("a receipt");
+    assert_eq!(receipt.positions, 4);
+    drop(server);
+    // A new process over the same folder finds the rows the receipt commits to.
+    let restarted = serving(day);
+    assert_eq!(
+        restarted.prefix(&(0..2), 4, receipt.input),
+        Some(sent.clone())
+    );
+    let d = m.config.hidden;
+    let first: Vec<B256> = sent[..3 * d].chunks(d).map(hash_row).collect();
+    let root = merkle_root(&first).expect("root");
+    assert_eq!(
+        restarted.prefix(&(0..2), 3, root),
+        Some(sent[..3 * d].to_vec())
+    );
+    assert_eq!(
+        restarted.prefix(&(0..1), 4, receipt.input),
+        None,
+        "other blocks"
+    );
+    drop(restarted);
+    // Past the receipt window and two clocks, the rows are let go.
+    let pruned = serving(Duration::ZERO);
+    assert_eq!(pruned.prefix(&(0..2), 4, receipt.input), None);
+}
