@@ -229,8 +229,8 @@ async fn challenge(market: Market, model: Arc<ExactModel>, e: Evidence) -> eyre:
 }
 
 /// Defends the receipts `server` signed as `market`'s account: finds the disputes opened
-/// against it, rebuilds each receipt's trace from the rows the server kept, and plays the
-/// server's moves. A receipt this server's own re-execution does not give (a lie) cannot be
+/// against it, rebuilds each receipt's trace from the rows the server kept, plays the
+/// server's moves, and withdraws the bonds of the disputes it wins. A receipt this server's own re-execution does not give (a lie) cannot be
 /// defended; it is left to the clock. Runs until aborted.
 pub(crate) async fn defend_receipts(
     market: Market,
@@ -271,6 +271,17 @@ pub(crate) async fn defend_receipts(
                     done.insert(id);
                     contexts.remove(&id);
                     info!(target: "pedals::infer", dispute = id, "span dispute over");
+                    // A won dispute owes this server the challenger's bond: take it.
+                    if market.span_owed(me).await.is_ok_and(|o| !o.is_zero()) {
+                        match market.span_withdraw().await {
+                            Ok(_) => {
+                                info!(target: "pedals::infer", dispute = id, "withdrew the bond the span game owed")
+                            }
+                            Err(e) => {
+                                warn!(target: "pedals::infer", error = %e, "cannot withdraw what the span game owes")
+                            }
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {
