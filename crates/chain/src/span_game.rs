@@ -5,7 +5,7 @@
 
 use alloy::{
     primitives::{Address, B256, Bytes, Signature, U256},
-    providers::DynProvider,
+    providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
     sol_types::{Eip712Domain, SolStruct, SolValue, eip712_domain},
 };
@@ -267,18 +267,40 @@ impl Market {
 
     /// The ids of the span disputes opened against `server`, oldest first.
     pub async fn span_disputes_against(&self, server: Address) -> Result<Vec<u64>, ChainError> {
+        let from = self.deployment().deployment_block;
+        Ok(self.span_disputes_against_since(server, from).await?.0)
+    }
+
+    /// The ids of the span disputes opened against `server` from block `from` on, oldest
+    /// first, and the block to ask from next time (a daemon's cursor: each block is read
+    /// once).
+    pub async fn span_disputes_against_since(
+        &self,
+        server: Address,
+        from: u64,
+    ) -> Result<(Vec<u64>, u64), ChainError> {
+        let latest = self
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(ChainError::from_rpc)?;
+        if latest < from {
+            return Ok((Vec::new(), from));
+        }
         let game = self.span_dispute_game();
         let events = game
             .SpanDisputeOpened_filter()
             .topic2(server.into_word())
-            .from_block(self.deployment().deployment_block)
+            .from_block(from)
+            .to_block(latest)
             .query()
             .await
             .map_err(ChainError::from_contract)?;
-        Ok(events
+        let ids = events
             .into_iter()
             .map(|(e, _)| e.id.saturating_to())
-            .collect())
+            .collect();
+        Ok((ids, latest + 1))
     }
 
     /// The receipt disputed in span dispute `id`, with its server.

@@ -14,6 +14,7 @@
 //!   token, and failover that replays a session's prefix on a replacement server.
 //! - [`RemoteModel`]: generation through a chain, token for token what one process generates.
 
+mod balance;
 mod chain;
 mod check;
 mod error;
@@ -25,6 +26,7 @@ mod serve;
 mod server;
 pub mod wire;
 
+pub use balance::{SpanLoader, better_span, coverage, least_served, rebalance};
 pub use chain::{ANSWER_TIMEOUT, Chain, Session};
 pub use check::{Checked, SpotCheck};
 pub use error::InferError;

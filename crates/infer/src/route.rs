@@ -75,6 +75,11 @@ impl Directory {
         }
     }
 
+    /// The model's number of blocks.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+
     /// Takes an announcement in (one of another model, or of another shape, is ignored).
     pub fn observe(&mut self, peer: PeerId, a: &SpanAnnouncement) {
         if a.model_cid != self.model || a.blocks as usize != self.blocks {

@@ -20,7 +20,21 @@ pub async fn serve(net: Client, server: Arc<SpanServer>, every: Duration) {
         return;
     }
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-    let addrs: Vec<String> = net
+    loop {
+        tick.tick().await;
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || s.settle_idle(SETTLE_IDLE)).await;
+        if announce(&net, &server).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes `server`'s announcement with the node's addresses (at most 8); an error only
+/// when the network has stopped.
+pub(crate) async fn announce(net: &Client, server: &SpanServer) -> Result<(), P2pError> {
+    let mut a = server.announcement();
+    a.addrs = net
         .listen_addrs()
         .await
         .unwrap_or_default()
@@ -28,18 +42,13 @@ pub async fn serve(net: Client, server: Arc<SpanServer>, every: Duration) {
         .take(8)
         .map(ToString::to_string)
         .collect();
-    loop {
-        tick.tick().await;
-        let mut a = server.announcement();
-        a.addrs = addrs.clone();
-        let a = Announcement::Span(a);
-        let s = server.clone();
-        let _ = tokio::task::spawn_blocking(move || s.settle_idle(SETTLE_IDLE)).await;
-        match net.publish(&a).await {
-            Err(P2pError::Stopped) => return,
-            // No peer on the topic yet: normal at start.
-            Err(e) => debug!(target: "pedals::infer", error = %e, "span announcement not sent"),
-            Ok(()) => {}
+    match net.publish(&Announcement::Span(a)).await {
+        Err(P2pError::Stopped) => Err(P2pError::Stopped),
+        // No peer on the topic yet: normal at start.
+        Err(e) => {
+            debug!(target: "pedals::infer", error = %e, "span announcement not sent");
+            Ok(())
         }
+        Ok(()) => Ok(()),
     }
 }

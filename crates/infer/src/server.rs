@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     ops::Range,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -35,18 +35,70 @@ struct Session {
     log: RowLog,
     /// The session's number in the server's row files.
     id: u64,
+    /// The [`Loaded::generation`] it was opened under.
+    generation: u64,
+}
+
+/// The span a server runs now: it changes when the server moves ([`SpanServer::move_to`]).
+struct Loaded {
+    /// The model with only the span's blocks (block `i` of it is block `span.start + i`).
+    model: ExactModel,
+    span: Range<usize>,
+    tokens_per_second: f64,
+    max_sessions: usize,
+    /// Counts the moves: a session of an earlier span is not continued.
+    generation: u64,
+}
+
+impl Loaded {
+    /// Keeps blocks `span` of `model` (the whole model, or those blocks alone), measures its
+    /// decoding speed, and sizes the session table so that every session can reach the full
+    /// context within `cache_bytes`.
+    fn new(
+        mut model: ExactModel,
+        span: Range<usize>,
+        cache_bytes: usize,
+        generation: u64,
+    ) -> Result<Self, InferError> {
+        let blocks = model.config.layers;
+        if span.is_empty() || span.end > blocks {
+            return Err(pedals_lm::LmError::Config(format!(
+                "blocks {span:?} are not a span of this model's {blocks} blocks (give --blocks \
+                 within 0..{blocks})"
+            ))
+            .into());
+        }
+        if model.blocks.len() == blocks {
+            model.blocks = model.blocks.drain(span.clone()).collect();
+        } else if model.blocks.len() != span.len() {
+            return Err(pedals_lm::LmError::Config(format!(
+                "a model of {} blocks is neither the whole model nor blocks {span:?}",
+                model.blocks.len()
+            ))
+            .into());
+        }
+        let (tokens_per_second, session_bytes) = measure(&model)?;
+        let max_sessions = (cache_bytes / session_bytes.max(1)).max(1);
+        info!(target: "pedals::infer", ?span, tokens_per_second, max_sessions, session_bytes, "loaded a span");
+        Ok(Self {
+            model,
+            span,
+            tokens_per_second,
+            max_sessions,
+            generation,
+        })
+    }
 }
 
 /// Serves blocks `span` of one model.
 pub struct SpanServer {
     cid: Cid,
-    /// The model with only the span's blocks (block `i` of it is block `span.start + i`).
-    model: ExactModel,
-    span: Range<usize>,
+    loaded: RwLock<Arc<Loaded>>,
+    /// The model's blocks, and its width.
     blocks: usize,
-    max_sessions: usize,
+    hidden: usize,
+    cache_bytes: usize,
     sessions: Mutex<HashMap<(PeerId, u64), Session>>,
-    tokens_per_second: f64,
     price: U256,
     served: AtomicU64,
     delay: Duration,
@@ -61,41 +113,32 @@ impl std::fmt::Debug for SpanServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanServer")
             .field("cid", &self.cid.to_string())
-            .field("span", &self.span)
+            .field("span", &self.span())
             .finish_non_exhaustive()
     }
 }
 
 impl SpanServer {
-    /// Keeps blocks `span` of `model` (whose stored bytes have CID `cid`) and drops the
-    /// others, measures its decoding speed, and sizes the session table so that every session
-    /// can reach the full context within `cache_bytes`.
+    /// Keeps blocks `span` of `model` (the whole model, or only those blocks as
+    /// [`ExactModel::span_from_bytes`] reads them; its stored bytes have CID `cid`), measures
+    /// its decoding speed, and sizes the session table so that every session can reach the
+    /// full context within `cache_bytes`.
     pub fn new(
-        mut model: ExactModel,
+        model: ExactModel,
         cid: Cid,
         span: Range<usize>,
         cache_bytes: usize,
     ) -> Result<Self, InferError> {
-        let blocks = model.blocks.len();
-        if span.is_empty() || span.end > blocks {
-            return Err(pedals_lm::LmError::Config(format!(
-                "blocks {span:?} are not a span of this model's {blocks} blocks (give --blocks \
-                 within 0..{blocks})"
-            ))
-            .into());
-        }
-        model.blocks = model.blocks.drain(span.clone()).collect();
-        let (tokens_per_second, session_bytes) = measure(&model)?;
-        let max_sessions = (cache_bytes / session_bytes.max(1)).max(1);
-        info!(target: "pedals::infer", model = %cid, ?span, tokens_per_second, max_sessions, session_bytes, "serving a span");
+        let (blocks, hidden) = (model.config.layers, model.config.hidden);
+        let loaded = Loaded::new(model, span, cache_bytes, 0)?;
+        info!(target: "pedals::infer", model = %cid, span = ?loaded.span, "serving a span");
         Ok(Self {
             cid,
-            model,
-            span,
+            loaded: RwLock::new(Arc::new(loaded)),
             blocks,
-            max_sessions,
+            hidden,
+            cache_bytes,
             sessions: Mutex::default(),
-            tokens_per_second,
             price: U256::ZERO,
             served: AtomicU64::new(0),
             delay: Duration::ZERO,
@@ -144,7 +187,7 @@ impl SpanServer {
     /// root is `input`: what a receipt of this server committed to, from a live session or
     /// one that ended recently.
     pub fn prefix(&self, blocks: &Range<usize>, positions: usize, input: B256) -> Option<Vec<i32>> {
-        let d = self.model.config.hidden;
+        let d = self.hidden;
         if let Ok(map) = self.sessions.lock() {
             let found = map
                 .values()
@@ -206,7 +249,50 @@ impl SpanServer {
 
     /// The span served.
     pub fn span(&self) -> Range<usize> {
-        self.span.clone()
+        self.now().span.clone()
+    }
+
+    /// The span loaded now.
+    fn now(&self) -> Arc<Loaded> {
+        match self.loaded.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serves blocks `span` from now on, of `model` (the whole model or only those blocks):
+    /// the sessions of the old span end (their clients are refused and fail over, and the
+    /// paid ones are settled), and their rows stay kept for disputes.
+    pub fn move_to(&self, model: ExactModel, span: Range<usize>) -> Result<(), InferError> {
+        if model.config.layers != self.blocks || model.config.hidden != self.hidden {
+            return Err(InferError::Protocol(
+                "the model to move to is not the one served".into(),
+            ));
+        }
+        let generation = self.now().generation + 1;
+        let loaded = Loaded::new(model, span, self.cache_bytes, generation)?;
+        info!(target: "pedals::infer", model = %self.cid, span = ?loaded.span, "moved to another span");
+        match self.loaded.write() {
+            Ok(mut l) => *l = Arc::new(loaded),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+        }
+        let old: Vec<Session> = self
+            .sessions
+            .lock()
+            .map(|mut m| m.drain().map(|(_, s)| s).collect())
+            .unwrap_or_default();
+        for s in old {
+            self.retire(s);
+        }
+        if let Some(till) = &self.till {
+            till.settle_idle(Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    /// Sessions open now.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.lock().map_or(0, |s| s.len())
     }
 
     /// Tokens (positions) run through the span so far.
@@ -215,18 +301,18 @@ impl SpanServer {
     }
 
     fn free_sessions(&self) -> usize {
-        let n = self.sessions.lock().map_or(0, |s| s.len());
-        self.max_sessions.saturating_sub(n)
+        self.now().max_sessions.saturating_sub(self.live_sessions())
     }
 
     /// What to announce on gossip (the price is the one set by [`SpanServer::with_price`]).
     pub fn announcement(&self) -> SpanAnnouncement {
+        let l = self.now();
         SpanAnnouncement {
             model_cid: self.cid.to_string(),
-            start: self.span.start as u32,
-            end: self.span.end as u32,
+            start: l.span.start as u32,
+            end: l.span.end as u32,
             blocks: self.blocks as u32,
-            tokens_per_second: self.tokens_per_second,
+            tokens_per_second: l.tokens_per_second,
             wei_per_token: self.price,
             free_sessions: self.free_sessions() as u32,
             payee: self.till.as_ref().map(Till::account),
@@ -287,13 +373,14 @@ impl SpanServer {
     }
 
     fn info(&self) -> Reply {
+        let l = self.now();
         Reply::Info {
             model: self.cid.to_string(),
-            start: self.span.start as u32,
-            end: self.span.end as u32,
+            start: l.span.start as u32,
+            end: l.span.end as u32,
             blocks: self.blocks as u32,
             free_sessions: self.free_sessions() as u32,
-            tokens_per_second: self.tokens_per_second,
+            tokens_per_second: l.tokens_per_second,
         }
     }
 
@@ -306,25 +393,26 @@ impl SpanServer {
         voucher: Option<&WireVoucher>,
     ) -> Result<(u64, Activations, Option<WireReceipt>), Reply> {
         let blocks = blocks.start as usize..blocks.end as usize;
+        let l = self.now();
         if model != self.cid.to_string()
             || blocks.is_empty()
-            || blocks.start < self.span.start
-            || blocks.end > self.span.end
+            || blocks.start < l.span.start
+            || blocks.end > l.span.end
         {
             return Err(refused(
                 Refusal::NotServed,
                 format!(
                     "this server runs blocks {:?} of {}, not blocks {blocks:?} of {model}",
-                    self.span, self.cid
+                    l.span, self.cid
                 ),
                 None,
             ));
         }
-        let rows = input.len(self.model.config.hidden) as u64;
+        let rows = input.len(self.hidden) as u64;
         if let Some(till) = &self.till {
             till.admit(key, voucher, rows)?;
         }
-        let mut s = match self.take_session(key, &blocks, input.start) {
+        let mut s = match self.take_session(&l, key, &blocks, input.start) {
             Ok(s) => s,
             Err(reply) => {
                 if let Some(till) = &self.till {
@@ -333,7 +421,7 @@ impl SpanServer {
                 return Err(reply);
             }
         };
-        let out = self.model.run_span(&mut s.cache, input).map_err(|e| {
+        let out = l.model.run_span(&mut s.cache, input).map_err(|e| {
             let gap = input.start != s.cache.len();
             let resend = gap.then_some(s.cache.len() as u64);
             let code = if gap { Refusal::Gap } else { Refusal::BadInput };
@@ -369,7 +457,7 @@ impl SpanServer {
         out: &Activations,
     ) -> Option<WireReceipt> {
         let signer = self.receipts.as_ref()?;
-        let d = self.model.config.hidden;
+        let d = self.hidden;
         let mut r = s.log.receipt(
             signer.model_key(),
             &s.blocks,
@@ -410,6 +498,7 @@ impl SpanServer {
     /// starts the sequence), or the refusal to send.
     fn take_session(
         &self,
+        l: &Loaded,
         key: (PeerId, u64),
         blocks: &Range<usize>,
         start: usize,
@@ -419,7 +508,7 @@ impl SpanServer {
             .lock()
             .map_err(|_| refused(Refusal::Full, "the session table is poisoned", None))?;
         if let Some(s) = map.remove(&key) {
-            if s.blocks == *blocks {
+            if s.blocks == *blocks && s.generation == l.generation {
                 return Ok(s);
             }
             self.retire(s);
@@ -432,7 +521,7 @@ impl SpanServer {
                 Some(0),
             ));
         }
-        if map.len() >= self.max_sessions {
+        if map.len() >= l.max_sessions {
             let idle = map
                 .iter()
                 .filter(|(_, s)| s.used.elapsed() >= EVICT_IDLE)
@@ -447,19 +536,20 @@ impl SpanServer {
                 None => {
                     return Err(refused(
                         Refusal::Full,
-                        format!("all {} sessions are in use", self.max_sessions),
+                        format!("all {} sessions are in use", l.max_sessions),
                         None,
                     ));
                 }
             }
         }
-        let rel = blocks.start - self.span.start..blocks.end - self.span.start;
+        let rel = blocks.start - l.span.start..blocks.end - l.span.start;
         Ok(Session {
             cache: KvCache::for_blocks(rel),
             blocks: blocks.clone(),
             used: Instant::now(),
             log: RowLog::default(),
             id: rand::random(),
+            generation: l.generation,
         })
     }
 }

@@ -153,17 +153,26 @@ impl ExactModel {
 
     /// Reads stored bytes, checking every tensor against the config they carry.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LmError> {
+        Self::decode(bytes, None)
+    }
+
+    /// Reads only blocks `span` of stored bytes (and the config, the tokenizer and the final
+    /// norm), checking them as [`ExactModel::from_bytes`] does: what a span server keeps in
+    /// memory. The embeddings and the head are left empty, and block `i` of the result is
+    /// block `span.start + i` of the model.
+    pub fn span_from_bytes(bytes: &[u8], span: std::ops::Range<usize>) -> Result<Self, LmError> {
+        Self::decode(bytes, Some(span))
+    }
+
+    /// The config of stored bytes, without decoding any weight.
+    pub fn stored_config(bytes: &[u8]) -> Result<LmConfig, LmError> {
+        let st = open(bytes)?;
+        LmConfig::from_hf_json(&hf_config(&st)?)
+    }
+
+    fn decode(bytes: &[u8], span: Option<std::ops::Range<usize>>) -> Result<Self, LmError> {
         let bad = |m: String| LmError::Format(m);
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a stored model ({e})")))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-        let format = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("format").cloned());
-        if format.as_deref() != Some(FORMAT) {
-            return Err(bad(format!("format {format:?}, expected {FORMAT:?}")));
-        }
+        let st = open(bytes)?;
         let blob = |name: &str| -> Result<Option<Vec<u8>>, LmError> {
             match st.tensor(name) {
                 Ok(t) if t.dtype() == Dtype::U8 => Ok(Some(t.data().to_vec())),
@@ -171,15 +180,39 @@ impl ExactModel {
                 Err(_) => Ok(None),
             }
         };
-        let hf_config =
-            String::from_utf8(blob("config.json")?.ok_or_else(|| bad("no config.json".into()))?)
-                .map_err(|_| bad("config.json is not UTF-8".into()))?;
+        let hf_config = hf_config(&st)?;
         let config = LmConfig::from_hf_json(&hf_config)?;
+        let layers = config.layers;
+        let blocks = match span {
+            Some(s) if s.is_empty() || s.end > layers => {
+                return Err(LmError::Config(format!(
+                    "blocks {s:?} are not a span of this model's {layers} blocks (give blocks \
+                     within 0..{layers})"
+                )));
+            }
+            Some(s) => s,
+            None => 0..layers,
+        };
+        let partial = blocks != (0..layers);
         let shapes: HashMap<String, Vec<usize>> = canonical_shapes(&config).into_iter().collect();
         let matrix = |name: &str| -> Result<QMat, LmError> {
             let t = st
                 .tensor(name)
                 .map_err(|_| bad(format!("`{name}` is missing")))?;
+            if partial && !name.starts_with('b') {
+                // A span's model: the embeddings and the head are not kept.
+                let data = match t.dtype() {
+                    Dtype::I16 => QData::I16(Vec::new()),
+                    _ => QData::I8(Vec::new()),
+                };
+                return Ok(QMat {
+                    rows: 0,
+                    cols: 0,
+                    shift: Vec::new(),
+                    data,
+                    device: Default::default(),
+                });
+            }
             let s = st
                 .tensor(&format!("{name}.shift"))
                 .map_err(|_| bad(format!("`{name}.shift` is missing")))?;
@@ -242,7 +275,7 @@ impl ExactModel {
             })
         };
         let tokenizer = blob("tokenizer.json")?;
-        let model = Self::assemble(config, hf_config, tokenizer, matrix, linear, norm)?;
+        let model = Self::assemble(config, blocks, hf_config, tokenizer, matrix, linear, norm)?;
         model.check_ranges()?;
         Ok(model)
     }
@@ -292,4 +325,30 @@ impl ExactModel {
     pub fn bits(&self) -> u8 {
         self.embed.bits()
     }
+}
+
+fn open(bytes: &[u8]) -> Result<SafeTensors<'_>, LmError> {
+    let bad = |m: String| LmError::Format(m);
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a stored model ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let format = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("format").cloned());
+    if format.as_deref() != Some(FORMAT) {
+        return Err(bad(format!("format {format:?}, expected {FORMAT:?}")));
+    }
+    Ok(st)
+}
+
+fn hf_config(st: &SafeTensors<'_>) -> Result<String, LmError> {
+    let bad = |m: &str| LmError::Format(m.to_owned());
+    let t = st
+        .tensor("config.json")
+        .map_err(|_| bad("no config.json"))?;
+    if t.dtype() != Dtype::U8 {
+        return Err(bad("`config.json` is not bytes"));
+    }
+    String::from_utf8(t.data().to_vec()).map_err(|_| bad("config.json is not UTF-8"))
 }

@@ -135,6 +135,7 @@ pub fn quantize(ck: &Checkpoint, bits: u8) -> Result<ExactModel, LmError> {
     let c: &LmConfig = &ck.config;
     ExactModel::assemble(
         c.clone(),
+        0..c.layers,
         ck.hf_config.clone(),
         ck.tokenizer.clone(),
         |n| q.matrix(n),

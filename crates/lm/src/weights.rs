@@ -152,9 +152,11 @@ impl ExactModel {
 
     /// A model from its tensors, each fetched by canonical name (see
     /// [`crate::checkpoint::canonical_shapes`]): the one place a model's structure is spelled
-    /// out, for the quantizer and the stored-model reader alike.
+    /// out, for the quantizer and the stored-model reader alike. Only blocks `blocks` are
+    /// fetched (a span server's share, [`ExactModel::span_from_bytes`]).
     pub(crate) fn assemble(
         config: LmConfig,
+        blocks: std::ops::Range<usize>,
         hf_config: String,
         tokenizer: Option<Vec<u8>>,
         matrix: impl Fn(&str) -> Result<QMat, crate::LmError>,
@@ -162,7 +164,7 @@ impl ExactModel {
         norm: impl Fn(&str) -> Result<Norm, crate::LmError>,
     ) -> Result<Self, crate::LmError> {
         let llama = config.family == Family::Llama;
-        let blocks = (0..config.layers)
+        let blocks = blocks
             .map(|l| {
                 let p = |s: &str| format!("b{l}.{s}");
                 Ok(Block {

@@ -83,12 +83,23 @@ pub(crate) struct RunArgs {
     net: super::net::NetArgs,
     /// Also serve a span of this language model (a CID, or a stored model file) for split
     /// inference beside the training work, paid into this provider's account
-    /// (docs/split-inference.md). Needs --serve-blocks.
-    #[arg(long, env = "PEDALS_SERVE_MODEL", requires = "serve_blocks")]
+    /// (docs/split-inference.md).
+    #[arg(long, env = "PEDALS_SERVE_MODEL")]
     serve_model: Option<String>,
-    /// The blocks of --serve-model to serve, `start..end`.
-    #[arg(long, env = "PEDALS_SERVE_BLOCKS")]
+    /// The blocks of --serve-model to serve, `start..end`. Without it, the daemon takes the
+    /// --serve-span-blocks blocks that the fewest servers cover, and moves when coverage
+    /// changes.
+    #[arg(long, env = "PEDALS_SERVE_BLOCKS", requires = "serve_model")]
     serve_blocks: Option<String>,
+    /// How many blocks of --serve-model to serve when --serve-blocks is not given
+    /// [default: all].
+    #[arg(
+        long,
+        env = "PEDALS_SERVE_SPAN_BLOCKS",
+        requires = "serve_model",
+        conflicts_with = "serve_blocks"
+    )]
+    serve_span_blocks: Option<usize>,
     /// The price of one token through the span, in wei [default: 0, free].
     #[arg(long, env = "PEDALS_SERVE_WEI_PER_TOKEN", default_value_t = U256::ZERO)]
     serve_wei_per_token: U256,
@@ -158,18 +169,21 @@ impl RunArgs {
                 .join("pedals")
                 .join("provider")
         };
-        let serve = match (self.serve_model, self.serve_blocks) {
-            (Some(model), Some(blocks)) => Some(super::swarm::SpanJob {
+        let serve = match self.serve_model {
+            Some(model) => Some(super::swarm::SpanJob {
                 model,
-                blocks: Some(super::swarm::parse_blocks(&blocks).map_err(|e| eyre::eyre!(e))?),
-                span_blocks: None,
+                blocks: self
+                    .serve_blocks
+                    .map(|b| super::swarm::parse_blocks(&b).map_err(|e| eyre::eyre!(e)))
+                    .transpose()?,
+                span_blocks: self.serve_span_blocks,
                 wei_per_token: self.serve_wei_per_token,
                 cache_bytes: self.serve_cache_mib << 20,
                 announce: Duration::from_secs(10),
                 reply_delay: Duration::ZERO,
                 lie_after: None,
             }),
-            _ => None,
+            None => None,
         };
         Ok(Settings {
             serve,
@@ -266,7 +280,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     let source = StoreSource::new(store.clone(), config.threads);
     #[cfg(debug_assertions)]
     let source = source.falsifying(settings.falsify_steps.iter().copied());
-    let network =
+    let mut network =
         super::net::start_node(&settings.data_dir, settings.net.clone(), Arc::new(source)).await?;
     let span = match settings.serve {
         Some(job) => {
@@ -283,7 +297,10 @@ async fn run(settings: Settings) -> eyre::Result<()> {
                     &dir,
                     &store,
                     &network.client,
-                    None,
+                    Some(std::mem::replace(
+                        &mut network.events,
+                        tokio::sync::mpsc::channel(1).1,
+                    )),
                     Some((market, signer.clone())),
                 )
                 .await

@@ -26,6 +26,9 @@ use pedals_infer::{
 use pedals_lm::ExactModel;
 use tracing::{info, warn};
 
+/// Reads the whole served model (from the node's store) when a dispute needs it.
+pub(crate) type ModelLoader = Arc<dyn Fn() -> eyre::Result<ExactModel> + Send + Sync>;
+
 /// How often a server looks for disputes of its receipts, and a challenger at its dispute.
 const POLL: Duration = Duration::from_secs(1);
 /// How long a server's stake, read from the chain, is trusted.
@@ -232,32 +235,30 @@ async fn challenge(market: Market, model: Arc<ExactModel>, e: Evidence) -> eyre:
 /// against it, rebuilds each receipt's trace from the rows the server kept, plays the
 /// server's moves, and withdraws the bonds of the disputes it wins. A receipt this server's own re-execution does not give (a lie) cannot be
 /// defended; it is left to the clock. Runs until aborted.
-pub(crate) async fn defend_receipts(
-    market: Market,
-    server: Arc<SpanServer>,
-    model: Arc<ExactModel>,
-) {
+pub(crate) async fn defend_receipts(market: Market, server: Arc<SpanServer>, model: ModelLoader) {
     let me = market.sender();
-    let mut done: HashSet<u64> = HashSet::new();
+    // Every block is read once: the disputes found stay pending until they are over.
+    let mut cursor = market.deployment().deployment_block;
+    let mut pending: std::collections::BTreeSet<u64> = Default::default();
     let mut contexts: HashMap<u64, SpanContext> = HashMap::new();
     loop {
         tokio::time::sleep(POLL).await;
-        let ids = match market.span_disputes_against(me).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                warn!(target: "pedals::infer", error = %e, "cannot read span disputes");
-                continue;
+        match market.span_disputes_against_since(me, cursor).await {
+            Ok((ids, next)) => {
+                pending.extend(ids);
+                cursor = next;
             }
-        };
-        let open: Vec<u64> = ids.into_iter().filter(|id| !done.contains(id)).collect();
-        for id in open {
+            Err(e) => warn!(target: "pedals::infer", error = %e, "cannot read span disputes"),
+        }
+        let mut done = Vec::new();
+        for id in pending.iter().copied() {
             if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(id) {
                 match defense(&market, &server, &model, id).await {
                     Ok(Some(ctx)) => {
                         slot.insert(ctx);
                     }
                     Ok(None) => {
-                        done.insert(id);
+                        done.push(id);
                         continue;
                     }
                     Err(e) => {
@@ -268,7 +269,7 @@ pub(crate) async fn defend_receipts(
             }
             match defend_span(&market, id, &contexts[&id]).await {
                 Ok(Turn::NoGame) => {
-                    done.insert(id);
+                    done.push(id);
                     contexts.remove(&id);
                     info!(target: "pedals::infer", dispute = id, "span dispute over");
                     // A won dispute owes this server the challenger's bond: take it.
@@ -289,6 +290,9 @@ pub(crate) async fn defend_receipts(
                 }
             }
         }
+        for id in done {
+            pending.remove(&id);
+        }
     }
 }
 
@@ -296,7 +300,7 @@ pub(crate) async fn defend_receipts(
 async fn defense(
     market: &Market,
     server: &Arc<SpanServer>,
-    model: &Arc<ExactModel>,
+    model: &ModelLoader,
     id: u64,
 ) -> eyre::Result<Option<SpanContext>> {
     if market.span_game_of(id).await?.phase == Phase::None {
@@ -311,8 +315,10 @@ async fn defense(
         return Ok(None);
     };
     let model = model.clone();
-    let ctx =
-        tokio::task::spawn_blocking(move || SpanContext::new(&model, blocks, &rows)).await??;
+    let ctx = tokio::task::spawn_blocking(move || -> eyre::Result<SpanContext> {
+        Ok(SpanContext::new(&model()?, blocks, &rows)?)
+    })
+    .await??;
     if ctx.receipt(receipt.issuedAt) != receipt {
         warn!(target: "pedals::infer", dispute = id, "this server's re-execution does not give the disputed receipt: it cannot be defended");
         return Ok(None);

@@ -15,10 +15,13 @@ use alloy::primitives::U256;
 use clap::Args;
 use eyre::Context;
 use pedals_core::{Cid, cid_of, parse_cid};
-use pedals_infer::{Directory, RemoteModel, SpanServer, follow, serve};
+use pedals_infer::{
+    Directory, RemoteModel, SpanLoader, SpanServer, coverage, follow, least_served, rebalance,
+    serve,
+};
 use pedals_lm::ExactModel;
 use pedals_node::StoreSource;
-use pedals_p2p::{Announcement, DownloadOptions, NetEvent};
+use pedals_p2p::{DownloadOptions, NetEvent};
 use pedals_store::Store;
 use tracing::info;
 
@@ -38,7 +41,8 @@ pub(crate) struct ServeArgs {
     model: String,
     /// The blocks to serve, `start..end` (e.g. `0..8`). Without it, the server listens to the
     /// network's announcements for a few seconds and takes the `--span-blocks` consecutive
-    /// blocks that the fewest servers cover.
+    /// blocks that the fewest servers cover, and later moves when a block nobody serves
+    /// appears while others serve its blocks too.
     #[arg(long, value_parser = parse_blocks)]
     blocks: Option<Range<usize>>,
     /// How many blocks to serve when `--blocks` is not given [default: all].
@@ -144,6 +148,20 @@ async fn load_model(
     store: &Arc<Store>,
     net: &pedals_p2p::Client,
 ) -> eyre::Result<(ExactModel, Cid)> {
+    let (bytes, cid) = fetch_model(spec, dir, store, net).await?;
+    let model = tokio::task::spawn_blocking(move || ExactModel::from_bytes(&bytes))
+        .await?
+        .wrap_err_with(|| format!("{cid} is not a stored language model"))?;
+    Ok((model, cid))
+}
+
+/// The stored bytes of the model named by `spec` ([`load_model`]).
+async fn fetch_model(
+    spec: &str,
+    dir: &Path,
+    store: &Arc<Store>,
+    net: &pedals_p2p::Client,
+) -> eyre::Result<(Vec<u8>, Cid)> {
     let path = Path::new(spec);
     let (bytes, cid) = if path.is_file() {
         let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {spec}"))?;
@@ -188,9 +206,20 @@ async fn load_model(
         }
     };
     net.provide(cid).await?;
-    let model = ExactModel::from_bytes(&bytes)
-        .wrap_err_with(|| format!("{cid} is not a stored language model"))?;
-    Ok((model, cid))
+    Ok((bytes, cid))
+}
+
+/// Reads blocks of the stored model `cid` from `store`: only those blocks are kept.
+fn span_loader(store: Arc<Store>, cid: Cid) -> SpanLoader {
+    Arc::new(move |span| {
+        let bytes = store
+            .blob(&cid)
+            .map_err(|e| pedals_infer::InferError::Protocol(e.to_string()))?
+            .ok_or_else(|| {
+                pedals_infer::InferError::Protocol(format!("model {cid} is no longer stored"))
+            })?;
+        Ok(ExactModel::span_from_bytes(&bytes, span)?)
+    })
 }
 
 async fn wait_for_peers(net: &pedals_p2p::Client) -> eyre::Result<()> {
@@ -205,27 +234,12 @@ async fn wait_for_peers(net: &pedals_p2p::Client) -> eyre::Result<()> {
     Ok(())
 }
 
-/// The `n` consecutive blocks of `blocks` that the fewest announced servers cover.
-fn least_served(dir: &Directory, blocks: usize, n: usize) -> Range<usize> {
-    let n = n.clamp(1, blocks);
-    let mut cover = vec![0usize; blocks];
-    for s in dir.live() {
-        for b in s.blocks.clone() {
-            cover[b] += 1;
-        }
-    }
-    let start = (0..=blocks - n)
-        .min_by_key(|&a| (cover[a..a + n].iter().sum::<usize>(), a))
-        .unwrap_or(0);
-    start..start + n
-}
-
 /// What a span server serves and charges.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SpanJob {
     /// The model: a CID or a stored model file.
     pub(crate) model: String,
-    /// The blocks, or none to choose the least served.
+    /// The blocks (pinned), or none to choose the least served and move with coverage.
     pub(crate) blocks: Option<Range<usize>>,
     /// How many blocks to choose.
     pub(crate) span_blocks: Option<usize>,
@@ -247,6 +261,7 @@ pub(crate) struct RunningSpan {
     task: tokio::task::JoinHandle<()>,
     book: Option<(Arc<ChainBook>, tokio::task::JoinHandle<()>)>,
     defense: Option<tokio::task::JoinHandle<()>>,
+    balance: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSpan {
@@ -254,8 +269,8 @@ impl RunningSpan {
     /// session and waits for the redemptions.
     pub(crate) async fn stop(self) {
         let _ = self.task.await;
-        if let Some(d) = &self.defense {
-            d.abort();
+        for t in [&self.defense, &self.balance].into_iter().flatten() {
+            t.abort();
         }
         self.server.settle_idle(Duration::ZERO);
         drop(self.server);
@@ -266,42 +281,55 @@ impl RunningSpan {
     }
 }
 
-/// Loads `job`'s model (from the store or the peers), keeps its span, and serves and
-/// announces it on `net`. With an `account`, the server signs a receipt of every answer with
-/// it and defends them in disputes, and is paid into it when it charges. `events` (the
-/// node's) is read for a few seconds to choose the blocks when `job.blocks` is none.
+/// Fetches `job`'s model (from the store or the peers), loads only its span's blocks, and
+/// serves and announces them on `net`. With an `account`, the server signs a receipt of every
+/// answer with it and defends them in disputes, and is paid into it when it charges. With
+/// `events` (the node's), the server follows the other servers' announcements: when
+/// `job.blocks` is none it listens for a few seconds, takes the blocks that the fewest
+/// servers cover, and moves later when coverage calls for it ([`rebalance`]).
 pub(crate) async fn start_span(
     job: SpanJob,
     dir: &Path,
     store: &Arc<Store>,
     net: &pedals_p2p::Client,
-    events: Option<&mut tokio::sync::mpsc::Receiver<NetEvent>>,
+    events: Option<tokio::sync::mpsc::Receiver<NetEvent>>,
     account: Option<(
         pedals_chain::Market,
         alloy::signers::local::PrivateKeySigner,
     )>,
 ) -> eyre::Result<RunningSpan> {
     let market = account.as_ref().map(|(m, _)| m.clone());
-    let (model, cid) = load_model(&job.model, dir, store, net).await?;
-    let total = model.blocks.len();
-    let blocks = match (job.blocks, events) {
+    let (bytes, cid) = fetch_model(&job.model, dir, store, net).await?;
+    let total = ExactModel::stored_config(&bytes)
+        .wrap_err_with(|| format!("{cid} is not a stored language model"))?
+        .layers;
+    // Announcements are forgotten after three missed rounds; paid servers count too.
+    let seen = Directory::new(cid.to_string(), total, job.announce * 3);
+    let seen = Arc::new(std::sync::Mutex::new(seen));
+    if let Ok(mut d) = seen.lock() {
+        d.set_price_cap(U256::MAX);
+    }
+    let following = events.is_some();
+    if let Some(events) = events {
+        tokio::spawn(follow(net.clone(), events, seen.clone()));
+    }
+    let blocks = match (job.blocks.clone(), following) {
         (Some(b), _) => b,
-        (None, None) => eyre::bail!("give the blocks to serve, e.g. 0..8"),
-        (None, Some(events)) => {
+        (None, false) => eyre::bail!("give the blocks to serve, e.g. 0..8"),
+        (None, true) => {
             // Listen to who serves what for a few gossip rounds before choosing.
-            let mut seen = Directory::new(cid.to_string(), total, Duration::from_secs(600));
-            let until = tokio::time::Instant::now() + Duration::from_secs(3);
-            while let Ok(Some(event)) = tokio::time::timeout_at(until, events.recv()).await {
-                if let NetEvent::Announced {
-                    from: Some(peer),
-                    announcement: Announcement::Span(a),
-                } = event
-                {
-                    seen.observe(peer, &a);
-                }
-            }
-            least_served(&seen, total, job.span_blocks.unwrap_or(total))
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let cover = seen.lock().map(|d| coverage(&d, None)).unwrap_or_default();
+            least_served(&cover, job.span_blocks.unwrap_or(total))
         }
+    };
+    let load = span_loader(store.clone(), cid);
+    let bytes = Arc::new(bytes);
+    let model = {
+        let (bytes, span) = (bytes.clone(), blocks.clone());
+        tokio::task::spawn_blocking(move || ExactModel::span_from_bytes(&bytes, span))
+            .await?
+            .wrap_err_with(|| format!("cannot load blocks {blocks:?} of {cid}"))?
     };
     let price = job.wei_per_token;
     let book = match &market {
@@ -324,14 +352,26 @@ pub(crate) async fn start_span(
     };
     let vouchers = book.as_ref().map(|(b, _)| b.clone());
     let (cache, delay, lie) = (job.cache_bytes, job.reply_delay, job.lie_after);
-    // A staked server signs receipts, keeps the whole model and, on disk for the receipt
-    // window and two clocks, the rows, to defend them.
+    // A staked server signs receipts, and keeps on disk, for the receipt window and two
+    // clocks, the rows that defend them. The receipts name the whole model's root: it is
+    // hashed once here, and the whole model is read again only to defend a dispute.
     let (full, receipts, keep) = match &account {
         Some((market, signer)) => {
-            let full = Arc::new(model.clone());
-            let (m, f, s) = (market.clone(), full.clone(), signer.clone());
-            let receipts =
-                tokio::task::spawn_blocking(move || ChainReceipts::new(&m, &f, Some(s))).await??;
+            let (m, s) = (market.clone(), signer.clone());
+            let receipts = tokio::task::spawn_blocking(move || {
+                let full = ExactModel::from_bytes(&bytes)?;
+                ChainReceipts::new(&m, &full, Some(s))
+            })
+            .await??;
+            let full: super::spandispute::ModelLoader = {
+                let store = store.clone();
+                Arc::new(move || {
+                    let bytes = store
+                        .blob(&cid)?
+                        .ok_or_else(|| eyre::eyre!("model {cid} is no longer stored"))?;
+                    Ok(ExactModel::from_bytes(&bytes)?)
+                })
+            };
             let game = market.span_dispute_game();
             let window = u64::from(game.receiptWindow().call().await?);
             let clock = u64::from(game.clock().call().await?);
@@ -369,11 +409,23 @@ pub(crate) async fn start_span(
         net.peer_id()
     );
     let task = tokio::spawn(serve(net.clone(), server.clone(), job.announce));
+    // A server that chose its blocks moves with coverage; pinned blocks stay.
+    let balance = (job.blocks.is_none() && following).then(|| {
+        tokio::spawn(rebalance(
+            net.clone(),
+            server.clone(),
+            seen,
+            load,
+            job.announce * 3,
+            3,
+        ))
+    });
     Ok(RunningSpan {
         server,
         task,
         book,
         defense,
+        balance,
     })
 }
 
@@ -398,7 +450,10 @@ impl ServeArgs {
             &dir,
             &store,
             &net.client,
-            Some(&mut net.events),
+            Some(std::mem::replace(
+                &mut net.events,
+                tokio::sync::mpsc::channel(1).1,
+            )),
             account,
         )
         .await?;

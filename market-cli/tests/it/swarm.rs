@@ -51,6 +51,29 @@ pub(crate) fn serve(dir: &Path, name: &str, args: &[&str]) -> (Daemon, String) {
     (Daemon(child), line)
 }
 
+/// Starts `pedals gateway` for model `cid`, named `tiny`, on a free port (returned), with
+/// `args`.
+pub(crate) fn gateway(dir: &Path, cid: &str, bootstrap: &str, args: &[&str]) -> (Daemon, u16) {
+    let port = free_port();
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_pedals"))
+        .args(["gateway", "--model", cid, "--name", "tiny", "--http"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--bootstrap", bootstrap])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("gw"))
+        .env("PEDALS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gateway starts");
+    let mut line = String::new();
+    BufReader::new(gw.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads");
+    assert!(line.contains("OpenAI-compatible API"), "{line}");
+    (Daemon(gw), port)
+}
+
 /// One HTTP/1.1 request; the whole answer (headers and body) as text.
 pub(crate) fn http(
     port: u16,
@@ -121,35 +144,7 @@ fn a_gateway_over_four_span_servers_generates_the_local_tokens_and_survives_a_ki
     );
     assert!(line3.contains("3..4"), "{line3}");
 
-    let port = free_port();
-    let mut gw = Command::new(env!("CARGO_BIN_EXE_pedals"))
-        .args([
-            "gateway",
-            "--model",
-            &cid,
-            "--api-key",
-            "sk-test",
-            "--name",
-            "tiny",
-        ])
-        .args([
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--bootstrap",
-            &seed_addr,
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("gw"))
-        .env("PEDALS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gateway starts");
-    let mut line = String::new();
-    BufReader::new(gw.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reads");
-    assert!(line.contains("OpenAI-compatible API"), "{line}");
-    let _gw = Daemon(gw);
+    let (_gw, port) = gateway(dir.path(), &cid, &seed_addr, &["--api-key", "sk-test"]);
 
     // No key, a wrong model, an empty prompt: OpenAI-shaped errors.
     let (status, _) = http(port, "/v1/models", None, None);

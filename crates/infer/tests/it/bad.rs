@@ -118,6 +118,18 @@ fn forward(
     blocks: (u32, u32),
     a: &Activations,
 ) -> Reply {
+    forward_rows(s, peer, session, blocks, a).0
+}
+
+/// `peer`'s request of blocks `blocks` in its session `session`, with rows `a`: the reply and
+/// the rows that came with it.
+pub(crate) fn forward_rows(
+    s: &SpanServer,
+    peer: PeerId,
+    session: u64,
+    blocks: (u32, u32),
+    a: &Activations,
+) -> (Reply, Option<Activations>) {
     let req = Request::Forward {
         session,
         model: s.announcement().model_cid,
@@ -125,12 +137,11 @@ fn forward(
         end: blocks.1,
         voucher: None,
     };
-    wire::decode::<Reply>(&s.handle(peer, &wire::encode(&req, Some(a))))
-        .expect("decodes")
-        .0
+    wire::decode::<Reply>(&s.handle(peer, &wire::encode(&req, Some(a)))).expect("decodes")
 }
 
-fn code(r: &Reply) -> (Refusal, Option<u64>) {
+/// A refusal's code and position to resend from.
+pub(crate) fn code(r: &Reply) -> (Refusal, Option<u64>) {
     match r {
         Reply::Refused {
             code, resend_from, ..

@@ -142,3 +142,38 @@ fn bad_activations_are_refused_and_leave_the_span_as_it_was() {
     assert_eq!(a.hash(), alloy_primitives::keccak256(&bytes));
     assert!(Activations::from_bytes(&bytes[..bytes.len() - 1]).is_err());
 }
+
+#[test]
+fn a_span_read_from_the_stored_bytes_holds_only_its_blocks_and_computes_the_same_rows() {
+    for name in FAMILIES {
+        let model = quantize(&checkpoint(name), 8).expect("model");
+        let bytes = model.to_bytes().expect("bytes");
+        let layers = model.blocks.len();
+        assert_eq!(
+            ExactModel::stored_config(&bytes).expect("config"),
+            model.config
+        );
+        for span in [0..1, 1..layers, 0..layers] {
+            let part = ExactModel::span_from_bytes(&bytes, span.clone()).expect("span");
+            assert_eq!(part.blocks, model.blocks[span.clone()], "{name} {span:?}");
+            assert_eq!(part.final_norm, model.final_norm);
+            if span.len() < layers {
+                assert_eq!(part.embed.rows, 0, "{name}: the embeddings are not kept");
+                assert!(part.head.as_ref().is_none_or(|h| h.rows == 0));
+            }
+            // The span's rows are the whole model's rows through the same blocks.
+            let a = model.embed_tokens(&[1, 2, 3], 0).expect("embed");
+            let mut whole = KvCache::for_blocks(span.clone());
+            let mut own = KvCache::for_blocks(0..span.len());
+            assert_eq!(
+                part.run_span(&mut own, &a).expect("own"),
+                model.run_span(&mut whole, &a).expect("whole"),
+                "{name} {span:?}"
+            );
+        }
+        for bad in [0..0, 1..1, 0..layers + 1] {
+            let e = ExactModel::span_from_bytes(&bytes, bad.clone()).expect_err("refused");
+            assert!(e.to_string().contains("not a span"), "{bad:?}: {e}");
+        }
+    }
+}
