@@ -69,6 +69,11 @@ pub trait VoucherBook: Send + Sync {
     fn can_pay(&self, client: Address, owed: U256) -> Result<(), String>;
     /// A session ended: redeem its last voucher (queued; the redemption is a transaction).
     fn settle(&self, client: Address, session: u64, v: WireVoucher);
+    /// `v` is now the best voucher of `session` of `client` for work done: a book that keeps
+    /// it where a crash does not lose it can redeem it after a restart.
+    fn earned(&self, client: Address, session: u64, v: &WireVoucher) {
+        let _ = (client, session, v);
+    }
 }
 
 /// What one paid session with one server has come to, as both sides count it.
@@ -226,13 +231,18 @@ impl Till {
     /// The admitted request of session `key` computed `out` (`rows` rows): its voucher is
     /// now for work done.
     pub(crate) fn record(&self, key: (PeerId, u64), out: &Activations, rows: u64) {
+        let mut earned = None;
         if let Ok(mut ledgers) = self.ledgers.lock()
             && let Some(l) = ledgers.get_mut(&key)
         {
             l.tab.add(out, rows);
             if let Some(v) = l.pending.take() {
+                earned = Some((l.client, v.clone()));
                 l.best = Some(v);
             }
+        }
+        if let Some((client, v)) = earned {
+            self.book.earned(client, key.1, &v);
         }
     }
 

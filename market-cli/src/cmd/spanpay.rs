@@ -102,8 +102,73 @@ const REDEEM_TRIES: u32 = 3;
 /// How long a client's deposit, read from the chain, is trusted.
 const DEPOSIT_TTL: Duration = Duration::from_secs(5);
 
+/// The best voucher of every paid session that is not redeemed yet, one file each, so that a
+/// server that crashes or is killed redeems them when it starts again.
+pub(crate) struct VoucherFiles {
+    dir: PathBuf,
+}
+
+/// A kept voucher and whose session it pays.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptVoucher {
+    client: Address,
+    session: u64,
+    voucher: WireVoucher,
+}
+
+impl VoucherFiles {
+    pub(crate) fn open(dir: PathBuf) -> eyre::Result<Self> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| eyre::eyre!("cannot keep vouchers in {}: {e}", dir.display()))?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, client: Address, session: u64) -> PathBuf {
+        self.dir.join(format!("{client:#x}-{session}.json"))
+    }
+
+    /// Replaces the session's kept voucher (written aside, then renamed: never half).
+    fn keep(&self, client: Address, session: u64, voucher: &WireVoucher) {
+        let kept = KeptVoucher {
+            client,
+            session,
+            voucher: voucher.clone(),
+        };
+        let path = self.path(client, session);
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec(&kept)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            warn!(target: "pedals::infer", %client, session, error = %e, "cannot keep a voucher on disk");
+        }
+    }
+
+    fn forget(&self, client: Address, session: u64) {
+        let _ = std::fs::remove_file(self.path(client, session));
+    }
+
+    /// Every kept voucher (a file that does not parse is left for a person to look at).
+    fn all(&self) -> Vec<(Address, u64, WireVoucher)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| {
+                let bytes = std::fs::read(e.path()).ok()?;
+                let k: KeptVoucher = serde_json::from_slice(&bytes).ok()?;
+                Some((k.client, k.session, k.voucher))
+            })
+            .collect()
+    }
+}
+
 /// The server's voucher book: recovers signers, checks deposits on-chain (cached a few
-/// seconds), and redeems the vouchers of ended sessions in a task of its own.
+/// seconds), keeps every session's best voucher on disk, and redeems the vouchers of ended
+/// sessions in a task of its own.
 pub(crate) struct ChainBook {
     me: Address,
     domain: Eip712Domain,
@@ -111,13 +176,23 @@ pub(crate) struct ChainBook {
     rt: tokio::runtime::Handle,
     deposits: Mutex<HashMap<Address, (SpanAccount, Instant)>>,
     settle: mpsc::UnboundedSender<(Address, u64, WireVoucher)>,
+    files: Arc<VoucherFiles>,
 }
 
 impl ChainBook {
-    /// The book, and the task that redeems (it ends when the book is dropped).
-    pub(crate) fn start(market: Market) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+    /// The book, and the task that redeems (it ends when the book is dropped). The vouchers
+    /// kept in `files` by an earlier run (one that crashed, or was killed) are redeemed first.
+    pub(crate) fn start(
+        market: Market,
+        files: VoucherFiles,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let d = market.deployment();
         let (settle, mut rx) = mpsc::unbounded_channel::<(Address, u64, WireVoucher)>();
+        let files = Arc::new(files);
+        for (client, session, v) in files.all() {
+            info!(target: "pedals::infer", %client, session, amount = %v.amount, "redeeming a voucher kept by an earlier run");
+            let _ = settle.send((client, session, v));
+        }
         let book = Arc::new(Self {
             me: market.sender(),
             domain: voucher_domain(d.chain_id, d.span_payments),
@@ -125,6 +200,7 @@ impl ChainBook {
             rt: tokio::runtime::Handle::current(),
             deposits: Mutex::default(),
             settle,
+            files: files.clone(),
         });
         let task = tokio::spawn(async move {
             while let Some((client, session, v)) = rx.recv().await {
@@ -142,11 +218,15 @@ impl ChainBook {
                     match market.redeem_voucher(client, &voucher, &sig).await {
                         Ok(tx) => {
                             info!(target: "pedals::infer", %client, session, amount = %v.amount, tx = %tx.hash, "voucher redeemed");
+                            files.forget(client, session);
                             break;
                         }
                         Err(e) => {
                             warn!(target: "pedals::infer", %client, session, attempt, error = %e, "voucher not redeemed");
+                            // Refused by the contract (redeemed already, or never valid):
+                            // final. Otherwise the file stays for the next run.
                             if matches!(e, pedals_chain::ChainError::SpanPayments(_)) {
+                                files.forget(client, session);
                                 break;
                             }
                             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -218,7 +298,12 @@ impl VoucherBook for ChainBook {
     }
 
     fn settle(&self, client: Address, session: u64, v: WireVoucher) {
+        self.files.keep(client, session, &v);
         let _ = self.settle.send((client, session, v));
+    }
+
+    fn earned(&self, client: Address, session: u64, v: &WireVoucher) {
+        self.files.keep(client, session, v);
     }
 }
 

@@ -339,7 +339,8 @@ pub(crate) async fn start_span(
             if delay < U256::from(4 * pedals_infer::SETTLE_IDLE.as_secs()) {
                 tracing::warn!(target: "pedals::infer", %delay, "this deployment's withdrawal delay is short: a client could withdraw before an idle session is redeemed");
             }
-            Some(ChainBook::start(market))
+            let files = super::spanpay::VoucherFiles::open(dir.join("span-vouchers"))?;
+            Some(ChainBook::start(market, files))
         }
         _ => {
             eyre::ensure!(

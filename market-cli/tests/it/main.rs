@@ -15,6 +15,7 @@ mod model;
 mod provider;
 mod snapshots;
 mod swarm;
+mod swarm_crash;
 mod swarm_defend;
 mod swarm_move;
 mod swarm_paid;

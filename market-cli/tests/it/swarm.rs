@@ -66,11 +66,11 @@ pub(crate) fn gateway(dir: &Path, cid: &str, bootstrap: &str, args: &[&str]) -> 
         .stdout(Stdio::piped())
         .spawn()
         .expect("gateway starts");
-    let mut line = String::new();
-    BufReader::new(gw.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reads");
-    assert!(line.contains("OpenAI-compatible API"), "{line}");
+    let mut out = BufReader::new(gw.stdout.take().expect("stdout"));
+    let mut lines = String::new();
+    while !lines.contains("OpenAI-compatible API") {
+        assert_ne!(out.read_line(&mut lines).expect("reads"), 0, "{lines}");
+    }
     (Daemon(gw), port)
 }
 
