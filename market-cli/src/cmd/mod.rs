@@ -23,6 +23,7 @@ mod spandispute;
 mod spanpay;
 mod stake;
 mod swarm;
+mod ui;
 mod validator;
 mod wallet;
 
@@ -67,6 +68,11 @@ pub(crate) enum Command {
     /// Provider (worker) commands.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// The web app on localhost: the market, every job and its transactions, the providers;
+    /// read from the chain by this node (docs/web-app.md).
+    ///
+    /// Example: pedals ui --rpc-url http://127.0.0.1:8545 --deployment contracts/deployments/31337.json
+    Ui(ui::UiArgs),
     /// Validator commands: check submitted jobs by re-execution and dispute wrong steps.
     #[command(subcommand)]
     Validator(validator::ValidatorCommand),
@@ -94,6 +100,7 @@ impl Command {
             Self::Market(cmd) => cmd.run().await,
             Self::Model(cmd) => cmd.run().await,
             Self::Provider(cmd) => cmd.run().await,
+            Self::Ui(args) => args.run().await,
             Self::Validator(cmd) => cmd.run().await,
             Self::Wallet(cmd) => cmd.run().await,
             Self::Completions { shell } => {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::{free_port, keystore, wait_for};
 
-fn pedals(dir: &Path, devnet: &Devnet) -> Command {
+pub(crate) fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
     cmd.env("PEDALS_RPC_URL", devnet.endpoint().as_str())
         .env("PEDALS_DEPLOYMENT", dir.join("deployment.json"))
@@ -29,7 +29,7 @@ fn pedals(dir: &Path, devnet: &Devnet) -> Command {
     cmd
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "failed: {}",
@@ -38,13 +38,13 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-fn job_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+pub(crate) fn job_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, body).expect("job file");
     path
 }
 
-fn good_job(window: u32) -> String {
+pub(crate) fn good_job(window: u32) -> String {
     format!(
         r#"
 steps = 200
@@ -70,7 +70,32 @@ classes = 4
     )
 }
 
-fn provider(dir: &Path, devnet: &Devnet, port: u16, bootstrap: &str, stake: U256) -> Child {
+/// `pedals job post --json` of `job`, which serves the files until a provider claims: the
+/// running command, the job's id, and an address of the requester's node.
+pub(crate) fn post_serving(dir: &Path, devnet: &Devnet, job: &Path) -> (Child, u64, String) {
+    let mut post = pedals(dir, devnet)
+        .args(["job", "post", "--json"])
+        .arg(job)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("post runs");
+    let mut line = String::new();
+    BufReader::new(post.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the posted job");
+    let posted: Value = serde_json::from_str(&line).expect("JSON");
+    let id = posted["jobId"].as_u64().expect("job id");
+    let addr = posted["addrs"][0].as_str().expect("an address").to_owned();
+    (post, id, addr)
+}
+
+pub(crate) fn provider(
+    dir: &Path,
+    devnet: &Devnet,
+    port: u16,
+    bootstrap: &str,
+    stake: U256,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pedals"))
         .args(["provider", "run", "--poll-ms", "200"])
         .args(["--stake-wei", &stake.to_string()])
@@ -183,19 +208,7 @@ async fn a_requester_posts_a_job_a_provider_fetches_it_over_libp2p_and_the_resul
 
     // Post; the command serves the files and waits for a claim.
     let job = job_file(dir, "job.toml", &good_job(window));
-    let mut post = pedals(dir, &devnet)
-        .args(["job", "post", "--json"])
-        .arg(&job)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("post runs");
-    let mut line = String::new();
-    BufReader::new(post.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the posted job");
-    let posted: Value = serde_json::from_str(&line).expect("JSON");
-    let id = posted["jobId"].as_u64().expect("job id");
-    let requester_addr = posted["addrs"][0].as_str().expect("an address").to_owned();
+    let (mut post, id, requester_addr) = post_serving(dir, &devnet, &job);
 
     // The provider knows only the requester's address; it fetches, claims and trains.
     let stake = market

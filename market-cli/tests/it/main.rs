@@ -20,6 +20,7 @@ mod swarm_defend;
 mod swarm_move;
 mod swarm_paid;
 mod swarm_slash;
+mod ui;
 mod validator;
 mod wallet;
 
@@ -270,7 +271,7 @@ async fn admit(market: &pedals_chain::Market, spec: &pedals_ml::JobSpec) {
 }
 
 /// Polls until job `id` is `want` on-chain, failing after `limit`.
-async fn wait_for(
+pub(crate) async fn wait_for(
     market: &pedals_chain::Market,
     id: pedals_core::JobId,
     want: pedals_chain::JobStatus,

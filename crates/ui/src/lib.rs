@@ -1,0 +1,98 @@
+//! The web app (docs/web-app.md): `pedals ui` serves the page built from `ui/` and the node's
+//! local API that it reads, on loopback, behind a secret token.
+//!
+//! - [`auth`]: the token, `Host` and `Origin` checks, and the headers every answer carries.
+//! - [`index`]: the market folded from the contracts' events.
+//! - [`api`]: the JSON API and the embedded page.
+
+pub mod api;
+mod assets;
+pub mod auth;
+pub mod index;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    middleware::from_fn_with_state,
+    routing::{any, get},
+};
+use pedals_chain::Market;
+use tokio::sync::Mutex;
+
+pub use auth::Guard;
+
+/// What can go wrong serving the page.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The address is not loopback.
+    #[error("{0} is not a loopback address: the node's API listens on 127.0.0.1 or ::1 only")]
+    NotLoopback(SocketAddr),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The chain did not answer.
+    #[error("the chain's RPC endpoint failed: {0}")]
+    Rpc(String),
+}
+
+impl UiError {
+    pub(crate) fn rpc(e: impl std::fmt::Display) -> Self {
+        Self::Rpc(e.to_string())
+    }
+}
+
+/// The router of the page and the API for `market`, guarded by `guard`.
+pub fn router(market: Market, guard: Guard) -> Router {
+    let app = Arc::new(api::App {
+        market,
+        index: Mutex::new(Default::default()),
+    });
+    Router::new()
+        .route("/api/market", get(api::market))
+        .route("/api/jobs/{id}", get(api::job))
+        .route("/api/providers/{address}", get(api::provider))
+        .route("/api/{*rest}", any(api::not_found))
+        .fallback(get(api::page))
+        .with_state(app)
+        .layer(from_fn_with_state(Arc::new(guard), auth::guard))
+}
+
+/// Serves the page for `market` on `addr` (loopback only) until `shutdown` resolves; returns
+/// the bound address, the token, and the serving task.
+pub async fn serve(
+    market: Market,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<
+    (
+        SocketAddr,
+        String,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ),
+    UiError,
+> {
+    if !addr.ip().is_loopback() {
+        return Err(UiError::NotLoopback(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| UiError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| UiError::Listen { addr, source })?;
+    let guard = Guard::new(bound);
+    let token = guard.token().to_owned();
+    let app = router(market, guard);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok((bound, token, task))
+}

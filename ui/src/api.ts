@@ -1,0 +1,112 @@
+// The node's local API (crates/ui): every request carries the secret token that `pedals ui`
+// printed in the page's address (after `#token=`); the page keeps it for this tab only and
+// takes it out of the address bar, so that it is not bookmarked or shared by accident.
+
+const KEY = "pedals.token";
+
+/** Reads the token from the address (once) or from this tab's storage. */
+export function token(): string | null {
+  const m = /(?:^#|&)token=([0-9a-f]{64})(?:&|$)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem(KEY, m[1]);
+    history.replaceState(null, "", location.pathname + "#/");
+  }
+  return sessionStorage.getItem(KEY);
+}
+
+/** An error the node answered with, or a network failure, in words for the page. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** GETs `path` from the node's API as JSON. */
+export async function get<T>(path: string): Promise<T> {
+  const t = token();
+  if (!t) {
+    throw new ApiError(
+      "This page has no access token. Open the address that `pedals ui` printed (it ends with #token=…).",
+      401,
+    );
+  }
+  let res: Response;
+  try {
+    res = await fetch(`/api/${path}`, {
+      headers: { Authorization: `Bearer ${t}` },
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError("The node does not answer: is `pedals ui` still running?", 0);
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok) {
+    const msg = body?.error?.message ?? `the node answered ${res.status}`;
+    throw new ApiError(msg, res.status);
+  }
+  return body as T;
+}
+
+/** A job as the node's index has it (amounts in wei, as decimal strings). */
+export interface Job {
+  id: number;
+  status: string;
+  requester: string;
+  worker: string | null;
+  paymentWei: string;
+  collateralWei: string | null;
+  payoutWei: string | null;
+  feeWei: string | null;
+  postedBlock: number;
+  challengeEndsAt: number | null;
+}
+
+export interface Provider {
+  address: string;
+  stakedWei: string;
+  lockedWei: string;
+  unbondingWei: string;
+  jobs: number;
+  earnedWei: string;
+}
+
+export interface Market {
+  chainId: number;
+  block: number;
+  totals: {
+    jobs: number;
+    open: number;
+    running: number;
+    settled: number;
+    volumeWei: string;
+    feesWei: string;
+  };
+  jobs: Job[];
+  providers: Provider[];
+}
+
+export interface JobEvent {
+  name: string;
+  block: number;
+  tx: string;
+  detail: string;
+}
+
+export interface JobPage {
+  now: number;
+  job: Job;
+  events: JobEvent[];
+}
+
+export interface ProviderPage {
+  address: string;
+  stakedWei: string;
+  lockedWei: string;
+  unbondingWei: string;
+  earnedWei: string;
+  jobs: Job[];
+  earnings: { block: number; job: number; totalWei: string }[];
+}

@@ -1,0 +1,57 @@
+// One job: its terms, where it is, the challenge window counting down, and every
+// transaction that moved it.
+
+import { get, type JobPage } from "../api";
+import { addr, changed, duration, el, eth, table } from "../format";
+
+export async function job(root: HTMLElement, id: number): Promise<void> {
+  const p = await get<JobPage>(`jobs/${id}`);
+  const j = p.job;
+  const left = j.challengeEndsAt === null ? 0 : j.challengeEndsAt - p.now;
+  const windowText =
+    left > 0
+      ? `Challenge window: ${duration(left)} left; the worker is paid when it ends unchallenged.`
+      : "The challenge window is over: anyone can finalize the job now.";
+  if (!changed(`job${id}`, { ...p, now: 0 }) && root.querySelector("#events")) {
+    // Only the chain's clock moved: the countdown, not the page.
+    const w = document.getElementById("window");
+    if (w) w.textContent = windowText;
+    return;
+  }
+  const h = el("h1", `Job ${j.id}`);
+  const status = el("p");
+  status.append("Status: ", el("span", j.status, `badge ${j.status}`));
+  status.id = "status";
+  status.setAttribute("aria-live", "polite");
+  const terms = el("dl", undefined, "terms");
+  const row = (k: string, v: string | Node) => {
+    const dd = el("dd");
+    dd.append(v);
+    terms.append(el("dt", k), dd);
+  };
+  row("Requester", addr(j.requester));
+  row("Worker", addr(j.worker));
+  row("Payment", eth(j.paymentWei));
+  row("Collateral", eth(j.collateralWei));
+  row("Paid to the worker", eth(j.payoutWei));
+  row("Fee", eth(j.feeWei));
+  row("Posted in block", String(j.postedBlock));
+  const parts: Node[] = [h, status, terms];
+  if (j.challengeEndsAt !== null && j.status === "submitted") {
+    const w = el("p", windowText, "window");
+    w.id = "window";
+    w.setAttribute("aria-live", "polite");
+    parts.push(w);
+  }
+  const events = table(
+    "Transactions",
+    ["Block", "Event", "Detail", "Transaction"],
+    p.events.map((e) => [String(e.block), e.name, e.detail, el("code", e.tx)]),
+  );
+  events.id = "events";
+  parts.push(events);
+  const back = el("a", "← Market");
+  back.href = "#/";
+  parts.push(back);
+  root.replaceChildren(...parts);
+}

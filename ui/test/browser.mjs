@@ -1,0 +1,130 @@
+// Drives the web app in headless Chromium (Debian's chromium-headless-shell) with
+// puppeteer-core, against a node that `pedals ui` serves on a devnet:
+//
+//   node test/browser.mjs <address with #token=…> <screenshot folder> <expectations JSON>
+//
+// Expectations: {"jobs": {"<id>": "<status>", …}, "earner": "<provider address>"}. Checks
+// that the market lists every job with its status and the provider with earnings, that the
+// token leaves the address bar, that each job's page shows its transactions, that the
+// provider's page charts its earnings, that a tab
+// without the token gets a message saying what to do, and that axe-core finds no serious or
+// critical accessibility violation on any page. Saves a screenshot of every page, at desktop
+// and phone widths. Prints one JSON line with what it saw; exits 1 on the first failure.
+
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import puppeteer from "puppeteer-core";
+
+const require = createRequire(import.meta.url);
+const axeSource = require("fs").readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const [url, out, expectJson] = process.argv.slice(2);
+if (!url || !out || !expectJson) {
+  console.error("usage: node test/browser.mjs <url> <screenshot folder> <expectations JSON>");
+  process.exit(2);
+}
+const want = JSON.parse(expectJson);
+mkdirSync(out, { recursive: true });
+
+const fail = (msg) => {
+  console.error(`browser test failed: ${msg}`);
+  process.exit(1);
+};
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.PEDALS_CHROMIUM ?? "/usr/bin/chromium-headless-shell",
+  headless: "shell",
+  // Chromium's sandbox needs user namespaces that containers (and root) often lack.
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const seen = { pages: [], violations: 0 };
+try {
+  const page = await browser.newPage();
+  // What the page says goes to stderr, so a failure shows why.
+  page.on("console", (m) => console.error(`page console: ${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  page.on("requestfailed", (r) => console.error(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  // axe-core is injected as a script, which the page's CSP would refuse.
+  await page.setBypassCSP(true);
+  const audit = async (name) => {
+    await page.addScriptTag({ content: axeSource });
+    const r = await page.evaluate(async () => await window.axe.run(document));
+    const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    for (const v of bad) {
+      console.error(`${name}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target).join(", ")}`);
+    }
+    seen.violations += bad.length;
+    if (bad.length) fail(`${bad.length} serious accessibility violations on ${name}`);
+  };
+  const shoot = async (name) => {
+    for (const [w, h, tag] of [
+      [1280, 800, "desktop"],
+      [390, 844, "phone"],
+    ]) {
+      await page.setViewport({ width: w, height: h });
+      await page.screenshot({ path: join(out, `${name}-${tag}.png`), fullPage: true });
+    }
+    seen.pages.push(name);
+  };
+
+  await page.goto(url, { waitUntil: "networkidle0" });
+  if (page.url().includes("token=")) fail("the token stays in the address bar");
+  await page.waitForSelector("#jobs tbody tr", { timeout: 20000 });
+  const rows = await page.$$eval("#jobs tbody tr", (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent.trim())),
+  );
+  for (const [id, status] of Object.entries(want.jobs)) {
+    const row = rows.find((r) => r[0] === `#${id}`);
+    if (!row) fail(`job ${id} is not listed: ${JSON.stringify(rows)}`);
+    if (row[1] !== status) fail(`job ${id} shows ${row[1]}, expected ${status}`);
+  }
+  const providers = await page.$$eval("#providers tbody tr", (trs) =>
+    trs.map((tr) => ({
+      address: tr.querySelector(".addr")?.getAttribute("title") ?? "",
+      earned: tr.lastElementChild?.textContent.trim() ?? "",
+    })),
+  );
+  const earner = providers.find((p) => p.address.toLowerCase() === want.earner.toLowerCase());
+  if (!earner) fail(`provider ${want.earner} is not listed: ${JSON.stringify(providers)}`);
+  if (earner.earned === "0 ETH" || earner.earned === "–") fail(`provider earned ${earner.earned}`);
+  seen.earned = earner.earned;
+  await audit("market");
+  await shoot("market");
+
+  for (const [id, status] of Object.entries(want.jobs)) {
+    await page.goto(`${new URL(url).origin}/#/jobs/${id}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("#events tbody tr", { timeout: 20000 });
+    const shown = await page.$eval("#status .badge", (b) => b.textContent.trim());
+    if (shown !== status) fail(`job ${id}'s page shows ${shown}, expected ${status}`);
+    const events = await page.$$eval("#events tbody tr", (trs) =>
+      trs.map((tr) => tr.children[1]?.textContent.trim()),
+    );
+    if (events[0] !== "JobPosted") fail(`job ${id}'s transactions: ${events}`);
+    if (status === "finalized" && !events.includes("JobFinalized")) fail(`job ${id}: ${events}`);
+    seen[`job${id}`] = events;
+    await audit(`job ${id}`);
+    await shoot(`job-${id}`);
+  }
+
+  // The provider's page: its jobs, and the earnings chart with its table.
+  await page.goto(`${new URL(url).origin}/#/providers/${want.earner}`, { waitUntil: "networkidle0" });
+  await page.waitForSelector("#provider-jobs tbody tr", { timeout: 20000 });
+  if (!(await page.$("svg.chart path.series"))) fail("the provider page has no earnings chart");
+  const label = await page.$eval("svg.chart", (s) => s.getAttribute("aria-label"));
+  if (!label.includes(seen.earned)) fail(`the chart's label (${label}) does not say ${seen.earned}`);
+  await audit("provider");
+  await shoot("provider");
+
+  // A tab that never had the token: the page says what to do, and shows no data.
+  const stranger = await (await browser.createBrowserContext()).newPage();
+  await stranger.goto(`${new URL(url).origin}/#/`, { waitUntil: "networkidle0" });
+  const alert = await stranger.waitForSelector("[role=alert]", { timeout: 10000 });
+  const text = await alert.evaluate((e) => e.textContent);
+  if (!text.includes("pedals ui")) fail(`a tab without the token shows: ${text}`);
+  if (await stranger.$("#jobs")) fail("a tab without the token shows the jobs");
+  seen.refused = text;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));
