@@ -86,6 +86,7 @@ export interface Market {
   };
   jobs: Job[];
   providers: Provider[];
+  disputes: Dispute[];
 }
 
 export interface JobEvent {
@@ -109,4 +110,28 @@ export interface ProviderPage {
   earnedWei: string;
   jobs: Job[];
   earnings: { block: number; job: number; totalWei: string }[];
+}
+
+export interface Dispute {
+  job: number;
+  step: number;
+  challenger: string;
+  openedBlock: number;
+  outcome: string;
+  byTimeout: boolean;
+}
+
+export interface Move {
+  name: string;
+  side: "challenger" | "worker" | "referee" | "market";
+  block: number;
+  log: number;
+  tx: string;
+  detail: string;
+}
+
+export interface DisputePage {
+  job: Job;
+  disputes: Dispute[];
+  moves: Move[];
 }

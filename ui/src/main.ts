@@ -1,9 +1,11 @@
-// The router: `#/` is the market, `#/jobs/N` a job, `#/providers/0x…` a provider. Each page is re-read every two seconds
+// The router: `#/` is the market, `#/jobs/N` a job, `#/disputes/N` a job's disputes,
+// `#/providers/0x…` a provider. Each page is re-read every two seconds
 // while it is shown, so a job's progress appears as it happens.
 
 import "./style.css";
 import { ApiError, token } from "./api";
 import { el } from "./format";
+import { dispute } from "./pages/dispute";
 import { job } from "./pages/job";
 import { market } from "./pages/market";
 import { provider } from "./pages/provider";
@@ -16,8 +18,10 @@ let route = "/";
 async function render(): Promise<void> {
   const m = /^\/jobs\/(\d+)$/.exec(route);
   const p = /^\/providers\/(0x[0-9a-fA-F]{40})$/.exec(route);
+  const d = /^\/disputes\/(\d+)$/.exec(route);
   try {
     if (m) await job(root, Number(m[1]));
+    else if (d) await dispute(root, Number(d[1]));
     else if (p) await provider(root, p[1]);
     else await market(root);
   } catch (e) {

@@ -3,10 +3,12 @@
 //
 //   node test/browser.mjs <address with #token=…> <screenshot folder> <expectations JSON>
 //
-// Expectations: {"jobs": {"<id>": "<status>", …}, "earner": "<provider address>"}. Checks
+// Expectations: {"jobs": {"<id>": "<status>", …}, "earner": "<provider address>" (optional),
+// "dispute": {"job": <id>, "moves": ["GameStarted", …]} (optional)}. Checks
 // that the market lists every job with its status and the provider with earnings, that the
 // token leaves the address bar, that each job's page shows its transactions, that the
-// provider's page charts its earnings, that a tab
+// provider's page charts its earnings, that a dispute's timeline shows every move in order,
+// that a tab
 // without the token gets a message saying what to do, and that axe-core finds no serious or
 // critical accessibility violation on any page. Saves a screenshot of every page, at desktop
 // and phone widths. Prints one JSON line with what it saw; exits 1 on the first failure.
@@ -79,16 +81,18 @@ try {
     if (!row) fail(`job ${id} is not listed: ${JSON.stringify(rows)}`);
     if (row[1] !== status) fail(`job ${id} shows ${row[1]}, expected ${status}`);
   }
-  const providers = await page.$$eval("#providers tbody tr", (trs) =>
-    trs.map((tr) => ({
-      address: tr.querySelector(".addr")?.getAttribute("title") ?? "",
-      earned: tr.lastElementChild?.textContent.trim() ?? "",
-    })),
-  );
-  const earner = providers.find((p) => p.address.toLowerCase() === want.earner.toLowerCase());
-  if (!earner) fail(`provider ${want.earner} is not listed: ${JSON.stringify(providers)}`);
-  if (earner.earned === "0 ETH" || earner.earned === "–") fail(`provider earned ${earner.earned}`);
-  seen.earned = earner.earned;
+  if (want.earner) {
+    const providers = await page.$$eval("#providers tbody tr", (trs) =>
+      trs.map((tr) => ({
+        address: tr.querySelector(".addr")?.getAttribute("title") ?? "",
+        earned: tr.lastElementChild?.textContent.trim() ?? "",
+      })),
+    );
+    const earner = providers.find((p) => p.address.toLowerCase() === want.earner.toLowerCase());
+    if (!earner) fail(`provider ${want.earner} is not listed: ${JSON.stringify(providers)}`);
+    if (earner.earned === "0 ETH" || earner.earned === "–") fail(`provider earned ${earner.earned}`);
+    seen.earned = earner.earned;
+  }
   await audit("market");
   await shoot("market");
 
@@ -108,13 +112,30 @@ try {
   }
 
   // The provider's page: its jobs, and the earnings chart with its table.
-  await page.goto(`${new URL(url).origin}/#/providers/${want.earner}`, { waitUntil: "networkidle0" });
-  await page.waitForSelector("#provider-jobs tbody tr", { timeout: 20000 });
-  if (!(await page.$("svg.chart path.series"))) fail("the provider page has no earnings chart");
-  const label = await page.$eval("svg.chart", (s) => s.getAttribute("aria-label"));
-  if (!label.includes(seen.earned)) fail(`the chart's label (${label}) does not say ${seen.earned}`);
-  await audit("provider");
-  await shoot("provider");
+  if (want.earner) {
+    await page.goto(`${new URL(url).origin}/#/providers/${want.earner}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("#provider-jobs tbody tr", { timeout: 20000 });
+    if (!(await page.$("svg.chart path.series"))) fail("the provider page has no earnings chart");
+    const label = await page.$eval("svg.chart", (s) => s.getAttribute("aria-label"));
+    if (!label.includes(seen.earned)) fail(`the chart's label (${label}) does not say ${seen.earned}`);
+    await audit("provider");
+    await shoot("provider");
+  }
+
+  // A dispute's page: every move on the timeline, in order, and how it ended.
+  if (want.dispute) {
+    const { job, moves } = want.dispute;
+    await page.goto(`${new URL(url).origin}/#/jobs/${job}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("#dispute-link", { timeout: 20000 });
+    await page.click("#dispute-link");
+    await page.waitForSelector("#timeline li", { timeout: 20000 });
+    const shown = await page.$$eval("#timeline li strong", (s) => s.map((e) => e.textContent.trim()));
+    const game = shown.filter((n) => moves.includes(n));
+    if (JSON.stringify(game) !== JSON.stringify(moves)) fail(`the timeline shows ${shown}, expected ${moves}`);
+    seen.timeline = shown;
+    await audit("dispute");
+    await shoot("dispute");
+  }
 
   // A tab that never had the token: the page says what to do, and shows no data.
   const stranger = await (await browser.createBrowserContext()).newPage();

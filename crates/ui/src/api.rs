@@ -95,6 +95,7 @@ pub async fn market(State(app): State<Arc<App>>) -> Response {
         },
         "jobs": jobs,
         "providers": providers,
+        "disputes": index.disputes(),
     }))
     .into_response()
 }
@@ -119,6 +120,47 @@ pub async fn job(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
         None => error(
             StatusCode::NOT_FOUND,
             &format!("no job {id} on this market (yet)"),
+        ),
+    }
+}
+
+/// `GET /api/disputes/{job}`: the disputes of a job and every move, in chain order.
+pub async fn dispute(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return error(StatusCode::BAD_REQUEST, "a job id is a whole number");
+    };
+    let guard = match app.fresh().await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Some((job, events)) = guard.0.job(id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("no job {id} on this market (yet)"),
+        );
+    };
+    let disputes: Vec<_> = guard
+        .0
+        .disputes()
+        .iter()
+        .filter(|d| d.job == id)
+        .cloned()
+        .collect();
+    if disputes.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("job {id} was never disputed"),
+        );
+    }
+    let (job, events) = (job.clone(), events.to_vec());
+    drop(guard);
+    match crate::disputes::timeline(&app.market, id, &events).await {
+        Ok(moves) => {
+            Json(json!({"job": job, "disputes": disputes, "moves": moves})).into_response()
+        }
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            &format!("the node cannot read the chain: {e}"),
         ),
     }
 }
@@ -171,7 +213,8 @@ pub async fn provider(State(app): State<Arc<App>>, Path(who): Path<String>) -> R
 pub async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such API: the page uses /api/market, /api/jobs/N and /api/providers/ADDRESS",
+        "no such API: the page uses /api/market, /api/jobs/N, /api/disputes/N and \
+         /api/providers/ADDRESS",
     )
 }
 

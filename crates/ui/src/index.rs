@@ -86,6 +86,24 @@ pub struct JobView {
     pub challenge_ends_at: Option<u64>,
 }
 
+/// One dispute of a job, as the market saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisputeView {
+    /// The disputed job.
+    pub job: u64,
+    /// The challenged step.
+    pub step: u64,
+    /// Who challenged.
+    pub challenger: Address,
+    /// The block it opened in.
+    pub opened_block: u64,
+    /// `open`, `worker lost` or `worker won`.
+    pub outcome: &'static str,
+    /// Whether a clock decided it.
+    pub by_timeout: bool,
+}
+
 /// One transaction that moved a job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventView {
@@ -93,6 +111,8 @@ pub struct EventView {
     pub name: &'static str,
     /// Its block.
     pub block: u64,
+    /// Its log's index in the block (orders events of one block).
+    pub log: u64,
     /// Its transaction.
     pub tx: B256,
     /// What it said, in words.
@@ -107,6 +127,7 @@ pub struct Index {
     jobs: BTreeMap<u64, JobView>,
     events: BTreeMap<u64, Vec<EventView>>,
     stakers: BTreeSet<Address>,
+    disputes: Vec<DisputeView>,
     payments: BTreeMap<u64, (U256, U256)>,
     /// The head read last, and its timestamp.
     pub head: u64,
@@ -124,6 +145,11 @@ impl Index {
     pub fn job(&self, id: u64) -> Option<(&JobView, &[EventView])> {
         let j = self.jobs.get(&id)?;
         Some((j, self.events.get(&id).map_or(&[][..], Vec::as_slice)))
+    }
+
+    /// Every dispute, oldest first.
+    pub fn disputes(&self) -> &[DisputeView] {
+        &self.disputes
     }
 
     /// Every account that ever staked or claimed a job.
@@ -203,11 +229,11 @@ impl Index {
         let Ok(event) = Jm::decode_log(&log.inner).map(|e| e.data) else {
             return;
         };
-        self.fold(event, block, tx);
+        self.fold(event, (block, log.log_index.unwrap_or_default()), tx);
     }
 
-    /// Applies one job-market event.
-    pub fn fold(&mut self, event: Jm, block: u64, tx: B256) {
+    /// Applies one job-market event, emitted at `(block, log index)`.
+    pub fn fold(&mut self, event: Jm, (block, log): (u64, u64), tx: B256) {
         let id = |v: U256| u64::try_from(v).unwrap_or(u64::MAX);
         let (job, name, detail) = match event {
             Jm::JobPosted(e) => {
@@ -265,6 +291,14 @@ impl Index {
             Jm::ChallengeOpened(e) => {
                 let j = id(e.jobId);
                 self.set(j, |v| v.status = Status::Disputed);
+                self.disputes.push(DisputeView {
+                    job: j,
+                    step: id(e.step),
+                    challenger: e.challenger,
+                    opened_block: block,
+                    outcome: "open",
+                    by_timeout: false,
+                });
                 (j, "ChallengeOpened", format!("step {} challenged", e.step))
             }
             Jm::DisputeResolved(e) => {
@@ -283,8 +317,21 @@ impl Index {
                 } else {
                     "worker won"
                 };
-                let how = if e.timedOut { " (clock ran out)" } else { "" };
-                (j, "DisputeResolved", format!("{who}{how}"))
+                if let Some(d) = self.disputes.iter_mut().rev().find(|d| d.job == j) {
+                    d.outcome = who;
+                    d.by_timeout = e.timedOut;
+                }
+                let how = if e.timedOut { " (a clock ran out)" } else { "" };
+                let paid = if e.workerLost {
+                    format!(
+                        ": the challenger is credited {}, the requester {}",
+                        eth_text(e.challengerPayout),
+                        eth_text(e.requesterPayout)
+                    )
+                } else {
+                    ": the worker takes the challenger's bond".into()
+                };
+                (j, "DisputeResolved", format!("{who}{how}{paid}"))
             }
             Jm::JobFinalized(e) => {
                 let j = id(e.jobId);
@@ -312,6 +359,7 @@ impl Index {
         self.events.entry(job).or_default().push(EventView {
             name,
             block,
+            log,
             tx,
             detail,
         });
@@ -394,7 +442,7 @@ mod tests {
                         challengeWindow: 60,
                     },
                 }),
-                j,
+                (j, 0),
                 tx,
             );
         }
@@ -404,7 +452,7 @@ mod tests {
                 jobId: id(3),
                 refund: eth(300),
             }),
-            4,
+            (4, 0),
             tx,
         );
         for j in [1u64, 2] {
@@ -414,7 +462,7 @@ mod tests {
                     worker,
                     collateral: eth(10),
                 }),
-                5,
+                (5, 0),
                 tx,
             );
         }
@@ -428,7 +476,7 @@ mod tests {
                 resultCid: Default::default(),
                 windowEnd: U256::from(1_000),
             }),
-            6,
+            (6, 0),
             tx,
         );
         assert_eq!(ix.job(1).expect("job").0.challenge_ends_at, Some(1_000));
@@ -442,7 +490,7 @@ mod tests {
                 resolver: Address::ZERO,
                 deadline: U256::ZERO,
             }),
-            7,
+            (7, 0),
             tx,
         );
         assert_eq!(ix.job(1).expect("job").0.status, Status::Disputed);
@@ -456,7 +504,7 @@ mod tests {
                 requesterPayout: U256::ZERO,
                 windowEnd: U256::from(2_000),
             }),
-            8,
+            (8, 0),
             tx,
         );
         let j = ix.job(1).expect("job").0.clone();
@@ -471,7 +519,7 @@ mod tests {
                 workerPayout: eth(98),
                 fee: eth(2),
             }),
-            9,
+            (9, 0),
             tx,
         );
         // Job 2 lost its dispute.
@@ -484,7 +532,7 @@ mod tests {
                 requesterPayout: eth(200),
                 windowEnd: U256::ZERO,
             }),
-            10,
+            (10, 0),
             tx,
         );
         assert_eq!(ix.job(2).expect("job").0.status, Status::Convicted);
@@ -516,7 +564,7 @@ mod tests {
                 refund: U256::ZERO,
                 penalty: U256::ZERO,
             }),
-            11,
+            (11, 0),
             tx,
         );
         assert!(ix.job(77).is_none());

@@ -3,11 +3,13 @@
 //!
 //! - [`auth`]: the token, `Host` and `Origin` checks, and the headers every answer carries.
 //! - [`index`]: the market folded from the contracts' events.
+//! - [`disputes`]: a dispute's moves, from the games' events.
 //! - [`api`]: the JSON API and the embedded page.
 
 pub mod api;
 mod assets;
 pub mod auth;
+pub mod disputes;
 pub mod index;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -57,6 +59,7 @@ pub fn router(market: Market, guard: Guard) -> Router {
         .route("/api/market", get(api::market))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/providers/{address}", get(api::provider))
+        .route("/api/disputes/{job}", get(api::dispute))
         .route("/api/{*rest}", any(api::not_found))
         .fallback(get(api::page))
         .with_state(app)

@@ -50,6 +50,14 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
   );
   events.id = "events";
   parts.push(events);
+  if (p.events.some((e) => e.name === "ChallengeOpened")) {
+    const d = el("a", "See the dispute, move by move");
+    d.href = `#/disputes/${j.id}`;
+    d.id = "dispute-link";
+    const para = el("p");
+    para.append(d);
+    parts.push(para);
+  }
   const back = el("a", "← Market");
   back.href = "#/";
   parts.push(back);

@@ -50,5 +50,17 @@ export async function market(root: HTMLElement): Promise<void> {
     m.providers.map((p) => [providerLink(p.address), eth(p.stakedWei), eth(p.lockedWei), eth(p.unbondingWei), String(p.jobs), eth(p.earnedWei)]),
   );
   providers.id = "providers";
-  root.replaceChildren(h, totals, jobs, providers);
+  const disputes = table(
+    "Disputes",
+    ["Job", "Step", "Challenger", "Opened in block", "Outcome"],
+    [...m.disputes].reverse().map((d) => {
+      const a = el("a", `#${d.job}`);
+      a.href = `#/disputes/${d.job}`;
+      a.setAttribute("aria-label", `dispute of job ${d.job}`);
+      const outcome = d.byTimeout && d.outcome !== "open" ? `${d.outcome} (clock)` : d.outcome;
+      return [a, String(d.step), addr(d.challenger), String(d.openedBlock), outcome];
+    }),
+  );
+  disputes.id = "disputes";
+  root.replaceChildren(h, totals, jobs, providers, disputes);
 }

@@ -6,6 +6,7 @@ mod game;
 mod gas;
 mod lm;
 mod span;
+mod timeline;
 
 use std::sync::Arc;
 
