@@ -26,6 +26,20 @@ export class ApiError extends Error {
 
 /** GETs `path` from the node's API as JSON. */
 export async function get<T>(path: string): Promise<T> {
+  return call<T>(path, {});
+}
+
+/** POSTs `body` (JSON, or a file's bytes) to `path` of the node's API; its JSON answer. */
+export async function send<T>(path: string, body: unknown): Promise<T> {
+  const file = body instanceof Blob;
+  return call<T>(path, {
+    method: "POST",
+    headers: { "Content-Type": file ? "application/octet-stream" : "application/json" },
+    body: file ? body : JSON.stringify(body),
+  });
+}
+
+async function call<T>(path: string, init: RequestInit): Promise<T> {
   const t = token();
   if (!t) {
     throw new ApiError(
@@ -36,7 +50,8 @@ export async function get<T>(path: string): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`/api/${path}`, {
-      headers: { Authorization: `Bearer ${t}` },
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${t}` },
       cache: "no-store",
     });
   } catch {
@@ -96,10 +111,63 @@ export interface JobEvent {
   detail: string;
 }
 
+/** A progress report the job's worker signed and the node heard on the network. */
+export interface Report {
+  worker: string;
+  stepsDone: number;
+  steps: number;
+  at: number;
+}
+
 export interface JobPage {
   now: number;
   job: Job;
   events: JobEvent[];
+  progress: Report[];
+}
+
+/** The node's account and chain (`/api/wallet`). */
+export interface NodeWallet {
+  chainId: number;
+  canPost: boolean;
+  keystore: boolean;
+  address?: string | null;
+  balanceWei?: string | null;
+}
+
+/** What a job would be (`/api/jobs/plan`). */
+export interface Plan {
+  specCid: string;
+  datasetCid: string;
+  modelCid: string;
+  layers: number[];
+  batch: number;
+  steps: number;
+  samples: number;
+  holdout: number;
+  paymentWei: string;
+  gasWei: string;
+  totalWei: string;
+  workerStakeWei: string;
+  claimWithinSecs: number;
+  deliverWithinSecs: number;
+  challengeWindowSecs: number;
+}
+
+/** A dataset the node keeps from an upload. */
+export interface Upload {
+  cid: string;
+  samples: number;
+  features: number;
+  classes: number;
+}
+
+/** A transaction for the browser's wallet to sign. */
+export interface WalletCall {
+  what: string;
+  to: string;
+  data: string;
+  value: string;
 }
 
 export interface ProviderPage {

@@ -12,8 +12,13 @@ function node<K extends keyof SVGElementTagNameMap>(
   return e;
 }
 
-/** Points `(x, y)` (y a running total) as a step line with labelled axes. */
-export function stepChart(label: string, points: [number, number][], yUnit: string): SVGSVGElement {
+/** Points `(x, y)` (y a running total; x in blocks, or in `xUnit`) as a step line with labelled axes. */
+export function stepChart(
+  label: string,
+  points: [number, number][],
+  yUnit: string,
+  xUnit = "block",
+): SVGSVGElement {
   // Room on the left for the top value's label; text at 16 units stays legible on a phone.
   const [w, h, pad, left] = [640, 240, 36, 110];
   const svg = node("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": label, class: "chart" });
@@ -41,8 +46,9 @@ export function stepChart(label: string, points: [number, number][], yUnit: stri
     t.textContent = s;
     svg.append(t);
   };
-  text(left, h - pad + 22, `block ${x0}`, "start");
-  text(w - pad, h - pad + 22, `block ${x1}`, "end");
+  const xLabel = (x: number) => (xUnit === "block" ? `block ${x}` : `${x} ${xUnit}`);
+  text(left, h - pad + 22, xLabel(x0), "start");
+  text(w - pad, h - pad + 22, xLabel(x1), "end");
   text(left - 8, pad + 6, `${Number(y1.toPrecision(3))} ${yUnit}`, "end");
   text(left - 8, h - pad, "0", "end");
   return svg;

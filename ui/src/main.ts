@@ -1,6 +1,6 @@
 // The router: `#/` is the market, `#/jobs/N` a job, `#/disputes/N` a job's disputes,
-// `#/providers/0x…` a provider. Each page is re-read every two seconds
-// while it is shown, so a job's progress appears as it happens.
+// `#/providers/0x…` a provider, `#/post` the form that posts a job. Each page but the form
+// is re-read every two seconds while it is shown, so a job's progress appears as it happens.
 
 import "./style.css";
 import { ApiError, token } from "./api";
@@ -8,6 +8,7 @@ import { el } from "./format";
 import { dispute } from "./pages/dispute";
 import { job } from "./pages/job";
 import { market } from "./pages/market";
+import { post } from "./pages/post";
 import { provider } from "./pages/provider";
 
 const root = document.getElementById("main") as HTMLElement;
@@ -34,6 +35,11 @@ async function render(): Promise<void> {
 
 function show(): void {
   window.clearInterval(timer);
+  if (route === "/post") {
+    // A form: drawn once, never redrawn under the user's typing.
+    post(root);
+    return;
+  }
   void render();
   timer = window.setInterval(() => void render(), 2000);
 }

@@ -13,13 +13,7 @@
 // critical accessibility violation on any page. Saves a screenshot of every page, at desktop
 // and phone widths. Prints one JSON line with what it saw; exits 1 on the first failure.
 
-import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import puppeteer from "puppeteer-core";
-
-const require = createRequire(import.meta.url);
-const axeSource = require("fs").readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+import { audit as auditPage, fail, launch, shoot as shootPage } from "./lib.mjs";
 
 const [url, out, expectJson] = process.argv.slice(2);
 if (!url || !out || !expectJson) {
@@ -27,48 +21,12 @@ if (!url || !out || !expectJson) {
   process.exit(2);
 }
 const want = JSON.parse(expectJson);
-mkdirSync(out, { recursive: true });
 
-const fail = (msg) => {
-  console.error(`browser test failed: ${msg}`);
-  process.exit(1);
-};
-
-const browser = await puppeteer.launch({
-  executablePath: process.env.PEDALS_CHROMIUM ?? "/usr/bin/chromium-headless-shell",
-  headless: "shell",
-  // Chromium's sandbox needs user namespaces that containers (and root) often lack.
-  args: ["--no-sandbox", "--disable-gpu"],
-});
+const { browser, page } = await launch();
 const seen = { pages: [], violations: 0 };
 try {
-  const page = await browser.newPage();
-  // What the page says goes to stderr, so a failure shows why.
-  page.on("console", (m) => console.error(`page console: ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  page.on("requestfailed", (r) => console.error(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  // axe-core is injected as a script, which the page's CSP would refuse.
-  await page.setBypassCSP(true);
-  const audit = async (name) => {
-    await page.addScriptTag({ content: axeSource });
-    const r = await page.evaluate(async () => await window.axe.run(document));
-    const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-    for (const v of bad) {
-      console.error(`${name}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target).join(", ")}`);
-    }
-    seen.violations += bad.length;
-    if (bad.length) fail(`${bad.length} serious accessibility violations on ${name}`);
-  };
-  const shoot = async (name) => {
-    for (const [w, h, tag] of [
-      [1280, 800, "desktop"],
-      [390, 844, "phone"],
-    ]) {
-      await page.setViewport({ width: w, height: h });
-      await page.screenshot({ path: join(out, `${name}-${tag}.png`), fullPage: true });
-    }
-    seen.pages.push(name);
-  };
+  const audit = (name) => auditPage(page, name, seen);
+  const shoot = (name) => shootPage(page, out, name, seen);
 
   await page.goto(url, { waitUntil: "networkidle0" });
   if (page.url().includes("token=")) fail("the token stays in the address bar");

@@ -38,6 +38,7 @@ mod offer;
 mod requester;
 mod run;
 mod settle;
+mod wallet_post;
 mod zk;
 mod zk_job;
 
@@ -77,6 +78,7 @@ pub use lm_requester::{LmJobFiles, LmJobResult};
 pub use metrics::{Metrics, PhaseLabel, Status};
 pub use pedals_daemon::serve as serve_metrics;
 pub use requester::{JobFiles, JobResult, PostTerms, Requester, ZkFiles, ZkResult};
+pub use wallet_post::{PostedJob, WalletCall};
 
 /// What a worker accepts and how it runs.
 #[derive(Debug, Clone)]

@@ -191,6 +191,24 @@ impl Requester {
     /// game could not adjudicate); a spec admitted before costs no transaction, so the
     /// admission [`Self::post`] makes is then a no-op. Returns the admission's transaction.
     pub async fn admit(&self, files: &JobFiles) -> Result<Option<TxOutcome>, NodeError> {
+        let (args, admitted) = self.spec_args(files).await?;
+        if admitted {
+            return Ok(None);
+        }
+        let tx = self
+            .market
+            .send_admission(args, files.spec.train.steps)
+            .await?;
+        info!(target: "pedals::requester", tx = %tx.hash, spec = %files.spec.spec_hash(), "spec admitted by the dispute game");
+        Ok(Some(tx))
+    }
+
+    /// The dispute game's form of a training job's spec, checked to hash as the spec does,
+    /// and whether the game has admitted it for its steps.
+    pub(crate) async fn spec_args(
+        &self,
+        files: &JobFiles,
+    ) -> Result<(pedals_chain::DisputeGame::Spec, bool), NodeError> {
         let args = pedals_dispute::game::spec_args(&files.spec).map_err(|e| {
             NodeError::Job(format!(
                 "{e}; the market posts only training jobs whose every step the on-chain dispute \
@@ -207,12 +225,7 @@ impl Requester {
                 files.spec.spec_hash()
             )));
         }
-        if admitted {
-            return Ok(None);
-        }
-        let tx = self.market.send_admission(args, steps).await?;
-        info!(target: "pedals::requester", tx = %tx.hash, spec = %hash, "spec admitted by the dispute game");
-        Ok(Some(tx))
+        Ok((args, admitted))
     }
 
     /// Stores and provides the files, then posts the job with `terms.payment` in escrow and

@@ -30,6 +30,17 @@ const FRESH: Duration = Duration::from_millis(500);
 pub struct App {
     pub(crate) market: Market,
     pub(crate) index: Mutex<(Index, Option<Instant>)>,
+    /// The requester's node, when the page may post.
+    pub(crate) node: Option<crate::node::NodeState>,
+}
+
+/// An error answer as a value, for handlers' helpers to return.
+pub struct Refusal(pub StatusCode, pub String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, &self.1)
+    }
 }
 
 /// An error answer: `{"error": {"message": …}}`.
@@ -111,12 +122,20 @@ pub async fn job(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
         Err(r) => return r,
     };
     match guard.0.job(id) {
-        Some((job, events)) => Json(json!({
-            "now": guard.0.head_time,
-            "job": job,
-            "events": events,
-        }))
-        .into_response(),
+        Some((job, events)) => {
+            // Only the reports of the job's worker on-chain count.
+            let progress = match (&app.node, job.worker) {
+                (Some(node), Some(worker)) => node.progress(id, worker),
+                _ => Vec::new(),
+            };
+            Json(json!({
+                "now": guard.0.head_time,
+                "job": job,
+                "events": events,
+                "progress": progress,
+            }))
+            .into_response()
+        }
         None => error(
             StatusCode::NOT_FOUND,
             &format!("no job {id} on this market (yet)"),
@@ -213,8 +232,8 @@ pub async fn provider(State(app): State<Arc<App>>, Path(who): Path<String>) -> R
 pub async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such API: the page uses /api/market, /api/jobs/N, /api/disputes/N and \
-         /api/providers/ADDRESS",
+        "no such API: see docs/web-app.md for the node's API (/api/market, /api/jobs/N, \
+         /api/disputes/N, /api/providers/ADDRESS, /api/wallet, /api/uploads, /api/jobs/plan …)",
     )
 }
 

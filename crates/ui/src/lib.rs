@@ -11,18 +11,22 @@ mod assets;
 pub mod auth;
 pub mod disputes;
 pub mod index;
+pub mod node;
+pub mod post;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     middleware::from_fn_with_state,
-    routing::{any, get},
+    routing::{any, get, post},
 };
 use pedals_chain::Market;
 use tokio::sync::Mutex;
 
 pub use auth::Guard;
+pub use node::Node;
 
 /// What can go wrong serving the page.
 #[derive(Debug, thiserror::Error)]
@@ -49,14 +53,28 @@ impl UiError {
     }
 }
 
-/// The router of the page and the API for `market`, guarded by `guard`.
-pub fn router(market: Market, guard: Guard) -> Router {
+/// The router of the page and the API for `market`, guarded by `guard`; with `node`, the
+/// page can post jobs through it.
+pub fn router(market: Market, guard: Guard, node: Option<Node>) -> Router {
+    let node = node.map(|n| node::NodeState::start(n, &market));
     let app = Arc::new(api::App {
         market,
         index: Mutex::new(Default::default()),
+        node,
     });
     Router::new()
         .route("/api/market", get(api::market))
+        .route("/api/wallet", get(node::wallet))
+        .route("/api/wallet/unlock", post(node::unlock))
+        .route("/api/wallet/lock", post(node::lock))
+        .route(
+            "/api/uploads",
+            post(post::upload).layer(DefaultBodyLimit::max(post::MAX_UPLOAD)),
+        )
+        .route("/api/jobs", post(post::post))
+        .route("/api/jobs/plan", post(post::plan))
+        .route("/api/jobs/calls", post(post::calls))
+        .route("/api/tx/{hash}", get(post::tx))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/providers/{address}", get(api::provider))
         .route("/api/disputes/{job}", get(api::dispute))
@@ -66,10 +84,11 @@ pub fn router(market: Market, guard: Guard) -> Router {
         .layer(from_fn_with_state(Arc::new(guard), auth::guard))
 }
 
-/// Serves the page for `market` on `addr` (loopback only) until `shutdown` resolves; returns
+/// Serves the page for `market` (and `node`'s posting, if given) on `addr` (loopback only) until `shutdown` resolves; returns
 /// the bound address, the token, and the serving task.
 pub async fn serve(
     market: Market,
+    node: Option<Node>,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
@@ -91,7 +110,7 @@ pub async fn serve(
         .map_err(|source| UiError::Listen { addr, source })?;
     let guard = Guard::new(bound);
     let token = guard.token().to_owned();
-    let app = router(market, guard);
+    let app = router(market, guard, node);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -49,9 +49,8 @@ use eyre::{Context, ContextCompat};
 use pedals_chain::{Deployment, JobStatus, Market};
 use pedals_core::{cid_from_bytes, cid_of};
 use pedals_ml::Dataset;
-use pedals_node::{Requester, StoreSource, jobfile::VerificationMode};
+use pedals_node::{PostedJob, Requester, StoreSource, jobfile::VerificationMode};
 use pedals_store::Store;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 mod ft;
@@ -134,7 +133,7 @@ pub(super) struct SignerArgs {
 
 /// The requester's node: its folder and its network.
 #[derive(Debug, Args)]
-struct NodeArgs {
+pub(super) struct NodeArgs {
     /// The requester's data directory (its files, database and node identity).
     #[arg(long, env = "PEDALS_REQUESTER_DIR")]
     data_dir: Option<PathBuf>,
@@ -286,15 +285,6 @@ pub(crate) struct CancelArgs {
     signer: SignerArgs,
 }
 
-/// What the requester remembers of a job it posted, next to its store.
-#[derive(Debug, Serialize, Deserialize)]
-struct PostedJob {
-    spec_cid: String,
-    dataset_cid: String,
-    model_cid: String,
-    holdout_cid: Option<String>,
-}
-
 fn data_dir(node: &NodeArgs) -> PathBuf {
     node.data_dir.clone().unwrap_or_else(|| {
         dirs::data_dir()
@@ -305,7 +295,7 @@ fn data_dir(node: &NodeArgs) -> PathBuf {
 }
 
 fn posted_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join("jobs").join(format!("{id}.json"))
+    PostedJob::path(dir, id)
 }
 
 async fn market(chain: &ChainArgs, signer: PrivateKeySigner) -> eyre::Result<Market> {
@@ -329,7 +319,9 @@ pub(super) async fn read_market(chain: &ChainArgs) -> eyre::Result<Market> {
 }
 
 /// The requester's store and network node.
-async fn node(args: &NodeArgs) -> eyre::Result<(PathBuf, Arc<Store>, pedals_p2p::Network)> {
+pub(super) async fn node(
+    args: &NodeArgs,
+) -> eyre::Result<(PathBuf, Arc<Store>, pedals_p2p::Network)> {
     let dir = data_dir(args);
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     let store = Arc::new(
@@ -487,9 +479,9 @@ async fn report_posted(
     json: bool,
     headline: String,
 ) -> eyre::Result<()> {
-    let path = posted_path(dir, id);
-    std::fs::create_dir_all(path.parent().context("jobs folder")?)?;
-    std::fs::write(&path, serde_json::to_vec_pretty(record)?)?;
+    record
+        .save(dir, id)
+        .wrap_err_with(|| format!("cannot record job {id} in {}", dir.display()))?;
     let addrs = network.client.listen_addrs().await?;
     if json {
         let mut doc = summary;

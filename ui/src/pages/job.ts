@@ -2,6 +2,7 @@
 // transaction that moved it.
 
 import { get, type JobPage } from "../api";
+import { stepChart } from "../chart";
 import { addr, changed, duration, el, eth, table } from "../format";
 
 export async function job(root: HTMLElement, id: number): Promise<void> {
@@ -37,6 +38,28 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
   row("Fee", eth(j.feeWei));
   row("Posted in block", String(j.postedBlock));
   const parts: Node[] = [h, status, terms];
+  const last = p.progress[p.progress.length - 1];
+  if (last) {
+    // The worker's signed reports, heard by this node on the network.
+    const section = el("section");
+    section.id = "training";
+    const done = j.status === "claimed" ? "Training" : "Trained";
+    const line = el("p", `${done}: step ${last.stepsDone} of ${last.steps}, reported by the worker.`);
+    line.id = "training-step";
+    const bar = el("progress");
+    bar.max = last.steps;
+    bar.value = last.stepsDone;
+    bar.setAttribute("aria-labelledby", line.id);
+    const t0 = p.progress[0].at;
+    const points: [number, number][] = p.progress.map((r) => [r.at - t0, r.stepsDone]);
+    section.append(
+      el("h2", "Progress"),
+      line,
+      bar,
+      stepChart(`Steps trained over time: ${last.stepsDone} of ${last.steps}`, points, "steps", "s"),
+    );
+    parts.push(section);
+  }
   if (j.challengeEndsAt !== null && j.status === "submitted") {
     const w = el("p", windowText, "window");
     w.id = "window";

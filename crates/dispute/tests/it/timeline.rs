@@ -94,6 +94,7 @@ async fn the_web_app_shows_every_move_of_a_dispute() {
     }
     let (addr, token, _task) = pedals_ui::serve(
         w.requester.clone(),
+        None,
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )

@@ -16,13 +16,27 @@ use alloy::{
 use pedals_chain::{DisputeGame, JobRequest, Market};
 use serde_json::Value;
 
-/// One request; the status, the headers (lowercase) and the body.
+/// One GET; the status, the headers (lowercase) and the body.
 fn http(port: u16, path: &str, headers: &[(&str, String)]) -> (u16, String, Value) {
+    request_with(port, "GET", path, headers, &[])
+}
+
+/// One request with `body`; the status, the headers (lowercase) and the body.
+pub(crate) fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
+    s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let has_host = headers.iter().any(|(k, _)| *k == "Host");
-    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if !has_host {
         req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
@@ -30,7 +44,9 @@ fn http(port: u16, path: &str, headers: &[(&str, String)]) -> (u16, String, Valu
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("sends");
+    let mut req = req.into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).expect("sends");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("reads");
     let status = out[9..12].parse().expect("status");
@@ -117,6 +133,7 @@ async fn the_api_shows_the_market_to_its_page_and_to_nobody_else() {
     assert!(matches!(
         pedals_ui::serve(
             requester.clone(),
+            None,
             "0.0.0.0:0".parse().expect("addr"),
             async {}
         )
@@ -125,6 +142,7 @@ async fn the_api_shows_the_market_to_its_page_and_to_nobody_else() {
     ));
     let (addr, token, _task) = pedals_ui::serve(
         requester.clone(),
+        None,
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )
