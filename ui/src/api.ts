@@ -90,6 +90,7 @@ export interface Provider {
 
 export interface Market {
   chainId: number;
+  explorer: string | null;
   block: number;
   totals: {
     jobs: number;
@@ -102,6 +103,8 @@ export interface Market {
   jobs: Job[];
   providers: Provider[];
   disputes: Dispute[];
+  /** Volume and fees so far, at each block where either moved. */
+  overTime: { block: number; volumeWei: string; feesWei: string }[];
 }
 
 export interface JobEvent {
@@ -117,10 +120,14 @@ export interface Report {
   stepsDone: number;
   steps: number;
   at: number;
+  /** The training loss at the worker's last checkpoint (its word), if it reported one. */
+  loss: number | null;
 }
 
 export interface JobPage {
   now: number;
+  /** The block explorer's base address, when the chain has one. */
+  explorer: string | null;
   job: Job;
   events: JobEvent[];
   progress: Report[];
@@ -202,4 +209,20 @@ export interface DisputePage {
   job: Job;
   disputes: Dispute[];
   moves: Move[];
+}
+
+/** The daemon serving the page (`/api/me`), when it is a provider's or a validator's. */
+export interface Me {
+  role: "provider" | "validator";
+  address: string;
+  policy: Record<string, unknown>;
+  stats: Record<string, number | string>;
+  paused: boolean | null;
+}
+
+export interface ValidatorPage {
+  address: string;
+  stakedWei: string;
+  lockedWei: string;
+  challenges: Dispute[];
 }

@@ -111,3 +111,30 @@ export function table(caption: string, head: string[], rows: (string | Node)[][]
   wrap.append(t);
   return wrap;
 }
+
+/** A transaction hash, linked to the block explorer when the chain has one. */
+export function txCell(hash: string, explorer: string | null | undefined): HTMLElement {
+  const code = el("code", hash);
+  if (!explorer) return code;
+  const a = el("a");
+  a.href = `${explorer}/tx/${hash}`;
+  a.rel = "noopener noreferrer";
+  a.target = "_blank";
+  a.className = "explorer";
+  a.setAttribute("aria-label", `transaction ${hash} on the block explorer`);
+  a.append(code);
+  return a;
+}
+
+/** An address, linked to the block explorer when the chain has one. */
+export function addrCell(a: string | null, explorer: string | null | undefined): HTMLElement {
+  const short = addr(a);
+  if (!a || !explorer) return short;
+  const link = el("a");
+  link.href = `${explorer}/address/${a}`;
+  link.rel = "noopener noreferrer";
+  link.target = "_blank";
+  link.className = "explorer";
+  link.append(short);
+  return link;
+}

@@ -4,7 +4,9 @@
 //   node test/browser.mjs <address with #token=…> <screenshot folder> <expectations JSON>
 //
 // Expectations: {"jobs": {"<id>": "<status>", …}, "earner": "<provider address>" (optional),
-// "dispute": {"job": <id>, "moves": ["GameStarted", …]} (optional)}. Checks
+// "dispute": {"job": <id>, "moves": ["GameStarted", …]} (optional), "validator": {"address",
+// "job", "outcome"} (optional), "explorer": "<base address>" (optional: every transaction
+// links there)}. Checks
 // that the market lists every job with its status and the provider with earnings, that the
 // token leaves the address bar, that each job's page shows its transactions, that the
 // provider's page charts its earnings, that a dispute's timeline shows every move in order,
@@ -63,6 +65,16 @@ try {
       trs.map((tr) => tr.children[1]?.textContent.trim()),
     );
     if (events[0] !== "JobPosted") fail(`job ${id}'s transactions: ${events}`);
+    if (want.explorer) {
+      // Each transaction links to the block explorer, opening without a referrer.
+      const links = await page.$$eval("#events tbody a.explorer", (as) => as.map((a) => [a.href, a.rel]));
+      if (links.length !== events.length) fail(`job ${id}: ${links.length} explorer links for ${events.length} transactions`);
+      for (const [href, rel] of links) {
+        if (!/^https?:\/\/[^/]+\/tx\/0x[0-9a-f]{64}$/.test(href) || !href.startsWith(want.explorer) || !rel.includes("noreferrer")) {
+          fail(`job ${id}: explorer link ${href} (${rel})`);
+        }
+      }
+    }
     if (status === "finalized" && !events.includes("JobFinalized")) fail(`job ${id}: ${events}`);
     seen[`job${id}`] = events;
     await audit(`job ${id}`);
@@ -93,6 +105,22 @@ try {
     seen.timeline = shown;
     await audit("dispute");
     await shoot("dispute");
+  }
+
+  // A validator's page: the challenge it opened, and how it ended.
+  if (want.validator) {
+    const { address, job, outcome } = want.validator;
+    await page.goto(`${new URL(url).origin}/#/validators/${address}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("#challenges tbody tr", { timeout: 20000 });
+    const rows = await page.$$eval("#challenges tbody tr", (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent.trim())),
+    );
+    if (!rows.some((r) => r[0] === `#${job}` && r[3] === outcome)) {
+      fail(`the validator's page shows ${JSON.stringify(rows)}, expected job ${job} ${outcome}`);
+    }
+    seen.challenges = rows;
+    await audit("validator");
+    await shoot("validator");
   }
 
   // A tab that never had the token: the page says what to do, and shows no data.

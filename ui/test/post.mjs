@@ -3,7 +3,7 @@
 //
 //   node test/post.mjs <address with #token=…> <screenshot folder> <options JSON>
 //
-// Phase "node" ({"phase": "node", "csv", "notData", "password", "earner", "steps", "hidden", "window"}): bad input first
+// Phase "node" ({"phase": "node", "csv", "notData", "password", "earner", "steps", "hidden", "lr", "momentum", "window"}): bad input first
 // (a zero and a negative payment, a file that is not a dataset, a wrong keystore password),
 // each refused by the page with what to do and nothing posted; then the CSV uploaded, the
 // plan, the node's account unlocked, the job posted, and its page followed until finalized
@@ -11,7 +11,8 @@
 // earnings. Phase "wallet" ({"phase": "wallet", "rpc", "account", "wrongChain"}): a test
 // wallet (EIP-1193, backed by the devnet's unlocked account) on the wrong chain, then
 // rejecting the signature, each refused with nothing sent; then it posts a job, which the
-// page shows open. Prints one JSON line of what it saw; exits 1 on the first failure.
+// page shows open. Phase "pause" (against a provider daemon's page): the header links to "My
+// provider", whose button pauses claiming. Prints one JSON line of what it saw; exits 1 on the first failure.
 
 import { audit, fail, launch, shoot } from "./lib.mjs";
 
@@ -91,8 +92,20 @@ const jobPosting = ["/api/jobs", "/api/jobs/plan", "/api/jobs/calls", "/api/uplo
 
 try {
   await page.goto(url, { waitUntil: "networkidle0" });
-  await page.goto(`${origin}/#/post`, { waitUntil: "networkidle0" });
-  await page.waitForSelector("#post-form");
+  if (opt.phase === "pause") {
+    // The provider's daemon: its page from the header's link, then pause.
+    await page.waitForSelector("#me-link", { timeout: 20000 });
+    await page.click("#me-link");
+    await page.waitForSelector("#pause", { timeout: 20000 });
+    seen.before = await waitText("#claiming", "Claiming new jobs");
+    await page.click("#pause");
+    seen.claiming = await waitText("#claiming", "paused");
+    await audit(page, "my provider", seen);
+    await shoot(page, out, "my-provider", seen);
+  } else {
+    await page.goto(`${origin}/#/post`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("#post-form");
+  }
 
   if (opt.phase === "node") {
     await set("#payment", "0");
@@ -109,6 +122,8 @@ try {
     // Long enough that the page sees the worker train (it reports every second).
     if (opt.steps) await set("#steps", String(opt.steps));
     if (opt.hidden) await set("#hidden", opt.hidden);
+    if (opt.lr) await set("#lr", String(opt.lr));
+    if (opt.momentum !== undefined) await set("#momentum", String(opt.momentum));
     if (opt.window) await set("#window", String(opt.window));
     await input.uploadFile(opt.csv);
     seen.upload = await waitText("#upload-status", "samples of");
@@ -149,11 +164,14 @@ try {
       await new Promise((ok) => setTimeout(ok, 200));
     }
 
+    // The worker's reported loss at its last checkpoint, and its chart.
+    seen.loss = await waitText("#loss", "Training loss at step");
+    if (!(await page.$("#training svg.chart circle"))) fail("the job page has no loss chart");
     await page.goto(`${origin}/#/providers/${opt.earner}`, { waitUntil: "networkidle0" });
     await page.waitForSelector("#provider-jobs tbody tr", { timeout: 20000 });
     seen.earned = await page.$eval("svg.chart", (s) => s.getAttribute("aria-label"));
     if (seen.earned.endsWith(" 0 ETH in all")) fail(`the provider earned nothing: ${seen.earned}`);
-  } else {
+  } else if (opt.phase === "wallet") {
     await set("#payment", "0.05");
     await page.click("#plan-button");
     await page.waitForSelector("#post-wallet", { timeout: 30000 });

@@ -33,5 +33,5 @@ pub use mlp::{MlpConfig, MlpState, TracedTensor};
 pub use spec::{DisputeCommitments, InferenceSpec, JobSpec, SPEC_VERSION};
 pub use trainer::{
     AUDITED_TENSOR, Session, TraceSoFar, TrainConfig, TrainOutcome, Trainer, audit_root,
-    batch_indices,
+    batch_indices, loss_micro,
 };

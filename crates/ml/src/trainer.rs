@@ -168,6 +168,20 @@ impl<O: ExactOps> Session<O> {
     }
 }
 
+/// The mean cross-entropy of Q8 `logits` (one row per sample) against `labels`, in
+/// millionths, computed in floating point: a figure to show, never committed or disputed.
+pub fn loss_micro(logits: &Mat, labels: &[u32]) -> u64 {
+    let mut sum = 0.0f64;
+    for (row, &label) in logits.data.chunks(logits.cols.max(1)).zip(labels) {
+        let z: Vec<f64> = row.iter().map(|&v| f64::from(v) / 256.0).collect();
+        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_sum = top + z.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
+        sum += log_sum - z.get(label as usize).copied().unwrap_or(top);
+    }
+    let mean = sum / labels.len().max(1) as f64;
+    (mean * 1e6).round().clamp(0.0, u64::MAX as f64) as u64
+}
+
 /// Trains, replays and infers with one implementation of the exact ops.
 #[derive(Debug, Clone)]
 pub struct Trainer<O: ExactOps> {
@@ -175,6 +189,8 @@ pub struct Trainer<O: ExactOps> {
     config: TrainConfig,
     /// Where training and inference report the steps (chunks) done, if anyone watches.
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Where training reports the loss at each checkpoint (see [`Trainer::reporting_loss`]).
+    loss: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Whether training keeps every step's audit leaf (what auditors are paid to open).
     audit: bool,
     /// Debug builds only: the steps after which the trainer lies (see [`Trainer::falsifying`]).
@@ -195,6 +211,7 @@ impl<O: ExactOps> Trainer<O> {
             ops,
             config,
             progress: None,
+            loss: None,
             audit: false,
             #[cfg(debug_assertions)]
             falsify: std::collections::BTreeSet::new(),
@@ -216,6 +233,15 @@ impl<O: ExactOps> Trainer<O> {
     /// reads it from another thread to tell watchers how far a job has got.
     pub fn reporting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
         self.progress = Some(counter);
+        self
+    }
+
+    /// Reports into `cell`, at every checkpoint, the training loss of the step just taken:
+    /// the mean cross-entropy of the updated model on that step's batch, in millionths
+    /// ([`loss_micro`]). It costs one forward pass of one batch per checkpoint, and is not
+    /// part of anything committed: it is for people watching the job.
+    pub fn reporting_loss(mut self, cell: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.loss = Some(cell);
         self
     }
 
@@ -344,6 +370,19 @@ impl<O: ExactOps> Trainer<O> {
             so_far.hashes.push(model_state.state_hash()?);
             self.report(done);
             if done % self.config.checkpoint_every == 0 || done == self.config.steps {
+                if let Some(cell) = &self.loss {
+                    let logits = self.ops.read(&mlp::forward(
+                        &self.ops,
+                        &self.config.model,
+                        &device,
+                        &xd,
+                        x.rows,
+                    ));
+                    cell.store(
+                        loss_micro(&logits, &y),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
                 let bytes = model_state.to_canonical_bytes()?;
                 on_checkpoint(done, &bytes, &so_far)?;
                 checkpoints.insert(done, bytes);
@@ -461,4 +500,39 @@ pub(crate) fn argmax(row: &[i32]) -> u32 {
         }
     }
     best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mat, loss_micro};
+
+    #[test]
+    fn the_reported_loss_is_the_mean_cross_entropy() {
+        // Equal logits over four classes: ln 4.
+        let even = Mat {
+            rows: 2,
+            cols: 4,
+            data: vec![256; 8],
+        };
+        assert_eq!(loss_micro(&even, &[0, 3]), 1_386_294);
+        // One sample sure of the right class (a margin of 40 in Q8 units is e^40), one
+        // evenly unsure of two: (0 + ln 2) / 2.
+        let mixed = Mat {
+            rows: 2,
+            cols: 2,
+            data: vec![40 * 256, 0, 0, 0],
+        };
+        assert_eq!(loss_micro(&mixed, &[0, 1]), 346_574);
+        assert_eq!(
+            loss_micro(
+                &Mat {
+                    rows: 0,
+                    cols: 2,
+                    data: vec![]
+                },
+                &[]
+            ),
+            0
+        );
+    }
 }

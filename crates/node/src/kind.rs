@@ -151,7 +151,9 @@ impl Worker {
             }
             JobPhase::Ready => {
                 // Capacity first: a waiting job is not timed again every round.
-                if self.busy_with_others(id)? {
+                if self.is_paused() {
+                    debug!(target: "pedals::node", job = id, "paused by the operator; the job waits");
+                } else if self.busy_with_others(id)? {
                     debug!(target: "pedals::node", job = id, max = self.config.max_active_jobs, "at capacity; the job waits");
                 } else {
                     kind.take(self, id, job, record).await?;

@@ -269,6 +269,9 @@ pub struct Worker {
     publications: std::sync::Mutex<std::collections::HashMap<u64, Arc<availability::Publication>>>,
     /// A job whose step fails the same way every round is logged once a minute.
     log_gate: pedals_chain::LogGate,
+    /// While set, the worker claims no new job (it still trains, submits, defends and
+    /// settles the ones it holds): the operator's pause, from its page.
+    paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How fetching a job's inputs went.
@@ -344,7 +347,19 @@ impl Worker {
             zk,
             publications: std::sync::Mutex::new(std::collections::HashMap::new()),
             log_gate: pedals_chain::LogGate::default(),
+            paused: Arc::default(),
         })
+    }
+
+    /// The pause switch: while it is on, the worker claims no new job; the jobs it holds
+    /// go on (trained, submitted, defended, settled) and waiting jobs stay where they are.
+    pub fn pause_switch(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.paused.clone()
+    }
+
+    /// Whether the operator paused claiming.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fetches job inputs from peers over `net` and provides what this node holds.

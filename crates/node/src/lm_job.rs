@@ -234,7 +234,7 @@ impl Worker {
         what: &str,
     ) -> Result<(), NodeError> {
         let (root, result) = self
-            .reporting_progress(id, steps, &run.done, task)
+            .reporting_progress(id, steps, (&run.done, None), task)
             .await??;
         self.metrics.steps_trained.inc_by(steps - run.from);
         info!(target: "pedals::node", job = id, steps, from = run.from, trace_root = %root, result = %result, seconds = run.started.elapsed().as_secs_f64(), "{what} done");

@@ -32,8 +32,12 @@ impl Worker {
             backends: vec![format!("cpu-{}", pedals_ml::exact::Isa::detect())],
             steps_per_second: self.metrics.training_steps_per_second.get(),
             min_wei_per_step: self.config.min_wei_per_step,
-            free_slots: u32::try_from(self.config.max_active_jobs.max(1).saturating_sub(busy))
-                .unwrap_or(u32::MAX),
+            free_slots: if self.is_paused() {
+                0
+            } else {
+                u32::try_from(self.config.max_active_jobs.max(1).saturating_sub(busy))
+                    .unwrap_or(u32::MAX)
+            },
             announced_at: pedals_p2p::unix_now(),
         });
         match net.publish(&announcement).await {

@@ -4,6 +4,9 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// The loss cell's value before the first checkpoint reports one.
+const NO_LOSS: u64 = u64::MAX;
+
 impl Worker {
     /// Trains job `id`, from the latest checkpoint stored with its trace if there is one (a
     /// restart after a crash in training), else from the initial model; stores every
@@ -50,6 +53,8 @@ impl Worker {
         let started = std::time::Instant::now();
         let done = Arc::new(AtomicU64::new(from));
         let counter = done.clone();
+        let loss = Arc::new(AtomicU64::new(NO_LOSS));
+        let loss_cell = loss.clone();
         let training = tokio::task::spawn_blocking(move || {
             let persist =
                 |done: u64, bytes: &[u8], so_far: &TraceSoFar| -> Result<(), StoreError> {
@@ -63,8 +68,9 @@ impl Worker {
                     store.advance(id, JobPhase::Training { steps_done: done })?;
                     Ok(())
                 };
-            let mut trainer =
-                Trainer::new(CpuOps::new(threads), spec.train.clone())?.reporting(counter);
+            let mut trainer = Trainer::new(CpuOps::new(threads), spec.train.clone())?
+                .reporting(counter)
+                .reporting_loss(loss_cell);
             if audit {
                 trainer = trainer.auditing();
             }
@@ -75,7 +81,7 @@ impl Worker {
             })
         });
         let outcome = self
-            .reporting_progress(id, u64::from(job.steps), &done, training)
+            .reporting_progress(id, u64::from(job.steps), (&done, Some(&loss)), training)
             .await??;
         let steps = outcome.hashes.len() as u64 - 1;
         let seconds = started.elapsed().as_secs_f64();
@@ -106,9 +112,13 @@ impl Worker {
         &self,
         id: u64,
         steps: u64,
-        done: &AtomicU64,
+        (done, loss): (&AtomicU64, Option<&AtomicU64>),
         run: tokio::task::JoinHandle<T>,
     ) -> Result<T, tokio::task::JoinError> {
+        let loss = || {
+            loss.map(|l| l.load(Ordering::Relaxed))
+                .filter(|&l| l != NO_LOSS)
+        };
         tokio::pin!(run);
         let mut every = tokio::time::interval(self.config.progress_every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,20 +132,25 @@ impl Worker {
                         // A run whose steps advance is a live worker, though its round has
                         // not finished: /health stays green through a long job.
                         self.metrics.round_ok();
-                        self.announce_progress(id, now, steps).await;
+                        self.announce_progress(id, (now, steps), loss()).await;
                         last = Some(now);
                     }
                 }
             }
         };
         if outcome.is_ok() && last != Some(steps) {
-            self.announce_progress(id, steps, steps).await;
+            self.announce_progress(id, (steps, steps), loss()).await;
         }
         outcome
     }
 
     /// Publishes one signed progress announcement for job `id`.
-    pub(crate) async fn announce_progress(&self, id: u64, steps_done: u64, steps: u64) {
+    pub(crate) async fn announce_progress(
+        &self,
+        id: u64,
+        (steps_done, steps): (u64, u64),
+        loss_micro: Option<u64>,
+    ) {
         let Some(net) = &self.net else {
             return;
         };
@@ -146,9 +161,9 @@ impl Worker {
             chain_id,
             market,
             id,
-            steps_done,
-            steps,
+            (steps_done, steps),
             announced_at,
+            loss_micro,
         );
         let signature = match self.signer.sign_message_sync(message.as_slice()) {
             Ok(signature) => signature,
@@ -165,6 +180,7 @@ impl Worker {
             steps_done,
             steps,
             announced_at,
+            loss_micro,
             signature,
         });
         if let Err(e) = net.publish(&announcement).await {
@@ -232,7 +248,7 @@ impl Worker {
             Ok((root, result))
         });
         let (root, result) = self
-            .reporting_progress(id, spec.train.steps, &done, running)
+            .reporting_progress(id, spec.train.steps, (&done, None), running)
             .await??;
         self.metrics.steps_trained.inc_by(spec.train.steps);
         info!(target: "pedals::node", job = id, chunks = spec.train.steps, trace_root = %root, result = %result, seconds = started.elapsed().as_secs_f64(), "inference done");

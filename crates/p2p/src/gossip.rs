@@ -92,6 +92,11 @@ pub struct ProgressAnnouncement {
     pub steps: u64,
     /// When it was announced, in Unix seconds.
     pub announced_at: u64,
+    /// The training loss the worker measured at its last checkpoint, in millionths (the mean
+    /// cross-entropy of that step's batch). The worker's word, for people to look at: nothing
+    /// is paid or disputed on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_micro: Option<u64>,
     /// The worker's EIP-191 signature of [`ProgressAnnouncement::message`] (65 bytes, r‖s‖v).
     pub signature: Signature,
 }
@@ -99,21 +104,28 @@ pub struct ProgressAnnouncement {
 impl ProgressAnnouncement {
     /// The message the worker signs (EIP-191 `personal_sign`):
     /// `keccak256("pedals.progress.1" ‖ chain_id ‖ market ‖ job_id ‖ steps_done ‖ steps ‖
-    /// announced_at)`, integers as 8 big-endian bytes.
+    /// announced_at)`, integers as 8 big-endian bytes; with a loss, `"pedals.progress.2"` and
+    /// `loss_micro` after `announced_at`.
     pub fn message(
         chain_id: u64,
         market: Address,
         job_id: u64,
-        steps_done: u64,
-        steps: u64,
+        (steps_done, steps): (u64, u64),
         announced_at: u64,
+        loss_micro: Option<u64>,
     ) -> B256 {
-        let mut buf = Vec::with_capacity(17 + 20 + 5 * 8);
-        buf.extend_from_slice(b"pedals.progress.1");
+        let mut buf = Vec::with_capacity(17 + 20 + 6 * 8);
+        buf.extend_from_slice(match loss_micro {
+            None => b"pedals.progress.1",
+            Some(_) => b"pedals.progress.2",
+        });
         buf.extend_from_slice(&chain_id.to_be_bytes());
         buf.extend_from_slice(market.as_slice());
         for n in [job_id, steps_done, steps, announced_at] {
             buf.extend_from_slice(&n.to_be_bytes());
+        }
+        if let Some(loss) = loss_micro {
+            buf.extend_from_slice(&loss.to_be_bytes());
         }
         keccak256(buf)
     }
@@ -124,9 +136,9 @@ impl ProgressAnnouncement {
             self.chain_id,
             self.market,
             self.job_id,
-            self.steps_done,
-            self.steps,
+            (self.steps_done, self.steps),
             self.announced_at,
+            self.loss_micro,
         );
         self.signature.recover_address_from_msg(message).ok()
     }
@@ -367,9 +379,18 @@ mod tests {
         done: u64,
         now: u64,
     ) -> Announcement {
+        progress_with_loss(signer, done, now, None)
+    }
+
+    fn progress_with_loss(
+        signer: &alloy::signers::local::PrivateKeySigner,
+        done: u64,
+        now: u64,
+        loss_micro: Option<u64>,
+    ) -> Announcement {
         use alloy::signers::SignerSync;
         let market = Address::repeat_byte(1);
-        let message = ProgressAnnouncement::message(31337, market, 7, done, 300, now);
+        let message = ProgressAnnouncement::message(31337, market, 7, (done, 300), now, loss_micro);
         Announcement::Progress(ProgressAnnouncement {
             chain_id: 31337,
             market,
@@ -378,8 +399,35 @@ mod tests {
             steps_done: done,
             steps: 300,
             announced_at: now,
+            loss_micro,
             signature: signer.sign_message_sync(message.as_slice()).expect("signs"),
         })
+    }
+
+    #[test]
+    fn a_reported_loss_is_signed_too() {
+        let now = 100_000;
+        let worker = alloy::signers::local::PrivateKeySigner::random();
+        let good = progress_with_loss(&worker, 150, now, Some(1_386_294));
+        let (acc, got) = validate(PROGRESS_TOPIC, &good.encode(), now);
+        assert_eq!(acc, MessageAcceptance::Accept, "{got:?}");
+        assert_eq!(got.expect("valid"), good);
+        let Announcement::Progress(p) = good else {
+            unreachable!()
+        };
+        // A changed loss, or one dropped or added, no longer recovers the worker.
+        let mut lower = p.clone();
+        lower.loss_micro = Some(1);
+        let mut dropped = p.clone();
+        dropped.loss_micro = None;
+        let Announcement::Progress(mut added) = progress(&worker, 150, now) else {
+            unreachable!()
+        };
+        added.loss_micro = Some(5);
+        for bad in [lower, dropped, added] {
+            let (acc, _) = validate(PROGRESS_TOPIC, &Announcement::Progress(bad).encode(), now);
+            assert_eq!(acc, MessageAcceptance::Reject);
+        }
     }
 
     #[test]

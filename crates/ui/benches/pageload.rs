@@ -102,7 +102,7 @@ async fn main() {
 
     let (addr, token, _task) = pedals_ui::serve(
         market.clone(),
-        None,
+        Default::default(),
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )
@@ -143,7 +143,7 @@ async fn main() {
     // A fresh node, so that the page's first load is a cold index.
     let (addr, token, _task2) = pedals_ui::serve(
         market.clone(),
-        None,
+        Default::default(),
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )

@@ -20,7 +20,7 @@ use tracing::warn;
 
 use crate::{
     assets::Assets,
-    index::{Index, earnings, earnings_over_time},
+    index::{Index, earnings, earnings_over_time, market_over_time},
 };
 
 /// How stale the index may be when a page asks (the page polls every 2 s).
@@ -32,6 +32,10 @@ pub struct App {
     pub(crate) index: Mutex<(Index, Option<Instant>)>,
     /// The requester's node, when the page may post.
     pub(crate) node: Option<crate::node::NodeState>,
+    /// The daemon serving the page, if it is one.
+    pub(crate) operator: Option<crate::me::Operator>,
+    /// The block explorer's base address, if the chain has one.
+    pub(crate) explorer: Option<String>,
 }
 
 /// An error answer as a value, for handlers' helpers to return.
@@ -93,8 +97,13 @@ pub async fn market(State(app): State<Arc<App>>) -> Response {
         }));
     }
     let jobs: Vec<Value> = index.jobs().map(|j| json!(j)).collect();
+    let over_time: Vec<Value> = market_over_time(index)
+        .into_iter()
+        .map(|(block, v, f)| json!({"block": block, "volumeWei": v.to_string(), "feesWei": f.to_string()}))
+        .collect();
     Json(json!({
         "chainId": app.market.deployment().chain_id,
+        "explorer": app.explorer,
         "block": index.head,
         "totals": {
             "jobs": jobs.len(),
@@ -107,6 +116,7 @@ pub async fn market(State(app): State<Arc<App>>) -> Response {
         "jobs": jobs,
         "providers": providers,
         "disputes": index.disputes(),
+        "overTime": over_time,
     }))
     .into_response()
 }
@@ -130,6 +140,7 @@ pub async fn job(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
             };
             Json(json!({
                 "now": guard.0.head_time,
+                "explorer": app.explorer,
                 "job": job,
                 "events": events,
                 "progress": progress,
@@ -184,6 +195,19 @@ pub async fn dispute(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     }
 }
 
+/// An account's stake, or the answer that says the chain did not answer.
+async fn stake_of(
+    app: &App,
+    who: alloy::primitives::Address,
+) -> Result<pedals_chain::IStakeManager::Account, Response> {
+    app.market.stake_of(who).await.map_err(|e| {
+        error(
+            StatusCode::BAD_GATEWAY,
+            &format!("the node cannot read the chain: {e}"),
+        )
+    })
+}
+
 /// `GET /api/providers/{address}`: a provider's stake, its jobs, and its earnings over time.
 pub async fn provider(State(app): State<Arc<App>>, Path(who): Path<String>) -> Response {
     let Ok(who) = who.parse::<alloy::primitives::Address>() else {
@@ -192,14 +216,9 @@ pub async fn provider(State(app): State<Arc<App>>, Path(who): Path<String>) -> R
             "a provider is named by its address: 0x and 40 hex digits",
         );
     };
-    let stake = match app.market.stake_of(who).await {
+    let stake = match stake_of(&app, who).await {
         Ok(a) => a,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_GATEWAY,
-                &format!("the node cannot read the chain: {e}"),
-            );
-        }
+        Err(r) => return r,
     };
     let guard = match app.fresh().await {
         Ok(g) => g,
@@ -224,6 +243,39 @@ pub async fn provider(State(app): State<Arc<App>>, Path(who): Path<String>) -> R
         "earnedWei": earned.to_string(),
         "jobs": jobs,
         "earnings": series,
+    }))
+    .into_response()
+}
+
+/// `GET /api/validators/{address}`: a validator's stake and the challenges it opened, with
+/// how each ended.
+pub async fn validator(State(app): State<Arc<App>>, Path(who): Path<String>) -> Response {
+    let Ok(who) = who.parse::<alloy::primitives::Address>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a validator is named by its address: 0x and 40 hex digits",
+        );
+    };
+    let stake = match stake_of(&app, who).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let guard = match app.fresh().await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let challenges: Vec<_> = guard
+        .0
+        .disputes()
+        .iter()
+        .filter(|d| d.challenger == who)
+        .cloned()
+        .collect();
+    Json(json!({
+        "address": who,
+        "stakedWei": U256::from(stake.staked).to_string(),
+        "lockedWei": U256::from(stake.locked).to_string(),
+        "challenges": challenges,
     }))
     .into_response()
 }

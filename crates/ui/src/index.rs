@@ -394,6 +394,29 @@ pub fn earnings_over_time(index: &Index, who: Address) -> Vec<(u64, u64, U256)> 
     paid
 }
 
+/// The market's volume (payments escrowed) and fees (paid to the protocol) over time: one
+/// `(block, volume so far, fees so far)` per block where either moved.
+pub fn market_over_time(index: &Index) -> Vec<(u64, U256, U256)> {
+    let mut moves: BTreeMap<u64, (U256, U256)> = BTreeMap::new();
+    for (id, (payment, fee)) in &index.payments {
+        if let Some((job, events)) = index.job(*id) {
+            moves.entry(job.posted_block).or_default().0 += *payment;
+            if let Some(e) = events.iter().find(|e| e.name == "JobFinalized") {
+                moves.entry(e.block).or_default().1 += *fee;
+            }
+        }
+    }
+    let (mut volume, mut fees) = (U256::ZERO, U256::ZERO);
+    moves
+        .into_iter()
+        .map(|(block, (v, f))| {
+            volume += v;
+            fees += f;
+            (block, volume, fees)
+        })
+        .collect()
+}
+
 /// A provider's earnings from the jobs it finalized, and how many it claimed.
 pub fn earnings(index: &Index, who: Address) -> (usize, U256) {
     index

@@ -11,6 +11,7 @@ mod assets;
 pub mod auth;
 pub mod disputes;
 pub mod index;
+pub mod me;
 pub mod node;
 pub mod post;
 
@@ -26,7 +27,35 @@ use pedals_chain::Market;
 use tokio::sync::Mutex;
 
 pub use auth::Guard;
+pub use me::{Operator, Role};
 pub use node::Node;
+
+/// What the page may do beyond reading the market.
+#[derive(Default)]
+pub struct Options {
+    /// A requester's node: the page posts jobs through it.
+    pub node: Option<Node>,
+    /// A provider's or validator's daemon: the page shows it and controls it.
+    pub operator: Option<Operator>,
+    /// The block explorer the page links transactions and accounts to (its base address);
+    /// without it, the one [`explorer_for`] knows for the chain, if any.
+    pub explorer: Option<String>,
+}
+
+/// The public block explorer of a chain that has a well-known one.
+pub fn explorer_for(chain_id: u64) -> Option<&'static str> {
+    Some(match chain_id {
+        1 => "https://etherscan.io",
+        11_155_111 => "https://sepolia.etherscan.io",
+        8453 => "https://basescan.org",
+        84_532 => "https://sepolia.basescan.org",
+        10 => "https://optimistic.etherscan.io",
+        11_155_420 => "https://sepolia-optimism.etherscan.io",
+        42_161 => "https://arbiscan.io",
+        421_614 => "https://sepolia.arbiscan.io",
+        _ => return None,
+    })
+}
 
 /// What can go wrong serving the page.
 #[derive(Debug, thiserror::Error)]
@@ -53,17 +82,28 @@ impl UiError {
     }
 }
 
-/// The router of the page and the API for `market`, guarded by `guard`; with `node`, the
-/// page can post jobs through it.
-pub fn router(market: Market, guard: Guard, node: Option<Node>) -> Router {
-    let node = node.map(|n| node::NodeState::start(n, &market));
+/// The router of the page and the API for `market`, guarded by `guard`, with what `options`
+/// allow.
+pub fn router(market: Market, guard: Guard, options: Options) -> Router {
+    let node = options.node.map(|n| node::NodeState::start(n, &market));
+    // Only a web address goes into the page's links (never `javascript:` or the like).
+    let explorer = options
+        .explorer
+        .filter(|e| e.starts_with("https://") || e.starts_with("http://"))
+        .map(|e| e.trim_end_matches('/').to_owned())
+        .or_else(|| explorer_for(market.deployment().chain_id).map(str::to_owned));
     let app = Arc::new(api::App {
+        explorer,
         market,
         index: Mutex::new(Default::default()),
         node,
+        operator: options.operator,
     });
     Router::new()
         .route("/api/market", get(api::market))
+        .route("/api/me", get(me::me))
+        .route("/api/me/pause", post(me::pause))
+        .route("/api/me/resume", post(me::resume))
         .route("/api/wallet", get(node::wallet))
         .route("/api/wallet/unlock", post(node::unlock))
         .route("/api/wallet/lock", post(node::lock))
@@ -77,6 +117,7 @@ pub fn router(market: Market, guard: Guard, node: Option<Node>) -> Router {
         .route("/api/tx/{hash}", get(post::tx))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/providers/{address}", get(api::provider))
+        .route("/api/validators/{address}", get(api::validator))
         .route("/api/disputes/{job}", get(api::dispute))
         .route("/api/{*rest}", any(api::not_found))
         .fallback(get(api::page))
@@ -84,11 +125,11 @@ pub fn router(market: Market, guard: Guard, node: Option<Node>) -> Router {
         .layer(from_fn_with_state(Arc::new(guard), auth::guard))
 }
 
-/// Serves the page for `market` (and `node`'s posting, if given) on `addr` (loopback only) until `shutdown` resolves; returns
+/// Serves the page for `market` (with what `options` allow) on `addr` (loopback only) until `shutdown` resolves; returns
 /// the bound address, the token, and the serving task.
 pub async fn serve(
     market: Market,
-    node: Option<Node>,
+    options: Options,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
@@ -110,7 +151,7 @@ pub async fn serve(
         .map_err(|source| UiError::Listen { addr, source })?;
     let guard = Guard::new(bound);
     let token = guard.token().to_owned();
-    let app = router(market, guard, node);
+    let app = router(market, guard, options);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -44,7 +44,7 @@ pub struct Node {
 }
 
 /// One progress report heard from a job's worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// The worker that signed it.
@@ -55,6 +55,8 @@ pub struct Report {
     pub steps: u64,
     /// When the worker announced it, Unix seconds.
     pub at: u64,
+    /// The training loss it measured at its last checkpoint (its word: nothing checks it).
+    pub loss: Option<f64>,
 }
 
 /// The node's side of the API.
@@ -96,6 +98,7 @@ impl NodeState {
                     steps_done: p.steps_done,
                     steps: p.steps,
                     at: p.announced_at,
+                    loss: p.loss_micro.map(|l| l as f64 / 1e6),
                 });
                 if list.len() > MAX_REPORTS {
                     let mut i = 0;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod config;
+mod daemon_ui;
 mod data;
 mod datadir;
 mod demand;

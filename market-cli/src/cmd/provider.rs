@@ -81,6 +81,11 @@ pub(crate) struct RunArgs {
     lm_device: Option<String>,
     #[command(flatten)]
     net: super::net::NetArgs,
+    /// Also serve the web app on this loopback address (port 0 picks one), with this
+    /// provider's page and its pause and resume; the address with its token is printed on
+    /// stdout (docs/web-app.md).
+    #[arg(long, env = "PEDALS_PROVIDER_UI")]
+    ui: Option<std::net::SocketAddr>,
     /// Also serve a span of this language model (a CID, or a stored model file) for split
     /// inference beside the training work, paid into this provider's account
     /// (docs/split-inference.md).
@@ -130,6 +135,7 @@ struct FileConfig {
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
     lm_device: Option<String>,
+    ui: Option<std::net::SocketAddr>,
     #[serde(default)]
     listen: Vec<pedals_p2p::Multiaddr>,
     #[serde(default)]
@@ -153,6 +159,7 @@ struct Settings {
     metrics_addr: std::net::SocketAddr,
     lm_device: String,
     net: pedals_p2p::NetConfig,
+    ui: Option<std::net::SocketAddr>,
     serve: Option<super::swarm::SpanJob>,
     /// Steps trained and served falsified (debug builds only).
     #[cfg(debug_assertions)]
@@ -227,6 +234,7 @@ impl RunArgs {
                 .or(file.lm_device)
                 .unwrap_or_else(|| "cpu".into()),
             net: self.net.config(&file.listen, &file.bootstrap),
+            ui: self.ui.or(file.ui),
             #[cfg(debug_assertions)]
             falsify_steps: self.debug_falsify_steps,
         })
@@ -309,9 +317,47 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         }
         None => None,
     };
+    let policy = serde_json::json!({
+        "minWeiPerStep": config.min_wei_per_step.to_string(),
+        "minWeiPerSecond": config.min_wei_per_second.to_string(),
+        "maxActiveJobs": config.max_active_jobs,
+        "threads": config.threads,
+        "lmDevice": config.lm_device,
+    });
+    let (ui_provider, ui_deployment) = (provider.clone(), deployment.clone());
     let worker = Worker::new(provider, signer, store, deployment, config)
         .await?
         .with_network(network.client.clone());
+    let ui = match settings.ui {
+        Some(addr) => {
+            let metrics = worker.metrics();
+            let operator = pedals_ui::Operator {
+                role: pedals_ui::Role::Provider,
+                address: worker.address(),
+                policy,
+                stats: Arc::new(move || {
+                    serde_json::json!({
+                        "stepsTrained": metrics.steps_trained.get(),
+                        "stepsPerSecond": metrics.training_steps_per_second.get(),
+                        "bytesServed": metrics.bytes_served.get(),
+                        "peers": metrics.peers.get(),
+                    })
+                }),
+                paused: Some(worker.pause_switch()),
+            };
+            Some(
+                super::daemon_ui::serve(
+                    addr,
+                    ui_provider,
+                    ui_deployment,
+                    operator,
+                    shutdown_signal(),
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     info!(target: "pedals::node", account = %worker.address(), data_dir = %settings.data_dir.display(), "provider starting");
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let (metrics_addr, metrics_task) = serve_metrics(
@@ -339,6 +385,9 @@ async fn run(settings: Settings) -> eyre::Result<()> {
     worker.run(settings.poll, shutdown_signal()).await?;
     let _ = stop_metrics.send(());
     let _ = metrics_task.await;
+    if let Some(ui) = ui {
+        ui.abort();
+    }
     network.client.shutdown().await;
     if let Some(span) = span {
         span.stop().await;

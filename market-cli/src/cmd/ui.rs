@@ -26,10 +26,24 @@ pub(crate) struct UiArgs {
     /// jobs with the node's account; without it, the page signs with a browser wallet only.
     #[arg(long, env = "PEDALS_KEYSTORE")]
     keystore: Option<PathBuf>,
+    /// A block explorer to link transactions and accounts to, such as
+    /// https://sepolia.basescan.org [default: the chain's well-known one, if any].
+    #[arg(long, env = "PEDALS_EXPLORER", value_parser = web_address)]
+    explorer: Option<String>,
     /// The requester's node (the same folder as `pedals job`'s, so `pedals job result` finds
     /// the jobs posted from the page; stop `pedals ui` before running it on that folder).
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// An http(s) address.
+fn web_address(s: &str) -> Result<String, String> {
+    match s.parse::<alloy::transports::http::reqwest::Url>() {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.to_owned()),
+        _ => Err(format!(
+            "{s:?} is not a web address: give the explorer's base, like https://sepolia.basescan.org"
+        )),
+    }
 }
 
 impl UiArgs {
@@ -49,7 +63,11 @@ impl UiArgs {
         };
         let (bound, token, task) = pedals_ui::serve(
             market,
-            Some(parts),
+            pedals_ui::Options {
+                node: Some(parts),
+                explorer: self.explorer,
+                ..Default::default()
+            },
             self.http,
             super::provider::shutdown_signal(),
         )

@@ -63,6 +63,11 @@ pub(crate) struct RunArgs {
     metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     net: super::net::NetArgs,
+    /// Also serve the web app on this loopback address (port 0 picks one), with this
+    /// validator's page; the address with its token is printed on stdout
+    /// (docs/web-app.md).
+    #[arg(long, env = "PEDALS_VALIDATOR_UI")]
+    ui: Option<std::net::SocketAddr>,
 }
 
 /// The config file: the same settings as the flags.
@@ -78,6 +83,7 @@ struct FileConfig {
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
+    ui: Option<std::net::SocketAddr>,
     #[serde(default)]
     listen: Vec<pedals_p2p::Multiaddr>,
     #[serde(default)]
@@ -97,6 +103,7 @@ struct Settings {
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
     net: pedals_p2p::NetConfig,
+    ui: Option<std::net::SocketAddr>,
 }
 
 impl RunArgs {
@@ -136,6 +143,7 @@ impl RunArgs {
                 .or(file.metrics_addr)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9465))),
             net: self.net.config(&file.listen, &file.bootstrap),
+            ui: self.ui.or(file.ui),
         })
     }
 }
@@ -213,11 +221,51 @@ async fn run(args: Settings) -> eyre::Result<()> {
         )
     })?;
     info!(target: "pedals::validator", %metrics_addr, "metrics endpoint up");
+    let ui = match args.ui {
+        Some(addr) => {
+            let stats = validator.stats();
+            let operator = pedals_ui::Operator {
+                role: pedals_ui::Role::Validator,
+                address: validator.address(),
+                policy: serde_json::json!({
+                    "samplesPerJob": args.samples_per_job,
+                    "pollMs": args.poll.as_millis(),
+                }),
+                stats: Arc::new(move || {
+                    serde_json::json!({
+                        "jobsChecked": stats.jobs_checked.get(),
+                        "stepsReexecuted": stats.steps_checked.get(),
+                        "mismatches": stats.mismatches.get(),
+                        "unavailable": stats.unavailable.get(),
+                        "demands": stats.demands.get(),
+                        "disputesWon": stats.disputes_won.get(),
+                        "disputesLost": stats.disputes_lost.get(),
+                        "earnedWei": stats.wei_earned.get().to_string(),
+                    })
+                }),
+                paused: None,
+            };
+            Some(
+                super::daemon_ui::serve(
+                    addr,
+                    market.provider().clone(),
+                    market.deployment().clone(),
+                    operator,
+                    super::provider::shutdown_signal(),
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     validator
         .run(args.poll, super::provider::shutdown_signal())
         .await;
     let _ = stop_metrics.send(());
     let _ = metrics_task.await;
+    if let Some(ui) = ui {
+        ui.abort();
+    }
     network.client.shutdown().await;
     info!(target: "pedals::validator", "validator stopped");
     Ok(())
@@ -257,6 +305,7 @@ metrics_addr = "127.0.0.1:9465"
             poll_ms: None,
             metrics_addr: None,
             net: super::super::net::NetArgs::default(),
+            ui: None,
         };
         let s = args.resolve().expect("resolves");
         assert_eq!(s.samples_per_job, 3, "the flag wins");

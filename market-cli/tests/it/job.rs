@@ -96,8 +96,22 @@ pub(crate) fn provider(
     bootstrap: &str,
     stake: U256,
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pedals"))
-        .args(["provider", "run", "--poll-ms", "200"])
+    provider_command(dir, devnet, port, bootstrap, stake)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the provider starts")
+}
+
+/// `pedals provider run` on the devnet with the test's keystore, not yet started.
+pub(crate) fn provider_command(
+    dir: &Path,
+    devnet: &Devnet,
+    port: u16,
+    bootstrap: &str,
+    stake: U256,
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pedals"));
+    cmd.args(["provider", "run", "--poll-ms", "200"])
         .args(["--stake-wei", &stake.to_string()])
         .args(["--rpc-url", devnet.endpoint().as_str()])
         .arg("--deployment")
@@ -111,10 +125,8 @@ pub(crate) fn provider(
         .args(["--metrics-addr", "127.0.0.1:0"])
         .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
         .args(["--bootstrap", bootstrap])
-        .env("PEDALS_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the provider starts")
+        .env("PEDALS_LOG", "warn");
+    cmd
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Daemon, free_port,
-    job::{pedals, provider},
+    job::{pedals, provider_command},
 };
 
 /// The browser and the script's packages, or why they are missing (CI must have them).
@@ -109,6 +109,7 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
 
     let mut child = pedals(dir, &devnet)
         .args(["ui", "--http", "127.0.0.1:0"])
+        .args(["--explorer", "https://explorer.example"])
         .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", free_port())])
         .stdout(Stdio::piped())
         .spawn()
@@ -135,7 +136,24 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
         .stake_to_claim(U256::from(10u64).pow(U256::from(17u64)))
         .await
         .expect("stake");
-    let worker = Daemon(provider(dir, &devnet, free_port(), &boot, stake));
+    // The provider serves its own page too (`--ui`): its address is its first line.
+    let mut child = provider_command(dir, &devnet, free_port(), &boot, stake)
+        .args(["--ui", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the provider starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("reads");
+    let worker = Daemon(child);
+    let provider_url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("an address")
+        .to_owned();
+    assert!(provider_url.contains("#token="), "{first}");
     let shots = std::env::var_os("PEDALS_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"));
@@ -151,6 +169,8 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
         "earner": earner.to_string(),
         "steps": 2000,
         "hidden": "128,128",
+        "lr": 0.02,
+        "momentum": 0.5,
         "window": window,
     }));
     eprintln!("the post form saw: {seen}");
@@ -175,6 +195,13 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
             .filter_map(Value::as_str)
             .any(|t| t.starts_with("Training: step") && !t.contains("step 2000 of")),
         "the page never showed the worker part-way: {training}"
+    );
+    assert!(
+        seen["loss"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("Training loss at step 2000: ")),
+        "{}",
+        seen["loss"]
     );
     let (job, status) = (
         market.job(pedals_core::JobId(done)).await.expect("job"),
@@ -204,7 +231,21 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
             .join(format!("{done}.json"))
             .is_file()
     );
-    drop(worker);
+
+    // The provider's own page pauses claiming: the next job stays open while it runs.
+    let paused = browser(
+        &ui,
+        "post.mjs",
+        &[
+            &provider_url,
+            shots_arg,
+            &json!({"phase": "pause"}).to_string(),
+        ],
+    );
+    assert_eq!(
+        paused["claiming"],
+        "Claiming new jobs: paused (the jobs it holds go on)"
+    );
 
     // A browser wallet: the wrong chain and a rejected signature send nothing; then a post.
     let wallet = devnet.signer(6).expect("dev account").address();
@@ -217,6 +258,9 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
     eprintln!("the wallet post saw: {seen}");
     let open = seen["jobId"].as_u64().expect("a job id");
     assert_eq!(open, done + 1, "the refused attempts posted nothing");
+    // Twenty of the paused provider's rounds later, nobody claimed it.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    drop(worker);
     let job = market.job(pedals_core::JobId(open)).await.expect("job");
     assert_eq!(job.requester, wallet, "posted by the wallet's account");
     assert_eq!(
@@ -227,12 +271,14 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
     let want = json!({
         "jobs": {done.to_string(): "finalized", open.to_string(): "open"},
         "earner": earner.to_string(),
+        "explorer": "https://explorer.example",
     });
     let seen = browser(&ui, "browser.mjs", &[&url, shots_arg, &want.to_string()]);
     assert_eq!(seen["violations"], 0);
     assert_eq!(seen["pages"].as_array().expect("pages").len(), 4, "{seen}");
     for page in [
         "post",
+        "my-provider",
         "market",
         &format!("job-{done}"),
         &format!("job-{open}"),

@@ -2,8 +2,8 @@
 // transaction that moved it.
 
 import { get, type JobPage } from "../api";
-import { stepChart } from "../chart";
-import { addr, changed, duration, el, eth, table } from "../format";
+import { lineChart, stepChart } from "../chart";
+import { addrCell, changed, duration, el, eth, table, txCell } from "../format";
 
 export async function job(root: HTMLElement, id: number): Promise<void> {
   const p = await get<JobPage>(`jobs/${id}`);
@@ -30,8 +30,8 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
     dd.append(v);
     terms.append(el("dt", k), dd);
   };
-  row("Requester", addr(j.requester));
-  row("Worker", addr(j.worker));
+  row("Requester", addrCell(j.requester, p.explorer));
+  row("Worker", addrCell(j.worker, p.explorer));
   row("Payment", eth(j.paymentWei));
   row("Collateral", eth(j.collateralWei));
   row("Paid to the worker", eth(j.payoutWei));
@@ -58,6 +58,21 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
       bar,
       stepChart(`Steps trained over time: ${last.stepsDone} of ${last.steps}`, points, "steps", "s"),
     );
+    const losses = p.progress.filter((r) => r.loss !== null);
+    if (losses.length) {
+      const now = losses[losses.length - 1].loss as number;
+      const l = el("p", `Training loss at step ${losses[losses.length - 1].stepsDone}: ${now.toFixed(4)} (the worker's report; nothing checks it).`);
+      l.id = "loss";
+      section.append(
+        el("h2", "Loss"),
+        l,
+        lineChart(
+          `Training loss by step, as the worker reported it: ${now.toFixed(4)} at step ${losses[losses.length - 1].stepsDone}`,
+          losses.map((r) => [r.stepsDone, r.loss as number]),
+          "step",
+        ),
+      );
+    }
     parts.push(section);
   }
   if (j.challengeEndsAt !== null && j.status === "submitted") {
@@ -69,7 +84,7 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
   const events = table(
     "Transactions",
     ["Block", "Event", "Detail", "Transaction"],
-    p.events.map((e) => [String(e.block), e.name, e.detail, el("code", e.tx)]),
+    p.events.map((e) => [String(e.block), e.name, e.detail, txCell(e.tx, p.explorer)]),
   );
   events.id = "events";
   parts.push(events);

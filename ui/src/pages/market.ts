@@ -1,6 +1,7 @@
 // The market: totals, every job with its status, and the providers with their stake.
 
 import { get, type Market } from "../api";
+import { stepChart } from "../chart";
 import { addr, cards, changed, el, eth, table } from "../format";
 
 function jobLink(id: number): HTMLElement {
@@ -62,5 +63,42 @@ export async function market(root: HTMLElement): Promise<void> {
     }),
   );
   disputes.id = "disputes";
-  root.replaceChildren(h, totals, jobs, providers, disputes);
+  // Validators, as the chain knows them: the accounts that opened challenges.
+  const byChallenger = new Map<string, { opened: number; won: number }>();
+  for (const d of m.disputes) {
+    const v = byChallenger.get(d.challenger) ?? { opened: 0, won: 0 };
+    v.opened += 1;
+    if (d.outcome === "worker lost") v.won += 1;
+    byChallenger.set(d.challenger, v);
+  }
+  const validators = table(
+    "Validators (accounts that challenged a result)",
+    ["Account", "Challenges", "Won"],
+    [...byChallenger].map(([a, v]) => {
+      const link = el("a");
+      link.href = `#/validators/${a}`;
+      link.append(addr(a));
+      return [link, String(v.opened), String(v.won)];
+    }),
+  );
+  validators.id = "validators";
+  const history = el("section");
+  history.id = "history";
+  const wei = (s: string) => Number(BigInt(s)) / 1e18;
+  const last = m.overTime[m.overTime.length - 1];
+  history.append(
+    el("h2", "Volume and fees over time"),
+    stepChart(
+      `Volume escrowed over blocks, in ETH: ${eth(t.volumeWei)} in all`,
+      m.overTime.map((p) => [p.block, wei(p.volumeWei)]),
+      "ETH",
+    ),
+    stepChart(
+      `Fees paid to the protocol over blocks, in ETH: ${eth(t.feesWei)} in all`,
+      m.overTime.map((p) => [p.block, wei(p.feesWei)]),
+      "ETH",
+    ),
+    el("p", last ? `Up to block ${last.block}; the totals above are the same figures.` : "No jobs yet.", "muted"),
+  );
+  root.replaceChildren(h, totals, jobs, history, providers, validators, disputes);
 }

@@ -94,7 +94,7 @@ async fn the_web_app_shows_every_move_of_a_dispute() {
     }
     let (addr, token, _task) = pedals_ui::serve(
         w.requester.clone(),
-        None,
+        Default::default(),
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )
@@ -103,6 +103,7 @@ async fn the_web_app_shows_every_move_of_a_dispute() {
     let want = json!({
         "jobs": {id.0.to_string(): "convicted"},
         "dispute": {"job": id.0, "moves": MOVES.map(|m| m.0)},
+        "validator": {"address": w.validator.sender().to_string(), "job": id.0, "outcome": "worker lost"},
     });
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
     let url = format!("http://{addr}/#token={token}");

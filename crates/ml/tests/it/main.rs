@@ -8,6 +8,7 @@ mod dispute;
 mod exact;
 mod float;
 mod inference;
+mod loss;
 mod state_vectors;
 mod vectors;
 

@@ -133,7 +133,7 @@ async fn the_api_shows_the_market_to_its_page_and_to_nobody_else() {
     assert!(matches!(
         pedals_ui::serve(
             requester.clone(),
-            None,
+            Default::default(),
             "0.0.0.0:0".parse().expect("addr"),
             async {}
         )
@@ -142,7 +142,7 @@ async fn the_api_shows_the_market_to_its_page_and_to_nobody_else() {
     ));
     let (addr, token, _task) = pedals_ui::serve(
         requester.clone(),
-        None,
+        Default::default(),
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )

@@ -3,4 +3,5 @@
 //! post API refuses bad jobs, bad files and a locked account, and posts what a wallet signs.
 
 mod api;
+mod me;
 mod post;

@@ -118,7 +118,10 @@ async fn the_page_posts_jobs_only_with_its_token_a_checked_form_and_an_unlocked_
     };
     let (addr, token, _task) = pedals_ui::serve(
         reader.clone(),
-        Some(node),
+        pedals_ui::Options {
+            node: Some(node),
+            ..Default::default()
+        },
         "127.0.0.1:0".parse().expect("addr"),
         std::future::pending(),
     )
