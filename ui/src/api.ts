@@ -144,6 +144,8 @@ export interface NodeWallet {
 
 /** What a job would be (`/api/jobs/plan`). */
 export interface Plan {
+  kind: "training" | "inference";
+  chunk: number | null;
   specCid: string;
   datasetCid: string;
   modelCid: string;
@@ -206,6 +208,7 @@ export interface Move {
 }
 
 export interface DisputePage {
+  explorer: string | null;
   job: Job;
   disputes: Dispute[];
   moves: Move[];

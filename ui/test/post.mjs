@@ -173,6 +173,12 @@ try {
     if (seen.earned.endsWith(" 0 ETH in all")) fail(`the provider earned nothing: ${seen.earned}`);
   } else if (opt.phase === "wallet") {
     await set("#payment", "0.05");
+    if (opt.model) {
+      // Batch inference: the model's state file, run over the dataset in chunks.
+      await (await page.$("#model-file")).uploadFile(opt.model);
+      seen.model = await waitText("#model-status", "kept by the node");
+      await set("#chunk", String(opt.chunk));
+    }
     await page.click("#plan-button");
     await page.waitForSelector("#post-wallet", { timeout: 30000 });
     await page.click("#post-wallet");

@@ -65,9 +65,10 @@ impl PostedJob {
 }
 
 impl Requester {
-    /// Stores and provides a training job's files, then returns the transactions that post it
-    /// (the spec's admission by the dispute game unless it was admitted, then the post with
-    /// `terms.payment`), for a wallet to sign. Deadlines count from the chain's clock now.
+    /// Stores and provides a training or batch-inference job's files, then returns the
+    /// transactions that post it (a training spec's admission by the dispute game unless it
+    /// was admitted, then the post with `terms.payment`), for a wallet to sign. Deadlines
+    /// count from the chain's clock now.
     /// Every check that can fail runs here, before anything is signed.
     pub async fn wallet_calls(
         &self,
@@ -75,27 +76,30 @@ impl Requester {
         terms: &PostTerms,
     ) -> Result<Vec<WalletCall>, NodeError> {
         files.validate()?;
-        if files.spec.inference.is_some() {
-            return Err(NodeError::Job(
-                "a browser wallet posts training jobs only; post batch inference with `pedals \
-                 job post`"
-                    .into(),
-            ));
-        }
         let steps = files.spec.train.steps;
-        let (args, admitted) = self.spec_args(files).await?;
+        let inference = files.spec.inference.is_some();
+        // A batch-inference job has no dispute game to admit its spec.
+        let admission = if inference {
+            None
+        } else {
+            Some(self.spec_args(files).await?)
+        };
         let posting = Posting {
             spec_hash: files.spec.spec_hash(),
             spec: files.spec.to_canonical_bytes(),
             dataset: &files.dataset,
             model: &files.model,
             steps,
-            verification: pedals_core::Verification::Optimistic,
+            verification: if inference {
+                pedals_core::Verification::OptimisticInference
+            } else {
+                pedals_core::Verification::Optimistic
+            },
         };
         let mut request = self.store_files(&posting).await?;
         let market = self.market();
         let mut calls = Vec::new();
-        if !admitted {
+        if let Some((args, false)) = admission {
             calls.push(WalletCall {
                 what: "admit the job's spec in the dispute game (once per spec)".into(),
                 to: market.deployment().dispute_game,

@@ -185,9 +185,10 @@ pub async fn dispute(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     let (job, events) = (job.clone(), events.to_vec());
     drop(guard);
     match crate::disputes::timeline(&app.market, id, &events).await {
-        Ok(moves) => {
-            Json(json!({"job": job, "disputes": disputes, "moves": moves})).into_response()
-        }
+        Ok(moves) => Json(
+            json!({"job": job, "disputes": disputes, "moves": moves, "explorer": app.explorer}),
+        )
+        .into_response(),
         Err(e) => error(
             StatusCode::BAD_GATEWAY,
             &format!("the node cannot read the chain: {e}"),

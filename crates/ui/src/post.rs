@@ -3,7 +3,7 @@
 //!
 //! The job is the job file's fields as JSON (`pedals job post`'s TOML, docs/cli.md), except
 //! the dataset: `{"format": "synthetic", …}` or `{"upload": CID}` of a file sent to
-//! `/api/uploads`. Every check the CLI makes runs here, before anything is signed.
+//! `/api/uploads`, and a batch-inference job's model: `"model_upload": CID`, not a path. Every check the CLI makes runs here, before anything is signed.
 
 use std::{path::Path as FsPath, sync::Arc};
 
@@ -62,48 +62,59 @@ fn dataset_of(bytes: &[u8], label: LabelColumn) -> Result<Dataset, String> {
     })
 }
 
-/// `POST /api/uploads?label=first|last`: the body is a dataset file; the node keeps its
-/// canonical form under `uploads/` and answers its CID and shape.
+/// Writes `bytes` as `uploads/<cid>` (aside, then renamed).
+fn keep_upload(dir: &FsPath, bytes: &[u8]) -> Result<pedals_core::Cid, (StatusCode, String)> {
+    let cid = cid_of(bytes);
+    let keep = |e: std::io::Error| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the node cannot keep the file in {}: {e}", dir.display()),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(keep)?;
+    let part = dir.join(format!("{cid}.part"));
+    std::fs::write(&part, bytes).map_err(keep)?;
+    std::fs::rename(&part, dir.join(cid.to_string())).map_err(keep)?;
+    Ok(cid)
+}
+
+/// `POST /api/uploads?label=first|last` (a dataset: the node keeps its canonical form) or
+/// `?kind=model` (a model state for batch inference, kept as sent and checked against the
+/// job's layers when it is planned): the file is the body; the answer is its CID and shape.
 pub async fn upload(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let node = node_of(&app)?;
-    let label = match query.as_deref() {
-        None | Some("") | Some("label=last") => LabelColumn::Last,
-        Some("label=first") => LabelColumn::First,
+    let (label, model) = match query.as_deref() {
+        None | Some("") | Some("label=last") => (LabelColumn::Last, false),
+        Some("label=first") => (LabelColumn::First, false),
+        Some("kind=model") => (LabelColumn::Last, true),
         Some(other) => {
             return Ok(error(
                 StatusCode::BAD_REQUEST,
-                &format!("?{other}: the only option is label=first or label=last"),
+                &format!("?{other}: say label=first or label=last (a dataset), or kind=model"),
             ));
         }
     };
     if body.is_empty() {
         return Ok(error(
             StatusCode::BAD_REQUEST,
-            "the file is empty: pick a dataset file",
+            "the file is empty: pick a dataset or model file",
         ));
     }
     let dir = node.dir.join("uploads");
     let made = tokio::task::spawn_blocking(move || -> Result<Value, (StatusCode, String)> {
+        if model {
+            let cid = keep_upload(&dir, &body)?;
+            return Ok(json!({"cid": cid.to_string(), "bytes": body.len()}));
+        }
         let data = dataset_of(&body, label).map_err(|m| (StatusCode::BAD_REQUEST, m))?;
         let bytes = data
             .to_canonical_bytes()
             .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-        let cid = cid_of(&bytes);
-        let keep = |e: std::io::Error| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the node cannot keep the file in {}: {e}", dir.display()),
-            )
-        };
-        std::fs::create_dir_all(&dir).map_err(keep)?;
-        let path = dir.join(cid.to_string());
-        let part = dir.join(format!("{cid}.part"));
-        std::fs::write(&part, &bytes).map_err(keep)?;
-        std::fs::rename(&part, &path).map_err(keep)?;
+        let cid = keep_upload(&dir, &bytes)?;
         Ok(json!({
             "cid": cid.to_string(),
             "samples": data.len(),
@@ -124,19 +135,27 @@ fn job_file(mut job: Value, uploads: &FsPath) -> Result<JobFile, String> {
     let Some(obj) = job.as_object_mut() else {
         return Err("the job is a JSON object of the job file's fields".into());
     };
-    for key in [
-        "model_file",
-        "inference",
-        "generate",
-        "finetune",
-        "verification",
-    ] {
+    for key in ["model_file", "generate", "finetune", "verification"] {
         if obj.contains_key(key) {
             return Err(format!(
-                "`{key}`: the page posts training jobs only; post other kinds with `pedals \
-                 job post`"
+                "`{key}`: the page posts training and batch-inference jobs only; post other \
+                 kinds with `pedals job post`"
             ));
         }
+    }
+    // A model state for batch inference: an upload, never a path on the node's disk.
+    if let Some(cid) = obj.remove("model_upload") {
+        let cid = cid
+            .as_str()
+            .ok_or("model_upload is the CID of an uploaded model file")?;
+        let cid = parse_cid(cid).map_err(|e| format!("model_upload: {e}"))?;
+        let path = uploads.join(cid.to_string());
+        if !path.is_file() {
+            return Err(format!(
+                "model {cid} was not uploaded to this node: upload the file again"
+            ));
+        }
+        obj.insert("model_file".into(), json!(path));
     }
     if let Some(cid) = obj
         .get("dataset")
@@ -220,6 +239,8 @@ pub async fn plan(
         "modelCid": cid_of(&p.files.model).to_string(),
         "layers": spec.train.model.layers,
         "batch": spec.train.model.batch,
+        "kind": if spec.inference.is_some() { "inference" } else { "training" },
+        "chunk": spec.inference.as_ref().map(|i| i.chunk),
         "steps": spec.train.steps,
         "samples": spec.dispute.as_ref().map_or(0, |d| d.samples),
         "holdout": p.holdout.as_ref().map_or(0, Dataset::len),

@@ -6,7 +6,8 @@
 //! the node's account unlocked, the job posted, and its page follows it through claimed,
 //! trained (the worker's signed progress) and finalized; the provider's page shows the
 //! earnings. Then a browser wallet (EIP-1193, backed by a devnet account) on the wrong chain
-//! and one that rejects the signature are refused, and it posts a second job that stays open.
+//! and one that rejects the signature are refused, and it posts a batch-inference job of an
+//! uploaded model file, which stays open while the provider is paused from its own page.
 //! Then every page: both jobs with their status, transactions, the earnings chart, a tab
 //! without the token refused, no serious accessibility violation (axe-core), and screenshots
 //! at desktop and phone widths in `target/ui-screenshots/`.
@@ -247,13 +248,30 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
         "Claiming new jobs: paused (the jobs it holds go on)"
     );
 
-    // A browser wallet: the wrong chain and a rejected signature send nothing; then a post.
+    // A browser wallet: the wrong chain and a rejected signature send nothing; then it posts
+    // a batch-inference job of a model file (the form's default layers, 16-12-4).
     let wallet = devnet.signer(6).expect("dev account").address();
+    let model = pedals_ml::MlpState::init(
+        &pedals_ml::MlpConfig {
+            layers: vec![16, 12, 4],
+            batch: 8,
+            lr_q12: 0,
+            momentum_q12: 0,
+            conv: None,
+        },
+        1,
+    )
+    .expect("model")
+    .to_bytes()
+    .expect("bytes");
+    std::fs::write(dir.join("model.bin"), model).expect("model file");
     let seen = form(json!({
         "phase": "wallet",
         "rpc": devnet.endpoint().to_string(),
         "account": wallet.to_string(),
         "wrongChain": 1,
+        "model": dir.join("model.bin"),
+        "chunk": 64,
     }));
     eprintln!("the wallet post saw: {seen}");
     let open = seen["jobId"].as_u64().expect("a job id");
@@ -263,6 +281,11 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
     drop(worker);
     let job = market.job(pedals_core::JobId(open)).await.expect("job");
     assert_eq!(job.requester, wallet, "posted by the wallet's account");
+    assert_eq!(
+        (job.verification, job.steps),
+        (pedals_core::Verification::OptimisticInference.to_u8(), 10),
+        "640 samples in chunks of 64"
+    );
     assert_eq!(
         JobStatus::try_from(job.status).ok(),
         Some(JobStatus::Posted)

@@ -2,7 +2,7 @@
 // narrowed the disagreement to, how the contract decided, and what moved.
 
 import { get, type DisputePage } from "../api";
-import { addr, changed, el } from "../format";
+import { addrCell, changed, el, txCell } from "../format";
 
 const SIDE: Record<string, string> = {
   challenger: "Challenger",
@@ -23,8 +23,8 @@ export async function dispute(root: HTMLElement, id: number): Promise<void> {
   };
   for (const d of p.disputes) {
     row("Step challenged", String(d.step));
-    row("Challenger", addr(d.challenger));
-    row("Worker", addr(p.job.worker));
+    row("Challenger", addrCell(d.challenger, p.explorer));
+    row("Worker", addrCell(p.job.worker, p.explorer));
     row("Outcome", `${d.outcome}${d.byTimeout && d.outcome !== "open" ? " (a clock ran out)" : ""}`);
   }
   const list = el("ol", undefined, "timeline");
@@ -34,7 +34,7 @@ export async function dispute(root: HTMLElement, id: number): Promise<void> {
     const li = el("li", undefined, `move ${m.side}`);
     const head = el("div", undefined, "move-head");
     head.append(el("span", SIDE[m.side] ?? m.side, `side ${m.side}`), el("strong", m.name), el("span", `block ${m.block}`, "muted"));
-    li.append(head, el("p", m.detail), el("code", m.tx));
+    li.append(head, el("p", m.detail), txCell(m.tx, p.explorer));
     list.append(li);
   }
   const back = el("a", `← Job ${id}`);

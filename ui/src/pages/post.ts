@@ -1,5 +1,6 @@
-// Post a training job: the dataset (generated from a seed, or a file uploaded to the node's
-// store), the model and the terms; then the plan and its cost, and only then the signature,
+// Post a job: the dataset (generated from a seed, or a file uploaded to the node's store), the
+// model (trained from the seed, or a state file run over the data in batch inference) and the
+// terms; then the plan and its cost, and only then the signature,
 // by the node's unlocked account or by the browser's wallet. Every field is checked here
 // before anything is sent, and again by the node.
 
@@ -32,6 +33,16 @@ function fieldset(legend: string, ...children: Node[]): HTMLFieldSetElement {
   const f = el("fieldset");
   f.append(el("legend", legend), ...children);
   return f;
+}
+
+/** A radio button of group `name`. */
+function choice(name: string, id: string, checked: boolean): HTMLInputElement {
+  const i = el("input");
+  i.type = "radio";
+  i.name = name;
+  i.id = id;
+  i.checked = checked;
+  return i;
 }
 
 const value = (id: string) => (document.getElementById(id) as HTMLInputElement).value.trim();
@@ -80,15 +91,8 @@ export function post(root: HTMLElement): void {
   };
 
   // The dataset.
-  const synthetic = el("input");
-  synthetic.type = "radio";
-  synthetic.name = "source";
-  synthetic.id = "source-synthetic";
-  synthetic.checked = true;
-  const upload = el("input");
-  upload.type = "radio";
-  upload.name = "source";
-  upload.id = "source-upload";
+  const synthetic = choice("source", "source-synthetic", true);
+  const upload = choice("source", "source-upload", false);
   const radio = (i: HTMLInputElement, text: string) => {
     const l = el("label", ` ${text}`);
     l.htmlFor = i.id;
@@ -157,23 +161,56 @@ export function post(root: HTMLElement): void {
     radio(upload, "A file from this computer, sent to the node's store"),
     group(wrapped(fileLabel, file), wrapped(labelColLabel, labelCol), uploadStatus),
   );
+  // What the job does: train a new model (its first weights drawn from the seed), or run a
+  // model the user has (a state file, such as `pedals job result` wrote) over the dataset.
+  const train = choice("kind", "kind-train", true);
+  const infer = choice("kind", "kind-infer", false);
+  let modelUpload: { cid: string; bytes: number } | null = null;
+  const modelFile = el("input");
+  modelFile.type = "file";
+  modelFile.id = "model-file";
+  const modelFileLabel = el("label", "Model state file (as `pedals job result` saves it)");
+  modelFileLabel.htmlFor = modelFile.id;
+  const modelStatus = el("p", "", "muted");
+  modelStatus.id = "model-status";
+  modelStatus.setAttribute("aria-live", "polite");
+  modelFile.addEventListener("change", () => {
+    void (async () => {
+      modelUpload = null;
+      const f = modelFile.files?.[0];
+      if (!f) return;
+      infer.checked = true;
+      modelStatus.textContent = `Sending ${f.name} to the node…`;
+      try {
+        modelUpload = await send<{ cid: string; bytes: number }>("uploads?kind=model", f);
+        modelStatus.textContent = `${f.name}: ${modelUpload.bytes} bytes, kept by the node as ${modelUpload.cid}; checked against the layers when you see the plan.`;
+        say("");
+      } catch (e) {
+        modelStatus.textContent = "";
+        say(e instanceof ApiError ? e.message : String(e));
+      }
+    })();
+  });
   const model = fieldset(
-    "Model (a classifier; its first weights are drawn from the seed)",
+    "Model (a classifier)",
+    radio(train, "Train a new one (its first weights are drawn from the seed)"),
+    radio(infer, "Run one I have over the dataset (batch inference)"),
+    group(wrapped(modelFileLabel, modelFile), modelStatus, field("chunk", "Samples per chunk (a chunk is a step)", "256")),
     field("hidden", "Hidden layer widths", "12", "Comma-separated, like 64,32; empty for none"),
     field("batch", "Batch", "8"),
-    field("lr", "Learning rate", "0.1"),
-    field("momentum", "Momentum", "0.9"),
+    field("lr", "Learning rate (training)", "0.1"),
+    field("momentum", "Momentum (training)", "0.9"),
   );
   const terms = fieldset(
     "Terms",
-    field("steps", "Steps", "200"),
+    field("steps", "Steps (training)", "200"),
     field("checkpoint", "Checkpoint every (steps)", "50"),
     field("seed", "Seed", "5"),
     field("payment", "Payment (ETH)", "0.1", "Escrowed now; paid to the worker when the challenge window ends"),
     field("window", "Challenge window (seconds)", "60"),
     field("claim", "Claim within (seconds)", "600"),
     field("deliver", "Deliver within (seconds)", "3600"),
-    field("holdout", "Samples kept back to score the result", "128"),
+    field("holdout", "Samples kept back to score the result (training)", "128"),
   );
 
   const job = (): unknown => {
@@ -200,17 +237,31 @@ export function post(root: HTMLElement): void {
         classes,
       };
     }
-    return {
-      steps: whole("steps", "Steps", 1, 4294967295),
-      checkpoint_every: whole("checkpoint", "Checkpoint every", 1),
-      seed: whole("seed", "Seed", 0),
+    const layers = [features, ...hidden.map(Number), classes];
+    const terms = {
       payment_eth: payment(),
       challenge_window_secs: whole("window", "Challenge window", 10, 7 * 24 * 3600),
       claim_within_secs: whole("claim", "Claim within", 1),
       deliver_within_secs: whole("deliver", "Deliver within", 2),
+    };
+    if (infer.checked) {
+      if (!modelUpload) throw new WalletError("Pick the model's state file first (or choose to train a new model).");
+      return {
+        ...terms,
+        inference: { chunk: whole("chunk", "Samples per chunk", 1, 10_000_000) },
+        model_upload: modelUpload.cid,
+        model: { layers, batch: whole("batch", "Batch", 1, 4096) },
+        dataset: ds,
+      };
+    }
+    return {
+      steps: whole("steps", "Steps", 1, 4294967295),
+      checkpoint_every: whole("checkpoint", "Checkpoint every", 1),
+      seed: whole("seed", "Seed", 0),
+      ...terms,
       holdout: whole("holdout", "Samples kept back", 0),
       model: {
-        layers: [features, ...hidden.map(Number), classes],
+        layers,
         batch: whole("batch", "Batch", 1, 4096),
         lr: fraction("lr", "The learning rate"),
         momentum: fraction("momentum", "The momentum"),
@@ -255,7 +306,7 @@ export function post(root: HTMLElement): void {
     })();
   });
   root.replaceChildren(
-    el("h1", "Post a training job"),
+    el("h1", "Post a job"),
     el("p", "The node checks the job, keeps its files and serves them to the worker that claims it. Nothing is signed before you see the plan.", "muted"),
     form,
     problem,
@@ -268,8 +319,12 @@ async function showPlan(box: HTMLElement, plan: Plan, job: unknown, say: (m: str
   const dl = el("dl", undefined, "terms");
   const row = (k: string, v: string) => dl.append(el("dt", k), el("dd", v));
   row("Model", `${plan.layers.join(" → ")}, batch ${plan.batch}`);
-  row("Steps", String(plan.steps));
-  row("Training samples", `${plan.samples} (${plan.holdout} kept back to score the result)`);
+  if (plan.kind === "inference") {
+    row("Batch inference", `${plan.steps} chunks of ${plan.chunk} samples`);
+  } else {
+    row("Steps", String(plan.steps));
+    row("Training samples", `${plan.samples} (${plan.holdout} kept back to score the result)`);
+  }
   row("Dataset", plan.datasetCid);
   row("Payment, escrowed now", eth(plan.paymentWei));
   row("Gas, at most", eth(plan.gasWei));

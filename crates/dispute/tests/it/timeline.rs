@@ -105,7 +105,9 @@ async fn the_web_app_shows_every_move_of_a_dispute() {
         "dispute": {"job": id.0, "moves": MOVES.map(|m| m.0)},
         "validator": {"address": w.validator.sender().to_string(), "job": id.0, "outcome": "worker lost"},
     });
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
+    // Beside the browser test's screenshots, not over them (both have a market page).
+    let shots =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots/dispute-demo");
     let url = format!("http://{addr}/#token={token}");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")

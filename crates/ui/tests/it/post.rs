@@ -185,7 +185,7 @@ async fn the_page_posts_jobs_only_with_its_token_a_checked_form_and_an_unlocked_
                 j["model_file"] = json!("/etc/passwd");
                 j
             },
-            "training jobs only",
+            "training and batch-inference jobs only",
         ),
         (
             job(
@@ -265,6 +265,44 @@ async fn the_page_posts_jobs_only_with_its_token_a_checked_form_and_an_unlocked_
     let after = reader.balance(poster.address()).await.expect("balance");
     assert!(before - after >= payment && before - after <= payment + gas);
     assert!(dir.join("jobs").join(format!("{id}.json")).is_file());
+
+    // Batch inference: a model file uploaded, run over the uploaded data in chunks of 16.
+    let config = pedals_ml::MlpConfig {
+        layers: vec![4, 6, 2],
+        batch: 4,
+        lr_q12: 0,
+        momentum_q12: 0,
+        conv: None,
+    };
+    let state = pedals_ml::MlpState::init(&config, 9)
+        .expect("model")
+        .to_bytes()
+        .expect("bytes");
+    let (status, model) = page.send("POST", "/api/uploads?kind=model", &state, false);
+    assert_eq!(status, 200, "{model}");
+    let inference = |layers: Value| {
+        json!({"job": {
+            "payment_eth": "0.01",
+            "inference": {"chunk": 16},
+            "model_upload": model["cid"],
+            "model": {"layers": layers, "batch": 4},
+            "dataset": uploaded,
+        }})
+    };
+    let (status, v) = page.post("/api/jobs/plan", &inference(json!([4, 5, 2])));
+    assert_eq!(status, 400, "a model state of other layers: {v}");
+    assert!(message(&v).contains("not a model state"), "{v}");
+    let (status, v) = page.post("/api/jobs", &inference(json!([4, 6, 2])));
+    assert_eq!(status, 200, "{v}");
+    let run = reader
+        .job(JobId(v["jobId"].as_u64().expect("id")))
+        .await
+        .expect("job");
+    assert_eq!(run.steps, 4, "64 samples in chunks of 16");
+    assert_eq!(
+        run.verification,
+        pedals_core::Verification::OptimisticInference.to_u8()
+    );
 
     // Locked again: refused again.
     assert_eq!(page.post("/api/wallet/lock", &json!({})).0, 200);
