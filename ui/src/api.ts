@@ -131,6 +131,17 @@ export interface JobPage {
   job: Job;
   events: JobEvent[];
   progress: Report[];
+  /** What this node fetched of the result, once the page asked. */
+  result: JobResultView | null;
+}
+
+/** A job's result as the requester's node fetched, checked and scored it. */
+export interface JobResultView {
+  finalStateHash: string;
+  saved: string;
+  accuracy: number | null;
+  scoredOn: number | null;
+  inference: boolean;
 }
 
 /** The node's account and chain (`/api/wallet`). */

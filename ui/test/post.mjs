@@ -167,6 +167,9 @@ try {
     // The worker's reported loss at its last checkpoint, and its chart.
     seen.loss = await waitText("#loss", "Training loss at step");
     if (!(await page.$("#training svg.chart circle"))) fail("the job page has no loss chart");
+    // The result, fetched from the worker by the node, checked and scored on the held-out samples.
+    await page.click("#fetch-result");
+    seen.result = await waitText("#result", "held-out samples", 60000);
     await page.goto(`${origin}/#/providers/${opt.earner}`, { waitUntil: "networkidle0" });
     await page.waitForSelector("#provider-jobs tbody tr", { timeout: 20000 });
     seen.earned = await page.$eval("svg.chart", (s) => s.getAttribute("aria-label"));

@@ -3,7 +3,8 @@
 //! every event into its index) and warm, and the market page in headless Chromium from
 //! navigation to a table of every job (`ui/test/pageload.mjs`), cold and warm.
 //!
-//! Run: `cargo bench --profile dev --workspace --bench pageload -- [JOBS]` (default 1000).
+//! Run: `cargo bench --profile dev --workspace --bench pageload -- [JOBS]` (default 1000;
+//! under `cargo test --all-targets`, a smoke run of 5).
 //! Needs `scripts/ui.sh` and Debian's `chromium-headless-shell` for the page figures.
 
 use std::{
@@ -45,10 +46,13 @@ fn cid(tag: &str) -> Bytes {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this as a smoke test of a
+    // few jobs, which times nothing worth reading.
+    let full = std::env::args().any(|a| a == "--bench");
     let jobs: u64 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(if full { 1000 } else { 5 });
     let devnet = Devnet::start(DevnetConfig::default())
         .await
         .expect("devnet");

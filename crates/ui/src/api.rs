@@ -144,6 +144,7 @@ pub async fn job(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
                 "job": job,
                 "events": events,
                 "progress": progress,
+                "result": crate::result::kept(&app, id),
             }))
             .into_response()
         }

@@ -14,6 +14,7 @@ pub mod index;
 pub mod me;
 pub mod node;
 pub mod post;
+pub mod result;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -114,6 +115,7 @@ pub fn router(market: Market, guard: Guard, options: Options) -> Router {
         .route("/api/jobs", post(post::post))
         .route("/api/jobs/plan", post(post::plan))
         .route("/api/jobs/calls", post(post::calls))
+        .route("/api/jobs/{id}/result", post(result::fetch))
         .route("/api/tx/{hash}", get(post::tx))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/providers/{address}", get(api::provider))

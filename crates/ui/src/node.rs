@@ -68,6 +68,8 @@ pub(crate) struct NodeState {
     /// The market signing as the unlocked account.
     signer: Mutex<Option<Market>>,
     progress: Arc<StdMutex<HashMap<u64, Vec<Report>>>>,
+    /// The results the page fetched, by job.
+    results: StdMutex<HashMap<u64, serde_json::Value>>,
 }
 
 impl NodeState {
@@ -116,7 +118,25 @@ impl NodeState {
             keystore: node.keystore,
             signer: Mutex::new(None),
             progress,
+            results: StdMutex::default(),
         }
+    }
+
+    /// Keeps what the page fetched of job `id`'s result.
+    pub(crate) fn keep_result(&self, id: u64, result: serde_json::Value) {
+        self.results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, result);
+    }
+
+    /// What the page fetched of job `id`'s result, if it did.
+    pub(crate) fn result(&self, id: u64) -> Option<serde_json::Value> {
+        self.results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// The reports heard from `worker` on job `id`, in order of steps.

@@ -225,8 +225,20 @@ async fn a_browser_posts_a_job_follows_it_to_finalized_and_sees_the_providers_ea
         0,
         "a refused form posted a job"
     );
+    // The page fetched the result: checked against the commitment, saved, scored.
+    let result = seen["result"].as_str().unwrap_or_default();
+    assert!(
+        result.contains("matches the worker's on-chain commitment 0x"),
+        "{result}"
+    );
+    assert!(result.contains("on 128 held-out samples"), "{result}");
+    assert!(
+        dir.join("requester/results")
+            .join(format!("job-{done}-model.bin"))
+            .is_file()
+    );
     // `pedals job result` finds the job posted from the page (once `pedals ui` lets go of
-    // the folder, below).
+    // the folder).
     assert!(
         dir.join("requester/jobs")
             .join(format!("{done}.json"))

@@ -1,7 +1,7 @@
 // One job: its terms, where it is, the challenge window counting down, and every
 // transaction that moved it.
 
-import { get, type JobPage } from "../api";
+import { ApiError, get, send, type JobPage, type JobResultView } from "../api";
 import { lineChart, stepChart } from "../chart";
 import { addrCell, changed, duration, el, eth, table, txCell } from "../format";
 
@@ -81,6 +81,9 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
     w.setAttribute("aria-live", "polite");
     parts.push(w);
   }
+  if (["submitted", "finalized", "disputed"].includes(j.status)) {
+    parts.push(resultSection(root, id, p.result));
+  }
   const events = table(
     "Transactions",
     ["Block", "Event", "Detail", "Transaction"],
@@ -100,4 +103,43 @@ export async function job(root: HTMLElement, id: number): Promise<void> {
   back.href = "#/";
   parts.push(back);
   root.replaceChildren(...parts);
+}
+
+/** The result: fetched and scored by this node when asked, then shown. */
+function resultSection(root: HTMLElement, id: number, r: JobResultView | null): HTMLElement {
+  const section = el("section");
+  section.id = "result-section";
+  section.append(el("h2", "Result"));
+  const line = el("p");
+  line.id = "result";
+  line.setAttribute("aria-live", "polite");
+  if (r) {
+    const score =
+      r.accuracy === null
+        ? "no samples were kept back to score it (set them when posting)"
+        : `accuracy ${(r.accuracy * 100).toFixed(2)}% on ${r.scoredOn} ${r.inference ? "samples of the dataset" : "held-out samples"}`;
+    line.textContent = `Saved to ${r.saved}; it matches the worker's on-chain commitment ${r.finalStateHash}; ${score}.`;
+    section.append(line);
+    return section;
+  }
+  const button = el("button", "Fetch the result and score it");
+  button.id = "fetch-result";
+  button.type = "button";
+  button.addEventListener("click", () => {
+    void (async () => {
+      button.disabled = true;
+      line.textContent = "Fetching the result from the worker…";
+      line.className = "";
+      try {
+        await send(`jobs/${id}/result`, {});
+        await job(root, id);
+      } catch (e) {
+        line.textContent = e instanceof ApiError ? e.message : String(e);
+        line.className = "error";
+        button.disabled = false;
+      }
+    })();
+  });
+  section.append(button, line);
+  return section;
 }
