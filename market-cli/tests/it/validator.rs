@@ -1,11 +1,13 @@
 //! `pedals validator run` as an operator runs it, beside `pedals provider run`: both real
 //! processes on a devnet, the validator joining through the provider's libp2p address. The
 //! validator fetches the job's files and sampled checkpoints from the provider, re-executes
-//! them, finds every step honest, and reports it on its metrics endpoint.
+//! them, finds every step honest, and reports it on its metrics endpoint and on its own page
+//! (`--ui`: `/api/me`, behind the token; a validator has nothing to pause).
 
 use std::{
+    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -46,13 +48,27 @@ pub(crate) fn validator_daemon(
     bootstrap: &str,
     metrics: u16,
 ) -> Child {
+    validator_command(dir, devnet, samples, stake, bootstrap, metrics)
+        .spawn()
+        .expect("the validator starts")
+}
+
+/// [`validator_daemon`], not yet started.
+fn validator_command(
+    dir: &Path,
+    devnet: &Devnet,
+    samples: usize,
+    stake: &str,
+    bootstrap: &str,
+    metrics: u16,
+) -> Command {
     let config = dir.join("validator.toml");
     std::fs::write(
         &config,
         format!("poll_ms = 200\nsamples_per_job = {samples}\n"),
     )
     .expect("config");
-    daemon(
+    crate::daemon(
         dir,
         devnet,
         &[
@@ -117,8 +133,22 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
 
     let port = free_port();
     let min_stake = U256::from(params.minValidatorStake).to_string();
-    // Some settings from a config file: the 5 steps checked below prove it was read.
-    let mut validator = validator_daemon(dir.path(), &devnet, 5, &min_stake, &listen, port);
+    // Some settings from a config file: the 5 steps checked below prove it was read. It
+    // serves its own page too (`--ui`); the address with the token is its first line.
+    let mut validator = validator_command(dir.path(), &devnet, 5, &min_stake, &listen, port)
+        .env("PEDALS_VALIDATOR_UI", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the validator starts");
+    let mut out = BufReader::new(validator.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("reads");
+    let (origin, token) = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|u| u.split_once("/#token="))
+        .expect("the web app's address with its token");
     let until = Instant::now() + Duration::from_secs(90);
     let page = loop {
         let page = metrics(port).await;
@@ -146,6 +176,34 @@ async fn the_validator_daemon_checks_a_providers_job_over_libp2p_and_reports_it(
         0,
         "{page}"
     );
+    // Its own page says the same, with its settings; there is nothing to pause.
+    let http = alloy::transports::http::reqwest::Client::new();
+    let me: serde_json::Value = http
+        .get(format!("{origin}/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["role"], "validator", "{me}");
+    assert_eq!(me["stats"]["stepsReexecuted"], 5, "{me}");
+    assert!(me["stats"]["jobsChecked"].as_u64() >= Some(1), "{me}");
+    assert_eq!(me["policy"]["samplesPerJob"], 5, "{me}");
+    let pause = http
+        .post(format!("{origin}/api/me/pause"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(pause.status().as_u16(), 409);
+    let anonymous = http
+        .get(format!("{origin}/api/me"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status().as_u16(), 401);
     let staked = requester
         .stake_of(devnet.signer(4).expect("key").address())
         .await
