@@ -25,8 +25,52 @@ use tracing::info;
 
 use crate::api::{App, Refusal, error};
 
-/// Reports kept per job: past this, every other one is dropped (the curve keeps its shape).
+/// Reports kept per job and worker: past this, every other one is dropped (the curve keeps
+/// its shape).
 const MAX_REPORTS: usize = 512;
+
+/// (job, worker) pairs whose reports are kept: past this, the pair heard from longest ago is
+/// forgotten. Any peer can sign reports for any job with a key of its own, so neither the
+/// memory nor another account's reports may depend on what it sends.
+const MAX_SOURCES: usize = 1024;
+
+/// The progress reports heard, by job and by the account that signed them.
+#[derive(Debug, Default)]
+pub(crate) struct Heard(HashMap<(u64, Address), Vec<Report>>);
+
+impl Heard {
+    /// Keeps `report` on job `job`.
+    pub(crate) fn record(&mut self, job: u64, report: Report) {
+        let key = (job, report.worker);
+        if !self.0.contains_key(&key) && self.0.len() >= MAX_SOURCES {
+            let stalest = self
+                .0
+                .iter()
+                .min_by_key(|(_, list)| list.last().map_or(0, |r| r.at))
+                .map(|(k, _)| *k);
+            if let Some(k) = stalest {
+                self.0.remove(&k);
+            }
+        }
+        let list = self.0.entry(key).or_default();
+        list.push(report);
+        if list.len() > MAX_REPORTS {
+            let mut i = 0;
+            list.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+        }
+    }
+
+    /// The reports `worker` signed on job `job`, in order of steps, one per step count.
+    pub(crate) fn of(&self, job: u64, worker: Address) -> Vec<Report> {
+        let mut out = self.0.get(&(job, worker)).cloned().unwrap_or_default();
+        out.sort_by_key(|r| (r.steps_done, r.at));
+        out.dedup_by_key(|r| r.steps_done);
+        out
+    }
+}
 
 /// What `pedals ui` hands the page's API so that it can post jobs.
 pub struct Node {
@@ -67,7 +111,7 @@ pub(crate) struct NodeState {
     keystore: Option<PathBuf>,
     /// The market signing as the unlocked account.
     signer: Mutex<Option<Market>>,
-    progress: Arc<StdMutex<HashMap<u64, Vec<Report>>>>,
+    progress: Arc<StdMutex<Heard>>,
     /// The results the page fetched, by job.
     results: StdMutex<HashMap<u64, serde_json::Value>>,
 }
@@ -75,7 +119,7 @@ pub(crate) struct NodeState {
 impl NodeState {
     /// Starts hearing `node`'s progress reports for `market`'s jobs.
     pub(crate) fn start(node: Node, market: &Market) -> Self {
-        let progress: Arc<StdMutex<HashMap<u64, Vec<Report>>>> = Arc::default();
+        let progress: Arc<StdMutex<Heard>> = Arc::default();
         let heard = progress.clone();
         let (chain_id, job_market) = (market.deployment().chain_id, market.deployment().job_market);
         let mut events = node.events;
@@ -93,22 +137,16 @@ impl NodeState {
                 if p.chain_id != chain_id || p.market != job_market {
                     continue;
                 }
-                let mut map = heard.lock().unwrap_or_else(|e| e.into_inner());
-                let list = map.entry(p.job_id).or_default();
-                list.push(Report {
-                    worker: p.worker,
-                    steps_done: p.steps_done,
-                    steps: p.steps,
-                    at: p.announced_at,
-                    loss: p.loss_micro.map(|l| l as f64 / 1e6),
-                });
-                if list.len() > MAX_REPORTS {
-                    let mut i = 0;
-                    list.retain(|_| {
-                        i += 1;
-                        i % 2 == 1
-                    });
-                }
+                heard.lock().unwrap_or_else(|e| e.into_inner()).record(
+                    p.job_id,
+                    Report {
+                        worker: p.worker,
+                        steps_done: p.steps_done,
+                        steps: p.steps,
+                        at: p.announced_at,
+                        loss: p.loss_micro.map(|l| l as f64 / 1e6),
+                    },
+                );
             }
         });
         Self {
@@ -141,17 +179,10 @@ impl NodeState {
 
     /// The reports heard from `worker` on job `id`, in order of steps.
     pub(crate) fn progress(&self, id: u64, worker: Address) -> Vec<Report> {
-        let map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<Report> = map
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.worker == worker)
-            .copied()
-            .collect();
-        out.sort_by_key(|r| (r.steps_done, r.at));
-        out.dedup_by_key(|r| r.steps_done);
-        out
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .of(id, worker)
     }
 
     /// The market signing as the unlocked account, or the answer that says to unlock it.
@@ -257,4 +288,52 @@ pub async fn lock(State(app): State<Arc<App>>) -> Result<Response, Refusal> {
     let node = node_of(&app)?;
     *node.signer.lock().await = None;
     Ok(Json(json!({"locked": true})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Address;
+
+    use super::{Heard, MAX_REPORTS, MAX_SOURCES, Report};
+
+    fn report(worker: Address, steps_done: u64, at: u64) -> Report {
+        Report {
+            worker,
+            steps_done,
+            steps: 100,
+            at,
+            loss: None,
+        }
+    }
+
+    #[test]
+    fn a_flooding_peer_neither_thins_a_workers_reports_nor_grows_without_bound() {
+        let worker = Address::repeat_byte(1);
+        let mut heard = Heard::default();
+        heard.record(7, report(worker, 10, 1));
+        heard.record(7, report(worker, 20, 2));
+        // Another key floods the same job, then thousands of others.
+        let spammer = Address::repeat_byte(2);
+        for i in 0..10 * MAX_REPORTS as u64 {
+            heard.record(7, report(spammer, i % 100, 3));
+        }
+        assert_eq!(
+            heard.of(7, worker).len(),
+            2,
+            "the worker's reports are all there"
+        );
+        assert!(heard.0.values().all(|l| l.len() <= MAX_REPORTS));
+        for i in 0..2 * MAX_SOURCES as u64 {
+            let mut key = [0u8; 20];
+            key[..8].copy_from_slice(&i.to_be_bytes());
+            heard.record(1000 + i, report(Address::from(key), 1, 4));
+        }
+        assert!(heard.0.len() <= MAX_SOURCES, "{}", heard.0.len());
+        // The oldest sources went first; the newest are kept.
+        assert!(heard.of(7, worker).is_empty());
+        let last = 2 * MAX_SOURCES as u64 - 1;
+        let mut key = [0u8; 20];
+        key[..8].copy_from_slice(&last.to_be_bytes());
+        assert_eq!(heard.of(1000 + last, Address::from(key)).len(), 1);
+    }
 }
