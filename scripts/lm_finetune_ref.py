@@ -12,6 +12,11 @@ on the same batches with the same learning-rate schedule, and writes
 crates/lm/tests/vectors/finetune_float.json: the float and exact losses, the exact adapter's
 hash, and the greedy tokens that peft + transformers generate with the exact adapter. The Rust
 test (`cargo test --workspace --test it finetune_matches_float`) checks exact mode against it.
+
+With a run whose "method" is "full" (crates/lm/tests/fixtures/finetune/run_full.json), every
+weight is trained instead, in plain PyTorch (no peft), and the greedy tokens come from
+transformers loading the exact run's whole model (full_exact/); the vector is
+crates/lm/tests/vectors/finetune_full_float.json.
 """
 
 import argparse
@@ -77,7 +82,8 @@ def greedy(model, prompt: list[int], n: int) -> tuple[list[int], float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="/tmp/pedals-ft")
-    ap.add_argument("--vector", default="crates/lm/tests/vectors/finetune_float.json")
+    ap.add_argument("--vector", help="default: finetune_float.json, or finetune_full_float.json "
+                    "for a full run, in crates/lm/tests/vectors")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--run", help="another run file than the fixtures' run.json (a benchmark)")
     ap.add_argument("--skip-exact", action="store_true", help="reuse OUT from an earlier run")
@@ -89,9 +95,17 @@ def main() -> None:
     plan = json.load(open(os.path.join(a.out, "plan.json")))
     exact = json.load(open(os.path.join(a.out, "exact.json")))
     terms = plan["terms"]
+    full = plan.get("method") == "full"
+    vectors = "crates/lm/tests/vectors"
+    a.vector = a.vector or os.path.join(
+        vectors, "finetune_full_float.json" if full else "finetune_float.json")
 
     base = AutoModelForCausalLM.from_pretrained(os.path.join(a.out, "base"), dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, os.path.join(a.out, "adapter_init"), is_trainable=True)
+    if full:
+        model = base
+    else:
+        model = PeftModel.from_pretrained(base, os.path.join(a.out, "adapter_init"),
+                                          is_trainable=True)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=terms["lr"], betas=tuple(terms["betas"]), eps=terms["eps"])
@@ -118,13 +132,22 @@ def main() -> None:
     print(f"exact: held-out loss {exact['heldout_init']:.4f} -> {exact['heldout_final']:.4f}; "
           f"{exact['tokens'] / exact['seconds']:.0f} tokens/s")
 
-    # The exact adapter, loaded by peft onto the same base, generating greedily.
-    base2 = AutoModelForCausalLM.from_pretrained(os.path.join(a.out, "base"), dtype=torch.float32)
-    exact_model = PeftModel.from_pretrained(base2, os.path.join(a.out, "adapter_exact")).eval()
+    if full:
+        # The exact run's whole model, loaded by transformers, generating greedily.
+        exact_model = AutoModelForCausalLM.from_pretrained(
+            os.path.join(a.out, "full_exact"), dtype=torch.float32).eval()
+        result = os.path.join(a.out, "full_exact", "model.safetensors")
+    else:
+        # The exact adapter, loaded by peft onto the same base, generating greedily.
+        base2 = AutoModelForCausalLM.from_pretrained(os.path.join(a.out, "base"),
+                                                     dtype=torch.float32)
+        exact_model = PeftModel.from_pretrained(base2,
+                                                os.path.join(a.out, "adapter_exact")).eval()
+        result = os.path.join(a.out, "adapter_exact", "adapter_model.safetensors")
     tokens_peft, margin = greedy(exact_model, plan["prompt"], plan["greedy_tokens"])
-    print(f"peft greedy with the exact adapter: {tokens_peft} (min margin {margin:.4f}); "
-          f"exact mode: {exact['greedy']}")
-    adapter = open(os.path.join(a.out, "adapter_exact", "adapter_model.safetensors"), "rb").read()
+    print(f"{'transformers' if full else 'peft'} greedy with the exact result: {tokens_peft} "
+          f"(min margin {margin:.4f}); exact mode: {exact['greedy']}")
+    adapter = open(result, "rb").read()
     vector = {
         "terms": terms,
         "float_train_loss": losses,
@@ -135,6 +158,7 @@ def main() -> None:
         "exact_heldout_final": round(exact["heldout_final"], 6),
         "exact_train_loss": [round(v, 6) for v in exact["train_loss"]],
         "exact_tokens_per_s": round(exact["tokens"] / exact["seconds"], 1),
+        "method": "full" if full else "lora",
         "exact_adapter_sha256": hashlib.sha256(adapter).hexdigest(),
         "prompt": plan["prompt"],
         "peft_greedy_with_exact_adapter": tokens_peft,

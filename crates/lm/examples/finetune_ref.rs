@@ -9,13 +9,15 @@
 //! (the initial adapters in `peft`'s format), `plan.json` (the terms, the tokenized examples
 //! and every step's batch), then, after the exact run, `adapter_exact/` and `exact.json` (its
 //! losses and greedy tokens). RUN is `crates/lm/tests/fixtures/finetune/run.json` unless given
-//! (its `model` names a folder of `crates/lm/tests/fixtures`).
+//! (its `model` names a folder of `crates/lm/tests/fixtures`). A run with `"method": "full"`
+//! trains every weight instead (`run_full.json`): no adapters, and the fine-tuned model's real
+//! values in `full_exact/`.
 
 use std::path::{Path, PathBuf};
 
 use pedals_lm::train::data::parse_jsonl;
 use pedals_lm::train::peft::save_peft;
-use pedals_lm::train::{Example, Terms};
+use pedals_lm::train::{Example, FullState, Terms};
 use pedals_lm::{Checkpoint, Tokenizer};
 use serde::Deserialize;
 use serde_json::json;
@@ -26,6 +28,8 @@ struct Run {
     bits: u8,
     prompt: String,
     greedy_tokens: usize,
+    #[serde(default)]
+    method: Option<String>,
     #[serde(flatten)]
     terms: Terms,
 }
@@ -60,11 +64,10 @@ fn main() -> eyre::Result<()> {
         Ok(parse_jsonl(&text, &tok, model.config.context)?)
     };
     let (train, heldout) = (read("train.jsonl")?, read("heldout.jsonl")?);
-    let ft = run.terms.fine_tune()?;
+    let full = run.method.as_deref() == Some("full");
+    let ft = run.terms.full_tune()?;
     ft.check(&model, &train)?;
     model.to_checkpoint().save_hf(&out.join("base"))?;
-    let mut state = ft.init(&model);
-    save_peft(&out.join("adapter_init"), &model.config, &ft.lora, &state)?;
     let batches: Vec<Vec<usize>> = (0..run.terms.steps)
         .map(|t| ft.batch_of(t, train.len()))
         .collect();
@@ -78,18 +81,38 @@ fn main() -> eyre::Result<()> {
             "batches": batches,
             "prompt": prompt,
             "greedy_tokens": run.greedy_tokens,
+            "method": if full { "full" } else { "lora" },
         }),
     )?;
-    let held_init = ft.loss(&model, &state, &heldout);
-    let started = std::time::Instant::now();
     let mut losses = Vec::new();
-    for _ in 0..run.terms.steps {
-        losses.push(ft.step(&model, &mut state, &train).loss);
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let held = ft.loss(&model, &state, &heldout);
-    save_peft(&out.join("adapter_exact"), &model.config, &ft.lora, &state)?;
-    let greedy = ft.greedy(&model, &state, &prompt, run.greedy_tokens)?;
+    let (held_init, held, greedy, secs) = if full {
+        let mut state = FullState::init(&model)?;
+        let held_init = ft.loss(&model, &state, &heldout);
+        let started = std::time::Instant::now();
+        for _ in 0..run.terms.steps {
+            losses.push(ft.step(&model, &mut state, &train).loss);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        state
+            .model(&model)
+            .to_checkpoint()
+            .save_hf(&out.join("full_exact"))?;
+        let greedy = ft.greedy(&model, &state, &prompt, run.greedy_tokens)?;
+        (held_init, ft.loss(&model, &state, &heldout), greedy, secs)
+    } else {
+        let ft = run.terms.fine_tune()?;
+        let mut state = ft.init(&model);
+        save_peft(&out.join("adapter_init"), &model.config, &ft.lora, &state)?;
+        let held_init = ft.loss(&model, &state, &heldout);
+        let started = std::time::Instant::now();
+        for _ in 0..run.terms.steps {
+            losses.push(ft.step(&model, &mut state, &train).loss);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        save_peft(&out.join("adapter_exact"), &model.config, &ft.lora, &state)?;
+        let greedy = ft.greedy(&model, &state, &prompt, run.greedy_tokens)?;
+        (held_init, ft.loss(&model, &state, &heldout), greedy, secs)
+    };
     let scored: u64 = batches
         .iter()
         .flatten()

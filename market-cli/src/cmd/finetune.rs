@@ -1,6 +1,7 @@
-//! `pedals model finetune`: LoRA fine-tuning in exact mode on this machine. Writes the adapter
-//! in Hugging Face peft's format, the final state in canonical bytes, and the trace (every
-//! step's state hash and their root) that a fine-tune job commits to.
+//! `pedals model finetune`: LoRA or full fine-tuning in exact mode on this machine. Writes the
+//! adapter in Hugging Face peft's format (with `--full`, the whole model as a Hugging Face
+//! folder), the final state in canonical bytes, and the trace (every step's state hash and
+//! their root) that a fine-tune job commits to.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use eyre::Context;
 use pedals_lm::Tokenizer;
 use pedals_lm::train::data::parse_jsonl;
 use pedals_lm::train::peft::save_peft;
-use pedals_lm::train::{Example, Terms};
+use pedals_lm::train::{Example, FullState, Terms};
 use serde_json::json;
 
 use super::data::StoreArgs;
@@ -29,6 +30,11 @@ pub(crate) struct FinetuneArgs {
     /// (the final state) and trace.json (every step's state hash).
     #[arg(long)]
     out: PathBuf,
+    /// Train every weight of the model instead of LoRA adapters (small models: the state holds
+    /// three values per weight). Writes the fine-tuned model to OUT/model as a Hugging Face
+    /// folder; --rank, --alpha and --targets do not apply.
+    #[arg(long)]
+    full: bool,
     /// LoRA rank (1 to 64).
     #[arg(long, default_value_t = 8)]
     rank: usize,
@@ -107,31 +113,54 @@ impl FinetuneArgs {
         ft.check(&model, &train)?;
         std::fs::create_dir_all(&self.out)
             .wrap_err_with(|| format!("cannot create {}", self.out.display()))?;
-        let mut state = ft.init(&model);
-        let held_before = heldout.as_ref().map(|h| ft.loss(&model, &state, h));
-        let mut hashes = vec![state.state_hash(&model.config, &ft.lora)?];
-        let started = std::time::Instant::now();
-        let (mut tokens, mut losses) = (0u64, Vec::new());
-        for t in 0..self.steps {
-            let r = ft.step(&model, &mut state, &train);
-            hashes.push(state.state_hash(&model.config, &ft.lora)?);
-            tokens += r.tokens;
-            losses.push(r.loss);
-            if !self.json && (t + 1) % 10 == 0 || t + 1 == self.steps {
-                eprintln!("step {}/{}: loss {:.4}", t + 1, self.steps, r.loss);
-            }
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let held_after = heldout.as_ref().map(|h| ft.loss(&model, &state, h));
-        save_peft(&self.out, &model.config, &ft.lora, &state)?;
-        std::fs::write(
-            self.out.join("state.pdls"),
-            state.to_bytes(&model.config, &ft.lora)?,
-        )?;
+        let c = &model.config;
+        let mut run = if self.full {
+            let full = terms.full_tune()?;
+            let mut state = FullState::init(&model)?;
+            let before = heldout.as_deref().map(|h| full.loss(&model, &state, h));
+            let mut run = Run::new(&self, before, |step| {
+                if step {
+                    let r = full.step(&model, &mut state, &train);
+                    return Ok((r.tokens, r.loss, state.state_hash(c)?));
+                }
+                Ok((0, 0.0, state.state_hash(c)?))
+            })?;
+            run.held_after = heldout.as_deref().map(|h| full.loss(&model, &state, h));
+            std::fs::write(self.out.join("state.pdls"), state.to_bytes(c)?)?;
+            state
+                .model(&model)
+                .to_checkpoint()
+                .save_hf(&self.out.join("model"))?;
+            run
+        } else {
+            let mut state = ft.init(&model);
+            let before = heldout.as_deref().map(|h| ft.loss(&model, &state, h));
+            let mut run = Run::new(&self, before, |step| {
+                if step {
+                    let r = ft.step(&model, &mut state, &train);
+                    return Ok((r.tokens, r.loss, state.state_hash(c, &ft.lora)?));
+                }
+                Ok((0, 0.0, state.state_hash(c, &ft.lora)?))
+            })?;
+            run.held_after = heldout.as_deref().map(|h| ft.loss(&model, &state, h));
+            save_peft(&self.out, c, &ft.lora, &state)?;
+            std::fs::write(self.out.join("state.pdls"), state.to_bytes(c, &ft.lora)?)?;
+            run
+        };
+        run.seconds = run.seconds.max(1e-9);
+        let Run {
+            hashes,
+            tokens,
+            losses,
+            seconds,
+            held_before,
+            held_after,
+        } = run;
         let trace = pedals_core::TraceCommitment::new(hashes.clone())?;
         let summary = json!({
             "model": cid.to_string(),
             "terms": terms,
+            "method": if self.full { "full" } else { "lora" },
             "examples": train.len(),
             "steps": self.steps,
             "tokens": tokens,
@@ -157,13 +186,59 @@ impl FinetuneArgs {
                 println!("held-out loss {b:.4} -> {a:.4}");
             }
             println!(
-                "{} steps in {seconds:.1} s ({:.0} tokens/s); trace root {}; adapter in {}",
+                "{} steps in {seconds:.1} s ({:.0} tokens/s); trace root {}; {} in {}",
                 self.steps,
-                tokens as f64 / seconds.max(1e-9),
+                tokens as f64 / seconds,
                 trace.root(),
-                self.out.display()
+                if self.full { "model" } else { "adapter" },
+                self.out
+                    .join(if self.full { "model" } else { "" })
+                    .display()
             );
         }
         Ok(())
+    }
+}
+
+/// What a run measured: every state's hash (the initial one first), the losses.
+struct Run {
+    hashes: Vec<alloy::primitives::B256>,
+    tokens: u64,
+    losses: Vec<f64>,
+    seconds: f64,
+    held_before: Option<f64>,
+    held_after: Option<f64>,
+}
+
+type StepOut = eyre::Result<(u64, f64, alloy::primitives::B256)>;
+
+impl Run {
+    /// Runs `args.steps` steps: `step(true)` takes one and hashes the new state, `step(false)`
+    /// hashes the current one.
+    fn new(
+        args: &FinetuneArgs,
+        held_before: Option<f64>,
+        mut step: impl FnMut(bool) -> StepOut,
+    ) -> eyre::Result<Self> {
+        let mut hashes = vec![step(false)?.2];
+        let started = std::time::Instant::now();
+        let (mut tokens, mut losses) = (0u64, Vec::new());
+        for t in 0..args.steps {
+            let (n, l, h) = step(true)?;
+            hashes.push(h);
+            tokens += n;
+            losses.push(l);
+            if !args.json && (t + 1) % 10 == 0 || t + 1 == args.steps {
+                eprintln!("step {}/{}: loss {l:.4}", t + 1, args.steps);
+            }
+        }
+        Ok(Self {
+            hashes,
+            tokens,
+            losses,
+            seconds: started.elapsed().as_secs_f64(),
+            held_before,
+            held_after: None,
+        })
     }
 }

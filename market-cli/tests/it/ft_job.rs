@@ -94,6 +94,14 @@ async fn a_finetune_job_is_trained_paid_and_rechecked_and_a_lying_step_is_caught
             ft_job(window, "bits = 4"),
             "finetune.bits = 4: write 8 or 16",
         ),
+        (
+            ft_job(window, "method = \"full\""),
+            "the dispute game adjudicates LoRA steps only",
+        ),
+        (
+            ft_job(window, "method = \"qlora\""),
+            "finetune.method \"qlora\" is unknown",
+        ),
     ])
     .await;
 

@@ -187,24 +187,7 @@ pub fn weight_grad(dy: &[i32], x: &[i32], rows: usize, cols: usize, sigma: i32) 
 /// ```
 pub fn norm_backward(x: &[i32], dy: &[i32], gamma: &[i32], eps: i64, center: bool, dx: &mut [i32]) {
     let d = x.len() as i64;
-    let c: Vec<i32> = if center {
-        let mean = rdiv_signed(x.iter().map(|&v| i64::from(v)).sum(), d);
-        x.iter()
-            .map(|&v| clamp(i64::from(v) - mean, crate::exact::ops::ACT_MAX) as i32)
-            .collect()
-    } else {
-        x.to_vec()
-    };
-    let (m, e) = rowquant(&c);
-    let s: i64 = m.iter().map(|&v| i64::from(v) * i64::from(v)).sum();
-    let eps_term = if e <= 0 {
-        eps << (-2 * e)
-    } else {
-        eps >> (2 * e)
-    };
-    let r = crate::exact::arith::isqrt((((s << 16) / d) + eps_term) as u64).max(1) as i64;
-    let inv = (1i64 << 40) / r;
-    let n: Vec<i64> = m.iter().map(|&v| rs(i64::from(v) * inv, 16)).collect();
+    let (n, inv, e) = normalized(x, eps, center);
     let dn: Vec<i32> = dy
         .iter()
         .zip(gamma)
@@ -228,6 +211,64 @@ pub fn norm_backward(x: &[i32], dy: &[i32], gamma: &[i32], eps: i64, center: boo
     for ((o, &gk), &nk) in dx.iter_mut().zip(&g).zip(&n) {
         let t = i64::from(gk) - mu1 - rs(nk * mu2, 32);
         *o = sh_clamp128(i128::from(t) * i128::from(inv), 20 + e - f, GRAD_MAX) as i32;
+    }
+}
+
+/// The forward's normalized row `n_k = rs(m_k · inv, 16)` (Q16) of one norm input `x`, with
+/// `inv` and the row exponent `e`, recomputed as [`crate::exact::ops::norm_row`] computes them.
+fn normalized(x: &[i32], eps: i64, center: bool) -> (Vec<i64>, i64, i32) {
+    let d = x.len() as i64;
+    let c: Vec<i32> = if center {
+        let mean = rdiv_signed(x.iter().map(|&v| i64::from(v)).sum(), d);
+        x.iter()
+            .map(|&v| clamp(i64::from(v) - mean, crate::exact::ops::ACT_MAX) as i32)
+            .collect()
+    } else {
+        x.to_vec()
+    };
+    let (m, e) = rowquant(&c);
+    let s: i64 = m.iter().map(|&v| i64::from(v) * i64::from(v)).sum();
+    let eps_term = if e <= 0 {
+        eps << (-2 * e)
+    } else {
+        eps >> (2 * e)
+    };
+    let r = crate::exact::arith::isqrt((((s << 16) / d) + eps_term) as u64).max(1) as i64;
+    let inv = (1i64 << 40) / r;
+    (
+        m.iter().map(|&v| rs(i64::from(v) * inv, 16)).collect(),
+        inv,
+        e,
+    )
+}
+
+/// A norm's parameter gradients from one row (full fine-tuning), added into the sums: with the
+/// forward's `n_k` (Q16, [`normalized`]) and the output's signal `dy_k` (Q24),
+/// `dγ_k += rs(dy_k · n_k, 8)` and `dβ_k += dy_k · 2^8` (both Q32).
+pub fn norm_param_grads(
+    x: &[i32],
+    dy: &[i32],
+    eps: i64,
+    center: bool,
+    dgamma: &mut [i64],
+    dbeta: Option<&mut [i64]>,
+) {
+    let (n, _, _) = normalized(x, eps, center);
+    for ((g, &dyk), &nk) in dgamma.iter_mut().zip(dy).zip(&n) {
+        *g += rs(i64::from(dyk) * nk, 8);
+    }
+    if let Some(b) = dbeta {
+        bias_grads(dy, b);
+    }
+}
+
+/// A bias's (or β's) gradient from rows of its output's signal, added into `sums` (Q32):
+/// `db_k += Σ_t dy_tk · 2^8`. `dy`'s rows are `sums.len()` wide.
+pub fn bias_grads(dy: &[i32], sums: &mut [i64]) {
+    for row in dy.chunks(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += i64::from(v) << 8;
+        }
     }
 }
 

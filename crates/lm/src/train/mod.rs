@@ -4,6 +4,7 @@
 
 pub mod adam;
 pub mod data;
+pub mod full;
 pub mod grad;
 pub mod lora;
 pub mod peft;
@@ -17,6 +18,7 @@ use crate::error::LmError;
 use crate::exact::arith::{clamp, rdiv_signed};
 use crate::weights::ExactModel;
 pub use adam::AdamConfig;
+pub use full::{FullState, FullTune};
 pub use lora::{LoraConfig, LoraState, Target};
 pub use terms::Terms;
 
@@ -111,7 +113,7 @@ impl FineTune {
         for chunk in examples.chunks(micro) {
             let per_seq: Vec<seq::SeqGrad> = chunk
                 .par_iter()
-                .map(|ex| seq::run(model, &fz, &ads, &ex.tokens, ex.prompt))
+                .map(|ex| seq::run(model, &fz, &ads, &ex.tokens, ex.prompt, None))
                 .collect();
             // In the examples' order: the loss (a float, reported only) sums the same way
             // whatever the micro-batch.

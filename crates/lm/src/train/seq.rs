@@ -10,9 +10,11 @@ use crate::exact::ops::{
 };
 use crate::weights::{ExactModel, Linear, Norm};
 
+use super::full::Sums as FullSums;
 use super::grad::{
-    HeadGrad, Transposed, add_grad, finish_kv, gelu_backward, head_backward, input_grad,
-    norm_backward, rope_backward, swiglu_backward, weight_grad, xent_grad,
+    HeadGrad, Transposed, add_grad, bias_grads, finish_kv, gelu_backward, head_backward,
+    input_grad, norm_backward, norm_param_grads, rope_backward, swiglu_backward, weight_grad,
+    xent_grad,
 };
 use super::lora::{LoraState, Target, qmat};
 
@@ -304,14 +306,47 @@ pub(crate) fn forward(
     (saved, h, logits)
 }
 
+/// A norm's parameter gradients over rows `x` (its input) and `dy` (its output's signal), into
+/// the full fine-tune's sums of `p.gamma` (and `p.beta`).
+fn norm_params(f: &mut FullSums<'_>, p: &str, x: &[i32], dy: &[i32], eps: i64, center: bool) {
+    let d = f.of(&format!("{p}.gamma")).len();
+    let mut dg = vec![0i64; d];
+    let mut db = center.then(|| vec![0i64; d]);
+    for (xr, gr) in x.chunks(d).zip(dy.chunks(d)) {
+        norm_param_grads(xr, gr, eps, center, &mut dg, db.as_deref_mut());
+    }
+    add_into(f.of(&format!("{p}.gamma")), &dg);
+    if let (Some(db), Some(s)) = (db, f.maybe(&format!("{p}.beta"))) {
+        add_into(s, &db);
+    }
+}
+
+fn add_into(sums: &mut [i64], g: &[i64]) {
+    sums.iter_mut().zip(g).for_each(|(s, v)| *s += v);
+}
+
+/// A projection's weight and bias gradients (full fine-tuning) from its input rows `x` and its
+/// output's signal `dy`.
+fn project_params(f: &mut FullSums<'_>, name: &str, x: &[i32], dy: &[i32], out: usize, inp: usize) {
+    add_into(
+        f.of(&format!("{name}.weight")),
+        &weight_grad(dy, x, out, inp, 0),
+    );
+    if let Some(s) = f.maybe(&format!("{name}.bias")) {
+        bias_grads(dy, s);
+    }
+}
+
 /// Forward and backward of `tokens` (the input is `tokens[..n−1]`, the targets `tokens[1..]`,
-/// and target `j` is scored when `j ≥ max(prompt, 1)`).
+/// and target `j` is scored when `j ≥ max(prompt, 1)`). With `full`, adds every weight's
+/// gradient sums there too (full fine-tuning).
 pub(crate) fn run(
     model: &ExactModel,
     fz: &Frozen,
     ads: &Adapters,
     tokens: &[u32],
     prompt: usize,
+    mut full: Option<&mut FullSums<'_>>,
 ) -> SeqGrad {
     let c = &model.config;
     let (d, t_len) = (c.hidden, tokens.len() - 1);
@@ -349,16 +384,30 @@ pub(crate) fn run(
         })
         .collect();
     let dxf = input_grad(&dz, &fz.head);
+    if let Some(f) = full.as_deref_mut() {
+        let xf = norm_rows(&h, &model.final_norm, eps, center, d);
+        let head = if model.head.is_some() {
+            "head"
+        } else {
+            "embed"
+        };
+        add_into(f.of(head), &weight_grad(&dz, &xf, vocab, d, 0));
+        norm_params(f, "final_norm", &h, &dxf, eps, center);
+    }
     let mut dh = norm_rows_backward(&h, &dxf, &model.final_norm, eps, center, d);
 
     for (l, (block, s)) in model.blocks.iter().zip(&saved).enumerate().rev() {
         let ad = &ads.0[l];
         let sl = &mut sums[l];
-        let mut back = |x: &[i32], t: Target, dy: &[i32]| {
+        let mut back = |x: &[i32], t: Target, dy: &[i32], f: &mut Option<&mut FullSums<'_>>| {
             let i = t.index();
+            if let Some(f) = f.as_deref_mut() {
+                let (inp, out) = t.dims(c);
+                project_params(f, &format!("b{l}.{}", t.name()), x, dy, out, inp);
+            }
             project_backward(x, &s.u[i], dy, fz.w(l, t), ad[i].as_ref(), &mut sl[i])
         };
-        let dact = back(&s.act, Target::Down, &dh);
+        let dact = back(&s.act, Target::Down, &dh, &mut full);
         let mut dx2 = match &block.gate {
             Some(_) => {
                 let (dg, du): (Vec<i32>, Vec<i32>) = s
@@ -368,8 +417,8 @@ pub(crate) fn run(
                     .zip(&dact)
                     .map(|((&g, &u), &da)| swiglu_backward(g, u, da))
                     .unzip();
-                let mut dx = back(&s.x2, Target::Gate, &dg);
-                add_grad(&mut dx, &back(&s.x2, Target::Up, &du));
+                let mut dx = back(&s.x2, Target::Gate, &dg, &mut full);
+                add_grad(&mut dx, &back(&s.x2, Target::Up, &du, &mut full));
                 dx
             }
             None => {
@@ -378,12 +427,15 @@ pub(crate) fn run(
                         .zip(&dact)
                         .map(|(&u, &da)| gelu_backward(u, da))
                         .collect();
-                back(&s.x2, Target::Up, &du)
+                back(&s.x2, Target::Up, &du, &mut full)
             }
         };
+        if let Some(f) = full.as_deref_mut() {
+            norm_params(f, &format!("b{l}.mlp_norm"), &s.h_mid, &dx2, eps, center);
+        }
         dx2 = norm_rows_backward(&s.h_mid, &dx2, &block.mlp_norm, eps, center, d);
         add_grad(&mut dh, &dx2);
-        let d_o = back(&s.o, Target::O, &dh);
+        let d_o = back(&s.o, Target::O, &dh, &mut full);
         let mut dq = vec![0i32; t_len * qw];
         let mut dk_raw = vec![0i128; t_len * kw];
         let mut dv_raw = vec![0i128; t_len * kw];
@@ -420,12 +472,28 @@ pub(crate) fn run(
         }
         let (mut dk, dv) = finish_kv(&dk_raw, &dv_raw);
         rotate(model, &mut [(&mut dq, qw), (&mut dk, kw)], rope_backward);
-        let mut dx1 = back(&s.x1, Target::Q, &dq);
-        add_grad(&mut dx1, &back(&s.x1, Target::K, &dk));
-        add_grad(&mut dx1, &back(&s.x1, Target::V, &dv));
-        if l > 0 {
+        let mut dx1 = back(&s.x1, Target::Q, &dq, &mut full);
+        add_grad(&mut dx1, &back(&s.x1, Target::K, &dk, &mut full));
+        add_grad(&mut dx1, &back(&s.x1, Target::V, &dv, &mut full));
+        if let Some(f) = full.as_deref_mut() {
+            norm_params(f, &format!("b{l}.attn_norm"), &s.h_in, &dx1, eps, center);
+        }
+        // The embeddings' signal is needed only when they are trained.
+        if l > 0 || full.is_some() {
             let dx1 = norm_rows_backward(&s.h_in, &dx1, &block.attn_norm, eps, center, d);
             add_grad(&mut dh, &dx1);
+        }
+    }
+    if let Some(f) = full {
+        // `dh` is the signal of the embeddings' rows: `dE[token_t] += dh_t · 2^8`, and the
+        // learned positions' `dP[t] += dh_t · 2^8` (Q32).
+        let e = f.of("embed");
+        for (t, row) in dh.chunks(d).enumerate() {
+            let v = tokens[t] as usize;
+            bias_grads(row, &mut e[v * d..(v + 1) * d]);
+        }
+        if let Some(p) = f.maybe("pos_embed") {
+            bias_grads(&dh, &mut p[..t_len * d]);
         }
     }
     SeqGrad {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdamConfig, FineTune, LoraConfig};
+use super::{AdamConfig, FineTune, FullTune, LoraConfig};
 use crate::error::LmError;
 
 /// LoRA and optimizer terms.
@@ -38,8 +38,20 @@ impl Terms {
     /// The run in exact units.
     pub fn fine_tune(&self) -> Result<FineTune, LmError> {
         let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
+        let lora = LoraConfig::new(self.rank, self.alpha, &targets)?;
+        let FullTune { adam, batch, seed } = self.full_tune()?;
         Ok(FineTune {
-            lora: LoraConfig::new(self.rank, self.alpha, &targets)?,
+            lora,
+            adam,
+            batch,
+            seed,
+        })
+    }
+
+    /// The run in exact units as a full fine-tune (every weight trained; the LoRA terms do not
+    /// apply).
+    pub fn full_tune(&self) -> Result<FullTune, LmError> {
+        Ok(FullTune {
             adam: AdamConfig::new(
                 self.lr,
                 self.lr_end,

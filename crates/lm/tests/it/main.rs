@@ -9,6 +9,7 @@ mod dispute_vectors;
 mod finetune;
 mod finetune_job;
 mod fixtures;
+mod full_finetune;
 mod generate;
 mod grad_vectors;
 mod grads;

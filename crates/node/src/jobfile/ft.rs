@@ -51,6 +51,9 @@ pub(crate) struct FinetuneSection {
     eps: f64,
     #[serde(default)]
     seed: u64,
+    /// `"lora"` (the default) or `"full"`, refused: the game adjudicates LoRA steps only.
+    #[serde(default)]
+    method: Option<String>,
 }
 
 fn default_bits() -> u8 {
@@ -107,6 +110,23 @@ impl JobFile {
         let f = self
             .finetune
             .context("a fine-tuning job needs a [finetune] section")?;
+        match f.method.as_deref() {
+            None | Some("lora") => {}
+            Some("full") => {
+                return Err(JobFileError(
+                    "finetune.method = \"full\" cannot be posted: the dispute game adjudicates \
+                     LoRA steps only, so no validator could hold a full fine-tune's worker to \
+                     its work. Post a LoRA job (leave method out), or run a full fine-tune on \
+                     your own machine with `pedals model finetune --full`"
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(JobFileError(format!(
+                    "finetune.method {other:?} is unknown: use \"lora\""
+                )));
+            }
+        }
         let path = |p: &Path| super::lm::resolve(dir, p);
         let model = load_model(
             "finetune",
