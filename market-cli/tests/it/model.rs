@@ -219,6 +219,39 @@ fn finetune_writes_a_peft_adapter_a_state_and_its_trace() {
     // The same command gives the same bits.
     let again = run(&data.path().join("b"));
     assert_eq!(again["traceRoot"], summary["traceRoot"]);
+    // A full fine-tune: every weight trained, the model written as a Hugging Face folder that
+    // the CLI imports again.
+    let full_out = data.path().join("full");
+    let a = args(&full_out, &train);
+    let a: Vec<&str> = a
+        .iter()
+        .map(String::as_str)
+        .chain(["--full", "--json"])
+        .collect();
+    let full = run_json(&a, data.path());
+    assert_eq!(full["method"], "full");
+    let (before, after) = (
+        full["heldoutBefore"].as_f64().expect("before"),
+        full["heldoutAfter"].as_f64().expect("after"),
+    );
+    assert!(after < before, "full: {before} -> {after}");
+    let bytes = std::fs::read(full_out.join("state.pdls")).expect("state");
+    assert_eq!(
+        serde_json::json!(pedals_core::state_hash_of_bytes(&bytes).expect("canonical")),
+        full["finalStateHash"]
+    );
+    let imported = run_json(
+        &[
+            "model",
+            "import",
+            &path(&full_out.join("model")),
+            "--bits",
+            "16",
+            "--json",
+        ],
+        data.path(),
+    );
+    assert!(imported["cid"].is_string(), "{imported}");
     for (dataset, extra, says) in [
         (train.as_str(), vec!["--alpha", "12"], "not a power of two"),
         (

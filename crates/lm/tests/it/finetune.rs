@@ -160,23 +160,34 @@ struct FloatRun {
 struct Run {
     model: String,
     bits: u8,
+    #[allow(dead_code)]
+    #[serde(default)]
+    method: Option<String>,
     #[serde(flatten)]
     terms: pedals_lm::train::Terms,
 }
 
-/// The exact run of crates/lm/tests/fixtures/finetune/run.json on the GPL-3 examples ends
-/// within 5% of float mode's held-out loss; its adapter, exported for peft, is the one the
-/// reference loaded, and peft + transformers generate the same greedy tokens with it.
-#[test]
-fn finetune_matches_float_and_its_adapter_generates_the_same_tokens_in_peft() {
-    use sha2::Digest;
+/// A recorded fine-tuning run of crates/lm/tests/fixtures/finetune (`run`, e.g. `run.json`):
+/// its model, training and held-out examples, its terms, and the reference vector `vector` of
+/// crates/lm/tests/vectors that scripts/lm_finetune_ref.py wrote for it.
+pub(crate) fn recorded_run<T: serde::de::DeserializeOwned>(
+    run: &str,
+    vector: &str,
+) -> (
+    pedals_lm::ExactModel,
+    Vec<Example>,
+    Vec<Example>,
+    pedals_lm::train::Terms,
+    T,
+) {
     let dir = fixtures::dir("finetune");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("fixture");
-    let run: Run = serde_json::from_str(&read("run.json")).expect("run.json");
-    let float: FloatRun = serde_json::from_str(
+    let run: Run = serde_json::from_str(&read(run)).expect("the run file");
+    let float: T = serde_json::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/vectors/finetune_float.json"),
+                .join("tests/vectors")
+                .join(vector),
         )
         .expect("the float reference"),
     )
@@ -188,29 +199,49 @@ fn finetune_matches_float_and_its_adapter_generates_the_same_tokens_in_peft() {
         pedals_lm::train::data::parse_jsonl(&read(f), &tok, model.config.context).expect(f)
     };
     let (train, heldout) = (parse("train.jsonl"), parse("heldout.jsonl"));
-    let ft = run.terms.fine_tune().expect("terms");
+    (model, train, heldout, run.terms, float)
+}
+
+/// The exact run's held-out loss `held` is the recorded `exact`'s, and at most 5% above
+/// float mode's `float`.
+pub(crate) fn held_loss_matches(held: f64, exact: f64, float: f64) {
+    assert!(
+        (held - exact).abs() < 1e-5,
+        "the exact run is not the one recorded: {held} vs {exact}"
+    );
+    assert!(
+        held <= float * 1.05,
+        "exact held-out loss {held} is more than 5% above float's {float}"
+    );
+}
+
+/// The SHA-256 of a file, in hex.
+pub(crate) fn sha256_hex(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).expect("the file");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The exact run of crates/lm/tests/fixtures/finetune/run.json on the GPL-3 examples ends
+/// within 5% of float mode's held-out loss; its adapter, exported for peft, is the one the
+/// reference loaded, and peft + transformers generate the same greedy tokens with it.
+#[test]
+fn finetune_matches_float_and_its_adapter_generates_the_same_tokens_in_peft() {
+    let (model, train, heldout, terms, float): (_, _, _, _, FloatRun) =
+        recorded_run("run.json", "finetune_float.json");
+    let ft = terms.fine_tune().expect("terms");
     let mut state = ft.init(&model);
-    for _ in 0..run.terms.steps {
+    for _ in 0..terms.steps {
         ft.step(&model, &mut state, &train);
     }
     let held = ft.loss(&model, &state, &heldout);
-    assert!(
-        (held - float.exact_heldout_final).abs() < 1e-5,
-        "the exact run is not the one recorded: {held} vs {}",
-        float.exact_heldout_final
-    );
-    assert!(
-        held <= float.float_heldout_final * 1.05,
-        "exact held-out loss {held} is more than 5% above float's {}",
-        float.float_heldout_final
-    );
+    held_loss_matches(held, float.exact_heldout_final, float.float_heldout_final);
     let out = tempfile::tempdir().expect("tempdir");
     pedals_lm::train::peft::save_peft(out.path(), &model.config, &ft.lora, &state).expect("peft");
-    let bytes = std::fs::read(out.path().join("adapter_model.safetensors")).expect("adapter");
-    let sha: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = sha256_hex(&out.path().join("adapter_model.safetensors"));
     assert_eq!(sha, float.exact_adapter_sha256, "the adapter peft loaded");
     let greedy = ft
         .greedy(
