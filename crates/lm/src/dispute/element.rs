@@ -74,6 +74,8 @@ pub fn input_rows(
         }
         Dk | Dv => vec![r, c],
         StateHash => Vec::new(),
+        TransposeChunk | LinearChunk | XentMax | XentSum | XentChunk | AbsMax | ShiftMin
+        | InputGradPart | InputGradSum => super::vocab::input_rows(op, r, c, sample),
     }
 }
 
@@ -94,18 +96,9 @@ pub fn element(op: &ProgramOp, p: &StepParams, r: usize, c: usize, rows: &[&[i32
     let group = heads / p.kv_heads;
     match op.kind {
         StateHash => None,
-        Linear => {
-            let (x, w) = (rows[0], rows[1]);
-            let (m, e) = rowquant(x);
-            let acc: i64 = m
-                .iter()
-                .zip(w)
-                .map(|(&a, &b)| i64::from(a) * i64::from(b))
-                .sum();
-            let bias = rows.get(2).map_or(0, |b| i64::from(b[c]));
-            let shift = *w.last()?;
-            Some(clamp(sh(acc, shift - e) + bias, ACT_MAX) as i32)
-        }
+        TransposeChunk | LinearChunk | XentMax | XentSum | XentChunk | AbsMax | ShiftMin
+        | InputGradPart | InputGradSum => super::vocab::element(op, r, c, rows),
+        Linear => linear(rows[0], rows[1], rows.get(2).copied(), c),
         Transpose => rows[0].get(r).copied(),
         TransposeExp => {
             let x = rows[0];
@@ -198,9 +191,23 @@ pub fn element(op: &ProgramOp, p: &StepParams, r: usize, c: usize, rows: &[&[i32
     }
 }
 
+/// `linear`'s output `c` from input row `x` and the matrix's row `w` (its shift last), with
+/// the bias row if any.
+pub(super) fn linear(x: &[i32], w: &[i32], bias: Option<&[i32]>, c: usize) -> Option<i32> {
+    let (m, e) = rowquant(x);
+    let acc: i64 = m
+        .iter()
+        .zip(w)
+        .map(|(&a, &b)| i64::from(a) * i64::from(b))
+        .sum();
+    let bias = bias.map_or(0, |b| i64::from(b[c]));
+    let shift = *w.last()?;
+    Some(clamp(sh(acc, shift - e) + bias, ACT_MAX) as i32)
+}
+
 /// The mantissa of `v` in a row quantized at exponent `e` (docs/exact-ops.md, the row
 /// quantizer).
-fn mant(v: i32, e: i32) -> i64 {
+pub(super) fn mant(v: i32, e: i32) -> i64 {
     if e <= 0 {
         i64::from(v) << (-e).min(32)
     } else {

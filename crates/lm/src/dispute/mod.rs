@@ -12,16 +12,18 @@ mod element;
 mod program;
 mod rows;
 mod trace;
+mod vocab;
 
 use pedals_core::{ModelState, StateTensor};
 
 pub use element::{element, input_rows};
 pub use program::{
-    Operand, Program, ProgramOp, SPAN_INPUT, Source, has_bias, model_tensors, program, projections,
-    span_program, state_tensors,
+    Operand, Program, ProgramOp, SPAN_INPUT, Source, has_bias, model_tensors, program,
+    program_chunked, projections, span_program, state_tensors,
 };
 pub use rows::scored;
 pub use trace::{OpTrace, StepInputs, data_row, row_root};
+pub use vocab::{Chunks, LONG_ROW, VOCAB_CHUNK};
 
 use crate::config::{Family, LmConfig};
 use crate::error::LmError;
@@ -70,6 +72,15 @@ pub enum OpKind {
     AdamW = 33,
     Step = 34,
     StateHash = 35,
+    TransposeChunk = 36,
+    LinearChunk = 37,
+    XentMax = 38,
+    XentSum = 39,
+    XentChunk = 40,
+    AbsMax = 41,
+    ShiftMin = 42,
+    InputGradPart = 43,
+    InputGradSum = 44,
 }
 
 impl OpKind {
@@ -112,6 +123,15 @@ impl OpKind {
             AdamW => "adam_w",
             Step => "step",
             StateHash => "state_hash",
+            TransposeChunk => "transpose_chunk",
+            LinearChunk => "linear_chunk",
+            XentMax => "xent_max",
+            XentSum => "xent_sum",
+            XentChunk => "xent_chunk",
+            AbsMax => "abs_max",
+            ShiftMin => "shift_min",
+            InputGradPart => "input_grad_part",
+            InputGradSum => "input_grad_sum",
         }
     }
 }

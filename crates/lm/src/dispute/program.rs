@@ -173,7 +173,29 @@ pub fn program(
     lens: &[usize],
     samples: usize,
 ) -> Result<Program, LmError> {
+    let chunk = (c.vocab > super::LONG_ROW).then_some(super::VOCAB_CHUNK);
+    program_chunked(c, lora, lens, samples, chunk)
+}
+
+/// [`program`] with the vocabulary laid out in chunks of `chunk` tokens when given (the
+/// protocol chunks a vocabulary over [`super::LONG_ROW`] in [`super::VOCAB_CHUNK`]s; tests
+/// chunk small vocabularies to run the same ops on small models).
+pub fn program_chunked(
+    c: &LmConfig,
+    lora: &LoraConfig,
+    lens: &[usize],
+    samples: usize,
+    chunk: Option<usize>,
+) -> Result<Program, LmError> {
     lora.check(c)?;
+    if let Some(r) = chunk
+        && (r < 2 || 2 * c.vocab.div_ceil(r) > r)
+    {
+        return Err(LmError::Config(format!(
+            "a vocabulary chunk of {r} cannot hold the partial sums of {} chunks",
+            c.vocab.div_ceil(r.max(1))
+        )));
+    }
     if lens.is_empty() || lens.iter().any(|&n| n < 2 || n > c.context + 1) {
         return Err(LmError::Config(format!(
             "every example needs 2..={} tokens for the step program",
@@ -189,6 +211,7 @@ pub fn program(
         state: state_tensors(c, lora),
         samples,
         input: None,
+        chunk: chunk.map(|r| super::Chunks::new(c.vocab, r)),
     };
     b.prelude();
     for (slot, &n) in lens.iter().enumerate() {
@@ -214,6 +237,8 @@ struct Builder<'a> {
     samples: usize,
     /// Leaf 0's shape in a span's program.
     input: Option<(usize, usize)>,
+    /// The vocabulary's chunks, when it is laid out in chunks.
+    chunk: Option<super::Chunks>,
 }
 
 impl Builder<'_> {
@@ -301,12 +326,20 @@ impl Builder<'_> {
     fn prelude(&mut self) {
         let head = self.head();
         let h = self.model(head);
-        self.push(
-            OpKind::Transpose,
-            "head.t".into(),
-            (h.cols, h.rows),
-            vec![h],
-        );
+        if let Some(ch) = self.chunk {
+            let v = ch.v as i32;
+            let shape = (h.cols * ch.k, ch.r);
+            self.push_arg(OpKind::TransposeChunk, "head.t".into(), shape, vec![h], v);
+            let ht = self.leaf("head.t");
+            self.push_arg(OpKind::ShiftMin, "head.smin".into(), (1, ch.k), vec![ht], v);
+        } else {
+            self.push(
+                OpKind::Transpose,
+                "head.t".into(),
+                (h.cols, h.rows),
+                vec![h],
+            );
+        }
         let (r, sigma) = (self.lora.rank, self.lora.scale_log2);
         for l in 0..self.c.layers {
             for p in projections(self.c) {

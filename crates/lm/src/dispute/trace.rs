@@ -160,6 +160,15 @@ fn row_local(kind: OpKind) -> bool {
             | Dk
             | Dv
             | StateHash
+            | TransposeChunk
+            | LinearChunk
+            | XentMax
+            | XentSum
+            | XentChunk
+            | AbsMax
+            | ShiftMin
+            | InputGradPart
+            | InputGradSum
     )
 }
 

@@ -138,3 +138,74 @@ fn a_changed_element_of_any_op_is_narrowed_to_and_refuted_by_the_referee() {
     }
     assert!(leaves.len() > 40, "{}", leaves.len());
 }
+
+/// Long rows (docs/protocol.md §9): with the vocabulary laid out in chunks (here the fixtures'
+/// small vocabularies of 384 tokens in chunks of 60 and 100, the last one short), the program's
+/// chunked logits, partial softmax sums and partial input gradients end in the engine's own
+/// next state to the bit, in both families; no row any op reads is longer than a chunk but
+/// for the model's own rows; and a changed element of each chunked op is refuted by the
+/// referee's formula.
+#[test]
+fn a_vocabulary_in_chunks_gives_the_engines_next_state() {
+    use pedals_lm::dispute::{Source, program_chunked};
+    for (name, chunk) in [("llama-tiny", 60), ("gpt2-tiny", 100)] {
+        let model = pedals_lm::quantize(&fixtures::checkpoint(name), 16).expect("quantizes");
+        let ft = run(name);
+        let data = examples(name);
+        let mut state = ft.init(&model);
+        ft.step(&model, &mut state, &data);
+        let mut inputs = StepInputs::new(&model, &ft, &state, &data).expect("inputs");
+        let lens: Vec<usize> = inputs.data.iter().map(|d| d.len() - 1).collect();
+        let c = &model.config;
+        inputs.program =
+            program_chunked(c, &ft.lora, &lens, data.len(), Some(chunk)).expect("program");
+        let ops = &inputs.program.ops;
+        for op in ops {
+            for o in &op.inputs {
+                if !matches!(o.source, Source::Model(_) | Source::Data(_)) {
+                    assert!(
+                        o.cols <= chunk.max(2 * c.intermediate),
+                        "{} reads rows of {}",
+                        op.name,
+                        o.cols
+                    );
+                }
+            }
+        }
+        let honest = OpTrace::run(&inputs).expect("trace");
+        let mut next = state.clone();
+        ft.step(&model, &mut next, &data);
+        assert_eq!(
+            honest.leaves.last(),
+            Some(&next.state_hash(c, &ft.lora).expect("hash")),
+            "{name}: h_i+1"
+        );
+        let chunked: Vec<usize> = (0..ops.len())
+            .filter(|&k| {
+                (OpKind::TransposeChunk as u8..=OpKind::InputGradSum as u8)
+                    .contains(&(ops[k].kind as u8))
+            })
+            .collect();
+        assert_eq!(chunked.len(), 2 + 7 * data.len().min(ft.batch), "{name}");
+        for &k in chunked.iter().take(9) {
+            let op = &ops[k];
+            // The last element of the op: the short last chunk, a padded column or the last
+            // position.
+            let (r, col) = (op.rows - 1, op.cols - 1);
+            let mut outputs = honest.tensors[..=k].to_vec();
+            outputs[k][r * op.cols + col] ^= 1;
+            let lying = OpTrace::run_from(&inputs, outputs).expect("a trace from the lie");
+            let rows = inputs
+                .element_rows(&lying.tensors, op, r, col)
+                .expect("input rows");
+            let value = pedals_lm::dispute::element(op, &inputs.params, r, col, &rows);
+            assert_eq!(
+                value,
+                Some(honest.tensors[k][r * op.cols + col]),
+                "{}",
+                op.name
+            );
+        }
+        eprintln!("{name}: {} ops, {} chunked", ops.len(), chunked.len());
+    }
+}

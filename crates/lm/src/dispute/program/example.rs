@@ -32,18 +32,22 @@ impl Builder<'_> {
             h = self.block_forward(&e, l, &h, t);
         }
         self.norm(format!("{e}.xf"), &h, "final_norm");
-        let ins = vec![self.leaf(&format!("{e}.xf")), self.model(self.head())];
-        self.push(OpKind::Linear, format!("{e}.logits"), (t, c.vocab), ins);
-        let ins = vec![self.leaf(&format!("{e}.logits")), self.data(slot, t)];
-        self.push(OpKind::Xent, format!("{e}.dz"), (t, c.vocab), ins);
-        let ht = self.leaf("head.t");
-        let dz = self.leaf(&format!("{e}.dz"));
-        self.push(
-            OpKind::InputGrad,
-            format!("{e}.dxf"),
-            (t, d),
-            vec![dz, ht, ht],
-        );
+        if self.chunk.is_some() {
+            self.head_chunked(slot, t);
+        } else {
+            let ins = vec![self.leaf(&format!("{e}.xf")), self.model(self.head())];
+            self.push(OpKind::Linear, format!("{e}.logits"), (t, c.vocab), ins);
+            let ins = vec![self.leaf(&format!("{e}.logits")), self.data(slot, t)];
+            self.push(OpKind::Xent, format!("{e}.dz"), (t, c.vocab), ins);
+            let ht = self.leaf("head.t");
+            let dz = self.leaf(&format!("{e}.dz"));
+            self.push(
+                OpKind::InputGrad,
+                format!("{e}.dxf"),
+                (t, d),
+                vec![dz, ht, ht],
+            );
+        }
         let ins = vec![
             self.leaf(&h),
             self.leaf(&format!("{e}.dxf")),
@@ -55,6 +59,45 @@ impl Builder<'_> {
             dh = self.block_backward(&e, l, &block_in[l], &dh, t);
         }
         self.sums(slot, t);
+    }
+
+    /// The logits, the loss signal and the head's input gradient over a vocabulary laid out
+    /// in chunks (docs/protocol.md §9 "Long rows"): `e<b>.logits` and `e<b>.dz` of `t·k` chunk
+    /// rows, the partial maxima and sums of the softmax, the signal's chunk magnitudes, the
+    /// head's partial input gradients and their sum `e<b>.dxf`.
+    fn head_chunked(&mut self, slot: usize, t: usize) {
+        let ch = self.chunk.expect("a chunked vocabulary");
+        let (e, d, v) = (format!("e{slot}"), self.c.hidden, ch.v as i32);
+        let op = |b: &mut Self, kind, name: &str, shape, ins: Vec<Operand>| {
+            b.push_arg(kind, format!("{e}.{name}"), shape, ins, v);
+            b.leaf(&format!("{e}.{name}"))
+        };
+        let xf = self.leaf(&format!("{e}.xf"));
+        let head = self.model(self.head());
+        let z = op(
+            self,
+            OpKind::LinearChunk,
+            "logits",
+            (t * ch.k, ch.r),
+            vec![xf, head],
+        );
+        let zmax = op(self, OpKind::XentMax, "zmax", (t, ch.k), vec![z]);
+        let zsum = op(self, OpKind::XentSum, "zsum", (t, 2 * ch.k), vec![z, zmax]);
+        let ins = vec![z, zmax, zsum, self.data(slot, t)];
+        let dz = op(self, OpKind::XentChunk, "dz", (t * ch.k, ch.r), ins);
+        let dzmax = op(self, OpKind::AbsMax, "dzmax", (t, ch.k), vec![dz]);
+        let (ht, smin) = (self.leaf("head.t"), self.leaf("head.smin"));
+        let per = ch.per_part_row();
+        let shape = (t * d.div_ceil(per), 2 * per * ch.k);
+        let ins = vec![dz, ht, ht, dzmax, smin];
+        let part = op(self, OpKind::InputGradPart, "dxf.part", shape, ins);
+        op(
+            self,
+            OpKind::InputGradSum,
+            "dxf",
+            (t, d),
+            vec![part, dzmax, smin],
+        );
     }
 
     pub(super) fn block_forward(&mut self, e: &str, l: usize, h: &str, t: usize) -> String {

@@ -48,6 +48,7 @@ pub fn span_program(
         state: Vec::new(),
         samples: 0,
         input: Some((positions, c.hidden)),
+        chunk: None,
     };
     let mut h = SPAN_INPUT.to_string();
     for l in blocks {
