@@ -5,23 +5,24 @@ import {LmElementReferee} from "../src/LmReferee.sol";
 import {LmStep} from "../src/libraries/LmStep.sol";
 import {JsonVectors} from "./utils/JsonVectors.sol";
 
-/// @notice The fine-tuning step referee against the Rust op trace's shared vectors
-///         (crates/lm/tests/vectors/lm_step.json): every element case of both families, the
-///         rows it opens and its value. Logs the most gas one element took, per op kind.
-contract LmStepVectorsTest is JsonVectors {
+/// @notice Runs the element cases of a step-program vector file against the referee: the rows
+///         each opens and its value, with the most gas one element took per op kind.
+abstract contract LmElementCases is JsonVectors {
     LmElementReferee internal h;
 
     event log_named_uint(string key, uint256 val);
 
-    function setUp() public {
+    function _load(string memory file) internal {
         h = new LmElementReferee();
-        json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_step.json"));
+        json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/", file));
     }
 
-    function test_everyElementOfEveryOpKindMatchesTheTrace() public {
-        uint256 elements;
-        uint256[36] memory most;
-        string[36] memory names;
+    /// @dev Every element case: how many, and the most gas per op kind (with its name).
+    function _all()
+        internal
+        view
+        returns (uint256 elements, uint256[45] memory most, string[45] memory names)
+    {
         for (uint256 i = 0; vm.keyExistsJson(json, _key(i, ".kind")); ++i) {
             if (keccak256(bytes(vm.parseJsonString(json, _key(i, ".kind")))) != keccak256("element")) {
                 continue;
@@ -31,8 +32,14 @@ contract LmStepVectorsTest is JsonVectors {
             names[code] = vm.parseJsonString(json, _key(i, ".op"));
             ++elements;
         }
-        vm.assertGt(elements, 150, "element cases");
-        for (uint256 k = 1; k < 35; ++k) {
+    }
+
+    /// @dev Runs every case: more than `min`, a case of every kind `from..=to`, and logs the
+    ///      most gas of each kind.
+    function _run(uint256 min, uint256 from, uint256 to) internal {
+        (uint256 elements, uint256[45] memory most, string[45] memory names) = _all();
+        vm.assertGt(elements, min, "element cases");
+        for (uint256 k = from; k <= to; ++k) {
             vm.assertGt(most[k], 0, "every op kind has a case");
             emit log_named_uint(string.concat("most gas for one element of ", names[k]), most[k]);
         }
@@ -109,5 +116,31 @@ contract LmStepVectorsTest is JsonVectors {
         p.beta2 = vm.parseJsonInt(json, _key(i, ".params.beta2_q30"));
         p.lrT = vm.parseJsonInt(json, _key(i, ".params.lr_t_q32"));
         p.epsT = vm.parseJsonInt(json, _key(i, ".params.eps_t_q32"));
+    }
+}
+
+/// @notice The fine-tuning step referee against the Rust op trace's shared vectors
+///         (crates/lm/tests/vectors/lm_step.json): every element case of both families, the
+///         rows it opens and its value. Logs the most gas one element took, per op kind.
+contract LmStepVectorsTest is LmElementCases {
+    function setUp() public {
+        _load("lm_step.json");
+    }
+
+    function test_everyElementOfEveryOpKindMatchesTheTrace() public {
+        _run(150, 1, 34);
+    }
+}
+
+/// @notice The long-vocabulary ops (docs/protocol.md §9 "Long rows") against the Rust op
+///         trace's vectors (crates/lm/tests/vectors/lm_vocab.json: the fixtures' vocabularies
+///         in chunks of 60 and 100): every element case, the rows it opens and its value.
+contract LmVocabVectorsTest is LmElementCases {
+    function setUp() public {
+        _load("lm_vocab.json");
+    }
+
+    function test_everyElementOfEveryChunkedOpMatchesTheTrace() public {
+        _run(60, 36, 44);
     }
 }

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {ExactOps} from "./ExactOps.sol";
 import {LmGrads} from "./LmGrads.sol";
 import {LmOps} from "./LmOps.sol";
+import {LmVocab} from "./LmVocab.sol";
 
 /// @title LmStep
 /// @notice One element of any op of a LoRA fine-tuning step's program (docs/protocol.md §9),
@@ -86,6 +87,7 @@ library LmStep {
         bytes calldata data
     ) internal pure returns (uint256[] memory idx) {
         uint8 k = op.kind;
+        if (k >= LmVocab.TRANSPOSE_CHUNK) return LmVocab.inputRows(op, r, c, sample);
         uint256 n = op.inputRows.length;
         idx = new uint256[](n);
         if (k == EMBED) {
@@ -146,6 +148,7 @@ library LmStep {
         returns (int256)
     {
         uint8 k = op.kind;
+        if (k >= LmVocab.TRANSPOSE_CHUNK) return LmVocab.element(op, r, c, rows);
         if (k <= XENT) return _forward(op, p, r, c, rows);
         if (k <= ROPE_BACK) return _backward(op, p, r, c, rows);
         return _update(op, p, c, rows);
@@ -183,9 +186,9 @@ library LmStep {
         }
         if (k == ATTEND_RAW) {
             uint256 n = 4 * (r + 1);
-            return _half(ExactOps.dot(rows[0][:n], rows[1][:n]), c);
+            return half(ExactOps.dot(rows[0][:n], rows[1][:n]), c);
         }
-        if (k == ROUND_ATTN) return ExactOps.clamp(ExactOps.rs(_join(rows[0], c), 16), LmOps.ACT_MAX);
+        if (k == ROUND_ATTN) return ExactOps.clamp(ExactOps.rs(join(rows[0], c), 16), LmOps.ACT_MAX);
         if (k == SWIGLU) return LmOps.swiglu(ExactOps.get(rows[0], c), ExactOps.get(rows[1], c));
         if (k == GELU) return LmOps.gelu(ExactOps.get(rows[0], c));
         return _xent(r, c, rows);
@@ -218,7 +221,7 @@ library LmStep {
     {
         uint8 k = op.kind;
         if (k == INPUT_GRAD) return LmGrads.inputGrad(rows[0], rows[1], rows[2]);
-        if (k == WEIGHT_GRAD) return _half(_weightGrad(op.arg, rows), c);
+        if (k == WEIGHT_GRAD) return half(_weightGrad(op.arg, rows), c);
         if (k == NORM_BACK) return LmGrads.normBackward(rows[0], rows[1], rows[2], p.epsQ40, p.center, c);
         if (k == ADD_GRAD) {
             return ExactOps.clamp(ExactOps.get(rows[0], c) + ExactOps.get(rows[1], c), LmGrads.GRAD_MAX);
@@ -264,7 +267,7 @@ library LmStep {
         int256 dp = ExactOps.dot(dOut, rows[2][4 * g * hd:4 * (g + 1) * hd]);
         int256 total = 0;
         for (uint256 i = 0; i < hd; ++i) {
-            total += ExactOps.get(dOut, i) * _join(rows[3], h * hd + i);
+            total += ExactOps.get(dOut, i) * join(rows[3], h * hd + i);
         }
         return ExactOps.clamp(ExactOps.rs(pj * ((dp << 16) - total), 44), LmGrads.GRAD_MAX);
     }
@@ -302,23 +305,23 @@ library LmStep {
         returns (int256)
     {
         uint8 k = op.kind;
-        if (k == GRAD_SUM) return _half(_join(rows[0], c / 2) + _join(rows[1], c / 2), c);
+        if (k == GRAD_SUM) return half(join(rows[0], c / 2) + join(rows[1], c / 2), c);
         if (k == TOKENS) {
             int256 prev = rows.length == 2 ? ExactOps.get(rows[0], 0) : int256(0);
             return prev + _scored(rows[rows.length - 1]);
         }
         if (k == ADAM_M || k == ADAM_V) {
             int256 n = ExactOps.get(rows[2], 0);
-            int256 g = LmOps.rdiv(_join(rows[1], c / 2), n > 1 ? n : int256(1));
-            int256 m = _join(rows[0], c / 2);
+            int256 g = LmOps.rdiv(join(rows[1], c / 2), n > 1 ? n : int256(1));
+            int256 m = join(rows[0], c / 2);
             return
-                _half(
+                half(
                     k == ADAM_M ? LmGrads.firstMoment(p.beta1, m, g) : LmGrads.secondMoment(p.beta2, m, g), c
                 );
         }
         if (k == ADAM_W) {
             return
-                LmGrads.descend(ExactOps.get(rows[0], c), _join(rows[1], c), _join(rows[2], c), p.lrT, p.epsT);
+                LmGrads.descend(ExactOps.get(rows[0], c), join(rows[1], c), join(rows[2], c), p.lrT, p.epsT);
         }
         if (k == STEP) return ExactOps.get(rows[0], 0) + 1;
         revert NoElement(k);
@@ -353,15 +356,15 @@ library LmStep {
         return ExactOps.get(row, row.length / 4 - 1);
     }
 
-    /// @dev The 64-bit value `i` of a row of halves.
-    function _join(bytes calldata row, uint256 i) private pure returns (int256) {
+    /// @notice The 64-bit value `i` of a row of halves.
+    function join(bytes calldata row, uint256 i) internal pure returns (int256) {
         int256 lo = ExactOps.get(row, 2 * i);
         if (lo < 0) lo += int256(1) << 32;
         return ExactOps.get(row, 2 * i + 1) * (int256(1) << 32) + lo;
     }
 
-    /// @dev Column `c` of a 64-bit value laid out as halves.
-    function _half(int256 v, uint256 c) private pure returns (int256) {
+    /// @notice Column `c` of a 64-bit value laid out as halves.
+    function half(int256 v, uint256 c) internal pure returns (int256) {
         if (c % 2 == 1) return v >> 32;
         int256 lo = v & int256(0xffffffff);
         return lo >= int256(1) << 31 ? lo - (int256(1) << 32) : lo;

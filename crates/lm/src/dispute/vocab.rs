@@ -4,7 +4,8 @@
 //! chunk rows (row `t·k + ch` holds tokens `ch·R ..` of position `t`, zero past the
 //! vocabulary), and the sums over the vocabulary (the loss's softmax, the head's input gradient)
 //! are split into partial sums over one chunk each, then added: integer sums, so the result is
-//! the engine's to the bit. Every op here carries the vocabulary size as its `arg`.
+//! the engine's to the bit. Every op here carries the vocabulary size as its `arg`, but the
+//! sum of the partial input gradients, whose `arg` is the outputs per partial row.
 
 use super::ProgramOp;
 use super::element::mant;
@@ -94,10 +95,8 @@ pub(super) fn input_rows(op: &ProgramOp, r: usize, c: usize, sample: usize) -> V
             vec![t * ch.k + piece, j * ch.k + piece, d * ch.k + piece, t, 0]
         }
         InputGradSum => {
-            let k = op.inputs[1].cols;
-            let per = op.inputs[0].cols / (2 * k);
             let nb = op.inputs[0].rows / op.rows;
-            vec![r * nb + c / per, r, 0]
+            vec![r * nb + c / op.arg.max(1) as usize, r, 0]
         }
         _ => Vec::new(),
     }
@@ -189,9 +188,8 @@ pub(super) fn element(op: &ProgramOp, r: usize, c: usize, rows: &[&[i32]]) -> Op
             Some(pair_half(acc, c))
         }
         InputGradSum => {
-            let k = op.inputs[1].cols;
-            let per = op.inputs[0].cols / (2 * k);
-            let at = c % per * k;
+            let k = rows[1].len();
+            let at = c % op.arg.max(1) as usize * k;
             let acc: i64 = join(rows[0].get(2 * at..2 * (at + k))?).iter().sum();
             let e = exponent(rows[1])?;
             let smin = rows[2].iter().copied().min()?;

@@ -21,3 +21,4 @@ mod span_vectors;
 mod step_vectors;
 mod store;
 mod vectors;
+mod vocab_vectors;

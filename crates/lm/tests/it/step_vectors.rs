@@ -41,7 +41,7 @@ fn params_json(p: &StepParams) -> Value {
 
 /// Element `(r, c)` of op `leaf` as a case, after checking that the referee's formula gives
 /// the trace's value from the rows it opens.
-fn case(
+pub(crate) fn case(
     inputs: &StepInputs,
     trace: &OpTrace,
     name: &str,
@@ -168,16 +168,28 @@ fn generate() -> Vec<Value> {
     cases
 }
 
+/// Checks the committed vector file `file` against `fresh` (or writes it when blessing) and
+/// returns the op kinds its element cases cover.
+pub(crate) fn committed_kinds(
+    file: &str,
+    description: &str,
+    fresh: Vec<Value>,
+) -> std::collections::BTreeSet<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(file);
+    let cases = bless_or_read(&path, description, fresh.clone());
+    assert_eq!(cases, fresh, "the committed vectors are the reference's");
+    cases
+        .iter()
+        .filter(|c| c["kind"] == "element")
+        .map(|c| c["op"].as_str().expect("op").to_string())
+        .collect()
+}
+
 #[test]
 fn step_vectors_are_what_the_reference_computes() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/lm_step.json");
-    let fresh = generate();
-    let cases = bless_or_read(&path, DESCRIPTION, fresh.clone());
-    assert_eq!(cases, fresh, "the committed vectors are the reference's");
-    let mut kinds = std::collections::BTreeSet::new();
-    for case in cases.iter().filter(|c| c["kind"] == "element") {
-        kinds.insert(case["op"].as_str().expect("op").to_string());
-    }
+    let kinds = committed_kinds("lm_step.json", DESCRIPTION, generate());
     // Every kind but the state hash has an element case in one family or the other.
     assert_eq!(kinds.len(), 34, "{kinds:?}");
 }

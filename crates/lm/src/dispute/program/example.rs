@@ -91,12 +91,13 @@ impl Builder<'_> {
         let shape = (t * d.div_ceil(per), 2 * per * ch.k);
         let ins = vec![dz, ht, ht, dzmax, smin];
         let part = op(self, OpKind::InputGradPart, "dxf.part", shape, ins);
-        op(
-            self,
+        let ins = vec![part, dzmax, smin];
+        self.push_arg(
             OpKind::InputGradSum,
-            "dxf",
+            format!("{e}.dxf"),
             (t, d),
-            vec![part, dzmax, smin],
+            ins,
+            per as i32,
         );
     }
 
