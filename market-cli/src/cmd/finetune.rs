@@ -159,7 +159,18 @@ impl FinetuneArgs {
         let trace = pedals_core::TraceCommitment::new(hashes.clone())?;
         let summary = json!({
             "model": cid.to_string(),
-            "terms": terms,
+            "terms": if self.full {
+                // The LoRA terms do not apply to a full fine-tune.
+                let mut t = serde_json::to_value(&terms)?;
+                if let Some(o) = t.as_object_mut() {
+                    for k in ["rank", "alpha", "targets"] {
+                        o.remove(k);
+                    }
+                }
+                t
+            } else {
+                serde_json::to_value(&terms)?
+            },
             "method": if self.full { "full" } else { "lora" },
             "examples": train.len(),
             "steps": self.steps,

@@ -163,13 +163,16 @@ pub fn weight_grad(dy: &[i32], x: &[i32], rows: usize, cols: usize, sigma: i32) 
     let mut acc = vec![0i64; rows * cols];
     for ((g, f), (m, e)) in qd.iter().zip(&qx) {
         let t = (f_max - f - e).min(62) as u32;
+        // `rs(g·m, t)` without a branch in the loop (`half` is 0 when `t` is), so that it
+        // runs on vector lanes: a product of two mantissas fits an `i32`.
+        let half = (1i64 << t) >> 1;
         for (j, &gj) in g.iter().enumerate() {
             if gj == 0 {
                 continue;
             }
             let row = &mut acc[j * cols..(j + 1) * cols];
             for (a, &mk) in row.iter_mut().zip(m) {
-                *a += rs(i64::from(gj) * i64::from(mk), t);
+                *a += (i64::from(i32::from(gj) * i32::from(mk)) + half) >> t;
             }
         }
     }
