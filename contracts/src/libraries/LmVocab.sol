@@ -138,7 +138,7 @@ library LmVocab {
             int256 e = _exponent(rows[1]);
             return ExactOps.clamp(LmOps.sh(acc, _min(rows[2]) - e), GRAD_MAX);
         }
-        revert();
+        revert LmStep.NoElement(k);
     }
 
     /// @dev Tokens in chunk `ch` of `R`-token chunks of a `v`-token vocabulary.

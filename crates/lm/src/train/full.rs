@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::adam::{self, AdamConfig};
 use super::lora::{LoraConfig, Target, W_BITS, W_MAX, qmat};
-use super::{Example, FineTune, StepReport, seq};
+use super::{Example, FineTune, StepReport, seq, state};
 use crate::config::LmConfig;
 use crate::dispute::model_tensors;
 use crate::error::LmError;
@@ -223,13 +223,13 @@ impl FullState {
             let (r, k) = (p.rows as u32, p.cols as u32);
             t.push(StateTensor::new(&p.name, vec![r, k], self.w[i].clone()).map_err(core)?);
             for (suffix, d) in [("m", &self.m[i]), ("v", &self.v[i])] {
-                let halves = d
-                    .iter()
-                    .flat_map(|&x| [x as u32 as i32, (x >> 32) as i32])
-                    .collect();
                 t.push(
-                    StateTensor::new(format!("{}.{suffix}", p.name), vec![r, 2 * k], halves)
-                        .map_err(core)?,
+                    StateTensor::new(
+                        format!("{}.{suffix}", p.name),
+                        vec![r, 2 * k],
+                        state::halves(d),
+                    )
+                    .map_err(core)?,
                 );
             }
         }
@@ -263,36 +263,18 @@ impl FullState {
                 1 + 3 * lay.params.len()
             )));
         }
-        let get = |name: &str, shape: &[u32]| -> Result<Vec<i32>, LmError> {
-            let t = st
-                .tensor(name)
-                .ok_or_else(|| LmError::Format(format!("the fine-tuning state has no {name}")))?;
-            if t.shape != shape {
-                return Err(LmError::Format(format!(
-                    "{name} has shape {:?}, not {shape:?}",
-                    t.shape
-                )));
-            }
-            Ok(t.data.clone())
-        };
-        let join = |v: Vec<i32>| -> Vec<i64> {
-            v.chunks(2)
-                .map(|p| (i64::from(p[1]) << 32) | i64::from(p[0] as u32))
-                .collect()
-        };
-        let step = get("step", &[])?[0];
+        let get = |name: &str, shape: &[u32]| state::tensor(&st, name, shape);
         let mut s = Self {
             w: Vec::new(),
             m: Vec::new(),
             v: Vec::new(),
-            step: u64::try_from(step)
-                .map_err(|_| LmError::Format(format!("step {step} is negative")))?,
+            step: state::step_of(&st)?,
         };
         for p in &lay.params {
             let (r, k) = (p.rows as u32, p.cols as u32);
             s.w.push(get(&p.name, &[r, k])?);
-            s.m.push(join(get(&format!("{}.m", p.name), &[r, 2 * k])?));
-            s.v.push(join(get(&format!("{}.v", p.name), &[r, 2 * k])?));
+            s.m.push(state::join(&get(&format!("{}.m", p.name), &[r, 2 * k])?));
+            s.v.push(state::join(&get(&format!("{}.v", p.name), &[r, 2 * k])?));
         }
         Ok(s)
     }

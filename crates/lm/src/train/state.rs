@@ -15,13 +15,15 @@ fn core(e: pedals_core::CoreError) -> LmError {
     LmError::Format(e.to_string())
 }
 
-fn halves(v: &[i64]) -> Vec<i32> {
+/// 64-bit values as two 32-bit halves each, low first.
+pub(super) fn halves(v: &[i64]) -> Vec<i32> {
     v.iter()
         .flat_map(|&x| [x as u32 as i32, (x >> 32) as i32])
         .collect()
 }
 
-fn join(v: &[i32]) -> Vec<i64> {
+/// [`halves`] joined back.
+pub(super) fn join(v: &[i32]) -> Vec<i64> {
     v.chunks(2)
         .map(|p| (i64::from(p[1]) << 32) | i64::from(p[0] as u32))
         .collect()
@@ -83,21 +85,8 @@ impl LoraState {
     /// there with its shape, and nothing else.
     pub fn from_bytes(bytes: &[u8], c: &LmConfig, lora: &LoraConfig) -> Result<Self, LmError> {
         let st = ModelState::from_canonical_bytes(bytes).map_err(core)?;
-        let get = |name: &str, shape: &[u32]| -> Result<Vec<i32>, LmError> {
-            let t = st
-                .tensor(name)
-                .ok_or_else(|| LmError::Format(format!("the fine-tuning state has no {name}")))?;
-            if t.shape != shape {
-                return Err(LmError::Format(format!(
-                    "{name} has shape {:?}, not {shape:?}",
-                    t.shape
-                )));
-            }
-            Ok(t.data.clone())
-        };
-        let step = get("step", &[])?[0];
-        let step =
-            u64::try_from(step).map_err(|_| LmError::Format(format!("step {step} is negative")))?;
+        let get = |name: &str, shape: &[u32]| tensor(&st, name, shape);
+        let step = step_of(&st)?;
         let mut expected = 1;
         let adapters = lora.each(c, |l, t| -> Result<Adapter, LmError> {
             expected += 6;
@@ -125,4 +114,24 @@ impl LoraState {
         }
         Ok(Self { adapters, step })
     }
+}
+
+/// The data of tensor `name` of a fine-tuning state, which must have shape `shape`.
+pub(super) fn tensor(st: &ModelState, name: &str, shape: &[u32]) -> Result<Vec<i32>, LmError> {
+    let t = st
+        .tensor(name)
+        .ok_or_else(|| LmError::Format(format!("the fine-tuning state has no {name}")))?;
+    if t.shape != shape {
+        return Err(LmError::Format(format!(
+            "{name} has shape {:?}, not {shape:?}",
+            t.shape
+        )));
+    }
+    Ok(t.data.clone())
+}
+
+/// A fine-tuning state's `step`, which must not be negative.
+pub(super) fn step_of(st: &ModelState) -> Result<u64, LmError> {
+    let step = tensor(st, "step", &[])?[0];
+    u64::try_from(step).map_err(|_| LmError::Format(format!("step {step} is negative")))
 }

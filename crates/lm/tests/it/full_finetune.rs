@@ -49,6 +49,24 @@ fn the_initial_masters_are_the_model() {
         let bytes = state.to_bytes(&model.config).expect("bytes");
         let back = FullState::from_bytes(&bytes, &model.config).expect("reads");
         assert_eq!(back, state);
+        // A LoRA state, or a full state of the other family, is not this model's full state.
+        let lora_bytes = lora
+            .init(&model)
+            .to_bytes(&model.config, &lora.lora)
+            .expect("bytes");
+        let err = FullState::from_bytes(&lora_bytes, &model.config).expect_err("not full");
+        assert!(err.to_string().contains("tensors"), "{err}");
+        let other = if name.starts_with("llama") {
+            "gpt2-tiny"
+        } else {
+            "llama-tiny"
+        };
+        let other = pedals_lm::quantize(&fixtures::checkpoint(other), 16).expect("quantizes");
+        let other_bytes = FullState::init(&other)
+            .expect("masters")
+            .to_bytes(&other.config)
+            .expect("bytes");
+        assert!(FullState::from_bytes(&other_bytes, &model.config).is_err());
         let lay = Layout::of(&model.config);
         eprintln!(
             "{name}: {} weights in {} tensors",
