@@ -5,9 +5,12 @@ import {GameBase} from "./GameBase.sol";
 import {LmElementReferee, LmProgramReferee} from "./LmReferee.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {ExactOps} from "./libraries/ExactOps.sol";
+import {LmHead} from "./libraries/LmHead.sol";
+import {LmNames} from "./libraries/LmNames.sol";
 import {LmSlot} from "./libraries/LmSlot.sol";
 import {LmSpec} from "./libraries/LmSpec.sol";
 import {LmStep} from "./libraries/LmStep.sol";
+import {LmVocab} from "./libraries/LmVocab.sol";
 import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 
 /// @title LmDisputeGame
@@ -86,12 +89,16 @@ contract LmDisputeGame is GameBase {
     uint256 public constant MAX_BATCH = 64;
     /// @notice Most blocks the game admits.
     uint256 public constant MAX_LAYERS = 64;
-    /// @notice The most values a row of any op may hold (the vocabulary, the context, twice the
-    ///         hidden or intermediate width: moments are committed two to a value): an element
-    ///         reading two such rows (the head's input gradient, about 1 300 gas a value with
-    ///         calldata) stays near 11M gas, under the 15M a move may cost. Wider models need
-    ///         rows revealed in chunks (docs/protocol.md §8).
+    /// @notice The most values a row of any op may hold (the context, twice the hidden or
+    ///         intermediate width: moments are committed two to a value; a vocabulary of more
+    ///         tokens is laid out in chunks): an element reading two such rows (the head's input
+    ///         gradient, about 1 300 gas a value with calldata) stays near 11M gas, under the 15M
+    ///         a move may cost.
     uint256 public constant MAX_ROW = 8192;
+    /// @notice The most tokens a vocabulary may have: one over `MAX_ROW` is laid out in chunks
+    ///         of `R` = 2 048 (docs/protocol.md §9 "Long rows"), and a chunk row must hold the
+    ///         64-bit partial sums of all `⌈V / R⌉` chunks (`2·⌈V / R⌉ ≤ R`).
+    uint256 public constant MAX_VOCAB = 1 << 21;
     /// @notice The most rows an op's output may have (`context · heads` score rows): their
     ///         hashes, 32 bytes each in calldata, and their Merkle root stay near 10M gas.
     uint256 public constant MAX_ROWS = 16_384;
@@ -144,7 +151,8 @@ contract LmDisputeGame is GameBase {
         _bound("head_dim", a.headDim, 2, 512);
         _bound("hidden", a.hidden, 1, MAX_ROW / 2);
         _bound("intermediate", a.intermediate, 1, MAX_ROW / 2);
-        _bound("vocab", a.vocab, 2, MAX_ROW);
+        _bound("vocab", a.vocab, 2, MAX_VOCAB);
+        if (a.vocab > LmVocab.LONG_ROW) _boundChunks(a);
         _bound("context", a.context, 1, MAX_ROW);
         _bound("context x heads", uint256(a.context) * a.heads, 1, MAX_ROWS);
         _bound("rank", spec.rank, 1, 64);
@@ -159,6 +167,17 @@ contract LmDisputeGame is GameBase {
             admittedSteps[specHash] = steps;
             emit SpecAdmitted(specHash, steps);
         }
+    }
+
+    /// @dev A vocabulary in chunks (docs/protocol.md §9 "Long rows"): `head.t`'s `(d + 1)·k`
+    ///      rows, a slot's `T·k` logits rows and `T·⌈d / J⌉` partial input-gradient rows.
+    function _boundChunks(LmSpec.Arch calldata a) internal pure {
+        LmNames.Config memory c = LmSpec.forwardConfig(a);
+        uint256 k = (c.vocab + c.chunk - 1) / c.chunk;
+        uint256 per = LmHead.perPartRow(c);
+        _bound("head rows in chunks", (c.hidden + 1) * k, 1, MAX_ROWS);
+        _bound("context x vocabulary chunks", c.context * k, 1, MAX_ROWS);
+        _bound("context x head gradient parts", c.context * ((c.hidden + per - 1) / per), 1, MAX_ROWS);
     }
 
     /// @dev The op-trace leaves of a step whose every slot is a whole context long.
@@ -315,7 +334,7 @@ contract LmDisputeGame is GameBase {
             revert OutOfRange("input rows", m.inputRows.length, d.inputs);
         }
         LmStep.Op memory op = _stepOp(d);
-        LmStep.Params memory p = program.params(spec, g.step);
+        LmStep.Params memory p = elements.params(spec, g.step);
         uint256[] memory idx = _indexes(g, spec, d, op, p, m);
         for (uint256 i = 0; i < d.inputs; ++i) {
             _checkRow(d, i, idx[i], m.inputRows[i], m.inputProofs[i]);

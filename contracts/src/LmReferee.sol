@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {LmNames} from "./libraries/LmNames.sol";
 import {LmProgram} from "./libraries/LmProgram.sol";
 import {LmSlot} from "./libraries/LmSlot.sol";
 import {LmSpec} from "./libraries/LmSpec.sol";
@@ -9,22 +8,10 @@ import {LmStep} from "./libraries/LmStep.sol";
 
 /// @title LmProgramReferee
 /// @notice The fine-tuning step program (docs/protocol.md §9), deployed on its own for the game:
-///         op `k` of a step built from the spec's terms. Pure, free for anyone to call.
+///         op `k` of a step built from the spec's terms. Pure, free for anyone to call. (The
+///         builder from a bare `LmNames.Config`, as the vectors give it, is the tests' harness:
+///         EIP-170 leaves no room for both entry points here.)
 contract LmProgramReferee {
-    /// @notice Op `leaf` of the step whose slots hold examples of `lens[b]` tokens.
-    function opAt(LmNames.Config memory c, uint256[] memory lens, uint256 samples, uint256 leaf)
-        external
-        pure
-        returns (LmSlot.Op memory)
-    {
-        return LmProgram.opAt(c, lens, samples, leaf);
-    }
-
-    /// @notice Ops in the step's program.
-    function opCount(LmNames.Config memory c, uint256[] memory lens) external pure returns (uint256) {
-        return LmProgram.opCount(c, lens);
-    }
-
     /// @notice Op `leaf` of a step of the job of `spec`.
     function specOpAt(LmSpec.Spec memory spec, uint256[] memory lens, uint256 leaf)
         external
@@ -42,11 +29,6 @@ contract LmProgramReferee {
     /// @notice The spec's hash: sha2-256 of its canonical bytes (commitments.md §6).
     function specHash(LmSpec.Spec memory spec) external pure returns (bytes32) {
         return sha256(LmSpec.specBytes(spec));
-    }
-
-    /// @notice The constants of step `step`'s formulas.
-    function params(LmSpec.Spec memory spec, uint256 step) external pure returns (LmStep.Params memory) {
-        return LmSpec.params(spec, step);
     }
 }
 
@@ -84,6 +66,11 @@ contract LmSpanReferee {
 /// @notice The fine-tuning step program's element referee (docs/protocol.md §9), deployed on its
 ///         own for the game: the rows an element reads and the element recomputed from them.
 contract LmElementReferee {
+    /// @notice The constants of step `step`'s formulas.
+    function params(LmSpec.Spec memory spec, uint256 step) external pure returns (LmStep.Params memory) {
+        return LmSpec.params(spec, step);
+    }
+
     /// @notice Which row of each input element `(r, c)` of `op` reads.
     function inputRows(
         LmStep.Op memory op,

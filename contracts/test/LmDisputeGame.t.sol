@@ -8,7 +8,9 @@ import {LmDisputeGame} from "../src/LmDisputeGame.sol";
 import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {LmSlot} from "../src/libraries/LmSlot.sol";
 import {LmSpec} from "../src/libraries/LmSpec.sol";
+import {LmVocab} from "../src/libraries/LmVocab.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {LmSpecJson} from "./utils/LmSpecJson.sol";
 import {MerkleBuilder} from "./utils/MerkleBuilder.sol";
@@ -393,11 +395,28 @@ contract LmDisputeGameTest is Fixture {
         s.targets = 0x10; // gate_proj, which GPT-2 has not
         vm.expectPartialRevert(GameBase.Inadmissible.selector);
         game.admitSpec(s, s.steps);
-        // Rows wider or more numerous than a move can open: GPT-2's vocabulary, a wide MLP, a
-        // long context of many heads.
+        // Rows wider or more numerous than a move can open: a vocabulary whose chunks' partial
+        // sums do not fit a chunk row, GPT-2's vocabulary in chunks over a wide head or a long
+        // context, a wide MLP, a long context of many heads.
         s = _spec(0);
-        s.arch.vocab = 50_257;
-        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "vocab", 50_257, 2, 8192));
+        s.arch.vocab = (1 << 21) + 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "vocab", (1 << 21) + 1, 2, 1 << 21)
+        );
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        (s.arch.vocab, s.arch.hidden) = (50_257, 768);
+        vm.expectRevert(
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "head rows in chunks", 769 * 25, 1, 16_384)
+        );
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        (s.arch.vocab, s.arch.context) = (50_257, 1024);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                GameBase.Inadmissible.selector, "context x vocabulary chunks", 1024 * 25, 1, 16_384
+            )
+        );
         game.admitSpec(s, s.steps);
         s = _spec(0);
         s.arch.intermediate = 4097;
@@ -417,6 +436,33 @@ contract LmDisputeGameTest is Fixture {
         s = _spec(0);
         s.batch = 32;
         game.admitSpec(s, s.steps);
+    }
+
+    /// @notice GPT-2's 50 257-token vocabulary is admitted, laid out in chunks, and every op of
+    ///         the program built from the spec is within the bounds admission promises.
+    function test_admitSpecAdmitsGpt2sVocabularyInChunks() public {
+        LmSpec.Spec memory s = _spec(1);
+        s.arch.vocab = 50_257;
+        bytes32 h = game.admitSpec(s, s.steps);
+        vm.assertEq(game.admittedSteps(h), s.steps, "admitted");
+        uint256[] memory lens = new uint256[](s.batch);
+        for (uint256 j = 0; j < lens.length; ++j) {
+            lens[j] = s.arch.context;
+        }
+        uint256 count = game.program().specOpCount(s, lens);
+        uint256 chunked;
+        for (uint256 leaf = 1; leaf <= count; ++leaf) {
+            LmSlot.Op memory op = game.program().specOpAt(s, lens, leaf);
+            vm.assertLe(op.rows, game.MAX_ROWS(), "rows");
+            vm.assertLe(op.cols, game.MAX_ROW(), "row width");
+            for (uint256 i = 0; i < op.inputs.length; ++i) {
+                if (op.inputs[i].source != LmSlot.FROM_MODEL) {
+                    vm.assertLe(op.inputs[i].cols, game.MAX_ROW(), "input width");
+                }
+            }
+            if (op.kind >= LmVocab.TRANSPOSE_CHUNK) ++chunked;
+        }
+        vm.assertEq(chunked, 2 + 7 * s.batch, "head.t, head.smin, seven ops a slot");
     }
 
     /// @dev The job of case `i` ended against its worker, its collateral slashed.

@@ -2,26 +2,54 @@
 pragma solidity ^0.8.28;
 
 import {LmNames} from "../src/libraries/LmNames.sol";
-import {LmProgramReferee} from "../src/LmReferee.sol";
+import {LmProgram} from "../src/libraries/LmProgram.sol";
 import {LmSlot} from "../src/libraries/LmSlot.sol";
 import {JsonVectors} from "./utils/JsonVectors.sol";
 
+/// @notice The builder from a bare config, through an external call as the game's referee
+///         makes it.
+contract LmProgramHarness {
+    function opAt(LmNames.Config memory c, uint256[] memory lens, uint256 samples, uint256 leaf)
+        external
+        pure
+        returns (LmSlot.Op memory)
+    {
+        return LmProgram.opAt(c, lens, samples, leaf);
+    }
+
+    function opCount(LmNames.Config memory c, uint256[] memory lens) external pure returns (uint256) {
+        return LmProgram.opCount(c, lens);
+    }
+}
+
 /// @notice The on-chain builder of the fine-tuning step program against the Rust program in
-///         crates/lm/tests/vectors/lm_step.json: every op of both families' programs (kind,
+///         crates/lm/tests/vectors/lm_step.json (and lm_vocab.json, the vocabulary in chunks):
+///         every op of both families' programs (kind,
 ///         shape, constant, every input's source, index and shape). Logs the most gas one op
 ///         took to build.
 contract LmProgramVectorsTest is JsonVectors {
-    LmProgramReferee internal h;
+    LmProgramHarness internal h;
 
     event log_named_uint(string key, uint256 val);
 
     function setUp() public {
-        h = new LmProgramReferee();
+        h = new LmProgramHarness();
         json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_step.json"));
     }
 
     function test_everyOpOfBothProgramsIsTheRustOne() public {
-        uint256 programs;
+        vm.assertEq(_programs(), 2, "both families");
+    }
+
+    /// @notice The programs of crates/lm/tests/vectors/lm_vocab.json, op for op: both
+    ///         fixtures' vocabularies laid out in chunks (of 60 and 100 tokens), and gpt2-tiny's
+    ///         shape with GPT-2's 50 257 tokens in chunks of 2 048.
+    function test_everyOpOfBothProgramsInChunksIsTheRustOne() public {
+        json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_vocab.json"));
+        vm.assertEq(_programs(), 3, "both families, and GPT-2's vocabulary");
+    }
+
+    function _programs() internal returns (uint256 programs) {
         for (uint256 i = 0; vm.keyExistsJson(json, _key(i, ".kind")); ++i) {
             if (keccak256(bytes(vm.parseJsonString(json, _key(i, ".kind")))) != keccak256("program")) {
                 continue;
@@ -29,7 +57,6 @@ contract LmProgramVectorsTest is JsonVectors {
             _program(i);
             ++programs;
         }
-        vm.assertEq(programs, 2, "both families");
     }
 
     function _program(uint256 i) internal {
@@ -88,6 +115,7 @@ contract LmProgramVectorsTest is JsonVectors {
         c.intermediate = vm.parseJsonUint(json, _key(i, string.concat(p, "intermediate")));
         c.vocab = vm.parseJsonUint(json, _key(i, string.concat(p, "vocab")));
         c.context = vm.parseJsonUint(json, _key(i, string.concat(p, "context")));
+        if (vm.keyExistsJson(json, _key(i, ".chunk"))) c.chunk = vm.parseJsonUint(json, _key(i, ".chunk"));
         c.tied = vm.parseJsonBool(json, _key(i, string.concat(p, "tied")));
         c.qkvBias = vm.parseJsonBool(json, _key(i, string.concat(p, "qkv_bias")));
         c.outBias = vm.parseJsonBool(json, _key(i, string.concat(p, "out_bias")));

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {LmNames} from "../src/libraries/LmNames.sol";
 import {LmSpec} from "../src/libraries/LmSpec.sol";
 import {LmStep} from "../src/libraries/LmStep.sol";
+import {LmVocab} from "../src/libraries/LmVocab.sol";
 import {JsonVectors} from "./utils/JsonVectors.sol";
 import {LmSpecJson} from "./utils/LmSpecJson.sol";
 
@@ -34,5 +35,17 @@ contract LmSpecVectorsTest is JsonVectors {
             ++n;
         }
         vm.assertEq(n, 2, "both families");
+    }
+
+    /// @notice A vocabulary of more than `LONG_ROW` tokens is laid out in chunks of
+    ///         `VOCAB_CHUNK` (docs/protocol.md §9 "Long rows"), as `pedals_lm::dispute::program`
+    ///         lays it out; one of `LONG_ROW` or fewer is not.
+    function test_aLongVocabularyIsLaidOutInChunks() public view {
+        LmSpec.Spec memory s = LmSpecJson.read(json, ".cases[0]");
+        s.arch.vocab = uint64(LmVocab.LONG_ROW);
+        vm.assertEq(LmSpec.config(s).chunk, 0, "8 192 tokens: whole rows");
+        s.arch.vocab = uint64(LmVocab.LONG_ROW + 1);
+        vm.assertEq(LmSpec.config(s).chunk, LmVocab.VOCAB_CHUNK, "8 193 tokens: chunks");
+        vm.assertEq(LmSpec.forwardConfig(s.arch).chunk, LmVocab.VOCAB_CHUNK, "a span's config too");
     }
 }

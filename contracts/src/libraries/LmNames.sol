@@ -27,6 +27,9 @@ library LmNames {
         uint256 headDim;
         uint256 intermediate;
         uint256 vocab;
+        /// Tokens per chunk of a long vocabulary (docs/protocol.md §9 "Long rows"), 0 when
+        /// rows are whole.
+        uint256 chunk;
         uint256 context;
         bool tied;
         bool qkvBias;
@@ -154,6 +157,17 @@ library LmNames {
         if (which == 1) return i - 1; // final_norm.gamma
         if (which == 2) return i; // head
         return c.tied ? i : i + 1; // pos_embed or rope.cos
+    }
+
+    /// @notice Model tensor index of the head (`embed` when tied).
+    function headIndex(Config memory c) internal pure returns (uint256) {
+        return c.tied ? tailIndex(c, 0) : tailIndex(c, 2);
+    }
+
+    /// @notice Ops of the prelude before the blocks' own: `head.t`, and `head.smin` when the
+    ///         vocabulary is in chunks.
+    function headOps(Config memory c) internal pure returns (uint256) {
+        return c.chunk == 0 ? 1 : 2;
     }
 
     /// @notice State tensor index of `b<l>.<p>.lora_<A|B>[.m|.v]`: `which` 0 the matrix, 1 its

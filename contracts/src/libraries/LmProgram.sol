@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {LmHead} from "./LmHead.sol";
 import {LmNames} from "./LmNames.sol";
 import {LmSlot} from "./LmSlot.sol";
 import {LmUpdate} from "./LmUpdate.sol";
@@ -17,14 +18,14 @@ library LmProgram {
     /// @notice The slot lengths or the leaf do not fit the program.
     error NoSuchOp(uint256 leaf, uint256 count);
 
-    /// @notice Ops of the prelude: `head.t`, and per block and projection its transpose and,
+    /// @notice Ops of the prelude: `head.t` (and `head.smin` over a vocabulary in chunks), and
+    ///         per block and projection its transpose and,
     ///         when adapted, the adapters quantized and transposed.
     function preludeCount(LmNames.Config memory c) internal pure returns (uint256 n) {
-        n = 1;
         for (uint8 p = 0; p < 7; ++p) {
             if (LmNames.exists(c, p)) n += LmNames.adapted(c, p) ? 5 : 1;
         }
-        n = 1 + (n - 1) * c.layers;
+        n = LmNames.headOps(c) + n * c.layers;
     }
 
     /// @dev Where the sections start: the prelude's and a slot's core's op counts, slot 0's
@@ -123,10 +124,7 @@ library LmProgram {
 
     function _prelude(LmSlot.Builder memory b) private pure {
         LmNames.Config memory c = b.c;
-        uint256 d = c.hidden;
-        uint256 head = c.tied ? LmNames.tailIndex(c, 0) : LmNames.tailIndex(c, 2);
-        // slither-disable-next-line unused-return
-        LmSlot.push1(b, LmStep.TRANSPOSE, d + 1, c.vocab, LmSlot.model(head, c.vocab, d + 1));
+        LmHead.prelude(b);
         uint256 r = c.rank;
         for (uint256 l = 0; l < c.layers; ++l) {
             for (uint8 p = 0; p < 7; ++p) {

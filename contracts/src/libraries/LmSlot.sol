@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {LmHead} from "./LmHead.sol";
 import {LmNames} from "./LmNames.sol";
 import {LmStep} from "./LmStep.sol";
 
@@ -173,7 +174,7 @@ library LmSlot {
             if (q == p) n = per;
             per += LmNames.adapted(c, q) ? 5 : 1;
         }
-        return 1 + l * per + n + 1 + which;
+        return LmNames.headOps(c) + l * per + n + 1 + which;
     }
 
     // ─────────────────────────────────────────── one slot ────────────────────────────────────────────
@@ -288,20 +289,12 @@ library LmSlot {
 
     /// @dev The final norm, the logits, the loss signal and its way back to the last block.
     function _lossBack(Builder memory b, uint256 h) private pure returns (uint256) {
-        (uint256 t, uint256 d, uint256 v) = (b.t, b.c.hidden, b.c.vocab);
-        uint256 dz = push2(b, LmStep.XENT, t, v, leaf(_logits(b, h), t, v), data(b));
-        Operand memory ht = leaf(1, d + 1, v);
-        uint256 dxf = push3(b, LmStep.INPUT_GRAD, [t, d], leaf(dz, t, v), ht, ht);
-        Operand memory gamma = model(LmNames.tailIndex(b.c, 1), 1, d);
-        return push3(b, LmStep.NORM_BACK, [t, d], leaf(h, t, d), leaf(dxf, t, d), gamma);
-    }
-
-    function _logits(Builder memory b, uint256 h) private pure returns (uint256) {
         LmNames.Config memory c = b.c;
+        (uint256 t, uint256 d) = (b.t, c.hidden);
         uint256 xf = _norm(b, h, LmNames.tailIndex(c, 1), c.gpt2 ? LmNames.tailIndex(c, 1) - 1 : 0);
-        uint256 head = c.tied ? LmNames.tailIndex(c, 0) : LmNames.tailIndex(c, 2);
-        return
-            push2(b, LmStep.LINEAR, b.t, c.vocab, leaf(xf, b.t, c.hidden), model(head, c.vocab, c.hidden + 1));
+        uint256 dxf = LmHead.back(b, xf);
+        Operand memory gamma = model(LmNames.tailIndex(c, 1), 1, d);
+        return push3(b, LmStep.NORM_BACK, [t, d], leaf(h, t, d), leaf(dxf, t, d), gamma);
     }
 
     function _norm(Builder memory b, uint256 x, uint256 gamma, uint256 beta) private pure returns (uint256) {

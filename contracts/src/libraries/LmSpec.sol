@@ -6,6 +6,7 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {LmGrads} from "./LmGrads.sol";
 import {LmNames} from "./LmNames.sol";
 import {LmStep} from "./LmStep.sol";
+import {LmVocab} from "./LmVocab.sol";
 
 /// @title LmSpec
 /// @notice A fine-tuning job's spec (`pedals_lm::FinetuneSpec`, docs/commitments.md §6) from its
@@ -186,6 +187,7 @@ library LmSpec {
         (c.hidden, c.layers, c.heads, c.kvHeads) = (a.hidden, a.layers, a.heads, a.kvHeads);
         (c.headDim, c.intermediate, c.vocab, c.context) = (a.headDim, a.intermediate, a.vocab, a.context);
         (c.tied, c.qkvBias, c.outBias, c.mlpBias) = (a.tied, a.qkvBias, a.outBias, a.mlpBias);
+        if (a.vocab > LmVocab.LONG_ROW) c.chunk = LmVocab.VOCAB_CHUNK;
     }
 
     /// @notice The constants of a forward pass's formulas (no optimizer).

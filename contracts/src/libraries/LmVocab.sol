@@ -14,6 +14,11 @@ import {LmStep} from "./LmStep.sol";
 ///         element from them, bit for bit with `pedals_lm::dispute` (vocab.rs). `arg` is `V`,
 ///         but for `INPUT_GRAD_SUM`, whose `arg` is the outputs per partial row `J`.
 library LmVocab {
+    /// @notice A vocabulary of more tokens than this is laid out in chunks.
+    uint256 internal constant LONG_ROW = 8192;
+    /// @notice Tokens per chunk of a long vocabulary.
+    uint256 internal constant VOCAB_CHUNK = 2048;
+
     uint8 internal constant TRANSPOSE_CHUNK = 36;
     uint8 internal constant LINEAR_CHUNK = 37;
     uint8 internal constant XENT_MAX = 38;

@@ -45,8 +45,42 @@ fn ft_job() -> FtJob {
 
 /// The tiny Llama quantized to `bits`, fine-tuned on the fixture `data` with `terms`.
 fn job_of(bits: u8, data: &str, terms: serde_json::Value) -> FtJob {
-    let ckpt = pedals_lm::Checkpoint::load_hf(&fixtures().join("llama-tiny")).expect("fixture");
-    let bytes = pedals_lm::quantize(&ckpt, bits)
+    job_from(&llama_tiny(), bits, data, terms)
+}
+
+fn llama_tiny() -> pedals_lm::Checkpoint {
+    pedals_lm::Checkpoint::load_hf(&fixtures().join("llama-tiny")).expect("fixture")
+}
+
+/// `ckpt` with a vocabulary of `vocab` tokens: each new embedding row is an old one halved
+/// and turned (the tokenizer's ids stay below the old size; the logits and the loss signal
+/// span the new one).
+fn widened(mut ckpt: pedals_lm::Checkpoint, vocab: usize) -> pedals_lm::Checkpoint {
+    let old = ckpt.config.vocab;
+    for name in ["embed", "head"] {
+        let Some(t) = ckpt.tensors.get_mut(name) else {
+            continue;
+        };
+        let d = t.shape[1];
+        for v in old..vocab {
+            let src = (v * 7) % old;
+            let row: Vec<f32> = (0..d)
+                .map(|i| 0.5 * t.data[src * d + (i + v) % d])
+                .collect();
+            t.data.extend(row);
+        }
+        t.shape[0] = vocab;
+    }
+    ckpt.config.vocab = vocab;
+    let mut hf: serde_json::Value = serde_json::from_str(&ckpt.hf_config).expect("config.json");
+    hf["vocab_size"] = vocab.into();
+    ckpt.hf_config = hf.to_string();
+    ckpt
+}
+
+/// The tiny Llama `ckpt` quantized to `bits`, fine-tuned on the fixture `data` with `terms`.
+fn job_from(ckpt: &pedals_lm::Checkpoint, bits: u8, data: &str, terms: serde_json::Value) -> FtJob {
+    let bytes = pedals_lm::quantize(ckpt, bits)
         .expect("model")
         .to_bytes()
         .expect("bytes");
@@ -310,4 +344,61 @@ async fn a_whole_dispute_of_the_example_jobs_step_costs_under_five_million_gas()
     assert_eq!(status(&w.worker, id).await, JobStatus::Resolved);
     assert_eq!(moves.len(), 8, "four moves a side: {moves:?}");
     assert!(total < 5_000_000, "{total} gas: {moves:?}");
+}
+
+/// A vocabulary over `LONG_ROW` is laid out in chunks (docs/protocol.md §9 "Long rows"): the
+/// tiny Llama widened to 10 000 tokens (five chunks of 2 048, the last short) is admitted, and a
+/// worker that changed one partial sum of the softmax (`xent_sum`, the dearest element over a
+/// chunk) is narrowed to that element, recomputed by the contract from a 2 048-token chunk row,
+/// and slashed; every move stays under the 15M gas a move may cost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finetune_worker_that_changed_a_partial_sum_over_a_long_vocabulary_is_slashed() {
+    let w = World::start().await;
+    let j = job_from(
+        &widened(llama_tiny(), 10_000),
+        8,
+        "finetune/heldout.jsonl",
+        serde_json::json!({
+            "rank": 2, "alpha": 2, "targets": ["q_proj", "v_proj"], "lr": 3e-3, "lr_end": 3e-4,
+            "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
+        }),
+    );
+    let truth = honest(&j);
+    let zsum = truth
+        .inputs
+        .program
+        .leaf_named("e1.zsum")
+        .expect("chunked ops");
+    assert_eq!(
+        truth.inputs.program.ops[zsum - 1].cols,
+        2 * 5,
+        "five chunks"
+    );
+    let liar = lying(&j, "e1.zsum");
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    let collateral = U256::from(w.worker.job(id).await.expect("job").collateral);
+    let before = w
+        .worker
+        .stake_of(w.worker.sender())
+        .await
+        .expect("stake")
+        .staked;
+    open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &liar, &trace, &truth).await;
+    let total: u64 = moves.iter().map(|m| m.1).sum();
+    eprintln!("a 10 000-token vocabulary in chunks: {moves:?}, the game {total} gas");
+    assert_eq!(moves.len(), 8, "four moves a side: {moves:?}");
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Resolved,
+        "the worker lost"
+    );
+    let after = w
+        .worker
+        .stake_of(w.worker.sender())
+        .await
+        .expect("stake")
+        .staked;
+    assert_eq!(U256::from(before - after), collateral, "slashed");
+    assert!(moves.iter().all(|m| m.1 < 15_000_000), "{moves:?}");
 }

@@ -6,8 +6,11 @@
 
 use std::path::PathBuf;
 
-use pedals_lm::Family;
-use pedals_lm::dispute::{OpKind, OpTrace, Source, StepInputs, StepParams, element, input_rows};
+use pedals_lm::dispute::{
+    OpKind, OpTrace, Program, Source, StepInputs, StepParams, element, input_rows,
+};
+use pedals_lm::train::LoraConfig;
+use pedals_lm::{Family, LmConfig};
 use serde_json::{Value, json};
 
 use crate::dispute::{examples, run};
@@ -36,6 +39,92 @@ fn params_json(p: &StepParams) -> Value {
         "heads": p.heads, "kv_heads": p.kv_heads, "head_dim": p.head_dim,
         "eps_q40": p.eps_q40, "center": p.center, "scale": p.scale,
         "beta1_q30": p.beta1, "beta2_q30": p.beta2, "lr_t_q32": p.lr_t, "eps_t_q32": p.eps_t,
+    })
+}
+
+/// One step's program as a case: every op (kind, name, shape, constant, inputs) as a list and
+/// as one flat integer array, with the terms it was built from and the trace's ends.
+pub(crate) fn program_case(
+    name: &str,
+    c: &LmConfig,
+    lora: &LoraConfig,
+    inputs: &StepInputs,
+    trace: &OpTrace,
+    samples: usize,
+    step: u64,
+) -> Value {
+    let lens: Vec<usize> = inputs.data.iter().map(|d| d.len() - 1).collect();
+    let mut case = program_json(name, c, lora, &inputs.program, &lens, samples);
+    let more = json!({
+        "slots": inputs.samples, "step": step, "params": params_json(&inputs.params),
+        "h_in": trace.leaves[0].to_string(),
+        "h_out": trace.leaves.last().expect("leaf").to_string(),
+    });
+    for (k, v) in more.as_object().expect("an object") {
+        case[k] = v.clone();
+    }
+    case
+}
+
+/// A program as a case (kind 'program'): its ops and the terms it was built from.
+pub(crate) fn program_json(
+    name: &str,
+    c: &LmConfig,
+    lora: &LoraConfig,
+    program: &Program,
+    lens: &[usize],
+    samples: usize,
+) -> Value {
+    let ops: Vec<Value> = program
+        .ops
+        .iter()
+        .map(|o| {
+            let ins: Vec<Value> = o
+                .inputs
+                .iter()
+                .map(|i| {
+                    let (s, k) = source(i.source);
+                    json!([s, k, i.rows, i.cols])
+                })
+                .collect();
+            json!([o.kind as u8, o.name, o.rows, o.cols, o.arg, ins])
+        })
+        .collect();
+    // The same list flat, for readers that parse one integer array: per op kind, rows,
+    // cols, arg, input count, then source, index, rows, cols of each input.
+    let flat: Vec<i64> = program
+        .ops
+        .iter()
+        .flat_map(|o| {
+            let mut v = vec![
+                o.kind as i64,
+                o.rows as i64,
+                o.cols as i64,
+                i64::from(o.arg),
+                o.inputs.len() as i64,
+            ];
+            for i in &o.inputs {
+                let (s, k) = source(i.source);
+                v.extend([i64::from(s), k as i64, i.rows as i64, i.cols as i64]);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "flat": flat,
+        "kind": "program", "family": name,
+        "config": {"hidden": c.hidden, "layers": c.layers, "heads": c.heads,
+            "kv_heads": c.kv_heads, "head_dim": c.head_dim, "intermediate": c.intermediate,
+            "vocab": c.vocab, "context": c.context, "tied": c.tied,
+            "gpt2": c.family == Family::Gpt2, "qkv_bias": c.qkv_bias, "out_bias": c.out_bias,
+            "mlp_bias": c.mlp_bias},
+        "target_mask": lora.targets.iter().map(|t| 1u32 << t.index()).sum::<u32>(),
+        "rank": lora.rank, "scale_log2": lora.scale_log2,
+        "targets": lora.targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        "samples": samples, "lens": lens,
+        "state": program.state.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+        "model": program.model.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
+        "ops": ops,
     })
 }
 
@@ -80,62 +169,9 @@ fn generate() -> Vec<Value> {
         }
         let inputs = StepInputs::new(&model, &ft, &state, &data).expect("inputs");
         let trace = OpTrace::run(&inputs).expect("trace");
-        let ops: Vec<Value> = inputs
-            .program
-            .ops
-            .iter()
-            .map(|o| {
-                let ins: Vec<Value> = o
-                    .inputs
-                    .iter()
-                    .map(|i| {
-                        let (s, k) = source(i.source);
-                        json!([s, k, i.rows, i.cols])
-                    })
-                    .collect();
-                json!([o.kind as u8, o.name, o.rows, o.cols, o.arg, ins])
-            })
-            .collect();
-        // The same list flat, for readers that parse one integer array: per op kind, rows,
-        // cols, arg, input count, then source, index, rows, cols of each input.
-        let flat: Vec<i64> = inputs
-            .program
-            .ops
-            .iter()
-            .flat_map(|o| {
-                let mut v = vec![
-                    o.kind as i64,
-                    o.rows as i64,
-                    o.cols as i64,
-                    i64::from(o.arg),
-                    o.inputs.len() as i64,
-                ];
-                for i in &o.inputs {
-                    let (s, k) = source(i.source);
-                    v.extend([i64::from(s), k as i64, i.rows as i64, i.cols as i64]);
-                }
-                v
-            })
-            .collect();
-        let c = &model.config;
-        cases.push(json!({
-            "flat": flat,
-            "kind": "program", "family": name,
-            "config": {"hidden": c.hidden, "layers": c.layers, "heads": c.heads,
-                "kv_heads": c.kv_heads, "head_dim": c.head_dim, "intermediate": c.intermediate,
-                "vocab": c.vocab, "context": c.context, "tied": c.tied,
-                "gpt2": c.family == Family::Gpt2, "qkv_bias": c.qkv_bias, "out_bias": c.out_bias,
-                "mlp_bias": c.mlp_bias},
-            "target_mask": ft.lora.targets.iter().map(|t| 1u32 << t.index()).sum::<u32>(),
-            "rank": ft.lora.rank, "scale_log2": ft.lora.scale_log2,
-            "targets": ft.lora.targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
-            "samples": data.len(), "slots": inputs.samples, "lens": inputs.data.iter().map(|d| d.len() - 1).collect::<Vec<_>>(),
-            "step": state.step, "params": params_json(&inputs.params),
-            "state": inputs.program.state.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
-            "model": inputs.program.model.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
-            "h_in": trace.leaves[0].to_string(), "h_out": trace.leaves.last().expect("leaf").to_string(),
-            "ops": ops,
-        }));
+        let (c, lora) = (&model.config, &ft.lora);
+        let program = program_case(name, c, lora, &inputs, &trace, data.len(), state.step);
+        cases.push(program);
         // Up to three ops of each kind (first, middle, last), one element of each drawn at
         // random, and for the masked kinds an element above the diagonal too.
         let mut draw = Draw(0x57e9 ^ name.len() as u64);

@@ -1,21 +1,24 @@
 //! The long-vocabulary ops' vectors, `tests/vectors/lm_vocab.json` (docs/protocol.md §9 "Long
 //! rows"): the fixtures' 384-token vocabularies laid out in chunks of 60 (llama-tiny) and 100
 //! (gpt2-tiny), and elements of every chunked op kind with the rows the referee opens and the
-//! value the trace holds, in `lm_step.json`'s case format. The Solidity referee reads the same
+//! value the trace holds, in `lm_step.json`'s case format, and both programs (with their
+//! `chunk`), which the on-chain builder must give op for op. The Solidity referee reads the same
 //! file. Regenerate: `PEDALS_BLESS=1 cargo test --workspace --test it vocab_vectors`.
 
-use pedals_lm::dispute::{OpKind, OpTrace, StepInputs, program_chunked};
+use pedals_lm::dispute::{OpKind, OpTrace, StepInputs, VOCAB_CHUNK, program_chunked};
 use serde_json::Value;
 
 use crate::dispute::{examples, run};
 use crate::fixtures;
-use crate::step_vectors::{case, committed_kinds};
+use crate::step_vectors::{case, committed_kinds, program_case, program_json};
 use crate::vectors::Draw;
 
 const DESCRIPTION: &str = "Pedals long-vocabulary op vectors, version 1: the fine-tuning step \
-    program's ops over a vocabulary laid out in chunks (codes 36 to 44), one element (r, c) of \
-    an op per case with the input rows the referee opens (in input order) and the value, in the \
-    case format of lm_step.json. Semantics: docs/protocol.md section 9, 'Long rows'. Generated \
+    program's ops over a vocabulary laid out in chunks (codes 36 to 44): per family the whole \
+    program of one step (case kind 'program', with the tokens per chunk as 'chunk'; a third: \
+    gpt2-tiny's shape with a 50257-token vocabulary in chunks of 2048) and one \
+    element (r, c) of an op per case with the input rows the referee opens (in input order) \
+    and the value, in the case format of lm_step.json. Semantics: docs/protocol.md section 9, 'Long rows'. Generated \
     by the Rust reference (PEDALS_BLESS=1 cargo test --workspace --test it vocab_vectors).";
 
 fn generate() -> Vec<Value> {
@@ -30,6 +33,10 @@ fn generate() -> Vec<Value> {
         inputs.program = program_chunked(&model.config, &ft.lora, &lens, data.len(), Some(chunk))
             .expect("program");
         let trace = OpTrace::run(&inputs).expect("trace");
+        let (c, lora) = (&model.config, &ft.lora);
+        let mut program = program_case(name, c, lora, &inputs, &trace, data.len(), state.step);
+        program["chunk"] = chunk.into();
+        cases.push(program);
         let mut draw = Draw(0x70c4 ^ chunk as u64);
         for code in OpKind::TransposeChunk as u8..=OpKind::InputGradSum as u8 {
             let leaves: Vec<usize> = (1..inputs.program.leaf_count())
@@ -47,7 +54,31 @@ fn generate() -> Vec<Value> {
             }
         }
     }
+    cases.push(wide_program());
     cases
+}
+
+/// The program of gpt2-tiny's shape with GPT-2's 50 257-token vocabulary, built as the
+/// protocol builds it (`program`: chunks of `VOCAB_CHUNK` above `LONG_ROW`), with the
+/// fixture's slot lengths: the on-chain builder must give it from the spec's terms alone.
+fn wide_program() -> Value {
+    let name = "gpt2-tiny";
+    let model = pedals_lm::quantize(&fixtures::checkpoint(name), 16).expect("quantizes");
+    let (ft, data) = (run(name), examples(name));
+    let mut c = model.config.clone();
+    c.vocab = 50_257;
+    let lens: Vec<usize> = data.iter().take(ft.batch).map(|d| d.tokens.len()).collect();
+    let program = pedals_lm::dispute::program(&c, &ft.lora, &lens, data.len()).expect("program");
+    let mut case = program_json(
+        "gpt2-tiny, vocabulary 50257",
+        &c,
+        &ft.lora,
+        &program,
+        &lens,
+        data.len(),
+    );
+    case["chunk"] = VOCAB_CHUNK.into();
+    case
 }
 
 #[test]
