@@ -33,7 +33,12 @@ abstract contract GameBase is IDisputeResolver {
         /// Challenger: pick the chunk of the op trace to open (games that commit by chunks).
         PickChunk,
         /// Worker: reveal the picked chunk's leaves.
-        RevealChunk
+        RevealChunk,
+        /// Challenger: pick the chunk of the disputed output's rows to open (an output of more
+        /// than `2^ROW_CHUNK_LOG` rows).
+        PickRowChunk,
+        /// Worker: reveal the picked chunk's row hashes.
+        RevealRowChunk
     }
 
     /// @notice A row proven against a root.
@@ -67,6 +72,13 @@ abstract contract GameBase is IDisputeResolver {
     /// @notice Share of the market's dispute duration each side's clock gets, in percent. The
     ///         two clocks together leave a fifth of the duration for the winner to claim.
     uint256 public constant CLOCK_PERCENT = 40;
+    /// @notice log2 of the rows in a chunk of a disputed output: an output of more rows reveals
+    ///         its row hashes in two moves (the nodes of its chunks, then the picked chunk's
+    ///         hashes), so that no move carries more than 1 024 hashes (about 1.6M gas) however
+    ///         many rows the output has.
+    uint256 public constant ROW_CHUNK_LOG = 10;
+    /// @dev Rows in a chunk, `2^ROW_CHUNK_LOG`.
+    uint256 internal constant ROW_CHUNK = 2 ** ROW_CHUNK_LOG;
     /// @notice Domain tag of a state hash (docs/commitments.md §3).
     bytes14 internal constant STATE_TAG = "pedals.state.2";
 
@@ -86,6 +98,10 @@ abstract contract GameBase is IDisputeResolver {
     event OpDisputed(uint256 indexed jobId, uint256 leaf, uint8 kind, uint256 rows, uint256 cols);
     /// @notice The worker revealed the disputed output's row hashes (they are in the calldata).
     event RowHashesRevealed(uint256 indexed jobId, uint256 rows);
+    /// @notice The challenger picked a chunk of the disputed output's rows.
+    event RowChunkPicked(uint256 indexed jobId, uint256 chunk);
+    /// @notice The worker revealed the picked chunk's row hashes (they are in the calldata).
+    event RowChunkRevealed(uint256 indexed jobId, uint256 chunk);
     /// @notice The challenger picked a row of the disputed output.
     event RowPicked(uint256 indexed jobId, uint256 row);
     /// @notice The worker revealed the picked row (it is in the calldata).
@@ -170,14 +186,50 @@ abstract contract GameBase is IDisputeResolver {
         emit GameStarted(jobId, step, worker, challenger, clock);
     }
 
-    /// @notice Worker: reveal the row hashes of the disputed output (their Merkle root
-    ///         must be the output's committed root).
+    /// @notice Worker: reveal the row hashes of the disputed output (their Merkle root must be
+    ///         the output's committed root); for an output of more than `2^ROW_CHUNK_LOG` rows,
+    ///         the roots of its aligned chunks of `2^ROW_CHUNK_LOG` rows instead.
     function revealRowHashes(uint256 jobId, bytes32[] calldata rowHashes) external {
         Play storage g = _move(jobId, Phase.RevealRowHashes, true);
-        if (rowHashes.length != g.outRows) revert OutOfRange("row hashes", rowHashes.length, g.outRows);
-        if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
-        _pass(g, Phase.PickRow);
+        uint256 rows = g.outRows;
+        if (rows <= ROW_CHUNK) {
+            if (rowHashes.length != rows) revert OutOfRange("row hashes", rowHashes.length, rows);
+            if (TraceMerkle.rootOf(rowHashes) != g.outRoot) revert BadProof("row hashes");
+            _pass(g, Phase.PickRow);
+        } else {
+            uint256 chunks = _rowChunks(rows);
+            if (rowHashes.length != chunks) revert OutOfRange("row chunk nodes", rowHashes.length, chunks);
+            if (TraceMerkle.rootOfLevel(rowHashes, ROW_CHUNK_LOG) != g.outRoot) {
+                revert BadProof("row chunk nodes");
+            }
+            _pass(g, Phase.PickRowChunk);
+        }
         emit RowHashesRevealed(jobId, rowHashes.length);
+    }
+
+    /// @notice Challenger: pick the chunk of the disputed output's rows to open (the first
+    ///         whose node differs from the challenger's own).
+    function pickRowChunk(uint256 jobId, uint256 chunk) external {
+        Play storage g = _move(jobId, Phase.PickRowChunk, false);
+        uint256 chunks = _rowChunks(g.outRows);
+        if (chunk >= chunks) revert OutOfRange("row chunk", chunk, chunks);
+        g.row = uint32(chunk);
+        _pass(g, Phase.RevealRowChunk);
+        emit RowChunkPicked(jobId, chunk);
+    }
+
+    /// @notice Worker: reveal the row hashes of the picked chunk, proven against the output's
+    ///         root (the siblings above the chunk's node, bottom-up).
+    function revealRowChunk(uint256 jobId, bytes32[] calldata rowHashes, bytes32[] calldata proof) external {
+        Play storage g = _move(jobId, Phase.RevealRowChunk, true);
+        (uint256 rows, uint256 chunk) = (g.outRows, g.row);
+        uint256 rest = rows - (chunk << ROW_CHUNK_LOG);
+        uint256 width = rest < ROW_CHUNK ? rest : ROW_CHUNK;
+        if (rowHashes.length != width) revert OutOfRange("row chunk hashes", rowHashes.length, width);
+        bytes32 node = TraceMerkle.subtreeRoot(rowHashes, ROW_CHUNK_LOG);
+        if (!g.outRoot.verifyNode(node, chunk, ROW_CHUNK_LOG, rows, proof)) revert BadProof("row chunk");
+        _pass(g, Phase.PickRow);
+        emit RowChunkRevealed(jobId, chunk);
     }
 
     /// @notice Worker: reveal the picked row, proven against the output's root.
@@ -197,6 +249,10 @@ abstract contract GameBase is IDisputeResolver {
         Play storage g = _move(jobId, Phase.PickRow, false);
         uint256 rows = g.outRows;
         if (row >= rows) revert OutOfRange("row", row, rows);
+        // Past one chunk, the row is one of the revealed chunk's (`g.row` holds the chunk).
+        if (rows > ROW_CHUNK && row >> ROW_CHUNK_LOG != g.row) {
+            revert OutOfRange("row chunk of the row", row >> ROW_CHUNK_LOG, g.row);
+        }
         g.row = uint32(row);
         _pass(g, Phase.RevealRow);
         emit RowPicked(jobId, row);
@@ -248,6 +304,11 @@ abstract contract GameBase is IDisputeResolver {
         else g.challengerClock = uint32(clock - elapsed);
     }
 
+    /// @dev Chunks of `2^ROW_CHUNK_LOG` rows in an output of `rows` rows.
+    function _rowChunks(uint256 rows) internal pure returns (uint256) {
+        return (rows + ROW_CHUNK - 1) >> ROW_CHUNK_LOG;
+    }
+
     /// @dev Hands the move to the other side.
     function _pass(Play storage g, Phase next) internal {
         g.phase = next;
@@ -256,7 +317,7 @@ abstract contract GameBase is IDisputeResolver {
 
     function _workerMoves(Phase phase) internal pure returns (bool) {
         return phase == Phase.Commit || phase == Phase.RevealRowHashes || phase == Phase.RevealRow
-            || phase == Phase.RevealChunk;
+            || phase == Phase.RevealChunk || phase == Phase.RevealRowChunk;
     }
 
     /// @dev The dataset row of batch row `j` of step `step`:

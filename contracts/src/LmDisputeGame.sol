@@ -6,7 +6,6 @@ import {LmElementReferee, LmProgramReferee} from "./LmReferee.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {ExactOps} from "./libraries/ExactOps.sol";
 import {LmHead} from "./libraries/LmHead.sol";
-import {LmNames} from "./libraries/LmNames.sol";
 import {LmSlot} from "./libraries/LmSlot.sol";
 import {LmSpec} from "./libraries/LmSpec.sol";
 import {LmStep} from "./libraries/LmStep.sol";
@@ -99,9 +98,11 @@ contract LmDisputeGame is GameBase {
     ///         of `R` = 2 048 (docs/protocol.md §9 "Long rows"), and a chunk row must hold the
     ///         64-bit partial sums of all `⌈V / R⌉` chunks (`2·⌈V / R⌉ ≤ R`).
     uint256 public constant MAX_VOCAB = 1 << 21;
-    /// @notice The most rows an op's output may have (`context · heads` score rows): their
-    ///         hashes, 32 bytes each in calldata, and their Merkle root stay near 10M gas.
-    uint256 public constant MAX_ROWS = 16_384;
+    /// @notice The most rows an op's output may have (`context · heads` score rows, a long
+    ///         vocabulary's chunk rows): past `2^ROW_CHUNK_LOG` rows their hashes are revealed
+    ///         by chunks, so neither the chunks' nodes nor a chunk's hashes pass 1 024 (about
+    ///         1.6M gas a move).
+    uint256 public constant MAX_ROWS = 1 << 20;
     /// @notice log2 of the op-trace leaves in a chunk: the commit carries one node per chunk,
     ///         and the worker reveals the one chunk the challenger picks (about 3 600 gas a leaf
     ///         with calldata and the event, so near 0.5M).
@@ -172,12 +173,16 @@ contract LmDisputeGame is GameBase {
     /// @dev A vocabulary in chunks (docs/protocol.md §9 "Long rows"): `head.t`'s `(d + 1)·k`
     ///      rows, a slot's `T·k` logits rows and `T·⌈d / J⌉` partial input-gradient rows.
     function _boundChunks(LmSpec.Arch calldata a) internal pure {
-        LmNames.Config memory c = LmSpec.forwardConfig(a);
-        uint256 k = (c.vocab + c.chunk - 1) / c.chunk;
-        uint256 per = LmHead.perPartRow(c);
-        _bound("head rows in chunks", (c.hidden + 1) * k, 1, MAX_ROWS);
-        _bound("context x vocabulary chunks", c.context * k, 1, MAX_ROWS);
-        _bound("context x head gradient parts", c.context * ((c.hidden + per - 1) / per), 1, MAX_ROWS);
+        (uint256 r, uint256 d) = (LmVocab.VOCAB_CHUNK, a.hidden);
+        uint256 k = (a.vocab + r - 1) / r;
+        uint256 per = LmHead.perPartRow(k, r);
+        // Ceiling divisions below: counts of chunks and partial rows, not rounded values.
+        // slither-disable-next-line divide-before-multiply
+        _bound("head rows in chunks", (d + 1) * k, 1, MAX_ROWS);
+        // slither-disable-next-line divide-before-multiply
+        _bound("context x vocabulary chunks", a.context * k, 1, MAX_ROWS);
+        // slither-disable-next-line divide-before-multiply
+        _bound("context x head gradient parts", a.context * ((d + per - 1) / per), 1, MAX_ROWS);
     }
 
     /// @dev The op-trace leaves of a step whose every slot is a whole context long.

@@ -405,16 +405,18 @@ contract LmDisputeGameTest is Fixture {
         );
         game.admitSpec(s, s.steps);
         s = _spec(0);
-        (s.arch.vocab, s.arch.hidden) = (50_257, 768);
+        (s.arch.vocab, s.arch.hidden) = (1 << 21, 1024);
         vm.expectRevert(
-            abi.encodeWithSelector(GameBase.Inadmissible.selector, "head rows in chunks", 769 * 25, 1, 16_384)
+            abi.encodeWithSelector(
+                GameBase.Inadmissible.selector, "head rows in chunks", 1025 << 10, 1, 1 << 20
+            )
         );
         game.admitSpec(s, s.steps);
         s = _spec(0);
-        (s.arch.vocab, s.arch.context) = (50_257, 1024);
+        (s.arch.vocab, s.arch.context) = (1 << 21, 1025);
         vm.expectRevert(
             abi.encodeWithSelector(
-                GameBase.Inadmissible.selector, "context x vocabulary chunks", 1024 * 25, 1, 16_384
+                GameBase.Inadmissible.selector, "context x vocabulary chunks", 1025 << 10, 1, 1 << 20
             )
         );
         game.admitSpec(s, s.steps);
@@ -423,9 +425,9 @@ contract LmDisputeGameTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "intermediate", 4097, 1, 4096));
         game.admitSpec(s, s.steps);
         s = _spec(0);
-        (s.arch.context, s.arch.heads, s.arch.kvHeads) = (4096, 8, 8);
+        (s.arch.context, s.arch.heads, s.arch.kvHeads) = (8192, 256, 256);
         vm.expectRevert(
-            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 32_768, 1, 16_384)
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 1 << 21, 1, 1 << 20)
         );
         game.admitSpec(s, s.steps);
         // More leaves than 128 chunks of 128 (a batch of 64 slots of 64 blocks).
@@ -463,6 +465,19 @@ contract LmDisputeGameTest is Fixture {
             if (op.kind >= LmVocab.TRANSPOSE_CHUNK) ++chunked;
         }
         vm.assertEq(chunked, 2 + 7 * s.batch, "head.t, head.smin, seven ops a slot");
+    }
+
+    /// @notice GPT-2 small's whole shape (12 blocks of 768, 12 heads, a context of 1 024, the
+    ///         50 257-token vocabulary) is admitted: its outputs of more than 16 384 rows (the
+    ///         logits' 25 600 chunk rows) are opened by chunks of rows.
+    function test_admitSpecAdmitsGpt2SmallsShape() public {
+        LmSpec.Spec memory s = _spec(1);
+        LmSpec.Arch memory a = s.arch;
+        (a.layers, a.hidden, a.heads, a.kvHeads, a.headDim) = (12, 768, 12, 12, 64);
+        (a.intermediate, a.context, a.vocab) = (3072, 1024, 50_257);
+        s.batch = 2;
+        bytes32 h = game.admitSpec(s, s.steps);
+        vm.assertEq(game.admittedSteps(h), s.steps, "admitted");
     }
 
     /// @dev The job of case `i` ended against its worker, its collateral slashed.

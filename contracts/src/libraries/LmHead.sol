@@ -98,7 +98,8 @@ library LmHead {
         LmSlot.Operand memory part = _part(b, ins);
         LmSlot.Operand[] memory sum = new LmSlot.Operand[](3);
         (sum[0], sum[1], sum[2]) = (part, dzmax, ins[4]);
-        return LmSlot.push(b, LmVocab.INPUT_GRAD_SUM, b.t, b.c.hidden, sum, int256(perPartRow(b.c)));
+        int256 per = int256(perPartRow(k, b.c.chunk));
+        return LmSlot.push(b, LmVocab.INPUT_GRAD_SUM, b.t, b.c.hidden, sum, per);
     }
 
     /// @dev `dxf.part`: `B = ⌈d / J⌉` rows per position of `2·J·k` values.
@@ -107,7 +108,9 @@ library LmHead {
         pure
         returns (LmSlot.Operand memory)
     {
-        uint256 per = perPartRow(b.c);
+        uint256 per = perPartRow(_chunks(b.c), b.c.chunk);
+        // Ceiling divisions: counts of partial rows and chunks, not rounded values.
+        // slither-disable-next-line divide-before-multiply
         (uint256 rows, uint256 cols) = (b.t * ((b.c.hidden + per - 1) / per), 2 * per * _chunks(b.c));
         return
             LmSlot.leaf(
@@ -115,9 +118,10 @@ library LmHead {
             );
     }
 
-    /// @notice Outputs of the head's input gradient per partial row, `J = max(1, ⌊R / 2k⌋)`.
-    function perPartRow(LmNames.Config memory c) internal pure returns (uint256) {
-        uint256 j = c.chunk / (2 * _chunks(c));
+    /// @notice Outputs of the head's input gradient per partial row, `J = max(1, ⌊R / 2k⌋)`,
+    ///         for `k` chunks of `r` tokens.
+    function perPartRow(uint256 k, uint256 r) internal pure returns (uint256) {
+        uint256 j = r / (2 * k);
         return j == 0 ? 1 : j;
     }
 

@@ -122,6 +122,31 @@ library LmRows {
         pure
         returns (int256 max, int256 total)
     {
+        return _scores(z, 0, true, hi, lo);
+    }
+
+    /// @notice The largest `s_i = clamp(rs(z_i, 2), ±2^24)` over a row of logits.
+    function scoreMax(bytes calldata z) internal pure returns (int256 max) {
+        (max,) = _scores(z, 0, true, "", "");
+    }
+
+    /// @notice `Σ_i expWeight(max − s_i)` over a row of logits, `s_i` as in `scoreMax`, `max`
+    ///         at least every `s_i` (a weight past the table's range is 0).
+    function expSum(bytes calldata z, int256 max, bytes memory hi, bytes memory lo)
+        internal
+        pure
+        returns (int256 total)
+    {
+        (, total) = _scores(z, max, false, hi, lo);
+    }
+
+    /// @dev The largest score of the row (or `given` when `findMax` is false), and the sum of
+    ///      the weights below it when tables are given (`hi` not empty).
+    function _scores(bytes calldata z, int256 given, bool findMax, bytes memory hi, bytes memory lo)
+        private
+        pure
+        returns (int256 max, int256 total)
+    {
         assembly ("memory-safe") {
             function score(p) -> s {
                 let w := shr(224, calldataload(p))
@@ -139,19 +164,24 @@ library LmRows {
                 if slt(s, sub(0, cap)) { s := sub(0, cap) }
             }
             let end := add(z.offset, and(z.length, not(3)))
-            max := sub(0, shl(255, 1))
-            for { let p := z.offset } lt(p, end) { p := add(p, 4) } {
-                let s := score(p)
-                if sgt(s, max) { max := s }
+            max := given
+            if findMax {
+                max := sub(0, shl(255, 1))
+                for { let p := z.offset } lt(p, end) { p := add(p, 4) } {
+                    let s := score(p)
+                    if sgt(s, max) { max := s }
+                }
             }
-            let h := add(hi, 32)
-            let l := add(lo, 32)
-            for { let p := z.offset } lt(p, end) { p := add(p, 4) } {
-                let d := sub(max, score(p))
-                if lt(d, 16384) {
-                    let a := shr(224, mload(add(h, mul(shr(6, d), 4))))
-                    let b := shr(224, mload(add(l, mul(and(d, 63), 4))))
-                    total := add(total, shr(30, add(mul(a, b), shl(29, 1))))
+            if mload(hi) {
+                let h := add(hi, 32)
+                let l := add(lo, 32)
+                for { let p := z.offset } lt(p, end) { p := add(p, 4) } {
+                    let d := sub(max, score(p))
+                    if lt(d, 16384) {
+                        let a := shr(224, mload(add(h, mul(shr(6, d), 4))))
+                        let b := shr(224, mload(add(l, mul(and(d, 63), 4))))
+                        total := add(total, shr(30, add(mul(a, b), shl(29, 1))))
+                    }
                 }
             }
         }

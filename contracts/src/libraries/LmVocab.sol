@@ -125,7 +125,7 @@ library LmVocab {
             if ((r % chunks) * op.cols + c >= v) return 0;
             return LmOps.linear(rows[0], rows[1], ExactOps.get(rows[1], rows[1].length / 4 - 1), 0);
         }
-        if (k == XENT_MAX) return _scoreMax(rows[0][:4 * _valid(v, rows[0].length / 4, c)]);
+        if (k == XENT_MAX) return LmRows.scoreMax(rows[0][:4 * _valid(v, rows[0].length / 4, c)]);
         if (k == XENT_SUM) return LmStep.half(_weights(rows[0], rows[1], v, c / 2), c);
         if (k == XENT_CHUNK) return _xent(op, r, c, rows);
         if (k == ABS_MAX) return int256(LmRows.maxAbs(rows[0]));
@@ -157,14 +157,6 @@ library LmVocab {
         return ExactOps.clamp(ExactOps.rs(ExactOps.get(z, i), 2), LmOps.SCORE_MAX);
     }
 
-    function _scoreMax(bytes calldata z) private pure returns (int256 max) {
-        max = type(int256).min;
-        for (uint256 i = 0; i < z.length / 4; ++i) {
-            int256 s = _score(z, i);
-            if (s > max) max = s;
-        }
-    }
-
     function _min(bytes calldata x) private pure returns (int256 min) {
         min = type(int256).max;
         for (uint256 i = 0; i < x.length / 4; ++i) {
@@ -185,14 +177,10 @@ library LmVocab {
     function _weights(bytes calldata z, bytes calldata zmax, uint256 v, uint256 ch)
         private
         pure
-        returns (int256 sum)
+        returns (int256)
     {
         LmOps.Exp memory t = LmOps.exps();
-        int256 m = _max(zmax);
-        uint256 n = _valid(v, z.length / 4, ch);
-        for (uint256 i = 0; i < n; ++i) {
-            sum += LmOps.expWeight(m - _score(z, i), t);
-        }
+        return LmRows.expSum(z[:4 * _valid(v, z.length / 4, ch)], _max(zmax), t.hi, t.lo);
     }
 
     /// @dev The loss signal of token `ch·R + c` of position `t` (`r = t·k + ch`).

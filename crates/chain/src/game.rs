@@ -45,7 +45,17 @@ pub enum Phase {
     PickChunk,
     /// Worker: reveal the picked chunk's leaves (the fine-tuning game).
     RevealChunk,
+    /// Challenger: pick the chunk of the disputed output's rows to open (an output of more
+    /// than `2^ROW_CHUNK_LOG` rows).
+    PickRowChunk,
+    /// Worker: reveal the picked chunk's row hashes.
+    RevealRowChunk,
 }
+
+/// log2 of the rows in a chunk of a disputed output (`GameBase.ROW_CHUNK_LOG`): an output of
+/// more rows reveals its row hashes in two moves, the nodes of its aligned chunks of this many
+/// rows and then the picked chunk's hashes.
+pub const ROW_CHUNK_LOG: usize = 10;
 
 impl Phase {
     pub(crate) fn from_u8(v: u8) -> Self {
@@ -58,6 +68,8 @@ impl Phase {
             6 => Self::NameElement,
             7 => Self::PickChunk,
             8 => Self::RevealChunk,
+            9 => Self::PickRowChunk,
+            10 => Self::RevealRowChunk,
             _ => Self::None,
         }
     }
@@ -192,6 +204,28 @@ impl Market {
         .await
     }
 
+    /// Worker: the row hashes of the chunk the challenger picked, with the siblings above the
+    /// chunk's node.
+    pub async fn reveal_row_chunk(
+        &self,
+        job_id: JobId,
+        row_hashes: Vec<B256>,
+        proof: Vec<B256>,
+    ) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.base_game();
+        let call = game.revealRowChunk(job_id, row_hashes, proof);
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
+    /// Challenger: the chunk of the disputed output's rows to open.
+    pub async fn pick_row_chunk(&self, job_id: JobId, chunk: u64) -> Result<TxOutcome, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.base_game();
+        let call = game.pickRowChunk(job_id, U256::from(chunk));
+        self.transact(job_id, Action::DisputeMove, call).await
+    }
+
     /// Worker, move 3.
     pub async fn reveal_row(
         &self,
@@ -286,6 +320,22 @@ impl Market {
             return Ok(None);
         };
         let call = DisputeGame::revealRowHashesCall::abi_decode(&input)
+            .map_err(|e| ChainError::Decode(e.to_string()))?;
+        Ok(Some(call.rowHashes))
+    }
+
+    /// The row hashes of the chunk the worker revealed in the open game of `job_id`, from the
+    /// calldata of its `revealRowChunk` transaction.
+    pub async fn revealed_row_chunk(&self, job_id: JobId) -> Result<Option<Vec<B256>>, ChainError> {
+        let job_id = job_id.to_u256();
+        let game = self.base_game();
+        let events = self
+            .job_events(game.RowChunkRevealed_filter(), job_id)
+            .await?;
+        let Some(input) = self.last_calldata(&events).await? else {
+            return Ok(None);
+        };
+        let call = DisputeGame::revealRowChunkCall::abi_decode(&input)
             .map_err(|e| ChainError::Decode(e.to_string()))?;
         Ok(Some(call.rowHashes))
     }

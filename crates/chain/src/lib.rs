@@ -55,7 +55,7 @@ pub use deployment::Deployment;
 pub use devnet::{DeployRoles, Deployer, Devnet, DevnetConfig, SentTx, deploy, deploy_as};
 pub use error::ChainError;
 pub use follower::{Batch, ChainEvent, EventFollower, EventMeta, genesis_hash, same_chain};
-pub use game::{GameKind, GameView, Phase};
+pub use game::{GameKind, GameView, Phase, ROW_CHUNK_LOG};
 pub use health::{Health, LogGate};
 pub use lm_game::LmCommit;
 pub use market::{

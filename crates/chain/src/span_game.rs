@@ -225,6 +225,24 @@ impl Market {
         .await
     }
 
+    /// Challenger: the chunk of the disputed output's rows to open (an output of more than
+    /// `2^ROW_CHUNK_LOG` rows).
+    pub async fn span_pick_row_chunk(&self, id: u64, chunk: u64) -> Result<TxOutcome, ChainError> {
+        let call = self.span_dispute_game();
+        send(call.pickRowChunk(id_u256(id), U256::from(chunk))).await
+    }
+
+    /// Server: the picked chunk's row hashes, with the siblings above its node.
+    pub async fn span_reveal_row_chunk(
+        &self,
+        id: u64,
+        hashes: Vec<B256>,
+        proof: Vec<B256>,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = self.span_dispute_game();
+        send(call.revealRowChunk(id_u256(id), hashes, proof)).await
+    }
+
     /// Server, move 3: the picked row.
     pub async fn span_reveal_row(
         &self,
@@ -347,6 +365,21 @@ impl Market {
         };
         let call =
             <SpanDisputeGame::revealRowHashesCall as alloy::sol_types::SolCall>::abi_decode(&input)
+                .map_err(|e| ChainError::Decode(e.to_string()))?;
+        Ok(Some(call.rowHashes))
+    }
+
+    /// The row hashes of the chunk the server revealed in span dispute `id`, from its calldata.
+    pub async fn span_revealed_row_chunk(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
+        let game = self.span_dispute_game();
+        let events = self
+            .job_events(game.RowChunkRevealed_filter(), id_u256(id))
+            .await?;
+        let Some(input) = self.last_calldata(&events).await? else {
+            return Ok(None);
+        };
+        let call =
+            <SpanDisputeGame::revealRowChunkCall as alloy::sol_types::SolCall>::abi_decode(&input)
                 .map_err(|e| ChainError::Decode(e.to_string()))?;
         Ok(Some(call.rowHashes))
     }

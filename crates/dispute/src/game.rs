@@ -17,6 +17,7 @@ use pedals_ml::{Dataset, JobSpec, MlpState};
 use tracing::info;
 
 use crate::DisputeError;
+use crate::rows::{self, first_difference};
 
 /// Everything a player needs about the disputed step: the job, its data, the state before the
 /// step, and the player's own op trace of it (the honest one for a challenger, the one it
@@ -142,11 +143,18 @@ pub async fn defend(
             )
         }
         Phase::RevealRowHashes => {
-            let t = output_tensor(ctx, &view)?;
-            let hashes = mat_row_hashes(t)?;
+            let hashes = rows::revealed(&mat_row_hashes(output_tensor(ctx, &view)?)?)?;
             (
                 "revealRowHashes",
                 market.reveal_row_hashes(job_id, hashes).await?,
+            )
+        }
+        Phase::RevealRowChunk => {
+            let all = mat_row_hashes(output_tensor(ctx, &view)?)?;
+            let (hashes, proof) = rows::chunk_opening(&all, view.row as usize)?;
+            (
+                "revealRowChunk",
+                market.reveal_row_chunk(job_id, hashes, proof).await?,
             )
         }
         Phase::RevealRow => {
@@ -191,12 +199,24 @@ pub async fn challenge(
     let spec = spec_args(&ctx.spec)?;
     let outcome = match view.phase {
         Phase::NameOp => ("disputeOp", name_op(market, job_id, ctx, spec).await?),
-        Phase::PickRow => {
+        Phase::PickRowChunk => {
             let theirs = market.revealed_row_hashes(job_id).await?.ok_or_else(|| {
-                DisputeError::Job("the worker's row hashes are not on-chain".into())
+                DisputeError::Job("the worker's row chunk nodes are not on-chain".into())
             })?;
+            let chunk = rows::pick_chunk(&theirs, &mat_row_hashes(output_tensor(ctx, &view)?)?)?;
+            (
+                "pickRowChunk",
+                market.pick_row_chunk(job_id, chunk as u64).await?,
+            )
+        }
+        Phase::PickRow => {
             let ours = mat_row_hashes(output_tensor(ctx, &view)?)?;
-            let row = first_difference(&theirs, &ours).unwrap_or(0);
+            let theirs = match rows::chunked(ours.len()) {
+                true => market.revealed_row_chunk(job_id).await?,
+                false => market.revealed_row_hashes(job_id).await?,
+            }
+            .ok_or_else(|| DisputeError::Job("the worker's row hashes are not on-chain".into()))?;
+            let row = rows::pick_row(&theirs, &ours, view.row as usize);
             ("pickRow", market.pick_row(job_id, row as u64).await?)
         }
         Phase::NameElement => (
@@ -207,10 +227,6 @@ pub async fn challenge(
     };
     info!(target: "pedals::dispute", job = %job_id, step = ctx.step, mv = outcome.0, gas = outcome.1.gas_used, "challenger moved");
     Ok(Turn::Moved(outcome.0, outcome.1))
-}
-
-fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
-    a.iter().zip(b).position(|(x, y)| x != y)
 }
 
 /// The first op whose output leaf differs from the worker's, and the move that disputes it.

@@ -14,6 +14,7 @@
 mod error;
 pub mod game;
 pub mod lm;
+mod rows;
 pub mod span;
 
 pub use error::DisputeError;

@@ -17,6 +17,7 @@ use tracing::info;
 
 use crate::DisputeError;
 use crate::game::{Turn, packed};
+use crate::rows::{self, first_difference};
 
 /// Everything a player needs about a disputed fine-tuning step: the spec, the job's model and
 /// data, the step's inputs and the player's own op trace of it (the honest one for a
@@ -227,10 +228,18 @@ pub async fn defend_lm(
         }
         Phase::RevealRowHashes => {
             let (op, t) = ctx.output(view.leaf as usize)?;
-            let hashes = row_hashes(t, op.cols);
+            let hashes = rows::revealed(&row_hashes(t, op.cols))?;
             (
                 "revealRowHashes",
                 market.reveal_row_hashes(job_id, hashes).await?,
+            )
+        }
+        Phase::RevealRowChunk => {
+            let (op, t) = ctx.output(view.leaf as usize)?;
+            let (hashes, proof) = rows::chunk_opening(&row_hashes(t, op.cols), view.row as usize)?;
+            (
+                "revealRowChunk",
+                market.reveal_row_chunk(job_id, hashes, proof).await?,
             )
         }
         Phase::RevealRow => {
@@ -266,13 +275,26 @@ pub async fn challenge_lm(
     let outcome = match view.phase {
         Phase::PickChunk => ("pickChunk", pick_chunk(&market, job_id, ctx).await?),
         Phase::NameOp => ("disputeOp", name_op(&market, job_id, ctx).await?),
-        Phase::PickRow => {
+        Phase::PickRowChunk => {
             let theirs = market.revealed_row_hashes(job_id).await?.ok_or_else(|| {
-                DisputeError::Job("the worker's row hashes are not on-chain".into())
+                DisputeError::Job("the worker's row chunk nodes are not on-chain".into())
             })?;
             let (op, t) = ctx.output(view.leaf as usize)?;
+            let chunk = rows::pick_chunk(&theirs, &row_hashes(t, op.cols))?;
+            (
+                "pickRowChunk",
+                market.pick_row_chunk(job_id, chunk as u64).await?,
+            )
+        }
+        Phase::PickRow => {
+            let (op, t) = ctx.output(view.leaf as usize)?;
             let ours = row_hashes(t, op.cols);
-            let row = first_difference(&theirs, &ours).unwrap_or(0);
+            let theirs = match rows::chunked(ours.len()) {
+                true => market.revealed_row_chunk(job_id).await?,
+                false => market.revealed_row_hashes(job_id).await?,
+            }
+            .ok_or_else(|| DisputeError::Job("the worker's row hashes are not on-chain".into()))?;
+            let row = rows::pick_row(&theirs, &ours, view.row as usize);
             ("pickRow", market.pick_row(job_id, row as u64).await?)
         }
         Phase::NameElement => (
@@ -283,10 +305,6 @@ pub async fn challenge_lm(
     };
     info!(target: "pedals::dispute", job = %job_id, step = ctx.step, mv = outcome.0, gas = outcome.1.gas_used, "fine-tuning challenger moved");
     Ok(Turn::Moved(outcome.0, outcome.1))
-}
-
-pub(crate) fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
-    a.iter().zip(b).position(|(x, y)| x != y)
 }
 
 fn zero_opening() -> LmDisputeGame::LeafOpening {

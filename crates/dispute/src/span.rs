@@ -16,7 +16,8 @@ use tracing::info;
 
 use crate::DisputeError;
 use crate::game::{Turn, packed};
-use crate::lm::{entries, first_difference, lm, proof, row_hashes};
+use crate::lm::{entries, lm, proof, row_hashes};
+use crate::rows::{self, first_difference};
 
 /// Everything a player needs about a disputed span answer: the model's architecture and
 /// commitment, the span's program over the session's input rows, and the player's own trace
@@ -177,11 +178,18 @@ pub async fn defend_span(
         ),
         Phase::RevealRowHashes => {
             let (op, t) = ctx.output(view.leaf as usize)?;
+            let hashes = rows::revealed(&row_hashes(t, op.cols))?;
             (
                 "revealRowHashes",
-                market
-                    .span_reveal_row_hashes(id, row_hashes(t, op.cols))
-                    .await?,
+                market.span_reveal_row_hashes(id, hashes).await?,
+            )
+        }
+        Phase::RevealRowChunk => {
+            let (op, t) = ctx.output(view.leaf as usize)?;
+            let (hashes, proof) = rows::chunk_opening(&row_hashes(t, op.cols), view.row as usize)?;
+            (
+                "revealRowChunk",
+                market.span_reveal_row_chunk(id, hashes, proof).await?,
             )
         }
         Phase::RevealRow => {
@@ -215,12 +223,24 @@ pub async fn challenge_span(
     }
     let outcome: (&'static str, TxOutcome) = match view.phase {
         Phase::NameOp => ("disputeOp", name_op(market, id, ctx).await?),
-        Phase::PickRow => {
+        Phase::PickRowChunk => {
             let theirs = market.span_revealed_row_hashes(id).await?.ok_or_else(|| {
-                DisputeError::Job("the server's row hashes are not on-chain".into())
+                DisputeError::Job("the server's row chunk nodes are not on-chain".into())
             })?;
             let (op, t) = ctx.output(view.leaf as usize)?;
-            let row = first_difference(&theirs, &row_hashes(t, op.cols)).unwrap_or(0);
+            let chunk = rows::pick_chunk(&theirs, &row_hashes(t, op.cols))?;
+            let tx = market.span_pick_row_chunk(id, chunk as u64).await?;
+            ("pickRowChunk", tx)
+        }
+        Phase::PickRow => {
+            let (op, t) = ctx.output(view.leaf as usize)?;
+            let ours = row_hashes(t, op.cols);
+            let theirs = match rows::chunked(ours.len()) {
+                true => market.span_revealed_row_chunk(id).await?,
+                false => market.span_revealed_row_hashes(id).await?,
+            }
+            .ok_or_else(|| DisputeError::Job("the server's row hashes are not on-chain".into()))?;
+            let row = rows::pick_row(&theirs, &ours, view.row as usize);
             ("pickRow", market.span_pick_row(id, row as u64).await?)
         }
         Phase::NameElement => (

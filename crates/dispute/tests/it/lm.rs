@@ -33,7 +33,13 @@ fn fixtures() -> std::path::PathBuf {
 
 /// Four LoRA steps of batch 2 on the tiny Llama, over the held-out examples.
 fn ft_job() -> FtJob {
-    job_of(
+    ft_job_of(&llama_tiny())
+}
+
+/// [`ft_job`]'s terms on the model `ckpt` (the tiny Llama, widened or not).
+fn ft_job_of(ckpt: &pedals_lm::Checkpoint) -> FtJob {
+    job_from(
+        ckpt,
         8,
         "finetune/heldout.jsonl",
         serde_json::json!({
@@ -350,19 +356,11 @@ async fn a_whole_dispute_of_the_example_jobs_step_costs_under_five_million_gas()
 /// tiny Llama widened to 10 000 tokens (five chunks of 2 048, the last short) is admitted, and a
 /// worker that changed one partial sum of the softmax (`xent_sum`, the dearest element over a
 /// chunk) is narrowed to that element, recomputed by the contract from a 2 048-token chunk row,
-/// and slashed; every move stays under the 15M gas a move may cost.
+/// and slashed, in a game that costs under the 5M gas docs/protocol.md §9 budgets.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finetune_worker_that_changed_a_partial_sum_over_a_long_vocabulary_is_slashed() {
     let w = World::start().await;
-    let j = job_from(
-        &widened(llama_tiny(), 10_000),
-        8,
-        "finetune/heldout.jsonl",
-        serde_json::json!({
-            "rank": 2, "alpha": 2, "targets": ["q_proj", "v_proj"], "lr": 3e-3, "lr_end": 3e-4,
-            "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
-        }),
-    );
+    let j = ft_job_of(&widened(llama_tiny(), 10_000));
     let truth = honest(&j);
     let zsum = truth
         .inputs
@@ -400,5 +398,78 @@ async fn a_finetune_worker_that_changed_a_partial_sum_over_a_long_vocabulary_is_
         .expect("stake")
         .staked;
     assert_eq!(U256::from(before - after), collateral, "slashed");
+    assert!(total < 5_000_000, "{total} gas: {moves:?}");
+}
+
+/// An output of more than `2^ROW_CHUNK_LOG` rows reveals its row hashes by chunks
+/// (docs/protocol.md §3): the tiny Llama widened to GPT-2's 50 257 tokens has a head transpose
+/// of 49 · 25 = 1 225 chunk rows, and a worker that changed its last row (in the short second
+/// chunk) reveals the chunks' nodes, then the picked chunk, then the row, and is slashed. A
+/// chunk that is not the output's, another chunk than the picked one's row, and a chunk past the
+/// output are refused on the way.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_of_many_rows_is_opened_by_chunks_of_rows() {
+    let w = World::start().await;
+    let j = ft_job_of(&widened(llama_tiny(), 50_257));
+    let truth = honest(&j);
+    let op = &truth.inputs.program.ops[0];
+    assert_eq!((op.name.as_str(), op.rows), ("head.t", 49 * 25));
+    let mut liar = honest(&j);
+    let mut outputs = liar.trace.tensors[..1].to_vec();
+    let last = (op.rows - 1) * op.cols + 7;
+    outputs[0][last] += 5;
+    liar.trace = OpTrace::run_from(&liar.inputs, outputs).expect("lie");
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let (worker, validator) = (
+        w.worker.playing(GameKind::Lm),
+        w.validator.playing(GameKind::Lm),
+    );
+    let mut moves = Vec::new();
+    let mut refused = Vec::new();
+    for _ in 0..12 {
+        let view = worker.game_of(id).await.expect("game");
+        match view.phase {
+            Phase::None => break,
+            Phase::PickRowChunk => refused.push(validator.pick_row_chunk(id, 2).await.is_err()),
+            Phase::RevealRowChunk => {
+                let wrong = vec![B256::repeat_byte(1); 201];
+                let proof = vec![B256::ZERO; 1];
+                refused.push(worker.reveal_row_chunk(id, wrong, proof).await.is_err());
+            }
+            Phase::PickRow => refused.push(validator.pick_row(id, 5).await.is_err()),
+            _ => {}
+        }
+        let turn = match view.worker_to_move {
+            true => defend_lm(&w.worker, id, &liar, &trace).await,
+            false => challenge_lm(&w.validator, id, &truth).await,
+        };
+        if let Turn::Moved(name, tx) = turn.expect("a move") {
+            moves.push((name, tx.gas_used));
+        }
+    }
+    eprintln!("head.t of 1 225 rows: {moves:?}");
+    let names: Vec<&str> = moves.iter().map(|m| m.0).collect();
+    assert_eq!(
+        names,
+        [
+            "commitOpTrace",
+            "pickChunk",
+            "revealChunk",
+            "disputeOp",
+            "revealRowHashes",
+            "pickRowChunk",
+            "revealRowChunk",
+            "pickRow",
+            "revealRow",
+            "disputeElement"
+        ]
+    );
+    assert_eq!(refused, [true, true, true], "the wrong moves are refused");
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Resolved,
+        "the worker lost"
+    );
     assert!(moves.iter().all(|m| m.1 < 15_000_000), "{moves:?}");
 }
