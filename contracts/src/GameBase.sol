@@ -270,7 +270,9 @@ abstract contract GameBase is IDisputeResolver {
         _decide(jobId, workerToMove, true, 0, 0);
     }
 
-    /// @notice The phase, the side to move's remaining time, and the disputed leaf and row.
+    /// @notice The phase, the side to move's remaining time, and the disputed leaf and row. For
+    ///         an output of more than `2^ROW_CHUNK_LOG` rows, `row` is the picked chunk of rows
+    ///         from `pickRowChunk` until `pickRow` (in RevealRowChunk and PickRow).
     function gameOf(uint256 jobId)
         external
         view

@@ -98,11 +98,14 @@ contract LmDisputeGame is GameBase {
     ///         of `R` = 2 048 (docs/protocol.md §9 "Long rows"), and a chunk row must hold the
     ///         64-bit partial sums of all `⌈V / R⌉` chunks (`2·⌈V / R⌉ ≤ R`).
     uint256 public constant MAX_VOCAB = 1 << 21;
-    /// @notice The most rows an op's output may have (`context · heads` score rows, a long
-    ///         vocabulary's chunk rows): past `2^ROW_CHUNK_LOG` rows their hashes are revealed
-    ///         by chunks, so neither the chunks' nodes nor a chunk's hashes pass 1 024 (about
-    ///         1.6M gas a move).
+    /// @notice The most rows an op's output may have (a long vocabulary's chunk rows): past
+    ///         `2^ROW_CHUNK_LOG` rows their hashes are revealed by chunks, so neither the
+    ///         chunks' nodes nor a chunk's hashes pass 1 024 (about 1.6M gas a move).
     uint256 public constant MAX_ROWS = 1 << 20;
+    /// @notice The most `context · heads` the game admits: not only the score rows an output
+    ///         has, but the width of the `ds.t` and `probs.t` rows that `dk` and `dv` read and
+    ///         reveal whole (64 KiB of calldata at this bound).
+    uint256 public constant MAX_SCORES = 16_384;
     /// @notice log2 of the op-trace leaves in a chunk: the commit carries one node per chunk,
     ///         and the worker reveals the one chunk the challenger picks (about 3 600 gas a leaf
     ///         with calldata and the event, so near 0.5M).
@@ -155,7 +158,9 @@ contract LmDisputeGame is GameBase {
         _bound("vocab", a.vocab, 2, MAX_VOCAB);
         if (a.vocab > LmVocab.LONG_ROW) _boundChunks(a);
         _bound("context", a.context, 1, MAX_ROW);
-        _bound("context x heads", uint256(a.context) * a.heads, 1, MAX_ROWS);
+        _bound("context x heads", uint256(a.context) * a.heads, 1, MAX_SCORES);
+        // The attention's rows are `heads · head_dim` wide, twice that for the raw sums.
+        _bound("heads x head_dim", uint256(a.heads) * a.headDim, 1, MAX_ROW / 2);
         _bound("rank", spec.rank, 1, 64);
         _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
         if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);

@@ -425,9 +425,16 @@ contract LmDisputeGameTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "intermediate", 4097, 1, 4096));
         game.admitSpec(s, s.steps);
         s = _spec(0);
-        (s.arch.context, s.arch.heads, s.arch.kvHeads) = (8192, 256, 256);
+        (s.arch.context, s.arch.heads, s.arch.kvHeads) = (4096, 8, 8);
         vm.expectRevert(
-            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 1 << 21, 1, 1 << 20)
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 32_768, 1, 16_384)
+        );
+        game.admitSpec(s, s.steps);
+        // Attention rows wider than a move can open, however few the heads' positions.
+        s = _spec(0);
+        (s.arch.heads, s.arch.kvHeads, s.arch.headDim) = (16, 16, 512);
+        vm.expectRevert(
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "heads x head_dim", 8192, 1, 4096)
         );
         game.admitSpec(s, s.steps);
         // More leaves than 128 chunks of 128 (a batch of 64 slots of 64 blocks).

@@ -12,6 +12,8 @@ import {
   GameStarted,
   OpDisputed,
   OpTraceCommitted,
+  RowChunkPicked,
+  RowChunkRevealed,
   RowHashesRevealed,
   RowPicked,
   RowRevealed,
@@ -29,6 +31,9 @@ function challengeOf(jobId: BigInt): Challenge | null {
   if (job.challengeCount == 0) return null;
   return Challenge.load(job.id + "-" + job.challengeCount.toString());
 }
+
+/** Rows in a chunk of a disputed output's rows (GameBase.ROW_CHUNK_LOG = 10). */
+const ROW_CHUNK = 1024;
 
 /** Starts the move of `kind` for job `jobId`, or returns null when no challenge is known. */
 export function move(event: ethereum.Event, jobId: BigInt, kind: string): DisputeMove | null {
@@ -113,6 +118,31 @@ export function handleRowHashesRevealed(event: RowHashesRevealed): void {
   let m = move(event, p.jobId, "RowHashesRevealed");
   if (m === null) return;
   m.rows = p.rows;
+  m.save();
+  let c = current(p.jobId);
+  // An output of more than 2^ROW_CHUNK_LOG rows revealed its chunks' nodes (GameBase).
+  let chunked = c.outRows !== null && (c.outRows as BigInt).gt(BigInt.fromI32(ROW_CHUNK));
+  c.phase = chunked ? "PickRowChunk" : "PickRow";
+  c.save();
+}
+
+export function handleRowChunkPicked(event: RowChunkPicked): void {
+  let p = event.params;
+  let m = move(event, p.jobId, "RowChunkPicked");
+  if (m === null) return;
+  m.chunk = p.chunk;
+  m.save();
+  let c = current(p.jobId);
+  c.phase = "RevealRowChunk";
+  c.pickedRowChunk = p.chunk;
+  c.save();
+}
+
+export function handleRowChunkRevealed(event: RowChunkRevealed): void {
+  let p = event.params;
+  let m = move(event, p.jobId, "RowChunkRevealed");
+  if (m === null) return;
+  m.chunk = p.chunk;
   m.save();
   let c = current(p.jobId);
   c.phase = "PickRow";

@@ -12,6 +12,8 @@ import {
   GameStarted,
   OpDisputed,
   OpTraceCommitted,
+  RowChunkPicked,
+  RowChunkRevealed,
   RowHashesRevealed,
   RowPicked,
   RowRevealed,
@@ -71,6 +73,14 @@ export function handleOpDisputed(event: OpDisputed): void {
 
 export function handleRowHashesRevealed(event: RowHashesRevealed): void {
   dg.handleRowHashesRevealed(changetype<base.RowHashesRevealed>(event));
+}
+
+export function handleRowChunkPicked(event: RowChunkPicked): void {
+  dg.handleRowChunkPicked(changetype<base.RowChunkPicked>(event));
+}
+
+export function handleRowChunkRevealed(event: RowChunkRevealed): void {
+  dg.handleRowChunkRevealed(changetype<base.RowChunkRevealed>(event));
 }
 
 export function handleRowPicked(event: RowPicked): void {

@@ -9,7 +9,8 @@
 
 import { BigInt, Bytes, Entity, ethereum } from "@graphprotocol/graph-ts";
 import {
-  DefenderSet, GameDecided, OpDisputed, OpTraceCommitted, RowHashesRevealed, RowPicked, RowRevealed, SpecAdmitted,
+  DefenderSet, GameDecided, OpDisputed, OpTraceCommitted, RowChunkPicked, RowChunkRevealed, RowHashesRevealed, RowPicked,
+  RowRevealed, SpecAdmitted,
 } from "../../generated/DisputeGame/DisputeGame";
 import {
   FeeRecipientUpdated, FeesWithdrawn, JobCancelled, JobExpired, JobFinalized, ParametersUpdated, Paused,
@@ -156,11 +157,13 @@ export function disputeWorkerLost(): void {
   dg.handleOpDisputed(changetype<OpDisputed>(event(GAME, [p("jobId", u(1)), p("leaf", u(2)), p("kind", ethereum.Value.fromI32(1)), p("rows", u(4)), p("cols", u(8))])));
   tx(12);
   dg.handleRowHashesRevealed(changetype<RowHashesRevealed>(event(GAME, [p("jobId", u(1)), p("rows", u(4))])));
+  let c = changetype<Challenge>(Challenge.load("1-1"));
+  eqS(changetype<string>(c.phase), "PickRow", "four rows: their hashes at once, then a row");
   tx(12);
   dg.handleRowPicked(changetype<RowPicked>(event(GAME, [p("jobId", u(1)), p("row", u(2))])));
   tx(12);
   dg.handleRowRevealed(changetype<RowRevealed>(event(GAME, [p("jobId", u(1)), p("row", u(2)), p("rowHash", w(0x4242))])));
-  let c = changetype<Challenge>(Challenge.load("1-1"));
+  c = changetype<Challenge>(Challenge.load("1-1"));
   eqS(changetype<string>(c.phase), "NameElement", "phase after the row");
   tx(12);
   // One transaction: the game decides, the market settles, the stake manager seizes.
@@ -276,7 +279,29 @@ export function timeoutThenFinalize(): void {
   submit(4);
   tx(12);
   challenge(4, bond);
-  tx(90000);
+  let moves = changetype<Challenge>(Challenge.load("4-1")).moveCount;
+  // The game over an output of 1 500 rows, more than one chunk of 1 024 (GameBase): the worker
+  // reveals the chunks' two nodes, the challenger picks the second, the worker reveals its row
+  // hashes, and the challenger's clock runs out before it picks a row.
+  tx(12);
+  dg.handleOpDisputed(changetype<OpDisputed>(event(GAME, [p("jobId", u(4)), p("leaf", u(3)), p("kind", ethereum.Value.fromI32(1)), p("rows", u(1500)), p("cols", u(8))])));
+  tx(12);
+  dg.handleRowHashesRevealed(changetype<RowHashesRevealed>(event(GAME, [p("jobId", u(4)), p("rows", u(2))])));
+  let g = changetype<Challenge>(Challenge.load("4-1"));
+  eqS(changetype<string>(g.phase), "PickRowChunk", "1 500 rows: a chunk of rows first");
+  tx(12);
+  dg.handleRowChunkPicked(changetype<RowChunkPicked>(event(GAME, [p("jobId", u(4)), p("chunk", u(1))])));
+  g = changetype<Challenge>(Challenge.load("4-1"));
+  eqS(changetype<string>(g.phase), "RevealRowChunk", "the worker reveals the chunk");
+  eqB(changetype<BigInt>(g.pickedRowChunk), BigInt.fromI32(1), "the picked chunk of rows");
+  tx(12);
+  dg.handleRowChunkRevealed(changetype<RowChunkRevealed>(event(GAME, [p("jobId", u(4)), p("chunk", u(1))])));
+  g = changetype<Challenge>(Challenge.load("4-1"));
+  eqS(changetype<string>(g.phase), "PickRow", "then a row of it");
+  let last = DisputeMove.load(word(0x100000 + txCount).concatI32(1));
+  eqS(changetype<DisputeMove>(last).kind, "RowChunkRevealed", "the chunk's move");
+  eqI(g.moveCount, moves + 4, "the op, the chunks' nodes, the chunk picked and revealed");
+  tx(90000 - 4 * 12); // the scenarios after this one keep their times
   resolved(4, false, true, BigInt.zero(), BigInt.zero(), now + 600);
   let j = job("4");
   eqS(j.status, "Submitted", "job 4 back to submitted");

@@ -8,8 +8,8 @@
 import { BigInt, Bytes, ethereum } from "@graphprotocol/graph-ts";
 import { ChallengeCommitted, ChallengeOpened } from "../../generated/JobMarket/JobMarket";
 import {
-  ChunkPicked, ChunkRevealed, DefenderSet, GameDecided, GameStarted, OpDisputed, OpTraceCommitted, RowHashesRevealed,
-  RowPicked, RowRevealed, SpecAdmitted,
+  ChunkPicked, ChunkRevealed, DefenderSet, GameDecided, GameStarted, OpDisputed, OpTraceCommitted, RowChunkPicked,
+  RowChunkRevealed, RowHashesRevealed, RowPicked, RowRevealed, SpecAdmitted,
 } from "../../generated/LmDisputeGame/LmDisputeGame";
 import { AdmittedSpec, Challenge, DisputeMove, Provider } from "../../generated/schema";
 import * as jm from "../../src/job-market";
@@ -100,15 +100,24 @@ export function lmDisputeWorkerLost(): void {
   eqB(changetype<BigInt>(m.chunk), BigInt.fromI32(1), "the revealed chunk");
 
   tx(12);
+  // A long vocabulary's head transpose (49 · 25 = 1 225 chunk rows): its row hashes by chunks.
   lm.handleOpDisputed(changetype<OpDisputed>(event(LM_GAME, [
-    p("jobId", u(9)), p("leaf", u(140)), p("kind", ethereum.Value.fromI32(3)), p("rows", u(31)), p("cols", u(16)),
+    p("jobId", u(9)), p("leaf", u(1)), p("kind", ethereum.Value.fromI32(36)), p("rows", u(1225)), p("cols", u(2048)),
   ])));
   tx(12);
-  lm.handleRowHashesRevealed(changetype<RowHashesRevealed>(event(LM_GAME, [p("jobId", u(9)), p("rows", u(31))])));
+  lm.handleRowHashesRevealed(changetype<RowHashesRevealed>(event(LM_GAME, [p("jobId", u(9)), p("rows", u(2))])));
+  eqS(changetype<string>(challengeOf("9-1").phase), "PickRowChunk", "the challenger picks a chunk of rows");
   tx(12);
-  lm.handleRowPicked(changetype<RowPicked>(event(LM_GAME, [p("jobId", u(9)), p("row", u(15))])));
+  lm.handleRowChunkPicked(changetype<RowChunkPicked>(event(LM_GAME, [p("jobId", u(9)), p("chunk", u(1))])));
+  eqB(changetype<BigInt>(challengeOf("9-1").pickedRowChunk), BigInt.fromI32(1), "the second chunk of rows");
   tx(12);
-  lm.handleRowRevealed(changetype<RowRevealed>(event(LM_GAME, [p("jobId", u(9)), p("row", u(15)), p("rowHash", w(0x4949))])));
+  lm.handleRowChunkRevealed(changetype<RowChunkRevealed>(event(LM_GAME, [p("jobId", u(9)), p("chunk", u(1))])));
+  eqS(changetype<string>(challengeOf("9-1").phase), "PickRow", "then a row of it");
+  eqS(lastMove().kind, "RowChunkRevealed", "the chunk's move");
+  tx(12);
+  lm.handleRowPicked(changetype<RowPicked>(event(LM_GAME, [p("jobId", u(9)), p("row", u(1224))])));
+  tx(12);
+  lm.handleRowRevealed(changetype<RowRevealed>(event(LM_GAME, [p("jobId", u(9)), p("row", u(1224)), p("rowHash", w(0x4949))])));
   tx(12);
   lm.handleGameDecided(changetype<GameDecided>(event(LM_GAME, [
     p("jobId", u(9)), p("workerLost", flag(true)), p("byTimeout", flag(false)),
@@ -117,8 +126,9 @@ export function lmDisputeWorkerLost(): void {
   c = challengeOf("9-1");
   eqS(changetype<string>(c.phase), "Decided", "decided");
   check(changetype<bool>(c.gameWorkerLost), "the worker lost");
-  eqB(changetype<BigInt>(c.disputedLeaf), BigInt.fromI32(140), "the disputed leaf");
+  eqB(changetype<BigInt>(c.disputedLeaf), BigInt.fromI32(1), "the disputed leaf");
   eqB(changetype<BigInt>(c.recomputed), BigInt.fromI32(12), "the recomputed element");
-  // GameStarted, the commit, the chunk picked and revealed, the op, row hashes, row, row, verdict.
-  eqI(c.moveCount, 9, "moves of the fine-tuning game");
+  // GameStarted, the commit, the chunk picked and revealed, the op, the row chunks' nodes, the
+  // chunk of rows picked and revealed, row, row, verdict.
+  eqI(c.moveCount, 11, "moves of the fine-tuning game");
 }

@@ -12,22 +12,39 @@ use pedals_dispute::game::Turn;
 use pedals_dispute::span::{
     SpanContext, challenge_span, defend_span, open_span_dispute, sign_receipt,
 };
-use pedals_lm::dispute::OpTrace;
+use pedals_lm::dispute::{OpKind, OpTrace};
 use pedals_lm::{ExactModel, KvCache};
 
 use crate::World;
 
 fn model() -> ExactModel {
+    model_of(None)
+}
+
+/// The tiny Llama at 8 bits, its context widened to `context` positions when given (its
+/// rotary table follows the config).
+fn model_of(context: Option<usize>) -> ExactModel {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../lm/tests/fixtures/llama-tiny");
-    let ckpt = pedals_lm::Checkpoint::load_hf(&dir).expect("fixture");
+    let mut ckpt = pedals_lm::Checkpoint::load_hf(&dir).expect("fixture");
+    if let Some(n) = context {
+        ckpt.config.context = n;
+        let mut hf: serde_json::Value = serde_json::from_str(&ckpt.hf_config).expect("config");
+        hf["max_position_embeddings"] = n.into();
+        ckpt.hf_config = hf.to_string();
+    }
     pedals_lm::quantize(&ckpt, 8).expect("model")
 }
 
 /// The honest context of the model's last block over a 12-token session: its input is what
 /// the blocks before it made of the tokens.
 fn honest(model: &ExactModel) -> SpanContext {
-    let tokens: Vec<u32> = (0..12).map(|i| 3 + 17 * i).collect();
+    session(model, 12)
+}
+
+/// The honest context of the model's last block over an `n`-token session.
+fn session(model: &ExactModel, n: u32) -> SpanContext {
+    let tokens: Vec<u32> = (0..n).map(|i| (3 + 17 * i) % 384).collect();
     let layers = model.blocks.len();
     let mut front = KvCache::for_blocks(0..layers - 1);
     let embedded = model.embed_tokens(&tokens, 0).expect("embed");
@@ -54,7 +71,7 @@ async fn play(
     id: u64,
 ) -> Vec<(&'static str, u64)> {
     let mut moves = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         if let Turn::Moved(m, tx) = defend_span(server, id, server_ctx).await.expect("defend") {
             moves.push((m, tx.gas_used));
         }
@@ -171,4 +188,59 @@ async fn a_span_server_that_returned_a_wrong_output_is_slashed_and_an_honest_one
         "not slashed again"
     );
     assert_eq!(server.span_owed(server.sender()).await.expect("owed"), bond);
+}
+
+/// An output of more than 1 024 rows is opened by chunks of rows in a span dispute too
+/// (docs/protocol.md §3): the tiny Llama with a context of 512 over a 300-token session has 1 200
+/// score rows in its last block (300 positions, 4 heads); a server that changed one score of
+/// the second chunk of rows is narrowed to it in five moves a side and slashed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_span_output_of_many_rows_is_opened_by_chunks_of_rows() {
+    let w = World::start().await;
+    let model = model_of(Some(512));
+    let truth = session(&model, 300);
+    let ops = &truth.inputs.program.ops;
+    let score = ops
+        .iter()
+        .position(|o| o.kind == OpKind::Score)
+        .expect("the scores");
+    assert_eq!(ops[score].rows, 300 * 4);
+    let mut liar = truth.clone();
+    let mut outputs = truth.trace.tensors[..=score].to_vec();
+    outputs[score][1100 * ops[score].cols + 3] += 1000;
+    liar.trace = OpTrace::run_from(&liar.inputs, outputs).expect("lie");
+    let (server, client) = (&w.worker, &w.validator);
+    let stake = U256::from(10u64).pow(U256::from(18));
+    server.stake(stake).await.expect("stake");
+    let now = pedals_chain::chain_time(server.provider())
+        .await
+        .expect("time");
+    let (receipt, sig) = sign_receipt(server, &liar, &w.signer(2), now).expect("sign");
+    assert_ne!(
+        receipt.output,
+        truth.receipt(now).output,
+        "the lie reaches the output"
+    );
+    let id = open_span_dispute(client, &truth, &receipt, &sig)
+        .await
+        .expect("open");
+    let moves = play(server, &liar, client, &truth, id).await;
+    eprintln!("span scores of 1 200 rows: {moves:?}");
+    let names: Vec<&str> = moves.iter().map(|m| m.0).collect();
+    assert!(
+        names.contains(&"pickRowChunk") && names.contains(&"revealRowChunk"),
+        "{names:?}"
+    );
+    let settled = client
+        .span_settlement(id)
+        .await
+        .expect("events")
+        .expect("settled");
+    assert!(settled.server_lost, "the server lost");
+    let account = server.stake_of(server.sender()).await.expect("stake");
+    assert_eq!(
+        U256::from(account.staked),
+        stake - settled.slashed,
+        "slashed to the wei"
+    );
 }
