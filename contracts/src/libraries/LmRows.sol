@@ -114,6 +114,40 @@ library LmRows {
         }
     }
 
+    /// @notice `Σ_{q<t, i<n} a[q·heads + base + i] · b[i·t + q]`: a key's or value's gradient
+    ///         over the `n` query heads its head serves (`dk`, `dv`).
+    function groupDot(bytes calldata a, bytes calldata b, uint256 t, uint256 heads, uint256 base, uint256 n)
+        internal
+        pure
+        returns (int256 acc)
+    {
+        if (t == 0 || n == 0) return 0;
+        require(a.length >= 4 * ((t - 1) * heads + base + n) && b.length >= 4 * n * t);
+        assembly ("memory-safe") {
+            function le(p) -> v {
+                let w := shr(224, calldataload(p))
+                v := signextend(
+                    3,
+                    or(
+                        or(shl(24, and(w, 0xff)), shl(8, and(w, 0xff00))),
+                        or(shr(8, and(w, 0xff0000)), shr(24, w))
+                    )
+                )
+            }
+            let stride := mul(4, heads)
+            let column := mul(4, t)
+            let pa := add(a.offset, mul(4, base))
+            let pb := b.offset
+            for { let q := 0 } lt(q, t) { q := add(q, 1) } {
+                for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                    acc := add(acc, mul(le(add(pa, mul(4, i))), le(add(pb, mul(column, i)))))
+                }
+                pa := add(pa, stride)
+                pb := add(pb, 4)
+            }
+        }
+    }
+
     /// @notice The loss's softmax over a row of logits (Q12): with `s_i = clamp(rs(z_i, 2),
     ///         ±2^24)`, the largest `s` and `Σ_i expWeight(max − s_i)`, looking the weights up in
     ///         `hi` and `lo` (LmTables' exponential tables, already in memory).

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {ExactOps} from "./ExactOps.sol";
 import {LmGrads} from "./LmGrads.sol";
 import {LmOps} from "./LmOps.sol";
+import {LmRows} from "./LmRows.sol";
 import {LmVocab} from "./LmVocab.sol";
 
 /// @title LmStep
@@ -281,22 +282,9 @@ library LmStep {
         uint256 n = p.heads / p.kvHeads;
         // Index arithmetic: the first query head of column c's key/value head.
         // slither-disable-next-line divide-before-multiply
-        int256 acc = _groupDot(rows[0], rows[1], op.rows, p.heads, c / p.headDim * n, n);
+        int256 acc = LmRows.groupDot(rows[0], rows[1], op.rows, p.heads, c / p.headDim * n, n);
         if (op.kind == DK) return ExactOps.clamp(ExactOps.rs(acc * p.scale, 28), LmGrads.GRAD_MAX);
         return ExactOps.clamp(ExactOps.rs(acc, 16), LmGrads.GRAD_MAX);
-    }
-
-    /// @dev `Σ_{q<t, i<n} a[q·heads + base + i] · b[i·t + q]`.
-    function _groupDot(bytes calldata a, bytes calldata b, uint256 t, uint256 heads, uint256 base, uint256 n)
-        private
-        pure
-        returns (int256 acc)
-    {
-        for (uint256 q = 0; q < t; ++q) {
-            for (uint256 i = 0; i < n; ++i) {
-                acc += ExactOps.get(a, q * heads + base + i) * ExactOps.get(b, i * t + q);
-            }
-        }
     }
 
     function _update(Op memory op, Params memory p, uint256 c, bytes[] calldata rows)
