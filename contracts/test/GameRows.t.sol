@@ -21,6 +21,14 @@ contract RowGame is GameBase {
     }
 
     function _clear(uint256) internal override {}
+
+    /// @notice The verdicts, by job (no market behind this harness).
+    mapping(uint256 jobId => bool) public workerLost;
+    mapping(uint256 jobId => bool) public decided;
+
+    function _settle(uint256 jobId, bool lost) internal override {
+        (decided[jobId], workerLost[jobId]) = (true, lost);
+    }
 }
 
 /// @notice An output of more than `2^ROW_CHUNK_LOG` rows is opened by chunks of rows
@@ -119,8 +127,8 @@ contract GameRowsTest is Test {
         game.pickRow(2, 5);
     }
 
-    /// @notice The worker's clock runs during its chunk move, and a worker that does not reveal
-    ///         the picked chunk loses by it.
+    /// @notice The chunk of rows is the worker's move: its clock runs, and a worker that does
+    ///         not reveal the picked chunk loses by it.
     function test_theRowChunkMoveIsTheWorkers() public {
         (, bytes32[] memory hashes) = _rows(1500);
         game.openAtRows(3, worker, challenger, 1500, MerkleBuilder.root(hashes));
@@ -135,5 +143,15 @@ contract GameRowsTest is Test {
         vm.prank(challenger);
         vm.expectPartialRevert(GameBase.NotYourMove.selector);
         game.revealRowChunk(3, MerkleBuilder.chunk(hashes, 1, LOG), MerkleBuilder.nodeProof(hashes, 1, LOG));
+        // A worker that goes silent: nobody may end the game while its clock runs, anyone may
+        // once it has run out, and the worker loses.
+        vm.expectPartialRevert(GameBase.ClockRunning.selector);
+        game.timeout(3);
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.prank(worker);
+        vm.expectRevert(abi.encodeWithSelector(GameBase.ClockExpired.selector, 3));
+        game.revealRowChunk(3, MerkleBuilder.chunk(hashes, 1, LOG), MerkleBuilder.nodeProof(hashes, 1, LOG));
+        game.timeout(3);
+        vm.assertTrue(game.decided(3) && game.workerLost(3), "the silent worker lost");
     }
 }
