@@ -96,16 +96,18 @@ abstract contract GameBase is IDisputeResolver {
     event GameStarted(uint256 indexed jobId, uint256 step, address worker, address challenger, uint256 clock);
     /// @notice The challenger disputes the output of op `leaf`.
     event OpDisputed(uint256 indexed jobId, uint256 leaf, uint8 kind, uint256 rows, uint256 cols);
-    /// @notice The worker revealed the disputed output's row hashes (they are in the calldata).
-    event RowHashesRevealed(uint256 indexed jobId, uint256 rows);
+    /// @notice The worker revealed the disputed output's row hashes (or its chunks' nodes).
+    ///         Players read them here, not from the transaction's calldata: the mover may be a
+    ///         contract (a defender, a smart account) whose calldata is not this call's.
+    event RowHashesRevealed(uint256 indexed jobId, uint256 rows, bytes32[] rowHashes);
     /// @notice The challenger picked a chunk of the disputed output's rows.
     event RowChunkPicked(uint256 indexed jobId, uint256 chunk);
-    /// @notice The worker revealed the picked chunk's row hashes (they are in the calldata).
-    event RowChunkRevealed(uint256 indexed jobId, uint256 chunk);
+    /// @notice The worker revealed the picked chunk's row hashes.
+    event RowChunkRevealed(uint256 indexed jobId, uint256 chunk, bytes32[] rowHashes);
     /// @notice The challenger picked a row of the disputed output.
     event RowPicked(uint256 indexed jobId, uint256 row);
-    /// @notice The worker revealed the picked row (it is in the calldata).
-    event RowRevealed(uint256 indexed jobId, uint256 row, bytes32 rowHash);
+    /// @notice The worker revealed the picked row: `values` is its packed bytes.
+    event RowRevealed(uint256 indexed jobId, uint256 row, bytes32 rowHash, bytes values);
     /// @notice The game is decided; `recomputed` and `claimed` are set when an element decided it.
     event GameDecided(
         uint256 indexed jobId, bool workerLost, bool byTimeout, int256 recomputed, int256 claimed
@@ -204,7 +206,7 @@ abstract contract GameBase is IDisputeResolver {
             }
             _pass(g, Phase.PickRowChunk);
         }
-        emit RowHashesRevealed(jobId, rowHashes.length);
+        emit RowHashesRevealed(jobId, rowHashes.length, rowHashes);
     }
 
     /// @notice Challenger: pick the chunk of the disputed output's rows to open (the first
@@ -229,7 +231,7 @@ abstract contract GameBase is IDisputeResolver {
         bytes32 node = TraceMerkle.subtreeRoot(rowHashes, ROW_CHUNK_LOG);
         if (!g.outRoot.verifyNode(node, chunk, ROW_CHUNK_LOG, rows, proof)) revert BadProof("row chunk");
         _pass(g, Phase.PickRow);
-        emit RowChunkRevealed(jobId, chunk);
+        emit RowChunkRevealed(jobId, chunk, rowHashes);
     }
 
     /// @notice Worker: reveal the picked row, proven against the output's root.
@@ -241,7 +243,7 @@ abstract contract GameBase is IDisputeResolver {
         if (!g.outRoot.verify(h, g.row, g.outRows, opening.proof)) revert BadProof("row");
         g.rowHash = h;
         _pass(g, Phase.NameElement);
-        emit RowRevealed(jobId, g.row, h);
+        emit RowRevealed(jobId, g.row, h, opening.row);
     }
 
     /// @notice Challenger: pick the row of the disputed output to open.

@@ -70,6 +70,9 @@ contract GameRowsTest is Test {
         (wrong[0], wrong[1], wrong[2]) = (nodes[1], nodes[0], nodes[2]);
         vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "row chunk nodes"));
         game.revealRowHashes(1, wrong);
+        // Every revealed hash is in the event: players read them there, whoever sent the call.
+        vm.expectEmit(address(game));
+        emit GameBase.RowHashesRevealed(1, 3, nodes);
         game.revealRowHashes(1, nodes);
         vm.stopPrank();
         (GameBase.Phase phase,,,,) = game.gameOf(1);
@@ -92,6 +95,8 @@ contract GameRowsTest is Test {
         vm.expectRevert(abi.encodeWithSelector(GameBase.BadProof.selector, "row chunk"));
         game.revealRowChunk(1, chunk, proof);
         chunk[5] = hashes[2048 + 5];
+        vm.expectEmit(address(game));
+        emit GameBase.RowChunkRevealed(1, 2, chunk);
         game.revealRowChunk(1, chunk, proof);
         vm.stopPrank();
 
@@ -105,6 +110,8 @@ contract GameRowsTest is Test {
         vm.stopPrank();
 
         // The worker opens the row against the output's root.
+        vm.expectEmit(address(game));
+        emit GameBase.RowRevealed(1, 2999, hashes[2999], rows[2999]);
         vm.prank(worker);
         game.revealRow(1, GameBase.RowOpening(rows[2999], MerkleBuilder.proof(hashes, 2999)));
         (GameBase.Phase last,,,, uint256 row) = game.gameOf(1);

@@ -1,11 +1,12 @@
 //! The dispute game as one signing account plays it: the challenge (commit, then reveal), every
 //! move of both sides, the clock, and the data the other side put on-chain (the worker's op-trace
-//! leaves from its event, its row hashes and row from its transactions' calldata).
+//! leaves, row hashes and rows from its events, never from a transaction's calldata: a mover may be a
+//! contract).
 
 use alloy::primitives::{B256, Bytes, U256};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use alloy::rpc::types::Log;
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::sol_types::SolEvent;
 use pedals_core::JobId;
 
 use pedals_store::Action;
@@ -305,53 +306,38 @@ impl Market {
         Ok(events.into_iter().last().map(|(e, _)| e.leaves))
     }
 
-    /// The row hashes the worker revealed in the open game of `job_id`, read from the
-    /// calldata of its `revealRowHashes` transaction.
+    /// The row hashes the worker revealed in the open game of `job_id` (or its chunks' nodes),
+    /// from its `RowHashesRevealed` event: the mover may be a contract, so the transaction's
+    /// calldata need not be this call's.
     pub async fn revealed_row_hashes(
         &self,
         job_id: JobId,
     ) -> Result<Option<Vec<B256>>, ChainError> {
-        let job_id = job_id.to_u256();
         let game = self.base_game();
         let events = self
-            .job_events(game.RowHashesRevealed_filter(), job_id)
+            .job_events(game.RowHashesRevealed_filter(), job_id.to_u256())
             .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call = DisputeGame::revealRowHashesCall::abi_decode(&input)
-            .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.rowHashes))
+        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
     }
 
-    /// The row hashes of the chunk the worker revealed in the open game of `job_id`, from the
-    /// calldata of its `revealRowChunk` transaction.
+    /// The row hashes of the chunk the worker revealed in the open game of `job_id`, from its
+    /// `RowChunkRevealed` event.
     pub async fn revealed_row_chunk(&self, job_id: JobId) -> Result<Option<Vec<B256>>, ChainError> {
-        let job_id = job_id.to_u256();
         let game = self.base_game();
         let events = self
-            .job_events(game.RowChunkRevealed_filter(), job_id)
+            .job_events(game.RowChunkRevealed_filter(), job_id.to_u256())
             .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call = DisputeGame::revealRowChunkCall::abi_decode(&input)
-            .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.rowHashes))
+        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
     }
 
-    /// The row the worker revealed in the open game of `job_id` (its packed bytes), from the
-    /// calldata of its `revealRow` transaction.
+    /// The row the worker revealed in the open game of `job_id` (its packed bytes), from its
+    /// `RowRevealed` event.
     pub async fn revealed_row(&self, job_id: JobId) -> Result<Option<Bytes>, ChainError> {
-        let job_id = job_id.to_u256();
         let game = self.base_game();
-        let events = self.job_events(game.RowRevealed_filter(), job_id).await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call = DisputeGame::revealRowCall::abi_decode(&input)
-            .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.opening.row))
+        let events = self
+            .job_events(game.RowRevealed_filter(), job_id.to_u256())
+            .await?;
+        Ok(events.into_iter().last().map(|(e, _)| e.values))
     }
 
     /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
@@ -377,25 +363,5 @@ impl Market {
             .query()
             .await
             .map_err(ChainError::from_contract)
-    }
-
-    /// The calldata of the transaction that emitted the last of `events`.
-    pub(crate) async fn last_calldata<E>(
-        &self,
-        events: &[(E, Log)],
-    ) -> Result<Option<Bytes>, ChainError> {
-        match events.last().and_then(|(_, log)| log.transaction_hash) {
-            Some(tx) => Ok(Some(self.calldata(tx).await?)),
-            None => Ok(None),
-        }
-    }
-
-    async fn calldata(&self, tx: B256) -> Result<Bytes, ChainError> {
-        let t = self
-            .provider()
-            .get_transaction_by_hash(tx)
-            .await?
-            .ok_or_else(|| ChainError::Decode(format!("transaction {tx} is not known")))?;
-        Ok(alloy::consensus::Transaction::input(&t).clone())
     }
 }

@@ -354,49 +354,34 @@ impl Market {
         Ok(events.into_iter().last().map(|(e, _)| e.leaves))
     }
 
-    /// The row hashes the server revealed in span dispute `id`, from its calldata.
+    /// The row hashes the server revealed in span dispute `id`, from its `RowHashesRevealed`
+    /// event (not the transaction's calldata: the server may move through a contract).
     pub async fn span_revealed_row_hashes(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();
         let events = self
             .job_events(game.RowHashesRevealed_filter(), id_u256(id))
             .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call =
-            <SpanDisputeGame::revealRowHashesCall as alloy::sol_types::SolCall>::abi_decode(&input)
-                .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.rowHashes))
+        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
     }
 
-    /// The row hashes of the chunk the server revealed in span dispute `id`, from its calldata.
+    /// The row hashes of the chunk the server revealed in span dispute `id`, from its
+    /// `RowChunkRevealed` event.
     pub async fn span_revealed_row_chunk(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();
         let events = self
             .job_events(game.RowChunkRevealed_filter(), id_u256(id))
             .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call =
-            <SpanDisputeGame::revealRowChunkCall as alloy::sol_types::SolCall>::abi_decode(&input)
-                .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.rowHashes))
+        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
     }
 
-    /// The row the server revealed in span dispute `id` (its packed bytes), from its calldata.
+    /// The row the server revealed in span dispute `id` (its packed bytes), from its
+    /// `RowRevealed` event.
     pub async fn span_revealed_row(&self, id: u64) -> Result<Option<Bytes>, ChainError> {
         let game = self.span_dispute_game();
         let events = self
             .job_events(game.RowRevealed_filter(), id_u256(id))
             .await?;
-        let Some(input) = self.last_calldata(&events).await? else {
-            return Ok(None);
-        };
-        let call =
-            <SpanDisputeGame::revealRowCall as alloy::sol_types::SolCall>::abi_decode(&input)
-                .map_err(|e| ChainError::Decode(e.to_string()))?;
-        Ok(Some(call.opening.row))
+        Ok(events.into_iter().last().map(|(e, _)| e.values))
     }
 
     /// How span dispute `id` paid out, once decided.

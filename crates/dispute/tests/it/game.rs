@@ -87,12 +87,28 @@ pub(crate) async fn play(
     run: &Run,
     validator: &StepContext,
 ) -> Vec<(&'static str, u64)> {
+    play_via(w, id, worker, run, validator, None).await
+}
+
+/// [`play`], the worker's moves relayed through the contract `via` when set
+/// ([`crate::relay::relayed_defend`]).
+pub(crate) async fn play_via(
+    w: &World,
+    id: pedals_core::JobId,
+    worker: &StepContext,
+    run: &Run,
+    validator: &StepContext,
+    via: Option<alloy::primitives::Address>,
+) -> Vec<(&'static str, u64)> {
     let mut moves = Vec::new();
     for _ in 0..12 {
-        match defend(&w.worker, id, worker, &run.trace)
-            .await
-            .expect("defend")
-        {
+        let turn = match via {
+            Some(forwarder) => crate::relay::relayed_defend(w, id, worker, run, forwarder).await,
+            None => defend(&w.worker, id, worker, &run.trace)
+                .await
+                .expect("defend"),
+        };
+        match turn {
             Turn::Moved(name, tx) => moves.push((name, tx.gas_used)),
             Turn::NoGame => break,
             Turn::Waiting => {}

@@ -5,6 +5,7 @@
 mod game;
 mod gas;
 mod lm;
+mod relay;
 mod span;
 mod timeline;
 
