@@ -87,8 +87,12 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
     uint256 public constant MAX_LAYERS = 64;
     /// @notice The most values of a row (as the fine-tuning game's `MAX_ROW`).
     uint256 public constant MAX_ROW = 8192;
-    /// @notice The most rows of an op's output (`positions · heads` score rows).
-    uint256 public constant MAX_ROWS = 16_384;
+    /// @notice The most rows of an op's output (`positions · heads` score rows): past
+    ///         `2^ROW_CHUNK_LOG` rows they are opened by chunks (`GameBase`), so no move carries
+    ///         more than 1 024 row hashes. A row count only: the span's forward ops read no row
+    ///         `positions · heads` wide (the training game's `dk`, `dv` do, hence its
+    ///         `MAX_SCORES`).
+    uint256 public constant MAX_ROWS = 1 << 20;
     /// @notice The most leaves of a span's op trace: the server commits them all in one move
     ///         (about 700 gas a leaf with calldata and the event).
     uint256 public constant MAX_LEAVES = 4096;
@@ -381,6 +385,8 @@ contract SpanDisputeGame is GameBase, EIP712, ReentrancyGuardTransient {
         _bound("hidden", a.hidden, 1, MAX_ROW / 2);
         _bound("intermediate", a.intermediate, 1, MAX_ROW / 2);
         _bound("context", a.context, 1, MAX_ROW);
+        // The q projection's rows are `heads · head_dim` wide, and one is revealed whole.
+        _bound("heads x head_dim", uint256(a.heads) * a.headDim, 1, MAX_ROW / 2);
         _bound("positions", r.positions, 1, a.context);
         _bound("positions x heads", uint256(r.positions) * a.heads, 1, MAX_ROWS);
         leaves = spans.spanOpCount(a, r.start, r.end, r.positions) + 1;

@@ -363,6 +363,32 @@ contract SpanDisputeGameTest is Fixture {
         heads.kvHeads = 3;
         r.model = keccak256(abi.encode(heads, root));
         _refuse(heads, root, r, abi.encodeWithSelector(GameBase.Inadmissible.selector, "heads", 4, 3, 3));
+        // The q rows (`heads · head_dim` values) are revealed whole: at most 4 096.
+        LmSpec.Arch memory wide = _arch(0);
+        (wide.heads, wide.kvHeads, wide.headDim) = (64, 64, 128);
+        r.model = keccak256(abi.encode(wide, root));
+        _refuse(
+            wide,
+            root,
+            r,
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "heads x head_dim", 8192, 1, 4096)
+        );
+        // Score rows past 2^20 (`positions · heads`): 8 192 positions of 256 heads of 16.
+        LmSpec.Arch memory many = _arch(0);
+        (many.heads, many.kvHeads, many.headDim, many.context) = (256, 256, 16, 8192);
+        r.model = keccak256(abi.encode(many, root));
+        _refuse(
+            many,
+            root,
+            _with(r, 1, 2, 8192),
+            abi.encodeWithSelector(GameBase.Inadmissible.selector, "positions x heads", 1 << 21, 1, 1 << 20)
+        );
+        // 2^20 score rows are admitted (they are opened by chunks of rows).
+        (many.heads, many.kvHeads, many.headDim) = (128, 128, 32);
+        r.model = keccak256(abi.encode(many, root));
+        bytes memory sig = _sign(serverKey, r);
+        vm.prank(validator);
+        game.open{value: BOND}(many, root, r, sig);
     }
 
     function test_aReceiptCanBeDisputedOnlyWithinItsWindow() public {
