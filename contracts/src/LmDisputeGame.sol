@@ -2,14 +2,13 @@
 pragma solidity ^0.8.28;
 
 import {GameBase} from "./GameBase.sol";
+import {LmAdmission} from "./LmAdmission.sol";
 import {LmElementReferee, LmProgramReferee} from "./LmReferee.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {ExactOps} from "./libraries/ExactOps.sol";
-import {LmHead} from "./libraries/LmHead.sol";
 import {LmSlot} from "./libraries/LmSlot.sol";
 import {LmSpec} from "./libraries/LmSpec.sol";
 import {LmStep} from "./libraries/LmStep.sol";
-import {LmVocab} from "./libraries/LmVocab.sol";
 import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 
 /// @title LmDisputeGame
@@ -84,28 +83,6 @@ contract LmDisputeGame is GameBase {
         uint32 chunk;
     }
 
-    /// @notice Most examples per step the game admits (the commit carries every slot's row).
-    uint256 public constant MAX_BATCH = 64;
-    /// @notice Most blocks the game admits.
-    uint256 public constant MAX_LAYERS = 64;
-    /// @notice The most values a row of any op may hold (the context, twice the hidden or
-    ///         intermediate width: moments are committed two to a value; a vocabulary of more
-    ///         tokens is laid out in chunks): an element reading two such rows (the head's input
-    ///         gradient, about 1 300 gas a value with calldata) stays near 11M gas, under the 15M
-    ///         a move may cost.
-    uint256 public constant MAX_ROW = 8192;
-    /// @notice The most tokens a vocabulary may have: one over `MAX_ROW` is laid out in chunks
-    ///         of `R` = 2 048 (docs/protocol.md §9 "Long rows"), and a chunk row must hold the
-    ///         64-bit partial sums of all `⌈V / R⌉` chunks (`2·⌈V / R⌉ ≤ R`).
-    uint256 public constant MAX_VOCAB = 1 << 21;
-    /// @notice The most rows an op's output may have (a long vocabulary's chunk rows): past
-    ///         `2^ROW_CHUNK_LOG` rows their hashes are revealed by chunks, so neither the
-    ///         chunks' nodes nor a chunk's hashes pass 1 024 (about 1.6M gas a move).
-    uint256 public constant MAX_ROWS = 1 << 20;
-    /// @notice The most `context · heads` the game admits: not only the score rows an output
-    ///         has, but the width of the `ds.t` and `probs.t` rows that `dk` and `dv` read and
-    ///         reveal whole (64 KiB of calldata at this bound).
-    uint256 public constant MAX_SCORES = 16_384;
     /// @notice log2 of the op-trace leaves in a chunk: the commit carries one node per chunk,
     ///         and the worker reveals the one chunk the challenger picks (about 3 600 gas a leaf
     ///         with calldata and the event, so near 0.5M).
@@ -114,6 +91,8 @@ contract LmDisputeGame is GameBase {
     ///         neither the commit's nodes nor a chunk's leaves cost more than about 0.5M gas.
     uint256 public constant MAX_LEAVES = 16_384;
 
+    /// @notice The spec's bounds (created with the game: its code would not fit in this one's).
+    LmAdmission public immutable admission;
     /// @notice The step program's builder.
     LmProgramReferee public immutable program;
     /// @notice The element referee.
@@ -136,6 +115,7 @@ contract LmDisputeGame is GameBase {
     constructor(IJobMarket market_, LmProgramReferee program_, LmElementReferee elements_) GameBase(market_) {
         program = program_;
         elements = elements_;
+        admission = new LmAdmission();
     }
 
     // ─────────────────────────────────────────── admission ───────────────────────────────────────────
@@ -143,29 +123,9 @@ contract LmDisputeGame is GameBase {
     /// @notice Admits a fine-tuning spec of `steps` steps (the spec's own count) if the game can
     ///         adjudicate its every step. Anyone may admit a spec; twice changes nothing.
     function admitSpec(LmSpec.Spec calldata spec, uint256 steps) external returns (bytes32 specHash) {
-        LmSpec.Arch calldata a = spec.arch;
         _bound("steps", steps, spec.steps, spec.steps);
         _bound("steps", steps, 1, 1 << 20);
-        _bound("layers", a.layers, 1, MAX_LAYERS);
-        _bound("batch", spec.batch, 1, MAX_BATCH);
-        _bound("count", spec.count, 1, type(uint32).max);
-        _bound("kv_heads", a.kvHeads, 1, a.heads);
-        if (a.heads % a.kvHeads != 0) revert Inadmissible("heads", a.heads, a.kvHeads, a.kvHeads);
-        if (a.headDim % 2 != 0) revert Inadmissible("head_dim", a.headDim, 2, 512);
-        _bound("head_dim", a.headDim, 2, 512);
-        _bound("hidden", a.hidden, 1, MAX_ROW / 2);
-        _bound("intermediate", a.intermediate, 1, MAX_ROW / 2);
-        _bound("vocab", a.vocab, 2, MAX_VOCAB);
-        if (a.vocab > LmVocab.LONG_ROW) _boundChunks(a);
-        _bound("context", a.context, 1, MAX_ROW);
-        _bound("context x heads", uint256(a.context) * a.heads, 1, MAX_SCORES);
-        // The attention's rows are `heads · head_dim` wide, twice that for the raw sums.
-        _bound("heads x head_dim", uint256(a.heads) * a.headDim, 1, MAX_ROW / 2);
-        _bound("rank", spec.rank, 1, 64);
-        _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
-        if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);
-        int256 sigma = LmSpec.scaleLog2(spec.rank, spec.alpha);
-        _bound("alpha / rank", uint256(sigma + 8), 0, 16);
+        admission.check(spec);
         // Last: the program is built from fields checked above.
         _bound("op-trace leaves", _leaves(spec), 1, MAX_LEAVES);
         specHash = program.specHash(spec);
@@ -173,21 +133,6 @@ contract LmDisputeGame is GameBase {
             admittedSteps[specHash] = steps;
             emit SpecAdmitted(specHash, steps);
         }
-    }
-
-    /// @dev A vocabulary in chunks (docs/protocol.md §9 "Long rows"): `head.t`'s `(d + 1)·k`
-    ///      rows, a slot's `T·k` logits rows and `T·⌈d / J⌉` partial input-gradient rows.
-    function _boundChunks(LmSpec.Arch calldata a) internal pure {
-        (uint256 r, uint256 d) = (LmVocab.VOCAB_CHUNK, a.hidden);
-        uint256 k = (a.vocab + r - 1) / r;
-        uint256 per = LmHead.perPartRow(k, r);
-        // Ceiling divisions below: counts of chunks and partial rows, not rounded values.
-        // slither-disable-next-line divide-before-multiply
-        _bound("head rows in chunks", (d + 1) * k, 1, MAX_ROWS);
-        // slither-disable-next-line divide-before-multiply
-        _bound("context x vocabulary chunks", a.context * k, 1, MAX_ROWS);
-        // slither-disable-next-line divide-before-multiply
-        _bound("context x head gradient parts", a.context * ((d + per - 1) / per), 1, MAX_ROWS);
     }
 
     /// @dev The op-trace leaves of a step whose every slot is a whole context long.
@@ -435,11 +380,15 @@ contract LmDisputeGame is GameBase {
         if (keccak256(abi.encodePacked(STATE_TAG, uint32(inputs.length), entries)) != g.stateIn) {
             revert BadProof("h_i entries");
         }
-        bytes memory pre = abi.encodePacked(STATE_TAG, uint32(inputs.length));
+        // `h_i`'s entries with each root replaced by the new tensor's, in one allocation (a
+        // preimage grown by concatenation costs memory quadratic in the tensors).
+        bytes32[] memory words = new bytes32[](entries.length);
         for (uint256 i = 0; i < inputs.length; ++i) {
-            pre = bytes.concat(pre, entries[3 * i], entries[3 * i + 1], inputs[i].root);
+            (words[3 * i], words[3 * i + 1], words[3 * i + 2]) =
+            (entries[3 * i], entries[3 * i + 1], inputs[i].root);
         }
-        _decide(jobId, keccak256(pre) != g.stateOut, false, 0, 0);
+        bytes32 built = keccak256(abi.encodePacked(STATE_TAG, uint32(inputs.length), words));
+        _decide(jobId, built != g.stateOut, false, 0, 0);
     }
 
     function _keep(uint256 jobId, Play storage g, LmSlot.Op memory op, bytes32[4] memory roots) internal {

@@ -427,7 +427,36 @@ contract LmDisputeGameTest is Fixture {
         s = _spec(0);
         (s.arch.context, s.arch.heads, s.arch.kvHeads) = (4096, 8, 8);
         vm.expectRevert(
-            abi.encodeWithSelector(GameBase.Inadmissible.selector, "context x heads", 32_768, 1, 16_384)
+            abi.encodeWithSelector(
+                GameBase.Inadmissible.selector, "context x (heads + group)", 36_864, 1, 16_384
+            )
+        );
+        game.admitSpec(s, s.steps);
+        // Moves no node would relay (over 96 KiB of calldata): a weight gradient's four rows
+        // of a context over 4 096, a commit of 16 data rows of 2 050 values, a state-hash
+        // naming over 64 blocks' adapters.
+        s = _spec(0);
+        s.arch.context = 4097;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "context", 4097, 1, 4096));
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        (s.arch.context, s.batch, s.count) = (2048, 16, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                GameBase.Inadmissible.selector, "batch x data row bytes", 16 * (4 * 2050 + 159), 1, 88 << 10
+            )
+        );
+        game.admitSpec(s, s.steps);
+        s = _spec(0);
+        s.arch.layers = 64;
+        uint256 targets;
+        for (uint256 m = s.targets; m != 0; m >>= 1) {
+            targets += m & 1;
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                GameBase.Inadmissible.selector, "state tensor bytes", (1 + 384 * targets) * 608, 1, 88 << 10
+            )
         );
         game.admitSpec(s, s.steps);
         // Attention rows wider than a move can open, however few the heads' positions.
@@ -462,11 +491,11 @@ contract LmDisputeGameTest is Fixture {
         uint256 chunked;
         for (uint256 leaf = 1; leaf <= count; ++leaf) {
             LmSlot.Op memory op = game.program().specOpAt(s, lens, leaf);
-            vm.assertLe(op.rows, game.MAX_ROWS(), "rows");
-            vm.assertLe(op.cols, game.MAX_ROW(), "row width");
+            vm.assertLe(op.rows, game.admission().MAX_ROWS(), "rows");
+            vm.assertLe(op.cols, game.admission().MAX_ROW(), "row width");
             for (uint256 i = 0; i < op.inputs.length; ++i) {
                 if (op.inputs[i].source != LmSlot.FROM_MODEL) {
-                    vm.assertLe(op.inputs[i].cols, game.MAX_ROW(), "input width");
+                    vm.assertLe(op.inputs[i].cols, game.admission().MAX_ROW(), "input width");
                 }
             }
             if (op.kind >= LmVocab.TRANSPOSE_CHUNK) ++chunked;

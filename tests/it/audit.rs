@@ -59,6 +59,7 @@ async fn the_validator_of_an_honest_job_is_paid_for_checking_it() {
         samples_per_job: 2,
         threads: 1,
         state_dir: Some(state.path().to_path_buf()),
+        ..VerifierConfig::default()
     };
     let validator = Verifier::new(
         market(&devnet, 3).await,

@@ -66,6 +66,7 @@ async fn validator_and_worker_killed_at_every_turn_of_a_dispute_finish_it_sendin
                     samples_per_job: 12,
                     threads: 1,
                     state_dir: Some(state_dir),
+                    ..VerifierConfig::default()
                 },
             )
             .expect("validator")

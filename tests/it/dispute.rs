@@ -312,6 +312,7 @@ async fn the_validator_daemon_samples_catches_a_lying_worker_and_wins_the_game_b
         samples_per_job: 12,
         threads: 1,
         state_dir: Some(journal.path().to_path_buf()),
+        ..VerifierConfig::default()
     };
     let mut validator = Verifier::new(
         market(&devnet, 3).await,

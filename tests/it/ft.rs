@@ -8,7 +8,7 @@ use pedals_lm::CanonicalSpec as _;
 use pedals_lm::FinetuneSpec;
 use pedals_store::JobPhase;
 
-use crate::worker::{Setup, setup, tick_until};
+use crate::worker::{Setup, declined, fast, provider, setup, tick_until, worker_configured};
 
 pub(crate) const DATA: &[u8] = b"{\"text\": \"The license applies to any program.\"}\n\
 {\"prompt\": \"Everyone is\", \"completion\": \" permitted to copy it.\"}\n\
@@ -126,4 +126,38 @@ async fn a_finetune_job_posted_as_inference_before_the_game_existed_is_still_run
         .await
         .expect("posted");
     tick_until(&s, id, |p| *p == JobPhase::Submitted).await;
+}
+
+/// A worker whose memory would not hold a challenged step's op trace declines the job before
+/// it claims: it could not answer a game over the step, and would lose its collateral.
+#[tokio::test]
+async fn a_worker_declines_a_finetune_job_whose_op_trace_it_could_not_hold() {
+    let mut s = setup().await;
+    let job = ft_job();
+    let inputs = job.spec.load(&job.model, DATA).expect("inputs");
+    let bytes = inputs.op_trace_bytes().expect("bytes");
+    assert!(bytes > 0, "the tiny Llama's step has a trace");
+    s.worker = None;
+    let config = pedals_node::WorkerConfig {
+        threads: 2,
+        send: fast(),
+        max_trace_bytes: bytes - 1,
+        ..pedals_node::WorkerConfig::default()
+    };
+    let dir = s._dir.path().to_path_buf();
+    let rpc = provider(&s.devnet);
+    s.worker = Some(worker_configured(&s.devnet, rpc, 1, &dir, config).await);
+    let args = pedals_dispute::lm::lm_spec_args(&job.spec, &inputs).expect("args");
+    s.requester
+        .admit_finetune_spec(args, job.spec.steps)
+        .await
+        .expect("admitted");
+    let id = post(&s, &job, pedals_core::Verification::Optimistic)
+        .await
+        .expect("posted");
+    let reason = declined(&s, id).await;
+    assert!(
+        reason.contains("op trace") && reason.contains("--max-trace-gib"),
+        "{reason}"
+    );
 }

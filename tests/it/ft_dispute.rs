@@ -71,6 +71,7 @@ async fn run(
     open_challenge(&validator, id, STEP, claimed).await;
     let lm = validator.playing(GameKind::Lm);
     let mut moves = Vec::new();
+    let mut held = 0;
     for round in 0..10 {
         if round == 2 {
             // The worker restarts mid-game and picks the game up from its store.
@@ -78,6 +79,7 @@ async fn run(
             w = worker(&devnet, dir.path(), falsify).await;
         }
         w.tick().await.expect("tick");
+        held = held.max(w.held_op_traces());
         let turn = challenge_lm(&validator, id, challenger)
             .await
             .expect("challenger");
@@ -89,6 +91,15 @@ async fn run(
         }
     }
     w.tick().await.expect("tick");
+    assert_eq!(
+        held, 1,
+        "the worker kept the step's op trace while it played"
+    );
+    assert_eq!(
+        w.held_op_traces(),
+        0,
+        "and dropped it once the game was over"
+    );
     (devnet, validator, id, moves)
 }
 

@@ -80,6 +80,12 @@ impl World {
 
     /// The validator daemon: it samples every one of the job's four steps.
     async fn validator(&self) -> Verifier {
+        self.validator_holding(VerifierConfig::default().max_trace_bytes)
+            .await
+    }
+
+    /// The validator daemon, letting a challenged step's op trace take `max_trace_bytes`.
+    async fn validator_holding(&self, max_trace_bytes: u64) -> Verifier {
         Verifier::new(
             market(&self.devnet, 3).await,
             self.validator_net.client.clone(),
@@ -87,6 +93,7 @@ impl World {
                 samples_per_job: 4,
                 threads: 1,
                 state_dir: Some(self.journal.path().to_path_buf()),
+                max_trace_bytes,
             },
         )
         .expect("validator")
@@ -236,4 +243,34 @@ async fn a_lying_finetune_worker_that_serves_no_state_is_caught_from_what_it_pub
         lm.games_decided(world.id).await.expect("events"),
         [(true, false)]
     );
+}
+
+/// A validator whose memory would not hold a challenged step's op trace leaves the job alone,
+/// even a lying worker's: it could not play the game it would start, and would lose its bond
+/// by the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_that_could_not_hold_the_op_trace_does_not_check_the_job() {
+    let world = World::new(vec![1], false).await;
+    let validator = world.validator_holding(1 << 10).await;
+    for _ in 0..5 {
+        assert_eq!(
+            validator.tick().await.expect("round"),
+            Vec::<u64>::new(),
+            "no challenge"
+        );
+    }
+    assert_eq!(
+        validator.stats().steps_checked.get(),
+        0,
+        "no step re-executed"
+    );
+    assert_eq!(world.status().await, JobStatus::Submitted);
+    // The same rounds are enough for a validator that can hold it to find the lie.
+    drop(validator);
+    let able = world.validator().await;
+    let mut challenged = Vec::new();
+    for _ in 0..5 {
+        challenged.extend(able.tick().await.expect("round"));
+    }
+    assert_eq!(challenged, [world.id.get()]);
 }

@@ -110,21 +110,27 @@ pub(crate) async fn worker_via(
     dir: &std::path::Path,
     send: SendPolicy,
 ) -> Worker {
-    let store = Arc::new(Store::open(dir).expect("store"));
     let config = WorkerConfig {
         threads: 2,
         send,
         ..WorkerConfig::default()
     };
-    Worker::new(
-        rpc,
-        devnet.signer(account).expect("account"),
-        store,
-        devnet.deployment().clone(),
-        config,
-    )
-    .await
-    .expect("worker")
+    worker_configured(devnet, rpc, account, dir, config).await
+}
+
+/// A worker for dev `account` with `config`, reaching the chain through `rpc`.
+pub(crate) async fn worker_configured(
+    devnet: &Devnet,
+    rpc: DynProvider,
+    account: usize,
+    dir: &std::path::Path,
+    config: WorkerConfig,
+) -> Worker {
+    let store = Arc::new(Store::open(dir).expect("store"));
+    let (signer, deployment) = (devnet.signer(account), devnet.deployment().clone());
+    Worker::new(rpc, signer.expect("account"), store, deployment, config)
+        .await
+        .expect("worker")
 }
 
 /// Serves `worker`'s metrics and health on a free loopback port (a 60 s health limit) for as

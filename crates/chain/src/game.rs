@@ -4,7 +4,7 @@
 //! contract).
 
 use alloy::primitives::{B256, Bytes, U256};
-use alloy::providers::DynProvider;
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
 use pedals_core::JobId;
@@ -103,6 +103,13 @@ impl Market {
         let mut m = self.clone();
         m.game = kind;
         m
+    }
+
+    /// This client, reading a game's events by `blocks` blocks a query (at least 1; the
+    /// default is [`crate::SCAN_RANGE`]): for a provider that serves fewer.
+    pub fn with_log_range(mut self, blocks: u64) -> Self {
+        self.log_range = blocks.max(1);
+        self
     }
 
     /// The played game's `GameBase` part: its functions and events have the same selectors in
@@ -300,10 +307,10 @@ impl Market {
     pub async fn op_trace_leaves(&self, job_id: JobId) -> Result<Option<Vec<B256>>, ChainError> {
         let job_id = job_id.to_u256();
         let game = self.dispute_game();
-        let events = self
-            .job_events(game.OpTraceCommitted_filter(), job_id)
+        let event = self
+            .last_job_event(game.OpTraceCommitted_filter(), job_id)
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.leaves))
+        Ok(event.map(|e| e.leaves))
     }
 
     /// The row hashes the worker revealed in the open game of `job_id` (or its chunks' nodes),
@@ -314,30 +321,30 @@ impl Market {
         job_id: JobId,
     ) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.base_game();
-        let events = self
-            .job_events(game.RowHashesRevealed_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.RowHashesRevealed_filter(), job_id.to_u256())
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
+        Ok(event.map(|e| e.rowHashes))
     }
 
     /// The row hashes of the chunk the worker revealed in the open game of `job_id`, from its
     /// `RowChunkRevealed` event.
     pub async fn revealed_row_chunk(&self, job_id: JobId) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.base_game();
-        let events = self
-            .job_events(game.RowChunkRevealed_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.RowChunkRevealed_filter(), job_id.to_u256())
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
+        Ok(event.map(|e| e.rowHashes))
     }
 
     /// The row the worker revealed in the open game of `job_id` (its packed bytes), from its
     /// `RowRevealed` event.
     pub async fn revealed_row(&self, job_id: JobId) -> Result<Option<Bytes>, ChainError> {
         let game = self.base_game();
-        let events = self
-            .job_events(game.RowRevealed_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.RowRevealed_filter(), job_id.to_u256())
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.values))
+        Ok(event.map(|e| e.values))
     }
 
     /// The `GameDecided` events of `job_id`: (worker lost, by timeout) per decided game.
@@ -349,6 +356,32 @@ impl Market {
             .into_iter()
             .map(|(e, _)| (e.workerLost, e.byTimeout))
             .collect())
+    }
+
+    /// The newest event `event` of job `job_id` (its first indexed topic), read from the head
+    /// backwards by [`Market::with_log_range`] blocks: what a player reads during a game is recent,
+    /// and a provider refuses a log query over too many blocks, so none spans the chain's
+    /// history however old the deployment.
+    pub(crate) async fn last_job_event<E: SolEvent>(
+        &self,
+        event: alloy::contract::Event<&DynProvider, E>,
+        job_id: U256,
+    ) -> Result<Option<E>, ChainError> {
+        let floor = self.deployment().deployment_block;
+        let mut to = self.provider().get_block_number().await?;
+        let mut event = event.topic1(job_id);
+        loop {
+            let from = to.saturating_sub(self.log_range - 1).max(floor);
+            event = event.from_block(from).to_block(to);
+            let found = event.query().await.map_err(ChainError::from_contract)?;
+            if let Some((e, _)) = found.into_iter().last() {
+                return Ok(Some(e));
+            }
+            if from <= floor {
+                return Ok(None);
+            }
+            to = from - 1;
+        }
     }
 
     /// The events `event` of job `job_id` (its first indexed topic), oldest first.

@@ -116,13 +116,10 @@ impl Market {
     /// The chunk the challenger picked in the open fine-tuning game of `job_id`.
     pub async fn lm_picked_chunk(&self, job_id: JobId) -> Result<Option<u64>, ChainError> {
         let game = self.lm_dispute_game();
-        let events = self
-            .job_events(game.ChunkPicked_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.ChunkPicked_filter(), job_id.to_u256())
             .await?;
-        Ok(events
-            .into_iter()
-            .last()
-            .map(|(e, _)| e.chunk.saturating_to()))
+        Ok(event.map(|e| e.chunk.saturating_to()))
     }
 
     /// The chunk the worker revealed in the open fine-tuning game of `job_id`: its index and
@@ -132,13 +129,10 @@ impl Market {
         job_id: JobId,
     ) -> Result<Option<(u64, Vec<B256>)>, ChainError> {
         let game = self.lm_dispute_game();
-        let events = self
-            .job_events(game.ChunkRevealed_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.ChunkRevealed_filter(), job_id.to_u256())
             .await?;
-        Ok(events
-            .into_iter()
-            .last()
-            .map(|(e, _)| (e.chunk.saturating_to(), e.leaves)))
+        Ok(event.map(|e| (e.chunk.saturating_to(), e.leaves)))
     }
 
     /// Challenger, move 2: disputes op `leaf`, opening its output and inputs.
@@ -185,10 +179,10 @@ impl Market {
     /// event.
     pub async fn lm_op_trace(&self, job_id: JobId) -> Result<Option<LmCommit>, ChainError> {
         let game = self.lm_dispute_game();
-        let events = self
-            .job_events(game.OpTraceCommitted_filter(), job_id.to_u256())
+        let event = self
+            .last_job_event(game.OpTraceCommitted_filter(), job_id.to_u256())
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| LmCommit {
+        Ok(event.map(|e| LmCommit {
             nodes: e.nodes,
             lens: e.lens.into_iter().map(|l| l.saturating_to()).collect(),
         }))

@@ -80,6 +80,8 @@ pub struct Market {
     /// The game whose shared moves (rows, clock, `gameOf`) this client plays: see
     /// [`Market::playing`].
     pub(crate) game: crate::GameKind,
+    /// Blocks per log query of a game's events ([`Market::with_log_range`]).
+    pub(crate) log_range: u64,
 }
 
 /// How long one JSON-RPC request may take: an endpoint that accepts the connection and never
@@ -171,6 +173,7 @@ impl Market {
             wallet,
             journal: None,
             game: crate::GameKind::Mlp,
+            log_range: crate::SCAN_RANGE,
         };
         market.check_contracts().await?;
         Ok(market)
@@ -215,6 +218,7 @@ impl Market {
             wallet,
             journal: None,
             game: crate::GameKind::Mlp,
+            log_range: crate::SCAN_RANGE,
         }
     }
 

@@ -327,10 +327,10 @@ impl Market {
         id: u64,
     ) -> Result<Option<(Address, SpanReceipt)>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.SpanDisputeOpened_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.SpanDisputeOpened_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| {
+        Ok(event.map(|e| {
             let r = e.receipt;
             let receipt = SpanReceipt {
                 model: r.model,
@@ -348,49 +348,49 @@ impl Market {
     /// The leaves the server committed in span dispute `id`.
     pub async fn span_trace_leaves(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.SpanTraceCommitted_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.SpanTraceCommitted_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.leaves))
+        Ok(event.map(|e| e.leaves))
     }
 
     /// The row hashes the server revealed in span dispute `id`, from its `RowHashesRevealed`
     /// event (not the transaction's calldata: the server may move through a contract).
     pub async fn span_revealed_row_hashes(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.RowHashesRevealed_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.RowHashesRevealed_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
+        Ok(event.map(|e| e.rowHashes))
     }
 
     /// The row hashes of the chunk the server revealed in span dispute `id`, from its
     /// `RowChunkRevealed` event.
     pub async fn span_revealed_row_chunk(&self, id: u64) -> Result<Option<Vec<B256>>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.RowChunkRevealed_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.RowChunkRevealed_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.rowHashes))
+        Ok(event.map(|e| e.rowHashes))
     }
 
     /// The row the server revealed in span dispute `id` (its packed bytes), from its
     /// `RowRevealed` event.
     pub async fn span_revealed_row(&self, id: u64) -> Result<Option<Bytes>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.RowRevealed_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.RowRevealed_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| e.values))
+        Ok(event.map(|e| e.values))
     }
 
     /// How span dispute `id` paid out, once decided.
     pub async fn span_settlement(&self, id: u64) -> Result<Option<SpanSettlement>, ChainError> {
         let game = self.span_dispute_game();
-        let events = self
-            .job_events(game.SpanDisputeSettled_filter(), id_u256(id))
+        let event = self
+            .last_job_event(game.SpanDisputeSettled_filter(), id_u256(id))
             .await?;
-        Ok(events.into_iter().last().map(|(e, _)| SpanSettlement {
+        Ok(event.map(|e| SpanSettlement {
             server: e.server,
             server_lost: e.serverLost,
             slashed: e.slashed,

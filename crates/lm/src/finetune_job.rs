@@ -365,8 +365,32 @@ impl FinetuneInputs {
         Ok((model, data, init))
     }
 
+    /// Bytes of the op trace of a challenged step at its largest, every slot of the batch an
+    /// example as long as the dataset's longest: what a worker or a validator holds in memory
+    /// to play the game over a step of this job.
+    pub fn op_trace_bytes(&self) -> Result<u64, LmError> {
+        let longest = self.examples.iter().map(|e| e.tokens.len()).max();
+        let lens = vec![longest.unwrap_or(2); self.run.batch];
+        let c = &self.model.config;
+        let program = crate::dispute::program(c, &self.run.lora, &lens, self.examples.len())?;
+        Ok(program.trace_bytes())
+    }
+
     /// A state of this job from its canonical bytes.
     pub fn state_from(&self, bytes: &[u8]) -> Result<LoraState, LmError> {
         LoraState::from_bytes(bytes, &self.model.config, &self.run.lora)
     }
+}
+
+/// What a worker or a validator lets a challenged step's op trace take by default: half of
+/// this machine's memory (`MemTotal` of `/proc/meminfo`), or 8 GiB where that cannot be read.
+pub fn default_trace_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib << 9)
+        })
+        .unwrap_or(8 << 30)
 }

@@ -34,7 +34,9 @@ impl Worker {
         };
         let turn = match ft {
             Some(bytes) => {
-                let ctx = self.ft_dispute_context(id, job, record, &bytes, step, &trace)?;
+                let ctx = self
+                    .ft_dispute_context(id, job, record, &bytes, step, &trace)
+                    .await?;
                 pedals_dispute::lm::defend_lm(&self.market, job_id, &ctx, &trace)
                     .await
                     .map_err(defence)?

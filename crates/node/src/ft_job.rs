@@ -53,6 +53,45 @@ impl Worker {
         Ok(Some(Box::new((spec, inputs))))
     }
 
+    /// Why this worker cannot take a fine-tuning job, if it cannot: the op trace of a
+    /// challenged step (every op's output, held while it answers the game) would not fit in
+    /// `max_trace_bytes`, and a worker that cannot answer loses its collateral by the clock.
+    pub(crate) fn ft_memory_reason(&self, job: &FtJob) -> Result<Option<String>, NodeError> {
+        let bytes = job
+            .1
+            .op_trace_bytes()
+            .map_err(|e| NodeError::Job(e.to_string()))?;
+        let max = self.config.max_trace_bytes;
+        let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+        Ok((bytes > max).then(|| {
+            format!(
+                "a challenged step's op trace would take {:.2} GiB here, over this worker's \
+                 limit of {:.2} GiB (--max-trace-gib)",
+                gib(bytes),
+                gib(max)
+            )
+        }))
+    }
+
+    /// Drops the op traces kept for job `id`'s games: its dispute is over, and a trace of a
+    /// large model's step takes gigabytes.
+    pub(crate) fn forget_games(&self, id: u64) {
+        let keep = |&(job, _): &(u64, u64)| job != id;
+        (self.games.lock().unwrap_or_else(|e| e.into_inner())).retain(|k, _| keep(k));
+        (self.ft_games.lock().unwrap_or_else(|e| e.into_inner())).retain(|k, _| keep(k));
+    }
+
+    /// The op traces this worker keeps for the games it is playing (each a step re-executed op
+    /// by op; it drops them when the game is over).
+    pub fn held_op_traces(&self) -> usize {
+        let games = self
+            .games
+            .lock()
+            .map_or_else(|e| e.into_inner().len(), |g| g.len());
+        let ft = (self.ft_games.lock()).map_or_else(|e| e.into_inner().len(), |g| g.len());
+        games + ft
+    }
+
     /// Seconds this worker needs for a fine-tuning job: its first step timed, times the steps
     /// (every step takes a batch of the same size, so the first is a fair sample; it also
     /// pays for warm-up).
@@ -135,7 +174,7 @@ impl Worker {
     /// This worker's op trace of fine-tuning step `step` of job `id`, from its stored state
     /// before the step (built once per dispute). The step's state hash must be the one it
     /// posted; a debug build's lying worker builds the trace of its lie instead.
-    pub(crate) fn ft_dispute_context(
+    pub(crate) async fn ft_dispute_context(
         &self,
         id: u64,
         job: &IJobMarket::Job,
@@ -164,8 +203,13 @@ impl Worker {
             .state_from(&stored(step)?)
             .map_err(|e| job_err(e.to_string()))?;
         let inputs = Arc::new(inputs);
-        let mut ctx = pedals_dispute::lm::LmStepContext::new(spec, inputs.clone(), &before)
-            .map_err(|e| job_err(e.to_string()))?;
+        // The whole step re-executed op by op: off the async threads.
+        let shared = inputs.clone();
+        let mut ctx = tokio::task::spawn_blocking(move || {
+            pedals_dispute::lm::LmStepContext::new(spec, shared, &before)
+        })
+        .await?
+        .map_err(|e| job_err(e.to_string()))?;
         let posted = trace.hash(step + 1);
         if ctx.trace.leaves.last() != posted.as_ref() {
             #[cfg(debug_assertions)]

@@ -98,6 +98,10 @@ pub struct WorkerConfig {
     pub gateway: Option<alloy::transports::http::reqwest::Url>,
     /// The largest blob it downloads from a gateway, in bytes.
     pub max_blob_bytes: u64,
+    /// The most memory a challenged fine-tuning step's op trace may take here, in bytes: it
+    /// declines a job whose trace would not fit, since it could not answer a game over it
+    /// (default: half of this machine's memory).
+    pub max_trace_bytes: u64,
     /// How often it announces its capacity on gossip (when it has a network).
     pub announce_every: Duration,
     /// How often to announce a running job's progress on gossip.
@@ -138,6 +142,7 @@ impl Default for WorkerConfig {
             deadline_safety: 2.0,
             gateway: None,
             max_blob_bytes: 512 << 20,
+            max_trace_bytes: pedals_lm::default_trace_budget(),
             announce_every: Duration::from_secs(60),
             progress_every: Duration::from_secs(1),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -622,10 +627,12 @@ impl Worker {
             JobPhase::Finalizing => self.finish(id).await?,
             JobPhase::Disputed => {
                 if matches!(status, JobStatus::Submitted | JobStatus::Demanded) {
+                    self.forget_games(id);
                     self.store.advance(id, JobPhase::Submitted)?;
                 } else if status == JobStatus::Disputed {
                     self.defend(id, &job, &record).await?;
                 } else if status.is_terminal() && status != JobStatus::Finalized {
+                    self.forget_games(id);
                     self.abandon(id, format!("the dispute ended {status:?}"))?;
                 }
             }

@@ -90,7 +90,12 @@ impl Worker {
                 self.estimate_seconds(spec, dataset, init).await?
             }
             Ok(Some(Inputs::Lm(inputs))) => self.estimate_lm(inputs).await?,
-            Ok(Some(Inputs::Ft(inputs))) => self.estimate_ft(inputs).await?,
+            Ok(Some(Inputs::Ft(inputs))) => {
+                if let Some(reason) = self.ft_memory_reason(&inputs)? {
+                    return Ok(Some(reason));
+                }
+                self.estimate_ft(inputs).await?
+            }
             Ok(None) => return Ok(Some("its data is no longer in the store".into())),
             Err(reason) => return Ok(Some(reason)),
         };

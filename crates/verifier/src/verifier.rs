@@ -35,6 +35,10 @@ pub struct VerifierConfig {
     /// signs before it is broadcast); nothing outlives the validator when `None` (its
     /// transactions are then kept in a temporary folder).
     pub state_dir: Option<std::path::PathBuf>,
+    /// The most memory a challenged fine-tuning step's op trace may take here, in bytes: a
+    /// job whose trace would not fit is not checked, since this validator could not play
+    /// the game it would start (default: half of this machine's memory).
+    pub max_trace_bytes: u64,
 }
 
 impl Default for VerifierConfig {
@@ -43,6 +47,7 @@ impl Default for VerifierConfig {
             samples_per_job: 8,
             threads: 1,
             state_dir: None,
+            max_trace_bytes: pedals_lm::default_trace_budget(),
         }
     }
 }

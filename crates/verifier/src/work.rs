@@ -113,6 +113,15 @@ fn other_kind() -> VerifierError {
 }
 
 impl Work {
+    /// The memory a challenged step's op trace takes (a fine-tuning job's; `None` for an MLP
+    /// job, whose traces are small).
+    pub(crate) fn op_trace_bytes(&self) -> Result<Option<u64>, VerifierError> {
+        match self {
+            Self::Ft { inputs, .. } => Ok(Some(inputs.op_trace_bytes()?)),
+            Self::Mlp { .. } => Ok(None),
+        }
+    }
+
     /// Loads the job whose canonical spec is `spec_bytes`, fetching the files a re-execution
     /// reads over `net` (an MLP job's dataset; a fine-tuning job's model and dataset). `None`
     /// for a job no game can dispute (batch inference, of an MLP or a language model).

@@ -48,3 +48,16 @@ pub(crate) fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
     }
     .into()
 }
+
+/// The bytes of `--max-trace-gib` (a positive number of GiB), or the default budget of a
+/// challenged step's op trace (half of this machine's memory).
+pub(crate) fn trace_budget(gib: Option<f64>) -> eyre::Result<u64> {
+    match gib {
+        None => Ok(pedals_lm::default_trace_budget()),
+        Some(g) if g > 0.0 && g.is_finite() => Ok((g * f64::from(1u32 << 30)) as u64),
+        Some(g) => eyre::bail!(
+            "--max-trace-gib must be a positive number of GiB (the memory a challenged \
+             step's op trace may take), not {g}"
+        ),
+    }
+}

@@ -63,6 +63,10 @@ pub(crate) struct RunArgs {
     /// Most jobs held claimed and not yet submitted at once [default: 1].
     #[arg(long, env = "PEDALS_MAX_ACTIVE_JOBS")]
     max_active_jobs: Option<usize>,
+    /// Most memory, in GiB, a challenged fine-tuning step's op trace may take: a job whose
+    /// trace would not fit is declined [default: half of this machine's memory].
+    #[arg(long, env = "PEDALS_MAX_TRACE_GIB")]
+    max_trace_gib: Option<f64>,
     /// IPFS HTTP gateway to fetch job files from when no peer provides them.
     #[arg(long, env = "PEDALS_IPFS_GATEWAY")]
     ipfs_gateway: Option<Url>,
@@ -130,6 +134,7 @@ struct FileConfig {
     min_wei_per_step: Option<U256>,
     min_wei_per_second: Option<U256>,
     max_active_jobs: Option<usize>,
+    max_trace_gib: Option<f64>,
     ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
@@ -153,6 +158,7 @@ struct Settings {
     min_wei_per_step: U256,
     min_wei_per_second: U256,
     max_active_jobs: usize,
+    max_trace_bytes: u64,
     ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll: Duration,
@@ -222,6 +228,9 @@ impl RunArgs {
                 .or(file.max_active_jobs)
                 .unwrap_or(1)
                 .max(1),
+            max_trace_bytes: super::config::trace_budget(
+                self.max_trace_gib.or(file.max_trace_gib),
+            )?,
             ipfs_gateway: self.ipfs_gateway.or(file.ipfs_gateway),
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
@@ -279,6 +288,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         min_wei_per_step: settings.min_wei_per_step,
         min_wei_per_second: settings.min_wei_per_second,
         max_active_jobs: settings.max_active_jobs,
+        max_trace_bytes: settings.max_trace_bytes,
         gateway: settings.ipfs_gateway.clone(),
         lm_device: settings.lm_device.clone(),
         #[cfg(debug_assertions)]
@@ -321,6 +331,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         "minWeiPerStep": config.min_wei_per_step.to_string(),
         "minWeiPerSecond": config.min_wei_per_second.to_string(),
         "maxActiveJobs": config.max_active_jobs,
+        "maxTraceBytes": config.max_trace_bytes,
         "threads": config.threads,
         "lmDevice": config.lm_device,
     });

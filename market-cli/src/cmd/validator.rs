@@ -27,7 +27,7 @@ pub(crate) enum ValidatorCommand {
 }
 
 /// Options of `pedals validator run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {
     /// TOML file with any of the settings below (snake_case keys).
     #[arg(long, env = "PEDALS_CONFIG")]
@@ -51,6 +51,10 @@ pub(crate) struct RunArgs {
     /// with probability about (1 - f)^k [default: 8].
     #[arg(long, env = "PEDALS_SAMPLES_PER_JOB")]
     samples_per_job: Option<usize>,
+    /// Most memory, in GiB, a challenged fine-tuning step's op trace may take: a job whose
+    /// trace would not fit is not checked [default: half of this machine's memory].
+    #[arg(long, env = "PEDALS_MAX_TRACE_GIB")]
+    max_trace_gib: Option<f64>,
     /// Keep at least this much stake, in wei (staking the difference at start); a challenge
     /// needs the market's minimum validator stake.
     #[arg(long, env = "PEDALS_STAKE_WEI")]
@@ -80,6 +84,7 @@ struct FileConfig {
     keystore: Option<PathBuf>,
     password_file: Option<PathBuf>,
     samples_per_job: Option<usize>,
+    max_trace_gib: Option<f64>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
@@ -99,6 +104,7 @@ struct Settings {
     keystore: PathBuf,
     password_file: Option<PathBuf>,
     samples_per_job: usize,
+    max_trace_bytes: u64,
     stake_wei: Option<U256>,
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
@@ -136,6 +142,9 @@ impl RunArgs {
                 .or(file.samples_per_job)
                 .unwrap_or(8)
                 .max(1),
+            max_trace_bytes: super::config::trace_budget(
+                self.max_trace_gib.or(file.max_trace_gib),
+            )?,
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
             metrics_addr: self
@@ -186,6 +195,7 @@ async fn run(args: Settings) -> eyre::Result<()> {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             // Its findings and the games it plays survive a restart.
             state_dir: Some(data_dir.clone()),
+            max_trace_bytes: args.max_trace_bytes,
         },
     )?;
     // Workers are found by the peer their signed progress came from; reading the events also
@@ -287,6 +297,7 @@ deployment = "/d/deployment.json"
 keystore = "/d/keystores/validator.json"
 password_file = "/d/password"
 samples_per_job = 8
+max_trace_gib = 1.5
 stake_wei = "100000000000000000"
 bootstrap = ["/ip4/127.0.0.1/tcp/4001"]
 metrics_addr = "127.0.0.1:9465"
@@ -301,14 +312,26 @@ metrics_addr = "127.0.0.1:9465"
             keystore: None,
             password_file: None,
             samples_per_job: Some(3),
+            max_trace_gib: None,
             stake_wei: None,
             poll_ms: None,
             metrics_addr: None,
             net: super::super::net::NetArgs::default(),
             ui: None,
         };
+        let bad = RunArgs {
+            config: args.config.clone(),
+            max_trace_gib: Some(-1.0),
+            ..RunArgs::default()
+        };
+        let err = format!("{:#}", bad.resolve().expect_err("refused"));
+        assert!(
+            err.contains("--max-trace-gib must be a positive number"),
+            "{err}"
+        );
         let s = args.resolve().expect("resolves");
         assert_eq!(s.samples_per_job, 3, "the flag wins");
+        assert_eq!(s.max_trace_bytes, 3 << 29, "1.5 GiB from the file");
         assert_eq!(s.stake_wei, Some(U256::from(100_000_000_000_000_000u64)));
         assert_eq!(s.keystore, PathBuf::from("/d/keystores/validator.json"));
         assert_eq!(s.net.bootstrap.len(), 1);

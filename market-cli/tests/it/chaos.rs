@@ -274,6 +274,7 @@ async fn a_worker_killed_with_sigkill_at_every_turn_defends_to_the_end_sending_n
             samples_per_job: 12,
             threads: 1,
             state_dir: Some(dir.join("validator")),
+            ..pedals_verifier::VerifierConfig::default()
         },
     )
     .expect("validator");

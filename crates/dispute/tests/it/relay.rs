@@ -3,7 +3,9 @@
 //! is the contract's own. A challenger that read the revealed row hashes and row from the
 //! transaction's calldata could not follow, and would lose by its clock to a worker that lied;
 //! the players read them from the game's events. The worker's moves are exactly those that
-//! `defend` makes, taken back and relayed through the contract.
+//! `defend` makes, taken back and relayed through the contract, each followed by more blocks
+//! than two of the challenger's log queries span, so that it finds the move only by reading
+//! the logs backwards by ranges.
 
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256};
@@ -51,8 +53,15 @@ async fn deploy_forwarder(w: &World) -> Address {
     receipt.contract_address.expect("created")
 }
 
+/// Blocks per log query of the challenger in this test (its default is `SCAN_RANGE`, 2 000,
+/// too many blocks to mine here between moves).
+const RANGE: u64 = 8;
+/// Blocks mined after each relayed move: more than two ranges of the challenger's log reads.
+const GAP: u64 = 2 * RANGE + 5;
+
 /// The worker's turn as `defend` plays it, but sent through `forwarder`: the move is made on a
-/// snapshot, its calldata kept, the chain put back, and the same calldata relayed.
+/// snapshot, its calldata kept, the chain put back, and the same calldata relayed; then
+/// [`GAP`] blocks pass.
 pub(crate) async fn relayed_defend(
     w: &World,
     id: pedals_core::JobId,
@@ -86,12 +95,16 @@ pub(crate) async fn relayed_defend(
         .await
         .expect("receipt");
     let outcome = pedals_chain::TxOutcome::from_receipt(&relayed).expect("the relayed move");
+    // Blocks pass before the challenger reads the move: it finds the event in an older range
+    // of its backward log reads.
+    p.anvil_mine(Some(GAP), None).await.expect("mine");
     Turn::Moved(name, outcome)
 }
 
 #[tokio::test]
 async fn a_worker_that_moves_through_a_contract_is_followed_and_slashed() {
-    let w = World::start().await;
+    let mut w = World::start().await;
+    w.validator = w.validator.clone().with_log_range(RANGE);
     let job = job();
     let step = 2;
     let (id, run) = post_and_run(&w, &job, Some(step)).await;

@@ -85,6 +85,16 @@ impl Program {
         leaf.checked_sub(1).and_then(|k| self.ops.get(k))
     }
 
+    /// Bytes an op trace of this program holds: every op's output, of `i32` values (what a
+    /// player keeps to answer a game over the step).
+    pub fn trace_bytes(&self) -> u64 {
+        self.ops
+            .iter()
+            .filter(|o| o.kind != OpKind::StateHash)
+            .map(|o| 4 * (o.rows * o.cols) as u64)
+            .sum()
+    }
+
     /// The leaf of the op named `name`.
     pub fn leaf_named(&self, name: &str) -> Option<usize> {
         self.ops.iter().position(|o| o.name == name).map(|k| k + 1)

@@ -70,6 +70,13 @@ fn the_step_program_run_by_the_referees_formulas_ends_in_the_engines_next_state(
             trace.leaves[0],
             state.state_hash(c, &ft.lora).expect("hash")
         );
+        // What a player holds (and a worker checks against its memory before it claims).
+        let held: usize = trace.tensors.iter().map(|t| 4 * t.len()).sum();
+        assert_eq!(
+            inputs.program.trace_bytes(),
+            held as u64,
+            "{name}: trace bytes"
+        );
         eprintln!("{name}: {} ops, {} leaves", ops.len(), trace.leaves.len());
     }
 }

@@ -61,6 +61,15 @@ impl Verifier {
             self.jobs.lock().await.insert(id, Tracked::Over);
             return Ok(None);
         };
+        // A validator that could not hold a challenged step's op trace could not play the game
+        // it would start, and would lose its bond by the clock.
+        if let Some(bytes) = work.op_trace_bytes()?
+            && bytes > self.config.max_trace_bytes
+        {
+            warn!(target: "pedals::validator", job = id, trace_bytes = bytes, max = self.config.max_trace_bytes, "a challenged step's op trace would not fit this validator's memory limit (--max-trace-gib); skipped");
+            self.jobs.lock().await.insert(id, Tracked::Over);
+            return Ok(None);
+        }
         let template = work.template(&self.net).await?;
         let steps = submitted.steps.saturating_to::<u64>();
         let claim = TraceClaim {
