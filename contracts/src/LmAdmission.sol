@@ -39,12 +39,12 @@ contract LmAdmission {
     /// @notice The longest context the game admits: a weight gradient's element reads four rows
     ///         of `context` values (64 KiB of calldata at this bound).
     uint256 public constant MAX_CONTEXT = 4096;
-    /// @notice The most calldata a move may need: nodes relay transactions of up to 128 KiB,
-    ///         and a move no node relays is lost by its sender's clock. Admission bounds the
-    ///         largest moves that grow with the spec under it: the commit (every slot's data
-    ///         row, proven) and the state-hash naming (every new tensor's root, proven, and
-    ///         `h_i`'s entries).
-    uint256 public constant MAX_MOVE_BYTES = 96 << 10;
+    /// @notice The most calldata a move may need: nodes relay transactions of up to 128 KiB
+    ///         (8 KiB left here for the rest of the transaction), and a move no node relays is
+    ///         lost by its sender's clock. Admission bounds the largest moves that grow with
+    ///         the spec under it: the commit (every slot's data row, proven) and the naming of
+    ///         the state hash (every new tensor's root, proven, and `h_i`'s entries).
+    uint256 public constant MAX_MOVE_BYTES = 120 << 10;
     /// @dev Hashes in an opening among at most `2^14` op-trace leaves (`LmDisputeGame.MAX_LEAVES`).
     uint256 internal constant LEAF_DEPTH = 14;
 
@@ -99,8 +99,9 @@ contract LmAdmission {
     ///      for the rest of the move (the spec, the op trace's 128 nodes, the state proofs):
     ///      the commit's data rows (`4·(context + 2)` bytes, the row's and its proof's offsets
     ///      and lengths, a proof of `⌈log2 count⌉` hashes each) and the state-hash naming's
-    ///      tensors (two entry words and a leaf opening of 14 hashes, its root, offset and
-    ///      length each; the tensors are `step` and a value, `.m` and `.v` per adapter matrix).
+    ///      tensors (three entry words, and a leaf opening: its offset, root, proof offset and
+    ///      length, 14 hashes; the tensors are `step` and a value, `.m`, `.v` per adapter
+    ///      matrix).
     function _boundMoves(LmSpec.Spec calldata spec) internal pure {
         uint256 depth = 0;
         while (uint256(1) << depth < spec.count) ++depth;
@@ -112,7 +113,7 @@ contract LmAdmission {
             targets += m & 1;
         }
         uint256 tensors = 1 + 6 * uint256(spec.arch.layers) * targets;
-        _bound("state tensor bytes", tensors * (64 + 96 + 32 * LEAF_DEPTH), 1, budget);
+        _bound("state tensor bytes", tensors * (96 + 32 * (4 + LEAF_DEPTH)), 1, budget);
     }
 
     function _bound(string memory field, uint256 value, uint256 min, uint256 max) internal pure {

@@ -432,7 +432,7 @@ contract LmDisputeGameTest is Fixture {
             )
         );
         game.admitSpec(s, s.steps);
-        // Moves no node would relay (over 96 KiB of calldata): a weight gradient's four rows
+        // Moves no node would relay (over 120 KiB of calldata): a weight gradient's four rows
         // of a context over 4 096, a commit of 16 data rows of 2 050 values, a state-hash
         // naming over 64 blocks' adapters.
         s = _spec(0);
@@ -443,7 +443,7 @@ contract LmDisputeGameTest is Fixture {
         (s.arch.context, s.batch, s.count) = (2048, 16, 1);
         vm.expectRevert(
             abi.encodeWithSelector(
-                GameBase.Inadmissible.selector, "batch x data row bytes", 16 * (4 * 2050 + 159), 1, 88 << 10
+                GameBase.Inadmissible.selector, "batch x data row bytes", 16 * (4 * 2050 + 159), 1, 112 << 10
             )
         );
         game.admitSpec(s, s.steps);
@@ -455,7 +455,7 @@ contract LmDisputeGameTest is Fixture {
         }
         vm.expectRevert(
             abi.encodeWithSelector(
-                GameBase.Inadmissible.selector, "state tensor bytes", (1 + 384 * targets) * 608, 1, 88 << 10
+                GameBase.Inadmissible.selector, "state tensor bytes", (1 + 384 * targets) * 672, 1, 112 << 10
             )
         );
         game.admitSpec(s, s.steps);
