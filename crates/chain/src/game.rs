@@ -361,7 +361,8 @@ impl Market {
     /// The newest event `event` of job `job_id` (its first indexed topic), read from the head
     /// backwards by [`Market::with_log_range`] blocks: what a player reads during a game is recent,
     /// and a provider refuses a log query over too many blocks, so none spans the chain's
-    /// history however old the deployment.
+    /// history however old the deployment. Callers read an event the game's phase says was
+    /// emitted; one that never was walks every range back to the deployment block.
     pub(crate) async fn last_job_event<E: SolEvent>(
         &self,
         event: alloy::contract::Event<&DynProvider, E>,
