@@ -45,7 +45,11 @@ pub fn input_rows(
             }
             v
         }
-        Quant | Softmax | RoundAttn | Gelu | Step => vec![r],
+        Quant | Softmax | RoundAttn | Gelu | Step | Requant | NormN => vec![r],
+        PosGrad => vec![r.min(last(0))],
+        GammaGrad => vec![c / 2, c / 2],
+        BiasGrad => vec![c / 2],
+        EmbedGrad => vec![sample, c / 2],
         Add | AddGrad | GradSum | GeluBack => vec![r, r],
         Rope | RopeBack | Swiglu | SwigluBackGate | SwigluBackUp => vec![r; op.inputs.len()],
         Xent => vec![r, sample],
@@ -145,6 +149,28 @@ pub fn element(op: &ProgramOp, p: &StepParams, r: usize, c: usize, rows: &[&[i32
             }
             let v = clamp(sh(acc, 4 - f_max - op.arg), GSUM_MAX);
             Some(pair_half(v, c))
+        }
+        GammaGrad => {
+            let acc: i64 = rows[0]
+                .iter()
+                .zip(rows[1])
+                .map(|(&dy, &n)| rs(i64::from(dy) * i64::from(n), 8))
+                .sum();
+            Some(pair_half(clamp(acc, GSUM_MAX), c))
+        }
+        BiasGrad => Some(pair_half(
+            rows[0].iter().map(|&v| i64::from(v) << 8).sum(),
+            c,
+        )),
+        EmbedGrad => {
+            let tokens = rows[0].get(1..)?;
+            let acc: i64 = rows[1]
+                .iter()
+                .zip(tokens)
+                .filter(|&(_, &tok)| usize::try_from(tok).ok() == Some(r))
+                .map(|(&v, _)| i64::from(v) << 8)
+                .sum();
+            Some(pair_half(acc, c))
         }
         ScoreGrad => {
             let (t, h) = (r / heads, r % heads);

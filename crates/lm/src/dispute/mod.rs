@@ -19,7 +19,7 @@ use pedals_core::{ModelState, StateTensor};
 pub use element::{element, input_rows};
 pub use program::{
     Operand, Program, ProgramOp, SPAN_INPUT, Source, has_bias, model_tensors, program,
-    program_chunked, projections, span_program, state_tensors,
+    program_chunked, program_full, projections, span_program, state_tensors, state_tensors_full,
 };
 pub use rows::scored;
 pub use trace::{OpTrace, StepInputs, data_row, row_root};
@@ -28,7 +28,7 @@ pub use vocab::{Chunks, LONG_ROW, VOCAB_CHUNK};
 use crate::config::{Family, LmConfig};
 use crate::error::LmError;
 use crate::exact::ops::score_scale;
-use crate::train::{FineTune, Target};
+use crate::train::{AdamConfig, FineTune, Target};
 use crate::weights::{ExactModel, Norm, QMat};
 
 /// What an op computes, with the code the contract uses for it (docs/protocol.md §9 gives
@@ -81,6 +81,12 @@ pub enum OpKind {
     ShiftMin = 42,
     InputGradPart = 43,
     InputGradSum = 44,
+    Requant = 45,
+    NormN = 46,
+    GammaGrad = 47,
+    BiasGrad = 48,
+    EmbedGrad = 49,
+    PosGrad = 50,
 }
 
 impl OpKind {
@@ -132,6 +138,12 @@ impl OpKind {
             ShiftMin => "shift_min",
             InputGradPart => "input_grad_part",
             InputGradSum => "input_grad_sum",
+            Requant => "requant",
+            NormN => "norm_n",
+            GammaGrad => "gamma_grad",
+            BiasGrad => "bias_grad",
+            EmbedGrad => "embed_grad",
+            PosGrad => "pos_grad",
         }
     }
 }
@@ -165,10 +177,15 @@ pub struct StepParams {
 impl StepParams {
     /// The parameters of step `step` of a fine-tune.
     pub fn of(c: &LmConfig, ft: &FineTune, step: u64) -> Self {
-        let (lr_t, eps_t) = ft.adam.scalars(step);
+        Self::with_adam(c, &ft.adam, step)
+    }
+
+    /// The parameters of step `step` of a fine-tune with optimizer `adam` (LoRA or full).
+    pub fn with_adam(c: &LmConfig, adam: &AdamConfig, step: u64) -> Self {
+        let (lr_t, eps_t) = adam.scalars(step);
         Self {
-            beta1: ft.adam.beta1,
-            beta2: ft.adam.beta2,
+            beta1: adam.beta1,
+            beta2: adam.beta2,
             lr_t,
             eps_t,
             ..Self::forward(c)

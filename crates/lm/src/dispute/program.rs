@@ -206,35 +206,63 @@ pub fn program_chunked(
             c.vocab.div_ceil(r.max(1))
         )));
     }
-    if lens.is_empty() || lens.iter().any(|&n| n < 2 || n > c.context + 1) {
-        return Err(LmError::Config(format!(
-            "every example needs 2..={} tokens for the step program",
-            c.context + 1
-        )));
-    }
+    check_lens(c, lens)?;
+    Ok(step_program(c, lora, lens, samples, chunk, false))
+}
+
+/// The program of a LoRA step (with adapters `lora`) or a full one (`full`, `lora` empty),
+/// from checked shapes.
+fn step_program(
+    c: &LmConfig,
+    lora: &LoraConfig,
+    lens: &[usize],
+    samples: usize,
+    chunk: Option<usize>,
+    full: bool,
+) -> Program {
+    let state = if full {
+        state_tensors_full(c)
+    } else {
+        state_tensors(c, lora)
+    };
     let mut b = Builder {
         c,
         lora,
         ops: Vec::new(),
         names: HashMap::new(),
         model: model_tensors(c),
-        state: state_tensors(c, lora),
+        state,
         samples,
         input: None,
         chunk: chunk.map(|r| super::Chunks::new(c.vocab, r)),
+        full,
     };
+    if full {
+        b.quantize_masters();
+    }
     b.prelude();
     for (slot, &n) in lens.iter().enumerate() {
         b.example(slot, n - 1);
     }
     let new_state = b.update(lens.len());
-    Ok(Program {
+    Program {
         ops: b.ops,
         state: b.state,
         model: b.model,
         new_state,
         input: None,
-    })
+    }
+}
+
+/// Every batch slot's example has `2..=context + 1` tokens.
+fn check_lens(c: &LmConfig, lens: &[usize]) -> Result<(), LmError> {
+    if lens.is_empty() || lens.iter().any(|&n| n < 2 || n > c.context + 1) {
+        return Err(LmError::Config(format!(
+            "every example needs 2..={} tokens for the step program",
+            c.context + 1
+        )));
+    }
+    Ok(())
 }
 
 struct Builder<'a> {
@@ -249,6 +277,9 @@ struct Builder<'a> {
     input: Option<(usize, usize)>,
     /// The vocabulary's chunks, when it is laid out in chunks.
     chunk: Option<super::Chunks>,
+    /// A full fine-tune's program: every weight is a state tensor, read through its quantized
+    /// leaf `<name>.q`, and has a gradient.
+    full: bool,
 }
 
 impl Builder<'_> {
@@ -306,6 +337,16 @@ impl Builder<'_> {
         }
     }
 
+    /// The weight `name` as the forward reads it: the model commitment's tensor, or in a full
+    /// fine-tune the quantized leaf of its master (the rotary tables are never weights).
+    fn weight(&self, name: &str) -> Operand {
+        if self.full && !name.starts_with("rope.") {
+            self.leaf(&format!("{name}.q"))
+        } else {
+            self.model(name)
+        }
+    }
+
     fn state(&self, name: &str) -> Operand {
         let i = self
             .state
@@ -335,7 +376,7 @@ impl Builder<'_> {
     /// Frozen transposes and the adapters quantized.
     fn prelude(&mut self) {
         let head = self.head();
-        let h = self.model(head);
+        let h = self.weight(head);
         if let Some(ch) = self.chunk {
             let v = ch.v as i32;
             let shape = (h.cols * ch.k, ch.r);
@@ -353,7 +394,7 @@ impl Builder<'_> {
         let (r, sigma) = (self.lora.rank, self.lora.scale_log2);
         for l in 0..self.c.layers {
             for p in projections(self.c) {
-                let w = self.model(&format!("b{l}.{}.weight", p.name()));
+                let w = self.weight(&format!("b{l}.{}.weight", p.name()));
                 let name = format!("b{l}.{}.weight.t", p.name());
                 self.push(OpKind::Transpose, name, (w.cols, w.rows), vec![w]);
                 if !self.adapted(p) {
@@ -379,9 +420,9 @@ impl Builder<'_> {
 
     fn norm(&mut self, name: String, x: &str, norm: &str) {
         let x = self.leaf(x);
-        let mut ins = vec![x, self.model(&format!("{norm}.gamma"))];
+        let mut ins = vec![x, self.weight(&format!("{norm}.gamma"))];
         if self.c.family == Family::Gpt2 {
-            ins.push(self.model(&format!("{norm}.beta")));
+            ins.push(self.weight(&format!("{norm}.beta")));
         }
         self.push(OpKind::Norm, name, (x.rows, x.cols), ins);
     }
@@ -392,9 +433,9 @@ impl Builder<'_> {
         let rows = self.leaf(x).rows;
         let w = format!("b{l}.{}", t.name());
         let base = format!("{e}.{w}");
-        let mut ins = vec![self.leaf(x), self.model(&format!("{w}.weight"))];
+        let mut ins = vec![self.leaf(x), self.weight(&format!("{w}.weight"))];
         if has_bias(self.c, t) {
-            ins.push(self.model(&format!("{w}.bias")));
+            ins.push(self.weight(&format!("{w}.bias")));
         }
         let y = format!("{base}.y");
         if !self.adapted(t) {
@@ -460,6 +501,9 @@ impl Builder<'_> {
             format!("{base}.dx")
         };
         grad(self, dx0.clone(), dy, wt, inp);
+        if self.full {
+            self.project_grads(e, &w, t, x, dy);
+        }
         if !self.adapted(t) {
             return dx0;
         }
@@ -498,6 +542,9 @@ impl Builder<'_> {
 }
 
 mod example;
+mod full;
 mod span;
+
+pub use full::{program_full, state_tensors_full};
 
 pub use span::{SPAN_INPUT, span_program};

@@ -3,10 +3,10 @@
 
 use super::{OpKind, ProgramOp, StepParams};
 use crate::exact::arith::{clamp, rowquant, rs, sh};
-use crate::exact::ops::{ACT_MAX, gelu, norm_row, rope, softmax_q16, swiglu};
+use crate::exact::ops::{ACT_MAX, GAMMA_MAX, gelu, norm_row, rope, softmax_q16, swiglu};
 use crate::train::adam::{descend, first_moment, second_moment};
 use crate::train::grad::{
-    GRAD_MAX, gelu_backward, norm_backward, rope_backward, swiglu_backward, xent_grad,
+    GRAD_MAX, gelu_backward, norm_backward, normalized, rope_backward, swiglu_backward, xent_grad,
 };
 use crate::train::lora::W_BITS;
 
@@ -173,6 +173,25 @@ pub(super) fn row(op: &ProgramOp, p: &StepParams, r: usize, rows: &[&[i32]]) -> 
                 .collect()
         }
         Step => vec![rows[0][0] + 1],
+        Requant => {
+            let bound = if op.arg == 8 { GAMMA_MAX } else { ACT_MAX };
+            rows[0]
+                .iter()
+                .map(|&x| clamp(sh(i64::from(x), op.arg), bound) as i32)
+                .collect()
+        }
+        NormN => normalized(rows[0], p.eps_q40, p.center)
+            .0
+            .into_iter()
+            .map(|n| i32::try_from(n).ok())
+            .collect::<Option<_>>()?,
+        PosGrad => {
+            if r < op.inputs[0].rows {
+                halves(rows[0].iter().map(|&v| i64::from(v) << 8))
+            } else {
+                vec![0; op.cols]
+            }
+        }
         _ => return None,
     };
     Some(out)

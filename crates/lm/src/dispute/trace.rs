@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::{OpKind, Program, ProgramOp, Source, StepParams, element, input_rows, rows::row};
 use crate::error::LmError;
-use crate::train::{Example, FineTune, LoraState};
+use crate::train::{Example, FineTune, FullState, FullTune, LoraState};
 use crate::weights::ExactModel;
 
 /// Everything one step's op trace is a function of.
@@ -37,6 +37,26 @@ pub fn data_row(ex: &Example) -> Vec<i32> {
 }
 
 impl StepInputs {
+    /// The inputs of the step of a full fine-tune that `state` is at, on `data`.
+    pub fn full(
+        model: &ExactModel,
+        ft: &FullTune,
+        state: &FullState,
+        data: &[Example],
+    ) -> Result<Self, LmError> {
+        let c = &model.config;
+        let samples = ft.batch_of(state.step, data.len());
+        let params = StepParams::with_adam(c, &ft.adam, state.step);
+        Self::step(
+            model,
+            samples,
+            data,
+            params,
+            state.to_model_state(c)?,
+            |lens| super::program_full(c, lens, data.len()),
+        )
+    }
+
     /// The inputs of the step that `state` is at, on `data`.
     pub fn new(
         model: &ExactModel,
@@ -46,12 +66,31 @@ impl StepInputs {
     ) -> Result<Self, LmError> {
         let c = &model.config;
         let samples = ft.batch_of(state.step, data.len());
+        let st = state.to_model_state(c, &ft.lora)?;
+        Self::step(
+            model,
+            samples,
+            data,
+            StepParams::of(c, ft, state.step),
+            st,
+            |lens| super::program(c, &ft.lora, lens, data.len()),
+        )
+    }
+
+    fn step(
+        model: &ExactModel,
+        samples: Vec<usize>,
+        data: &[Example],
+        params: StepParams,
+        state: ModelState,
+        program: impl FnOnce(&[usize]) -> Result<Program, LmError>,
+    ) -> Result<Self, LmError> {
         let lens: Vec<usize> = samples.iter().map(|&i| data[i].tokens.len()).collect();
         Ok(Self {
-            program: super::program(c, &ft.lora, &lens, data.len())?,
-            params: StepParams::of(c, ft, state.step),
+            program: program(&lens)?,
+            params,
             model: super::model_state(model)?,
-            state: state.to_model_state(c, &ft.lora)?,
+            state,
             data: samples.iter().map(|&i| data_row(&data[i])).collect(),
             samples,
             input: Vec::new(),
@@ -169,6 +208,9 @@ fn row_local(kind: OpKind) -> bool {
             | ShiftMin
             | InputGradPart
             | InputGradSum
+            | GammaGrad
+            | BiasGrad
+            | EmbedGrad
     )
 }
 

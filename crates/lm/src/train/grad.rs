@@ -219,7 +219,7 @@ pub fn norm_backward(x: &[i32], dy: &[i32], gamma: &[i32], eps: i64, center: boo
 
 /// The forward's normalized row `n_k = rs(m_k · inv, 16)` (Q16) of one norm input `x`, with
 /// `inv` and the row exponent `e`, recomputed as [`crate::exact::ops::norm_row`] computes them.
-fn normalized(x: &[i32], eps: i64, center: bool) -> (Vec<i64>, i64, i32) {
+pub(crate) fn normalized(x: &[i32], eps: i64, center: bool) -> (Vec<i64>, i64, i32) {
     let d = x.len() as i64;
     let c: Vec<i32> = if center {
         let mean = rdiv_signed(x.iter().map(|&v| i64::from(v)).sum(), d);

@@ -3,7 +3,7 @@
 //! exact op of `crate::exact::ops` or `super::grad`.
 
 use crate::config::Family;
-use crate::exact::arith::rowquant;
+use crate::exact::arith::{clamp, rowquant};
 use crate::exact::ops::{
     gather_row, gelu, linear, norm_row, residual_add, rope, score, score_scale, softmax_q16,
     swiglu, weighted_sum,
@@ -12,7 +12,7 @@ use crate::weights::{ExactModel, Linear, Norm};
 
 use super::full::Sums as FullSums;
 use super::grad::{
-    HeadGrad, Transposed, add_grad, bias_grads, finish_kv, gelu_backward, head_backward,
+    GSUM_MAX, HeadGrad, Transposed, add_grad, bias_grads, finish_kv, gelu_backward, head_backward,
     input_grad, norm_backward, norm_param_grads, rope_backward, swiglu_backward, weight_grad,
     xent_grad,
 };
@@ -315,6 +315,9 @@ fn norm_params(f: &mut FullSums<'_>, p: &str, x: &[i32], dy: &[i32], eps: i64, c
     for (xr, gr) in x.chunks(d).zip(dy.chunks(d)) {
         norm_param_grads(xr, gr, eps, center, &mut dg, db.as_deref_mut());
     }
+    // A sequence's γ sums are clamped as a weight gradient's are, so that a batch's sum of
+    // them stays far inside 64 bits.
+    dg.iter_mut().for_each(|g| *g = clamp(*g, GSUM_MAX));
     add_into(f.of(&format!("{p}.gamma")), &dg);
     if let (Some(db), Some(s)) = (db, f.maybe(&format!("{p}.beta"))) {
         add_into(s, &db);

@@ -5,6 +5,7 @@ mod bad_input;
 mod batch;
 mod device;
 mod dispute;
+mod dispute_full;
 mod dispute_vectors;
 mod finetune;
 mod finetune_job;

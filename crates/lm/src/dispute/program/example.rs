@@ -6,7 +6,7 @@ use crate::dispute::OpKind;
 use crate::train::Target;
 
 impl Builder<'_> {
-    fn data(&self, slot: usize, t: usize) -> Operand {
+    pub(super) fn data(&self, slot: usize, t: usize) -> Operand {
         Operand {
             source: Source::Data(slot),
             rows: self.samples,
@@ -20,9 +20,9 @@ impl Builder<'_> {
         let c = self.c;
         let e = format!("e{slot}");
         let d = c.hidden;
-        let mut ins = vec![self.data(slot, t), self.model("embed")];
+        let mut ins = vec![self.data(slot, t), self.weight("embed")];
         if c.family == Family::Gpt2 {
-            ins.push(self.model("pos_embed"));
+            ins.push(self.weight("pos_embed"));
         }
         self.push(OpKind::Embed, format!("{e}.h0"), (t, d), ins);
         let mut h = format!("{e}.h0");
@@ -35,7 +35,7 @@ impl Builder<'_> {
         if self.chunk.is_some() {
             self.head_chunked(slot, t);
         } else {
-            let ins = vec![self.leaf(&format!("{e}.xf")), self.model(self.head())];
+            let ins = vec![self.leaf(&format!("{e}.xf")), self.weight(self.head())];
             self.push(OpKind::Linear, format!("{e}.logits"), (t, c.vocab), ins);
             let ins = vec![self.leaf(&format!("{e}.logits")), self.data(slot, t)];
             self.push(OpKind::Xent, format!("{e}.dz"), (t, c.vocab), ins);
@@ -48,15 +48,22 @@ impl Builder<'_> {
                 vec![dz, ht, ht],
             );
         }
+        if self.full {
+            self.head_grads(slot, t);
+            self.norm_grads(&e, "final_norm", &h, &format!("{e}.dxf"));
+        }
         let ins = vec![
             self.leaf(&h),
             self.leaf(&format!("{e}.dxf")),
-            self.model("final_norm.gamma"),
+            self.weight("final_norm.gamma"),
         ];
         self.push(OpKind::NormBack, format!("{e}.dh"), (t, d), ins);
         let mut dh = format!("{e}.dh");
         for l in (0..c.layers).rev() {
             dh = self.block_backward(&e, l, &block_in[l], &dh, t);
+        }
+        if self.full {
+            self.embed_grads(slot, t, &dh);
         }
         self.sums(slot, t);
     }
@@ -73,7 +80,7 @@ impl Builder<'_> {
             b.leaf(&format!("{e}.{name}"))
         };
         let xf = self.leaf(&format!("{e}.xf"));
-        let head = self.model(self.head());
+        let head = self.weight(self.head());
         let z = op(
             self,
             OpKind::LinearChunk,
@@ -190,10 +197,13 @@ impl Builder<'_> {
             self.push(OpKind::GeluBack, format!("{p}.dup"), (t, f), ins);
             self.project_back(e, l, Target::Up, &x2, &format!("{p}.dup"))
         };
+        if self.full {
+            self.norm_grads(e, &format!("b{l}.mlp_norm"), &format!("{p}.h_mid"), &dx2);
+        }
         let ins = vec![
             self.leaf(&format!("{p}.h_mid")),
             self.leaf(&dx2),
-            self.model(&format!("b{l}.mlp_norm.gamma")),
+            self.weight(&format!("b{l}.mlp_norm.gamma")),
         ];
         self.push(OpKind::NormBack, format!("{p}.dn2"), (t, c.hidden), ins);
         let dh_mid = self.add_grad(format!("{p}.dh_mid"), dh, &format!("{p}.dn2"));
@@ -266,20 +276,25 @@ impl Builder<'_> {
         let qk = self.add_grad(format!("{p}.dx1.qk"), &a, &b);
         let b = self.project_back(e, l, Target::V, &x1, &format!("{p}.dv"));
         let dx1 = self.add_grad(format!("{p}.dx1"), &qk, &b);
-        if l == 0 {
+        if self.full {
+            self.norm_grads(e, &format!("b{l}.attn_norm"), h_in, &dx1);
+        }
+        // Block 0's input signal is needed only when the embeddings are trained.
+        if l == 0 && !self.full {
             return dx1;
         }
         let ins = vec![
             self.leaf(h_in),
             self.leaf(&dx1),
-            self.model(&format!("b{l}.attn_norm.gamma")),
+            self.weight(&format!("b{l}.attn_norm.gamma")),
         ];
         self.push(OpKind::NormBack, format!("{p}.dn1"), (t, c.hidden), ins);
         self.add_grad(format!("{p}.dh"), &dh_mid, &format!("{p}.dn1"))
     }
 
     /// The running sums after slot `slot`: `e<b>.tokens` (scored positions so far) and, for
-    /// `b > 0`, `e<b>.b<l>.<p>.sumA`/`.sumB` (gradient sums so far; slot 0's are its `gA`/`gB`).
+    /// `b > 0`, `e<b>.b<l>.<p>.sumA`/`.sumB` (gradient sums so far; slot 0's are its `gA`/`gB`),
+    /// or in a full fine-tune every weight's `e<b>.<weight>.sum`.
     fn sums(&mut self, slot: usize, t: usize) {
         let e = format!("e{slot}");
         let mut ins = vec![self.data(slot, t)];
@@ -287,6 +302,10 @@ impl Builder<'_> {
             ins.insert(0, self.leaf(&format!("e{}.tokens", slot - 1)));
         }
         self.push(OpKind::Tokens, format!("{e}.tokens"), (1, 1), ins);
+        if self.full {
+            self.full_sums(slot);
+            return;
+        }
         if slot == 0 {
             return;
         }
@@ -308,35 +327,46 @@ impl Builder<'_> {
         }
     }
 
-    /// The Adam update of every adapter tensor, the step counter and the state hash; returns
-    /// the leaf of each new state tensor in state order.
+    /// The Adam update of every trained tensor (the adapters, or in a full fine-tune every
+    /// weight), the step counter and the state hash; returns the leaf of each new state tensor
+    /// in state order.
     pub(super) fn update(&mut self, slots: usize) -> Vec<usize> {
         let tokens = self.leaf(&format!("e{}.tokens", slots - 1));
-        for l in 0..self.c.layers {
-            for p in self.lora.targets.clone() {
-                for m in ["A", "B"] {
-                    let w = format!("b{l}.{}", p.name());
-                    let g = self.leaf(&sum_name(slots - 1, &w, m));
-                    let master = format!("{w}.lora_{m}");
-                    let s = self.state(&master);
-                    for (kind, suffix) in [(OpKind::AdamM, "m"), (OpKind::AdamV, "v")] {
-                        let name = format!("{master}.{suffix}");
-                        let ins = vec![self.state(&name), g, tokens];
-                        self.push(kind, format!("new.{name}"), (s.rows, 2 * s.cols), ins);
+        let mut trained: Vec<(String, String)> = Vec::new();
+        if self.full {
+            for p in crate::train::full::Layout::of(self.c).params {
+                let sum = super::full::sum_name(slots - 1, &p.name);
+                trained.push((p.name, sum));
+            }
+        } else {
+            for l in 0..self.c.layers {
+                for p in &self.lora.targets {
+                    for m in ["A", "B"] {
+                        let w = format!("b{l}.{}", p.name());
+                        trained.push((format!("{w}.lora_{m}"), sum_name(slots - 1, &w, m)));
                     }
-                    let ins = vec![
-                        s,
-                        self.leaf(&format!("new.{master}.m")),
-                        self.leaf(&format!("new.{master}.v")),
-                    ];
-                    self.push(
-                        OpKind::AdamW,
-                        format!("new.{master}"),
-                        (s.rows, s.cols),
-                        ins,
-                    );
                 }
             }
+        }
+        for (master, sum) in trained {
+            let g = self.leaf(&sum);
+            let s = self.state(&master);
+            for (kind, suffix) in [(OpKind::AdamM, "m"), (OpKind::AdamV, "v")] {
+                let name = format!("{master}.{suffix}");
+                let ins = vec![self.state(&name), g, tokens];
+                self.push(kind, format!("new.{name}"), (s.rows, 2 * s.cols), ins);
+            }
+            let ins = vec![
+                s,
+                self.leaf(&format!("new.{master}.m")),
+                self.leaf(&format!("new.{master}.v")),
+            ];
+            self.push(
+                OpKind::AdamW,
+                format!("new.{master}"),
+                (s.rows, s.cols),
+                ins,
+            );
         }
         let s = self.state("step");
         self.push(OpKind::Step, "new.step".into(), (1, 1), vec![s]);

@@ -49,6 +49,7 @@ pub fn span_program(
         samples: 0,
         input: Some((positions, c.hidden)),
         chunk: None,
+        full: false,
     };
     let mut h = SPAN_INPUT.to_string();
     for l in blocks {
