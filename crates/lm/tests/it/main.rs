@@ -11,6 +11,7 @@ mod finetune;
 mod finetune_job;
 mod fixtures;
 mod full_finetune;
+mod full_vectors;
 mod generate;
 mod grad_vectors;
 mod grads;
