@@ -21,7 +21,7 @@ abstract contract LmElementCases is JsonVectors {
     function _all()
         internal
         view
-        returns (uint256 elements, uint256[45] memory most, string[45] memory names)
+        returns (uint256 elements, uint256[51] memory most, string[51] memory names)
     {
         for (uint256 i = 0; vm.keyExistsJson(json, _key(i, ".kind")); ++i) {
             if (keccak256(bytes(vm.parseJsonString(json, _key(i, ".kind")))) != keccak256("element")) {
@@ -37,7 +37,7 @@ abstract contract LmElementCases is JsonVectors {
     /// @dev Runs every case: more than `min`, a case of every kind `from..=to`, and logs the
     ///      most gas of each kind.
     function _run(uint256 min, uint256 from, uint256 to) internal {
-        (uint256 elements, uint256[45] memory most, string[45] memory names) = _all();
+        (uint256 elements, uint256[51] memory most, string[51] memory names) = _all();
         vm.assertGt(elements, min, "element cases");
         for (uint256 k = from; k <= to; ++k) {
             vm.assertGt(most[k], 0, "every op kind has a case");
@@ -74,7 +74,7 @@ abstract contract LmElementCases is JsonVectors {
         view
     {
         uint8 code = op.kind;
-        bytes memory data = code == LmStep.EMBED
+        bytes memory data = code == LmStep.EMBED || code == LmStep.EMBED_GRAD
             ? rows[0]
             : code == LmStep.XENT ? rows[1] : code == LmStep.TOKENS ? rows[rows.length - 1] : bytes("");
         uint256[3] memory pos = [
@@ -142,5 +142,19 @@ contract LmVocabVectorsTest is LmElementCases {
 
     function test_everyElementOfEveryChunkedOpMatchesTheTrace() public {
         _run(60, 36, 44);
+    }
+}
+
+/// @notice The full fine-tune's own ops (docs/protocol.md §9, "Full fine-tuning") and the shared
+///         ones in their full-step roles, against the Rust op trace's vectors
+///         (crates/lm/tests/vectors/lm_full.json): every element case, the rows it opens and its
+///         value.
+contract LmFullVectorsTest is LmElementCases {
+    function setUp() public {
+        _load("lm_full.json");
+    }
+
+    function test_everyElementOfAFullStepMatchesTheTrace() public {
+        _run(40, LmStep.REQUANT, LmStep.POS_GRAD);
     }
 }

@@ -120,6 +120,13 @@ library LmGrads {
         return _normOut(r, LmOps.mant(_dn(dy, gamma, k), r.f), LmOps.mant(_centred(x, k, r.mean), r.e));
     }
 
+    /// @notice The normalized value `n_k = rs(m_k · inv, 16)` (Q16) of a norm's input row `x`,
+    ///         as its forward computes it (a full fine-tune's `norm_n`).
+    function normalized(bytes calldata x, int256 eps, bool center, uint256 k) internal pure returns (int256) {
+        NormRow memory r = _forward(x, eps, center);
+        return ExactOps.rs(LmOps.mant(_centred(x, k, r.mean), r.e) * r.inv, 16);
+    }
+
     /// @dev Output `k` of the norm's backward from its signal's and its input's mantissas.
     function _normOut(NormRow memory r, int256 gk, int256 mk) private pure returns (int256) {
         int256 nk = ExactOps.rs(mk * r.inv, 16);

@@ -16,6 +16,8 @@ import {LmTables} from "./LmTables.sol";
 library LmOps {
     /// @notice Activations and every op's output: Q12, clamped to `±2^29`.
     int256 internal constant ACT_MAX = 1 << 29;
+    /// @notice A norm's γ: Q16, clamped to `±2^30`.
+    int256 internal constant GAMMA_MAX = 1 << 30;
     /// @notice Attention scores: Q10, clamped to `±2^24`.
     int256 internal constant SCORE_MAX = 1 << 24;
     /// @notice The largest mantissa of a row-quantized value.

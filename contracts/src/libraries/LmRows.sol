@@ -8,6 +8,73 @@ pragma solidity ^0.8.28;
 ///         its caller states; rows are packed `i32` little-endian. Every intermediate stays far
 ///         inside 256 bits (a mantissa is under 2^15, a value under 2^31, a row under 2^16).
 library LmRows {
+    /// @notice `Σ_t rs(dy_t · n_t, 8)` over two rows of equal length: a γ's gradient from a
+    ///         column of the signal and one of the normalized rows (docs/protocol.md §9, "Full
+    ///         fine-tuning"). Each product is under 2^54.
+    function gammaSum(bytes calldata dy, bytes calldata n) internal pure returns (int256 acc) {
+        require(n.length == dy.length);
+        assembly ("memory-safe") {
+            let end := add(dy.offset, and(dy.length, not(3)))
+            let delta := sub(n.offset, dy.offset)
+            for { let p := dy.offset } lt(p, end) { p := add(p, 4) } {
+                let w := shr(224, calldataload(p))
+                let a :=
+                    signextend(
+                        3,
+                        or(
+                            or(shl(24, and(w, 0xff)), shl(8, and(w, 0xff00))),
+                            or(shr(8, and(w, 0xff0000)), shr(24, w))
+                        )
+                    )
+                w := shr(224, calldataload(add(p, delta)))
+                let b :=
+                    signextend(
+                        3,
+                        or(
+                            or(shl(24, and(w, 0xff)), shl(8, and(w, 0xff00))),
+                            or(shr(8, and(w, 0xff0000)), shr(24, w))
+                        )
+                    )
+                acc := add(acc, sar(8, add(mul(a, b), 128)))
+            }
+        }
+    }
+
+    /// @notice `Σ_t col_t` over the positions `t` whose input token is `token`: the data row
+    ///         is `[prompt, token_0, …]`, at least one longer than `col`.
+    function tokenSum(bytes calldata data, bytes calldata col, uint256 token)
+        internal
+        pure
+        returns (int256 acc)
+    {
+        require(data.length >= col.length + 4);
+        assembly ("memory-safe") {
+            let end := add(col.offset, and(col.length, not(3)))
+            let delta := sub(add(data.offset, 4), col.offset)
+            for { let p := col.offset } lt(p, end) { p := add(p, 4) } {
+                let w := shr(224, calldataload(add(p, delta)))
+                let tok :=
+                    or(
+                        or(shl(24, and(w, 0xff)), shl(8, and(w, 0xff00))),
+                        or(shr(8, and(w, 0xff0000)), shr(24, w))
+                    )
+                if eq(tok, token) {
+                    w := shr(224, calldataload(p))
+                    acc := add(
+                        acc,
+                        signextend(
+                            3,
+                            or(
+                                or(shl(24, and(w, 0xff)), shl(8, and(w, 0xff00))),
+                                or(shr(8, and(w, 0xff0000)), shr(24, w))
+                            )
+                        )
+                    )
+                }
+            }
+        }
+    }
+
     /// @notice `max |x_k|` over a row.
     function maxAbs(bytes calldata x) internal pure returns (uint256 max) {
         assembly ("memory-safe") {

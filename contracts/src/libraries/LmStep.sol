@@ -49,6 +49,13 @@ library LmStep {
     uint8 internal constant ADAM_W = 33;
     uint8 internal constant STEP = 34;
     uint8 internal constant STATE_HASH = 35;
+    /// @notice The full fine-tune's own ops (docs/protocol.md §9, "Full fine-tuning").
+    uint8 internal constant REQUANT = 45;
+    uint8 internal constant NORM_N = 46;
+    uint8 internal constant GAMMA_GRAD = 47;
+    uint8 internal constant BIAS_GRAD = 48;
+    uint8 internal constant EMBED_GRAD = 49;
+    uint8 internal constant POS_GRAD = 50;
 
     /// @notice The constants of a step's formulas (spec and step number fix them all).
     struct Params {
@@ -88,10 +95,15 @@ library LmStep {
         bytes calldata data
     ) internal pure returns (uint256[] memory idx) {
         uint8 k = op.kind;
-        if (k >= LmVocab.TRANSPOSE_CHUNK) return LmVocab.inputRows(op, r, c, sample);
+        if (k >= LmVocab.TRANSPOSE_CHUNK && k < REQUANT) return LmVocab.inputRows(op, r, c, sample);
         uint256 n = op.inputRows.length;
         idx = new uint256[](n);
-        if (k == EMBED) {
+        if (k == GAMMA_GRAD || k == BIAS_GRAD || k == EMBED_GRAD) {
+            // A column of the signal (and of the normalized rows), or the slot's data row first.
+            (idx[0], idx[n - 1]) = (k == EMBED_GRAD ? sample : c / 2, c / 2);
+        } else if (k == POS_GRAD) {
+            idx[0] = r < op.inputRows[0] ? r : op.inputRows[0] - 1;
+        } else if (k == EMBED) {
             idx[0] = sample;
             idx[1] = uint256(ExactOps.get(data, 1 + r));
             if (n == 3) idx[2] = r;
@@ -149,6 +161,7 @@ library LmStep {
         returns (int256)
     {
         uint8 k = op.kind;
+        if (k >= REQUANT) return _full(op, p, r, c, rows);
         if (k >= LmVocab.TRANSPOSE_CHUNK) return LmVocab.element(op, r, c, rows);
         if (k <= XENT) return _forward(op, p, r, c, rows);
         if (k <= ROPE_BACK) return _backward(op, p, r, c, rows);
@@ -312,6 +325,31 @@ library LmStep {
                 LmGrads.descend(ExactOps.get(rows[0], c), join(rows[1], c), join(rows[2], c), p.lrT, p.epsT);
         }
         if (k == STEP) return ExactOps.get(rows[0], 0) + 1;
+        revert NoElement(k);
+    }
+
+    /// @dev The full fine-tune's own ops: a vector master read back (`requant`), a norm's
+    ///      normalized rows, and the gradients of γ, of a bias or β, of the embedding table and
+    ///      of the learned positions (64-bit sums as halves).
+    function _full(Op memory op, Params memory p, uint256 r, uint256 c, bytes[] calldata rows)
+        private
+        pure
+        returns (int256)
+    {
+        uint8 k = op.kind;
+        if (k == REQUANT) {
+            int256 bound = op.arg == 8 ? LmOps.GAMMA_MAX : LmOps.ACT_MAX;
+            return ExactOps.clamp(LmOps.sh(ExactOps.get(rows[0], c), op.arg), bound);
+        }
+        if (k == NORM_N) return LmGrads.normalized(rows[0], p.epsQ40, p.center, c);
+        if (k == POS_GRAD) {
+            return r < op.inputRows[0] ? half(ExactOps.get(rows[0], c / 2) << 8, c) : int256(0);
+        }
+        if (k == GAMMA_GRAD) {
+            return half(ExactOps.clamp(LmRows.gammaSum(rows[0], rows[1]), LmGrads.GSUM_MAX), c);
+        }
+        if (k == BIAS_GRAD) return half(LmRows.sum(rows[0]) << 8, c);
+        if (k == EMBED_GRAD) return half(LmRows.tokenSum(rows[0], rows[1], r) << 8, c);
         revert NoElement(k);
     }
 
