@@ -119,4 +119,9 @@ contract LmAdmission {
     function _bound(string memory field, uint256 value, uint256 min, uint256 max) internal pure {
         if (value < min || value > max) revert Inadmissible(field, value, min, max);
     }
+
+    /// @notice The spec's hash: sha2-256 of its canonical bytes (commitments.md §6).
+    function specHash(LmSpec.Spec memory spec) external pure returns (bytes32) {
+        return sha256(LmSpec.specBytes(spec));
+    }
 }

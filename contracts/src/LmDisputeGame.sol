@@ -128,7 +128,7 @@ contract LmDisputeGame is GameBase {
         admission.check(spec);
         // Last: the program is built from fields checked above.
         _bound("op-trace leaves", _leaves(spec), 1, MAX_LEAVES);
-        specHash = program.specHash(spec);
+        specHash = admission.specHash(spec);
         if (admittedSteps[specHash] == 0) {
             admittedSteps[specHash] = steps;
             emit SpecAdmitted(specHash, steps);
@@ -156,7 +156,7 @@ contract LmDisputeGame is GameBase {
     ) external {
         Play storage g = _move(jobId, Phase.Commit, true);
         IJobMarket.Job memory job = market.getJob(jobId);
-        bytes32 built = program.specHash(spec);
+        bytes32 built = admission.specHash(spec);
         if (built != job.specHash) revert SpecMismatch(job.specHash, built);
         uint256[] memory lens = _lens(spec, g.step, d);
         uint256 count = program.specOpCount(spec, lens) + 1;

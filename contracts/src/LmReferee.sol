@@ -25,10 +25,25 @@ contract LmProgramReferee {
     function specOpCount(LmSpec.Spec memory spec, uint256[] memory lens) external pure returns (uint256) {
         return LmProgram.opCount(LmSpec.config(spec), lens);
     }
+}
 
-    /// @notice The spec's hash: sha2-256 of its canonical bytes (commitments.md §6).
-    function specHash(LmSpec.Spec memory spec) external pure returns (bytes32) {
-        return sha256(LmSpec.specBytes(spec));
+/// @title LmFullProgramReferee
+/// @notice A full fine-tune's step program (docs/protocol.md §9, "Full fine-tuning"), deployed on
+///         its own for the game beside the LoRA one (EIP-170 leaves no room for both): op `k`
+///         of a step built from the spec's terms. Pure, free for anyone to call.
+contract LmFullProgramReferee {
+    /// @notice Op `leaf` of a step of the full fine-tune of `spec`.
+    function specOpAt(LmSpec.Spec memory spec, uint256[] memory lens, uint256 leaf)
+        external
+        pure
+        returns (LmSlot.Op memory)
+    {
+        return LmProgram.fullOpAt(LmSpec.forwardConfig(spec.arch), lens, spec.count, leaf);
+    }
+
+    /// @notice Ops in a step of the full fine-tune of `spec`.
+    function specOpCount(LmSpec.Spec memory spec, uint256[] memory lens) external pure returns (uint256) {
+        return LmProgram.fullOpCount(LmSpec.forwardConfig(spec.arch), lens);
     }
 }
 

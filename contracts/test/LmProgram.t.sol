@@ -14,11 +14,11 @@ contract LmProgramHarness {
         pure
         returns (LmSlot.Op memory)
     {
-        return LmProgram.opAt(c, lens, samples, leaf);
+        return c.full ? LmProgram.fullOpAt(c, lens, samples, leaf) : LmProgram.opAt(c, lens, samples, leaf);
     }
 
     function opCount(LmNames.Config memory c, uint256[] memory lens) external pure returns (uint256) {
-        return LmProgram.opCount(c, lens);
+        return c.full ? LmProgram.fullOpCount(c, lens) : LmProgram.opCount(c, lens);
     }
 }
 
@@ -47,6 +47,14 @@ contract LmProgramVectorsTest is JsonVectors {
     function test_everyOpOfBothProgramsInChunksIsTheRustOne() public {
         json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_vocab.json"));
         vm.assertEq(_programs(), 3, "both families, and GPT-2's vocabulary");
+    }
+
+    /// @notice The programs of crates/lm/tests/vectors/lm_full.json, op for op: both fixtures'
+    ///         full fine-tuning steps (every weight trained, docs/protocol.md §9 "Full
+    ///         fine-tuning").
+    function test_everyOpOfBothFullProgramsIsTheRustOne() public {
+        json = vm.readFile(string.concat(vm.projectRoot(), "/../crates/lm/tests/vectors/lm_full.json"));
+        vm.assertEq(_programs(), 2, "both families");
     }
 
     function _programs() internal returns (uint256 programs) {
@@ -123,5 +131,6 @@ contract LmProgramVectorsTest is JsonVectors {
         c.rank = vm.parseJsonUint(json, _key(i, ".rank"));
         c.scaleLog2 = vm.parseJsonInt(json, _key(i, ".scale_log2"));
         c.targets = uint8(vm.parseJsonUint(json, _key(i, ".target_mask")));
+        if (vm.keyExistsJson(json, _key(i, ".full"))) c.full = vm.parseJsonBool(json, _key(i, ".full"));
     }
 }

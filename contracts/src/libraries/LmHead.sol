@@ -17,7 +17,7 @@ library LmHead {
     function prelude(LmSlot.Builder memory b) internal pure {
         LmNames.Config memory c = b.c;
         uint256 d = c.hidden;
-        LmSlot.Operand memory head = LmSlot.model(LmNames.headIndex(c), c.vocab, d + 1);
+        LmSlot.Operand memory head = LmSlot.weight(b, LmNames.headIndex(c), c.vocab, d + 1);
         if (c.chunk == 0) {
             // slither-disable-next-line unused-return
             LmSlot.push1(b, LmStep.TRANSPOSE, d + 1, c.vocab, head);
@@ -37,7 +37,7 @@ library LmHead {
     function back(LmSlot.Builder memory b, uint256 xf) internal pure returns (uint256) {
         LmNames.Config memory c = b.c;
         LmSlot.Operand memory x = LmSlot.leaf(xf, b.t, c.hidden);
-        LmSlot.Operand memory head = LmSlot.model(LmNames.headIndex(c), c.vocab, c.hidden + 1);
+        LmSlot.Operand memory head = LmSlot.weight(b, LmNames.headIndex(c), c.vocab, c.hidden + 1);
         if (c.chunk != 0) return _chunked(b, x, head);
         uint256 z = LmSlot.push2(b, LmStep.LINEAR, b.t, c.vocab, x, head);
         return _whole(b, z);
@@ -47,7 +47,7 @@ library LmHead {
     function _whole(LmSlot.Builder memory b, uint256 z) private pure returns (uint256) {
         (uint256 t, uint256 v) = (b.t, b.c.vocab);
         uint256 dz = LmSlot.push2(b, LmStep.XENT, t, v, LmSlot.leaf(z, t, v), LmSlot.data(b));
-        LmSlot.Operand memory ht = LmSlot.leaf(1, b.c.hidden + 1, v);
+        LmSlot.Operand memory ht = LmSlot.leaf(LmNames.masters(b.c) + 1, b.c.hidden + 1, v);
         return LmSlot.push3(b, LmStep.INPUT_GRAD, [t, b.c.hidden], LmSlot.leaf(dz, t, v), ht, ht);
     }
 

@@ -39,6 +39,9 @@ library LmNames {
         int256 scaleLog2;
         /// Bit `p` set: projection `p` is adapted.
         uint8 targets;
+        /// A full fine-tune: every weight is a state tensor (no adapters), read through its
+        /// quantized leaf (docs/protocol.md §9, "Full fine-tuning").
+        bool full;
         /// Filled by `order`: block `l`'s place in name order.
         uint256[] blockOrder;
     }
@@ -186,6 +189,54 @@ library LmNames {
             ++per;
         }
         n += c.blockOrder[l] * per * 6 + (b ? 3 : 0) + which;
+    }
+
+    /// @notice A full fine-tune's weights: the model commitment's tensors but the rotary
+    ///         tables, which sort last, so weight `i` is model tensor `i`.
+    function params(Config memory c) internal pure returns (uint256) {
+        return c.layers * blockTensors(c) + 1 + _normCount(c) + (c.tied ? 0 : 1) + (c.gpt2 ? 1 : 0);
+    }
+
+    /// @notice Ops before the prelude's own: a full fine-tune's quantized masters, one per weight.
+    function masters(Config memory c) internal pure returns (uint256) {
+        return c.full ? params(c) : 0;
+    }
+
+    /// @notice The shape of weight `i` (model tensor `i`, matrices without their shift column)
+    ///         and how the forward reads it: `kind` 0 a matrix, 1 a norm's γ, 2 a bias or β.
+    function paramShape(Config memory c, uint256 i)
+        internal
+        pure
+        returns (uint256 rows, uint256 cols, uint8 kind)
+    {
+        uint256 bt = blockTensors(c);
+        uint256 n = _normCount(c);
+        if (i >= c.layers * bt) {
+            uint256 j = i - c.layers * bt;
+            if (j == 0) return (c.vocab, c.hidden, 0); // embed
+            if (j <= n) return (1, c.hidden, j == n ? 1 : 2); // final_norm.beta, .gamma
+            if (j == n + 1 && !c.tied) return (c.vocab, c.hidden, 0); // head
+            return (c.context, c.hidden, 0); // pos_embed
+        }
+        uint256 at = i % bt;
+        if (at < n) return (1, c.hidden, at == n - 1 ? 1 : 2); // attn_norm
+        at -= n;
+        uint8[8] memory byName = _alphabetical();
+        for (uint256 k = 0; k < 8; ++k) {
+            uint8 q = byName[k];
+            if (q == 7) {
+                if (at < n) return (1, c.hidden, at == n - 1 ? 1 : 2); // mlp_norm
+                at -= n;
+            } else if (exists(c, q)) {
+                (uint256 inp, uint256 out) = dims(c, q);
+                if (hasBias(c, q)) {
+                    if (at == 0) return (1, out, 2);
+                    --at;
+                }
+                if (at == 0) return (out, inp, 0);
+                --at;
+            }
+        }
     }
 
     /// @notice State tensor index of `step` (the last name).

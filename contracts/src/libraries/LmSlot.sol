@@ -50,6 +50,25 @@ library LmSlot {
         uint256 slot;
         /// One block's op counts and where its leaves sit, once known.
         Tpl tpl;
+        /// A full fine-tune: offsets from its slot's start of each weight's gradient, by weight.
+        uint256[] g;
+        /// A full fine-tune: the head's weight gradient of this slot (the tied embedding's share).
+        uint256 headGrad;
+        /// A full fine-tune's own sections (`LmFull.sections`); unset in any other program.
+        Full f;
+    }
+
+    /// @notice What a full fine-tune adds to the program, as functions that only the full
+    ///         builder's entry (`LmProgram.fullOpAt`) sets: a LoRA or span referee never
+    ///         references them, so their code stays out of its bytecode (EIP-170).
+    struct Full {
+        function(Builder memory) internal pure masters;
+        function(Builder memory, uint256, uint8, uint256, uint256) internal pure projectGrads;
+        function(Builder memory, uint256, uint256, uint256) internal pure normGrads;
+        function(Builder memory, uint256, uint256) internal pure headGrads;
+        function(Builder memory, uint256) internal pure embedGrads;
+        function(Builder memory, uint256, uint256, uint256) internal pure sums;
+        function(Builder memory, uint256, uint256) internal pure update;
     }
 
     /// @dev What every block shares: its forward op count, its backward op count (block 0's
@@ -62,6 +81,9 @@ library LmSlot {
         Blk rel;
         uint256[7] gA;
         uint256[7] gB;
+        /// A full fine-tune: offsets from its backward start of each of the block's weights'
+        /// gradients, in the block's name order.
+        uint256[18] gBlk;
     }
 
     /// @dev The leaves of one block's forward pass that its backward pass reads.
@@ -95,6 +117,7 @@ library LmSlot {
         b.pre = pre;
         b.gA = new uint256[](7 * c.layers);
         b.gB = new uint256[](7 * c.layers);
+        if (c.full) b.g = new uint256[](LmNames.params(c));
     }
 
     // ─────────────────────────────────────────── pushing ─────────────────────────────────────────────
@@ -157,6 +180,16 @@ library LmSlot {
         return Operand(FROM_STATE, i, rows, cols);
     }
 
+    /// @notice Model tensor `i` as the forward reads it: from the model commitment, or in a full
+    ///         fine-tune the quantized master, leaf `i + 1` (never a rotary table).
+    function weight(Builder memory b, uint256 i, uint256 rows, uint256 cols)
+        internal
+        pure
+        returns (Operand memory)
+    {
+        return b.c.full ? leaf(i + 1, rows, cols) : model(i, rows, cols);
+    }
+
     function data(Builder memory b) internal pure returns (Operand memory) {
         return Operand(FROM_DATA, b.slot, b.samples, b.t + 2);
     }
@@ -174,7 +207,7 @@ library LmSlot {
             if (q == p) n = per;
             per += LmNames.adapted(c, q) ? 5 : 1;
         }
-        return LmNames.headOps(c) + l * per + n + 1 + which;
+        return LmNames.masters(c) + LmNames.headOps(c) + l * per + n + 1 + which;
     }
 
     // ─────────────────────────────────────────── one slot ────────────────────────────────────────────
@@ -201,7 +234,7 @@ library LmSlot {
         uint256 dh = _lossBack(b, h);
         for (uint256 i = blks.length; i > 0; --i) {
             uint256 from = b.k;
-            uint256 n = i == 1 ? b.tpl.back - 2 : b.tpl.back;
+            uint256 n = i == 1 && !b.c.full ? b.tpl.back - 2 : b.tpl.back;
             if (b.want > from && b.want <= from + n) {
                 dh = _blockBackward(b, i - 1, blks[i - 1], dh);
             } else {
@@ -213,6 +246,17 @@ library LmSlot {
                 b.gA[7 * (i - 1) + p] = from + b.tpl.gA[p] - b.slotStart;
                 b.gB[7 * (i - 1) + p] = from + b.tpl.gB[p] - b.slotStart;
             }
+            if (b.c.full) _blockGrads(b, i - 1, from);
+        }
+        if (b.c.full) b.f.embedGrads(b, dh);
+    }
+
+    /// @dev A full fine-tune: where block `l`'s weights' gradients are, from its backward start.
+    function _blockGrads(Builder memory b, uint256 l, uint256 from) private pure {
+        uint256 bt = LmNames.blockTensors(b.c);
+        uint256 base = b.c.blockOrder[l] * bt;
+        for (uint256 j = 0; j < bt; ++j) {
+            b.g[base + j] = from + b.tpl.gBlk[j] - b.slotStart;
         }
     }
 
@@ -246,7 +290,7 @@ library LmSlot {
     ///      block template (a block above block 0 when there is one).
     function _template(Builder memory b) private pure {
         Builder memory s = start(b.c, b.samples, 0, b.pre);
-        s.t = 1;
+        (s.t, s.f) = (1, b.f);
         s.tpl.ready = true;
         uint256 l = b.c.layers > 1 ? 1 : 0;
         // slither-disable-next-line uninitialized-local
@@ -257,7 +301,13 @@ library LmSlot {
         tp.rel = blk;
         uint256 from = s.k;
         _blockBackward(s, l, blk, from);
-        tp.back = s.k - from + (l == 0 ? 2 : 0);
+        tp.back = s.k - from + (l == 0 && !b.c.full ? 2 : 0);
+        if (b.c.full) {
+            uint256 bt = LmNames.blockTensors(b.c);
+            for (uint256 j = 0; j < bt; ++j) {
+                tp.gBlk[j] = s.g[b.c.blockOrder[l] * bt + j] - from;
+            }
+        }
         for (uint8 p = 0; p < 7; ++p) {
             if (!LmNames.adapted(b.c, p)) continue;
             tp.gA[p] = s.gA[7 * l + p] - from;
@@ -282,8 +332,8 @@ library LmSlot {
         LmNames.Config memory c = b.c;
         uint256 d = c.hidden;
         Operand[] memory ins = new Operand[](c.gpt2 ? 3 : 2);
-        (ins[0], ins[1]) = (data(b), model(LmNames.tailIndex(c, 0), c.vocab, d + 1));
-        if (c.gpt2) ins[2] = model(LmNames.tailIndex(c, 3), c.context, d + 1);
+        (ins[0], ins[1]) = (data(b), weight(b, LmNames.tailIndex(c, 0), c.vocab, d + 1));
+        if (c.gpt2) ins[2] = weight(b, LmNames.tailIndex(c, 3), c.context, d + 1);
         return push(b, LmStep.EMBED, b.t, d, ins, 0);
     }
 
@@ -293,15 +343,20 @@ library LmSlot {
         (uint256 t, uint256 d) = (b.t, c.hidden);
         uint256 xf = _norm(b, h, LmNames.tailIndex(c, 1), c.gpt2 ? LmNames.tailIndex(c, 1) - 1 : 0);
         uint256 dxf = LmHead.back(b, xf);
-        Operand memory gamma = model(LmNames.tailIndex(c, 1), 1, d);
+        if (c.full) {
+            // The head's input gradient follows the loss signal `dz` (a whole vocabulary).
+            b.f.headGrads(b, dxf - 1, xf);
+            b.f.normGrads(b, h, dxf, LmNames.tailIndex(c, 1));
+        }
+        Operand memory gamma = weight(b, LmNames.tailIndex(c, 1), 1, d);
         return push3(b, LmStep.NORM_BACK, [t, d], leaf(h, t, d), leaf(dxf, t, d), gamma);
     }
 
     function _norm(Builder memory b, uint256 x, uint256 gamma, uint256 beta) private pure returns (uint256) {
         uint256 d = b.c.hidden;
         Operand[] memory ins = new Operand[](b.c.gpt2 ? 3 : 2);
-        (ins[0], ins[1]) = (leaf(x, b.t, d), model(gamma, 1, d));
-        if (b.c.gpt2) ins[2] = model(beta, 1, d);
+        (ins[0], ins[1]) = (leaf(x, b.t, d), weight(b, gamma, 1, d));
+        if (b.c.gpt2) ins[2] = weight(b, beta, 1, d);
         return push(b, LmStep.NORM, b.t, d, ins, 0);
     }
 
@@ -320,8 +375,8 @@ library LmSlot {
         LmNames.Config memory c = b.c;
         (uint256 inp, uint256 out) = LmNames.dims(c, p);
         Operand[] memory ins = new Operand[](LmNames.hasBias(c, p) ? 3 : 2);
-        (ins[0], ins[1]) = (leaf(x, b.t, inp), model(LmNames.weightIndex(c, l, p, false), out, inp + 1));
-        if (ins.length == 3) ins[2] = model(LmNames.weightIndex(c, l, p, true), 1, out);
+        (ins[0], ins[1]) = (leaf(x, b.t, inp), weight(b, LmNames.weightIndex(c, l, p, false), out, inp + 1));
+        if (ins.length == 3) ins[2] = weight(b, LmNames.weightIndex(c, l, p, true), 1, out);
         uint256 y0 = push(b, LmStep.LINEAR, b.t, out, ins, 0);
         if (!LmNames.adapted(c, p)) return y0;
         s.u[p] = _middle(b, l, p, x);
@@ -411,10 +466,14 @@ library LmSlot {
         pure
         returns (uint256)
     {
-        uint256 dn2 = _normBack(b, s.hMid, _mlpBack(b, l, s, dh), LmNames.normIndex(b.c, l, true, false));
+        uint256 dx2 = _mlpBack(b, l, s, dh);
+        if (b.c.full) b.f.normGrads(b, s.hMid, dx2, LmNames.normIndex(b.c, l, true, false));
+        uint256 dn2 = _normBack(b, s.hMid, dx2, LmNames.normIndex(b.c, l, true, false));
         uint256 dhMid = _addGrad(b, dh, dn2, b.c.hidden);
         uint256 dx1 = _attentionBack(b, l, s, dhMid);
-        if (l == 0) return dx1;
+        if (b.c.full) b.f.normGrads(b, s.hIn, dx1, LmNames.normIndex(b.c, l, false, false));
+        // Block 0's input signal is needed only when the embeddings are trained.
+        if (l == 0 && !b.c.full) return dx1;
         uint256 dn1 = _normBack(b, s.hIn, dx1, LmNames.normIndex(b.c, l, false, false));
         return _addGrad(b, dhMid, dn1, b.c.hidden);
     }
@@ -425,7 +484,7 @@ library LmSlot {
         returns (uint256)
     {
         (uint256 t, uint256 d) = (b.t, b.c.hidden);
-        return push3(b, LmStep.NORM_BACK, [t, d], leaf(x, t, d), leaf(dy, t, d), model(gamma, 1, d));
+        return push3(b, LmStep.NORM_BACK, [t, d], leaf(x, t, d), leaf(dy, t, d), weight(b, gamma, 1, d));
     }
 
     function _addGrad(Builder memory b, uint256 x, uint256 y, uint256 width) private pure returns (uint256) {
@@ -539,8 +598,8 @@ library LmSlot {
         return push1(b, LmStep.GROUP_T, c.kvHeads * c.headDim, c.heads * b.t / c.kvHeads, xo);
     }
 
-    /// @dev `X.t` with each row's exponent as a last row.
-    function _transposeExp(Builder memory b, uint256 x, uint256 cols) private pure returns (uint256) {
+    /// @notice `X.t` with each row's exponent as a last row.
+    function transposeExp(Builder memory b, uint256 x, uint256 cols) internal pure returns (uint256) {
         return push1(b, LmStep.TRANSPOSE_EXP, cols + 1, b.t, leaf(x, b.t, cols));
     }
 
@@ -552,10 +611,15 @@ library LmSlot {
         returns (uint256)
     {
         uint256 dx0 = _baseBack(b, l, p, dy);
+        if (b.c.full) {
+            uint256 dyt = transposeExp(b, dy, LmNames.outWidth(b.c, p));
+            if (s.xt[xi] == 0) s.xt[xi] = transposeExp(b, [s.x1, s.x2, s.act, s.attn][xi], _inWidth(b, p));
+            b.f.projectGrads(b, l, p, s.xt[xi], dyt);
+        }
         if (!LmNames.adapted(b.c, p)) return dx0;
         uint256 du = _gradB(b, l, p, s.u[p], dy);
-        uint256 dut = _transposeExp(b, du, b.c.rank);
-        if (s.xt[xi] == 0) s.xt[xi] = _transposeExp(b, [s.x1, s.x2, s.act, s.attn][xi], _inWidth(b, p));
+        uint256 dut = transposeExp(b, du, b.c.rank);
+        if (s.xt[xi] == 0) s.xt[xi] = transposeExp(b, [s.x1, s.x2, s.act, s.attn][xi], _inWidth(b, p));
         uint256 dxa = _gradA(b, l, p, [s.xt[xi], du, dut]);
         return _addGrad(b, dx0, dxa, _inWidth(b, p));
     }
@@ -580,8 +644,8 @@ library LmSlot {
     {
         uint256 out = LmNames.outWidth(b.c, p);
         uint256 r = b.c.rank;
-        Operand memory dyt = leaf(_transposeExp(b, dy, out), out + 1, b.t);
-        Operand memory ut = leaf(_transposeExp(b, u, r), r + 1, b.t);
+        Operand memory dyt = leaf(transposeExp(b, dy, out), out + 1, b.t);
+        Operand memory ut = leaf(transposeExp(b, u, r), r + 1, b.t);
         b.gB[7 * l + p] = _weightGrad(b, [out, 2 * r], dyt, ut, b.c.scaleLog2) - b.slotStart;
         return _du(b, l, p, dy);
     }

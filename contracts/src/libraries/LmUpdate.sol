@@ -98,18 +98,18 @@ library LmUpdate {
         (uint256 inp, uint256 out) = LmNames.dims(c, p);
         uint256[2] memory shape = isB ? [out, c.rank] : [c.rank, inp];
         (g.rows, g.cols) = (shape[0], 2 * shape[1]);
-        _adamAt(b, LmNames.stateIndex(c, l, p, isB, 0), shape, g, tokens, next);
+        adamAt(b, LmNames.stateIndex(c, l, p, isB, 0), shape, g, tokens, next);
     }
 
-    /// @dev Adam on state tensor `w` (`shape`), its moments at `w + 1` and `w + 2`.
-    function _adamAt(
+    /// @notice Adam on state tensor `w` (`shape`), its moments at `w + 1` and `w + 2`.
+    function adamAt(
         LmSlot.Builder memory b,
         uint256 w,
         uint256[2] memory shape,
         LmSlot.Operand memory g,
         LmSlot.Operand memory tokens,
         LmSlot.Operand[] memory next
-    ) private pure {
+    ) internal pure {
         uint256[2] memory wide = [shape[0], 2 * shape[1]];
         uint256 m = LmSlot.push3(b, LmStep.ADAM_M, wide, LmSlot.state(w + 1, wide[0], wide[1]), g, tokens);
         next[w + 1] = LmSlot.leaf(m, wide[0], wide[1]);

@@ -82,7 +82,8 @@ fn generate() -> Vec<Value> {
                 let col = draw.int(op.cols as i64 - 1).unsigned_abs() as usize % op.cols;
                 cases.push(case(&inputs, &trace, name, leaf, r, col));
                 if let Some(at) = out.iter().rposition(|&v| v != 0) {
-                    cases.push(case(&inputs, &trace, name, leaf, at / op.cols, at % op.cols));
+                    let (r, col) = (at / op.cols, at % op.cols);
+                    cases.push(case(&inputs, &trace, name, leaf, r, col));
                 }
             }
         }
