@@ -7,7 +7,7 @@ import {DisputeGame} from "../src/DisputeGame.sol";
 import {GameRouter} from "../src/GameRouter.sol";
 import {JobMarket} from "../src/JobMarket.sol";
 import {LmDisputeGame} from "../src/LmDisputeGame.sol";
-import {LmElementReferee, LmProgramReferee, LmSpanReferee} from "../src/LmReferee.sol";
+import {LmElementReferee, LmFullProgramReferee, LmProgramReferee, LmSpanReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
 import {SpanDisputeGame} from "../src/SpanDisputeGame.sol";
 import {SpanPayments} from "../src/SpanPayments.sol";
@@ -127,7 +127,12 @@ contract Deploy {
         router = new GameRouter(jobMarket);
         router.addGame(new DisputeGame(IJobMarket(address(router)), new Referee()));
         router.addGame(
-            new LmDisputeGame(IJobMarket(address(router)), new LmProgramReferee(), new LmElementReferee())
+            new LmDisputeGame(
+                IJobMarket(address(router)),
+                new LmProgramReferee(),
+                new LmFullProgramReferee(),
+                new LmElementReferee()
+            )
         );
     }
 
@@ -171,6 +176,7 @@ contract Deploy {
         vm.serializeAddress(key, "referee", address(game.referee()));
         vm.serializeAddress(key, "lmDisputeGame", address(lmGame));
         vm.serializeAddress(key, "lmProgramReferee", address(lmGame.program()));
+        vm.serializeAddress(key, "lmFullProgramReferee", address(lmGame.fullProgram()));
         vm.serializeAddress(key, "lmElementReferee", address(lmGame.elements()));
         vm.serializeAddress(key, "dataAvailability", address(d.availability));
         vm.serializeAddress(key, "auditPool", address(d.pool));

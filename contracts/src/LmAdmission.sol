@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {LmHead} from "./libraries/LmHead.sol";
+import {LmNames} from "./libraries/LmNames.sol";
 import {LmSpec} from "./libraries/LmSpec.sol";
 import {LmVocab} from "./libraries/LmVocab.sol";
 
@@ -72,12 +73,25 @@ contract LmAdmission {
         );
         // The attention's rows are `heads · head_dim` wide, twice that for the raw sums.
         _bound("heads x head_dim", uint256(a.heads) * a.headDim, 1, MAX_ROW / 2);
-        _bound("rank", spec.rank, 1, 64);
-        _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
-        if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);
-        int256 sigma = LmSpec.scaleLog2(spec.rank, spec.alpha);
-        _bound("alpha / rank", uint256(sigma + 8), 0, 16);
+        if (spec.full) {
+            _checkFull(spec);
+        } else {
+            _bound("rank", spec.rank, 1, 64);
+            _bound("targets", spec.targets, 1, a.gpt2 ? 0x6f : 0x7f);
+            if (a.gpt2 && spec.targets & 0x10 != 0) revert Inadmissible("targets", spec.targets, 1, 0x6f);
+            int256 sigma = LmSpec.scaleLog2(spec.rank, spec.alpha);
+            _bound("alpha / rank", uint256(sigma + 8), 0, 16);
+        }
         _boundMoves(spec);
+    }
+
+    /// @dev A full fine-tune (docs/protocol.md §9 "Full fine-tuning"): no adapter terms, and a
+    ///      vocabulary in one row (the head's weight gradient over chunks is not in the game).
+    function _checkFull(LmSpec.Spec calldata spec) internal pure {
+        _bound("rank", spec.rank, 0, 0);
+        _bound("alpha", spec.alpha, 0, 0);
+        _bound("targets", spec.targets, 0, 0);
+        _bound("vocab", spec.arch.vocab, 2, LmVocab.LONG_ROW);
     }
 
     /// @dev A vocabulary in chunks (docs/protocol.md §9 "Long rows"): `head.t`'s `(d + 1)·k`
@@ -101,7 +115,7 @@ contract LmAdmission {
     ///      and lengths, a proof of `⌈log2 count⌉` hashes each) and the state-hash naming's
     ///      tensors (three entry words, and a leaf opening: its offset, root, proof offset and
     ///      length, 14 hashes; the tensors are `step` and a value, `.m`, `.v` per adapter
-    ///      matrix).
+    ///      matrix, or per weight of a full fine-tune).
     function _boundMoves(LmSpec.Spec calldata spec) internal pure {
         uint256 depth = 0;
         while (uint256(1) << depth < spec.count) ++depth;
@@ -113,6 +127,7 @@ contract LmAdmission {
             targets += m & 1;
         }
         uint256 tensors = 1 + 6 * uint256(spec.arch.layers) * targets;
+        if (spec.full) tensors = 1 + 3 * LmNames.params(LmSpec.forwardConfig(spec.arch));
         _bound("state tensor bytes", tensors * (96 + 32 * (4 + LEAF_DEPTH)), 1, budget);
     }
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {GameBase} from "./GameBase.sol";
 import {LmAdmission} from "./LmAdmission.sol";
-import {LmElementReferee, LmProgramReferee} from "./LmReferee.sol";
+import {LmElementReferee, LmFullProgramReferee, LmProgramReferee} from "./LmReferee.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {ExactOps} from "./libraries/ExactOps.sol";
 import {LmSlot} from "./libraries/LmSlot.sol";
@@ -93,8 +93,10 @@ contract LmDisputeGame is GameBase {
 
     /// @notice The spec's bounds (created with the game: its code would not fit in this one's).
     LmAdmission public immutable admission;
-    /// @notice The step program's builder.
+    /// @notice The step program's builder (a LoRA fine-tune's).
     LmProgramReferee public immutable program;
+    /// @notice A full fine-tune's step program's builder.
+    LmFullProgramReferee public immutable fullProgram;
     /// @notice The element referee.
     LmElementReferee public immutable elements;
 
@@ -111,9 +113,16 @@ contract LmDisputeGame is GameBase {
 
     /// @param market_ The job market whose resolver this is.
     /// @param program_ The step program's builder.
+    /// @param fullProgram_ A full fine-tune's step program's builder.
     /// @param elements_ The element referee.
-    constructor(IJobMarket market_, LmProgramReferee program_, LmElementReferee elements_) GameBase(market_) {
+    constructor(
+        IJobMarket market_,
+        LmProgramReferee program_,
+        LmFullProgramReferee fullProgram_,
+        LmElementReferee elements_
+    ) GameBase(market_) {
         program = program_;
+        fullProgram = fullProgram_;
         elements = elements_;
         admission = new LmAdmission();
     }
@@ -141,7 +150,12 @@ contract LmDisputeGame is GameBase {
         for (uint256 j = 0; j < lens.length; ++j) {
             lens[j] = spec.arch.context;
         }
-        return program.specOpCount(spec, lens) + 1;
+        return _builder(spec).specOpCount(spec, lens) + 1;
+    }
+
+    /// @dev The program's builder for `spec`'s method (both have the same entry points).
+    function _builder(LmSpec.Spec calldata spec) internal view returns (LmProgramReferee) {
+        return spec.full ? LmProgramReferee(address(fullProgram)) : program;
     }
 
     // ─────────────────────────────────────────── worker ──────────────────────────────────────────────
@@ -159,7 +173,7 @@ contract LmDisputeGame is GameBase {
         bytes32 built = admission.specHash(spec);
         if (built != job.specHash) revert SpecMismatch(job.specHash, built);
         uint256[] memory lens = _lens(spec, g.step, d);
-        uint256 count = program.specOpCount(spec, lens) + 1;
+        uint256 count = _builder(spec).specOpCount(spec, lens) + 1;
         uint256 height = chunkHeight(count);
         uint256 chunks = (count + (uint256(1) << height) - 1) >> height;
         if (c.nodes.length != chunks) revert OutOfRange("op-trace nodes", c.nodes.length, chunks);
@@ -243,7 +257,7 @@ contract LmDisputeGame is GameBase {
     ) external {
         Play storage g = _move(jobId, Phase.NameOp, false);
         _checkSpec(jobId, g, spec, lens);
-        LmSlot.Op memory op = program.specOpAt(spec, lens, leaf);
+        LmSlot.Op memory op = _builder(spec).specOpAt(spec, lens, leaf);
         if (inputs.length != op.inputs.length) revert OutOfRange("inputs", inputs.length, op.inputs.length);
         uint256 leaves = _ops[jobId].leafCount;
         // slither-disable-next-line uninitialized-local

@@ -5,7 +5,7 @@ import {DisputeGame} from "../src/DisputeGame.sol";
 import {GameBase} from "../src/GameBase.sol";
 import {GameRouter} from "../src/GameRouter.sol";
 import {LmDisputeGame} from "../src/LmDisputeGame.sol";
-import {LmElementReferee, LmProgramReferee} from "../src/LmReferee.sol";
+import {LmElementReferee, LmFullProgramReferee, LmProgramReferee} from "../src/LmReferee.sol";
 import {Referee} from "../src/Referee.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {LmSlot} from "../src/libraries/LmSlot.sol";
@@ -31,7 +31,9 @@ contract LmDisputeGameTest is Fixture {
         // As deployed: the router is the market's resolver, the MLP game ahead of this one.
         GameRouter router = new GameRouter(market);
         IJobMarket routed = IJobMarket(address(router));
-        game = new LmDisputeGame(routed, new LmProgramReferee(), new LmElementReferee());
+        game = new LmDisputeGame(
+            routed, new LmProgramReferee(), new LmFullProgramReferee(), new LmElementReferee()
+        );
         vm.startPrank(admin);
         router.addGame(new DisputeGame(routed, new Referee()));
         router.addGame(game);
@@ -227,8 +229,27 @@ contract LmDisputeGameTest is Fixture {
     }
 
     function test_aWorkerThatChangedOneElementOfAFineTuningStepIsSlashed() public {
+        _slashed(0, "lying");
+    }
+
+    /// @notice A full fine-tune (docs/protocol.md §9 "Full fine-tuning", built by
+    ///         `LmFullProgramReferee`): a worker that changed one element of a norm's γ
+    ///         gradient is narrowed to it and slashed; an honest one challenged there wins.
+    function test_aFullFineTuneWorkerThatChangedOneElementIsSlashed() public {
+        vm.assertTrue(_spec(5).full, "a full fine-tune's spec");
+        _slashed(5, "lying_full");
+    }
+
+    function test_anHonestFullFineTuneWorkerChallengedAtTheSameElementWins() public {
+        uint256 jobId = _play(6, "honest_full");
+        vm.assertTrue(market.getJob(jobId).status != IJobMarket.JobStatus.Resolved, "the job goes on");
+        vm.assertEq(market.creditOf(validator), 0, "the challenger's bond is lost");
+    }
+
+    /// @dev Plays lying case `i` and checks the worker slashed to the wei.
+    function _slashed(uint256 i, string memory who) internal {
         uint256 staked = stakes.accountOf(provider).staked;
-        uint256 jobId = _play(0, "lying");
+        uint256 jobId = _play(i, who);
         IJobMarket.Job memory job = market.getJob(jobId);
         vm.assertEq(
             uint256(job.status), uint256(IJobMarket.JobStatus.Resolved), "resolved against the worker"
@@ -377,6 +398,30 @@ contract LmDisputeGameTest is Fixture {
     function test_aWorkerThatNeverCommitsLosesByTheClock() public {
         LmSpec.Spec memory s = _spec(0);
         _workerTimesOut(_openJob(0, s));
+    }
+
+    /// @notice A full fine-tune has no adapter terms, a vocabulary in one row, and a state whose
+    ///         naming fits a move: `1 + 3P` tensors of 672 bytes each.
+    function test_admitSpecRefusesAFullFineTuneTheGameCannotAdjudicate() public {
+        LmSpec.Spec memory s = _spec(5);
+        s.rank = 2;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "rank", 2, 0, 0));
+        game.admitSpec(s, s.steps);
+        s = _spec(5);
+        s.targets = 1;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "targets", 1, 0, 0));
+        game.admitSpec(s, s.steps);
+        s = _spec(5);
+        s.arch.vocab = 8193;
+        vm.expectRevert(abi.encodeWithSelector(GameBase.Inadmissible.selector, "vocab", 8193, 2, 8192));
+        game.admitSpec(s, s.steps);
+        s = _spec(5);
+        s.arch.layers = 20;
+        vm.expectPartialRevert(GameBase.Inadmissible.selector);
+        game.admitSpec(s, s.steps);
+        s = _spec(5);
+        s.arch.layers = 4;
+        game.admitSpec(s, s.steps);
     }
 
     function test_admitSpecRefusesWhatTheGameCannotAdjudicate() public {

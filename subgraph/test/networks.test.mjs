@@ -93,9 +93,10 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
   // Deploy.s.sol from anvil's first account on a fresh chain, as `pedals devnet` runs it
   // (PEDALS_DEVNET_ZK): the linked libraries ProtocolLimits and RewardPools (nonces 0, 1),
   // StakeManager (2), JobMarket (3), bindMarket (4), GameRouter (5), Referee (6),
-  // DisputeGame (7), addGame (8), LmProgramReferee (9), LmElementReferee (10),
-  // LmDisputeGame (11), addGame (12), setResolver (13), MnistMlpVerifier (14),
-  // registerZkCircuit (15), DataAvailability (16); deploymentBlock = the block before + 1.
+  // DisputeGame (7), addGame (8), LmProgramReferee (9), LmFullProgramReferee (10),
+  // LmElementReferee (11), LmDisputeGame (12), addGame (13), setResolver (14),
+  // MnistMlpVerifier (15), registerZkCircuit (16), DataAvailability (17); deploymentBlock =
+  // the block before + 1.
   assert.deepEqual(
     Object.keys(committed.localhost),
     manifest.dataSources.map((ds) => ds.name),
@@ -107,8 +108,8 @@ test('the checked-in default network matches the manifest and a fresh anvil depl
       JobMarket: '0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9',
       StakeManager: '0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0',
       DisputeGame: '0xa513e6e4b8f2a923d98304ec87f64353c4d5c853',
-      LmDisputeGame: '0xb7f8bc63bbcad18155201308c8f3540b07f84f5e',
-      DataAvailability: '0x959922be3caee4b8cd9a407cc3ac1c251c2007b1',
+      LmDisputeGame: '0xa51c1fc2f0d1a1b8494ed1fe312d7c3a78ed91c0',
+      DataAvailability: '0x9a9f2ccfde556a7e9ff0848998aa4a0cfd8863ae',
     },
   );
 });

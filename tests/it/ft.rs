@@ -64,13 +64,16 @@ async fn a_worker_restarted_mid_finetune_goes_on_from_its_stored_state() {
     // What a worker killed after step 2 leaves behind: states 0, 1 and 2, the record at
     // Training{2}. State 2 is marked (one adapter value moved) so that the commitment shows
     // whether it was kept or computed again.
-    let mut states = vec![inputs.initial()];
+    let mut states = vec![inputs.initial().expect("initial")];
     for _ in 0..2 {
         let mut next = states.last().expect("a state").clone();
         inputs.step(&mut next);
         states.push(next);
     }
-    let first = states[2]
+    let pedals_lm::JobState::Lora(marked) = &mut states[2] else {
+        panic!("a LoRA job's state")
+    };
+    let first = marked
         .adapters
         .iter_mut()
         .flatten()

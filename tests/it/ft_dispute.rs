@@ -27,7 +27,7 @@ const STEP: u64 = 1;
 /// projection's output.
 fn side(job: &FtJob, lie: bool) -> LmStepContext {
     let inputs = Arc::new(job.spec.load(&job.model, DATA).expect("inputs"));
-    let mut state = inputs.initial();
+    let mut state = inputs.initial().expect("initial");
     for _ in 0..STEP {
         inputs.step(&mut state);
     }

@@ -38,6 +38,8 @@ library LmSpec {
         string dataset;
         uint64 count;
         Arch arch;
+        /// A full fine-tune (every weight trained; `rank`, `alpha`, `targets` 0), else LoRA.
+        bool full;
         uint64 rank;
         uint64 alpha;
         /// Bit `p` set: projection `p` (`LmNames` order) is adapted.
@@ -57,7 +59,7 @@ library LmSpec {
     }
 
     /// @notice Spec version this library builds.
-    uint256 internal constant VERSION = 2;
+    uint256 internal constant VERSION = 3;
 
     /// @notice `alpha / rank` is not a power of two from 2^-8 to 2^8.
     error BadScale(uint64 rank, uint64 alpha);
@@ -75,6 +77,7 @@ library LmSpec {
             _u(s.count),
             ',"arch":',
             _arch(s.arch),
+            s.full ? bytes(',"method":"full"') : bytes(',"method":"lora"'),
             _terms(s),
             ',"model_root":"',
             _h(s.modelRoot),
@@ -175,6 +178,8 @@ library LmSpec {
     /// @notice The step program's terms.
     function config(Spec memory s) internal pure returns (LmNames.Config memory c) {
         c = forwardConfig(s.arch);
+        c.full = s.full;
+        if (s.full) return c;
         c.rank = s.rank;
         c.scaleLog2 = scaleLog2(s.rank, s.alpha);
         c.targets = s.targets;

@@ -15,6 +15,7 @@ library LmSpecJson {
         s.dataset = VM.parseJsonString(doc, string.concat(p, "dataset"));
         s.count = _u(doc, p, "count");
         s.arch = arch(doc, string.concat(p, "arch."));
+        s.full = keccak256(bytes(VM.parseJsonString(doc, string.concat(p, "method")))) == keccak256("full");
         (s.rank, s.alpha) = (_u(doc, p, "rank"), _u(doc, p, "alpha"));
         s.targets = uint8(VM.parseJsonUint(doc, string.concat(prefix, ".target_mask")));
         (s.lrQ32, s.lrEndQ32) = (_u(doc, p, "lr_q32"), _u(doc, p, "lr_end_q32"));

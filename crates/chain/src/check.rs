@@ -145,6 +145,7 @@ pub async fn check_deployment(
         ("Referee", d.referee),
         ("LmDisputeGame", d.lm_dispute_game),
         ("LmProgramReferee", d.lm_program_referee),
+        ("LmFullProgramReferee", d.lm_full_program_referee),
         ("LmElementReferee", d.lm_element_referee),
         ("DataAvailability", d.data_availability),
         ("AuditPool", d.audit_pool),
@@ -214,6 +215,11 @@ pub async fn check_deployment(
             "fine-tuning game uses the program referee",
             lm_game.program().call().await.map_err(call)?,
             d.lm_program_referee,
+        ),
+        (
+            "fine-tuning game uses the full program referee",
+            lm_game.fullProgram().call().await.map_err(call)?,
+            d.lm_full_program_referee,
         ),
         (
             "fine-tuning game uses the element referee",

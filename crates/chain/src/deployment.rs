@@ -32,8 +32,11 @@ pub struct Deployment {
     pub dispute_game: Address,
     /// The LmDisputeGame contract, behind the router: language-model fine-tuning jobs.
     pub lm_dispute_game: Address,
-    /// The fine-tuning game's program referee (its `program()`): the step program and spec.
+    /// The fine-tuning game's program referee (its `program()`): a LoRA step's program.
     pub lm_program_referee: Address,
+    /// The fine-tuning game's full program referee (its `fullProgram()`): a full fine-tune's
+    /// step program.
+    pub lm_full_program_referee: Address,
     /// The fine-tuning game's element referee (its `elements()`): one element recomputed.
     pub lm_element_referee: Address,
     /// The Referee contract the game recomputes elements with.
@@ -101,6 +104,7 @@ mod tests {
   "lmDisputeGame": "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318",
   "lmElementReferee": "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e",
   "lmProgramReferee": "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853",
+  "lmFullProgramReferee": "0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE",
   "feeRecipient": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
   "jobMarket": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
   "pauser": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",

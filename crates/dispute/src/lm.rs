@@ -11,8 +11,7 @@ use pedals_chain::lm::{LmDisputeGame, LmSpec};
 use pedals_chain::{GameBase, GameKind, GameView, Market, Phase};
 use pedals_core::{JobId, MerkleTree, TraceCommitment, chunks, hash_row};
 use pedals_lm::dispute::{OpKind, OpTrace, ProgramOp, Source, StepInputs, data_row, input_rows};
-use pedals_lm::train::LoraState;
-use pedals_lm::{FinetuneInputs, FinetuneSpec};
+use pedals_lm::{FinetuneInputs, FinetuneSpec, JobState, Method};
 use tracing::info;
 
 use crate::DisputeError;
@@ -51,14 +50,14 @@ impl LmStepContext {
     pub fn new(
         spec: FinetuneSpec,
         job: Arc<FinetuneInputs>,
-        state: &LoraState,
+        state: &JobState,
     ) -> Result<Self, DisputeError> {
-        let inputs = StepInputs::new(&job.model, &job.run, state, &job.examples).map_err(lm)?;
+        let inputs = job.step_inputs(state).map_err(lm)?;
         let trace = OpTrace::run(&inputs).map_err(lm)?;
         Ok(Self {
             spec,
             job,
-            step: state.step,
+            step: state.step(),
             inputs,
             trace,
         })
@@ -129,6 +128,7 @@ pub fn lm_spec_args(s: &FinetuneSpec, job: &FinetuneInputs) -> Result<LmSpec::Sp
             outBias: a.out_bias,
             mlpBias: a.mlp_bias,
         },
+        full: s.method == Method::Full,
         rank: s.rank,
         alpha: s.alpha,
         targets,

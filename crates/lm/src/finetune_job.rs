@@ -1,6 +1,7 @@
 //! The market's fine-tuning job (`lm-finetune`): a stored model and a JSONL dataset, both
-//! named by CID, fine-tuned with LoRA in exact mode under committed terms, one trace step per
-//! optimizer step (the state after each step is its checkpoint, [`crate::train::LoraState`]).
+//! named by CID, fine-tuned in exact mode under committed terms, with LoRA or every weight
+//! trained ([`Method`]), one trace step per optimizer step (the state after each step is its
+//! checkpoint, [`JobState`]).
 //! The canonical bytes are [`CanonicalSpec`]'s; `"kind": "lm-finetune"` comes first.
 
 use cid::Cid;
@@ -10,13 +11,26 @@ use serde::{Deserialize, Serialize};
 use crate::error::LmError;
 use crate::spec::CanonicalSpec;
 use crate::tokenizer::Tokenizer;
-use crate::train::{AdamConfig, Example, FineTune, LoraConfig, LoraState, Terms, data};
+use crate::train::{
+    AdamConfig, Example, FineTune, FullState, FullTune, LoraConfig, LoraState, Terms, data,
+};
 use crate::weights::ExactModel;
 
 /// The spec's `kind`.
 pub const KIND: &str = "lm-finetune";
-/// Version of the spec format (2: the dispute roots).
-pub const VERSION: u32 = 2;
+/// Version of the spec format (2: the dispute roots; 3: the method).
+pub const VERSION: u32 = 3;
+
+/// What a fine-tune trains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Rank-`r` adapters on chosen projections; the model frozen.
+    #[default]
+    Lora,
+    /// Every weight of a small model (docs/exact-ops.md "Full fine-tuning"); no adapter terms.
+    Full,
+}
 
 /// A model's shape in a fine-tuning spec: what the step program (docs/protocol.md §9) is built
 /// from, so that a referee needs the spec alone.
@@ -91,11 +105,13 @@ pub struct FinetuneSpec {
     pub count: u64,
     /// The model's shape, as the step program and its referee need it.
     pub arch: Arch,
-    /// LoRA rank.
+    /// What is trained.
+    pub method: Method,
+    /// LoRA rank (0 in a full fine-tune).
     pub rank: u64,
-    /// LoRA alpha.
+    /// LoRA alpha (0 in a full fine-tune).
     pub alpha: u64,
-    /// Adapted projections (peft module names), sorted.
+    /// Adapted projections (peft module names), sorted (none in a full fine-tune).
     pub targets: Vec<String>,
     /// Peak learning rate, Q32.
     pub lr_q32: u64,
@@ -121,7 +137,8 @@ pub struct FinetuneSpec {
     /// The Merkle root of the examples' data rows `[prompt, tokens…]` (their row hashes, in
     /// dataset order), `0x`-hex: the root a dispute opens an example against.
     pub data_root: String,
-    /// `h_0`: the state hash of the initial adapters, `0x`-hex.
+    /// `h_0`: the state hash of the initial state (adapters, or a full fine-tune's masters),
+    /// `0x`-hex.
     pub init_hash: String,
 }
 
@@ -129,7 +146,21 @@ impl FinetuneSpec {
     /// The spec of fine-tuning `model` (a stored model's bytes) on `dataset` (JSONL) under
     /// `terms`: the files' CIDs, the example count and the dispute roots computed from them.
     pub fn new(model: &[u8], dataset: &[u8], terms: &Terms) -> Result<Self, LmError> {
-        let ft = terms.fine_tune()?;
+        Self::with_method(model, dataset, terms, Method::Lora)
+    }
+
+    /// [`Self::new`] for a fine-tune by `method`: a full fine-tune ignores the LoRA terms.
+    pub fn with_method(
+        model: &[u8],
+        dataset: &[u8],
+        terms: &Terms,
+        method: Method,
+    ) -> Result<Self, LmError> {
+        let ft = match method {
+            Method::Lora => terms.fine_tune()?,
+            Method::Full => full_run(terms.full_tune()?),
+        };
+        let lora = method == Method::Lora;
         let exact = ExactModel::from_bytes(model)?;
         let spec = Self {
             kind: KIND.into(),
@@ -138,8 +169,9 @@ impl FinetuneSpec {
             dataset: pedals_core::cid_of(dataset).to_string(),
             count: 0,
             arch: Arch::of(&exact.config),
-            rank: ft.lora.rank as u64,
-            alpha: terms.alpha as u64,
+            method,
+            rank: if lora { ft.lora.rank as u64 } else { 0 },
+            alpha: if lora { terms.alpha as u64 } else { 0 },
             targets: ft
                 .lora
                 .targets
@@ -174,7 +206,8 @@ impl FinetuneSpec {
         bytes.starts_with(format!("{{\"kind\":\"{KIND}\"").as_bytes())
     }
 
-    /// The run in exact units.
+    /// The run in exact units (a full fine-tune's: its optimizer, batches and seed, with no
+    /// adapters).
     pub fn fine_tune(&self) -> Result<FineTune, LmError> {
         let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -188,10 +221,18 @@ impl FinetuneSpec {
             steps: self.steps,
         };
         adam.validate()?;
+        let batch = usize::try_from(self.batch).unwrap_or(usize::MAX);
+        if self.method == Method::Full {
+            return Ok(full_run(FullTune {
+                adam,
+                batch,
+                seed: self.seed,
+            }));
+        }
         Ok(FineTune {
             lora: LoraConfig::new(self.rank as usize, self.alpha as usize, &targets)?,
             adam,
-            batch: usize::try_from(self.batch).unwrap_or(usize::MAX),
+            batch,
             seed: self.seed,
         })
     }
@@ -255,11 +296,31 @@ impl FinetuneSpec {
         let examples = data::parse_jsonl(text, &tok, model.config.context)?;
         let run = self.fine_tune()?;
         run.check(&model, &examples)?;
+        if self.method == Method::Full {
+            // The game adjudicates a full step with its vocabulary in one row.
+            let lens = vec![2; run.batch.min(examples.len()).max(1)];
+            crate::dispute::program_full(&model.config, &lens, examples.len())?;
+        }
         Ok(FinetuneInputs {
             model,
             examples,
             run,
+            method: self.method,
         })
+    }
+}
+
+/// A full fine-tune's terms as a run with no adapters (its batches, optimizer and seed).
+fn full_run(full: FullTune) -> FineTune {
+    FineTune {
+        lora: LoraConfig {
+            rank: 1,
+            scale_log2: 0,
+            targets: Vec::new(),
+        },
+        adam: full.adam,
+        batch: full.batch,
+        seed: full.seed,
     }
 }
 
@@ -282,6 +343,13 @@ impl CanonicalSpec for FinetuneSpec {
         }
         if self.steps > u64::from(u32::MAX) {
             return bad(format!("{} steps: a job has at most 2^32 - 1", self.steps));
+        }
+        if self.method == Method::Full
+            && (self.rank != 0 || self.alpha != 0 || !self.targets.is_empty())
+        {
+            return bad(
+                "a full fine-tune has no rank, alpha or targets: set them to 0 and []".into(),
+            );
         }
         let run = self.fine_tune()?;
         let sorted: Vec<&str> = run.lora.targets.iter().map(|t| t.name()).collect();
@@ -313,28 +381,94 @@ impl CanonicalSpec for FinetuneSpec {
 
 /// A fine-tuning job's inputs, loaded and checked.
 pub struct FinetuneInputs {
-    /// The frozen model.
+    /// The frozen model (a full fine-tune's starting weights).
     pub model: ExactModel,
     /// The tokenized examples.
     pub examples: Vec<Example>,
-    /// The run.
+    /// The run: LoRA's, or a full fine-tune's optimizer, batches and seed with no adapters.
     pub run: FineTune,
+    /// What is trained.
+    pub method: Method,
+}
+
+/// A fine-tuning job's state: the adapters, or every weight's masters, with their moments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// A LoRA fine-tune's.
+    Lora(LoraState),
+    /// A full fine-tune's.
+    Full(FullState),
+}
+
+impl JobState {
+    /// Optimizer steps taken.
+    pub fn step(&self) -> u64 {
+        match self {
+            Self::Lora(s) => s.step,
+            Self::Full(s) => s.step,
+        }
+    }
 }
 
 impl FinetuneInputs {
+    /// A full fine-tune's terms.
+    fn full(&self) -> FullTune {
+        FullTune {
+            adam: self.run.adam,
+            batch: self.run.batch,
+            seed: self.run.seed,
+        }
+    }
+
     /// The state before step 0.
-    pub fn initial(&self) -> LoraState {
-        self.run.init(&self.model)
+    pub fn initial(&self) -> Result<JobState, LmError> {
+        Ok(match self.method {
+            Method::Lora => JobState::Lora(self.run.init(&self.model)),
+            Method::Full => JobState::Full(FullState::init(&self.model)?),
+        })
     }
 
     /// Runs the next step of `state` (its `step` field says which).
-    pub fn step(&self, state: &mut LoraState) {
-        self.run.step(&self.model, state, &self.examples);
+    pub fn step(&self, state: &mut JobState) {
+        match state {
+            JobState::Lora(s) => {
+                self.run.step(&self.model, s, &self.examples);
+            }
+            JobState::Full(s) => {
+                self.full().step(&self.model, s, &self.examples);
+            }
+        }
+    }
+
+    /// The state's tensors, as its state hash commits them.
+    pub fn model_state(&self, state: &JobState) -> Result<pedals_core::ModelState, LmError> {
+        match state {
+            JobState::Lora(s) => s.to_model_state(&self.model.config, &self.run.lora),
+            JobState::Full(s) => s.to_model_state(&self.model.config),
+        }
     }
 
     /// Canonical bytes of a state of this job.
-    pub fn state_bytes(&self, state: &LoraState) -> Result<Vec<u8>, LmError> {
-        state.to_bytes(&self.model.config, &self.run.lora)
+    pub fn state_bytes(&self, state: &JobState) -> Result<Vec<u8>, LmError> {
+        self.model_state(state)?
+            .to_canonical_bytes()
+            .map_err(|e| LmError::Format(e.to_string()))
+    }
+
+    /// The state hash of a state of this job.
+    pub fn state_hash(&self, state: &JobState) -> Result<alloy_primitives::B256, LmError> {
+        self.model_state(state)?
+            .state_hash()
+            .map_err(|e| LmError::Format(e.to_string()))
+    }
+
+    /// What the op trace of the step that `state` is at is a function of.
+    pub fn step_inputs(&self, state: &JobState) -> Result<crate::dispute::StepInputs, LmError> {
+        use crate::dispute::StepInputs;
+        match state {
+            JobState::Lora(s) => StepInputs::new(&self.model, &self.run, s, &self.examples),
+            JobState::Full(s) => StepInputs::full(&self.model, &self.full(), s, &self.examples),
+        }
     }
 
     /// The dispute roots of these files: the model commitment's state hash, the Merkle root of
@@ -359,9 +493,7 @@ impl FinetuneInputs {
             .map(|e| pedals_core::hash_row(&crate::dispute::data_row(e)))
             .collect();
         let data = pedals_core::merkle_root(&rows).map_err(core)?;
-        let init = self
-            .initial()
-            .state_hash(&self.model.config, &self.run.lora)?;
+        let init = self.state_hash(&self.initial()?)?;
         Ok((model, data, init))
     }
 
@@ -371,14 +503,21 @@ impl FinetuneInputs {
     pub fn op_trace_bytes(&self) -> Result<u64, LmError> {
         let longest = self.examples.iter().map(|e| e.tokens.len()).max();
         let lens = vec![longest.unwrap_or(2); self.run.batch];
-        let c = &self.model.config;
-        let program = crate::dispute::program(c, &self.run.lora, &lens, self.examples.len())?;
+        let (c, n) = (&self.model.config, self.examples.len());
+        let program = match self.method {
+            Method::Lora => crate::dispute::program(c, &self.run.lora, &lens, n)?,
+            Method::Full => crate::dispute::program_full(c, &lens, n)?,
+        };
         Ok(program.trace_bytes())
     }
 
     /// A state of this job from its canonical bytes.
-    pub fn state_from(&self, bytes: &[u8]) -> Result<LoraState, LmError> {
-        LoraState::from_bytes(bytes, &self.model.config, &self.run.lora)
+    pub fn state_from(&self, bytes: &[u8]) -> Result<JobState, LmError> {
+        let c = &self.model.config;
+        Ok(match self.method {
+            Method::Lora => JobState::Lora(LoraState::from_bytes(bytes, c, &self.run.lora)?),
+            Method::Full => JobState::Full(FullState::from_bytes(bytes, c)?),
+        })
     }
 }
 

@@ -27,7 +27,7 @@ pub mod weights;
 pub use checkpoint::{Checkpoint, Tensor};
 pub use config::{Family, LmConfig};
 pub use error::LmError;
-pub use finetune_job::{FinetuneInputs, FinetuneSpec, default_trace_budget};
+pub use finetune_job::{FinetuneInputs, FinetuneSpec, JobState, Method, default_trace_budget};
 pub use forward::KvCache;
 pub use generate::{Finish, GenParams, Generation, generate_with};
 pub use job::{LmJobInputs, LmJobSpec};

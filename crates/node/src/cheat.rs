@@ -47,12 +47,22 @@ pub(crate) fn falsify_chunk(bytes: &[u8]) -> Vec<u8> {
     [&bytes[..cut], insert, &bytes[cut..]].concat()
 }
 
-/// A fine-tuning worker that lies about a step: one value of the first adapter moves by one
-/// unit after the step, and training goes on from there, so every later state and the trace
-/// are consistent with the lie but a re-run of the step gives another state.
-pub(crate) fn falsify_adapter(state: &mut pedals_lm::train::LoraState) {
-    if let Some(a) = state.adapters.iter_mut().flatten().flatten().next() {
-        a.a[0] = a.a[0].wrapping_add(1);
+/// A fine-tuning worker that lies about a step: one value of the first adapter (or of the
+/// first weight's masters) moves by one unit after the step, and training goes on from there,
+/// so every later state and the trace are consistent with the lie but a re-run of the step
+/// gives another state.
+pub(crate) fn falsify_state(state: &mut pedals_lm::JobState) {
+    match state {
+        pedals_lm::JobState::Lora(s) => {
+            if let Some(a) = s.adapters.iter_mut().flatten().flatten().next() {
+                a.a[0] = a.a[0].wrapping_add(1);
+            }
+        }
+        pedals_lm::JobState::Full(s) => {
+            if let Some(w) = s.w.iter_mut().flatten().next() {
+                *w = w.wrapping_add(1);
+            }
+        }
     }
 }
 
@@ -62,12 +72,9 @@ pub(crate) fn falsify_adapter(state: &mut pedals_lm::train::LoraState) {
 /// claimed state's hash and the lie sits in one op the game can narrow to.
 pub(crate) fn lie_in_trace(
     ctx: &mut pedals_dispute::lm::LmStepContext,
-    claimed: &pedals_lm::train::LoraState,
+    claimed: &pedals_lm::JobState,
 ) -> Result<(), String> {
-    let c = &ctx.job.model.config;
-    let want = claimed
-        .to_model_state(c, &ctx.job.run.lora)
-        .map_err(|e| e.to_string())?;
+    let want = ctx.job.model_state(claimed).map_err(|e| e.to_string())?;
     let program = &ctx.inputs.program;
     for _ in 0..program.new_state.len() {
         let differs = program

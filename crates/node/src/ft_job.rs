@@ -1,8 +1,8 @@
 //! The worker's side of fine-tuning jobs (`lm-finetune`, [`pedals_lm::finetune_job`]): the
 //! spec names a stored model and a JSONL dataset, which travel as the job's model and dataset;
-//! each optimizer step is a step of the trace, and the state after it (the adapters and their
-//! Adam moments, canonical bytes) is its checkpoint, stored as soon as it is computed, so a
-//! worker restarted mid-job goes on from the last one. The initial adapters are checkpoint 0.
+//! each optimizer step is a step of the trace, and the state after it (the adapters, or a full
+//! fine-tune's every weight, with their Adam moments, canonical bytes) is its checkpoint, stored
+//! as soon as it is computed, so a worker restarted mid-job goes on from the last one. The initial state is checkpoint 0.
 //!
 //! Such a job is posted as an optimistic training job whose spec the fine-tuning game admitted
 //! (docs/protocol.md §9): a challenged step is defended from the stored state before it, with
@@ -98,13 +98,14 @@ impl Worker {
     pub(crate) async fn estimate_ft(&self, job: FtJob) -> Result<f64, NodeError> {
         tokio::task::spawn_blocking(move || {
             let (spec, inputs) = *job;
-            let mut state = inputs.initial();
+            let mut state = inputs
+                .initial()
+                .map_err(|e| NodeError::Job(e.to_string()))?;
             let started = std::time::Instant::now();
             inputs.step(&mut state);
-            started.elapsed().as_secs_f64() * spec.steps as f64
+            Ok(started.elapsed().as_secs_f64() * spec.steps as f64)
         })
-        .await
-        .map_err(NodeError::from)
+        .await?
     }
 
     /// Runs a fine-tuning job from its last stored state: every state stored as the
@@ -126,7 +127,8 @@ impl Worker {
                 })
             };
             if store.checkpoint(id, 0)?.is_none() {
-                let bytes = inputs.state_bytes(&inputs.initial()).map_err(job_err)?;
+                let initial = inputs.initial().map_err(job_err)?;
+                let bytes = inputs.state_bytes(&initial).map_err(job_err)?;
                 store.put_checkpoint(id, 0, &bytes)?;
             }
             let mut hashes = Vec::with_capacity(steps as usize + 1);
@@ -139,7 +141,7 @@ impl Worker {
                 inputs.step(&mut state);
                 #[cfg(debug_assertions)]
                 if falsify.contains(&(step - 1)) {
-                    crate::cheat::falsify_adapter(&mut state);
+                    crate::cheat::falsify_state(&mut state);
                 }
                 let bytes = inputs.state_bytes(&state).map_err(job_err)?;
                 hashes.push(pedals_core::checkpoint_hash(&bytes));

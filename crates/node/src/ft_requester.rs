@@ -7,8 +7,7 @@ use std::time::Duration;
 use pedals_chain::{JobMarket, TxOutcome};
 use pedals_core::cid_from_bytes;
 use pedals_lm::CanonicalSpec as _;
-use pedals_lm::train::LoraState;
-use pedals_lm::{FinetuneInputs, FinetuneSpec};
+use pedals_lm::{FinetuneInputs, FinetuneSpec, JobState};
 use pedals_p2p::TraceClaim;
 
 use crate::{NodeError, PostTerms, Requester};
@@ -44,7 +43,7 @@ pub struct FtJobResult {
     /// The job's inputs, loaded here.
     pub inputs: std::sync::Arc<FinetuneInputs>,
     /// The final state.
-    pub state: LoraState,
+    pub state: JobState,
 }
 
 /// What re-executing one step found.
@@ -163,7 +162,7 @@ impl Requester {
     /// node and verified against the trace root it posted, the step is run here, and the state
     /// hash it gives is compared with the one the worker committed for the state after it.
     /// The first entry, step 0, checks the worker's first state against the spec's initial
-    /// adapters.
+    /// state.
     pub async fn recheck_ft(
         &self,
         result: &FtJobResult,
@@ -187,7 +186,7 @@ impl Requester {
                 }
             }
         }
-        // Step 0 is the start: the worker's first state must be the spec's initial adapters.
+        // Step 0 is the start: the worker's first state must be the spec's initial state.
         let mut out = Vec::with_capacity(steps.len() + 1);
         for s in std::iter::once(0).chain(steps.iter().copied()) {
             let at = s.saturating_sub(1);
@@ -214,18 +213,18 @@ impl Requester {
             let inputs = result.inputs.clone();
             let state = before.state;
             let (ours, theirs) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
-                let hash = |st: &LoraState| -> Result<_, NodeError> {
+                let hash = |st: &JobState| -> Result<_, NodeError> {
                     Ok(pedals_core::checkpoint_hash(&inputs.state_bytes(st)?))
                 };
                 if s == 0 {
                     return Ok((
-                        Some(hash(&inputs.initial())?),
+                        Some(hash(&inputs.initial()?)?),
                         Some(pedals_core::checkpoint_hash(&state)),
                     ));
                 }
                 let mut st = inputs.state_from(&state)?;
                 // A state that says it is at another step would run another step's batch.
-                if st.step != at {
+                if st.step() != at {
                     return Ok((None, before.next_hash));
                 }
                 inputs.step(&mut st);

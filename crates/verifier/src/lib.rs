@@ -1,7 +1,8 @@
 //! Pedals validator: picks steps of a submitted job with its own secret randomness, re-executes
 //! them with the exact engine, challenges a step whose result differs, and plays the dispute
 //! game to the end with the players of `pedals-dispute`, whose defence the worker uses. Training
-//! jobs (MLP, CNN) and LoRA fine-tuning jobs are checked alike; `work` holds what differs.
+//! jobs (MLP, CNN) and fine-tuning jobs (LoRA or full) are checked alike; `work` holds what
+//! differs.
 //!
 //! ```text
 //!   ResultSubmitted ──sample k steps (secret)──► fetch checkpoint i + proof ──replay──► h'_{i+1}

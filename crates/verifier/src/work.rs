@@ -1,5 +1,5 @@
 //! The two kinds of job a validator checks: MLP/CNN training (`pedals_ml`, the game
-//! `DisputeGame`) and LoRA fine-tuning of a language model (`pedals_lm`, the game
+//! `DisputeGame`) and fine-tuning of a language model, LoRA or full (`pedals_lm`, the game
 //! `LmDisputeGame`, docs/protocol.md §9). Everything the daemon does with a job — open a served
 //! state, re-execute a step, build the op trace of a step it disputes, play the game — goes
 //! through the types here, so the daemon's rounds, journal and restarts are the same for both.
@@ -11,7 +11,7 @@ use pedals_chain::{GameKind, Market};
 use pedals_core::{JobId, ModelState, parse_cid};
 use pedals_dispute::game::{StepContext, Turn, challenge};
 use pedals_dispute::lm::{LmStepContext, challenge_lm};
-use pedals_lm::train::LoraState;
+use pedals_lm::JobState;
 use pedals_lm::{CanonicalSpec as _, FinetuneInputs, FinetuneSpec};
 use pedals_ml::{Dataset, JobSpec, MlpState, Trainer, exact::CpuOps};
 use pedals_p2p::Client;
@@ -26,7 +26,7 @@ pub(crate) enum Work {
         spec: JobSpec,
         dataset: Arc<Dataset>,
     },
-    /// A LoRA fine-tuning job.
+    /// A fine-tuning job (LoRA or full).
     Ft {
         spec: FinetuneSpec,
         inputs: Arc<FinetuneInputs>,
@@ -36,7 +36,7 @@ pub(crate) enum Work {
 /// A state before a step, of the job's kind.
 pub(crate) enum Before {
     Mlp(MlpState),
-    Ft(LoraState),
+    Ft(JobState),
 }
 
 /// A step this validator disputes: what its side of the game is played from.
@@ -154,7 +154,7 @@ impl Work {
     }
 
     /// The job's initial state as a template of every state's names and shapes: an MLP job's
-    /// posted model (fetched over `net`), a fine-tuning job's initial adapters.
+    /// posted model (fetched over `net`), a fine-tuning job's initial state.
     pub(crate) async fn template(&self, net: &Client) -> Result<ModelState, VerifierError> {
         Ok(match self {
             Self::Mlp { spec, .. } => {
@@ -162,7 +162,7 @@ impl Work {
                 ModelState::from_canonical_bytes(&model_bytes)?
             }
             Self::Ft { inputs, .. } => {
-                ModelState::from_canonical_bytes(&inputs.state_bytes(&inputs.initial())?)?
+                ModelState::from_canonical_bytes(&inputs.state_bytes(&inputs.initial()?)?)?
             }
         })
     }
@@ -184,19 +184,19 @@ impl Work {
             Self::Ft { inputs, .. } => inputs
                 .state_from(bytes)
                 .ok()
-                .filter(|s| s.step == step)
+                .filter(|s| s.step() == step)
                 .map(Before::Ft),
         }
     }
 
-    /// The job's initial state: the posted model's (`template`), or the spec's adapters.
+    /// The job's initial state: the posted model's (`template`), or the spec's.
     pub(crate) fn initial(&self, template: &ModelState) -> Result<Before, VerifierError> {
         Ok(match self {
             Self::Mlp { spec, .. } => Before::Mlp(MlpState::from_bytes(
                 &spec.train.model,
                 &template.to_canonical_bytes()?,
             )?),
-            Self::Ft { inputs, .. } => Before::Ft(inputs.initial()),
+            Self::Ft { inputs, .. } => Before::Ft(inputs.initial()?),
         })
     }
 
@@ -239,7 +239,7 @@ impl Work {
             (Self::Ft { spec, inputs }, Before::Ft(before)) => in_pool(threads, || {
                 let mut after = before.clone();
                 inputs.step(&mut after);
-                let mine = after.state_hash(&inputs.model.config, &inputs.run.lora)?;
+                let mine = inputs.state_hash(&after)?;
                 let disputed = (mine != claimed)
                     .then(|| LmStepContext::new(spec.clone(), inputs.clone(), &before))
                     .transpose()?

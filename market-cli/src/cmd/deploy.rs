@@ -371,6 +371,7 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
     let lm_game_args = lm::LmDisputeGame::constructorCall {
         market_: d.game_router,
         program_: d.lm_program_referee,
+        fullProgram_: d.lm_full_program_referee,
         elements_: d.lm_element_referee,
     }
     .abi_encode();
@@ -415,6 +416,11 @@ fn verify_commands(d: &Deployment, report: &DeploymentReport, chain_id: u64) -> 
         line(d.game_router, "GameRouter", &market_only),
         line(d.dispute_game, "DisputeGame", &game_args),
         line(d.lm_program_referee, "LmReferee:LmProgramReferee", &[]),
+        line(
+            d.lm_full_program_referee,
+            "LmReferee:LmFullProgramReferee",
+            &[],
+        ),
         line(d.lm_element_referee, "LmReferee:LmElementReferee", &[]),
         line(d.lm_dispute_game, "LmDisputeGame", &lm_game_args),
         line(d.data_availability, "DataAvailability", &market_only),

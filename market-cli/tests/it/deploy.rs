@@ -140,9 +140,9 @@ async fn deploy_to_a_public_network_hands_roles_over_refuses_to_overwrite_and_ch
     let verify = doc["verify"].as_array().expect("verify");
     assert_eq!(
         verify.len(),
-        13,
+        14,
         "StakeManager, JobMarket, Referee, GameRouter, DisputeGame, LmProgramReferee, \
-         LmElementReferee, LmDisputeGame, DataAvailability, AuditPool, SpanPayments, \
+         LmFullProgramReferee, LmElementReferee, LmDisputeGame, DataAvailability, AuditPool, SpanPayments, \
          LmSpanReferee, SpanDisputeGame"
     );
     assert!(

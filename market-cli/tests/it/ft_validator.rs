@@ -105,12 +105,27 @@ async fn the_validator_daemon_checks_cli_finetune_jobs_and_gets_a_lying_provider
     w.assert_paid(before).await;
     drop((validator, provider));
 
-    // A provider that lies about step 2 (index 1): the validator catches it and wins the game.
-    let (id, provider, port) = submitted(&w, &file, true).await;
+    caught(&w, &file).await;
+}
+
+/// The same for a full fine-tune (every weight trained): a provider that lies about one step
+/// is caught by the validator daemon, narrowed to one element and slashed, to the wei.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_validator_daemon_gets_a_lying_full_finetune_provider_slashed() {
+    let w = World::new().await;
+    let file = w.tmp.path().join("full.toml");
+    std::fs::write(&file, crate::ft_job::full_job(WINDOW)).expect("job file");
+    caught(&w, &file).await;
+}
+
+/// A provider that lies about step 2 (index 1) of the job file `file`: the validator catches
+/// it and wins the game; the money moves as the protocol says, to the wei.
+async fn caught(w: &World, file: &std::path::Path) {
+    let (id, provider, port) = submitted(w, file, true).await;
     let worker = w.provider.address();
     let staked_before = U256::from(w.market.stake_of(worker).await.expect("stake").staked);
     let validator_account = w.devnet.signer(6).expect("key").address();
-    let (validator, vport) = start_validator(&w, port).await;
+    let (validator, vport) = start_validator(w, port).await;
     wait_for(&w.market, id, JobStatus::Resolved, Duration::from_secs(240)).await;
     let page = counted(vport, "pedals_validator_disputes_won_total", 1).await;
     assert_eq!(
@@ -142,7 +157,7 @@ async fn the_validator_daemon_checks_cli_finetune_jobs_and_gets_a_lying_provider
     let now = pedals_chain::chain_time(w.market.provider())
         .await
         .expect("time");
-    warp(&w, claim_end.saturating_sub(now) + 1).await;
+    warp(w, claim_end.saturating_sub(now) + 1).await;
     let until = Instant::now() + Duration::from_secs(60);
     while w.market.credit_of(validator_account).await.expect("credit") != bond + reward {
         assert!(

@@ -24,7 +24,7 @@ struct FtJob {
     spec: FinetuneSpec,
     job: Arc<FinetuneInputs>,
     /// The honest states `0 ..= STEP`.
-    states: Vec<pedals_lm::train::LoraState>,
+    states: Vec<pedals_lm::JobState>,
 }
 
 fn fixtures() -> std::path::PathBuf {
@@ -86,15 +86,26 @@ fn widened(mut ckpt: pedals_lm::Checkpoint, vocab: usize) -> pedals_lm::Checkpoi
 
 /// The tiny Llama `ckpt` quantized to `bits`, fine-tuned on the fixture `data` with `terms`.
 fn job_from(ckpt: &pedals_lm::Checkpoint, bits: u8, data: &str, terms: serde_json::Value) -> FtJob {
+    job_by(ckpt, bits, data, terms, pedals_lm::Method::Lora)
+}
+
+/// [`job_from`] by `method`.
+fn job_by(
+    ckpt: &pedals_lm::Checkpoint,
+    bits: u8,
+    data: &str,
+    terms: serde_json::Value,
+    method: pedals_lm::Method,
+) -> FtJob {
     let bytes = pedals_lm::quantize(ckpt, bits)
         .expect("model")
         .to_bytes()
         .expect("bytes");
     let dataset = std::fs::read(fixtures().join(data)).expect("data");
     let terms: pedals_lm::train::Terms = serde_json::from_value(terms).expect("terms");
-    let spec = FinetuneSpec::new(&bytes, &dataset, &terms).expect("spec");
+    let spec = FinetuneSpec::with_method(&bytes, &dataset, &terms, method).expect("spec");
     let job = Arc::new(spec.load(&bytes, &dataset).expect("inputs"));
-    let mut states = vec![job.initial()];
+    let mut states = vec![job.initial().expect("initial")];
     for _ in 0..STEP {
         let mut next = states.last().expect("state").clone();
         job.step(&mut next);
@@ -159,10 +170,7 @@ async fn post_and_submit(w: &World, j: &FtJob, worker: &LmStepContext) -> (JobId
     let mut hashes: Vec<B256> = j
         .states
         .iter()
-        .map(|s| {
-            s.state_hash(&j.job.model.config, &j.job.run.lora)
-                .expect("h")
-        })
+        .map(|s| j.job.state_hash(s).expect("h"))
         .collect();
     hashes.push(*worker.trace.leaves.last().expect("h_i+1"));
     while hashes.len() <= j.spec.steps as usize {
@@ -295,6 +303,50 @@ async fn a_finetune_worker_that_changed_one_element_is_slashed_and_an_honest_one
         w.worker.credit_of(w.worker.sender()).await.expect("credit"),
         credit + bond,
         "the worker gets the bond"
+    );
+}
+
+/// A full fine-tune (every weight trained, docs/protocol.md §9 "Full fine-tuning") on anvil:
+/// the game builds its program with `LmFullProgramReferee`; a worker that changed one element
+/// of a norm's γ gradient (an op only a full step has) is narrowed to it and slashed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_finetune_worker_that_changed_one_element_is_slashed() {
+    let w = World::start().await;
+    let terms = serde_json::json!({
+        "rank": 0, "alpha": 0, "targets": [], "lr": 3e-3, "lr_end": 3e-4,
+        "betas": [0.9, 0.999], "eps": 1e-6, "warmup": 1, "steps": 4, "batch": 2, "seed": 3
+    });
+    let j = job_by(
+        &llama_tiny(),
+        8,
+        "finetune/heldout.jsonl",
+        terms,
+        pedals_lm::Method::Full,
+    );
+    assert_eq!(j.spec.method, pedals_lm::Method::Full);
+    let truth = honest(&j);
+    let liar = lying(&j, "e0.b0.attn_norm.gamma.g");
+    let (id, trace) = post_and_submit(&w, &j, &liar).await;
+    let collateral = U256::from(w.worker.job(id).await.expect("job").collateral);
+    let staked = w.worker.stake_of(w.worker.sender()).await.expect("stake");
+    open(&w, id, STEP, *truth.trace.leaves.last().expect("h")).await;
+    let moves = play(&w, id, &liar, &trace, &truth).await;
+    eprintln!("lying full fine-tuning worker vs honest validator: {moves:?}");
+    assert_eq!(
+        moves.last().map(|m| m.0),
+        Some("disputeElement"),
+        "{moves:?}"
+    );
+    assert_eq!(
+        status(&w.worker, id).await,
+        JobStatus::Resolved,
+        "the worker lost"
+    );
+    let after = w.worker.stake_of(w.worker.sender()).await.expect("stake");
+    assert_eq!(
+        U256::from(staked.staked - after.staked),
+        collateral,
+        "slashed"
     );
 }
 

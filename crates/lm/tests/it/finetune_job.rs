@@ -38,7 +38,7 @@ fn a_finetune_spec_is_canonical_checks_its_files_and_runs_reproducibly() {
     assert!(FinetuneSpec::from_canonical_bytes(spaced.as_bytes()).is_err());
 
     let inputs = spec.load(&model_bytes, &dataset).expect("loads");
-    let mut a = inputs.initial();
+    let mut a = inputs.initial().expect("initial");
     let mut hashes = Vec::new();
     for _ in 0..spec.steps {
         inputs.step(&mut a);
@@ -47,7 +47,7 @@ fn a_finetune_spec_is_canonical_checks_its_files_and_runs_reproducibly() {
         hashes.push(pedals_core::state_hash_of_bytes(&bytes).expect("hash"));
     }
     // A step resumed from a stored state is the step run straight through.
-    let mut b = inputs.initial();
+    let mut b = inputs.initial().expect("initial");
     for _ in 0..3 {
         inputs.step(&mut b);
     }

@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use pedals_core::Cid;
-use pedals_lm::FinetuneSpec;
 use pedals_lm::train::Terms;
+use pedals_lm::{FinetuneSpec, Method};
 use serde::Deserialize;
 
 use super::lm::load_model;
@@ -30,12 +30,12 @@ pub(crate) struct FinetuneSection {
     #[serde(default = "default_bits")]
     bits: u8,
     dataset: PathBuf,
-    #[serde(default = "default_rank")]
-    rank: usize,
-    #[serde(default = "default_alpha")]
-    alpha: usize,
-    #[serde(default = "default_targets")]
-    targets: Vec<String>,
+    #[serde(default)]
+    rank: Option<usize>,
+    #[serde(default)]
+    alpha: Option<usize>,
+    #[serde(default)]
+    targets: Option<Vec<String>>,
     steps: u64,
     #[serde(default = "default_batch")]
     batch: usize,
@@ -51,7 +51,7 @@ pub(crate) struct FinetuneSection {
     eps: f64,
     #[serde(default)]
     seed: u64,
-    /// `"lora"` (the default) or `"full"`, refused: the game adjudicates LoRA steps only.
+    /// `"lora"` (the default) or `"full"` (every weight of a small model trained).
     #[serde(default)]
     method: Option<String>,
 }
@@ -110,23 +110,22 @@ impl JobFile {
         let f = self
             .finetune
             .context("a fine-tuning job needs a [finetune] section")?;
-        match f.method.as_deref() {
-            None | Some("lora") => {}
+        let method = match f.method.as_deref() {
+            None | Some("lora") => Method::Lora,
             Some("full") => {
-                return Err(JobFileError(
-                    "finetune.method = \"full\" cannot be posted: the dispute game adjudicates \
-                     LoRA steps only, so no validator could hold a full fine-tune's worker to \
-                     its work. Post a LoRA job (leave method out), or run a full fine-tune on \
-                     your own machine with `pedals model finetune --full`"
-                        .into(),
-                ));
+                ensure!(
+                    f.rank.is_none() && f.alpha.is_none() && f.targets.is_none(),
+                    "finetune.method = \"full\" trains every weight: remove rank, alpha and \
+                     targets (they are LoRA's terms)"
+                );
+                Method::Full
             }
             Some(other) => {
                 return Err(JobFileError(format!(
-                    "finetune.method {other:?} is unknown: use \"lora\""
+                    "finetune.method {other:?} is unknown: use \"lora\" or \"full\""
                 )));
             }
-        }
+        };
         let path = |p: &Path| super::lm::resolve(dir, p);
         let model = load_model(
             "finetune",
@@ -150,9 +149,9 @@ impl JobFile {
             "finetune.dataset holds no examples"
         );
         let run = Terms {
-            rank: f.rank,
-            alpha: f.alpha,
-            targets: f.targets,
+            rank: f.rank.unwrap_or_else(default_rank),
+            alpha: f.alpha.unwrap_or_else(default_alpha),
+            targets: f.targets.unwrap_or_else(default_targets),
             lr: f.lr,
             lr_end: f.lr_end.unwrap_or(f.lr / 10.0),
             betas: f.betas,
@@ -162,7 +161,7 @@ impl JobFile {
             batch: f.batch,
             seed: f.seed,
         };
-        let spec = FinetuneSpec::new(&model, &dataset, &run).wrap_err(
+        let spec = FinetuneSpec::with_method(&model, &dataset, &run, method).wrap_err(
             "[finetune] is not a valid job: check rank, alpha, targets and the optimizer terms",
         )?;
         if let Some(steps) = self.steps {

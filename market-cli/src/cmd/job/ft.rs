@@ -8,6 +8,7 @@ use std::{path::Path, path::PathBuf, time::Duration};
 use eyre::Context;
 use pedals_core::cid_of;
 use pedals_lm::CanonicalSpec as _;
+use pedals_lm::JobState;
 use pedals_node::{Requester, StepCheck};
 use rand::seq::index::sample;
 use serde_json::json;
@@ -32,6 +33,7 @@ pub(super) async fn post(args: PostArgs, file: JobFile, dir: &Path) -> eyre::Res
         "examples": spec.count,
         "steps": spec.steps,
         "batch": spec.batch,
+        "method": spec.method,
         "rank": spec.rank,
         "targets": spec.targets,
         "paymentWei": prepared.terms.payment.to_string(),
@@ -70,12 +72,22 @@ pub(super) async fn result(requester: &Requester, args: ResultArgs) -> eyre::Res
         .ft_result(args.id, patience)
         .await
         .wrap_err_with(|| super::result::unserved(args.id))?;
+    let what = match result.state {
+        JobState::Lora(_) => "adapter",
+        JobState::Full(_) => "model",
+    };
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from(format!("job-{}-adapter", args.id)));
+        .unwrap_or_else(|| PathBuf::from(format!("job-{}-{what}", args.id)));
     let inputs = &result.inputs;
-    pedals_lm::train::peft::save_peft(&out, &inputs.model.config, &inputs.run.lora, &result.state)
-        .wrap_err_with(|| format!("cannot write the adapter to {}", out.display()))?;
+    match &result.state {
+        JobState::Lora(st) => {
+            let c = &inputs.model.config;
+            pedals_lm::train::peft::save_peft(&out, c, &inputs.run.lora, st)
+        }
+        JobState::Full(st) => st.model(&inputs.model).to_checkpoint().save_hf(&out),
+    }
+    .wrap_err_with(|| format!("cannot write the {what} to {}", out.display()))?;
     std::fs::write(out.join("state.pdls"), inputs.state_bytes(&result.state)?)?;
     let steps = result.spec.steps;
     let n = args.recheck.min(steps) as usize;
@@ -104,8 +116,13 @@ pub(super) async fn result(requester: &Requester, args: ResultArgs) -> eyre::Res
             }))?
         );
     } else {
+        let format = if what == "adapter" {
+            "peft format"
+        } else {
+            "a Hugging Face checkpoint"
+        };
         println!(
-            "job {} adapter saved to {} (peft format; its state hashes to the final state {} the \
+            "job {} {what} saved to {} ({format}; its state hashes to the final state {} the \
              worker posted)",
             args.id,
             out.display(),
@@ -127,7 +144,7 @@ pub(super) async fn result(requester: &Requester, args: ResultArgs) -> eyre::Res
     eyre::ensure!(
         wrong.is_empty(),
         "step(s) {wrong:?} of job {} differ from what this machine computes (step 0 is the \
-         initial adapters): the worker's fine-tune is wrong; do not use the adapter, and \
+         initial state): the worker's fine-tune is wrong; do not use the result, and \
          challenge the step within the window (a validator running `pedals validator run` \
          does not check fine-tuning jobs yet)",
         args.id
