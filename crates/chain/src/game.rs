@@ -105,11 +105,17 @@ impl Market {
         m
     }
 
-    /// This client, reading a game's events by `blocks` blocks a query (at least 1; the
-    /// default is [`crate::SCAN_RANGE`]): for a provider that serves fewer.
+    /// This client, reading logs (a game's events, a validator's scan, the web app's index) by
+    /// `blocks` blocks a query (at least 1; the default is [`crate::SCAN_RANGE`]): for a
+    /// provider that serves fewer.
     pub fn with_log_range(mut self, blocks: u64) -> Self {
         self.log_range = blocks.max(1);
         self
+    }
+
+    /// Blocks per log query ([`Self::with_log_range`]).
+    pub fn log_range(&self) -> u64 {
+        self.log_range
     }
 
     /// The played game's `GameBase` part: its functions and events have the same selectors in

@@ -1,6 +1,7 @@
 //! Which jobs a validator must look at, read from the market's events block range by block
 //! range: every job with a submitted result that has not been finalized or expired. The cost
-//! of a scan is one `eth_getLogs` per [`SCAN_RANGE`] blocks, whatever the number of jobs the
+//! of a scan is one `eth_getLogs` per log range ([`Market::with_log_range`], [`SCAN_RANGE`] by
+//! default) of blocks, whatever the number of jobs the
 //! market ever had, so a validator started after a thousand settled jobs does not read them
 //! one by one.
 
@@ -15,7 +16,8 @@ use alloy::{
 
 use crate::{ChainError, JobMarket, Market};
 
-/// Blocks per `eth_getLogs` request of a scan.
+/// Blocks per `eth_getLogs` request by default: of a scan, a game's reads, the event follower
+/// and the web app's index (`--log-range` sets another for a provider that serves fewer).
 pub const SCAN_RANGE: u64 = 2_000;
 
 /// What a scan of blocks `from..=to` found.
@@ -31,7 +33,7 @@ pub struct Submissions {
 
 impl Market {
     /// The submissions and settlements of blocks `from` to the head, in ranges of
-    /// [`SCAN_RANGE`] blocks.
+    /// [`Market::log_range`] blocks.
     pub async fn scan_submissions(&self, from: u64) -> Result<Submissions, ChainError> {
         let head = self.provider().get_block_number().await?;
         let mut found = Submissions {
@@ -40,7 +42,7 @@ impl Market {
         };
         let mut start = from;
         while start <= head {
-            let end = (start + SCAN_RANGE - 1).min(head);
+            let end = (start + self.log_range - 1).min(head);
             let filter = Filter::new()
                 .address(self.deployment().job_market)
                 .event_signature(vec![

@@ -113,6 +113,9 @@ pub struct WorkerConfig {
     pub lm_device: String,
     /// The transaction sender's policy.
     pub send: SendPolicy,
+    /// Blocks per log query (the event follower, a game's reads): at most what the RPC
+    /// provider serves in one `eth_getLogs`.
+    pub log_range: u64,
     /// The most row bytes it puts in one transaction when it publishes a demanded state
     /// (docs/protocol.md §7): 64 KiB is about 2M gas with the event's copy, inside any block.
     pub publish_bytes_per_tx: usize,
@@ -148,6 +151,7 @@ impl Default for WorkerConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lm_device: "cpu".into(),
             send: SendPolicy::default(),
+            log_range: pedals_chain::SCAN_RANGE,
             publish_bytes_per_tx: 64 << 10,
             #[cfg(debug_assertions)]
             falsify_steps: Vec::new(),
@@ -331,8 +335,11 @@ impl Worker {
             )
             .await?,
         );
-        let market = market.with_sender(sender.clone());
-        let follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
+        let market = market
+            .with_sender(sender.clone())
+            .with_log_range(config.log_range);
+        let mut follower = EventFollower::new(provider.clone(), store.clone(), deployment.clone());
+        follower.max_range = config.log_range.max(1);
         let zk = Arc::new(zk::Keyring::new(store.clone()));
         Ok(Self {
             provider,

@@ -12,7 +12,7 @@ use alloy::{
     rpc::types::{Filter, Log},
     sol_types::SolEventInterface,
 };
-use pedals_chain::{JobMarket::JobMarketEvents as Jm, Market, SCAN_RANGE, StakeManager};
+use pedals_chain::{JobMarket::JobMarketEvents as Jm, Market, StakeManager};
 use serde::Serialize;
 
 use crate::UiError;
@@ -191,7 +191,7 @@ impl Index {
             from = d.deployment_block;
         }
         while from <= head {
-            let to = (from + SCAN_RANGE - 1).min(head);
+            let to = (from + market.log_range() - 1).min(head);
             let filter = Filter::new()
                 .address(vec![d.job_market, d.stake_manager])
                 .from_block(from)

@@ -49,6 +49,18 @@ pub(crate) fn missing(what: &str, flag: &str, env: &str) -> eyre::Report {
     .into()
 }
 
+/// Blocks per `eth_getLogs` request (`--log-range`, at least 1), or the default 2 000.
+pub(crate) fn log_range(blocks: Option<u64>) -> eyre::Result<u64> {
+    match blocks {
+        None => Ok(pedals_chain::SCAN_RANGE),
+        Some(0) => eyre::bail!(
+            "--log-range must be at least 1 block (the most blocks your RPC provider serves in \
+             one eth_getLogs request)"
+        ),
+        Some(b) => Ok(b),
+    }
+}
+
 /// The bytes of `--max-trace-gib` (a positive number of GiB), or the default budget of a
 /// challenged step's op trace (half of this machine's memory).
 pub(crate) fn trace_budget(gib: Option<f64>) -> eyre::Result<u64> {

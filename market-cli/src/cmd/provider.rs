@@ -67,6 +67,10 @@ pub(crate) struct RunArgs {
     /// trace would not fit is declined [default: half of this machine's memory].
     #[arg(long, env = "PEDALS_MAX_TRACE_GIB")]
     max_trace_gib: Option<f64>,
+    /// Blocks per eth_getLogs request (events, a game's moves, the market's history): at most
+    /// what the RPC provider serves in one [default: 2000].
+    #[arg(long, env = "PEDALS_LOG_RANGE")]
+    log_range: Option<u64>,
     /// IPFS HTTP gateway to fetch job files from when no peer provides them.
     #[arg(long, env = "PEDALS_IPFS_GATEWAY")]
     ipfs_gateway: Option<Url>,
@@ -135,6 +139,7 @@ struct FileConfig {
     min_wei_per_second: Option<U256>,
     max_active_jobs: Option<usize>,
     max_trace_gib: Option<f64>,
+    log_range: Option<u64>,
     ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
@@ -159,6 +164,7 @@ struct Settings {
     min_wei_per_second: U256,
     max_active_jobs: usize,
     max_trace_bytes: u64,
+    log_range: u64,
     ipfs_gateway: Option<Url>,
     stake_wei: Option<U256>,
     poll: Duration,
@@ -231,6 +237,7 @@ impl RunArgs {
             max_trace_bytes: super::config::trace_budget(
                 self.max_trace_gib.or(file.max_trace_gib),
             )?,
+            log_range: super::config::log_range(self.log_range.or(file.log_range))?,
             ipfs_gateway: self.ipfs_gateway.or(file.ipfs_gateway),
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
@@ -289,6 +296,7 @@ async fn run(settings: Settings) -> eyre::Result<()> {
         min_wei_per_second: settings.min_wei_per_second,
         max_active_jobs: settings.max_active_jobs,
         max_trace_bytes: settings.max_trace_bytes,
+        log_range: settings.log_range,
         gateway: settings.ipfs_gateway.clone(),
         lm_device: settings.lm_device.clone(),
         #[cfg(debug_assertions)]

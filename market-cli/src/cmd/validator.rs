@@ -55,6 +55,10 @@ pub(crate) struct RunArgs {
     /// trace would not fit is not checked [default: half of this machine's memory].
     #[arg(long, env = "PEDALS_MAX_TRACE_GIB")]
     max_trace_gib: Option<f64>,
+    /// Blocks per eth_getLogs request (events, a game's moves, the market's history): at most
+    /// what the RPC provider serves in one [default: 2000].
+    #[arg(long, env = "PEDALS_LOG_RANGE")]
+    log_range: Option<u64>,
     /// Keep at least this much stake, in wei (staking the difference at start); a challenge
     /// needs the market's minimum validator stake.
     #[arg(long, env = "PEDALS_STAKE_WEI")]
@@ -85,6 +89,7 @@ struct FileConfig {
     password_file: Option<PathBuf>,
     samples_per_job: Option<usize>,
     max_trace_gib: Option<f64>,
+    log_range: Option<u64>,
     stake_wei: Option<U256>,
     poll_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
@@ -105,6 +110,7 @@ struct Settings {
     password_file: Option<PathBuf>,
     samples_per_job: usize,
     max_trace_bytes: u64,
+    log_range: u64,
     stake_wei: Option<U256>,
     poll: Duration,
     metrics_addr: std::net::SocketAddr,
@@ -145,6 +151,7 @@ impl RunArgs {
             max_trace_bytes: super::config::trace_budget(
                 self.max_trace_gib.or(file.max_trace_gib),
             )?,
+            log_range: super::config::log_range(self.log_range.or(file.log_range))?,
             stake_wei: self.stake_wei.or(file.stake_wei),
             poll: Duration::from_millis(self.poll_ms.or(file.poll_ms).unwrap_or(1000)),
             metrics_addr: self
@@ -185,7 +192,7 @@ async fn run(args: Settings) -> eyre::Result<()> {
     super::datadir::bind(&data_dir, &provider, &deployment).await?;
     let network =
         super::net::start_node(&data_dir, args.net, Arc::new(MemorySource::default())).await?;
-    let market = Market::over(provider, signer, deployment);
+    let market = Market::over(provider, signer, deployment).with_log_range(args.log_range);
     market.check_contracts().await?;
     let validator = Verifier::new(
         market.clone(),
@@ -298,6 +305,7 @@ keystore = "/d/keystores/validator.json"
 password_file = "/d/password"
 samples_per_job = 8
 max_trace_gib = 1.5
+log_range = 500
 stake_wei = "100000000000000000"
 bootstrap = ["/ip4/127.0.0.1/tcp/4001"]
 metrics_addr = "127.0.0.1:9465"
@@ -313,6 +321,7 @@ metrics_addr = "127.0.0.1:9465"
             password_file: None,
             samples_per_job: Some(3),
             max_trace_gib: None,
+            log_range: None,
             stake_wei: None,
             poll_ms: None,
             metrics_addr: None,
@@ -329,9 +338,20 @@ metrics_addr = "127.0.0.1:9465"
             err.contains("--max-trace-gib must be a positive number"),
             "{err}"
         );
+        let zero = RunArgs {
+            config: args.config.clone(),
+            log_range: Some(0),
+            ..RunArgs::default()
+        };
+        let err = format!("{:#}", zero.resolve().expect_err("refused"));
+        assert!(
+            err.contains("--log-range must be at least 1 block"),
+            "{err}"
+        );
         let s = args.resolve().expect("resolves");
         assert_eq!(s.samples_per_job, 3, "the flag wins");
         assert_eq!(s.max_trace_bytes, 3 << 29, "1.5 GiB from the file");
+        assert_eq!(s.log_range, 500, "from the file");
         assert_eq!(s.stake_wei, Some(U256::from(100_000_000_000_000_000u64)));
         assert_eq!(s.keystore, PathBuf::from("/d/keystores/validator.json"));
         assert_eq!(s.net.bootstrap.len(), 1);

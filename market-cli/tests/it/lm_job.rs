@@ -80,6 +80,8 @@ pub(crate) fn provider(
         "provider",
     );
     cmd.args(["--metrics-addr", "127.0.0.1:0"])
+        // Seven blocks a log query: the follower and the game reads page through many.
+        .env("PEDALS_LOG_RANGE", "7")
         .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
         .args(["--bootstrap", bootstrap])
         .args([

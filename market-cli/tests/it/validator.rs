@@ -65,7 +65,8 @@ fn validator_command(
     let config = dir.join("validator.toml");
     std::fs::write(
         &config,
-        format!("poll_ms = 200\nsamples_per_job = {samples}\n"),
+        // Seven blocks a log query: every scan, follower and game read pages through many.
+        format!("poll_ms = 200\nsamples_per_job = {samples}\nlog_range = 7\n"),
     )
     .expect("config");
     crate::daemon(
