@@ -158,7 +158,7 @@ impl FinetuneSpec {
     ) -> Result<Self, LmError> {
         let ft = match method {
             Method::Lora => terms.fine_tune()?,
-            Method::Full => full_run(terms.full_tune()?),
+            Method::Full => terms.full_tune()?.base(),
         };
         let lora = method == Method::Lora;
         let exact = ExactModel::from_bytes(model)?;
@@ -223,11 +223,12 @@ impl FinetuneSpec {
         adam.validate()?;
         let batch = usize::try_from(self.batch).unwrap_or(usize::MAX);
         if self.method == Method::Full {
-            return Ok(full_run(FullTune {
+            let full = FullTune {
                 adam,
                 batch,
                 seed: self.seed,
-            }));
+            };
+            return Ok(full.base());
         }
         Ok(FineTune {
             lora: LoraConfig::new(self.rank as usize, self.alpha as usize, &targets)?,
@@ -297,9 +298,7 @@ impl FinetuneSpec {
         let run = self.fine_tune()?;
         run.check(&model, &examples)?;
         if self.method == Method::Full {
-            // The game adjudicates a full step with its vocabulary in one row.
-            let lens = vec![2; run.batch.min(examples.len()).max(1)];
-            crate::dispute::program_full(&model.config, &lens, examples.len())?;
+            crate::dispute::full_admissible(&model.config)?;
         }
         Ok(FinetuneInputs {
             model,
@@ -307,20 +306,6 @@ impl FinetuneSpec {
             run,
             method: self.method,
         })
-    }
-}
-
-/// A full fine-tune's terms as a run with no adapters (its batches, optimizer and seed).
-fn full_run(full: FullTune) -> FineTune {
-    FineTune {
-        lora: LoraConfig {
-            rank: 1,
-            scale_log2: 0,
-            targets: Vec::new(),
-        },
-        adam: full.adam,
-        batch: full.batch,
-        seed: full.seed,
     }
 }
 

@@ -18,8 +18,9 @@ use pedals_core::{ModelState, StateTensor};
 
 pub use element::{element, input_rows};
 pub use program::{
-    Operand, Program, ProgramOp, SPAN_INPUT, Source, has_bias, model_tensors, program,
-    program_chunked, program_full, projections, span_program, state_tensors, state_tensors_full,
+    Operand, Program, ProgramOp, SPAN_INPUT, Source, full_admissible, has_bias, model_tensors,
+    program, program_chunked, program_full, projections, span_program, state_tensors,
+    state_tensors_full,
 };
 pub use rows::scored;
 pub use trace::{OpTrace, StepInputs, data_row, row_root};

@@ -545,6 +545,6 @@ mod example;
 mod full;
 mod span;
 
-pub use full::{program_full, state_tensors_full};
+pub use full::{full_admissible, program_full, state_tensors_full};
 
 pub use span::{SPAN_INPUT, span_program};

@@ -331,7 +331,7 @@ impl<'a> Sums<'a> {
 
 impl FullTune {
     /// The same terms as a LoRA fine-tune with no adapters: its batches and forward.
-    fn base(&self) -> FineTune {
+    pub(crate) fn base(&self) -> FineTune {
         FineTune {
             lora: LoraConfig {
                 rank: 1,

@@ -30,13 +30,7 @@ pub fn state_tensors_full(c: &LmConfig) -> Vec<(String, Vec<u32>)> {
 /// `lens[b]` tokens, drawn from a dataset of `samples` examples. The vocabulary is one row
 /// (at most [`LONG_ROW`] tokens): the head's weight gradient over chunks is not in the game.
 pub fn program_full(c: &LmConfig, lens: &[usize], samples: usize) -> Result<Program, LmError> {
-    if c.vocab > LONG_ROW {
-        return Err(LmError::Config(format!(
-            "the dispute game adjudicates full fine-tuning of vocabularies up to {LONG_ROW} \
-             tokens, not {}; fine-tune this model with LoRA",
-            c.vocab
-        )));
-    }
+    full_admissible(c)?;
     super::check_lens(c, lens)?;
     let none = LoraConfig {
         rank: 0,
@@ -44,6 +38,19 @@ pub fn program_full(c: &LmConfig, lens: &[usize], samples: usize) -> Result<Prog
         targets: Vec::new(),
     };
     Ok(super::step_program(c, &none, lens, samples, None, true))
+}
+
+/// Whether the game has a full fine-tune's program for a model of config `c`: its vocabulary
+/// must be one row (at most [`LONG_ROW`] tokens).
+pub fn full_admissible(c: &LmConfig) -> Result<(), LmError> {
+    if c.vocab > LONG_ROW {
+        return Err(LmError::Config(format!(
+            "the dispute game adjudicates full fine-tuning of vocabularies up to {LONG_ROW} \
+             tokens, not {}; fine-tune this model with LoRA",
+            c.vocab
+        )));
+    }
+    Ok(())
 }
 
 /// The running gradient sum of weight `w` after slot `slot`.
