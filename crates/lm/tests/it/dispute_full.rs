@@ -9,7 +9,7 @@ use pedals_lm::train::full::{FullState, FullTune, Layout};
 use crate::dispute::examples;
 use crate::fixtures;
 
-fn tune() -> FullTune {
+pub(crate) fn tune() -> FullTune {
     FullTune {
         adam: AdamConfig::new(2e-3, 2e-4, (0.9, 0.999), 1e-6, 1, 10).expect("adam"),
         batch: 3,

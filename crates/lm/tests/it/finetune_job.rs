@@ -153,3 +153,43 @@ fn finetune_spec_vectors_are_what_the_specs_encode() {
     let read = crate::vectors::bless_or_read(&path, description, cases.clone());
     assert_eq!(read, cases);
 }
+
+/// A full fine-tune's spec carries no adapter terms; one that a modified client gave a rank,
+/// alpha or targets is refused when read (a worker's first check), and its files and state
+/// run by the full method.
+#[test]
+fn a_full_finetune_spec_refuses_adapter_terms_and_runs_every_weight() {
+    let model = pedals_lm::quantize(&fixtures::checkpoint("llama-tiny"), 8).expect("model");
+    let model_bytes = model.to_bytes().expect("bytes");
+    let dataset = std::fs::read(fixtures::dir("finetune").join("heldout.jsonl")).expect("data");
+    let full = pedals_lm::Method::Full;
+    let spec = FinetuneSpec::with_method(&model_bytes, &dataset, &terms(), full).expect("spec");
+    assert_eq!((spec.rank, spec.alpha), (0, 0));
+    assert!(spec.targets.is_empty());
+    let bytes = spec.to_canonical_bytes();
+    assert_eq!(
+        FinetuneSpec::from_canonical_bytes(&bytes).expect("parses"),
+        spec
+    );
+    let inputs = spec.load(&model_bytes, &dataset).expect("inputs");
+    let state = inputs.initial().expect("initial");
+    assert!(matches!(state, pedals_lm::JobState::Full(_)));
+    assert_eq!(
+        inputs.state_hash(&state).expect("h").to_string(),
+        spec.init_hash
+    );
+    for tamper in [
+        |s: &mut FinetuneSpec| s.rank = 4,
+        |s: &mut FinetuneSpec| s.alpha = 8,
+        |s: &mut FinetuneSpec| s.targets = vec!["q_proj".into()],
+    ] {
+        let mut bad = spec.clone();
+        tamper(&mut bad);
+        let err =
+            FinetuneSpec::from_canonical_bytes(&bad.to_canonical_bytes()).expect_err("refused");
+        assert!(
+            err.to_string().contains("no rank, alpha or targets"),
+            "{err}"
+        );
+    }
+}
